@@ -1,0 +1,17 @@
+// Package agent holds the kubemesos agent: the DaemonSet process that
+// registers its node as an Agent, renews its heartbeat Lease, launches
+// executor pods for the tasks placed on it and carries status updates back
+// into the registry.
+package agent
+
+// The agent's permissions. controller-gen turns these markers into
+// config/rbac/agent/role.yaml, which the chart's ClusterRole mirrors.
+//
+// +kubebuilder:rbac:groups=kubemesos.io,resources=agents,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=kubemesos.io,resources=tasks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=kubemesos.io,resources=tasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubemesos.io,resources=frameworks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch

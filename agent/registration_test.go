@@ -1,0 +1,125 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func TestRegistrarWritesAgentAndLease(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "reg-node", Labels: map[string]string{"zone": "z1"}},
+	}
+	if err := c.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Allocatable = corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("4"),
+		corev1.ResourceMemory: resource.MustParse("8Gi"),
+	}
+	if err := c.Status().Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubemesos-system"}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	r := &Registrar{Client: c, Clock: clk, NodeName: "reg-node", Endpoint: "127.0.0.2:5051",
+		LeaseNamespace: "kubemesos-system", Interval: 5 * time.Second, LeaseDuration: 15 * time.Second}
+
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var agent kmv1.Agent
+	if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+		t.Fatal(err)
+	}
+	if got := agent.Spec.Resources[corev1.ResourceCPU]; got.Cmp(resource.MustParse("4")) != 0 {
+		t.Errorf("agent cpu %s, want 4", got.String())
+	}
+	if agent.Spec.Endpoint != "127.0.0.2:5051" || agent.Spec.Attributes["zone"] != "z1" {
+		t.Errorf("agent spec %+v lacks the endpoint or the zone attribute", agent.Spec)
+	}
+
+	// Steady state: no write.
+	rv := agent.ResourceVersion
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+		t.Fatal(err)
+	}
+	if agent.ResourceVersion != rv {
+		t.Errorf("SyncAgent wrote an unchanged Agent (resourceVersion %s -> %s)", rv, agent.ResourceVersion)
+	}
+
+	// Another pod on the node takes resources away from the offers.
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "reg-node", Containers: []corev1.Container{{
+			Name: "c", Image: "busybox",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}},
+		}}},
+	}
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+		t.Fatal(err)
+	}
+	if got := agent.Spec.Resources[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 {
+		t.Errorf("agent cpu %s after a 1-cpu pod, want 3", got.String())
+	}
+
+	// The heartbeat creates the Lease, then renews it with the clock's time.
+	if err := r.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(5 * time.Second)
+	if err := r.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var lease coordinationv1.Lease
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "kubemesos-system", Name: "kubemesos-agent-reg-node"}, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if !lease.Spec.RenewTime.Time.Equal(clk.Now()) {
+		t.Errorf("lease renewTime %s, want %s", lease.Spec.RenewTime.Time, clk.Now())
+	}
+	if !lease.Spec.AcquireTime.Time.Equal(clk.Now().Add(-5 * time.Second)) {
+		t.Errorf("lease acquireTime %s moved on renewal", lease.Spec.AcquireTime.Time)
+	}
+}

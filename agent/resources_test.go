@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/builders"
+)
+
+func pod(name string, phase corev1.PodPhase, labels map[string]string, cpu, mem string) corev1.Pod {
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "c",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse(cpu),
+				corev1.ResourceMemory: resource.MustParse(mem),
+			}},
+		}}},
+		Status: corev1.PodStatus{Phase: phase},
+	}
+}
+
+func TestOfferableResources(t *testing.T) {
+	node := &corev1.Node{Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("4"),
+		corev1.ResourceMemory: resource.MustParse("8Gi"),
+		corev1.ResourcePods:   resource.MustParse("110"),
+		"example.com/gpu":     resource.MustParse("2"),
+	}}}
+	cases := []struct {
+		name string
+		pods []corev1.Pod
+		want kmv1.ResourceList
+	}{
+		{
+			name: "no pods offers all allocatable but the pod count",
+			want: builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2"),
+		},
+		{
+			name: "other pods are subtracted",
+			pods: []corev1.Pod{pod("a", corev1.PodRunning, nil, "1500m", "1Gi")},
+			want: builders.Resources("cpu", "2500m", "memory", "7Gi", "example.com/gpu", "2"),
+		},
+		{
+			name: "executor pods and finished pods are not subtracted",
+			pods: []corev1.Pod{
+				pod("exec", corev1.PodRunning, map[string]string{kmv1.LabelAgent: "n1"}, "1", "1Gi"),
+				pod("done", corev1.PodSucceeded, nil, "1", "1Gi"),
+				pod("failed", corev1.PodFailed, nil, "1", "1Gi"),
+			},
+			want: builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2"),
+		},
+		{
+			name: "overcommitted node offers zero, never negative",
+			pods: []corev1.Pod{pod("big", corev1.PodPending, nil, "6", "1Gi")},
+			want: builders.Resources("cpu", "0", "memory", "7Gi", "example.com/gpu", "2"),
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := OfferableResources(node, tc.pods)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, w := range tc.want {
+				g := got[k]
+				if g.Cmp(w) != 0 {
+					t.Errorf("%s: got %s, want %s", k, g.String(), w.String())
+				}
+			}
+		})
+	}
+}
+
+func TestNodeAttributes(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"zone": "a", "kubernetes.io/hostname": "n1"}}}
+	want := kmv1.Attributes{"zone": "a", "kubernetes.io/hostname": "n1"}
+	if d := cmp.Diff(want, NodeAttributes(node)); d != "" {
+		t.Errorf("attributes (-want +got):\n%s", d)
+	}
+	if got := NodeAttributes(&corev1.Node{}); got != nil {
+		t.Errorf("a node without labels has attributes %v", got)
+	}
+}

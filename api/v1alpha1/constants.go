@@ -1,0 +1,53 @@
+package v1alpha1
+
+// Labels that kubemesos sets on Tasks, Offers and executor pods, so that
+// kubectl users can select them with -l.
+const (
+	// LabelFramework names the Framework that an object belongs to.
+	LabelFramework = "kubemesos.io/framework"
+	// LabelAgent names the Agent (that is, the node) that an object is bound to.
+	LabelAgent = "kubemesos.io/agent"
+	// LabelExecutor names the executor ID of an executor pod.
+	LabelExecutor = "kubemesos.io/executor"
+	// LabelTask names the Task that a command-executor pod runs.
+	LabelTask = "kubemesos.io/task"
+	// LabelComponent tells the kubemesos component (master, agent,
+	// scheduler, executor) of a pod.
+	LabelComponent = "kubemesos.io/component"
+)
+
+// Finalizers and lease names.
+const (
+	// FrameworkFinalizer keeps a Framework until its tasks are killed and
+	// its executor and scheduler pods are gone.
+	FrameworkFinalizer = "kubemesos.io/teardown"
+
+	// MasterLeaseName is the Lease that elects the leading master, as
+	// ZooKeeper does in Mesos.
+	MasterLeaseName = "kubemesos-master"
+	// AgentLeasePrefix prefixes the heartbeat Lease of each agent:
+	// kubemesos-agent-<node>.
+	AgentLeasePrefix = "kubemesos-agent-"
+	// SchedulerLeasePrefix prefixes the Lease that the active scheduler of
+	// a framework holds: kubemesos-scheduler-<framework>.
+	SchedulerLeasePrefix = "kubemesos-scheduler-"
+)
+
+// AgentLeaseName returns the name of the heartbeat Lease of the agent on node.
+func AgentLeaseName(node string) string { return AgentLeasePrefix + node }
+
+// SchedulerLeaseName returns the name of the Lease that the scheduler of
+// framework holds while it is connected.
+func SchedulerLeaseName(framework string) string { return SchedulerLeasePrefix + framework }
+
+// DefaultRole is the role of a Framework that names none, as in Mesos.
+const DefaultRole = "*"
+
+// Validation patterns, documented here once and used by the CRD markers.
+const (
+	// RolePattern is the pattern of a role name: "*", or one or more
+	// DNS-1123 labels joined by "/" for a hierarchical role such as
+	// "eng/batch". Mesos allows a few more characters; kubemesos keeps to
+	// names that are safe in labels, Lease names and metrics.
+	RolePattern = `^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$`
+)

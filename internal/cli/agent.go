@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/agent"
+	"github.com/kubemesos/kubemesos/internal/scheme"
+)
+
+// agentOptions are the flags of `kubemesos agent`.
+type agentOptions struct {
+	nodeName          string
+	advertiseAddress  string
+	port              int
+	workDir           string
+	leaseNamespace    string
+	heartbeatInterval time.Duration
+	metricsAddr       string
+	probeAddr         string
+	zap               zap.Options
+}
+
+func newAgentCommand() *cobra.Command {
+	o := &agentOptions{}
+	cmd := &cobra.Command{
+		Use:   "agent --node-name NODE",
+		Short: "Run the kubemesos agent on one node",
+		Long: `Run the kubemesos agent: the Mesos agent of one node, run by a DaemonSet.
+
+The agent writes the Agent object named after its node: the node's allocatable
+resources minus what the node's other pods request, its labels as attributes,
+and the executor API endpoint. It renews the heartbeat Lease
+"kubemesos-agent-<node>" every --heartbeat-interval; the master marks the agent
+Unreachable when the Lease goes stale.
+
+Its caches hold only its own node's objects (field selectors), so an agent's
+cost does not grow with the cluster.`,
+		Example: `  # As the DaemonSet runs it, with the node name from the downward API:
+  kubemesos agent --node-name=$(NODE_NAME) --advertise-address=$(HOST_IP)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.nodeName, "node-name", envOr("NODE_NAME", ""), "Name of this agent's node (default: $NODE_NAME). Required.")
+	f.StringVar(&o.advertiseAddress, "advertise-address", envOr("HOST_IP", "127.0.0.1"), "Address that executors use to reach the executor API (default: $HOST_IP).")
+	f.IntVar(&o.port, "port", 5051, "Port of the executor API, as in Mesos.")
+	f.StringVar(&o.workDir, "work-dir", "/var/lib/kubemesos", "Directory for the agent's checkpoints (a hostPath in the chart).")
+	f.StringVar(&o.leaseNamespace, "lease-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the heartbeat Lease (default: $POD_NAMESPACE, else kubemesos-system).")
+	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
+	f.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
+	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":5052", "Address of the /healthz and /readyz endpoints.")
+	addZapFlags(cmd, &o.zap)
+	return cmd
+}
+
+func (o *agentOptions) validate() error {
+	var errs []error
+	if o.nodeName == "" {
+		errs = append(errs, errors.New("--node-name is required: pass the node name, for example from the downward API (spec.nodeName) as $NODE_NAME"))
+	}
+	if o.port <= 0 || o.port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d is not a TCP port (1-65535)", o.port))
+	}
+	if o.heartbeatInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--heartbeat-interval must be positive, got %s", o.heartbeatInterval))
+	}
+	return errors.Join(errs...)
+}
+
+func runAgent(o *agentOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the kubeconfig (set --kubeconfig or KUBECONFIG, or run in a pod): %w", err)
+	}
+	own := fields.OneTermEqualSelector("metadata.name", o.nodeName)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Node{}: {Field: own},
+			&kmv1.Agent{}:  {Field: own},
+			&corev1.Pod{}:  {Field: fields.OneTermEqualSelector("spec.nodeName", o.nodeName)},
+			&coordinationv1.Lease{}: {
+				Namespaces: map[string]cache.Config{o.leaseNamespace: {}},
+				Field:      fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(o.nodeName)),
+			},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the agent's manager: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, "spec.nodeName", func(obj client.Object) []string {
+		return []string{obj.(*corev1.Pod).Spec.NodeName}
+	}); err != nil {
+		return fmt.Errorf("indexing pods by node: %w", err)
+	}
+	reg := &agent.Registrar{
+		Client:         mgr.GetClient(),
+		Clock:          clock.RealClock{},
+		NodeName:       o.nodeName,
+		Endpoint:       net.JoinHostPort(o.advertiseAddress, strconv.Itoa(o.port)),
+		LeaseNamespace: o.leaseNamespace,
+		Interval:       o.heartbeatInterval,
+		LeaseDuration:  3 * o.heartbeatInterval,
+	}
+	if err := mgr.Add(reg); err != nil {
+		return fmt.Errorf("adding the registrar: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the ready check: %w", err)
+	}
+	ctrl.Log.WithName("agent").Info("starting the agent", "node", o.nodeName, "endpoint", reg.Endpoint)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

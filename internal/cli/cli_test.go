@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := NewRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestHelpExplainsEachCommand(t *testing.T) {
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{args: []string{"--help"}, want: []string{"master", "agent", "version", "kubectl get kubemesos"}},
+		{args: []string{"master", "--help"}, want: []string{"kubemesos-master", "--leader-elect", "--leader-election-lease-duration", "--health-probe-bind-address", "--zap-log-level"}},
+		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--port"}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, err := run(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("help lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "kubemesos ") {
+		t.Errorf("version printed %q", out)
+	}
+}
+
+func TestAgentFlagErrorsSayWhatToDo(t *testing.T) {
+	t.Setenv("NODE_NAME", "")
+	cases := []struct {
+		o    agentOptions
+		want string
+	}{
+		{o: agentOptions{port: 5051, heartbeatInterval: time.Second}, want: "--node-name is required"},
+		{o: agentOptions{nodeName: "n", port: 70000, heartbeatInterval: time.Second}, want: "--port 70000 is not a TCP port"},
+		{o: agentOptions{nodeName: "n", port: 5051}, want: "--heartbeat-interval must be positive"},
+	}
+	for _, tc := range cases {
+		err := tc.o.validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("validate(%+v) = %v, want an error containing %q", tc.o, err, tc.want)
+		}
+	}
+	if err := (&agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second}).validate(); err != nil {
+		t.Errorf("valid options refused: %v", err)
+	}
+}
+
+func TestLeaderElectionTimingsAreChecked(t *testing.T) {
+	bad := &masterOptions{leaderElect: true, leaseDuration: 10 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+	if err := validateLeaderElection(bad); err == nil || !strings.Contains(err.Error(), "must be longer than --leader-election-renew-deadline") {
+		t.Errorf("got %v", err)
+	}
+	good := &masterOptions{leaderElect: true, leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+	if err := validateLeaderElection(good); err != nil {
+		t.Errorf("good timings refused: %v", err)
+	}
+}

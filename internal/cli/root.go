@@ -1,0 +1,47 @@
+// Package cli builds the kubemesos command line: the master, agent and
+// version subcommands.
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubemesos/kubemesos/internal/version"
+)
+
+// NewRootCommand returns the kubemesos command with its subcommands.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kubemesos",
+		Short: "Apache Mesos's two-level scheduling as a Kubernetes operator",
+		Long: `kubemesos runs the Apache Mesos model on Kubernetes.
+
+The master turns node capacity into resource Offers for Frameworks, admits the
+Tasks that frameworks launch on those offers, and keeps the registry in the
+status of the Agent, Framework and Task objects. A Lease elects the leading
+master, in place of ZooKeeper.
+
+The agent runs on every node (a DaemonSet). It registers the node as an
+Agent, renews a heartbeat Lease, launches executor pods for the tasks placed
+on it, and writes their status updates back into the registry.
+
+Watch what happens with:
+  kubectl get kubemesos          # frameworks, tasks and offers
+  kubectl get magent             # agents (cluster-scoped)`,
+		SilenceUsage: true,
+	}
+	root.AddCommand(newMasterCommand(), newAgentCommand(), newVersionCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of kubemesos",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), version.String())
+		},
+	}
+}
