@@ -58,7 +58,7 @@ test: verify unit-and-integration ## Run every test (unit, envtest integration, 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are current.
 	@echo ">> gofmt"
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(find . -name '*.go' -not -path './bin/*' -not -path './.localcluster/*' -print0 | xargs -0 gofmt -l); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@echo ">> go vet"
 	$(GO) vet $(GOFLAGS_MAIN) ./...
 	@echo ">> generated files are current"

@@ -1,0 +1,156 @@
+package allocator
+
+import (
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Vector is a set of resource amounts, indexed by a Names table: cpu in
+// millicores, every other resource in its base unit (memory in bytes,
+// extended resources in units). Plain integers keep a cycle over ten thousand
+// agents free of Quantity arithmetic.
+type Vector []int64
+
+// Names maps resource names to Vector indexes. One table serves one cycle.
+type Names struct {
+	index map[corev1.ResourceName]int
+	names []corev1.ResourceName
+}
+
+// NewNames returns an empty table.
+func NewNames() *Names { return &Names{index: map[corev1.ResourceName]int{}} }
+
+// Len returns the number of names.
+func (n *Names) Len() int { return len(n.names) }
+
+// Name returns the name at index i.
+func (n *Names) Name(i int) corev1.ResourceName { return n.names[i] }
+
+// Index returns the index of name, adding it when new.
+func (n *Names) Index(name corev1.ResourceName) int {
+	if i, ok := n.index[name]; ok {
+		return i
+	}
+	n.index[name] = len(n.names)
+	n.names = append(n.names, name)
+	return len(n.names) - 1
+}
+
+// Lookup returns the index of name, or -1.
+func (n *Names) Lookup(name corev1.ResourceName) int {
+	if i, ok := n.index[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Vector converts a ResourceList, adding its names to the table. Call it for
+// every list of a cycle before using Zero, so that vectors have equal length.
+func (n *Names) Vector(rl corev1.ResourceList) Vector {
+	keys := make([]string, 0, len(rl))
+	for k := range rl {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys) // stable index order for equal inputs
+	for _, k := range keys {
+		n.Index(corev1.ResourceName(k))
+	}
+	v := make(Vector, len(n.names))
+	for k, q := range rl {
+		v[n.index[k]] = amount(k, q)
+	}
+	return v
+}
+
+// Zero returns a zero vector of the table's length.
+func (n *Names) Zero() Vector { return make(Vector, len(n.names)) }
+
+// ResourceList converts v back, leaving out zero amounts.
+func (n *Names) ResourceList(v Vector) corev1.ResourceList {
+	rl := corev1.ResourceList{}
+	for i, m := range v {
+		if m == 0 {
+			continue
+		}
+		name := n.names[i]
+		if name == corev1.ResourceCPU {
+			rl[name] = *resource.NewMilliQuantity(m, resource.DecimalSI)
+		} else {
+			rl[name] = *resource.NewQuantity(m, resource.BinarySI)
+		}
+	}
+	return rl
+}
+
+// amount is the Vector form of one quantity: millicores for cpu, the
+// base unit (rounded up) for everything else.
+func amount(name corev1.ResourceName, q resource.Quantity) int64 {
+	if name == corev1.ResourceCPU {
+		return q.MilliValue()
+	}
+	return q.Value()
+}
+
+// grow pads v to length l with zeros.
+func (v Vector) grow(l int) Vector {
+	for len(v) < l {
+		v = append(v, 0)
+	}
+	return v
+}
+
+// Add adds o to v in place, growing v when needed, and returns v.
+func (v Vector) Add(o Vector) Vector {
+	v = v.grow(len(o))
+	for i, x := range o {
+		v[i] += x
+	}
+	return v
+}
+
+// Sub subtracts o from v in place, growing v when needed, and returns v.
+func (v Vector) Sub(o Vector) Vector {
+	v = v.grow(len(o))
+	for i, x := range o {
+		v[i] -= x
+	}
+	return v
+}
+
+// ClampZero raises negative amounts to zero.
+func (v Vector) ClampZero() Vector {
+	for i, x := range v {
+		if x < 0 {
+			v[i] = 0
+		}
+	}
+	return v
+}
+
+// Fits reports whether every amount of need is covered by v.
+func (v Vector) Fits(need Vector) bool {
+	for i, x := range need {
+		if x <= 0 {
+			continue
+		}
+		if i >= len(v) || v[i] < x {
+			return false
+		}
+	}
+	return true
+}
+
+// IsZero reports whether every amount is zero or less.
+func (v Vector) IsZero() bool {
+	for _, x := range v {
+		if x > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a copy of v.
+func (v Vector) Clone() Vector { return append(Vector(nil), v...) }
