@@ -120,7 +120,7 @@ func (r *Registrar) Heartbeat(ctx context.Context) error {
 	err := r.Client.Get(ctx, key, &lease)
 	if apierrors.IsNotFound(err) {
 		lease = coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelAgent: r.NodeName}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelAgent: r.NodeName, kmv1.LabelLease: kmv1.LeaseKindAgent}},
 			Spec: coordinationv1.LeaseSpec{
 				HolderIdentity:       ptr.To(r.NodeName),
 				LeaseDurationSeconds: ptr.To(int32(r.LeaseDuration / time.Second)),

@@ -14,6 +14,18 @@ const (
 	// LabelComponent tells the kubemesos component (master, agent,
 	// scheduler, executor) of a pod.
 	LabelComponent = "kubemesos.io/component"
+	// LabelLease marks the Leases that the master watches: "agent" for the
+	// agents' heartbeats and "scheduler" for the schedulers' Leases. The
+	// master's cache holds only Leases with this label.
+	LabelLease = "kubemesos.io/lease"
+)
+
+// Values of LabelLease.
+const (
+	// LeaseKindAgent marks an agent heartbeat Lease.
+	LeaseKindAgent = "agent"
+	// LeaseKindScheduler marks a scheduler Lease.
+	LeaseKindScheduler = "scheduler"
 )
 
 // Finalizers and lease names.

@@ -4,15 +4,25 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -26,6 +36,10 @@ type masterOptions struct {
 	renewDeadline  time.Duration
 	retryPeriod    time.Duration
 	zap            zap.Options
+
+	master       controllers.Options
+	removalLimit string
+	roleWeights  map[string]string
 }
 
 func newMasterCommand() *cobra.Command {
@@ -59,6 +73,18 @@ Prometheus metrics on --metrics-bind-address.`,
 	f.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long standbys wait after the last renewal before they take the Lease.")
 	f.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it gives up and exits.")
 	f.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often candidates try to take or renew the Lease.")
+
+	o.master = controllers.DefaultOptions()
+	mo := &o.master
+	f.StringVar(&mo.SystemNamespace, "agent-lease-namespace", envOr("POD_NAMESPACE", mo.SystemNamespace), "Namespace of the agents' heartbeat Leases (default: $POD_NAMESPACE, else kubemesos-system).")
+	f.DurationVar(&mo.AllocationInterval, "allocation-interval", mo.AllocationInterval, "Period of the allocation cycle; events also trigger one.")
+	f.DurationVar(&mo.OfferTimeout, "offer-timeout", mo.OfferTimeout, "Rescind offers left unused this long; 0 keeps them until used or declined.")
+	f.DurationVar(&mo.AcceptWindow, "offer-accept-window", mo.AcceptWindow, "How long an offer stays usable after its first task, so all tasks of one launch land on it; then what they left returns to the pool.")
+	f.DurationVar(&mo.AgentPingTimeout, "agent-ping-timeout", mo.AgentPingTimeout, "With --max-agent-ping-timeouts: an agent whose Lease is older than their product becomes Unreachable.")
+	f.IntVar(&mo.MaxAgentPingTimeouts, "max-agent-ping-timeouts", mo.MaxAgentPingTimeouts, "See --agent-ping-timeout.")
+	f.StringVar(&o.removalLimit, "agent-removal-rate-limit", "10/1m", "At most N agents become Unreachable per period, as N/period (e.g. 10/1m); an empty value means no bound.")
+	f.StringToStringVar(&o.roleWeights, "role-weights", nil, "DRF weights of roles, as role=weight pairs (e.g. prod=3,dev=1); 1 when absent. A role inherits its parent's weight.")
+	f.IntVar(&mo.TerminalTaskLimit, "terminal-task-limit", mo.TerminalTaskLimit, "Terminal tasks kept per framework; older ones are deleted. 0 keeps all.")
 	addZapFlags(cmd, &o.zap)
 	return cmd
 }
@@ -90,8 +116,56 @@ func validateLeaderElection(o *masterOptions) error {
 	return nil
 }
 
-func runMaster(o *masterOptions) error {
+// complete parses the flags that need parsing into o.master.
+func (o *masterOptions) complete() error {
 	if err := validateLeaderElection(o); err != nil {
+		return err
+	}
+	n, period, err := parseRate(o.removalLimit)
+	if err != nil {
+		return fmt.Errorf("--agent-removal-rate-limit: %w", err)
+	}
+	o.master.AgentRemovalRate, o.master.AgentRemovalPeriod = n, period
+	o.master.RoleWeights = map[string]float64{}
+	for role, w := range o.roleWeights {
+		f, err := strconv.ParseFloat(w, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("--role-weights: the weight of role %q is %q; want a positive number", role, w)
+		}
+		o.master.RoleWeights[role] = f
+	}
+	mo := o.master
+	switch {
+	case mo.AllocationInterval <= 0:
+		return fmt.Errorf("--allocation-interval must be positive, got %s", mo.AllocationInterval)
+	case mo.AgentPingTimeout <= 0 || mo.MaxAgentPingTimeouts <= 0:
+		return fmt.Errorf("--agent-ping-timeout and --max-agent-ping-timeouts must be positive")
+	case mo.OfferTimeout < 0 || mo.AcceptWindow < 0:
+		return fmt.Errorf("--offer-timeout and --offer-accept-window must not be negative")
+	}
+	return nil
+}
+
+// parseRate parses "N/duration", such as "10/1m". An empty string means no
+// bound (0, 0).
+func parseRate(s string) (int, time.Duration, error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	num, per, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n <= 0 {
+		return 0, 0, fmt.Errorf("%q is not N/period with a positive N, such as 10/1m", s)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d <= 0 {
+		return 0, 0, fmt.Errorf("%q is not N/period with a positive period, such as 10/1m", s)
+	}
+	return n, d, nil
+}
+
+func runMaster(o *masterOptions) error {
+	if err := o.complete(); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
@@ -111,9 +185,23 @@ func runMaster(o *masterOptions) error {
 		LeaseDuration:           &o.leaseDuration,
 		RenewDeadline:           &o.renewDeadline,
 		RetryPeriod:             &o.retryPeriod,
+		// A leader that loses its Lease stops at once; nothing is released
+		// for a graceful handover that could race the new leader.
+		LeaderElectionReleaseOnCancel: false,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// Only kubemesos pods and Leases: node Leases and other pods
+			// would be steady churn for nothing.
+			&corev1.Pod{}:           {Label: mustSelector(kmv1.LabelFramework)},
+			&coordinationv1.Lease{}: {Label: mustSelector(kmv1.LabelLease)},
+		}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the controller manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	master := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o.master)
+	if err := master.SetupWithManager(ctx, mgr); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
@@ -122,8 +210,17 @@ func runMaster(o *masterOptions) error {
 		return fmt.Errorf("adding the ready check: %w", err)
 	}
 	log.Info("starting the master", "leaderElection", o.leaderElect, "lease", o.leaseNamespace+"/"+kmv1.MasterLeaseName)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("master stopped: %w", err)
 	}
 	return nil
+}
+
+// mustSelector selects the objects that carry the label key.
+func mustSelector(key string) labels.Selector {
+	req, err := labels.NewRequirement(key, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*req)
 }

@@ -1,0 +1,247 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/metrics"
+)
+
+// agentRegistry admits agents, watches their heartbeat Leases, and marks
+// them Unreachable or Gone, as the Mesos master's agent registry does.
+type agentRegistry struct{ m *Master }
+
+func (m *Master) setupAgentRegistry(mgr ctrl.Manager) error {
+	r := &agentRegistry{m: m}
+	leaseToAgent := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		if o.GetNamespace() != m.Options.SystemNamespace || !strings.HasPrefix(o.GetName(), kmv1.AgentLeasePrefix) {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: strings.TrimPrefix(o.GetName(), kmv1.AgentLeasePrefix)}}}
+	})
+	nodeToAgent := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetName()}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("agent-registry").
+		For(&kmv1.Agent{}).
+		Watches(&coordinationv1.Lease{}, leaseToAgent).
+		Watches(&corev1.Node{}, nodeToAgent, builder.WithPredicates(predicate.Funcs{
+			// Only a Node's coming and going matters here.
+			UpdateFunc: func(_ event.UpdateEvent) bool { return false },
+		})).
+		Complete(r)
+}
+
+// newAgentID returns a fresh agentID for node: the node's name (cut to fit)
+// and 8 random hex digits, so every admission gets an ID never used before.
+func newAgentID(node string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	if len(node) > 100 {
+		node = node[:100]
+	}
+	return node + "-" + hex.EncodeToString(b[:])
+}
+
+// Reconcile brings one Agent's registry record up to date with its Lease
+// and Node.
+func (r *agentRegistry) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return requeueOnConflict(r.reconcile(ctx, req))
+}
+
+func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	m := r.m
+	log := ctrl.LoggerFrom(ctx)
+	var agent kmv1.Agent
+	if err := m.Client.Get(ctx, req.NamespacedName, &agent); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	now := m.Clock.Now()
+
+	nodeGone := false
+	var node corev1.Node
+	if err := m.Client.Get(ctx, types.NamespacedName{Name: agent.Spec.NodeName}, &node); apierrors.IsNotFound(err) {
+		nodeGone = true
+	} else if err != nil {
+		return ctrl.Result{}, fmt.Errorf("reading node %s: %w", agent.Spec.NodeName, err)
+	}
+
+	var lease coordinationv1.Lease
+	var renew time.Time
+	leaseKey := types.NamespacedName{Namespace: m.Options.SystemNamespace, Name: kmv1.AgentLeaseName(agent.Name)}
+	if err := m.Client.Get(ctx, leaseKey, &lease); err == nil && lease.Spec.RenewTime != nil {
+		renew = lease.Spec.RenewTime.Time
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("reading lease %s: %w", leaseKey, err)
+	}
+	deadline := renew.Add(m.Options.AgentTimeout())
+	fresh := !renew.IsZero() && now.Before(deadline)
+
+	switch agent.Status.Phase {
+	case "", kmv1.AgentRegistering:
+		if nodeGone || !fresh {
+			return ctrl.Result{}, r.setRegistering(ctx, &agent)
+		}
+		return r.admit(ctx, &agent, kmv1.ReasonAdmitted, deadline.Sub(now))
+
+	case kmv1.AgentActive, kmv1.AgentDraining:
+		if nodeGone {
+			return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentGone, kmv1.ReasonNodeDeleted,
+				fmt.Sprintf("node %s was deleted", agent.Spec.NodeName))
+		}
+		if fresh {
+			return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
+		}
+		if wait := m.removal.Reserve(); wait > 0 {
+			metrics.AgentRemovalsDeferred.Inc()
+			log.Info("agent heartbeat expired; removal deferred by --agent-removal-rate-limit", "agent", agent.Name, "wait", wait)
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+		msg := fmt.Sprintf("no heartbeat for %s (last renewal %s)", m.Options.AgentTimeout(), renew.UTC().Format(time.RFC3339))
+		if renew.IsZero() {
+			msg = fmt.Sprintf("heartbeat Lease %s is missing", leaseKey)
+		}
+		return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired, msg)
+
+	case kmv1.AgentUnreachable, kmv1.AgentGone:
+		// Finish what marking it removed started (a failover may have
+		// cut it short), then re-admit it only on a heartbeat newer than
+		// its removal: it comes back as a new agent.
+		if err := r.loseTasksAndOffers(ctx, &agent); err != nil {
+			return ctrl.Result{}, err
+		}
+		removedAt := time.Time{}
+		if agent.Status.UnreachableTime != nil {
+			removedAt = agent.Status.UnreachableTime.Time
+		}
+		if !nodeGone && fresh && renew.After(removedAt) {
+			return r.admit(ctx, &agent, kmv1.ReasonReadmitted, deadline.Sub(now))
+		}
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *agentRegistry) setRegistering(ctx context.Context, agent *kmv1.Agent) error {
+	if agent.Status.Phase == kmv1.AgentRegistering {
+		return nil
+	}
+	return r.patchStatus(ctx, agent, func(s *kmv1.AgentStatus) {
+		s.Phase = kmv1.AgentRegistering
+		s.Message = "waiting for the agent's heartbeat Lease"
+	})
+}
+
+// admit gives the agent a new agentID and makes it Active.
+func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason string, requeue time.Duration) (ctrl.Result, error) {
+	m := r.m
+	now := metav1.NewTime(m.Clock.Now())
+	id := newAgentID(agent.Name)
+	old := agent.Status.AgentID
+	err := r.patchStatus(ctx, agent, func(s *kmv1.AgentStatus) {
+		s.AgentID = id
+		s.Phase = kmv1.AgentActive
+		s.RegisteredTime = &now
+		s.Message = ""
+		s.ObservedGeneration = agent.Generation
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: kmv1.AgentAdmitted, Status: metav1.ConditionTrue, Reason: reason,
+			Message: "agentID " + id, ObservedGeneration: agent.Generation})
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: kmv1.AgentReady, Status: metav1.ConditionTrue, Reason: kmv1.ReasonHeartbeatFresh,
+			Message: "the heartbeat Lease is being renewed", ObservedGeneration: agent.Generation})
+	})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	note := "admitted agent " + id
+	if old != "" {
+		note = fmt.Sprintf("re-admitted as a new agent %s (was %s; its old tasks stay lost)", id, old)
+	}
+	m.Recorder.Eventf(agent, nil, corev1.EventTypeNormal, reason, "Admit", note)
+	ctrl.LoggerFrom(ctx).Info("agent admitted", "agent", agent.Name, "agentID", id, "previous", old)
+	m.Trigger()
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// remove marks the agent Unreachable or Gone, then rescinds its offers and
+// marks its live tasks TASK_LOST. The status goes first, so that a master
+// that dies half-way leaves a record the next leader finishes.
+func (r *agentRegistry) remove(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase, reason, msg string) error {
+	m := r.m
+	now := metav1.NewTime(m.Clock.Now())
+	if err := r.patchStatus(ctx, agent, func(s *kmv1.AgentStatus) {
+		s.Phase = phase
+		s.UnreachableTime = &now
+		s.Message = msg
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: kmv1.AgentReady, Status: metav1.ConditionFalse, Reason: reason,
+			Message: msg, ObservedGeneration: agent.Generation})
+	}); err != nil {
+		return err
+	}
+	m.Recorder.Eventf(agent, nil, corev1.EventTypeWarning, reason, "Remove", "agent %s is %s: %s; its tasks are lost", agent.Status.AgentID, phase, msg)
+	ctrl.LoggerFrom(ctx).Info("agent removed", "agent", agent.Name, "agentID", agent.Status.AgentID, "phase", phase, "reason", msg)
+	return r.loseTasksAndOffers(ctx, agent)
+}
+
+// loseTasksAndOffers rescinds the agent's offers and marks every live task
+// of its current agentID TASK_LOST (SOURCE_MASTER, REASON_AGENT_REMOVED).
+func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agent) error {
+	m := r.m
+	if err := m.rescindOffersOnNode(ctx, agent.Name, "agent "+string(agent.Status.Phase)); err != nil {
+		return err
+	}
+	if agent.Status.AgentID == "" {
+		return nil
+	}
+	var tasks kmv1.TaskList
+	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgentID: agent.Status.AgentID}); err != nil {
+		return fmt.Errorf("listing the tasks of agent %s: %w", agent.Status.AgentID, err)
+	}
+	msg := fmt.Sprintf("agent %s on node %s is %s", agent.Status.AgentID, agent.Name, agent.Status.Phase)
+	var firstErr error
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if t.Status.State.IsTerminal() {
+			continue
+		}
+		if _, err := m.writeTaskStatus(ctx, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// patchStatus writes the Agent's status if mutate changed it. The master is
+// the only writer of Agent status.
+func (r *agentRegistry) patchStatus(ctx context.Context, agent *kmv1.Agent, mutate func(*kmv1.AgentStatus)) error {
+	patched := agent.DeepCopy()
+	mutate(&patched.Status)
+	if equality.Semantic.DeepEqual(agent.Status, patched.Status) {
+		return nil
+	}
+	if err := r.m.Client.Status().Patch(ctx, patched, client.MergeFromWithOptions(agent, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing the status of agent %s: %w", agent.Name, err)
+	}
+	*agent = *patched
+	return nil
+}

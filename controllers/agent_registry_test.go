@@ -1,0 +1,175 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+)
+
+func TestAgentAdmission(t *testing.T) {
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "adm-1", "cpu", "4", "memory", "8Gi")
+	eventually(t, "the agent is admitted", func() (bool, error) {
+		a := getAgent(t, "adm-1")
+		return a.Status.Phase == kmv1.AgentActive && a.Status.AgentID != "", nil
+	})
+	a := getAgent(t, "adm-1")
+	if !strings.HasPrefix(a.Status.AgentID, "adm-1-") {
+		t.Errorf("agentID %q does not name its node", a.Status.AgentID)
+	}
+	for _, c := range []string{kmv1.AgentAdmitted, kmv1.AgentReady} {
+		if !meta.IsStatusConditionTrue(a.Status.Conditions, c) {
+			t.Errorf("condition %s is not true: %+v", c, a.Status.Conditions)
+		}
+	}
+	if a.Status.RegisteredTime == nil {
+		t.Error("registeredTime is not set")
+	}
+}
+
+func TestAgentWithoutHeartbeatWaits(t *testing.T) {
+	startMaster(t, testOptions(), false, "master")
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, b.MakeAgent("nohb-1").Resources("cpu", "1").Obj()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Client.Delete(ctx, getAgent(t, "nohb-1")) }()
+	eventually(t, "the agent is Registering", func() (bool, error) {
+		return getAgent(t, "nohb-1").Status.Phase == kmv1.AgentRegistering, nil
+	})
+	if id := getAgent(t, "nohb-1").Status.AgentID; id != "" {
+		t.Errorf("an agent without a heartbeat was admitted as %s", id)
+	}
+}
+
+// TestAgentLostAndReadmitted kills an agent's heartbeat: it becomes
+// Unreachable, its offers go and its tasks become TASK_LOST. When the
+// heartbeat resumes it comes back under a new agentID and the tasks stay lost.
+func TestAgentLostAndReadmitted(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	hb := addAgent(t, "lost-1", "cpu", "4", "memory", "8Gi")
+	_, ns := addFramework(t, b.MakeFramework("lostfw", "").Obj())
+	var offer kmv1.Offer
+	eventually(t, "an offer of lost-1", func() (bool, error) {
+		os := offersOf(t, ns, "lostfw")
+		if len(os) == 1 {
+			offer = os[0]
+		}
+		return len(os) == 1, nil
+	})
+	oldID := offer.Spec.AgentID
+	task := b.MakeTask("lost-task", ns).Framework("lostfw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task is staged", func() (bool, error) {
+		return getTask(t, ns, "lost-task").Status.State == kmv1.TaskStaging, nil
+	})
+	// The agent runs it, as far as the registry knows.
+	tk := getTask(t, ns, "lost-task")
+	tk.Status.State = kmv1.TaskRunning
+	tk.Status.Source = kmv1.SourceAgent
+	if err := env.Client.Status().Update(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+
+	hb.stop()
+	eventually(t, "the agent is Unreachable", func() (bool, error) {
+		return getAgent(t, "lost-1").Status.Phase == kmv1.AgentUnreachable, nil
+	})
+	eventually(t, "the task is TASK_LOST", func() (bool, error) {
+		return getTask(t, ns, "lost-task").Status.State == kmv1.TaskLost, nil
+	})
+	tk = getTask(t, ns, "lost-task")
+	if tk.Status.Source != kmv1.SourceMaster || tk.Status.Reason != kmv1.ReasonAgentRemoved {
+		t.Errorf("lost task has source %s reason %s, want SOURCE_MASTER REASON_AGENT_REMOVED", tk.Status.Source, tk.Status.Reason)
+	}
+	eventually(t, "the agent's offers are rescinded", func() (bool, error) {
+		return len(offersOf(t, ns, "lostfw")) == 0, nil
+	})
+
+	// The heartbeat resumes: a new agent, the old task stays lost.
+	addBackHeartbeat(t, "lost-1")
+	eventually(t, "the agent is re-admitted", func() (bool, error) {
+		a := getAgent(t, "lost-1")
+		return a.Status.Phase == kmv1.AgentActive && a.Status.AgentID != oldID, nil
+	})
+	a := getAgent(t, "lost-1")
+	if c := meta.FindStatusCondition(a.Status.Conditions, kmv1.AgentAdmitted); c == nil || c.Reason != kmv1.ReasonReadmitted {
+		t.Errorf("Admitted condition %+v, want reason %s", c, kmv1.ReasonReadmitted)
+	}
+	eventually(t, "a new offer under the new agentID", func() (bool, error) {
+		os := offersOf(t, ns, "lostfw")
+		return len(os) == 1 && os[0].Spec.AgentID == a.Status.AgentID, nil
+	})
+	if s := getTask(t, ns, "lost-task").Status.State; s != kmv1.TaskLost {
+		t.Errorf("the old task is %s after re-admission, want TASK_LOST", s)
+	}
+}
+
+func addBackHeartbeat(t *testing.T, node string) {
+	t.Helper()
+	renewLease(t, leaseKey(node), kmv1.LeaseKindAgent, time.Second)
+}
+
+// TestAgentRemovalRateLimit stops three heartbeats at once, as an API
+// server or network outage would: with a limit of one per hour only one
+// agent is marked Unreachable, and the others keep their tasks.
+func TestAgentRemovalRateLimit(t *testing.T) {
+	o := testOptions()
+	o.AgentRemovalRate = 1
+	o.AgentRemovalPeriod = time.Hour
+	startMaster(t, o, false, "master")
+	nodes := []string{"rl-1", "rl-2", "rl-3"}
+	var hbs []*heartbeat
+	for _, n := range nodes {
+		hbs = append(hbs, addAgent(t, n, "cpu", "1"))
+	}
+	for _, n := range nodes {
+		eventually(t, n+" admitted", func() (bool, error) { return getAgent(t, n).Status.Phase == kmv1.AgentActive, nil })
+	}
+	for _, hb := range hbs {
+		hb.stop()
+	}
+	eventually(t, "one agent Unreachable", func() (bool, error) {
+		return countPhase(t, nodes, kmv1.AgentUnreachable) == 1, nil
+	})
+	// Give the master several more timeouts; the bound holds.
+	time.Sleep(3 * time.Second)
+	if n := countPhase(t, nodes, kmv1.AgentUnreachable); n != 1 {
+		t.Fatalf("%d agents Unreachable under a limit of 1 per hour", n)
+	}
+	if n := countPhase(t, nodes, kmv1.AgentActive); n != 2 {
+		t.Fatalf("%d agents still Active, want 2 deferred", n)
+	}
+}
+
+func countPhase(t *testing.T, nodes []string, p kmv1.AgentPhase) int {
+	n := 0
+	for _, node := range nodes {
+		if getAgent(t, node).Status.Phase == p {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNodeDeletedMakesAgentGone deletes an agent's Node.
+func TestNodeDeletedMakesAgentGone(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "gone-1", "cpu", "1")
+	eventually(t, "admitted", func() (bool, error) { return getAgent(t, "gone-1").Status.Phase == kmv1.AgentActive, nil })
+	var node = getNode(t, "gone-1")
+	if err := env.Client.Delete(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent is Gone", func() (bool, error) { return getAgent(t, "gone-1").Status.Phase == kmv1.AgentGone, nil })
+}

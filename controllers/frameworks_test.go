@@ -1,0 +1,194 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+)
+
+func getFramework(t *testing.T, ns, name string) *kmv1.Framework {
+	t.Helper()
+	var f kmv1.Framework
+	if err := env.Client.Get(context.Background(), keyOf(ns, name), &f); err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
+
+func waitPhase(t *testing.T, ns, name string, p kmv1.FrameworkPhase) *kmv1.Framework {
+	t.Helper()
+	eventually(t, "framework "+string(p), func() (bool, error) {
+		return getFramework(t, ns, name).Status.Phase == p, nil
+	})
+	return getFramework(t, ns, name)
+}
+
+// launch stages one task of 1 cpu on the framework's current offer.
+func launch(t *testing.T, ns, fw, name string) {
+	t.Helper()
+	offer := waitOffer(t, ns, fw)
+	if err := env.Client.Create(context.Background(), b.MakeTask(name, ns).Framework(fw).Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, name+" staged", func() (bool, error) { return getTask(t, ns, name).Status.State == kmv1.TaskStaging, nil })
+}
+
+func TestFrameworkRegistersAndCounts(t *testing.T) {
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "fwc-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("countfw", "").Obj())
+	fw := waitPhase(t, ns, "countfw", kmv1.FrameworkActive)
+	if fw.Status.FrameworkID == "" || fw.Status.RegisteredTime == nil {
+		t.Errorf("not registered: %+v", fw.Status)
+	}
+	for _, c := range []string{kmv1.FrameworkRegistered, kmv1.FrameworkSchedulerConnected, kmv1.FrameworkReady} {
+		if !meta.IsStatusConditionTrue(fw.Status.Conditions, c) {
+			t.Errorf("condition %s not true", c)
+		}
+	}
+	if !containsString(fw.Finalizers, kmv1.FrameworkFinalizer) {
+		t.Errorf("finalizer missing: %v", fw.Finalizers)
+	}
+	launch(t, ns, "countfw", "c1")
+	eventually(t, "counts and allocation", func() (bool, error) {
+		st := getFramework(t, ns, "countfw").Status
+		cpu := st.Allocated["cpu"]
+		return st.Tasks.Staging == 1 && cpu.Cmp(q("1")) == 0 && st.DominantShare == "0.2500" && st.OutstandingOffers == 1, nil
+	})
+}
+
+func TestFrameworkFailoverTimeout(t *testing.T) {
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "fo-1", "cpu", "4", "memory", "4Gi")
+	hb, ns := addFramework(t, b.MakeFramework("fofw", "").FailoverTimeout(2).Obj())
+	waitPhase(t, ns, "fofw", kmv1.FrameworkActive)
+	launch(t, ns, "fofw", "f1")
+
+	hb.stop()
+	fw := waitPhase(t, ns, "fofw", kmv1.FrameworkDisconnected)
+	if meta.IsStatusConditionTrue(fw.Status.Conditions, kmv1.FrameworkSchedulerConnected) {
+		t.Error("SchedulerConnected is still true")
+	}
+	if getTask(t, ns, "f1").Spec.Kill {
+		t.Error("a task was killed before the failover timeout")
+	}
+	eventually(t, "no offers while disconnected", func() (bool, error) { return len(offersOf(t, ns, "fofw")) == 0, nil })
+
+	fw = waitPhase(t, ns, "fofw", kmv1.FrameworkFailed)
+	if c := meta.FindStatusCondition(fw.Status.Conditions, kmv1.FrameworkSucceeded); c == nil || c.Status != metav1.ConditionFalse || c.Reason != kmv1.ReasonFailoverTimeout {
+		t.Errorf("Succeeded condition %+v, want False/%s", c, kmv1.ReasonFailoverTimeout)
+	}
+	eventually(t, "the task is killed", func() (bool, error) { return getTask(t, ns, "f1").Spec.Kill, nil })
+}
+
+func TestFrameworkCompletedByScheduler(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "done-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("donefw", "").Obj())
+	waitPhase(t, ns, "donefw", kmv1.FrameworkActive)
+	launch(t, ns, "donefw", "d1")
+
+	// What the scheduler SDK writes when it completes the framework.
+	fw := getFramework(t, ns, "donefw")
+	patch := client.MergeFromWithOptions(fw.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	fw.Status.Result = "area=42"
+	meta.SetStatusCondition(&fw.Status.Conditions, metav1.Condition{Type: kmv1.FrameworkSucceeded, Status: metav1.ConditionTrue,
+		Reason: kmv1.ReasonCompletedByScheduler, Message: "all pieces done"})
+	if err := env.Client.Status().Patch(ctx, fw, patch); err != nil {
+		t.Fatal(err)
+	}
+	fw = waitPhase(t, ns, "donefw", kmv1.FrameworkCompleted)
+	if fw.Status.Result != "area=42" || fw.Status.CompletionTime == nil {
+		t.Errorf("result %q completion %v", fw.Status.Result, fw.Status.CompletionTime)
+	}
+	eventually(t, "the remaining task is killed", func() (bool, error) { return getTask(t, ns, "d1").Spec.Kill, nil })
+	eventually(t, "no offers", func() (bool, error) { return len(offersOf(t, ns, "donefw")) == 0, nil })
+}
+
+func TestFrameworkDeletionTearsDown(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "del-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("delfw", "").Obj())
+	waitPhase(t, ns, "delfw", kmv1.FrameworkActive)
+	launch(t, ns, "delfw", "x1")
+
+	if err := env.Client.Delete(ctx, getFramework(t, ns, "delfw")); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns, "delfw", kmv1.FrameworkTearingDown)
+	eventually(t, "the task is killed", func() (bool, error) { return getTask(t, ns, "x1").Spec.Kill, nil })
+	// The finalizer holds the Framework until the agent reports the kill.
+	if getFramework(t, ns, "delfw").DeletionTimestamp == nil {
+		t.Fatal("not deleting")
+	}
+	tk := getTask(t, ns, "x1")
+	tk.Status.State = kmv1.TaskKilled
+	tk.Status.Source = kmv1.SourceAgent
+	if err := env.Client.Status().Update(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Framework is gone", func() (bool, error) {
+		err := env.Client.Get(ctx, keyOf(ns, "delfw"), &kmv1.Framework{})
+		return apierrors.IsNotFound(err), nil
+	})
+}
+
+func TestSchedulerPodRunsAndRestarts(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	fw := b.MakeFramework("podfw", "").Obj()
+	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "scheduler", Image: "kubemesos/kubemesos:test", Command: []string{"montecarloarea", "scheduler"}}},
+	}}}
+	_, ns := addFramework(t, fw)
+	var pod corev1.Pod
+	eventually(t, "the scheduler pod", func() (bool, error) {
+		err := env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("podfw")), &pod)
+		return err == nil, nil
+	})
+	if pod.Labels[kmv1.LabelFramework] != "podfw" || len(pod.OwnerReferences) != 1 || !strings.Contains(envOf(&pod), "KUBEMESOS_FRAMEWORK=podfw") {
+		t.Errorf("scheduler pod not labelled, owned and configured: %+v", pod.ObjectMeta)
+	}
+	firstUID := pod.UID
+	pod.Status.Phase = corev1.PodFailed
+	if err := env.Client.Status().Update(ctx, &pod); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new scheduler pod", func() (bool, error) {
+		var p corev1.Pod
+		err := env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("podfw")), &p)
+		if err == nil && p.DeletionTimestamp != nil && len(p.Finalizers) == 0 {
+			return false, nil
+		}
+		return err == nil && p.UID != firstUID, nil
+	})
+}
+
+func envOf(p *corev1.Pod) string {
+	var parts []string
+	for _, e := range p.Spec.Containers[0].Env {
+		parts = append(parts, e.Name+"="+e.Value)
+	}
+	return strings.Join(parts, " ")
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,61 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// Field indexes of the master's cache. All reads in the hot path go through
+// them, never through List calls to the API server.
+const (
+	// IndexTaskFramework indexes Tasks by spec.framework.
+	IndexTaskFramework = "task.spec.framework"
+	// IndexTaskAgentID indexes Tasks by the agent that runs them
+	// (status.agentID, else spec.agentID).
+	IndexTaskAgentID = "task.agentID"
+	// IndexTaskOffer indexes Tasks by each of spec.offerIDs.
+	IndexTaskOffer = "task.spec.offerIDs"
+	// IndexOfferFramework indexes Offers by spec.framework.
+	IndexOfferFramework = "offer.spec.framework"
+	// IndexOfferNode indexes Offers by spec.nodeName.
+	IndexOfferNode = "offer.spec.nodeName"
+)
+
+// TaskAgentID returns the agent that runs t: status.agentID once admitted,
+// else the spec's.
+func TaskAgentID(t *kmv1.Task) string {
+	if t.Status.AgentID != "" {
+		return t.Status.AgentID
+	}
+	return t.Spec.AgentID
+}
+
+// SetupIndexes registers the field indexes on the manager's cache.
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	indexes := []struct {
+		obj   client.Object
+		field string
+		fn    client.IndexerFunc
+	}{
+		{&kmv1.Task{}, IndexTaskFramework, func(o client.Object) []string { return []string{string(o.(*kmv1.Task).Spec.Framework)} }},
+		{&kmv1.Task{}, IndexTaskAgentID, func(o client.Object) []string {
+			if id := TaskAgentID(o.(*kmv1.Task)); id != "" {
+				return []string{id}
+			}
+			return nil
+		}},
+		{&kmv1.Task{}, IndexTaskOffer, func(o client.Object) []string { return o.(*kmv1.Task).Spec.OfferIDs }},
+		{&kmv1.Offer{}, IndexOfferFramework, func(o client.Object) []string { return []string{string(o.(*kmv1.Offer).Spec.Framework)} }},
+		{&kmv1.Offer{}, IndexOfferNode, func(o client.Object) []string { return []string{o.(*kmv1.Offer).Spec.NodeName} }},
+	}
+	for _, ix := range indexes {
+		if err := indexer.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
+			return fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
+		}
+	}
+	return nil
+}

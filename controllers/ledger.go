@@ -1,0 +1,95 @@
+package controllers
+
+import (
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubemesos/kubemesos/internal/resources"
+)
+
+// ledger is the master's in-memory bookkeeping between its own writes and
+// the moment its cache shows them (the expectations pattern), plus the
+// decline filters. It is rebuilt from the API server on every leader start:
+// nothing in it is needed to keep the registry's invariants, only to avoid
+// acting twice on a stale cache.
+type ledger struct {
+	mu sync.Mutex
+	// offerUse is what admitted tasks took from each offer.
+	offerUse map[types.NamespacedName]corev1.ResourceList
+	// firstUse is when each offer's first task was admitted.
+	firstUse map[types.NamespacedName]time.Time
+	// admitted holds tasks that this master staged and whose STAGING the
+	// cache may not show yet, with the agent and resources they take.
+	admitted map[types.UID]admission
+	// created holds offers created but perhaps not yet in the cache.
+	created map[types.NamespacedName]createdOffer
+	// deleted holds offers this master deleted, perhaps still in the cache.
+	deleted map[types.NamespacedName]struct{}
+	// filters holds decline filters: until when a framework refuses an agent.
+	filters map[filterKey]time.Time
+	// rebuilt is false until the ledger was rebuilt after leader start.
+	rebuilt bool
+}
+
+type admission struct {
+	agentID   string
+	framework types.NamespacedName
+	resources corev1.ResourceList
+	// executor is the task's framework/executorID, "" for a command task.
+	executor string
+}
+
+type createdOffer struct {
+	framework types.NamespacedName
+	agentID   string
+	resources corev1.ResourceList
+}
+
+type filterKey struct {
+	framework types.NamespacedName
+	agentID   string
+}
+
+func newLedger() *ledger {
+	return &ledger{
+		offerUse: map[types.NamespacedName]corev1.ResourceList{},
+		firstUse: map[types.NamespacedName]time.Time{},
+		admitted: map[types.UID]admission{},
+		created:  map[types.NamespacedName]createdOffer{},
+		deleted:  map[types.NamespacedName]struct{}{},
+		filters:  map[filterKey]time.Time{},
+	}
+}
+
+// use charges resources to an offer.
+func (l *ledger) use(offer types.NamespacedName, rl corev1.ResourceList, now time.Time) {
+	l.offerUse[offer] = resources.Add(l.offerUse[offer], rl)
+	if _, ok := l.firstUse[offer]; !ok {
+		l.firstUse[offer] = now
+	}
+}
+
+// forgetOffer drops what the ledger knows of a gone offer.
+func (l *ledger) forgetOffer(offer types.NamespacedName) {
+	delete(l.offerUse, offer)
+	delete(l.firstUse, offer)
+	delete(l.created, offer)
+}
+
+// filtered reports whether the pair is under a decline filter at now.
+func (l *ledger) filtered(k filterKey, now time.Time) bool {
+	until, ok := l.filters[k]
+	return ok && now.Before(until)
+}
+
+// expireFilters drops filters that ended before now.
+func (l *ledger) expireFilters(now time.Time) {
+	for k, until := range l.filters {
+		if !now.Before(until) {
+			delete(l.filters, k)
+		}
+	}
+}

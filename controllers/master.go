@@ -1,0 +1,124 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// Options are the master's settings, set from the flags of `kubemesos master`.
+type Options struct {
+	// SystemNamespace holds the agents' heartbeat Leases.
+	SystemNamespace string
+	// AllocationInterval is the period of the allocation loop (Mesos 1s).
+	AllocationInterval time.Duration
+	// OfferTimeout rescinds offers older than this; zero keeps them.
+	OfferTimeout time.Duration
+	// AcceptWindow is how long an offer stays usable after its first task
+	// was admitted, so that every task of one launch lands on it. Then the
+	// offer is consumed and what its tasks did not use returns to the pool.
+	AcceptWindow time.Duration
+	// AgentPingTimeout × MaxAgentPingTimeouts is how stale an agent's Lease
+	// may get before the agent becomes Unreachable (Mesos 15s × 5).
+	AgentPingTimeout     time.Duration
+	MaxAgentPingTimeouts int
+	// AgentRemovalRate bounds how many agents may become Unreachable per
+	// AgentRemovalPeriod; zero means no bound.
+	AgentRemovalRate   int
+	AgentRemovalPeriod time.Duration
+	// RoleWeights are the DRF weights of roles; 1 when absent.
+	RoleWeights map[string]float64
+	// TerminalTaskLimit is how many terminal Tasks a framework keeps; older
+	// ones are deleted. Zero keeps them all.
+	TerminalTaskLimit int
+}
+
+// DefaultOptions returns Mesos's defaults.
+func DefaultOptions() Options {
+	return Options{
+		SystemNamespace:      "kubemesos-system",
+		AllocationInterval:   time.Second,
+		AcceptWindow:         2 * time.Second,
+		AgentPingTimeout:     15 * time.Second,
+		MaxAgentPingTimeouts: 5,
+		AgentRemovalRate:     10,
+		AgentRemovalPeriod:   time.Minute,
+		TerminalTaskLimit:    1000,
+	}
+}
+
+// AgentTimeout is how stale a heartbeat Lease may get.
+func (o Options) AgentTimeout() time.Duration {
+	return o.AgentPingTimeout * time.Duration(o.MaxAgentPingTimeouts)
+}
+
+// Master is the kubemesos master: the agent registry, task admission,
+// the allocation loop and the framework lifecycle, sharing one ledger.
+type Master struct {
+	Client   client.Client
+	Clock    clock.WithTicker
+	Recorder events.EventRecorder
+	Options  Options
+
+	ledger  *ledger
+	trigger chan struct{}
+	removal *removalLimiter
+}
+
+// New returns a master with the given client, clock, recorder and options.
+func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Options) *Master {
+	return &Master{
+		Client:   c,
+		Clock:    clk,
+		Recorder: rec,
+		Options:  o,
+		ledger:   newLedger(),
+		trigger:  make(chan struct{}, 1),
+		removal:  newRemovalLimiter(o.AgentRemovalRate, o.AgentRemovalPeriod, clk),
+	}
+}
+
+// Trigger asks for an allocation cycle soon. It never blocks.
+func (m *Master) Trigger() {
+	select {
+	case m.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// SetupWithManager registers the indexes, the reconcilers and the
+// allocation loop with mgr. Everything runs on the leader only.
+func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	if err := m.setupAgentRegistry(mgr); err != nil {
+		return fmt.Errorf("setting up the agent registry: %w", err)
+	}
+	if err := m.setupAdmission(mgr); err != nil {
+		return fmt.Errorf("setting up task admission: %w", err)
+	}
+	if err := m.setupFrameworks(mgr); err != nil {
+		return fmt.Errorf("setting up the framework controller: %w", err)
+	}
+	if err := m.setupOfferDeclines(ctx, mgr); err != nil {
+		return fmt.Errorf("watching offer declines: %w", err)
+	}
+	if err := mgr.Add(&allocationLoop{m: m}); err != nil {
+		return fmt.Errorf("adding the allocation loop: %w", err)
+	}
+	return nil
+}
+
+// CacheObjects are the kinds the master reads, for cache configuration.
+var CacheObjects = []client.Object{&kmv1.Agent{}, &kmv1.Framework{}, &kmv1.Task{}, &kmv1.Offer{},
+	&coordinationv1.Lease{}, &corev1.Node{}, &corev1.Pod{}}

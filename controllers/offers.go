@@ -1,0 +1,454 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+	"github.com/kubemesos/kubemesos/internal/metrics"
+	"github.com/kubemesos/kubemesos/internal/resources"
+)
+
+// allocationLoop runs an allocation cycle every AllocationInterval and
+// whenever Trigger asks, on the leader only.
+type allocationLoop struct{ m *Master }
+
+// NeedLeaderElection is true: only the leader makes offers.
+func (l *allocationLoop) NeedLeaderElection() bool { return true }
+
+// Start runs cycles until ctx ends.
+func (l *allocationLoop) Start(ctx context.Context) error {
+	m := l.m
+	log := ctrl.LoggerFrom(ctx).WithName("allocator")
+	ctx = ctrl.LoggerInto(ctx, log)
+	ticker := m.Clock.NewTicker(m.Options.AllocationInterval)
+	defer ticker.Stop()
+	for {
+		if err := m.AllocateOnce(ctx); err != nil {
+			log.Error(err, "allocation cycle")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C():
+		case <-m.trigger:
+		}
+	}
+}
+
+func nsName(o client.Object) types.NamespacedName { return client.ObjectKeyFromObject(o) }
+
+// frameworkEligible reports whether fw may receive offers: registered,
+// Active (its scheduler holds its Lease) and not suppressing offers.
+func frameworkEligible(fw *kmv1.Framework) bool {
+	return fw.DeletionTimestamp == nil && fw.Status.FrameworkID != "" && fw.Status.Phase == kmv1.FrameworkActive && !fw.Spec.SuppressOffers
+}
+
+// liveTask reports whether t holds resources: admitted and not terminal.
+func liveTask(t *kmv1.Task) bool { return t.Status.State != "" && !t.Status.State.IsTerminal() }
+
+// snapshot is one cycle's view of the cluster, from the cache and the ledger.
+type snapshot struct {
+	agents     []kmv1.Agent
+	frameworks []kmv1.Framework
+	offers     []kmv1.Offer
+	tasks      []kmv1.Task
+}
+
+func (m *Master) readSnapshot(ctx context.Context) (*snapshot, error) {
+	var s snapshot
+	var agents kmv1.AgentList
+	var fws kmv1.FrameworkList
+	var offers kmv1.OfferList
+	var tasks kmv1.TaskList
+	for _, l := range []client.ObjectList{&agents, &fws, &offers, &tasks} {
+		if err := m.Client.List(ctx, l); err != nil {
+			return nil, fmt.Errorf("reading the cache: %w", err)
+		}
+	}
+	s.agents, s.frameworks, s.offers, s.tasks = agents.Items, fws.Items, offers.Items, tasks.Items
+	return &s, nil
+}
+
+// AllocateOnce runs one allocation cycle: it settles the ledger against the
+// cache, consumes and rescinds offers, runs DRF and creates the new offers.
+func (m *Master) AllocateOnce(ctx context.Context) error {
+	start := time.Now()
+	defer func() {
+		metrics.AllocationCycles.Inc()
+		metrics.AllocationDuration.Observe(time.Since(start).Seconds())
+	}()
+	snap, err := m.readSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	l := m.ledger
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := m.Clock.Now()
+	if !l.rebuilt {
+		m.rebuildLedger(snap)
+	}
+	m.settleLedger(snap)
+	l.expireFilters(now)
+
+	agentsByName := map[string]*kmv1.Agent{}
+	for i := range snap.agents {
+		agentsByName[snap.agents[i].Name] = &snap.agents[i]
+	}
+	fwByKey := map[types.NamespacedName]*kmv1.Framework{}
+	for i := range snap.frameworks {
+		fwByKey[nsName(&snap.frameworks[i])] = &snap.frameworks[i]
+	}
+
+	// Consume used offers and rescind invalid or old ones.
+	var keep []kmv1.Offer
+	for i := range snap.offers {
+		o := &snap.offers[i]
+		key := nsName(o)
+		if _, gone := l.deleted[key]; gone || o.DeletionTimestamp != nil {
+			continue
+		}
+		outcome, why := m.offerFate(o, agentsByName, fwByKey, now)
+		if outcome == "" {
+			keep = append(keep, *o)
+			continue
+		}
+		if err := m.deleteOffer(ctx, o, outcome, why); err != nil {
+			return err
+		}
+	}
+	for key, c := range l.created {
+		if !containsOffer(keep, key) {
+			keep = append(keep, kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+				Spec: kmv1.OfferSpec{Framework: kmv1.ObjectName(c.framework.Name), AgentID: c.agentID, Resources: kmv1.ResourceList(c.resources)}})
+		}
+	}
+
+	in, agentIdx, fwIdx := m.buildInput(snap, keep, now)
+	t0 := time.Now()
+	made := allocator.Allocate(in)
+	metrics.AllocatorDuration.Observe(time.Since(t0).Seconds())
+	for _, o := range made {
+		a := agentIdx[o.Agent]
+		fw := fwIdx[o.Framework]
+		if err := m.createOffer(ctx, fw, a, in.Names.ResourceList(o.Resources)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func containsOffer(offers []kmv1.Offer, key types.NamespacedName) bool {
+	for i := range offers {
+		if offers[i].Namespace == key.Namespace && offers[i].Name == key.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// offerFate decides whether an outstanding offer stays ("") or goes, and why.
+func (m *Master) offerFate(o *kmv1.Offer, agents map[string]*kmv1.Agent, fws map[types.NamespacedName]*kmv1.Framework, now time.Time) (string, string) {
+	l := m.ledger
+	key := nsName(o)
+	if first, used := l.firstUse[key]; used && now.Sub(first) >= m.Options.AcceptWindow {
+		return metrics.OfferConsumed, "used by tasks"
+	}
+	a := agents[o.Spec.NodeName]
+	if a == nil || a.Status.Phase != kmv1.AgentActive || a.Status.AgentID != o.Spec.AgentID {
+		return metrics.OfferRescinded, "the agent is no longer active under this agentID"
+	}
+	fw := fws[types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}]
+	if fw == nil || fw.DeletionTimestamp != nil || fw.Status.Phase != kmv1.FrameworkActive {
+		return metrics.OfferRescinded, "the framework is not active"
+	}
+	if _, used := l.firstUse[key]; !used && m.Options.OfferTimeout > 0 && now.Sub(o.CreationTimestamp.Time) >= m.Options.OfferTimeout {
+		return metrics.OfferRescinded, fmt.Sprintf("not used within --offer-timeout %s", m.Options.OfferTimeout)
+	}
+	return "", ""
+}
+
+// buildInput turns the snapshot into the allocator's input, returning the
+// agents and frameworks behind its indexes.
+func (m *Master) buildInput(snap *snapshot, offers []kmv1.Offer, now time.Time) (*allocator.Input, []*kmv1.Agent, []*kmv1.Framework) {
+	l := m.ledger
+	names := allocator.NewNames()
+	names.Index(corev1.ResourceCPU)
+	names.Index(corev1.ResourceMemory)
+	in := &allocator.Input{Names: names, Weights: m.Options.RoleWeights}
+
+	var agents []*kmv1.Agent
+	agentIdx := map[string]int{} // by agentID
+	for i := range snap.agents {
+		a := &snap.agents[i]
+		if a.Status.Phase != kmv1.AgentActive || a.Status.AgentID == "" {
+			continue
+		}
+		agentIdx[a.Status.AgentID] = len(agents)
+		agents = append(agents, a)
+		in.Agents = append(in.Agents, allocator.Agent{ID: a.Status.AgentID, Node: a.Name, Total: names.Vector(a.Spec.Resources.Core())})
+	}
+	// Visit agents in a new order every cycle, as Mesos shuffles them, so
+	// no agent is always first.
+	perm := rand.Perm(len(agents))
+	shuffledAgents := make([]*kmv1.Agent, len(agents))
+	shuffledIn := make([]allocator.Agent, len(agents))
+	for i, p := range perm {
+		shuffledAgents[i], shuffledIn[i] = agents[p], in.Agents[p]
+		agentIdx[agents[p].Status.AgentID] = i
+	}
+	agents, in.Agents = shuffledAgents, shuffledIn
+
+	var fws []*kmv1.Framework
+	fwIdx := map[types.NamespacedName]int{}
+	for i := range snap.frameworks {
+		fw := &snap.frameworks[i]
+		if fw.Status.FrameworkID == "" {
+			continue
+		}
+		fwIdx[nsName(fw)] = len(fws)
+		fws = append(fws, fw)
+		in.Frameworks = append(in.Frameworks, allocator.Framework{Key: nsName(fw).String(), Role: fw.Spec.Role, Eligible: frameworkEligible(fw), Allocated: names.Zero()})
+	}
+
+	charge := func(agentID string, fw types.NamespacedName, rl corev1.ResourceList, offered bool) {
+		v := names.Vector(rl)
+		if a, ok := agentIdx[agentID]; ok {
+			if offered {
+				in.Agents[a].Offered = in.Agents[a].Offered.Add(v)
+			} else {
+				in.Agents[a].Used = in.Agents[a].Used.Add(v)
+			}
+		}
+		if f, ok := fwIdx[fw]; ok {
+			in.Frameworks[f].Allocated = in.Frameworks[f].Allocated.Add(v)
+		}
+	}
+	executors := map[string]bool{} // agentID/framework/executorID already charged
+	for i := range snap.tasks {
+		t := &snap.tasks[i]
+		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
+			continue
+		}
+		rl := t.Spec.Resources.Core()
+		if ex := executorKey(t); ex != "" && !executors[TaskAgentID(t)+"/"+ex] {
+			executors[TaskAgentID(t)+"/"+ex] = true
+			rl = resources.Add(rl, t.Spec.Executor.Resources.Core())
+		}
+		charge(TaskAgentID(t), types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, rl, false)
+	}
+	for _, ad := range l.admitted {
+		charge(ad.agentID, ad.framework, ad.resources, false)
+	}
+	in.Blocked = make([]allocator.Bitset, len(in.Agents))
+	for i := range offers {
+		o := &offers[i]
+		fwKey := types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}
+		// What tasks took from the offer is already charged as used.
+		rest := resources.Sub(o.Spec.Resources.Core(), l.offerUse[nsName(o)])
+		for k, q := range rest {
+			if q.Sign() < 0 {
+				delete(rest, k)
+			}
+		}
+		charge(o.Spec.AgentID, fwKey, rest, true)
+		if a, ok := agentIdx[o.Spec.AgentID]; ok {
+			if f, ok := fwIdx[fwKey]; ok {
+				in.Blocked[a].Set(f)
+			}
+		}
+	}
+	for k := range l.filters {
+		if !l.filtered(k, now) {
+			continue
+		}
+		a, aok := agentIdx[k.agentID]
+		f, fok := fwIdx[k.framework]
+		if aok && fok {
+			in.Blocked[a].Set(f)
+		}
+	}
+	in.Minimum = allocator.DefaultMinimum(names)
+	return in, agents, fws
+}
+
+// createOffer makes one Offer of all of agent's free resources to fw.
+func (m *Master) createOffer(ctx context.Context, fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList) error {
+	offer := &kmv1.Offer{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:    fw.Namespace,
+			GenerateName: fw.Name + "-" + agent.Name + "-",
+			Labels:       map[string]string{kmv1.LabelFramework: fw.Name, kmv1.LabelAgent: agent.Name},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID,
+				BlockOwnerDeletion: ptr.To(false)}},
+		},
+		Spec: kmv1.OfferSpec{
+			Framework:   kmv1.ObjectName(fw.Name),
+			FrameworkID: fw.Status.FrameworkID,
+			AgentID:     agent.Status.AgentID,
+			NodeName:    agent.Name,
+			Resources:   kmv1.ResourceList(rl),
+			Attributes:  agent.Spec.Attributes,
+		},
+	}
+	if len(offer.GenerateName) > 200 {
+		offer.GenerateName = offer.GenerateName[:200]
+	}
+	if err := m.Client.Create(ctx, offer); err != nil {
+		return fmt.Errorf("offering agent %s to framework %s: %w", agent.Name, nsName(fw), err)
+	}
+	m.ledger.created[nsName(offer)] = createdOffer{framework: nsName(fw), agentID: agent.Status.AgentID, resources: rl}
+	metrics.OffersTotal.WithLabelValues(metrics.OfferMade).Inc()
+	ctrl.LoggerFrom(ctx).V(2).Info("offer made", "offer", nsName(offer), "agent", agent.Name, "resources", resources.String(rl))
+	return nil
+}
+
+// deleteOffer removes an offer that was consumed or rescinded. The ledger
+// remembers the deletion, so its informer event is not taken for a decline.
+// The caller holds the ledger lock.
+func (m *Master) deleteOffer(ctx context.Context, o *kmv1.Offer, outcome, why string) error {
+	key := nsName(o)
+	m.ledger.deleted[key] = struct{}{}
+	err := m.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		delete(m.ledger.deleted, key)
+		return fmt.Errorf("deleting offer %s (%s): %w", key, why, err)
+	}
+	metrics.OffersTotal.WithLabelValues(outcome).Inc()
+	ctrl.LoggerFrom(ctx).V(2).Info("offer removed", "offer", key, "outcome", outcome, "why", why)
+	return nil
+}
+
+// rescindOffersOnNode deletes every offer of the agent on node.
+func (m *Master) rescindOffersOnNode(ctx context.Context, node, why string) error {
+	var offers kmv1.OfferList
+	if err := m.Client.List(ctx, &offers, client.MatchingFields{IndexOfferNode: node}); err != nil {
+		return fmt.Errorf("listing the offers on %s: %w", node, err)
+	}
+	m.ledger.mu.Lock()
+	defer m.ledger.mu.Unlock()
+	for i := range offers.Items {
+		o := &offers.Items[i]
+		if _, gone := m.ledger.deleted[nsName(o)]; gone {
+			continue
+		}
+		if err := m.deleteOffer(ctx, o, metrics.OfferRescinded, why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rebuildLedger restores, after a leader start, what admitted tasks took
+// from offers that still exist, so no offer's resources are used twice.
+func (m *Master) rebuildLedger(snap *snapshot) {
+	l := m.ledger
+	offers := map[types.NamespacedName]*kmv1.Offer{}
+	for i := range snap.offers {
+		offers[nsName(&snap.offers[i])] = &snap.offers[i]
+	}
+	now := m.Clock.Now()
+	for i := range snap.tasks {
+		t := &snap.tasks[i]
+		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
+			continue
+		}
+		for _, id := range t.Spec.OfferIDs {
+			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
+			if _, ok := offers[key]; ok {
+				l.use(key, t.Spec.Resources.Core(), now)
+				break
+			}
+		}
+	}
+	l.rebuilt = true
+}
+
+// settleLedger drops expectations that the cache now shows.
+func (m *Master) settleLedger(snap *snapshot) {
+	l := m.ledger
+	inCache := map[types.NamespacedName]bool{}
+	for i := range snap.offers {
+		inCache[nsName(&snap.offers[i])] = true
+	}
+	for key := range l.created {
+		if inCache[key] {
+			delete(l.created, key)
+		}
+	}
+	// l.deleted is settled by the informer's delete handler, not here: the
+	// cache drops an object before its handlers run, and a deletion the
+	// handler cannot match to the master would count as a decline.
+	staged := map[types.UID]bool{}
+	for i := range snap.tasks {
+		if snap.tasks[i].Status.State != "" {
+			staged[snap.tasks[i].UID] = true
+		}
+	}
+	for uid := range l.admitted {
+		if staged[uid] {
+			delete(l.admitted, uid)
+		}
+	}
+}
+
+// setupOfferDeclines watches Offer deletions: one the master did not make
+// is the scheduler declining the offer, which filters that (framework,
+// agent) pair for the framework's refuseSeconds.
+func (m *Master) setupOfferDeclines(ctx context.Context, mgr ctrl.Manager) error {
+	inf, err := mgr.GetCache().GetInformer(ctx, &kmv1.Offer{})
+	if err != nil {
+		return err
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			o, ok := obj.(*kmv1.Offer)
+			if !ok {
+				return
+			}
+			m.offerDeleted(ctx, o)
+		},
+	})
+	return err
+}
+
+// offerDeleted records a decline, unless the master itself removed the
+// offer or tasks used it.
+func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer) {
+	l := m.ledger
+	l.mu.Lock()
+	key := nsName(o)
+	_, own := l.deleted[key]
+	_, used := l.firstUse[key]
+	delete(l.deleted, key)
+	l.forgetOffer(key)
+	if !own && !used {
+		refuse := 5 * time.Second
+		var fw kmv1.Framework
+		if err := m.Client.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}, &fw); err == nil &&
+			fw.Spec.OfferFilters != nil && fw.Spec.OfferFilters.RefuseSeconds != nil {
+			refuse = time.Duration(*fw.Spec.OfferFilters.RefuseSeconds) * time.Second
+		}
+		l.filters[filterKey{framework: types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}, agentID: o.Spec.AgentID}] = m.Clock.Now().Add(refuse)
+		metrics.OffersTotal.WithLabelValues(metrics.OfferDeclined).Inc()
+		ctrl.LoggerFrom(ctx).V(2).Info("offer declined", "offer", key, "refuse", refuse)
+	}
+	l.mu.Unlock()
+	m.Trigger()
+}

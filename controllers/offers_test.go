@@ -1,0 +1,274 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+)
+
+// waitOffer waits for exactly one offer to fw and returns it.
+func waitOffer(t *testing.T, ns, fw string) kmv1.Offer {
+	t.Helper()
+	var offer kmv1.Offer
+	eventually(t, "one offer to "+fw, func() (bool, error) {
+		os := offersOf(t, ns, fw)
+		if len(os) == 1 {
+			offer = os[0]
+		}
+		return len(os) == 1, nil
+	})
+	return offer
+}
+
+func TestOfferHoldsAllFreeResourcesAndTaskIsStaged(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "off-1", "cpu", "4", "memory", "8Gi", "example.com/gpu", "2")
+	_, ns := addFramework(t, b.MakeFramework("offfw", "").Obj())
+
+	offer := waitOffer(t, ns, "offfw")
+	for name, want := range map[corev1.ResourceName]string{"cpu": "4", "memory": "8Gi", "example.com/gpu": "2"} {
+		if got := offer.Spec.Resources[name]; got.Cmp(q(want)) != 0 {
+			t.Errorf("offer %s = %s, want %s", name, got.String(), want)
+		}
+	}
+	if offer.Spec.NodeName != "off-1" || offer.Labels[kmv1.LabelAgent] != "off-1" || offer.Spec.FrameworkID == "" {
+		t.Errorf("offer is not labelled and filled: %+v", offer)
+	}
+
+	task := b.MakeTask("t1", ns).Framework("offfw").Offer(offer.Name).Resources("cpu", "1", "memory", "1Gi").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task is staged", func() (bool, error) {
+		return getTask(t, ns, "t1").Status.State == kmv1.TaskStaging, nil
+	})
+	tk := getTask(t, ns, "t1")
+	if tk.Status.Source != kmv1.SourceMaster || tk.Status.AgentID != offer.Spec.AgentID || tk.Status.NodeName != "off-1" || tk.Status.StagingTime == nil {
+		t.Errorf("staged status incomplete: %+v", tk.Status)
+	}
+	// The offer is consumed; what the task left comes back as a new offer.
+	eventually(t, "a new offer with the rest", func() (bool, error) {
+		os := offersOf(t, ns, "offfw")
+		if len(os) != 1 || os[0].Name == offer.Name {
+			return false, nil
+		}
+		cpu := os[0].Spec.Resources["cpu"]
+		mem := os[0].Spec.Resources["memory"]
+		return cpu.Cmp(q("3")) == 0 && mem.Cmp(q("7Gi")) == 0, nil
+	})
+}
+
+func TestAdmissionRefusesInvalidTasks(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "inv-1", "cpu", "2", "memory", "4Gi")
+	addAgent(t, "inv-2", "cpu", "2", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("invfw", "").Obj())
+	var offers []kmv1.Offer
+	eventually(t, "two offers", func() (bool, error) {
+		offers = offersOf(t, ns, "invfw")
+		return len(offers) == 2, nil
+	})
+	// An offer to another framework in the same namespace.
+	other := b.MakeFramework("otherfw", ns).Obj()
+	if err := env.Client.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	renewLease(t, leaseKeyNS(ns, kmv1.SchedulerLeaseName("otherfw")), kmv1.LeaseKindScheduler, time.Second)
+	_ = other
+
+	o1, o2 := offers[0].Name, offers[1].Name
+	cases := []struct {
+		name  string
+		task  *kmv1.Task
+		state kmv1.TaskState
+		want  string
+	}{
+		{name: "unknown offer", task: b.MakeTask("unknown", ns).Framework("invfw").Offer("nope").Resources("cpu", "1").Command("busybox").Obj(),
+			state: kmv1.TaskDropped, want: "offer nope no longer exists"},
+		{name: "too much cpu", task: b.MakeTask("greedy", ns).Framework("invfw").Offer(o1).Resources("cpu", "3").Command("busybox").Obj(),
+			state: kmv1.TaskError, want: "cpu: need 3, have 2"},
+		{name: "a resource the offer lacks", task: b.MakeTask("gpu", ns).Framework("invfw").Offer(o1).Resources("example.com/gpu", "1").Command("busybox").Obj(),
+			state: kmv1.TaskError, want: "example.com/gpu: need 1, have 0"},
+		{name: "offers on two agents", task: b.MakeTask("split", ns).Framework("invfw").Offer(o1, o2).Resources("cpu", "1").Command("busybox").Obj(),
+			state: kmv1.TaskError, want: "on different agents"},
+		{name: "no resources", task: b.MakeTask("empty", ns).Framework("invfw").Offer(o1).Command("busybox").Obj(),
+			state: kmv1.TaskError, want: "spec.resources is empty"},
+		{name: "unknown framework", task: b.MakeTask("nofw", ns).Framework("ghost").Offer(o1).Resources("cpu", "1").Command("busybox").Obj(),
+			state: kmv1.TaskError, want: `framework "ghost" does not exist`},
+		{name: "another framework's offer", task: b.MakeTask("stolen", ns).Framework("otherfw").Offer(o1).Resources("cpu", "1").Command("busybox").Obj(),
+			state: kmv1.TaskError, want: `belongs to framework "invfw", not "otherfw"`},
+		{name: "agentID that does not match", task: b.MakeTask("wrongagent", ns).Framework("invfw").Offer(o1).Agent("someone-else").Resources("cpu", "1").Command("busybox").Obj(),
+			state: kmv1.TaskError, want: "does not match the offers' agent"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := env.Client.Create(ctx, tc.task); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, string(tc.state), func() (bool, error) {
+				return getTask(t, ns, tc.task.Name).Status.State == tc.state, nil
+			})
+			st := getTask(t, ns, tc.task.Name).Status
+			if !strings.Contains(st.Message, tc.want) {
+				t.Errorf("message %q does not contain %q", st.Message, tc.want)
+			}
+			if st.Source != kmv1.SourceMaster || !strings.HasPrefix(string(st.Reason), "REASON_") {
+				t.Errorf("source %s reason %s", st.Source, st.Reason)
+			}
+		})
+	}
+}
+
+// TestOfferIsNeverUsedTwice races tasks onto one offer. Each wants all of
+// it: exactly one is staged, and the others are refused.
+func TestOfferIsNeverUsedTwice(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "race-1", "cpu", "2", "memory", "2Gi")
+	_, ns := addFramework(t, b.MakeFramework("racefw", "").Obj())
+	offer := waitOffer(t, ns, "racefw")
+
+	const racers = 6
+	names := make([]string, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		names[i] = "racer-" + string(rune('a'+i))
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			tk := b.MakeTask(name, ns).Framework("racefw").Offer(offer.Name).Resources("cpu", "2", "memory", "2Gi").Command("busybox").Obj()
+			if err := env.Client.Create(ctx, tk); err != nil {
+				t.Error(err)
+			}
+		}(names[i])
+	}
+	wg.Wait()
+	eventually(t, "every racer admitted or refused", func() (bool, error) {
+		for _, n := range names {
+			if getTask(t, ns, n).Status.State == "" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	staged := 0
+	for _, n := range names {
+		switch s := getTask(t, ns, n).Status.State; s {
+		case kmv1.TaskStaging:
+			staged++
+		case kmv1.TaskError, kmv1.TaskDropped:
+		default:
+			t.Errorf("racer %s is %s", n, s)
+		}
+	}
+	if staged != 1 {
+		t.Fatalf("%d tasks were staged on one offer that fits one", staged)
+	}
+	// No new offer may appear while the staged task holds the whole agent.
+	time.Sleep(time.Second)
+	if os := offersOf(t, ns, "racefw"); len(os) != 0 {
+		t.Fatalf("the agent is full but %d offers are out: %+v", len(os), os[0].Spec.Resources)
+	}
+}
+
+// TestSeveralTasksShareOneOffer launches two tasks on one offer, as one
+// LaunchTasks call does; both fit and both are staged.
+func TestSeveralTasksShareOneOffer(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "share-1", "cpu", "2", "memory", "2Gi")
+	_, ns := addFramework(t, b.MakeFramework("sharefw", "").Obj())
+	offer := waitOffer(t, ns, "sharefw")
+	for _, n := range []string{"s1", "s2"} {
+		if err := env.Client.Create(ctx, b.MakeTask(n, ns).Framework("sharefw").Offer(offer.Name).Resources("cpu", "1", "memory", "1Gi").Command("busybox").Obj()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"s1", "s2"} {
+		eventually(t, n+" staged", func() (bool, error) { return getTask(t, ns, n).Status.State == kmv1.TaskStaging, nil })
+	}
+}
+
+// TestDeclineFiltersThePair deletes an offer: the agent is not offered to
+// the framework again until refuseSeconds pass.
+func TestDeclineFiltersThePair(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "dec-1", "cpu", "1", "memory", "1Gi")
+	_, ns := addFramework(t, b.MakeFramework("decfw", "").RefuseSeconds(3).Obj())
+	offer := waitOffer(t, ns, "decfw")
+	declined := time.Now()
+	if err := env.Client.Delete(ctx, &offer); err != nil {
+		t.Fatal(err)
+	}
+	next := waitOffer(t, ns, "decfw")
+	if next.Name == offer.Name {
+		t.Fatal("the declined offer came back")
+	}
+	if gap := next.CreationTimestamp.Sub(declined.Truncate(time.Second)); gap < 2*time.Second {
+		t.Errorf("the agent was offered again %s after a decline with refuseSeconds 3", gap)
+	}
+}
+
+// TestSuppressAndRevive sets suppressOffers: outstanding offers stay, no
+// new ones come; clearing it revives offers.
+func TestSuppressAndRevive(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "sup-1", "cpu", "1", "memory", "1Gi")
+	fw := b.MakeFramework("supfw", "").Suppress(true).Obj()
+	_, ns := addFramework(t, fw)
+	eventually(t, "the framework is Active", func() (bool, error) {
+		var f kmv1.Framework
+		err := env.Client.Get(ctx, keyOf(ns, "supfw"), &f)
+		return err == nil && f.Status.Phase == kmv1.FrameworkActive, err
+	})
+	time.Sleep(time.Second)
+	if os := offersOf(t, ns, "supfw"); len(os) != 0 {
+		t.Fatalf("a suppressed framework got %d offers", len(os))
+	}
+	var f kmv1.Framework
+	if err := env.Client.Get(ctx, keyOf(ns, "supfw"), &f); err != nil {
+		t.Fatal(err)
+	}
+	f.Spec.SuppressOffers = false
+	if err := env.Client.Update(ctx, &f); err != nil {
+		t.Fatal(err)
+	}
+	waitOffer(t, ns, "supfw")
+}
+
+// TestDRFAcrossFrameworks gives two frameworks two agents: each gets one.
+func TestDRFAcrossFrameworks(t *testing.T) {
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "drf-1", "cpu", "2", "memory", "2Gi")
+	addAgent(t, "drf-2", "cpu", "2", "memory", "2Gi")
+	_, ns1 := addFramework(t, b.MakeFramework("drfa", "").Obj())
+	_, ns2 := addFramework(t, b.MakeFramework("drfb", "").Obj())
+	eventually(t, "one offer each", func() (bool, error) {
+		return len(offersOf(t, ns1, "drfa")) == 1 && len(offersOf(t, ns2, "drfb")) == 1, nil
+	})
+}
+
+// TestOfferTimeoutRescinds rescinds unused offers after --offer-timeout.
+func TestOfferTimeoutRescinds(t *testing.T) {
+	o := testOptions()
+	o.OfferTimeout = time.Second
+	startMaster(t, o, false, "master")
+	addAgent(t, "to-1", "cpu", "1", "memory", "1Gi")
+	_, ns := addFramework(t, b.MakeFramework("tofw", "").Obj())
+	first := waitOffer(t, ns, "tofw")
+	eventually(t, "the offer is replaced after the timeout", func() (bool, error) {
+		os := offersOf(t, ns, "tofw")
+		return len(os) == 1 && os[0].Name != first.Name, nil
+	})
+}

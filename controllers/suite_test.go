@@ -1,0 +1,292 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+const systemNS = "kubemesos-system"
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNS}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// testOptions are short timeouts that keep the tests fast; nothing asserts
+// on them as a bound, they only set when things may happen.
+func testOptions() controllers.Options {
+	o := controllers.DefaultOptions()
+	o.SystemNamespace = systemNS
+	o.AllocationInterval = 200 * time.Millisecond
+	o.AcceptWindow = 500 * time.Millisecond
+	o.AgentPingTimeout = 500 * time.Millisecond
+	o.MaxAgentPingTimeouts = 2
+	o.AgentRemovalRate = 0
+	return o
+}
+
+func selector(key string) labels.Selector {
+	req, _ := labels.NewRequirement(key, selection.Exists, nil)
+	return labels.NewSelector().Add(*req)
+}
+
+// runningMaster is a master in its own manager, stopped by stop.
+type runningMaster struct {
+	stop func()
+	done chan error
+}
+
+// startMaster runs a master with o until the test ends or stop is called.
+// With leaderElect it competes for the Lease kubemesos-master.
+func startMaster(t *testing.T, o controllers.Options, leaderElect bool, id string) *runningMaster {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                        env.Client.Scheme(),
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              kmv1.MasterLeaseName,
+		LeaderElectionNamespace:       systemNS,
+		LeaderElectionReleaseOnCancel: false,
+		LeaseDuration:                 ptr.To(2 * time.Second),
+		RenewDeadline:                 ptr.To(1500 * time.Millisecond),
+		RetryPeriod:                   ptr.To(300 * time.Millisecond),
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:           {Label: selector(kmv1.LabelFramework)},
+			&coordinationv1.Lease{}: {Label: selector(kmv1.LabelLease)},
+		}},
+		Controller: ctrlConfigSkipNameValidation(),
+		Logger:     ctrl.Log.WithName(id),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o)
+	if err := m.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	rm := &runningMaster{done: make(chan error, 1)}
+	go func() { rm.done <- mgr.Start(ctx) }()
+	var once sync.Once
+	rm.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-rm.done
+		})
+	}
+	t.Cleanup(rm.stop)
+	return rm
+}
+
+// heartbeat renews a Lease every period until the test ends or stop is called.
+type heartbeat struct {
+	stop func()
+}
+
+func renewLease(t *testing.T, key types.NamespacedName, kind string, duration time.Duration) *heartbeat {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelLease: kind}}}
+	renew := func() error {
+		now := metav1.NewMicroTime(time.Now())
+		var cur coordinationv1.Lease
+		err := env.Client.Get(ctx, key, &cur)
+		if apierrors.IsNotFound(err) {
+			l := lease.DeepCopy()
+			l.Spec = coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test"), LeaseDurationSeconds: ptr.To(int32(duration / time.Second)), RenewTime: &now}
+			return env.Client.Create(ctx, l)
+		}
+		if err != nil {
+			return err
+		}
+		cur.Spec.RenewTime = &now
+		cur.Spec.HolderIdentity = ptr.To("test")
+		return env.Client.Update(ctx, &cur)
+	}
+	if err := renew(); err != nil {
+		t.Fatalf("creating lease %s: %v", key, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(150 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = renew()
+			}
+		}
+	}()
+	var once sync.Once
+	h := &heartbeat{stop: func() { once.Do(func() { cancel(); <-done }) }}
+	t.Cleanup(h.stop)
+	return h
+}
+
+// addAgent creates a Node, its Agent and a renewed heartbeat Lease.
+func addAgent(t *testing.T, node string, res ...string) *heartbeat {
+	t.Helper()
+	ctx := context.Background()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
+	if err := env.Client.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, b.MakeAgent(node).Resources(res...).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	hb := renewLease(t, types.NamespacedName{Namespace: systemNS, Name: kmv1.AgentLeaseName(node)}, kmv1.LeaseKindAgent, time.Second)
+	t.Cleanup(func() {
+		hb.stop()
+		_ = env.Client.Delete(ctx, &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: node}})
+		_ = env.Client.Delete(ctx, n)
+		_ = env.Client.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: kmv1.AgentLeaseName(node)}})
+	})
+	return hb
+}
+
+// addFramework creates a Framework in a fresh namespace with a connected
+// scheduler (its Lease renewed), returning the namespace.
+func addFramework(t *testing.T, fw *kmv1.Framework) (*heartbeat, string) {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	fw.Namespace = ns.Name
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	hb := renewLease(t, types.NamespacedName{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName(fw.Name)}, kmv1.LeaseKindScheduler, time.Second)
+	return hb, ns.Name
+}
+
+// eventually polls cond until it holds or 30 s pass. The bound is only a
+// give-up point for a broken build, not a speed requirement.
+func eventually(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s (last error: %v)", what, lastErr)
+}
+
+func getAgent(t *testing.T, node string) *kmv1.Agent {
+	t.Helper()
+	var a kmv1.Agent
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Name: node}, &a); err != nil {
+		t.Fatal(err)
+	}
+	return &a
+}
+
+func offersOf(t *testing.T, ns, fw string) []kmv1.Offer {
+	t.Helper()
+	var l kmv1.OfferList
+	if err := env.Client.List(context.Background(), &l, client.InNamespace(ns), client.MatchingLabels{kmv1.LabelFramework: fw}); err != nil {
+		t.Fatal(err)
+	}
+	var live []kmv1.Offer
+	for _, o := range l.Items {
+		if o.DeletionTimestamp == nil {
+			live = append(live, o)
+		}
+	}
+	return live
+}
+
+func getTask(t *testing.T, ns, name string) *kmv1.Task {
+	t.Helper()
+	var tk kmv1.Task
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &tk); err != nil {
+		t.Fatal(err)
+	}
+	return &tk
+}
+
+func q(s string) resource.Quantity { return resource.MustParse(s) }
+
+// ctrlConfigSkipNameValidation lets several masters run in one process, as
+// the failover tests do.
+func ctrlConfigSkipNameValidation() config.Controller {
+	return config.Controller{SkipNameValidation: ptr.To(true)}
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("KUBEMESOS_TEST_DEBUG") != "" {
+		return zapcore.Level(-2)
+	}
+	return zapcore.ErrorLevel
+}
+
+func leaseKey(node string) types.NamespacedName {
+	return types.NamespacedName{Namespace: systemNS, Name: kmv1.AgentLeaseName(node)}
+}
+
+func getNode(t *testing.T, name string) *corev1.Node {
+	t.Helper()
+	var n corev1.Node
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Name: name}, &n); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+func leaseKeyNS(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
+
+func keyOf(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
