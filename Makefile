@@ -69,6 +69,10 @@ unit-and-integration: $(ENVTEST_TOOLS) ## Run the unit and envtest integration t
 	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS))"
 	$(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
 
+.PHONY: bench
+bench: ## Run the Go benchmarks and print a table (BENCHTIME=3s, BENCH_PKGS=./controllers/...).
+	hack/bench.sh
+
 ##@ Local cluster and demo
 
 .PHONY: cluster-up

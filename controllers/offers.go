@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -146,6 +147,51 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 		fw := fwIdx[o.Framework]
 		if err := m.createOffer(ctx, fw, a, in.Names.ResourceList(o.Resources)); err != nil {
 			return err
+		}
+	}
+	observe(snap)
+	return m.writeAgentUsage(ctx, in, agentIdx)
+}
+
+// observe sets the gauges of tasks by state and agents by phase.
+func observe(snap *snapshot) {
+	tasks := map[kmv1.TaskState]float64{}
+	for i := range snap.tasks {
+		tasks[snap.tasks[i].Status.State]++
+	}
+	for _, s := range []kmv1.TaskState{kmv1.TaskStaging, kmv1.TaskStarting, kmv1.TaskRunning, kmv1.TaskKilling, kmv1.TaskFinished,
+		kmv1.TaskFailed, kmv1.TaskKilled, kmv1.TaskError, kmv1.TaskLost, kmv1.TaskDropped} {
+		metrics.Tasks.WithLabelValues(string(s)).Set(tasks[s])
+	}
+	agents := map[kmv1.AgentPhase]float64{}
+	for i := range snap.agents {
+		agents[snap.agents[i].Status.Phase]++
+	}
+	for _, p := range []kmv1.AgentPhase{kmv1.AgentRegistering, kmv1.AgentActive, kmv1.AgentUnreachable, kmv1.AgentGone, kmv1.AgentDraining} {
+		metrics.Agents.WithLabelValues(string(p)).Set(agents[p])
+	}
+}
+
+// writeAgentUsage records each active agent's allocated and offered
+// resources in its status, only where they changed.
+func (m *Master) writeAgentUsage(ctx context.Context, in *allocator.Input, agents []*kmv1.Agent) error {
+	for i, a := range agents {
+		alloc := kmv1.ResourceList(in.Names.ResourceList(in.Agents[i].Used))
+		offered := kmv1.ResourceList(in.Names.ResourceList(in.Agents[i].Offered))
+		if len(alloc) == 0 {
+			alloc = nil
+		}
+		if len(offered) == 0 {
+			offered = nil
+		}
+		if equality.Semantic.DeepEqual(a.Status.Allocated, alloc) && equality.Semantic.DeepEqual(a.Status.Offered, offered) {
+			continue
+		}
+		patched := a.DeepCopy()
+		patched.Status.Allocated, patched.Status.Offered = alloc, offered
+		if err := m.Client.Status().Patch(ctx, patched, client.MergeFromWithOptions(a, client.MergeFromWithOptimisticLock{})); err != nil &&
+			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("writing the usage of agent %s: %w", a.Name, err)
 		}
 	}
 	return nil

@@ -9,8 +9,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/metrics"
 )
 
 // waitOffer waits for exactly one offer to fw and returns it.
@@ -53,6 +56,17 @@ func TestOfferHoldsAllFreeResourcesAndTaskIsStaged(t *testing.T) {
 	tk := getTask(t, ns, "t1")
 	if tk.Status.Source != kmv1.SourceMaster || tk.Status.AgentID != offer.Spec.AgentID || tk.Status.NodeName != "off-1" || tk.Status.StagingTime == nil {
 		t.Errorf("staged status incomplete: %+v", tk.Status)
+	}
+	eventually(t, "the agent's status shows the allocation", func() (bool, error) {
+		a := getAgent(t, "off-1")
+		cpu := a.Status.Allocated["cpu"]
+		return cpu.Cmp(q("1")) == 0, nil
+	})
+	if made := testutil.ToFloat64(metrics.OffersTotal.WithLabelValues(metrics.OfferMade)); made < 1 {
+		t.Errorf("kubemesos_master_offers_total{outcome=made} = %v", made)
+	}
+	if staged := testutil.ToFloat64(metrics.TaskTransitions.WithLabelValues(string(kmv1.TaskStaging))); staged < 1 {
+		t.Errorf("kubemesos_master_task_transitions_total{state=TASK_STAGING} = %v", staged)
 	}
 	// The offer is consumed; what the task left comes back as a new offer.
 	eventually(t, "a new offer with the rest", func() (bool, error) {

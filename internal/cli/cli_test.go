@@ -24,7 +24,7 @@ func TestHelpExplainsEachCommand(t *testing.T) {
 		want []string
 	}{
 		{args: []string{"--help"}, want: []string{"master", "agent", "version", "kubectl get kubemesos"}},
-		{args: []string{"master", "--help"}, want: []string{"kubemesos-master", "--leader-elect", "--leader-election-lease-duration", "--health-probe-bind-address", "--zap-log-level"}},
+		{args: []string{"master", "--help"}, want: []string{"kubemesos-master", "--kubeconfig", "--allocation-interval", "--offer-timeout", "--agent-ping-timeout", "--max-agent-ping-timeouts", "--agent-removal-rate-limit", "--role-weights", "--leader-elect", "--leader-election-lease-duration", "--health-probe-bind-address", "--zap-log-level"}},
 		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--port"}},
 	}
 	for _, tc := range cases {
@@ -81,5 +81,43 @@ func TestLeaderElectionTimingsAreChecked(t *testing.T) {
 	good := &masterOptions{leaderElect: true, leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
 	if err := validateLeaderElection(good); err != nil {
 		t.Errorf("good timings refused: %v", err)
+	}
+}
+
+func TestMasterOptionsParse(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{args: []string{"--agent-removal-rate-limit", "5/30s"}},
+		{args: []string{"--agent-removal-rate-limit", ""}},
+		{args: []string{"--role-weights", "prod=3,dev=0.5"}},
+		{args: []string{"--agent-removal-rate-limit", "five/1m"}, want: "is not N/period with a positive N"},
+		{args: []string{"--agent-removal-rate-limit", "5/soon"}, want: "with a positive period"},
+		{args: []string{"--role-weights", "prod=-1"}, want: `the weight of role "prod" is "-1"`},
+		{args: []string{"--allocation-interval", "0s"}, want: "--allocation-interval must be positive"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd, o := masterCommand()
+			if err := cmd.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := o.complete()
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	cmd, o := masterCommand()
+	_ = cmd.ParseFlags([]string{"--agent-removal-rate-limit", "5/30s", "--role-weights", "prod=3"})
+	if err := o.complete(); err != nil {
+		t.Fatal(err)
+	}
+	if o.master.AgentRemovalRate != 5 || o.master.AgentRemovalPeriod != 30*time.Second || o.master.RoleWeights["prod"] != 3 {
+		t.Errorf("parsed %+v", o.master)
 	}
 }

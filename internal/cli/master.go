@@ -43,6 +43,12 @@ type masterOptions struct {
 }
 
 func newMasterCommand() *cobra.Command {
+	cmd, _ := masterCommand()
+	return cmd
+}
+
+// masterCommand returns the master command and the options its flags fill.
+func masterCommand() (*cobra.Command, *masterOptions) {
 	o := &masterOptions{}
 	cmd := &cobra.Command{
 		Use:   "master",
@@ -86,7 +92,7 @@ Prometheus metrics on --metrics-bind-address.`,
 	f.StringToStringVar(&o.roleWeights, "role-weights", nil, "DRF weights of roles, as role=weight pairs (e.g. prod=3,dev=1); 1 when absent. A role inherits its parent's weight.")
 	f.IntVar(&mo.TerminalTaskLimit, "terminal-task-limit", mo.TerminalTaskLimit, "Terminal tasks kept per framework; older ones are deleted. 0 keeps all.")
 	addZapFlags(cmd, &o.zap)
-	return cmd
+	return cmd, o
 }
 
 // addZapFlags binds the logging flags (--zap-log-level, --zap-devel ...) once.

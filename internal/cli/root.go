@@ -3,9 +3,13 @@
 package cli
 
 import (
+	goflag "flag"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	// Registers --kubeconfig on the Go flag set.
+	_ "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/kubemesos/kubemesos/internal/version"
 )
@@ -30,6 +34,11 @@ Watch what happens with:
   kubectl get kubemesos          # frameworks, tasks and offers
   kubectl get magent             # agents (cluster-scoped)`,
 		SilenceUsage: true,
+	}
+	// --kubeconfig, as controller-runtime reads it; without it the
+	// in-cluster config or $KUBECONFIG is used.
+	if f := goflag.CommandLine.Lookup("kubeconfig"); f != nil {
+		root.PersistentFlags().AddGoFlag(f)
 	}
 	root.AddCommand(newMasterCommand(), newAgentCommand(), newVersionCommand())
 	return root
