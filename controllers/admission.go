@@ -76,6 +76,15 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 	if _, done := l.admitted[task.UID]; done {
 		return ctrl.Result{}, nil // staged by us; the cache has not caught up
 	}
+	if !l.rebuilt {
+		// A new leader restores what staged tasks took from offers before
+		// it admits anything, so no offer is used twice across a failover.
+		snap, err := m.readSnapshot(ctx)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		m.rebuildLedger(snap)
+	}
 	v, err := m.check(ctx, &task)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -112,18 +121,18 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 		}
 	}
 	l.admitted[task.UID] = admission{agentID: v.agent.Status.AgentID, framework: types.NamespacedName{Namespace: task.Namespace, Name: string(task.Spec.Framework)},
-		resources: v.need, executor: executorKey(&task)}
+		resources: v.need, executor: executorKey(&task), at: now.Time}
 	ctrl.LoggerFrom(ctx).V(2).Info("task staged", "task", req.NamespacedName, "agent", v.agent.Name, "resources", resources.String(v.need))
 	return ctrl.Result{}, nil
 }
 
-// executorKey names a custom executor on its framework, or "" for a
-// command task.
+// executorKey names a custom executor by namespace, framework and
+// executorID, or "" for a command task.
 func executorKey(t *kmv1.Task) string {
 	if t.Spec.Executor == nil {
 		return ""
 	}
-	return string(t.Spec.Framework) + "/" + t.Spec.Executor.ExecutorID
+	return t.Namespace + "/" + string(t.Spec.Framework) + "/" + t.Spec.Executor.ExecutorID
 }
 
 // check validates task against its framework, offers and agent. The caller

@@ -53,6 +53,13 @@ func (m *Master) setupAgentRegistry(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// After an agent is removed, the registry sweeps its tasks to TASK_LOST
+// every lostSweepInterval for lostSweepPeriod.
+const (
+	lostSweepInterval = 10 * time.Second
+	lostSweepPeriod   = 5 * time.Minute
+)
+
 // newAgentID returns a fresh agentID for node: the node's name (cut to fit)
 // and 8 random hex digits, so every admission gets an ID never used before.
 func newAgentID(node string) string {
@@ -137,6 +144,11 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		if !nodeGone && fresh && renew.After(removedAt) {
 			return r.admit(ctx, &agent, kmv1.ReasonReadmitted, deadline.Sub(now))
+		}
+		// A task staged just as the agent was removed may reach the cache
+		// late: look again for a while.
+		if now.Sub(removedAt) < lostSweepPeriod {
+			return ctrl.Result{RequeueAfter: lostSweepInterval}, nil
 		}
 		return ctrl.Result{}, nil
 	}

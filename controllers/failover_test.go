@@ -199,3 +199,37 @@ func leaseHolder(t *testing.T) string {
 	}
 	return *l.Spec.HolderIdentity
 }
+
+// TestNewLeaderHonoursStagedTasks: the old leader staged a task on an offer
+// and died before consuming it. A new leader must count that task against
+// the offer before it admits anything else on it.
+func TestNewLeaderHonoursStagedTasks(t *testing.T) {
+	ctx := context.Background()
+	old := startMaster(t, testOptions(), false, "old")
+	addAgent(t, "heir-1", "cpu", "2", "memory", "2Gi")
+	_, ns := addFramework(t, b.MakeFramework("heirfw", "").Obj())
+	offer := waitOffer(t, ns, "heirfw")
+	old.stop()
+
+	// What the old leader wrote just before it died.
+	a := b.MakeTask("staged-before", ns).Framework("heirfw").Offer(offer.Name).Resources("cpu", "2", "memory", "2Gi").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	a.Status = kmv1.TaskStatus{State: kmv1.TaskStaging, Source: kmv1.SourceMaster, AgentID: offer.Spec.AgentID, NodeName: "heir-1"}
+	if err := env.Client.Status().Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	second := b.MakeTask("after-failover", ns).Framework("heirfw").Offer(offer.Name).Resources("cpu", "2", "memory", "2Gi").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	startMaster(t, testOptions(), false, "new")
+	eventually(t, "the second task is refused", func() (bool, error) {
+		s := getTask(t, ns, "after-failover").Status.State
+		return s == kmv1.TaskError || s == kmv1.TaskDropped, nil
+	})
+	if s := getTask(t, ns, "after-failover").Status.State; s == kmv1.TaskStaging {
+		t.Fatal("the new leader used the offer twice")
+	}
+}

@@ -490,12 +490,12 @@ func (r *frameworkController) finalize(ctx context.Context, fw *kmv1.Framework) 
 			live++
 		}
 	}
-	var pods corev1.PodList
-	if err := m.Client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{kmv1.LabelFramework: fw.Name}); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing the pods of %s: %w", fw.Name, err)
+	pods, err := m.frameworkPods(ctx, fw)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	if live > 0 || len(pods.Items) > 0 {
-		ctrl.LoggerFrom(ctx).V(2).Info("waiting for the framework's tasks and pods to end", "liveTasks", live, "pods", len(pods.Items))
+	if live > 0 || pods > 0 {
+		ctrl.LoggerFrom(ctx).V(2).Info("waiting for the framework's tasks and pods to end", "liveTasks", live, "pods", pods)
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
 	patch := client.MergeFrom(fw.DeepCopy())
@@ -540,4 +540,30 @@ func completedAt(t *kmv1.Task) time.Time {
 		return t.Status.CompletionTime.Time
 	}
 	return t.CreationTimestamp.Time
+}
+
+// frameworkPods counts the framework's pods that are still to go. Executor
+// pods on an agent that is no longer Active have no kubelet to finish their
+// deletion: they are removed at once and not waited for.
+func (m *Master) frameworkPods(ctx context.Context, fw *kmv1.Framework) (int, error) {
+	var pods corev1.PodList
+	if err := m.Client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{kmv1.LabelFramework: fw.Name}); err != nil {
+		return 0, fmt.Errorf("listing the pods of %s: %w", fw.Name, err)
+	}
+	n := 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Labels[kmv1.LabelComponent] == "executor" && p.Spec.NodeName != "" {
+			var a kmv1.Agent
+			err := m.Client.Get(ctx, types.NamespacedName{Name: p.Spec.NodeName}, &a)
+			if apierrors.IsNotFound(err) || (err == nil && a.Status.Phase != kmv1.AgentActive && a.Status.Phase != kmv1.AgentDraining) {
+				if err := m.Client.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+					return 0, fmt.Errorf("removing pod %s on lost node %s: %w", p.Name, p.Spec.NodeName, err)
+				}
+				continue
+			}
+		}
+		n++
+	}
+	return n, nil
 }

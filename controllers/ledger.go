@@ -38,8 +38,11 @@ type admission struct {
 	agentID   string
 	framework types.NamespacedName
 	resources corev1.ResourceList
-	// executor is the task's framework/executorID, "" for a command task.
+	// executor is the task's namespace/framework/executorID, "" for a
+	// command task.
 	executor string
+	// at is when the task was staged.
+	at time.Time
 }
 
 type createdOffer struct {

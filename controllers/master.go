@@ -72,6 +72,20 @@ type Master struct {
 	ledger  *ledger
 	trigger chan struct{}
 	removal *removalLimiter
+	elected <-chan struct{}
+}
+
+// leading reports whether this master won the election (or runs without one).
+func (m *Master) leading() bool {
+	if m.elected == nil {
+		return true
+	}
+	select {
+	case <-m.elected:
+		return true
+	default:
+		return false
+	}
 }
 
 // New returns a master with the given client, clock, recorder and options.
@@ -101,6 +115,7 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
+	m.elected = mgr.Elected()
 	if err := m.setupAgentRegistry(mgr); err != nil {
 		return fmt.Errorf("setting up the agent registry: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -91,19 +92,22 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 		metrics.AllocationCycles.Inc()
 		metrics.AllocationDuration.Observe(time.Since(start).Seconds())
 	}()
+	l := m.ledger
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// The snapshot is read under the lock, so the offer delete handler
+	// cannot change the ledger between the read and its use.
 	snap, err := m.readSnapshot(ctx)
 	if err != nil {
 		return err
 	}
-	l := m.ledger
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := m.Clock.Now()
 	if !l.rebuilt {
 		m.rebuildLedger(snap)
 	}
-	m.settleLedger(snap)
+	m.settleLedger(snap, now)
 	l.expireFilters(now)
+	overPromised := m.overPromisedAgents(snap)
 
 	agentsByName := map[string]*kmv1.Agent{}
 	for i := range snap.agents {
@@ -123,6 +127,9 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 			continue
 		}
 		outcome, why := m.offerFate(o, agentsByName, fwByKey, now)
+		if outcome == "" && overPromised[o.Spec.AgentID] {
+			outcome, why = metrics.OfferRescinded, "the agent's resources shrank below what its offers promise"
+		}
 		if outcome == "" {
 			keep = append(keep, *o)
 			continue
@@ -146,7 +153,10 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 		a := agentIdx[o.Agent]
 		fw := fwIdx[o.Framework]
 		if err := m.createOffer(ctx, fw, a, in.Names.ResourceList(o.Resources)); err != nil {
-			return err
+			// One framework's failure must not stall the others: filter
+			// the pair for a while and go on.
+			ctrl.LoggerFrom(ctx).Error(err, "making an offer; filtering the pair for 10s", "framework", nsName(fw), "agent", a.Name)
+			l.filters[filterKey{framework: nsName(fw), agentID: a.Status.AgentID}] = now.Add(10 * time.Second)
 		}
 	}
 	observe(snap)
@@ -398,24 +408,35 @@ func (m *Master) rescindOffersOnNode(ctx context.Context, node, why string) erro
 	return nil
 }
 
-// rebuildLedger restores, after a leader start, what admitted tasks took
-// from offers that still exist, so no offer's resources are used twice.
+// rebuildLedger restores, after a leader start, what staged tasks took
+// from offers that still exist (their resources, and their executor's for
+// the first task of an executor), so no offer's resources are used twice.
+// The caller holds the ledger lock.
 func (m *Master) rebuildLedger(snap *snapshot) {
 	l := m.ledger
-	offers := map[types.NamespacedName]*kmv1.Offer{}
+	offers := map[types.NamespacedName]bool{}
 	for i := range snap.offers {
-		offers[nsName(&snap.offers[i])] = &snap.offers[i]
+		offers[nsName(&snap.offers[i])] = true
 	}
-	now := m.Clock.Now()
+	tasks := make([]*kmv1.Task, 0, len(snap.tasks))
 	for i := range snap.tasks {
-		t := &snap.tasks[i]
+		tasks = append(tasks, &snap.tasks[i])
+	}
+	sort.Slice(tasks, func(i, j int) bool { return stagedAt(tasks[i]).Before(stagedAt(tasks[j])) })
+	executors := map[string]bool{}
+	for _, t := range tasks {
 		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
 			continue
 		}
+		rl := t.Spec.Resources.Core()
+		if ex := executorKey(t); ex != "" && !executors[TaskAgentID(t)+"/"+ex] {
+			executors[TaskAgentID(t)+"/"+ex] = true
+			rl = resources.Add(rl, t.Spec.Executor.Resources.Core())
+		}
 		for _, id := range t.Spec.OfferIDs {
 			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
-			if _, ok := offers[key]; ok {
-				l.use(key, t.Spec.Resources.Core(), now)
+			if offers[key] {
+				l.use(key, rl, stagedAt(t))
 				break
 			}
 		}
@@ -423,8 +444,79 @@ func (m *Master) rebuildLedger(snap *snapshot) {
 	l.rebuilt = true
 }
 
-// settleLedger drops expectations that the cache now shows.
-func (m *Master) settleLedger(snap *snapshot) {
+func stagedAt(t *kmv1.Task) time.Time {
+	if t.Status.StagingTime != nil {
+		return t.Status.StagingTime.Time
+	}
+	return t.CreationTimestamp.Time
+}
+
+// overPromisedAgents returns the agents whose outstanding offers promise
+// more than their resources minus their live tasks: their offers must be
+// rescinded and made anew.
+func (m *Master) overPromisedAgents(snap *snapshot) map[string]bool {
+	l := m.ledger
+	left := map[string]corev1.ResourceList{}
+	for i := range snap.agents {
+		a := &snap.agents[i]
+		if a.Status.AgentID != "" {
+			left[a.Status.AgentID] = a.Spec.Resources.Core()
+		}
+	}
+	executors := map[string]bool{}
+	for i := range snap.tasks {
+		t := &snap.tasks[i]
+		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
+			continue
+		}
+		id := TaskAgentID(t)
+		if rl, ok := left[id]; ok {
+			rl = resources.Sub(rl, t.Spec.Resources.Core())
+			if ex := executorKey(t); ex != "" && !executors[id+"/"+ex] {
+				executors[id+"/"+ex] = true
+				rl = resources.Sub(rl, t.Spec.Executor.Resources.Core())
+			}
+			left[id] = rl
+		}
+	}
+	for _, ad := range l.admitted {
+		if rl, ok := left[ad.agentID]; ok {
+			left[ad.agentID] = resources.Sub(rl, ad.resources)
+		}
+	}
+	for i := range snap.offers {
+		o := &snap.offers[i]
+		if _, gone := l.deleted[nsName(o)]; gone {
+			continue
+		}
+		if rl, ok := left[o.Spec.AgentID]; ok {
+			rest := resources.Sub(o.Spec.Resources.Core(), l.offerUse[nsName(o)])
+			for k, q := range rest {
+				if q.Sign() < 0 {
+					delete(rest, k)
+				}
+			}
+			left[o.Spec.AgentID] = resources.Sub(rl, rest)
+		}
+	}
+	over := map[string]bool{}
+	for id, rl := range left {
+		for _, q := range rl {
+			if q.Sign() < 0 {
+				over[id] = true
+			}
+		}
+	}
+	return over
+}
+
+// admittedGrace is how long a staged task may stay out of the cache
+// before the ledger forgets it (the task was deleted meanwhile).
+const admittedGrace = 30 * time.Second
+
+// settleLedger drops expectations that the cache now shows, and those of
+// tasks deleted before the cache ever showed them staged.
+func (m *Master) settleLedger(snap *snapshot, now time.Time) {
 	l := m.ledger
 	inCache := map[types.NamespacedName]bool{}
 	for i := range snap.offers {
@@ -444,8 +536,8 @@ func (m *Master) settleLedger(snap *snapshot) {
 			staged[snap.tasks[i].UID] = true
 		}
 	}
-	for uid := range l.admitted {
-		if staged[uid] {
+	for uid, ad := range l.admitted {
+		if staged[uid] || now.Sub(ad.at) > admittedGrace {
 			delete(l.admitted, uid)
 		}
 	}
@@ -475,8 +567,12 @@ func (m *Master) setupOfferDeclines(ctx context.Context, mgr ctrl.Manager) error
 }
 
 // offerDeleted records a decline, unless the master itself removed the
-// offer or tasks used it.
+// offer or tasks used it. A standby's informer sees the leader's deletions
+// too; only the leader keeps a ledger.
 func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer) {
+	if !m.leading() {
+		return
+	}
 	l := m.ledger
 	l.mu.Lock()
 	key := nsName(o)

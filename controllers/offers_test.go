@@ -286,3 +286,26 @@ func TestOfferTimeoutRescinds(t *testing.T) {
 		return len(os) == 1 && os[0].Name != first.Name, nil
 	})
 }
+
+// TestShrunkAgentRescindsOffers: when the agent's resources shrink below
+// what its offer promises, the offer is rescinded and a smaller one made.
+func TestShrunkAgentRescindsOffers(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "shrink-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("shrinkfw", "").Obj())
+	first := waitOffer(t, ns, "shrinkfw")
+	a := getAgent(t, "shrink-1")
+	a.Spec.Resources = b.Resources("cpu", "2", "memory", "4Gi")
+	if err := env.Client.Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a smaller offer replaces the first", func() (bool, error) {
+		os := offersOf(t, ns, "shrinkfw")
+		if len(os) != 1 || os[0].Name == first.Name {
+			return false, nil
+		}
+		cpu := os[0].Spec.Resources["cpu"]
+		return cpu.Cmp(q("2")) == 0, nil
+	})
+}

@@ -263,6 +263,7 @@ type FrameworkStatus struct {
 // +kubebuilder:printcolumn:name="Lost",type=integer,JSONPath=`.status.tasks.lost`,priority=1
 // +kubebuilder:selectablefield:JSONPath=`.spec.role`
 // +kubebuilder:selectablefield:JSONPath=`.status.phase`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a Framework's name must be at most 63 characters: it is the value of the kubemesos.io/framework label"
 type Framework struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

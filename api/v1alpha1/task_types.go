@@ -366,6 +366,7 @@ type TaskStatus struct {
 // +kubebuilder:selectablefield:JSONPath=`.spec.framework`
 // +kubebuilder:selectablefield:JSONPath=`.spec.agentID`
 // +kubebuilder:selectablefield:JSONPath=`.status.state`
+// +kubebuilder:selectablefield:JSONPath=`.status.nodeName`
 type Task struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

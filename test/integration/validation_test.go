@@ -42,6 +42,8 @@ func TestFrameworkCreateValidation(t *testing.T) {
 		{name: "refuseSeconds over a day", fw: b.MakeFramework("big", ns).RefuseSeconds(86401).Obj(), wantErr: "should be less than or equal to 86400"},
 		{name: "refuseSeconds zero", fw: b.MakeFramework("zero", ns).RefuseSeconds(0).Obj()},
 		{name: "negative failoverTimeoutSeconds", fw: b.MakeFramework("negfo", ns).FailoverTimeout(-5).Obj(), wantErr: "spec.failoverTimeoutSeconds"},
+		{name: "63-character name", fw: b.MakeFramework(strings.Repeat("a", 63), ns).Obj()},
+		{name: "64-character name", fw: b.MakeFramework(strings.Repeat("a", 64), ns).Obj(), wantErr: "a Framework's name must be at most 63 characters"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
