@@ -20,8 +20,7 @@ import (
 )
 
 // Registrar keeps the node's Agent spec current and renews the agent's
-// heartbeat Lease. It is a manager Runnable: it runs on every agent, with no
-// leader election.
+// heartbeat Lease. The Agent's main loop calls it every Interval.
 type Registrar struct {
 	// Client reads from the agent's node-scoped cache and writes to the API server.
 	Client client.Client
@@ -38,29 +37,6 @@ type Registrar struct {
 	// LeaseDuration is written into the Lease for humans and tools; the
 	// master decides reachability from renewTime with its own timeout.
 	LeaseDuration time.Duration
-}
-
-// NeedLeaderElection is false: every agent registers its own node.
-func (r *Registrar) NeedLeaderElection() bool { return false }
-
-// Start registers the agent and heartbeats until ctx ends.
-func (r *Registrar) Start(ctx context.Context) error {
-	log := ctrl.LoggerFrom(ctx).WithName("registrar").WithValues("node", r.NodeName)
-	ticker := r.Clock.NewTicker(r.Interval)
-	defer ticker.Stop()
-	for {
-		if err := r.SyncAgent(ctx); err != nil {
-			log.Error(err, "updating the Agent spec")
-		}
-		if err := r.Heartbeat(ctx); err != nil {
-			log.Error(err, "renewing the heartbeat Lease")
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C():
-		}
-	}
 }
 
 // DesiredSpec computes the Agent spec from the node and the pods on it.
@@ -123,7 +99,7 @@ func (r *Registrar) Heartbeat(ctx context.Context) error {
 			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelAgent: r.NodeName, kmv1.LabelLease: kmv1.LeaseKindAgent}},
 			Spec: coordinationv1.LeaseSpec{
 				HolderIdentity:       ptr.To(r.NodeName),
-				LeaseDurationSeconds: ptr.To(int32(r.LeaseDuration / time.Second)),
+				LeaseDurationSeconds: ptr.To(int32(max(1, (r.LeaseDuration+time.Second-1)/time.Second))),
 				AcquireTime:          &now,
 				RenewTime:            &now,
 			},

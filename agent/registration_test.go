@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/testenv"
@@ -21,6 +24,11 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
+	if os.Getenv("KUBEMESOS_TEST_DEBUG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
 	var err error
 	env, err = testenv.Start()
 	if err != nil {
@@ -48,10 +56,7 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	if err := c.Status().Update(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubemesos-system"}}
-	if err := c.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
+	ensureNamespace(t, "kubemesos-system")
 
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	r := &Registrar{Client: c, Clock: clk, NodeName: "reg-node", Endpoint: "127.0.0.2:5051",

@@ -27,15 +27,17 @@ import (
 
 // agentOptions are the flags of `kubemesos agent`.
 type agentOptions struct {
-	nodeName          string
-	advertiseAddress  string
-	port              int
-	workDir           string
-	leaseNamespace    string
-	heartbeatInterval time.Duration
-	metricsAddr       string
-	probeAddr         string
-	zap               zap.Options
+	nodeName            string
+	advertiseAddress    string
+	bindAddress         string
+	registrationTimeout time.Duration
+	port                int
+	workDir             string
+	leaseNamespace      string
+	heartbeatInterval   time.Duration
+	metricsAddr         string
+	probeAddr           string
+	zap                 zap.Options
 }
 
 func newAgentCommand() *cobra.Command {
@@ -51,6 +53,13 @@ and the executor API endpoint. It renews the heartbeat Lease
 "kubemesos-agent-<node>" every --heartbeat-interval; the master marks the agent
 Unreachable when the Lease goes stale.
 
+For the tasks that the master places on its node it launches executor pods
+(spec.nodeName set, no kube-scheduler): one pod per command task, one pod per
+custom executor, reused by its later tasks. Executors talk to the agent over
+the executor API (POST /api/v1/executor on --port), authenticated by a token
+the agent gives each pod. Status updates are checkpointed under --work-dir and
+written to the Task status in order, so a restarted agent loses none.
+
 Its caches hold only its own node's objects (field selectors), so an agent's
 cost does not grow with the cluster.`,
 		Example: `  # As the DaemonSet runs it, with the node name from the downward API:
@@ -61,7 +70,9 @@ cost does not grow with the cluster.`,
 	f := cmd.Flags()
 	f.StringVar(&o.nodeName, "node-name", envOr("NODE_NAME", ""), "Name of this agent's node (default: $NODE_NAME). Required.")
 	f.StringVar(&o.advertiseAddress, "advertise-address", envOr("HOST_IP", "127.0.0.1"), "Address that executors use to reach the executor API (default: $HOST_IP).")
+	f.StringVar(&o.bindAddress, "bind-address", "0.0.0.0", "Address the executor API listens on.")
 	f.IntVar(&o.port, "port", 5051, "Port of the executor API, as in Mesos.")
+	f.DurationVar(&o.registrationTimeout, "executor-registration-timeout", time.Minute, "How long an executor pod may take to subscribe before its tasks fail (Mesos 1m).")
 	f.StringVar(&o.workDir, "work-dir", "/var/lib/kubemesos", "Directory for the agent's checkpoints (a hostPath in the chart).")
 	f.StringVar(&o.leaseNamespace, "lease-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the heartbeat Lease (default: $POD_NAMESPACE, else kubemesos-system).")
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
@@ -95,6 +106,7 @@ func runAgent(o *agentOptions) error {
 		return fmt.Errorf("loading the kubeconfig (set --kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
 	own := fields.OneTermEqualSelector("metadata.name", o.nodeName)
+	onNode := fields.OneTermEqualSelector("spec.nodeName", o.nodeName)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
@@ -102,7 +114,8 @@ func runAgent(o *agentOptions) error {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Node{}: {Field: own},
 			&kmv1.Agent{}:  {Field: own},
-			&corev1.Pod{}:  {Field: fields.OneTermEqualSelector("spec.nodeName", o.nodeName)},
+			&corev1.Pod{}:  {Field: onNode},
+			&kmv1.Task{}:   {Field: fields.OneTermEqualSelector("status.nodeName", o.nodeName)},
 			&coordinationv1.Lease{}: {
 				Namespaces: map[string]cache.Config{o.leaseNamespace: {}},
 				Field:      fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(o.nodeName)),
@@ -117,17 +130,21 @@ func runAgent(o *agentOptions) error {
 	}); err != nil {
 		return fmt.Errorf("indexing pods by node: %w", err)
 	}
-	reg := &agent.Registrar{
-		Client:         mgr.GetClient(),
-		Clock:          clock.RealClock{},
-		NodeName:       o.nodeName,
-		Endpoint:       net.JoinHostPort(o.advertiseAddress, strconv.Itoa(o.port)),
-		LeaseNamespace: o.leaseNamespace,
-		Interval:       o.heartbeatInterval,
-		LeaseDuration:  3 * o.heartbeatInterval,
+	ctx := ctrl.SetupSignalHandler()
+	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
+		NodeName:                    o.nodeName,
+		Endpoint:                    net.JoinHostPort(o.advertiseAddress, strconv.Itoa(o.port)),
+		Listen:                      net.JoinHostPort(o.bindAddress, strconv.Itoa(o.port)),
+		WorkDir:                     o.workDir,
+		LeaseNamespace:              o.leaseNamespace,
+		HeartbeatInterval:           o.heartbeatInterval,
+		ExecutorRegistrationTimeout: o.registrationTimeout,
+	}, ctrl.Log.WithName("agent"))
+	if err != nil {
+		return fmt.Errorf("starting the agent: %w", err)
 	}
-	if err := mgr.Add(reg); err != nil {
-		return fmt.Errorf("adding the registrar: %w", err)
+	if err := a.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the agent: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
@@ -135,6 +152,6 @@ func runAgent(o *agentOptions) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the ready check: %w", err)
 	}
-	ctrl.Log.WithName("agent").Info("starting the agent", "node", o.nodeName, "endpoint", reg.Endpoint)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	ctrl.Log.WithName("agent").Info("starting the agent", "node", o.nodeName, "endpoint", a.Options.Endpoint, "workDir", o.workDir)
+	return mgr.Start(ctx)
 }

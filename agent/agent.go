@@ -1,0 +1,391 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// AnnotationAgentID records on each executor pod the agentID it was
+// launched under, so a re-admitted agent can find and kill the old ones.
+const AnnotationAgentID = "kubemesos.io/agent-id"
+
+// Index of the agent's Task cache.
+const indexTaskExecutor = "task.executor"
+
+// Options are the agent's settings.
+type Options struct {
+	// NodeName is the agent's node.
+	NodeName string
+	// Endpoint is the executor API address that executors dial, host:port.
+	Endpoint string
+	// Listen is the address the executor API listens on.
+	Listen string
+	// WorkDir holds the checkpoints.
+	WorkDir string
+	// LeaseNamespace holds the heartbeat Lease.
+	LeaseNamespace string
+	// HeartbeatInterval is how often the Lease is renewed.
+	HeartbeatInterval time.Duration
+	// ExecutorRegistrationTimeout is how long an executor pod may take to
+	// subscribe before its tasks fail (Mesos 1m).
+	ExecutorRegistrationTimeout time.Duration
+}
+
+// Agent is the kubemesos agent of one node.
+type Agent struct {
+	Client   client.Client
+	Clock    clock.WithTicker
+	Recorder events.EventRecorder
+	Options  Options
+	Log      logr.Logger
+
+	registrar *Registrar
+	server    *ExecutorServer
+	updates   *StatusUpdates
+	wake      chan struct{}
+
+	mu       sync.Mutex
+	state    *State
+	launched map[types.UID]bool
+	killed   map[types.UID]bool
+	created  map[string]time.Time // pods created, by name, until the cache shows them
+	requeue  chan event.GenericEvent
+}
+
+// New makes an agent. It loads the checkpoint under o.WorkDir.
+func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Options, log logr.Logger) (*Agent, error) {
+	st, err := LoadState(o.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{Client: c, Clock: clk, Recorder: rec, Options: o, Log: log, state: st, wake: make(chan struct{}, 1),
+		launched: map[types.UID]bool{}, killed: map[types.UID]bool{}, created: map[string]time.Time{},
+		requeue: make(chan event.GenericEvent, 4096)}
+	a.registrar = &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
+		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval}
+	a.server = &ExecutorServer{Secret: st.Secret, Hooks: a, Log: log.WithName("executor-api")}
+	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))
+	return a, nil
+}
+
+// Server is the executor API handler.
+func (a *Agent) Server() *ExecutorServer { return a.server }
+
+// Updates is the status update manager.
+func (a *Agent) Updates() *StatusUpdates { return a.updates }
+
+// AgentID returns the agentID the agent runs under, "" before admission.
+func (a *Agent) AgentID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state.AgentID
+}
+
+// SetupWithManager registers the agent's loops and its task controller.
+func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &kmv1.Task{}, indexTaskExecutor, func(o client.Object) []string {
+		t := o.(*kmv1.Task)
+		if t.Status.ExecutorID == "" {
+			return nil
+		}
+		return []string{t.Namespace + "/" + string(t.Spec.Framework) + "/" + t.Status.ExecutorID}
+	}); err != nil {
+		return fmt.Errorf("indexing tasks by executor: %w", err)
+	}
+	if err := a.updates.Recover(); err != nil {
+		return err
+	}
+	podToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		return a.tasksOfPod(ctx, o.(*corev1.Pod))
+	})
+	agentChanged := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		a.poke()
+		return nil
+	})
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("agent-tasks").
+		For(&kmv1.Task{}).
+		Watches(&corev1.Pod{}, podToTasks).
+		Watches(&kmv1.Agent{}, agentChanged).
+		WatchesRawSource(source.Channel(a.requeue, &handler.EnqueueRequestForObject{})).
+		Complete(reconcile.Func(a.reconcileTask))
+	if err != nil {
+		return err
+	}
+	return mgr.Add(a)
+}
+
+// NeedLeaderElection is false: every node runs its own agent.
+func (a *Agent) NeedLeaderElection() bool { return false }
+
+func (a *Agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the executor API, the status update manager, and the
+// registration loop (Agent spec, heartbeat, admission) until ctx ends.
+func (a *Agent) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.Options.Listen)
+	if err != nil {
+		return fmt.Errorf("listening for executors on %s: %w", a.Options.Listen, err)
+	}
+	srv := &http.Server{Handler: a.server, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Error(err, "executor API stopped")
+		}
+	}()
+	go a.updates.Run(ctx)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	}()
+
+	ticker := a.Clock.NewTicker(a.Options.HeartbeatInterval)
+	defer ticker.Stop()
+	beat := true
+	for {
+		if beat {
+			if err := a.registrar.Heartbeat(ctx); err != nil {
+				a.Log.Error(err, "renewing the heartbeat Lease")
+			}
+			if err := a.registrar.SyncAgent(ctx); err != nil {
+				a.Log.Error(err, "updating the Agent spec")
+			}
+		}
+		if err := a.checkAdmission(ctx); err != nil {
+			a.Log.Error(err, "checking admission")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C():
+			beat = true
+		case <-a.wake:
+			beat = false // only the Agent changed: check admission
+		}
+	}
+}
+
+// checkAdmission follows the agentID that the master assigned. A new ID
+// after an old one means the master re-admitted this node as a new agent:
+// the agent kills every executor of the old ID, forgets its updates, and
+// carries on as the new agent.
+func (a *Agent) checkAdmission(ctx context.Context) error {
+	var ag kmv1.Agent
+	if err := a.Client.Get(ctx, types.NamespacedName{Name: a.Options.NodeName}, &ag); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	id := ag.Status.AgentID
+	a.mu.Lock()
+	old := a.state.AgentID
+	a.mu.Unlock()
+	if id == "" || id == old {
+		return nil
+	}
+	if old != "" {
+		a.Log.Info("the master re-admitted this node as a new agent; killing the executors of the old agentID", "old", old, "new", id)
+		a.Recorder.Eventf(&ag, nil, corev1.EventTypeWarning, "AgentIDChanged", "Reregister",
+			"agentID %s replaced by %s: killing the old agent's executors; its tasks stay lost", old, id)
+		a.updates.DropAgent(old)
+		if err := a.killAgentPods(ctx, old); err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	a.state.AgentID = id
+	a.launched = map[types.UID]bool{}
+	a.killed = map[types.UID]bool{}
+	st := *a.state
+	a.mu.Unlock()
+	if err := SaveState(a.Options.WorkDir, &st); err != nil {
+		return err
+	}
+	a.Log.Info("running as agent", "agentID", id)
+	a.requeueAll(ctx)
+	return nil
+}
+
+// killAgentPods deletes every executor pod on the node launched under agentID.
+func (a *Agent) killAgentPods(ctx context.Context, agentID string) error {
+	var pods corev1.PodList
+	if err := a.Client.List(ctx, &pods, client.MatchingLabels{kmv1.LabelAgent: a.Options.NodeName}); err != nil {
+		return fmt.Errorf("listing executor pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Annotations[AnnotationAgentID] != agentID || p.DeletionTimestamp != nil {
+			continue
+		}
+		if exec := p.Labels[kmv1.LabelExecutor]; exec != "" {
+			a.server.Disconnect(ExecutorKey{Namespace: p.Namespace, Framework: p.Labels[kmv1.LabelFramework], ExecutorID: exec})
+		}
+		if err := a.Client.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("killing pod %s/%s of old agent %s: %w", p.Namespace, p.Name, agentID, err)
+		}
+	}
+	return nil
+}
+
+// requeueAll asks for every task on the node to be reconciled.
+func (a *Agent) requeueAll(ctx context.Context) {
+	var tasks kmv1.TaskList
+	if err := a.Client.List(ctx, &tasks); err != nil {
+		return
+	}
+	for i := range tasks.Items {
+		select {
+		case a.requeue <- event.GenericEvent{Object: &tasks.Items[i]}:
+		default: // full: the next resync catches up
+		}
+	}
+}
+
+// tasksOfPod maps an executor pod to its tasks.
+func (a *Agent) tasksOfPod(ctx context.Context, p *corev1.Pod) []reconcile.Request {
+	if t := p.Labels[kmv1.LabelTask]; t != "" {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: t}}}
+	}
+	exec := p.Labels[kmv1.LabelExecutor]
+	if exec == "" {
+		return nil
+	}
+	var tasks kmv1.TaskList
+	key := p.Namespace + "/" + p.Labels[kmv1.LabelFramework] + "/" + exec
+	if err := a.Client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: key}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(tasks.Items))
+	for i := range tasks.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&tasks.Items[i])})
+	}
+	return out
+}
+
+// writeUpdate writes one update into the Task's status with a merge patch
+// of exactly the fields the agent owns. Refusals by the registry (the task
+// reached a terminal state first) and gone tasks are final: they return nil.
+func (a *Agent) writeUpdate(ctx context.Context, u Update) error {
+	var task kmv1.Task
+	if err := a.Client.Get(ctx, u.Task, &task); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if task.Status.AgentID != u.AgentID || task.Status.State.IsTerminal() {
+		a.Log.V(1).Info("dropping an update the registry no longer takes", "task", u.Task, "state", u.State, "current", task.Status.State)
+		return nil
+	}
+	ts := metav1.NewTime(u.Timestamp)
+	status := map[string]any{
+		"state":          u.State,
+		"source":         u.Source,
+		"message":        u.Message,
+		"lastUpdateTime": ts,
+	}
+	if u.Reason != "" {
+		status["reason"] = u.Reason
+	} else {
+		status["reason"] = nil
+	}
+	if u.Data != "" {
+		status["data"] = u.Data
+	}
+	if u.Healthy != nil {
+		status["healthy"] = *u.Healthy
+	}
+	if u.ExecutorID != "" {
+		status["executorID"] = u.ExecutorID
+	}
+	if u.PodName != "" {
+		status["podName"] = u.PodName
+	}
+	if u.State == kmv1.TaskRunning && task.Status.StartTime == nil {
+		status["startTime"] = ts
+	}
+	if u.State.IsTerminal() {
+		status["completionTime"] = ts
+	}
+	patch, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	err = a.Client.Status().Patch(ctx, &task, client.RawPatch(types.MergePatchType, patch))
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsInvalid(err) || apierrors.IsNotFound(err):
+		a.Log.Info("the registry refused a status update; dropping it", "task", u.Task, "state", u.State, "error", err.Error())
+		return nil
+	default:
+		return err
+	}
+}
+
+// acknowledge tells the executor that the registry holds its update.
+func (a *Agent) acknowledge(u Update) {
+	if u.Source != kmv1.SourceExecutor {
+		return
+	}
+	var task kmv1.Task
+	if err := a.Client.Get(context.Background(), u.Task, &task); err != nil && !apierrors.IsNotFound(err) {
+		return
+	}
+	k := ExecutorKey{Namespace: u.Task.Namespace, Framework: string(task.Spec.Framework), ExecutorID: u.ExecutorID}
+	a.server.Send(k, executorapi.Event{Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: u.Task.Name, UUID: u.UUID}})
+}
+
+// shortHash is a stable 8-hex-digit digest, for names.
+func shortHash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// boundedName joins a prefix and a hash into a pod name within 63
+// characters, which also keeps it a valid label value.
+func boundedName(prefix string, parts ...string) string {
+	h := shortHash(parts...)
+	if len(prefix) > 63-9 {
+		prefix = prefix[:63-9]
+	}
+	for len(prefix) > 0 && (prefix[len(prefix)-1] == '-' || prefix[len(prefix)-1] == '.') {
+		prefix = prefix[:len(prefix)-1]
+	}
+	return prefix + "-" + h
+}

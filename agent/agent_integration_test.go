@@ -1,0 +1,339 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+)
+
+func TestCommandTaskRunsToFinished(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "cmd-node")
+	startTestAgent(t, "cmd-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "cmdfw")
+
+	launchOnOffer(t, ns, "cmdfw", "cmd-node", b.MakeTask("hello", "").Resources("cpu", "500m", "memory", "64Mi").Data("payload").
+		Command("busybox", "echo", "hello").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelTask: "hello"})
+	if pod.Spec.NodeName != "cmd-node" || pod.Spec.RestartPolicy != corev1.RestartPolicyNever || len(pod.OwnerReferences) != 1 {
+		t.Errorf("pod is not bound, Never-restarting and owned by its task: %+v", pod.Spec)
+	}
+	if cpu := pod.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; cpu.String() != "500m" {
+		t.Errorf("pod requests %s cpu, want the task's 500m", cpu.String())
+	}
+	for _, name := range []string{executorapi.EnvAgentEndpoint, executorapi.EnvToken, executorapi.EnvFramework, executorapi.EnvExecutorID} {
+		if envValue(pod, name) == "" {
+			t.Errorf("pod lacks %s", name)
+		}
+	}
+	if envValue(pod, executorapi.EnvTaskData) != "payload" {
+		t.Errorf("task data not passed: %q", envValue(pod, executorapi.EnvTaskData))
+	}
+	waitState(t, ns, "hello", kmv1.TaskStarting)
+	kubelet(t, pod, corev1.PodRunning, 0)
+	tk := waitState(t, ns, "hello", kmv1.TaskRunning)
+	if tk.Status.Source != kmv1.SourceAgent || tk.Status.StartTime == nil || tk.Status.PodName != pod.Name {
+		t.Errorf("running status incomplete: %+v", tk.Status)
+	}
+	kubelet(t, pod, corev1.PodSucceeded, 0)
+	tk = waitState(t, ns, "hello", kmv1.TaskFinished)
+	if tk.Status.CompletionTime == nil {
+		t.Error("no completionTime")
+	}
+}
+
+func TestCommandTaskFailureCarriesExitCode(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "fail-node")
+	startTestAgent(t, "fail-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "failfw")
+	launchOnOffer(t, ns, "failfw", "fail-node", b.MakeTask("boom", "").Resources("cpu", "100m").Command("busybox", "false").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelTask: "boom"})
+	kubelet(t, pod, corev1.PodFailed, 3)
+	tk := waitState(t, ns, "boom", kmv1.TaskFailed)
+	if tk.Status.Reason != kmv1.ReasonCommandExecutorFailed || !strings.Contains(tk.Status.Message, "exited with code 3") {
+		t.Errorf("failed status %s %q", tk.Status.Reason, tk.Status.Message)
+	}
+}
+
+func TestKillCommandTask(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "kill-node")
+	startTestAgent(t, "kill-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "killfw")
+	launchOnOffer(t, ns, "killfw", "kill-node", b.MakeTask("victim", "").Resources("cpu", "100m").KillGrace(7).Command("busybox", "sleep", "1000").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelTask: "victim"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	waitState(t, ns, "victim", kmv1.TaskRunning)
+
+	tk := task(t, ns, "victim")
+	patch := client.MergeFrom(tk.DeepCopy())
+	tk.Spec.Kill = true
+	if err := env.Client.Patch(ctx, tk, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ns, "victim", kmv1.TaskKilling)
+	var p corev1.Pod
+	eventually(t, "the pod is being deleted with the task's grace period", func() bool {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
+		return err == nil && p.DeletionTimestamp != nil
+	})
+	if g := p.DeletionGracePeriodSeconds; g == nil || *g != 7 {
+		t.Errorf("grace period %v, want 7", g)
+	}
+	// The kubelet stops the container and removes the pod.
+	if err := env.Client.Delete(ctx, &p, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ns, "victim", kmv1.TaskKilled)
+}
+
+func TestCustomExecutorLaunchesAndReportsData(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "exec-node")
+	startTestAgent(t, "exec-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "execfw")
+	tk := b.MakeTask("piece-0", "").Resources("cpu", "1").Executor("mc", "montecarloarea").Data("0:500").Obj()
+	tk.Spec.Executor.Resources = b.Resources("cpu", "100m")
+	launchOnOffer(t, ns, "execfw", "exec-node", tk)
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "mc"})
+	if cpu := pod.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; cpu.String() != "1100m" {
+		t.Errorf("executor pod requests %s cpu, want the executor's 100m plus the task's 1", cpu.String())
+	}
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventSubscribed)
+	launch := ex.next(t, executorapi.EventLaunch)
+	if launch.Launch.Task.TaskID != "piece-0" || launch.Launch.Task.Data != "0:500" {
+		t.Fatalf("LAUNCH %+v", launch.Launch)
+	}
+	ex.update(t, "piece-0", "TASK_RUNNING", "", "u1")
+	if ack := ex.next(t, executorapi.EventAcknowledged); ack.Acknowledged.UUID != "u1" {
+		t.Errorf("ACKNOWLEDGED %+v", ack.Acknowledged)
+	}
+	waitState(t, ns, "piece-0", kmv1.TaskRunning)
+	ex.update(t, "piece-0", "TASK_FINISHED", "under=12345", "u2")
+	ex.next(t, executorapi.EventAcknowledged)
+	done := waitState(t, ns, "piece-0", kmv1.TaskFinished)
+	if done.Status.Data != "under=12345" || done.Status.Source != kmv1.SourceExecutor {
+		t.Errorf("finished status %+v", done.Status)
+	}
+
+	// A second task reuses the running executor pod.
+	launchOnOffer(t, ns, "execfw", "exec-node", b.MakeTask("piece-1", "").Resources("cpu", "1").Executor("mc", "montecarloarea").Data("500:1000").Obj())
+	if l := ex.next(t, executorapi.EventLaunch); l.Launch.Task.TaskID != "piece-1" {
+		t.Fatalf("second LAUNCH %+v", l.Launch)
+	}
+	var pods corev1.PodList
+	_ = env.Client.List(context.Background(), &pods, client.InNamespace(ns))
+	if len(pods.Items) != 1 {
+		t.Errorf("%d pods for one executor, want 1", len(pods.Items))
+	}
+}
+
+func TestExecutorAPIRefusesBadInput(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "api-node")
+	addr := freeAddr(t)
+	startTestAgent(t, "api-node", t.TempDir(), addr, time.Minute, nil)
+	ns := frameworkWithScheduler(t, "apifw")
+	launchOnOffer(t, ns, "apifw", "api-node", b.MakeTask("t", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	ex := newTestExecutor(pod)
+	waitState(t, ns, "t", kmv1.TaskStaging)
+
+	post := func(body, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+executorapi.Path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(msg)
+	}
+	id := `"namespace":"` + ns + `","framework":"apifw","executor_id":"e"`
+	cases := []struct {
+		name, body, token string
+		code              int
+		want              string
+	}{
+		{name: "malformed", body: `{"type":`, token: ex.token, code: 400, want: "malformed call"},
+		{name: "unknown type", body: `{"type":"LAUNCH",` + id + `}`, token: ex.token, code: 400, want: "unknown call type"},
+		{name: "no token", body: `{"type":"SUBSCRIBE",` + id + `}`, code: 401, want: "executor token"},
+		{name: "wrong token", body: `{"type":"SUBSCRIBE",` + id + `}`, token: strings.Repeat("0", 64), code: 401, want: "executor token"},
+		{name: "another executor's task", body: `{"type":"UPDATE","namespace":"` + ns + `","framework":"apifw","executor_id":"e","update":{"status":{"task_id":"nope","state":"TASK_RUNNING","uuid":"x"}}}`,
+			token: ex.token, code: 400, want: "nope"},
+		{name: "bad state", body: `{"type":"UPDATE",` + id + `,"update":{"status":{"task_id":"t","state":"DONE","uuid":"x"}}}`, token: ex.token, code: 400, want: `state "DONE"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, msg := post(tc.body, tc.token)
+			if code != tc.code || !strings.Contains(msg, tc.want) {
+				t.Errorf("got %d %q, want %d containing %q", code, msg, tc.code, tc.want)
+			}
+		})
+	}
+	resp, err := http.Get("http://" + addr + executorapi.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET got %d, want 405", resp.StatusCode)
+	}
+	// The agent survived all of it and still serves the executor.
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+}
+
+func TestExecutorPodFailureFailsItsTasks(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "crash-node")
+	startTestAgent(t, "crash-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "crashfw")
+	launchOnOffer(t, ns, "crashfw", "crash-node", b.MakeTask("c", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	ex.update(t, "c", "TASK_RUNNING", "", "r1")
+	waitState(t, ns, "c", kmv1.TaskRunning)
+	kubelet(t, pod, corev1.PodFailed, 137)
+	tk := waitState(t, ns, "c", kmv1.TaskFailed)
+	if tk.Status.Reason != kmv1.ReasonExecutorTerminated {
+		t.Errorf("reason %s, want %s", tk.Status.Reason, kmv1.ReasonExecutorTerminated)
+	}
+}
+
+func TestExecutorRegistrationTimeout(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "slow-node")
+	startTestAgent(t, "slow-node", t.TempDir(), freeAddr(t), time.Second, nil)
+	ns := frameworkWithScheduler(t, "slowfw")
+	launchOnOffer(t, ns, "slowfw", "slow-node", b.MakeTask("s", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	tk := waitState(t, ns, "s", kmv1.TaskFailed)
+	if tk.Status.Reason != kmv1.ReasonExecutorRegistrationTimeout {
+		t.Errorf("reason %s", tk.Status.Reason)
+	}
+}
+
+// TestUpdateSurvivesAgentDeath kills the agent between an executor's UPDATE
+// and the status write: the update is checkpointed, and the restarted agent
+// writes it. The watch shows the task reach RUNNING exactly once.
+func TestUpdateSurvivesAgentDeath(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "rec-node")
+	work, addr := t.TempDir(), freeAddr(t)
+	var blocked atomic.Bool
+	failWrites := &interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+		if _, isTask := obj.(*kmv1.Task); isTask && blocked.Load() {
+			return errors.New("the API server is unreachable")
+		}
+		return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+	}}
+	first := startTestAgent(t, "rec-node", work, addr, time.Minute, failWrites)
+	ns := frameworkWithScheduler(t, "recfw")
+
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wc.Watch(ctx, &kmv1.TaskList{}, client.InNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var runningSeen atomic.Int32
+	go func() {
+		last := kmv1.TaskState("")
+		for ev := range w.ResultChan() {
+			if tk, ok := ev.Object.(*kmv1.Task); ok && ev.Type != watch.Deleted {
+				if tk.Status.State == kmv1.TaskRunning && last != kmv1.TaskRunning {
+					runningSeen.Add(1)
+				}
+				last = tk.Status.State
+			}
+		}
+	}()
+
+	launchOnOffer(t, ns, "recfw", "rec-node", b.MakeTask("r", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	ex := newTestExecutor(pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+
+	blocked.Store(true)
+	ex.update(t, "r", "TASK_RUNNING", "", "run-1") // accepted and checkpointed, not written
+	time.Sleep(500 * time.Millisecond)
+	if s := task(t, ns, "r").Status.State; s != kmv1.TaskStaging {
+		t.Fatalf("the write went through while blocked: %s", s)
+	}
+	first.stop()
+	ex.cancel()
+
+	startTestAgent(t, "rec-node", work, addr, time.Minute, nil)
+	waitState(t, ns, "r", kmv1.TaskRunning)
+	time.Sleep(time.Second)
+	if n := runningSeen.Load(); n != 1 {
+		t.Fatalf("the task became TASK_RUNNING %d times, want exactly once", n)
+	}
+}
+
+// TestReadmittedAgentKillsOldExecutors: the agent dies long enough to be
+// marked Unreachable; its tasks are LOST. When it comes back the master
+// re-admits it under a new agentID, and the agent kills the executor pods
+// of the old one. The old tasks stay LOST.
+func TestReadmittedAgentKillsOldExecutors(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 500*time.Millisecond)
+	addNode(t, "re-node")
+	work, addr := t.TempDir(), freeAddr(t)
+	first := startTestAgent(t, "re-node", work, addr, time.Minute, nil)
+	ns := frameworkWithScheduler(t, "refw")
+	launchOnOffer(t, ns, "refw", "re-node", b.MakeTask("old", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	oldID := task(t, ns, "old").Status.AgentID
+
+	first.stop()
+	waitState(t, ns, "old", kmv1.TaskLost)
+
+	startTestAgent(t, "re-node", work, addr, time.Minute, nil)
+	eventually(t, "a new agentID", func() bool {
+		var a kmv1.Agent
+		return env.Client.Get(ctx, client.ObjectKey{Name: "re-node"}, &a) == nil && a.Status.AgentID != "" && a.Status.AgentID != oldID && a.Status.Phase == kmv1.AgentActive
+	})
+	eventually(t, "the old executor pod is killed", func() bool {
+		var p corev1.Pod
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
+		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+	})
+	time.Sleep(500 * time.Millisecond)
+	if s := task(t, ns, "old").Status.State; s != kmv1.TaskLost {
+		t.Errorf("the old task is %s, want it to stay TASK_LOST", s)
+	}
+}

@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// writeFileAtomic writes data to path through a temporary file, fsync and
+// rename, so a crash leaves either the old or the new content, never half.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating a temporary file in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// State is what the agent checkpoints about itself under --work-dir.
+type State struct {
+	// AgentID is the agentID the agent last ran under.
+	AgentID string `json:"agentID,omitempty"`
+	// Secret signs the executors' tokens, so they survive a restart.
+	Secret string `json:"secret"`
+}
+
+// LoadState reads the agent's checkpoint from dir, creating a new secret on
+// first start.
+func LoadState(dir string) (*State, error) {
+	path := filepath.Join(dir, "agent.json")
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("making the executor token secret: %w", err)
+		}
+		s := &State{Secret: hex.EncodeToString(b[:])}
+		return s, SaveState(dir, s)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the agent checkpoint %s: %w", path, err)
+	}
+	var s State
+	if err := json.Unmarshal(raw, &s); err != nil || s.Secret == "" {
+		return nil, fmt.Errorf("the agent checkpoint %s is corrupt (remove it to start afresh): %v", path, err)
+	}
+	return &s, nil
+}
+
+// SaveState writes the agent's checkpoint.
+func SaveState(dir string, s *State) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "agent.json"), raw)
+}

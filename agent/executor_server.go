@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/go-logr/logr"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+)
+
+// ExecutorKey names an executor on this agent.
+type ExecutorKey struct {
+	Namespace, Framework, ExecutorID string
+}
+
+func (k ExecutorKey) String() string { return k.Namespace + "/" + k.Framework + "/" + k.ExecutorID }
+
+// ExecutorToken derives the token of an executor from the agent's secret.
+// Deriving it (rather than storing it) lets a restarted agent authenticate
+// executors that it launched before.
+func ExecutorToken(secret string, k ExecutorKey, agentID string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "%s\x00%s\x00%s\x00%s", k.Namespace, k.Framework, k.ExecutorID, agentID)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// ExecutorHooks is what the executor API asks of the rest of the agent.
+type ExecutorHooks interface {
+	// AgentID is the agent's current agentID, "" before admission.
+	AgentID() string
+	// Subscribed is told that an executor (re)subscribed.
+	Subscribed(k ExecutorKey, s *executorapi.Subscribe)
+	// Update takes a task status from an executor; an error is the
+	// executor's fault and becomes a 400.
+	Update(k ExecutorKey, s executorapi.TaskStatus) error
+	// Message takes a message from an executor to its scheduler.
+	Message(k ExecutorKey, data string)
+}
+
+// ExecutorServer serves the executor API and streams events to the
+// subscribed executors.
+type ExecutorServer struct {
+	Secret string
+	Hooks  ExecutorHooks
+	Log    logr.Logger
+
+	mu   sync.Mutex
+	subs map[ExecutorKey]*subscription
+}
+
+type subscription struct {
+	events chan executorapi.Event
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (s *subscription) close() { s.once.Do(func() { close(s.closed) }) }
+
+// Send queues an event for a subscribed executor. It reports false when the
+// executor is not subscribed or its queue is full (it will catch up on
+// resubscription).
+func (s *ExecutorServer) Send(k ExecutorKey, e executorapi.Event) bool {
+	s.mu.Lock()
+	sub := s.subs[k]
+	s.mu.Unlock()
+	if sub == nil {
+		return false
+	}
+	select {
+	case sub.events <- e:
+		return true
+	case <-sub.closed:
+		return false
+	default:
+		s.Log.Info("executor event queue full; dropping the subscription", "executor", k.String())
+		sub.close()
+		return false
+	}
+}
+
+// Subscribed reports whether an executor holds a subscription.
+func (s *ExecutorServer) Subscribed(k ExecutorKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subs[k] != nil
+}
+
+// Disconnect ends an executor's subscription, for example after SHUTDOWN.
+func (s *ExecutorServer) Disconnect(k ExecutorKey) {
+	s.mu.Lock()
+	sub := s.subs[k]
+	delete(s.subs, k)
+	s.mu.Unlock()
+	if sub != nil {
+		sub.close()
+	}
+}
+
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+// ServeHTTP handles POST /api/v1/executor.
+func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != executorapi.Path {
+		httpError(w, http.StatusNotFound, "no such endpoint; the executor API is POST %s", executorapi.Path)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "the executor API takes POST, not %s", r.Method)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, executorapi.MaxCallBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpError(w, http.StatusRequestEntityTooLarge, "the call is larger than %d bytes", executorapi.MaxCallBytes)
+			return
+		}
+		httpError(w, http.StatusBadRequest, "reading the call: %v", err)
+		return
+	}
+	call, err := executorapi.ParseCall(body)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	key := ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}
+	agentID := s.Hooks.AgentID()
+	if agentID == "" {
+		httpError(w, http.StatusServiceUnavailable, "the agent is not admitted yet; retry")
+		return
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	want := ExecutorToken(s.Secret, key, agentID)
+	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
+		httpError(w, http.StatusUnauthorized, "missing or wrong executor token for %s (Authorization: Bearer $%s)", key, executorapi.EnvToken)
+		return
+	}
+	switch call.Type {
+	case executorapi.CallSubscribe:
+		s.subscribe(w, r, key, agentID, call)
+	case executorapi.CallUpdate:
+		if err := s.Hooks.Update(key, call.Update.Status); err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	case executorapi.CallMessage:
+		s.Hooks.Message(key, call.Message.Data)
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+// subscribe streams events until the executor goes away or subscribes anew.
+func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, key ExecutorKey, agentID string, call *executorapi.Call) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		httpError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	sub := &subscription{events: make(chan executorapi.Event, 1024), closed: make(chan struct{})}
+	s.mu.Lock()
+	if s.subs == nil {
+		s.subs = map[ExecutorKey]*subscription{}
+	}
+	if old := s.subs[key]; old != nil {
+		old.close() // a reconnecting executor replaces its old stream
+	}
+	s.subs[key] = sub
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.subs[key] == sub {
+			delete(s.subs, key)
+		}
+		s.mu.Unlock()
+		sub.close()
+	}()
+
+	w.Header().Set("Content-Type", "application/recordio")
+	w.WriteHeader(http.StatusOK)
+	if err := executorapi.WriteRecord(w, executorapi.Event{Type: executorapi.EventSubscribed, Subscribed: &executorapi.Subscribed{
+		AgentID: agentID, ExecutorID: key.ExecutorID, Framework: key.Framework}}); err != nil {
+		return
+	}
+	flusher.Flush()
+	s.Log.V(1).Info("executor subscribed", "executor", key.String())
+	s.Hooks.Subscribed(key, call.Subscribe)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-sub.closed:
+			return
+		case e := <-sub.events:
+			if err := executorapi.WriteRecord(w, e); err != nil {
+				return
+			}
+			flusher.Flush()
+			if e.Type == executorapi.EventShutdown {
+				return
+			}
+		}
+	}
+}

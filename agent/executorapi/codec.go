@@ -1,0 +1,137 @@
+package executorapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// validStates are the task states an executor may report.
+var validStates = map[string]bool{
+	"TASK_STARTING": true, "TASK_RUNNING": true, "TASK_KILLING": true, "TASK_FINISHED": true,
+	"TASK_FAILED": true, "TASK_KILLED": true, "TASK_ERROR": true, "TASK_LOST": true, "TASK_DROPPED": true,
+}
+
+// ParseCall decodes and validates one call. Every error says what is wrong,
+// for a 400 response.
+func ParseCall(body []byte) (*Call, error) {
+	if len(body) > MaxCallBytes {
+		return nil, fmt.Errorf("the call is %d bytes; the limit is %d", len(body), MaxCallBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var c Call
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("malformed call: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("malformed call: extra data after the JSON object")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks that the call names its executor and carries the body
+// its type needs.
+func (c *Call) Validate() error {
+	var missing []string
+	if c.Namespace == "" {
+		missing = append(missing, "namespace")
+	}
+	if c.Framework == "" {
+		missing = append(missing, "framework")
+	}
+	if c.ExecutorID == "" {
+		missing = append(missing, "executor_id")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the call lacks %s", strings.Join(missing, ", "))
+	}
+	switch c.Type {
+	case CallSubscribe:
+		if c.Subscribe != nil {
+			for i := range c.Subscribe.UnacknowledgedUpdates {
+				if err := c.Subscribe.UnacknowledgedUpdates[i].Validate(); err != nil {
+					return fmt.Errorf("subscribe.unacknowledged_updates[%d]: %w", i, err)
+				}
+			}
+		}
+	case CallUpdate:
+		if c.Update == nil {
+			return errors.New("an UPDATE call needs an update")
+		}
+		if err := c.Update.Status.Validate(); err != nil {
+			return fmt.Errorf("update.status: %w", err)
+		}
+	case CallMessage:
+		if c.Message == nil {
+			return errors.New("a MESSAGE call needs a message")
+		}
+	case "":
+		return errors.New("the call lacks a type (SUBSCRIBE, UPDATE or MESSAGE)")
+	default:
+		return fmt.Errorf("unknown call type %q; want SUBSCRIBE, UPDATE or MESSAGE", c.Type)
+	}
+	return nil
+}
+
+// Validate checks a task status from an executor.
+func (s *TaskStatus) Validate() error {
+	switch {
+	case s.TaskID == "":
+		return errors.New("task_id is empty")
+	case s.UUID == "":
+		return errors.New("uuid is empty")
+	case !validStates[s.State]:
+		return fmt.Errorf("state %q is not a task state an executor reports (TASK_STARTING, TASK_RUNNING, TASK_FINISHED, ...)", s.State)
+	case s.Reason != "" && !strings.HasPrefix(s.Reason, "REASON_"):
+		return fmt.Errorf("reason %q does not start with REASON_", s.Reason)
+	}
+	return nil
+}
+
+// WriteRecord writes one RecordIO record: the length of v's JSON, a
+// newline, and the JSON.
+func WriteRecord(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "%d\n", len(b)); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// RecordReader reads RecordIO records.
+type RecordReader struct {
+	r *bufio.Reader
+}
+
+// NewRecordReader reads records from r.
+func NewRecordReader(r io.Reader) *RecordReader { return &RecordReader{r: bufio.NewReader(r)} }
+
+// Read reads the next record into v.
+func (rr *RecordReader) Read(v any) error {
+	line, err := rr.r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || n < 0 || n > MaxCallBytes*4 {
+		return fmt.Errorf("bad record length %q", strings.TrimSpace(line))
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rr.r, buf); err != nil {
+		return err
+	}
+	return json.Unmarshal(buf, v)
+}

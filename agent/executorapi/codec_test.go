@@ -1,0 +1,90 @@
+package executorapi
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestParseCall(t *testing.T) {
+	good := `{"type":"UPDATE","namespace":"ns","framework":"mc","executor_id":"e","update":{"status":{"task_id":"t","state":"TASK_RUNNING","uuid":"u"}}}`
+	cases := []struct {
+		name, body, want string
+	}{
+		{name: "update", body: good},
+		{name: "subscribe", body: `{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e"}`},
+		{name: "message", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"hi"}}`},
+		{name: "not json", body: `hello`, want: "malformed call"},
+		{name: "truncated", body: good[:40], want: "malformed call"},
+		{name: "unknown field", body: `{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e","bogus":1}`, want: "unknown field"},
+		{name: "trailing data", body: `{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e"} {}`, want: "extra data"},
+		{name: "no type", body: `{"namespace":"ns","framework":"mc","executor_id":"e"}`, want: "lacks a type"},
+		{name: "bad type", body: `{"type":"LAUNCH","namespace":"ns","framework":"mc","executor_id":"e"}`, want: `unknown call type "LAUNCH"`},
+		{name: "no identity", body: `{"type":"SUBSCRIBE"}`, want: "lacks namespace, framework, executor_id"},
+		{name: "update without status", body: `{"type":"UPDATE","namespace":"ns","framework":"mc","executor_id":"e"}`, want: "needs an update"},
+		{name: "bad state", body: strings.Replace(good, "TASK_RUNNING", "RUNNING", 1), want: `state "RUNNING"`},
+		{name: "staging is the master's", body: strings.Replace(good, "TASK_RUNNING", "TASK_STAGING", 1), want: `state "TASK_STAGING"`},
+		{name: "no uuid", body: strings.Replace(good, `"uuid":"u"`, `"uuid":""`, 1), want: "uuid is empty"},
+		{name: "too big", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"` + strings.Repeat("x", MaxCallBytes) + `"}}`, want: "the limit is"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseCall([]byte(tc.body))
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused a good call: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecordIORoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	events := []Event{{Type: EventSubscribed, Subscribed: &Subscribed{AgentID: "a"}}, {Type: EventAcknowledged, Acknowledged: &Acknowledged{TaskID: "t", UUID: "u"}}}
+	for _, e := range events {
+		if err := WriteRecord(&buf, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rr := NewRecordReader(&buf)
+	for _, want := range events {
+		var got Event
+		if err := rr.Read(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != want.Type {
+			t.Errorf("read %s, want %s", got.Type, want.Type)
+		}
+	}
+	if err := NewRecordReader(strings.NewReader("x\n{}")).Read(&Event{}); err == nil {
+		t.Error("a bad length was accepted")
+	}
+}
+
+// FuzzParseCall: no input crashes the decoder, and whatever it accepts is
+// a valid call.
+func FuzzParseCall(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e"}`,
+		`{"type":"UPDATE","namespace":"ns","framework":"mc","executor_id":"e","update":{"status":{"task_id":"t","state":"TASK_FINISHED","uuid":"u","data":"42"}}}`,
+		`{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":""}}`,
+		`{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e","subscribe":{"unacknowledged_updates":[{"task_id":"t","state":"TASK_RUNNING","uuid":"u"}]}}`,
+		`{}`, `[]`, `null`, `{"type":1}`, "\x00\xff",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := ParseCall(body)
+		if err != nil {
+			if c != nil {
+				t.Fatal("a call and an error")
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("accepted an invalid call: %v", err)
+		}
+	})
+}

@@ -1,0 +1,145 @@
+// Package executorapi is the wire format of the agent's executor API, the
+// kubemesos form of the Mesos v1 executor HTTP API. An executor POSTs JSON
+// calls to /api/v1/executor on its agent; the response to SUBSCRIBE is a
+// stream of events, each framed as RecordIO ("<length>\n<json>").
+//
+// Calls: SUBSCRIBE, UPDATE, MESSAGE. Events: SUBSCRIBED, LAUNCH, KILL,
+// ACKNOWLEDGED, MESSAGE, SHUTDOWN, ERROR.
+package executorapi
+
+import (
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Path is the HTTP path of the executor API.
+const Path = "/api/v1/executor"
+
+// MaxCallBytes bounds the size of one call's body.
+const MaxCallBytes = 1 << 20
+
+// Environment variables that the agent sets on every executor pod.
+const (
+	EnvAgentEndpoint = "KUBEMESOS_AGENT_ENDPOINT"
+	EnvNamespace     = "KUBEMESOS_NAMESPACE"
+	EnvFramework     = "KUBEMESOS_FRAMEWORK"
+	EnvExecutorID    = "KUBEMESOS_EXECUTOR_ID"
+	EnvToken         = "KUBEMESOS_EXECUTOR_TOKEN"
+	EnvAgentID       = "KUBEMESOS_AGENT_ID"
+	// EnvTaskID and EnvTaskData are set for command tasks only.
+	EnvTaskID   = "KUBEMESOS_TASK_ID"
+	EnvTaskData = "KUBEMESOS_TASK_DATA"
+)
+
+// CallType names a call.
+type CallType string
+
+// Call types.
+const (
+	CallSubscribe CallType = "SUBSCRIBE"
+	CallUpdate    CallType = "UPDATE"
+	CallMessage   CallType = "MESSAGE"
+)
+
+// Call is what an executor sends. Namespace, Framework and ExecutorID name
+// the executor; the bearer token proves it.
+type Call struct {
+	Type       CallType    `json:"type"`
+	Namespace  string      `json:"namespace"`
+	Framework  string      `json:"framework"`
+	ExecutorID string      `json:"executor_id"`
+	Subscribe  *Subscribe  `json:"subscribe,omitempty"`
+	Update     *UpdateCall `json:"update,omitempty"`
+	Message    *Message    `json:"message,omitempty"`
+}
+
+// Subscribe carries what a (re)subscribing executor already knows, so an
+// agent restart loses nothing: the tasks it runs and its updates that were
+// not acknowledged yet.
+type Subscribe struct {
+	UnacknowledgedTasks   []string     `json:"unacknowledged_tasks,omitempty"`
+	UnacknowledgedUpdates []TaskStatus `json:"unacknowledged_updates,omitempty"`
+}
+
+// UpdateCall sends one task status.
+type UpdateCall struct {
+	Status TaskStatus `json:"status"`
+}
+
+// TaskStatus is a task's status as an executor reports it.
+type TaskStatus struct {
+	TaskID  string `json:"task_id"`
+	State   string `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	Data    string `json:"data,omitempty"`
+	Healthy *bool  `json:"healthy,omitempty"`
+	// UUID identifies the update; ACKNOWLEDGED carries it back.
+	UUID string `json:"uuid"`
+}
+
+// Message is opaque data between a framework's scheduler and its executor.
+type Message struct {
+	Data string `json:"data"`
+}
+
+// EventType names an event.
+type EventType string
+
+// Event types.
+const (
+	EventSubscribed   EventType = "SUBSCRIBED"
+	EventLaunch       EventType = "LAUNCH"
+	EventKill         EventType = "KILL"
+	EventAcknowledged EventType = "ACKNOWLEDGED"
+	EventMessage      EventType = "MESSAGE"
+	EventShutdown     EventType = "SHUTDOWN"
+	EventError        EventType = "ERROR"
+)
+
+// Event is what the agent streams to a subscribed executor.
+type Event struct {
+	Type         EventType     `json:"type"`
+	Subscribed   *Subscribed   `json:"subscribed,omitempty"`
+	Launch       *Launch       `json:"launch,omitempty"`
+	Kill         *Kill         `json:"kill,omitempty"`
+	Acknowledged *Acknowledged `json:"acknowledged,omitempty"`
+	Message      *Message      `json:"message,omitempty"`
+	Error        *Error        `json:"error,omitempty"`
+}
+
+// Subscribed confirms a subscription.
+type Subscribed struct {
+	AgentID    string `json:"agent_id"`
+	NodeName   string `json:"node_name"`
+	ExecutorID string `json:"executor_id"`
+	Framework  string `json:"framework"`
+}
+
+// TaskInfo describes a task to launch.
+type TaskInfo struct {
+	TaskID    string              `json:"task_id"`
+	Data      string              `json:"data,omitempty"`
+	Resources corev1.ResourceList `json:"resources,omitempty"`
+}
+
+// Launch asks the executor to run a task.
+type Launch struct {
+	Task TaskInfo `json:"task"`
+}
+
+// Kill asks the executor to kill a task within the grace period.
+type Kill struct {
+	TaskID             string `json:"task_id"`
+	GracePeriodSeconds *int64 `json:"grace_period_seconds,omitempty"`
+}
+
+// Acknowledged says the registry holds the update UUID of TaskID.
+type Acknowledged struct {
+	TaskID string `json:"task_id"`
+	UUID   string `json:"uuid"`
+}
+
+// Error reports a problem to the executor.
+type Error struct {
+	Message string `json:"message"`
+}

@@ -1,0 +1,444 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// createGrace is how long a pod the agent created may stay out of its
+// cache before the agent takes it for vanished.
+const createGrace = 30 * time.Second
+
+// executorOf returns the executor of a task on this agent.
+func executorOf(t *kmv1.Task) ExecutorKey {
+	id := t.Name
+	if t.Spec.Executor != nil {
+		id = t.Spec.Executor.ExecutorID
+	}
+	return ExecutorKey{Namespace: t.Namespace, Framework: string(t.Spec.Framework), ExecutorID: id}
+}
+
+// podNameFor names the pod of a task: one per command task, one per custom
+// executor and agentID.
+func (a *Agent) podNameFor(t *kmv1.Task) string {
+	if t.Spec.Executor == nil {
+		return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
+	}
+	k := executorOf(t)
+	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), a.AgentID())
+}
+
+// reconcileTask drives one task that the master placed on this node.
+func (a *Agent) reconcileTask(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var task kmv1.Task
+	if err := a.Client.Get(ctx, req.NamespacedName, &task); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	agentID := a.AgentID()
+	if agentID == "" || task.Status.NodeName != a.Options.NodeName || task.Status.AgentID != agentID {
+		return ctrl.Result{}, nil // not admitted yet, or a task of an old agentID: never ours to report
+	}
+	if task.Status.State.IsTerminal() {
+		return ctrl.Result{}, a.retireExecutor(ctx, &task)
+	}
+	var pod corev1.Pod
+	podName := a.podNameFor(&task)
+	err := a.Client.Get(ctx, types.NamespacedName{Namespace: task.Namespace, Name: podName}, &pod)
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("reading pod %s: %w", podName, err)
+	}
+	if exists {
+		a.mu.Lock()
+		delete(a.created, podName)
+		a.mu.Unlock()
+	}
+	if task.Spec.Kill {
+		return a.kill(ctx, &task, &pod, exists)
+	}
+	if !exists {
+		if a.recentlyCreated(podName) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		if task.Status.State != kmv1.TaskStaging {
+			return ctrl.Result{}, a.report(&task, podName, kmv1.TaskLost, kmv1.ReasonExecutorTerminated,
+				fmt.Sprintf("executor pod %s vanished", podName), "vanished")
+		}
+		return ctrl.Result{}, a.createPod(ctx, &task, podName)
+	}
+	if task.Spec.Command != nil {
+		return ctrl.Result{}, a.observeCommandPod(&task, &pod)
+	}
+	return a.driveExecutor(ctx, &task, &pod)
+}
+
+func (a *Agent) recentlyCreated(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.created[name]
+	return ok && a.Clock.Since(at) < createGrace
+}
+
+// report queues an update produced by the agent itself. Its UUID is
+// derived from the task, state and cause, so repeating it is harmless.
+func (a *Agent) report(t *kmv1.Task, pod string, state kmv1.TaskState, reason kmv1.TaskReason, msg, cause string) error {
+	if state.Rank() <= t.Status.State.Rank() && !(state.IsTerminal() && !t.Status.State.IsTerminal()) {
+		return nil
+	}
+	key := client.ObjectKeyFromObject(t)
+	for _, p := range a.updates.Pending(key) {
+		if p.State.IsTerminal() || (p.State.Rank() >= state.Rank() && !state.IsTerminal()) {
+			return nil // something at least as far along is on its way
+		}
+	}
+	return a.updates.Enqueue(Update{
+		UUID: "agent/" + string(t.UID) + "/" + string(state) + "/" + cause, Task: key, AgentID: t.Status.AgentID,
+		ExecutorID: executorOf(t).ExecutorID, PodName: pod, State: state, Reason: reason, Source: kmv1.SourceAgent,
+		Message: msg, Timestamp: a.Clock.Now(),
+	})
+}
+
+// createPod launches the pod of a command task or of a custom executor.
+func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error {
+	k := executorOf(t)
+	agentID := a.AgentID()
+	env := []corev1.EnvVar{
+		{Name: executorapi.EnvAgentEndpoint, Value: a.Options.Endpoint},
+		{Name: executorapi.EnvNamespace, Value: k.Namespace},
+		{Name: executorapi.EnvFramework, Value: k.Framework},
+		{Name: executorapi.EnvExecutorID, Value: k.ExecutorID},
+		{Name: executorapi.EnvAgentID, Value: agentID},
+		{Name: executorapi.EnvToken, Value: ExecutorToken(a.server.Secret, k, agentID)},
+	}
+	labels := map[string]string{
+		kmv1.LabelFramework: k.Framework, kmv1.LabelAgent: a.Options.NodeName,
+		kmv1.LabelComponent: "executor", kmv1.LabelExecutor: boundedLabel(k.ExecutorID),
+	}
+	var c corev1.Container
+	requests := t.Spec.Resources.Core().DeepCopy()
+	if cmd := t.Spec.Command; cmd != nil {
+		labels[kmv1.LabelTask] = t.Name
+		delete(labels, kmv1.LabelExecutor)
+		env = append(env, corev1.EnvVar{Name: executorapi.EnvTaskID, Value: t.Name}, corev1.EnvVar{Name: executorapi.EnvTaskData, Value: t.Spec.Data})
+		c = corev1.Container{Name: "task", Image: cmd.Image, Command: cmd.Command, Args: cmd.Args, Env: append(env, kmv1.EnvVars(cmd.Env)...)}
+	} else {
+		ex := t.Spec.Executor
+		// The pod requests the executor's own resources plus its first
+		// task's. Later tasks of the executor are accounted by the master
+		// (the Agent's offers), not by the kubelet: the pod's requests are
+		// fixed once it exists.
+		for n, q := range ex.Resources {
+			cur := requests[n]
+			cur.Add(q)
+			requests[n] = cur
+		}
+		c = corev1.Container{Name: "executor", Image: ex.Image, Command: ex.Command, Args: ex.Args, Env: append(env, kmv1.EnvVars(ex.Env)...)}
+	}
+	c.Resources = corev1.ResourceRequirements{Requests: requests}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: name, Labels: labels,
+			Annotations: map[string]string{AnnotationAgentID: agentID}},
+		Spec: corev1.PodSpec{
+			NodeName:                      a.Options.NodeName,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			Containers:                    []corev1.Container{c},
+			AutomountServiceAccountToken:  ptr.To(false),
+			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
+		},
+	}
+	if t.Spec.Command != nil {
+		// A command pod belongs to its task: deleting the task removes it.
+		if err := controllerutil.SetOwnerReference(t, pod, a.Client.Scheme()); err != nil {
+			return err
+		}
+	}
+	if err := a.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		msg := fmt.Sprintf("creating executor pod %s: %v", name, err)
+		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+			return a.report(t, name, kmv1.TaskFailed, kmv1.ReasonContainerLaunchFailed, msg, "launch")
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	a.mu.Lock()
+	a.created[name] = a.Clock.Now()
+	a.mu.Unlock()
+	a.Log.V(1).Info("executor pod created", "pod", name, "task", client.ObjectKeyFromObject(t))
+	return nil
+}
+
+// boundedLabel keeps a label value within 63 characters.
+func boundedLabel(v string) string {
+	if len(v) <= 63 {
+		return v
+	}
+	return boundedName(v, v)
+}
+
+// observeCommandPod turns a command pod's phase and container state into
+// task states.
+func (a *Agent) observeCommandPod(t *kmv1.Task, pod *corev1.Pod) error {
+	switch {
+	case pod.DeletionTimestamp != nil:
+		return a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, fmt.Sprintf("pod %s was deleted before the task ended", pod.Name), "deleted")
+	case pod.Status.Phase == corev1.PodSucceeded:
+		return a.report(t, pod.Name, kmv1.TaskFinished, "", "command exited with code 0", "exit")
+	case pod.Status.Phase == corev1.PodFailed:
+		if pod.Status.Reason == "Evicted" {
+			return a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, "pod evicted: "+pod.Status.Message, "evicted")
+		}
+		return a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonCommandExecutorFailed, exitMessage(pod), "exit")
+	case pod.Status.Phase == corev1.PodRunning:
+		return a.report(t, pod.Name, kmv1.TaskRunning, "", "command running in pod "+pod.Name, "running")
+	default:
+		return a.report(t, pod.Name, kmv1.TaskStarting, "", "pod "+pod.Name+" created", "starting")
+	}
+}
+
+// exitMessage describes why a pod's container ended.
+func exitMessage(pod *corev1.Pod) string {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if term := cs.State.Terminated; term != nil {
+			msg := fmt.Sprintf("command exited with code %d", term.ExitCode)
+			if term.Reason != "" {
+				msg += " (" + term.Reason + ")"
+			}
+			if term.Message != "" {
+				msg += ": " + strings.TrimSpace(term.Message)
+			}
+			return msg
+		}
+	}
+	if pod.Status.Message != "" {
+		return "pod failed: " + pod.Status.Message
+	}
+	return "pod failed"
+}
+
+// driveExecutor launches a task on its running custom executor, and fails
+// its tasks if the executor pod ends or never subscribes.
+func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
+	k := executorOf(t)
+	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+		why := fmt.Sprintf("executor pod %s ended (%s) before the task did", pod.Name, pod.Status.Phase)
+		if pod.DeletionTimestamp != nil {
+			why = fmt.Sprintf("executor pod %s was deleted before the task ended", pod.Name)
+		}
+		if pod.Status.Reason == "Evicted" {
+			why = fmt.Sprintf("executor pod %s was evicted: %s", pod.Name, pod.Status.Message)
+		}
+		if a.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, why, "executor-ended")
+	}
+	if !a.server.Subscribed(k) {
+		if t.Status.State != kmv1.TaskStaging {
+			return ctrl.Result{RequeueAfter: a.Options.ExecutorRegistrationTimeout}, nil // it will resubscribe
+		}
+		age := a.Clock.Since(pod.CreationTimestamp.Time)
+		if age >= a.Options.ExecutorRegistrationTimeout {
+			if err := a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorRegistrationTimeout,
+				fmt.Sprintf("executor %s did not subscribe within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout), "registration"); err != nil {
+				return ctrl.Result{}, err
+			}
+			if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("removing executor pod %s that never subscribed: %w", pod.Name, err)
+			}
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{RequeueAfter: a.Options.ExecutorRegistrationTimeout - age}, nil
+	}
+	if t.Status.State == kmv1.TaskStaging {
+		a.sendLaunch(t)
+	}
+	return ctrl.Result{}, nil
+}
+
+// sendLaunch sends LAUNCH once per task and subscription.
+func (a *Agent) sendLaunch(t *kmv1.Task) {
+	a.mu.Lock()
+	done := a.launched[t.UID]
+	a.mu.Unlock()
+	if done {
+		return
+	}
+	ev := executorapi.Event{Type: executorapi.EventLaunch, Launch: &executorapi.Launch{Task: executorapi.TaskInfo{
+		TaskID: t.Name, Data: t.Spec.Data, Resources: t.Spec.Resources.Core()}}}
+	if a.server.Send(executorOf(t), ev) {
+		a.mu.Lock()
+		a.launched[t.UID] = true
+		a.mu.Unlock()
+	}
+}
+
+// kill carries out spec.kill: a command pod is deleted with the task's
+// grace period; a custom executor gets KILL. A task that never started is
+// killed at once.
+func (a *Agent) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod, exists bool) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(t)
+	if a.updates.HasTerminal(key) {
+		return ctrl.Result{}, nil
+	}
+	podName := a.podNameFor(t)
+	if t.Spec.Command != nil {
+		switch {
+		case !exists && t.Status.State == kmv1.TaskStaging && !a.recentlyCreated(podName):
+			return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, kmv1.ReasonTaskKilledDuringLaunch, "killed before it started", "kill")
+		case !exists || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
+			if exists && pod.Status.Phase == corev1.PodSucceeded {
+				return ctrl.Result{}, a.report(t, podName, kmv1.TaskFinished, "", "command exited with code 0", "exit")
+			}
+			return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, "", "killed", "kill")
+		case pod.DeletionTimestamp == nil:
+			if err := a.report(t, podName, kmv1.TaskKilling, "", "killing: deleting pod "+podName, "kill"); err != nil {
+				return ctrl.Result{}, err
+			}
+			opts := []client.DeleteOption{client.Preconditions{UID: &pod.UID}}
+			if g := t.Spec.KillGracePeriodSeconds; g != nil {
+				opts = append(opts, client.GracePeriodSeconds(*g))
+			}
+			if err := a.Client.Delete(ctx, pod, opts...); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("killing task %s: deleting pod %s: %w", key, podName, err)
+			}
+			a.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "Killing", "Kill", "deleting pod %s", podName)
+		}
+		return ctrl.Result{}, nil // the pod's deletion brings us back
+	}
+	k := executorOf(t)
+	a.mu.Lock()
+	launched, sent := a.launched[t.UID], a.killed[t.UID]
+	a.mu.Unlock()
+	if t.Status.State == kmv1.TaskStaging && !launched {
+		return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, kmv1.ReasonTaskKilledDuringLaunch, "killed before it was launched", "kill")
+	}
+	if !exists {
+		return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, "", "killed; the executor pod is gone", "kill")
+	}
+	if !sent && a.server.Send(k, executorapi.Event{Type: executorapi.EventKill, Kill: &executorapi.Kill{TaskID: t.Name, GracePeriodSeconds: t.Spec.KillGracePeriodSeconds}}) {
+		a.mu.Lock()
+		a.killed[t.UID] = true
+		a.mu.Unlock()
+	}
+	// The executor answers with TASK_KILLED; if its pod ends first, the
+	// task fails with it.
+	return a.driveExecutor(ctx, t, pod)
+}
+
+// retireExecutor shuts a custom executor down once its framework is done
+// and it runs no live task on this node.
+func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
+	if t.Spec.Executor == nil {
+		return nil
+	}
+	var fw kmv1.Framework
+	err := a.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, &fw)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	done := apierrors.IsNotFound(err) || fw.DeletionTimestamp != nil ||
+		fw.Status.Phase == kmv1.FrameworkCompleted || fw.Status.Phase == kmv1.FrameworkFailed || fw.Status.Phase == kmv1.FrameworkTearingDown
+	if !done {
+		return nil
+	}
+	k := executorOf(t)
+	var tasks kmv1.TaskList
+	if err := a.Client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+		return err
+	}
+	for i := range tasks.Items {
+		if s := tasks.Items[i].Status.State; s != "" && !s.IsTerminal() && tasks.Items[i].Status.AgentID == a.AgentID() {
+			return nil
+		}
+	}
+	a.server.Send(k, executorapi.Event{Type: executorapi.EventShutdown})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: a.podNameFor(t)}}
+	if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("shutting down executor %s: %w", k, err)
+	}
+	return nil
+}
+
+// Subscribed re-launches what a (re)subscribed executor does not know yet,
+// and takes back the updates it never saw acknowledged.
+func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
+	known := map[string]bool{}
+	if s != nil {
+		for _, id := range s.UnacknowledgedTasks {
+			known[id] = true
+		}
+		for _, u := range s.UnacknowledgedUpdates {
+			known[u.TaskID] = true
+			if err := a.Update(k, u); err != nil {
+				a.Log.Info("dropping an unacknowledged update from a resubscribing executor", "executor", k.String(), "error", err.Error())
+			}
+		}
+	}
+	ctx := context.Background()
+	var tasks kmv1.TaskList
+	if err := a.Client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+		return
+	}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if t.Status.AgentID != a.AgentID() || t.Status.State.IsTerminal() {
+			continue
+		}
+		a.mu.Lock()
+		delete(a.launched, t.UID) // a new stream: what was sent on the old one may be lost
+		delete(a.killed, t.UID)
+		a.mu.Unlock()
+		if t.Status.State == kmv1.TaskStaging && !known[t.Name] {
+			a.sendLaunch(t)
+		}
+		if t.Spec.Kill {
+			a.poke()
+		}
+	}
+	a.requeueAll(ctx)
+}
+
+// Update takes a status update from an executor: the task must be one of
+// its tasks on this agent. It is checkpointed before the call returns.
+func (a *Agent) Update(k ExecutorKey, s executorapi.TaskStatus) error {
+	var t kmv1.Task
+	key := types.NamespacedName{Namespace: k.Namespace, Name: s.TaskID}
+	if err := a.Client.Get(context.Background(), key, &t); err != nil {
+		return fmt.Errorf("task %s: %w", key, err)
+	}
+	if string(t.Spec.Framework) != k.Framework || executorOf(&t).ExecutorID != k.ExecutorID {
+		return fmt.Errorf("task %s does not run on executor %s", s.TaskID, k.ExecutorID)
+	}
+	if t.Status.AgentID != a.AgentID() {
+		return fmt.Errorf("task %s is not placed on this agent (%s)", s.TaskID, a.AgentID())
+	}
+	return a.updates.Enqueue(Update{
+		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, ExecutorID: k.ExecutorID, PodName: a.podNameFor(&t),
+		State: kmv1.TaskState(s.State), Reason: kmv1.TaskReason(s.Reason), Source: kmv1.SourceExecutor,
+		Message: s.Message, Data: s.Data, Healthy: s.Healthy, Timestamp: a.Clock.Now(),
+	})
+}
+
+// Message publishes an executor's message to its scheduler as an Event on
+// the Framework.
+func (a *Agent) Message(k ExecutorKey, data string) {
+	var fw kmv1.Framework
+	if err := a.Client.Get(context.Background(), types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw); err != nil {
+		a.Log.Info("dropping a message for an unknown framework", "executor", k.String())
+		return
+	}
+	a.Recorder.Eventf(&fw, nil, corev1.EventTypeNormal, "FrameworkMessage", "Message", "executor %s: %s", k.ExecutorID, data)
+}
