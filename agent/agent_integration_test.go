@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
 func TestCommandTaskRunsToFinished(t *testing.T) {
@@ -54,6 +57,18 @@ func TestCommandTaskRunsToFinished(t *testing.T) {
 	tk = waitState(t, ns, "hello", kmv1.TaskFinished)
 	if tk.Status.CompletionTime == nil {
 		t.Error("no completionTime")
+	}
+	// What a user sees.
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := env.WriteKubeconfig(kc); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(testenv.Kubectl(), "--kubeconfig", kc, "get", "mtask", "-n", ns).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get mtask: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "TASK_FINISHED") || !strings.Contains(string(out), "cmd-node") {
+		t.Errorf("kubectl get mtask does not show the finished task on its agent:\n%s", out)
 	}
 }
 
@@ -297,7 +312,25 @@ func TestUpdateSurvivesAgentDeath(t *testing.T) {
 
 	startTestAgent(t, "rec-node", work, addr, time.Minute, nil)
 	waitState(t, ns, "r", kmv1.TaskRunning)
+
+	// The executor re-attaches to the new agent, as the SDK does, with the
+	// update it never saw acknowledged and the task it runs: it gets the
+	// acknowledgement and no second LAUNCH.
+	ex2 := newTestExecutor(pod)
+	ex2.subscribeWith(t, &executorapi.Subscribe{UnacknowledgedTasks: []string{"r"},
+		UnacknowledgedUpdates: []executorapi.TaskStatus{{TaskID: "r", State: "TASK_RUNNING", UUID: "run-1"}}})
+	ex2.next(t, executorapi.EventSubscribed)
+	if ack := ex2.next(t, executorapi.EventAcknowledged); ack.Acknowledged.UUID != "run-1" {
+		t.Errorf("ACKNOWLEDGED %+v", ack.Acknowledged)
+	}
 	time.Sleep(time.Second)
+	select {
+	case ev := <-ex2.events:
+		if ev.Type == executorapi.EventLaunch {
+			t.Errorf("the task was launched again on a re-attached executor")
+		}
+	default:
+	}
 	if n := runningSeen.Load(); n != 1 {
 		t.Fatalf("the task became TASK_RUNNING %d times, want exactly once", n)
 	}

@@ -319,12 +319,15 @@ func (e *testExecutor) post(ctx context.Context, c executorapi.Call) (*http.Resp
 }
 
 // subscribe opens the event stream and feeds e.events.
-func (e *testExecutor) subscribe(t *testing.T) {
+func (e *testExecutor) subscribe(t *testing.T) { e.subscribeWith(t, nil) }
+
+// subscribeWith subscribes with what the executor already knows.
+func (e *testExecutor) subscribeWith(t *testing.T, s *executorapi.Subscribe) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	t.Cleanup(cancel)
-	resp, err := e.post(ctx, executorapi.Call{Type: executorapi.CallSubscribe})
+	resp, err := e.post(ctx, executorapi.Call{Type: executorapi.CallSubscribe, Subscribe: s})
 	if err != nil {
 		t.Fatal(err)
 	}
