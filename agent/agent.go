@@ -15,9 +15,12 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -138,7 +141,42 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
+	inf, err := mgr.GetCache().GetInformer(ctx, &eventsv1.Event{})
+	if err != nil {
+		return fmt.Errorf("watching scheduler messages: %w", err)
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if e, ok := o.(*eventsv1.Event); ok {
+				a.deliverMessage(ctx, e)
+			}
+		},
+	}); err != nil {
+		return err
+	}
 	return mgr.Add(a)
+}
+
+// MessageSelector selects the Events that carry scheduler messages to the
+// executors on node; the agent's cache holds only those.
+func MessageSelector(node string) labels.Selector {
+	return labels.SelectorFromSet(labels.Set{kmv1.LabelMessage: kmv1.MessageToExecutor, kmv1.LabelAgent: node})
+}
+
+// deliverMessage hands a scheduler's message to its executor, then deletes
+// the Event that carried it. A message to an executor that is not
+// subscribed is dropped, as Mesos drops it (messages are best-effort).
+func (a *Agent) deliverMessage(ctx context.Context, e *eventsv1.Event) {
+	if e.Labels[kmv1.LabelAgent] != a.Options.NodeName || e.Labels[kmv1.LabelMessage] != kmv1.MessageToExecutor {
+		return
+	}
+	k := ExecutorKey{Namespace: e.Namespace, Framework: e.Labels[kmv1.LabelFramework], ExecutorID: e.Labels[kmv1.LabelExecutor]}
+	if !a.server.Send(k, executorapi.Event{Type: executorapi.EventMessage, Message: &executorapi.Message{Data: e.Note}}) {
+		a.Log.Info("dropping a message for an executor that is not subscribed", "executor", k.String())
+	}
+	if err := a.Client.Delete(ctx, e); err != nil && !apierrors.IsNotFound(err) {
+		a.Log.Error(err, "deleting a delivered message", "event", e.Name)
+	}
 }
 
 // NeedLeaderElection is false: every node runs its own agent.

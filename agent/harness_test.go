@@ -12,6 +12,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,10 +116,11 @@ func startTestAgent(t *testing.T, node, workDir, addr string, regTimeout time.Du
 		Scheme: env.Client.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		NewClient: newClient,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}: {Field: own},
-			&kmv1.Agent{}:  {Field: own},
-			&corev1.Pod{}:  {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
-			&kmv1.Task{}:   {Field: fields.OneTermEqualSelector("status.nodeName", node)},
+			&corev1.Node{}:    {Field: own},
+			&kmv1.Agent{}:     {Field: own},
+			&corev1.Pod{}:     {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
+			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", node)},
+			&eventsv1.Event{}: {Label: MessageSelector(node)},
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{systemNS: {}},
 				Field: fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(node))},
 		}},

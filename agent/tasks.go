@@ -440,5 +440,5 @@ func (a *Agent) Message(k ExecutorKey, data string) {
 		a.Log.Info("dropping a message for an unknown framework", "executor", k.String())
 		return
 	}
-	a.Recorder.Eventf(&fw, nil, corev1.EventTypeNormal, "FrameworkMessage", "Message", "executor %s: %s", k.ExecutorID, data)
+	a.Recorder.Eventf(&fw, nil, corev1.EventTypeNormal, kmv1.ReasonFrameworkMessage, "Message", "executor %s: %s", k.ExecutorID, data)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -586,6 +587,10 @@ func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer) {
 		if err := m.Client.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}, &fw); err == nil &&
 			fw.Spec.OfferFilters != nil && fw.Spec.OfferFilters.RefuseSeconds != nil {
 			refuse = time.Duration(*fw.Spec.OfferFilters.RefuseSeconds) * time.Second
+		}
+		// A decline may carry its own filter (the SDK's DeclineOffer filters).
+		if v, err := strconv.Atoi(o.Annotations[kmv1.AnnotationRefuseSeconds]); err == nil && v >= 0 && v <= 86400 {
+			refuse = time.Duration(v) * time.Second
 		}
 		l.filters[filterKey{framework: types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}, agentID: o.Spec.AgentID}] = m.Clock.Now().Add(refuse)
 		metrics.OffersTotal.WithLabelValues(metrics.OfferDeclined).Inc()

@@ -63,3 +63,20 @@ const (
 	// names that are safe in labels, Lease names and metrics.
 	RolePattern = `^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$`
 )
+
+// Offers, decline filters and framework messages.
+const (
+	// AnnotationRefuseSeconds on a declined (deleted) Offer overrides the
+	// framework's spec.offerFilters.refuseSeconds for that decline.
+	AnnotationRefuseSeconds = "kubemesos.io/refuse-seconds"
+	// LabelMessage marks an Event that carries a framework message; its
+	// value is MessageToExecutor for a scheduler's message to an executor.
+	LabelMessage = "kubemesos.io/message"
+	// MessageToExecutor is the LabelMessage value of a message from a
+	// scheduler to an executor; the Event also carries LabelAgent (the
+	// node), LabelFramework and LabelExecutor, and the data is its note.
+	MessageToExecutor = "to-executor"
+	// ReasonFrameworkMessage is the reason of the Event on a Framework that
+	// carries a message from an executor to its scheduler.
+	ReasonFrameworkMessage = "FrameworkMessage"
+)

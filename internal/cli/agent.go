@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -112,10 +113,11 @@ func runAgent(o *agentOptions) error {
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}: {Field: own},
-			&kmv1.Agent{}:  {Field: own},
-			&corev1.Pod{}:  {Field: onNode},
-			&kmv1.Task{}:   {Field: fields.OneTermEqualSelector("status.nodeName", o.nodeName)},
+			&corev1.Node{}:    {Field: own},
+			&kmv1.Agent{}:     {Field: own},
+			&corev1.Pod{}:     {Field: onNode},
+			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", o.nodeName)},
+			&eventsv1.Event{}: {Label: agent.MessageSelector(o.nodeName)},
 			&coordinationv1.Lease{}: {
 				Namespaces: map[string]cache.Config{o.leaseNamespace: {}},
 				Field:      fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(o.nodeName)),

@@ -1,0 +1,354 @@
+// Package executor is the kubemesos framework SDK for executors: the Go
+// form of the Mesos Java Executor and ExecutorDriver APIs, speaking the
+// agent's executor API (agent/executorapi).
+//
+// An executor pod implements Executor and runs a Driver, which reads its
+// settings from the environment the agent set (KUBEMESOS_AGENT_ENDPOINT,
+// KUBEMESOS_EXECUTOR_TOKEN, ...). As in Mesos, callbacks block one another:
+// LaunchTask must return quickly, so do the task's work in a goroutine and
+// report it with SendStatusUpdate. The driver reconnects when the agent
+// restarts and resends the updates the agent has not acknowledged.
+package executor
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// Info describes the executor's place, from SUBSCRIBED.
+type Info struct {
+	AgentID, Namespace, Framework, ExecutorID string
+}
+
+// TaskStatus is a status update for one task.
+type TaskStatus struct {
+	TaskID  string
+	State   kmv1.TaskState
+	Reason  kmv1.TaskReason
+	Message string
+	Data    string
+	Healthy *bool
+}
+
+// Executor is what an executor implements. The driver calls one method at
+// a time.
+type Executor interface {
+	// Registered is called once the executor subscribed to its agent.
+	Registered(d ExecutorDriver, info Info)
+	// Reregistered is called after it subscribed again, for example to a
+	// restarted agent.
+	Reregistered(d ExecutorDriver, info Info)
+	// Disconnected is called when the stream to the agent broke; the driver
+	// reconnects.
+	Disconnected(d ExecutorDriver)
+	// LaunchTask starts a task. Return quickly: run it in a goroutine.
+	LaunchTask(d ExecutorDriver, task executorapi.TaskInfo)
+	// KillTask asks for a task to be killed; answer with TASK_KILLED.
+	KillTask(d ExecutorDriver, taskID string)
+	// FrameworkMessage delivers a message from the scheduler.
+	FrameworkMessage(d ExecutorDriver, data string)
+	// Shutdown asks the executor to end all its tasks; the driver stops.
+	Shutdown(d ExecutorDriver)
+	// Error reports an error from the agent.
+	Error(d ExecutorDriver, message string)
+}
+
+// ExecutorDriver is what an Executor calls, as in Mesos.
+type ExecutorDriver interface {
+	Start() error
+	Stop() error
+	Abort() error
+	Join() error
+	Run() error
+	SendStatusUpdate(s TaskStatus) error
+	SendFrameworkMessage(data string) error
+}
+
+// Config is where the executor is and who it is.
+type Config struct {
+	Endpoint, Token, Namespace, Framework, ExecutorID string
+	// HTTPClient defaults to one without a timeout (the event stream is
+	// long-lived).
+	HTTPClient *http.Client
+	Log        logr.Logger
+}
+
+// ConfigFromEnv reads the settings that the agent gives every executor pod.
+func ConfigFromEnv() (Config, error) {
+	c := Config{Endpoint: os.Getenv(executorapi.EnvAgentEndpoint), Token: os.Getenv(executorapi.EnvToken),
+		Namespace: os.Getenv(executorapi.EnvNamespace), Framework: os.Getenv(executorapi.EnvFramework), ExecutorID: os.Getenv(executorapi.EnvExecutorID)}
+	var missing []string
+	for name, v := range map[string]string{executorapi.EnvAgentEndpoint: c.Endpoint, executorapi.EnvToken: c.Token,
+		executorapi.EnvNamespace: c.Namespace, executorapi.EnvFramework: c.Framework, executorapi.EnvExecutorID: c.ExecutorID} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("not running as a kubemesos executor: %s not set (the agent sets them on executor pods)", strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+// Driver is the ExecutorDriver.
+type Driver struct {
+	exec Executor
+	cfg  Config
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu         sync.Mutex
+	err        error
+	registered bool
+	tasks      map[string]bool                   // launched and not yet finished and acknowledged
+	unacked    map[string]executorapi.TaskStatus // by uuid
+	stopOnce   sync.Once
+}
+
+var _ ExecutorDriver = (*Driver)(nil)
+
+// NewDriver returns a driver for exec.
+func NewDriver(exec Executor, cfg Config) *Driver {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Log.GetSink() == nil {
+		cfg.Log = logr.Discard()
+	}
+	return &Driver{exec: exec, cfg: cfg, done: make(chan struct{}), tasks: map[string]bool{}, unacked: map[string]executorapi.TaskStatus{}}
+}
+
+func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, error) {
+	c.Namespace, c.Framework, c.ExecutorID = d.cfg.Namespace, d.cfg.Framework, d.cfg.ExecutorID
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.cfg.Endpoint+executorapi.Path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.cfg.Token)
+	req.Header.Set("Content-Type", "application/json")
+	return d.cfg.HTTPClient.Do(req)
+}
+
+// Start connects to the agent in the background.
+func (d *Driver) Start() error {
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	go d.loop()
+	return nil
+}
+
+// loop subscribes, runs the event stream, and reconnects until stopped.
+func (d *Driver) loop() {
+	backoff := 200 * time.Millisecond
+	for d.ctx.Err() == nil {
+		connected, err := d.session()
+		if d.ctx.Err() != nil {
+			return
+		}
+		if connected {
+			d.exec.Disconnected(d)
+			backoff = 200 * time.Millisecond
+		}
+		d.cfg.Log.V(1).Info("executor stream ended; reconnecting", "error", fmt.Sprint(err), "in", backoff)
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// session runs one subscription; it reports whether it got SUBSCRIBED.
+func (d *Driver) session() (bool, error) {
+	d.mu.Lock()
+	sub := &executorapi.Subscribe{}
+	for id := range d.tasks {
+		sub.UnacknowledgedTasks = append(sub.UnacknowledgedTasks, id)
+	}
+	for _, u := range d.unacked {
+		sub.UnacknowledgedUpdates = append(sub.UnacknowledgedUpdates, u)
+	}
+	d.mu.Unlock()
+	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallSubscribe, Subscribe: sub})
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest {
+			d.exec.Error(d, fmt.Sprintf("the agent refused SUBSCRIBE: %s: %s", resp.Status, strings.TrimSpace(string(msg))))
+		}
+		return false, fmt.Errorf("SUBSCRIBE: %s", resp.Status)
+	}
+	rr := executorapi.NewRecordReader(resp.Body)
+	connected := false
+	for {
+		var ev executorapi.Event
+		if err := rr.Read(&ev); err != nil {
+			return connected, err
+		}
+		switch ev.Type {
+		case executorapi.EventSubscribed:
+			connected = true
+			info := Info{Namespace: d.cfg.Namespace, Framework: d.cfg.Framework, ExecutorID: d.cfg.ExecutorID}
+			if ev.Subscribed != nil {
+				info.AgentID = ev.Subscribed.AgentID
+			}
+			d.mu.Lock()
+			again := d.registered
+			d.registered = true
+			d.mu.Unlock()
+			if again {
+				d.exec.Reregistered(d, info)
+			} else {
+				d.exec.Registered(d, info)
+			}
+		case executorapi.EventLaunch:
+			if ev.Launch == nil {
+				continue
+			}
+			d.mu.Lock()
+			known := d.tasks[ev.Launch.Task.TaskID]
+			d.tasks[ev.Launch.Task.TaskID] = true
+			d.mu.Unlock()
+			if !known {
+				d.exec.LaunchTask(d, ev.Launch.Task)
+			}
+		case executorapi.EventKill:
+			if ev.Kill != nil {
+				d.exec.KillTask(d, ev.Kill.TaskID)
+			}
+		case executorapi.EventAcknowledged:
+			if ev.Acknowledged != nil {
+				d.acknowledged(ev.Acknowledged.UUID)
+			}
+		case executorapi.EventMessage:
+			if ev.Message != nil {
+				d.exec.FrameworkMessage(d, ev.Message.Data)
+			}
+		case executorapi.EventShutdown:
+			d.exec.Shutdown(d)
+			_ = d.Stop()
+			return connected, nil
+		case executorapi.EventError:
+			if ev.Error != nil {
+				d.exec.Error(d, ev.Error.Message)
+			}
+		}
+	}
+}
+
+func (d *Driver) acknowledged(uuid string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	u, ok := d.unacked[uuid]
+	if !ok {
+		return
+	}
+	delete(d.unacked, uuid)
+	if kmv1.TaskState(u.State).IsTerminal() {
+		delete(d.tasks, u.TaskID)
+	}
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SendStatusUpdate sends a task status to the agent. It is kept until the
+// agent acknowledges it, and resent after a reconnection.
+func (d *Driver) SendStatusUpdate(s TaskStatus) error {
+	u := executorapi.TaskStatus{TaskID: s.TaskID, State: string(s.State), Reason: string(s.Reason), Message: s.Message, Data: s.Data, Healthy: s.Healthy, UUID: newUUID()}
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("invalid status update: %w", err)
+	}
+	d.mu.Lock()
+	d.unacked[u.UUID] = u
+	d.mu.Unlock()
+	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallUpdate, Update: &executorapi.UpdateCall{Status: u}})
+	if err != nil {
+		return nil // kept; resent when the agent is back
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		d.mu.Lock()
+		delete(d.unacked, u.UUID)
+		d.mu.Unlock()
+		return fmt.Errorf("the agent refused the update of task %s: %s: %s", s.TaskID, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// SendFrameworkMessage sends data to the scheduler.
+func (d *Driver) SendFrameworkMessage(data string) error {
+	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallMessage, Message: &executorapi.Message{Data: data}})
+	if err != nil {
+		return fmt.Errorf("sending a framework message: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("sending a framework message: %s", resp.Status)
+	}
+	return nil
+}
+
+// Stop stops the driver.
+func (d *Driver) Stop() error {
+	d.stopOnce.Do(func() {
+		if d.cancel != nil {
+			d.cancel()
+		}
+		close(d.done)
+	})
+	return nil
+}
+
+// Abort stops the driver at once.
+func (d *Driver) Abort() error {
+	d.mu.Lock()
+	d.err = errors.New("aborted")
+	d.mu.Unlock()
+	return d.Stop()
+}
+
+// Join waits for the driver to stop.
+func (d *Driver) Join() error {
+	<-d.done
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// Run starts the driver and waits for it to stop.
+func (d *Driver) Run() error {
+	if err := d.Start(); err != nil {
+		return err
+	}
+	return d.Join()
+}
