@@ -370,3 +370,41 @@ func TestReadmittedAgentKillsOldExecutors(t *testing.T) {
 		t.Errorf("the old task is %s, want it to stay TASK_LOST", s)
 	}
 }
+
+// TestFrameworkTeardownShutsExecutorsDown deletes a Framework: its running
+// task gets KILL, and once the executor reports TASK_KILLED the agent sends
+// SHUTDOWN and removes the executor pod.
+func TestFrameworkTeardownShutsExecutorsDown(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "td-node")
+	startTestAgent(t, "td-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "tdfw")
+	launchOnOffer(t, ns, "tdfw", "td-node", b.MakeTask("td", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	ex.update(t, "td", "TASK_RUNNING", "", "td-1")
+	waitState(t, ns, "td", kmv1.TaskRunning)
+
+	var fw kmv1.Framework
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tdfw"}, &fw); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, &fw); err != nil {
+		t.Fatal(err)
+	}
+	if k := ex.next(t, executorapi.EventKill); k.Kill.TaskID != "td" {
+		t.Fatalf("KILL %+v", k.Kill)
+	}
+	ex.update(t, "td", "TASK_KILLED", "", "td-2")
+	waitState(t, ns, "td", kmv1.TaskKilled)
+	ex.next(t, executorapi.EventShutdown)
+	eventually(t, "the executor pod is removed", func() bool {
+		var p corev1.Pod
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
+		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+	})
+}
