@@ -34,8 +34,9 @@ help: ## Show the targets.
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/kubemesos.
+build: ## Build bin/kubemesos and bin/montecarloarea.
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -ldflags '$(LDFLAGS)' -o bin/kubemesos .
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -o bin/montecarloarea ./examples/montecarloarea
 
 .PHONY: tools
 tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(HELM) $(CONTROLLER_GEN) ## Build every tool into bin/ (only what is missing).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -477,7 +478,7 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 		d.usedOffers[id] = true
 	}
 	d.mu.Unlock()
-	var errs []error
+	failed := map[string]error{}
 	for _, ti := range tasks {
 		labels := map[string]string{kmv1.LabelFramework: d.cfg.Framework, kmv1.LabelAgent: first.Spec.NodeName}
 		for k, v := range ti.Labels {
@@ -491,11 +492,31 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 		if fw.UID != "" {
 			t.OwnerReferences = []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID}}
 		}
-		if err := d.c.Create(d.ctx, t); err != nil {
-			errs = append(errs, fmt.Errorf("launching task %s: %w", ti.TaskID, err))
+		// Launching is idempotent: a task that exists was launched before,
+		// for example by the instance this one took over from.
+		if err := d.c.Create(d.ctx, t); err != nil && !apierrors.IsAlreadyExists(err) {
+			failed[ti.TaskID] = err
 		}
 	}
-	return errors.Join(errs...)
+	if len(failed) > 0 {
+		return &LaunchError{Failed: failed}
+	}
+	return nil
+}
+
+// LaunchError says which tasks of a LaunchTasks call were not created.
+type LaunchError struct {
+	// Failed maps task IDs to why they were not created.
+	Failed map[string]error
+}
+
+func (e *LaunchError) Error() string {
+	parts := make([]string, 0, len(e.Failed))
+	for id, err := range e.Failed {
+		parts = append(parts, fmt.Sprintf("task %s: %v", id, err))
+	}
+	sort.Strings(parts)
+	return "launching tasks: " + strings.Join(parts, "; ")
 }
 
 // DeclineOffer deletes the offer; the master filters that agent for the

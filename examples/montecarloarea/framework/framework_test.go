@@ -1,0 +1,199 @@
+package framework_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/examples/montecarloarea/area"
+	"github.com/kubemesos/kubemesos/examples/montecarloarea/framework"
+	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+	"github.com/kubemesos/kubemesos/sdk/executor"
+	"github.com/kubemesos/kubemesos/sdk/scheduler"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+var sample = map[string]string{
+	"expression": "2x2 + 3x", "xLow": "0", "xHigh": "10", "yLow": "0", "yHigh": "230",
+	"points": "300", "tasks": "4", "method": "grid", "cpu": "1", "memory": "128Mi",
+}
+
+// cluster starts a master and two agents, and runs the MonteCarloArea
+// executor in-process for each executor pod (after delay), as a kubelet
+// would run the container.
+func cluster(t *testing.T, prefix string, delay time.Duration) string {
+	t.Helper()
+	inprocess.StartMaster(t, env.Config, inprocess.MasterOptions())
+	for i := 1; i <= 2; i++ {
+		node := fmt.Sprintf("%s-node-%d", prefix, i)
+		inprocess.Node(t, env.Client, node, "4", "8Gi")
+		inprocess.StartAgent(t, env.Config, node)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	inprocess.Kubelet(t, env.Client, ns.Name, func(pod *corev1.Pod) {
+		time.Sleep(delay)
+		e := inprocess.PodEnv(pod)
+		d := executor.NewDriver(&framework.Executor{}, executor.Config{Endpoint: e[executorapi.EnvAgentEndpoint], Token: e[executorapi.EnvToken],
+			Namespace: e[executorapi.EnvNamespace], Framework: e[executorapi.EnvFramework], ExecutorID: e[executorapi.EnvExecutorID]})
+		_ = d.Start()
+		t.Cleanup(func() { _ = d.Stop() })
+	})
+	return ns.Name
+}
+
+func createFramework(t *testing.T, ns, name string, params map[string]string) {
+	t.Helper()
+	fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: kmv1.FrameworkSpec{Parameters: params}}
+	if err := env.Client.Create(context.Background(), fw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startScheduler(t *testing.T, ns, name, identity string) *scheduler.Driver {
+	t.Helper()
+	d, err := scheduler.NewDriver(&framework.Scheduler{DefaultImage: "kubemesos/kubemesos:test"}, scheduler.Config{
+		RestConfig: env.Config, Namespace: ns, Framework: name, Identity: identity,
+		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Abort() })
+	return d
+}
+
+func waitFramework(t *testing.T, ns, name string, phases ...kmv1.FrameworkPhase) *kmv1.Framework {
+	t.Helper()
+	var fw kmv1.Framework
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &fw); err == nil {
+			for _, p := range phases {
+				if fw.Status.Phase == p {
+					return &fw
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("framework %s never reached %v; status %+v", name, phases, fw.Status)
+	return nil
+}
+
+// oracleArea is the area of the straightforward nested loop over the whole grid.
+func oracleArea(t *testing.T, params map[string]string) string {
+	t.Helper()
+	s, err := framework.ParseSettings(params, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	under, total := area.OracleCount(s.Params, 0, len(area.Columns(s.Params)))
+	return area.Summarize(s.Params, under, total).String()
+}
+
+func TestMonteCarloAreaCompletesWithTheExactGridArea(t *testing.T) {
+	ns := cluster(t, "mc", 0)
+	createFramework(t, ns, "mc", sample)
+	startScheduler(t, ns, "mc", "only")
+	fw := waitFramework(t, ns, "mc", kmv1.FrameworkCompleted, kmv1.FrameworkFailed)
+	if fw.Status.Phase != kmv1.FrameworkCompleted {
+		t.Fatalf("framework %s: %s", fw.Status.Phase, fw.Status.Message)
+	}
+	want := oracleArea(t, sample)
+	if fw.Status.Result != want {
+		t.Errorf("result %q\nwant   %q (the oracle's)", fw.Status.Result, want)
+	}
+	var tasks kmv1.TaskList
+	if err := env.Client.List(context.Background(), &tasks, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	finished := 0
+	for _, tk := range tasks.Items {
+		if tk.Status.State == kmv1.TaskFinished {
+			finished++
+		}
+	}
+	if finished != 4 {
+		t.Errorf("%d tasks finished, want one per piece (4)", finished)
+	}
+}
+
+// TestSchedulerFailover aborts the active scheduler after it launched the
+// pieces but before they ran. The standby takes the Lease, learns the tasks
+// through status updates, and finishes the run with the same area, with no
+// piece launched twice.
+func TestSchedulerFailover(t *testing.T) {
+	ns := cluster(t, "fo", 3*time.Second)
+	createFramework(t, ns, "fo", sample)
+	first := startScheduler(t, ns, "fo", "first")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var tasks kmv1.TaskList
+		_ = env.Client.List(context.Background(), &tasks, client.InNamespace(ns))
+		if len(tasks.Items) == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first scheduler launched %d of 4 pieces", len(tasks.Items))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = first.Abort()
+	startScheduler(t, ns, "fo", "second")
+	fw := waitFramework(t, ns, "fo", kmv1.FrameworkCompleted, kmv1.FrameworkFailed)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != oracleArea(t, sample) {
+		t.Fatalf("after failover: %s %q (%s)", fw.Status.Phase, fw.Status.Result, fw.Status.Message)
+	}
+	var tasks kmv1.TaskList
+	_ = env.Client.List(context.Background(), &tasks, client.InNamespace(ns))
+	if len(tasks.Items) != 4 {
+		t.Errorf("%d tasks for 4 pieces: a piece was launched twice", len(tasks.Items))
+	}
+}
+
+func TestBadExpressionFailsTheFramework(t *testing.T) {
+	ns := cluster(t, "bad", 0)
+	params := map[string]string{}
+	for k, v := range sample {
+		params[k] = v
+	}
+	params["expression"] = "2x2 + 3y"
+	createFramework(t, ns, "bad", params)
+	startScheduler(t, ns, "bad", "only")
+	fw := waitFramework(t, ns, "bad", kmv1.FrameworkFailed, kmv1.FrameworkCompleted)
+	if fw.Status.Phase != kmv1.FrameworkFailed || !strings.Contains(fw.Status.Message, "3y") {
+		t.Fatalf("framework %s with message %q; want Failed naming the bad term", fw.Status.Phase, fw.Status.Message)
+	}
+}

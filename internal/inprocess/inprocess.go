@@ -1,0 +1,204 @@
+// Package inprocess runs a kubemesos master and agents inside a test
+// process, against a real API server (envtest), with the same cache layout
+// as the kubemesos binary. Tests play the kubelet: they set the phase of the
+// pods the agents create.
+package inprocess
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kubemesos/kubemesos/agent"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/internal/scheme"
+)
+
+// SystemNamespace holds the agents' Leases in these tests.
+const SystemNamespace = "kubemesos-system"
+
+func exists(key string) labels.Selector {
+	req, _ := labels.NewRequirement(key, selection.Exists, nil)
+	return labels.NewSelector().Add(*req)
+}
+
+// MasterOptions are short timeouts for tests.
+func MasterOptions() controllers.Options {
+	o := controllers.DefaultOptions()
+	o.SystemNamespace = SystemNamespace
+	o.AllocationInterval = 200 * time.Millisecond
+	o.AcceptWindow = 300 * time.Millisecond
+	o.AgentPingTimeout = 5 * time.Second
+	o.MaxAgentPingTimeouts = 2
+	o.AgentRemovalRate = 0
+	return o
+}
+
+// StartMaster runs a master until the test ends.
+func StartMaster(t testing.TB, cfg *rest.Config, o controllers.Options) {
+	t.Helper()
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.SystemNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:           {Label: exists(kmv1.LabelFramework)},
+			&coordinationv1.Lease{}: {Label: exists(kmv1.LabelLease)},
+		}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o)
+	if err := m.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = mgr.Start(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// Node creates a Node with allocatable cpu and memory, removed with its
+// Agent when the test ends.
+func Node(t testing.TB, c client.Client, name, cpu, memory string) {
+	t.Helper()
+	ctx := context.Background()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := c.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}
+	if err := c.Status().Update(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Delete(ctx, n)
+		_ = c.Delete(ctx, &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	})
+}
+
+// FreeAddr returns a free loopback address for an agent's executor API.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// StartAgent runs the agent of node until the test ends.
+func StartAgent(t testing.TB, cfg *rest.Config, node string) {
+	t.Helper()
+	own := fields.OneTermEqualSelector("metadata.name", node)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Node{}:    {Field: own},
+			&kmv1.Agent{}:     {Field: own},
+			&corev1.Pod{}:     {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
+			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", node)},
+			&eventsv1.Event{}: {Label: agent.MessageSelector(node)},
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{SystemNamespace: {}},
+				Field: fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(node))},
+		}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, "spec.nodeName", func(o client.Object) []string {
+		return []string{o.(*corev1.Pod).Spec.NodeName}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	addr := FreeAddr(t)
+	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
+		NodeName: node, Endpoint: addr, Listen: addr, WorkDir: t.TempDir(), LeaseNamespace: SystemNamespace,
+		HeartbeatInterval: 200 * time.Millisecond, ExecutorRegistrationTimeout: time.Minute,
+	}, ctrl.Log.WithName("agent-"+node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := a.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = mgr.Start(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// Kubelet plays the kubelet for the pods that agents create in namespace:
+// it marks each new pod Running and calls run with it, once per pod, in a
+// goroutine. It stops when the test ends.
+func Kubelet(t testing.TB, c client.Client, namespace string, run func(pod *corev1.Pod)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	started := map[string]bool{}
+	go func() {
+		for ctx.Err() == nil {
+			var pods corev1.PodList
+			if err := c.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels{kmv1.LabelComponent: "executor"}); err == nil {
+				for i := range pods.Items {
+					p := &pods.Items[i]
+					if started[string(p.UID)] || p.DeletionTimestamp != nil {
+						continue
+					}
+					started[string(p.UID)] = true
+					p.Status.Phase = corev1.PodRunning
+					if err := c.Status().Update(ctx, p); err != nil {
+						started[string(p.UID)] = false
+						continue
+					}
+					go run(p.DeepCopy())
+				}
+				// Finish deletions as a kubelet would.
+				for i := range pods.Items {
+					if p := &pods.Items[i]; p.DeletionTimestamp != nil {
+						_ = c.Delete(ctx, p, client.GracePeriodSeconds(0))
+					}
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// PodEnv returns the environment of a pod's first container as a map.
+func PodEnv(p *corev1.Pod) map[string]string {
+	out := map[string]string{}
+	for _, e := range p.Spec.Containers[0].Env {
+		out[e.Name] = e.Value
+	}
+	return out
+}
