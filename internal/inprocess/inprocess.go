@@ -7,6 +7,7 @@ package inprocess
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,6 +119,14 @@ func FreeAddr(t testing.TB) string {
 // StartAgent runs the agent of node until the test ends.
 func StartAgent(t testing.TB, cfg *rest.Config, node string) {
 	t.Helper()
+	RunAgent(t, cfg, node, t.TempDir(), FreeAddr(t))
+}
+
+// RunAgent runs the agent of node with its work dir and executor API
+// address, until the test ends or the returned stop is called. Running it
+// again with the same dir and address is an agent restart.
+func RunAgent(t testing.TB, cfg *rest.Config, node, workDir, addr string) (stop func()) {
+	t.Helper()
 	own := fields.OneTermEqualSelector("metadata.name", node)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
@@ -140,9 +149,8 @@ func StartAgent(t testing.TB, cfg *rest.Config, node string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	addr := FreeAddr(t)
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
-		NodeName: node, Endpoint: addr, Listen: addr, WorkDir: t.TempDir(), LeaseNamespace: SystemNamespace,
+		NodeName: node, Endpoint: addr, Listen: addr, WorkDir: workDir, LeaseNamespace: SystemNamespace,
 		HeartbeatInterval: 200 * time.Millisecond, ExecutorRegistrationTimeout: time.Minute,
 	}, ctrl.Log.WithName("agent-"+node))
 	if err != nil {
@@ -154,7 +162,10 @@ func StartAgent(t testing.TB, cfg *rest.Config, node string) {
 	}
 	done := make(chan struct{})
 	go func() { _ = mgr.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // Kubelet plays the kubelet for the pods that agents create in namespace:
