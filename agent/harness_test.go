@@ -1,175 +1,54 @@
-package agent
+package agent_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/kubemesos/kubemesos/agent"
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/controllers"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/inprocess"
 )
 
-const systemNS = "kubemesos-system"
-
-func ensureNamespace(t *testing.T, name string) {
-	t.Helper()
-	err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-}
-
-func existsSelector(key string) labels.Selector {
-	req, _ := labels.NewRequirement(key, selection.Exists, nil)
-	return labels.NewSelector().Add(*req)
-}
+const systemNS = inprocess.SystemNamespace
 
 // startTestMaster runs a master with short timeouts until the test ends.
 // An agent whose Lease is older than 2 × ping becomes Unreachable.
 func startTestMaster(t *testing.T, ping time.Duration) {
 	t.Helper()
-	ensureNamespace(t, systemNS)
-	o := controllers.DefaultOptions()
-	o.SystemNamespace = systemNS
-	o.AllocationInterval = 200 * time.Millisecond
-	o.AcceptWindow = 300 * time.Millisecond
+	o := inprocess.MasterOptions()
 	o.AgentPingTimeout = ping
-	o.MaxAgentPingTimeouts = 2
-	o.AgentRemovalRate = 0
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Client.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:           {Label: existsSelector(kmv1.LabelFramework)},
-			&coordinationv1.Lease{}: {Label: existsSelector(kmv1.LabelLease)},
-		}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o)
-	if err := m.SetupWithManager(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = mgr.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	inprocess.StartMaster(t, env.Config, o)
 }
 
-// testAgent is a running agent process, in this test process.
-type testAgent struct {
-	agent *Agent
-	stop  func()
-}
+// testAgent is a running agent, in this test process.
+type testAgent struct{ stop func() }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startTestAgent runs an agent for node with the CLI's cache layout. A
-// non-nil wrap changes its client, for example to fail writes.
+// startTestAgent runs an agent for node. Non-nil funcs change its client,
+// for example to fail writes.
 func startTestAgent(t *testing.T, node, workDir, addr string, regTimeout time.Duration, funcs *interceptor.Funcs) *testAgent {
 	t.Helper()
-	own := fields.OneTermEqualSelector("metadata.name", node)
-	newClient := func(cfg *rest.Config, o client.Options) (client.Client, error) {
-		c, err := client.NewWithWatch(cfg, o)
-		if err != nil || funcs == nil {
-			return c, err
-		}
-		return interceptor.NewClient(c, *funcs), nil
-	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Client.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		NewClient: newClient,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}:    {Field: own},
-			&kmv1.Agent{}:     {Field: own},
-			&corev1.Pod{}:     {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
-			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", node)},
-			&eventsv1.Event{}: {Label: MessageSelector(node)},
-			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{systemNS: {}},
-				Field: fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(node))},
-		}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, "spec.nodeName", func(o client.Object) []string {
-		return []string{o.(*corev1.Pod).Spec.NodeName}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), Options{
-		NodeName: node, Endpoint: addr, Listen: addr, WorkDir: workDir, LeaseNamespace: systemNS,
-		HeartbeatInterval: 200 * time.Millisecond, ExecutorRegistrationTimeout: regTimeout,
-	}, ctrl.Log.WithName("agent-"+node))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := a.SetupWithManager(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = mgr.Start(ctx); close(done) }()
-	var once sync.Once
-	ta := &testAgent{agent: a, stop: func() { once.Do(func() { cancel(); <-done }) }}
-	t.Cleanup(ta.stop)
-	return ta
+	return &testAgent{stop: inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{
+		Node: node, WorkDir: workDir, Addr: addr, RegistrationTimeout: regTimeout, Intercept: funcs})}
 }
 
-// addNode creates a Node with allocatable resources.
-func addNode(t *testing.T, name string) {
-	t.Helper()
-	ctx := context.Background()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := env.Client.Create(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")}
-	if err := env.Client.Status().Update(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.Client.Delete(ctx, n)
-		_ = env.Client.Delete(ctx, &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	})
-}
+func freeAddr(t *testing.T) string { return inprocess.FreeAddr(t) }
+
+func addNode(t *testing.T, name string) { inprocess.Node(t, env.Client, name, "4", "8Gi") }
 
 // frameworkWithScheduler creates a framework in a new namespace with a
 // renewed scheduler Lease.
@@ -300,14 +179,14 @@ func envValue(p *corev1.Pod, name string) string {
 // the agent, as an executor pod would, with the settings of its pod.
 type testExecutor struct {
 	endpoint, token string
-	key             ExecutorKey
+	key             agent.ExecutorKey
 	events          chan executorapi.Event
 	cancel          func()
 }
 
 func newTestExecutor(pod *corev1.Pod) *testExecutor {
 	return &testExecutor{endpoint: envValue(pod, executorapi.EnvAgentEndpoint), token: envValue(pod, executorapi.EnvToken),
-		key:    ExecutorKey{Namespace: envValue(pod, executorapi.EnvNamespace), Framework: envValue(pod, executorapi.EnvFramework), ExecutorID: envValue(pod, executorapi.EnvExecutorID)},
+		key:    agent.ExecutorKey{Namespace: envValue(pod, executorapi.EnvNamespace), Framework: envValue(pod, executorapi.EnvFramework), ExecutorID: envValue(pod, executorapi.EnvExecutorID)},
 		events: make(chan executorapi.Event, 100)}
 }
 

@@ -1,44 +1,26 @@
-package agent
+package agent_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/kubemesos/kubemesos/agent"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	if os.Getenv("KUBEMESOS_TEST_DEBUG") != "" {
-		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
-	} else {
-		ctrl.SetLogger(logr.Discard())
-	}
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	ctx := context.Background()
@@ -56,10 +38,12 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	if err := c.Status().Update(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	ensureNamespace(t, "kubemesos-system")
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubemesos-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	r := &Registrar{Client: c, Clock: clk, NodeName: "reg-node", Endpoint: "127.0.0.2:5051",
+	r := &agent.Registrar{Client: c, Clock: clk, NodeName: "reg-node", Endpoint: "127.0.0.2:5051",
 		LeaseNamespace: "kubemesos-system", Interval: 5 * time.Second, LeaseDuration: 15 * time.Second}
 
 	if err := r.SyncAgent(ctx); err != nil {

@@ -2,33 +2,23 @@ package controllers_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/inprocess"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -36,22 +26,7 @@ const systemNS = "kubemesos-system"
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNS}}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // testOptions are short timeouts that keep the tests fast; nothing asserts
 // on them as a bound, they only set when things may happen.
@@ -66,57 +41,14 @@ func testOptions() controllers.Options {
 	return o
 }
 
-func selector(key string) labels.Selector {
-	req, _ := labels.NewRequirement(key, selection.Exists, nil)
-	return labels.NewSelector().Add(*req)
-}
-
 // runningMaster is a master in its own manager, stopped by stop.
-type runningMaster struct {
-	stop func()
-	done chan error
-}
+type runningMaster struct{ stop func() }
 
 // startMaster runs a master with o until the test ends or stop is called.
 // With leaderElect it competes for the Lease kubemesos-master.
 func startMaster(t *testing.T, o controllers.Options, leaderElect bool, id string) *runningMaster {
 	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                        env.Client.Scheme(),
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              kmv1.MasterLeaseName,
-		LeaderElectionNamespace:       systemNS,
-		LeaderElectionReleaseOnCancel: false,
-		LeaseDuration:                 ptr.To(2 * time.Second),
-		RenewDeadline:                 ptr.To(1500 * time.Millisecond),
-		RetryPeriod:                   ptr.To(300 * time.Millisecond),
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:           {Label: selector(kmv1.LabelFramework)},
-			&coordinationv1.Lease{}: {Label: selector(kmv1.LabelLease)},
-		}},
-		Controller: ctrlConfigSkipNameValidation(),
-		Logger:     ctrl.Log.WithName(id),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o)
-	if err := m.SetupWithManager(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	rm := &runningMaster{done: make(chan error, 1)}
-	go func() { rm.done <- mgr.Start(ctx) }()
-	var once sync.Once
-	rm.stop = func() {
-		once.Do(func() {
-			cancel()
-			<-rm.done
-		})
-	}
-	t.Cleanup(rm.stop)
-	return rm
+	return &runningMaster{stop: inprocess.RunMaster(t, env.Config, inprocess.MasterConfig{Options: o, LeaderElect: leaderElect, ID: id})}
 }
 
 // heartbeat renews a Lease every period until the test ends or stop is called.
@@ -256,19 +188,6 @@ func getTask(t *testing.T, ns, name string) *kmv1.Task {
 }
 
 func q(s string) resource.Quantity { return resource.MustParse(s) }
-
-// ctrlConfigSkipNameValidation lets several masters run in one process, as
-// the failover tests do.
-func ctrlConfigSkipNameValidation() config.Controller {
-	return config.Controller{SkipNameValidation: ptr.To(true)}
-}
-
-func zapLevel() zapcore.Level {
-	if os.Getenv("KUBEMESOS_TEST_DEBUG") != "" {
-		return zapcore.Level(-2)
-	}
-	return zapcore.ErrorLevel
-}
 
 func leaseKey(node string) types.NamespacedName {
 	return types.NamespacedName{Namespace: systemNS, Name: kmv1.AgentLeaseName(node)}

@@ -26,6 +26,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -55,9 +56,30 @@ func MasterOptions() controllers.Options {
 	return o
 }
 
-// StartMaster runs a master until the test ends.
+// MasterConfig is how to run one master.
+type MasterConfig struct {
+	// Options are the master's options; MasterOptions() when zero.
+	Options controllers.Options
+	// LeaderElect makes it compete for the Lease kubemesos-master (2s lease).
+	LeaderElect bool
+	// ID names it in logs.
+	ID string
+}
+
+// StartMaster runs a master with MasterOptions until the test ends.
 func StartMaster(t testing.TB, cfg *rest.Config, o controllers.Options) {
 	t.Helper()
+	RunMaster(t, cfg, MasterConfig{Options: o})
+}
+
+// RunMaster runs a master until the test ends or stop is called; stopping
+// it is a crash: the Lease is not released.
+func RunMaster(t testing.TB, cfg *rest.Config, mc MasterConfig) (stop func()) {
+	t.Helper()
+	o := mc.Options
+	if o.AllocationInterval == 0 {
+		o = MasterOptions()
+	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +89,14 @@ func StartMaster(t testing.TB, cfg *rest.Config, o controllers.Options) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
+		LeaderElection: mc.LeaderElect, LeaderElectionID: kmv1.MasterLeaseName, LeaderElectionNamespace: o.SystemNamespace,
+		LeaseDuration: ptr.To(2 * time.Second), RenewDeadline: ptr.To(1500 * time.Millisecond), RetryPeriod: ptr.To(300 * time.Millisecond),
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:           {Label: exists(kmv1.LabelFramework)},
 			&coordinationv1.Lease{}: {Label: exists(kmv1.LabelLease)},
 		}},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:     ctrl.Log.WithName(mc.ID),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -81,9 +106,17 @@ func StartMaster(t testing.TB, cfg *rest.Config, o controllers.Options) {
 	if err := m.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
+	return run(t, mgr, ctx, cancel)
+}
+
+// run starts mgr and returns an idempotent stop, also called at cleanup.
+func run(t testing.TB, mgr ctrl.Manager, ctx context.Context, cancel context.CancelFunc) func() {
 	done := make(chan struct{})
 	go func() { _ = mgr.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // Node creates a Node with allocatable cpu and memory, removed with its
@@ -119,17 +152,46 @@ func FreeAddr(t testing.TB) string {
 // StartAgent runs the agent of node until the test ends.
 func StartAgent(t testing.TB, cfg *rest.Config, node string) {
 	t.Helper()
-	RunAgent(t, cfg, node, t.TempDir(), FreeAddr(t))
+	RunAgent(t, cfg, AgentConfig{Node: node})
 }
 
-// RunAgent runs the agent of node with its work dir and executor API
-// address, until the test ends or the returned stop is called. Running it
-// again with the same dir and address is an agent restart.
-func RunAgent(t testing.TB, cfg *rest.Config, node, workDir, addr string) (stop func()) {
+// AgentConfig is how to run one agent.
+type AgentConfig struct {
+	Node string
+	// WorkDir and Addr default to a new temporary dir and a free port;
+	// running an agent again with the same ones is an agent restart.
+	WorkDir, Addr string
+	// RegistrationTimeout defaults to a minute.
+	RegistrationTimeout time.Duration
+	// Intercept, when set, wraps the agent's client, for example to fail
+	// its writes.
+	Intercept *interceptor.Funcs
+}
+
+// RunAgent runs an agent until the test ends or stop is called.
+func RunAgent(t testing.TB, cfg *rest.Config, ac AgentConfig) (stop func()) {
 	t.Helper()
+	if ac.WorkDir == "" {
+		ac.WorkDir = t.TempDir()
+	}
+	if ac.Addr == "" {
+		ac.Addr = FreeAddr(t)
+	}
+	if ac.RegistrationTimeout == 0 {
+		ac.RegistrationTimeout = time.Minute
+	}
+	node := ac.Node
 	own := fields.OneTermEqualSelector("metadata.name", node)
+	newClient := func(cfg *rest.Config, o client.Options) (client.Client, error) {
+		c, err := client.NewWithWatch(cfg, o)
+		if err != nil || ac.Intercept == nil {
+			return c, err
+		}
+		return interceptor.NewClient(c, *ac.Intercept), nil
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
+		NewClient: newClient,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Node{}:    {Field: own},
 			&kmv1.Agent{}:     {Field: own},
@@ -150,8 +212,8 @@ func RunAgent(t testing.TB, cfg *rest.Config, node, workDir, addr string) (stop 
 		t.Fatal(err)
 	}
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
-		NodeName: node, Endpoint: addr, Listen: addr, WorkDir: workDir, LeaseNamespace: SystemNamespace,
-		HeartbeatInterval: 200 * time.Millisecond, ExecutorRegistrationTimeout: time.Minute,
+		NodeName: node, Endpoint: ac.Addr, Listen: ac.Addr, WorkDir: ac.WorkDir, LeaseNamespace: SystemNamespace,
+		HeartbeatInterval: 200 * time.Millisecond, ExecutorRegistrationTimeout: ac.RegistrationTimeout,
 	}, ctrl.Log.WithName("agent-"+node))
 	if err != nil {
 		t.Fatal(err)
@@ -160,12 +222,7 @@ func RunAgent(t testing.TB, cfg *rest.Config, node, workDir, addr string) (stop 
 	if err := a.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = mgr.Start(ctx); close(done) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
+	return run(t, mgr, ctx, cancel)
 }
 
 // Kubelet plays the kubelet for the pods that agents create in namespace:

@@ -8,6 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,4 +97,26 @@ func (e *Env) WriteKubeconfig(path string) error {
 		return fmt.Errorf("rendering the kubeconfig: %w", err)
 	}
 	return os.WriteFile(path, kc, 0o600)
+}
+
+// Main is the TestMain of an envtest suite: it starts the control plane
+// into *env, runs the tests, and stops it. Logs are off unless
+// KUBEMESOS_TEST_DEBUG is set.
+func Main(m *testing.M, env **Env) {
+	if os.Getenv("KUBEMESOS_TEST_DEBUG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
+	e, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*env = e
+	code := m.Run()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
 }

@@ -2,16 +2,12 @@ package executor_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
@@ -25,18 +21,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	ctrl.SetLogger(logr.Discard())
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // oneTask launches one custom-executor task on the first offer.
 type oneTask struct {
@@ -131,7 +116,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	inprocess.StartMaster(t, env.Config, inprocess.MasterOptions())
 	inprocess.Node(t, env.Client, "sdk-node", "4", "8Gi")
 	work, addr := t.TempDir(), inprocess.FreeAddr(t)
-	stopAgent := inprocess.RunAgent(t, env.Config, "sdk-node", work, addr)
+	stopAgent := inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{Node: "sdk-node", WorkDir: work, Addr: addr})
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sdk-"}}
 	if err := env.Client.Create(ctx, ns); err != nil {
 		t.Fatal(err)
@@ -180,7 +165,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	if err := ed.SendStatusUpdate(executor.TaskStatus{TaskID: taskID, State: kmv1.TaskFinished, Data: "42"}); err != nil {
 		t.Fatal(err)
 	}
-	inprocess.RunAgent(t, env.Config, "sdk-node", work, addr)
+	inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{Node: "sdk-node", WorkDir: work, Addr: addr})
 	wait(t, "re-registration", func() bool { return rec.has("reregistered") })
 	wait(t, "TASK_FINISHED", func() bool { return taskState(t, ns.Name) == kmv1.TaskFinished })
 	_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "job"}, &tk)

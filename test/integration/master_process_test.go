@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/inprocess"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -34,16 +34,6 @@ func buildKubemesos(t *testing.T) string {
 		t.Fatalf("building kubemesos: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func httpGet(url string) (int, string, error) {
@@ -70,7 +60,7 @@ func TestMasterProcessExitsWhenItLosesTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := buildKubemesos(t)
-	probe, metricsAddr := freePort(t), freePort(t)
+	probe, metricsAddr := inprocess.FreeAddr(t), inprocess.FreeAddr(t)
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "master", "--kubeconfig", kc,
 		"--leader-election-namespace", ns, "--agent-lease-namespace", ns,
