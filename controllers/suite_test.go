@@ -31,13 +31,9 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 // testOptions are short timeouts that keep the tests fast; nothing asserts
 // on them as a bound, they only set when things may happen.
 func testOptions() controllers.Options {
-	o := controllers.DefaultOptions()
-	o.SystemNamespace = systemNS
-	o.AllocationInterval = 200 * time.Millisecond
-	o.AcceptWindow = 500 * time.Millisecond
+	o := inprocess.MasterOptions()
 	o.AgentPingTimeout = 500 * time.Millisecond
-	o.MaxAgentPingTimeouts = 2
-	o.AgentRemovalRate = 0
+	o.AcceptWindow = 500 * time.Millisecond
 	return o
 }
 
