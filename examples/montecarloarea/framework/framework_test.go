@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,13 @@ var sample = map[string]string{
 // would run the container.
 func cluster(t *testing.T, prefix string, delay time.Duration) string {
 	t.Helper()
+	return clusterWith(t, prefix, delay, nil)
+}
+
+// clusterWith is cluster where crash, when it returns true for a pod, makes
+// that executor pod fail instead of running.
+func clusterWith(t *testing.T, prefix string, delay time.Duration, crash func(*corev1.Pod) bool) string {
+	t.Helper()
 	inprocess.StartMaster(t, env.Config, inprocess.MasterOptions())
 	for i := 1; i <= 2; i++ {
 		node := fmt.Sprintf("%s-node-%d", prefix, i)
@@ -47,6 +55,11 @@ func cluster(t *testing.T, prefix string, delay time.Duration) string {
 	}
 	inprocess.Kubelet(t, env.Client, ns.Name, func(pod *corev1.Pod) {
 		time.Sleep(delay)
+		if crash != nil && crash(pod) {
+			pod.Status.Phase = corev1.PodFailed
+			_ = env.Client.Status().Update(context.Background(), pod)
+			return
+		}
 		e := inprocess.PodEnv(pod)
 		d := executor.NewDriver(&framework.Executor{}, executor.Config{Endpoint: e[executorapi.EnvAgentEndpoint], Token: e[executorapi.EnvToken],
 			Namespace: e[executorapi.EnvNamespace], Framework: e[executorapi.EnvFramework], ExecutorID: e[executorapi.EnvExecutorID]})
@@ -181,5 +194,37 @@ func TestBadExpressionFailsTheFramework(t *testing.T) {
 	fw := waitFramework(t, ns, "bad", kmv1.FrameworkFailed, kmv1.FrameworkCompleted)
 	if fw.Status.Phase != kmv1.FrameworkFailed || !strings.Contains(fw.Status.Message, "3y") {
 		t.Fatalf("framework %s with message %q; want Failed naming the bad term", fw.Status.Phase, fw.Status.Message)
+	}
+}
+
+// TestFailedPiecesAreRelaunched crashes the first executor pod: its pieces
+// fail (REASON_EXECUTOR_TERMINATED), the scheduler relaunches them, and the
+// run still ends with the exact area.
+func TestFailedPiecesAreRelaunched(t *testing.T) {
+	var mu sync.Mutex
+	crashed := false
+	ns := clusterWith(t, "re", 0, func(*corev1.Pod) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		first := !crashed
+		crashed = true
+		return first
+	})
+	createFramework(t, ns, "re", sample)
+	startScheduler(t, ns, "re", "only")
+	fw := waitFramework(t, ns, "re", kmv1.FrameworkCompleted, kmv1.FrameworkFailed)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != oracleArea(t, sample) {
+		t.Fatalf("%s %q (%s)", fw.Status.Phase, fw.Status.Result, fw.Status.Message)
+	}
+	var tasks kmv1.TaskList
+	_ = env.Client.List(context.Background(), &tasks, client.InNamespace(ns))
+	failed := 0
+	for _, tk := range tasks.Items {
+		if tk.Status.State == kmv1.TaskFailed {
+			failed++
+		}
+	}
+	if failed == 0 || len(tasks.Items) <= 4 {
+		t.Errorf("%d tasks, %d failed: the crash did not make the scheduler relaunch pieces", len(tasks.Items), failed)
 	}
 }
