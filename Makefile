@@ -46,6 +46,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the kubebuilder 
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=kubemesos-master paths=./controllers/... output:rbac:dir=config/rbac/master
 	$(CONTROLLER_GEN) rbac:roleName=kubemesos-agent paths=./agent/... output:rbac:dir=config/rbac/agent
+	hack/sync-chart.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the deepcopy functions.
@@ -66,9 +67,9 @@ verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are
 	hack/verify-generated.sh
 
 .PHONY: unit-and-integration
-unit-and-integration: $(ENVTEST_TOOLS) ## Run the unit and envtest integration tests.
-	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS))"
-	$(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
+unit-and-integration: $(ENVTEST_TOOLS) $(HELM) ## Run the unit, envtest integration and chart tests.
+	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM))"
+	HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
 
 .PHONY: bench
 bench: ## Run the Go benchmarks and print a table (BENCHTIME=3s, BENCH_PKGS=./controllers/...).

@@ -11,7 +11,7 @@ tar -C "$root" --exclude=./bin --exclude=./.localcluster --exclude=./.git -cf - 
 (cd "$tmp" && make -s generate manifests CONTROLLER_GEN="$root/bin/controller-gen-${CONTROLLER_GEN_VERSION:-v0.23.0}" >/dev/null)
 
 status=0
-for path in api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac; do
+for path in api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac charts/kubemesos/templates/crds charts/kubemesos/templates/rbac-master.yaml charts/kubemesos/templates/rbac-agent.yaml; do
   if ! diff -ru "$root/$path" "$tmp/$path"; then
     status=1
   fi

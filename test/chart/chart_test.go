@@ -1,0 +1,190 @@
+// Package chart tests the Helm chart with the helm built into bin/ (helm
+// lint and helm template), and the Dockerfile against the Makefile.
+package chart
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin := os.Getenv("HELM_BIN")
+	if bin == "" {
+		bin = filepath.Join(testenv.RepoRoot(), "bin", "helm")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("helm not found at %s: run `make tools` (make test builds it): %v", bin, err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func chartDir() string { return filepath.Join(testenv.RepoRoot(), "charts", "kubemesos") }
+
+// render runs helm template and returns the documents by kind/name.
+func render(t *testing.T, args ...string) map[string]string {
+	t.Helper()
+	out, err := helm(t, append([]string{"template", "km", chartDir(), "--namespace", "kubemesos-system"}, args...)...)
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	docs := map[string]string{}
+	for _, doc := range strings.Split(out, "\n---\n") {
+		var meta struct {
+			Kind     string
+			Metadata struct{ Name string }
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil || meta.Kind == "" {
+			continue
+		}
+		docs[meta.Kind+"/"+meta.Metadata.Name] = doc
+	}
+	return docs
+}
+
+func TestHelmLint(t *testing.T) {
+	if out, err := helm(t, "lint", "--strict", chartDir()); err != nil {
+		t.Fatalf("helm lint: %v\n%s", err, out)
+	}
+}
+
+func TestChartRendersTheComponents(t *testing.T) {
+	docs := render(t)
+	for _, want := range []string{
+		"CustomResourceDefinition/frameworks.kubemesos.io", "CustomResourceDefinition/tasks.kubemesos.io",
+		"CustomResourceDefinition/offers.kubemesos.io", "CustomResourceDefinition/agents.kubemesos.io",
+		"Deployment/kubemesos-master", "DaemonSet/kubemesos-agent", "Service/kubemesos-master-metrics",
+		"ServiceAccount/kubemesos-master", "ServiceAccount/kubemesos-agent",
+		"ClusterRole/kubemesos-master", "ClusterRole/kubemesos-agent", "ClusterRole/kubemesos-scheduler",
+		"ClusterRoleBinding/kubemesos-master", "ClusterRoleBinding/kubemesos-agent", "RoleBinding/kubemesos-scheduler",
+	} {
+		if _, ok := docs[want]; !ok {
+			t.Errorf("the chart lacks %s", want)
+		}
+	}
+	if !strings.Contains(docs["CustomResourceDefinition/tasks.kubemesos.io"], "helm.sh/resource-policy: keep") {
+		t.Error("the CRDs are not kept on uninstall")
+	}
+
+	var dep appsv1.Deployment
+	if err := yaml.Unmarshal([]byte(docs["Deployment/kubemesos-master"]), &dep); err != nil {
+		t.Fatal(err)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	if *dep.Spec.Replicas != 2 || c.LivenessProbe == nil || c.ReadinessProbe == nil || !strings.Contains(strings.Join(c.Args, " "), "--leader-election-namespace") {
+		t.Errorf("master: replicas %d, probes %v/%v, args %v", *dep.Spec.Replicas, c.LivenessProbe, c.ReadinessProbe, c.Args)
+	}
+	if sc := dep.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Error("the master does not run as non-root")
+	}
+
+	var ds appsv1.DaemonSet
+	if err := yaml.Unmarshal([]byte(docs["DaemonSet/kubemesos-agent"]), &ds); err != nil {
+		t.Fatal(err)
+	}
+	ps := ds.Spec.Template.Spec
+	if !ps.HostNetwork || len(ps.Volumes) != 1 || ps.Volumes[0].HostPath == nil || len(ps.Tolerations) == 0 {
+		t.Errorf("agent: hostNetwork %v, volumes %+v, tolerations %v", ps.HostNetwork, ps.Volumes, ps.Tolerations)
+	}
+	env := map[string]string{}
+	for _, e := range ps.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if env["NODE_NAME"] != "spec.nodeName" || env["HOST_IP"] != "status.hostIP" {
+		t.Errorf("agent downward API env: %v", env)
+	}
+}
+
+// TestChartRBACMatchesTheMarkers: the chart's ClusterRoles are the ones
+// controller-gen made from the code's RBAC markers.
+func TestChartRBACMatchesTheMarkers(t *testing.T) {
+	docs := render(t)
+	for _, role := range []string{"master", "agent"} {
+		raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", role, "role.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got rbacv1.ClusterRole
+		if err := yaml.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal([]byte(docs["ClusterRole/kubemesos-"+role]), &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Rules) != len(want.Rules) || len(got.Rules) == 0 {
+			t.Errorf("%s: chart has %d rules, markers %d", role, len(got.Rules), len(want.Rules))
+		}
+		for _, r := range got.Rules {
+			for _, v := range r.Verbs {
+				if v == "*" {
+					t.Errorf("%s: wildcard verb in %+v", role, r)
+				}
+			}
+		}
+	}
+}
+
+func TestChartValues(t *testing.T) {
+	docs := render(t, "--set", "crds.enabled=false", "--set", "master.replicas=3", "--set", "master.roleWeights.prod=3",
+		"--set", "frameworkNamespaces={default,batch}")
+	if _, ok := docs["CustomResourceDefinition/tasks.kubemesos.io"]; ok {
+		t.Error("crds.enabled=false still renders the CRDs")
+	}
+	if !strings.Contains(docs["Deployment/kubemesos-master"], "replicas: 3") || !strings.Contains(docs["Deployment/kubemesos-master"], "--role-weights=prod=3") {
+		t.Errorf("values not applied:\n%s", docs["Deployment/kubemesos-master"])
+	}
+	for _, bad := range [][]string{{"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}} {
+		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
+		if err == nil {
+			t.Errorf("values %v accepted", bad)
+		} else if !strings.Contains(out, "values don't meet the specifications of the schema") {
+			t.Errorf("values %v refused without the schema's message:\n%s", bad, out)
+		}
+	}
+}
+
+// TestDockerfileBuildsWhatMakeBuilds: the image cannot be built here (no
+// container engine), so check what can be: the same packages and flags as
+// `make build`, a version build argument, a non-root user and the entrypoint.
+func TestDockerfileBuildsWhatMakeBuilds(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	df, mk := read("Dockerfile"), read("Makefile")
+	for _, want := range []string{`-o /out/kubemesos .`, `-o /out/montecarloarea ./examples/montecarloarea`, "CGO_ENABLED=0", "-trimpath",
+		"ARG VERSION", "internal/version.Version=${VERSION}", "USER 65532:65532", `ENTRYPOINT ["kubemesos"]`} {
+		if !strings.Contains(df, want) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
+	}
+	for _, pkg := range []string{"-o bin/kubemesos .", "-o bin/montecarloarea ./examples/montecarloarea", "internal/version.Version="} {
+		if !strings.Contains(mk, pkg) {
+			t.Errorf("the Makefile's build lacks %q, which the Dockerfile builds", pkg)
+		}
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(read("go.mod"))
+	if goVersion == nil || !strings.Contains(df, "FROM golang:"+goVersion[1]) {
+		t.Errorf("the Dockerfile's Go image does not match go.mod's go %v", goVersion)
+	}
+}
