@@ -78,7 +78,7 @@ bench: ## Run the Go benchmarks and print a table (BENCHTIME=3s, BENCH_PKGS=./co
 ##@ Local cluster and demo
 
 .PHONY: cluster-up
-cluster-up: $(ENVTEST_TOOLS) ## Start the local control plane (kubeconfig in .localcluster/kubeconfig).
+cluster-up: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) ## Start the local cluster: control plane and 3 nodes (kubeconfig in .localcluster/kubeconfig).
 	hack/cluster-up.sh "$(LOCALCLUSTER_DIR)"
 
 .PHONY: cluster-down
@@ -86,5 +86,5 @@ cluster-down: ## Stop the local control plane and every process it started.
 	hack/cluster-down.sh "$(LOCALCLUSTER_DIR)"
 
 .PHONY: demo
-demo: cluster-up ## Start the local control plane, install the CRDs, apply the samples, show them.
-	hack/demo.sh "$(KUBECTL)" "$(KUBECONFIG_LOCAL)"
+demo: build $(HELM) cluster-up ## Start the local cluster, helm-install kubemesos, run MonteCarloArea, print the area.
+	hack/demo.sh "$(KUBECTL)" "$(HELM)" "$(KUBECONFIG_LOCAL)"

@@ -131,11 +131,26 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 		a.poke()
 		return nil
 	})
+	// A framework that ends lets its idle executors on this node retire.
+	frameworkToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var tasks kmv1.TaskList
+		if err := a.Client.List(ctx, &tasks, client.InNamespace(o.GetNamespace())); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for i := range tasks.Items {
+			if string(tasks.Items[i].Spec.Framework) == o.GetName() {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&tasks.Items[i])})
+			}
+		}
+		return out
+	})
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("agent-tasks").
 		For(&kmv1.Task{}).
 		Watches(&corev1.Pod{}, podToTasks).
 		Watches(&kmv1.Agent{}, agentChanged).
+		Watches(&kmv1.Framework{}, frameworkToTasks).
 		WatchesRawSource(source.Channel(a.requeue, &handler.EnqueueRequestForObject{})).
 		Complete(reconcile.Func(a.reconcileTask))
 	if err != nil {

@@ -83,7 +83,28 @@ func (a *Agent) reconcileTask(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	if task.Spec.Command != nil {
 		return ctrl.Result{}, a.observeCommandPod(&task, &pod)
 	}
+	if a.replacesEndedExecutor(&task, &pod) {
+		// A new task for an executor whose pod already ended: remove the
+		// old pod, and the next pass starts a fresh one.
+		if err := a.Client.Delete(ctx, &pod, client.Preconditions{UID: &pod.UID}, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("replacing the ended executor pod %s: %w", pod.Name, err)
+		}
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	return a.driveExecutor(ctx, &task, &pod)
+}
+
+// replacesEndedExecutor reports whether a staged task that was never sent to
+// its executor finds that executor's pod ended: the pod must be replaced,
+// not blamed for a task it never ran.
+func (a *Agent) replacesEndedExecutor(t *kmv1.Task, pod *corev1.Pod) bool {
+	if t.Status.State != kmv1.TaskStaging || pod.DeletionTimestamp != nil ||
+		(pod.Status.Phase != corev1.PodFailed && pod.Status.Phase != corev1.PodSucceeded) {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.launched[t.UID]
 }
 
 func (a *Agent) recentlyCreated(name string) bool {

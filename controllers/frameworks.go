@@ -167,8 +167,10 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 		if err := m.teardown(ctx, fw, "framework "+string(st.Phase)); err != nil {
 			return ctrl.Result{}, err
 		}
-	} else if err := r.ensureSchedulerPod(ctx, fw); err != nil {
+	} else if wait, err := r.ensureSchedulerPod(ctx, fw); err != nil {
 		return ctrl.Result{}, err
+	} else if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
+		result.RequeueAfter = wait
 	}
 	if err := r.countTasks(ctx, fw); err != nil {
 		return ctrl.Result{}, err
@@ -269,28 +271,61 @@ func (r *frameworkController) event(fw *kmv1.Framework, from kmv1.FrameworkPhase
 	r.m.Recorder.Eventf(fw, nil, kind, string(fw.Status.Phase), "Phase", note)
 }
 
+// AnnotationSchedulerRestarts on a Framework counts the restarts of its
+// scheduler pod, for the restart backoff.
+const AnnotationSchedulerRestarts = "kubemesos.io/scheduler-restarts"
+
+// podEnded is when a pod's container ended, or the best guess.
+func podEnded(p *corev1.Pod) time.Time {
+	for _, cs := range p.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil && !t.FinishedAt.IsZero() {
+			return t.FinishedAt.Time
+		}
+	}
+	if p.Status.StartTime != nil {
+		return p.Status.StartTime.Time
+	}
+	return p.CreationTimestamp.Time
+}
+
 // ensureSchedulerPod runs spec.scheduler.template as the pod <name>-scheduler,
-// and replaces it when it ended while the framework goes on.
-func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.Framework) error {
+// and replaces it, with a backoff, when it ended while the framework goes
+// on. It returns when to look again.
+func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.Framework) (time.Duration, error) {
 	m := r.m
 	if fw.Spec.Scheduler == nil || fw.Spec.Scheduler.Template == nil {
-		return nil
+		return 0, nil
 	}
 	key := types.NamespacedName{Namespace: fw.Namespace, Name: SchedulerPodName(fw.Name)}
 	var pod corev1.Pod
 	err := m.Client.Get(ctx, key, &pod)
 	if err == nil {
 		if pod.DeletionTimestamp == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
+			// Restart with a growing delay, as a kubelet backs off a
+			// crashing container: 10s, 20s, 40s … up to 5m.
+			restarts, _ := strconv.Atoi(fw.Annotations[AnnotationSchedulerRestarts])
+			backoff := min(10*time.Second<<min(restarts, 5), 5*time.Minute)
+			if wait := podEnded(&pod).Add(backoff).Sub(m.Clock.Now()); wait > 0 {
+				return wait, nil
+			}
 			m.Recorder.Eventf(fw, &pod, corev1.EventTypeWarning, "SchedulerRestarted", "RestartScheduler",
-				"scheduler pod %s ended (%s) before the framework finished; starting a new one", pod.Name, pod.Status.Phase)
+				"scheduler pod %s ended (%s) before the framework finished; starting a new one (restart %d)", pod.Name, pod.Status.Phase, restarts+1)
+			patch := client.MergeFrom(fw.DeepCopy())
+			if fw.Annotations == nil {
+				fw.Annotations = map[string]string{}
+			}
+			fw.Annotations[AnnotationSchedulerRestarts] = strconv.Itoa(restarts + 1)
+			if err := m.Client.Patch(ctx, fw, patch); err != nil {
+				return 0, fmt.Errorf("counting scheduler restarts: %w", err)
+			}
 			if err := m.Client.Delete(ctx, &pod, client.Preconditions{UID: &pod.UID}); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("removing the ended scheduler pod %s: %w", key, err)
+				return 0, fmt.Errorf("removing the ended scheduler pod %s: %w", key, err)
 			}
 		}
-		return nil
+		return 0, nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading scheduler pod %s: %w", key, err)
+		return 0, fmt.Errorf("reading scheduler pod %s: %w", key, err)
 	}
 	pod = corev1.Pod{
 		ObjectMeta: *fw.Spec.Scheduler.Template.ObjectMeta.DeepCopy(),
@@ -312,12 +347,12 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 			corev1.EnvVar{Name: "KUBEMESOS_NAMESPACE", Value: fw.Namespace})
 	}
 	if err := controllerutil.SetControllerReference(fw, &pod, m.Client.Scheme()); err != nil {
-		return fmt.Errorf("owning the scheduler pod: %w", err)
+		return 0, fmt.Errorf("owning the scheduler pod: %w", err)
 	}
 	if err := m.Client.Create(ctx, &pod); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating scheduler pod %s: %w", key, err)
+		return 0, fmt.Errorf("creating scheduler pod %s: %w", key, err)
 	}
-	return nil
+	return 0, nil
 }
 
 // countTasks fills the task counts, allocated resources, dominant share and

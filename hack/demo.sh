@@ -1,29 +1,61 @@
 #!/usr/bin/env bash
-# The demo: on the running local cluster, install the kubemesos CRDs, apply
-# the samples and show them with kubectl.
+# The demo: on the running local cluster, helm-install kubemesos, run the
+# MonteCarloArea sample, stream its tasks until it completes, print the area.
+# Idempotent: a rerun upgrades the release and runs the sample again.
 set -euo pipefail
-kubectl=${1:?usage: demo.sh KUBECTL KUBECONFIG}
-export KUBECONFIG=${2:?usage: demo.sh KUBECTL KUBECONFIG}
+kubectl=${1:?usage: demo.sh KUBECTL HELM KUBECONFIG}
+helm=${2:?usage: demo.sh KUBECTL HELM KUBECONFIG}
+export KUBECONFIG=${3:?usage: demo.sh KUBECTL HELM KUBECONFIG}
 root=$(cd "$(dirname "$0")/.." && pwd)
 k() { "$kubectl" "$@"; }
 
-echo "== installing the kubemesos CRDs"
-k apply --server-side -f "$root/config/crd/bases"
-k wait --for condition=established --timeout=60s crd/frameworks.kubemesos.io crd/tasks.kubemesos.io crd/offers.kubemesos.io crd/agents.kubemesos.io
+echo "== helm install kubemesos (chart charts/kubemesos, namespace kubemesos-system)"
+"$helm" upgrade --install kubemesos "$root/charts/kubemesos" --namespace kubemesos-system --create-namespace \
+  --set image.tag=latest --wait --timeout 3m >/dev/null
+k get pods -n kubemesos-system -o wide
 
-echo "== applying config/samples"
-k apply -f "$root/config/samples"
-
-echo "== kubectl get kubemesos"
-k get kubemesos -o wide
-echo
-echo "== kubectl get magent"
+echo "== waiting for the agents"
+for _ in $(seq 1 120); do
+  active=$(k get magent -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Active$' || true)
+  nodes=$(k get nodes --no-headers | wc -l)
+  [ "$active" -ge "$nodes" ] && break
+  sleep 1
+done
 k get magent
+
+echo "== kubectl apply -f config/samples/montecarloarea.yaml"
+if k get mfw montecarloarea >/dev/null 2>&1; then
+  k delete mfw montecarloarea --wait --timeout 2m >/dev/null   # a rerun starts afresh
+fi
+k apply -f "$root/config/samples/montecarloarea.yaml"
+
+echo "== the tasks (kubectl get mtask), until the framework completes"
+phase=""
+for _ in $(seq 1 300); do
+  phase=$(k get mfw montecarloarea -o jsonpath='{.status.phase}')
+  echo "--- $(date +%T) framework phase: ${phase:-Pending}"
+  k get mtask 2>/dev/null || true
+  case "$phase" in Completed|Failed) break ;; esac
+  sleep 2
+done
+
+echo
+echo "== kubectl get kubemesos"
+k get kubemesos
+echo
+if [ "$phase" != "Completed" ]; then
+  echo "MonteCarloArea did not complete (phase ${phase:-unknown}): $(k get mfw montecarloarea -o jsonpath='{.status.message}')" >&2
+  exit 1
+fi
+echo "The area under 2x^2 + 3x in [0,10] x [0,230]:"
+echo "  $(k get mfw montecarloarea -o jsonpath='{.status.result}')"
 cat <<MSG
 
-The local control plane is still running. Try:
+The local cluster is still running. Play with it:
   export KUBECONFIG=$KUBECONFIG
-  kubectl get kubemesos
+  kubectl get kubemesos                 # frameworks, tasks, offers
+  kubectl get magent                    # agents
+  kubectl logs -n kubemesos-system deploy/kubemesos-master
   kubectl explain task.spec
-  make cluster-down     # stop it
+  make cluster-down                     # stop it, leaving no process behind
 MSG

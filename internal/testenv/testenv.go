@@ -54,7 +54,13 @@ func Kubectl() string { return filepath.Join(AssetsDir(), "kubectl") }
 
 // Start starts etcd and kube-apiserver and installs the kubemesos CRDs.
 // It fails with a hint to run `make tools` when the binaries are missing.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return start(true) }
+
+// StartControlPlane starts etcd and kube-apiserver without the kubemesos
+// CRDs, for a cluster that installs them itself (with helm).
+func StartControlPlane() (*Env, error) { return start(false) }
+
+func start(crds bool) (*Env, error) {
 	assets := AssetsDir()
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
@@ -63,9 +69,16 @@ func Start() (*Env, error) {
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme.New(),
+	}
+	// kubectl logs reaches a node by its address, never by a DNS name.
+	env.ControlPlane.GetAPIServer().Configure().Set("kubelet-preferred-address-types", "InternalIP")
+	if crds {
+		env.CRDDirectoryPaths = []string{filepath.Join(RepoRoot(), "config", "crd", "bases")}
+		env.ErrorIfCRDPathMissing = true
+	} else {
+		// A real cluster: pods get their ServiceAccount, so bound tokens work.
+		env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -39,8 +39,9 @@ func cluster(t *testing.T, prefix string, delay time.Duration) string {
 	return clusterWith(t, prefix, delay, nil)
 }
 
-// clusterWith is cluster where crash, when it returns true for a pod, makes
-// that executor pod fail instead of running.
+// clusterWith is cluster where crash, when it returns true for a pod, runs a
+// crashing executor in that pod: it fails every task it gets, then its pod
+// fails.
 func clusterWith(t *testing.T, prefix string, delay time.Duration, crash func(*corev1.Pod) bool) string {
 	t.Helper()
 	inprocess.StartMaster(t, env.Config, inprocess.MasterOptions())
@@ -55,13 +56,12 @@ func clusterWith(t *testing.T, prefix string, delay time.Duration, crash func(*c
 	}
 	inprocess.Kubelet(t, env.Client, ns.Name, func(pod *corev1.Pod) {
 		time.Sleep(delay)
+		var ex executor.Executor = &framework.Executor{}
 		if crash != nil && crash(pod) {
-			pod.Status.Phase = corev1.PodFailed
-			_ = env.Client.Status().Update(context.Background(), pod)
-			return
+			ex = &crashingExecutor{pod: pod.DeepCopy()}
 		}
 		e := inprocess.PodEnv(pod)
-		d := executor.NewDriver(&framework.Executor{}, executor.Config{Endpoint: e[executorapi.EnvAgentEndpoint], Token: e[executorapi.EnvToken],
+		d := executor.NewDriver(ex, executor.Config{Endpoint: e[executorapi.EnvAgentEndpoint], Token: e[executorapi.EnvToken],
 			Namespace: e[executorapi.EnvNamespace], Framework: e[executorapi.EnvFramework], ExecutorID: e[executorapi.EnvExecutorID]})
 		_ = d.Start()
 		t.Cleanup(func() { _ = d.Stop() })
@@ -227,4 +227,26 @@ func TestFailedPiecesAreRelaunched(t *testing.T) {
 	if failed == 0 || len(tasks.Items) <= 4 {
 		t.Errorf("%d tasks, %d failed: the crash did not make the scheduler relaunch pieces", len(tasks.Items), failed)
 	}
+}
+
+// crashingExecutor fails the tasks it gets and then crashes its pod.
+type crashingExecutor struct {
+	framework.Executor
+	once sync.Once
+	pod  *corev1.Pod
+}
+
+func (c *crashingExecutor) LaunchTask(d executor.ExecutorDriver, task executorapi.TaskInfo) {
+	_ = d.SendStatusUpdate(executor.TaskStatus{TaskID: task.TaskID, State: kmv1.TaskFailed, Message: "simulated executor crash"})
+	c.once.Do(func() {
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			var p corev1.Pod
+			if env.Client.Get(context.Background(), client.ObjectKeyFromObject(c.pod), &p) == nil {
+				p.Status.Phase = corev1.PodFailed
+				_ = env.Client.Status().Update(context.Background(), &p)
+			}
+			_ = d.Stop()
+		}()
+	})
 }
