@@ -55,7 +55,7 @@ generate: $(CONTROLLER_GEN) ## Generate the deepcopy functions.
 ##@ Test
 
 .PHONY: test
-test: verify unit-and-integration ## Run every test (unit, envtest integration, e2e).
+test: verify unit-and-integration e2e ## Run every test (unit, envtest integration, chart, e2e).
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are current.
@@ -70,6 +70,12 @@ verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are
 unit-and-integration: $(ENVTEST_TOOLS) $(HELM) ## Run the unit, envtest integration and chart tests.
 	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM))"
 	HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
+
+.PHONY: e2e
+e2e: build $(HELM) cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.
+	@echo ">> e2e tests on the local cluster ($(KUBECONFIG_LOCAL))"
+	rc=0; KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 25m -v ./test/e2e || rc=$$?; \
+	  hack/cluster-down.sh "$(LOCALCLUSTER_DIR)"; exit $$rc
 
 .PHONY: bench
 bench: ## Run the Go benchmarks and print a table (BENCHTIME=3s, BENCH_PKGS=./controllers/...).

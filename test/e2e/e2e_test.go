@@ -1,0 +1,477 @@
+//go:build e2e
+
+// Package e2e runs kubemesos on the local cluster (hack/localcluster, pods
+// as host processes), installed with its Helm chart: the demo path, master
+// failover, agent loss and bad input. `make e2e` (part of `make test`)
+// starts the cluster, runs these tests and stops it.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/examples/montecarloarea/area"
+	"github.com/kubemesos/kubemesos/examples/montecarloarea/framework"
+	"github.com/kubemesos/kubemesos/internal/scheme"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+const systemNS = "kubemesos-system"
+
+var (
+	c          client.WithWatch
+	kubeconfig string
+)
+
+func TestMain(m *testing.M) {
+	kubeconfig = os.Getenv("KUBECONFIG")
+	if kubeconfig == "" {
+		fmt.Fprintln(os.Stderr, "KUBECONFIG is not set: run the e2e tests with `make e2e`, which starts the local cluster")
+		os.Exit(1)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err == nil {
+		c, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
+	}
+	if err == nil {
+		err = install()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+func run(name string, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func kubectl(args ...string) (string, error) { return run(testenv.Kubectl(), args...) }
+
+// install helm-installs the chart with timeouts short enough for tests.
+func install() error {
+	helm := os.Getenv("HELM_BIN")
+	out, err := run(helm, "upgrade", "--install", "kubemesos", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
+		"--namespace", systemNS, "--create-namespace", "--wait", "--timeout", "3m", "--set", "image.tag=latest",
+		"--set", "master.leaderElection.leaseDuration=4s", "--set", "master.leaderElection.renewDeadline=3s",
+		"--set", "master.leaderElection.retryPeriod=500ms", "--set", "master.agentPingTimeout=2s",
+		"--set", "master.maxAgentPingTimeouts=3", "--set", "agent.heartbeatInterval=1s")
+	if err != nil {
+		return fmt.Errorf("helm install: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var agents kmv1.AgentList
+		if c.List(context.Background(), &agents) == nil && len(agents.Items) == 3 && countPhase(agents.Items, kmv1.AgentActive) == 3 {
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("the three agents did not become Active")
+}
+
+func countPhase(agents []kmv1.Agent, p kmv1.AgentPhase) int {
+	n := 0
+	for _, a := range agents {
+		if a.Status.Phase == p {
+			n++
+		}
+	}
+	return n
+}
+
+// taskLog records every transition of the tasks in a namespace and checks
+// that no state ever goes backwards.
+type taskLog struct {
+	mu         sync.Mutex
+	last       map[string]kmv1.TaskState
+	violations []string
+	lost       map[string]bool
+}
+
+func watchTasks(t *testing.T, ns string) *taskLog {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w, err := c.Watch(ctx, &kmv1.TaskList{}, client.InNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &taskLog{last: map[string]kmv1.TaskState{}, lost: map[string]bool{}}
+	go func() {
+		for ev := range w.ResultChan() {
+			tk, ok := ev.Object.(*kmv1.Task)
+			if !ok || ev.Type == watch.Deleted {
+				continue
+			}
+			tl.mu.Lock()
+			prev := tl.last[tk.Name]
+			if tk.Status.State.Rank() < prev.Rank() || (prev.IsTerminal() && tk.Status.State != prev) {
+				tl.violations = append(tl.violations, fmt.Sprintf("%s: %s -> %s", tk.Name, prev, tk.Status.State))
+			}
+			if tk.Status.State == kmv1.TaskLost {
+				tl.lost[tk.Name] = true
+			}
+			tl.last[tk.Name] = tk.Status.State
+			tl.mu.Unlock()
+		}
+	}()
+	return tl
+}
+
+func (tl *taskLog) check(t *testing.T) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, v := range tl.violations {
+		t.Errorf("a task state went backwards: %s", v)
+	}
+}
+
+func newNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	if err := c.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	// Let the framework's scheduler act, as the chart does for "default".
+	rb := fmt.Sprintf(`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"kubemesos-scheduler","namespace":%q},
+"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"kubemesos-scheduler"},
+"subjects":[{"kind":"ServiceAccount","name":"default","namespace":%q}]}`, ns.Name, ns.Name)
+	f := filepath.Join(t.TempDir(), "rb.json")
+	_ = os.WriteFile(f, []byte(rb), 0o600)
+	if out, err := kubectl("apply", "-f", f); err != nil {
+		t.Fatalf("binding the scheduler role: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var sa corev1.ServiceAccount
+		if c.Get(context.Background(), client.ObjectKey{Namespace: ns.Name, Name: "default"}, &sa) == nil {
+			return ns.Name
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("no default ServiceAccount")
+	return ""
+}
+
+// montecarlo applies the sample Framework with params into ns.
+func montecarlo(t *testing.T, ns string, params map[string]string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "montecarloarea.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	for k, v := range params {
+		doc = replaceParam(doc, k, v)
+	}
+	f := filepath.Join(t.TempDir(), "mc.yaml")
+	_ = os.WriteFile(f, []byte(doc), 0o600)
+	if out, err := kubectl("apply", "-n", ns, "-f", f); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+// replaceParam sets one parameter line of the sample ("    key: value").
+func replaceParam(doc, key, value string) string {
+	lines := strings.Split(doc, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), key+":") && strings.HasPrefix(l, "    ") && !strings.HasPrefix(l, "     ") {
+			lines[i] = "    " + key + ": " + strconv.Quote(value)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func waitDone(t *testing.T, ns string, within time.Duration) *kmv1.Framework {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var fw kmv1.Framework
+	for time.Now().Before(deadline) {
+		if c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "montecarloarea"}, &fw) == nil &&
+			(fw.Status.Phase == kmv1.FrameworkCompleted || fw.Status.Phase == kmv1.FrameworkFailed) {
+			return &fw
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	out, _ := kubectl("get", "kubemesos", "-n", ns, "-o", "wide")
+	t.Fatalf("the framework did not finish within %s: %+v\n%s", within, fw.Status, out)
+	return nil
+}
+
+// expected is the result the oracle gives for the sample with params.
+func expected(t *testing.T, params map[string]string) string {
+	t.Helper()
+	base := map[string]string{"expression": "2x2 + 3x", "xLow": "0", "xHigh": "10", "yLow": "0", "yHigh": "230", "points": "1000", "tasks": "4", "method": "grid"}
+	for k, v := range params {
+		base[k] = v
+	}
+	s, err := framework.ParseSettings(base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Params.Method == area.MethodGrid {
+		under, total := area.OracleCount(s.Params, 0, len(area.Columns(s.Params)))
+		return area.Summarize(s.Params, under, total).String()
+	}
+	r, err := area.Compute(s.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.String()
+}
+
+// (a) The demo path: every task finishes, and the area is the oracle's.
+func TestDemoPath(t *testing.T) {
+	ns := newNamespace(t, "demo")
+	tl := watchTasks(t, ns)
+	montecarlo(t, ns, nil)
+	fw := waitDone(t, ns, 3*time.Minute)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, nil) {
+		t.Fatalf("%s %q (%s); want %q", fw.Status.Phase, fw.Status.Result, fw.Status.Message, expected(t, nil))
+	}
+	out, err := kubectl("get", "mtask", "-n", ns)
+	if err != nil || strings.Count(out, "TASK_FINISHED") != 4 {
+		t.Errorf("kubectl get mtask does not show 4 finished tasks:\n%s", out)
+	}
+	tl.check(t)
+}
+
+// slow are parameters whose pieces take seconds each (random sampling), so
+// that a failure can strike in the middle of a run.
+var slow = map[string]string{"method": "random", "points": "30000", "tasks": "6", "cpu": "1"}
+
+func masterPods(t *testing.T) []corev1.Pod {
+	var pods corev1.PodList
+	if err := c.List(context.Background(), &pods, client.InNamespace(systemNS), client.MatchingLabels{"app.kubernetes.io/component": "master"}); err != nil {
+		t.Fatal(err)
+	}
+	return pods.Items
+}
+
+func leader(t *testing.T) string {
+	var l coordinationv1.Lease
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: systemNS, Name: kmv1.MasterLeaseName}, &l); err != nil || l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
+// (b) Master failover: the leading master's process is killed mid-run; the
+// standby takes over and the run completes with the same area, no task
+// state going backwards.
+func TestMasterFailover(t *testing.T) {
+	ns := newNamespace(t, "failover")
+	tl := watchTasks(t, ns)
+	montecarlo(t, ns, slow)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var tasks kmv1.TaskList
+		_ = c.List(context.Background(), &tasks, client.InNamespace(ns))
+		if len(tasks.Items) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	holder := leader(t)
+	// The Lease names the host, not the pod: find the leader by its log.
+	var victim string
+	for _, p := range masterPods(t) {
+		if out, err := kubectl("logs", "-n", systemNS, p.Name); err == nil && strings.Contains(strings.ToLower(out), "successfully acquired lease") {
+			victim = p.Name
+		}
+	}
+	if victim == "" {
+		t.Fatalf("no master pod says it leads (Lease holder %q)", holder)
+	}
+	if pid := findProcess(t, "kubemesos", "master", "--leader-election-namespace", victim); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	} else {
+		t.Fatalf("the process of %s was not found", victim)
+	}
+	fw := waitDone(t, ns, 4*time.Minute)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, slow) {
+		t.Fatalf("after failover: %s %q (%s); want %q", fw.Status.Phase, fw.Status.Result, fw.Status.Message, expected(t, slow))
+	}
+	if now := leader(t); now == holder {
+		t.Errorf("the killed master %s still holds the Lease", holder)
+	}
+	tl.check(t)
+}
+
+// findProcess finds a process whose command line has every one of words
+// and whose environment has HOSTNAME=<pod> (the local cluster's kubelet
+// sets it).
+func findProcess(t *testing.T, words ...string) int {
+	t.Helper()
+	pod := words[len(words)-1]
+	words = words[:len(words)-1]
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		line := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		ok := bytes.Contains(environ, []byte("HOSTNAME="+pod+"\x00"))
+		for _, w := range words {
+			ok = ok && strings.Contains(line, w)
+		}
+		if ok {
+			return pid
+		}
+	}
+	return 0
+}
+
+// (c) Agent loss: one agent stalls (SIGSTOP) past the timeout. Its tasks
+// become TASK_LOST, the pieces are relaunched elsewhere, and the area is
+// still exact. When it resumes it comes back as a new agent and its old
+// tasks stay LOST.
+func TestAgentLoss(t *testing.T) {
+	ns := newNamespace(t, "loss")
+	tl := watchTasks(t, ns)
+	montecarlo(t, ns, slow)
+	// Wait for a running task and stall its agent.
+	var node string
+	deadline := time.Now().Add(time.Minute)
+	for node == "" && time.Now().Before(deadline) {
+		var tasks kmv1.TaskList
+		_ = c.List(context.Background(), &tasks, client.InNamespace(ns))
+		for _, tk := range tasks.Items {
+			if tk.Status.State == kmv1.TaskRunning {
+				node = tk.Status.NodeName
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if node == "" {
+		t.Fatal("no task ran")
+	}
+	var old kmv1.Agent
+	_ = c.Get(context.Background(), client.ObjectKey{Name: node}, &old)
+	var agentPod string
+	var pods corev1.PodList
+	_ = c.List(context.Background(), &pods, client.InNamespace(systemNS), client.MatchingLabels{"app.kubernetes.io/component": "agent"})
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == node {
+			agentPod = p.Name
+		}
+	}
+	pid := findProcess(t, "kubemesos", "agent", "--node-name="+node, agentPod)
+	if pid == 0 {
+		t.Fatalf("the agent process of %s was not found", node)
+	}
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	wait(t, "the agent to be Unreachable", 2*time.Minute, func() bool {
+		var a kmv1.Agent
+		return c.Get(context.Background(), client.ObjectKey{Name: node}, &a) == nil && a.Status.Phase == kmv1.AgentUnreachable
+	})
+	fw := waitDone(t, ns, 4*time.Minute)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, slow) {
+		t.Fatalf("after agent loss: %s %q (%s)", fw.Status.Phase, fw.Status.Result, fw.Status.Message)
+	}
+	tl.mu.Lock()
+	lost := len(tl.lost)
+	tl.mu.Unlock()
+	if lost == 0 {
+		t.Error("no task became TASK_LOST")
+	}
+	resume()
+	wait(t, "the agent to come back as a new agent", 2*time.Minute, func() bool {
+		var a kmv1.Agent
+		return c.Get(context.Background(), client.ObjectKey{Name: node}, &a) == nil && a.Status.Phase == kmv1.AgentActive &&
+			a.Status.AgentID != old.Status.AgentID
+	})
+	time.Sleep(2 * time.Second)
+	tl.mu.Lock()
+	for name := range tl.lost {
+		if tl.last[name] != kmv1.TaskLost {
+			t.Errorf("lost task %s became %s", name, tl.last[name])
+		}
+	}
+	tl.mu.Unlock()
+	tl.check(t)
+}
+
+func wait(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// (d) Bad input is refused, or ends Failed with a readable message, and
+// the master and the agents keep running.
+func TestBadInput(t *testing.T) {
+	ns := newNamespace(t, "bad")
+	restarts := func() int32 {
+		var pods corev1.PodList
+		_ = c.List(context.Background(), &pods, client.InNamespace(systemNS))
+		var n int32
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				n += cs.RestartCount
+			}
+		}
+		return n
+	}
+	before := restarts()
+	for _, tc := range []struct{ manifest, want string }{
+		{"apiVersion: kubemesos.io/v1alpha1\nkind: Framework\nmetadata: {name: badrole}\nspec: {role: \"Not A Role\"}\n", "spec.role"},
+		{"apiVersion: kubemesos.io/v1alpha1\nkind: Task\nmetadata: {name: badtask}\nspec: {framework: x, offerIDs: [o], resources: {cpu: \"-1\"}}\n", "exactly one of command or executor"},
+	} {
+		f := filepath.Join(t.TempDir(), "bad.yaml")
+		_ = os.WriteFile(f, []byte(tc.manifest), 0o600)
+		out, err := kubectl("apply", "-n", ns, "-f", f)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("kubectl apply of a bad object: err %v, output %q; want a refusal naming %q", err, out, tc.want)
+		}
+	}
+	montecarlo(t, ns, map[string]string{"expression": "2x2 + 3y"})
+	fw := waitDone(t, ns, 2*time.Minute)
+	if fw.Status.Phase != kmv1.FrameworkFailed || !strings.Contains(fw.Status.Message, "3y") {
+		t.Errorf("a bad expression ended %s with %q; want Failed naming the term", fw.Status.Phase, fw.Status.Message)
+	}
+	if after := restarts(); after != before {
+		t.Errorf("kubemesos pods restarted %d times during bad input", after-before)
+	}
+}
