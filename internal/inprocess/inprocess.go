@@ -34,6 +34,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/internal/scheme"
+	"github.com/kubemesos/kubemesos/sdk/executor"
 )
 
 // SystemNamespace holds the agents' Leases in these tests.
@@ -269,4 +270,12 @@ func PodEnv(p *corev1.Pod) map[string]string {
 		out[e.Name] = e.Value
 	}
 	return out
+}
+
+// ExecutorConfig is the executor SDK's configuration from a pod's
+// environment, as the executor would read it inside the pod.
+func ExecutorConfig(p *corev1.Pod) executor.Config {
+	env := PodEnv(p)
+	c, _ := executor.ConfigFrom(func(k string) string { return env[k] })
+	return c
 }

@@ -90,9 +90,13 @@ type Config struct {
 }
 
 // ConfigFromEnv reads the settings that the agent gives every executor pod.
-func ConfigFromEnv() (Config, error) {
-	c := Config{Endpoint: os.Getenv(executorapi.EnvAgentEndpoint), Token: os.Getenv(executorapi.EnvToken),
-		Namespace: os.Getenv(executorapi.EnvNamespace), Framework: os.Getenv(executorapi.EnvFramework), ExecutorID: os.Getenv(executorapi.EnvExecutorID)}
+func ConfigFromEnv() (Config, error) { return ConfigFrom(os.Getenv) }
+
+// ConfigFrom reads the executor's settings through get, for example from a
+// pod's environment.
+func ConfigFrom(get func(string) string) (Config, error) {
+	c := Config{Endpoint: get(executorapi.EnvAgentEndpoint), Token: get(executorapi.EnvToken),
+		Namespace: get(executorapi.EnvNamespace), Framework: get(executorapi.EnvFramework), ExecutorID: get(executorapi.EnvExecutorID)}
 	var missing []string
 	for name, v := range map[string]string{executorapi.EnvAgentEndpoint: c.Endpoint, executorapi.EnvToken: c.Token,
 		executorapi.EnvNamespace: c.Namespace, executorapi.EnvFramework: c.Framework, executorapi.EnvExecutorID: c.ExecutorID} {

@@ -134,9 +134,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	rec := &recorder{tasks: make(chan string, 10)}
 	var ed *executor.Driver
 	inprocess.Kubelet(t, env.Client, ns.Name, func(pod *corev1.Pod) {
-		e := inprocess.PodEnv(pod)
-		ed = executor.NewDriver(rec, executor.Config{Endpoint: e[executorapi.EnvAgentEndpoint], Token: e[executorapi.EnvToken],
-			Namespace: e[executorapi.EnvNamespace], Framework: e[executorapi.EnvFramework], ExecutorID: e[executorapi.EnvExecutorID]})
+		ed = executor.NewDriver(rec, inprocess.ExecutorConfig(pod))
 		_ = ed.Start()
 		t.Cleanup(func() { _ = ed.Stop() })
 	})

@@ -60,9 +60,7 @@ func clusterWith(t *testing.T, prefix string, delay time.Duration, crash func(*c
 		if crash != nil && crash(pod) {
 			ex = &crashingExecutor{pod: pod.DeepCopy()}
 		}
-		e := inprocess.PodEnv(pod)
-		d := executor.NewDriver(ex, executor.Config{Endpoint: e[executorapi.EnvAgentEndpoint], Token: e[executorapi.EnvToken],
-			Namespace: e[executorapi.EnvNamespace], Framework: e[executorapi.EnvFramework], ExecutorID: e[executorapi.EnvExecutorID]})
+		d := executor.NewDriver(ex, inprocess.ExecutorConfig(pod))
 		_ = d.Start()
 		t.Cleanup(func() { _ = d.Stop() })
 	})
