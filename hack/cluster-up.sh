@@ -12,6 +12,7 @@ if [ -f "$dir/localcluster.pid" ] && kill -0 "$(cat "$dir/localcluster.pid")" 2>
 fi
 (cd "$root" && CGO_ENABLED=0 go build -o bin/localcluster ./hack/localcluster)
 rm -f "$dir/kubeconfig"
+rm -rf "$dir/agent-work" "$dir/nodes"   # a new cluster: no stale checkpoints or pod dirs
 setsid "$root/bin/localcluster" up --dir "$dir" >"$dir/localcluster.log" 2>&1 < /dev/null &
 for _ in $(seq 1 120); do
   if [ -f "$dir/kubeconfig" ]; then

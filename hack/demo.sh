@@ -11,7 +11,7 @@ k() { "$kubectl" "$@"; }
 
 echo "== helm install kubemesos (chart charts/kubemesos, namespace kubemesos-system)"
 "$helm" upgrade --install kubemesos "$root/charts/kubemesos" --namespace kubemesos-system --create-namespace \
-  --set image.tag=latest --wait --timeout 3m >/dev/null
+  --set image.tag=latest --set agent.workDir="$(dirname "$KUBECONFIG")/agent-work" --wait --timeout 3m >/dev/null
 k get pods -n kubemesos-system -o wide
 
 echo "== waiting for the agents"

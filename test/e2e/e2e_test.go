@@ -77,6 +77,8 @@ func install() error {
 	helm := os.Getenv("HELM_BIN")
 	out, err := run(helm, "upgrade", "--install", "kubemesos", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
 		"--namespace", systemNS, "--create-namespace", "--wait", "--timeout", "3m", "--set", "image.tag=latest",
+		// The agents' checkpoints stay in the cluster's own directory.
+		"--set", "agent.workDir="+filepath.Join(filepath.Dir(kubeconfig), "agent-work"),
 		"--set", "master.leaderElection.leaseDuration=4s", "--set", "master.leaderElection.renewDeadline=3s",
 		"--set", "master.leaderElection.retryPeriod=500ms", "--set", "master.agentPingTimeout=2s",
 		"--set", "master.maxAgentPingTimeouts=3", "--set", "agent.heartbeatInterval=1s")
