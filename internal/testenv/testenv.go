@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -69,7 +70,12 @@ func start(crds bool) (*Env, error) {
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		Scheme:                scheme.New(),
+		// Generous bounds for a loaded 2-core machine; they only bound
+		// how long a broken start may take, never a passing one.
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
+		CRDInstallOptions:        envtest.CRDInstallOptions{MaxTime: 2 * time.Minute, PollInterval: 200 * time.Millisecond},
+		Scheme:                   scheme.New(),
 	}
 	// kubectl logs reaches a node by its address, never by a DNS name.
 	env.ControlPlane.GetAPIServer().Configure().Set("kubelet-preferred-address-types", "InternalIP")
