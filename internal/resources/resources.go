@@ -8,31 +8,28 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Add returns a + b. Neither argument is changed.
 func Add(a, b corev1.ResourceList) corev1.ResourceList {
-	out := a.DeepCopy()
-	if out == nil {
-		out = corev1.ResourceList{}
-	}
-	for k, q := range b {
-		cur := out[k]
-		cur.Add(q)
-		out[k] = cur
-	}
-	return out
+	return combine(a, b, func(q *resource.Quantity, o resource.Quantity) { q.Add(o) })
 }
 
 // Sub returns a − b, which may be negative. Neither argument is changed.
 func Sub(a, b corev1.ResourceList) corev1.ResourceList {
+	return combine(a, b, func(q *resource.Quantity, o resource.Quantity) { q.Sub(o) })
+}
+
+// combine applies op to a copy of a with each quantity of b.
+func combine(a, b corev1.ResourceList, op func(*resource.Quantity, resource.Quantity)) corev1.ResourceList {
 	out := a.DeepCopy()
 	if out == nil {
 		out = corev1.ResourceList{}
 	}
 	for k, q := range b {
 		cur := out[k]
-		cur.Sub(q)
+		op(&cur, q)
 		out[k] = cur
 	}
 	return out

@@ -5,16 +5,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kubemesos/kubemesos/internal/builders"
 )
 
-func rl(pairs ...string) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		out[corev1.ResourceName(pairs[i])] = resource.MustParse(pairs[i+1])
-	}
-	return out
-}
+// rl builds a ResourceList from name/quantity pairs.
+func rl(pairs ...string) corev1.ResourceList { return builders.Resources(pairs...).Core() }
 
 func TestArithmetic(t *testing.T) {
 	a := rl("cpu", "2", "memory", "1Gi")
