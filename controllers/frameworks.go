@@ -163,8 +163,12 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 		result, done = r.followScheduler(fw, held, expiry, now)
 	}
 
+	tasks, err := m.frameworkTasks(ctx, fw)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if done {
-		if err := m.teardown(ctx, fw, "framework "+string(st.Phase)); err != nil {
+		if err := m.teardown(ctx, fw, tasks, "framework "+string(st.Phase)); err != nil {
 			return ctrl.Result{}, err
 		}
 	} else if wait, err := r.ensureSchedulerPod(ctx, fw); err != nil {
@@ -172,10 +176,10 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 	} else if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
 		result.RequeueAfter = wait
 	}
-	if err := r.countTasks(ctx, fw); err != nil {
+	if err := r.countTasks(ctx, fw, tasks); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := m.collectTerminalTasks(ctx, fw); err != nil {
+	if err := m.collectTerminalTasks(ctx, tasks); err != nil {
 		return ctrl.Result{}, err
 	}
 	st.ObservedGeneration = fw.Generation
@@ -357,16 +361,12 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 
 // countTasks fills the task counts, allocated resources, dominant share and
 // outstanding offers.
-func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework) error {
+func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.Task) error {
 	m := r.m
-	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name}); err != nil {
-		return fmt.Errorf("listing the tasks of %s: %w", fw.Name, err)
-	}
 	var counts kmv1.TaskCounts
 	alloc := corev1.ResourceList{}
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
+	for i := range tasks {
+		t := &tasks[i]
 		if p := countFor(&counts, t.Status.State); p != nil {
 			*p++
 		}
@@ -454,15 +454,11 @@ func (r *frameworkController) writeStatus(ctx context.Context, fw *kmv1.Framewor
 	return nil
 }
 
-// teardown kills the framework's live tasks, rescinds its offers and
-// removes its scheduler pod. It is idempotent.
-func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, why string) error {
-	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name}); err != nil {
-		return fmt.Errorf("listing the tasks of %s: %w", fw.Name, err)
-	}
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
+// teardown kills the framework's live tasks (of tasks, its task list),
+// rescinds its offers and removes its scheduler pod. It is idempotent.
+func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.Task, why string) error {
+	for i := range tasks {
+		t := &tasks[i]
 		if t.Status.State.IsTerminal() || t.Spec.Kill {
 			continue
 		}
@@ -512,16 +508,16 @@ func (r *frameworkController) finalize(ctx context.Context, fw *kmv1.Framework) 
 		}
 		r.event(fw, old.Phase)
 	}
-	if err := m.teardown(ctx, fw, "framework deleted"); err != nil {
+	tasks, err := m.frameworkTasks(ctx, fw)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name}); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing the tasks of %s: %w", fw.Name, err)
+	if err := m.teardown(ctx, fw, tasks, "framework deleted"); err != nil {
+		return ctrl.Result{}, err
 	}
 	live := 0
-	for i := range tasks.Items {
-		if liveTask(&tasks.Items[i]) {
+	for i := range tasks {
+		if liveTask(&tasks[i]) {
 			live++
 		}
 	}
@@ -543,19 +539,15 @@ func (r *frameworkController) finalize(ctx context.Context, fw *kmv1.Framework) 
 
 // collectTerminalTasks deletes the oldest terminal tasks beyond the
 // per-framework limit, so etcd does not grow without bound.
-func (m *Master) collectTerminalTasks(ctx context.Context, fw *kmv1.Framework) error {
+func (m *Master) collectTerminalTasks(ctx context.Context, tasks []kmv1.Task) error {
 	limit := m.Options.TerminalTaskLimit
 	if limit <= 0 {
 		return nil
 	}
-	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name}); err != nil {
-		return fmt.Errorf("listing the tasks of %s: %w", fw.Name, err)
-	}
 	var terminal []*kmv1.Task
-	for i := range tasks.Items {
-		if tasks.Items[i].Status.State.IsTerminal() {
-			terminal = append(terminal, &tasks.Items[i])
+	for i := range tasks {
+		if tasks[i].Status.State.IsTerminal() {
+			terminal = append(terminal, &tasks[i])
 		}
 	}
 	if len(terminal) <= limit {
@@ -601,4 +593,15 @@ func (m *Master) frameworkPods(ctx context.Context, fw *kmv1.Framework) (int, er
 		n++
 	}
 	return n, nil
+}
+
+// frameworkTasks lists the framework's tasks from the cache, once per
+// reconcile; teardown, the counts and the collection of terminal tasks
+// share the list.
+func (m *Master) frameworkTasks(ctx context.Context, fw *kmv1.Framework) ([]kmv1.Task, error) {
+	var tasks kmv1.TaskList
+	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name}); err != nil {
+		return nil, fmt.Errorf("listing the tasks of %s: %w", fw.Name, err)
+	}
+	return tasks.Items, nil
 }
