@@ -29,6 +29,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/stopper"
 )
 
 // Info describes the executor's place, from SUBSCRIBED.
@@ -117,14 +118,12 @@ type Driver struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	stop   *stopper.Stopper
 
 	mu         sync.Mutex
-	err        error
 	registered bool
 	tasks      map[string]bool                   // launched and not yet finished and acknowledged
 	unacked    map[string]executorapi.TaskStatus // by uuid
-	stopOnce   sync.Once
 }
 
 var _ ExecutorDriver = (*Driver)(nil)
@@ -137,7 +136,7 @@ func NewDriver(exec Executor, cfg Config) *Driver {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	return &Driver{exec: exec, cfg: cfg, done: make(chan struct{}), tasks: map[string]bool{}, unacked: map[string]executorapi.TaskStatus{}}
+	return &Driver{exec: exec, cfg: cfg, stop: stopper.New(), tasks: map[string]bool{}, unacked: map[string]executorapi.TaskStatus{}}
 }
 
 func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, error) {
@@ -323,31 +322,22 @@ func (d *Driver) SendFrameworkMessage(data string) error {
 }
 
 // Stop stops the driver.
-func (d *Driver) Stop() error {
-	d.stopOnce.Do(func() {
-		if d.cancel != nil {
-			d.cancel()
-		}
-		close(d.done)
-	})
+func (d *Driver) Stop() error { return d.halt(nil) }
+
+// Abort stops the driver at once.
+func (d *Driver) Abort() error { return d.halt(errors.New("aborted")) }
+
+// halt stops the driver; the first reason given is the one Join returns.
+func (d *Driver) halt(reason error) error {
+	d.stop.Stop(reason)
+	if d.cancel != nil {
+		d.cancel()
+	}
 	return nil
 }
 
-// Abort stops the driver at once.
-func (d *Driver) Abort() error {
-	d.mu.Lock()
-	d.err = errors.New("aborted")
-	d.mu.Unlock()
-	return d.Stop()
-}
-
 // Join waits for the driver to stop.
-func (d *Driver) Join() error {
-	<-d.done
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.err
-}
+func (d *Driver) Join() error { return d.stop.Wait() }
 
 // Run starts the driver and waits for it to stop.
 func (d *Driver) Run() error {

@@ -29,6 +29,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/scheme"
+	"github.com/kubemesos/kubemesos/internal/stopper"
 )
 
 // ReasonSchedulerMessage is the reason of a message Event to an executor.
@@ -63,10 +64,9 @@ type Driver struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	calls  chan func()
-	done   chan struct{}
+	stop   *stopper.Stopper
 
 	mu          sync.Mutex
-	err         error
 	active      bool
 	registered  bool
 	fw          *kmv1.Framework
@@ -112,7 +112,7 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
-	return &Driver{sched: sched, cfg: cfg, c: c, cache: ca, cs: cs, calls: make(chan func(), 1024), done: make(chan struct{}),
+	return &Driver{sched: sched, cfg: cfg, c: c, cache: ca, cs: cs, calls: make(chan func(), 1024), stop: stopper.New(),
 		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{}}, nil
 }
 
@@ -124,7 +124,7 @@ func (d *Driver) log() logr.Logger { return d.cfg.Log }
 func (d *Driver) call(fn func()) {
 	select {
 	case d.calls <- fn:
-	case <-d.done:
+	case <-d.stop.Done():
 	}
 }
 
@@ -176,7 +176,7 @@ func (d *Driver) dispatch() {
 		select {
 		case fn := <-d.calls:
 			fn()
-		case <-d.done:
+		case <-d.stop.Done():
 			return
 		}
 	}
@@ -254,17 +254,11 @@ func (d *Driver) lead(ctx context.Context) {
 	<-ctx.Done()
 }
 
-// finish stops the driver once.
+// finish stops the driver; the first reason given is the one Join returns.
 func (d *Driver) finish(err error) {
+	d.stop.Stop(err)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	select {
-	case <-d.done:
-		return
-	default:
-	}
-	d.err = err
-	close(d.done)
 	if d.cancel != nil {
 		d.cancel()
 	}
@@ -438,12 +432,7 @@ func (d *Driver) Abort() error {
 }
 
 // Join waits for the driver to stop.
-func (d *Driver) Join() error {
-	<-d.done
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.err
-}
+func (d *Driver) Join() error { return d.stop.Wait() }
 
 // Run starts the driver and waits for it to stop.
 func (d *Driver) Run() error {
