@@ -294,34 +294,15 @@ func (m *Master) buildInput(snap *snapshot, offers []kmv1.Offer, now time.Time) 
 			in.Frameworks[f].Allocated = in.Frameworks[f].Allocated.Add(v)
 		}
 	}
-	executors := map[string]bool{} // agentID/framework/executorID already charged
-	for i := range snap.tasks {
-		t := &snap.tasks[i]
-		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
-			continue
-		}
-		rl := t.Spec.Resources.Core()
-		if ex := executorKey(t); ex != "" && !executors[TaskAgentID(t)+"/"+ex] {
-			executors[TaskAgentID(t)+"/"+ex] = true
-			rl = resources.Add(rl, t.Spec.Executor.Resources.Core())
-		}
-		charge(TaskAgentID(t), types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, rl, false)
-	}
-	for _, ad := range l.admitted {
-		charge(ad.agentID, ad.framework, ad.resources, false)
-	}
+	m.forEachUse(snap, func(agentID string, fw types.NamespacedName, rl corev1.ResourceList) {
+		charge(agentID, fw, rl, false)
+	})
 	in.Blocked = make([]allocator.Bitset, len(in.Agents))
 	for i := range offers {
 		o := &offers[i]
 		fwKey := types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}
 		// What tasks took from the offer is already charged as used.
-		rest := resources.Sub(o.Spec.Resources.Core(), l.offerUse[nsName(o)])
-		for k, q := range rest {
-			if q.Sign() < 0 {
-				delete(rest, k)
-			}
-		}
-		charge(o.Spec.AgentID, fwKey, rest, true)
+		charge(o.Spec.AgentID, fwKey, m.offerRest(o), true)
 		if a, ok := agentIdx[o.Spec.AgentID]; ok {
 			if f, ok := fwIdx[fwKey]; ok {
 				in.Blocked[a].Set(f)
@@ -464,40 +445,18 @@ func (m *Master) overPromisedAgents(snap *snapshot) map[string]bool {
 			left[a.Status.AgentID] = a.Spec.Resources.Core()
 		}
 	}
-	executors := map[string]bool{}
-	for i := range snap.tasks {
-		t := &snap.tasks[i]
-		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
-			continue
+	m.forEachUse(snap, func(agentID string, _ types.NamespacedName, used corev1.ResourceList) {
+		if rl, ok := left[agentID]; ok {
+			left[agentID] = resources.Sub(rl, used)
 		}
-		id := TaskAgentID(t)
-		if rl, ok := left[id]; ok {
-			rl = resources.Sub(rl, t.Spec.Resources.Core())
-			if ex := executorKey(t); ex != "" && !executors[id+"/"+ex] {
-				executors[id+"/"+ex] = true
-				rl = resources.Sub(rl, t.Spec.Executor.Resources.Core())
-			}
-			left[id] = rl
-		}
-	}
-	for _, ad := range l.admitted {
-		if rl, ok := left[ad.agentID]; ok {
-			left[ad.agentID] = resources.Sub(rl, ad.resources)
-		}
-	}
+	})
 	for i := range snap.offers {
 		o := &snap.offers[i]
 		if _, gone := l.deleted[nsName(o)]; gone {
 			continue
 		}
 		if rl, ok := left[o.Spec.AgentID]; ok {
-			rest := resources.Sub(o.Spec.Resources.Core(), l.offerUse[nsName(o)])
-			for k, q := range rest {
-				if q.Sign() < 0 {
-					delete(rest, k)
-				}
-			}
-			left[o.Spec.AgentID] = resources.Sub(rl, rest)
+			left[o.Spec.AgentID] = resources.Sub(rl, m.offerRest(o))
 		}
 	}
 	over := map[string]bool{}
@@ -598,4 +557,40 @@ func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer) {
 	}
 	l.mu.Unlock()
 	m.Trigger()
+}
+
+// forEachUse calls use with what each live task takes from its agent (its
+// resources, plus its executor's for the first task of that executor on the
+// agent), and with each task this master staged that the cache does not
+// show yet. The caller holds the ledger lock.
+func (m *Master) forEachUse(snap *snapshot, use func(agentID string, fw types.NamespacedName, rl corev1.ResourceList)) {
+	l := m.ledger
+	executors := map[string]bool{} // agentID/namespace/framework/executorID already charged
+	for i := range snap.tasks {
+		t := &snap.tasks[i]
+		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
+			continue
+		}
+		id, rl := TaskAgentID(t), t.Spec.Resources.Core()
+		if ex := executorKey(t); ex != "" && !executors[id+"/"+ex] {
+			executors[id+"/"+ex] = true
+			rl = resources.Add(rl, t.Spec.Executor.Resources.Core())
+		}
+		use(id, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, rl)
+	}
+	for _, ad := range l.admitted {
+		use(ad.agentID, ad.framework, ad.resources)
+	}
+}
+
+// offerRest is what is left of an offer after the tasks admitted on it,
+// never below zero. The caller holds the ledger lock.
+func (m *Master) offerRest(o *kmv1.Offer) corev1.ResourceList {
+	rest := resources.Sub(o.Spec.Resources.Core(), m.ledger.offerUse[nsName(o)])
+	for k, q := range rest {
+		if q.Sign() < 0 {
+			delete(rest, k)
+		}
+	}
+	return rest
 }
