@@ -3,8 +3,10 @@
 #   make demo   start a local control plane, install kubemesos, run the sample
 #   make test   every test: unit, envtest integration and e2e
 #
-# Everything else (etcd, kube-apiserver, kubectl, helm, controller-gen) is
-# built from source into bin/ by `make tools`, keyed by version.
+# Everything else (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubelet, kubectl, helm, controller-gen) is built from source
+# into bin/ by `make tools`, keyed by version; the local cluster's nodes also
+# take containerd, runc and the CNI plugins from Debian (`make node-packages`).
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -34,12 +36,13 @@ help: ## Show the targets.
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/kubemesos and bin/montecarloarea.
+build: ## Build bin/kubemesos and bin/montecarloarea (and the local cluster's bin/localcluster and bin/pause).
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -ldflags '$(LDFLAGS)' -o bin/kubemesos .
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -o bin/montecarloarea ./examples/montecarloarea
+	cd hack/localcluster && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/localcluster . && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/pause ./pause
 
 .PHONY: tools
-tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(HELM) $(CONTROLLER_GEN) ## Build every tool into bin/ (only what is missing).
+tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) ## Build every tool into bin/ (only what is missing).
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the kubebuilder markers.
@@ -63,6 +66,7 @@ verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are
 	@out=$$(find . -name '*.go' -not -path './bin/*' -not -path './.localcluster/*' -print0 | xargs -0 gofmt -l); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@echo ">> go vet"
 	$(GO) vet $(GOFLAGS_MAIN) ./...
+	cd hack/localcluster && $(GO) vet ./...
 	@echo ">> generated files are current"
 	hack/verify-generated.sh
 
@@ -70,6 +74,7 @@ verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are
 unit-and-integration: $(ENVTEST_TOOLS) $(HELM) ## Run the unit, envtest integration and chart tests.
 	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM))"
 	HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
+	cd hack/localcluster && $(GO) test -count=1 ./...
 
 .PHONY: e2e
 e2e: build $(HELM) cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.
@@ -83,9 +88,11 @@ bench: ## Run the Go benchmarks and print a table (BENCHTIME=3s, BENCH_PKGS=./co
 
 ##@ Local cluster and demo
 
+CLUSTER_NODES ?= 3
+
 .PHONY: cluster-up
-cluster-up: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) ## Start the local cluster: control plane and 3 nodes (kubeconfig in .localcluster/kubeconfig).
-	hack/cluster-up.sh "$(LOCALCLUSTER_DIR)"
+cluster-up: build node-packages $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) ## Start the local cluster: control plane and 3 real nodes (kubeconfig in .localcluster/kubeconfig).
+	hack/cluster-up.sh "$(LOCALCLUSTER_DIR)" $(CLUSTER_NODES)
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane and every process it started.

@@ -11,7 +11,7 @@ k() { "$kubectl" "$@"; }
 
 echo "== helm install kubemesos (chart charts/kubemesos, namespace kubemesos-system)"
 "$helm" upgrade --install kubemesos "$root/charts/kubemesos" --namespace kubemesos-system --create-namespace \
-  --set image.tag=latest --set agent.workDir="$(dirname "$KUBECONFIG")/agent-work" --wait --timeout 3m >/dev/null
+  --wait --timeout 5m >/dev/null
 k get pods -n kubemesos-system -o wide
 
 echo "== waiting for the agents"
@@ -56,6 +56,8 @@ The local cluster is still running. Play with it:
   kubectl get kubemesos                 # frameworks, tasks, offers
   kubectl get magent                    # agents
   kubectl logs -n kubemesos-system deploy/kubemesos-master
+  kubectl exec -n kubemesos-system ds/kubemesos-agent -- kubemesos version
+  ctr -a /run/kubemesos/node-1/containerd.sock -n k8s.io tasks ls   # node-1's containers
   kubectl explain task.spec
   make cluster-down                     # stop it, leaving no process behind
 MSG

@@ -32,6 +32,7 @@ KUBE_APISERVER  := $(KUBE_BIN)/kube-apiserver
 KUBE_CONTROLLER_MANAGER := $(KUBE_BIN)/kube-controller-manager
 KUBE_SCHEDULER  := $(KUBE_BIN)/kube-scheduler
 KUBECTL         := $(KUBE_BIN)/kubectl
+KUBELET         := $(KUBE_BIN)/kubelet
 HELM            := $(BIN)/helm-$(HELM_VERSION)
 CONTROLLER_GEN  := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 
@@ -55,3 +56,12 @@ $(CONTROLLER_GEN): $(TOOLS_DIR)/go.mod
 	@echo ">> building controller-gen $(CONTROLLER_GEN_VERSION)"
 	$(TOOLS_GO) build -trimpath -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 	ln -sf $(notdir $@) $(BIN)/controller-gen
+
+# What the local cluster's nodes need besides the kubelet: containerd, runc,
+# the CNI plugins, a static busybox (the busybox image) and iptables, from
+# Debian's packages. The script installs only what is missing.
+NODE_PACKAGES := containerd runc containernetworking-plugins busybox-static iptables
+
+.PHONY: node-packages
+node-packages: ## Install the nodes' Debian packages (containerd, runc, CNI plugins, busybox-static, iptables) if missing.
+	@hack/node-packages.sh $(NODE_PACKAGES)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/examples/montecarloarea/area"
 	"github.com/kubemesos/kubemesos/examples/montecarloarea/framework"
+	"github.com/kubemesos/kubemesos/internal/version"
 	"github.com/kubemesos/kubemesos/sdk/executor"
 	"github.com/kubemesos/kubemesos/sdk/scheduler"
 
@@ -125,7 +126,7 @@ per piece, and completes the framework with the area in status.result.`,
 	f := cmd.Flags()
 	f.StringVar(&name, "framework", os.Getenv("KUBEMESOS_FRAMEWORK"), "Name of the Framework.")
 	f.StringVar(&ns, "namespace", os.Getenv("KUBEMESOS_NAMESPACE"), "Namespace of the Framework.")
-	f.StringVar(&image, "executor-image", envOr("KUBEMESOS_EXECUTOR_IMAGE", "kubemesos/kubemesos:latest"), "Image of the executor pods, unless the parameter executorImage names one.")
+	f.StringVar(&image, "executor-image", envOr("KUBEMESOS_EXECUTOR_IMAGE", version.Image), "Image of the executor pods, unless the parameter executorImage names one.")
 	fs := goFlags(&zo)
 	f.AddGoFlagSet(fs)
 	return cmd

@@ -1,18 +1,27 @@
-// Command localcluster runs a local Kubernetes cluster for the demo and the
-// e2e tests, from the binaries that `make tools` builds into bin/: etcd,
-// kube-apiserver (RBAC, service-account signing keys, the kubemesos CRDs),
-// kube-controller-manager and kube-scheduler, plus N nodes whose pods run as
-// host processes (see kubelet.go). Image names map to local binaries through
-// hack/localcluster/images.txt.
+// Command localcluster runs a local Kubernetes cluster with real nodes for
+// the demo and the e2e tests, from binaries built into bin/ and packages
+// of the machine (containerd, runc, the CNI plugins):
+//
+//   - a control plane: etcd, kube-apiserver (TLS, the Node and RBAC
+//     authorizers, NodeRestriction and Pod Security admission),
+//     kube-controller-manager and kube-scheduler;
+//   - N nodes, each a real kubelet with its own containerd, runc, state
+//     directories, cgroup, network namespace and address, joined with its
+//     own client certificate; pods get addresses from the CNI bridge plugin
+//     and reach the other nodes and the API server;
+//   - images built here from static binaries with go-containerregistry and
+//     imported into every node's containerd: the kubemesos binaries tagged
+//     with the chart's appVersion, busybox:stable and the pause image.
+//
+// Every address lives in network namespaces that `up` creates; the machine
+// reaches the API server through a loopback port that `up` forwards.
 //
 //	localcluster up --dir .localcluster     # runs in the foreground until SIGTERM
+//	localcluster down --dir .localcluster   # stops it; nothing is left behind
+//	localcluster load --dir .localcluster   # rebuilds the images, imports them into every node
 //
-// The kubemesos CRDs are not installed: the Helm chart installs them.
-//
-//	localcluster down --dir .localcluster   # stops a running cluster
-//
-// `up` writes <dir>/kubeconfig once the API server is ready, and
-// <dir>/localcluster.pid. `make cluster-up` runs it in the background.
+// `up` writes <dir>/kubeconfig once every node is Ready. It must run as
+// root (network namespaces, mounts, cgroups).
 package main
 
 import (
@@ -21,41 +30,56 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
+type options struct {
+	dir     string
+	nodes   int
+	repo    string
+	bin     string
+	kubeBin string
+	timeout time.Duration
+}
+
 func main() {
-	if len(os.Args) < 2 {
+	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
 		usage()
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	dir := fs.String("dir", ".localcluster", "Directory for the kubeconfig, the pid file and the logs.")
-	timeout := fs.Duration("timeout", 30*time.Second, "How long `down` waits for the cluster to stop before it kills it.")
-	o := upOptions{}
-	fs.IntVar(&o.nodes, "nodes", 3, "Nodes of the cluster; 0 runs the control plane alone.")
-	fs.StringVar(&o.cpu, "node-cpu", "4", "CPU capacity of each node.")
-	fs.StringVar(&o.memory, "node-memory", "8Gi", "Memory capacity of each node.")
-	fs.StringVar(&o.images, "images", "hack/localcluster/images.txt", "Map of image repositories to directories of binaries.")
+	fs.Usage = usage
+	var o options
+	fs.StringVar(&o.dir, "dir", ".localcluster", "Directory of the cluster: kubeconfig, logs, certificates, node state.")
+	fs.IntVar(&o.nodes, "nodes", 3, "Number of nodes (1 to 9).")
+	fs.StringVar(&o.repo, "repo", ".", "The kubemesos repository (for the chart's appVersion, the image tag).")
+	fs.StringVar(&o.bin, "bin", "bin", "Directory of kubemesos, montecarloarea and pause, the images' binaries.")
+	fs.StringVar(&o.kubeBin, "kube-bin", "", "Directory of etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubelet (default <bin>/k8s/v1.37.2).")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "How long `down` waits for the cluster to stop before it kills what is left.")
 	_ = fs.Parse(os.Args[2:])
-
+	if o.kubeBin == "" {
+		o.kubeBin = filepath.Join(o.bin, "k8s", "v1.37.2")
+	}
+	for _, p := range []*string{&o.dir, &o.repo, &o.bin, &o.kubeBin} {
+		*p, _ = filepath.Abs(*p)
+	}
+	if o.nodes < 1 || o.nodes > 9 {
+		fmt.Fprintln(os.Stderr, "localcluster: --nodes must be between 1 and 9")
+		os.Exit(2)
+	}
 	var err error
 	switch os.Args[1] {
 	case "up":
-		err = up(*dir, o)
+		err = up(o)
 	case "down":
-		err = down(*dir, *timeout)
+		err = down(o)
+	case "load":
+		err = load(o)
 	default:
 		usage()
 		os.Exit(2)
@@ -67,181 +91,129 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: localcluster up|down [--dir DIR]
+	fmt.Fprintln(os.Stderr, `usage: localcluster up|down|load [flags]
 
-  up     start etcd and kube-apiserver from bin/, install the kubemesos CRDs,
-         write DIR/kubeconfig, and run until SIGTERM or SIGINT
-  down   stop the cluster whose pid is in DIR/localcluster.pid`)
+  up     start the control plane and the nodes, build and import the images,
+         write DIR/kubeconfig when every node is Ready, run until SIGTERM
+  down   stop the cluster whose pid is in DIR/localcluster.pid, then remove
+         every process, mount and network namespace a cluster left behind
+  load   rebuild the images from BIN and import them into every running node
+
+flags:
+  --dir DIR        the cluster's directory (default .localcluster)
+  --nodes N        nodes, 1 to 9 (default 3)
+  --repo DIR       the kubemesos repository (default .)
+  --bin DIR        the images' binaries (default bin)
+  --kube-bin DIR   the Kubernetes binaries (default BIN/k8s/v1.37.2)
+  --timeout D      how long down waits before it kills (default 60s)`)
 }
 
-type upOptions struct {
-	nodes       int
-	cpu, memory string
-	images      string
-}
-
-func up(dir string, o upOptions) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
+// checkHost says what is missing before anything starts.
+func checkHost(o options) error {
+	if os.Geteuid() != 0 {
+		return errors.New("the local cluster needs root (network namespaces, mounts, cgroups)")
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	_ = os.Remove(kubeconfig)
-	pidFile := filepath.Join(dir, "localcluster.pid")
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", pidFile, err)
-	}
-	defer os.Remove(pidFile)
-
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-
-	env, err := testenv.StartControlPlane()
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "localcluster: stopping the control plane:", err)
-		}
-	}()
-	if err := env.WriteKubeconfig(kubeconfig + ".tmp"); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if o.nodes > 0 {
-		if err := startNodes(ctx, env, dir, kubeconfig+".tmp", o); err != nil {
-			return err
+	var missing []string
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"} {
+		if !fileExists(filepath.Join(o.kubeBin, b)) {
+			missing = append(missing, filepath.Join(o.kubeBin, b)+" (make tools)")
 		}
 	}
-	// The kubeconfig's appearance tells `make cluster-up` that the cluster
-	// is ready.
-	if err := os.Rename(kubeconfig+".tmp", kubeconfig); err != nil {
-		return fmt.Errorf("publishing the kubeconfig: %w", err)
+	for _, b := range []string{"kubemesos", "montecarloarea", "pause"} {
+		if !fileExists(filepath.Join(o.bin, b)) {
+			missing = append(missing, filepath.Join(o.bin, b)+" (make build)")
+		}
 	}
-	fmt.Printf("localcluster: API server %s ready; kubeconfig %s\n", env.Config.Host, kubeconfig)
-	<-stop
-	fmt.Println("localcluster: stopping")
-	_ = os.Remove(kubeconfig)
-	cancel()
-	time.Sleep(3 * time.Second) // let the nodes stop their pods
+	for _, b := range []string{"/usr/bin/containerd", "/usr/bin/ctr", "/usr/sbin/runc", cniBinDir + "/bridge", busyboxBinary, "/usr/sbin/iptables", "/usr/bin/nsenter"} {
+		if !fileExists(b) {
+			missing = append(missing, b+" (make node-packages)")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing: %s", strings.Join(missing, ", "))
+	}
 	return nil
 }
 
-// startNodes starts kube-controller-manager, kube-scheduler and the nodes,
-// and waits until every node is Ready.
-func startNodes(ctx context.Context, env *testenv.Env, dir, kubeconfig string, o upOptions) error {
-	images, err := readImages(o.images)
-	if err != nil {
+func up(o options) error {
+	if err := checkHost(o); err != nil {
 		return err
 	}
-	api := env.Environment.ControlPlane.GetAPIServer()
-	caFile := filepath.Join(dir, "ca.crt")
-	if err := os.WriteFile(caFile, env.Config.CAData, 0o644); err != nil {
-		return err
+	// A new cluster: remove what an earlier one left.
+	if err := sweep(o.dir); err != nil {
+		return fmt.Errorf("cleaning up an earlier cluster: %w", err)
 	}
-	bin := testenv.AssetsDir()
-	procs := [][]string{
-		{filepath.Join(bin, "kube-controller-manager"), "--kubeconfig=" + kubeconfig, "--leader-elect=false", "--secure-port=0",
-			"--service-account-private-key-file=" + filepath.Join(api.CertDir, "sa-signer.key"), "--root-ca-file=" + caFile,
-			"--controllers=*,-nodeipam"},
-		{filepath.Join(bin, "kube-scheduler"), "--kubeconfig=" + kubeconfig, "--leader-elect=false", "--secure-port=0"},
-	}
-	for _, argv := range procs {
-		logf, err := os.Create(filepath.Join(dir, filepath.Base(argv[0])+".log"))
-		if err != nil {
+	for _, d := range []string{"nodes", "etcd", "pki", "images"} {
+		if err := os.RemoveAll(filepath.Join(o.dir, d)); err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("starting %s: %w", argv[0], err)
-		}
-		go func() { _ = cmd.Wait(); logf.Close() }()
 	}
-	cs, err := kubernetes.NewForConfig(env.Config)
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(o.dir, "kubeconfig")
+	_ = os.Remove(kubeconfig)
+	pidFile := filepath.Join(o.dir, "localcluster.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(pidFile)
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	c := &cluster{o: o}
+	defer c.shutdown()
+	if err := c.start(ctx); err != nil {
+		return err
+	}
+	if err := c.writeKubeconfig(kubeconfig); err != nil {
+		return err
+	}
+	fmt.Printf("localcluster: %d nodes Ready; API server %s; kubeconfig %s\n", o.nodes, c.proxy.addr(), kubeconfig)
+	c.supervise(ctx)
+	fmt.Println("localcluster: stopping")
+	_ = os.Remove(kubeconfig)
+	return nil
+}
+
+func down(o options) error {
+	pidFile := filepath.Join(o.dir, "localcluster.pid")
+	if raw, err := os.ReadFile(pidFile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && syscall.Kill(pid, syscall.SIGTERM) == nil {
+			deadline := time.Now().Add(o.timeout)
+			for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if syscall.Kill(pid, 0) == nil {
+				fmt.Fprintf(os.Stderr, "localcluster: pid %d did not stop within %s; killing it\n", pid, o.timeout)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		_ = os.Remove(pidFile)
+	}
+	_ = os.Remove(filepath.Join(o.dir, "kubeconfig"))
+	if err := sweep(o.dir); err != nil {
+		return err
+	}
+	fmt.Println("localcluster: stopped; no process, mount or network namespace left")
+	return nil
+}
+
+// load rebuilds the images and imports them into the running nodes.
+func load(o options) error {
+	archives, err := buildImages(o.repo, o.bin, filepath.Join(o.dir, "images"))
 	if err != nil {
 		return err
 	}
 	for i := 1; i <= o.nodes; i++ {
-		k := &kubelet{name: fmt.Sprintf("node-%d", i), ip: fmt.Sprintf("127.0.1.%d", i), cpu: o.cpu, mem: o.memory,
-			dir: filepath.Join(dir, "nodes", fmt.Sprintf("node-%d", i)), images: images, cs: cs, apiHost: env.Config.Host,
-			caData: env.Config.CAData, logPort: 10250, pods: map[string]*podProc{}}
-		go func() {
-			if err := k.run(ctx); err != nil {
-				fmt.Fprintln(os.Stderr, "localcluster:", k.name, err)
-			}
-		}()
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		sa, saErr := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		if err == nil && len(nodes.Items) == o.nodes && saErr == nil && sa != nil {
-			return nil
+		n := newNode(o.dir, o.kubeBin, i)
+		if !fileExists(n.socket()) {
+			return fmt.Errorf("%s is not running (no %s): make cluster-up", n.name(), n.socket())
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("the nodes or the default ServiceAccount did not appear within 60s; see %s", dir)
-}
-
-// readImages reads "repository: directory" lines; directories are relative
-// to the repository root.
-func readImages(path string) (map[string]string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the image map: %w", err)
-	}
-	root, _ := filepath.Abs(testenv.RepoRoot())
-	out := map[string]string{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+		if err := n.importImages(archives); err != nil {
+			return err
 		}
-		repo, dir, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, fmt.Errorf("%s: %q is not \"repository: directory\"", path, line)
-		}
-		d := strings.TrimSpace(dir)
-		if !filepath.IsAbs(d) {
-			d = filepath.Join(root, d)
-		}
-		out[strings.TrimSpace(repo)] = d
 	}
-	return out, nil
-}
-
-func down(dir string, timeout time.Duration) error {
-	pidFile := filepath.Join(dir, "localcluster.pid")
-	raw, err := os.ReadFile(pidFile)
-	if errors.Is(err, os.ErrNotExist) {
-		fmt.Println("localcluster: not running")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", pidFile, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		return fmt.Errorf("%s holds %q, not a pid: %w", pidFile, raw, err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		_ = os.Remove(pidFile)
-		fmt.Println("localcluster: not running")
-		return nil
-	}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil {
-			fmt.Println("localcluster: stopped")
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	// The process group holds etcd and kube-apiserver too.
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	_ = os.Remove(pidFile)
-	return fmt.Errorf("the cluster (pid %d) did not stop within %s and was killed", pid, timeout)
+	fmt.Printf("localcluster: imported %d images into %d nodes\n", len(archives), o.nodes)
+	return nil
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +121,28 @@ func TestMasterOptionsParse(t *testing.T) {
 	}
 	if o.master.AgentRemovalRate != 5 || o.master.AgentRemovalPeriod != 30*time.Second || o.master.RoleWeights["prod"] != 3 {
 		t.Errorf("parsed %+v", o.master)
+	}
+}
+
+func TestPrepareWorkDir(t *testing.T) {
+	dir := t.TempDir() + "/node-1/sub"
+	uid, gid := os.Getuid(), os.Getgid()
+	for i := 0; i < 2; i++ { // a second run, on a directory already prepared, changes nothing
+		if _, err := run(t, "prepare-work-dir", "--dir", dir, "--owner", fmt.Sprintf("%d:%d", uid, gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("work dir %v, %v; want a 0700 directory", fi, err)
+	}
+	for _, bad := range []string{"root", "1:", ":2", "-1:0", "a:b"} {
+		out, err := run(t, "prepare-work-dir", "--dir", dir, "--owner", bad)
+		if err == nil || !strings.Contains(out+err.Error(), "numeric UID:GID") {
+			t.Errorf("--owner %q: err %v, output %q; want a refusal that names the format", bad, err, out)
+		}
+	}
+	if _, err := run(t, "prepare-work-dir"); err == nil || !strings.Contains(err.Error(), "--dir is required") {
+		t.Errorf("no --dir: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ Watch what happens with:
 	if f := goflag.CommandLine.Lookup("kubeconfig"); f != nil {
 		root.PersistentFlags().AddGoFlag(f)
 	}
-	root.AddCommand(newMasterCommand(), newAgentCommand(), newVersionCommand())
+	root.AddCommand(newMasterCommand(), newAgentCommand(), newPrepareWorkDirCommand(), newVersionCommand())
 	return root
 }
 

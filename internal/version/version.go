@@ -22,3 +22,11 @@ func String() string {
 	}
 	return fmt.Sprintf("kubemesos %s (commit %s, %s, %s/%s)", Version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// AppVersion is the release this source tree makes: the Helm chart's
+// appVersion, and so the tag of the kubemesos image that the chart, the
+// samples and the MonteCarloArea example use by default.
+const AppVersion = "0.1.0"
+
+// Image is the kubemesos image of this release.
+const Image = "kubemesos/kubemesos:" + AppVersion

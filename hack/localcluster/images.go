@@ -1,0 +1,220 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"sigs.k8s.io/yaml"
+)
+
+// The images of the local cluster, built here from static binaries on an
+// empty base (no registry, no container engine) and imported into every
+// node's containerd.
+const (
+	// kubemesosRepo is the image of the kubemesos binaries; its tag is the
+	// chart's appVersion, so the chart's default image is the one built.
+	kubemesosRepo = "kubemesos/kubemesos"
+	// busyboxImage gives command tasks and examples a POSIX shell.
+	busyboxImage = "busybox:stable"
+	// pauseImage is each node's pod sandbox image.
+	pauseImage = "kubemesos/pause:local"
+	// busyboxBinary is the static busybox of Debian's busybox-static.
+	busyboxBinary = "/bin/busybox"
+	// nonRoot is the user the kubemesos image runs as (the Dockerfile's).
+	nonRoot = "65532:65532"
+)
+
+// file is one entry of an image layer.
+type file struct {
+	path     string // inside the image, without a leading slash
+	mode     int64
+	src      string // a file on this machine to copy, or
+	content  []byte // the content itself
+	linkname string // for a symbolic link
+	dir      bool
+}
+
+// imageSpec is an image: its files and its config.
+type imageSpec struct {
+	ref        string
+	files      []file
+	entrypoint []string
+	cmd        []string
+	user       string
+	env        []string
+}
+
+// kubemesosTag reads the chart's appVersion.
+func kubemesosTag(repo string) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(repo, "charts", "kubemesos", "Chart.yaml"))
+	if err != nil {
+		return "", fmt.Errorf("reading the chart's appVersion: %w", err)
+	}
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(raw, &chart); err != nil || chart.AppVersion == "" {
+		return "", fmt.Errorf("charts/kubemesos/Chart.yaml has no appVersion (%v)", err)
+	}
+	return chart.AppVersion, nil
+}
+
+// imageSpecs lists the images: the kubemesos binaries from binDir (as the
+// Dockerfile lays them out), busybox, and the pause image.
+func imageSpecs(repo, binDir string) ([]imageSpec, error) {
+	tag, err := kubemesosTag(repo)
+	if err != nil {
+		return nil, err
+	}
+	applets, err := busyboxApplets()
+	if err != nil {
+		return nil, err
+	}
+	bb := []file{{path: "bin", dir: true, mode: 0o755}, {path: "bin/busybox", src: busyboxBinary, mode: 0o755},
+		{path: "tmp", dir: true, mode: 0o1777}, {path: "etc", dir: true, mode: 0o755},
+		{path: "etc/passwd", mode: 0o644, content: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nnonroot:x:65532:65532:nonroot:/home/nonroot:/bin/false\n")},
+		{path: "etc/group", mode: 0o644, content: []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n")}}
+	for _, a := range applets {
+		if a != "busybox" {
+			bb = append(bb, file{path: "bin/" + a, linkname: "busybox"})
+		}
+	}
+	return []imageSpec{
+		{
+			ref: kubemesosRepo + ":" + tag,
+			files: []file{{path: "usr", dir: true, mode: 0o755}, {path: "usr/local", dir: true, mode: 0o755}, {path: "usr/local/bin", dir: true, mode: 0o755},
+				{path: "usr/local/bin/kubemesos", src: filepath.Join(binDir, "kubemesos"), mode: 0o755},
+				{path: "usr/local/bin/montecarloarea", src: filepath.Join(binDir, "montecarloarea"), mode: 0o755}},
+			entrypoint: []string{"kubemesos"}, user: nonRoot, env: []string{"PATH=/usr/local/bin"},
+		},
+		{ref: busyboxImage, files: bb, cmd: []string{"sh"}, env: []string{"PATH=/bin"}},
+		{ref: pauseImage, files: []file{{path: "pause", src: filepath.Join(binDir, "pause"), mode: 0o755}}, entrypoint: []string{"/pause"}, user: nonRoot},
+	}, nil
+}
+
+// busyboxApplets asks the static busybox which commands it provides.
+func busyboxApplets() ([]string, error) {
+	out, err := exec.Command(busyboxBinary, "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s --list (install Debian's busybox-static; `make cluster-up` does): %w", busyboxBinary, err)
+	}
+	applets := strings.Fields(string(out))
+	sort.Strings(applets)
+	return applets, nil
+}
+
+// layer builds the uncompressed tar of an image's files.
+func (s imageSpec) layer() ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	epoch := time.Unix(0, 0)
+	for _, f := range s.files {
+		h := &tar.Header{Name: f.path, Mode: f.mode, ModTime: epoch, Format: tar.FormatPAX}
+		var body []byte
+		switch {
+		case f.dir:
+			h.Typeflag, h.Name = tar.TypeDir, f.path+"/"
+		case f.linkname != "":
+			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, f.linkname, 0o777
+		case f.src != "":
+			b, err := os.ReadFile(f.src)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: %w", s.ref, err)
+			}
+			body = b
+		default:
+			body = f.content
+		}
+		if h.Typeflag == 0 {
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// build makes the image with go-containerregistry: one layer on an empty
+// base, and a config for this machine's platform.
+func (s imageSpec) build() (v1.Image, error) {
+	raw, err := s.layer()
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
+		tarball.WithCompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Config.Entrypoint, cfg.Config.Cmd, cfg.Config.User, cfg.Config.Env = s.entrypoint, s.cmd, s.user, s.env
+	return mutate.ConfigFile(img, cfg)
+}
+
+// archiveName is the file an image is written to.
+func archiveName(ref string) string {
+	return strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar"
+}
+
+// buildImages writes every image as a docker-archive tarball into outDir
+// and returns their paths.
+func buildImages(repo, binDir, outDir string) ([]string, error) {
+	specs, err := imageSpecs(repo, binDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, s := range specs {
+		img, err := s.build()
+		if err != nil {
+			return nil, fmt.Errorf("building %s: %w", s.ref, err)
+		}
+		tag, err := name.NewTag(s.ref)
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(outDir, archiveName(s.ref))
+		if err := tarball.WriteToFile(p+".tmp", tag, img); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", s.ref, err)
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
