@@ -569,9 +569,12 @@ func completedAt(t *kmv1.Task) time.Time {
 	return t.CreationTimestamp.Time
 }
 
-// frameworkPods counts the framework's pods that are still to go. Executor
-// pods on an agent that is no longer Active have no kubelet to finish their
-// deletion: they are removed at once and not waited for.
+// frameworkPods counts the framework's pods that are still to go: those
+// whose containers may still run. A pod that has ended (Succeeded or
+// Failed, such as a finished command task's) runs nothing and is left to
+// its owner's garbage collection. Executor pods on an agent that is no
+// longer Active have no kubelet to finish their deletion: they are removed
+// at once and not waited for.
 func (m *Master) frameworkPods(ctx context.Context, fw *kmv1.Framework) (int, error) {
 	var pods corev1.PodList
 	if err := m.Client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{kmv1.LabelFramework: fw.Name}); err != nil {
@@ -580,6 +583,9 @@ func (m *Master) frameworkPods(ctx context.Context, fw *kmv1.Framework) (int, er
 	n := 0
 	for i := range pods.Items {
 		p := &pods.Items[i]
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
 		if p.Labels[kmv1.LabelComponent] == "executor" && p.Spec.NodeName != "" {
 			var a kmv1.Agent
 			err := m.Client.Get(ctx, types.NamespacedName{Name: p.Spec.NodeName}, &a)

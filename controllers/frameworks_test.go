@@ -4,11 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -141,6 +143,46 @@ func TestFrameworkDeletionTearsDown(t *testing.T) {
 	}
 	eventually(t, "the Framework is gone", func() (bool, error) {
 		err := env.Client.Get(ctx, keyOf(ns, "delfw"), &kmv1.Framework{})
+		return apierrors.IsNotFound(err), nil
+	})
+}
+
+// TestFrameworkDeletionWaitsOnlyForLivePods: a deleted framework waits for
+// its pods whose containers may still run, not for ended ones (a finished
+// command task's pod stays until its Task is collected).
+func TestFrameworkDeletionWaitsOnlyForLivePods(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	_, ns := addFramework(t, b.MakeFramework("podsfw", "").Obj())
+	waitPhase(t, ns, "podsfw", kmv1.FrameworkActive)
+	pod := func(name string, phase corev1.PodPhase) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{kmv1.LabelFramework: "podsfw"}},
+			Spec: corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "c", Image: "busybox:stable"}}}}
+		if err := env.Client.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		p.Status.Phase = phase
+		if err := env.Client.Status().Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pod("ended", corev1.PodSucceeded)
+	running := pod("running", corev1.PodRunning)
+	if err := env.Client.Delete(ctx, getFramework(t, ns, "podsfw")); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns, "podsfw", kmv1.FrameworkTearingDown)
+	time.Sleep(3 * time.Second) // two finalize passes
+	if getFramework(t, ns, "podsfw").DeletionTimestamp == nil {
+		t.Fatal("not deleting")
+	}
+	running.Status.Phase = corev1.PodFailed
+	if err := env.Client.Status().Update(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Framework is gone though its ended pods remain", func() (bool, error) {
+		err := env.Client.Get(ctx, keyOf(ns, "podsfw"), &kmv1.Framework{})
 		return apierrors.IsNotFound(err), nil
 	})
 }

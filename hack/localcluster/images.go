@@ -95,16 +95,22 @@ func imageSpecs(repo, binDir string) ([]imageSpec, error) {
 		}
 	}
 	return []imageSpec{
-		{
-			ref: kubemesosRepo + ":" + tag,
-			files: []file{{path: "usr", dir: true, mode: 0o755}, {path: "usr/local", dir: true, mode: 0o755}, {path: "usr/local/bin", dir: true, mode: 0o755},
-				{path: "usr/local/bin/kubemesos", src: filepath.Join(binDir, "kubemesos"), mode: 0o755},
-				{path: "usr/local/bin/montecarloarea", src: filepath.Join(binDir, "montecarloarea"), mode: 0o755}},
-			entrypoint: []string{"kubemesos"}, user: nonRoot, env: []string{"PATH=/usr/local/bin"},
-		},
+		kubemesosImage(tag, binDir),
 		{ref: busyboxImage, files: bb, cmd: []string{"sh"}, env: []string{"PATH=/bin"}},
 		{ref: pauseImage, files: []file{{path: "pause", src: filepath.Join(binDir, "pause"), mode: 0o755}}, entrypoint: []string{"/pause"}, user: nonRoot},
 	}, nil
+}
+
+// kubemesosImage is the kubemesos image as the Dockerfile makes it: the
+// static binaries in /usr/local/bin, non-root, kubemesos as entrypoint.
+func kubemesosImage(tag, binDir string) imageSpec {
+	return imageSpec{
+		ref: kubemesosRepo + ":" + tag,
+		files: []file{{path: "usr", dir: true, mode: 0o755}, {path: "usr/local", dir: true, mode: 0o755}, {path: "usr/local/bin", dir: true, mode: 0o755},
+			{path: "usr/local/bin/kubemesos", src: filepath.Join(binDir, "kubemesos"), mode: 0o755},
+			{path: "usr/local/bin/montecarloarea", src: filepath.Join(binDir, "montecarloarea"), mode: 0o755}},
+		entrypoint: []string{"kubemesos"}, user: nonRoot, env: []string{"PATH=/usr/local/bin"},
+	}
 }
 
 // busyboxApplets asks the static busybox which commands it provides.

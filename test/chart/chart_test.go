@@ -11,11 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubemesos/kubemesos/internal/testenv"
+	"github.com/kubemesos/kubemesos/internal/version"
 )
 
 func helm(t *testing.T, args ...string) (string, error) {
@@ -100,6 +103,24 @@ func TestChartRendersTheComponents(t *testing.T) {
 	ps := ds.Spec.Template.Spec
 	if !ps.HostNetwork || len(ps.Volumes) != 1 || ps.Volumes[0].HostPath == nil || len(ps.Tolerations) == 0 {
 		t.Errorf("agent: hostNetwork %v, volumes %+v, tolerations %v", ps.HostNetwork, ps.Volumes, ps.Tolerations)
+	}
+	if sc := ps.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
+		t.Errorf("the agent does not run as a non-root user: %+v", sc)
+	}
+	// Only the init container that hands the hostPath work dir to the
+	// agent's user runs as root, with CAP_CHOWN alone.
+	if len(ps.InitContainers) != 1 {
+		t.Fatalf("agent init containers: %+v", ps.InitContainers)
+	}
+	ic := ps.InitContainers[0]
+	if sc := ic.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 0 || sc.Capabilities == nil ||
+		!cmp.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || !cmp.Equal(sc.Capabilities.Add, []corev1.Capability{"CHOWN"}) ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("the work-dir init container's security context: %+v", ic.SecurityContext)
+	}
+	if args := strings.Join(ic.Args, " "); !strings.Contains(args, "--dir=/var/lib/kubemesos/$(NODE_NAME)") || !strings.Contains(args, "--owner=65532:65532") ||
+		!strings.Contains(strings.Join(ps.Containers[0].Args, " "), "--work-dir=/var/lib/kubemesos/$(NODE_NAME)") {
+		t.Errorf("the init container prepares %v; the agent uses %v", ic.Args, ps.Containers[0].Args)
 	}
 	env := map[string]string{}
 	for _, e := range ps.Containers[0].Env {
@@ -186,5 +207,40 @@ func TestDockerfileBuildsWhatMakeBuilds(t *testing.T) {
 	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(read("go.mod"))
 	if goVersion == nil || !strings.Contains(df, "FROM golang:"+goVersion[1]) {
 		t.Errorf("the Dockerfile's Go image does not match go.mod's go %v", goVersion)
+	}
+}
+
+// TestOneReleaseVersion: the chart's appVersion is the release's, the tag
+// of the image the chart, the samples and MonteCarloArea use by default
+// (and that the local cluster builds).
+func TestOneReleaseVersion(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chartDir(), "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(raw, &chart); err != nil {
+		t.Fatal(err)
+	}
+	if chart.AppVersion != version.AppVersion {
+		t.Errorf("Chart.yaml appVersion %q, internal/version.AppVersion %q", chart.AppVersion, version.AppVersion)
+	}
+	docs := render(t)
+	if !strings.Contains(docs["Deployment/kubemesos-master"], "image: "+version.Image) {
+		t.Errorf("the chart's default image is not %s", version.Image)
+	}
+	samples, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+	for _, f := range samples {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`image: (kubemesos/\S+)`).FindAllStringSubmatch(string(raw), -1) {
+			if m[1] != version.Image {
+				t.Errorf("%s uses %s, not this release's %s", filepath.Base(f), m[1], version.Image)
+			}
+		}
 	}
 }

@@ -1,9 +1,12 @@
 //go:build e2e
 
-// Package e2e runs kubemesos on the local cluster (hack/localcluster, pods
-// as host processes), installed with its Helm chart: the demo path, master
-// failover, agent loss and bad input. `make e2e` (part of `make test`)
-// starts the cluster, runs these tests and stops it.
+// Package e2e runs kubemesos on the local cluster (hack/localcluster: real
+// kubelets, containerd and runc), installed with its Helm chart as a user
+// installs it: the demo path, master failover, agent loss, bad input, a
+// namespace that enforces Pod Security's restricted level, executor pods as
+// real containers (logs, exec, the runtime's own view), and the README's
+// by-hand example. `make e2e` (part of `make test`) starts the cluster, runs
+// these tests and stops it.
 package e2e
 
 import (
@@ -13,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,13 +76,12 @@ func run(name string, args ...string) (string, error) {
 
 func kubectl(args ...string) (string, error) { return run(testenv.Kubectl(), args...) }
 
-// install helm-installs the chart with timeouts short enough for tests.
+// install helm-installs the chart with its default image and work
+// directory, and timeouts short enough for tests.
 func install() error {
 	helm := os.Getenv("HELM_BIN")
 	out, err := run(helm, "upgrade", "--install", "kubemesos", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
-		"--namespace", systemNS, "--create-namespace", "--wait", "--timeout", "3m", "--set", "image.tag=latest",
-		// The agents' checkpoints stay in the cluster's own directory.
-		"--set", "agent.workDir="+filepath.Join(filepath.Dir(kubeconfig), "agent-work"),
+		"--namespace", systemNS, "--create-namespace", "--wait", "--timeout", "5m",
 		"--set", "master.leaderElection.leaseDuration=4s", "--set", "master.leaderElection.renewDeadline=3s",
 		"--set", "master.leaderElection.retryPeriod=500ms", "--set", "master.agentPingTimeout=2s",
 		"--set", "master.maxAgentPingTimeouts=3", "--set", "agent.heartbeatInterval=1s")
@@ -155,7 +158,12 @@ func (tl *taskLog) check(t *testing.T) {
 
 func newNamespace(t *testing.T, prefix string) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	return newNamespaceWithLabels(t, prefix, nil)
+}
+
+func newNamespaceWithLabels(t *testing.T, prefix string, labels map[string]string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-", Labels: labels}}
 	if err := c.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
@@ -300,20 +308,16 @@ func TestMasterFailover(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	holder := leader(t)
-	// The Lease names the host, not the pod: find the leader by its log.
-	var victim string
-	for _, p := range masterPods(t) {
-		if out, err := kubectl("logs", "-n", systemNS, p.Name); err == nil && strings.Contains(strings.ToLower(out), "successfully acquired lease") {
-			victim = p.Name
-		}
+	// The holder identity is the leader's hostname, its pod's name, and a
+	// unique suffix.
+	victim, _, _ := strings.Cut(holder, "_")
+	var pod corev1.Pod
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: systemNS, Name: victim}, &pod); err != nil {
+		t.Fatalf("the leader %q is not a master pod: %v", holder, err)
 	}
-	if victim == "" {
-		t.Fatalf("no master pod says it leads (Lease holder %q)", holder)
-	}
-	if pid := findProcess(t, "kubemesos", "master", "--leader-election-namespace", victim); pid > 0 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	} else {
-		t.Fatalf("the process of %s was not found", victim)
+	pid := containerPid(t, &pod, "master")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing the leader's process %d: %v", pid, err)
 	}
 	fw := waitDone(t, ns, 4*time.Minute)
 	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, slow) {
@@ -325,31 +329,39 @@ func TestMasterFailover(t *testing.T) {
 	tl.check(t)
 }
 
-// findProcess finds a process whose command line has every one of words
-// and whose environment has HOSTNAME=<pod> (the local cluster's kubelet
-// sets it).
-func findProcess(t *testing.T, words ...string) int {
+// containerPid returns the main process of a pod's container, from the
+// container's cgroup on the local cluster's node (the kubelet's cgroupRoot
+// is /kubemesos/<node>; the container's cgroup is pod<uid>/<container id>).
+func containerPid(t *testing.T, pod *corev1.Pod, container string) int {
 	t.Helper()
-	pod := words[len(words)-1]
-	words = words[:len(words)-1]
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		line := strings.ReplaceAll(string(cmdline), "\x00", " ")
-		ok := bytes.Contains(environ, []byte("HOSTNAME="+pod+"\x00"))
-		for _, w := range words {
-			ok = ok && strings.Contains(line, w)
-		}
-		if ok {
-			return pid
+	var id string
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == container {
+			_, id, _ = strings.Cut(cs.ContainerID, "://")
 		}
 	}
-	return 0
+	if id == "" {
+		t.Fatalf("pod %s has no running container %s", pod.Name, container)
+	}
+	base := filepath.Join("/sys/fs/cgroup/pids/kubemesos", pod.Spec.NodeName, "kubepods")
+	var procs []string
+	for _, pattern := range []string{"pod%s/%s/cgroup.procs", "*/pod%s/%s/cgroup.procs"} {
+		m, _ := filepath.Glob(filepath.Join(base, fmt.Sprintf(pattern, pod.UID, id)))
+		procs = append(procs, m...)
+	}
+	if len(procs) != 1 {
+		t.Fatalf("the cgroup of %s/%s (%s) was not found under %s: %v", pod.Name, container, id, base, procs)
+	}
+	raw, err := os.ReadFile(procs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := strings.Fields(string(raw))
+	if len(pids) == 0 {
+		t.Fatalf("no process in %s", procs[0])
+	}
+	pid, _ := strconv.Atoi(pids[0])
+	return pid
 }
 
 // (c) Agent loss: one agent stalls (SIGSTOP) past the timeout. Its tasks
@@ -378,18 +390,20 @@ func TestAgentLoss(t *testing.T) {
 	}
 	var old kmv1.Agent
 	_ = c.Get(context.Background(), client.ObjectKey{Name: node}, &old)
-	var agentPod string
+	var agentPod *corev1.Pod
 	var pods corev1.PodList
 	_ = c.List(context.Background(), &pods, client.InNamespace(systemNS), client.MatchingLabels{"app.kubernetes.io/component": "agent"})
-	for _, p := range pods.Items {
+	for i, p := range pods.Items {
 		if p.Spec.NodeName == node {
-			agentPod = p.Name
+			agentPod = &pods.Items[i]
 		}
 	}
-	pid := findProcess(t, "kubemesos", "agent", "--node-name="+node, agentPod)
-	if pid == 0 {
-		t.Fatalf("the agent process of %s was not found", node)
+	if agentPod == nil {
+		t.Fatalf("no agent pod on %s", node)
 	}
+	pid := containerPid(t, agentPod, "agent")
+	// Stalled, the agent also fails its liveness probe: the kubelet may
+	// restart it before it is resumed, as it would on any node.
 	_ = syscall.Kill(pid, syscall.SIGSTOP)
 	resumed := false
 	resume := func() {
@@ -475,5 +489,122 @@ func TestBadInput(t *testing.T) {
 	}
 	if after := restarts(); after != before {
 		t.Errorf("kubemesos pods restarted %d times during bad input", after-before)
+	}
+}
+
+// (e) Pod Security: in a namespace that enforces the restricted level, a
+// privileged pod is refused by the API server, and MonteCarloArea runs to
+// its exact result: the scheduler pod (from the sample's template) and the
+// executor pods (made by the agent) are all admitted.
+func TestRestrictedNamespace(t *testing.T) {
+	ns := newNamespaceWithLabels(t, "restricted", map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
+	priv := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged", Namespace: ns}, Spec: corev1.PodSpec{HostNetwork: true,
+		Containers: []corev1.Container{{Name: "c", Image: "busybox:stable", Command: []string{"true"}}}}}
+	if err := c.Create(context.Background(), priv); err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Fatalf("a host-network pod in a restricted namespace: %v; want a PodSecurity refusal", err)
+	}
+	tl := watchTasks(t, ns)
+	montecarlo(t, ns, nil)
+	fw := waitDone(t, ns, 3*time.Minute)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, nil) {
+		t.Fatalf("in a restricted namespace: %s %q (%s); want %q", fw.Status.Phase, fw.Status.Result, fw.Status.Message, expected(t, nil))
+	}
+	tl.check(t)
+}
+
+// (f) Executor pods are real containers: kubectl exec runs in one, its
+// node's containerd lists it, kubectl logs reads it.
+func TestExecutorPodsAreContainers(t *testing.T) {
+	ns := newNamespace(t, "containers")
+	montecarlo(t, ns, slow)
+	var pod corev1.Pod
+	wait(t, "a running task's executor pod", 2*time.Minute, func() bool {
+		var tasks kmv1.TaskList
+		_ = c.List(context.Background(), &tasks, client.InNamespace(ns))
+		for _, tk := range tasks.Items {
+			if tk.Status.State == kmv1.TaskRunning && tk.Status.PodName != "" &&
+				c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: tk.Status.PodName}, &pod) == nil &&
+				len(pod.Status.ContainerStatuses) == 1 && pod.Status.ContainerStatuses[0].State.Running != nil {
+				return true
+			}
+		}
+		return false
+	})
+	if out, err := kubectl("exec", "-n", ns, pod.Name, "--", "kubemesos", "version"); err != nil || !strings.HasPrefix(out, "kubemesos ") {
+		t.Errorf("kubectl exec in executor pod %s: %v\n%s", pod.Name, err, out)
+	}
+	if out, err := kubectl("logs", "-n", ns, pod.Name); err != nil {
+		t.Errorf("kubectl logs of executor pod %s: %v\n%s", pod.Name, err, out)
+	}
+	_, id, _ := strings.Cut(pod.Status.ContainerStatuses[0].ContainerID, "://")
+	socket := filepath.Join("/run/kubemesos", pod.Spec.NodeName, "containerd.sock")
+	if out, err := run("ctr", "--address", socket, "--namespace", "k8s.io", "tasks", "ls"); err != nil || !strings.Contains(out, id) {
+		t.Errorf("ctr tasks ls on %s does not list executor container %s: %v\n%s", pod.Spec.NodeName, id, err, out)
+	}
+	if pid := containerPid(t, &pod, "executor"); pid <= 0 {
+		t.Errorf("no process for executor container %s", id)
+	}
+	fw := waitDone(t, ns, 4*time.Minute)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, slow) {
+		t.Fatalf("%s %q (%s)", fw.Status.Phase, fw.Status.Result, fw.Status.Message)
+	}
+}
+
+// (g) The README's "Talking to the master with kubectl" runs as written:
+// its manifests are read from the README, the placeholders filled in.
+func TestReadmeByHandExample(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(raw)
+	if i := strings.Index(section, "## Talking to the master with kubectl"); i >= 0 {
+		section = section[i:]
+	} else {
+		t.Fatal("README.md has no section \"Talking to the master with kubectl\"")
+	}
+	block := section[strings.Index(section, "```sh\n")+6:]
+	block = block[:strings.Index(block, "```")]
+	var docs []string
+	for _, m := range regexp.MustCompile(`(?s)<<'?YAML'?\n(.*?\n)YAML\n`).FindAllStringSubmatch(block, -1) {
+		docs = append(docs, m[1])
+	}
+	if len(docs) != 3 {
+		t.Fatalf("want the Framework, the Lease and the Task manifests in the README's example, found %d", len(docs))
+	}
+	apply := func(doc string) {
+		t.Helper()
+		f := filepath.Join(t.TempDir(), "doc.yaml")
+		_ = os.WriteFile(f, []byte(doc), 0o600)
+		if out, err := kubectl("apply", "-n", "default", "-f", f); err != nil {
+			t.Fatalf("kubectl apply:\n%s\n%v\n%s", doc, err, out)
+		}
+	}
+	t.Cleanup(func() { _, _ = kubectl("delete", "-n", "default", "mfw", "byhand", "--wait=false") })
+	apply(docs[0])
+	apply(strings.ReplaceAll(docs[1], "$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)", time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")))
+	var offer string
+	wait(t, "an offer to byhand", time.Minute, func() bool {
+		var offers kmv1.OfferList
+		_ = c.List(context.Background(), &offers, client.InNamespace("default"), client.MatchingLabels{kmv1.LabelFramework: "byhand"})
+		if len(offers.Items) > 0 {
+			offer = offers.Items[0].Name
+		}
+		return offer != ""
+	})
+	apply(strings.ReplaceAll(docs[2], "<offer-name>", offer))
+	var task kmv1.Task
+	wait(t, "the task hello to finish", 2*time.Minute, func() bool {
+		return c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "hello"}, &task) == nil && task.Status.State.IsTerminal()
+	})
+	if task.Status.State != kmv1.TaskFinished {
+		t.Fatalf("task hello ended %s: %s", task.Status.State, task.Status.Message)
+	}
+	if out, err := kubectl("logs", "-n", "default", task.Status.PodName); err != nil || strings.TrimSpace(out) != "hello" {
+		t.Errorf("kubectl logs %s: %v %q; want hello", task.Status.PodName, err, out)
+	}
+	if out, err := kubectl("delete", "-n", "default", "mfw", "byhand", "--timeout=2m"); err != nil {
+		t.Errorf("deleting the framework: %v\n%s", err, out)
 	}
 }
