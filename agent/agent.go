@@ -58,6 +58,10 @@ type Options struct {
 	// ExecutorRegistrationTimeout is how long an executor pod may take to
 	// subscribe before its tasks fail (Mesos 1m).
 	ExecutorRegistrationTimeout time.Duration
+	// OfferTolerations are the node taints (NoSchedule, NoExecute) under
+	// which the node is still offered; executor pods carry them. Under any
+	// other such taint, or a cordon, the node offers nothing.
+	OfferTolerations []corev1.Toleration
 }
 
 // Agent is the kubemesos agent of one node.
@@ -91,7 +95,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		launched: map[types.UID]bool{}, killed: map[types.UID]bool{}, created: map[string]time.Time{},
 		requeue: make(chan event.GenericEvent, 4096)}
 	a.registrar = &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
-		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval}
+		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations}
 	a.server = &ExecutorServer{Secret: st.Secret, Hooks: a, Log: log.WithName("executor-api")}
 	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))
 	return a, nil

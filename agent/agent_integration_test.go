@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	"github.com/kubemesos/kubemesos/agent"
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
@@ -38,6 +39,12 @@ func TestCommandTaskRunsToFinished(t *testing.T) {
 	}
 	if cpu := pod.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; cpu.String() != "500m" {
 		t.Errorf("pod requests %s cpu, want the task's 500m", cpu.String())
+	}
+	// What Pod Security's restricted level asks of every pod.
+	if psc, sc := pod.Spec.SecurityContext, pod.Spec.Containers[0].SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
+		psc.RunAsUser == nil || *psc.RunAsUser != agent.ExecutorUser || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("executor pod security: pod %+v, container %+v", psc, sc)
 	}
 	for _, name := range []string{executorapi.EnvAgentEndpoint, executorapi.EnvToken, executorapi.EnvFramework, executorapi.EnvExecutorID} {
 		if envValue(pod, name) == "" {

@@ -37,6 +37,12 @@ type Registrar struct {
 	// LeaseDuration is written into the Lease for humans and tools; the
 	// master decides reachability from renewTime with its own timeout.
 	LeaseDuration time.Duration
+	// Tolerations are the node taints under which tenant tasks may still
+	// run here (the operator's opt-in); under any other NoSchedule or
+	// NoExecute taint the node offers nothing.
+	Tolerations []corev1.Toleration
+
+	lastTaint string // the last reason to offer nothing, logged once
 }
 
 // DesiredSpec computes the Agent spec from the node and the pods on it.
@@ -49,9 +55,22 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 	if err := r.Client.List(ctx, &pods, client.MatchingFields{"spec.nodeName": r.NodeName}); err != nil {
 		return kmv1.AgentSpec{}, fmt.Errorf("listing the pods of node %s: %w", r.NodeName, err)
 	}
+	resources := OfferableResources(&node, pods.Items)
+	why := UntoleratedTaint(&node, r.Tolerations)
+	if why != "" {
+		resources = kmv1.ResourceList{}
+	}
+	if why != r.lastTaint {
+		if why != "" {
+			ctrl.LoggerFrom(ctx).Info("offering nothing of this node", "node", r.NodeName, "reason", why)
+		} else {
+			ctrl.LoggerFrom(ctx).Info("offering this node again: no untolerated taint", "node", r.NodeName)
+		}
+		r.lastTaint = why
+	}
 	return kmv1.AgentSpec{
 		NodeName:   r.NodeName,
-		Resources:  OfferableResources(&node, pods.Items),
+		Resources:  resources,
 		Attributes: NodeAttributes(&node),
 		Endpoint:   r.Endpoint,
 	}, nil

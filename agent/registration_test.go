@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/inprocess"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -38,6 +39,7 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	if err := c.Status().Update(ctx, node); err != nil {
 		t.Fatal(err)
 	}
+	inprocess.ReadyNode(t, c, node)
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubemesos-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -91,6 +93,32 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	}
 	if got := agent.Spec.Resources[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 {
 		t.Errorf("agent cpu %s after a 1-cpu pod, want 3", got.String())
+	}
+
+	// A NoSchedule taint that the agent does not tolerate: nothing is
+	// offered. Tolerated (the operator's opt-in), the node is offered again.
+	node.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+	if err := c.Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+		t.Fatal(err)
+	}
+	if len(agent.Spec.Resources) != 0 {
+		t.Errorf("a tainted node offers %v, want nothing", agent.Spec.Resources)
+	}
+	r.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+		t.Fatal(err)
+	}
+	if got := agent.Spec.Resources[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 {
+		t.Errorf("a node whose taint is tolerated offers cpu %s, want 3", got.String())
 	}
 
 	// The heartbeat creates the Lease, then renews it with the clock's time.

@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	resourcehelper "k8s.io/component-helpers/resource"
+	schedulinghelper "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/klog/v2"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
@@ -18,7 +22,8 @@ func IsKubemesosPod(pod *corev1.Pod) bool {
 
 // OfferableResources returns what the agent can offer: the node's allocatable
 // resources minus the requests of the node's other pods that still hold
-// resources (not Succeeded or Failed), never below zero.
+// resources (not Succeeded or Failed), never below zero. The caller offers
+// nothing of a node with an UntoleratedTaint.
 func OfferableResources(node *corev1.Node, pods []corev1.Pod) kmv1.ResourceList {
 	free := kmv1.ResourceList{}
 	for name, q := range node.Status.Allocatable {
@@ -57,4 +62,26 @@ func NodeAttributes(node *corev1.Node) kmv1.Attributes {
 		attrs[k] = v
 	}
 	return attrs
+}
+
+// UntoleratedTaint says why tenant tasks may not run on node: a NoSchedule
+// or NoExecute taint that tolerations (the operator's --offer-tolerations)
+// do not tolerate, or a cordon. It returns "" when tasks may run there. An
+// agent offers nothing of a node that its tasks may not use: executor pods
+// name their node and so skip the scheduler's taint checks, which the
+// agent applies in their place.
+func UntoleratedTaint(node *corev1.Node, tolerations []corev1.Toleration) string {
+	taints := node.Spec.Taints
+	if node.Spec.Unschedulable {
+		// A cordoned node carries this taint once the node lifecycle
+		// controller sees it; the cordon itself is enough.
+		taints = append(append([]corev1.Taint{}, taints...), corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule})
+	}
+	taint, found := schedulinghelper.FindMatchingUntoleratedTaint(klog.Background(), taints, tolerations, func(t *corev1.Taint) bool {
+		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+	}, true)
+	if !found {
+		return ""
+	}
+	return fmt.Sprintf("node %s has the taint %s, which the agent's --offer-tolerations do not tolerate", node.Name, taint.ToString())
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -86,5 +87,43 @@ func TestNodeAttributes(t *testing.T) {
 	}
 	if got := NodeAttributes(&corev1.Node{}); got != nil {
 		t.Errorf("a node without labels has attributes %v", got)
+	}
+}
+
+func TestUntoleratedTaint(t *testing.T) {
+	taint := func(key, value string, effect corev1.TaintEffect) corev1.Taint {
+		return corev1.Taint{Key: key, Value: value, Effect: effect}
+	}
+	exists := corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpExists}
+	cases := []struct {
+		name        string
+		taints      []corev1.Taint
+		cordoned    bool
+		tolerations []corev1.Toleration
+		offered     bool
+	}{
+		{name: "no taint", offered: true},
+		{name: "NoSchedule", taints: []corev1.Taint{taint("dedicated", "gpu", corev1.TaintEffectNoSchedule)}},
+		{name: "NoExecute", taints: []corev1.Taint{taint("node-role.kubernetes.io/control-plane", "", corev1.TaintEffectNoExecute)}},
+		{name: "PreferNoSchedule only", taints: []corev1.Taint{taint("dedicated", "gpu", corev1.TaintEffectPreferNoSchedule)}, offered: true},
+		{name: "tolerated by key", taints: []corev1.Taint{taint("dedicated", "gpu", corev1.TaintEffectNoSchedule)}, tolerations: []corev1.Toleration{exists}, offered: true},
+		{name: "one of two tolerated", taints: []corev1.Taint{taint("dedicated", "gpu", corev1.TaintEffectNoSchedule), taint("other", "", corev1.TaintEffectNoSchedule)},
+			tolerations: []corev1.Toleration{exists}},
+		{name: "value does not match", taints: []corev1.Taint{taint("dedicated", "gpu", corev1.TaintEffectNoSchedule)},
+			tolerations: []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "batch"}}},
+		{name: "cordoned", cordoned: true},
+		{name: "cordoned, tolerated", cordoned: true, tolerations: []corev1.Toleration{{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists}}, offered: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{Taints: tc.taints, Unschedulable: tc.cordoned}}
+			why := UntoleratedTaint(node, tc.tolerations)
+			if (why == "") != tc.offered {
+				t.Errorf("UntoleratedTaint = %q; offered should be %v", why, tc.offered)
+			}
+			if why != "" && !strings.Contains(why, "--offer-tolerations") {
+				t.Errorf("the reason %q does not say how to opt in", why)
+			}
+		})
 	}
 }

@@ -182,6 +182,10 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 			AutomountServiceAccountToken:  ptr.To(false),
 			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
 			SecurityContext:               executorPodSecurity(),
+			// The taints under which the operator lets this node be
+			// offered; a NoExecute taint that they do not tolerate evicts
+			// the pod, as it would any other.
+			Tolerations: a.Options.OfferTolerations,
 		},
 	}
 	if t.Spec.Command != nil {

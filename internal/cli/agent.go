@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,8 @@ type agentOptions struct {
 	heartbeatInterval   time.Duration
 	metricsAddr         string
 	probeAddr           string
+	offerTolerations    string
+	tolerations         []corev1.Toleration
 	zap                 zap.Options
 }
 
@@ -79,6 +82,11 @@ cost does not grow with the cluster.`,
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":5052", "Address of the /healthz and /readyz endpoints.")
+	f.StringVar(&o.offerTolerations, "offer-tolerations", "", `Node taints under which the node is still offered, as a JSON list of pod
+tolerations, e.g. '[{"key":"dedicated","operator":"Equal","value":"batch","effect":"NoSchedule"}]'.
+Executor pods name their node and so skip the scheduler's taint checks: the
+agent offers nothing of a node with any other NoSchedule or NoExecute taint,
+or a cordon, and gives executor pods these tolerations. Default: none.`)
 	addZapFlags(cmd, &o.zap)
 	return cmd
 }
@@ -93,6 +101,17 @@ func (o *agentOptions) validate() error {
 	}
 	if o.heartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--heartbeat-interval must be positive, got %s", o.heartbeatInterval))
+	}
+	o.tolerations = nil
+	if o.offerTolerations != "" {
+		if err := json.Unmarshal([]byte(o.offerTolerations), &o.tolerations); err != nil {
+			errs = append(errs, fmt.Errorf("--offer-tolerations is not a JSON list of tolerations: %w", err))
+		}
+		for i, t := range o.tolerations {
+			if err := validateToleration(t); err != nil {
+				errs = append(errs, fmt.Errorf("--offer-tolerations[%d]: %w", i, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -141,6 +160,7 @@ func runAgent(o *agentOptions) error {
 		LeaseNamespace:              o.leaseNamespace,
 		HeartbeatInterval:           o.heartbeatInterval,
 		ExecutorRegistrationTimeout: o.registrationTimeout,
+		OfferTolerations:            o.tolerations,
 	}, ctrl.Log.WithName("agent"))
 	if err != nil {
 		return fmt.Errorf("starting the agent: %w", err)
@@ -156,4 +176,26 @@ func runAgent(o *agentOptions) error {
 	}
 	ctrl.Log.WithName("agent").Info("starting the agent", "node", o.nodeName, "endpoint", a.Options.Endpoint, "workDir", o.workDir)
 	return mgr.Start(ctx)
+}
+
+// validateToleration checks what a pod's toleration must satisfy.
+func validateToleration(t corev1.Toleration) error {
+	switch t.Operator {
+	case corev1.TolerationOpExists:
+		if t.Value != "" {
+			return fmt.Errorf("operator Exists takes no value (got %q)", t.Value)
+		}
+	case corev1.TolerationOpEqual, "":
+		if t.Key == "" {
+			return errors.New("operator Equal needs a key")
+		}
+	default:
+		return fmt.Errorf("operator %q: want Equal or Exists", t.Operator)
+	}
+	switch t.Effect {
+	case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute, corev1.TaintEffectPreferNoSchedule:
+	default:
+		return fmt.Errorf("effect %q: want NoSchedule, NoExecute or PreferNoSchedule (or none, for every effect)", t.Effect)
+	}
+	return nil
 }

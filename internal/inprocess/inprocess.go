@@ -130,13 +130,36 @@ func Node(t testing.TB, c client.Client, name, cpu, memory string) {
 		t.Fatal(err)
 	}
 	n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	if err := c.Status().Update(ctx, n); err != nil {
 		t.Fatal(err)
 	}
+	// The API server's TaintNodesByCondition taints a new node not-ready;
+	// with no node lifecycle controller here, lift it as it would.
+	ReadyNode(t, c, n)
 	t.Cleanup(func() {
 		_ = c.Delete(ctx, n)
 		_ = c.Delete(ctx, &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	})
+}
+
+// ReadyNode removes the not-ready taint that the API server puts on a new
+// Node, as the node lifecycle controller does once the node is Ready.
+func ReadyNode(t testing.TB, c client.Client, n *corev1.Node) {
+	t.Helper()
+	var kept []corev1.Taint
+	for _, taint := range n.Spec.Taints {
+		if taint.Key != corev1.TaintNodeNotReady {
+			kept = append(kept, taint)
+		}
+	}
+	if len(kept) == len(n.Spec.Taints) {
+		return
+	}
+	n.Spec.Taints = kept
+	if err := c.Update(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // FreeAddr returns a free loopback address for an agent's executor API.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -171,7 +172,18 @@ func TestChartValues(t *testing.T) {
 	if !strings.Contains(docs["Deployment/kubemesos-master"], "replicas: 3") || !strings.Contains(docs["Deployment/kubemesos-master"], "--role-weights=prod=3") {
 		t.Errorf("values not applied:\n%s", docs["Deployment/kubemesos-master"])
 	}
-	for _, bad := range [][]string{{"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}} {
+	var tainted appsv1.DaemonSet
+	if err := yaml.Unmarshal([]byte(render(t, "--set", "agent.offerTolerations[0].key=dedicated", "--set", "agent.offerTolerations[0].operator=Exists",
+		"--set", "agent.offerTolerations[0].value=")["DaemonSet/kubemesos-agent"]), &tainted); err != nil {
+		t.Fatal(err)
+	}
+	if args := tainted.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, `--offer-tolerations=[{"key":"dedicated","operator":"Exists","value":""}]`) {
+		t.Errorf("agent.offerTolerations is not passed to the agent: %q", args)
+	}
+	if strings.Contains(render(t)["DaemonSet/kubemesos-agent"], "--offer-tolerations") {
+		t.Error("the agent tolerates taints for its offers by default")
+	}
+	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}} {
 		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
 		if err == nil {
 			t.Errorf("values %v accepted", bad)
