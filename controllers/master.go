@@ -21,7 +21,8 @@ type Options struct {
 	SystemNamespace string
 	// AllocationInterval is the period of the allocation loop (Mesos 1s).
 	AllocationInterval time.Duration
-	// OfferTimeout rescinds offers older than this; zero keeps them.
+	// OfferTimeout rescinds offers left unused this long; zero keeps them
+	// until used or declined (Mesos's default, unsafe on a shared cluster).
 	OfferTimeout time.Duration
 	// AcceptWindow is how long an offer stays usable after its first task
 	// was admitted, so that every task of one launch lands on it. Then the
@@ -40,6 +41,9 @@ type Options struct {
 	// TerminalTaskLimit is how many terminal Tasks a framework keeps; older
 	// ones are deleted. Zero keeps them all.
 	TerminalTaskLimit int
+	// OrphanTaskTTL is how long a terminal Task whose Framework does not
+	// exist is kept before it is deleted; zero keeps it.
+	OrphanTaskTTL time.Duration
 }
 
 // DefaultOptions returns Mesos's defaults.
@@ -53,8 +57,18 @@ func DefaultOptions() Options {
 		AgentRemovalRate:     10,
 		AgentRemovalPeriod:   time.Minute,
 		TerminalTaskLimit:    1000,
+		OrphanTaskTTL:        10 * time.Minute,
+		// Mesos has no offer timeout by default. On a shared cluster one
+		// scheduler that never answers would hold every agent's resources
+		// away from all others, so kubemesos rescinds unused offers after
+		// five minutes unless the operator says otherwise.
+		OfferTimeout: DefaultOfferTimeout,
 	}
 }
+
+// DefaultOfferTimeout is how long an offer may stay unused before it is
+// rescinded, by default.
+const DefaultOfferTimeout = 5 * time.Minute
 
 // AgentTimeout is how stale a heartbeat Lease may get.
 func (o Options) AgentTimeout() time.Duration {
@@ -124,6 +138,9 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	}
 	if err := m.setupFrameworks(mgr); err != nil {
 		return fmt.Errorf("setting up the framework controller: %w", err)
+	}
+	if err := m.setupOrphanTasks(mgr); err != nil {
+		return fmt.Errorf("setting up the orphaned task collector: %w", err)
 	}
 	if err := m.setupOfferDeclines(ctx, mgr); err != nil {
 		return fmt.Errorf("watching offer declines: %w", err)

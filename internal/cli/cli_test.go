@@ -128,7 +128,8 @@ func TestMasterOptionsParse(t *testing.T) {
 	if err := o.complete(); err != nil {
 		t.Fatal(err)
 	}
-	if o.master.AgentRemovalRate != 5 || o.master.AgentRemovalPeriod != 30*time.Second || o.master.RoleWeights["prod"] != 3 {
+	if o.master.AgentRemovalRate != 5 || o.master.AgentRemovalPeriod != 30*time.Second || o.master.RoleWeights["prod"] != 3 ||
+		o.master.OfferTimeout != 5*time.Minute {
 		t.Errorf("parsed %+v", o.master)
 	}
 }

@@ -84,13 +84,14 @@ Prometheus metrics on --metrics-bind-address.`,
 	mo := &o.master
 	f.StringVar(&mo.SystemNamespace, "agent-lease-namespace", envOr("POD_NAMESPACE", mo.SystemNamespace), "Namespace of the agents' heartbeat Leases (default: $POD_NAMESPACE, else kubemesos-system).")
 	f.DurationVar(&mo.AllocationInterval, "allocation-interval", mo.AllocationInterval, "Period of the allocation cycle; events also trigger one.")
-	f.DurationVar(&mo.OfferTimeout, "offer-timeout", mo.OfferTimeout, "Rescind offers left unused this long; 0 keeps them until used or declined.")
+	f.DurationVar(&mo.OfferTimeout, "offer-timeout", mo.OfferTimeout, "Rescind offers left unused this long, so that a scheduler that never answers cannot hold every agent; 0 keeps them until used or declined (Mesos's default).")
 	f.DurationVar(&mo.AcceptWindow, "offer-accept-window", mo.AcceptWindow, "How long an offer stays usable after its first task, so all tasks of one launch land on it; then what they left returns to the pool.")
 	f.DurationVar(&mo.AgentPingTimeout, "agent-ping-timeout", mo.AgentPingTimeout, "With --max-agent-ping-timeouts: an agent whose Lease is older than their product becomes Unreachable.")
 	f.IntVar(&mo.MaxAgentPingTimeouts, "max-agent-ping-timeouts", mo.MaxAgentPingTimeouts, "See --agent-ping-timeout.")
 	f.StringVar(&o.removalLimit, "agent-removal-rate-limit", "10/1m", "At most N agents become Unreachable per period, as N/period (e.g. 10/1m); an empty value means no bound.")
 	f.StringToStringVar(&o.roleWeights, "role-weights", nil, "DRF weights of roles, as role=weight pairs (e.g. prod=3,dev=1); 1 when absent. A role inherits its parent's weight.")
 	f.IntVar(&mo.TerminalTaskLimit, "terminal-task-limit", mo.TerminalTaskLimit, "Terminal tasks kept per framework; older ones are deleted. 0 keeps all.")
+	f.DurationVar(&mo.OrphanTaskTTL, "orphan-task-ttl", mo.OrphanTaskTTL, "How long a terminal task whose framework does not exist (never did, or was deleted) is kept before it is deleted. 0 keeps it.")
 	addZapFlags(cmd, &o.zap)
 	return cmd, o
 }
@@ -146,8 +147,8 @@ func (o *masterOptions) complete() error {
 		return fmt.Errorf("--allocation-interval must be positive, got %s", mo.AllocationInterval)
 	case mo.AgentPingTimeout <= 0 || mo.MaxAgentPingTimeouts <= 0:
 		return fmt.Errorf("--agent-ping-timeout and --max-agent-ping-timeouts must be positive")
-	case mo.OfferTimeout < 0 || mo.AcceptWindow < 0:
-		return fmt.Errorf("--offer-timeout and --offer-accept-window must not be negative")
+	case mo.OfferTimeout < 0 || mo.AcceptWindow < 0 || mo.OrphanTaskTTL < 0:
+		return fmt.Errorf("--offer-timeout, --offer-accept-window and --orphan-task-ttl must not be negative")
 	}
 	return nil
 }
