@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -101,16 +102,20 @@ func TestFrameworkCompletedByScheduler(t *testing.T) {
 	waitPhase(t, ns, "donefw", kmv1.FrameworkActive)
 	launch(t, ns, "donefw", "d1")
 
-	// What the scheduler SDK writes when it completes the framework.
-	fw := getFramework(t, ns, "donefw")
-	patch := client.MergeFromWithOptions(fw.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	fw.Status.Result = "area=42"
-	meta.SetStatusCondition(&fw.Status.Conditions, metav1.Condition{Type: kmv1.FrameworkSucceeded, Status: metav1.ConditionTrue,
-		Reason: kmv1.ReasonCompletedByScheduler, Message: "all pieces done"})
-	if err := env.Client.Status().Patch(ctx, fw, patch); err != nil {
+	// What the scheduler SDK writes when it completes the framework: a
+	// patch with a resourceVersion precondition, retried on conflict with
+	// the master's own status writes.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fw := getFramework(t, ns, "donefw")
+		patch := client.MergeFromWithOptions(fw.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		fw.Status.Result = "area=42"
+		meta.SetStatusCondition(&fw.Status.Conditions, metav1.Condition{Type: kmv1.FrameworkSucceeded, Status: metav1.ConditionTrue,
+			Reason: kmv1.ReasonCompletedByScheduler, Message: "all pieces done"})
+		return env.Client.Status().Patch(ctx, fw, patch)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	fw = waitPhase(t, ns, "donefw", kmv1.FrameworkCompleted)
+	fw := waitPhase(t, ns, "donefw", kmv1.FrameworkCompleted)
 	if fw.Status.Result != "area=42" || fw.Status.CompletionTime == nil {
 		t.Errorf("result %q completion %v", fw.Status.Result, fw.Status.CompletionTime)
 	}
