@@ -331,8 +331,14 @@ func (a *Agent) requeueAll(ctx context.Context) {
 
 // tasksOfPod maps an executor pod to its tasks.
 func (a *Agent) tasksOfPod(ctx context.Context, p *corev1.Pod) []reconcile.Request {
-	if t := p.Labels[kmv1.LabelTask]; t != "" {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: t}}}
+	if _, ok := p.Labels[kmv1.LabelTask]; ok {
+		// A command pod is owned by its task.
+		for _, ref := range p.OwnerReferences {
+			if ref.Kind == "Task" && ref.APIVersion == kmv1.GroupVersion.String() {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}}}
+			}
+		}
+		return nil
 	}
 	exec := p.Labels[kmv1.LabelExecutor]
 	if exec == "" {

@@ -79,6 +79,24 @@ func TestCommandTaskRunsToFinished(t *testing.T) {
 	}
 }
 
+// TestLongTaskNameRuns: a command task's name may be longer than a label
+// value (63 characters); its pod still runs it and reports back.
+func TestLongTaskNameRuns(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "long-node")
+	startTestAgent(t, "long-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "longfw")
+	name := "piece-" + strings.Repeat("x", 90)
+	launchOnOffer(t, ns, "longfw", "long-node", b.MakeTask(name, "").Resources("cpu", "100m").Command("busybox", "true").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelFramework: "longfw", kmv1.LabelComponent: "executor"})
+	if v := pod.Labels[kmv1.LabelTask]; len(v) > 63 || v == "" {
+		t.Errorf("task label %q", v)
+	}
+	waitState(t, ns, name, kmv1.TaskStarting)
+	kubelet(t, pod, corev1.PodSucceeded, 0)
+	waitState(t, ns, name, kmv1.TaskFinished)
+}
+
 func TestCommandTaskFailureCarriesExitCode(t *testing.T) {
 	startTestMaster(t, 5*time.Second)
 	addNode(t, "fail-node")

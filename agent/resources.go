@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -52,14 +53,25 @@ func OfferableResources(node *corev1.Node, pods []corev1.Pod) kmv1.ResourceList 
 	return free
 }
 
-// NodeAttributes returns the agent attributes taken from the node's labels.
+// MaxAttributes is how many attributes an Agent holds (the CRD's limit).
+const MaxAttributes = 128
+
+// NodeAttributes returns the agent attributes taken from the node's labels:
+// all of them, or, on a node with more than MaxAttributes labels, the first
+// MaxAttributes in key order, so that such a node still registers.
 func NodeAttributes(node *corev1.Node) kmv1.Attributes {
 	if len(node.Labels) == 0 {
 		return nil
 	}
-	attrs := make(kmv1.Attributes, len(node.Labels))
-	for k, v := range node.Labels {
-		attrs[k] = v
+	keys := make([]string, 0, len(node.Labels))
+	for k := range node.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	keys = keys[:min(len(keys), MaxAttributes)]
+	attrs := make(kmv1.Attributes, len(keys))
+	for _, k := range keys {
+		attrs[k] = node.Labels[k]
 	}
 	return attrs
 }

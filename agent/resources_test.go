@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -87,6 +88,17 @@ func TestNodeAttributes(t *testing.T) {
 	}
 	if got := NodeAttributes(&corev1.Node{}); got != nil {
 		t.Errorf("a node without labels has attributes %v", got)
+	}
+}
+
+func TestNodeAttributesFitTheAgent(t *testing.T) {
+	labels := map[string]string{}
+	for i := 0; i < 200; i++ {
+		labels[fmt.Sprintf("example.com/l%03d", i)] = "v"
+	}
+	attrs := NodeAttributes(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: labels}})
+	if len(attrs) != MaxAttributes || attrs["example.com/l000"] != "v" || attrs["example.com/l127"] != "v" || attrs["example.com/l128"] != "" {
+		t.Errorf("%d attributes from 200 labels; want the first %d by key", len(attrs), MaxAttributes)
 	}
 }
 

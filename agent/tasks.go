@@ -152,7 +152,9 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 	var c corev1.Container
 	requests := t.Spec.Resources.Core().DeepCopy()
 	if cmd := t.Spec.Command; cmd != nil {
-		labels[kmv1.LabelTask] = t.Name
+		// A label value holds 63 characters, a task name 253: the pod
+		// maps back to its task through its owner reference.
+		labels[kmv1.LabelTask] = boundedLabel(t.Name)
 		delete(labels, kmv1.LabelExecutor)
 		env = append(env, corev1.EnvVar{Name: executorapi.EnvTaskID, Value: t.Name}, corev1.EnvVar{Name: executorapi.EnvTaskData, Value: t.Spec.Data})
 		c = corev1.Container{Name: "task", Image: cmd.Image, Command: cmd.Command, Args: cmd.Args, Env: append(env, kmv1.EnvVars(cmd.Env)...)}

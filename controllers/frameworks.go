@@ -303,6 +303,12 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 	key := types.NamespacedName{Namespace: fw.Namespace, Name: SchedulerPodName(fw.Name)}
 	var pod corev1.Pod
 	err := m.Client.Get(ctx, key, &pod)
+	if err == nil && !metav1.IsControlledBy(&pod, fw) {
+		// Somebody else's pod holds the name: never touch it.
+		m.Recorder.Eventf(fw, &pod, corev1.EventTypeWarning, "SchedulerPodConflict", "RunScheduler",
+			"pod %s exists and is not this framework's; rename or delete it to let the master run the scheduler", key.Name)
+		return time.Minute, nil
+	}
 	if err == nil {
 		if pod.DeletionTimestamp == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
 			// Restart with a growing delay, as a kubelet backs off a
@@ -484,8 +490,15 @@ func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.
 		}
 	}
 	m.ledger.mu.Unlock()
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: fw.Namespace, Name: SchedulerPodName(fw.Name)}}
-	if err := m.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
+	var pod corev1.Pod
+	err := m.Client.Get(ctx, types.NamespacedName{Namespace: fw.Namespace, Name: SchedulerPodName(fw.Name)}, &pod)
+	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(&pod, fw)) {
+		return nil // no scheduler pod of this framework's
+	}
+	if err != nil {
+		return fmt.Errorf("reading the scheduler pod: %w", err)
+	}
+	if err := m.Client.Delete(ctx, &pod, client.Preconditions{UID: &pod.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing the scheduler pod: %w", err)
 	}
 	return nil

@@ -223,6 +223,47 @@ func TestSchedulerPodRunsAndRestarts(t *testing.T) {
 	})
 }
 
+// TestForeignSchedulerPodIsLeftAlone: a pod named <framework>-scheduler
+// that the framework does not own is neither replaced nor deleted, even on
+// teardown.
+func TestForeignSchedulerPodIsLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	foreign := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: controllers.SchedulerPodName("foreignfw")},
+		Spec: corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "c", Image: "busybox:stable"}}}}
+	if err := env.Client.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	foreign.Status.Phase = corev1.PodSucceeded // an ended pod is what the master would replace
+	if err := env.Client.Status().Update(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	fw := b.MakeFramework("foreignfw", ns.Name).Obj()
+	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "scheduler", Image: "kubemesos/kubemesos:test"}}}}}
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	renewLease(t, keyOf(ns.Name, kmv1.SchedulerLeaseName("foreignfw")), kmv1.LeaseKindScheduler, time.Second)
+	waitPhase(t, ns.Name, "foreignfw", kmv1.FrameworkActive)
+	time.Sleep(2 * time.Second) // reconciles that would have replaced it
+	if err := env.Client.Delete(ctx, getFramework(t, ns.Name, "foreignfw")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Framework is gone", func() (bool, error) {
+		err := env.Client.Get(ctx, keyOf(ns.Name, "foreignfw"), &kmv1.Framework{})
+		return apierrors.IsNotFound(err), nil
+	})
+	var p corev1.Pod
+	if err := env.Client.Get(ctx, keyOf(ns.Name, foreign.Name), &p); err != nil || p.UID != foreign.UID || p.DeletionTimestamp != nil {
+		t.Errorf("the foreign pod was touched: %v, %+v", err, p.ObjectMeta)
+	}
+}
+
 func envOf(p *corev1.Pod) string {
 	var parts []string
 	for _, e := range p.Spec.Containers[0].Env {
