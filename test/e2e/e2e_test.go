@@ -29,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -606,5 +607,37 @@ func TestReadmeByHandExample(t *testing.T) {
 	}
 	if out, err := kubectl("delete", "-n", "default", "mfw", "byhand", "--timeout=2m"); err != nil {
 		t.Errorf("deleting the framework: %v\n%s", err, out)
+	}
+}
+
+// (h) The pod network: a pod on one node reaches another node's
+// host-network agent (its health endpoint on the node's address) and the
+// API server through the kubernetes Service address.
+func TestPodNetwork(t *testing.T) {
+	ctx := context.Background()
+	var nodes corev1.NodeList
+	if err := c.List(ctx, &nodes); err != nil || len(nodes.Items) < 2 {
+		t.Fatalf("want two nodes: %v", err)
+	}
+	other := ""
+	for _, a := range nodes.Items[1].Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			other = a.Address
+		}
+	}
+	script := fmt.Sprintf("wget -T 5 -qO- http://%s:5052/healthz && echo && nc -w 5 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT </dev/null && echo api-reachable", other)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "netcheck-", Namespace: "default"}, Spec: corev1.PodSpec{
+		NodeName: nodes.Items[0].Name, RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: ptr.To(false),
+		Containers: []corev1.Container{{Name: "c", Image: "busybox:stable", Command: []string{"sh", "-c", script}}}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(ctx, pod) })
+	wait(t, "the network check pod to end", 2*time.Minute, func() bool {
+		return c.Get(ctx, client.ObjectKeyFromObject(pod), pod) == nil && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed)
+	})
+	out, _ := kubectl("logs", "-n", "default", pod.Name)
+	if pod.Status.Phase != corev1.PodSucceeded || !strings.Contains(out, "ok") || !strings.Contains(out, "api-reachable") {
+		t.Errorf("from %s: the agent on %s (%s) or the API server unreachable: %s\n%s", nodes.Items[0].Name, nodes.Items[1].Name, other, pod.Status.Phase, out)
 	}
 }
