@@ -9,14 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -195,12 +189,7 @@ func runMaster(o *masterOptions) error {
 		// A leader that loses its Lease stops at once; nothing is released
 		// for a graceful handover that could race the new leader.
 		LeaderElectionReleaseOnCancel: false,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			// Only kubemesos pods and Leases: node Leases and other pods
-			// would be steady churn for nothing.
-			&corev1.Pod{}:           {Label: mustSelector(kmv1.LabelFramework)},
-			&coordinationv1.Lease{}: {Label: mustSelector(kmv1.LabelLease)},
-		}},
+		Cache:                         controllers.CacheOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the controller manager: %w", err)
@@ -221,13 +210,4 @@ func runMaster(o *masterOptions) error {
 		return fmt.Errorf("master stopped: %w", err)
 	}
 	return nil
-}
-
-// mustSelector selects the objects that carry the label key.
-func mustSelector(key string) labels.Selector {
-	req, err := labels.NewRequirement(key, selection.Exists, nil)
-	if err != nil {
-		panic(err)
-	}
-	return labels.NewSelector().Add(*req)
 }

@@ -18,8 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -39,11 +37,6 @@ import (
 
 // SystemNamespace holds the agents' Leases in these tests.
 const SystemNamespace = "kubemesos-system"
-
-func exists(key string) labels.Selector {
-	req, _ := labels.NewRequirement(key, selection.Exists, nil)
-	return labels.NewSelector().Add(*req)
-}
 
 // MasterOptions are short timeouts for tests.
 func MasterOptions() controllers.Options {
@@ -92,10 +85,8 @@ func RunMaster(t testing.TB, cfg *rest.Config, mc MasterConfig) (stop func()) {
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
 		LeaderElection: mc.LeaderElect, LeaderElectionID: kmv1.MasterLeaseName, LeaderElectionNamespace: o.SystemNamespace,
 		LeaseDuration: ptr.To(2 * time.Second), RenewDeadline: ptr.To(1500 * time.Millisecond), RetryPeriod: ptr.To(300 * time.Millisecond),
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:           {Label: exists(kmv1.LabelFramework)},
-			&coordinationv1.Lease{}: {Label: exists(kmv1.LabelLease)},
-		}},
+		// The production master's cache, so that tests run its wiring.
+		Cache:      controllers.CacheOptions(),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		Logger:     ctrl.Log.WithName(mc.ID),
 	})
