@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -192,7 +193,8 @@ func TestExecutorAPIRefusesBadInput(t *testing.T) {
 	startTestMaster(t, 5*time.Second)
 	addNode(t, "api-node")
 	addr := freeAddr(t)
-	startTestAgent(t, "api-node", t.TempDir(), addr, time.Minute, nil)
+	workDir := t.TempDir()
+	startTestAgent(t, "api-node", workDir, addr, time.Minute, nil)
 	ns := frameworkWithScheduler(t, "apifw")
 	launchOnOffer(t, ns, "apifw", "api-node", b.MakeTask("t", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
@@ -223,8 +225,12 @@ func TestExecutorAPIRefusesBadInput(t *testing.T) {
 		{name: "no token", body: `{"type":"SUBSCRIBE",` + id + `}`, code: 401, want: "executor token"},
 		{name: "wrong token", body: `{"type":"SUBSCRIBE",` + id + `}`, token: strings.Repeat("0", 64), code: 401, want: "executor token"},
 		{name: "another executor's task", body: `{"type":"UPDATE","namespace":"` + ns + `","framework":"apifw","executor_id":"e","update":{"status":{"task_id":"nope","state":"TASK_RUNNING","uuid":"x"}}}`,
-			token: ex.token, code: 400, want: "nope"},
+			token: ex.token, code: 404, want: "nope"},
 		{name: "bad state", body: `{"type":"UPDATE",` + id + `,"update":{"status":{"task_id":"t","state":"DONE","uuid":"x"}}}`, token: ex.token, code: 400, want: `state "DONE"`},
+		// More than a Task's status can store: refused now, not accepted
+		// and then lost when the API server refuses it.
+		{name: "data too large", body: `{"type":"UPDATE",` + id + `,"update":{"status":{"task_id":"t","state":"TASK_RUNNING","uuid":"x","data":"` +
+			strings.Repeat("d", executorapi.MaxDataLength+1) + `"}}}`, token: ex.token, code: 400, want: "data has"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,6 +251,30 @@ func TestExecutorAPIRefusesBadInput(t *testing.T) {
 	// The agent survived all of it and still serves the executor.
 	ex.subscribe(t)
 	ex.next(t, executorapi.EventLaunch)
+
+	// The agent's own failure (its checkpoint cannot be written) is a 500,
+	// which the executor retries, never a 400 that it would drop.
+	updates := filepath.Join(workDir, "updates")
+	if err := os.RemoveAll(updates); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(updates, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := `{"type":"UPDATE",` + id + `,"update":{"status":{"task_id":"t","state":"TASK_STARTING","uuid":"s1"}}}`
+	if code, msg := post(good, ex.token); code != http.StatusInternalServerError || !strings.Contains(msg, "retry") {
+		t.Errorf("an update the agent cannot checkpoint: %d %q, want 500 asking to retry", code, msg)
+	}
+	if err := os.Remove(updates); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(updates, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := post(good, ex.token); code != http.StatusAccepted {
+		t.Errorf("the retried update: %d %q, want 202", code, msg)
+	}
+	waitState(t, ns, "t", kmv1.TaskStarting)
 }
 
 func TestExecutorPodFailureFailsItsTasks(t *testing.T) {

@@ -39,8 +39,10 @@ type ExecutorHooks interface {
 	AgentID() string
 	// Subscribed is told that an executor (re)subscribed.
 	Subscribed(k ExecutorKey, s *executorapi.Subscribe)
-	// Update takes a task status from an executor; an error is the
-	// executor's fault and becomes a 400.
+	// Update takes a task status from an executor. A *CallError is the
+	// executor's fault and answered with its 4xx status; any other error
+	// is the agent's own (a checkpoint that cannot be written) and is
+	// answered 500, so that the executor keeps the update and retries.
 	Update(k ExecutorKey, s executorapi.TaskStatus) error
 	// Message takes a message from an executor to its scheduler.
 	Message(k ExecutorKey, data string)
@@ -105,6 +107,24 @@ func (s *ExecutorServer) Disconnect(k ExecutorKey) {
 	}
 }
 
+// CallError is an executor API error that is the caller's fault.
+type CallError struct {
+	// Status is the HTTP status of the answer, a 4xx.
+	Status int
+	// Err says what is wrong.
+	Err error
+}
+
+func (e *CallError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *CallError) Unwrap() error { return e.Err }
+
+// badCall is a 400 CallError.
+func badCall(format string, args ...any) error {
+	return &CallError{Status: http.StatusBadRequest, Err: fmt.Errorf(format, args...)}
+}
+
 func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
@@ -154,7 +174,13 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.subscribe(w, r, key, agentID, call)
 	case executorapi.CallUpdate:
 		if err := s.Hooks.Update(key, call.Update.Status); err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
+			var bad *CallError
+			if errors.As(err, &bad) {
+				httpError(w, bad.Status, "%v", err)
+				return
+			}
+			s.Log.Error(err, "taking a status update", "executor", key.String(), "task", call.Update.Status.TaskID)
+			httpError(w, http.StatusInternalServerError, "the agent could not take the update (%v); keep it and retry", err)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -458,14 +459,16 @@ func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 func (a *Agent) Update(k ExecutorKey, s executorapi.TaskStatus) error {
 	var t kmv1.Task
 	key := types.NamespacedName{Namespace: k.Namespace, Name: s.TaskID}
-	if err := a.Client.Get(context.Background(), key, &t); err != nil {
-		return fmt.Errorf("task %s: %w", key, err)
+	if err := a.Client.Get(context.Background(), key, &t); apierrors.IsNotFound(err) {
+		return &CallError{Status: http.StatusNotFound, Err: fmt.Errorf("task %s: no such task on this agent", key)}
+	} else if err != nil {
+		return fmt.Errorf("reading task %s: %w", key, err)
 	}
 	if string(t.Spec.Framework) != k.Framework || executorOf(&t).ExecutorID != k.ExecutorID {
-		return fmt.Errorf("task %s does not run on executor %s", s.TaskID, k.ExecutorID)
+		return badCall("task %s does not run on executor %s", s.TaskID, k.ExecutorID)
 	}
 	if t.Status.AgentID != a.AgentID() {
-		return fmt.Errorf("task %s is not placed on this agent (%s)", s.TaskID, a.AgentID())
+		return badCall("task %s is not placed on this agent (%s)", s.TaskID, a.AgentID())
 	}
 	return a.updates.Enqueue(Update{
 		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, ExecutorID: k.ExecutorID, PodName: a.podNameFor(&t),

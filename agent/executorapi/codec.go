@@ -7,9 +7,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 )
+
+// What a Task's status can store (the CRD's limits): an update that does
+// not fit is refused when it is made, never accepted and lost later. A test
+// holds these to the generated CRD.
+const (
+	MaxTaskIDLength  = 253
+	MaxUUIDLength    = 128
+	MaxReasonLength  = 64
+	MaxMessageLength = 32768
+	MaxDataLength    = 65536
+)
+
+// reasonPattern is the CRD's pattern for a TaskReason.
+var reasonPattern = regexp.MustCompile(`^REASON_[A-Z0-9_]+$`)
 
 // validStates are the task states an executor may report.
 var validStates = map[string]bool{
@@ -91,8 +106,16 @@ func (s *TaskStatus) Validate() error {
 		return errors.New("uuid is empty")
 	case !validStates[s.State]:
 		return fmt.Errorf("state %q is not a task state an executor reports (TASK_STARTING, TASK_RUNNING, TASK_FINISHED, ...)", s.State)
-	case s.Reason != "" && !strings.HasPrefix(s.Reason, "REASON_"):
-		return fmt.Errorf("reason %q does not start with REASON_", s.Reason)
+	case s.Reason != "" && (!reasonPattern.MatchString(s.Reason) || len(s.Reason) > MaxReasonLength):
+		return fmt.Errorf("reason %q is not REASON_ followed by capitals, digits and underscores (at most %d characters)", s.Reason, MaxReasonLength)
+	case len(s.TaskID) > MaxTaskIDLength:
+		return fmt.Errorf("task_id has %d characters; a task name has at most %d", len(s.TaskID), MaxTaskIDLength)
+	case len(s.UUID) > MaxUUIDLength:
+		return fmt.Errorf("uuid has %d characters; at most %d", len(s.UUID), MaxUUIDLength)
+	case len(s.Message) > MaxMessageLength:
+		return fmt.Errorf("message has %d bytes; a task status holds at most %d", len(s.Message), MaxMessageLength)
+	case len(s.Data) > MaxDataLength:
+		return fmt.Errorf("data has %d bytes; a task status holds at most %d", len(s.Data), MaxDataLength)
 	}
 	return nil
 }

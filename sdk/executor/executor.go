@@ -293,19 +293,62 @@ func (d *Driver) SendStatusUpdate(s TaskStatus) error {
 	d.mu.Lock()
 	d.unacked[u.UUID] = u
 	d.mu.Unlock()
+	retry, err := d.sendUpdate(u)
+	if retry {
+		go d.retryUpdate(u)
+	}
+	return err
+}
+
+// sendUpdate posts one update. The agent's 4xx refuses it for good (it is
+// dropped, and the error says why); a 5xx or a lost connection is the
+// agent's trouble: the update is kept, to be sent again.
+func (d *Driver) sendUpdate(u executorapi.TaskStatus) (retry bool, err error) {
 	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallUpdate, Update: &executorapi.UpdateCall{Status: u}})
 	if err != nil {
-		return nil // kept; resent when the agent is back
+		return true, nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized {
+	switch {
+	case resp.StatusCode == http.StatusAccepted:
+		return false, nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		d.mu.Lock()
 		delete(d.unacked, u.UUID)
 		d.mu.Unlock()
-		return fmt.Errorf("the agent refused the update of task %s: %s: %s", s.TaskID, resp.Status, strings.TrimSpace(string(msg)))
+		return false, fmt.Errorf("the agent refused the update of task %s: %s: %s", u.TaskID, resp.Status, strings.TrimSpace(string(msg)))
+	default:
+		return true, nil
 	}
-	return nil
+}
+
+// retryUpdate sends an update again, backing off from 200 ms to 5 s,
+// until the agent takes it, refuses it, acknowledges it (after a
+// reconnection resent it), or the driver stops.
+func (d *Driver) retryUpdate(u executorapi.TaskStatus) {
+	backoff := 200 * time.Millisecond
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		d.mu.Lock()
+		_, pending := d.unacked[u.UUID]
+		d.mu.Unlock()
+		if !pending {
+			return
+		}
+		retry, err := d.sendUpdate(u)
+		if err != nil {
+			d.exec.Error(d, err.Error())
+		}
+		if !retry {
+			return
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
 }
 
 // SendFrameworkMessage sends data to the scheduler.

@@ -1,0 +1,99 @@
+package executor_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	"github.com/kubemesos/kubemesos/sdk/executor"
+)
+
+// fakeAgent answers SUBSCRIBE with SUBSCRIBED and holds the stream; it
+// answers the first `failures` UPDATE calls with a 500, then takes them.
+type fakeAgent struct {
+	mu       sync.Mutex
+	failures int
+	updates  []executorapi.TaskStatus
+	calls    int
+}
+
+func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var c executorapi.Call
+	body, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(body, &c); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch c.Type {
+	case executorapi.CallSubscribe:
+		subscribed(w, r)
+	case executorapi.CallUpdate:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.calls++
+		if f.calls <= f.failures {
+			http.Error(w, "the agent could not take the update (disk full); keep it and retry", http.StatusInternalServerError)
+			return
+		}
+		f.updates = append(f.updates, c.Update.Status)
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+// subscribed answers a SUBSCRIBE and holds the stream open.
+func subscribed(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusOK)
+	_ = executorapi.WriteRecord(w, executorapi.Event{Type: executorapi.EventSubscribed, Subscribed: &executorapi.Subscribed{AgentID: "a1"}})
+	w.(http.Flusher).Flush()
+	<-r.Context().Done()
+}
+
+// TestUpdateRetriedAfterAgentFailure: an update that the agent fails to
+// take (a 500) is sent again while the stream stays up, and arrives; one
+// that it refuses (a 4xx) is reported and dropped.
+func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
+	agent := &fakeAgent{failures: 2}
+	srv := httptest.NewServer(agent)
+	defer srv.Close()
+	rec := &recorder{tasks: make(chan string, 1)}
+	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Token: "t", Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	wait(t, "registration", func() bool { return rec.has("registered") })
+	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED", Data: "result"}); err != nil {
+		t.Fatalf("an update the agent failed to take: %v; want it kept", err)
+	}
+	wait(t, "the update to arrive after two 500s", func() bool {
+		agent.mu.Lock()
+		defer agent.mu.Unlock()
+		return len(agent.updates) == 1 && agent.updates[0].Data == "result" && agent.calls == 3
+	})
+
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c executorapi.Call
+		_ = json.NewDecoder(r.Body).Decode(&c)
+		if c.Type == executorapi.CallSubscribe {
+			subscribed(w, r)
+			return
+		}
+		http.Error(w, "task job: no such task on this agent", http.StatusNotFound)
+	}))
+	defer refusing.Close()
+	rec2 := &recorder{tasks: make(chan string, 1)}
+	d2 := executor.NewDriver(rec2, executor.Config{Endpoint: strings.TrimPrefix(refusing.URL, "http://"), Token: "t", Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	if err := d2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Stop()
+	wait(t, "registration", func() bool { return rec2.has("registered") })
+	if err := d2.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_RUNNING"}); err == nil || !strings.Contains(err.Error(), "no such task") {
+		t.Errorf("a refused update: %v; want the agent's reason", err)
+	}
+}
