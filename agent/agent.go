@@ -87,7 +87,7 @@ type Agent struct {
 
 // New makes an agent. It loads the checkpoint under o.WorkDir.
 func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Options, log logr.Logger) (*Agent, error) {
-	st, err := LoadState(o.WorkDir)
+	st, err := LoadState(o.WorkDir, log)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
 )
 
 // writeFileAtomic writes data to path through a temporary file, fsync and
@@ -54,25 +57,36 @@ type State struct {
 
 // LoadState reads the agent's checkpoint from dir, creating a new secret on
 // first start.
-func LoadState(dir string) (*State, error) {
+//
+// A corrupt checkpoint does not stop the agent, which would crash-loop on
+// it: it is kept aside as agent.json.corrupt-<unix time> for inspection, and
+// the agent starts afresh, as on a new node: its executors' tokens came from
+// the lost secret, so they can no longer subscribe, and their tasks end as
+// when an executor dies. log says so.
+func LoadState(dir string, log logr.Logger) (*State, error) {
 	path := filepath.Join(dir, "agent.json")
 	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, fmt.Errorf("making the executor token secret: %w", err)
-		}
-		s := &State{Secret: hex.EncodeToString(b[:])}
-		return s, SaveState(dir, s)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading the agent checkpoint %s: %w", path, err)
 	}
-	var s State
-	if err := json.Unmarshal(raw, &s); err != nil || s.Secret == "" {
-		return nil, fmt.Errorf("the agent checkpoint %s is corrupt (remove it to start afresh): %v", path, err)
+	if err == nil {
+		var s State
+		jerr := json.Unmarshal(raw, &s)
+		if jerr == nil && s.Secret != "" {
+			return &s, nil
+		}
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		if err := os.Rename(path, aside); err != nil {
+			return nil, fmt.Errorf("the agent checkpoint %s is corrupt and cannot be moved aside: %w", path, err)
+		}
+		log.Error(jerr, "the agent checkpoint is corrupt; starting afresh", "checkpoint", path, "keptAs", aside)
 	}
-	return &s, nil
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("making the executor token secret: %w", err)
+	}
+	s := &State{Secret: hex.EncodeToString(b[:])}
+	return s, SaveState(dir, s)
 }
 
 // SaveState writes the agent's checkpoint.
