@@ -56,7 +56,9 @@ type Options struct {
 	// HeartbeatInterval is how often the Lease is renewed.
 	HeartbeatInterval time.Duration
 	// ExecutorRegistrationTimeout is how long an executor pod may take to
-	// subscribe before its tasks fail (Mesos 1m).
+	// subscribe before its tasks fail (Mesos 1m), and how long an executor
+	// that had subscribed may go without a subscription (after the agent
+	// restarted, or its stream ended) before its running tasks fail.
 	ExecutorRegistrationTimeout time.Duration
 	// OfferTolerations are the node taints (NoSchedule, NoExecute) under
 	// which the node is still offered; executor pods carry them. Under any
@@ -83,6 +85,7 @@ type Agent struct {
 	killed   map[types.UID]bool
 	created  map[string]time.Time // pods created, by name, until the cache shows them
 	requeue  chan event.GenericEvent
+	started  time.Time // when this agent process started
 }
 
 // New makes an agent. It loads the checkpoint under o.WorkDir.
@@ -96,7 +99,8 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		requeue: make(chan event.GenericEvent, 4096)}
 	a.registrar = &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
 		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations}
-	a.server = &ExecutorServer{Secret: st.Secret, Hooks: a, Log: log.WithName("executor-api")}
+	a.server = &ExecutorServer{Secret: st.Secret, Hooks: a, Log: log.WithName("executor-api"), Clock: clk}
+	a.started = clk.Now()
 	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))
 	return a, nil
 }

@@ -277,6 +277,35 @@ func TestExecutorAPIRefusesBadInput(t *testing.T) {
 	waitState(t, ns, "t", kmv1.TaskStarting)
 }
 
+// TestExecutorThatNeverResubscribes: an executor whose stream ends while
+// its task runs gets --executor-registration-timeout to subscribe again;
+// then its task fails (REASON_EXECUTOR_REREGISTRATION_TIMEOUT) and its pod
+// is removed, instead of the task staying RUNNING for ever.
+func TestExecutorThatNeverResubscribes(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "gone-node")
+	startTestAgent(t, "gone-node", t.TempDir(), freeAddr(t), 3*time.Second, nil)
+	ns := frameworkWithScheduler(t, "gonefw")
+	launchOnOffer(t, ns, "gonefw", "gone-node", b.MakeTask("g", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	ex.update(t, "g", "TASK_RUNNING", "", "r1")
+	waitState(t, ns, "g", kmv1.TaskRunning)
+	ex.cancel() // the stream ends, and the executor never comes back
+	tk := waitState(t, ns, "g", kmv1.TaskFailed)
+	if tk.Status.Reason != kmv1.ReasonExecutorReregistrationTimeout {
+		t.Errorf("failed with %s %q", tk.Status.Reason, tk.Status.Message)
+	}
+	eventually(t, "the executor pod removed", func() bool {
+		var p corev1.Pod
+		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(pod), &p)
+		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+	})
+}
+
 func TestExecutorPodFailureFailsItsTasks(t *testing.T) {
 	startTestMaster(t, 5*time.Second)
 	addNode(t, "crash-node")

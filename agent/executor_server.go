@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 )
@@ -55,8 +57,12 @@ type ExecutorServer struct {
 	Hooks  ExecutorHooks
 	Log    logr.Logger
 
+	// Clock stamps the end of each subscription.
+	Clock clock.PassiveClock
+
 	mu   sync.Mutex
 	subs map[ExecutorKey]*subscription
+	gone map[ExecutorKey]time.Time // when each executor's last subscription ended
 }
 
 type subscription struct {
@@ -94,6 +100,15 @@ func (s *ExecutorServer) Subscribed(k ExecutorKey) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.subs[k] != nil
+}
+
+// UnsubscribedSince returns when an executor's last subscription ended, if
+// it had one since the agent started and holds none now.
+func (s *ExecutorServer) UnsubscribedSince(k ExecutorKey) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.gone[k]
+	return at, ok && s.subs[k] == nil
 }
 
 // Disconnect ends an executor's subscription, for example after SHUTDOWN.
@@ -211,6 +226,10 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, key E
 		s.mu.Lock()
 		if s.subs[key] == sub {
 			delete(s.subs, key)
+			if s.gone == nil {
+				s.gone = map[ExecutorKey]time.Time{}
+			}
+			s.gone[key] = s.Clock.Now()
 		}
 		s.mu.Unlock()
 		sub.close()

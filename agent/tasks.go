@@ -290,7 +290,7 @@ func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 	}
 	if !a.server.Subscribed(k) {
 		if t.Status.State != kmv1.TaskStaging {
-			return ctrl.Result{RequeueAfter: a.Options.ExecutorRegistrationTimeout}, nil // it will resubscribe
+			return a.awaitResubscription(ctx, t, pod)
 		}
 		age := a.Clock.Since(pod.CreationTimestamp.Time)
 		if age >= a.Options.ExecutorRegistrationTimeout {
@@ -307,6 +307,33 @@ func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 	}
 	if t.Status.State == kmv1.TaskStaging {
 		a.sendLaunch(t)
+	}
+	return ctrl.Result{}, nil
+}
+
+// awaitResubscription gives an executor that had subscribed (its task is
+// past STAGING) --executor-registration-timeout to subscribe again, from
+// the agent's start or the end of its last stream, whichever is later;
+// then its task fails and its pod is removed, so that no task stays
+// RUNNING for ever behind an executor that is gone.
+func (a *Agent) awaitResubscription(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
+	k := executorOf(t)
+	since := a.started
+	if gone, ok := a.server.UnsubscribedSince(k); ok && gone.After(since) {
+		since = gone
+	}
+	if wait := a.Options.ExecutorRegistrationTimeout - a.Clock.Since(since); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if a.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
+		return ctrl.Result{}, nil
+	}
+	if err := a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorReregistrationTimeout,
+		fmt.Sprintf("executor %s did not subscribe again within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout), "reregistration"); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("removing executor pod %s that did not subscribe again: %w", pod.Name, err)
 	}
 	return ctrl.Result{}, nil
 }

@@ -102,6 +102,10 @@ const (
 	ReasonExecutorTerminated TaskReason = "REASON_EXECUTOR_TERMINATED"
 	// ReasonExecutorRegistrationTimeout: the executor did not subscribe in time.
 	ReasonExecutorRegistrationTimeout TaskReason = "REASON_EXECUTOR_REGISTRATION_TIMEOUT"
+	// ReasonExecutorReregistrationTimeout: the executor, subscribed once,
+	// did not subscribe again in time after the agent restarted or its
+	// stream ended.
+	ReasonExecutorReregistrationTimeout TaskReason = "REASON_EXECUTOR_REREGISTRATION_TIMEOUT"
 	// ReasonCommandExecutorFailed: a command task's container failed.
 	ReasonCommandExecutorFailed TaskReason = "REASON_COMMAND_EXECUTOR_FAILED"
 	// ReasonContainerLaunchFailed: the executor pod could not be created.

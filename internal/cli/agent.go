@@ -76,7 +76,7 @@ cost does not grow with the cluster.`,
 	f.StringVar(&o.advertiseAddress, "advertise-address", envOr("HOST_IP", "127.0.0.1"), "Address that executors use to reach the executor API (default: $HOST_IP).")
 	f.StringVar(&o.bindAddress, "bind-address", "0.0.0.0", "Address the executor API listens on.")
 	f.IntVar(&o.port, "port", 5051, "Port of the executor API, as in Mesos.")
-	f.DurationVar(&o.registrationTimeout, "executor-registration-timeout", time.Minute, "How long an executor pod may take to subscribe before its tasks fail (Mesos 1m).")
+	f.DurationVar(&o.registrationTimeout, "executor-registration-timeout", time.Minute, "How long an executor pod may take to subscribe before its tasks fail (Mesos 1m), and how long an executor that had subscribed may go without a subscription (after an agent restart, or when its stream ends) before its running tasks fail.")
 	f.StringVar(&o.workDir, "work-dir", "/var/lib/kubemesos", "Directory for the agent's checkpoints (a hostPath in the chart).")
 	f.StringVar(&o.leaseNamespace, "lease-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the heartbeat Lease (default: $POD_NAMESPACE, else kubemesos-system).")
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
