@@ -99,7 +99,6 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		requeue: make(chan event.GenericEvent, 4096)}
 	a.registrar = &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
 		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations}
-	a.registrar.ExecutorPods = a.executorPods
 	a.server = &ExecutorServer{Secret: st.Secret, Hooks: a, Log: log.WithName("executor-api"), Clock: clk}
 	a.started = clk.Now()
 	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))

@@ -41,9 +41,6 @@ type Registrar struct {
 	// run here (the operator's opt-in); under any other NoSchedule or
 	// NoExecute taint the node offers nothing.
 	Tolerations []corev1.Toleration
-	// ExecutorPods lists the pods that the agent runs for its tasks, by
-	// namespace/name; nil when there are none.
-	ExecutorPods func(context.Context) (map[string]bool, error)
 
 	lastTaint string // the last reason to offer nothing, logged once
 }
@@ -58,14 +55,7 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 	if err := r.Client.List(ctx, &pods, client.MatchingFields{"spec.nodeName": r.NodeName}); err != nil {
 		return kmv1.AgentSpec{}, fmt.Errorf("listing the pods of node %s: %w", r.NodeName, err)
 	}
-	var executorPods map[string]bool
-	if r.ExecutorPods != nil {
-		var err error
-		if executorPods, err = r.ExecutorPods(ctx); err != nil {
-			return kmv1.AgentSpec{}, fmt.Errorf("listing the executor pods of node %s: %w", r.NodeName, err)
-		}
-	}
-	resources := OfferableResources(&node, pods.Items, executorPods)
+	resources := OfferableResources(&node, pods.Items)
 	why := UntoleratedTaint(&node, r.Tolerations)
 	if why != "" {
 		resources = kmv1.ResourceList{}

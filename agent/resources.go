@@ -13,15 +13,19 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
 
+// IsKubemesosPod reports whether pod was started by kubemesos for a task (an
+// executor pod). Such pods are paid for by the tasks' resources, so they are
+// not subtracted from what the agent offers.
+func IsKubemesosPod(pod *corev1.Pod) bool {
+	_, ok := pod.Labels[kmv1.LabelAgent]
+	return ok
+}
+
 // OfferableResources returns what the agent can offer: the node's allocatable
 // resources minus the requests of the node's other pods that still hold
-// resources (not Succeeded or Failed), never below zero. executorPods are
-// the pods that this agent runs for its tasks, by namespace/name: they are
-// paid for by the tasks' resources, so they are not subtracted. A pod is
-// one of them because a task names it, never because of its labels, which
-// anyone who creates pods can set. The caller offers nothing of a node with
-// an UntoleratedTaint.
-func OfferableResources(node *corev1.Node, pods []corev1.Pod, executorPods map[string]bool) kmv1.ResourceList {
+// resources (not Succeeded or Failed), never below zero. The caller offers
+// nothing of a node with an UntoleratedTaint.
+func OfferableResources(node *corev1.Node, pods []corev1.Pod) kmv1.ResourceList {
 	free := kmv1.ResourceList{}
 	for name, q := range node.Status.Allocatable {
 		if name == corev1.ResourcePods {
@@ -31,7 +35,7 @@ func OfferableResources(node *corev1.Node, pods []corev1.Pod, executorPods map[s
 	}
 	for i := range pods {
 		p := &pods[i]
-		if executorPods[p.Namespace+"/"+p.Name] || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if IsKubemesosPod(p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		for name, req := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {

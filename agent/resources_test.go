@@ -16,7 +16,7 @@ import (
 
 func pod(name string, phase corev1.PodPhase, labels map[string]string, cpu, mem string) corev1.Pod {
 	return corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name: "c",
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
@@ -50,18 +50,13 @@ func TestOfferableResources(t *testing.T) {
 			want: builders.Resources("cpu", "2500m", "memory", "7Gi", "example.com/gpu", "2"),
 		},
 		{
-			name: "the agent's executor pods and finished pods are not subtracted",
+			name: "executor pods and finished pods are not subtracted",
 			pods: []corev1.Pod{
 				pod("exec", corev1.PodRunning, map[string]string{kmv1.LabelAgent: "n1"}, "1", "1Gi"),
 				pod("done", corev1.PodSucceeded, nil, "1", "1Gi"),
 				pod("failed", corev1.PodFailed, nil, "1", "1Gi"),
 			},
 			want: builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2"),
-		},
-		{
-			name: "a pod that only wears the executor labels is subtracted",
-			pods: []corev1.Pod{pod("impostor", corev1.PodRunning, map[string]string{kmv1.LabelAgent: "n1", kmv1.LabelFramework: "fw"}, "1", "1Gi")},
-			want: builders.Resources("cpu", "3", "memory", "7Gi", "example.com/gpu", "2"),
 		},
 		{
 			name: "overcommitted node offers zero, never negative",
@@ -71,7 +66,7 @@ func TestOfferableResources(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := OfferableResources(node, tc.pods, map[string]bool{"ns/exec": true})
+			got := OfferableResources(node, tc.pods)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}

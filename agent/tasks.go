@@ -43,26 +43,6 @@ func (a *Agent) podNameFor(t *kmv1.Task) string {
 	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), a.AgentID())
 }
 
-// executorPods lists, by namespace/name, the pods that run the live tasks
-// placed on this node under its current agentID: what the tasks' resources
-// pay for.
-func (a *Agent) executorPods(ctx context.Context) (map[string]bool, error) {
-	var tasks kmv1.TaskList
-	if err := a.Client.List(ctx, &tasks, client.UnsafeDisableDeepCopy); err != nil { // the cache holds this node's tasks only
-		return nil, err
-	}
-	agentID := a.AgentID()
-	pods := map[string]bool{}
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
-		if t.Status.State.IsTerminal() || t.Status.AgentID != agentID {
-			continue
-		}
-		pods[t.Namespace+"/"+a.podNameFor(t)] = true
-	}
-	return pods, nil
-}
-
 // reconcileTask drives one task that the master placed on this node.
 func (a *Agent) reconcileTask(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var task kmv1.Task
