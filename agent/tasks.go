@@ -289,21 +289,7 @@ func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 		return ctrl.Result{}, a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, why, "executor-ended")
 	}
 	if !a.server.Subscribed(k) {
-		if t.Status.State != kmv1.TaskStaging {
-			return a.awaitResubscription(ctx, t, pod)
-		}
-		age := a.Clock.Since(pod.CreationTimestamp.Time)
-		if age >= a.Options.ExecutorRegistrationTimeout {
-			if err := a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorRegistrationTimeout,
-				fmt.Sprintf("executor %s did not subscribe within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout), "registration"); err != nil {
-				return ctrl.Result{}, err
-			}
-			if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
-				return ctrl.Result{}, fmt.Errorf("removing executor pod %s that never subscribed: %w", pod.Name, err)
-			}
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{RequeueAfter: a.Options.ExecutorRegistrationTimeout - age}, nil
+		return a.awaitSubscription(ctx, t, pod)
 	}
 	if t.Status.State == kmv1.TaskStaging {
 		a.sendLaunch(t)
@@ -311,29 +297,34 @@ func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 	return ctrl.Result{}, nil
 }
 
-// awaitResubscription gives an executor that had subscribed (its task is
-// past STAGING) --executor-registration-timeout to subscribe again, from
-// the agent's start or the end of its last stream, whichever is later;
-// then its task fails and its pod is removed, so that no task stays
-// RUNNING for ever behind an executor that is gone.
-func (a *Agent) awaitResubscription(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
+// awaitSubscription gives an executor --executor-registration-timeout to
+// subscribe: from its pod's creation while its task is STAGING; once it had
+// subscribed (its task is past STAGING), from the agent's start or the end
+// of its last stream, whichever is later. Then the task fails and the pod is
+// removed, so that no task waits for ever behind an executor that is gone.
+func (a *Agent) awaitSubscription(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
 	k := executorOf(t)
-	since := a.started
-	if gone, ok := a.server.UnsubscribedSince(k); ok && gone.After(since) {
-		since = gone
+	since, reason, cause := pod.CreationTimestamp.Time, kmv1.ReasonExecutorRegistrationTimeout, "registration"
+	what := fmt.Sprintf("executor %s did not subscribe within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout)
+	resubscribing := t.Status.State != kmv1.TaskStaging
+	if resubscribing {
+		since, reason, cause = a.started, kmv1.ReasonExecutorReregistrationTimeout, "reregistration"
+		what = fmt.Sprintf("executor %s did not subscribe again within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout)
+		if gone, ok := a.server.UnsubscribedSince(k); ok && gone.After(since) {
+			since = gone
+		}
 	}
 	if wait := a.Options.ExecutorRegistrationTimeout - a.Clock.Since(since); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if a.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
+	if resubscribing && a.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
 		return ctrl.Result{}, nil
 	}
-	if err := a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorReregistrationTimeout,
-		fmt.Sprintf("executor %s did not subscribe again within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout), "reregistration"); err != nil {
+	if err := a.report(t, pod.Name, kmv1.TaskFailed, reason, what, cause); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("removing executor pod %s that did not subscribe again: %w", pod.Name, err)
+		return ctrl.Result{}, fmt.Errorf("removing executor pod %s: %s: %w", pod.Name, what, err)
 	}
 	return ctrl.Result{}, nil
 }
