@@ -19,10 +19,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	"github.com/kubemesos/kubemesos/agent"
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/restricted"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -43,7 +43,7 @@ func TestCommandTaskRunsToFinished(t *testing.T) {
 	}
 	// What Pod Security's restricted level asks of every pod.
 	if psc, sc := pod.Spec.SecurityContext, pod.Spec.Containers[0].SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
-		psc.RunAsUser == nil || *psc.RunAsUser != agent.ExecutorUser || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		psc.RunAsUser == nil || *psc.RunAsUser != restricted.User || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
 		sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
 		t.Errorf("executor pod security: pod %+v, container %+v", psc, sc)
 	}

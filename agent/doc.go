@@ -5,13 +5,16 @@
 package agent
 
 // The agent's permissions. controller-gen turns these markers into
-// config/rbac/agent/role.yaml, which the chart's ClusterRole mirrors.
+// config/rbac/agent/role.yaml, which the chart mirrors: a ClusterRole, and a
+// Role for the heartbeat Leases in the release namespace (the namespace
+// below stands for it). What the agent may write is held to its own node
+// by the chart's ValidatingAdmissionPolicy kubemesos-agent-node.
 //
 // +kubebuilder:rbac:groups=kubemesos.io,resources=agents,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=kubemesos.io,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=kubemesos.io,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubemesos.io,resources=frameworks,verbs=get;list;watch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=kubemesos-system
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/restricted"
 )
 
 // createGrace is how long a pod the agent created may stay out of its
@@ -173,8 +174,7 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 		c = corev1.Container{Name: "executor", Image: ex.Image, Command: ex.Command, Args: ex.Args, Env: append(env, kmv1.EnvVars(ex.Env)...)}
 	}
 	c.Resources = corev1.ResourceRequirements{Requests: requests}
-	c.SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
-		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	c.SecurityContext = restricted.ContainerSecurityContext()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: name, Labels: labels,
 			Annotations: map[string]string{AnnotationAgentID: agentID}},
@@ -184,7 +184,7 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 			Containers:                    []corev1.Container{c},
 			AutomountServiceAccountToken:  ptr.To(false),
 			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
-			SecurityContext:               executorPodSecurity(),
+			SecurityContext:               restricted.PodSecurityContext(),
 			// The taints under which the operator lets this node be
 			// offered; a NoExecute taint that they do not tolerate evicts
 			// the pod, as it would any other.
@@ -209,18 +209,6 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 	a.mu.Unlock()
 	a.Log.V(1).Info("executor pod created", "pod", name, "task", client.ObjectKeyFromObject(t))
 	return nil
-}
-
-// ExecutorUser is the user and group that executor and command-task
-// containers run as, whatever their image says: a task is tenant code on a
-// shared node, so it runs as Pod Security's "restricted" level requires
-// (non-root, no privilege escalation, no capabilities, the runtime's
-// default seccomp profile) and its pod is admitted in any namespace.
-const ExecutorUser = 65532
-
-func executorPodSecurity() *corev1.PodSecurityContext {
-	return &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](ExecutorUser),
-		RunAsGroup: ptr.To[int64](ExecutorUser), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
 }
 
 // boundedLabel keeps a label value within 63 characters.

@@ -26,6 +26,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/kubemesos/kubemesos/internal/resources"
+	"github.com/kubemesos/kubemesos/internal/restricted"
 )
 
 // frameworkController registers frameworks, follows their scheduler Lease
@@ -292,12 +293,12 @@ func podEnded(p *corev1.Pod) time.Time {
 	return p.CreationTimestamp.Time
 }
 
-// ensureSchedulerPod runs spec.scheduler.template as the pod <name>-scheduler,
+// ensureSchedulerPod runs spec.scheduler as the pod <name>-scheduler,
 // and replaces it, with a backoff, when it ended while the framework goes
 // on. It returns when to look again.
 func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.Framework) (time.Duration, error) {
 	m := r.m
-	if fw.Spec.Scheduler == nil || fw.Spec.Scheduler.Template == nil {
+	if fw.Spec.Scheduler == nil {
 		return 0, nil
 	}
 	key := types.NamespacedName{Namespace: fw.Namespace, Name: SchedulerPodName(fw.Name)}
@@ -337,25 +338,7 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 	if !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("reading scheduler pod %s: %w", key, err)
 	}
-	pod = corev1.Pod{
-		ObjectMeta: *fw.Spec.Scheduler.Template.ObjectMeta.DeepCopy(),
-		Spec:       *fw.Spec.Scheduler.Template.Spec.DeepCopy(),
-	}
-	pod.Name, pod.Namespace, pod.GenerateName = key.Name, key.Namespace, ""
-	if pod.Labels == nil {
-		pod.Labels = map[string]string{}
-	}
-	pod.Labels[kmv1.LabelFramework] = fw.Name
-	pod.Labels[kmv1.LabelComponent] = "scheduler"
-	if pod.Spec.RestartPolicy == "" {
-		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
-	}
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		c.Env = append(c.Env,
-			corev1.EnvVar{Name: "KUBEMESOS_FRAMEWORK", Value: fw.Name},
-			corev1.EnvVar{Name: "KUBEMESOS_NAMESPACE", Value: fw.Namespace})
-	}
+	pod = SchedulerPod(fw)
 	if err := controllerutil.SetControllerReference(fw, &pod, m.Client.Scheme()); err != nil {
 		return 0, fmt.Errorf("owning the scheduler pod: %w", err)
 	}
@@ -363,6 +346,41 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 		return 0, fmt.Errorf("creating scheduler pod %s: %w", key, err)
 	}
 	return 0, nil
+}
+
+// SchedulerPod builds the pod that runs a framework's scheduler from
+// spec.scheduler, which must be set. Only the image, command, arguments,
+// environment, resources and ServiceAccount come from the framework; the
+// rest is fixed here: Pod Security's "restricted" settings, no host
+// namespaces or volumes beyond the ServiceAccount token, no node, and no
+// restart by the kubelet (the master restarts it with a backoff).
+func SchedulerPod(fw *kmv1.Framework) corev1.Pod {
+	s := fw.Spec.Scheduler
+	env := append(kmv1.EnvVars(s.Env),
+		corev1.EnvVar{Name: "KUBEMESOS_FRAMEWORK", Value: fw.Name},
+		corev1.EnvVar{Name: "KUBEMESOS_NAMESPACE", Value: fw.Namespace})
+	c := corev1.Container{
+		Name: "scheduler", Image: s.Image, ImagePullPolicy: s.ImagePullPolicy,
+		Command: s.Command, Args: s.Args, Env: env,
+		Resources:       corev1.ResourceRequirements{Requests: s.Resources.Requests.Core(), Limits: s.Resources.Limits.Core()},
+		SecurityContext: restricted.ContainerSecurityContext(),
+	}
+	sa := s.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: SchedulerPodName(fw.Name), Namespace: fw.Namespace,
+			Labels: map[string]string{kmv1.LabelFramework: fw.Name, kmv1.LabelComponent: "scheduler"},
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy:      corev1.RestartPolicyNever,
+			ServiceAccountName: sa,
+			SecurityContext:    restricted.PodSecurityContext(),
+			Containers:         []corev1.Container{c},
+		},
+	}
 }
 
 // countTasks fills the task counts, allocated resources, dominant share and

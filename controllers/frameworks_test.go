@@ -9,7 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -196,17 +198,25 @@ func TestSchedulerPodRunsAndRestarts(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
 	fw := b.MakeFramework("podfw", "").Obj()
-	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-		Containers: []corev1.Container{{Name: "scheduler", Image: "kubemesos/kubemesos:test", Command: []string{"montecarloarea", "scheduler"}}},
-	}}}
+	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test", Command: []string{"montecarloarea", "scheduler"},
+		Env: []kmv1.EnvVar{{Name: "MODE", Value: "fast"}}, ServiceAccountName: "montecarlo",
+		Resources: kmv1.SchedulerResources{Requests: kmv1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}
 	_, ns := addFramework(t, fw)
 	var pod corev1.Pod
 	eventually(t, "the scheduler pod", func() (bool, error) {
 		err := env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("podfw")), &pod)
 		return err == nil, nil
 	})
-	if pod.Labels[kmv1.LabelFramework] != "podfw" || len(pod.OwnerReferences) != 1 || !strings.Contains(envOf(&pod), "KUBEMESOS_FRAMEWORK=podfw") {
+	if pod.Labels[kmv1.LabelFramework] != "podfw" || len(pod.OwnerReferences) != 1 || !strings.Contains(envOf(&pod), "MODE=fast KUBEMESOS_FRAMEWORK=podfw") {
 		t.Errorf("scheduler pod not labelled, owned and configured: %+v", pod.ObjectMeta)
+	}
+	// The master builds the rest of the pod: restricted, no host access.
+	c := pod.Spec.Containers[0]
+	if psc := pod.Spec.SecurityContext; psc == nil || !ptr.Deref(psc.RunAsNonRoot, false) || psc.SeccompProfile == nil ||
+		c.SecurityContext == nil || ptr.Deref(c.SecurityContext.AllowPrivilegeEscalation, true) ||
+		pod.Spec.HostNetwork || pod.Spec.HostPID || pod.Spec.NodeName != "" || pod.Spec.ServiceAccountName != "montecarlo" ||
+		c.Resources.Requests.Cpu().MilliValue() != 100 || c.Image != "kubemesos/kubemesos:test" {
+		t.Errorf("scheduler pod not built as restricted from spec.scheduler: %+v", pod.Spec)
 	}
 	firstUID := pod.UID
 	pod.Status.Phase = corev1.PodFailed
@@ -243,8 +253,7 @@ func TestForeignSchedulerPodIsLeftAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	fw := b.MakeFramework("foreignfw", ns.Name).Obj()
-	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-		Containers: []corev1.Container{{Name: "scheduler", Image: "kubemesos/kubemesos:test"}}}}}
+	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test"}
 	if err := env.Client.Create(ctx, fw); err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +270,41 @@ func TestForeignSchedulerPodIsLeftAlone(t *testing.T) {
 	var p corev1.Pod
 	if err := env.Client.Get(ctx, keyOf(ns.Name, foreign.Name), &p); err != nil || p.UID != foreign.UID || p.DeletionTimestamp != nil {
 		t.Errorf("the foreign pod was touched: %v, %+v", err, p.ObjectMeta)
+	}
+}
+
+// TestSchedulerSpecRefusesPodFields: a Framework cannot describe its
+// scheduler with pod fields that could escalate (a privileged container, a
+// hostPath volume, the host's network, a node): the API server refuses
+// them as unknown fields, as kubectl asks by default.
+func TestSchedulerSpecRefusesPodFields(t *testing.T) {
+	ctx := context.Background()
+	for name, scheduler := range map[string]map[string]any{
+		"a pod template": {"template": map[string]any{"spec": map[string]any{
+			"containers": []any{map[string]any{"name": "s", "image": "busybox:stable", "securityContext": map[string]any{"privileged": true}}},
+			"volumes":    []any{map[string]any{"name": "root", "hostPath": map[string]any{"path": "/"}}}}}},
+		"privileged":   {"image": "busybox:stable", "securityContext": map[string]any{"privileged": true}},
+		"hostNetwork":  {"image": "busybox:stable", "hostNetwork": true},
+		"a node":       {"image": "busybox:stable", "nodeName": "node-1"},
+		"a volume":     {"image": "busybox:stable", "volumes": []any{map[string]any{"name": "root", "hostPath": map[string]any{"path": "/"}}}},
+		"no image":     {"command": []any{"sh"}},
+		"a bad SA":     {"image": "busybox:stable", "serviceAccountName": "Not_A_Name"},
+		"a bad policy": {"image": "busybox:stable", "imagePullPolicy": "Sometimes"},
+	} {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": kmv1.GroupVersion.String(), "kind": "Framework",
+			"metadata": map[string]any{"name": "escape", "namespace": "default"},
+			"spec":     map[string]any{"scheduler": scheduler},
+		}}
+		err := env.Client.Create(ctx, u, client.FieldValidation("Strict"))
+		if err == nil {
+			_ = env.Client.Delete(ctx, u)
+			t.Errorf("%s: a Framework with spec.scheduler %v was accepted", name, scheduler)
+			continue
+		}
+		if !apierrors.IsBadRequest(err) && !apierrors.IsInvalid(err) {
+			t.Errorf("%s: want a 400 or 422 from the API server, got %v", name, err)
+		}
 	}
 }
 

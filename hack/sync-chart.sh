@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies the generated CRDs and ClusterRoles into the Helm chart. The CRDs
+# Copies the generated CRDs, ClusterRoles and Roles into the Helm chart. The CRDs
 # go under templates/ behind crds.enabled and keep
 # helm.sh/resource-policy: keep, so an uninstall never deletes user objects.
 # `make manifests` runs it; hack/verify-generated.sh checks the result.
@@ -19,6 +19,8 @@ done
 for role in master agent; do
   {
     echo "# Generated from config/rbac/$role/role.yaml by hack/sync-chart.sh; do not edit."
-    sed -e '/^---$/d' "$root/config/rbac/$role/role.yaml"
+    # The first separator goes; the one before a Role stays. A Role's
+    # namespace in the markers stands for the release namespace.
+    sed -e '1{/^---$/d}' -e 's/^  namespace: kubemesos-system$/  namespace: {{ .Release.Namespace }}/' "$root/config/rbac/$role/role.yaml"
   } > "$chart/rbac-$role.yaml"
 done

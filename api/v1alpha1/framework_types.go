@@ -80,15 +80,76 @@ type OfferFilters struct {
 	RefuseSeconds *int32 `json:"refuseSeconds,omitempty"`
 }
 
-// SchedulerSpec says how the master runs the framework's scheduler.
+// SchedulerSpec describes the framework's scheduler, which the master runs
+// as the pod <framework>-scheduler in the framework's namespace. It holds
+// only what cannot give that pod more than its namespace allows any pod:
+// the master builds the pod itself, with Pod Security's "restricted"
+// security context, no host namespaces, no volumes of its own and no node
+// of the framework's choosing. Setting it requires the right to create pods
+// in the namespace (a ValidatingAdmissionPolicy that the chart installs
+// checks it), since the scheduler runs as one of the namespace's
+// ServiceAccounts.
 type SchedulerSpec struct {
-	// template is the pod that runs the scheduler. The master creates it in
-	// the framework's namespace, restarts it when it fails and removes it
-	// when the framework is done. Leave it out to run the scheduler
-	// anywhere else with a kubeconfig.
+	// image is the scheduler's container image.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+
+	// imagePullPolicy is the container's pull policy: Always, IfNotPresent
+	// or Never. Kubernetes's default applies when it is empty.
+	//
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	// +optional
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// command is the scheduler's entrypoint; the image's when empty.
+	//
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +optional
+	Command []string `json:"command,omitempty"`
+
+	// args are the arguments of the command.
+	//
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +optional
+	Args []string `json:"args,omitempty"`
+
+	// env is added to the scheduler's container, beside KUBEMESOS_FRAMEWORK
+	// and KUBEMESOS_NAMESPACE, which the master sets.
+	//
+	// +kubebuilder:validation:MaxItems=128
+	// +optional
+	Env []EnvVar `json:"env,omitempty"`
+
+	// resources are the container's requests and limits.
 	//
 	// +optional
-	Template *corev1.PodTemplateSpec `json:"template,omitempty"`
+	Resources SchedulerResources `json:"resources,omitempty"`
+
+	// serviceAccountName is the ServiceAccount of the framework's
+	// namespace that the scheduler runs as; "default" when empty. It needs
+	// the rights of the kubemesos-scheduler ClusterRole in the namespace.
+	//
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+}
+
+// SchedulerResources are the requests and limits of the scheduler's
+// container.
+type SchedulerResources struct {
+	// requests are what kube-scheduler reserves for the scheduler.
+	//
+	// +optional
+	Requests ResourceList `json:"requests,omitempty"`
+	// limits cap what the scheduler may use.
+	//
+	// +optional
+	Limits ResourceList `json:"limits,omitempty"`
 }
 
 // FrameworkSpec is what a framework asks of the master.

@@ -50,6 +50,15 @@ func AssetsDir() string {
 	return filepath.Join(RepoRoot(), "bin", "k8s", KubeVersion)
 }
 
+// Helm returns the path of helm: $HELM_BIN when set (the Makefile sets
+// it), else bin/helm in the repository.
+func Helm() string {
+	if b := os.Getenv("HELM_BIN"); b != "" {
+		return b
+	}
+	return filepath.Join(RepoRoot(), "bin", "helm")
+}
+
 // Kubectl returns the path of the kubectl built with the control plane.
 func Kubectl() string { return filepath.Join(AssetsDir(), "kubectl") }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,10 +25,7 @@ import (
 
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	bin := os.Getenv("HELM_BIN")
-	if bin == "" {
-		bin = filepath.Join(testenv.RepoRoot(), "bin", "helm")
-	}
+	bin := testenv.Helm()
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("helm not found at %s: run `make tools` (make test builds it): %v", bin, err)
 	}
@@ -76,6 +74,9 @@ func TestChartRendersTheComponents(t *testing.T) {
 		"ServiceAccount/kubemesos-master", "ServiceAccount/kubemesos-agent",
 		"ClusterRole/kubemesos-master", "ClusterRole/kubemesos-agent", "ClusterRole/kubemesos-scheduler",
 		"ClusterRoleBinding/kubemesos-master", "ClusterRoleBinding/kubemesos-agent", "RoleBinding/kubemesos-scheduler",
+		"Role/kubemesos-agent", "RoleBinding/kubemesos-agent",
+		"ValidatingAdmissionPolicy/kubemesos-framework-scheduler", "ValidatingAdmissionPolicyBinding/kubemesos-framework-scheduler",
+		"ValidatingAdmissionPolicy/kubemesos-agent-node", "ValidatingAdmissionPolicyBinding/kubemesos-agent-node",
 	} {
 		if _, ok := docs[want]; !ok {
 			t.Errorf("the chart lacks %s", want)
@@ -134,8 +135,9 @@ func TestChartRendersTheComponents(t *testing.T) {
 	}
 }
 
-// TestChartRBACMatchesTheMarkers: the chart's ClusterRoles are the ones
-// controller-gen made from the code's RBAC markers.
+// TestChartRBACMatchesTheMarkers: the chart's ClusterRoles and Roles are
+// the ones controller-gen made from the code's RBAC markers, and a Role
+// lives in the release namespace.
 func TestChartRBACMatchesTheMarkers(t *testing.T) {
 	docs := render(t)
 	for _, role := range []string{"master", "agent"} {
@@ -143,23 +145,37 @@ func TestChartRBACMatchesTheMarkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want, got rbacv1.ClusterRole
-		if err := yaml.Unmarshal(raw, &want); err != nil {
-			t.Fatal(err)
-		}
-		if err := yaml.Unmarshal([]byte(docs["ClusterRole/kubemesos-"+role]), &got); err != nil {
-			t.Fatal(err)
-		}
-		if len(got.Rules) != len(want.Rules) || len(got.Rules) == 0 {
-			t.Errorf("%s: chart has %d rules, markers %d", role, len(got.Rules), len(want.Rules))
-		}
-		for _, r := range got.Rules {
-			for _, v := range r.Verbs {
-				if v == "*" {
-					t.Errorf("%s: wildcard verb in %+v", role, r)
+		for _, doc := range strings.Split(string(raw), "\n---\n") {
+			var want, got struct {
+				Kind     string
+				Metadata struct{ Name, Namespace string }
+				Rules    []rbacv1.PolicyRule
+			}
+			if err := yaml.Unmarshal([]byte(doc), &want); err != nil || want.Kind == "" {
+				continue
+			}
+			key := want.Kind + "/" + want.Metadata.Name
+			if err := yaml.Unmarshal([]byte(docs[key]), &got); err != nil || got.Kind == "" {
+				t.Errorf("%s: the chart has no %s (%v)", role, key, err)
+				continue
+			}
+			if !reflect.DeepEqual(got.Rules, want.Rules) || len(got.Rules) == 0 {
+				t.Errorf("%s: the chart's %s rules %+v differ from the markers' %+v", role, key, got.Rules, want.Rules)
+			}
+			if want.Kind == "Role" && got.Metadata.Namespace != "kubemesos-system" {
+				t.Errorf("%s: %s is in namespace %q, not the release's", role, key, got.Metadata.Namespace)
+			}
+			for _, r := range got.Rules {
+				for _, v := range r.Verbs {
+					if v == "*" {
+						t.Errorf("%s: wildcard verb in %+v", role, r)
+					}
 				}
 			}
 		}
+	}
+	if !strings.Contains(docs["RoleBinding/kubemesos-agent"], "namespace: kubemesos-system") {
+		t.Errorf("the agent's Role is not bound in the release namespace:\n%s", docs["RoleBinding/kubemesos-agent"])
 	}
 }
 

@@ -80,8 +80,7 @@ func kubectl(args ...string) (string, error) { return run(testenv.Kubectl(), arg
 // install helm-installs the chart with its default image and work
 // directory, and timeouts short enough for tests.
 func install() error {
-	helm := os.Getenv("HELM_BIN")
-	out, err := run(helm, "upgrade", "--install", "kubemesos", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
+	out, err := run(testenv.Helm(), "upgrade", "--install", "kubemesos", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
 		"--namespace", systemNS, "--create-namespace", "--wait", "--timeout", "5m",
 		"--set", "master.leaderElection.leaseDuration=4s", "--set", "master.leaderElection.renewDeadline=3s",
 		"--set", "master.leaderElection.retryPeriod=500ms", "--set", "master.agentPingTimeout=2s",

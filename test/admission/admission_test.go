@@ -1,0 +1,369 @@
+// Package admission tests the chart's admission rules and RBAC against a
+// real API server: it helm-installs the chart into envtest's kube-apiserver
+// and lets the API server itself refuse what a tenant or a node's agent may
+// not do. Users are impersonated, extra (the node name of a bound token)
+// included.
+package admission
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/restricted"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+const (
+	systemNS  = "kubemesos-system"
+	agentUser = "system:serviceaccount:" + systemNS + ":kubemesos-agent"
+	nodeExtra = "authentication.kubernetes.io/node-name"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	e, err := testenv.StartControlPlane()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	env = e
+	code := 1
+	if err := installChart(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+// installChart helm-installs the chart as an operator would. Nothing runs
+// its pods (envtest has no nodes); what matters here is what the API server
+// holds: CRDs, RBAC and admission policies.
+func installChart() error {
+	dir, err := os.MkdirTemp("", "kubemesos-admission-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		return err
+	}
+	cmd := exec.Command(testenv.Helm(), "install", "km", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
+		"--namespace", systemNS, "--create-namespace", "--kubeconfig", kubeconfig)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("helm install: %v\n%s", err, out)
+	}
+	// The CRDs must be served before any test creates a Framework.
+	return wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		return env.Client.List(ctx, &kmv1.FrameworkList{}) == nil && env.Client.List(ctx, &kmv1.TaskList{}) == nil, nil
+	})
+}
+
+// as returns a client that impersonates user with groups and extra.
+func as(t *testing.T, user string, groups []string, extra map[string][]string) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated"), Extra: extra}
+	c, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// agentOn is the agent's ServiceAccount as its bound token on node
+// authenticates it.
+func agentOn(t *testing.T, node string) client.Client {
+	var extra map[string][]string
+	if node != "" {
+		extra = map[string][]string{nodeExtra: {node}}
+	}
+	return as(t, agentUser, []string{"system:serviceaccounts", "system:serviceaccounts:" + systemNS}, extra)
+}
+
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "team-"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	// No kube-controller-manager here: create what it would.
+	for _, name := range []string{"default", "admin"} {
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name}}
+		if err := env.Client.Create(context.Background(), sa); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns.Name
+}
+
+// bind gives user the ClusterRole role in namespace ns.
+func bind(t *testing.T, ns, user, role string) {
+	t.Helper()
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "test-"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}}
+	if err := env.Client.Create(context.Background(), rb); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// refused checks that err is the API server's refusal and says want.
+func refused(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s: allowed, want refused", what)
+	case !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err):
+		t.Errorf("%s: want 403 or 422, got %v", what, err)
+	case !strings.Contains(err.Error(), want):
+		t.Errorf("%s: the refusal does not say %q: %v", what, want, err)
+	}
+}
+
+func allowed(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("%s: refused: %v", what, err)
+	}
+}
+
+// eventuallyRefused waits for the admission policies to take effect: the
+// API server loads them from its own informer shortly after the install.
+func eventuallyRefused(t *testing.T, try func() error) {
+	t.Helper()
+	_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return try() != nil, nil
+	})
+}
+
+func TestFrameworkSchedulerNeedsTheRightToCreatePods(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	bind(t, ns, "alice", "kubemesos-scheduler") // may create Frameworks, not pods
+	alice := as(t, "alice", nil, nil)
+	withScheduler := func(name string) *kmv1.Framework {
+		fw := b.MakeFramework(name, ns).Obj()
+		fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test"}
+		return fw
+	}
+	eventuallyRefused(t, func() error {
+		fw := withScheduler("probe")
+		err := alice.Create(ctx, fw)
+		if err == nil {
+			_ = env.Client.Delete(ctx, fw)
+		}
+		return err
+	})
+	const msg = "only a user who may create pods in namespace " // the policy's message
+	refused(t, "a Framework with spec.scheduler by a user who may not create pods", alice.Create(ctx, withScheduler("mine")), msg)
+
+	plain := b.MakeFramework("plain", ns).Obj()
+	allowed(t, "a Framework without spec.scheduler", alice.Create(ctx, plain))
+	patch := client.MergeFrom(plain.DeepCopy())
+	plain.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test"}
+	refused(t, "adding spec.scheduler by a user who may not create pods", alice.Patch(ctx, plain, patch), msg)
+	plain.Spec.Scheduler = nil
+	plain.Spec.Parameters = map[string]string{"x": "1"}
+	allowed(t, "other changes", alice.Patch(ctx, plain, patch))
+
+	// The namespace's default ServiceAccount (what the chart binds the
+	// scheduler role to) cannot start a pod through a Framework either.
+	sa := as(t, "system:serviceaccount:"+ns+":default", []string{"system:serviceaccounts", "system:serviceaccounts:" + ns}, nil)
+	bind(t, ns, "system:serviceaccount:"+ns+":default", "kubemesos-scheduler")
+	refused(t, "a Framework with spec.scheduler by a scheduler's ServiceAccount", sa.Create(ctx, withScheduler("bysa")), msg)
+
+	// No kube-controller-manager aggregates "edit" here: a role of its own.
+	podCreator := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "pod-creator-"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}}
+	if err := env.Client.Create(ctx, podCreator); err != nil {
+		t.Fatal(err)
+	}
+	bind(t, ns, "alice", podCreator.Name) // may create pods: may run the scheduler
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		return alice.Create(ctx, withScheduler("mine")) == nil, nil
+	})
+	allowed(t, "a Framework with spec.scheduler by a user who may create pods", err)
+}
+
+func TestAgentIsHeldToItsNode(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	node1, node2, anonymous := agentOn(t, "node-1"), agentOn(t, "node-2"), agentOn(t, "")
+	lease := func(name string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: name}}
+	}
+	eventuallyRefused(t, func() error { return node1.Create(ctx, lease("kubemesos-agent-node-2")) })
+
+	t.Run("Leases", func(t *testing.T) {
+		refused(t, "a token that names no node", anonymous.Create(ctx, lease("kubemesos-agent-node-1")), "name no node")
+		allowed(t, "its own heartbeat Lease", node1.Create(ctx, lease("kubemesos-agent-node-1")))
+		refused(t, "another agent's Lease", node1.Create(ctx, lease("kubemesos-agent-node-2")), "only the Lease kubemesos-agent-node-1")
+		refused(t, "the master's Lease", node1.Create(ctx, lease(kmv1.MasterLeaseName)), "only the Lease kubemesos-agent-node-1")
+		other := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-scheduler"}}
+		refused(t, "kube-scheduler's Lease", node1.Create(ctx, other), "forbidden")
+		mine := lease("kubemesos-agent-node-1")
+		allowed(t, "reading its Lease", node1.Get(ctx, client.ObjectKeyFromObject(mine), mine))
+		mine.Spec.HolderIdentity = ptr.To("node-1")
+		allowed(t, "renewing its Lease", node1.Update(ctx, mine))
+		refused(t, "renewing it from another node", node2.Update(ctx, mine), "only the Lease kubemesos-agent-node-2")
+	})
+
+	t.Run("Pods", func(t *testing.T) {
+		allowed(t, "an executor pod on its node", node1.Create(ctx, executorPod(ns, "ex-1", "node-1", nil)))
+		refused(t, "an executor pod on another node", node1.Create(ctx, executorPod(ns, "ex-2", "node-2", nil)), "only on its own node, not on node-2")
+		refused(t, "an unassigned pod", node1.Create(ctx, executorPod(ns, "ex-3", "", nil)), "only on its own node")
+		for what, change := range map[string]func(*corev1.Pod){
+			"a hostPath volume": func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+			},
+			"a privileged container": func(p *corev1.Pod) {
+				p.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
+				p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
+			},
+			"the host's network":     func(p *corev1.Pod) { p.Spec.HostNetwork = true },
+			"the host's PIDs":        func(p *corev1.Pod) { p.Spec.HostPID = true },
+			"another ServiceAccount": func(p *corev1.Pod) { p.Spec.ServiceAccountName = "admin" },
+			"an API token":           func(p *corev1.Pod) { p.Spec.AutomountServiceAccountToken = ptr.To(true) },
+			"a token for the API server": func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+					Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}}}
+			},
+			"a secret in the env": func(p *corev1.Pod) {
+				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "S", ValueFrom: &corev1.EnvVarSource{
+					SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}}
+			},
+			"an added capability": func(p *corev1.Pod) {
+				p.Spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"SYS_ADMIN"}
+			},
+			"a host port": func(p *corev1.Pod) {
+				p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}}
+			},
+			"no executor labels": func(p *corev1.Pod) { delete(p.Labels, kmv1.LabelComponent) },
+			"another node's label": func(p *corev1.Pod) {
+				p.Labels[kmv1.LabelAgent] = "node-2"
+			},
+		} {
+			refused(t, "an executor pod with "+what, node1.Create(ctx, executorPod(ns, "bad", "node-1", change)), "only executor pods as kubemesos builds them")
+		}
+		theirs := executorPod(ns, "theirs", "node-2", nil)
+		allowed(t, "node-2's agent creates its pod", node2.Create(ctx, theirs))
+		refused(t, "deleting another node's pod", node1.Delete(ctx, theirs), "only on its own node")
+		allowed(t, "deleting its own pod", node1.Delete(ctx, executorPod(ns, "ex-1", "node-1", nil)))
+		other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-elses"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:stable"}}}}
+		allowed(t, "a tenant's unscheduled pod", env.Client.Create(ctx, other))
+		refused(t, "deleting a pod on no node", node1.Delete(ctx, other), "only on its own node")
+	})
+
+	t.Run("TaskStatus", func(t *testing.T) {
+		placed := func(name, node string) *kmv1.Task {
+			task := b.MakeTask(name, ns).Framework("fw").Offer("o1").Agent("agent-"+node).Command("busybox:stable", "true").Obj()
+			if err := env.Client.Create(ctx, task); err != nil {
+				t.Fatal(err)
+			}
+			task.Status.State, task.Status.AgentID, task.Status.NodeName = kmv1.TaskStaging, "agent-"+node, node
+			if err := env.Client.Status().Update(ctx, task); err != nil {
+				t.Fatal(err)
+			}
+			return task
+		}
+		mine, theirs := placed("mine", "node-1"), placed("theirs", "node-2")
+		running := func(task *kmv1.Task) *kmv1.Task {
+			task = task.DeepCopy()
+			task.Status.State = kmv1.TaskRunning
+			return task
+		}
+		allowed(t, "the status of a task on its node", node1.Status().Update(ctx, running(mine)))
+		refused(t, "the status of a task on another node", node1.Status().Update(ctx, running(theirs)), "only of Tasks placed on its node")
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(mine), mine); err != nil {
+			t.Fatal(err)
+		}
+		moved := mine.DeepCopy()
+		moved.Status.NodeName = "node-2"
+		refused(t, "moving its task to another node", node1.Status().Update(ctx, moved), "without changing their node or agentID")
+		moved = mine.DeepCopy()
+		moved.Status.AgentID = "agent-x"
+		refused(t, "changing its task's agentID", node1.Status().Update(ctx, moved), "without changing their node or agentID")
+		patch := client.MergeFrom(theirs.DeepCopy())
+		stolen := theirs.DeepCopy()
+		stolen.Status.NodeName = "node-1"
+		refused(t, "taking another node's task by a patch", node1.Status().Patch(ctx, stolen, patch), "only of Tasks placed on its node")
+	})
+
+	t.Run("Agents", func(t *testing.T) {
+		allowed(t, "its own Agent", node1.Create(ctx, b.MakeAgent("node-1").Obj()))
+		refused(t, "another node's Agent", node1.Create(ctx, b.MakeAgent("node-2").Obj()), "only the Agent node-1")
+		allowed(t, "node-2's agent creates its Agent", node2.Create(ctx, b.MakeAgent("node-2").Obj()))
+		var a kmv1.Agent
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "node-2"}, &a); err != nil {
+			t.Fatal(err)
+		}
+		a.Spec.Endpoint = "10.0.0.1:5051"
+		refused(t, "rewriting another node's Agent", node1.Update(ctx, &a), "only the Agent node-1")
+	})
+
+	t.Run("Events", func(t *testing.T) {
+		message := func(name, node string) *eventsv1.Event {
+			e := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+				Labels: map[string]string{kmv1.LabelMessage: kmv1.MessageToExecutor, kmv1.LabelAgent: node}},
+				EventTime: metav1.NowMicro(), ReportingController: "kubemesos.io/scheduler", ReportingInstance: "test",
+				Action: "Message", Reason: "FrameworkMessage", Type: corev1.EventTypeNormal,
+				Regarding: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Note: "hello"}
+			if err := env.Client.Create(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		refused(t, "deleting a message to another node", node1.Delete(ctx, message("to-2", "node-2")), "only the message Events addressed to its node")
+		allowed(t, "deleting a message to its node", node1.Delete(ctx, message("to-1", "node-1")))
+	})
+}
+
+// executorPod is an executor pod as the agent builds it, changed by change.
+func executorPod(ns, name, node string, change func(*corev1.Pod)) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{
+			kmv1.LabelAgent: node, kmv1.LabelComponent: "executor", kmv1.LabelFramework: "fw", kmv1.LabelExecutor: "ex"}},
+		Spec: corev1.PodSpec{
+			NodeName:                     node,
+			RestartPolicy:                corev1.RestartPolicyNever,
+			AutomountServiceAccountToken: ptr.To(false),
+			SecurityContext:              restricted.PodSecurityContext(),
+			Containers: []corev1.Container{{Name: "executor", Image: "busybox:stable",
+				Env:             []corev1.EnvVar{{Name: "KUBEMESOS_FRAMEWORK", Value: "fw"}},
+				SecurityContext: restricted.ContainerSecurityContext()}},
+		},
+	}
+	if change != nil {
+		change(p)
+	}
+	return p
+}
