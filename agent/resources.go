@@ -15,7 +15,9 @@ import (
 
 // IsKubemesosPod reports whether pod was started by kubemesos for a task (an
 // executor pod). Such pods are paid for by the tasks' resources, so they are
-// not subtracted from what the agent offers.
+// not subtracted from what the agent offers. The label can be trusted: the
+// chart's ValidatingAdmissionPolicy kubemesos-executor-label lets only the
+// agent put it on a pod.
 func IsKubemesosPod(pod *corev1.Pod) bool {
 	_, ok := pod.Labels[kmv1.LabelAgent]
 	return ok

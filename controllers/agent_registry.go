@@ -81,7 +81,11 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	m := r.m
 	log := ctrl.LoggerFrom(ctx)
 	var agent kmv1.Agent
+	leaseKey := types.NamespacedName{Namespace: m.Options.SystemNamespace, Name: kmv1.AgentLeaseName(req.Name)}
 	if err := m.Client.Get(ctx, req.NamespacedName, &agent); err != nil {
+		if apierrors.IsNotFound(err) {
+			m.renewals.Forget(leaseKey)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	now := m.Clock.Now()
@@ -95,19 +99,22 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 
 	var lease coordinationv1.Lease
-	var renew time.Time
-	leaseKey := types.NamespacedName{Namespace: m.Options.SystemNamespace, Name: kmv1.AgentLeaseName(agent.Name)}
+	var stamp time.Time
 	if err := m.Client.Get(ctx, leaseKey, &lease); err == nil && lease.Spec.RenewTime != nil {
-		renew = lease.Spec.RenewTime.Time
+		stamp = lease.Spec.RenewTime.Time
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("reading lease %s: %w", leaseKey, err)
 	}
+	// The agent's clock only tells that it renewed; the master's times it.
+	renew, witnessed := m.renewals.Observe(leaseKey, stamp)
 	deadline := renew.Add(m.Options.AgentTimeout())
 	fresh := !renew.IsZero() && now.Before(deadline)
 
 	switch agent.Status.Phase {
 	case "", kmv1.AgentRegistering:
-		if nodeGone || !fresh {
+		if nodeGone || !fresh || !witnessed {
+			// Admission waits for a renewal that this master saw happen:
+			// a Lease left by a dead agent is not a heartbeat.
 			return ctrl.Result{}, r.setRegistering(ctx, &agent)
 		}
 		return r.admit(ctx, &agent, kmv1.ReasonAdmitted, deadline.Sub(now))
@@ -142,7 +149,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		if agent.Status.UnreachableTime != nil {
 			removedAt = agent.Status.UnreachableTime.Time
 		}
-		if !nodeGone && fresh && renew.After(removedAt) {
+		if !nodeGone && fresh && witnessed && renew.After(removedAt) {
 			return r.admit(ctx, &agent, kmv1.ReasonReadmitted, deadline.Sub(now))
 		}
 		// A task staged just as the agent was removed may reach the cache

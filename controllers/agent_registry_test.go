@@ -33,6 +33,28 @@ func TestAgentAdmission(t *testing.T) {
 	}
 }
 
+// TestAgentClockSkew: liveness is judged by the master's clock. An agent
+// whose clock runs an hour behind stays Active while it renews; one whose
+// clock runs an hour ahead becomes Unreachable soon after it stops.
+func TestAgentClockSkew(t *testing.T) {
+	startMaster(t, testOptions(), false, "master")
+	addAgentSkewed(t, "skew-behind", -time.Hour, "cpu", "1")
+	ahead := addAgentSkewed(t, "skew-ahead", time.Hour, "cpu", "1")
+	for _, n := range []string{"skew-behind", "skew-ahead"} {
+		eventually(t, n+" is admitted", func() (bool, error) { return getAgent(t, n).Status.Phase == kmv1.AgentActive, nil })
+	}
+	// Several ping timeouts (testOptions: 0.5s × 5) pass.
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if p := getAgent(t, "skew-behind").Status.Phase; p != kmv1.AgentActive {
+			t.Fatalf("a renewing agent with a lagging clock became %s", p)
+		}
+	}
+	ahead.stop()
+	eventually(t, "the stopped agent with a leading clock is Unreachable", func() (bool, error) {
+		return getAgent(t, "skew-ahead").Status.Phase == kmv1.AgentUnreachable, nil
+	})
+}
+
 func TestAgentWithoutHeartbeatWaits(t *testing.T) {
 	startMaster(t, testOptions(), false, "master")
 	ctx := context.Background()

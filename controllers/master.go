@@ -86,7 +86,9 @@ type Master struct {
 	ledger  *ledger
 	trigger chan struct{}
 	removal *removalLimiter
-	elected <-chan struct{}
+	// renewals times the agents' heartbeats by the master's clock.
+	renewals *renewals
+	elected  <-chan struct{}
 }
 
 // leading reports whether this master won the election (or runs without one).
@@ -112,6 +114,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		ledger:   newLedger(),
 		trigger:  make(chan struct{}, 1),
 		removal:  newRemovalLimiter(o.AgentRemovalRate, o.AgentRemovalPeriod, clk),
+		renewals: newRenewals(clk),
 	}
 }
 

@@ -54,10 +54,16 @@ type heartbeat struct {
 
 func renewLease(t *testing.T, key types.NamespacedName, kind string, duration time.Duration) *heartbeat {
 	t.Helper()
+	return renewLeaseSkewed(t, key, kind, duration, 0)
+}
+
+// renewLeaseSkewed renews a Lease as a holder whose clock is off by skew.
+func renewLeaseSkewed(t *testing.T, key types.NamespacedName, kind string, duration, skew time.Duration) *heartbeat {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelLease: kind}}}
 	renew := func() error {
-		now := metav1.NewMicroTime(time.Now())
+		now := metav1.NewMicroTime(time.Now().Add(skew))
 		var cur coordinationv1.Lease
 		err := env.Client.Get(ctx, key, &cur)
 		if apierrors.IsNotFound(err) {
@@ -98,6 +104,12 @@ func renewLease(t *testing.T, key types.NamespacedName, kind string, duration ti
 // addAgent creates a Node, its Agent and a renewed heartbeat Lease.
 func addAgent(t *testing.T, node string, res ...string) *heartbeat {
 	t.Helper()
+	return addAgentSkewed(t, node, 0, res...)
+}
+
+// addAgentSkewed is addAgent for an agent whose clock is off by skew.
+func addAgentSkewed(t *testing.T, node string, skew time.Duration, res ...string) *heartbeat {
+	t.Helper()
 	ctx := context.Background()
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
 	if err := env.Client.Create(ctx, n); err != nil {
@@ -106,7 +118,7 @@ func addAgent(t *testing.T, node string, res ...string) *heartbeat {
 	if err := env.Client.Create(ctx, b.MakeAgent(node).Resources(res...).Obj()); err != nil {
 		t.Fatal(err)
 	}
-	hb := renewLease(t, types.NamespacedName{Namespace: systemNS, Name: kmv1.AgentLeaseName(node)}, kmv1.LeaseKindAgent, time.Second)
+	hb := renewLeaseSkewed(t, types.NamespacedName{Namespace: systemNS, Name: kmv1.AgentLeaseName(node)}, kmv1.LeaseKindAgent, time.Second, skew)
 	t.Cleanup(func() {
 		hb.stop()
 		_ = env.Client.Delete(ctx, &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: node}})

@@ -347,6 +347,32 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 	})
 }
 
+// TestOnlyTheAgentLabelsExecutorPods: a pod labelled kubemesos.io/agent is
+// left out of its node's used resources, so no one else may label one so.
+func TestOnlyTheAgentLabelsExecutorPods(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	bind(t, ns, "bob", "kubemesos-agent") // may create pods, yet is not the agent
+	bob := as(t, "bob", nil, nil)
+	eventuallyRefused(t, func() error {
+		p := executorPod(ns, "probe", "node-1", nil)
+		err := bob.Create(ctx, p)
+		if err == nil {
+			_ = env.Client.Delete(ctx, p)
+		}
+		return err
+	})
+	const msg = "only the kubemesos agent may label a pod kubemesos.io/agent"
+	refused(t, "a tenant's pod labelled as an executor", bob.Create(ctx, executorPod(ns, "hidden", "node-1", nil)), msg)
+	refused(t, "even an admin's", env.Client.Create(ctx, executorPod(ns, "hidden", "node-1", nil)), msg)
+	plain := executorPod(ns, "plain", "node-1", func(p *corev1.Pod) { delete(p.Labels, kmv1.LabelAgent) })
+	allowed(t, "a pod without the label", bob.Create(ctx, plain))
+	patch := client.MergeFrom(plain.DeepCopy())
+	plain.Labels[kmv1.LabelAgent] = "node-1"
+	refused(t, "labelling a running pod afterwards", env.Client.Patch(ctx, plain, patch), msg)
+	allowed(t, "the agent's own executor pod", agentOn(t, "node-1").Create(ctx, executorPod(ns, "ex", "node-1", nil)))
+}
+
 // executorPod is an executor pod as the agent builds it, changed by change.
 func executorPod(ns, name, node string, change func(*corev1.Pod)) *corev1.Pod {
 	p := &corev1.Pod{

@@ -77,6 +77,7 @@ func TestChartRendersTheComponents(t *testing.T) {
 		"Role/kubemesos-agent", "RoleBinding/kubemesos-agent",
 		"ValidatingAdmissionPolicy/kubemesos-framework-scheduler", "ValidatingAdmissionPolicyBinding/kubemesos-framework-scheduler",
 		"ValidatingAdmissionPolicy/kubemesos-agent-node", "ValidatingAdmissionPolicyBinding/kubemesos-agent-node",
+		"ValidatingAdmissionPolicy/kubemesos-executor-label", "ValidatingAdmissionPolicyBinding/kubemesos-executor-label",
 	} {
 		if _, ok := docs[want]; !ok {
 			t.Errorf("the chart lacks %s", want)
