@@ -94,6 +94,9 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 	m := r.m
 	var fw kmv1.Framework
 	if err := m.Client.Get(ctx, req.NamespacedName, &fw); err != nil {
+		if apierrors.IsNotFound(err) {
+			m.renewals.Forget(types.NamespacedName{Namespace: req.Namespace, Name: kmv1.SchedulerLeaseName(req.Name)})
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if fw.DeletionTimestamp != nil {
@@ -110,7 +113,8 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 // schedulerLease reads the framework's scheduler Lease: whether it is held
-// now, and when it lapses (or lapsed).
+// now, and when it lapses (or lapsed). Both are judged by the master's
+// clock (see renewals): the scheduler may run on any machine.
 func (m *Master) schedulerLease(ctx context.Context, fw *kmv1.Framework) (held bool, expiry time.Time, err error) {
 	var lease coordinationv1.Lease
 	key := types.NamespacedName{Namespace: fw.Namespace, Name: kmv1.SchedulerLeaseName(fw.Name)}
@@ -120,14 +124,22 @@ func (m *Master) schedulerLease(ctx context.Context, fw *kmv1.Framework) (held b
 		return false, time.Time{}, fmt.Errorf("reading lease %s: %w", key, err)
 	}
 	if lease.Spec.RenewTime == nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		m.renewals.Forget(key)
 		return false, time.Time{}, nil
 	}
 	d := 15 * time.Second
 	if lease.Spec.LeaseDurationSeconds != nil {
 		d = time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second
 	}
-	expiry = lease.Spec.RenewTime.Add(d)
-	return m.Clock.Now().Before(expiry), expiry, nil
+	renewed, witnessed := m.renewals.Observe(key, lease.Spec.RenewTime.Time)
+	expiry = renewed.Add(d)
+	held = m.Clock.Now().Before(expiry)
+	if fw.Status.Phase == "" || fw.Status.Phase == kmv1.FrameworkPending {
+		// A first connection is a renewal this master saw happen, not a
+		// Lease that a dead scheduler left behind.
+		held = held && witnessed
+	}
+	return held, expiry, nil
 }
 
 // reconcile is the life of a live framework, as a list of steps, ending in

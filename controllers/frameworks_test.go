@@ -324,3 +324,26 @@ func containsString(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestSchedulerClockSkew: a scheduler whose machine's clock runs an hour
+// behind connects and stays Active while it renews its Lease; the master
+// times renewals by its own clock.
+func TestSchedulerClockSkew(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, b.MakeFramework("skewfw", ns.Name).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	renewLeaseSkewed(t, keyOf(ns.Name, kmv1.SchedulerLeaseName("skewfw")), kmv1.LeaseKindScheduler, time.Second, -time.Hour)
+	waitPhase(t, ns.Name, "skewfw", kmv1.FrameworkActive)
+	// Several Lease durations pass: still Active.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if p := getFramework(t, ns.Name, "skewfw").Status.Phase; p != kmv1.FrameworkActive {
+			t.Fatalf("a renewing scheduler with a lagging clock became %s", p)
+		}
+	}
+}
