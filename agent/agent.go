@@ -426,11 +426,15 @@ func (a *Agent) acknowledge(u Update) {
 	if u.Source != kmv1.SourceExecutor {
 		return
 	}
-	var task kmv1.Task
-	if err := a.Client.Get(context.Background(), u.Task, &task); err != nil && !apierrors.IsNotFound(err) {
-		return
+	fw := u.Framework
+	if fw == "" { // an update checkpointed before updates recorded it
+		var task kmv1.Task
+		if err := a.Client.Get(context.Background(), u.Task, &task); err != nil {
+			return
+		}
+		fw = string(task.Spec.Framework)
 	}
-	k := ExecutorKey{Namespace: u.Task.Namespace, Framework: string(task.Spec.Framework), ExecutorID: u.ExecutorID}
+	k := ExecutorKey{Namespace: u.Task.Namespace, Framework: fw, ExecutorID: u.ExecutorID}
 	a.server.Send(k, executorapi.Event{Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: u.Task.Name, UUID: u.UUID}})
 }
 

@@ -142,6 +142,9 @@ func badCall(format string, args ...any) error {
 
 func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	w.WriteHeader(code)
 	fmt.Fprintf(w, format+"\n", args...)
 }

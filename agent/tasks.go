@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -129,7 +130,7 @@ func (a *Agent) report(t *kmv1.Task, pod string, state kmv1.TaskState, reason km
 	}
 	return a.updates.Enqueue(Update{
 		UUID: "agent/" + string(t.UID) + "/" + string(state) + "/" + cause, Task: key, AgentID: t.Status.AgentID,
-		ExecutorID: executorOf(t).ExecutorID, PodName: pod, State: state, Reason: reason, Source: kmv1.SourceAgent,
+		Framework: string(t.Spec.Framework), ExecutorID: executorOf(t).ExecutorID, PodName: pod, State: state, Reason: reason, Source: kmv1.SourceAgent,
 		Message: msg, Timestamp: a.Clock.Now(),
 	})
 }
@@ -488,11 +489,16 @@ func (a *Agent) Update(k ExecutorKey, s executorapi.TaskStatus) error {
 	if t.Status.AgentID != a.AgentID() {
 		return badCall("task %s is not placed on this agent (%s)", s.TaskID, a.AgentID())
 	}
-	return a.updates.Enqueue(Update{
-		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, ExecutorID: k.ExecutorID, PodName: a.podNameFor(&t),
+	err := a.updates.Enqueue(Update{
+		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, Framework: k.Framework, ExecutorID: k.ExecutorID, PodName: a.podNameFor(&t),
 		State: kmv1.TaskState(s.State), Reason: kmv1.TaskReason(s.Reason), Source: kmv1.SourceExecutor,
 		Message: s.Message, Data: s.Data, Healthy: s.Healthy, Timestamp: a.Clock.Now(),
 	})
+	var full *QueueFullError
+	if errors.As(err, &full) {
+		return &CallError{Status: http.StatusTooManyRequests, Err: full}
+	}
+	return err
 }
 
 // Message publishes an executor's message to its scheduler as an Event on

@@ -301,8 +301,9 @@ func (d *Driver) SendStatusUpdate(s TaskStatus) error {
 }
 
 // sendUpdate posts one update. The agent's 4xx refuses it for good (it is
-// dropped, and the error says why); a 5xx or a lost connection is the
-// agent's trouble: the update is kept, to be sent again.
+// dropped, and the error says why); a 5xx, a 429 (the agent holds too many
+// of this executor's updates already: slow down) or a lost connection is
+// not the update's fault: it is kept, to be sent again.
 func (d *Driver) sendUpdate(u executorapi.TaskStatus) (retry bool, err error) {
 	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallUpdate, Update: &executorapi.UpdateCall{Status: u}})
 	if err != nil {
@@ -312,6 +313,8 @@ func (d *Driver) sendUpdate(u executorapi.TaskStatus) (retry bool, err error) {
 	switch {
 	case resp.StatusCode == http.StatusAccepted:
 		return false, nil
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return true, nil
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		d.mu.Lock()

@@ -14,10 +14,12 @@ import (
 )
 
 // fakeAgent answers SUBSCRIBE with SUBSCRIBED and holds the stream; it
-// answers the first `failures` UPDATE calls with a 500, then takes them.
+// answers the first `failures` UPDATE calls with `status` (a 500 when
+// zero), then takes them.
 type fakeAgent struct {
 	mu       sync.Mutex
 	failures int
+	status   int
 	updates  []executorapi.TaskStatus
 	calls    int
 }
@@ -37,6 +39,10 @@ func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer f.mu.Unlock()
 		f.calls++
 		if f.calls <= f.failures {
+			if f.status == http.StatusTooManyRequests {
+				http.Error(w, "task ns/job has 32 status updates waiting for the registry; send this one again later", f.status)
+				return
+			}
 			http.Error(w, "the agent could not take the update (disk full); keep it and retry", http.StatusInternalServerError)
 			return
 		}
@@ -96,4 +102,28 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 	if err := d2.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_RUNNING"}); err == nil || !strings.Contains(err.Error(), "no such task") {
 		t.Errorf("a refused update: %v; want the agent's reason", err)
 	}
+}
+
+// TestUpdateRetriedAfterTooManyRequests: a 429 (the agent holds too many of
+// this executor's updates) is "slow down", not "refused": the update is
+// sent again until the agent takes it.
+func TestUpdateRetriedAfterTooManyRequests(t *testing.T) {
+	agent := &fakeAgent{failures: 2, status: http.StatusTooManyRequests}
+	srv := httptest.NewServer(agent)
+	defer srv.Close()
+	rec := &recorder{tasks: make(chan string, 1)}
+	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Token: "t", Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	wait(t, "registration", func() bool { return rec.has("registered") })
+	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED", Data: "result"}); err != nil {
+		t.Fatalf("an update the agent asked to send later: %v; want it kept", err)
+	}
+	wait(t, "the update to arrive after two 429s", func() bool {
+		agent.mu.Lock()
+		defer agent.mu.Unlock()
+		return len(agent.updates) == 1 && agent.updates[0].Data == "result" && agent.calls == 3
+	})
 }
