@@ -76,6 +76,7 @@ type Agent struct {
 
 	registrar *Registrar
 	server    *ExecutorServer
+	auth      *tokenAuthenticator
 	updates   *StatusUpdates
 	wake      chan struct{}
 
@@ -99,7 +100,8 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		requeue: make(chan event.GenericEvent, 4096)}
 	a.registrar = &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
 		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations}
-	a.server = &ExecutorServer{Secret: st.Secret, Hooks: a, Log: log.WithName("executor-api"), Clock: clk}
+	a.server = &ExecutorServer{Hooks: a, Log: log.WithName("executor-api"), Clock: clk}
+	a.auth = newTokenAuthenticator(ClientTokenReview(c), clk, log.WithName("executor-auth"))
 	a.started = clk.Now()
 	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))
 	return a, nil

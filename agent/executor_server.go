@@ -1,10 +1,7 @@
 package agent
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,19 +23,14 @@ type ExecutorKey struct {
 
 func (k ExecutorKey) String() string { return k.Namespace + "/" + k.Framework + "/" + k.ExecutorID }
 
-// ExecutorToken derives the token of an executor from the agent's secret.
-// Deriving it (rather than storing it) lets a restarted agent authenticate
-// executors that it launched before.
-func ExecutorToken(secret string, k ExecutorKey, agentID string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "%s\x00%s\x00%s\x00%s", k.Namespace, k.Framework, k.ExecutorID, agentID)
-	return hex.EncodeToString(mac.Sum(nil))
-}
-
 // ExecutorHooks is what the executor API asks of the rest of the agent.
 type ExecutorHooks interface {
 	// AgentID is the agent's current agentID, "" before admission.
 	AgentID() string
+	// Authenticate tells which executor a bearer token belongs to. A
+	// *CallError carries the answer's status (401, 403, 503); any other
+	// error is answered 500.
+	Authenticate(ctx context.Context, token string) (ExecutorKey, error)
 	// Subscribed is told that an executor (re)subscribed.
 	Subscribed(k ExecutorKey, s *executorapi.Subscribe)
 	// Update takes a task status from an executor. A *CallError is the
@@ -53,9 +45,8 @@ type ExecutorHooks interface {
 // ExecutorServer serves the executor API and streams events to the
 // subscribed executors.
 type ExecutorServer struct {
-	Secret string
-	Hooks  ExecutorHooks
-	Log    logr.Logger
+	Hooks ExecutorHooks
+	Log   logr.Logger
 
 	// Clock stamps the end of each subscription.
 	Clock clock.PassiveClock
@@ -160,6 +151,22 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMethodNotAllowed, "the executor API takes POST, not %s", r.Method)
 		return
 	}
+	agentID := s.Hooks.AgentID()
+	if agentID == "" {
+		httpError(w, http.StatusServiceUnavailable, "the agent is not admitted yet; retry")
+		return
+	}
+	// Who calls is known from the headers alone: nothing of an
+	// unauthenticated caller's body is read.
+	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer {
+		token = ""
+	}
+	key, err := s.Hooks.Authenticate(r.Context(), token)
+	if err != nil {
+		s.callFailed(w, err, "authenticating an executor call", "")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, executorapi.MaxCallBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -175,16 +182,8 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	key := ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}
-	agentID := s.Hooks.AgentID()
-	if agentID == "" {
-		httpError(w, http.StatusServiceUnavailable, "the agent is not admitted yet; retry")
-		return
-	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	want := ExecutorToken(s.Secret, key, agentID)
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
-		httpError(w, http.StatusUnauthorized, "missing or wrong executor token for %s (Authorization: Bearer $%s)", key, executorapi.EnvToken)
+	if named := (ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}); named != key {
+		httpError(w, http.StatusForbidden, "the token is executor %s's; the call names executor %s", key, named)
 		return
 	}
 	switch call.Type {
@@ -192,13 +191,7 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.subscribe(w, r, key, agentID, call)
 	case executorapi.CallUpdate:
 		if err := s.Hooks.Update(key, call.Update.Status); err != nil {
-			var bad *CallError
-			if errors.As(err, &bad) {
-				httpError(w, bad.Status, "%v", err)
-				return
-			}
-			s.Log.Error(err, "taking a status update", "executor", key.String(), "task", call.Update.Status.TaskID)
-			httpError(w, http.StatusInternalServerError, "the agent could not take the update (%v); keep it and retry", err)
+			s.callFailed(w, err, "taking a status update", key.String(), "task", call.Update.Status.TaskID)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -206,6 +199,19 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.Hooks.Message(key, call.Message.Data)
 		w.WriteHeader(http.StatusAccepted)
 	}
+}
+
+// callFailed answers a call that failed: a *CallError with its status and
+// message; any other error is the agent's own, logged and answered 500 so
+// that the executor keeps what it sent and retries.
+func (s *ExecutorServer) callFailed(w http.ResponseWriter, err error, what, executor string, kv ...any) {
+	var bad *CallError
+	if errors.As(err, &bad) {
+		httpError(w, bad.Status, "%v", err)
+		return
+	}
+	s.Log.Error(err, what, append([]any{"executor", executor}, kv...)...)
+	httpError(w, http.StatusInternalServerError, "the agent could not finish %s (%v); keep what you sent and retry", what, err)
 }
 
 // subscribe streams events until the executor goes away or subscribes anew.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -38,10 +39,19 @@ func executorOf(t *kmv1.Task) ExecutorKey {
 // executor and agentID.
 func (a *Agent) podNameFor(t *kmv1.Task) string {
 	if t.Spec.Executor == nil {
-		return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
+		return commandPodName(t)
 	}
-	k := executorOf(t)
-	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), a.AgentID())
+	return executorPodName(executorOf(t), a.AgentID())
+}
+
+// commandPodName names the pod of a command task.
+func commandPodName(t *kmv1.Task) string {
+	return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
+}
+
+// executorPodName names the pod of a custom executor under agentID.
+func executorPodName(k ExecutorKey, agentID string) string {
+	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), agentID)
 }
 
 // reconcileTask drives one task that the master placed on this node.
@@ -145,7 +155,7 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 		{Name: executorapi.EnvFramework, Value: k.Framework},
 		{Name: executorapi.EnvExecutorID, Value: k.ExecutorID},
 		{Name: executorapi.EnvAgentID, Value: agentID},
-		{Name: executorapi.EnvToken, Value: ExecutorToken(a.server.Secret, k, agentID)},
+		{Name: executorapi.EnvTokenFile, Value: path.Join(executorapi.TokenDir, executorapi.TokenFile)},
 	}
 	labels := map[string]string{
 		kmv1.LabelFramework: k.Framework, kmv1.LabelAgent: a.Options.NodeName,
@@ -176,14 +186,20 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 	c.Resources = corev1.ResourceRequirements{Requests: requests}
 	c.SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	c.VolumeMounts = []corev1.VolumeMount{{Name: executorTokenVolume, MountPath: executorapi.TokenDir, ReadOnly: true}}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: name, Labels: labels,
-			Annotations: map[string]string{AnnotationAgentID: agentID}},
+			Annotations: map[string]string{AnnotationAgentID: agentID, AnnotationExecutorID: k.ExecutorID}},
 		Spec: corev1.PodSpec{
-			NodeName:                      a.Options.NodeName,
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			Containers:                    []corev1.Container{c},
+			NodeName:      a.Options.NodeName,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{c},
+			// The namespace's default ServiceAccount, named so that its
+			// token can be bound to the pod; the pod gets no API token,
+			// only the executor token, good for the agent alone.
+			ServiceAccountName:            executorServiceAccount,
 			AutomountServiceAccountToken:  ptr.To(false),
+			Volumes:                       []corev1.Volume{executorTokenProjection()},
 			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
 			SecurityContext:               executorPodSecurity(),
 			// The taints under which the operator lets this node be
@@ -210,6 +226,24 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 	a.mu.Unlock()
 	a.Log.V(1).Info("executor pod created", "pod", name, "task", client.ObjectKeyFromObject(t))
 	return nil
+}
+
+// The executor's credential in its pod (see executorapi.TokenAudience).
+const (
+	executorTokenVolume    = "kubemesos-executor-token"
+	executorServiceAccount = "default"
+)
+
+// executorTokenProjection is the volume that holds an executor's token: a
+// service account token for executorapi.TokenAudience, bound to the pod,
+// which the kubelet requests and renews. The token's value is never in the
+// pod spec.
+func executorTokenProjection() corev1.Volume {
+	return corev1.Volume{Name: executorTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+			Audience: executorapi.TokenAudience, ExpirationSeconds: ptr.To[int64](executorapi.TokenExpirationSeconds), Path: executorapi.TokenFile,
+		}}},
+	}}}
 }
 
 // ExecutorUser is the user and group that executor and command-task

@@ -4,7 +4,8 @@
 //
 // An executor pod implements Executor and runs a Driver, which reads its
 // settings from the environment the agent set (KUBEMESOS_AGENT_ENDPOINT,
-// KUBEMESOS_EXECUTOR_TOKEN, ...). As in Mesos, callbacks block one another:
+// KUBEMESOS_EXECUTOR_TOKEN_FILE, ...). The driver reads the token file again
+// for every call, since the kubelet renews the token in it. As in Mesos, callbacks block one another:
 // LaunchTask must return quickly, so do the task's work in a goroutine and
 // report it with SendStatusUpdate. The driver reconnects when the agent
 // restarts and resends the updates the agent has not acknowledged.
@@ -83,7 +84,14 @@ type ExecutorDriver interface {
 
 // Config is where the executor is and who it is.
 type Config struct {
-	Endpoint, Token, Namespace, Framework, ExecutorID string
+	// Endpoint is the agent's executor API, host:port.
+	Endpoint string
+	// TokenFile holds the executor's token (in a pod, the service account
+	// token that the agent has the kubelet mount). It is read for every
+	// call.
+	TokenFile string
+	// Namespace, Framework and ExecutorID name the executor.
+	Namespace, Framework, ExecutorID string
 	// HTTPClient defaults to one without a timeout (the event stream is
 	// long-lived).
 	HTTPClient *http.Client
@@ -96,10 +104,10 @@ func ConfigFromEnv() (Config, error) { return ConfigFrom(os.Getenv) }
 // ConfigFrom reads the executor's settings through get, for example from a
 // pod's environment.
 func ConfigFrom(get func(string) string) (Config, error) {
-	c := Config{Endpoint: get(executorapi.EnvAgentEndpoint), Token: get(executorapi.EnvToken),
+	c := Config{Endpoint: get(executorapi.EnvAgentEndpoint), TokenFile: get(executorapi.EnvTokenFile),
 		Namespace: get(executorapi.EnvNamespace), Framework: get(executorapi.EnvFramework), ExecutorID: get(executorapi.EnvExecutorID)}
 	var missing []string
-	for name, v := range map[string]string{executorapi.EnvAgentEndpoint: c.Endpoint, executorapi.EnvToken: c.Token,
+	for name, v := range map[string]string{executorapi.EnvAgentEndpoint: c.Endpoint, executorapi.EnvTokenFile: c.TokenFile,
 		executorapi.EnvNamespace: c.Namespace, executorapi.EnvFramework: c.Framework, executorapi.EnvExecutorID: c.ExecutorID} {
 		if v == "" {
 			missing = append(missing, name)
@@ -145,11 +153,16 @@ func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, 
 	if err != nil {
 		return nil, err
 	}
+	// The kubelet renews the token in its file: read the current one.
+	token, err := os.ReadFile(d.cfg.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the executor token: %w", err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.cfg.Endpoint+executorapi.Path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+d.cfg.Token)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	req.Header.Set("Content-Type", "application/json")
 	return d.cfg.HTTPClient.Do(req)
 }
@@ -201,7 +214,7 @@ func (d *Driver) session() (bool, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest {
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusBadRequest {
 			d.exec.Error(d, fmt.Sprintf("the agent refused SUBSCRIBE: %s: %s", resp.Status, strings.TrimSpace(string(msg))))
 		}
 		return false, fmt.Errorf("SUBSCRIBE: %s", resp.Status)
