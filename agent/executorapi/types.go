@@ -17,6 +17,15 @@ const Path = "/api/v1/executor"
 // MaxCallBytes bounds the size of one call's body.
 const MaxCallBytes = 1 << 20
 
+// What one SUBSCRIBE may carry of what the executor already knows. An
+// executor that holds more sends the rest of its unacknowledged updates as
+// UPDATE calls once subscribed; a task left out is at worst launched again,
+// which an executor ignores for a task it runs.
+const (
+	MaxUnacknowledgedTasks   = 1024
+	MaxUnacknowledgedUpdates = 128
+)
+
 // Environment variables that the agent sets on every executor pod.
 const (
 	EnvAgentEndpoint = "KUBEMESOS_AGENT_ENDPOINT"
