@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/utils/clock"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -63,6 +64,15 @@ const (
 	MaxQueuedPerExecutor = 128
 )
 
+// What the manager remembers of the updates it delivered, so that one sent
+// again (an executor that never saw its acknowledgement resends it when it
+// subscribes) is acknowledged at once rather than queued and written
+// again.
+const (
+	deliveredSize = 8192
+	deliveredTTL  = 10 * time.Minute
+)
+
 // QueueFullError refuses an executor's update while too many of its earlier
 // updates wait for the registry. It is not the update's fault: the executor
 // keeps it and sends it again later.
@@ -100,6 +110,10 @@ type StatusUpdates struct {
 	tasks     map[types.NamespacedName]*taskQueue
 	executors map[string]int // queued executor updates, by executor
 	wake      chan struct{}
+
+	// delivered holds the tasks and UUIDs of updates that reached the
+	// registry lately.
+	delivered *utilcache.LRUExpireCache
 }
 
 // taskQueue is the queue of one task.
@@ -118,8 +132,11 @@ type taskQueue struct {
 func NewStatusUpdates(dir string, write WriteFunc, ack AckFunc, clk clock.Clock, log logr.Logger) *StatusUpdates {
 	return &StatusUpdates{dir: dir, write: write, ack: ack, clock: clk, log: log, save: writeFileAtomic,
 		perTask: MaxQueuedPerTask, perExecutor: MaxQueuedPerExecutor,
-		tasks: map[types.NamespacedName]*taskQueue{}, executors: map[string]int{}, wake: make(chan struct{}, 1)}
+		tasks: map[types.NamespacedName]*taskQueue{}, executors: map[string]int{}, wake: make(chan struct{}, 1),
+		delivered: utilcache.NewLRUExpireCacheWithClock(deliveredSize, clk)}
 }
+
+func deliveredKey(u *Update) string { return u.Task.String() + "/" + u.UUID }
 
 func (s *StatusUpdates) file(task types.NamespacedName) string {
 	return filepath.Join(s.dir, task.Namespace+"_"+task.Name+".json")
@@ -207,9 +224,18 @@ func hasTerminal(q []Update) bool {
 // Enqueue checkpoints u and queues it behind the task's earlier updates.
 // When it returns nil, the update survives an agent restart. An update
 // from an executor whose queues are full is refused with a
-// *QueueFullError.
+// *QueueFullError. An update delivered lately is acknowledged again at
+// once, not queued.
 func (s *StatusUpdates) Enqueue(u Update) error {
 	q := s.lockQueue(u.Task, true)
+	// Checked under the task's lock, which its writer holds while it takes
+	// written updates off the queue and records them as delivered.
+	if _, done := s.delivered.Get(deliveredKey(&u)); done {
+		s.forget(u.Task, q, nil) // drops the queue if it was made for u
+		q.mu.Unlock()
+		s.ack(u)
+		return nil
+	}
 	defer q.mu.Unlock()
 	for i := range q.updates {
 		if q.updates[i].UUID == u.UUID {
@@ -439,6 +465,9 @@ func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName
 		}
 	}
 	q.updates = keep
+	for i := range done {
+		s.delivered.Add(deliveredKey(&done[i]), true, deliveredTTL)
+	}
 	q.retryAt, q.fails = time.Time{}, 0
 	if err := s.persist(task, q); err != nil {
 		s.log.Error(err, "updating the checkpoint", "task", task)

@@ -287,3 +287,23 @@ func TestStatusUpdatesLockPerTask(t *testing.T) {
 		t.Error("the other task's update is not queued")
 	}
 }
+
+// TestStatusUpdatesDeliveredOnce: an update sent again after it reached
+// the registry (its acknowledgement was lost with the executor's stream) is
+// acknowledged again, not queued and written again.
+func TestStatusUpdatesDeliveredOnce(t *testing.T) {
+	r := &registry{}
+	var acks []string
+	s, _ := newTestManager(t, t.TempDir(), r, &acks)
+	if err := s.Enqueue(upd("1", kmv1.TaskRunning)); err != nil {
+		t.Fatal(err)
+	}
+	s.flush(context.Background())
+	if err := s.Enqueue(upd("1", kmv1.TaskRunning)); err != nil {
+		t.Fatal(err)
+	}
+	s.flush(context.Background())
+	if len(r.writes) != 1 || len(acks) != 2 || len(s.snapshot()) != 0 {
+		t.Errorf("writes %v, acks %v, queues %d; want one write, two acknowledgements, no queue", r.states(), acks, len(s.snapshot()))
+	}
+}
