@@ -468,8 +468,8 @@ func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 	return nil
 }
 
-// Subscribed re-launches what a (re)subscribed executor does not know yet,
-// and takes back the updates it never saw acknowledged.
+// Subscribed re-launches what a (re)subscribed executor does not know yet
+// (the executor API has taken back the updates it never saw acknowledged).
 func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 	known := map[string]bool{}
 	if s != nil {
@@ -478,9 +478,6 @@ func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 		}
 		for _, u := range s.UnacknowledgedUpdates {
 			known[u.TaskID] = true
-			if err := a.Update(k, u); err != nil {
-				a.Log.Info("dropping an unacknowledged update from a resubscribing executor", "executor", k.String(), "error", err.Error())
-			}
 		}
 	}
 	ctx := context.Background()
@@ -528,6 +525,12 @@ func (a *Agent) Update(k ExecutorKey, s executorapi.TaskStatus) error {
 		State: kmv1.TaskState(s.State), Reason: kmv1.TaskReason(s.Reason), Source: kmv1.SourceExecutor,
 		Message: s.Message, Data: s.Data, Healthy: s.Healthy, Timestamp: a.Clock.Now(),
 	})
+	return slowDown(err)
+}
+
+// slowDown turns a full queue into a 429 for the executor, which keeps its
+// update and sends it again later.
+func slowDown(err error) error {
 	var full *QueueFullError
 	if errors.As(err, &full) {
 		return &CallError{Status: http.StatusTooManyRequests, Err: full}
