@@ -588,3 +588,15 @@ func TestSubscribeTakesUnacknowledgedUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestServerLimitsDefaults: a limit left unset (or negative) takes the
+// default; none is "no bound", and none makes every call time out at once.
+func TestServerLimitsDefaults(t *testing.T) {
+	d := DefaultServerLimits()
+	got := withDefaults(ServerLimits{WriteTimeout: time.Second, MaxConnections: -1}, d)
+	want := d
+	want.WriteTimeout = time.Second
+	if got != want {
+		t.Errorf("withDefaults = %+v, want %+v", got, want)
+	}
+}

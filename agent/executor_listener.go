@@ -20,11 +20,9 @@ type perIPListener struct {
 	count map[string]int
 }
 
-// limitPerIP wraps ln; max <= 0 means no bound.
+// limitPerIP wraps ln to hold at most max (positive) connections per
+// address.
 func limitPerIP(ln net.Listener, max int, log logr.Logger) net.Listener {
-	if max <= 0 {
-		return ln
-	}
 	return &perIPListener{Listener: ln, max: max, log: log, count: map[string]int{}}
 }
 

@@ -95,12 +95,39 @@ func DefaultServerLimits() ServerLimits {
 	}
 }
 
+// withDefaults fills l's zero (or negative) fields from d.
+func withDefaults(l, d ServerLimits) ServerLimits {
+	durations := []struct{ v, d *time.Duration }{
+		{&l.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&l.ReadTimeout, &d.ReadTimeout}, {&l.WriteTimeout, &d.WriteTimeout},
+		{&l.IdleTimeout, &d.IdleTimeout}, {&l.CallQueueTimeout, &d.CallQueueTimeout},
+	}
+	for _, f := range durations {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
+	}
+	ints := []struct{ v, d *int }{
+		{&l.MaxHeaderBytes, &d.MaxHeaderBytes}, {&l.MaxConnections, &d.MaxConnections}, {&l.MaxConnectionsPerIP, &d.MaxConnectionsPerIP},
+		{&l.MaxConcurrentCalls, &d.MaxConcurrentCalls}, {&l.MaxCallsPerExecutor, &d.MaxCallsPerExecutor}, {&l.MessageBurst, &d.MessageBurst},
+	}
+	for _, f := range ints {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
+	}
+	if l.MessageRate <= 0 {
+		l.MessageRate = d.MessageRate
+	}
+	return l
+}
+
 // ExecutorServer serves the executor API and streams events to the
 // subscribed executors.
 type ExecutorServer struct {
 	Hooks ExecutorHooks
 	Log   logr.Logger
-	// Limits are DefaultServerLimits() when zero.
+	// Limits are the server's limits; a field that is not positive takes
+	// its value from DefaultServerLimits().
 	Limits ServerLimits
 
 	// Clock stamps the end of each subscription.
@@ -119,11 +146,8 @@ type ExecutorServer struct {
 
 func (s *ExecutorServer) init() {
 	s.initOnce.Do(func() {
-		s.limits = s.Limits
-		if s.limits == (ServerLimits{}) {
-			s.limits = DefaultServerLimits()
-		}
-		s.calls = make(chan struct{}, max(s.limits.MaxConcurrentCalls, 1))
+		s.limits = withDefaults(s.Limits, DefaultServerLimits())
+		s.calls = make(chan struct{}, s.limits.MaxConcurrentCalls)
 		s.messages = utilcache.NewLRUExpireCache(4096)
 	})
 }
@@ -133,11 +157,7 @@ func (s *ExecutorServer) init() {
 func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
 	s.init()
 	l := s.limits
-	if l.MaxConnections > 0 {
-		ln = netutil.LimitListener(limitPerIP(ln, l.MaxConnectionsPerIP, s.Log), l.MaxConnections)
-	} else {
-		ln = limitPerIP(ln, l.MaxConnectionsPerIP, s.Log)
-	}
+	ln = netutil.LimitListener(limitPerIP(ln, l.MaxConnectionsPerIP, s.Log), l.MaxConnections)
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
@@ -351,7 +371,7 @@ func (s *ExecutorServer) admit(ctx context.Context, k ExecutorKey) (release func
 	if s.inFlight == nil {
 		s.inFlight = map[ExecutorKey]int{}
 	}
-	if n := s.inFlight[k]; s.limits.MaxCallsPerExecutor > 0 && n >= s.limits.MaxCallsPerExecutor {
+	if n := s.inFlight[k]; n >= s.limits.MaxCallsPerExecutor {
 		s.mu.Unlock()
 		return nil, &CallError{Status: http.StatusTooManyRequests, Err: fmt.Errorf("executor %s has %d calls in flight; send this one again later", k, n)}
 	}
@@ -391,7 +411,7 @@ func (s *ExecutorServer) messageLimiter(k ExecutorKey) *rate.Limiter {
 	if l, ok := s.messages.Get(k); ok {
 		return l.(*rate.Limiter)
 	}
-	l := rate.NewLimiter(rate.Limit(s.limits.MessageRate), max(s.limits.MessageBurst, 1))
+	l := rate.NewLimiter(rate.Limit(s.limits.MessageRate), s.limits.MessageBurst)
 	s.messages.Add(k, l, 10*time.Minute)
 	return l
 }
@@ -402,6 +422,7 @@ func (s *ExecutorServer) messageLimiter(k ExecutorKey) *rate.Limiter {
 func (s *ExecutorServer) callFailed(w http.ResponseWriter, err error, what, executor string, kv ...any) {
 	var bad *CallError
 	if errors.As(err, &bad) {
+		s.Log.V(1).Info("refusing an executor call", append([]any{"executor", executor, "status", bad.Status, "reason", err.Error()}, kv...)...)
 		httpError(w, bad.Status, "%v", err)
 		return
 	}
