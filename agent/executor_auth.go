@@ -232,6 +232,7 @@ type claims struct {
 // audiences is a JWT "aud": one string or a list.
 type audiences []string
 
+// UnmarshalJSON reads one audience or a list.
 func (a *audiences) UnmarshalJSON(b []byte) error {
 	var one string
 	if err := json.Unmarshal(b, &one); err == nil {
