@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -76,6 +74,7 @@ type Agent struct {
 
 	registrar *Registrar
 	server    *ExecutorServer
+	auth      *tokenAuthenticator
 	updates   *StatusUpdates
 	wake      chan struct{}
 
@@ -99,7 +98,8 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		requeue: make(chan event.GenericEvent, 4096)}
 	a.registrar = &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
 		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations}
-	a.server = &ExecutorServer{Secret: st.Secret, Hooks: a, Log: log.WithName("executor-api"), Clock: clk}
+	a.server = &ExecutorServer{Hooks: a, Log: log.WithName("executor-api"), Clock: clk}
+	a.auth = newTokenAuthenticator(ClientTokenReview(c), clk, log.WithName("executor-auth"))
 	a.started = clk.Now()
 	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))
 	return a, nil
@@ -219,19 +219,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening for executors on %s: %w", a.Options.Listen, err)
 	}
-	srv := &http.Server{Handler: a.server, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(served)
+		if err := a.server.Serve(ctx, ln); err != nil {
 			a.Log.Error(err, "executor API stopped")
 		}
 	}()
+	defer func() { <-served }()
 	go a.updates.Run(ctx)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		_ = srv.Close()
-	}()
 
 	ticker := a.Clock.NewTicker(a.Options.HeartbeatInterval)
 	defer ticker.Stop()
@@ -426,11 +422,15 @@ func (a *Agent) acknowledge(u Update) {
 	if u.Source != kmv1.SourceExecutor {
 		return
 	}
-	var task kmv1.Task
-	if err := a.Client.Get(context.Background(), u.Task, &task); err != nil && !apierrors.IsNotFound(err) {
-		return
+	fw := u.Framework
+	if fw == "" { // an update checkpointed before updates recorded it
+		var task kmv1.Task
+		if err := a.Client.Get(context.Background(), u.Task, &task); err != nil {
+			return
+		}
+		fw = string(task.Spec.Framework)
 	}
-	k := ExecutorKey{Namespace: u.Task.Namespace, Framework: string(task.Spec.Framework), ExecutorID: u.ExecutorID}
+	k := ExecutorKey{Namespace: u.Task.Namespace, Framework: fw, ExecutorID: u.ExecutorID}
 	a.server.Send(k, executorapi.Event{Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: u.Task.Name, UUID: u.UUID}})
 }
 

@@ -47,11 +47,12 @@ func TestCommandTaskRunsToFinished(t *testing.T) {
 		sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
 		t.Errorf("executor pod security: pod %+v, container %+v", psc, sc)
 	}
-	for _, name := range []string{executorapi.EnvAgentEndpoint, executorapi.EnvToken, executorapi.EnvFramework, executorapi.EnvExecutorID} {
+	for _, name := range []string{executorapi.EnvAgentEndpoint, executorapi.EnvTokenFile, executorapi.EnvFramework, executorapi.EnvExecutorID} {
 		if envValue(pod, name) == "" {
 			t.Errorf("pod lacks %s", name)
 		}
 	}
+	checkTokenProjection(t, pod)
 	if envValue(pod, executorapi.EnvTaskData) != "payload" {
 		t.Errorf("task data not passed: %q", envValue(pod, executorapi.EnvTaskData))
 	}
@@ -158,7 +159,7 @@ func TestCustomExecutorLaunchesAndReportsData(t *testing.T) {
 		t.Errorf("executor pod requests %s cpu, want the executor's 100m plus the task's 1", cpu.String())
 	}
 	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(pod)
+	ex := newTestExecutor(t, pod)
 	ex.subscribe(t)
 	ex.next(t, executorapi.EventSubscribed)
 	launch := ex.next(t, executorapi.EventLaunch)
@@ -198,7 +199,7 @@ func TestExecutorAPIRefusesBadInput(t *testing.T) {
 	ns := frameworkWithScheduler(t, "apifw")
 	launchOnOffer(t, ns, "apifw", "api-node", b.MakeTask("t", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	ex := newTestExecutor(pod)
+	ex := newTestExecutor(t, pod)
 	waitState(t, ns, "t", kmv1.TaskStaging)
 
 	post := func(body, token string) (int, string) {
@@ -289,7 +290,7 @@ func TestExecutorThatNeverResubscribes(t *testing.T) {
 	launchOnOffer(t, ns, "gonefw", "gone-node", b.MakeTask("g", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
 	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(pod)
+	ex := newTestExecutor(t, pod)
 	ex.subscribe(t)
 	ex.next(t, executorapi.EventLaunch)
 	ex.update(t, "g", "TASK_RUNNING", "", "r1")
@@ -314,7 +315,7 @@ func TestExecutorPodFailureFailsItsTasks(t *testing.T) {
 	launchOnOffer(t, ns, "crashfw", "crash-node", b.MakeTask("c", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
 	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(pod)
+	ex := newTestExecutor(t, pod)
 	ex.subscribe(t)
 	ex.next(t, executorapi.EventLaunch)
 	ex.update(t, "c", "TASK_RUNNING", "", "r1")
@@ -381,7 +382,7 @@ func TestUpdateSurvivesAgentDeath(t *testing.T) {
 
 	launchOnOffer(t, ns, "recfw", "rec-node", b.MakeTask("r", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	ex := newTestExecutor(pod)
+	ex := newTestExecutor(t, pod)
 	ex.subscribe(t)
 	ex.next(t, executorapi.EventLaunch)
 
@@ -400,7 +401,7 @@ func TestUpdateSurvivesAgentDeath(t *testing.T) {
 	// The executor re-attaches to the new agent, as the SDK does, with the
 	// update it never saw acknowledged and the task it runs: it gets the
 	// acknowledgement and no second LAUNCH.
-	ex2 := newTestExecutor(pod)
+	ex2 := newTestExecutor(t, pod)
 	ex2.subscribeWith(t, &executorapi.Subscribe{UnacknowledgedTasks: []string{"r"},
 		UnacknowledgedUpdates: []executorapi.TaskStatus{{TaskID: "r", State: "TASK_RUNNING", UUID: "run-1"}}})
 	ex2.next(t, executorapi.EventSubscribed)
@@ -467,7 +468,7 @@ func TestFrameworkTeardownShutsExecutorsDown(t *testing.T) {
 	launchOnOffer(t, ns, "tdfw", "td-node", b.MakeTask("td", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
 	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(pod)
+	ex := newTestExecutor(t, pod)
 	ex.subscribe(t)
 	ex.next(t, executorapi.EventLaunch)
 	ex.update(t, "td", "TASK_RUNNING", "", "td-1")

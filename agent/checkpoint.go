@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,42 +49,35 @@ func writeFileAtomic(path string, data []byte) error {
 type State struct {
 	// AgentID is the agentID the agent last ran under.
 	AgentID string `json:"agentID,omitempty"`
-	// Secret signs the executors' tokens, so they survive a restart.
-	Secret string `json:"secret"`
 }
 
-// LoadState reads the agent's checkpoint from dir, creating a new secret on
-// first start.
+// LoadState reads the agent's checkpoint from dir; on a node's first start
+// there is none, and the state is empty.
 //
 // A corrupt checkpoint does not stop the agent, which would crash-loop on
 // it: it is kept aside as agent.json.corrupt-<unix time> for inspection, and
-// the agent starts afresh, as on a new node: its executors' tokens came from
-// the lost secret, so they can no longer subscribe, and their tasks end as
-// when an executor dies. log says so.
+// the agent starts afresh, as on a new node, and takes its agentID from its
+// Agent object again. log says so.
 func LoadState(dir string, log logr.Logger) (*State, error) {
 	path := filepath.Join(dir, "agent.json")
 	raw, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) {
+		return &State{}, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("reading the agent checkpoint %s: %w", path, err)
 	}
-	if err == nil {
-		var s State
-		jerr := json.Unmarshal(raw, &s)
-		if jerr == nil && s.Secret != "" {
-			return &s, nil
-		}
-		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
-		if err := os.Rename(path, aside); err != nil {
-			return nil, fmt.Errorf("the agent checkpoint %s is corrupt and cannot be moved aside: %w", path, err)
-		}
-		log.Error(jerr, "the agent checkpoint is corrupt; starting afresh", "checkpoint", path, "keptAs", aside)
+	var s State
+	jerr := json.Unmarshal(raw, &s)
+	if jerr == nil {
+		return &s, nil
 	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("making the executor token secret: %w", err)
+	aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("the agent checkpoint %s is corrupt and cannot be moved aside: %w", path, err)
 	}
-	s := &State{Secret: hex.EncodeToString(b[:])}
-	return s, SaveState(dir, s)
+	log.Error(jerr, "the agent checkpoint is corrupt; starting afresh", "checkpoint", path, "keptAs", aside)
+	return &State{}, nil
 }
 
 // SaveState writes the agent's checkpoint.

@@ -13,19 +13,30 @@ import (
 func TestCorruptCheckpointStartsAfresh(t *testing.T) {
 	dir := t.TempDir()
 	first, err := LoadState(dir, logr.Discard())
-	if err != nil || first.Secret == "" {
-		t.Fatalf("a new checkpoint: %+v, %v", first, err)
+	if err != nil || first.AgentID != "" {
+		t.Fatalf("a new node's state: %+v, %v", first, err)
+	}
+	if err := SaveState(dir, &State{AgentID: "ag-1"}); err != nil {
+		t.Fatal(err)
 	}
 	again, err := LoadState(dir, logr.Discard())
-	if err != nil || again.Secret != first.Secret {
+	if err != nil || again.AgentID != "ag-1" {
 		t.Fatalf("the checkpoint did not survive a reload: %+v, %v", again, err)
 	}
-	for _, garbage := range []string{`{"agentID":`, `{"agentID":"a"}`} {
+	// A checkpoint of an older agent, with the secret that once derived
+	// executor tokens: still read.
+	if err := os.WriteFile(filepath.Join(dir, "agent.json"), []byte(`{"agentID":"ag-2","secret":"00"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := LoadState(dir, logr.Discard()); err != nil || old.AgentID != "ag-2" {
+		t.Errorf("an older agent's checkpoint: %+v, %v", old, err)
+	}
+	for _, garbage := range []string{`{"agentID":`, `[]`, "\x00\xff"} {
 		if err := os.WriteFile(filepath.Join(dir, "agent.json"), []byte(garbage), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		st, err := LoadState(dir, logr.Discard())
-		if err != nil || st.Secret == "" || st.Secret == first.Secret || st.AgentID != "" {
+		if err != nil || st.AgentID != "" {
 			t.Errorf("after a corrupt checkpoint %q: %+v, %v; want a fresh state", garbage, st, err)
 		}
 		kept, _ := filepath.Glob(filepath.Join(dir, "agent.json.corrupt-*"))

@@ -1,19 +1,20 @@
 package agent
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
+	"golang.org/x/time/rate"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/utils/clock"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
@@ -26,20 +27,16 @@ type ExecutorKey struct {
 
 func (k ExecutorKey) String() string { return k.Namespace + "/" + k.Framework + "/" + k.ExecutorID }
 
-// ExecutorToken derives the token of an executor from the agent's secret.
-// Deriving it (rather than storing it) lets a restarted agent authenticate
-// executors that it launched before.
-func ExecutorToken(secret string, k ExecutorKey, agentID string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "%s\x00%s\x00%s\x00%s", k.Namespace, k.Framework, k.ExecutorID, agentID)
-	return hex.EncodeToString(mac.Sum(nil))
-}
-
 // ExecutorHooks is what the executor API asks of the rest of the agent.
 type ExecutorHooks interface {
 	// AgentID is the agent's current agentID, "" before admission.
 	AgentID() string
-	// Subscribed is told that an executor (re)subscribed.
+	// Authenticate tells which executor a bearer token belongs to. A
+	// *CallError carries the answer's status (401, 403, 503); any other
+	// error is answered 500.
+	Authenticate(ctx context.Context, token string) (ExecutorKey, error)
+	// Subscribed is told that an executor (re)subscribed, once the
+	// unacknowledged updates of its SUBSCRIBE were taken with Update.
 	Subscribed(k ExecutorKey, s *executorapi.Subscribe)
 	// Update takes a task status from an executor. A *CallError is the
 	// executor's fault and answered with its 4xx status; any other error
@@ -50,19 +47,141 @@ type ExecutorHooks interface {
 	Message(k ExecutorKey, data string)
 }
 
+// ServerLimits bound what the executor API takes from its callers, so that
+// no caller (a pod on the node, authenticated or not) can exhaust the
+// agent's memory or connections, or hold up other executors' calls.
+type ServerLimits struct {
+	// ReadHeaderTimeout bounds reading a call's headers (slow clients).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole call, headers and body.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one answer, or one event of a
+	// SUBSCRIBE stream; a stream as a whole lasts as long as its executor
+	// reads it.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that carries no call.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a call's headers.
+	MaxHeaderBytes int
+	// MaxConnections bounds the open connections; more wait to be
+	// accepted.
+	MaxConnections int
+	// MaxConnectionsPerIP bounds the open connections from one address
+	// (one pod); more are closed at once.
+	MaxConnectionsPerIP int
+	// MaxConcurrentCalls bounds the calls whose bodies are read and
+	// handled at once, and so the memory they take (a body is at most
+	// executorapi.MaxCallBytes); more wait up to CallQueueTimeout, then get
+	// a 503.
+	MaxConcurrentCalls int
+	// CallQueueTimeout is how long a call waits for its turn.
+	CallQueueTimeout time.Duration
+	// MaxCallsPerExecutor bounds one executor's calls in flight (a
+	// SUBSCRIBE stream counts until its events start); more get a 429.
+	MaxCallsPerExecutor int
+	// MessageRate and MessageBurst bound one executor's MESSAGE calls per
+	// second (each becomes an Event in the API server); more get a 429.
+	MessageRate  float64
+	MessageBurst int
+}
+
+// DefaultServerLimits are the executor API's limits in production.
+func DefaultServerLimits() ServerLimits {
+	return ServerLimits{
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+		MaxHeaderBytes: 32 << 10, MaxConnections: 1024, MaxConnectionsPerIP: 32,
+		MaxConcurrentCalls: 32, CallQueueTimeout: 5 * time.Second, MaxCallsPerExecutor: 8,
+		MessageRate: 10, MessageBurst: 50,
+	}
+}
+
+// withDefaults fills l's zero (or negative) fields from d.
+func withDefaults(l, d ServerLimits) ServerLimits {
+	durations := []struct{ v, d *time.Duration }{
+		{&l.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&l.ReadTimeout, &d.ReadTimeout}, {&l.WriteTimeout, &d.WriteTimeout},
+		{&l.IdleTimeout, &d.IdleTimeout}, {&l.CallQueueTimeout, &d.CallQueueTimeout},
+	}
+	for _, f := range durations {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
+	}
+	ints := []struct{ v, d *int }{
+		{&l.MaxHeaderBytes, &d.MaxHeaderBytes}, {&l.MaxConnections, &d.MaxConnections}, {&l.MaxConnectionsPerIP, &d.MaxConnectionsPerIP},
+		{&l.MaxConcurrentCalls, &d.MaxConcurrentCalls}, {&l.MaxCallsPerExecutor, &d.MaxCallsPerExecutor}, {&l.MessageBurst, &d.MessageBurst},
+	}
+	for _, f := range ints {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
+	}
+	if l.MessageRate <= 0 {
+		l.MessageRate = d.MessageRate
+	}
+	return l
+}
+
 // ExecutorServer serves the executor API and streams events to the
 // subscribed executors.
 type ExecutorServer struct {
-	Secret string
-	Hooks  ExecutorHooks
-	Log    logr.Logger
+	Hooks ExecutorHooks
+	Log   logr.Logger
+	// Limits are the server's limits; a field that is not positive takes
+	// its value from DefaultServerLimits().
+	Limits ServerLimits
 
 	// Clock stamps the end of each subscription.
 	Clock clock.PassiveClock
 
-	mu   sync.Mutex
-	subs map[ExecutorKey]*subscription
-	gone map[ExecutorKey]time.Time // when each executor's last subscription ended
+	initOnce sync.Once
+	limits   ServerLimits
+	calls    chan struct{}             // a slot per call being read and handled
+	messages *utilcache.LRUExpireCache // ExecutorKey -> *rate.Limiter of its MESSAGE calls
+
+	mu       sync.Mutex
+	subs     map[ExecutorKey]*subscription
+	gone     map[ExecutorKey]time.Time // when each executor's last subscription ended
+	inFlight map[ExecutorKey]int       // calls in flight, by executor
+}
+
+func (s *ExecutorServer) init() {
+	s.initOnce.Do(func() {
+		s.limits = withDefaults(s.Limits, DefaultServerLimits())
+		s.calls = make(chan struct{}, s.limits.MaxConcurrentCalls)
+		s.messages = utilcache.NewLRUExpireCache(4096)
+	})
+}
+
+// Serve serves the executor API on ln, within the server's limits, until
+// ctx ends.
+func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
+	s.init()
+	l := s.limits
+	ln = netutil.LimitListener(limitPerIP(ln, l.MaxConnectionsPerIP, s.Log), l.MaxConnections)
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		// Streams end with the agent.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	}()
+	err := srv.Serve(ln)
+	<-stopped
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving the executor API: %w", err)
+	}
+	return nil
 }
 
 type subscription struct {
@@ -122,9 +241,10 @@ func (s *ExecutorServer) Disconnect(k ExecutorKey) {
 	}
 }
 
-// CallError is an executor API error that is the caller's fault.
+// CallError is an executor API error that is not the agent's own failure:
+// the caller's fault (a 4xx), or a "retry later" (429, 503).
 type CallError struct {
-	// Status is the HTTP status of the answer, a 4xx.
+	// Status is the HTTP status of the answer.
 	Status int
 	// Err says what is wrong.
 	Err error
@@ -142,12 +262,18 @@ func badCall(format string, args ...any) error {
 
 func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	w.WriteHeader(code)
 	fmt.Fprintf(w, format+"\n", args...)
 }
 
 // ServeHTTP handles POST /api/v1/executor.
 func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
 	if r.URL.Path != executorapi.Path {
 		httpError(w, http.StatusNotFound, "no such endpoint; the executor API is POST %s", executorapi.Path)
 		return
@@ -157,14 +283,48 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMethodNotAllowed, "the executor API takes POST, not %s", r.Method)
 		return
 	}
+	agentID := s.Hooks.AgentID()
+	if agentID == "" {
+		refuseUnread(w, http.StatusServiceUnavailable, "the agent is not admitted yet; retry")
+		return
+	}
+	// Who calls is known from the headers alone: nothing of an
+	// unauthenticated caller's body is read.
+	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer {
+		token = ""
+	}
+	key, err := s.Hooks.Authenticate(r.Context(), token)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		s.callFailed(w, err, "authenticating an executor call", "")
+		return
+	}
+	release, err := s.admit(r.Context(), key)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		s.callFailed(w, err, "admitting an executor call", key.String())
+		return
+	}
+	defer release()
+	if r.ContentLength > executorapi.MaxCallBytes {
+		refuseUnread(w, http.StatusRequestEntityTooLarge, "the call is larger than %d bytes", executorapi.MaxCallBytes)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, executorapi.MaxCallBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			httpError(w, http.StatusRequestEntityTooLarge, "the call is larger than %d bytes", executorapi.MaxCallBytes)
+			refuseUnread(w, http.StatusRequestEntityTooLarge, "the call is larger than %d bytes", executorapi.MaxCallBytes)
 			return
 		}
-		httpError(w, http.StatusBadRequest, "reading the call: %v", err)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// Not the call's fault: send it again, faster.
+			refuseUnread(w, http.StatusRequestTimeout, "the call took longer than %s to arrive; send it again", s.limits.ReadTimeout)
+			return
+		}
+		refuseUnread(w, http.StatusBadRequest, "reading the call: %v", err)
 		return
 	}
 	call, err := executorapi.ParseCall(body)
@@ -172,46 +332,109 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	key := ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}
-	agentID := s.Hooks.AgentID()
-	if agentID == "" {
-		httpError(w, http.StatusServiceUnavailable, "the agent is not admitted yet; retry")
-		return
-	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	want := ExecutorToken(s.Secret, key, agentID)
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
-		httpError(w, http.StatusUnauthorized, "missing or wrong executor token for %s (Authorization: Bearer $%s)", key, executorapi.EnvToken)
+	if named := (ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}); named != key {
+		httpError(w, http.StatusForbidden, "the token is executor %s's; the call names executor %s", key, named)
 		return
 	}
 	switch call.Type {
 	case executorapi.CallSubscribe:
-		s.subscribe(w, r, key, agentID, call)
+		s.subscribe(w, r, rc, key, agentID, call, release)
 	case executorapi.CallUpdate:
 		if err := s.Hooks.Update(key, call.Update.Status); err != nil {
-			var bad *CallError
-			if errors.As(err, &bad) {
-				httpError(w, bad.Status, "%v", err)
-				return
-			}
-			s.Log.Error(err, "taking a status update", "executor", key.String(), "task", call.Update.Status.TaskID)
-			httpError(w, http.StatusInternalServerError, "the agent could not take the update (%v); keep it and retry", err)
+			s.callFailed(w, err, "taking a status update", key.String(), "task", call.Update.Status.TaskID)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case executorapi.CallMessage:
+		if !s.messageLimiter(key).Allow() {
+			httpError(w, http.StatusTooManyRequests, "executor %s sends more than %g messages a second; send this one again later", key, s.limits.MessageRate)
+			return
+		}
 		s.Hooks.Message(key, call.Message.Data)
 		w.WriteHeader(http.StatusAccepted)
 	}
 }
 
-// subscribe streams events until the executor goes away or subscribes anew.
-func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, key ExecutorKey, agentID string, call *executorapi.Call) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		httpError(w, http.StatusInternalServerError, "streaming unsupported")
+// refuseUnread answers a call whose body was not read, and closes the
+// connection rather than read what is left of it.
+func refuseUnread(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Connection", "close")
+	httpError(w, code, format, args...)
+}
+
+// admit takes a slot for one call of executor k: one of its own (a 429
+// when it has too many calls in flight) and one of the server's (a 503
+// when none frees up in time). release gives both back; it may be called
+// more than once.
+func (s *ExecutorServer) admit(ctx context.Context, k ExecutorKey) (release func(), err error) {
+	s.mu.Lock()
+	if s.inFlight == nil {
+		s.inFlight = map[ExecutorKey]int{}
+	}
+	if n := s.inFlight[k]; n >= s.limits.MaxCallsPerExecutor {
+		s.mu.Unlock()
+		return nil, &CallError{Status: http.StatusTooManyRequests, Err: fmt.Errorf("executor %s has %d calls in flight; send this one again later", k, n)}
+	}
+	s.inFlight[k]++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		if s.inFlight[k]--; s.inFlight[k] <= 0 {
+			delete(s.inFlight, k)
+		}
+		s.mu.Unlock()
+	}
+	wait := time.NewTimer(s.limits.CallQueueTimeout)
+	defer wait.Stop()
+	select {
+	case s.calls <- struct{}{}:
+	case <-wait.C:
+		done()
+		return nil, &CallError{Status: http.StatusServiceUnavailable, Err: errors.New("the agent is busy with other calls; retry")}
+	case <-ctx.Done():
+		done()
+		return nil, &CallError{Status: http.StatusServiceUnavailable, Err: errors.New("the call ended while it waited for its turn")}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			<-s.calls
+			done()
+		})
+	}, nil
+}
+
+// messageLimiter returns the rate limiter of k's MESSAGE calls.
+func (s *ExecutorServer) messageLimiter(k ExecutorKey) *rate.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.messages.Get(k); ok {
+		return l.(*rate.Limiter)
+	}
+	l := rate.NewLimiter(rate.Limit(s.limits.MessageRate), s.limits.MessageBurst)
+	s.messages.Add(k, l, 10*time.Minute)
+	return l
+}
+
+// callFailed answers a call that failed: a *CallError with its status and
+// message; any other error is the agent's own, logged and answered 500 so
+// that the executor keeps what it sent and retries.
+func (s *ExecutorServer) callFailed(w http.ResponseWriter, err error, what, executor string, kv ...any) {
+	var bad *CallError
+	if errors.As(err, &bad) {
+		s.Log.V(1).Info("refusing an executor call", append([]any{"executor", executor, "status", bad.Status, "reason", err.Error()}, kv...)...)
+		httpError(w, bad.Status, "%v", err)
 		return
 	}
+	s.Log.Error(err, what, append([]any{"executor", executor}, kv...)...)
+	httpError(w, http.StatusInternalServerError, "the agent could not finish %s (%v); keep what you sent and retry", what, err)
+}
+
+// subscribe takes the updates that a (re)subscribing executor never saw
+// acknowledged, then streams events until the executor goes away or
+// subscribes anew. release gives the call's slots back once the stream
+// starts.
+func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, key ExecutorKey, agentID string, call *executorapi.Call, release func()) {
 	sub := &subscription{events: make(chan executorapi.Event, 1024), closed: make(chan struct{})}
 	s.mu.Lock()
 	if s.subs == nil {
@@ -234,14 +457,44 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, key E
 		s.mu.Unlock()
 		sub.close()
 	}()
-
+	// The subscription is registered first, so that acknowledgements of
+	// these updates wait in its queue for the stream.
+	if call.Subscribe != nil {
+		for _, u := range call.Subscribe.UnacknowledgedUpdates {
+			err := s.Hooks.Update(key, u)
+			var bad *CallError
+			switch {
+			case err == nil:
+			case errors.As(err, &bad) && bad.Status != http.StatusTooManyRequests && bad.Status != http.StatusServiceUnavailable:
+				s.Log.Info("dropping an unacknowledged update that the agent refuses", "executor", key.String(), "task", u.TaskID, "uuid", u.UUID, "error", err.Error())
+			default:
+				// Not taken now: the executor subscribes again later
+				// with all of them.
+				s.callFailed(w, err, "taking the unacknowledged updates of a SUBSCRIBE", key.String(), "task", u.TaskID)
+				return
+			}
+		}
+	}
+	release()
+	// The stream has no read deadline (net/http drops it once the body is
+	// read, and a background read notices when the executor goes away)
+	// and a write deadline per event, so that an executor that stops
+	// reading loses its stream, not the agent a goroutine.
+	write := func(e executorapi.Event) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout)); err != nil {
+			return err
+		}
+		if err := executorapi.WriteRecord(w, e); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	w.Header().Set("Content-Type", "application/recordio")
 	w.WriteHeader(http.StatusOK)
-	if err := executorapi.WriteRecord(w, executorapi.Event{Type: executorapi.EventSubscribed, Subscribed: &executorapi.Subscribed{
+	if err := write(executorapi.Event{Type: executorapi.EventSubscribed, Subscribed: &executorapi.Subscribed{
 		AgentID: agentID, ExecutorID: key.ExecutorID, Framework: key.Framework}}); err != nil {
 		return
 	}
-	flusher.Flush()
 	s.Log.V(1).Info("executor subscribed", "executor", key.String())
 	s.Hooks.Subscribed(key, call.Subscribe)
 	for {
@@ -251,10 +504,10 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, key E
 		case <-sub.closed:
 			return
 		case e := <-sub.events:
-			if err := executorapi.WriteRecord(w, e); err != nil {
+			if err := write(e); err != nil {
+				s.Log.V(1).Info("executor stream ended", "executor", key.String(), "error", err.Error())
 				return
 			}
-			flusher.Flush()
 			if e.Type == executorapi.EventShutdown {
 				return
 			}

@@ -184,8 +184,15 @@ type testExecutor struct {
 	cancel          func()
 }
 
-func newTestExecutor(pod *corev1.Pod) *testExecutor {
-	return &testExecutor{endpoint: envValue(pod, executorapi.EnvAgentEndpoint), token: envValue(pod, executorapi.EnvToken),
+// newTestExecutor speaks for pod, with the token that the kubelet would
+// mount into it.
+func newTestExecutor(t *testing.T, pod *corev1.Pod) *testExecutor {
+	t.Helper()
+	token, err := inprocess.ExecutorToken(context.Background(), env.Client, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testExecutor{endpoint: envValue(pod, executorapi.EnvAgentEndpoint), token: token,
 		key:    agent.ExecutorKey{Namespace: envValue(pod, executorapi.EnvNamespace), Framework: envValue(pod, executorapi.EnvFramework), ExecutorID: envValue(pod, executorapi.EnvExecutorID)},
 		events: make(chan executorapi.Event, 100)}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/utils/clock"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -27,6 +28,9 @@ type Update struct {
 	Task types.NamespacedName `json:"task"`
 	// AgentID is the agentID the update was produced under.
 	AgentID string `json:"agentID"`
+	// Framework is the task's framework (empty in checkpoints written
+	// before it was recorded).
+	Framework string `json:"framework,omitempty"`
 	// ExecutorID is the executor that runs the task.
 	ExecutorID string          `json:"executorID,omitempty"`
 	PodName    string          `json:"podName,omitempty"`
@@ -47,64 +51,217 @@ type WriteFunc func(ctx context.Context, u Update) error
 // AckFunc is told that an update reached the registry.
 type AckFunc func(u Update)
 
+// How many updates from executors the agent holds before they reach the
+// registry. An executor that sends faster than the registry takes its
+// updates is told to slow down (QueueFullError, a 429) and keeps them; the
+// agent's own reports are never refused.
+const (
+	// MaxQueuedPerTask bounds the queued updates of one task. One terminal
+	// update is taken beyond it, so that a task can always end.
+	MaxQueuedPerTask = 32
+	// MaxQueuedPerExecutor bounds the queued updates that one executor
+	// sent, over all its tasks (terminal updates again excepted).
+	MaxQueuedPerExecutor = 128
+)
+
+// What the manager remembers of the updates it delivered, so that one sent
+// again (an executor that never saw its acknowledgement resends it when it
+// subscribes) is acknowledged at once rather than queued and written
+// again.
+const (
+	deliveredSize = 8192
+	deliveredTTL  = 10 * time.Minute
+)
+
+// QueueFullError refuses an executor's update while too many of its earlier
+// updates wait for the registry. It is not the update's fault: the executor
+// keeps it and sends it again later.
+type QueueFullError struct {
+	// What is full: "task <ns>/<name>" or "executor <ns>/<framework>/<id>".
+	What string
+	// Limit is the bound that was reached.
+	Limit int
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("%s has %d status updates waiting for the registry; send this one again later", e.What, e.Limit)
+}
+
 // StatusUpdates is the agent's status update manager: one ordered queue per
 // task, checkpointed under its directory before an update is accepted, and
 // written to the registry with retries and backoff. Consecutive non-terminal
 // updates may be coalesced; a terminal update is never dropped.
+//
+// Each task's queue has its own lock, held while its checkpoint is written
+// and synced: one executor's flood of updates slows only its own tasks.
 type StatusUpdates struct {
 	dir   string
 	write WriteFunc
 	ack   AckFunc
 	clock clock.Clock
 	log   logr.Logger
+	// save writes a checkpoint file durably (writeFileAtomic).
+	save func(path string, data []byte) error
+	// perTask and perExecutor are the queue bounds.
+	perTask, perExecutor int
 
-	mu     sync.Mutex
-	queues map[types.NamespacedName][]Update
-	retry  map[types.NamespacedName]time.Time
-	fails  map[types.NamespacedName]int
-	wake   chan struct{}
+	// mu guards tasks and executors. Lock order: a task's mu, then mu.
+	mu        sync.Mutex
+	tasks     map[types.NamespacedName]*taskQueue
+	executors map[string]int // queued executor updates, by executor
+	wake      chan struct{}
+
+	// delivered holds the tasks and UUIDs of updates that reached the
+	// registry lately.
+	delivered *utilcache.LRUExpireCache
 }
 
-// NewStatusUpdates returns a manager that checkpoints under dir.
+// taskQueue is the queue of one task.
+type taskQueue struct {
+	mu      sync.Mutex
+	updates []Update
+	retryAt time.Time
+	fails   int
+	// gone is set when the queue was emptied and left the manager; an
+	// Enqueue that holds it looks the task up again.
+	gone bool
+}
+
+// NewStatusUpdates returns a manager that checkpoints under dir, with the
+// default queue bounds.
 func NewStatusUpdates(dir string, write WriteFunc, ack AckFunc, clk clock.Clock, log logr.Logger) *StatusUpdates {
-	return &StatusUpdates{dir: dir, write: write, ack: ack, clock: clk, log: log,
-		queues: map[types.NamespacedName][]Update{}, retry: map[types.NamespacedName]time.Time{},
-		fails: map[types.NamespacedName]int{}, wake: make(chan struct{}, 1)}
+	return &StatusUpdates{dir: dir, write: write, ack: ack, clock: clk, log: log, save: writeFileAtomic,
+		perTask: MaxQueuedPerTask, perExecutor: MaxQueuedPerExecutor,
+		tasks: map[types.NamespacedName]*taskQueue{}, executors: map[string]int{}, wake: make(chan struct{}, 1),
+		delivered: utilcache.NewLRUExpireCacheWithClock(deliveredSize, clk)}
 }
+
+func deliveredKey(u *Update) string { return u.Task.String() + "/" + u.UUID }
 
 func (s *StatusUpdates) file(task types.NamespacedName) string {
 	return filepath.Join(s.dir, task.Namespace+"_"+task.Name+".json")
 }
 
-// persist checkpoints task's queue; the caller holds s.mu.
-func (s *StatusUpdates) persist(task types.NamespacedName) error {
-	q := s.queues[task]
-	if len(q) == 0 {
+// executorOfUpdate names the executor whose bound an update counts
+// against; "" for the agent's own reports, which are never refused.
+func executorOfUpdate(u *Update) string {
+	if u.Source != kmv1.SourceExecutor {
+		return ""
+	}
+	return u.Task.Namespace + "/" + u.Framework + "/" + u.ExecutorID
+}
+
+// persist checkpoints task's queue; the caller holds q.mu.
+func (s *StatusUpdates) persist(task types.NamespacedName, q *taskQueue) error {
+	if len(q.updates) == 0 {
 		if err := os.Remove(s.file(task)); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("removing the checkpoint of %s: %w", task, err)
 		}
 		return nil
 	}
-	raw, err := json.Marshal(q)
+	raw, err := json.Marshal(q.updates)
 	if err != nil {
-		return err
+		return fmt.Errorf("encoding the checkpoint of %s: %w", task, err)
 	}
-	return writeFileAtomic(s.file(task), raw)
+	return s.save(s.file(task), raw)
+}
+
+// queue returns task's queue, creating it when create is set.
+func (s *StatusUpdates) queue(task types.NamespacedName, create bool) *taskQueue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.tasks[task]
+	if q == nil && create {
+		q = &taskQueue{}
+		s.tasks[task] = q
+	}
+	return q
+}
+
+// lockQueue returns task's queue locked, or nil when there is none and
+// create is not set.
+func (s *StatusUpdates) lockQueue(task types.NamespacedName, create bool) *taskQueue {
+	for {
+		q := s.queue(task, create)
+		if q == nil {
+			return nil
+		}
+		q.mu.Lock()
+		if !q.gone {
+			return q
+		}
+		q.mu.Unlock()
+	}
+}
+
+// forget takes removed updates off the executors' counts and, when task's
+// queue is empty, removes it from the manager; the caller holds q.mu.
+func (s *StatusUpdates) forget(task types.NamespacedName, q *taskQueue, removed []Update) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range removed {
+		if e := executorOfUpdate(&removed[i]); e != "" {
+			if s.executors[e]--; s.executors[e] <= 0 {
+				delete(s.executors, e)
+			}
+		}
+	}
+	if len(q.updates) == 0 && s.tasks[task] == q {
+		delete(s.tasks, task)
+		q.gone = true
+	}
+}
+
+func hasTerminal(q []Update) bool {
+	for i := range q {
+		if q[i].State.IsTerminal() {
+			return true
+		}
+	}
+	return false
 }
 
 // Enqueue checkpoints u and queues it behind the task's earlier updates.
-// When it returns nil, the update survives an agent restart.
+// When it returns nil, the update survives an agent restart. An update
+// from an executor whose queues are full is refused with a
+// *QueueFullError. An update delivered lately is acknowledged again at
+// once, not queued.
 func (s *StatusUpdates) Enqueue(u Update) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, q := range s.queues[u.Task] {
-		if q.UUID == u.UUID {
+	q := s.lockQueue(u.Task, true)
+	// Checked under the task's lock, which its writer holds while it takes
+	// written updates off the queue and records them as delivered.
+	if _, done := s.delivered.Get(deliveredKey(&u)); done {
+		s.forget(u.Task, q, nil) // drops the queue if it was made for u
+		q.mu.Unlock()
+		s.ack(u)
+		return nil
+	}
+	defer q.mu.Unlock()
+	for i := range q.updates {
+		if q.updates[i].UUID == u.UUID {
 			return nil // a retransmission of a queued update
 		}
 	}
-	s.queues[u.Task] = append(s.queues[u.Task], u)
-	if err := s.persist(u.Task); err != nil {
-		s.queues[u.Task] = s.queues[u.Task][:len(s.queues[u.Task])-1]
+	exec := executorOfUpdate(&u)
+	// One terminal update per task passes the bounds: a task can always end.
+	bounded := exec != "" && !(u.State.IsTerminal() && !hasTerminal(q.updates))
+	if bounded && len(q.updates) >= s.perTask {
+		return &QueueFullError{What: "task " + u.Task.String(), Limit: s.perTask}
+	}
+	s.mu.Lock()
+	if bounded && s.executors[exec] >= s.perExecutor {
+		s.mu.Unlock()
+		s.forget(u.Task, q, nil) // drops the queue if it was made for u
+		return &QueueFullError{What: "executor " + exec, Limit: s.perExecutor}
+	}
+	if exec != "" {
+		s.executors[exec]++
+	}
+	s.mu.Unlock()
+	q.updates = append(q.updates, u)
+	if err := s.persist(u.Task, q); err != nil {
+		q.updates = q.updates[:len(q.updates)-1]
+		s.forget(u.Task, q, []Update{u})
 		return err
 	}
 	s.signal()
@@ -120,21 +277,22 @@ func (s *StatusUpdates) signal() {
 
 // Pending returns the queued updates of task, oldest first.
 func (s *StatusUpdates) Pending(task types.NamespacedName) []Update {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Update(nil), s.queues[task]...)
+	q := s.lockQueue(task, false)
+	if q == nil {
+		return nil
+	}
+	defer q.mu.Unlock()
+	return append([]Update(nil), q.updates...)
 }
 
 // HasTerminal reports whether a terminal update of task is queued.
 func (s *StatusUpdates) HasTerminal(task types.NamespacedName) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, u := range s.queues[task] {
-		if u.State.IsTerminal() {
-			return true
-		}
+	q := s.lockQueue(task, false)
+	if q == nil {
+		return false
 	}
-	return false
+	defer q.mu.Unlock()
+	return hasTerminal(q.updates)
 }
 
 // Recover loads the checkpointed queues after a restart.
@@ -161,33 +319,56 @@ func (s *StatusUpdates) Recover() error {
 			s.log.Error(err, "skipping a corrupt status update checkpoint", "file", e.Name())
 			continue
 		}
-		if len(q) > 0 {
-			s.queues[q[0].Task] = q
+		if len(q) == 0 {
+			continue
+		}
+		s.tasks[q[0].Task] = &taskQueue{updates: q}
+		for i := range q {
+			if exec := executorOfUpdate(&q[i]); exec != "" {
+				s.executors[exec]++
+			}
 		}
 	}
 	s.signal()
 	return nil
 }
 
+// snapshot returns the tasks with queues, in a stable order.
+func (s *StatusUpdates) snapshot() []types.NamespacedName {
+	s.mu.Lock()
+	tasks := make([]types.NamespacedName, 0, len(s.tasks))
+	for t := range s.tasks {
+		tasks = append(tasks, t)
+	}
+	s.mu.Unlock()
+	sort.Slice(tasks, func(i, j int) bool { return tasks[i].String() < tasks[j].String() })
+	return tasks
+}
+
 // DropAgent discards the queued updates produced under agentID: after a
 // re-admission the agent never reports status for its old tasks.
 func (s *StatusUpdates) DropAgent(agentID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for task, q := range s.queues {
-		keep := q[:0]
-		for _, u := range q {
+	for _, task := range s.snapshot() {
+		q := s.lockQueue(task, false)
+		if q == nil {
+			continue
+		}
+		var keep, dropped []Update
+		for _, u := range q.updates {
 			if u.AgentID != agentID {
 				keep = append(keep, u)
+			} else {
+				dropped = append(dropped, u)
 			}
 		}
-		s.queues[task] = keep
-		if err := s.persist(task); err != nil {
-			s.log.Error(err, "dropping old updates", "task", task)
+		if len(dropped) > 0 {
+			q.updates = keep
+			if err := s.persist(task, q); err != nil {
+				s.log.Error(err, "dropping the updates of an old agentID", "task", task, "agentID", agentID)
+			}
+			s.forget(task, q, dropped)
 		}
-		if len(keep) == 0 {
-			delete(s.queues, task)
-		}
+		q.mu.Unlock()
 	}
 }
 
@@ -226,15 +407,8 @@ func (s *StatusUpdates) Run(ctx context.Context) {
 // flush tries every due queue once and returns how long to wait before the
 // earliest retry.
 func (s *StatusUpdates) flush(ctx context.Context) time.Duration {
-	s.mu.Lock()
-	tasks := make([]types.NamespacedName, 0, len(s.queues))
-	for t := range s.queues {
-		tasks = append(tasks, t)
-	}
-	s.mu.Unlock()
-	sort.Slice(tasks, func(i, j int) bool { return tasks[i].String() < tasks[j].String() })
 	wait := time.Minute
-	for _, t := range tasks {
+	for _, t := range s.snapshot() {
 		for {
 			d, more := s.writeHead(ctx, t)
 			if d > 0 && d < wait {
@@ -249,42 +423,58 @@ func (s *StatusUpdates) flush(ctx context.Context) time.Duration {
 }
 
 // writeHead writes the head batch of task's queue. It returns a retry delay
-// when the write failed, and whether more is queued and due.
+// when the write failed, and whether more is queued and due. The queue is
+// not locked during the write: executors keep adding to it.
 func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName) (time.Duration, bool) {
-	s.mu.Lock()
-	now := s.clock.Now()
-	if until, ok := s.retry[task]; ok && now.Before(until) {
-		s.mu.Unlock()
-		return until.Sub(now), false
+	q := s.lockQueue(task, false)
+	if q == nil {
+		return 0, false
 	}
-	u, n := next(s.queues[task])
-	s.mu.Unlock()
+	now := s.clock.Now()
+	if now.Before(q.retryAt) {
+		q.mu.Unlock()
+		return q.retryAt.Sub(now), false
+	}
+	u, n := next(q.updates)
+	batch := make(map[string]bool, n)
+	for _, b := range q.updates[:n] {
+		batch[b.UUID] = true
+	}
+	q.mu.Unlock()
 	if n == 0 {
 		return 0, false
 	}
 	if err := s.write(ctx, u); err != nil {
-		s.mu.Lock()
-		s.fails[task]++
-		backoff := time.Duration(1<<min(s.fails[task], 6)) * 100 * time.Millisecond // 200ms … 6.4s
-		s.retry[task] = s.clock.Now().Add(backoff)
-		s.mu.Unlock()
+		q.mu.Lock()
+		q.fails++
+		backoff := time.Duration(1<<min(q.fails, 6)) * 100 * time.Millisecond // 200ms … 6.4s
+		q.retryAt = s.clock.Now().Add(backoff)
+		q.mu.Unlock()
 		s.log.V(1).Info("status write failed; will retry", "task", task, "state", u.State, "retryIn", backoff, "error", err.Error())
 		return backoff, false
 	}
-	s.mu.Lock()
-	q := s.queues[task]
-	done := append([]Update(nil), q[:n]...)
-	s.queues[task] = q[n:]
-	delete(s.retry, task)
-	delete(s.fails, task)
-	if err := s.persist(task); err != nil {
+	q.mu.Lock()
+	// The batch is taken off by UUID: DropAgent may have removed some of
+	// it meanwhile, and later updates stay queued.
+	var keep, done []Update
+	for _, x := range q.updates {
+		if batch[x.UUID] {
+			done = append(done, x)
+		} else {
+			keep = append(keep, x)
+		}
+	}
+	q.updates = keep
+	for i := range done {
+		s.delivered.Add(deliveredKey(&done[i]), true, deliveredTTL)
+	}
+	q.retryAt, q.fails = time.Time{}, 0
+	if err := s.persist(task, q); err != nil {
 		s.log.Error(err, "updating the checkpoint", "task", task)
 	}
-	more := len(s.queues[task]) > 0
-	if !more {
-		delete(s.queues, task)
-	}
-	s.mu.Unlock()
+	more := len(q.updates) > 0
+	s.forget(task, q, done)
+	q.mu.Unlock()
 	for _, d := range done {
 		s.ack(d)
 	}

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +177,133 @@ func TestNextBatch(t *testing.T) {
 	u, n = next(q[2:])
 	if u.UUID != "3" || n != 1 {
 		t.Errorf("next = %s,%d; want the terminal alone", u.UUID, n)
+	}
+}
+
+func updFrom(task, exec, uuid string, s kmv1.TaskState) Update {
+	return Update{UUID: uuid, Task: types.NamespacedName{Namespace: "ns", Name: task}, AgentID: "ag-1", Framework: "fw",
+		ExecutorID: exec, State: s, Source: kmv1.SourceExecutor}
+}
+
+// TestStatusUpdatesBounded: an executor cannot queue more than the bounds
+// per task and per executor; it is told to come back later (and nothing it
+// was told 202 for is lost); a task can always end; the agent's own
+// reports always pass; room comes back once the registry takes the queue.
+func TestStatusUpdatesBounded(t *testing.T) {
+	r := &registry{fail: 1 << 30} // the API server is down
+	var acks []string
+	s, _ := newTestManager(t, t.TempDir(), r, &acks)
+	s.perTask, s.perExecutor = 3, 5
+	full := func(err error, what string) bool {
+		var f *QueueFullError
+		return errors.As(err, &f) && strings.HasPrefix(f.What, what)
+	}
+	for i := range 3 {
+		if err := s.Enqueue(updFrom("a", "e", fmt.Sprint("a", i), kmv1.TaskRunning)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Enqueue(updFrom("a", "e", "a3", kmv1.TaskRunning)); !full(err, "task ns/a") {
+		t.Errorf("a fourth update of one task: %v, want the task's queue full", err)
+	}
+	if err := s.Enqueue(updFrom("a", "e", "a0", kmv1.TaskRunning)); err != nil {
+		t.Errorf("a retransmission of a queued update: %v, want it taken", err)
+	}
+	if err := s.Enqueue(updFrom("a", "e", "a-end", kmv1.TaskFinished)); err != nil {
+		t.Errorf("the terminal update of a full task: %v, want it taken", err)
+	}
+	if err := s.Enqueue(updFrom("a", "e", "a-end2", kmv1.TaskFailed)); !full(err, "task") {
+		t.Errorf("a second terminal update beyond the bound: %v, want it refused", err)
+	}
+	agentReport := upd("agent/x", kmv1.TaskLost)
+	agentReport.Task.Name = "a"
+	agentReport.Source = kmv1.SourceAgent
+	if err := s.Enqueue(agentReport); err != nil {
+		t.Errorf("the agent's own report to a full queue: %v, want it taken", err)
+	}
+	// Executor e has 4 queued (3 + the terminal); one more fits, on task b.
+	if err := s.Enqueue(updFrom("b", "e", "b0", kmv1.TaskRunning)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(updFrom("c", "e", "c0", kmv1.TaskRunning)); !full(err, "executor ns/fw/e") {
+		t.Errorf("an update beyond the executor's bound: %v, want the executor's queue full", err)
+	}
+	if err := s.Enqueue(updFrom("c", "other", "c0", kmv1.TaskRunning)); err != nil {
+		t.Errorf("another executor's update: %v, want it taken", err)
+	}
+	if n := len(s.snapshot()); n != 3 {
+		t.Errorf("%d task queues, want 3 (a refused update leaves none behind)", n)
+	}
+
+	r.mu.Lock()
+	r.fail = 0
+	r.mu.Unlock()
+	s.flush(context.Background())
+	if len(acks) != 7 {
+		t.Errorf("acknowledged %v, want every update that was taken", acks)
+	}
+	if n := len(s.snapshot()); n != 0 || len(s.executors) != 0 {
+		t.Errorf("after the flush: %d queues, executor counts %v; want none", n, s.executors)
+	}
+	if err := s.Enqueue(updFrom("c", "e", "c0", kmv1.TaskRunning)); err != nil {
+		t.Errorf("once the registry took the queue: %v, want room again", err)
+	}
+}
+
+// TestStatusUpdatesLockPerTask: while one task's checkpoint is being
+// written (a slow disk, or one executor's flood), updates of other tasks
+// are taken.
+func TestStatusUpdatesLockPerTask(t *testing.T) {
+	var acks []string
+	s, _ := newTestManager(t, t.TempDir(), &registry{}, &acks)
+	release, entered := make(chan struct{}), make(chan struct{})
+	s.save = func(path string, data []byte) error {
+		if strings.HasSuffix(path, "ns_slow.json") {
+			close(entered)
+			<-release
+		}
+		return writeFileAtomic(path, data)
+	}
+	slow := make(chan error, 1)
+	go func() { slow <- s.Enqueue(updFrom("slow", "e1", "s0", kmv1.TaskRunning)) }()
+	defer func() {
+		close(release)
+		if err := <-slow; err != nil {
+			t.Error(err)
+		}
+	}()
+	<-entered
+	done := make(chan error, 1)
+	go func() { done <- s.Enqueue(updFrom("fast", "e2", "f0", kmv1.TaskRunning)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an update of another task waited for a checkpoint it has nothing to do with")
+	}
+	if s.HasTerminal(types.NamespacedName{Namespace: "ns", Name: "fast"}) || len(s.Pending(types.NamespacedName{Namespace: "ns", Name: "fast"})) != 1 {
+		t.Error("the other task's update is not queued")
+	}
+}
+
+// TestStatusUpdatesDeliveredOnce: an update sent again after it reached
+// the registry (its acknowledgement was lost with the executor's stream) is
+// acknowledged again, not queued and written again.
+func TestStatusUpdatesDeliveredOnce(t *testing.T) {
+	r := &registry{}
+	var acks []string
+	s, _ := newTestManager(t, t.TempDir(), r, &acks)
+	if err := s.Enqueue(upd("1", kmv1.TaskRunning)); err != nil {
+		t.Fatal(err)
+	}
+	s.flush(context.Background())
+	if err := s.Enqueue(upd("1", kmv1.TaskRunning)); err != nil {
+		t.Fatal(err)
+	}
+	s.flush(context.Background())
+	if len(r.writes) != 1 || len(acks) != 2 || len(s.snapshot()) != 0 {
+		t.Errorf("writes %v, acks %v, queues %d; want one write, two acknowledgements, no queue", r.states(), acks, len(s.snapshot()))
 	}
 }

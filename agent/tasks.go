@@ -2,14 +2,17 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -38,10 +41,19 @@ func executorOf(t *kmv1.Task) ExecutorKey {
 // executor and agentID.
 func (a *Agent) podNameFor(t *kmv1.Task) string {
 	if t.Spec.Executor == nil {
-		return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
+		return commandPodName(t)
 	}
-	k := executorOf(t)
-	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), a.AgentID())
+	return executorPodName(executorOf(t), a.AgentID())
+}
+
+// commandPodName names the pod of a command task.
+func commandPodName(t *kmv1.Task) string {
+	return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
+}
+
+// executorPodName names the pod of a custom executor under agentID.
+func executorPodName(k ExecutorKey, agentID string) string {
+	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), agentID)
 }
 
 // reconcileTask drives one task that the master placed on this node.
@@ -130,25 +142,28 @@ func (a *Agent) report(t *kmv1.Task, pod string, state kmv1.TaskState, reason km
 	}
 	return a.updates.Enqueue(Update{
 		UUID: "agent/" + string(t.UID) + "/" + string(state) + "/" + cause, Task: key, AgentID: t.Status.AgentID,
-		ExecutorID: executorOf(t).ExecutorID, PodName: pod, State: state, Reason: reason, Source: kmv1.SourceAgent,
+		Framework: string(t.Spec.Framework), ExecutorID: executorOf(t).ExecutorID, PodName: pod, State: state, Reason: reason, Source: kmv1.SourceAgent,
 		Message: msg, Timestamp: a.Clock.Now(),
 	})
 }
 
-// createPod launches the pod of a command task or of a custom executor.
-func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error {
+// ExecutorPod builds the pod named name that runs task t on the agent with
+// options o under agentID: a command task's own pod, owned by the Task, or a
+// custom executor's pod. It is exactly what the chart's admission policy
+// kubemesos-agent-node lets an agent create: on its node, restricted, with
+// no API token and only the executor token volume.
+func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.Scheme) (*corev1.Pod, error) {
 	k := executorOf(t)
-	agentID := a.AgentID()
 	env := []corev1.EnvVar{
-		{Name: executorapi.EnvAgentEndpoint, Value: a.Options.Endpoint},
+		{Name: executorapi.EnvAgentEndpoint, Value: o.Endpoint},
 		{Name: executorapi.EnvNamespace, Value: k.Namespace},
 		{Name: executorapi.EnvFramework, Value: k.Framework},
 		{Name: executorapi.EnvExecutorID, Value: k.ExecutorID},
 		{Name: executorapi.EnvAgentID, Value: agentID},
-		{Name: executorapi.EnvToken, Value: ExecutorToken(a.server.Secret, k, agentID)},
+		{Name: executorapi.EnvTokenFile, Value: path.Join(executorapi.TokenDir, executorapi.TokenFile)},
 	}
 	labels := map[string]string{
-		kmv1.LabelFramework: k.Framework, kmv1.LabelAgent: a.Options.NodeName,
+		kmv1.LabelFramework: k.Framework, kmv1.LabelAgent: o.NodeName,
 		kmv1.LabelComponent: "executor", kmv1.LabelExecutor: boundedLabel(k.ExecutorID),
 	}
 	var c corev1.Container
@@ -175,27 +190,42 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 	}
 	c.Resources = corev1.ResourceRequirements{Requests: requests}
 	c.SecurityContext = restricted.ContainerSecurityContext()
+	c.VolumeMounts = []corev1.VolumeMount{{Name: executorTokenVolume, MountPath: executorapi.TokenDir, ReadOnly: true}}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: name, Labels: labels,
-			Annotations: map[string]string{AnnotationAgentID: agentID}},
+			Annotations: map[string]string{AnnotationAgentID: agentID, AnnotationExecutorID: k.ExecutorID}},
 		Spec: corev1.PodSpec{
-			NodeName:                      a.Options.NodeName,
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			Containers:                    []corev1.Container{c},
+			NodeName:      o.NodeName,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{c},
+			// The namespace's default ServiceAccount, named so that its
+			// token can be bound to the pod; the pod gets no API token,
+			// only the executor token, good for the agent alone.
+			ServiceAccountName:            executorServiceAccount,
 			AutomountServiceAccountToken:  ptr.To(false),
+			Volumes:                       []corev1.Volume{executorTokenProjection()},
 			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
 			SecurityContext:               restricted.PodSecurityContext(),
 			// The taints under which the operator lets this node be
 			// offered; a NoExecute taint that they do not tolerate evicts
 			// the pod, as it would any other.
-			Tolerations: a.Options.OfferTolerations,
+			Tolerations: o.OfferTolerations,
 		},
 	}
 	if t.Spec.Command != nil {
 		// A command pod belongs to its task: deleting the task removes it.
-		if err := controllerutil.SetOwnerReference(t, pod, a.Client.Scheme()); err != nil {
-			return err
+		if err := controllerutil.SetOwnerReference(t, pod, scheme); err != nil {
+			return nil, fmt.Errorf("owning pod %s by its task: %w", name, err)
 		}
+	}
+	return pod, nil
+}
+
+// createPod launches the pod of a command task or of a custom executor.
+func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error {
+	pod, err := ExecutorPod(t, name, a.AgentID(), a.Options, a.Client.Scheme())
+	if err != nil {
+		return err
 	}
 	if err := a.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		msg := fmt.Sprintf("creating executor pod %s: %v", name, err)
@@ -209,6 +239,24 @@ func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error 
 	a.mu.Unlock()
 	a.Log.V(1).Info("executor pod created", "pod", name, "task", client.ObjectKeyFromObject(t))
 	return nil
+}
+
+// The executor's credential in its pod (see executorapi.TokenAudience).
+const (
+	executorTokenVolume    = "kubemesos-executor-token"
+	executorServiceAccount = "default"
+)
+
+// executorTokenProjection is the volume that holds an executor's token: a
+// service account token for executorapi.TokenAudience, bound to the pod,
+// which the kubelet requests and renews. The token's value is never in the
+// pod spec.
+func executorTokenProjection() corev1.Volume {
+	return corev1.Volume{Name: executorTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+			Audience: executorapi.TokenAudience, ExpirationSeconds: ptr.To[int64](executorapi.TokenExpirationSeconds), Path: executorapi.TokenFile,
+		}}},
+	}}}
 }
 
 // boundedLabel keeps a label value within 63 characters.
@@ -421,8 +469,8 @@ func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 	return nil
 }
 
-// Subscribed re-launches what a (re)subscribed executor does not know yet,
-// and takes back the updates it never saw acknowledged.
+// Subscribed re-launches what a (re)subscribed executor does not know yet
+// (the executor API has taken back the updates it never saw acknowledged).
 func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 	known := map[string]bool{}
 	if s != nil {
@@ -431,9 +479,6 @@ func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 		}
 		for _, u := range s.UnacknowledgedUpdates {
 			known[u.TaskID] = true
-			if err := a.Update(k, u); err != nil {
-				a.Log.Info("dropping an unacknowledged update from a resubscribing executor", "executor", k.String(), "error", err.Error())
-			}
 		}
 	}
 	ctx := context.Background()
@@ -476,11 +521,22 @@ func (a *Agent) Update(k ExecutorKey, s executorapi.TaskStatus) error {
 	if t.Status.AgentID != a.AgentID() {
 		return badCall("task %s is not placed on this agent (%s)", s.TaskID, a.AgentID())
 	}
-	return a.updates.Enqueue(Update{
-		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, ExecutorID: k.ExecutorID, PodName: a.podNameFor(&t),
+	err := a.updates.Enqueue(Update{
+		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, Framework: k.Framework, ExecutorID: k.ExecutorID, PodName: a.podNameFor(&t),
 		State: kmv1.TaskState(s.State), Reason: kmv1.TaskReason(s.Reason), Source: kmv1.SourceExecutor,
 		Message: s.Message, Data: s.Data, Healthy: s.Healthy, Timestamp: a.Clock.Now(),
 	})
+	return slowDown(err)
+}
+
+// slowDown turns a full queue into a 429 for the executor, which keeps its
+// update and sends it again later.
+func slowDown(err error) error {
+	var full *QueueFullError
+	if errors.As(err, &full) {
+		return &CallError{Status: http.StatusTooManyRequests, Err: full}
+	}
+	return err
 }
 
 // Message publishes an executor's message to its scheduler as an Event on

@@ -72,6 +72,12 @@ func (c *Call) Validate() error {
 	switch c.Type {
 	case CallSubscribe:
 		if c.Subscribe != nil {
+			if n := len(c.Subscribe.UnacknowledgedTasks); n > MaxUnacknowledgedTasks {
+				return fmt.Errorf("subscribe carries %d unacknowledged tasks; at most %d", n, MaxUnacknowledgedTasks)
+			}
+			if n := len(c.Subscribe.UnacknowledgedUpdates); n > MaxUnacknowledgedUpdates {
+				return fmt.Errorf("subscribe carries %d unacknowledged updates; at most %d (send the others as UPDATE calls once subscribed)", n, MaxUnacknowledgedUpdates)
+			}
 			for i := range c.Subscribe.UnacknowledgedUpdates {
 				if err := c.Subscribe.UnacknowledgedUpdates[i].Validate(); err != nil {
 					return fmt.Errorf("subscribe.unacknowledged_updates[%d]: %w", i, err)

@@ -25,6 +25,10 @@ func TestParseCall(t *testing.T) {
 		{name: "bad state", body: strings.Replace(good, "TASK_RUNNING", "RUNNING", 1), want: `state "RUNNING"`},
 		{name: "staging is the master's", body: strings.Replace(good, "TASK_RUNNING", "TASK_STAGING", 1), want: `state "TASK_STAGING"`},
 		{name: "no uuid", body: strings.Replace(good, `"uuid":"u"`, `"uuid":""`, 1), want: "uuid is empty"},
+		{name: "too many unacknowledged updates", body: `{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e","subscribe":{"unacknowledged_updates":[` +
+			strings.TrimSuffix(strings.Repeat(`{"task_id":"t","state":"TASK_RUNNING","uuid":"u"},`, MaxUnacknowledgedUpdates+1), ",") + `]}}`, want: "at most 128"},
+		{name: "too many unacknowledged tasks", body: `{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e","subscribe":{"unacknowledged_tasks":[` +
+			strings.TrimSuffix(strings.Repeat(`"t",`, MaxUnacknowledgedTasks+1), ",") + `]}}`, want: "at most 1024"},
 		{name: "too big", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"` + strings.Repeat("x", MaxCallBytes) + `"}}`, want: "the limit is"},
 	}
 	for _, tc := range cases {

@@ -17,17 +17,47 @@ const Path = "/api/v1/executor"
 // MaxCallBytes bounds the size of one call's body.
 const MaxCallBytes = 1 << 20
 
+// What one SUBSCRIBE may carry of what the executor already knows. An
+// executor that holds more sends the rest of its unacknowledged updates as
+// UPDATE calls once subscribed; a task left out is at worst launched again,
+// which an executor ignores for a task it runs.
+const (
+	MaxUnacknowledgedTasks   = 1024
+	MaxUnacknowledgedUpdates = 128
+)
+
 // Environment variables that the agent sets on every executor pod.
 const (
 	EnvAgentEndpoint = "KUBEMESOS_AGENT_ENDPOINT"
 	EnvNamespace     = "KUBEMESOS_NAMESPACE"
 	EnvFramework     = "KUBEMESOS_FRAMEWORK"
 	EnvExecutorID    = "KUBEMESOS_EXECUTOR_ID"
-	EnvToken         = "KUBEMESOS_EXECUTOR_TOKEN"
-	EnvAgentID       = "KUBEMESOS_AGENT_ID"
+	// EnvTokenFile names the file that holds the executor's credential:
+	// a service account token bound to its pod, for TokenAudience, that
+	// the kubelet mounts and renews. Read it again for every call.
+	EnvTokenFile = "KUBEMESOS_EXECUTOR_TOKEN_FILE"
+	EnvAgentID   = "KUBEMESOS_AGENT_ID"
 	// EnvTaskID and EnvTaskData are set for command tasks only.
 	EnvTaskID   = "KUBEMESOS_TASK_ID"
 	EnvTaskData = "KUBEMESOS_TASK_DATA"
+)
+
+// The executor's credential. The agent gives every executor pod a projected
+// service account token for TokenAudience, bound to the pod (the API server
+// refuses it once the pod is gone or replaced) and renewed by the kubelet
+// before it expires, mounted read-only as TokenDir/TokenFile. No token value
+// is ever written into the pod spec, and the pod gets no API token.
+const (
+	// TokenAudience is the audience of executor tokens; the agent
+	// accepts no other, and the token is good for nothing else.
+	TokenAudience = "kubemesos.io/executor"
+	// TokenExpirationSeconds is the token's lifetime; the kubelet renews
+	// it at 80% of that.
+	TokenExpirationSeconds = 3600
+	// TokenDir is where the token's volume is mounted in executor pods.
+	TokenDir = "/var/run/secrets/kubemesos.io/executor"
+	// TokenFile is the token's file name under TokenDir.
+	TokenFile = "token"
 )
 
 // CallType names a call.
@@ -40,8 +70,9 @@ const (
 	CallMessage   CallType = "MESSAGE"
 )
 
-// Call is what an executor sends. Namespace, Framework and ExecutorID name
-// the executor; the bearer token proves it.
+// Call is what an executor sends, with its token in the Authorization
+// header ("Bearer <token>"). Namespace, Framework and ExecutorID name the
+// executor; they must be those of the pod that the token is bound to.
 type Call struct {
 	Type       CallType    `json:"type"`
 	Namespace  string      `json:"namespace"`

@@ -137,9 +137,9 @@ func newExecutor() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "executor",
 		Short: "Run the executor (inside an executor pod)",
-		Long: `Run the MonteCarloArea executor. It reads its agent's endpoint and token from
-the environment that the agent sets on executor pods, subscribes, and counts
-the pieces it is given.`,
+		Long: `Run the MonteCarloArea executor. It reads its agent's endpoint and the path of
+its token from the environment that the agent sets on executor pods,
+subscribes, and counts the pieces it is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))

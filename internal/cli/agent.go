@@ -60,9 +60,12 @@ Unreachable when the Lease goes stale.
 For the tasks that the master places on its node it launches executor pods
 (spec.nodeName set, no kube-scheduler): one pod per command task, one pod per
 custom executor, reused by its later tasks. Executors talk to the agent over
-the executor API (POST /api/v1/executor on --port), authenticated by a token
-the agent gives each pod. Status updates are checkpointed under --work-dir and
-written to the Task status in order, so a restarted agent loses none.
+the executor API (POST /api/v1/executor on --port). Each executor pod gets a
+service account token bound to it, for the audience "kubemesos.io/executor",
+which the kubelet mounts and renews; the agent has the API server verify it
+(TokenReview) and accepts it only from the pod it launched for that executor.
+Status updates are checkpointed under --work-dir and written to the Task status
+in order, so a restarted agent loses none.
 
 Its caches hold only its own node's objects (field selectors), so an agent's
 cost does not grow with the cluster.`,

@@ -6,11 +6,15 @@ package inprocess
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -29,6 +33,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubemesos/kubemesos/agent"
+	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/internal/scheme"
@@ -286,10 +291,63 @@ func PodEnv(p *corev1.Pod) map[string]string {
 	return out
 }
 
+// DefaultServiceAccount creates the ServiceAccount "default" of namespace
+// if it is missing, as kube-controller-manager does in a real cluster
+// (envtest runs none).
+func DefaultServiceAccount(ctx context.Context, c client.Client, namespace string) error {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "default"}}
+	if err := c.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the default ServiceAccount of %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// ExecutorToken does what the kubelet does for an executor pod's projected
+// service account token: it requests a token bound to the pod, for the
+// audience and lifetime that the pod's volume asks for.
+func ExecutorToken(ctx context.Context, c client.Client, p *corev1.Pod) (string, error) {
+	var src *corev1.ServiceAccountTokenProjection
+	for _, v := range p.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ServiceAccountToken != nil {
+				src = s.ServiceAccountToken
+			}
+		}
+	}
+	if src == nil {
+		return "", fmt.Errorf("pod %s/%s has no projected service account token", p.Namespace, p.Name)
+	}
+	if err := DefaultServiceAccount(ctx, c, p.Namespace); err != nil {
+		return "", err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Spec.ServiceAccountName}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences: []string{src.Audience}, ExpirationSeconds: src.ExpirationSeconds,
+		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID},
+	}}
+	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", fmt.Errorf("requesting the token of pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return tr.Status.Token, nil
+}
+
 // ExecutorConfig is the executor SDK's configuration from a pod's
-// environment, as the executor would read it inside the pod.
-func ExecutorConfig(p *corev1.Pod) executor.Config {
+// environment, as the executor would read it inside the pod, with the
+// pod's token (ExecutorToken) written into a file under dir, where the
+// kubelet would mount it.
+func ExecutorConfig(ctx context.Context, c client.Client, p *corev1.Pod, dir string) (executor.Config, error) {
+	token, err := ExecutorToken(ctx, c, p)
+	if err != nil {
+		return executor.Config{}, err
+	}
+	file := filepath.Join(dir, executorapi.TokenFile)
+	if err := os.WriteFile(file, []byte(token), 0o600); err != nil {
+		return executor.Config{}, fmt.Errorf("writing the executor token: %w", err)
+	}
 	env := PodEnv(p)
-	c, _ := executor.ConfigFrom(func(k string) string { return env[k] })
-	return c
+	env[executorapi.EnvTokenFile] = file
+	return executor.ConfigFrom(func(k string) string { return env[k] })
 }

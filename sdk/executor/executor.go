@@ -4,7 +4,8 @@
 //
 // An executor pod implements Executor and runs a Driver, which reads its
 // settings from the environment the agent set (KUBEMESOS_AGENT_ENDPOINT,
-// KUBEMESOS_EXECUTOR_TOKEN, ...). As in Mesos, callbacks block one another:
+// KUBEMESOS_EXECUTOR_TOKEN_FILE, ...). The driver reads the token file again
+// for every call, since the kubelet renews the token in it. As in Mesos, callbacks block one another:
 // LaunchTask must return quickly, so do the task's work in a goroutine and
 // report it with SendStatusUpdate. The driver reconnects when the agent
 // restarts and resends the updates the agent has not acknowledged.
@@ -21,6 +22,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -83,7 +85,14 @@ type ExecutorDriver interface {
 
 // Config is where the executor is and who it is.
 type Config struct {
-	Endpoint, Token, Namespace, Framework, ExecutorID string
+	// Endpoint is the agent's executor API, host:port.
+	Endpoint string
+	// TokenFile holds the executor's token (in a pod, the service account
+	// token that the agent has the kubelet mount). It is read for every
+	// call.
+	TokenFile string
+	// Namespace, Framework and ExecutorID name the executor.
+	Namespace, Framework, ExecutorID string
 	// HTTPClient defaults to one without a timeout (the event stream is
 	// long-lived).
 	HTTPClient *http.Client
@@ -96,10 +105,10 @@ func ConfigFromEnv() (Config, error) { return ConfigFrom(os.Getenv) }
 // ConfigFrom reads the executor's settings through get, for example from a
 // pod's environment.
 func ConfigFrom(get func(string) string) (Config, error) {
-	c := Config{Endpoint: get(executorapi.EnvAgentEndpoint), Token: get(executorapi.EnvToken),
+	c := Config{Endpoint: get(executorapi.EnvAgentEndpoint), TokenFile: get(executorapi.EnvTokenFile),
 		Namespace: get(executorapi.EnvNamespace), Framework: get(executorapi.EnvFramework), ExecutorID: get(executorapi.EnvExecutorID)}
 	var missing []string
-	for name, v := range map[string]string{executorapi.EnvAgentEndpoint: c.Endpoint, executorapi.EnvToken: c.Token,
+	for name, v := range map[string]string{executorapi.EnvAgentEndpoint: c.Endpoint, executorapi.EnvTokenFile: c.TokenFile,
 		executorapi.EnvNamespace: c.Namespace, executorapi.EnvFramework: c.Framework, executorapi.EnvExecutorID: c.ExecutorID} {
 		if v == "" {
 			missing = append(missing, name)
@@ -122,21 +131,35 @@ type Driver struct {
 
 	mu         sync.Mutex
 	registered bool
-	tasks      map[string]bool                   // launched and not yet finished and acknowledged
-	unacked    map[string]executorapi.TaskStatus // by uuid
+	tasks      map[string]bool    // launched and not yet finished and acknowledged
+	unacked    map[string]unacked // by uuid
+	seq        uint64             // orders unacked
 }
 
 var _ ExecutorDriver = (*Driver)(nil)
 
+// unacked is an update that the agent has not acknowledged yet.
+type unacked struct {
+	status executorapi.TaskStatus
+	seq    uint64 // the order it was sent in
+}
+
+// maxConnsToAgent bounds the default client's connections to the agent,
+// the event stream included; the agent takes a few calls of one executor
+// at a time and answers more with 429.
+const maxConnsToAgent = 6
+
 // NewDriver returns a driver for exec.
 func NewDriver(exec Executor, cfg Config) *Driver {
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxConnsPerHost = maxConnsToAgent
+		cfg.HTTPClient = &http.Client{Transport: t}
 	}
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	return &Driver{exec: exec, cfg: cfg, stop: stopper.New(), tasks: map[string]bool{}, unacked: map[string]executorapi.TaskStatus{}}
+	return &Driver{exec: exec, cfg: cfg, stop: stopper.New(), tasks: map[string]bool{}, unacked: map[string]unacked{}}
 }
 
 func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, error) {
@@ -145,11 +168,16 @@ func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, 
 	if err != nil {
 		return nil, err
 	}
+	// The kubelet renews the token in its file: read the current one.
+	token, err := os.ReadFile(d.cfg.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the executor token: %w", err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.cfg.Endpoint+executorapi.Path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+d.cfg.Token)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	req.Header.Set("Content-Type", "application/json")
 	return d.cfg.HTTPClient.Do(req)
 }
@@ -183,17 +211,46 @@ func (d *Driver) loop() {
 	}
 }
 
-// session runs one subscription; it reports whether it got SUBSCRIBED.
-func (d *Driver) session() (bool, error) {
+// subscribeCall is what the executor tells the agent on subscribing: the
+// tasks it runs and its unacknowledged updates, oldest first, as many as
+// one call may carry (executorapi.MaxUnacknowledgedTasks,
+// MaxUnacknowledgedUpdates and MaxCallBytes). rest are the updates left
+// out, to be sent as UPDATE calls once subscribed.
+func (d *Driver) subscribeCall() (sub *executorapi.Subscribe, rest []executorapi.TaskStatus) {
 	d.mu.Lock()
-	sub := &executorapi.Subscribe{}
+	sub = &executorapi.Subscribe{}
 	for id := range d.tasks {
 		sub.UnacknowledgedTasks = append(sub.UnacknowledgedTasks, id)
 	}
+	pending := make([]unacked, 0, len(d.unacked))
 	for _, u := range d.unacked {
-		sub.UnacknowledgedUpdates = append(sub.UnacknowledgedUpdates, u)
+		pending = append(pending, u)
 	}
 	d.mu.Unlock()
+	sort.Strings(sub.UnacknowledgedTasks)
+	if len(sub.UnacknowledgedTasks) > executorapi.MaxUnacknowledgedTasks {
+		// A task left out is at worst launched again, which is ignored.
+		sub.UnacknowledgedTasks = sub.UnacknowledgedTasks[:executorapi.MaxUnacknowledgedTasks]
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].seq < pending[j].seq })
+	head, _ := json.Marshal(executorapi.Call{Type: executorapi.CallSubscribe, Namespace: d.cfg.Namespace, Framework: d.cfg.Framework,
+		ExecutorID: d.cfg.ExecutorID, Subscribe: sub})
+	size := len(head) + len(`,"unacknowledged_updates":[]`)
+	for _, u := range pending {
+		b, _ := json.Marshal(u.status)
+		if len(rest) > 0 || len(sub.UnacknowledgedUpdates) == executorapi.MaxUnacknowledgedUpdates || size+len(b)+1 > executorapi.MaxCallBytes {
+			rest = append(rest, u.status)
+			continue
+		}
+		size += len(b) + 1
+		sub.UnacknowledgedUpdates = append(sub.UnacknowledgedUpdates, u.status)
+	}
+	return sub, rest
+}
+
+// session runs one subscription; it reports whether it got SUBSCRIBED.
+func (d *Driver) session() (bool, error) {
+	sub, rest := d.subscribeCall()
 	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallSubscribe, Subscribe: sub})
 	if err != nil {
 		return false, err
@@ -201,7 +258,7 @@ func (d *Driver) session() (bool, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest {
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusBadRequest {
 			d.exec.Error(d, fmt.Sprintf("the agent refused SUBSCRIBE: %s: %s", resp.Status, strings.TrimSpace(string(msg))))
 		}
 		return false, fmt.Errorf("SUBSCRIBE: %s", resp.Status)
@@ -228,6 +285,11 @@ func (d *Driver) session() (bool, error) {
 				d.exec.Reregistered(d, info)
 			} else {
 				d.exec.Registered(d, info)
+			}
+			// What did not fit into SUBSCRIBE, in order, one at a time.
+			if len(rest) > 0 {
+				go d.resend(rest)
+				rest = nil
 			}
 		case executorapi.EventLaunch:
 			if ev.Launch == nil {
@@ -272,8 +334,8 @@ func (d *Driver) acknowledged(uuid string) {
 		return
 	}
 	delete(d.unacked, uuid)
-	if kmv1.TaskState(u.State).IsTerminal() {
-		delete(d.tasks, u.TaskID)
+	if kmv1.TaskState(u.status.State).IsTerminal() {
+		delete(d.tasks, u.status.TaskID)
 	}
 }
 
@@ -291,7 +353,8 @@ func (d *Driver) SendStatusUpdate(s TaskStatus) error {
 		return fmt.Errorf("invalid status update: %w", err)
 	}
 	d.mu.Lock()
-	d.unacked[u.UUID] = u
+	d.seq++
+	d.unacked[u.UUID] = unacked{status: u, seq: d.seq}
 	d.mu.Unlock()
 	retry, err := d.sendUpdate(u)
 	if retry {
@@ -300,9 +363,31 @@ func (d *Driver) SendStatusUpdate(s TaskStatus) error {
 	return err
 }
 
+// resend sends again, in order, the unacknowledged updates that a
+// SUBSCRIBE could not carry.
+func (d *Driver) resend(updates []executorapi.TaskStatus) {
+	for _, u := range updates {
+		d.mu.Lock()
+		_, pending := d.unacked[u.UUID]
+		d.mu.Unlock()
+		if !pending || d.ctx.Err() != nil {
+			continue
+		}
+		retry, err := d.sendUpdate(u)
+		if err != nil {
+			d.exec.Error(d, err.Error())
+		}
+		if retry {
+			d.retryUpdate(u)
+		}
+	}
+}
+
 // sendUpdate posts one update. The agent's 4xx refuses it for good (it is
-// dropped, and the error says why); a 5xx or a lost connection is the
-// agent's trouble: the update is kept, to be sent again.
+// dropped, and the error says why); a 5xx, a 429 (the agent holds too many
+// of this executor's updates already: slow down), a 408 (the call arrived
+// too slowly) or a lost connection is not the update's fault: it is kept,
+// to be sent again.
 func (d *Driver) sendUpdate(u executorapi.TaskStatus) (retry bool, err error) {
 	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallUpdate, Update: &executorapi.UpdateCall{Status: u}})
 	if err != nil {
@@ -312,6 +397,8 @@ func (d *Driver) sendUpdate(u executorapi.TaskStatus) (retry bool, err error) {
 	switch {
 	case resp.StatusCode == http.StatusAccepted:
 		return false, nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
+		return true, nil
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		d.mu.Lock()

@@ -134,7 +134,12 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	rec := &recorder{tasks: make(chan string, 10)}
 	var ed *executor.Driver
 	inprocess.Kubelet(t, env.Client, ns.Name, func(pod *corev1.Pod) {
-		ed = executor.NewDriver(rec, inprocess.ExecutorConfig(pod))
+		cfg, err := inprocess.ExecutorConfig(ctx, env.Client, pod, t.TempDir())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		ed = executor.NewDriver(rec, cfg)
 		_ = ed.Start()
 		t.Cleanup(func() { _ = ed.Stop() })
 	})

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,12 +16,15 @@ import (
 )
 
 // fakeAgent answers SUBSCRIBE with SUBSCRIBED and holds the stream; it
-// answers the first `failures` UPDATE calls with a 500, then takes them.
+// answers the first `failures` UPDATE calls with `status` (a 500 when
+// zero), then takes them.
 type fakeAgent struct {
 	mu       sync.Mutex
 	failures int
+	status   int
 	updates  []executorapi.TaskStatus
 	calls    int
+	tokens   []string // the Authorization header of each UPDATE
 }
 
 func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,13 +41,28 @@ func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.calls++
+		f.tokens = append(f.tokens, r.Header.Get("Authorization"))
 		if f.calls <= f.failures {
+			if f.status == http.StatusTooManyRequests {
+				http.Error(w, "task ns/job has 32 status updates waiting for the registry; send this one again later", f.status)
+				return
+			}
 			http.Error(w, "the agent could not take the update (disk full); keep it and retry", http.StatusInternalServerError)
 			return
 		}
 		f.updates = append(f.updates, c.Update.Status)
 		w.WriteHeader(http.StatusAccepted)
 	}
+}
+
+// tokenFile writes a token file, as the kubelet mounts one.
+func tokenFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte("t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // subscribed answers a SUBSCRIBE and holds the stream open.
@@ -61,7 +81,7 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 	srv := httptest.NewServer(agent)
 	defer srv.Close()
 	rec := &recorder{tasks: make(chan string, 1)}
-	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Token: "t", Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +107,7 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 	}))
 	defer refusing.Close()
 	rec2 := &recorder{tasks: make(chan string, 1)}
-	d2 := executor.NewDriver(rec2, executor.Config{Endpoint: strings.TrimPrefix(refusing.URL, "http://"), Token: "t", Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	d2 := executor.NewDriver(rec2, executor.Config{Endpoint: strings.TrimPrefix(refusing.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
 	if err := d2.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,5 +115,59 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 	wait(t, "registration", func() bool { return rec2.has("registered") })
 	if err := d2.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_RUNNING"}); err == nil || !strings.Contains(err.Error(), "no such task") {
 		t.Errorf("a refused update: %v; want the agent's reason", err)
+	}
+}
+
+// TestUpdateRetriedAfterTooManyRequests: a 429 (the agent holds too many of
+// this executor's updates) is "slow down", not "refused": the update is
+// sent again until the agent takes it.
+func TestUpdateRetriedAfterTooManyRequests(t *testing.T) {
+	agent := &fakeAgent{failures: 2, status: http.StatusTooManyRequests}
+	srv := httptest.NewServer(agent)
+	defer srv.Close()
+	rec := &recorder{tasks: make(chan string, 1)}
+	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	wait(t, "registration", func() bool { return rec.has("registered") })
+	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED", Data: "result"}); err != nil {
+		t.Fatalf("an update the agent asked to send later: %v; want it kept", err)
+	}
+	wait(t, "the update to arrive after two 429s", func() bool {
+		agent.mu.Lock()
+		defer agent.mu.Unlock()
+		return len(agent.updates) == 1 && agent.updates[0].Data == "result" && agent.calls == 3
+	})
+}
+
+// TestTokenFileReadForEveryCall: the kubelet renews the executor's token in
+// its file; the driver sends the current one with every call.
+func TestTokenFileReadForEveryCall(t *testing.T) {
+	agent := &fakeAgent{}
+	srv := httptest.NewServer(agent)
+	defer srv.Close()
+	file := tokenFile(t)
+	rec := &recorder{tasks: make(chan string, 1)}
+	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), TokenFile: file, Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	wait(t, "registration", func() bool { return rec.has("registered") })
+	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_RUNNING"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("renewed\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED"}); err != nil {
+		t.Fatal(err)
+	}
+	agent.mu.Lock()
+	defer agent.mu.Unlock()
+	if len(agent.tokens) != 2 || agent.tokens[0] != "Bearer t" || agent.tokens[1] != "Bearer renewed" {
+		t.Errorf("tokens sent %q, want the file's token at each call", agent.tokens)
 	}
 }

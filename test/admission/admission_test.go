@@ -28,9 +28,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubemesos/kubemesos/agent"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
-	"github.com/kubemesos/kubemesos/internal/restricted"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -242,7 +242,7 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 		refused(t, "an unassigned pod", node1.Create(ctx, executorPod(ns, "ex-3", "", nil)), "only on its own node")
 		for what, change := range map[string]func(*corev1.Pod){
 			"a hostPath volume": func(p *corev1.Pod) {
-				p.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+				p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}})
 			},
 			"a privileged container": func(p *corev1.Pod) {
 				p.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
@@ -253,8 +253,8 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 			"another ServiceAccount": func(p *corev1.Pod) { p.Spec.ServiceAccountName = "admin" },
 			"an API token":           func(p *corev1.Pod) { p.Spec.AutomountServiceAccountToken = ptr.To(true) },
 			"a token for the API server": func(p *corev1.Pod) {
-				p.Spec.Volumes = []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-					Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}}}
+				p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "t", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+					Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}})
 			},
 			"a secret in the env": func(p *corev1.Pod) {
 				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "S", ValueFrom: &corev1.EnvVarSource{
@@ -373,20 +373,13 @@ func TestOnlyTheAgentLabelsExecutorPods(t *testing.T) {
 	allowed(t, "the agent's own executor pod", agentOn(t, "node-1").Create(ctx, executorPod(ns, "ex", "node-1", nil)))
 }
 
-// executorPod is an executor pod as the agent builds it, changed by change.
+// executorPod is an executor pod as the agent builds it (agent.ExecutorPod)
+// for a custom executor on node, changed by change.
 func executorPod(ns, name, node string, change func(*corev1.Pod)) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{
-			kmv1.LabelAgent: node, kmv1.LabelComponent: "executor", kmv1.LabelFramework: "fw", kmv1.LabelExecutor: "ex"}},
-		Spec: corev1.PodSpec{
-			NodeName:                     node,
-			RestartPolicy:                corev1.RestartPolicyNever,
-			AutomountServiceAccountToken: ptr.To(false),
-			SecurityContext:              restricted.PodSecurityContext(),
-			Containers: []corev1.Container{{Name: "executor", Image: "busybox:stable",
-				Env:             []corev1.EnvVar{{Name: "KUBEMESOS_FRAMEWORK", Value: "fw"}},
-				SecurityContext: restricted.ContainerSecurityContext()}},
-		},
+	task := b.MakeTask(name, ns).Framework("fw").Offer("o1").Executor("ex", "busybox:stable").Obj()
+	p, err := agent.ExecutorPod(task, name, "agent-"+node, agent.Options{NodeName: node, Endpoint: "10.0.0.1:5051"}, env.Client.Scheme())
+	if err != nil {
+		panic(err)
 	}
 	if change != nil {
 		change(p)

@@ -60,7 +60,12 @@ func clusterWith(t *testing.T, prefix string, delay time.Duration, crash func(*c
 		if crash != nil && crash(pod) {
 			ex = &crashingExecutor{pod: pod.DeepCopy()}
 		}
-		d := executor.NewDriver(ex, inprocess.ExecutorConfig(pod))
+		cfg, err := inprocess.ExecutorConfig(context.Background(), env.Client, pod, t.TempDir())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		d := executor.NewDriver(ex, cfg)
 		_ = d.Start()
 		t.Cleanup(func() { _ = d.Stop() })
 	})
