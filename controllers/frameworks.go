@@ -131,15 +131,11 @@ func (m *Master) schedulerLease(ctx context.Context, fw *kmv1.Framework) (held b
 	if lease.Spec.LeaseDurationSeconds != nil {
 		d = time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second
 	}
-	renewed, witnessed := m.renewals.Observe(key, lease.Spec.RenewTime.Time)
+	// A Lease seen for the first time counts as renewed then: a scheduler
+	// driven by hand may take its Lease once, for its whole duration.
+	renewed, _ := m.renewals.Observe(key, lease.Spec.RenewTime.Time)
 	expiry = renewed.Add(d)
-	held = m.Clock.Now().Before(expiry)
-	if fw.Status.Phase == "" || fw.Status.Phase == kmv1.FrameworkPending {
-		// A first connection is a renewal this master saw happen, not a
-		// Lease that a dead scheduler left behind.
-		held = held && witnessed
-	}
-	return held, expiry, nil
+	return m.Clock.Now().Before(expiry), expiry, nil
 }
 
 // reconcile is the life of a live framework, as a list of steps, ending in

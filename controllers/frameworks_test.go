@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -346,4 +347,27 @@ func TestSchedulerClockSkew(t *testing.T) {
 			t.Fatalf("a renewing scheduler with a lagging clock became %s", p)
 		}
 	}
+}
+
+// TestSchedulerLeaseTakenOnce: a scheduler driven by hand (the README's
+// example) takes its Lease once for an hour and never renews it; the
+// framework becomes Active, even when that machine's clock is off.
+func TestSchedulerLeaseTakenOnce(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, b.MakeFramework("oncefw", ns.Name).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	stamp := metav1.NewMicroTime(time.Now().Add(-10 * time.Minute))
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName("oncefw"),
+		Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("me"), LeaseDurationSeconds: ptr.To[int32](3600), RenewTime: &stamp}}
+	if err := env.Client.Create(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns.Name, "oncefw", kmv1.FrameworkActive)
 }
