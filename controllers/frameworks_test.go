@@ -369,5 +369,7 @@ func TestSchedulerLeaseTakenOnce(t *testing.T) {
 	if err := env.Client.Create(ctx, lease); err != nil {
 		t.Fatal(err)
 	}
+	// An Active framework takes offers from the agents other tests share.
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, getFramework(t, ns.Name, "oncefw")) })
 	waitPhase(t, ns.Name, "oncefw", kmv1.FrameworkActive)
 }
