@@ -12,16 +12,19 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -30,6 +33,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/deletions"
 )
 
 // AnnotationAgentID records on each executor pod the agentID it was
@@ -38,6 +42,9 @@ const AnnotationAgentID = "kubemesos.io/agent-id"
 
 // Index of the agent's Task cache.
 const indexTaskExecutor = "task.executor"
+
+// indexPodNode indexes the cached pods by spec.nodeName.
+const indexPodNode = "spec.nodeName"
 
 // Options are the agent's settings.
 type Options struct {
@@ -75,8 +82,10 @@ type Agent struct {
 	registrar *Registrar
 	server    *ExecutorServer
 	auth      *tokenAuthenticator
-	updates   *StatusUpdates
-	wake      chan struct{}
+	// deletes deletes each executor pod once.
+	deletes *deletions.Deleter
+	updates *StatusUpdates
+	wake    chan struct{}
 
 	mu       sync.Mutex
 	state    *State
@@ -100,6 +109,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations}
 	a.server = &ExecutorServer{Hooks: a, Log: log.WithName("executor-api"), Clock: clk}
 	a.auth = newTokenAuthenticator(ClientTokenReview(c), clk, log.WithName("executor-auth"))
+	a.deletes = deletions.New(c, clk)
 	a.started = clk.Now()
 	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))
 	return a, nil
@@ -118,8 +128,36 @@ func (a *Agent) AgentID() string {
 	return a.state.AgentID
 }
 
-// SetupWithManager registers the agent's loops and its task controller.
+// CacheOptions is what the agent of node caches: its own Node, Agent and
+// heartbeat Lease (in leaseNamespace), the pods and Tasks on its node, and
+// the message Events addressed to it. The CLI and the test harness both
+// use it, so tests run the production wiring.
+func CacheOptions(node, leaseNamespace string) cache.Options {
+	own := fields.OneTermEqualSelector("metadata.name", node)
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Node{}:    {Field: own},
+			&kmv1.Agent{}:     {Field: own},
+			&corev1.Pod{}:     {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
+			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", node)},
+			&eventsv1.Event{}: {Label: MessageSelector(node)},
+			&coordinationv1.Lease{}: {
+				Namespaces: map[string]cache.Config{leaseNamespace: {}},
+				Field:      fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(node)),
+			},
+		},
+	}
+}
+
+// SetupWithManager registers the agent's indexes, its loops and its task
+// controller.
 func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, indexPodNode, func(o client.Object) []string {
+		return []string{o.(*corev1.Pod).Spec.NodeName}
+	}); err != nil {
+		return fmt.Errorf("indexing pods by node: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &kmv1.Task{}, indexTaskExecutor, func(o client.Object) []string {
 		t := o.(*kmv1.Task)
 		if t.Status.ExecutorID == "" {
@@ -308,8 +346,8 @@ func (a *Agent) killAgentPods(ctx context.Context, agentID string) error {
 		if exec := p.Labels[kmv1.LabelExecutor]; exec != "" {
 			a.server.Disconnect(ExecutorKey{Namespace: p.Namespace, Framework: p.Labels[kmv1.LabelFramework], ExecutorID: exec})
 		}
-		if err := a.Client.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("killing pod %s/%s of old agent %s: %w", p.Namespace, p.Name, agentID, err)
+		if _, err := a.deletes.Delete(ctx, p); err != nil {
+			return fmt.Errorf("killing a pod of old agent %s: %w", agentID, err)
 		}
 	}
 	return nil

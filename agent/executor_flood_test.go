@@ -42,6 +42,7 @@ func (h *floodHooks) Authenticate(_ context.Context, token string) (ExecutorKey,
 }
 
 func (h *floodHooks) Subscribed(ExecutorKey, *executorapi.Subscribe) {}
+func (h *floodHooks) Unsubscribed(ExecutorKey)                       {}
 
 func (h *floodHooks) Update(k ExecutorKey, s executorapi.TaskStatus) error {
 	return slowDown(h.updates.Enqueue(Update{UUID: s.UUID, Task: types.NamespacedName{Namespace: k.Namespace, Name: s.TaskID}, AgentID: "ag-1",

@@ -38,6 +38,9 @@ type ExecutorHooks interface {
 	// Subscribed is told that an executor (re)subscribed, once the
 	// unacknowledged updates of its SUBSCRIBE were taken with Update.
 	Subscribed(k ExecutorKey, s *executorapi.Subscribe)
+	// Unsubscribed is told that an executor's stream ended (it did not
+	// subscribe anew): its tasks start waiting for it to come back.
+	Unsubscribed(k ExecutorKey)
 	// Update takes a task status from an executor. A *CallError is the
 	// executor's fault and answered with its 4xx status; any other error
 	// is the agent's own (a checkpoint that cannot be written) and is
@@ -447,7 +450,8 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if s.subs[key] == sub {
+		ended := s.subs[key] == sub
+		if ended {
 			delete(s.subs, key)
 			if s.gone == nil {
 				s.gone = map[ExecutorKey]time.Time{}
@@ -456,6 +460,9 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 		}
 		s.mu.Unlock()
 		sub.close()
+		if ended {
+			s.Hooks.Unsubscribed(key)
+		}
 	}()
 	// The subscription is registered first, so that acknowledgements of
 	// these updates wait in its queue for the stream.

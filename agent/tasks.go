@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -100,8 +101,8 @@ func (a *Agent) reconcileTask(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	if a.replacesEndedExecutor(&task, &pod) {
 		// A new task for an executor whose pod already ended: remove the
 		// old pod, and the next pass starts a fresh one.
-		if err := a.Client.Delete(ctx, &pod, client.Preconditions{UID: &pod.UID}, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("replacing the ended executor pod %s: %w", pod.Name, err)
+		if _, err := a.deletes.Delete(ctx, &pod, client.GracePeriodSeconds(0)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("replacing the ended executor pod: %w", err)
 		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
@@ -359,8 +360,8 @@ func (a *Agent) awaitSubscription(ctx context.Context, t *kmv1.Task, pod *corev1
 	if err := a.report(t, pod.Name, kmv1.TaskFailed, reason, what, cause); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("removing executor pod %s: %s: %w", pod.Name, what, err)
+	if _, err := a.deletes.Delete(ctx, pod); err != nil {
+		return ctrl.Result{}, fmt.Errorf("removing the executor pod (%s): %w", what, err)
 	}
 	return ctrl.Result{}, nil
 }
@@ -404,12 +405,12 @@ func (a *Agent) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod, exists 
 			if err := a.report(t, podName, kmv1.TaskKilling, "", "killing: deleting pod "+podName, "kill"); err != nil {
 				return ctrl.Result{}, err
 			}
-			opts := []client.DeleteOption{client.Preconditions{UID: &pod.UID}}
+			var opts []client.DeleteOption
 			if g := t.Spec.KillGracePeriodSeconds; g != nil {
 				opts = append(opts, client.GracePeriodSeconds(*g))
 			}
-			if err := a.Client.Delete(ctx, pod, opts...); err != nil && !apierrors.IsNotFound(err) {
-				return ctrl.Result{}, fmt.Errorf("killing task %s: deleting pod %s: %w", key, podName, err)
+			if _, err := a.deletes.Delete(ctx, pod, opts...); err != nil {
+				return ctrl.Result{}, fmt.Errorf("killing task %s: %w", key, err)
 			}
 			a.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "Killing", "Kill", "deleting pod %s", podName)
 		}
@@ -461,9 +462,15 @@ func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 			return nil
 		}
 	}
+	var pod corev1.Pod
+	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: a.podNameFor(t)}, &pod); err != nil {
+		return client.IgnoreNotFound(err) // already gone
+	}
+	if pod.DeletionTimestamp != nil {
+		return nil // each of the executor's tasks comes here: shut it down once
+	}
 	a.server.Send(k, executorapi.Event{Type: executorapi.EventShutdown})
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: a.podNameFor(t)}}
-	if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := a.deletes.Delete(ctx, &pod); err != nil {
 		return fmt.Errorf("shutting down executor %s: %w", k, err)
 	}
 	return nil
@@ -503,6 +510,23 @@ func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 		}
 	}
 	a.requeueAll(ctx)
+}
+
+// Unsubscribed requeues the tasks of an executor whose stream ended, so
+// that the re-registration timeout starts for them now, not on whatever
+// event happens to come next.
+func (a *Agent) Unsubscribed(k ExecutorKey) {
+	var tasks kmv1.TaskList
+	if err := a.Client.List(context.Background(), &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+		a.Log.Error(err, "listing the tasks of an executor that went away", "executor", k.String())
+		return
+	}
+	for i := range tasks.Items {
+		select {
+		case a.requeue <- event.GenericEvent{Object: &tasks.Items[i]}:
+		default: // full: the next resync catches up
+		}
+	}
 }
 
 // Update takes a status update from an executor: the task must be one of

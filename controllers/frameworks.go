@@ -337,8 +337,8 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 			if err := m.Client.Patch(ctx, fw, patch); err != nil {
 				return 0, fmt.Errorf("counting scheduler restarts: %w", err)
 			}
-			if err := m.Client.Delete(ctx, &pod, client.Preconditions{UID: &pod.UID}); err != nil && !apierrors.IsNotFound(err) {
-				return 0, fmt.Errorf("removing the ended scheduler pod %s: %w", key, err)
+			if _, err := m.deletes.Delete(ctx, &pod); err != nil {
+				return 0, fmt.Errorf("removing the ended scheduler pod: %w", err)
 			}
 		}
 		return 0, nil
@@ -524,7 +524,7 @@ func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.
 	if err != nil {
 		return fmt.Errorf("reading the scheduler pod: %w", err)
 	}
-	if err := m.Client.Delete(ctx, &pod, client.Preconditions{UID: &pod.UID}); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := m.deletes.Delete(ctx, &pod); err != nil {
 		return fmt.Errorf("removing the scheduler pod: %w", err)
 	}
 	return nil
@@ -594,8 +594,8 @@ func (m *Master) collectTerminalTasks(ctx context.Context, tasks []kmv1.Task) er
 	}
 	sort.Slice(terminal, func(i, j int) bool { return completedAt(terminal[i]).Before(completedAt(terminal[j])) })
 	for _, t := range terminal[:len(terminal)-limit] {
-		if err := m.Client.Delete(ctx, t, client.Preconditions{UID: &t.UID}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("collecting terminal task %s: %w", t.Name, err)
+		if _, err := m.deletes.Delete(ctx, t); err != nil {
+			return fmt.Errorf("collecting terminal tasks: %w", err)
 		}
 	}
 	return nil
@@ -629,8 +629,8 @@ func (m *Master) frameworkPods(ctx context.Context, fw *kmv1.Framework) (int, er
 			var a kmv1.Agent
 			err := m.Client.Get(ctx, types.NamespacedName{Name: p.Spec.NodeName}, &a)
 			if apierrors.IsNotFound(err) || (err == nil && a.Status.Phase != kmv1.AgentActive && a.Status.Phase != kmv1.AgentDraining) {
-				if err := m.Client.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
-					return 0, fmt.Errorf("removing pod %s on lost node %s: %w", p.Name, p.Spec.NodeName, err)
+				if _, err := m.deletes.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil {
+					return 0, fmt.Errorf("removing a pod on lost node %s: %w", p.Spec.NodeName, err)
 				}
 				continue
 			}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/deletions"
 )
 
 // Options are the master's settings, set from the flags of `kubemesos master`.
@@ -88,7 +89,9 @@ type Master struct {
 	removal *removalLimiter
 	// renewals times the agents' heartbeats by the master's clock.
 	renewals *renewals
-	elected  <-chan struct{}
+	// deletes deletes each pod and Task once.
+	deletes *deletions.Deleter
+	elected <-chan struct{}
 }
 
 // leading reports whether this master won the election (or runs without one).
@@ -115,6 +118,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		trigger:  make(chan struct{}, 1),
 		removal:  newRemovalLimiter(o.AgentRemovalRate, o.AgentRemovalPeriod, clk),
 		renewals: newRenewals(clk),
+		deletes:  deletions.New(c, clk),
 	}
 }
 

@@ -83,8 +83,8 @@ func (r *orphanTaskCollector) Reconcile(ctx context.Context, req ctrl.Request) (
 	if age := m.Clock.Since(completedAt(&task)); age < ttl {
 		return ctrl.Result{RequeueAfter: ttl - age}, nil
 	}
-	if err := m.Client.Delete(ctx, &task, client.Preconditions{UID: &task.UID}); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("collecting orphaned task %s: %w", req.NamespacedName, err)
+	if _, err := m.deletes.Delete(ctx, &task); err != nil {
+		return ctrl.Result{}, fmt.Errorf("collecting an orphaned task: %w", err)
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("collected a terminal task whose framework does not exist", "task", req.NamespacedName, "framework", task.Spec.Framework)
 	return ctrl.Result{}, nil

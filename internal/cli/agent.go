@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,20 +9,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubemesos/kubemesos/agent"
-	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -128,31 +121,14 @@ func runAgent(o *agentOptions) error {
 	if err != nil {
 		return fmt.Errorf("loading the kubeconfig (set --kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
-	own := fields.OneTermEqualSelector("metadata.name", o.nodeName)
-	onNode := fields.OneTermEqualSelector("spec.nodeName", o.nodeName)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}:    {Field: own},
-			&kmv1.Agent{}:     {Field: own},
-			&corev1.Pod{}:     {Field: onNode},
-			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", o.nodeName)},
-			&eventsv1.Event{}: {Label: agent.MessageSelector(o.nodeName)},
-			&coordinationv1.Lease{}: {
-				Namespaces: map[string]cache.Config{o.leaseNamespace: {}},
-				Field:      fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(o.nodeName)),
-			},
-		}},
+		Cache:                  agent.CacheOptions(o.nodeName, o.leaseNamespace),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the agent's manager: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, "spec.nodeName", func(obj client.Object) []string {
-		return []string{obj.(*corev1.Pod).Spec.NodeName}
-	}); err != nil {
-		return fmt.Errorf("indexing pods by node: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{

@@ -15,18 +15,14 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -201,7 +197,6 @@ func RunAgent(t testing.TB, cfg *rest.Config, ac AgentConfig) (stop func()) {
 		ac.RegistrationTimeout = time.Minute
 	}
 	node := ac.Node
-	own := fields.OneTermEqualSelector("metadata.name", node)
 	newClient := func(cfg *rest.Config, o client.Options) (client.Client, error) {
 		c, err := client.NewWithWatch(cfg, o)
 		if err != nil || ac.Intercept == nil {
@@ -211,24 +206,11 @@ func RunAgent(t testing.TB, cfg *rest.Config, ac AgentConfig) (stop func()) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
-		NewClient: newClient,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}:    {Field: own},
-			&kmv1.Agent{}:     {Field: own},
-			&corev1.Pod{}:     {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
-			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", node)},
-			&eventsv1.Event{}: {Label: agent.MessageSelector(node)},
-			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{SystemNamespace: {}},
-				Field: fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(node))},
-		}},
+		NewClient:  newClient,
+		Cache:      agent.CacheOptions(node, SystemNamespace),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, "spec.nodeName", func(o client.Object) []string {
-		return []string{o.(*corev1.Pod).Spec.NodeName}
-	}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{

@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+)
+
+// goneHooks records the executors whose streams ended.
+type goneHooks struct {
+	floodHooks
+	gone chan ExecutorKey
+}
+
+func (h *goneHooks) Unsubscribed(k ExecutorKey) { h.gone <- k }
+
+// TestStreamEndTellsTheAgent: when an executor's stream ends, the agent is
+// told at once (its tasks start their re-registration timeout then), and
+// not when an executor replaces its own stream.
+func TestStreamEndTellsTheAgent(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hooks := &goneHooks{gone: make(chan ExecutorKey, 4)}
+	srv := &ExecutorServer{Hooks: hooks, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: DefaultServerLimits()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ctx, ln) }()
+	subscribe := func() (context.CancelFunc, *http.Response) {
+		sctx, scancel := context.WithCancel(ctx)
+		body, _ := json.Marshal(executorapi.Call{Type: executorapi.CallSubscribe, Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+		req, _ := http.NewRequestWithContext(sctx, http.MethodPost, "http://"+ln.Addr().String()+executorapi.Path, strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer exec-e")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("SUBSCRIBE: %v %v", err, resp)
+		}
+		var ev executorapi.Event
+		if err := executorapi.NewRecordReader(resp.Body).Read(&ev); err != nil || ev.Type != executorapi.EventSubscribed {
+			t.Fatalf("first event %+v, %v", ev, err)
+		}
+		return scancel, resp
+	}
+	first, r1 := subscribe()
+	defer r1.Body.Close()
+	second, r2 := subscribe() // replaces the first stream: not a departure
+	defer r2.Body.Close()
+	first()
+	second() // the executor goes away
+	select {
+	case k := <-hooks.gone:
+		if k.ExecutorID != "e" {
+			t.Errorf("told of %v", k)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent was not told that the stream ended")
+	}
+	select {
+	case k := <-hooks.gone:
+		t.Errorf("told twice (%v): a replaced stream is not a departure", k)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
