@@ -565,8 +565,21 @@ func (r *frameworkController) finalize(ctx context.Context, fw *kmv1.Framework) 
 		return ctrl.Result{}, err
 	}
 	if live > 0 || pods > 0 {
-		ctrl.LoggerFrom(ctx).V(2).Info("waiting for the framework's tasks and pods to end", "liveTasks", live, "pods", pods)
-		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		left := m.Options.TeardownTimeout - m.Clock.Since(fw.DeletionTimestamp.Time)
+		if left > 0 {
+			ctrl.LoggerFrom(ctx).V(2).Info("waiting for the framework's tasks and pods to end", "liveTasks", live, "pods", pods)
+			return ctrl.Result{RequeueAfter: min(2*time.Second, left)}, nil
+		}
+		// Past the bound: whatever kubelet or agent should have finished
+		// did not. Remove the pods at once and let the Framework go; its
+		// Tasks go with it (owner references).
+		removed, err := m.forceRemovePods(ctx, fw)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		m.Recorder.Eventf(fw, nil, corev1.EventTypeWarning, "TeardownTimedOut", "Teardown",
+			"%d tasks and %d pods had not ended after --teardown-timeout %s; removed %d pods at once and released the framework",
+			live, pods, m.Options.TeardownTimeout, removed)
 	}
 	patch := client.MergeFrom(fw.DeepCopy())
 	controllerutil.RemoveFinalizer(fw, kmv1.FrameworkFinalizer)
@@ -606,6 +619,30 @@ func completedAt(t *kmv1.Task) time.Time {
 		return t.Status.CompletionTime.Time
 	}
 	return t.CreationTimestamp.Time
+}
+
+// forceRemovePods deletes, with a grace period of 0, every pod of the
+// framework that has not ended, and returns how many it deleted.
+func (m *Master) forceRemovePods(ctx context.Context, fw *kmv1.Framework) (int, error) {
+	var pods corev1.PodList
+	if err := m.Client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{kmv1.LabelFramework: fw.Name}); err != nil {
+		return 0, fmt.Errorf("listing the pods of %s: %w", fw.Name, err)
+	}
+	n := 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		// Terminating pods included: this is the deletion that does not
+		// wait for a kubelet.
+		if err := m.Client.Delete(ctx, p, client.GracePeriodSeconds(0), client.Preconditions{UID: &p.UID}); err != nil &&
+			!apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return n, fmt.Errorf("removing pod %s of framework %s: %w", p.Name, fw.Name, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // frameworkPods counts the framework's pods that are still to go: those

@@ -8,6 +8,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -372,4 +373,50 @@ func TestSchedulerLeaseTakenOnce(t *testing.T) {
 	// An Active framework takes offers from the agents other tests share.
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, getFramework(t, ns.Name, "oncefw")) })
 	waitPhase(t, ns.Name, "oncefw", kmv1.FrameworkActive)
+}
+
+// TestFrameworkDeletionCompletesWhateverItsPods: a task that no agent ever
+// kills and a pod that no kubelet ever finishes (a container stuck in
+// StartError) hold a deleted framework for --teardown-timeout only; then
+// the pod is removed at once and the Framework goes, with a Warning.
+func TestFrameworkDeletionCompletesWhateverItsPods(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions()
+	o.TeardownTimeout = 3 * time.Second
+	startMaster(t, o, false, "master")
+	addAgent(t, "stuck-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("stuckfw", "").Obj())
+	waitPhase(t, ns, "stuckfw", kmv1.FrameworkActive)
+	launch(t, ns, "stuckfw", "stuck-task")
+	stuck := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stuck", Labels: map[string]string{kmv1.LabelFramework: "stuckfw", kmv1.LabelComponent: "executor"}},
+		Spec: corev1.PodSpec{NodeName: "stuck-1", AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "c", Image: "busybox:stable"}}}}
+	if err := env.Client.Create(ctx, stuck); err != nil {
+		t.Fatal(err)
+	}
+	stuck.Status.Phase = corev1.PodRunning
+	if err := env.Client.Status().Update(ctx, stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, getFramework(t, ns, "stuckfw")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Framework is gone", func() (bool, error) {
+		err := env.Client.Get(ctx, keyOf(ns, "stuckfw"), &kmv1.Framework{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(stuck), &corev1.Pod{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the stuck pod is still there: %v", err)
+	}
+	eventually(t, "a TeardownTimedOut event", func() (bool, error) {
+		var evs eventsv1.EventList
+		if err := env.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == "TeardownTimedOut" && strings.Contains(e.Note, "1 tasks and 1 pods") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }

@@ -42,6 +42,12 @@ type Options struct {
 	// TerminalTaskLimit is how many terminal Tasks a framework keeps; older
 	// ones are deleted. Zero keeps them all.
 	TerminalTaskLimit int
+	// TeardownTimeout bounds how long a deleted Framework waits for its
+	// live tasks and running pods to end. Past it, the master removes what
+	// is left at once (grace period 0) and releases the Framework: a pod
+	// that its kubelet never finishes cannot hold a deletion, or its
+	// namespace's, forever.
+	TeardownTimeout time.Duration
 	// OrphanTaskTTL is how long a terminal Task whose Framework does not
 	// exist is kept before it is deleted; zero keeps it.
 	OrphanTaskTTL time.Duration
@@ -59,6 +65,7 @@ func DefaultOptions() Options {
 		AgentRemovalPeriod:   time.Minute,
 		TerminalTaskLimit:    1000,
 		OrphanTaskTTL:        10 * time.Minute,
+		TeardownTimeout:      2 * time.Minute,
 		// Mesos has no offer timeout by default. On a shared cluster one
 		// scheduler that never answers would hold every agent's resources
 		// away from all others, so kubemesos rescinds unused offers after

@@ -85,6 +85,7 @@ Prometheus metrics on --metrics-bind-address.`,
 	f.StringVar(&o.removalLimit, "agent-removal-rate-limit", "10/1m", "At most N agents become Unreachable per period, as N/period (e.g. 10/1m); an empty value means no bound.")
 	f.StringToStringVar(&o.roleWeights, "role-weights", nil, "DRF weights of roles, as role=weight pairs (e.g. prod=3,dev=1); 1 when absent. A role inherits its parent's weight.")
 	f.IntVar(&mo.TerminalTaskLimit, "terminal-task-limit", mo.TerminalTaskLimit, "Terminal tasks kept per framework; older ones are deleted. 0 keeps all.")
+	f.DurationVar(&mo.TeardownTimeout, "teardown-timeout", mo.TeardownTimeout, "How long a deleted framework waits for its live tasks and running pods to end before the master removes what is left at once and releases it. Keep it above the tasks' killGracePeriodSeconds.")
 	f.DurationVar(&mo.OrphanTaskTTL, "orphan-task-ttl", mo.OrphanTaskTTL, "How long a terminal task whose framework does not exist (never did, or was deleted) is kept before it is deleted. 0 keeps it.")
 	addZapFlags(cmd, &o.zap)
 	return cmd, o
@@ -141,8 +142,8 @@ func (o *masterOptions) complete() error {
 		return fmt.Errorf("--allocation-interval must be positive, got %s", mo.AllocationInterval)
 	case mo.AgentPingTimeout <= 0 || mo.MaxAgentPingTimeouts <= 0:
 		return fmt.Errorf("--agent-ping-timeout and --max-agent-ping-timeouts must be positive")
-	case mo.OfferTimeout < 0 || mo.AcceptWindow < 0 || mo.OrphanTaskTTL < 0:
-		return fmt.Errorf("--offer-timeout, --offer-accept-window and --orphan-task-ttl must not be negative")
+	case mo.OfferTimeout < 0 || mo.AcceptWindow < 0 || mo.OrphanTaskTTL < 0 || mo.TeardownTimeout < 0:
+		return fmt.Errorf("--offer-timeout, --offer-accept-window, --orphan-task-ttl and --teardown-timeout must not be negative")
 	}
 	return nil
 }
