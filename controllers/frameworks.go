@@ -410,16 +410,6 @@ func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework
 	if err := m.Client.List(ctx, &offers, client.InNamespace(fw.Namespace), client.MatchingFields{IndexOfferFramework: fw.Name}); err != nil {
 		return fmt.Errorf("listing the offers of %s: %w", fw.Name, err)
 	}
-	var agents kmv1.AgentList
-	if err := m.Client.List(ctx, &agents); err != nil {
-		return fmt.Errorf("listing agents: %w", err)
-	}
-	total := corev1.ResourceList{}
-	for i := range agents.Items {
-		if agents.Items[i].Status.Phase == kmv1.AgentActive {
-			total = resources.Add(total, agents.Items[i].Spec.Resources.Core())
-		}
-	}
 	st := &fw.Status
 	st.Tasks = counts
 	st.Allocated = kmv1.ResourceList(alloc)
@@ -427,23 +417,10 @@ func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework
 		st.Allocated = nil
 	}
 	st.OutstandingOffers = int32(len(offers.Items))
-	st.DominantShare = strconv.FormatFloat(DominantShare(alloc, total), 'f', 4, 64)
+	// The share DRF ranks by, from the last allocation cycle: live tasks,
+	// their executors and outstanding offers.
+	st.DominantShare = strconv.FormatFloat(m.shares.get(nsName(fw)), 'f', 4, 64)
 	return nil
-}
-
-// DominantShare is max over resources of allocated/total.
-func DominantShare(alloc, total corev1.ResourceList) float64 {
-	s := 0.0
-	for k, q := range alloc {
-		t, ok := total[k]
-		if !ok || t.Sign() <= 0 {
-			continue
-		}
-		if f := q.AsApproximateFloat64() / t.AsApproximateFloat64(); f > s {
-			s = f
-		}
-	}
-	return s
 }
 
 func countFor(c *kmv1.TaskCounts, s kmv1.TaskState) *int32 {

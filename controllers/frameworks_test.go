@@ -67,10 +67,13 @@ func TestFrameworkRegistersAndCounts(t *testing.T) {
 		t.Errorf("finalizer missing: %v", fw.Finalizers)
 	}
 	launch(t, ns, "countfw", "c1")
-	eventually(t, "counts and allocation", func() (bool, error) {
+	// allocated counts the live tasks; the dominant share is what DRF
+	// ranks by: the task (1 of 4 cpu) and the offer of the rest of the
+	// agent, so the whole agent.
+	eventually(t, "counts, allocation and the share DRF sees", func() (bool, error) {
 		st := getFramework(t, ns, "countfw").Status
 		cpu := st.Allocated["cpu"]
-		return st.Tasks.Staging == 1 && cpu.Cmp(q("1")) == 0 && st.DominantShare == "0.2500" && st.OutstandingOffers == 1, nil
+		return st.Tasks.Staging == 1 && cpu.Cmp(q("1")) == 0 && st.DominantShare == "1.0000" && st.OutstandingOffers == 1, nil
 	})
 }
 

@@ -98,6 +98,8 @@ type Master struct {
 	renewals *renewals
 	// deletes deletes each pod and Task once.
 	deletes *deletions.Deleter
+	// shares are the frameworks' dominant shares from the last cycle.
+	shares  shares
 	elected <-chan struct{}
 }
 

@@ -160,6 +160,7 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 			l.filters[filterKey{framework: nsName(fw), agentID: a.Status.AgentID}] = now.Add(10 * time.Second)
 		}
 	}
+	m.shares.set(in, fwIdx)
 	observe(snap)
 	return m.writeAgentUsage(ctx, in, agentIdx)
 }

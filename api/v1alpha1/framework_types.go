@@ -279,8 +279,10 @@ type FrameworkStatus struct {
 	// +optional
 	Allocated ResourceList `json:"allocated,omitempty"`
 
-	// dominantShare is the framework's dominant share of the cluster, a
-	// decimal between 0 and 1 such as "0.25".
+	// dominantShare is the framework's dominant share of the active
+	// agents, a decimal between 0 and 1 such as "0.25", as DRF ranked it in
+	// the last allocation cycle: its live tasks, their executors and its
+	// outstanding offers (allocated counts the live tasks alone).
 	//
 	// +kubebuilder:validation:MaxLength=32
 	// +optional

@@ -128,6 +128,22 @@ type role struct {
 	members   []int // framework indexes, eligible only, in rank order
 }
 
+// DominantShares returns each framework's dominant share of the active
+// agents' total, as the allocator ranks frameworks: its live tasks, their
+// executors and its outstanding offers (Framework.Allocated). Called after
+// Allocate, it includes the offers just made.
+func (in *Input) DominantShares() []float64 {
+	total := in.Names.Zero()
+	for i := range in.Agents {
+		total = total.Add(in.Agents[i].Total)
+	}
+	out := make([]float64, len(in.Frameworks))
+	for i := range in.Frameworks {
+		out[i] = dominantShare(in.Frameworks[i].Allocated, total)
+	}
+	return out
+}
+
 // dominantShare is max over resources of v/total.
 func dominantShare(v, total Vector) float64 {
 	s := 0.0

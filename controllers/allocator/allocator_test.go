@@ -352,3 +352,27 @@ func TestBitset(t *testing.T) {
 		t.Error("nil sets")
 	}
 }
+
+func TestDominantSharesCountTasksAndOffers(t *testing.T) {
+	names := NewNames()
+	cpu, mem := names.Index(corev1.ResourceCPU), names.Index(corev1.ResourceMemory)
+	vec := func(c, m int64) Vector {
+		v := names.Zero()
+		v[cpu], v[mem] = c, m
+		return v
+	}
+	in := &Input{Names: names,
+		Agents: []Agent{{ID: "a", Total: vec(4000, 8<<30)}, {ID: "b", Total: vec(4000, 8<<30)}},
+		Frameworks: []Framework{
+			{Key: "ns/tasks", Allocated: vec(2000, 1<<30)}, // 2 of 8 cpu
+			{Key: "ns/memory", Allocated: vec(0, 4<<30)},   // 4 of 16 GiB
+			{Key: "ns/none", Allocated: names.Zero()},
+		}}
+	got := in.DominantShares()
+	want := []float64{0.25, 0.25, 0}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%s: share %v, want %v", in.Frameworks[i].Key, got[i], want[i])
+		}
+	}
+}
