@@ -163,7 +163,7 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 		if t.Status.ExecutorID == "" {
 			return nil
 		}
-		return []string{t.Namespace + "/" + string(t.Spec.Framework) + "/" + t.Status.ExecutorID}
+		return []string{kmv1.ExecutorRef{Namespace: t.Namespace, Framework: string(t.Spec.Framework), ExecutorID: t.Status.ExecutorID}.String()}
 	}); err != nil {
 		return fmt.Errorf("indexing tasks by executor: %w", err)
 	}

@@ -18,14 +18,11 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
 
 // ExecutorKey names an executor on this agent.
-type ExecutorKey struct {
-	Namespace, Framework, ExecutorID string
-}
-
-func (k ExecutorKey) String() string { return k.Namespace + "/" + k.Framework + "/" + k.ExecutorID }
+type ExecutorKey = kmv1.ExecutorRef
 
 // ExecutorHooks is what the executor API asks of the rest of the agent.
 type ExecutorHooks interface {

@@ -148,7 +148,7 @@ func executorOfUpdate(u *Update) string {
 	if u.Source != kmv1.SourceExecutor {
 		return ""
 	}
-	return u.Task.Namespace + "/" + u.Framework + "/" + u.ExecutorID
+	return kmv1.ExecutorRef{Namespace: u.Task.Namespace, Framework: u.Framework, ExecutorID: u.ExecutorID}.String()
 }
 
 // persist checkpoints task's queue; the caller holds q.mu.

@@ -30,13 +30,7 @@ import (
 const createGrace = 30 * time.Second
 
 // executorOf returns the executor of a task on this agent.
-func executorOf(t *kmv1.Task) ExecutorKey {
-	id := t.Name
-	if t.Spec.Executor != nil {
-		id = t.Spec.Executor.ExecutorID
-	}
-	return ExecutorKey{Namespace: t.Namespace, Framework: string(t.Spec.Framework), ExecutorID: id}
-}
+func executorOf(t *kmv1.Task) ExecutorKey { return t.Executor() }
 
 // podNameFor names the pod of a task: one per command task, one per custom
 // executor and agentID.

@@ -121,18 +121,17 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 		}
 	}
 	l.admitted[task.UID] = admission{agentID: v.agent.Status.AgentID, framework: types.NamespacedName{Namespace: task.Namespace, Name: string(task.Spec.Framework)},
-		resources: v.need, executor: executorKey(&task), at: now.Time}
+		resources: v.need, executor: customExecutor(&task), at: now.Time}
 	ctrl.LoggerFrom(ctx).V(2).Info("task staged", "task", req.NamespacedName, "agent", v.agent.Name, "resources", resources.String(v.need))
 	return ctrl.Result{}, nil
 }
 
-// executorKey names a custom executor by namespace, framework and
-// executorID, or "" for a command task.
-func executorKey(t *kmv1.Task) string {
+// customExecutor is the task's custom executor, or zero for a command task.
+func customExecutor(t *kmv1.Task) kmv1.ExecutorRef {
 	if t.Spec.Executor == nil {
-		return ""
+		return kmv1.ExecutorRef{}
 	}
-	return t.Namespace + "/" + string(t.Spec.Framework) + "/" + t.Spec.Executor.ExecutorID
+	return t.Executor()
 }
 
 // check validates task against its framework, offers and agent. The caller
@@ -210,40 +209,30 @@ func (m *Master) check(ctx context.Context, task *kmv1.Task) (verdict, error) {
 		return dropped("agent %s of the offers is no longer active", agentID), nil
 	}
 
-	v.need = task.Spec.Resources.Core()
-	if task.Spec.Executor != nil && len(task.Spec.Executor.Resources) > 0 {
-		running, err := m.executorRunning(ctx, task, agentID)
-		if err != nil {
-			return verdict{}, err
-		}
-		if !running {
-			v.need = resources.Add(v.need, task.Spec.Executor.Resources.Core())
-		}
+	charged, err := m.chargedOn(ctx, task, agentID)
+	if err != nil {
+		return verdict{}, err
 	}
+	v.need = charged.of(task, agentID)
 	if short := resources.Shortfall(v.need, capacity); len(short) > 0 {
 		return invalid(kmv1.ReasonTaskInvalid, "the task needs more than its offers have left: %s", strings.Join(short, "; ")), nil
 	}
 	return v, nil
 }
 
-// executorRunning reports whether the task's executor already runs (has a
-// live task) on the agent, so its own resources are already taken.
-func (m *Master) executorRunning(ctx context.Context, task *kmv1.Task, agentID string) (bool, error) {
-	key := executorKey(task)
-	for _, ad := range m.ledger.admitted {
-		if ad.agentID == agentID && ad.executor == key {
-			return true, nil
-		}
-	}
+// chargedOn returns the executors already charged on the agent: those of
+// its live tasks (other than task) and of the tasks staged but not yet in
+// the cache.
+func (m *Master) chargedOn(ctx context.Context, task *kmv1.Task, agentID string) (charges, error) {
+	charged := m.ledger.admittedExecutors()
 	var tasks kmv1.TaskList
 	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgentID: agentID}); err != nil {
-		return false, fmt.Errorf("listing the tasks of agent %s: %w", agentID, err)
+		return nil, fmt.Errorf("listing the tasks of agent %s: %w", agentID, err)
 	}
 	for i := range tasks.Items {
-		t := &tasks.Items[i]
-		if t.UID != task.UID && liveTask(t) && executorKey(t) == key {
-			return true, nil
+		if t := &tasks.Items[i]; t.UID != task.UID && liveTask(t) {
+			charged.mark(t, agentID)
 		}
 	}
-	return false, nil
+	return charged, nil
 }

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
@@ -38,9 +39,9 @@ type admission struct {
 	agentID   string
 	framework types.NamespacedName
 	resources corev1.ResourceList
-	// executor is the task's namespace/framework/executorID, "" for a
+	// executor is the task's custom executor, zero for a command task.
 	// command task.
-	executor string
+	executor kmv1.ExecutorRef
 	// at is when the task was staged.
 	at time.Time
 }
@@ -80,6 +81,18 @@ func (l *ledger) forgetOffer(offer types.NamespacedName) {
 	delete(l.offerUse, offer)
 	delete(l.firstUse, offer)
 	delete(l.created, offer)
+}
+
+// admittedExecutors returns the custom executors charged by the tasks
+// staged but not yet in the cache: their resources are in those entries.
+func (l *ledger) admittedExecutors() charges {
+	c := charges{}
+	for _, ad := range l.admitted {
+		if ad.executor != (kmv1.ExecutorRef{}) {
+			c[executorOnAgent{agentID: ad.agentID, executor: ad.executor}] = true
+		}
+	}
+	return c
 }
 
 // filtered reports whether the pair is under a decline filter at now.

@@ -406,16 +406,12 @@ func (m *Master) rebuildLedger(snap *snapshot) {
 		tasks = append(tasks, &snap.tasks[i])
 	}
 	sort.Slice(tasks, func(i, j int) bool { return stagedAt(tasks[i]).Before(stagedAt(tasks[j])) })
-	executors := map[string]bool{}
+	charged := charges{}
 	for _, t := range tasks {
 		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
 			continue
 		}
-		rl := t.Spec.Resources.Core()
-		if ex := executorKey(t); ex != "" && !executors[TaskAgentID(t)+"/"+ex] {
-			executors[TaskAgentID(t)+"/"+ex] = true
-			rl = resources.Add(rl, t.Spec.Executor.Resources.Core())
-		}
+		rl := charged.of(t, TaskAgentID(t))
 		for _, id := range t.Spec.OfferIDs {
 			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
 			if offers[key] {
@@ -566,18 +562,14 @@ func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer) {
 // show yet. The caller holds the ledger lock.
 func (m *Master) forEachUse(snap *snapshot, use func(agentID string, fw types.NamespacedName, rl corev1.ResourceList)) {
 	l := m.ledger
-	executors := map[string]bool{} // agentID/namespace/framework/executorID already charged
+	charged := l.admittedExecutors()
 	for i := range snap.tasks {
 		t := &snap.tasks[i]
 		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
 			continue
 		}
-		id, rl := TaskAgentID(t), t.Spec.Resources.Core()
-		if ex := executorKey(t); ex != "" && !executors[id+"/"+ex] {
-			executors[id+"/"+ex] = true
-			rl = resources.Add(rl, t.Spec.Executor.Resources.Core())
-		}
-		use(id, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, rl)
+		id := TaskAgentID(t)
+		use(id, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, charged.of(t, id))
 	}
 	for _, ad := range l.admitted {
 		use(ad.agentID, ad.framework, ad.resources)

@@ -403,3 +403,26 @@ func EnvVars(env []EnvVar) []corev1.EnvVar {
 func init() {
 	SchemeBuilder.Register(&Task{}, &TaskList{})
 }
+
+// ExecutorRef names an executor on an agent: a custom executor by its
+// executorID, or a command task's own executor by the task's name. It is
+// the one identity that the master, the agent and the executor API share.
+type ExecutorRef struct {
+	// Namespace and Framework are the framework's.
+	Namespace, Framework string
+	// ExecutorID is the executor's ID within the framework.
+	ExecutorID string
+}
+
+// String is namespace/framework/executorID.
+func (r ExecutorRef) String() string { return r.Namespace + "/" + r.Framework + "/" + r.ExecutorID }
+
+// Executor returns the executor that runs t: spec.executor's, or for a
+// command task one of its own, named after the task.
+func (t *Task) Executor() ExecutorRef {
+	id := t.Name
+	if t.Spec.Executor != nil {
+		id = t.Spec.Executor.ExecutorID
+	}
+	return ExecutorRef{Namespace: t.Namespace, Framework: string(t.Spec.Framework), ExecutorID: id}
+}
