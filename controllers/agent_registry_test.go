@@ -10,6 +10,8 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestAgentAdmission(t *testing.T) {
@@ -157,14 +159,18 @@ func TestAgentRemovalRateLimit(t *testing.T) {
 	for _, n := range nodes {
 		eventually(t, n+" admitted", func() (bool, error) { return getAgent(t, n).Status.Phase == kmv1.AgentActive, nil })
 	}
+	deferred := testutil.ToFloat64(metrics.AgentRemovalsDeferred)
 	for _, hb := range hbs {
 		hb.stop()
 	}
 	eventually(t, "one agent Unreachable", func() (bool, error) {
 		return countPhase(t, nodes, kmv1.AgentUnreachable) == 1, nil
 	})
-	// Give the master several more timeouts; the bound holds.
-	time.Sleep(3 * time.Second)
+	// The positive sign: the master looked at the two other stale agents
+	// and deferred their removal. The bound holds.
+	eventually(t, "two removals deferred", func() (bool, error) {
+		return testutil.ToFloat64(metrics.AgentRemovalsDeferred) >= deferred+2, nil
+	})
 	if n := countPhase(t, nodes, kmv1.AgentUnreachable); n != 1 {
 		t.Fatalf("%d agents Unreachable under a limit of 1 per hour", n)
 	}

@@ -185,7 +185,7 @@ func TestFrameworkDeletionWaitsOnlyForLivePods(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPhase(t, ns, "podsfw", kmv1.FrameworkTearingDown)
-	time.Sleep(3 * time.Second) // two finalize passes
+	afterReconciles(t, "framework", 2) // finalize passes
 	if getFramework(t, ns, "podsfw").DeletionTimestamp == nil {
 		t.Fatal("not deleting")
 	}
@@ -264,7 +264,7 @@ func TestForeignSchedulerPodIsLeftAlone(t *testing.T) {
 	}
 	renewLease(t, keyOf(ns.Name, kmv1.SchedulerLeaseName("foreignfw")), kmv1.LeaseKindScheduler, time.Second)
 	waitPhase(t, ns.Name, "foreignfw", kmv1.FrameworkActive)
-	time.Sleep(2 * time.Second) // reconciles that would have replaced it
+	afterReconciles(t, "framework", 2) // passes that would have replaced it
 	if err := env.Client.Delete(ctx, getFramework(t, ns.Name, "foreignfw")); err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func TestOfferIsNeverUsedTwice(t *testing.T) {
 		t.Fatalf("%d tasks were staged on one offer that fits one", staged)
 	}
 	// No new offer may appear while the staged task holds the whole agent.
-	time.Sleep(time.Second)
+	afterCycles(t, 3)
 	if os := offersOf(t, ns, "racefw"); len(os) != 0 {
 		t.Fatalf("the agent is full but %d offers are out: %+v", len(os), os[0].Spec.Resources)
 	}
@@ -246,7 +246,7 @@ func TestSuppressAndRevive(t *testing.T) {
 		err := env.Client.Get(ctx, keyOf(ns, "supfw"), &f)
 		return err == nil && f.Status.Phase == kmv1.FrameworkActive, err
 	})
-	time.Sleep(time.Second)
+	afterCycles(t, 3)
 	if os := offersOf(t, ns, "supfw"); len(os) != 0 {
 		t.Fatalf("a suppressed framework got %d offers", len(os))
 	}

@@ -2,10 +2,13 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kubemesos/kubemesos/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
@@ -143,6 +147,45 @@ func addFramework(t *testing.T, fw *kmv1.Framework) (*heartbeat, string) {
 	}
 	hb := renewLease(t, types.NamespacedName{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName(fw.Name)}, kmv1.LeaseKindScheduler, time.Second)
 	return hb, ns.Name
+}
+
+// afterCycles waits until the master has run n more allocation cycles:
+// the positive sign that it had its chance to act, before a test checks
+// that it did not.
+func afterCycles(t *testing.T, n float64) {
+	t.Helper()
+	start := testutil.ToFloat64(metrics.AllocationCycles)
+	eventually(t, fmt.Sprintf("%v allocation cycles", n), func() (bool, error) {
+		return testutil.ToFloat64(metrics.AllocationCycles) >= start+n, nil
+	})
+}
+
+// afterReconciles waits until the named controller has finished n more
+// reconciles, whatever their result.
+func afterReconciles(t *testing.T, controller string, n float64) {
+	t.Helper()
+	count := func() float64 {
+		families, err := ctrlmetrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for _, f := range families {
+			if f.GetName() != "controller_runtime_reconcile_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "controller" && l.GetValue() == controller {
+						sum += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return sum
+	}
+	start := count()
+	eventually(t, fmt.Sprintf("%v reconciles of %s", n, controller), func() (bool, error) { return count() >= start+n, nil })
 }
 
 // eventually polls cond until it holds or 30 s pass. The bound is only a
