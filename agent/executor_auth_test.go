@@ -179,10 +179,10 @@ func TestExecutorOfPod(t *testing.T) {
 	idOf := func(p *corev1.Pod) podIdentity {
 		return podIdentity{Namespace: p.Namespace, Name: p.Name, UID: p.UID, Node: "n1"}
 	}
-	if k, err := a.executorOfPod(ctx, idOf(execPod)); err != nil || k != (ExecutorKey{"ns", "fw", "e"}) {
+	if k, err := a.executorOfPod(ctx, idOf(execPod)); err != nil || k != (ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "e"}) {
 		t.Errorf("the custom executor's pod: %v, %v", k, err)
 	}
-	if k, err := a.executorOfPod(ctx, idOf(cmdPod)); err != nil || k != (ExecutorKey{"ns", "fw", "t2"}) {
+	if k, err := a.executorOfPod(ctx, idOf(cmdPod)); err != nil || k != (ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "t2"}) {
 		t.Errorf("the command task's pod: %v, %v", k, err)
 	}
 
