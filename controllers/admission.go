@@ -79,11 +79,9 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 	if !l.rebuilt {
 		// A new leader restores what staged tasks took from offers before
 		// it admits anything, so no offer is used twice across a failover.
-		snap, err := m.readSnapshot(ctx)
-		if err != nil {
+		if err := m.rebuildLedger(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
-		m.rebuildLedger(snap)
 	}
 	v, err := m.check(ctx, &task)
 	if err != nil {

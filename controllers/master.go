@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	"github.com/kubemesos/kubemesos/internal/deletions"
 )
 
@@ -99,7 +100,9 @@ type Master struct {
 	// deletes deletes each pod and Task once.
 	deletes *deletions.Deleter
 	// shares are the frameworks' dominant shares from the last cycle.
-	shares  shares
+	shares shares
+	// sched is the scheduling cache that each allocation cycle reads.
+	sched   *schedcache.Cache
 	elected <-chan struct{}
 }
 
@@ -128,6 +131,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		removal:  newRemovalLimiter(o.AgentRemovalRate, o.AgentRemovalPeriod, clk),
 		renewals: newRenewals(clk),
 		deletes:  deletions.New(c, clk),
+		sched:    schedcache.New(),
 	}
 }
 
@@ -146,6 +150,12 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 		return err
 	}
 	m.elected = mgr.Elected()
+	// A deleted offer is forgotten by the scheduling cache and then, in
+	// the same event, judged: consumed, rescinded, or declined.
+	m.sched.OfferDeleted = func(o *kmv1.Offer) { m.offerDeleted(ctx, o) }
+	if err := m.sched.Register(ctx, mgr.GetCache()); err != nil {
+		return err
+	}
 	if err := m.setupAgentRegistry(mgr); err != nil {
 		return fmt.Errorf("setting up the agent registry: %w", err)
 	}
@@ -157,9 +167,6 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	}
 	if err := m.setupOrphanTasks(mgr); err != nil {
 		return fmt.Errorf("setting up the orphaned task collector: %w", err)
-	}
-	if err := m.setupOfferDeclines(ctx, mgr); err != nil {
-		return fmt.Errorf("watching offer declines: %w", err)
 	}
 	if err := mgr.Add(&allocationLoop{m: m}); err != nil {
 		return fmt.Errorf("adding the allocation loop: %w", err)

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,27 +61,30 @@ func frameworkEligible(fw *kmv1.Framework) bool {
 // liveTask reports whether t holds resources: admitted and not terminal.
 func liveTask(t *kmv1.Task) bool { return t.Status.State != "" && !t.Status.State.IsTerminal() }
 
-// snapshot is one cycle's view of the cluster, from the cache and the ledger.
+// snapshot is one cycle's view of the cluster, from the scheduling cache:
+// the informers' own objects, read only.
 type snapshot struct {
-	agents     []kmv1.Agent
-	frameworks []kmv1.Framework
-	offers     []kmv1.Offer
-	tasks      []kmv1.Task
+	agents     []*kmv1.Agent
+	frameworks []*kmv1.Framework
+	offers     []*kmv1.Offer
+	// tasks are the live tasks only.
+	tasks      []*kmv1.Task
+	taskStates map[kmv1.TaskState]int
+	// staged tells whether a task in the ledger's admitted set was seen
+	// admitted when the snapshot was read.
+	staged func(types.UID) bool
 }
 
-func (m *Master) readSnapshot(ctx context.Context) (*snapshot, error) {
-	var s snapshot
-	var agents kmv1.AgentList
-	var fws kmv1.FrameworkList
-	var offers kmv1.OfferList
-	var tasks kmv1.TaskList
-	for _, l := range []client.ObjectList{&agents, &fws, &offers, &tasks} {
-		if err := m.Client.List(ctx, l); err != nil {
-			return nil, fmt.Errorf("reading the cache: %w", err)
-		}
+// readSnapshot reads the scheduling cache; the caller holds the ledger
+// lock, so the tasks staged but not yet seen are asked about at the same
+// moment as everything else is read.
+func (m *Master) readSnapshot() *snapshot {
+	ask := make([]types.UID, 0, len(m.ledger.admitted))
+	for uid := range m.ledger.admitted {
+		ask = append(ask, uid)
 	}
-	s.agents, s.frameworks, s.offers, s.tasks = agents.Items, fws.Items, offers.Items, tasks.Items
-	return &s, nil
+	s := m.sched.Snapshot(ask)
+	return &snapshot{agents: s.Agents, frameworks: s.Frameworks, offers: s.Offers, tasks: s.LiveTasks, taskStates: s.TaskStates, staged: s.Staged}
 }
 
 // AllocateOnce runs one allocation cycle: it settles the ledger against the
@@ -98,31 +100,29 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 	defer l.mu.Unlock()
 	// The snapshot is read under the lock, so the offer delete handler
 	// cannot change the ledger between the read and its use.
-	snap, err := m.readSnapshot(ctx)
-	if err != nil {
-		return err
-	}
+	snap := m.readSnapshot()
 	now := m.Clock.Now()
 	if !l.rebuilt {
-		m.rebuildLedger(snap)
+		if err := m.rebuildLedger(ctx); err != nil {
+			return err
+		}
 	}
 	m.settleLedger(snap, now)
 	l.expireFilters(now)
 	overPromised := m.overPromisedAgents(snap)
 
 	agentsByName := map[string]*kmv1.Agent{}
-	for i := range snap.agents {
-		agentsByName[snap.agents[i].Name] = &snap.agents[i]
+	for _, a := range snap.agents {
+		agentsByName[a.Name] = a
 	}
 	fwByKey := map[types.NamespacedName]*kmv1.Framework{}
-	for i := range snap.frameworks {
-		fwByKey[nsName(&snap.frameworks[i])] = &snap.frameworks[i]
+	for _, fw := range snap.frameworks {
+		fwByKey[nsName(fw)] = fw
 	}
 
 	// Consume used offers and rescind invalid or old ones.
 	var keep []kmv1.Offer
-	for i := range snap.offers {
-		o := &snap.offers[i]
+	for _, o := range snap.offers {
 		key := nsName(o)
 		if _, gone := l.deleted[key]; gone || o.DeletionTimestamp != nil {
 			continue
@@ -168,16 +168,16 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 // observe sets the gauges of tasks by state and agents by phase.
 func observe(snap *snapshot) {
 	tasks := map[kmv1.TaskState]float64{}
-	for i := range snap.tasks {
-		tasks[snap.tasks[i].Status.State]++
+	for s, n := range snap.taskStates {
+		tasks[s] = float64(n)
 	}
 	for _, s := range []kmv1.TaskState{kmv1.TaskStaging, kmv1.TaskStarting, kmv1.TaskRunning, kmv1.TaskKilling, kmv1.TaskFinished,
 		kmv1.TaskFailed, kmv1.TaskKilled, kmv1.TaskError, kmv1.TaskLost, kmv1.TaskDropped} {
 		metrics.Tasks.WithLabelValues(string(s)).Set(tasks[s])
 	}
 	agents := map[kmv1.AgentPhase]float64{}
-	for i := range snap.agents {
-		agents[snap.agents[i].Status.Phase]++
+	for _, a := range snap.agents {
+		agents[a.Status.Phase]++
 	}
 	for _, p := range []kmv1.AgentPhase{kmv1.AgentRegistering, kmv1.AgentActive, kmv1.AgentUnreachable, kmv1.AgentGone, kmv1.AgentDraining} {
 		metrics.Agents.WithLabelValues(string(p)).Set(agents[p])
@@ -250,8 +250,7 @@ func (m *Master) buildInput(snap *snapshot, offers []kmv1.Offer, now time.Time) 
 
 	var agents []*kmv1.Agent
 	agentIdx := map[string]int{} // by agentID
-	for i := range snap.agents {
-		a := &snap.agents[i]
+	for _, a := range snap.agents {
 		if a.Status.Phase != kmv1.AgentActive || a.Status.AgentID == "" {
 			continue
 		}
@@ -272,8 +271,7 @@ func (m *Master) buildInput(snap *snapshot, offers []kmv1.Offer, now time.Time) 
 
 	var fws []*kmv1.Framework
 	fwIdx := map[types.NamespacedName]int{}
-	for i := range snap.frameworks {
-		fw := &snap.frameworks[i]
+	for _, fw := range snap.frameworks {
 		if fw.Status.FrameworkID == "" {
 			continue
 		}
@@ -395,15 +393,25 @@ func (m *Master) rescindOffersOnNode(ctx context.Context, node, why string) erro
 // from offers that still exist (their resources, and their executor's for
 // the first task of an executor), so no offer's resources are used twice.
 // The caller holds the ledger lock.
-func (m *Master) rebuildLedger(snap *snapshot) {
+func (m *Master) rebuildLedger(ctx context.Context) error {
 	l := m.ledger
-	offers := map[types.NamespacedName]bool{}
-	for i := range snap.offers {
-		offers[nsName(&snap.offers[i])] = true
+	// Once per leadership: every offer and every task (an ended task's
+	// use of an offer still counts while the offer exists).
+	var offerList kmv1.OfferList
+	var taskList kmv1.TaskList
+	if err := m.Client.List(ctx, &offerList); err != nil {
+		return fmt.Errorf("reading the offers: %w", err)
 	}
-	tasks := make([]*kmv1.Task, 0, len(snap.tasks))
-	for i := range snap.tasks {
-		tasks = append(tasks, &snap.tasks[i])
+	if err := m.Client.List(ctx, &taskList); err != nil {
+		return fmt.Errorf("reading the tasks: %w", err)
+	}
+	offers := map[types.NamespacedName]bool{}
+	for i := range offerList.Items {
+		offers[nsName(&offerList.Items[i])] = true
+	}
+	tasks := make([]*kmv1.Task, 0, len(taskList.Items))
+	for i := range taskList.Items {
+		tasks = append(tasks, &taskList.Items[i])
 	}
 	sort.Slice(tasks, func(i, j int) bool { return stagedAt(tasks[i]).Before(stagedAt(tasks[j])) })
 	charged := charges{}
@@ -421,6 +429,7 @@ func (m *Master) rebuildLedger(snap *snapshot) {
 		}
 	}
 	l.rebuilt = true
+	return nil
 }
 
 func stagedAt(t *kmv1.Task) time.Time {
@@ -436,8 +445,7 @@ func stagedAt(t *kmv1.Task) time.Time {
 func (m *Master) overPromisedAgents(snap *snapshot) map[string]bool {
 	l := m.ledger
 	left := map[string]corev1.ResourceList{}
-	for i := range snap.agents {
-		a := &snap.agents[i]
+	for _, a := range snap.agents {
 		if a.Status.AgentID != "" {
 			left[a.Status.AgentID] = a.Spec.Resources.Core()
 		}
@@ -447,8 +455,7 @@ func (m *Master) overPromisedAgents(snap *snapshot) map[string]bool {
 			left[agentID] = resources.Sub(rl, used)
 		}
 	})
-	for i := range snap.offers {
-		o := &snap.offers[i]
+	for _, o := range snap.offers {
 		if _, gone := l.deleted[nsName(o)]; gone {
 			continue
 		}
@@ -476,8 +483,8 @@ const admittedGrace = 30 * time.Second
 func (m *Master) settleLedger(snap *snapshot, now time.Time) {
 	l := m.ledger
 	inCache := map[types.NamespacedName]bool{}
-	for i := range snap.offers {
-		inCache[nsName(&snap.offers[i])] = true
+	for _, o := range snap.offers {
+		inCache[nsName(o)] = true
 	}
 	for key := range l.created {
 		if inCache[key] {
@@ -487,40 +494,11 @@ func (m *Master) settleLedger(snap *snapshot, now time.Time) {
 	// l.deleted is settled by the informer's delete handler, not here: the
 	// cache drops an object before its handlers run, and a deletion the
 	// handler cannot match to the master would count as a decline.
-	staged := map[types.UID]bool{}
-	for i := range snap.tasks {
-		if snap.tasks[i].Status.State != "" {
-			staged[snap.tasks[i].UID] = true
-		}
-	}
 	for uid, ad := range l.admitted {
-		if staged[uid] || now.Sub(ad.at) > admittedGrace {
+		if snap.staged(uid) || now.Sub(ad.at) > admittedGrace {
 			delete(l.admitted, uid)
 		}
 	}
-}
-
-// setupOfferDeclines watches Offer deletions: one the master did not make
-// is the scheduler declining the offer, which filters that (framework,
-// agent) pair for the framework's refuseSeconds.
-func (m *Master) setupOfferDeclines(ctx context.Context, mgr ctrl.Manager) error {
-	inf, err := mgr.GetCache().GetInformer(ctx, &kmv1.Offer{})
-	if err != nil {
-		return err
-	}
-	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			o, ok := obj.(*kmv1.Offer)
-			if !ok {
-				return
-			}
-			m.offerDeleted(ctx, o)
-		},
-	})
-	return err
 }
 
 // offerDeleted records a decline, unless the master itself removed the
@@ -563,8 +541,7 @@ func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer) {
 func (m *Master) forEachUse(snap *snapshot, use func(agentID string, fw types.NamespacedName, rl corev1.ResourceList)) {
 	l := m.ledger
 	charged := l.admittedExecutors()
-	for i := range snap.tasks {
-		t := &snap.tasks[i]
+	for _, t := range snap.tasks {
 		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
 			continue
 		}
