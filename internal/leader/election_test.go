@@ -29,12 +29,15 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 // is never what a passing test measures.
 const within = time.Minute
 
-func namespace(t *testing.T, name string) string {
+// namespace creates a namespace named prefix and a suffix, so that tests
+// can run again on the same API server.
+func namespace(t *testing.T, prefix string) string {
 	t.Helper()
-	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
-	return name
+	return ns.Name
 }
 
 func configMap(ns, name string) *corev1.ConfigMap {
