@@ -1,8 +1,13 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,11 +15,15 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/leader"
 )
 
 // registryWatch records every task and agent transition the API server
@@ -91,57 +100,41 @@ func (rw *registryWatch) task(tk *kmv1.Task) {
 	}
 }
 
-// TestMasterFailover runs two masters on one API server and kills the
-// leader while a scheduler launches tasks and an agent finishes them. The
-// standby takes over; no task state goes backwards, no offer is used twice,
-// and no agent is marked Unreachable.
-func TestMasterFailover(t *testing.T) {
-	ctx := context.Background()
-	o := testOptions()
-	o.AgentPingTimeout = 2 * time.Second // well past the leader handover
-	leader := startMaster(t, o, true, "master-a")
-	eventually(t, "master-a leads", func() (bool, error) { return leaseHolder(t) != "", nil })
-	standby := startMaster(t, o, true, "master-b")
-	defer standby.stop()
-	first := leaseHolder(t)
+// workload is a scheduler that launches a 500m task on every offer it sees
+// and an agent that runs each staged task and finishes it, in ns, until
+// stop is called or the test ends.
+type workload struct {
+	launched, finished atomic.Int64
+	stop               func()
+}
 
-	addAgent(t, "fail-1", "cpu", "2", "memory", "2Gi")
-	addAgent(t, "fail-2", "cpu", "2", "memory", "2Gi")
-	_, ns := addFramework(t, b.MakeFramework("failfw", "").RefuseSeconds(0).Obj())
-	capacity := map[string]resource.Quantity{}
-	for _, n := range []string{"fail-1", "fail-2"} {
-		eventually(t, n+" admitted", func() (bool, error) { return getAgent(t, n).Status.AgentID != "", nil })
-		capacity[getAgent(t, n).Status.AgentID] = q("2")
-	}
-	rw := watchRegistry(t, ns, capacity)
-
-	// A scheduler that launches a 500m task on every offer it sees, and an
-	// agent that runs each staged task and finishes it.
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	var launched, finished atomic.Int64
+func runWorkload(t *testing.T, ns, fw string) *workload {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w := &workload{stop: cancel}
 	go func() {
 		seq := 0
-		for runCtx.Err() == nil {
+		for ctx.Err() == nil {
 			var offers kmv1.OfferList
-			_ = env.Client.List(runCtx, &offers, client.InNamespace(ns))
+			_ = env.Client.List(ctx, &offers, client.InNamespace(ns))
 			for _, of := range offers.Items {
 				if of.DeletionTimestamp != nil {
 					continue
 				}
 				seq++
-				tk := b.MakeTask(fmt.Sprintf("ft-%03d", seq), ns).Framework("failfw").Offer(of.Name).Resources("cpu", "500m").Command("busybox").Obj()
-				if env.Client.Create(runCtx, tk) == nil {
-					launched.Add(1)
+				tk := b.MakeTask(fmt.Sprintf("ft-%03d", seq), ns).Framework(fw).Offer(of.Name).Resources("cpu", "500m").Command("busybox").Obj()
+				if env.Client.Create(ctx, tk) == nil {
+					w.launched.Add(1)
 				}
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
 	go func() {
-		for runCtx.Err() == nil {
+		for ctx.Err() == nil {
 			var tasks kmv1.TaskList
-			_ = env.Client.List(runCtx, &tasks, client.InNamespace(ns))
+			_ = env.Client.List(ctx, &tasks, client.InNamespace(ns))
 			for i := range tasks.Items {
 				tk := &tasks.Items[i]
 				next := kmv1.TaskState("")
@@ -156,30 +149,20 @@ func TestMasterFailover(t *testing.T) {
 				}
 				patch := client.MergeFromWithOptions(tk.DeepCopy(), client.MergeFromWithOptimisticLock{})
 				tk.Status.State, tk.Status.Source = next, kmv1.SourceAgent
-				if env.Client.Status().Patch(runCtx, tk, patch) == nil && next == kmv1.TaskFinished {
-					finished.Add(1)
+				if env.Client.Status().Patch(ctx, tk, patch) == nil && next == kmv1.TaskFinished {
+					w.finished.Add(1)
 				}
 			}
 			time.Sleep(150 * time.Millisecond)
 		}
 	}()
+	return w
+}
 
-	eventually(t, "tasks finish under the first leader", func() (bool, error) { return finished.Load() >= 5, nil })
-	// Kill the leader mid-run: it stops without releasing the Lease, as a
-	// crashed process would.
-	killed := finished.Load()
-	if first == "" {
-		t.Fatal("no leader")
-	}
-	leader.stop()
-	eventually(t, "the standby takes the Lease", func() (bool, error) {
-		h := leaseHolder(t)
-		return h != "" && h != first, nil
-	})
-	eventually(t, "tasks keep finishing under the new leader", func() (bool, error) { return finished.Load() >= killed+8, nil })
-	stopRun()
-	time.Sleep(300 * time.Millisecond)
-
+// check reports the registry's broken promises and agents wrongly marked
+// Unreachable.
+func (rw *registryWatch) check(t *testing.T) {
+	t.Helper()
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	for _, v := range rw.violations {
@@ -188,7 +171,204 @@ func TestMasterFailover(t *testing.T) {
 	if len(rw.unreach) > 0 {
 		t.Errorf("agents wrongly marked Unreachable during failover: %v", rw.unreach)
 	}
-	t.Logf("launched %d tasks, finished %d, %d before the leader was killed", launched.Load(), finished.Load(), killed)
+}
+
+// failoverCluster adds two agents and a framework, and watches the
+// registry of the framework's namespace.
+func failoverCluster(t *testing.T, prefix string) (ns string, rw *registryWatch) {
+	t.Helper()
+	nodes := []string{prefix + "-1", prefix + "-2"}
+	for _, n := range nodes {
+		addAgent(t, n, "cpu", "2", "memory", "2Gi")
+	}
+	_, ns = addFramework(t, b.MakeFramework(prefix+"fw", "").RefuseSeconds(0).Obj())
+	capacity := map[string]resource.Quantity{}
+	for _, n := range nodes {
+		eventually(t, n+" admitted", func() (bool, error) { return getAgent(t, n).Status.AgentID != "", nil })
+		capacity[getAgent(t, n).Status.AgentID] = q("2")
+	}
+	return ns, watchRegistry(t, ns, capacity)
+}
+
+// TestMasterFailover runs two masters on one API server and kills the
+// leader while a scheduler launches tasks and an agent finishes them. The
+// standby takes over; no task state goes backwards, no offer is used twice,
+// and no agent is marked Unreachable.
+func TestMasterFailover(t *testing.T) {
+	o := testOptions()
+	o.AgentPingTimeout = 2 * time.Second // well past the leader handover
+	leader := startMaster(t, o, true, "master-a")
+	eventually(t, "master-a leads", func() (bool, error) { return leaseHolder(t) != "", nil })
+	standby := startMaster(t, o, true, "master-b")
+	defer standby.stop()
+	first := leaseHolder(t)
+
+	ns, rw := failoverCluster(t, "fail")
+	w := runWorkload(t, ns, "failfw")
+	eventually(t, "tasks finish under the first leader", func() (bool, error) { return w.finished.Load() >= 5, nil })
+	// Kill the leader mid-run: it stops without releasing the Lease, as a
+	// crashed process would.
+	killed := w.finished.Load()
+	if first == "" {
+		t.Fatal("no leader")
+	}
+	leader.stop()
+	eventually(t, "the standby takes the Lease", func() (bool, error) {
+		h := leaseHolder(t)
+		return h != "" && h != first, nil
+	})
+	eventually(t, "tasks keep finishing under the new leader", func() (bool, error) { return w.finished.Load() >= killed+8, nil })
+	w.stop()
+	time.Sleep(300 * time.Millisecond)
+	rw.check(t)
+	t.Logf("launched %d tasks, finished %d, %d before the leader was killed", w.launched.Load(), w.finished.Load(), killed)
+}
+
+// isMasterLease reports whether req is about the master's Lease.
+func isMasterLease(req *http.Request) bool {
+	return strings.HasPrefix(req.URL.Path, "/apis/coordination.k8s.io/") &&
+		(strings.HasSuffix(req.URL.Path, "/leases/"+kmv1.MasterLeaseName) || strings.HasSuffix(req.URL.Path, "/leases"))
+}
+
+func isWrite(req *http.Request) bool {
+	return req.Method != http.MethodGet && req.Method != http.MethodHead && req.Method != http.MethodOptions
+}
+
+// pausedLeader sits below a master's Guard and sees what it sends. Once
+// paused, the master's renewals of its Lease are answered here and never
+// reach the API server: the master believes it renews, the others see a
+// leader that stopped, as they see a process that is paused. It records
+// when the last write that reached the API server came back.
+type pausedLeader struct {
+	paused atomic.Bool
+	mu     sync.Mutex
+	last   time.Time
+	writes int
+}
+
+// roundTripperFunc is a RoundTripper made of a function.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f.
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// wrap is the master's MasterConfig.Transport.
+func (p *pausedLeader) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) { return p.roundTrip(rt, req) })
+}
+
+func (p *pausedLeader) roundTrip(rt http.RoundTripper, req *http.Request) (*http.Response, error) {
+	if p.paused.Load() && isMasterLease(req) && req.Method == http.MethodPut {
+		body, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		h := http.Header{}
+		h.Set("Content-Type", req.Header.Get("Content-Type"))
+		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
+	}
+	resp, err := rt.RoundTrip(req)
+	if isWrite(req) {
+		p.mu.Lock()
+		p.last, p.writes = time.Now(), p.writes+1
+		p.mu.Unlock()
+	}
+	return resp, err
+}
+
+// takeover sits below a standby's Guard and records when it sent its first
+// successful write of the Lease: its acquisition.
+type takeover struct {
+	mu   sync.Mutex
+	sent time.Time
+}
+
+// wrap is the standby's MasterConfig.Transport.
+func (tk *takeover) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := rt.RoundTrip(req)
+		tk.record(req, start, resp, err)
+		return resp, err
+	})
+}
+
+func (tk *takeover) record(req *http.Request, start time.Time, resp *http.Response, err error) {
+	if err == nil && resp.StatusCode < 300 && isMasterLease(req) && isWrite(req) {
+		tk.mu.Lock()
+		if tk.sent.IsZero() {
+			tk.sent = start
+		}
+		tk.mu.Unlock()
+	}
+}
+
+func (tk *takeover) at() time.Time {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	return tk.sent
+}
+
+// TestZombieLeaderWritesNothing: the leader is paused past its Lease while
+// a scheduler launches tasks and an agent finishes them, and resumes after
+// the standby took over, still believing it leads (its renewals seem to
+// succeed) with its stale cache and ledger. On resuming, its Guard finds
+// its clock past the renew deadline and refuses every write it tries;
+// nothing it sent reached the API server after the new leader's
+// acquisition, and the run under the new leader keeps its promises.
+func TestZombieLeaderWritesNothing(t *testing.T) {
+	o := testOptions()
+	o.AgentPingTimeout = 2 * time.Second // well past the leader handover
+	clk := clocktesting.NewFakeClock(time.Now())
+	zombie := &pausedLeader{}
+	old := inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: o, LeaderElect: true, ID: "zombie-a",
+		GuardClock: clk, Zombie: true, Transport: zombie.wrap})
+	eventually(t, "zombie-a leads", func() (bool, error) { return leaseHolder(t) == old.Identity, nil })
+	heir := &takeover{}
+	standby := inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: o, LeaderElect: true, ID: "zombie-b",
+		Transport: heir.wrap})
+
+	ns, rw := failoverCluster(t, "zomb")
+	w := runWorkload(t, ns, "zombfw")
+	eventually(t, "tasks finish under the first leader", func() (bool, error) { return w.finished.Load() >= 5, nil })
+	paused := w.finished.Load()
+	// The pause: no renewal reaches the API server any more, and the
+	// leader's monotonic clock jumps by the pause's length when it resumes.
+	zombie.paused.Store(true)
+	clk.Step(time.Minute)
+	eventually(t, "zombie-a's guard trips", func() (bool, error) {
+		select {
+		case <-old.Guard.Lost():
+			return true, nil
+		default:
+			return false, nil
+		}
+	})
+	eventually(t, "zombie-b takes the Lease", func() (bool, error) { return leaseHolder(t) == standby.Identity, nil })
+	eventually(t, "tasks keep finishing under the new leader", func() (bool, error) { return w.finished.Load() >= paused+8, nil })
+	// The zombie still runs its controllers on what it last saw; the
+	// tasks finishing under the new leader give it work to try.
+	eventually(t, "the zombie tries to write", func() (bool, error) { return old.Guard.Refused() > 0, nil })
+	if err := old.Client.Delete(context.Background(), &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "any"}}); !errors.Is(err, leader.ErrNotLeading) {
+		t.Errorf("a write of the zombie: %v, want ErrNotLeading", err)
+	}
+	w.stop()
+	old.Stop()
+
+	zombie.mu.Lock()
+	last, writes := zombie.last, zombie.writes
+	zombie.mu.Unlock()
+	took := heir.at()
+	if writes == 0 || took.IsZero() {
+		t.Fatalf("the old leader made %d writes, the new one took the Lease at %v", writes, took)
+	}
+	if !last.Before(took) {
+		t.Errorf("the old leader's last write came back %s after the new leader sent its acquisition", last.Sub(took))
+	}
+	rw.check(t)
+	t.Logf("launched %d tasks, finished %d, %d before the pause; the old leader made %d writes, the last %s before the takeover, and %d were refused",
+		w.launched.Load(), w.finished.Load(), paused, writes, took.Sub(last), old.Guard.Refused())
 }
 
 func leaseHolder(t *testing.T) string {

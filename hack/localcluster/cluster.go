@@ -51,6 +51,9 @@ func (c *cluster) start(ctx context.Context) error {
 	if err := cpl.certificates(o.nodes); err != nil {
 		return err
 	}
+	if err := cpl.writeAuditPolicy(); err != nil {
+		return err
+	}
 	// The images build while the control plane starts.
 	type built struct {
 		archives []string

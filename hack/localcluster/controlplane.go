@@ -14,7 +14,8 @@ import (
 // kube-controller-manager and kube-scheduler in the control-plane network
 // namespace, configured as on a real cluster: TLS everywhere but etcd's
 // loopback, the Node and RBAC authorizers, NodeRestriction and Pod Security
-// admission, ServiceAccount token signing.
+// admission, ServiceAccount token signing, and an audit log of the
+// kubemesos master's writes (audit.go).
 type controlPlane struct {
 	dir     string // the cluster directory
 	kubeBin string // etcd and the Kubernetes binaries
@@ -84,7 +85,10 @@ func (cp *controlPlane) procs() []*proc {
 			"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
 			"--kubelet-client-certificate="+p.path("apiserver-kubelet-client.crt"),
 			"--kubelet-client-key="+p.path("apiserver-kubelet-client.key"),
-			"--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false"),
+			"--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false",
+			// What the kubemesos master writes, one JSON line per request.
+			"--audit-policy-file="+auditPolicyFile(cp.dir), "--audit-log-path="+auditLogFile(cp.dir),
+			"--audit-log-format=json", "--audit-log-mode=blocking"),
 		mk("kube-controller-manager", "--kubeconfig="+filepath.Join(cp.dir, "controller-manager.kubeconfig"),
 			"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=true",
 			"--service-account-private-key-file="+p.path("sa.key"), "--root-ca-file="+p.path("ca.crt"),

@@ -3,7 +3,8 @@
 // of the machine (containerd, runc, the CNI plugins):
 //
 //   - a control plane: etcd, kube-apiserver (TLS, the Node and RBAC
-//     authorizers, NodeRestriction and Pod Security admission),
+//     authorizers, NodeRestriction and Pod Security admission, an audit log
+//     of the kubemesos master's writes in <dir>/audit.log),
 //     kube-controller-manager and kube-scheduler;
 //   - N nodes, each a real kubelet with its own containerd, runc, state
 //     directories, cgroup, network namespace and address, joined with its

@@ -85,13 +85,31 @@ func TestAgentFlagErrorsSayWhatToDo(t *testing.T) {
 }
 
 func TestLeaderElectionTimingsAreChecked(t *testing.T) {
-	bad := &masterOptions{leaderElect: true, leaseDuration: 10 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
-	if err := validateLeaderElection(bad); err == nil || !strings.Contains(err.Error(), "must be longer than --leader-election-renew-deadline") {
-		t.Errorf("got %v", err)
+	cases := []struct {
+		lease, renew, retry time.Duration
+		want                string // "" when valid
+	}{
+		{lease: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second},
+		{lease: 4 * time.Second, renew: 3 * time.Second, retry: 500 * time.Millisecond},
+		{lease: 10 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second, want: "must be shorter than the lease duration in whole seconds (10s)"},
+		// Standbys wait whole seconds: 3.5s is 3s for them.
+		{lease: 3500 * time.Millisecond, renew: 3 * time.Second, retry: 500 * time.Millisecond, want: "must be shorter than the lease duration in whole seconds (3s)"},
+		{lease: 15 * time.Second, renew: 2 * time.Second, retry: 2 * time.Second, want: "must be longer than 1.2 × the retry period"},
+		{lease: 500 * time.Millisecond, renew: 200 * time.Millisecond, retry: 100 * time.Millisecond, want: "must be at least 1s"},
 	}
-	good := &masterOptions{leaderElect: true, leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
-	if err := validateLeaderElection(good); err != nil {
-		t.Errorf("good timings refused: %v", err)
+	for _, tc := range cases {
+		o := &masterOptions{leaderElect: true, leaseDuration: tc.lease, renewDeadline: tc.renew, retryPeriod: tc.retry}
+		err := validateLeaderElection(o)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s/%s/%s refused: %v", tc.lease, tc.renew, tc.retry, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--leader-election-renew-deadline")):
+			t.Errorf("%s/%s/%s: got %v, want an error naming the flags and containing %q", tc.lease, tc.renew, tc.retry, err, tc.want)
+		}
+	}
+	off := &masterOptions{leaderElect: false, leaseDuration: time.Second, renewDeadline: time.Second}
+	if err := validateLeaderElection(off); err != nil || off.election() != nil {
+		t.Errorf("without leader election the timings do not matter: %v", err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -51,9 +52,12 @@ func masterCommand() (*cobra.Command, *masterOptions) {
 
 Run two or more replicas. They elect a leader through the Lease
 "kubemesos-master" in --leader-election-namespace, as Mesos masters do through
-ZooKeeper. Only the leader writes. A leader that loses its Lease exits at once
-with a non-zero code, so that its pod restarts as a standby; the new leader
-rebuilds its state from the API server.
+ZooKeeper. Only the leader writes, and only while it can be sure it holds the
+Lease: every write passes a guard that refuses it once the renew deadline has
+passed since the start of the last successful renewal, by a monotonic clock
+(so a leader resumed after a pause knows at once). The leader then exits with
+code 3, so that its pod restarts it as a standby; the new leader rebuilds its
+state from the API server.
 
 The master serves /healthz and /readyz on --health-probe-bind-address and
 Prometheus metrics on --metrics-bind-address.`,
@@ -71,7 +75,7 @@ Prometheus metrics on --metrics-bind-address.`,
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader through the Lease \""+kmv1.MasterLeaseName+"\". Turn off only when a single master runs.")
 	f.StringVar(&o.leaseNamespace, "leader-election-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the master Lease (default: $POD_NAMESPACE, else kubemesos-system).")
 	f.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long standbys wait after the last renewal before they take the Lease.")
-	f.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it gives up and exits.")
+	f.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long after the start of its last successful renewal the leader may still write; past it, it writes nothing more and exits. Must be shorter than the lease duration: the difference is the time a write in flight has to land before a standby can take over.")
 	f.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often candidates try to take or renew the Lease.")
 
 	o.master = controllers.DefaultOptions()
@@ -105,15 +109,27 @@ func envOr(key, def string) string {
 	return def
 }
 
-func validateLeaderElection(o *masterOptions) error {
+// election returns the leader election that the flags ask for, nil when
+// it is turned off.
+func (o *masterOptions) election() *leader.Election {
 	if !o.leaderElect {
 		return nil
 	}
-	if o.leaseDuration <= o.renewDeadline {
-		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)", o.leaseDuration, o.renewDeadline)
+	return &leader.Election{
+		Namespace: o.leaseNamespace, Name: kmv1.MasterLeaseName,
+		LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
+		// The Guard has tripped: this process writes nothing more, and
+		// exits at once, as a Mesos master aborts when it loses ZooKeeper.
+		// Its pod restarts it as a standby.
+		OnLost: func() { os.Exit(leader.LostLeaseExitCode) },
 	}
-	if o.renewDeadline <= o.retryPeriod {
-		return fmt.Errorf("--leader-election-renew-deadline (%s) must be longer than --leader-election-retry-period (%s)", o.renewDeadline, o.retryPeriod)
+}
+
+func validateLeaderElection(o *masterOptions) error {
+	if e := o.election(); e != nil {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("--leader-election-lease-duration, --leader-election-renew-deadline, --leader-election-retry-period: %w", err)
+		}
 	}
 	return nil
 }
@@ -177,23 +193,14 @@ func runMaster(o *masterOptions) error {
 	if err != nil {
 		return fmt.Errorf("loading the kubeconfig (set --kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme.New(),
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.probeAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        kmv1.MasterLeaseName,
-		LeaderElectionNamespace: o.leaseNamespace,
-		LeaseDuration:           &o.leaseDuration,
-		RenewDeadline:           &o.renewDeadline,
-		RetryPeriod:             &o.retryPeriod,
-		// A leader that loses its Lease stops at once; nothing is released
-		// for a graceful handover that could race the new leader.
-		LeaderElectionReleaseOnCancel: false,
-		Cache:                         controllers.CacheOptions(),
-	})
+	mgr, _, err := leader.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		Cache:                  controllers.CacheOptions(),
+	}, o.election())
 	if err != nil {
-		return fmt.Errorf("creating the controller manager: %w", err)
+		return err
 	}
 	ctx := ctrl.SetupSignalHandler()
 	master := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o.master)

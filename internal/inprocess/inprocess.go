@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -32,6 +34,7 @@ import (
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/sdk/executor"
 )
@@ -55,10 +58,35 @@ func MasterOptions() controllers.Options {
 type MasterConfig struct {
 	// Options are the master's options; MasterOptions() when zero.
 	Options controllers.Options
-	// LeaderElect makes it compete for the Lease kubemesos-master (2s lease).
+	// LeaderElect makes it compete for the Lease kubemesos-master (2s
+	// lease, 1.5s renew deadline), its writes fenced by a leader.Guard.
 	LeaderElect bool
-	// ID names it in logs.
+	// ID names it in logs and starts its identity in the Lease.
 	ID string
+	// GuardClock is its Guard's clock (real when nil): stepping a fake one
+	// past the renew deadline is what a process sees when it resumes after
+	// a pause.
+	GuardClock clock.Clock
+	// Zombie keeps it running after its Guard trips, as a process that
+	// could not exit would, so that a test sees what it still tries to
+	// write. By default it stops there, as the binary exits.
+	Zombie bool
+	// Transport, when set, wraps its connections to the API server below
+	// the Guard (it sees what is actually sent), the Lease's included.
+	Transport func(http.RoundTripper) http.RoundTripper
+}
+
+// Master is a master run by LaunchMaster.
+type Master struct {
+	// Stop stops it as a crash would: the Lease is not released. It is
+	// idempotent and also called when the test ends.
+	Stop func()
+	// Client is its manager's client; its writes pass the Guard.
+	Client client.Client
+	// Guard fences its writes; nil without leader election.
+	Guard *leader.Guard
+	// Identity names it in the Lease; empty without leader election.
+	Identity string
 }
 
 // StartMaster runs a master with MasterOptions until the test ends.
@@ -71,6 +99,13 @@ func StartMaster(t testing.TB, cfg *rest.Config, o controllers.Options) {
 // it is a crash: the Lease is not released.
 func RunMaster(t testing.TB, cfg *rest.Config, mc MasterConfig) (stop func()) {
 	t.Helper()
+	return LaunchMaster(t, cfg, mc).Stop
+}
+
+// LaunchMaster runs a master until the test ends or Stop is called, built
+// as the kubemesos binary builds it (leader.NewManager, the master's cache).
+func LaunchMaster(t testing.TB, cfg *rest.Config, mc MasterConfig) *Master {
+	t.Helper()
 	o := mc.Options
 	if o.AllocationInterval == 0 {
 		o = MasterOptions()
@@ -82,24 +117,44 @@ func RunMaster(t testing.TB, cfg *rest.Config, mc MasterConfig) (stop func()) {
 	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.SystemNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	ctx, cancel := context.WithCancel(context.Background())
+	var election *leader.Election
+	if mc.LeaderElect {
+		election = &leader.Election{
+			Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName,
+			LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
+			Identity: mc.ID + "_" + string(uuid.NewUUID()), Clock: mc.GuardClock,
+			OnLost: cancel,
+		}
+		if mc.Zombie {
+			election.OnLost = nil
+		}
+	}
+	if mc.Transport != nil {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Wrap(mc.Transport)
+	}
+	mgr, guard, err := leader.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
-		LeaderElection: mc.LeaderElect, LeaderElectionID: kmv1.MasterLeaseName, LeaderElectionNamespace: o.SystemNamespace,
-		LeaseDuration: ptr.To(2 * time.Second), RenewDeadline: ptr.To(1500 * time.Millisecond), RetryPeriod: ptr.To(300 * time.Millisecond),
 		// The production master's cache, so that tests run its wiring.
 		Cache:      controllers.CacheOptions(),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		Logger:     ctrl.Log.WithName(mc.ID),
-	})
+	}, election)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	m := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o)
 	if err := m.SetupWithManager(ctx, mgr); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	return run(t, mgr, ctx, cancel)
+	out := &Master{Client: mgr.GetClient(), Guard: guard, Stop: run(t, mgr, ctx, cancel)}
+	if election != nil {
+		out.Identity = election.Identity
+	}
+	return out
 }
 
 // run starts mgr and returns an idempotent stop, also called at cleanup.

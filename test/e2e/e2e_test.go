@@ -2,12 +2,14 @@
 
 // Package e2e runs kubemesos on the local cluster (hack/localcluster: real
 // kubelets, containerd and runc), installed with its Helm chart as a user
-// installs it: the demo path, master failover, agent loss, bad input, a
-// namespace that enforces Pod Security's restricted level, executor pods as
-// real containers (logs, exec, the runtime's own view), the README's
-// by-hand example, the pod network, and escape attempts (a privileged
-// scheduler, a node's agent token used on another node). `make e2e` (part
-// of `make test`) starts the cluster, runs these tests and stops it.
+// installs it: the demo path, master failover, a zombie leader (paused past
+// its Lease, it writes nothing once resumed, by the API server's audit log),
+// agent loss, bad input, a namespace that enforces Pod Security's restricted
+// level, executor pods as real containers (logs, exec, the runtime's own
+// view), the README's by-hand example, the pod network, and escape attempts
+// (a privileged scheduler, a node's agent token used on another node).
+// `make e2e` (part of `make test`) starts the cluster, runs these tests and
+// stops it.
 package e2e
 
 import (

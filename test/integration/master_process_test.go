@@ -21,6 +21,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -48,7 +49,8 @@ func httpGet(url string) (int, string, error) {
 
 // TestMasterProcessExitsWhenItLosesTheLease runs the real kubemesos master
 // process, checks its probes and metrics, then takes its Lease away as a
-// partitioned leader would lose it. The master must exit non-zero.
+// partitioned leader would lose it. The master must exit with the guard's
+// exit code.
 func TestMasterProcessExitsWhenItLosesTheLease(t *testing.T) {
 	ctx := context.Background()
 	ns := "kubemesos-leader-test"
@@ -102,12 +104,15 @@ func TestMasterProcessExitsWhenItLosesTheLease(t *testing.T) {
 	})
 	select {
 	case err := <-exited:
+		// Its guard trips at the renew deadline after the start of its
+		// last successful renewal, before leader election gives up
+		// (a retry period later), and exits at once.
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-			t.Fatalf("the master exited with %v after losing its Lease; want a non-zero exit\n%s", err, out.String())
+		if !errors.As(err, &exit) || exit.ExitCode() != leader.LostLeaseExitCode {
+			t.Fatalf("the master exited with %v after losing its Lease; want exit code %d\n%s", err, leader.LostLeaseExitCode, out.String())
 		}
-		if !strings.Contains(out.String(), "leader election lost") {
-			t.Errorf("the master's log does not say it lost the election:\n%s", out.String())
+		if !strings.Contains(out.String(), "can no longer be sure it holds its Lease") {
+			t.Errorf("the master's log does not say it lost its Lease:\n%s", out.String())
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the master kept running after losing its Lease\n%s", out.String())
