@@ -462,6 +462,7 @@ func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 		}
 	}
 	a.server.Send(k, executorapi.Event{Type: executorapi.EventShutdown})
+	a.messages.drop(k, "dropping the messages of an executor that was shut down")
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: a.podNameFor(t)}}
 	if err := a.Client.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("shutting down executor %s: %w", k, err)
@@ -503,6 +504,7 @@ func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 		}
 	}
 	a.requeueAll(ctx)
+	a.messages.flush(k)
 }
 
 // Update takes a status update from an executor: the task must be one of
@@ -537,15 +539,4 @@ func slowDown(err error) error {
 		return &CallError{Status: http.StatusTooManyRequests, Err: full}
 	}
 	return err
-}
-
-// Message publishes an executor's message to its scheduler as an Event on
-// the Framework.
-func (a *Agent) Message(k ExecutorKey, data string) {
-	var fw kmv1.Framework
-	if err := a.Client.Get(context.Background(), types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw); err != nil {
-		a.Log.Info("dropping a message for an unknown framework", "executor", k.String())
-		return
-	}
-	a.Recorder.Eventf(&fw, nil, corev1.EventTypeNormal, kmv1.ReasonFrameworkMessage, "Message", "executor %s: %s", k.ExecutorID, data)
 }

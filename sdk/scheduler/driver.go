@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,12 +27,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/internal/stopper"
 )
-
-// ReasonSchedulerMessage is the reason of a message Event to an executor.
-const ReasonSchedulerMessage = "SchedulerMessage"
 
 // Config configures a Driver.
 type Config struct {
@@ -66,6 +63,15 @@ type Driver struct {
 	calls  chan func()
 	stop   *stopper.Stopper
 
+	// Framework messages: those from executors, and this instance's own
+	// sequence as a sender.
+	inbox       *inbox
+	messagesReg toolscache.ResourceEventHandlerRegistration
+	deleter     *messages.Deleter
+	sender      string
+	sendMu      sync.Mutex
+	sent        uint64
+
 	mu          sync.Mutex
 	active      bool
 	registered  bool
@@ -74,6 +80,7 @@ type Driver struct {
 	usedOffers  map[string]bool // launched on or declined
 	lastState   map[string]kmv1.TaskState
 	lostAgents  map[string]bool
+	agentNodes  map[string]string // agentID -> node, from tasks and offers
 	pendingOffs []kmv1.Offer
 	release     bool
 }
@@ -106,14 +113,15 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 		&kmv1.Offer{}:     {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
 		&kmv1.Task{}:      {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
 		&kmv1.Framework{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("metadata.name", cfg.Framework)},
-		&corev1.Event{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.AndSelectors(
-			fields.OneTermEqualSelector("involvedObject.name", cfg.Framework), fields.OneTermEqualSelector("reason", kmv1.ReasonFrameworkMessage))},
+		&eventsv1.Event{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Label: messages.ToScheduler(cfg.Framework)},
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
 	return &Driver{sched: sched, cfg: cfg, c: c, cache: ca, cs: cs, calls: make(chan func(), 1024), stop: stopper.New(),
-		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{}}, nil
+		inbox: newInbox(), deleter: messages.NewDeleter(c, cfg.Log.WithName("messages")), sender: messages.NewSender(),
+		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{},
+		agentNodes: map[string]string{}}, nil
 }
 
 var _ SchedulerDriver = (*Driver)(nil)
@@ -147,6 +155,7 @@ func (d *Driver) Start() error {
 		return err
 	}
 	go func() { _ = d.cache.Start(d.ctx) }()
+	go d.deleter.Run(d.ctx)
 	go d.dispatch()
 	go d.campaign()
 	return nil
@@ -251,6 +260,11 @@ func (d *Driver) lead(ctx context.Context) {
 			d.offerAdded(&offers.Items[i])
 		}
 	}
+	// Then the messages that executors sent while no instance was active,
+	// once the handler has seen all that were stored.
+	if toolscache.WaitForCacheSync(ctx.Done(), d.messagesReg.HasSynced) {
+		d.deliverMessages(true)
+	}
 	<-ctx.Done()
 }
 
@@ -271,19 +285,32 @@ func (d *Driver) watch(ctx context.Context) error {
 		h   toolscache.ResourceEventHandlerFuncs
 	}{
 		{&kmv1.Offer{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { d.offerAdded(o.(*kmv1.Offer)) },
+			AddFunc: func(o any) {
+				offer := o.(*kmv1.Offer)
+				d.learnAgent(offer.Spec.AgentID, offer.Spec.NodeName)
+				d.offerAdded(offer)
+			},
 			DeleteFunc: func(o any) { d.offerDeleted(o) },
 		}},
 		{&kmv1.Task{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { d.taskChanged(o.(*kmv1.Task), false) },
-			UpdateFunc: func(_, o any) { d.taskChanged(o.(*kmv1.Task), false) },
+			AddFunc: func(o any) {
+				t := o.(*kmv1.Task)
+				d.learnAgent(t.Status.AgentID, t.Status.NodeName)
+				d.taskChanged(t, false)
+			},
+			UpdateFunc: func(_, o any) {
+				t := o.(*kmv1.Task)
+				d.learnAgent(t.Status.AgentID, t.Status.NodeName)
+				d.taskChanged(t, false)
+			},
 		}},
 		{&kmv1.Framework{}, toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(o any) { d.frameworkChanged(o.(*kmv1.Framework)) },
 			UpdateFunc: func(_, o any) { d.frameworkChanged(o.(*kmv1.Framework)) },
 		}},
-		{&corev1.Event{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc: func(o any) { d.messageReceived(o.(*corev1.Event)) },
+		{&eventsv1.Event{}, toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { d.messageArrived(o.(*eventsv1.Event)) },
+			DeleteFunc: func(o any) { d.messageGone(o) },
 		}},
 	}
 	for _, h := range handlers {
@@ -291,8 +318,12 @@ func (d *Driver) watch(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watching %T: %w", h.obj, err)
 		}
-		if _, err := inf.AddEventHandler(h.h); err != nil {
-			return err
+		reg, err := inf.AddEventHandler(h.h)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", h.obj, err)
+		}
+		if _, ok := h.obj.(*eventsv1.Event); ok {
+			d.messagesReg = reg
 		}
 	}
 	return nil
@@ -385,30 +416,6 @@ func (d *Driver) taskChanged(t *kmv1.Task, force bool) {
 			d.call(func() { d.sched.AgentLost(d, t.Status.AgentID) })
 		}
 	}
-}
-
-// messageReceived delivers a message that an executor sent (published by
-// its agent as an Event on the Framework).
-func (d *Driver) messageReceived(e *corev1.Event) {
-	if !d.isActive() {
-		return
-	}
-	executor, data := "", e.Message
-	if n, err := fmt.Sscanf(e.Message, "executor %s", &executor); n == 1 && err == nil {
-		if i := len("executor " + executor + ": "); i <= len(e.Message) {
-			data = e.Message[i:]
-		}
-		executor = trimColon(executor)
-	}
-	agent := e.Labels[kmv1.LabelAgent]
-	d.call(func() { d.sched.FrameworkMessage(d, executor, agent, data) })
-}
-
-func trimColon(s string) string {
-	if len(s) > 0 && s[len(s)-1] == ':' {
-		return s[:len(s)-1]
-	}
-	return s
 }
 
 // Stop stops the driver and releases the Lease.
@@ -566,40 +573,6 @@ func (d *Driver) ReconcileTasks(taskIDs []string) error {
 		if len(want) == 0 || want[tasks.Items[i].Name] {
 			d.taskChanged(&tasks.Items[i], true)
 		}
-	}
-	return nil
-}
-
-// SendFrameworkMessage publishes data for an executor as an Event that the
-// executor's agent delivers.
-func (d *Driver) SendFrameworkMessage(executorID, agentID, data string) error {
-	node := ""
-	var agents kmv1.AgentList
-	if err := d.c.List(d.ctx, &agents, client.MatchingFields{"status.phase": string(kmv1.AgentActive)}); err == nil {
-		for _, a := range agents.Items {
-			if a.Status.AgentID == agentID {
-				node = a.Name
-			}
-		}
-	}
-	if node == "" {
-		return fmt.Errorf("agent %s is not active", agentID)
-	}
-	fw := d.Framework()
-	ev := &eventsv1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, GenerateName: d.cfg.Framework + "-message-",
-			Labels: map[string]string{kmv1.LabelMessage: kmv1.MessageToExecutor, kmv1.LabelAgent: node, kmv1.LabelFramework: d.cfg.Framework, kmv1.LabelExecutor: executorID}},
-		EventTime:           metav1.NewMicroTime(time.Now()),
-		ReportingController: "kubemesos.io/scheduler-sdk",
-		ReportingInstance:   d.cfg.Identity,
-		Action:              "Message",
-		Reason:              ReasonSchedulerMessage,
-		Type:                corev1.EventTypeNormal,
-		Note:                data,
-		Regarding:           corev1.ObjectReference{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Namespace: fw.Namespace, Name: d.cfg.Framework, UID: fw.UID},
-	}
-	if err := d.c.Create(d.ctx, ev); err != nil {
-		return fmt.Errorf("sending a message to executor %s: %w", executorID, err)
 	}
 	return nil
 }
