@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -42,7 +43,9 @@ type Config struct {
 	// Spec creates the Framework when it does not exist; nil claims an
 	// existing one only.
 	Spec *kmv1.FrameworkSpec
-	// Identity names this instance in the Lease; hostname and pid by default.
+	// Identity names this instance in the Lease; by default the hostname,
+	// the pid and a random suffix, so that two drivers in one process are
+	// two instances. Two drivers with one identity both hold the Lease.
 	Identity string
 	// Lease timings; 15s, 10s and 2s by default.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
@@ -82,7 +85,7 @@ type Driver struct {
 	lostAgents  map[string]bool
 	agentNodes  map[string]string // agentID -> node, from tasks and offers
 	pendingOffs []kmv1.Offer
-	release     bool
+	aborted     atomic.Bool // Abort was called: the Lease is not written again
 }
 
 // NewDriver returns a driver for sched.
@@ -92,7 +95,7 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	}
 	if cfg.Identity == "" {
 		host, _ := os.Hostname()
-		cfg.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
+		cfg.Identity = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), messages.NewSender()[:6])
 	}
 	if cfg.LeaseDuration == 0 {
 		cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
@@ -200,7 +203,7 @@ func (d *Driver) campaign() {
 		Labels:     map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
+		Lock: abortableLock{Interface: lock, aborted: &d.aborted}, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
 		ReleaseOnCancel: true, Name: kmv1.SchedulerLeaseName(d.cfg.Framework),
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: d.lead,
@@ -222,6 +225,23 @@ func (d *Driver) campaign() {
 	}
 	le.Run(d.ctx)
 	d.finish(nil)
+}
+
+// abortableLock is the scheduler Lease's lock, which an aborted driver no
+// longer writes: Abort is a crash, so the Lease is not released on the way
+// out (the elector releases it when its context ends) and the framework is
+// Disconnected until another instance takes the Lease over.
+type abortableLock struct {
+	resourcelock.Interface
+	aborted *atomic.Bool
+}
+
+// Update writes the Lease, unless the driver was aborted.
+func (l abortableLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	if l.aborted.Load() {
+		return errors.New("the scheduler driver was aborted: the Lease is left to expire")
+	}
+	return l.Interface.Update(ctx, r)
 }
 
 // lead runs while this instance holds the Lease.
@@ -431,6 +451,7 @@ func (d *Driver) Stop(failover bool) error {
 
 // Abort stops at once without releasing the Lease, as a crash would.
 func (d *Driver) Abort() error {
+	d.aborted.Store(true)
 	d.mu.Lock()
 	d.active = false
 	d.mu.Unlock()
