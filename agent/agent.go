@@ -18,9 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -34,11 +32,12 @@ import (
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/deletions"
+	"github.com/kubemesos/kubemesos/internal/messages"
 )
 
 // AnnotationAgentID records on each executor pod the agentID it was
 // launched under, so a re-admitted agent can find and kill the old ones.
-const AnnotationAgentID = "kubemesos.io/agent-id"
+const AnnotationAgentID = kmv1.AnnotationAgentID
 
 // Index of the agent's Task cache.
 const indexTaskExecutor = "task.executor"
@@ -83,9 +82,10 @@ type Agent struct {
 	server    *ExecutorServer
 	auth      *tokenAuthenticator
 	// deletes deletes each executor pod once.
-	deletes *deletions.Deleter
-	updates *StatusUpdates
-	wake    chan struct{}
+	deletes  *deletions.Deleter
+	updates  *StatusUpdates
+	messages *messageRelay
+	wake     chan struct{}
 
 	mu       sync.Mutex
 	state    *State
@@ -112,6 +112,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	a.deletes = deletions.New(c, clk)
 	a.started = clk.Now()
 	a.updates = NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), a.writeUpdate, a.acknowledge, clk, log.WithName("status-updates"))
+	a.messages = newMessageRelay(a.server, messages.NewDeleter(c, log.WithName("messages")), a.executorKnown, log.WithName("messages"))
 	return a, nil
 }
 
@@ -206,38 +207,10 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err != nil {
 		return fmt.Errorf("watching scheduler messages: %w", err)
 	}
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) {
-			if e, ok := o.(*eventsv1.Event); ok {
-				a.deliverMessage(ctx, e)
-			}
-		},
-	}); err != nil {
+	if err := a.messages.watch(inf); err != nil {
 		return err
 	}
 	return mgr.Add(a)
-}
-
-// MessageSelector selects the Events that carry scheduler messages to the
-// executors on node; the agent's cache holds only those.
-func MessageSelector(node string) labels.Selector {
-	return labels.SelectorFromSet(labels.Set{kmv1.LabelMessage: kmv1.MessageToExecutor, kmv1.LabelAgent: node})
-}
-
-// deliverMessage hands a scheduler's message to its executor, then deletes
-// the Event that carried it. A message to an executor that is not
-// subscribed is dropped, as Mesos drops it (messages are best-effort).
-func (a *Agent) deliverMessage(ctx context.Context, e *eventsv1.Event) {
-	if e.Labels[kmv1.LabelAgent] != a.Options.NodeName || e.Labels[kmv1.LabelMessage] != kmv1.MessageToExecutor {
-		return
-	}
-	k := ExecutorKey{Namespace: e.Namespace, Framework: e.Labels[kmv1.LabelFramework], ExecutorID: e.Labels[kmv1.LabelExecutor]}
-	if !a.server.Send(k, executorapi.Event{Type: executorapi.EventMessage, Message: &executorapi.Message{Data: e.Note}}) {
-		a.Log.Info("dropping a message for an executor that is not subscribed", "executor", k.String())
-	}
-	if err := a.Client.Delete(ctx, e); err != nil && !apierrors.IsNotFound(err) {
-		a.Log.Error(err, "deleting a delivered message", "event", e.Name)
-	}
 }
 
 // NeedLeaderElection is false: every node runs its own agent.
@@ -266,6 +239,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}()
 	defer func() { <-served }()
 	go a.updates.Run(ctx)
+	go a.messages.run(ctx)
 
 	ticker := a.Clock.NewTicker(a.Options.HeartbeatInterval)
 	defer ticker.Stop()
@@ -344,7 +318,9 @@ func (a *Agent) killAgentPods(ctx context.Context, agentID string) error {
 			continue
 		}
 		if exec := p.Labels[kmv1.LabelExecutor]; exec != "" {
-			a.server.Disconnect(ExecutorKey{Namespace: p.Namespace, Framework: p.Labels[kmv1.LabelFramework], ExecutorID: exec})
+			k := ExecutorKey{Namespace: p.Namespace, Framework: p.Labels[kmv1.LabelFramework], ExecutorID: exec}
+			a.server.Disconnect(k)
+			a.messages.drop(k, "dropping the messages of an executor of the old agentID")
 		}
 		if _, err := a.deletes.Delete(ctx, p); err != nil {
 			return fmt.Errorf("killing a pod of old agent %s: %w", agentID, err)

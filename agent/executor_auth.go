@@ -31,7 +31,7 @@ import (
 // (a command task's pod: its task's name), in full: a label value is cut
 // at 63 characters. The agent checks it against the pod's name, which
 // derives from it, before it trusts it.
-const AnnotationExecutorID = "kubemesos.io/executor-id"
+const AnnotationExecutorID = kmv1.AnnotationExecutorID
 
 // How executor tokens are verified and remembered.
 const (

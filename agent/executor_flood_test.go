@@ -49,7 +49,9 @@ func (h *floodHooks) Update(k ExecutorKey, s executorapi.TaskStatus) error {
 		Framework: k.Framework, ExecutorID: k.ExecutorID, State: kmv1.TaskState(s.State), Source: kmv1.SourceExecutor, Data: s.Data, Timestamp: time.Now()}))
 }
 
-func (h *floodHooks) Message(ExecutorKey, string) {}
+func (h *floodHooks) Message(ExecutorKey, executorapi.Message) error { return nil }
+
+func (h *floodHooks) AcknowledgeMessages(ExecutorKey, []executorapi.MessageID) error { return nil }
 
 // floodClient makes calls from a loopback address of its own, as a pod
 // has its own address.

@@ -43,8 +43,12 @@ type ExecutorHooks interface {
 	// is the agent's own (a checkpoint that cannot be written) and is
 	// answered 500, so that the executor keeps the update and retries.
 	Update(k ExecutorKey, s executorapi.TaskStatus) error
-	// Message takes a message from an executor to its scheduler.
-	Message(k ExecutorKey, data string)
+	// Message stores a message from an executor to its scheduler before
+	// the call is answered; errors are answered as Update's are.
+	Message(k ExecutorKey, m executorapi.Message) error
+	// AcknowledgeMessages takes an executor's word that it has the
+	// scheduler messages named; errors are answered as Update's are.
+	AcknowledgeMessages(k ExecutorKey, ids []executorapi.MessageID) error
 }
 
 // ServerLimits bound what the executor API takes from its callers, so that
@@ -139,6 +143,7 @@ type ExecutorServer struct {
 	messages *utilcache.LRUExpireCache // ExecutorKey -> *rate.Limiter of its MESSAGE calls
 
 	mu       sync.Mutex
+	lastGen  uint64 // numbers the subscriptions
 	subs     map[ExecutorKey]*subscription
 	gone     map[ExecutorKey]time.Time // when each executor's last subscription ended
 	inFlight map[ExecutorKey]int       // calls in flight, by executor
@@ -185,6 +190,7 @@ func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 type subscription struct {
+	gen    uint64
 	events chan executorapi.Event
 	closed chan struct{}
 	once   sync.Once
@@ -199,6 +205,35 @@ func (s *ExecutorServer) Send(k ExecutorKey, e executorapi.Event) bool {
 	s.mu.Lock()
 	sub := s.subs[k]
 	s.mu.Unlock()
+	return s.sendTo(k, sub, e)
+}
+
+// Subscription returns a number that names executor k's current
+// subscription: it changes whenever k subscribes again.
+func (s *ExecutorServer) Subscription(k ExecutorKey) (gen uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub := s.subs[k]; sub != nil {
+		return sub.gen, true
+	}
+	return 0, false
+}
+
+// SendOn queues an event for executor k on its subscription gen only. It
+// reports false when k holds another subscription or none, or when the
+// subscription's queue is full (it is then dropped, and the executor
+// subscribes again).
+func (s *ExecutorServer) SendOn(k ExecutorKey, gen uint64, e executorapi.Event) bool {
+	s.mu.Lock()
+	sub := s.subs[k]
+	s.mu.Unlock()
+	if sub == nil || sub.gen != gen {
+		return false
+	}
+	return s.sendTo(k, sub, e)
+}
+
+func (s *ExecutorServer) sendTo(k ExecutorKey, sub *subscription, e executorapi.Event) bool {
 	if sub == nil {
 		return false
 	}
@@ -350,7 +385,16 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusTooManyRequests, "executor %s sends more than %g messages a second; send this one again later", key, s.limits.MessageRate)
 			return
 		}
-		s.Hooks.Message(key, call.Message.Data)
+		if err := s.Hooks.Message(key, *call.Message); err != nil {
+			s.callFailed(w, err, "storing a framework message", key.String(), "sequence", call.Message.Sequence)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	case executorapi.CallAcknowledgeMessages:
+		if err := s.Hooks.AcknowledgeMessages(key, call.AcknowledgeMessages.Messages); err != nil {
+			s.callFailed(w, err, "taking message acknowledgements", key.String())
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
 	}
 }
@@ -437,6 +481,8 @@ func (s *ExecutorServer) callFailed(w http.ResponseWriter, err error, what, exec
 func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, key ExecutorKey, agentID string, call *executorapi.Call, release func()) {
 	sub := &subscription{events: make(chan executorapi.Event, 1024), closed: make(chan struct{})}
 	s.mu.Lock()
+	s.lastGen++
+	sub.gen = s.lastGen
 	if s.subs == nil {
 		s.subs = map[ExecutorKey]*subscription{}
 	}

@@ -464,6 +464,7 @@ func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 		return nil // each of the executor's tasks comes here: shut it down once
 	}
 	a.server.Send(k, executorapi.Event{Type: executorapi.EventShutdown})
+	a.messages.drop(k, "dropping the messages of an executor that was shut down")
 	if _, err := a.deletes.Delete(ctx, &pod); err != nil {
 		return fmt.Errorf("shutting down executor %s: %w", k, err)
 	}
@@ -504,6 +505,7 @@ func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
 		}
 	}
 	a.requeueAll(ctx)
+	a.messages.flush(k)
 }
 
 // Unsubscribed requeues the tasks of an executor whose stream ended, so
@@ -555,15 +557,4 @@ func slowDown(err error) error {
 		return &CallError{Status: http.StatusTooManyRequests, Err: full}
 	}
 	return err
-}
-
-// Message publishes an executor's message to its scheduler as an Event on
-// the Framework.
-func (a *Agent) Message(k ExecutorKey, data string) {
-	var fw kmv1.Framework
-	if err := a.Client.Get(context.Background(), types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw); err != nil {
-		a.Log.Info("dropping a message for an unknown framework", "executor", k.String())
-		return
-	}
-	a.Recorder.Eventf(&fw, nil, corev1.EventTypeNormal, kmv1.ReasonFrameworkMessage, "Message", "executor %s: %s", k.ExecutorID, data)
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // What a Task's status can store (the CRD's limits): an update that does
@@ -22,6 +23,21 @@ const (
 	MaxMessageLength = 32768
 	MaxDataLength    = 65536
 )
+
+// Framework messages (MESSAGE calls and events). A message travels as an
+// Event's note, which holds 1024 bytes (the API server's limit), so a
+// larger one is refused when it is sent, never accepted and lost later.
+const (
+	MaxFrameworkMessageLength = 1024
+	MaxMessageSenderLength    = 64
+	// MaxAcknowledgedSenders bounds the senders of one
+	// ACKNOWLEDGE_MESSAGES call.
+	MaxAcknowledgedSenders = 128
+)
+
+// senderPattern is what a message sender may be: lower-case letters,
+// digits and dashes, which fit an Event's name.
+var senderPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // reasonPattern is the CRD's pattern for a TaskReason.
 var reasonPattern = regexp.MustCompile(`^REASON_[A-Z0-9_]+$`)
@@ -95,10 +111,28 @@ func (c *Call) Validate() error {
 		if c.Message == nil {
 			return errors.New("a MESSAGE call needs a message")
 		}
+		if err := c.Message.Validate(); err != nil {
+			return fmt.Errorf("message: %w", err)
+		}
+	case CallAcknowledgeMessages:
+		if c.AcknowledgeMessages == nil || len(c.AcknowledgeMessages.Messages) == 0 {
+			return errors.New("an ACKNOWLEDGE_MESSAGES call needs acknowledge_messages.messages")
+		}
+		if n := len(c.AcknowledgeMessages.Messages); n > MaxAcknowledgedSenders {
+			return fmt.Errorf("acknowledge_messages names %d senders; at most %d", n, MaxAcknowledgedSenders)
+		}
+		for i, id := range c.AcknowledgeMessages.Messages {
+			if err := validateSender(id.Sender, id.Sequence); err != nil || id.Sender == "" {
+				if err == nil {
+					err = errors.New("sender is empty")
+				}
+				return fmt.Errorf("acknowledge_messages.messages[%d]: %w", i, err)
+			}
+		}
 	case "":
-		return errors.New("the call lacks a type (SUBSCRIBE, UPDATE or MESSAGE)")
+		return errors.New("the call lacks a type (SUBSCRIBE, UPDATE, MESSAGE or ACKNOWLEDGE_MESSAGES)")
 	default:
-		return fmt.Errorf("unknown call type %q; want SUBSCRIBE, UPDATE or MESSAGE", c.Type)
+		return fmt.Errorf("unknown call type %q; want SUBSCRIBE, UPDATE, MESSAGE or ACKNOWLEDGE_MESSAGES", c.Type)
 	}
 	return nil
 }
@@ -122,6 +156,39 @@ func (s *TaskStatus) Validate() error {
 		return fmt.Errorf("message has %d bytes; a task status holds at most %d", len(s.Message), MaxMessageLength)
 	case len(s.Data) > MaxDataLength:
 		return fmt.Errorf("data has %d bytes; a task status holds at most %d", len(s.Data), MaxDataLength)
+	}
+	return nil
+}
+
+// Validate checks a framework message: its data fits an Event's note, and
+// it has both a sender and a sequence number or neither.
+func (m *Message) Validate() error {
+	if err := ValidateMessageData(m.Data); err != nil {
+		return err
+	}
+	return validateSender(m.Sender, m.Sequence)
+}
+
+// ValidateMessageData checks that data can travel as a framework message:
+// valid UTF-8 of at most MaxFrameworkMessageLength bytes.
+func ValidateMessageData(data string) error {
+	if len(data) > MaxFrameworkMessageLength {
+		return fmt.Errorf("data has %d bytes; a framework message holds at most %d (an Event's note)", len(data), MaxFrameworkMessageLength)
+	}
+	if !utf8.ValidString(data) {
+		return errors.New("data is not valid UTF-8")
+	}
+	return nil
+}
+
+func validateSender(sender string, seq uint64) error {
+	switch {
+	case sender == "" && seq == 0:
+		return nil
+	case sender == "" || seq == 0:
+		return errors.New("sender and sequence go together: give both (sequence from 1) or neither")
+	case len(sender) > MaxMessageSenderLength || !senderPattern.MatchString(sender):
+		return fmt.Errorf("sender %q is not lower-case letters, digits and dashes (at most %d characters)", sender, MaxMessageSenderLength)
 	}
 	return nil
 }

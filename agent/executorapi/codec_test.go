@@ -29,6 +29,26 @@ func TestParseCall(t *testing.T) {
 			strings.TrimSuffix(strings.Repeat(`{"task_id":"t","state":"TASK_RUNNING","uuid":"u"},`, MaxUnacknowledgedUpdates+1), ",") + `]}}`, want: "at most 128"},
 		{name: "too many unacknowledged tasks", body: `{"type":"SUBSCRIBE","namespace":"ns","framework":"mc","executor_id":"e","subscribe":{"unacknowledged_tasks":[` +
 			strings.TrimSuffix(strings.Repeat(`"t",`, MaxUnacknowledgedTasks+1), ",") + `]}}`, want: "at most 1024"},
+		{name: "message in order", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"hi","sender":"a1b2","sequence":3}}`},
+		{name: "message of 1024 bytes", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"` + strings.Repeat("é", MaxFrameworkMessageLength/2) + `"}}`},
+		{name: "message over 1024 bytes", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"` + strings.Repeat("x", MaxFrameworkMessageLength+1) + `"}}`,
+			want: "data has 1025 bytes; a framework message holds at most 1024"},
+		{name: "message sender without sequence", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"hi","sender":"a"}}`,
+			want: "sender and sequence go together"},
+		{name: "message sequence without sender", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"hi","sequence":1}}`,
+			want: "sender and sequence go together"},
+		{name: "message sender not a name", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"hi","sender":"A/b","sequence":1}}`,
+			want: `sender "A/b"`},
+		{name: "message without a message", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e"}`, want: "needs a message"},
+		{name: "acknowledge messages", body: `{"type":"ACKNOWLEDGE_MESSAGES","namespace":"ns","framework":"mc","executor_id":"e","acknowledge_messages":{"messages":[{"sender":"a1","sequence":4}]}}`},
+		{name: "acknowledge nothing", body: `{"type":"ACKNOWLEDGE_MESSAGES","namespace":"ns","framework":"mc","executor_id":"e","acknowledge_messages":{"messages":[]}}`,
+			want: "needs acknowledge_messages.messages"},
+		{name: "acknowledge no sender", body: `{"type":"ACKNOWLEDGE_MESSAGES","namespace":"ns","framework":"mc","executor_id":"e","acknowledge_messages":{"messages":[{"sequence":4}]}}`,
+			want: "messages[0]"},
+		{name: "acknowledge sequence 0", body: `{"type":"ACKNOWLEDGE_MESSAGES","namespace":"ns","framework":"mc","executor_id":"e","acknowledge_messages":{"messages":[{"sender":"a"}]}}`,
+			want: "messages[0]"},
+		{name: "acknowledge too many senders", body: `{"type":"ACKNOWLEDGE_MESSAGES","namespace":"ns","framework":"mc","executor_id":"e","acknowledge_messages":{"messages":[` +
+			strings.TrimSuffix(strings.Repeat(`{"sender":"a","sequence":1},`, MaxAcknowledgedSenders+1), ",") + `]}}`, want: "at most 128"},
 		{name: "too big", body: `{"type":"MESSAGE","namespace":"ns","framework":"mc","executor_id":"e","message":{"data":"` + strings.Repeat("x", MaxCallBytes) + `"}}`, want: "the limit is"},
 	}
 	for _, tc := range cases {
@@ -41,6 +61,25 @@ func TestParseCall(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestValidateMessageData: what an SDK checks before it sends a message,
+// since JSON would replace bytes that are not UTF-8 without a word.
+func TestValidateMessageData(t *testing.T) {
+	for data, want := range map[string]string{
+		"":                         "",
+		"hello":                    "",
+		strings.Repeat("x", 1024):  "",
+		strings.Repeat("x", 1025):  "1025 bytes",
+		strings.Repeat("é", 513):   "1026 bytes",
+		"caf\xe9":                  "not valid UTF-8",
+		string([]byte{0xff, 0x00}): "not valid UTF-8",
+	} {
+		err := ValidateMessageData(data)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%q: got %v, want %q", data, err, want)
+		}
 	}
 }
 

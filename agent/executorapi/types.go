@@ -3,8 +3,8 @@
 // calls to /api/v1/executor on its agent; the response to SUBSCRIBE is a
 // stream of events, each framed as RecordIO ("<length>\n<json>").
 //
-// Calls: SUBSCRIBE, UPDATE, MESSAGE. Events: SUBSCRIBED, LAUNCH, KILL,
-// ACKNOWLEDGED, MESSAGE, SHUTDOWN, ERROR.
+// Calls: SUBSCRIBE, UPDATE, MESSAGE, ACKNOWLEDGE_MESSAGES. Events:
+// SUBSCRIBED, LAUNCH, KILL, ACKNOWLEDGED, MESSAGE, SHUTDOWN, ERROR.
 package executorapi
 
 import (
@@ -68,6 +68,10 @@ const (
 	CallSubscribe CallType = "SUBSCRIBE"
 	CallUpdate    CallType = "UPDATE"
 	CallMessage   CallType = "MESSAGE"
+	// CallAcknowledgeMessages tells the agent which of the scheduler's
+	// messages the executor has taken, so that the agent stops keeping
+	// them. It is kubemesos's own: Mesos has no such call.
+	CallAcknowledgeMessages CallType = "ACKNOWLEDGE_MESSAGES"
 )
 
 // Call is what an executor sends, with its token in the Authorization
@@ -81,6 +85,8 @@ type Call struct {
 	Subscribe  *Subscribe  `json:"subscribe,omitempty"`
 	Update     *UpdateCall `json:"update,omitempty"`
 	Message    *Message    `json:"message,omitempty"`
+	// AcknowledgeMessages is the body of ACKNOWLEDGE_MESSAGES.
+	AcknowledgeMessages *AcknowledgeMessages `json:"acknowledge_messages,omitempty"`
 }
 
 // Subscribe carries what a (re)subscribing executor already knows, so an
@@ -108,9 +114,33 @@ type TaskStatus struct {
 	UUID string `json:"uuid"`
 }
 
-// Message is opaque data between a framework's scheduler and its executor.
+// Message is opaque data between a framework's scheduler and its executor:
+// UTF-8 text of at most MaxFrameworkMessageLength bytes.
+//
+// Sender and Sequence make delivery exactly once and in order: a sender
+// numbers its messages 1, 2, 3 ... and sends each until it is taken; the
+// receiver delivers each sender's messages in that order and drops one it
+// has seen. In a MESSAGE call they are the executor's (the SDK picks a
+// random sender per driver); a call without them is a message of its own,
+// delivered once but in no order with the others. In a MESSAGE event they
+// are the scheduler's, for ACKNOWLEDGE_MESSAGES.
 type Message struct {
-	Data string `json:"data"`
+	Data     string `json:"data"`
+	Sender   string `json:"sender,omitempty"`
+	Sequence uint64 `json:"sequence,omitempty"`
+}
+
+// AcknowledgeMessages says which scheduler messages the executor has taken:
+// for each sender, every message up to and including Sequence. The agent
+// sends the others again when the executor subscribes again.
+type AcknowledgeMessages struct {
+	Messages []MessageID `json:"messages"`
+}
+
+// MessageID names one message of one sender.
+type MessageID struct {
+	Sender   string `json:"sender"`
+	Sequence uint64 `json:"sequence"`
 }
 
 // EventType names an event.

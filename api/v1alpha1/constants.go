@@ -64,19 +64,47 @@ const (
 	RolePattern = `^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$`
 )
 
-// Offers, decline filters and framework messages.
+// Offers and decline filters.
 const (
 	// AnnotationRefuseSeconds on a declined (deleted) Offer overrides the
 	// framework's spec.offerFilters.refuseSeconds for that decline.
 	AnnotationRefuseSeconds = "kubemesos.io/refuse-seconds"
+)
+
+// Framework messages. Each message is an events.k8s.io Event in the
+// framework's namespace, regarding the Framework, with the data as its note
+// (at most 1024 bytes: what an Event's note holds). The receiver delivers a
+// sender's messages in sequence order, once each, then deletes them.
+const (
 	// LabelMessage marks an Event that carries a framework message; its
-	// value is MessageToExecutor for a scheduler's message to an executor.
+	// value is MessageToExecutor or MessageToScheduler. The Event also
+	// carries LabelFramework and LabelAgent (the node of the executor's
+	// agent), and the annotations below.
 	LabelMessage = "kubemesos.io/message"
 	// MessageToExecutor is the LabelMessage value of a message from a
-	// scheduler to an executor; the Event also carries LabelAgent (the
-	// node), LabelFramework and LabelExecutor, and the data is its note.
+	// scheduler to an executor; the agent of the node in LabelAgent
+	// delivers it.
 	MessageToExecutor = "to-executor"
-	// ReasonFrameworkMessage is the reason of the Event on a Framework that
-	// carries a message from an executor to its scheduler.
+	// MessageToScheduler is the LabelMessage value of a message from an
+	// executor to its scheduler; the executor's agent creates it.
+	MessageToScheduler = "to-scheduler"
+	// AnnotationMessageSender names the sender of a message: one scheduler
+	// instance, or one executor driver behind one agent.
+	AnnotationMessageSender = "kubemesos.io/message-sender"
+	// AnnotationMessageSequence is the message's place in its sender's
+	// sequence, from 1.
+	AnnotationMessageSequence = "kubemesos.io/message-sequence"
+	// AnnotationExecutorID names the executor that a message goes to or
+	// comes from (and, on an executor pod, the executor it runs).
+	AnnotationExecutorID = "kubemesos.io/executor-id"
+	// AnnotationAgentID records an agentID: on an executor pod the agentID
+	// it was launched under, on a message to a scheduler the agentID of
+	// the executor's agent.
+	AnnotationAgentID = "kubemesos.io/agent-id"
+	// ReasonFrameworkMessage is the reason of the Event that carries a
+	// message from an executor to its scheduler.
 	ReasonFrameworkMessage = "FrameworkMessage"
+	// ReasonSchedulerMessage is the reason of the Event that carries a
+	// message from a scheduler to an executor.
+	ReasonSchedulerMessage = "SchedulerMessage"
 )

@@ -134,6 +134,7 @@ type Driver struct {
 	tasks      map[string]bool    // launched and not yet finished and acknowledged
 	unacked    map[string]unacked // by uuid
 	seq        uint64             // orders unacked
+	msgs       messageState
 }
 
 var _ ExecutorDriver = (*Driver)(nil)
@@ -159,7 +160,7 @@ func NewDriver(exec Executor, cfg Config) *Driver {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	return &Driver{exec: exec, cfg: cfg, stop: stopper.New(), tasks: map[string]bool{}, unacked: map[string]unacked{}}
+	return &Driver{exec: exec, cfg: cfg, stop: stopper.New(), tasks: map[string]bool{}, unacked: map[string]unacked{}, msgs: newMessageState()}
 }
 
 func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, error) {
@@ -186,6 +187,8 @@ func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, 
 func (d *Driver) Start() error {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	go d.loop()
+	go d.sendMessages()
+	go d.acknowledgeMessages()
 	return nil
 }
 
@@ -312,7 +315,7 @@ func (d *Driver) session() (bool, error) {
 			}
 		case executorapi.EventMessage:
 			if ev.Message != nil {
-				d.exec.FrameworkMessage(d, ev.Message.Data)
+				d.messageReceived(ev.Message)
 			}
 		case executorapi.EventShutdown:
 			d.exec.Shutdown(d)
@@ -436,19 +439,6 @@ func (d *Driver) retryUpdate(u executorapi.TaskStatus) {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-}
-
-// SendFrameworkMessage sends data to the scheduler.
-func (d *Driver) SendFrameworkMessage(data string) error {
-	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallMessage, Message: &executorapi.Message{Data: data}})
-	if err != nil {
-		return fmt.Errorf("sending a framework message: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("sending a framework message: %s", resp.Status)
-	}
-	return nil
 }
 
 // Stop stops the driver.

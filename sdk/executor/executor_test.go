@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,6 +66,17 @@ func (r *recorder) add(e string) {
 	r.mu.Unlock()
 }
 
+func (r *recorder) hasPrefix(p string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.events {
+		if strings.HasPrefix(x, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *recorder) has(e string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -86,7 +98,7 @@ func (r *recorder) LaunchTask(_ executor.ExecutorDriver, t executorapi.TaskInfo)
 func (r *recorder) KillTask(executor.ExecutorDriver, string)                {}
 func (r *recorder) FrameworkMessage(_ executor.ExecutorDriver, data string) { r.add("message " + data) }
 func (r *recorder) Shutdown(executor.ExecutorDriver)                        { r.add("shutdown") }
-func (r *recorder) Error(executor.ExecutorDriver, string)                   {}
+func (r *recorder) Error(_ executor.ExecutorDriver, msg string)             { r.add("error " + msg) }
 
 func wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()

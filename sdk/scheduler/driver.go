@@ -8,10 +8,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,12 +28,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/internal/stopper"
 )
-
-// ReasonSchedulerMessage is the reason of a message Event to an executor.
-const ReasonSchedulerMessage = "SchedulerMessage"
 
 // Config configures a Driver.
 type Config struct {
@@ -45,7 +43,9 @@ type Config struct {
 	// Spec creates the Framework when it does not exist; nil claims an
 	// existing one only.
 	Spec *kmv1.FrameworkSpec
-	// Identity names this instance in the Lease; hostname and pid by default.
+	// Identity names this instance in the Lease; by default the hostname,
+	// the pid and a random suffix, so that two drivers in one process are
+	// two instances. Two drivers with one identity both hold the Lease.
 	Identity string
 	// Lease timings; 15s, 10s and 2s by default.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
@@ -66,6 +66,15 @@ type Driver struct {
 	calls  chan func()
 	stop   *stopper.Stopper
 
+	// Framework messages: those from executors, and this instance's own
+	// sequence as a sender.
+	inbox       *inbox
+	messagesReg toolscache.ResourceEventHandlerRegistration
+	deleter     *messages.Deleter
+	sender      string
+	sendMu      sync.Mutex
+	sent        uint64
+
 	mu          sync.Mutex
 	active      bool
 	registered  bool
@@ -74,8 +83,9 @@ type Driver struct {
 	usedOffers  map[string]bool // launched on or declined
 	lastState   map[string]kmv1.TaskState
 	lostAgents  map[string]bool
+	agentNodes  map[string]string // agentID -> node, from tasks and offers
 	pendingOffs []kmv1.Offer
-	release     bool
+	aborted     atomic.Bool // Abort was called: the Lease is not written again
 }
 
 // NewDriver returns a driver for sched.
@@ -85,7 +95,7 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	}
 	if cfg.Identity == "" {
 		host, _ := os.Hostname()
-		cfg.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
+		cfg.Identity = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), messages.NewSender()[:6])
 	}
 	if cfg.LeaseDuration == 0 {
 		cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
@@ -106,14 +116,15 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 		&kmv1.Offer{}:     {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
 		&kmv1.Task{}:      {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
 		&kmv1.Framework{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("metadata.name", cfg.Framework)},
-		&corev1.Event{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.AndSelectors(
-			fields.OneTermEqualSelector("involvedObject.name", cfg.Framework), fields.OneTermEqualSelector("reason", kmv1.ReasonFrameworkMessage))},
+		&eventsv1.Event{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Label: messages.ToScheduler(cfg.Framework)},
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
 	return &Driver{sched: sched, cfg: cfg, c: c, cache: ca, cs: cs, calls: make(chan func(), 1024), stop: stopper.New(),
-		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{}}, nil
+		inbox: newInbox(), deleter: messages.NewDeleter(c, cfg.Log.WithName("messages")), sender: messages.NewSender(),
+		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{},
+		agentNodes: map[string]string{}}, nil
 }
 
 var _ SchedulerDriver = (*Driver)(nil)
@@ -147,6 +158,7 @@ func (d *Driver) Start() error {
 		return err
 	}
 	go func() { _ = d.cache.Start(d.ctx) }()
+	go d.deleter.Run(d.ctx)
 	go d.dispatch()
 	go d.campaign()
 	return nil
@@ -191,7 +203,7 @@ func (d *Driver) campaign() {
 		Labels:     map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
+		Lock: abortableLock{Interface: lock, aborted: &d.aborted}, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
 		ReleaseOnCancel: true, Name: kmv1.SchedulerLeaseName(d.cfg.Framework),
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: d.lead,
@@ -213,6 +225,23 @@ func (d *Driver) campaign() {
 	}
 	le.Run(d.ctx)
 	d.finish(nil)
+}
+
+// abortableLock is the scheduler Lease's lock, which an aborted driver no
+// longer writes: Abort is a crash, so the Lease is not released on the way
+// out (the elector releases it when its context ends) and the framework is
+// Disconnected until another instance takes the Lease over.
+type abortableLock struct {
+	resourcelock.Interface
+	aborted *atomic.Bool
+}
+
+// Update writes the Lease, unless the driver was aborted.
+func (l abortableLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	if l.aborted.Load() {
+		return errors.New("the scheduler driver was aborted: the Lease is left to expire")
+	}
+	return l.Interface.Update(ctx, r)
 }
 
 // lead runs while this instance holds the Lease.
@@ -251,6 +280,11 @@ func (d *Driver) lead(ctx context.Context) {
 			d.offerAdded(&offers.Items[i])
 		}
 	}
+	// Then the messages that executors sent while no instance was active,
+	// once the handler has seen all that were stored.
+	if toolscache.WaitForCacheSync(ctx.Done(), d.messagesReg.HasSynced) {
+		d.deliverMessages(true)
+	}
 	<-ctx.Done()
 }
 
@@ -271,19 +305,32 @@ func (d *Driver) watch(ctx context.Context) error {
 		h   toolscache.ResourceEventHandlerFuncs
 	}{
 		{&kmv1.Offer{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { d.offerAdded(o.(*kmv1.Offer)) },
+			AddFunc: func(o any) {
+				offer := o.(*kmv1.Offer)
+				d.learnAgent(offer.Spec.AgentID, offer.Spec.NodeName)
+				d.offerAdded(offer)
+			},
 			DeleteFunc: func(o any) { d.offerDeleted(o) },
 		}},
 		{&kmv1.Task{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { d.taskChanged(o.(*kmv1.Task), false) },
-			UpdateFunc: func(_, o any) { d.taskChanged(o.(*kmv1.Task), false) },
+			AddFunc: func(o any) {
+				t := o.(*kmv1.Task)
+				d.learnAgent(t.Status.AgentID, t.Status.NodeName)
+				d.taskChanged(t, false)
+			},
+			UpdateFunc: func(_, o any) {
+				t := o.(*kmv1.Task)
+				d.learnAgent(t.Status.AgentID, t.Status.NodeName)
+				d.taskChanged(t, false)
+			},
 		}},
 		{&kmv1.Framework{}, toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(o any) { d.frameworkChanged(o.(*kmv1.Framework)) },
 			UpdateFunc: func(_, o any) { d.frameworkChanged(o.(*kmv1.Framework)) },
 		}},
-		{&corev1.Event{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc: func(o any) { d.messageReceived(o.(*corev1.Event)) },
+		{&eventsv1.Event{}, toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { d.messageArrived(o.(*eventsv1.Event)) },
+			DeleteFunc: func(o any) { d.messageGone(o) },
 		}},
 	}
 	for _, h := range handlers {
@@ -291,8 +338,12 @@ func (d *Driver) watch(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watching %T: %w", h.obj, err)
 		}
-		if _, err := inf.AddEventHandler(h.h); err != nil {
-			return err
+		reg, err := inf.AddEventHandler(h.h)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", h.obj, err)
+		}
+		if _, ok := h.obj.(*eventsv1.Event); ok {
+			d.messagesReg = reg
 		}
 	}
 	return nil
@@ -387,30 +438,6 @@ func (d *Driver) taskChanged(t *kmv1.Task, force bool) {
 	}
 }
 
-// messageReceived delivers a message that an executor sent (published by
-// its agent as an Event on the Framework).
-func (d *Driver) messageReceived(e *corev1.Event) {
-	if !d.isActive() {
-		return
-	}
-	executor, data := "", e.Message
-	if n, err := fmt.Sscanf(e.Message, "executor %s", &executor); n == 1 && err == nil {
-		if i := len("executor " + executor + ": "); i <= len(e.Message) {
-			data = e.Message[i:]
-		}
-		executor = trimColon(executor)
-	}
-	agent := e.Labels[kmv1.LabelAgent]
-	d.call(func() { d.sched.FrameworkMessage(d, executor, agent, data) })
-}
-
-func trimColon(s string) string {
-	if len(s) > 0 && s[len(s)-1] == ':' {
-		return s[:len(s)-1]
-	}
-	return s
-}
-
 // Stop stops the driver and releases the Lease.
 func (d *Driver) Stop(failover bool) error {
 	if !failover {
@@ -424,6 +451,7 @@ func (d *Driver) Stop(failover bool) error {
 
 // Abort stops at once without releasing the Lease, as a crash would.
 func (d *Driver) Abort() error {
+	d.aborted.Store(true)
 	d.mu.Lock()
 	d.active = false
 	d.mu.Unlock()
@@ -566,40 +594,6 @@ func (d *Driver) ReconcileTasks(taskIDs []string) error {
 		if len(want) == 0 || want[tasks.Items[i].Name] {
 			d.taskChanged(&tasks.Items[i], true)
 		}
-	}
-	return nil
-}
-
-// SendFrameworkMessage publishes data for an executor as an Event that the
-// executor's agent delivers.
-func (d *Driver) SendFrameworkMessage(executorID, agentID, data string) error {
-	node := ""
-	var agents kmv1.AgentList
-	if err := d.c.List(d.ctx, &agents, client.MatchingFields{"status.phase": string(kmv1.AgentActive)}); err == nil {
-		for _, a := range agents.Items {
-			if a.Status.AgentID == agentID {
-				node = a.Name
-			}
-		}
-	}
-	if node == "" {
-		return fmt.Errorf("agent %s is not active", agentID)
-	}
-	fw := d.Framework()
-	ev := &eventsv1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, GenerateName: d.cfg.Framework + "-message-",
-			Labels: map[string]string{kmv1.LabelMessage: kmv1.MessageToExecutor, kmv1.LabelAgent: node, kmv1.LabelFramework: d.cfg.Framework, kmv1.LabelExecutor: executorID}},
-		EventTime:           metav1.NewMicroTime(time.Now()),
-		ReportingController: "kubemesos.io/scheduler-sdk",
-		ReportingInstance:   d.cfg.Identity,
-		Action:              "Message",
-		Reason:              ReasonSchedulerMessage,
-		Type:                corev1.EventTypeNormal,
-		Note:                data,
-		Regarding:           corev1.ObjectReference{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Namespace: fw.Namespace, Name: d.cfg.Framework, UID: fw.UID},
-	}
-	if err := d.c.Create(d.ctx, ev); err != nil {
-		return fmt.Errorf("sending a message to executor %s: %w", executorID, err)
 	}
 	return nil
 }

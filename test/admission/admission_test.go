@@ -331,19 +331,46 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 	})
 
 	t.Run("Events", func(t *testing.T) {
-		message := func(name, node string) *eventsv1.Event {
-			e := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
-				Labels: map[string]string{kmv1.LabelMessage: kmv1.MessageToExecutor, kmv1.LabelAgent: node}},
-				EventTime: metav1.NowMicro(), ReportingController: "kubemesos.io/scheduler", ReportingInstance: "test",
+		message := func(name, node, to string) *eventsv1.Event {
+			return &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+				Labels: map[string]string{kmv1.LabelMessage: to, kmv1.LabelAgent: node, kmv1.LabelFramework: "fw"}},
+				EventTime: metav1.NowMicro(), ReportingController: "kubemesos.io/agent", ReportingInstance: "test",
 				Action: "Message", Reason: "FrameworkMessage", Type: corev1.EventTypeNormal,
 				Regarding: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Note: "hello"}
+		}
+		stored := func(e *eventsv1.Event) *eventsv1.Event {
 			if err := env.Client.Create(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 			return e
 		}
-		refused(t, "deleting a message to another node", node1.Delete(ctx, message("to-2", "node-2")), "only the message Events addressed to its node")
-		allowed(t, "deleting a message to its node", node1.Delete(ctx, message("to-1", "node-1")))
+		// Messages from schedulers to executors: it delivers, then deletes,
+		// only those for its node.
+		refused(t, "deleting a message to another node", node1.Delete(ctx, stored(message("to-2", "node-2", kmv1.MessageToExecutor))),
+			"only the message Events addressed to its node")
+		allowed(t, "deleting a message to its node", node1.Delete(ctx, stored(message("to-1", "node-1", kmv1.MessageToExecutor))))
+		// Messages from executors to schedulers: it creates only those from
+		// its node, and deletes none (their scheduler does).
+		mine := message("from-1", "node-1", kmv1.MessageToScheduler)
+		allowed(t, "a message from an executor on its node", node1.Create(ctx, mine))
+		refused(t, "a message from another node", node1.Create(ctx, message("from-2", "node-2", kmv1.MessageToScheduler)),
+			"may create only messages to schedulers from the executors on its node")
+		refused(t, "a message to an executor", node1.Create(ctx, message("to-x", "node-1", kmv1.MessageToExecutor)),
+			"may create only messages to schedulers from the executors on its node")
+		forged := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forged",
+			Labels: map[string]string{kmv1.LabelMessage: kmv1.MessageToScheduler, kmv1.LabelAgent: "node-2"}},
+			InvolvedObject: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Reason: "FrameworkMessage", Message: "hi"}
+		refused(t, "a message from another node through the core API", node1.Create(ctx, forged),
+			"may create only messages to schedulers from the executors on its node")
+		refused(t, "deleting a message to a scheduler", node1.Delete(ctx, mine), "only the message Events addressed to its node")
+		changed := mine.DeepCopy()
+		changed.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
+		refused(t, "changing a message", node1.Patch(ctx, changed, client.MergeFrom(mine)), "may not change a framework message")
+		// Its own reports are Events like any other.
+		report := message("report", "node-1", "")
+		delete(report.Labels, kmv1.LabelMessage)
+		report.Reason = "Killing"
+		allowed(t, "an Event of its own", node1.Create(ctx, report))
 	})
 }
 

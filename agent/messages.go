@@ -1,0 +1,326 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/messages"
+)
+
+// messageCallTimeout bounds the API call that stores an executor's message,
+// within the executor API's write timeout.
+const messageCallTimeout = 8 * time.Second
+
+// MessageSelector selects the Events that carry scheduler messages to the
+// executors on node; the agent's cache holds only those.
+func MessageSelector(node string) labels.Selector { return messages.ToExecutorsOn(node) }
+
+// Message stores an executor's message to its scheduler as an Event in the
+// framework's namespace before the call is answered: a 202 means the
+// message is stored, anything else that the executor keeps it and sends it
+// again (the Event's name derives from the executor, its sender and the
+// sequence number, so a repeat is stored once).
+func (a *Agent) Message(k ExecutorKey, m executorapi.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), messageCallTimeout)
+	defer cancel()
+	var fw kmv1.Framework
+	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &CallError{Status: http.StatusNotFound, Err: fmt.Errorf("framework %s/%s is gone: no scheduler takes the message", k.Namespace, k.Framework)}
+		}
+		return fmt.Errorf("reading framework %s/%s: %w", k.Namespace, k.Framework, err)
+	}
+	sender, seq := m.Sender, m.Sequence
+	if sender == "" { // a message of its own
+		sender, seq = messages.NewSender(), 1
+	}
+	msg := messages.Message{To: kmv1.MessageToScheduler, Framework: k.Framework, Node: a.Options.NodeName, AgentID: a.AgentID(),
+		ExecutorID: k.ExecutorID, Sender: messages.ExecutorSender(k.Namespace, k.Framework, k.ExecutorID, sender), Sequence: seq,
+		Data: m.Data, Time: a.Clock.Now()}
+	err := a.Client.Create(ctx, messages.Event(k.Namespace, fw.UID, msg, messages.ControllerAgent, a.Options.NodeName))
+	switch {
+	case err == nil || apierrors.IsAlreadyExists(err):
+		return nil
+	case apierrors.IsNotFound(err):
+		return &CallError{Status: http.StatusNotFound, Err: fmt.Errorf("namespace %s is gone: no scheduler takes the message", k.Namespace)}
+	default:
+		return fmt.Errorf("storing message %d of executor %s: %w", seq, k, err)
+	}
+}
+
+// AcknowledgeMessages takes an executor's word that it has the scheduler
+// messages named: the agent stops keeping them and deletes their Events.
+func (a *Agent) AcknowledgeMessages(k ExecutorKey, ids []executorapi.MessageID) error {
+	a.messages.acknowledge(k, ids)
+	return nil
+}
+
+// executorKnown reports whether executor k runs, or is starting, on this
+// agent: it is subscribed, or a live task of this agentID names it.
+func (a *Agent) executorKnown(k ExecutorKey) bool {
+	if a.server.Subscribed(k) {
+		return true
+	}
+	var tasks kmv1.TaskList
+	if err := a.Client.List(context.Background(), &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+		return false
+	}
+	id := a.AgentID()
+	for i := range tasks.Items {
+		if t := &tasks.Items[i]; t.Status.AgentID == id && !t.Status.State.IsTerminal() {
+			return true
+		}
+	}
+	return false
+}
+
+// messageRelay carries the schedulers' messages to the executors on this
+// node. It keeps each message (an Event in the agent's cache) until its
+// executor acknowledges it, and streams the messages of each sender in
+// sequence order: on arrival when the executor is subscribed, and all that
+// it has not acknowledged whenever it subscribes again. The executor drops
+// what it has seen, so each message is delivered once.
+//
+// A message to an executor that neither runs nor starts here is dropped, as
+// Mesos drops it; one to an executor that is starting waits for it to
+// subscribe.
+type messageRelay struct {
+	server  *ExecutorServer
+	deleter *messages.Deleter
+	known   func(ExecutorKey) bool
+	log     logr.Logger
+	reg     toolscache.ResourceEventHandlerRegistration
+
+	mu     sync.Mutex
+	open   bool // the informer's first list has been taken
+	queues map[ExecutorKey]*messageQueue
+	byUID  map[types.UID]ExecutorKey
+}
+
+// messageQueue holds one executor's messages, in delivery order.
+type messageQueue struct {
+	msgs []messages.Message
+	gen  uint64            // the subscription they were last sent on
+	sent map[string]uint64 // per sender, the highest sequence sent on it
+}
+
+func newMessageRelay(server *ExecutorServer, deleter *messages.Deleter, known func(ExecutorKey) bool, log logr.Logger) *messageRelay {
+	return &messageRelay{server: server, deleter: deleter, known: known, log: log,
+		queues: map[ExecutorKey]*messageQueue{}, byUID: map[types.UID]ExecutorKey{}}
+}
+
+// watch registers the relay with the informer of message Events.
+func (r *messageRelay) watch(inf cache.Informer) error {
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if e, ok := o.(*eventsv1.Event); ok {
+				r.arrived(e)
+			}
+		},
+		DeleteFunc: func(o any) {
+			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if e, ok := o.(*eventsv1.Event); ok {
+				r.gone(e.UID)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching scheduler messages: %w", err)
+	}
+	r.reg = reg
+	return nil
+}
+
+// run deletes acknowledged messages until ctx ends, and opens the relay
+// once the informer's first list is in: only then are the messages of one
+// sender known to be all there, in order, and the agent's caches (which
+// tell the executors that run here) filled. It runs with the agent, after
+// the manager has synced its caches.
+func (r *messageRelay) run(ctx context.Context) {
+	go r.deleter.Run(ctx)
+	if r.reg == nil || !toolscache.WaitForCacheSync(ctx.Done(), r.reg.HasSynced) {
+		return
+	}
+	r.start()
+}
+
+// start streams what the relay holds, in order, and what arrives from now
+// on; it drops the messages of executors that do not run here.
+func (r *messageRelay) start() {
+	r.mu.Lock()
+	r.open = true
+	keys := make([]ExecutorKey, 0, len(r.queues))
+	for k := range r.queues {
+		keys = append(keys, k)
+	}
+	r.mu.Unlock()
+	for _, k := range keys {
+		if r.known(k) {
+			r.flush(k)
+		} else {
+			r.drop(k, "dropping the messages of an executor that does not run on this agent")
+		}
+	}
+}
+
+// arrived takes a message Event from the cache.
+func (r *messageRelay) arrived(e *eventsv1.Event) {
+	m, err := messages.Parse(e)
+	if err != nil || m.To != kmv1.MessageToExecutor || m.ExecutorID == "" {
+		r.log.Info("dropping a malformed scheduler message", "event", e.Namespace+"/"+e.Name, "error", fmt.Sprint(err))
+		r.deleter.Delete(e.Namespace, messages.Message{EventName: e.Name, UID: e.UID})
+		return
+	}
+	k := ExecutorKey{Namespace: e.Namespace, Framework: m.Framework, ExecutorID: m.ExecutorID}
+	r.mu.Lock()
+	open := r.open
+	r.mu.Unlock()
+	if open && !r.known(k) {
+		r.log.Info("dropping a message for an executor that does not run on this agent", "executor", k.String(), "sender", m.Sender, "sequence", m.Sequence)
+		r.deleter.Delete(e.Namespace, m)
+		return
+	}
+	r.mu.Lock()
+	q := r.queues[k]
+	if q == nil {
+		q = &messageQueue{sent: map[string]uint64{}}
+		r.queues[k] = q
+	}
+	for _, p := range q.msgs {
+		if p.Sender == m.Sender && p.Sequence == m.Sequence {
+			r.mu.Unlock()
+			if p.UID != m.UID { // a send retried after it was stored
+				r.deleter.Delete(e.Namespace, m)
+			}
+			return
+		}
+	}
+	q.msgs = append(q.msgs, m)
+	messages.Sort(q.msgs)
+	r.byUID[m.UID] = k
+	r.mu.Unlock()
+	r.flush(k)
+}
+
+// gone forgets a message whose Event was deleted (acknowledged, expired or
+// removed by hand).
+func (r *messageRelay) gone(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, ok := r.byUID[uid]
+	if !ok {
+		return
+	}
+	delete(r.byUID, uid)
+	q := r.queues[k]
+	if q == nil {
+		return
+	}
+	for i, m := range q.msgs {
+		if m.UID == uid {
+			q.msgs = append(q.msgs[:i], q.msgs[i+1:]...)
+			break
+		}
+	}
+	if len(q.msgs) == 0 {
+		delete(r.queues, k)
+	}
+}
+
+// flush streams to executor k, in order, the messages that its current
+// subscription has not been sent.
+func (r *messageRelay) flush(k ExecutorKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queues[k]
+	if !r.open || q == nil {
+		return
+	}
+	gen, ok := r.server.Subscription(k)
+	if !ok {
+		return
+	}
+	if q.gen != gen { // a new stream: what went on the old one may be lost
+		q.gen, q.sent = gen, map[string]uint64{}
+	}
+	for _, m := range q.msgs {
+		if m.Sequence <= q.sent[m.Sender] {
+			continue
+		}
+		ev := executorapi.Event{Type: executorapi.EventMessage, Message: &executorapi.Message{Data: m.Data, Sender: m.Sender, Sequence: m.Sequence}}
+		if !r.server.SendOn(k, gen, ev) {
+			return // the executor catches up when it subscribes again
+		}
+		q.sent[m.Sender] = m.Sequence
+	}
+}
+
+// acknowledge drops the messages that executor k has taken and deletes
+// their Events.
+func (r *messageRelay) acknowledge(k ExecutorKey, ids []executorapi.MessageID) {
+	upTo := map[string]uint64{}
+	for _, id := range ids {
+		upTo[id.Sender] = max(upTo[id.Sender], id.Sequence)
+	}
+	r.mu.Lock()
+	q := r.queues[k]
+	if q == nil {
+		r.mu.Unlock()
+		return
+	}
+	var done []messages.Message
+	kept := q.msgs[:0]
+	for _, m := range q.msgs {
+		if m.Sequence <= upTo[m.Sender] {
+			done = append(done, m)
+			delete(r.byUID, m.UID)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	q.msgs = kept
+	if len(q.msgs) == 0 {
+		delete(r.queues, k)
+	}
+	r.mu.Unlock()
+	for _, m := range done {
+		r.deleter.Delete(k.Namespace, m)
+	}
+}
+
+// drop deletes the messages that wait for executor k, which has ended or
+// never ran here, and logs why.
+func (r *messageRelay) drop(k ExecutorKey, why string) {
+	r.mu.Lock()
+	q := r.queues[k]
+	delete(r.queues, k)
+	if q != nil {
+		for _, m := range q.msgs {
+			delete(r.byUID, m.UID)
+		}
+	}
+	r.mu.Unlock()
+	if q == nil {
+		return
+	}
+	r.log.Info(why, "executor", k.String(), "messages", len(q.msgs))
+	for _, m := range q.msgs {
+		r.deleter.Delete(k.Namespace, m)
+	}
+}

@@ -1,0 +1,185 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/messages"
+	"github.com/kubemesos/kubemesos/internal/scheme"
+)
+
+// relayFixture is a message relay in front of a real executor API server,
+// with its Events in a fake client.
+type relayFixture struct {
+	t     *testing.T
+	ctx   context.Context
+	addr  string
+	c     client.Client
+	relay *messageRelay
+	known map[string]bool
+}
+
+func newRelayFixture(t *testing.T) *relayFixture {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv := &ExecutorServer{Hooks: &floodHooks{}, Log: logr.Discard(), Clock: clock.RealClock{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ctx, ln) }()
+	f := &relayFixture{t: t, ctx: ctx, addr: ln.Addr().String(), c: fake.NewClientBuilder().WithScheme(scheme.New()).Build(),
+		known: map[string]bool{"e": true}}
+	deleter := messages.NewDeleter(f.c, logr.Discard())
+	go deleter.Run(ctx)
+	f.relay = newMessageRelay(srv, deleter, func(k ExecutorKey) bool { return f.known[k.ExecutorID] }, logr.Discard())
+	return f
+}
+
+// send stores a scheduler's message to executor and hands it to the relay,
+// as the agent's informer does.
+func (f *relayFixture) send(executor, sender string, seq uint64) *eventsv1.Event {
+	f.t.Helper()
+	m := messages.Message{To: kmv1.MessageToExecutor, Framework: "fw", Node: "n", ExecutorID: executor, Sender: sender, Sequence: seq,
+		Data: fmt.Sprintf("%s%d", sender, seq), Time: time.Now()}
+	e := messages.Event("ns", "fw-uid", m, messages.ControllerScheduler, "test")
+	if old := (&eventsv1.Event{}); f.c.Get(f.ctx, client.ObjectKeyFromObject(e), old) == nil {
+		e.Name += "-again" // a repeat, stored under another name here
+	}
+	e.UID = types.UID(fmt.Sprintf("%s-%d-%d", sender, seq, time.Now().UnixNano()))
+	if err := f.c.Create(f.ctx, e); err != nil {
+		f.t.Fatal(err)
+	}
+	f.relay.arrived(e)
+	return e
+}
+
+// subscribe subscribes executor e and returns its stream of messages; the
+// relay is told, as Agent.Subscribed tells it.
+func (f *relayFixture) subscribe() <-chan string {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.t.Cleanup(cancel)
+	body, _ := json.Marshal(executorapi.Call{Type: executorapi.CallSubscribe, Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+f.addr+executorapi.Path, strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer exec-e")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		f.t.Fatalf("SUBSCRIBE: %v %v", err, resp)
+	}
+	rr := executorapi.NewRecordReader(resp.Body)
+	var ev executorapi.Event
+	if err := rr.Read(&ev); err != nil || ev.Type != executorapi.EventSubscribed {
+		f.t.Fatalf("first event %+v, %v", ev, err)
+	}
+	out := make(chan string, 64)
+	go func() {
+		defer resp.Body.Close()
+		for {
+			var ev executorapi.Event
+			if err := rr.Read(&ev); err != nil {
+				close(out)
+				return
+			}
+			if ev.Message != nil {
+				out <- ev.Message.Data
+			}
+		}
+	}()
+	f.relay.flush(ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	return out
+}
+
+// next reads n messages from a stream.
+func (f *relayFixture) next(stream <-chan string, n int) []string {
+	f.t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case m := <-stream:
+			got = append(got, m)
+		case <-time.After(30 * time.Second):
+			f.t.Fatalf("got %v, want %d messages", got, n)
+		}
+	}
+	return got
+}
+
+func (f *relayFixture) stored(e *eventsv1.Event) bool {
+	return f.c.Get(f.ctx, client.ObjectKeyFromObject(e), &eventsv1.Event{}) == nil
+}
+
+// TestMessageRelay: the agent holds the scheduler messages for an executor
+// until it acknowledges them. It streams each sender's messages in
+// sequence order, those of the informer's first list (which come in no
+// useful order) once it has them all; it sends again to a new subscription
+// what the executor has not acknowledged, and deletes what it has. It drops
+// messages for executors that do not run here, and repeats.
+func TestMessageRelay(t *testing.T) {
+	f := newRelayFixture(t)
+	k := ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "e"}
+	stream := f.subscribe()
+	// The first list, before the relay has it all: held.
+	three := f.send("e", "s", 3)
+	one := f.send("e", "s", 1)
+	two := f.send("e", "s", 2)
+	f.send("e", "t", 1)
+	f.relay.start()
+	if d := cmp.Diff([]string{"s1", "s2", "s3", "t1"}, f.next(stream, 4)); d != "" {
+		t.Errorf("first list (-want +got):\n%s", d)
+	}
+	// Then each as it comes.
+	f.send("e", "s", 4)
+	if d := cmp.Diff([]string{"s4"}, f.next(stream, 1)); d != "" {
+		t.Errorf("on arrival (-want +got):\n%s", d)
+	}
+	// A repeat of s4 (a send retried after it was stored) is dropped.
+	repeat := f.send("e", "s", 4)
+	eventually(t, "the repeat deleted", func() bool { return !f.stored(repeat) })
+
+	// The executor acknowledges s1 and s2; their Events go. A new
+	// subscription gets the rest again, in order.
+	f.relay.acknowledge(k, []executorapi.MessageID{{Sender: "s", Sequence: 2}})
+	eventually(t, "the acknowledged deleted", func() bool { return !f.stored(one) && !f.stored(two) })
+	if !f.stored(three) {
+		t.Error("an unacknowledged message was deleted")
+	}
+	again := f.subscribe()
+	if d := cmp.Diff([]string{"s3", "s4", "t1"}, f.next(again, 3)); d != "" {
+		t.Errorf("sent again to a new subscription (-want +got):\n%s", d)
+	}
+
+	// An executor that does not run here gets nothing; its message goes.
+	gone := f.send("x", "s", 5)
+	eventually(t, "the message to an unknown executor deleted", func() bool { return !f.stored(gone) })
+	// A retired executor's messages go too.
+	f.relay.drop(k, "test")
+	eventually(t, "the retired executor's messages deleted", func() bool { return !f.stored(three) })
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
