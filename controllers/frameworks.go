@@ -598,19 +598,31 @@ func completedAt(t *kmv1.Task) time.Time {
 	return t.CreationTimestamp.Time
 }
 
+// runningPods returns the framework's pods that have not ended (Succeeded
+// or Failed): those whose containers may still run.
+func (m *Master) runningPods(ctx context.Context, fw *kmv1.Framework) ([]*corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := m.Client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{kmv1.LabelFramework: fw.Name}); err != nil {
+		return nil, fmt.Errorf("listing the pods of %s: %w", fw.Name, err)
+	}
+	var out []*corev1.Pod
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 // forceRemovePods deletes, with a grace period of 0, every pod of the
 // framework that has not ended, and returns how many it deleted.
 func (m *Master) forceRemovePods(ctx context.Context, fw *kmv1.Framework) (int, error) {
-	var pods corev1.PodList
-	if err := m.Client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{kmv1.LabelFramework: fw.Name}); err != nil {
-		return 0, fmt.Errorf("listing the pods of %s: %w", fw.Name, err)
+	pods, err := m.runningPods(ctx, fw)
+	if err != nil {
+		return 0, err
 	}
 	n := 0
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
+	for _, p := range pods {
 		// Terminating pods included: this is the deletion that does not
 		// wait for a kubelet.
 		if err := m.Client.Delete(ctx, p, client.GracePeriodSeconds(0), client.Preconditions{UID: &p.UID}); err != nil &&
@@ -629,16 +641,12 @@ func (m *Master) forceRemovePods(ctx context.Context, fw *kmv1.Framework) (int, 
 // longer Active have no kubelet to finish their deletion: they are removed
 // at once and not waited for.
 func (m *Master) frameworkPods(ctx context.Context, fw *kmv1.Framework) (int, error) {
-	var pods corev1.PodList
-	if err := m.Client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{kmv1.LabelFramework: fw.Name}); err != nil {
-		return 0, fmt.Errorf("listing the pods of %s: %w", fw.Name, err)
+	pods, err := m.runningPods(ctx, fw)
+	if err != nil {
+		return 0, err
 	}
 	n := 0
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
+	for _, p := range pods {
 		if p.Labels[kmv1.LabelComponent] == "executor" && p.Spec.NodeName != "" {
 			var a kmv1.Agent
 			err := m.Client.Get(ctx, types.NamespacedName{Name: p.Spec.NodeName}, &a)

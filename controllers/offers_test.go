@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -295,9 +296,12 @@ func TestShrunkAgentRescindsOffers(t *testing.T) {
 	addAgent(t, "shrink-1", "cpu", "4", "memory", "4Gi")
 	_, ns := addFramework(t, b.MakeFramework("shrinkfw", "").Obj())
 	first := waitOffer(t, ns, "shrinkfw")
-	a := getAgent(t, "shrink-1")
-	a.Spec.Resources = b.Resources("cpu", "2", "memory", "4Gi")
-	if err := env.Client.Update(ctx, a); err != nil {
+	// The master writes the Agent's status meanwhile: retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		a := getAgent(t, "shrink-1")
+		a.Spec.Resources = b.Resources("cpu", "2", "memory", "4Gi")
+		return env.Client.Update(ctx, a)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a smaller offer replaces the first", func() (bool, error) {

@@ -282,6 +282,20 @@ func RunAgent(t testing.TB, cfg *rest.Config, ac AgentConfig) (stop func()) {
 	return run(t, mgr, ctx, cancel)
 }
 
+// StartExecutor runs the executor SDK's driver for e in pod, as the pod's
+// container would (with its token, as the kubelet mounts it), until the
+// test ends.
+func StartExecutor(t testing.TB, c client.Client, pod *corev1.Pod, e executor.Executor) (*executor.Driver, error) {
+	cfg, err := ExecutorConfig(context.Background(), c, pod, t.TempDir())
+	if err != nil {
+		return nil, err
+	}
+	d := executor.NewDriver(e, cfg)
+	_ = d.Start()
+	t.Cleanup(func() { _ = d.Stop() })
+	return d, nil
+}
+
 // Kubelet plays the kubelet for the pods that agents create in namespace:
 // it marks each new pod Running and calls run with it, once per pod, in a
 // goroutine. It stops when the test ends.

@@ -146,14 +146,12 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	rec := &recorder{tasks: make(chan string, 10)}
 	var ed *executor.Driver
 	inprocess.Kubelet(t, env.Client, ns.Name, func(pod *corev1.Pod) {
-		cfg, err := inprocess.ExecutorConfig(ctx, env.Client, pod, t.TempDir())
+		d, err := inprocess.StartExecutor(t, env.Client, pod, rec)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		ed = executor.NewDriver(rec, cfg)
-		_ = ed.Start()
-		t.Cleanup(func() { _ = ed.Stop() })
+		ed = d
 	})
 	var taskID string
 	select {

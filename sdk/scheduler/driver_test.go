@@ -15,7 +15,6 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
-	"github.com/kubemesos/kubemesos/sdk/executor"
 	"github.com/kubemesos/kubemesos/sdk/scheduler"
 )
 
@@ -240,14 +239,11 @@ func TestDriverReportsLosses(t *testing.T) {
 		if pod.Labels[kmv1.LabelTask] != "" {
 			return // the command task's pod runs on its own
 		}
-		cfg, err := inprocess.ExecutorConfig(ctx, env.Client, pod, t.TempDir())
+		_, err := inprocess.StartExecutor(t, env.Client, pod, w)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		d := executor.NewDriver(w, cfg)
-		_ = d.Start()
-		t.Cleanup(func() { _ = d.Stop() })
 	})
 	var once sync.Once
 	rec := &recorder{}

@@ -110,7 +110,6 @@ func receivedAll(t *testing.T, who string, got func() []string, want []string) {
 // its driver), and messages sent while no scheduler is active reach the
 // instance that takes over. No message Event is left behind.
 func TestFrameworkMessages(t *testing.T) {
-	ctx := context.Background()
 	inprocess.StartMaster(t, env.Config, inprocess.MasterOptions())
 	inprocess.Node(t, env.Client, "msg-node", "4", "8Gi")
 	work, addr := t.TempDir(), inprocess.FreeAddr(t)
@@ -119,14 +118,11 @@ func TestFrameworkMessages(t *testing.T) {
 	w := &worker{tasks: make(chan string, 4)}
 	drivers := make(chan *executor.Driver, 1)
 	inprocess.Kubelet(t, env.Client, ns, func(pod *corev1.Pod) {
-		cfg, err := inprocess.ExecutorConfig(ctx, env.Client, pod, t.TempDir())
+		d, err := inprocess.StartExecutor(t, env.Client, pod, w)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		d := executor.NewDriver(w, cfg)
-		_ = d.Start()
-		t.Cleanup(func() { _ = d.Stop() })
 		drivers <- d
 	})
 	var once sync.Once

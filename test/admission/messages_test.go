@@ -137,14 +137,11 @@ func TestFrameworkMessagesUnderTheChartsRBAC(t *testing.T) {
 	l := &listener{launched: make(chan string, 1)}
 	drivers := make(chan *executor.Driver, 1)
 	inprocess.Kubelet(t, env.Client, ns, func(pod *corev1.Pod) {
-		cfg, err := inprocess.ExecutorConfig(ctx, env.Client, pod, t.TempDir())
+		d, err := inprocess.StartExecutor(t, env.Client, pod, l)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		d := executor.NewDriver(l, cfg)
-		_ = d.Start()
-		t.Cleanup(func() { _ = d.Stop() })
 		drivers <- d
 	})
 	s := &talker{}

@@ -60,14 +60,11 @@ func clusterWith(t *testing.T, prefix string, delay time.Duration, crash func(*c
 		if crash != nil && crash(pod) {
 			ex = &crashingExecutor{pod: pod.DeepCopy()}
 		}
-		cfg, err := inprocess.ExecutorConfig(context.Background(), env.Client, pod, t.TempDir())
+		_, err := inprocess.StartExecutor(t, env.Client, pod, ex)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		d := executor.NewDriver(ex, cfg)
-		_ = d.Start()
-		t.Cleanup(func() { _ = d.Stop() })
 	})
 	return ns.Name
 }
