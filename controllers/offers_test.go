@@ -188,7 +188,16 @@ func TestOfferIsNeverUsedTwice(t *testing.T) {
 	if staged != 1 {
 		t.Fatalf("%d tasks were staged on one offer that fits one", staged)
 	}
-	// No new offer may appear while the staged task holds the whole agent.
+	// The offer is consumed once its accept window has passed; after that,
+	// no new offer may appear while the staged task holds the whole agent.
+	eventually(t, "the used offer consumed", func() (bool, error) {
+		for _, o := range offersOf(t, ns, "racefw") {
+			if o.Name == offer.Name {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 	afterCycles(t, 3)
 	if os := offersOf(t, ns, "racefw"); len(os) != 0 {
 		t.Fatalf("the agent is full but %d offers are out: %+v", len(os), os[0].Spec.Resources)
