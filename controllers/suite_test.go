@@ -36,7 +36,9 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 // on them as a bound, they only set when things may happen.
 func testOptions() controllers.Options {
 	o := inprocess.MasterOptions()
-	o.AgentPingTimeout = 500 * time.Millisecond
+	// 2 s × 2: an agent is lost after 4 s without a renewal, which the
+	// test heartbeats (every 150 ms) survive on a loaded 2-core machine.
+	o.AgentPingTimeout = 2 * time.Second
 	o.AcceptWindow = 500 * time.Millisecond
 	return o
 }
