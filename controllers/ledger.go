@@ -1,6 +1,9 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -106,6 +109,83 @@ func (l *ledger) expireFilters(now time.Time) {
 	for k, until := range l.filters {
 		if !now.Before(until) {
 			delete(l.filters, k)
+		}
+	}
+}
+
+// rebuildLedger restores, after a leader start, what staged tasks took
+// from offers that still exist (their resources, and their executor's for
+// the first task of an executor), so no offer's resources are used twice.
+// The caller holds the ledger lock.
+func (m *Master) rebuildLedger(ctx context.Context) error {
+	l := m.ledger
+	// Once per leadership: every offer and every task (an ended task's
+	// use of an offer still counts while the offer exists).
+	var offerList kmv1.OfferList
+	var taskList kmv1.TaskList
+	if err := m.Client.List(ctx, &offerList); err != nil {
+		return fmt.Errorf("reading the offers: %w", err)
+	}
+	if err := m.Client.List(ctx, &taskList); err != nil {
+		return fmt.Errorf("reading the tasks: %w", err)
+	}
+	offers := map[types.NamespacedName]bool{}
+	for i := range offerList.Items {
+		offers[nsName(&offerList.Items[i])] = true
+	}
+	tasks := make([]*kmv1.Task, 0, len(taskList.Items))
+	for i := range taskList.Items {
+		tasks = append(tasks, &taskList.Items[i])
+	}
+	sort.Slice(tasks, func(i, j int) bool { return stagedAt(tasks[i]).Before(stagedAt(tasks[j])) })
+	charged := charges{}
+	for _, t := range tasks {
+		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
+			continue
+		}
+		rl := charged.of(t, TaskAgentID(t))
+		for _, id := range t.Spec.OfferIDs {
+			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
+			if offers[key] {
+				l.use(key, rl, stagedAt(t))
+				break
+			}
+		}
+	}
+	l.rebuilt = true
+	return nil
+}
+
+func stagedAt(t *kmv1.Task) time.Time {
+	if t.Status.StagingTime != nil {
+		return t.Status.StagingTime.Time
+	}
+	return t.CreationTimestamp.Time
+}
+
+// admittedGrace is how long a staged task may stay out of the cache
+// before the ledger forgets it (the task was deleted meanwhile).
+const admittedGrace = 30 * time.Second
+
+// settleLedger drops expectations that the cache now shows, and those of
+// tasks deleted before the cache ever showed them staged.
+func (m *Master) settleLedger(snap *snapshot, now time.Time) {
+	l := m.ledger
+	inCache := map[types.NamespacedName]bool{}
+	for _, o := range snap.offers {
+		inCache[nsName(o)] = true
+	}
+	for key := range l.created {
+		if inCache[key] {
+			delete(l.created, key)
+		}
+	}
+	// l.deleted is settled by the informer's delete handler, not here: the
+	// cache drops an object before its handlers run, and a deletion the
+	// handler cannot match to the master would count as a decline.
+	for uid, ad := range l.admitted {
+		if snap.staged(uid) || now.Sub(ad.at) > admittedGrace {
+			delete(l.admitted, uid)
 		}
 	}
 }
