@@ -392,24 +392,37 @@ func (d *Driver) resend(updates []executorapi.TaskStatus) {
 // too slowly) or a lost connection is not the update's fault: it is kept,
 // to be sent again.
 func (d *Driver) sendUpdate(u executorapi.TaskStatus) (retry bool, err error) {
-	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallUpdate, Update: &executorapi.UpdateCall{Status: u}})
+	retry, refusal := d.send(executorapi.Call{Type: executorapi.CallUpdate, Update: &executorapi.UpdateCall{Status: u}})
+	if refusal != "" {
+		d.mu.Lock()
+		delete(d.unacked, u.UUID)
+		d.mu.Unlock()
+		return false, fmt.Errorf("the agent refused the update of task %s: %s", u.TaskID, refusal)
+	}
+	return retry, nil
+}
+
+// send makes one call that the agent answers 202 when it takes it. It is
+// the one rule for what an answer means: a 4xx other than 408 and 429
+// refuses the call for good (refusal says the status and why); a lost
+// connection while the driver runs, a 408 (the call arrived too slowly), a
+// 429 (slow down) or a 5xx (the agent's own failure) means send it again.
+func (d *Driver) send(c executorapi.Call) (retry bool, refusal string) {
+	resp, err := d.post(d.ctx, c)
 	if err != nil {
-		return true, nil
+		return d.ctx.Err() == nil, ""
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusAccepted:
-		return false, nil
+		return false, ""
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
-		return true, nil
+		return true, ""
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		d.mu.Lock()
-		delete(d.unacked, u.UUID)
-		d.mu.Unlock()
-		return false, fmt.Errorf("the agent refused the update of task %s: %s: %s", u.TaskID, resp.Status, strings.TrimSpace(string(msg)))
+		return false, resp.Status + ": " + strings.TrimSpace(string(msg))
 	default:
-		return true, nil
+		return true, ""
 	}
 }
 

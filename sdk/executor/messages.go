@@ -112,22 +112,11 @@ func (d *Driver) sendMessages() {
 // postMessage sends one MESSAGE call. Like sendUpdate, a 4xx other than 408
 // and 429 refuses the message for good; anything else is retried.
 func (d *Driver) postMessage(m executorapi.Message) (retry bool, err error) {
-	resp, err := d.post(d.ctx, executorapi.Call{Type: executorapi.CallMessage, Message: &m})
-	if err != nil {
-		return d.ctx.Err() == nil, nil
+	retry, refusal := d.send(executorapi.Call{Type: executorapi.CallMessage, Message: &m})
+	if refusal != "" {
+		return false, fmt.Errorf("the agent refused framework message %d: %s", m.Sequence, refusal)
 	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusAccepted:
-		return false, nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
-		return true, nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500:
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return false, fmt.Errorf("the agent refused framework message %d: %s: %s", m.Sequence, resp.Status, strings.TrimSpace(string(msg)))
-	default:
-		return true, nil
-	}
+	return retry, nil
 }
 
 // messageReceived delivers a scheduler's message, unless it repeats one

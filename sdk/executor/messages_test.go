@@ -92,10 +92,7 @@ func TestMessagesFromTheScheduler(t *testing.T) {
 	srv := httptest.NewServer(agent)
 	defer srv.Close()
 	rec := &recorder{tasks: make(chan string, 1)}
-	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := startDriver(t, srv, rec)
 	defer d.Stop()
 	wait(t, "registration", func() bool { return rec.has("registered") })
 	for _, e := range []executorapi.Event{

@@ -65,6 +65,18 @@ func tokenFile(t *testing.T) string {
 	return p
 }
 
+// startDriver starts a driver for e against the fake agent srv, with a
+// token file. The caller stops it (defer d.Stop()) before srv closes:
+// closing a server waits for the streams it still serves.
+func startDriver(t *testing.T, srv *httptest.Server, e executor.Executor) *executor.Driver {
+	t.Helper()
+	d := executor.NewDriver(e, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // subscribed answers a SUBSCRIBE and holds the stream open.
 func subscribed(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
@@ -81,10 +93,7 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 	srv := httptest.NewServer(agent)
 	defer srv.Close()
 	rec := &recorder{tasks: make(chan string, 1)}
-	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := startDriver(t, srv, rec)
 	defer d.Stop()
 	wait(t, "registration", func() bool { return rec.has("registered") })
 	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED", Data: "result"}); err != nil {
@@ -107,10 +116,7 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 	}))
 	defer refusing.Close()
 	rec2 := &recorder{tasks: make(chan string, 1)}
-	d2 := executor.NewDriver(rec2, executor.Config{Endpoint: strings.TrimPrefix(refusing.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
-	if err := d2.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d2 := startDriver(t, refusing, rec2)
 	defer d2.Stop()
 	wait(t, "registration", func() bool { return rec2.has("registered") })
 	if err := d2.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_RUNNING"}); err == nil || !strings.Contains(err.Error(), "no such task") {
@@ -126,10 +132,7 @@ func TestUpdateRetriedAfterTooManyRequests(t *testing.T) {
 	srv := httptest.NewServer(agent)
 	defer srv.Close()
 	rec := &recorder{tasks: make(chan string, 1)}
-	d := executor.NewDriver(rec, executor.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), TokenFile: tokenFile(t), Namespace: "ns", Framework: "fw", ExecutorID: "e"})
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := startDriver(t, srv, rec)
 	defer d.Stop()
 	wait(t, "registration", func() bool { return rec.has("registered") })
 	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED", Data: "result"}); err != nil {
