@@ -22,6 +22,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
 const systemNS = inprocess.SystemNamespace
@@ -84,14 +85,7 @@ func frameworkWithScheduler(t *testing.T, name string) string {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testenv.Eventually(t, what, 30*time.Second, cond)
 }
 
 func task(t *testing.T, ns, name string) *kmv1.Task {

@@ -148,3 +148,17 @@ func Main(m *testing.M, env **Env) {
 	}
 	os.Exit(code)
 }
+
+// Eventually polls cond every 50 ms until it holds, and fails the test if
+// within passes first. within only bounds how long a broken build takes to
+// fail; it is never a speed requirement.
+func Eventually(t testing.TB, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -102,13 +102,7 @@ func (r *recorder) Error(_ executor.ExecutorDriver, msg string)             { r.
 
 func wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, 30*time.Second, cond)
 }
 
 func taskState(t *testing.T, ns string) kmv1.TaskState {

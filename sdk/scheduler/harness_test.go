@@ -131,13 +131,7 @@ func (r *recorder) Error(_ scheduler.SchedulerDriver, msg string) { r.add("error
 // and only limits how long a failing test takes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, 60*time.Second, cond)
 }
 
 func namespace(t *testing.T, prefix string) string {

@@ -16,6 +16,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/testenv"
 	"github.com/kubemesos/kubemesos/sdk/executor"
 	"github.com/kubemesos/kubemesos/sdk/scheduler"
 )
@@ -91,13 +92,7 @@ func (l *listener) Error(_ executor.ExecutorDriver, m string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, 90*time.Second, cond)
 }
 
 // TestFrameworkMessagesUnderTheChartsRBAC: a framework runs with exactly

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -121,14 +120,7 @@ func TestMasterProcessExitsWhenItLosesTheLease(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal(fmt.Sprintf("timed out waiting for %s", what))
+	testenv.Eventually(t, what, 60*time.Second, cond)
 }
 
 func waitForOut(t *testing.T, out *bytes.Buffer, what string, cond func() bool) {
