@@ -335,7 +335,7 @@ func (m *Master) forEachUse(snap *snapshot, use func(agentID string, fw types.Na
 		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
 			continue
 		}
-		id := TaskAgentID(t)
+		id := t.PlacedOn()
 		use(id, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, charged.of(t, id))
 	}
 	for _, ad := range l.admitted {

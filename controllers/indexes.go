@@ -25,15 +25,6 @@ const (
 	IndexOfferNode = "offer.spec.nodeName"
 )
 
-// TaskAgentID returns the agent that runs t: status.agentID once admitted,
-// else the spec's.
-func TaskAgentID(t *kmv1.Task) string {
-	if t.Status.AgentID != "" {
-		return t.Status.AgentID
-	}
-	return t.Spec.AgentID
-}
-
 // SetupIndexes registers the field indexes on the manager's cache.
 func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	indexes := []struct {
@@ -43,7 +34,7 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	}{
 		{&kmv1.Task{}, IndexTaskFramework, func(o client.Object) []string { return []string{string(o.(*kmv1.Task).Spec.Framework)} }},
 		{&kmv1.Task{}, IndexTaskAgentID, func(o client.Object) []string {
-			if id := TaskAgentID(o.(*kmv1.Task)); id != "" {
+			if id := o.(*kmv1.Task).PlacedOn(); id != "" {
 				return []string{id}
 			}
 			return nil

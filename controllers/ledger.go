@@ -143,7 +143,7 @@ func (m *Master) rebuildLedger(ctx context.Context) error {
 		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
 			continue
 		}
-		rl := charged.of(t, TaskAgentID(t))
+		rl := charged.of(t, t.PlacedOn())
 		for _, id := range t.Spec.OfferIDs {
 			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
 			if offers[key] {

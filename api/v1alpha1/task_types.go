@@ -417,6 +417,15 @@ type ExecutorRef struct {
 // String is namespace/framework/executorID.
 func (r ExecutorRef) String() string { return r.Namespace + "/" + r.Framework + "/" + r.ExecutorID }
 
+// PlacedOn returns the agentID the task runs on: the one admission
+// recorded in its status, else the one its spec asks for.
+func (t *Task) PlacedOn() string {
+	if t.Status.AgentID != "" {
+		return t.Status.AgentID
+	}
+	return t.Spec.AgentID
+}
+
 // Executor returns the executor that runs t: spec.executor's, or for a
 // command task one of its own, named after the task.
 func (t *Task) Executor() ExecutorRef {
