@@ -243,7 +243,7 @@ func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agen
 		if t.Status.State.IsTerminal() {
 			continue
 		}
-		if _, err := m.writeTaskStatus(ctx, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil); err != nil && firstErr == nil {
+		if _, err := m.writeTaskStatus(ctx, m.registryClient, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -258,7 +258,7 @@ func (r *agentRegistry) patchStatus(ctx context.Context, agent *kmv1.Agent, muta
 	if equality.Semantic.DeepEqual(agent.Status, patched.Status) {
 		return nil
 	}
-	if err := r.m.Client.Status().Patch(ctx, patched, client.MergeFromWithOptions(agent, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.m.registryClient.Status().Patch(ctx, patched, client.MergeFromWithOptions(agent, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("writing the status of agent %s: %w", agent.Name, err)
 	}
 	*agent = *patched

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -9,15 +10,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/allocator"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	"github.com/kubemesos/kubemesos/internal/metrics"
-	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
 // allocationLoop runs an allocation cycle every AllocationInterval and
@@ -58,114 +59,139 @@ func frameworkEligible(fw *kmv1.Framework) bool {
 // liveTask reports whether t holds resources: admitted and not terminal.
 func liveTask(t *kmv1.Task) bool { return t.Status.State != "" && !t.Status.State.IsTerminal() }
 
-// snapshot is one cycle's view of the cluster, from the scheduling cache:
-// the informers' own objects, read only.
-type snapshot struct {
-	agents     []*kmv1.Agent
-	frameworks []*kmv1.Framework
-	offers     []*kmv1.Offer
-	// tasks are the live tasks only.
-	tasks      []*kmv1.Task
-	taskStates map[kmv1.TaskState]int
-	// staged tells whether a task in the ledger's admitted set was seen
-	// admitted when the snapshot was read.
-	staged func(types.UID) bool
-}
+// planRetries bounds how often a cycle plans again because a task was
+// admitted while it planned.
+const planRetries = 3
 
-// readSnapshot reads the scheduling cache; the caller holds the ledger
-// lock, so the tasks staged but not yet seen are asked about at the same
-// moment as everything else is read.
-func (m *Master) readSnapshot() *snapshot {
-	ask := make([]types.UID, 0, len(m.ledger.admitted))
-	for uid := range m.ledger.admitted {
-		ask = append(ask, uid)
-	}
-	s := m.sched.Snapshot(ask)
-	return &snapshot{agents: s.Agents, frameworks: s.Frameworks, offers: s.Offers, tasks: s.LiveTasks, taskStates: s.TaskStates, staged: s.Staged}
-}
-
-// AllocateOnce runs one allocation cycle: it settles the ledger against the
-// cache, consumes and rescinds offers, runs DRF and creates the new offers.
+// AllocateOnce runs one allocation cycle: it reads a snapshot of the
+// scheduling cache, decides which offers are consumed or rescinded, runs
+// DRF, commits the plan to the cache, and only then deletes and creates the
+// offers, concurrently and with no lock held.
 func (m *Master) AllocateOnce(ctx context.Context) error {
 	start := time.Now()
 	defer func() {
 		metrics.AllocationCycles.Inc()
 		metrics.AllocationDuration.Observe(time.Since(start).Seconds())
 	}()
-	l := m.ledger
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// The snapshot is read under the lock, so the offer delete handler
-	// cannot change the ledger between the read and its use.
-	snap := m.readSnapshot()
-	now := m.Clock.Now()
-	if !l.rebuilt {
-		if err := m.rebuildLedger(ctx); err != nil {
-			return err
+	if err := m.ensureRebuilt(ctx); err != nil {
+		return err
+	}
+	var p *plan
+	for try := 0; ; try++ {
+		p = m.planCycle(m.sched.Snapshot())
+		if m.sched.Commit(p.snap.Generation, p.removeKeys(), p.make) {
+			break
+		}
+		if try == planRetries {
+			return nil // admissions keep coming; the next cycle plans anew
 		}
 	}
-	m.settleLedger(snap, now)
-	l.expireFilters(now)
-	overPromised := m.overPromisedAgents(snap)
+	m.removeOffers(ctx, p.remove)
+	m.makeOffers(ctx, p)
+	m.shares.set(p.in, p.fws)
+	observe(p.snap)
+	return m.writeAgentUsage(ctx, p)
+}
 
-	agentsByName := map[string]*kmv1.Agent{}
-	for _, a := range snap.agents {
-		agentsByName[a.Name] = a
-	}
-	fwByKey := map[types.NamespacedName]*kmv1.Framework{}
-	for _, fw := range snap.frameworks {
-		fwByKey[nsName(fw)] = fw
-	}
+// plan is one cycle's decisions, made on one snapshot.
+type plan struct {
+	snap *schedcache.Snapshot
+	// remove are the offers to delete, with their outcome and why.
+	remove []removal
+	// make are the offers to create, with in's agent and framework indexes.
+	make   []*kmv1.Offer
+	in     *allocator.Input
+	agents []*kmv1.Agent
+	fws    []*kmv1.Framework
+}
 
+type removal struct {
+	offer        *kmv1.Offer
+	outcome, why string
+}
+
+func (p *plan) removeKeys() []types.NamespacedName {
+	keys := make([]types.NamespacedName, len(p.remove))
+	for i, r := range p.remove {
+		keys[i] = nsName(r.offer)
+	}
+	return keys
+}
+
+// planCycle decides a cycle on snap: pure, no I/O.
+func (m *Master) planCycle(snap *schedcache.Snapshot) *plan {
+	now := m.Clock.Now()
+	p := &plan{snap: snap}
+	overPromised := overPromisedAgents(snap)
+	agentsByName := make(map[string]*kmv1.Agent, len(snap.Agents))
+	for _, a := range snap.Agents {
+		agentsByName[a.Obj.Name] = a.Obj
+	}
+	fwByKey := make(map[types.NamespacedName]*kmv1.Framework, len(snap.Frameworks))
+	for _, f := range snap.Frameworks {
+		fwByKey[nsName(f.Obj)] = f.Obj
+	}
 	// Consume used offers and rescind invalid or old ones.
-	var keep []kmv1.Offer
-	for _, o := range snap.offers {
-		key := nsName(o)
-		if _, gone := l.deleted[key]; gone || o.DeletionTimestamp != nil {
+	var keep []schedcache.Offer
+	for _, o := range snap.Offers {
+		if o.Made {
+			keep = append(keep, o)
 			continue
 		}
-		outcome, why := m.offerFate(o, agentsByName, fwByKey, now)
-		if outcome == "" && overPromised[o.Spec.AgentID] {
+		if o.Obj.DeletionTimestamp != nil {
+			continue
+		}
+		outcome, why := m.offerFate(&o, agentsByName, fwByKey, now)
+		if outcome == "" && overPromised[o.Obj.Spec.AgentID] {
 			outcome, why = metrics.OfferRescinded, "the agent's resources shrank below what its offers promise"
 		}
 		if outcome == "" {
-			keep = append(keep, *o)
+			keep = append(keep, o)
 			continue
 		}
-		if err := m.deleteOffer(ctx, o, outcome, why); err != nil {
-			return err
-		}
+		p.remove = append(p.remove, removal{offer: o.Obj, outcome: outcome, why: why})
 	}
-	for key, c := range l.created {
-		if !containsOffer(keep, key) {
-			keep = append(keep, kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
-				Spec: kmv1.OfferSpec{Framework: kmv1.ObjectName(c.framework.Name), AgentID: c.agentID, Resources: kmv1.ResourceList(c.resources)}})
-		}
-	}
-
-	in, agentIdx, fwIdx := m.buildInput(snap, keep, now)
+	p.in, p.agents, p.fws = m.buildInput(snap, keep, now)
 	t0 := time.Now()
-	made := allocator.Allocate(in)
+	made := allocator.Allocate(p.in)
 	metrics.AllocatorDuration.Observe(time.Since(t0).Seconds())
 	for _, o := range made {
-		a := agentIdx[o.Agent]
-		fw := fwIdx[o.Framework]
-		if err := m.createOffer(ctx, fw, a, in.Names.ResourceList(o.Resources)); err != nil {
-			// One framework's failure must not stall the others: filter
-			// the pair for a while and go on.
-			ctrl.LoggerFrom(ctx).Error(err, "making an offer; filtering the pair for 10s", "framework", nsName(fw), "agent", a.Name)
-			l.filters[filterKey{framework: nsName(fw), agentID: a.Status.AgentID}] = now.Add(10 * time.Second)
-		}
+		p.make = append(p.make, newOffer(p.fws[o.Framework], p.agents[o.Agent], p.in.Names.ResourceList(o.Resources)))
 	}
-	m.shares.set(in, fwIdx)
-	observe(snap)
-	return m.writeAgentUsage(ctx, in, agentIdx)
+	return p
+}
+
+// offerWriters bounds how many offer creates or deletes a cycle has in
+// flight at once.
+const offerWriters = 16
+
+// removeOffers deletes the plan's offers concurrently.
+func (m *Master) removeOffers(ctx context.Context, remove []removal) {
+	workqueue.ParallelizeUntil(ctx, offerWriters, len(remove), func(i int) {
+		r := remove[i]
+		if err := m.deleteOffer(ctx, r.offer, r.outcome, r.why); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "removing an offer; the next cycle tries again", "offer", nsName(r.offer))
+		}
+	})
+}
+
+// makeOffers creates the plan's offers concurrently. One framework's
+// failure must not stall the others: its pair is filtered for a while.
+func (m *Master) makeOffers(ctx context.Context, p *plan) {
+	workqueue.ParallelizeUntil(ctx, offerWriters, len(p.make), func(i int) {
+		o := p.make[i]
+		if err := m.createOffer(ctx, o); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "making an offer; filtering the pair for 10s", "offer", nsName(o))
+			m.sched.Filter(schedcache.Pair{Framework: types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}, AgentID: o.Spec.AgentID},
+				m.Clock.Now().Add(10*time.Second))
+		}
+	})
 }
 
 // observe sets the gauges of tasks by state and agents by phase.
-func observe(snap *snapshot) {
+func observe(snap *schedcache.Snapshot) {
 	tasks := map[kmv1.TaskState]float64{}
-	for s, n := range snap.taskStates {
+	for s, n := range snap.TaskStates {
 		tasks[s] = float64(n)
 	}
 	for _, s := range []kmv1.TaskState{kmv1.TaskStaging, kmv1.TaskStarting, kmv1.TaskRunning, kmv1.TaskKilling, kmv1.TaskFinished,
@@ -173,8 +199,8 @@ func observe(snap *snapshot) {
 		metrics.Tasks.WithLabelValues(string(s)).Set(tasks[s])
 	}
 	agents := map[kmv1.AgentPhase]float64{}
-	for _, a := range snap.agents {
-		agents[a.Status.Phase]++
+	for _, a := range snap.Agents {
+		agents[a.Obj.Status.Phase]++
 	}
 	for _, p := range []kmv1.AgentPhase{kmv1.AgentRegistering, kmv1.AgentActive, kmv1.AgentUnreachable, kmv1.AgentGone, kmv1.AgentDraining} {
 		metrics.Agents.WithLabelValues(string(p)).Set(agents[p])
@@ -182,11 +208,13 @@ func observe(snap *snapshot) {
 }
 
 // writeAgentUsage records each active agent's allocated and offered
-// resources in its status, only where they changed.
-func (m *Master) writeAgentUsage(ctx context.Context, in *allocator.Input, agents []*kmv1.Agent) error {
-	for i, a := range agents {
-		alloc := kmv1.ResourceList(in.Names.ResourceList(in.Agents[i].Used))
-		offered := kmv1.ResourceList(in.Names.ResourceList(in.Agents[i].Offered))
+// resources in its status, only where they changed, concurrently.
+func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
+	errs := make([]error, len(p.agents))
+	workqueue.ParallelizeUntil(ctx, offerWriters, len(p.agents), func(i int) {
+		a := p.agents[i]
+		alloc := kmv1.ResourceList(p.in.Names.ResourceList(p.in.Agents[i].Used))
+		offered := kmv1.ResourceList(p.in.Names.ResourceList(p.in.Agents[i].Offered))
 		if len(alloc) == 0 {
 			alloc = nil
 		}
@@ -194,93 +222,72 @@ func (m *Master) writeAgentUsage(ctx context.Context, in *allocator.Input, agent
 			offered = nil
 		}
 		if equality.Semantic.DeepEqual(a.Status.Allocated, alloc) && equality.Semantic.DeepEqual(a.Status.Offered, offered) {
-			continue
+			return
 		}
 		patched := a.DeepCopy()
 		patched.Status.Allocated, patched.Status.Offered = alloc, offered
-		if err := m.Client.Status().Patch(ctx, patched, client.MergeFromWithOptions(a, client.MergeFromWithOptimisticLock{})); err != nil &&
+		if err := m.allocatorClient.Status().Patch(ctx, patched, client.MergeFromWithOptions(a, client.MergeFromWithOptimisticLock{})); err != nil &&
 			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("writing the usage of agent %s: %w", a.Name, err)
+			errs[i] = fmt.Errorf("writing the usage of agent %s: %w", a.Name, err)
 		}
-	}
-	return nil
+	})
+	return errors.Join(errs...)
 }
 
-// buildInput turns the snapshot into the allocator's input, returning the
-// agents and frameworks behind its indexes.
-func (m *Master) buildInput(snap *snapshot, offers []kmv1.Offer, now time.Time) (*allocator.Input, []*kmv1.Agent, []*kmv1.Framework) {
-	l := m.ledger
-	names := allocator.NewNames()
+// buildInput turns the snapshot and the offers kept into the allocator's
+// input, returning the agents and frameworks behind its indexes. Every
+// amount is already a vector of the snapshot's Names.
+func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer, now time.Time) (*allocator.Input, []*kmv1.Agent, []*kmv1.Framework) {
+	names := snap.Names
 	names.Index(corev1.ResourceCPU)
 	names.Index(corev1.ResourceMemory)
 	in := &allocator.Input{Names: names, Weights: m.Options.RoleWeights}
 
 	var agents []*kmv1.Agent
 	agentIdx := map[string]int{} // by agentID
-	for _, a := range snap.agents {
-		if a.Status.Phase != kmv1.AgentActive || a.Status.AgentID == "" {
-			continue
-		}
-		agentIdx[a.Status.AgentID] = len(agents)
-		agents = append(agents, a)
-		in.Agents = append(in.Agents, allocator.Agent{ID: a.Status.AgentID, Node: a.Name, Total: names.Vector(a.Spec.Resources.Core())})
-	}
 	// Visit agents in a new order every cycle, as Mesos shuffles them, so
 	// no agent is always first.
-	perm := rand.Perm(len(agents))
-	shuffledAgents := make([]*kmv1.Agent, len(agents))
-	shuffledIn := make([]allocator.Agent, len(agents))
-	for i, p := range perm {
-		shuffledAgents[i], shuffledIn[i] = agents[p], in.Agents[p]
-		agentIdx[agents[p].Status.AgentID] = i
+	for _, p := range rand.Perm(len(snap.Agents)) {
+		a := snap.Agents[p]
+		if a.Obj.Status.Phase != kmv1.AgentActive || a.Obj.Status.AgentID == "" {
+			continue
+		}
+		agentIdx[a.Obj.Status.AgentID] = len(agents)
+		agents = append(agents, a.Obj)
+		in.Agents = append(in.Agents, allocator.Agent{ID: a.Obj.Status.AgentID, Node: a.Obj.Name, Total: a.Total, Used: a.Used.Clone()})
 	}
-	agents, in.Agents = shuffledAgents, shuffledIn
-
 	var fws []*kmv1.Framework
 	fwIdx := map[types.NamespacedName]int{}
-	for _, fw := range snap.frameworks {
-		if fw.Status.FrameworkID == "" {
+	for _, f := range snap.Frameworks {
+		if f.Obj.Status.FrameworkID == "" {
 			continue
 		}
-		fwIdx[nsName(fw)] = len(fws)
-		fws = append(fws, fw)
-		in.Frameworks = append(in.Frameworks, allocator.Framework{Key: nsName(fw).String(), Role: fw.Spec.Role, Eligible: frameworkEligible(fw), Allocated: names.Zero()})
+		fwIdx[nsName(f.Obj)] = len(fws)
+		fws = append(fws, f.Obj)
+		in.Frameworks = append(in.Frameworks, allocator.Framework{Key: nsName(f.Obj).String(), Role: f.Obj.Spec.Role, Eligible: frameworkEligible(f.Obj),
+			Allocated: names.Zero().Add(f.Used)})
 	}
-
-	charge := func(agentID string, fw types.NamespacedName, rl corev1.ResourceList, offered bool) {
-		v := names.Vector(rl)
-		if a, ok := agentIdx[agentID]; ok {
-			if offered {
-				in.Agents[a].Offered = in.Agents[a].Offered.Add(v)
-			} else {
-				in.Agents[a].Used = in.Agents[a].Used.Add(v)
-			}
-		}
-		if f, ok := fwIdx[fw]; ok {
-			in.Frameworks[f].Allocated = in.Frameworks[f].Allocated.Add(v)
-		}
-	}
-	m.forEachUse(snap, func(agentID string, fw types.NamespacedName, rl corev1.ResourceList) {
-		charge(agentID, fw, rl, false)
-	})
 	in.Blocked = make([]allocator.Bitset, len(in.Agents))
-	for i := range offers {
-		o := &offers[i]
-		fwKey := types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}
+	for _, o := range offers {
+		a, aok := agentIdx[o.Obj.Spec.AgentID]
+		f, fok := fwIdx[o.Framework]
 		// What tasks took from the offer is already charged as used.
-		charge(o.Spec.AgentID, fwKey, m.offerRest(o), true)
-		if a, ok := agentIdx[o.Spec.AgentID]; ok {
-			if f, ok := fwIdx[fwKey]; ok {
-				in.Blocked[a].Set(f)
-			}
+		if aok {
+			in.Agents[a].Offered = in.Agents[a].Offered.Add(o.Rest)
+		}
+		if fok {
+			in.Frameworks[f].Allocated = in.Frameworks[f].Allocated.Add(o.Rest)
+		}
+		if aok && fok {
+			in.Blocked[a].Set(f)
 		}
 	}
-	for k := range l.filters {
-		if !l.filtered(k, now) {
+	for p, until := range snap.Filters {
+		if !now.Before(until) {
 			continue
 		}
-		a, aok := agentIdx[k.agentID]
-		f, fok := fwIdx[k.framework]
+		a, aok := agentIdx[p.AgentID]
+		f, fok := fwIdx[p.Framework]
 		if aok && fok {
 			in.Blocked[a].Set(f)
 		}
@@ -290,55 +297,27 @@ func (m *Master) buildInput(snap *snapshot, offers []kmv1.Offer, now time.Time) 
 }
 
 // overPromisedAgents returns the agents whose outstanding offers promise
-// more than their resources minus their live tasks: their offers must be
+// more than their resources minus their tasks' use: their offers must be
 // rescinded and made anew.
-func (m *Master) overPromisedAgents(snap *snapshot) map[string]bool {
-	l := m.ledger
-	left := map[string]corev1.ResourceList{}
-	for _, a := range snap.agents {
-		if a.Status.AgentID != "" {
-			left[a.Status.AgentID] = a.Spec.Resources.Core()
+func overPromisedAgents(snap *schedcache.Snapshot) map[string]bool {
+	left := map[string]allocator.Vector{}
+	for _, a := range snap.Agents {
+		if a.Obj.Status.AgentID != "" {
+			left[a.Obj.Status.AgentID] = a.Total.Clone().Sub(a.Used)
 		}
 	}
-	m.forEachUse(snap, func(agentID string, _ types.NamespacedName, used corev1.ResourceList) {
-		if rl, ok := left[agentID]; ok {
-			left[agentID] = resources.Sub(rl, used)
-		}
-	})
-	for _, o := range snap.offers {
-		if _, gone := l.deleted[nsName(o)]; gone {
-			continue
-		}
-		if rl, ok := left[o.Spec.AgentID]; ok {
-			left[o.Spec.AgentID] = resources.Sub(rl, m.offerRest(o))
+	for _, o := range snap.Offers {
+		if v, ok := left[o.Obj.Spec.AgentID]; ok {
+			left[o.Obj.Spec.AgentID] = v.Sub(o.Rest)
 		}
 	}
 	over := map[string]bool{}
-	for id, rl := range left {
-		for _, q := range rl {
-			if q.Sign() < 0 {
+	for id, v := range left {
+		for _, x := range v {
+			if x < 0 {
 				over[id] = true
 			}
 		}
 	}
 	return over
-}
-
-// forEachUse calls use with what each live task takes from its agent (its
-// resources, plus its executor's for the first task of that executor on the
-// agent), and with each task this master staged that the cache does not
-// show yet. The caller holds the ledger lock.
-func (m *Master) forEachUse(snap *snapshot, use func(agentID string, fw types.NamespacedName, rl corev1.ResourceList)) {
-	l := m.ledger
-	charged := l.admittedExecutors()
-	for _, t := range snap.tasks {
-		if _, pending := l.admitted[t.UID]; pending || !liveTask(t) {
-			continue
-		}
-		id := t.PlacedOn()
-		use(id, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, charged.of(t, id))
-	}
-	for _, ad := range l.admitted {
-		use(ad.agentID, ad.framework, ad.resources)
-	}
 }

@@ -313,7 +313,7 @@ func (tk *takeover) at() time.Time {
 // TestZombieLeaderWritesNothing: the leader is paused past its Lease while
 // a scheduler launches tasks and an agent finishes them, and resumes after
 // the standby took over, still believing it leads (its renewals seem to
-// succeed) with its stale cache and ledger. On resuming, its Guard finds
+// succeed) with its stale caches. On resuming, its Guard finds
 // its clock past the renew deadline and refuses every write it tries;
 // nothing it sent reached the API server after the new leader's
 // acquisition, and the run under the new leader keeps its promises.

@@ -24,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/kubemesos/kubemesos/internal/resources"
 	"github.com/kubemesos/kubemesos/internal/restricted"
 )
@@ -105,7 +104,7 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 	if !controllerutil.ContainsFinalizer(&fw, kmv1.FrameworkFinalizer) {
 		patch := client.MergeFrom(fw.DeepCopy())
 		controllerutil.AddFinalizer(&fw, kmv1.FrameworkFinalizer)
-		if err := m.Client.Patch(ctx, &fw, patch); err != nil {
+		if err := m.frameworksClient.Patch(ctx, &fw, patch); err != nil {
 			return requeueOnConflict(ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err))
 		}
 	}
@@ -327,19 +326,20 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 			if wait := podEnded(&pod).Add(backoff).Sub(m.Clock.Now()); wait > 0 {
 				return wait, nil
 			}
-			m.Recorder.Eventf(fw, &pod, corev1.EventTypeWarning, "SchedulerRestarted", "RestartScheduler",
-				"scheduler pod %s ended (%s) before the framework finished; starting a new one (restart %d)", pod.Name, pod.Status.Phase, restarts+1)
 			patch := client.MergeFrom(fw.DeepCopy())
 			if fw.Annotations == nil {
 				fw.Annotations = map[string]string{}
 			}
 			fw.Annotations[AnnotationSchedulerRestarts] = strconv.Itoa(restarts + 1)
-			if err := m.Client.Patch(ctx, fw, patch); err != nil {
+			if err := m.frameworksClient.Patch(ctx, fw, patch); err != nil {
 				return 0, fmt.Errorf("counting scheduler restarts: %w", err)
 			}
 			if _, err := m.deletes.Delete(ctx, &pod); err != nil {
 				return 0, fmt.Errorf("removing the ended scheduler pod: %w", err)
 			}
+			// Told only once both writes are done.
+			m.Recorder.Eventf(fw, &pod, corev1.EventTypeWarning, "SchedulerRestarted", "RestartScheduler",
+				"scheduler pod %s ended (%s) before the framework finished; starting a new one (restart %d)", pod.Name, pod.Status.Phase, restarts+1)
 		}
 		return 0, nil
 	}
@@ -350,7 +350,7 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 	if err := controllerutil.SetControllerReference(fw, &pod, m.Client.Scheme()); err != nil {
 		return 0, fmt.Errorf("owning the scheduler pod: %w", err)
 	}
-	if err := m.Client.Create(ctx, &pod); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := m.frameworksClient.Create(ctx, &pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		return 0, fmt.Errorf("creating scheduler pod %s: %w", key, err)
 	}
 	return 0, nil
@@ -457,7 +457,7 @@ func (r *frameworkController) writeStatus(ctx context.Context, fw *kmv1.Framewor
 	}
 	before := fw.DeepCopy()
 	before.Status = *old
-	if err := r.m.Client.Status().Patch(ctx, fw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.m.frameworksClient.Status().Patch(ctx, fw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("writing the status of framework %s: %w", fw.Name, err)
 	}
 	return nil
@@ -473,7 +473,7 @@ func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.
 		}
 		patch := client.MergeFrom(t.DeepCopy())
 		t.Spec.Kill = true
-		if err := m.Client.Patch(ctx, t, patch); err != nil && !apierrors.IsNotFound(err) {
+		if err := m.frameworksClient.Patch(ctx, t, patch); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("killing task %s (%s): %w", t.Name, why, err)
 		}
 	}
@@ -481,18 +481,9 @@ func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.
 	if err := m.Client.List(ctx, &offers, client.InNamespace(fw.Namespace), client.MatchingFields{IndexOfferFramework: fw.Name}); err != nil {
 		return fmt.Errorf("listing the offers of %s: %w", fw.Name, err)
 	}
-	m.ledger.mu.Lock()
-	for i := range offers.Items {
-		o := &offers.Items[i]
-		if _, gone := m.ledger.deleted[nsName(o)]; gone {
-			continue
-		}
-		if err := m.deleteOffer(ctx, o, metrics.OfferRescinded, why); err != nil {
-			m.ledger.mu.Unlock()
-			return err
-		}
+	if err := m.rescindOffers(ctx, offers.Items, why); err != nil {
+		return err
 	}
-	m.ledger.mu.Unlock()
 	var pod corev1.Pod
 	err := m.Client.Get(ctx, types.NamespacedName{Namespace: fw.Namespace, Name: SchedulerPodName(fw.Name)}, &pod)
 	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(&pod, fw)) {
@@ -560,7 +551,7 @@ func (r *frameworkController) finalize(ctx context.Context, fw *kmv1.Framework) 
 	}
 	patch := client.MergeFrom(fw.DeepCopy())
 	controllerutil.RemoveFinalizer(fw, kmv1.FrameworkFinalizer)
-	if err := m.Client.Patch(ctx, fw, patch); err != nil {
+	if err := m.frameworksClient.Patch(ctx, fw, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return ctrl.Result{}, nil
@@ -625,7 +616,7 @@ func (m *Master) forceRemovePods(ctx context.Context, fw *kmv1.Framework) (int, 
 	for _, p := range pods {
 		// Terminating pods included: this is the deletion that does not
 		// wait for a kubelet.
-		if err := m.Client.Delete(ctx, p, client.GracePeriodSeconds(0), client.Preconditions{UID: &p.UID}); err != nil &&
+		if err := m.frameworksClient.Delete(ctx, p, client.GracePeriodSeconds(0), client.Preconditions{UID: &p.UID}); err != nil &&
 			!apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return n, fmt.Errorf("removing pod %s of framework %s: %w", p.Name, fw.Name, err)
 		}

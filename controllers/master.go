@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -15,6 +16,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	"github.com/kubemesos/kubemesos/internal/deletions"
+	"github.com/kubemesos/kubemesos/internal/fieldowner"
 )
 
 // Options are the master's settings, set from the flags of `kubemesos master`.
@@ -85,14 +87,22 @@ func (o Options) AgentTimeout() time.Duration {
 }
 
 // Master is the kubemesos master: the agent registry, task admission,
-// the allocation loop and the framework lifecycle, sharing one ledger.
+// the allocation loop and the framework lifecycle, sharing state only
+// through the scheduling cache.
 type Master struct {
+	// Client reads through the informers; each concern writes through its
+	// own client below, named by its field manager.
 	Client   client.Client
 	Clock    clock.WithTicker
 	Recorder events.EventRecorder
 	Options  Options
 
-	ledger  *ledger
+	admissionClient  client.Client
+	registryClient   client.Client
+	allocatorClient  client.Client
+	frameworksClient client.Client
+	// rebuild serialises the scheduling cache's rebuild on leader start.
+	rebuild sync.Mutex
 	trigger chan struct{}
 	removal *removalLimiter
 	// renewals times the agents' heartbeats by the master's clock.
@@ -122,16 +132,19 @@ func (m *Master) leading() bool {
 // New returns a master with the given client, clock, recorder and options.
 func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Options) *Master {
 	return &Master{
-		Client:   c,
-		Clock:    clk,
-		Recorder: rec,
-		Options:  o,
-		ledger:   newLedger(),
-		trigger:  make(chan struct{}, 1),
-		removal:  newRemovalLimiter(o.AgentRemovalRate, o.AgentRemovalPeriod, clk),
-		renewals: newRenewals(clk),
-		deletes:  deletions.New(c, clk),
-		sched:    schedcache.New(),
+		Client:           c,
+		Clock:            clk,
+		Recorder:         rec,
+		Options:          o,
+		admissionClient:  fieldowner.Client(c, fieldowner.Admission),
+		registryClient:   fieldowner.Client(c, fieldowner.Registry),
+		allocatorClient:  fieldowner.Client(c, fieldowner.Allocator),
+		frameworksClient: fieldowner.Client(c, fieldowner.Frameworks),
+		trigger:          make(chan struct{}, 1),
+		removal:          newRemovalLimiter(o.AgentRemovalRate, o.AgentRemovalPeriod, clk),
+		renewals:         newRenewals(clk),
+		deletes:          deletions.New(fieldowner.Client(c, fieldowner.Frameworks), clk),
+		sched:            schedcache.New(clk),
 	}
 }
 
@@ -152,7 +165,8 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	m.elected = mgr.Elected()
 	// A deleted offer is forgotten by the scheduling cache and then, in
 	// the same event, judged: consumed, rescinded, or declined.
-	m.sched.OfferDeleted = func(o *kmv1.Offer) { m.offerDeleted(ctx, o) }
+	m.sched.OfferDeleted = func(o *kmv1.Offer, fate schedcache.Fate) { m.offerDeleted(ctx, o, fate) }
+	m.sched.RefuseFor = m.refuseFor
 	if err := m.sched.Register(ctx, mgr.GetCache()); err != nil {
 		return err
 	}
@@ -171,6 +185,38 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.Add(&allocationLoop{m: m}); err != nil {
 		return fmt.Errorf("adding the allocation loop: %w", err)
 	}
+	return nil
+}
+
+// ensureRebuilt rebuilds, once per leadership and before anything is
+// admitted or offered, what admitted tasks took from the offers that still
+// exist, reading every offer and task from the informers.
+func (m *Master) ensureRebuilt(ctx context.Context) error {
+	if m.sched.Rebuilt() {
+		return nil
+	}
+	m.rebuild.Lock()
+	defer m.rebuild.Unlock()
+	if m.sched.Rebuilt() {
+		return nil
+	}
+	var offers kmv1.OfferList
+	var tasks kmv1.TaskList
+	if err := m.Client.List(ctx, &offers); err != nil {
+		return fmt.Errorf("reading the offers: %w", err)
+	}
+	if err := m.Client.List(ctx, &tasks); err != nil {
+		return fmt.Errorf("reading the tasks: %w", err)
+	}
+	os := make([]*kmv1.Offer, len(offers.Items))
+	for i := range offers.Items {
+		os[i] = &offers.Items[i]
+	}
+	ts := make([]*kmv1.Task, len(tasks.Items))
+	for i := range tasks.Items {
+		ts[i] = &tasks.Items[i]
+	}
+	m.sched.Rebuild(os, ts)
 	return nil
 }
 

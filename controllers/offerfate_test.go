@@ -9,6 +9,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	"github.com/kubemesos/kubemesos/internal/metrics"
 )
 
@@ -29,7 +30,6 @@ func TestOfferFate(t *testing.T) {
 	fwKey := types.NamespacedName{Namespace: "ns", Name: "fw"}
 	activeFw := map[types.NamespacedName]*kmv1.Framework{fwKey: {Status: kmv1.FrameworkStatus{Phase: kmv1.FrameworkActive}}}
 	disconnected := map[types.NamespacedName]*kmv1.Framework{fwKey: {Status: kmv1.FrameworkStatus{Phase: kmv1.FrameworkDisconnected}}}
-	key := types.NamespacedName{Namespace: "ns", Name: "o"}
 
 	for _, tc := range []struct {
 		name     string
@@ -48,42 +48,12 @@ func TestOfferFate(t *testing.T) {
 		{"unused past --offer-timeout", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, metrics.OfferRescinded},
 		{"used in time, old", offer(start.Add(-10*time.Minute), "a1"), active, activeFw, 100 * time.Millisecond, ""},
 	} {
-		m.ledger = newLedger()
+		o := &schedcache.Offer{Obj: tc.offer, Framework: fwKey}
 		if tc.firstUse > 0 {
-			m.ledger.firstUse[key] = start.Add(-tc.firstUse)
+			o.FirstUse = start.Add(-tc.firstUse)
 		}
-		if got, why := m.offerFate(tc.offer, tc.agents, tc.fws, start); got != tc.want {
+		if got, why := m.offerFate(o, tc.agents, tc.fws, start); got != tc.want {
 			t.Errorf("%s: fate %q (%s), want %q", tc.name, got, why, tc.want)
-		}
-	}
-}
-
-// TestSettleLedger: the ledger forgets what the cache now shows (offers it
-// created, tasks it staged), and a staged task the cache never shows after
-// the grace period.
-func TestSettleLedger(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	m := New(nil, clocktesting.NewFakeClock(now), nil, DefaultOptions())
-	l := m.ledger
-	seen, unseen := types.NamespacedName{Namespace: "ns", Name: "seen"}, types.NamespacedName{Namespace: "ns", Name: "unseen"}
-	l.created[seen], l.created[unseen] = createdOffer{}, createdOffer{}
-	l.admitted["staged"] = admission{at: now}
-	l.admitted["pending"] = admission{at: now}
-	l.admitted["lost"] = admission{at: now.Add(-admittedGrace - time.Second)}
-	snap := &snapshot{
-		offers: []*kmv1.Offer{{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "seen"}}},
-		staged: func(uid types.UID) bool { return uid == "staged" },
-	}
-	m.settleLedger(snap, now)
-	if _, ok := l.created[seen]; ok {
-		t.Error("an offer the cache shows is still expected")
-	}
-	if _, ok := l.created[unseen]; !ok {
-		t.Error("an offer the cache does not show yet was forgotten")
-	}
-	for uid, want := range map[types.UID]bool{"staged": false, "pending": true, "lost": false} {
-		if _, ok := l.admitted[uid]; ok != want {
-			t.Errorf("admitted %s kept=%v, want %v", uid, ok, want)
 		}
 	}
 }

@@ -2,60 +2,61 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
-func containsOffer(offers []kmv1.Offer, key types.NamespacedName) bool {
-	for i := range offers {
-		if offers[i].Namespace == key.Namespace && offers[i].Name == key.Name {
-			return true
-		}
-	}
-	return false
-}
-
 // offerFate decides whether an outstanding offer stays ("") or goes, and why.
-func (m *Master) offerFate(o *kmv1.Offer, agents map[string]*kmv1.Agent, fws map[types.NamespacedName]*kmv1.Framework, now time.Time) (string, string) {
-	l := m.ledger
-	key := nsName(o)
-	if first, used := l.firstUse[key]; used && now.Sub(first) >= m.Options.AcceptWindow {
+func (m *Master) offerFate(o *schedcache.Offer, agents map[string]*kmv1.Agent, fws map[types.NamespacedName]*kmv1.Framework, now time.Time) (string, string) {
+	used := !o.FirstUse.IsZero()
+	if used && now.Sub(o.FirstUse) >= m.Options.AcceptWindow {
 		return metrics.OfferConsumed, "used by tasks"
 	}
-	a := agents[o.Spec.NodeName]
-	if a == nil || a.Status.Phase != kmv1.AgentActive || a.Status.AgentID != o.Spec.AgentID {
+	a := agents[o.Obj.Spec.NodeName]
+	if a == nil || a.Status.Phase != kmv1.AgentActive || a.Status.AgentID != o.Obj.Spec.AgentID {
 		return metrics.OfferRescinded, "the agent is no longer active under this agentID"
 	}
-	fw := fws[types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}]
+	fw := fws[o.Framework]
 	if fw == nil || fw.DeletionTimestamp != nil || fw.Status.Phase != kmv1.FrameworkActive {
 		return metrics.OfferRescinded, "the framework is not active"
 	}
-	if _, used := l.firstUse[key]; !used && m.Options.OfferTimeout > 0 && now.Sub(o.CreationTimestamp.Time) >= m.Options.OfferTimeout {
+	if !used && m.Options.OfferTimeout > 0 && now.Sub(o.Obj.CreationTimestamp.Time) >= m.Options.OfferTimeout {
 		return metrics.OfferRescinded, fmt.Sprintf("not used within --offer-timeout %s", m.Options.OfferTimeout)
 	}
 	return "", ""
 }
 
-// createOffer makes one Offer of all of agent's free resources to fw.
-func (m *Master) createOffer(ctx context.Context, fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList) error {
-	offer := &kmv1.Offer{
+// newOffer builds an Offer of rl on agent to fw. Its name is chosen here,
+// not by the API server, so that the scheduling cache knows it before the
+// create is sent.
+func newOffer(fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList) *kmv1.Offer {
+	prefix := fw.Name + "-" + agent.Name
+	if len(prefix) > 200 {
+		prefix = strings.TrimRight(prefix[:200], ".-")
+	}
+	return &kmv1.Offer{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace:    fw.Namespace,
-			GenerateName: fw.Name + "-" + agent.Name + "-",
-			Labels:       map[string]string{kmv1.LabelFramework: fw.Name, kmv1.LabelAgent: agent.Name},
+			Namespace: fw.Namespace,
+			Name:      prefix + "-" + utilrand.String(5),
+			Labels:    map[string]string{kmv1.LabelFramework: fw.Name, kmv1.LabelAgent: agent.Name},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID,
 				BlockOwnerDeletion: ptr.To(false)}},
 		},
@@ -68,32 +69,59 @@ func (m *Master) createOffer(ctx context.Context, fw *kmv1.Framework, agent *kmv
 			Attributes:  agent.Spec.Attributes,
 		},
 	}
-	if len(offer.GenerateName) > 200 {
-		offer.GenerateName = offer.GenerateName[:200]
+}
+
+// createOffer creates an offer committed to the scheduling cache, and
+// makes the cache forget it if the create failed.
+func (m *Master) createOffer(ctx context.Context, offer *kmv1.Offer) error {
+	if err := m.allocatorClient.Create(ctx, offer.DeepCopy()); err != nil {
+		if !isUnclear(err) {
+			m.sched.Unmake(nsName(offer))
+		}
+		return fmt.Errorf("offering agent %s to framework %s: %w", offer.Spec.NodeName, offer.Spec.Framework, err)
 	}
-	if err := m.Client.Create(ctx, offer); err != nil {
-		return fmt.Errorf("offering agent %s to framework %s: %w", agent.Name, nsName(fw), err)
-	}
-	m.ledger.created[nsName(offer)] = createdOffer{framework: nsName(fw), agentID: agent.Status.AgentID, resources: rl}
 	metrics.OffersTotal.WithLabelValues(metrics.OfferMade).Inc()
-	ctrl.LoggerFrom(ctx).V(2).Info("offer made", "offer", nsName(offer), "agent", agent.Name, "resources", resources.String(rl))
+	ctrl.LoggerFrom(ctx).V(2).Info("offer made", "offer", nsName(offer), "agent", offer.Spec.NodeName, "resources", resources.String(offer.Spec.Resources.Core()))
 	return nil
 }
 
-// deleteOffer removes an offer that was consumed or rescinded. The ledger
-// remembers the deletion, so its informer event is not taken for a decline.
-// The caller holds the ledger lock.
+// isUnclear reports whether a failed write may have been applied all the
+// same (a timeout, a lost connection): its assumption then waits for the
+// informer, or for schedcache.Grace.
+func isUnclear(err error) bool {
+	return !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) &&
+		!apierrors.IsNotFound(err) && !apierrors.IsBadRequest(err) && !apierrors.IsTooManyRequests(err)
+}
+
+// deleteOffer removes an offer that was consumed or rescinded, once the
+// scheduling cache recorded the deletion (so that its informer event is not
+// taken for a decline); a failed delete is forgotten there.
 func (m *Master) deleteOffer(ctx context.Context, o *kmv1.Offer, outcome, why string) error {
 	key := nsName(o)
-	m.ledger.deleted[key] = struct{}{}
-	err := m.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID})
+	err := m.allocatorClient.Delete(ctx, o, client.Preconditions{UID: &o.UID})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		delete(m.ledger.deleted, key)
+		m.sched.Undelete(key)
 		return fmt.Errorf("deleting offer %s (%s): %w", key, why, err)
 	}
 	metrics.OffersTotal.WithLabelValues(outcome).Inc()
 	ctrl.LoggerFrom(ctx).V(2).Info("offer removed", "offer", key, "outcome", outcome, "why", why)
 	return nil
+}
+
+// rescindOffers deletes the given offers, those not already being
+// deleted, concurrently.
+func (m *Master) rescindOffers(ctx context.Context, offers []kmv1.Offer, why string) error {
+	var remove []*kmv1.Offer
+	for i := range offers {
+		if m.sched.BeginDelete(nsName(&offers[i])) {
+			remove = append(remove, &offers[i])
+		}
+	}
+	errs := make([]error, len(remove))
+	workqueue.ParallelizeUntil(ctx, offerWriters, len(remove), func(i int) {
+		errs[i] = m.deleteOffer(ctx, remove[i], metrics.OfferRescinded, why)
+	})
+	return errors.Join(errs...)
 }
 
 // rescindOffersOnNode deletes every offer of the agent on node.
@@ -102,61 +130,35 @@ func (m *Master) rescindOffersOnNode(ctx context.Context, node, why string) erro
 	if err := m.Client.List(ctx, &offers, client.MatchingFields{IndexOfferNode: node}); err != nil {
 		return fmt.Errorf("listing the offers on %s: %w", node, err)
 	}
-	m.ledger.mu.Lock()
-	defer m.ledger.mu.Unlock()
-	for i := range offers.Items {
-		o := &offers.Items[i]
-		if _, gone := m.ledger.deleted[nsName(o)]; gone {
-			continue
-		}
-		if err := m.deleteOffer(ctx, o, metrics.OfferRescinded, why); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.rescindOffers(ctx, offers.Items, why)
 }
 
-// offerDeleted records a decline, unless the master itself removed the
-// offer or tasks used it. A standby's informer sees the leader's deletions
-// too; only the leader keeps a ledger.
-func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer) {
+// refuseFor is how long a framework refuses an agent after declining o:
+// the decline's own filter (the SDK's DeclineOffer filters), else the
+// framework's spec.offerFilters.refuseSeconds, else 5s. A standby judges
+// no declines: it sees the leader's own deletions as well.
+func (m *Master) refuseFor(o *kmv1.Offer, fw *kmv1.Framework) (time.Duration, bool) {
+	if !m.leading() {
+		return 0, false
+	}
+	if v, err := strconv.Atoi(o.Annotations[kmv1.AnnotationRefuseSeconds]); err == nil && v >= 0 && v <= 86400 {
+		return time.Duration(v) * time.Second, true
+	}
+	if fw != nil && fw.Spec.OfferFilters != nil && fw.Spec.OfferFilters.RefuseSeconds != nil {
+		return time.Duration(*fw.Spec.OfferFilters.RefuseSeconds) * time.Second, true
+	}
+	return 5 * time.Second, true
+}
+
+// offerDeleted counts a decline and asks for a cycle: the offer's
+// resources are free again.
+func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer, fate schedcache.Fate) {
 	if !m.leading() {
 		return
 	}
-	l := m.ledger
-	l.mu.Lock()
-	key := nsName(o)
-	_, own := l.deleted[key]
-	_, used := l.firstUse[key]
-	delete(l.deleted, key)
-	l.forgetOffer(key)
-	if !own && !used {
-		refuse := 5 * time.Second
-		var fw kmv1.Framework
-		if err := m.Client.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}, &fw); err == nil &&
-			fw.Spec.OfferFilters != nil && fw.Spec.OfferFilters.RefuseSeconds != nil {
-			refuse = time.Duration(*fw.Spec.OfferFilters.RefuseSeconds) * time.Second
-		}
-		// A decline may carry its own filter (the SDK's DeclineOffer filters).
-		if v, err := strconv.Atoi(o.Annotations[kmv1.AnnotationRefuseSeconds]); err == nil && v >= 0 && v <= 86400 {
-			refuse = time.Duration(v) * time.Second
-		}
-		l.filters[filterKey{framework: types.NamespacedName{Namespace: o.Namespace, Name: string(o.Spec.Framework)}, agentID: o.Spec.AgentID}] = m.Clock.Now().Add(refuse)
+	if fate == schedcache.Declined {
 		metrics.OffersTotal.WithLabelValues(metrics.OfferDeclined).Inc()
-		ctrl.LoggerFrom(ctx).V(2).Info("offer declined", "offer", key, "refuse", refuse)
+		ctrl.LoggerFrom(ctx).V(2).Info("offer declined", "offer", nsName(o))
 	}
-	l.mu.Unlock()
 	m.Trigger()
-}
-
-// offerRest is what is left of an offer after the tasks admitted on it,
-// never below zero. The caller holds the ledger lock.
-func (m *Master) offerRest(o *kmv1.Offer) corev1.ResourceList {
-	rest := resources.Sub(o.Spec.Resources.Core(), m.ledger.offerUse[nsName(o)])
-	for k, q := range rest {
-		if q.Sign() < 0 {
-			delete(rest, k)
-		}
-	}
-	return rest
 }

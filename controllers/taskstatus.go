@@ -21,12 +21,12 @@ type masterStatus struct {
 	message string
 }
 
-// writeTaskStatus moves task to st with a merge patch that carries the
+// writeTaskStatus moves task to st, written by c (its writer's client), with a merge patch that carries the
 // cached resourceVersion, so a concurrent writer makes it fail with a
 // conflict instead of being overwritten. A write that the API server
 // refuses because the task already reached a terminal state is dropped and
 // logged, never retried: it reports (false, nil). Conflicts are returned.
-func (m *Master) writeTaskStatus(ctx context.Context, task *kmv1.Task, st masterStatus, mutate func(*kmv1.TaskStatus)) (bool, error) {
+func (m *Master) writeTaskStatus(ctx context.Context, c client.Client, task *kmv1.Task, st masterStatus, mutate func(*kmv1.TaskStatus)) (bool, error) {
 	log := ctrl.LoggerFrom(ctx).WithValues("task", client.ObjectKeyFromObject(task), "state", st.state)
 	if task.Status.State.IsTerminal() {
 		log.V(2).Info("dropping a status write on a terminal task", "current", task.Status.State)
@@ -43,7 +43,7 @@ func (m *Master) writeTaskStatus(ctx context.Context, task *kmv1.Task, st master
 	if mutate != nil {
 		mutate(s)
 	}
-	err := m.Client.Status().Patch(ctx, patched, client.MergeFromWithOptions(task, client.MergeFromWithOptimisticLock{}))
+	err := c.Status().Patch(ctx, patched, client.MergeFromWithOptions(task, client.MergeFromWithOptimisticLock{}))
 	switch {
 	case err == nil:
 		metrics.TaskTransitions.WithLabelValues(string(st.state)).Inc()

@@ -154,3 +154,13 @@ func (v Vector) IsZero() bool {
 
 // Clone returns a copy of v.
 func (v Vector) Clone() Vector { return append(Vector(nil), v...) }
+
+// Clone returns a copy of the table, for a reader that must not see it
+// grow.
+func (n *Names) Clone() *Names {
+	c := &Names{index: make(map[corev1.ResourceName]int, len(n.index)), names: append([]corev1.ResourceName(nil), n.names...)}
+	for k, v := range n.index {
+		c.index[k] = v
+	}
+	return c
+}

@@ -1,54 +1,130 @@
-// Package schedcache is the master's scheduling cache: the view of agents,
-// frameworks, offers and live tasks that each allocation cycle needs,
-// kept current by informer events, so that a cycle neither lists the
-// world nor copies it. A snapshot holds pointers to the informers' own
-// objects, which nobody may change; a task leaves the view once it is
-// terminal, so the cycle's cost follows the live tasks, not every task
-// ever run.
+// Package schedcache is the master's scheduling cache: the one home of the
+// in-memory view that allocation and admission share (agents, frameworks,
+// offers, live tasks, decline filters) and of what the master has written
+// but its informers may not show yet. It works the way kueue's cache does:
+// a writer assumes its change here first, then writes to the API server
+// with no lock held, and forgets the assumption if the write failed; the
+// informer event of the written object confirms it.
+//
+// The cache locks internally and never holds its lock during I/O. Each
+// allocation cycle reads a Snapshot: the informers' own objects (read
+// only) with every amount already a vector, so that the cycle neither
+// lists nor copies the world, and works in one resource representation.
+// A task leaves the view once it is terminal, so the cycle's cost follows
+// the live tasks, not every task ever run.
 package schedcache
 
 import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+)
+
+// Fate is what became of a deleted offer.
+type Fate string
+
+// The fates of a deleted offer.
+const (
+	// Removed offers were deleted by this master (consumed or rescinded).
+	Removed Fate = "removed"
+	// Used offers had tasks admitted on them before they went.
+	Used Fate = "used"
+	// Declined offers were deleted by their framework without being used.
+	Declined Fate = "declined"
 )
 
 // Cache is the scheduling cache. The zero value is not usable; use New.
 type Cache struct {
+	// RefuseFor, when set before Register, says for how long a framework
+	// refuses an agent after declining offer o; ok false records no filter
+	// (a standby master judges no declines). It runs under the cache's
+	// lock, so it must not block.
+	RefuseFor func(o *kmv1.Offer, fw *kmv1.Framework) (d time.Duration, ok bool)
 	// OfferDeleted, when set before Register, is called for each deleted
-	// offer after the cache forgot it, from the same informer event: what
-	// it learns (a decline) never meets a snapshot that still holds the
-	// offer.
-	OfferDeleted func(*kmv1.Offer)
+	// offer after the cache forgot it (and filtered a declined pair), from
+	// the same informer event, with no lock held.
+	OfferDeleted func(o *kmv1.Offer, fate Fate)
 
-	mu         sync.RWMutex
-	agents     map[string]*kmv1.Agent
+	clock clock.PassiveClock
+
+	mu sync.Mutex
+	// names indexes every resource name seen; it only grows.
+	names      *allocator.Names
+	agents     map[string]*agent // by node name
+	byAgentID  map[string]*agent
 	frameworks map[types.NamespacedName]*kmv1.Framework
-	offers     map[types.NamespacedName]*kmv1.Offer
+	offers     map[types.NamespacedName]*offer
 	// live holds the tasks that hold resources: staged and not terminal.
-	live map[types.UID]*kmv1.Task
-	// states holds every task's state ("" before admission), for telling
-	// that a task was seen staged; counts counts them by state.
+	live map[types.UID]*task
+	// states holds every task's state ("" before admission); counts
+	// counts them by state.
 	states map[types.UID]kmv1.TaskState
 	counts map[kmv1.TaskState]int
+	// executors counts the live and assumed tasks of each custom executor
+	// on each agent: the executor's resources are charged while any is.
+	executors map[executorOnAgent]*executorUse
+
+	// What this master wrote that its informers may not show yet.
+	ledger
 }
 
-// New returns an empty cache.
-func New() *Cache {
+type agent struct {
+	obj   *kmv1.Agent
+	total allocator.Vector
+}
+
+type offer struct {
+	obj       *kmv1.Offer
+	resources allocator.Vector
+	framework types.NamespacedName
+}
+
+// task is a live or assumed task and what it charges.
+type task struct {
+	agentID   string
+	framework types.NamespacedName
+	own       allocator.Vector
+	// executor is the custom executor's key, zero for a command task.
+	executor executorOnAgent
+	execRes  allocator.Vector
+	obj      *kmv1.Task
+}
+
+type executorOnAgent struct {
+	agentID  string
+	executor kmv1.ExecutorRef
+}
+
+type executorUse struct {
+	tasks     int
+	resources allocator.Vector
+}
+
+// New returns an empty cache that reads time from clk.
+func New(clk clock.PassiveClock) *Cache {
 	return &Cache{
-		agents:     map[string]*kmv1.Agent{},
+		clock:      clk,
+		names:      allocator.NewNames(),
+		agents:     map[string]*agent{},
+		byAgentID:  map[string]*agent{},
 		frameworks: map[types.NamespacedName]*kmv1.Framework{},
-		offers:     map[types.NamespacedName]*kmv1.Offer{},
-		live:       map[types.UID]*kmv1.Task{},
+		offers:     map[types.NamespacedName]*offer{},
+		live:       map[types.UID]*task{},
 		states:     map[types.UID]kmv1.TaskState{},
 		counts:     map[kmv1.TaskState]int{},
+		executors:  map[executorOnAgent]*executorUse{},
+		ledger:     newLedger(),
 	}
 }
 
@@ -68,9 +144,6 @@ func (c *Cache) Register(ctx context.Context, informers cache.Informers) error {
 					o = d.Obj
 				}
 				c.Remove(o)
-				if off, ok := o.(*kmv1.Offer); ok && c.OfferDeleted != nil {
-					c.OfferDeleted(off)
-				}
 			},
 		}); err != nil {
 			return fmt.Errorf("watching %T for the scheduling cache: %w", kind, err)
@@ -79,104 +152,173 @@ func (c *Cache) Register(ctx context.Context, informers cache.Informers) error {
 	return nil
 }
 
-// Upsert records an object as the informer holds it now.
+func frameworkOf(namespace string, name kmv1.ObjectName) types.NamespacedName {
+	return types.NamespacedName{Namespace: namespace, Name: string(name)}
+}
+
+// Upsert records an object as the informer holds it now. A task seen
+// admitted confirms its assumption; an offer seen confirms its creation.
 func (c *Cache) Upsert(o any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch o := o.(type) {
 	case *kmv1.Agent:
-		c.agents[o.Name] = o
+		if old := c.agents[o.Name]; old != nil && c.byAgentID[old.obj.Status.AgentID] == old {
+			delete(c.byAgentID, old.obj.Status.AgentID)
+		}
+		a := &agent{obj: o, total: c.names.Vector(o.Spec.Resources.Core())}
+		c.agents[o.Name] = a
+		if o.Status.AgentID != "" {
+			c.byAgentID[o.Status.AgentID] = a
+		}
 	case *kmv1.Framework:
 		c.frameworks[client.ObjectKeyFromObject(o)] = o
 	case *kmv1.Offer:
-		c.offers[client.ObjectKeyFromObject(o)] = o
+		key := client.ObjectKeyFromObject(o)
+		c.offers[key] = &offer{obj: o, resources: c.names.Vector(o.Spec.Resources.Core()), framework: frameworkOf(o.Namespace, o.Spec.Framework)}
+		delete(c.made, key)
 	case *kmv1.Task:
-		if old, ok := c.states[o.UID]; ok {
-			c.counts[old]--
+		c.upsertTask(o)
+	}
+}
+
+func (c *Cache) upsertTask(t *kmv1.Task) {
+	if old, ok := c.states[t.UID]; ok {
+		c.counts[old]--
+	}
+	c.states[t.UID] = t.Status.State
+	c.counts[t.Status.State]++
+	if t.Status.State != "" {
+		// Admitted, as this master assumed: the informer shows it now.
+		if a, ok := c.assumed[t.UID]; ok {
+			c.release(a.task)
+			delete(c.assumed, t.UID)
 		}
-		c.states[o.UID] = o.Status.State
-		c.counts[o.Status.State]++
-		if o.Status.State != "" && !o.Status.State.IsTerminal() {
-			c.live[o.UID] = o
-		} else {
-			delete(c.live, o.UID)
+	}
+	old, wasLive := c.live[t.UID]
+	if t.Status.State == "" || t.Status.State.IsTerminal() {
+		if wasLive {
+			c.release(old)
+			delete(c.live, t.UID)
+		}
+		return
+	}
+	if wasLive {
+		old.obj = t // what it charges does not change after admission
+		return
+	}
+	c.live[t.UID] = c.hold(c.charge(t, t.PlacedOn()))
+}
+
+// charge is the one rule for what task t, on agent agentID, takes: its
+// own resources, plus its custom executor's while the executor has a
+// task there (an executor pod holds its resources once, however many
+// tasks it runs).
+func (c *Cache) charge(t *kmv1.Task, agentID string) *task {
+	ct := &task{agentID: agentID, framework: frameworkOf(t.Namespace, t.Spec.Framework), own: c.names.Vector(t.Spec.Resources.Core()), obj: t}
+	if t.Spec.Executor != nil {
+		ct.executor = executorOnAgent{agentID: agentID, executor: t.Executor()}
+		ct.execRes = c.names.Vector(t.Spec.Executor.Resources.Core())
+	}
+	return ct
+}
+
+// hold counts t's executor as in use on its agent.
+func (c *Cache) hold(t *task) *task {
+	if t.executor == (executorOnAgent{}) {
+		return t
+	}
+	u := c.executors[t.executor]
+	if u == nil {
+		u = &executorUse{resources: t.execRes}
+		c.executors[t.executor] = u
+	}
+	u.tasks++
+	return t
+}
+
+// release undoes hold.
+func (c *Cache) release(t *task) {
+	if t.executor == (executorOnAgent{}) {
+		return
+	}
+	if u := c.executors[t.executor]; u != nil {
+		if u.tasks--; u.tasks <= 0 {
+			delete(c.executors, t.executor)
 		}
 	}
 }
 
-// Remove forgets a deleted object.
+// Remove forgets a deleted object. A deleted offer is judged: removed by
+// this master, used, or declined (then its pair is filtered).
 func (c *Cache) Remove(o any) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch o := o.(type) {
 	case *kmv1.Agent:
+		if old := c.agents[o.Name]; old != nil && c.byAgentID[old.obj.Status.AgentID] == old {
+			delete(c.byAgentID, old.obj.Status.AgentID)
+		}
 		delete(c.agents, o.Name)
 	case *kmv1.Framework:
 		delete(c.frameworks, client.ObjectKeyFromObject(o))
 	case *kmv1.Offer:
-		delete(c.offers, client.ObjectKeyFromObject(o))
+		fate := c.offerGone(o)
+		c.mu.Unlock()
+		if c.OfferDeleted != nil {
+			c.OfferDeleted(o, fate)
+		}
+		return
 	case *kmv1.Task:
 		if old, ok := c.states[o.UID]; ok {
 			c.counts[old]--
 			delete(c.states, o.UID)
 		}
-		delete(c.live, o.UID)
+		if t, ok := c.live[o.UID]; ok {
+			c.release(t)
+			delete(c.live, o.UID)
+		}
+		// An assumed task deleted before the informer showed it admitted
+		// is kept until its grace ends: what it took from its offer stays
+		// taken while the offer exists, and its pod may still be started.
 	}
+	c.mu.Unlock()
 }
 
-// Snapshot is one moment of the cache. Its objects are the informers':
-// read them, never change them.
-type Snapshot struct {
-	// Agents, Frameworks and Offers are every one the cache holds.
-	Agents     []*kmv1.Agent
-	Frameworks []*kmv1.Framework
-	Offers     []*kmv1.Offer
-	// LiveTasks are the tasks that hold resources.
-	LiveTasks []*kmv1.Task
-	// TaskStates counts every task by state ("" for not yet admitted).
-	TaskStates map[kmv1.TaskState]int
-	// staged tells, of the tasks asked about, those seen admitted.
-	staged map[types.UID]bool
-}
-
-// Staged reports whether task uid, one of those the snapshot was asked
-// about, was seen admitted (with any state, live or ended) at the moment
-// of the snapshot.
-func (s *Snapshot) Staged(uid types.UID) bool { return s.staged[uid] }
-
-// Snapshot returns the cache's current view, and whether each of the tasks
-// in ask was seen admitted at that same moment (a task the caller staged
-// and whose admission the cache may not show yet).
-func (c *Cache) Snapshot(ask []types.UID) *Snapshot {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	s := &Snapshot{
-		Agents:     make([]*kmv1.Agent, 0, len(c.agents)),
-		Frameworks: make([]*kmv1.Framework, 0, len(c.frameworks)),
-		Offers:     make([]*kmv1.Offer, 0, len(c.offers)),
-		LiveTasks:  make([]*kmv1.Task, 0, len(c.live)),
-		TaskStates: make(map[kmv1.TaskState]int, len(c.counts)),
-		staged:     make(map[types.UID]bool, len(ask)),
+// offerGone forgets a deleted offer and tells its fate. The caller holds
+// the lock.
+func (c *Cache) offerGone(o *kmv1.Offer) Fate {
+	key := client.ObjectKeyFromObject(o)
+	delete(c.offers, key)
+	_, own := c.deleting[key]
+	_, used := c.firstUse[key]
+	delete(c.deleting, key)
+	c.forgetOffer(key)
+	switch {
+	case own:
+		return Removed
+	case used:
+		return Used
 	}
-	for _, uid := range ask {
-		s.staged[uid] = c.states[uid] != ""
-	}
-	for _, a := range c.agents {
-		s.Agents = append(s.Agents, a)
-	}
-	for _, f := range c.frameworks {
-		s.Frameworks = append(s.Frameworks, f)
-	}
-	for _, o := range c.offers {
-		s.Offers = append(s.Offers, o)
-	}
-	for _, t := range c.live {
-		s.LiveTasks = append(s.LiveTasks, t)
-	}
-	for st, n := range c.counts {
-		if n > 0 {
-			s.TaskStates[st] = n
+	if c.RefuseFor != nil {
+		fw := frameworkOf(o.Namespace, o.Spec.Framework)
+		if d, ok := c.RefuseFor(o, c.frameworks[fw]); ok {
+			c.filters[Pair{Framework: fw, AgentID: o.Spec.AgentID}] = c.clock.Now().Add(d)
 		}
 	}
-	return s
+	return Declined
+}
+
+// Framework returns the cached framework, or nil: the informer's object,
+// read only.
+func (c *Cache) Framework(key types.NamespacedName) *kmv1.Framework {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frameworks[key]
+}
+
+// ResourceList converts a vector of this cache back to a ResourceList.
+func (c *Cache) ResourceList(v allocator.Vector) corev1.ResourceList {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.names.ResourceList(v)
 }

@@ -2,36 +2,80 @@ package schedcache
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
-func task(uid string, state kmv1.TaskState) *kmv1.Task {
-	return &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: uid, UID: types.UID(uid)}, Status: kmv1.TaskStatus{State: state}}
+var start = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func newCache() (*Cache, *clocktesting.FakeClock) {
+	clk := clocktesting.NewFakeClock(start)
+	return New(clk), clk
+}
+
+func liveTask(uid string, state kmv1.TaskState) *kmv1.Task {
+	return &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: uid, UID: types.UID(uid)},
+		Spec: kmv1.TaskSpec{Framework: "fw", Resources: b.Resources("cpu", "1")}, Status: kmv1.TaskStatus{State: state, AgentID: "a1"}}
+}
+
+func activeAgent(node, id string, pairs ...string) *kmv1.Agent {
+	a := b.MakeAgent(node).Resources(pairs...).Obj()
+	a.Status.AgentID, a.Status.Phase = id, kmv1.AgentActive
+	return a
+}
+
+// newTask is a pending task of framework fw on the given offers.
+func newTask(uid string, offers ...string) *b.TaskWrapper {
+	w := b.MakeTask(uid, "ns").Framework("fw").Offer(offers...)
+	w.UID = types.UID(uid)
+	return w
+}
+
+func withExecutor(w *b.TaskWrapper, exec string) *kmv1.Task {
+	t := w.Executor(exec, "img").Obj()
+	t.Spec.Executor.Resources = b.Resources("cpu", "500m", "memory", "64Mi")
+	return t
+}
+
+func testOffer(name, agentID string, pairs ...string) *kmv1.Offer {
+	return b.MakeOffer(name, "ns").Framework("fw", "fw-id").Agent(agentID, "n-"+agentID).Resources(pairs...).Obj()
+}
+
+// used returns what the snapshot charges to agent agentID, as a string.
+func used(c *Cache, agentID string) string {
+	s := c.Snapshot()
+	for _, a := range s.Agents {
+		if a.Obj.Status.AgentID == agentID {
+			return resources.String(s.Names.ResourceList(a.Used))
+		}
+	}
+	return "no agent"
 }
 
 func TestTasksLeaveTheViewWhenTheyEnd(t *testing.T) {
-	c := New()
-	c.Upsert(task("a", ""))
-	c.Upsert(task("b", kmv1.TaskStaging))
-	c.Upsert(task("c", kmv1.TaskRunning))
-	s := c.Snapshot([]types.UID{"a", "b", "gone"})
-	if len(s.LiveTasks) != 2 || s.Staged("a") || !s.Staged("b") || s.Staged("gone") {
-		t.Fatalf("live %d, staged a=%v b=%v gone=%v", len(s.LiveTasks), s.Staged("a"), s.Staged("b"), s.Staged("gone"))
+	c, _ := newCache()
+	c.Upsert(activeAgent("n1", "a1", "cpu", "8"))
+	c.Upsert(liveTask("a", ""))
+	c.Upsert(liveTask("b", kmv1.TaskStaging))
+	c.Upsert(liveTask("c", kmv1.TaskRunning))
+	if got := used(c, "a1"); got != "cpu=2" {
+		t.Fatalf("two live tasks charge %s, want cpu=2", got)
 	}
-	c.Upsert(task("a", kmv1.TaskStaging))
-	c.Upsert(task("b", kmv1.TaskFinished)) // ended: out of the view, still counted
-	c.Remove(task("c", kmv1.TaskRunning))  // deleted
-	s = c.Snapshot([]types.UID{"b"})
-	if len(s.LiveTasks) != 1 || s.LiveTasks[0].Name != "a" {
-		t.Errorf("live tasks %v, want a only", s.LiveTasks)
-	}
-	if !s.Staged("b") {
-		t.Error("an ended task no longer counts as seen admitted")
+	c.Upsert(liveTask("a", kmv1.TaskStaging))
+	c.Upsert(liveTask("b", kmv1.TaskFinished)) // ended: out of the view, still counted
+	c.Remove(liveTask("c", kmv1.TaskRunning))  // deleted
+	s := c.Snapshot()
+	if got := s.Names.ResourceList(s.Agents[0].Used); got.Cpu().MilliValue() != 1000 {
+		t.Errorf("one live task left, the agent is charged %v", got)
 	}
 	want := map[kmv1.TaskState]int{kmv1.TaskStaging: 1, kmv1.TaskFinished: 1}
 	if fmt.Sprint(s.TaskStates) != fmt.Sprint(want) {
@@ -40,41 +84,271 @@ func TestTasksLeaveTheViewWhenTheyEnd(t *testing.T) {
 }
 
 func TestObjectsAreTheInformersOwn(t *testing.T) {
-	c := New()
+	c, _ := newCache()
 	a := &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
 	f := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "fw"}}
 	o := &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "o1"}}
 	for _, obj := range []any{a, f, o} {
 		c.Upsert(obj)
 	}
-	s := c.Snapshot(nil)
-	if len(s.Agents) != 1 || s.Agents[0] != a || s.Frameworks[0] != f || s.Offers[0] != o {
+	s := c.Snapshot()
+	if len(s.Agents) != 1 || s.Agents[0].Obj != a || s.Frameworks[0].Obj != f || s.Offers[0].Obj != o {
 		t.Fatal("the snapshot does not hold the informers' objects")
 	}
 	c.Remove(o)
-	if s := c.Snapshot(nil); len(s.Offers) != 0 || len(s.Agents) != 1 {
+	if s := c.Snapshot(); len(s.Offers) != 0 || len(s.Agents) != 1 {
 		t.Errorf("after removing the offer: %d offers, %d agents", len(s.Offers), len(s.Agents))
+	}
+}
+
+// TestReserveChargesAnExecutorOncePerAgent: the first task of a custom
+// executor on an agent pays for the executor, later ones do not, and what
+// a reservation took is gone from the offer.
+func TestReserveChargesAnExecutorOncePerAgent(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8", "memory", "1Gi"))
+	c.Upsert(activeAgent("n-a2", "a2", "cpu", "8", "memory", "1Gi"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "8", "memory", "512Mi"))
+	c.Upsert(testOffer("o2", "a2", "cpu", "8", "memory", "512Mi"))
+	for _, tc := range []struct {
+		task *kmv1.Task
+		want string
+	}{
+		{withExecutor(newTask("t1", "o1").Resources("cpu", "1"), "e"), "cpu=1500m,memory=64Mi"}, // the first task pays for the executor
+		{withExecutor(newTask("t2", "o1").Resources("cpu", "1"), "e"), "cpu=1"},                 // the same executor, the same agent
+		{withExecutor(newTask("t3", "o2").Resources("cpu", "1"), "e"), "cpu=1500m,memory=64Mi"}, // another agent: another pod
+		{withExecutor(newTask("t4", "o1").Resources("cpu", "1"), "f"), "cpu=1500m,memory=64Mi"}, // another executor
+		{newTask("t5", "o1").Resources("cpu", "1").Command("img").Obj(), "cpu=1"},
+	} {
+		v := c.Reserve(tc.task)
+		if v.State != kmv1.TaskStaging {
+			t.Fatalf("%s: %s %s", tc.task.Name, v.State, v.Message)
+		}
+		if got := resources.String(v.Need); got != tc.want {
+			t.Errorf("%s: charged %s, want %s", tc.task.Name, got, tc.want)
+		}
+	}
+	// o1 had 8 cpu and 512Mi; t1, t2, t4 and t5 took 1.5 + 1 + 1.5 + 1 cpu
+	// and 2 × 64Mi.
+	s := c.Snapshot()
+	for _, o := range s.Offers {
+		if got := resources.String(s.Names.ResourceList(o.Rest)); o.Obj.Name == "o1" && got != "cpu=3,memory=384Mi" {
+			t.Errorf("o1 has %s left, want cpu=3,memory=384Mi", got)
+		}
+	}
+	if got := used(c, "a1"); got != "cpu=5,memory=128Mi" {
+		t.Errorf("a1 is charged %s, want cpu=5,memory=128Mi", got)
+	}
+}
+
+func TestReserveRefusesWhatDoesNotFit(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(activeAgent("n-a2", "a2", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "2"))
+	c.Upsert(testOffer("o2", "a2", "cpu", "2"))
+	c.Upsert(testOffer("gone", "a1", "cpu", "2"))
+	if !c.BeginDelete(types.NamespacedName{Namespace: "ns", Name: "gone"}) {
+		t.Fatal("a first deletion was refused")
+	}
+	other := testOffer("other", "a1", "cpu", "2")
+	other.Spec.Framework = "other"
+	c.Upsert(other)
+	for _, tc := range []struct {
+		task  *kmv1.Task
+		state kmv1.TaskState
+		says  string
+	}{
+		{newTask("big", "o1").Resources("cpu", "3").Obj(), kmv1.TaskError, "needs more than its offers have left"},
+		{newTask("twice", "o1", "o1").Resources("cpu", "1").Obj(), kmv1.TaskError, "named twice"},
+		{newTask("split", "o1", "o2").Resources("cpu", "1").Obj(), kmv1.TaskError, "different agents"},
+		{newTask("theirs", "other").Resources("cpu", "1").Obj(), kmv1.TaskError, "belongs to framework"},
+		{newTask("deleting", "gone").Resources("cpu", "1").Obj(), kmv1.TaskDropped, "no longer exists"},
+		{newTask("unknown", "nope").Resources("cpu", "1").Obj(), kmv1.TaskDropped, "no longer exists"},
+		{newTask("pinned", "o1").Agent("a2").Resources("cpu", "1").Obj(), kmv1.TaskError, "does not match"},
+		{newTask("fits", "o1").Resources("cpu", "2").Obj(), kmv1.TaskStaging, ""},
+		{newTask("late", "o1").Resources("cpu", "1").Obj(), kmv1.TaskError, "needs more than its offers have left"},
+	} {
+		v := c.Reserve(tc.task)
+		if v.State != tc.state || !strings.Contains(v.Message, tc.says) {
+			t.Errorf("%s: %s %q, want %s %q", tc.task.Name, v.State, v.Message, tc.state, tc.says)
+		}
+	}
+	unreachable := activeAgent("n-a2", "a2", "cpu", "8")
+	unreachable.Status.Phase = kmv1.AgentUnreachable
+	c.Upsert(unreachable)
+	if v := c.Reserve(newTask("lost", "o2").Resources("cpu", "1").Obj()); v.State != kmv1.TaskDropped {
+		t.Errorf("a task on an unreachable agent: %s %s", v.State, v.Message)
+	}
+}
+
+// TestAssumeConfirmForget: a reservation is charged until the informer
+// shows the task admitted (then the task is charged once, not twice), a
+// failed write gives the offer back, and an unclear one is forgotten after
+// Grace while what it took from its offer stays taken.
+func TestAssumeConfirmForget(t *testing.T) {
+	c, clk := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
+	rest := func() int64 {
+		for _, o := range c.Snapshot().Offers {
+			if o.Obj.Name == "o1" {
+				return o.Rest[0]
+			}
+		}
+		return -1
+	}
+	tk := newTask("t1", "o1").Resources("cpu", "1").Obj()
+	if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
+		t.Fatal(v.Message)
+	}
+	if v := c.Reserve(tk); v.State != "" {
+		t.Errorf("a second reservation of the same task: %s", v.State)
+	}
+	if u := used(c, "a1"); u != "cpu=1" || rest() != 3000 {
+		t.Fatalf("reserved: agent charged %s, offer rest %d", u, rest())
+	}
+	seen := tk.DeepCopy()
+	seen.Status.State, seen.Status.AgentID = kmv1.TaskStaging, "a1"
+	c.Upsert(seen)
+	s := c.Snapshot()
+	if got := s.Agents[0].Used[0]; got != 1000 {
+		t.Errorf("confirmed by the informer: agent charged %dm cpu, want 1000m", got)
+	}
+
+	failed := newTask("t2", "o1").Resources("cpu", "1").Obj()
+	c.Reserve(failed)
+	c.Forget(failed.UID)
+	if rest() != 3000 || c.Snapshot().Agents[0].Used[0] != 1000 {
+		t.Errorf("after a failed write: offer rest %d, agent %d", rest(), c.Snapshot().Agents[0].Used[0])
+	}
+
+	unclear := newTask("t3", "o1").Resources("cpu", "1").Obj()
+	c.Reserve(unclear)
+	clk.Step(Grace + time.Second)
+	if got := c.Snapshot().Agents[0].Used[0]; got != 1000 || rest() != 2000 {
+		t.Errorf("an unclear write past its grace: agent %dm, offer rest %d; want 1000m and 2000", got, rest())
+	}
+}
+
+// TestCommitRefusesAStalePlan: a plan made before a reservation is not
+// committed; one made after is.
+func TestCommitRefusesAStalePlan(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
+	key := types.NamespacedName{Namespace: "ns", Name: "o1"}
+	s := c.Snapshot()
+	c.Reserve(newTask("t1", "o1").Resources("cpu", "1").Obj())
+	if c.Commit(s.Generation, []types.NamespacedName{key}, nil) {
+		t.Fatal("a plan made before a reservation was committed")
+	}
+	made := testOffer("o2", "a1", "cpu", "4")
+	if !c.Commit(c.Snapshot().Generation, []types.NamespacedName{key}, []*kmv1.Offer{made}) {
+		t.Fatal("a current plan was refused")
+	}
+	s = c.Snapshot()
+	if len(s.Offers) != 1 || s.Offers[0].Obj.Name != "o2" || !s.Offers[0].Made {
+		t.Fatalf("offers %+v, want only o2, made and not shown yet", s.Offers)
+	}
+	if v := c.Reserve(newTask("t2", "o2").Resources("cpu", "1").Obj()); v.State != kmv1.TaskStaging {
+		t.Errorf("a task on an offer made but not shown yet: %s %s", v.State, v.Message)
+	}
+	c.Upsert(made) // the informer shows it
+	if s := c.Snapshot(); len(s.Offers) != 1 || s.Offers[0].Made {
+		t.Errorf("offers %+v after the informer showed o2", s.Offers)
+	}
+	c.Undelete(key)
+	if s := c.Snapshot(); len(s.Offers) != 2 {
+		t.Errorf("a failed deletion left %d offers, want 2", len(s.Offers))
+	}
+}
+
+// TestDeletedOfferFates: an offer deleted by the master is removed, one
+// used by tasks is used, any other was declined and filters its pair.
+func TestDeletedOfferFates(t *testing.T) {
+	c, clk := newCache()
+	var fates []Fate
+	c.OfferDeleted = func(_ *kmv1.Offer, f Fate) { fates = append(fates, f) }
+	c.RefuseFor = func(_ *kmv1.Offer, fw *kmv1.Framework) (time.Duration, bool) {
+		if fw == nil {
+			t.Error("the decline's framework is not passed")
+		}
+		return 5 * time.Second, true
+	}
+	c.Upsert(b.MakeFramework("fw", "ns").Obj())
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	mine, usedOne, declined := testOffer("mine", "a1", "cpu", "1"), testOffer("used", "a1", "cpu", "1"), testOffer("declined", "a1", "cpu", "1")
+	for _, o := range []*kmv1.Offer{mine, usedOne, declined} {
+		c.Upsert(o)
+	}
+	c.BeginDelete(types.NamespacedName{Namespace: "ns", Name: "mine"})
+	c.Reserve(newTask("t", "used").Resources("cpu", "1").Obj())
+	for _, o := range []*kmv1.Offer{mine, usedOne, declined} {
+		c.Remove(o)
+	}
+	if fmt.Sprint(fates) != fmt.Sprint([]Fate{Removed, Used, Declined}) {
+		t.Errorf("fates %v", fates)
+	}
+	pair := Pair{Framework: types.NamespacedName{Namespace: "ns", Name: "fw"}, AgentID: "a1"}
+	if until, ok := c.Snapshot().Filters[pair]; !ok || !until.Equal(start.Add(5*time.Second)) {
+		t.Errorf("filter %v %v, want until %v", until, ok, start.Add(5*time.Second))
+	}
+	clk.Step(5 * time.Second)
+	if _, ok := c.Snapshot().Filters[pair]; ok {
+		t.Error("an ended filter is still in force")
+	}
+}
+
+// TestRebuildCountsEveryAdmittedTaskOnce: after a leader start, what
+// tasks took from offers that still exist is taken again, the executor
+// once per agent, and tasks never admitted take nothing.
+func TestRebuildCountsEveryAdmittedTaskOnce(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8", "memory", "1Gi"))
+	o := testOffer("o1", "a1", "cpu", "4", "memory", "512Mi")
+	c.Upsert(o)
+	staged := func(w *b.TaskWrapper, exec string, state kmv1.TaskState, at time.Duration) *kmv1.Task {
+		tk := withExecutor(w.Resources("cpu", "1"), exec)
+		tk.Status.State, tk.Status.AgentID = state, "a1"
+		tk.Status.StagingTime = &metav1.Time{Time: start.Add(at)}
+		return tk
+	}
+	tasks := []*kmv1.Task{
+		staged(newTask("second", "o1"), "e", kmv1.TaskFinished, time.Second),
+		staged(newTask("first", "o1"), "e", kmv1.TaskRunning, 0),
+		staged(newTask("refused", "o1"), "e", kmv1.TaskError, 0),
+		staged(newTask("elsewhere", "gone"), "e", kmv1.TaskRunning, 0),
+	}
+	c.Rebuild([]*kmv1.Offer{o}, tasks)
+	s := c.Snapshot()
+	if !c.Rebuilt() || len(s.Offers) != 1 || s.Offers[0].FirstUse.IsZero() {
+		t.Fatalf("rebuilt %v, offers %+v", c.Rebuilt(), s.Offers)
+	}
+	// 1 + 0.5 (executor) + 1 cpu, 64Mi memory taken from 4 cpu, 512Mi.
+	if got := s.Names.ResourceList(s.Offers[0].Rest); got.Cpu().MilliValue() != 1500 || got.Memory().Value() != 448<<20 {
+		t.Errorf("rest %v, want cpu 1500m and memory 448Mi", got)
 	}
 }
 
 // BenchmarkSnapshot10000EndedTasks is the cycle's read with 10,000 ended
 // tasks, 100 live ones and 3 agents (the measurement setting):
 // ended tasks cost nothing per cycle.
-func BenchmarkSnapshot10000EndedTasks(b *testing.B) {
-	c := New()
+func BenchmarkSnapshot10000EndedTasks(bm *testing.B) {
+	c, _ := newCache()
 	for i := 0; i < 10000; i++ {
-		c.Upsert(task(fmt.Sprintf("done-%d", i), kmv1.TaskFinished))
+		c.Upsert(liveTask(fmt.Sprintf("done-%d", i), kmv1.TaskFinished))
 	}
 	for i := 0; i < 100; i++ {
-		c.Upsert(task(fmt.Sprintf("live-%d", i), kmv1.TaskRunning))
+		c.Upsert(liveTask(fmt.Sprintf("live-%d", i), kmv1.TaskRunning))
 	}
 	for i := 0; i < 3; i++ {
-		c.Upsert(&kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%d", i)}})
+		c.Upsert(activeAgent(fmt.Sprintf("node-%d", i), fmt.Sprintf("a%d", i), "cpu", "64"))
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if s := c.Snapshot(nil); len(s.LiveTasks) != 100 {
-			b.Fatal(len(s.LiveTasks))
+	bm.ReportAllocs()
+	for bm.Loop() {
+		if s := c.Snapshot(); len(s.Agents) != 3 {
+			bm.Fatal(len(s.Agents))
 		}
 	}
 }

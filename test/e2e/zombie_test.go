@@ -104,7 +104,7 @@ func masterContainer(pod *corev1.Pod) corev1.ContainerStatus {
 
 // (i) A zombie leader writes nothing: the leading master is paused
 // (SIGSTOP) mid-run past its Lease, the standby takes over, and the old one
-// resumes (SIGCONT) with its stale cache and ledger. The API server's own
+// resumes (SIGCONT) with its stale caches. The API server's own
 // audit log shows that the old leader's pod wrote nothing after the new
 // leader's acquisition; the old leader's process exited; the area is exact
 // and no task state went backwards.

@@ -1,0 +1,331 @@
+package schedcache
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+	"github.com/kubemesos/kubemesos/internal/resources"
+)
+
+// Grace is how long an assumption may wait for the informer to confirm it
+// after an unclear write (one that may or may not have been applied) before
+// the cache forgets it.
+const Grace = 30 * time.Second
+
+// Pair is a framework and an agent: the key of a decline filter.
+type Pair struct {
+	Framework types.NamespacedName
+	AgentID   string
+}
+
+// ledger is what the master wrote that its informers may not show yet,
+// and the decline filters. It is rebuilt from the informers on every
+// leader start: nothing in it keeps the registry's invariants, it only
+// keeps the master from acting twice on a stale view.
+type ledger struct {
+	// use is what admitted tasks took from each offer, and firstUse when
+	// the first of them was admitted.
+	use      map[types.NamespacedName]allocator.Vector
+	firstUse map[types.NamespacedName]time.Time
+	// assumed holds the tasks admitted here that the informer has not
+	// shown admitted yet.
+	assumed map[types.UID]*assumedTask
+	// made holds offers committed for creation that the informer has not
+	// shown yet.
+	made map[types.NamespacedName]*madeOffer
+	// deleting holds offers this master is deleting, perhaps still shown.
+	deleting map[types.NamespacedName]struct{}
+	// filters holds until when a framework refuses an agent.
+	filters map[Pair]time.Time
+	// generation counts admissions: a cycle's plan made on an older
+	// snapshot must not be committed.
+	generation uint64
+	rebuilt    bool
+}
+
+type assumedTask struct {
+	*task
+	offers []types.NamespacedName
+	// need is what the task took from its first offer.
+	need allocator.Vector
+	// firstOf lists the offers whose first use this task was.
+	firstOf []types.NamespacedName
+	at      time.Time
+}
+
+type madeOffer struct {
+	offer
+	at time.Time
+}
+
+func newLedger() ledger {
+	return ledger{
+		use:      map[types.NamespacedName]allocator.Vector{},
+		firstUse: map[types.NamespacedName]time.Time{},
+		assumed:  map[types.UID]*assumedTask{},
+		made:     map[types.NamespacedName]*madeOffer{},
+		deleting: map[types.NamespacedName]struct{}{},
+		filters:  map[Pair]time.Time{},
+	}
+}
+
+// forgetOffer drops what the ledger knows of a gone offer.
+func (l *ledger) forgetOffer(key types.NamespacedName) {
+	delete(l.use, key)
+	delete(l.firstUse, key)
+	delete(l.made, key)
+}
+
+// Verdict is the outcome of Reserve.
+type Verdict struct {
+	// State is TASK_STAGING when the task was reserved, TASK_ERROR or
+	// TASK_DROPPED when it was refused, and "" when it is already
+	// reserved and waits for its informer event.
+	State   kmv1.TaskState
+	Reason  kmv1.TaskReason
+	Message string
+	// Agent is the agent of the offers, for a reserved task.
+	Agent *kmv1.Agent
+	// Need is what the task takes from its offers' agent.
+	Need corev1.ResourceList
+}
+
+func invalid(reason kmv1.TaskReason, format string, args ...any) Verdict {
+	return Verdict{State: kmv1.TaskError, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+func dropped(format string, args ...any) Verdict {
+	return Verdict{State: kmv1.TaskDropped, Reason: kmv1.ReasonInvalidOffers, Message: fmt.Sprintf(format, args...)}
+}
+
+// Reserve checks a task against its offers and their agent and, when it
+// fits in what the offers have left, assumes it admitted: its resources
+// are taken from its first offer and charged to its agent at once, so no
+// later reservation or cycle can promise them again. The caller then
+// writes TASK_STAGING and, if the write failed, calls Forget. The
+// framework's own checks are the caller's.
+func (c *Cache) Reserve(t *kmv1.Task) Verdict {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.assumed[t.UID]; ok {
+		return Verdict{}
+	}
+	capacity := c.names.Zero()
+	agentID := ""
+	var keys []types.NamespacedName
+	seen := map[string]bool{}
+	for _, id := range t.Spec.OfferIDs {
+		if seen[id] {
+			return invalid(kmv1.ReasonInvalidOffers, "offer %s is named twice in spec.offerIDs", id)
+		}
+		seen[id] = true
+		key := types.NamespacedName{Namespace: t.Namespace, Name: id}
+		o := c.offers[key]
+		if o == nil {
+			if m := c.made[key]; m != nil {
+				o = &m.offer
+			}
+		}
+		if _, gone := c.deleting[key]; gone || o == nil || o.obj.DeletionTimestamp != nil {
+			return dropped("offer %s no longer exists: it was used by other tasks, declined or rescinded; launch on a current offer", id)
+		}
+		if o.obj.Spec.Framework != t.Spec.Framework {
+			return invalid(kmv1.ReasonInvalidOffers, "offer %s belongs to framework %q, not %q", id, o.obj.Spec.Framework, t.Spec.Framework)
+		}
+		if agentID != "" && o.obj.Spec.AgentID != agentID {
+			return invalid(kmv1.ReasonInvalidOffers, "the offers are on different agents (%s and %s); a task runs on one agent", agentID, o.obj.Spec.AgentID)
+		}
+		agentID = o.obj.Spec.AgentID
+		capacity = capacity.Add(o.resources).Sub(c.use[key])
+		keys = append(keys, key)
+	}
+	if t.Spec.AgentID != "" && t.Spec.AgentID != agentID {
+		return invalid(kmv1.ReasonInvalidOffers, "spec.agentID %s does not match the offers' agent %s", t.Spec.AgentID, agentID)
+	}
+	a := c.byAgentID[agentID]
+	if a == nil || a.obj.Status.Phase != kmv1.AgentActive {
+		return dropped("agent %s of the offers is no longer active", agentID)
+	}
+	ct := c.charge(t, agentID)
+	need := ct.own.Clone()
+	if ct.executor != (executorOnAgent{}) && c.executors[ct.executor] == nil {
+		need = need.Add(ct.execRes)
+	}
+	if !capacity.Fits(need) {
+		short := resources.Shortfall(c.names.ResourceList(need), c.names.ResourceList(capacity.ClampZero()))
+		return invalid(kmv1.ReasonTaskInvalid, "the task needs more than its offers have left: %s", strings.Join(short, "; "))
+	}
+	now := c.clock.Now()
+	at := &assumedTask{task: c.hold(ct), offers: keys, need: need, at: now}
+	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
+	for _, k := range keys {
+		if _, ok := c.firstUse[k]; !ok {
+			c.firstUse[k] = now
+			at.firstOf = append(at.firstOf, k)
+		}
+	}
+	c.assumed[t.UID] = at
+	c.generation++
+	return Verdict{State: kmv1.TaskStaging, Agent: a.obj, Need: c.names.ResourceList(need)}
+}
+
+// Forget undoes the reservation of a task whose TASK_STAGING was not
+// written: its offers get back what it took.
+func (c *Cache) Forget(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.assumed[uid]
+	if !ok {
+		return
+	}
+	delete(c.assumed, uid)
+	c.release(at.task)
+	if u, ok := c.use[at.offers[0]]; ok {
+		c.use[at.offers[0]] = u.Clone().Sub(at.need)
+	}
+	for _, k := range at.firstOf {
+		delete(c.firstUse, k)
+	}
+	c.generation++
+}
+
+// Commit records a cycle's plan, made on the snapshot of generation gen:
+// the offers it removes and those it makes. It refuses, returning false,
+// when a task was reserved since that snapshot (the plan may promise what
+// the task took); the caller then plans again on a new snapshot. The
+// caller then deletes and creates the offers, and calls Undelete or
+// Unmake for each write that failed.
+func (c *Cache) Commit(gen uint64, remove []types.NamespacedName, make []*kmv1.Offer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.generation {
+		return false
+	}
+	for _, k := range remove {
+		c.deleting[k] = struct{}{}
+	}
+	now := c.clock.Now()
+	for _, o := range make {
+		c.made[client.ObjectKeyFromObject(o)] = &madeOffer{at: now,
+			offer: offer{obj: o, resources: c.names.Vector(o.Spec.Resources.Core()), framework: frameworkOf(o.Namespace, o.Spec.Framework)}}
+	}
+	return true
+}
+
+// BeginDelete records that the master is about to delete an offer, and
+// reports false when it already is.
+func (c *Cache) BeginDelete(key types.NamespacedName) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.deleting[key]; ok {
+		return false
+	}
+	c.deleting[key] = struct{}{}
+	return true
+}
+
+// Undelete forgets a deletion that failed: the offer stays outstanding.
+func (c *Cache) Undelete(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.deleting, key)
+}
+
+// Unmake forgets an offer whose creation failed.
+func (c *Cache) Unmake(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.made, key)
+}
+
+// Filter keeps the pair from offers until the given time.
+func (c *Cache) Filter(p Pair, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until.After(c.filters[p]) {
+		c.filters[p] = until
+	}
+}
+
+// Rebuilt reports whether the ledger was rebuilt since the cache started.
+func (c *Cache) Rebuilt() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rebuilt
+}
+
+// Rebuild restores, after a leader start, what admitted tasks took from
+// the offers that still exist (their resources, and their executor's for
+// the first task of an executor on an agent), so that no offer's
+// resources are used twice across a failover. tasks are every task, ended
+// ones too: an ended task's use of an offer counts while the offer exists.
+func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exists := make(map[types.NamespacedName]bool, len(offers))
+	for _, o := range offers {
+		exists[client.ObjectKeyFromObject(o)] = true
+	}
+	sort.SliceStable(tasks, func(i, j int) bool { return stagedAt(tasks[i]).Before(stagedAt(tasks[j])) })
+	charged := map[executorOnAgent]bool{}
+	for _, t := range tasks {
+		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
+			continue
+		}
+		ct := c.charge(t, t.PlacedOn())
+		need := ct.own.Clone()
+		if ct.executor != (executorOnAgent{}) && !charged[ct.executor] {
+			charged[ct.executor] = true
+			need = need.Add(ct.execRes)
+		}
+		for _, id := range t.Spec.OfferIDs {
+			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
+			if exists[key] {
+				c.use[key] = c.use[key].Clone().Add(need)
+				if _, ok := c.firstUse[key]; !ok {
+					c.firstUse[key] = stagedAt(t)
+				}
+				break
+			}
+		}
+	}
+	c.rebuilt = true
+}
+
+func stagedAt(t *kmv1.Task) time.Time {
+	if t.Status.StagingTime != nil {
+		return t.Status.StagingTime.Time
+	}
+	return t.CreationTimestamp.Time
+}
+
+// settle drops what waited too long for the informer: reservations and
+// creations whose writes were unclear, and filters that ended. What a
+// forgotten reservation took from its offer stays taken while the offer
+// exists. The caller holds the lock.
+func (c *Cache) settle(now time.Time) {
+	for uid, at := range c.assumed {
+		if now.Sub(at.at) > Grace {
+			c.release(at.task)
+			delete(c.assumed, uid)
+		}
+	}
+	for key, m := range c.made {
+		if now.Sub(m.at) > Grace {
+			delete(c.made, key)
+		}
+	}
+	for p, until := range c.filters {
+		if !now.Before(until) {
+			delete(c.filters, p)
+		}
+	}
+}

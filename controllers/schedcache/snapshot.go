@@ -1,0 +1,125 @@
+package schedcache
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+)
+
+// Snapshot is one moment of the cache, for one allocation cycle. Its
+// objects are the informers': read them, never change them. Every amount
+// is a vector of Names.
+type Snapshot struct {
+	// Names indexes the vectors' resources.
+	Names *allocator.Names
+	// Agents are every agent, with what their live and reserved tasks
+	// (and those tasks' executors) take.
+	Agents []Agent
+	// Frameworks are every framework, with what their tasks take.
+	Frameworks []Framework
+	// Offers are the outstanding offers: those the informer shows and
+	// those committed but not shown yet, less those being deleted.
+	Offers []Offer
+	// Filters are the decline filters in force, with their ends.
+	Filters map[Pair]time.Time
+	// TaskStates counts every task by state ("" for not yet admitted).
+	TaskStates map[kmv1.TaskState]int
+	// Generation is what a plan made on this snapshot commits against.
+	Generation uint64
+}
+
+// Agent is an agent and its use.
+type Agent struct {
+	Obj *kmv1.Agent
+	// Total is its spec.resources.
+	Total allocator.Vector
+	// Used is what its tasks and their executors take.
+	Used allocator.Vector
+}
+
+// Framework is a framework and its use.
+type Framework struct {
+	Obj *kmv1.Framework
+	// Used is what its tasks and their executors take.
+	Used allocator.Vector
+}
+
+// Offer is an outstanding offer.
+type Offer struct {
+	Obj *kmv1.Offer
+	// Framework is the offer's framework.
+	Framework types.NamespacedName
+	// Rest is what its tasks have left of it, never below zero.
+	Rest allocator.Vector
+	// FirstUse is when its first task was admitted; zero when unused.
+	FirstUse time.Time
+	// Made is true for an offer this master created that the informer
+	// does not show yet (only its key and spec are set).
+	Made bool
+}
+
+// Snapshot settles the ledger at the cache clock's now and returns the
+// cache's current view.
+func (c *Cache) Snapshot() *Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	c.settle(now)
+	s := &Snapshot{
+		Names:      c.names.Clone(),
+		Agents:     make([]Agent, 0, len(c.agents)),
+		Frameworks: make([]Framework, 0, len(c.frameworks)),
+		Offers:     make([]Offer, 0, len(c.offers)+len(c.made)),
+		Filters:    make(map[Pair]time.Time, len(c.filters)),
+		TaskStates: make(map[kmv1.TaskState]int, len(c.counts)),
+		Generation: c.generation,
+	}
+	agentUse := map[string]allocator.Vector{}
+	fwUse := map[types.NamespacedName]allocator.Vector{}
+	add := func(agentID string, fw types.NamespacedName, v allocator.Vector) {
+		agentUse[agentID] = agentUse[agentID].Add(v)
+		fwUse[fw] = fwUse[fw].Add(v)
+	}
+	for _, t := range c.live {
+		add(t.agentID, t.framework, t.own)
+	}
+	for _, t := range c.assumed {
+		add(t.agentID, t.framework, t.own)
+	}
+	for k, u := range c.executors {
+		add(k.agentID, types.NamespacedName{Namespace: k.executor.Namespace, Name: k.executor.Framework}, u.resources)
+	}
+	for _, a := range c.agents {
+		s.Agents = append(s.Agents, Agent{Obj: a.obj, Total: a.total, Used: agentUse[a.obj.Status.AgentID]})
+	}
+	for key, f := range c.frameworks {
+		s.Frameworks = append(s.Frameworks, Framework{Obj: f, Used: fwUse[key]})
+	}
+	offerView := func(key types.NamespacedName, o *offer, made bool) {
+		if _, gone := c.deleting[key]; gone {
+			return
+		}
+		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
+			FirstUse: c.firstUse[key], Made: made})
+	}
+	for key, o := range c.offers {
+		offerView(key, o, false)
+	}
+	for key, m := range c.made {
+		if _, shown := c.offers[key]; !shown {
+			offerView(key, &m.offer, true)
+		}
+	}
+	for p, until := range c.filters {
+		s.Filters[p] = until
+	}
+	for st, n := range c.counts {
+		if n > 0 {
+			s.TaskStates[st] = n
+		}
+	}
+	return s
+}
