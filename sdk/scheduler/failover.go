@@ -1,0 +1,136 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// This file is a framework's registration and scheduler failover: the
+// driver claims its Framework, campaigns for the scheduler Lease
+// kubemesos-scheduler-<framework>, and is the framework's active scheduler
+// while it holds it; a standby instance takes over when the active one stops
+// renewing it.
+
+// claim gets the Framework, or creates it from cfg.Spec.
+func (d *Driver) claim(ctx context.Context) error {
+	var fw kmv1.Framework
+	key := types.NamespacedName{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}
+	err := d.c.Get(ctx, key, &fw)
+	if apierrors.IsNotFound(err) && d.cfg.Spec != nil {
+		fw = kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}, Spec: *d.cfg.Spec}
+		if err := d.c.Create(ctx, &fw); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating Framework %s: %w", key, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("claiming Framework %s (create it, or give the driver a Spec): %w", key, err)
+	}
+	return nil
+}
+
+// campaign holds the scheduler Lease; while held, this instance is active.
+func (d *Driver) campaign() {
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: kmv1.SchedulerLeaseName(d.cfg.Framework)},
+		Client:     d.cs.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: d.cfg.Identity},
+		Labels:     map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
+	}
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: abortableLock{Interface: lock, aborted: &d.aborted}, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
+		ReleaseOnCancel: true, Name: kmv1.SchedulerLeaseName(d.cfg.Framework),
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: d.lead,
+			OnStoppedLeading: func() {
+				d.mu.Lock()
+				wasActive := d.active
+				d.active = false
+				d.mu.Unlock()
+				if wasActive {
+					d.call(func() { d.sched.Disconnected(d) })
+				}
+				d.finish(errors.New("lost the scheduler Lease"))
+			},
+		},
+	})
+	if err != nil {
+		d.finish(fmt.Errorf("leader election: %w", err))
+		return
+	}
+	le.Run(d.ctx)
+	d.finish(nil)
+}
+
+// abortableLock is the scheduler Lease's lock, which an aborted driver no
+// longer writes: Abort is a crash, so the Lease is not released on the way
+// out (the elector releases it when its context ends) and the framework is
+// Disconnected until another instance takes the Lease over.
+type abortableLock struct {
+	resourcelock.Interface
+	aborted *atomic.Bool
+}
+
+// Update writes the Lease, unless the driver was aborted.
+func (l abortableLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	if l.aborted.Load() {
+		return errors.New("the scheduler driver was aborted: the Lease is left to expire")
+	}
+	return l.Interface.Update(ctx, r)
+}
+
+// lead runs while this instance holds the Lease.
+func (d *Driver) lead(ctx context.Context) {
+	if !d.cache.WaitForCacheSync(ctx) {
+		return
+	}
+	var fw kmv1.Framework
+	key := types.NamespacedName{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}
+	for ctx.Err() == nil {
+		if err := d.cache.Get(ctx, key, &fw); err == nil && fw.Status.FrameworkID != "" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	d.mu.Lock()
+	again := d.registered
+	d.registered, d.active, d.fw = true, true, fw.DeepCopy()
+	d.mu.Unlock()
+	d.log().Info("scheduler active", "framework", key, "frameworkID", fw.Status.FrameworkID, "identity", d.cfg.Identity)
+	d.call(func() {
+		if again {
+			d.sched.Reregistered(d)
+		} else {
+			d.sched.Registered(d, fw.Status.FrameworkID)
+		}
+	})
+	// A new instance learns the state of every task.
+	_ = d.ReconcileTasks(nil)
+	var offers kmv1.OfferList
+	if err := d.cache.List(ctx, &offers); err == nil {
+		for i := range offers.Items {
+			d.offerAdded(&offers.Items[i])
+		}
+	}
+	// Then the messages that executors sent while no instance was active,
+	// once the handler has seen all that were stored.
+	if toolscache.WaitForCacheSync(ctx.Done(), d.messagesReg.HasSynced) {
+		d.deliverMessages(true)
+	}
+	<-ctx.Done()
+}
