@@ -12,13 +12,13 @@ import (
 	"github.com/go-logr/logr"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/internal/stopper"
@@ -56,7 +56,6 @@ type Driver struct {
 	cfg   Config
 	c     client.Client
 	cache cache.Cache
-	cs    kubernetes.Interface
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -105,10 +104,9 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating a client: %w", err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg.RestConfig)
-	if err != nil {
-		return nil, fmt.Errorf("creating a clientset: %w", err)
-	}
+	// Every write of the driver (Framework, Tasks, Offers, Events, the
+	// Lease) names the SDK as its field manager.
+	c = fieldowner.Client(c, fieldowner.Scheduler)
 	ca, err := cache.New(cfg.RestConfig, cache.Options{Scheme: s, ByObject: map[client.Object]cache.ByObject{
 		&kmv1.Offer{}:     {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
 		&kmv1.Task{}:      {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
@@ -118,7 +116,7 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
-	return &Driver{sched: sched, cfg: cfg, c: c, cache: ca, cs: cs, calls: make(chan func(), 1024), stop: stopper.New(),
+	return &Driver{sched: sched, cfg: cfg, c: c, cache: ca, calls: make(chan func(), 1024), stop: stopper.New(),
 		inbox: newInbox(), deleter: messages.NewDeleter(c, cfg.Log.WithName("messages")), sender: messages.NewSender(),
 		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{},
 		agentNodes: map[string]string{}}, nil
