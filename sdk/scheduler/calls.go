@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -85,8 +86,11 @@ func (d *Driver) DeclineOffer(offerID string, filters *Filters) error {
 	d.mu.Unlock()
 	o := &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: offerID}}
 	if filters != nil && filters.RefuseSeconds != nil {
-		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, kmv1.AnnotationRefuseSeconds, fmt.Sprint(*filters.RefuseSeconds))
-		if err := d.c.Patch(d.ctx, o, client.RawPatch(types.MergePatchType, patch)); err != nil && !apierrors.IsNotFound(err) {
+		// The annotation tells the master this decline's filter before the
+		// Offer goes.
+		filtered := o.DeepCopy()
+		filtered.Annotations = map[string]string{kmv1.AnnotationRefuseSeconds: strconv.FormatInt(int64(*filters.RefuseSeconds), 10)}
+		if err := d.c.Patch(d.ctx, filtered, client.MergeFrom(o)); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("declining offer %s: %w", offerID, err)
 		}
 	}
@@ -99,12 +103,19 @@ func (d *Driver) DeclineOffer(offerID string, filters *Filters) error {
 // KillTask sets the task's spec.kill.
 func (d *Driver) KillTask(taskID string) error {
 	t := &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: taskID}}
-	if err := d.c.Patch(d.ctx, t, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"kill":true}}`))); err != nil {
+	killed := t.DeepCopy()
+	killed.Spec.Kill = true
+	if err := d.c.Patch(d.ctx, killed, client.MergeFrom(t)); err != nil {
 		return fmt.Errorf("killing task %s: %w", taskID, err)
 	}
 	return nil
 }
 
+// setSuppress writes spec.suppressOffers = v, whatever the driver last saw.
+// The patch is spelled out rather than computed with MergeFrom: a diff
+// against the cached Framework is empty while the cache lags behind the
+// previous call (SuppressOffers, then at once ReviveOffers), and false, an
+// omitempty field, cannot appear in a diff against a blank Framework.
 func (d *Driver) setSuppress(v bool) error {
 	fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}}
 	patch := fmt.Appendf(nil, `{"spec":{"suppressOffers":%t}}`, v)
