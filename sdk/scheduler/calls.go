@@ -1,0 +1,192 @@
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// This file holds the SchedulerDriver calls a framework makes to the
+// master: launching tasks on offers, declining offers, killing tasks,
+// suppressing and reviving offers, reconciling tasks, and ending the
+// framework.
+
+// LaunchTasks creates the tasks on the offers.
+func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
+	if len(offerIDs) == 0 {
+		return errors.New("LaunchTasks needs at least one offer")
+	}
+	var first kmv1.Offer
+	if err := d.cache.Get(d.ctx, types.NamespacedName{Namespace: d.cfg.Namespace, Name: offerIDs[0]}, &first); err != nil {
+		return fmt.Errorf("offer %s: %w", offerIDs[0], err)
+	}
+	fw := d.Framework()
+	d.mu.Lock()
+	for _, id := range offerIDs {
+		d.usedOffers[id] = true
+	}
+	d.mu.Unlock()
+	failed := map[string]error{}
+	for _, ti := range tasks {
+		labels := map[string]string{kmv1.LabelFramework: d.cfg.Framework, kmv1.LabelAgent: first.Spec.NodeName}
+		for k, v := range ti.Labels {
+			labels[k] = v
+		}
+		t := &kmv1.Task{
+			ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: ti.TaskID, Labels: labels},
+			Spec: kmv1.TaskSpec{Framework: kmv1.ObjectName(d.cfg.Framework), OfferIDs: offerIDs, AgentID: first.Spec.AgentID,
+				Resources: ti.Resources, Command: ti.Command, Executor: ti.Executor, Data: ti.Data, KillGracePeriodSeconds: ti.KillGracePeriodSeconds},
+		}
+		if fw.UID != "" {
+			t.OwnerReferences = []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID}}
+		}
+		// Launching is idempotent: a task that exists was launched before,
+		// for example by the instance this one took over from.
+		if err := d.c.Create(d.ctx, t); err != nil && !apierrors.IsAlreadyExists(err) {
+			failed[ti.TaskID] = err
+		}
+	}
+	if len(failed) > 0 {
+		return &LaunchError{Failed: failed}
+	}
+	return nil
+}
+
+// LaunchError says which tasks of a LaunchTasks call were not created.
+type LaunchError struct {
+	// Failed maps task IDs to why they were not created.
+	Failed map[string]error
+}
+
+func (e *LaunchError) Error() string {
+	parts := make([]string, 0, len(e.Failed))
+	for id, err := range e.Failed {
+		parts = append(parts, fmt.Sprintf("task %s: %v", id, err))
+	}
+	sort.Strings(parts)
+	return "launching tasks: " + strings.Join(parts, "; ")
+}
+
+// DeclineOffer deletes the offer; the master filters that agent for the
+// framework's refuseSeconds, or filters.RefuseSeconds.
+func (d *Driver) DeclineOffer(offerID string, filters *Filters) error {
+	d.mu.Lock()
+	d.usedOffers[offerID] = true
+	d.mu.Unlock()
+	o := &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: offerID}}
+	if filters != nil && filters.RefuseSeconds != nil {
+		// The annotation tells the master this decline's filter before the
+		// Offer goes.
+		filtered := o.DeepCopy()
+		filtered.Annotations = map[string]string{kmv1.AnnotationRefuseSeconds: strconv.FormatInt(int64(*filters.RefuseSeconds), 10)}
+		if err := d.c.Patch(d.ctx, filtered, client.MergeFrom(o)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("declining offer %s: %w", offerID, err)
+		}
+	}
+	if err := d.c.Delete(d.ctx, o); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("declining offer %s: %w", offerID, err)
+	}
+	return nil
+}
+
+// KillTask sets the task's spec.kill.
+func (d *Driver) KillTask(taskID string) error {
+	t := &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: taskID}}
+	killed := t.DeepCopy()
+	killed.Spec.Kill = true
+	if err := d.c.Patch(d.ctx, killed, client.MergeFrom(t)); err != nil {
+		return fmt.Errorf("killing task %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// setSuppress writes spec.suppressOffers = v, whatever the driver last saw.
+// The patch is spelled out rather than computed with MergeFrom: a diff
+// against the cached Framework is empty while the cache lags behind the
+// previous call (SuppressOffers, then at once ReviveOffers), and false, an
+// omitempty field, cannot appear in a diff against a blank Framework.
+func (d *Driver) setSuppress(v bool) error {
+	fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}}
+	patch := fmt.Appendf(nil, `{"spec":{"suppressOffers":%t}}`, v)
+	if err := d.c.Patch(d.ctx, fw, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("setting suppressOffers=%t: %w", v, err)
+	}
+	return nil
+}
+
+// ReviveOffers clears spec.suppressOffers.
+func (d *Driver) ReviveOffers() error { return d.setSuppress(false) }
+
+// SuppressOffers sets spec.suppressOffers.
+func (d *Driver) SuppressOffers() error { return d.setSuppress(true) }
+
+// ReconcileTasks re-delivers the current state of tasks.
+func (d *Driver) ReconcileTasks(taskIDs []string) error {
+	var tasks kmv1.TaskList
+	if err := d.cache.List(d.ctx, &tasks); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, id := range taskIDs {
+		want[id] = true
+	}
+	sort.Slice(tasks.Items, func(i, j int) bool { return tasks.Items[i].Name < tasks.Items[j].Name })
+	for i := range tasks.Items {
+		if len(want) == 0 || want[tasks.Items[i].Name] {
+			d.taskChanged(&tasks.Items[i], true)
+		}
+	}
+	return nil
+}
+
+// finishFramework writes the scheduler's verdict: result and the
+// Succeeded condition, which the master turns into Completed or Failed.
+func (d *Driver) finishFramework(succeeded bool, result, message string) error {
+	key := types.NamespacedName{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var fw kmv1.Framework
+		if err := d.c.Get(d.ctx, key, &fw); err != nil {
+			return err
+		}
+		patch := client.MergeFromWithOptions(fw.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		cond := metav1.Condition{Type: kmv1.FrameworkSucceeded, Status: metav1.ConditionTrue, Reason: kmv1.ReasonCompletedByScheduler, Message: message}
+		if !succeeded {
+			cond.Status, cond.Reason = metav1.ConditionFalse, kmv1.ReasonFailedByScheduler
+		}
+		if cond.Message == "" {
+			cond.Message = "completed by the scheduler"
+		}
+		if result != "" {
+			fw.Status.Result = result
+		}
+		meta.SetStatusCondition(&fw.Status.Conditions, cond)
+		return d.c.Status().Patch(d.ctx, &fw, patch)
+	})
+}
+
+// Complete completes the framework with result.
+func (d *Driver) Complete(result string) error {
+	if err := d.finishFramework(true, result, "completed by the scheduler: "+result); err != nil {
+		return fmt.Errorf("completing the framework: %w", err)
+	}
+	return nil
+}
+
+// Fail ends the framework as Failed with message.
+func (d *Driver) Fail(message string) error {
+	if err := d.finishFramework(false, "", message); err != nil {
+		return fmt.Errorf("failing the framework: %w", err)
+	}
+	return nil
+}
