@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -56,6 +57,8 @@ type Driver struct {
 	cfg   Config
 	c     client.Client
 	cache cache.Cache
+	// cs writes the scheduler Lease through client-go's Lease lock.
+	cs kubernetes.Interface
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -105,8 +108,16 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("creating a client: %w", err)
 	}
 	// Every write of the driver (Framework, Tasks, Offers, Events, the
-	// Lease) names the SDK as its field manager.
+	// Lease) names the SDK as its field manager. client-go's Lease lock
+	// sets none, so its clientset's user agent names it (the API server
+	// takes the default field manager from the user agent).
 	c = fieldowner.Client(c, fieldowner.Scheduler)
+	leaseConfig := rest.CopyConfig(cfg.RestConfig)
+	leaseConfig.UserAgent = fieldowner.Scheduler
+	cs, err := kubernetes.NewForConfig(leaseConfig)
+	if err != nil {
+		return nil, fmt.Errorf("creating a clientset: %w", err)
+	}
 	ca, err := cache.New(cfg.RestConfig, cache.Options{Scheme: s, ByObject: map[client.Object]cache.ByObject{
 		&kmv1.Offer{}:     {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
 		&kmv1.Task{}:      {Namespaces: map[string]cache.Config{cfg.Namespace: {}}, Field: fields.OneTermEqualSelector("spec.framework", cfg.Framework)},
@@ -116,7 +127,7 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
-	return &Driver{sched: sched, cfg: cfg, c: c, cache: ca, calls: make(chan func(), 1024), stop: stopper.New(),
+	return &Driver{sched: sched, cfg: cfg, c: c, cs: cs, cache: ca, calls: make(chan func(), 1024), stop: stopper.New(),
 		inbox: newInbox(), deleter: messages.NewDeleter(c, cfg.Log.WithName("messages")), sender: messages.NewSender(),
 		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{},
 		agentNodes: map[string]string{}}, nil

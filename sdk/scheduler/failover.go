@@ -2,21 +2,17 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"sync/atomic"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
@@ -47,11 +43,14 @@ func (d *Driver) claim(ctx context.Context) error {
 
 // campaign holds the scheduler Lease; while held, this instance is active.
 func (d *Driver) campaign() {
-	lock := &leaseLock{c: d.c, identity: d.cfg.Identity, aborted: &d.aborted,
-		key:    types.NamespacedName{Namespace: d.cfg.Namespace, Name: kmv1.SchedulerLeaseName(d.cfg.Framework)},
-		labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework}}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: kmv1.SchedulerLeaseName(d.cfg.Framework)},
+		Client:     d.cs.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: d.cfg.Identity},
+		Labels:     map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
+	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
+		Lock: abortableLock{Interface: lock, aborted: &d.aborted}, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
 		ReleaseOnCancel: true, Name: kmv1.SchedulerLeaseName(d.cfg.Framework),
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: d.lead,
@@ -75,87 +74,33 @@ func (d *Driver) campaign() {
 	d.finish(nil)
 }
 
-// leaseLock is the scheduler Lease as the elector's lock (what client-go's
-// resourcelock.LeaseLock does), written through the driver's client so that
-// the Lease, like every object the driver writes, names the SDK as its
-// field manager. An aborted driver no longer writes it: Abort is a crash, so
-// the Lease is not released on the way out (the elector releases it when
-// its context ends) and the framework is Disconnected until another
-// instance takes the Lease over. The elector calls it from one goroutine.
-type leaseLock struct {
-	c        client.Client
-	key      types.NamespacedName
-	identity string
-	labels   map[string]string
-	aborted  *atomic.Bool
-	lease    *coordinationv1.Lease // as last read or written
+// abortableLock is the scheduler Lease's lock, which an aborted driver no
+// longer writes: Abort is a crash, so the Lease is not released on the way
+// out (the elector releases it when its context ends) and the framework is
+// Disconnected until another instance takes the Lease over.
+type abortableLock struct {
+	resourcelock.Interface
+	aborted *atomic.Bool
 }
-
-var _ resourcelock.Interface = (*leaseLock)(nil)
 
 // errAborted refuses the Lease writes of an aborted driver.
 var errAborted = errors.New("the scheduler driver was aborted: the Lease is left to expire")
 
-// Get reads the Lease and its election record.
-func (l *leaseLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
-	var lease coordinationv1.Lease
-	if err := l.c.Get(ctx, l.key, &lease); err != nil {
-		return nil, nil, fmt.Errorf("reading Lease %s: %w", l.key, err)
-	}
-	l.lease = &lease
-	record := resourcelock.LeaseSpecToLeaderElectionRecord(&lease.Spec)
-	raw, err := json.Marshal(*record)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encoding the record of Lease %s: %w", l.key, err)
-	}
-	return record, raw, nil
-}
-
-// Create creates the Lease with record, unless the driver was aborted.
-func (l *leaseLock) Create(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
+// Create creates the Lease, unless the driver was aborted.
+func (l abortableLock) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
 	if l.aborted.Load() {
 		return errAborted
 	}
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: l.key.Namespace, Name: l.key.Name, Labels: l.labels},
-		Spec: resourcelock.LeaderElectionRecordToLeaseSpec(&record)}
-	if err := l.c.Create(ctx, lease); err != nil {
-		return fmt.Errorf("creating Lease %s: %w", l.key, err)
-	}
-	l.lease = lease
-	return nil
+	return l.Interface.Create(ctx, r)
 }
 
-// Update writes record to the Lease as last read, so that a write that
-// raced another instance's fails on its resourceVersion, unless the driver
-// was aborted.
-func (l *leaseLock) Update(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
+// Update writes the Lease, unless the driver was aborted.
+func (l abortableLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
 	if l.aborted.Load() {
 		return errAborted
 	}
-	if l.lease == nil {
-		return fmt.Errorf("updating Lease %s: not read or created yet", l.key)
-	}
-	lease := l.lease.DeepCopy()
-	lease.Spec = resourcelock.LeaderElectionRecordToLeaseSpec(&record)
-	if lease.Labels == nil {
-		lease.Labels = map[string]string{}
-	}
-	maps.Copy(lease.Labels, l.labels)
-	if err := l.c.Update(ctx, lease); err != nil {
-		return fmt.Errorf("updating Lease %s: %w", l.key, err)
-	}
-	l.lease = lease
-	return nil
+	return l.Interface.Update(ctx, r)
 }
-
-// RecordEvent records nothing: the Lease's holder is the record.
-func (l *leaseLock) RecordEvent(string) {}
-
-// Identity is this instance's name in the Lease.
-func (l *leaseLock) Identity() string { return l.identity }
-
-// Describe names the Lease.
-func (l *leaseLock) Describe() string { return l.key.String() }
 
 // lead runs while this instance holds the Lease.
 func (d *Driver) lead(ctx context.Context) {
