@@ -2,8 +2,6 @@ package scheduler_test
 
 import (
 	"context"
-	"encoding/json"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/testenv"
 	"github.com/kubemesos/kubemesos/sdk/scheduler"
 )
 
@@ -61,7 +60,7 @@ func TestDriverWritesAsScheduler(t *testing.T) {
 	for _, f := range []string{"spec.framework", "spec.offerIDs", "spec.agentID", "spec.resources", "spec.command", "spec.kill",
 		"metadata.labels.team", "metadata.ownerReferences"} {
 		if !owners[fieldowner.Scheduler][f] {
-			t.Errorf("Task field %s is not managed by %s; managers: %v", f, fieldowner.Scheduler, describe(owners))
+			t.Errorf("Task field %s is not managed by %s; managers: %v", f, fieldowner.Scheduler, owners)
 		}
 	}
 	for manager, fields := range owners {
@@ -73,65 +72,24 @@ func TestDriverWritesAsScheduler(t *testing.T) {
 	}
 
 	if fw := getFramework(t, ns, "owner"); !managedFields(t, fw)[fieldowner.Scheduler]["spec.failoverTimeoutSeconds"] {
-		t.Errorf("the Framework's spec is not managed by %s; managers: %v", fieldowner.Scheduler, describe(managedFields(t, fw)))
+		t.Errorf("the Framework's spec is not managed by %s; managers: %v", fieldowner.Scheduler, managedFields(t, fw))
 	}
 	var lease coordinationv1.Lease
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kmv1.SchedulerLeaseName("owner")}, &lease); err != nil {
 		t.Fatal(err)
 	}
 	if !managedFields(t, &lease)[fieldowner.Scheduler]["spec.holderIdentity"] {
-		t.Errorf("the scheduler Lease's holder is not managed by %s; managers: %v", fieldowner.Scheduler, describe(managedFields(t, &lease)))
+		t.Errorf("the scheduler Lease's holder is not managed by %s; managers: %v", fieldowner.Scheduler, managedFields(t, &lease))
 	}
 }
 
-// managedFields returns, for each manager of obj's main resource (not its
-// subresources), the paths of the fields it owns, dotted from the top:
-// "spec", "spec.kill", "metadata.labels.team".
-func managedFields(t *testing.T, obj client.Object) map[string]map[string]bool {
+// managedFields returns the managers of obj's own fields (not its
+// subresources').
+func managedFields(t *testing.T, obj client.Object) testenv.Managers {
 	t.Helper()
-	out := map[string]map[string]bool{}
-	for _, e := range obj.GetManagedFields() {
-		if e.Subresource != "" || e.FieldsV1 == nil {
-			continue
-		}
-		var tree map[string]any
-		if err := json.Unmarshal(e.FieldsV1.Raw, &tree); err != nil {
-			t.Fatalf("managedFields of %s: %v", e.Manager, err)
-		}
-		if out[e.Manager] == nil {
-			out[e.Manager] = map[string]bool{}
-		}
-		walkFields(tree, "", out[e.Manager])
+	m, err := testenv.ManagedFields(obj, "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-// walkFields adds the paths of a FieldsV1 tree under prefix to paths: "f:"
-// members by name, list items ("k:", "v:") by their key as written.
-func walkFields(tree map[string]any, prefix string, paths map[string]bool) {
-	for k, v := range tree {
-		if k == "." {
-			continue
-		}
-		name := strings.TrimPrefix(k, "f:")
-		if prefix != "" {
-			name = prefix + "." + name
-		}
-		paths[name] = true
-		if sub, ok := v.(map[string]any); ok {
-			walkFields(sub, name, paths)
-		}
-	}
-}
-
-// describe lists each manager's fields, sorted, for a failure message.
-func describe(owners map[string]map[string]bool) map[string][]string {
-	out := map[string][]string{}
-	for m, fields := range owners {
-		for f := range fields {
-			out[m] = append(out[m], f)
-		}
-		sort.Strings(out[m])
-	}
-	return out
+	return m
 }

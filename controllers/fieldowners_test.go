@@ -1,0 +1,63 @@
+package controllers_test
+
+import (
+	"context"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/fieldowner"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+// TestEachMasterConcernWritesAsItself: the API server's own record
+// (managedFields) names, for each field the master writes, the one concern
+// that wrote it: the registry an Agent's admission, the allocator its usage
+// and the Offers, admission a Task's staging, the framework controller a
+// Framework's registration and phase.
+func TestEachMasterConcernWritesAsItself(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "owners-1", "cpu", "4", "memory", "8Gi")
+	_, ns := addFramework(t, b.MakeFramework("ownersfw", "").Obj())
+	offer := waitOffer(t, ns, "ownersfw")
+	task := b.MakeTask("t1", ns).Framework("ownersfw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task is staged and the agent shows it", func() (bool, error) {
+		cpu := getAgent(t, "owners-1").Status.Allocated["cpu"]
+		return getTask(t, ns, "t1").Status.State == kmv1.TaskStaging && cpu.Cmp(q("1")) == 0, nil
+	})
+
+	check := func(obj client.Object, subresource, writer string, paths ...string) {
+		t.Helper()
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			t.Fatal(err)
+		}
+		m, err := testenv.ManagedFields(obj, subresource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			if owners := m.Owners(p); len(owners) != 1 || owners[0] != writer {
+				t.Errorf("%T %s: %s is owned by %v, want %s alone; managers: %s", obj, obj.GetName(), p, owners, writer, m)
+			}
+		}
+	}
+	check(withName(&kmv1.Agent{}, "", "owners-1"), "status", fieldowner.Registry, "status.agentID", "status.phase")
+	check(withName(&kmv1.Agent{}, "", "owners-1"), "status", fieldowner.Allocator, "status.allocated")
+	check(withName(&kmv1.Task{}, ns, "t1"), "status", fieldowner.Admission, "status.state", "status.agentID", "status.stagingTime", "status.source")
+	check(withName(&kmv1.Framework{}, ns, "ownersfw"), "status", fieldowner.Frameworks, "status.frameworkID", "status.phase", "status.conditions")
+	for _, o := range offersOf(t, ns, "ownersfw") {
+		check(withName(&kmv1.Offer{}, ns, o.Name), "", fieldowner.Allocator, "spec.resources", "spec.agentID", "metadata.ownerReferences")
+	}
+}
+
+func withName[T client.Object](obj T, ns, name string) T {
+	obj.SetNamespace(ns)
+	obj.SetName(name)
+	return obj
+}
