@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -446,27 +444,4 @@ func (a *Agent) acknowledge(u Update) {
 	}
 	k := ExecutorKey{Namespace: u.Task.Namespace, Framework: fw, ExecutorID: u.ExecutorID}
 	a.server.Send(k, executorapi.Event{Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: u.Task.Name, UUID: u.UUID}})
-}
-
-// shortHash is a stable 8-hex-digit digest, for names.
-func shortHash(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:8]
-}
-
-// boundedName joins a prefix and a hash into a pod name within 63
-// characters, which also keeps it a valid label value.
-func boundedName(prefix string, parts ...string) string {
-	h := shortHash(parts...)
-	if len(prefix) > 63-9 {
-		prefix = prefix[:63-9]
-	}
-	for len(prefix) > 0 && (prefix[len(prefix)-1] == '-' || prefix[len(prefix)-1] == '.') {
-		prefix = prefix[:len(prefix)-1]
-	}
-	return prefix + "-" + h
 }
