@@ -20,6 +20,15 @@ import (
 // executorOf returns the executor of a task on this agent.
 func executorOf(t *kmv1.Task) ExecutorKey { return t.Executor() }
 
+// podNameFor names the pod of a task under agentID: one per command task,
+// one per custom executor and agentID.
+func podNameFor(t *kmv1.Task, agentID string) string {
+	if t.Spec.Executor == nil {
+		return commandPodName(t)
+	}
+	return executorPodName(executorOf(t), agentID)
+}
+
 // commandPodName names the pod of a command task.
 func commandPodName(t *kmv1.Task) string {
 	return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
