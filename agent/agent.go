@@ -20,6 +20,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/deletions"
+	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/messages"
 )
 
@@ -72,8 +73,8 @@ type Options struct {
 //     the Tasks by the status writer (status_writer.go);
 //   - the framework messages both ways (messages.go).
 type Agent struct {
-	// Client reads from the agent's node-scoped cache and writes to the
-	// API server.
+	// Client reads from the agent's node-scoped cache and writes as
+	// fieldowner.Agent.
 	Client   client.Client
 	Clock    clock.WithTicker
 	Recorder events.EventRecorder
@@ -89,12 +90,14 @@ type Agent struct {
 	registration *registration
 }
 
-// New makes an agent. It loads the checkpoint under o.WorkDir.
+// New makes an agent whose writes all go through c as fieldowner.Agent. It
+// loads the checkpoint under o.WorkDir.
 func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Options, log logr.Logger) (*Agent, error) {
 	id, err := loadIdentity(o.WorkDir, log)
 	if err != nil {
 		return nil, err
 	}
+	c = fieldowner.Client(c, fieldowner.Agent)
 	server := &ExecutorServer{Log: log.WithName("executor-api"), Clock: clk}
 	dispatch := newDispatcher(server)
 	deletes := deletions.New(c, clk)

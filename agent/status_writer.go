@@ -2,12 +2,13 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
@@ -19,64 +20,22 @@ import (
 // holds an executor's update, acknowledges it to the executor.
 type statusWriter struct {
 	// client reads the Tasks from the agent's cache and writes their
-	// status.
+	// status as the agent (fieldowner.Agent).
 	client client.Client
 	// server carries the acknowledgements to the executors.
 	server *ExecutorServer
 	log    logr.Logger
 }
 
-// write writes one update into its Task's status (a WriteFunc) with a
-// merge patch of exactly the fields the agent owns. Refusals by the
-// registry (the task reached a terminal state first) and gone tasks are
-// final: they return nil.
+// write writes one update into its Task's status (a WriteFunc): a merge
+// patch of the fields the agent owns, preconditioned on the Task's
+// resourceVersion. On a conflict it reads the Task again and retries,
+// briefly; a conflict that outlasts that is returned, and the manager
+// retries later, so no update is lost to a concurrent writer. Refusals by
+// the registry (the task reached a terminal state first) and gone tasks
+// are final: they return nil.
 func (w *statusWriter) write(ctx context.Context, u Update) error {
-	var task kmv1.Task
-	if err := w.client.Get(ctx, u.Task, &task); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	if task.Status.AgentID != u.AgentID || task.Status.State.IsTerminal() {
-		w.log.V(1).Info("dropping an update the registry no longer takes", "task", u.Task, "state", u.State, "current", task.Status.State)
-		return nil
-	}
-	ts := metav1.NewTime(u.Timestamp)
-	status := map[string]any{
-		"state":          u.State,
-		"source":         u.Source,
-		"message":        u.Message,
-		"lastUpdateTime": ts,
-	}
-	if u.Reason != "" {
-		status["reason"] = u.Reason
-	} else {
-		status["reason"] = nil
-	}
-	if u.Data != "" {
-		status["data"] = u.Data
-	}
-	if u.Healthy != nil {
-		status["healthy"] = *u.Healthy
-	}
-	if u.ExecutorID != "" {
-		status["executorID"] = u.ExecutorID
-	}
-	if u.PodName != "" {
-		status["podName"] = u.PodName
-	}
-	if u.State == kmv1.TaskRunning && task.Status.StartTime == nil {
-		status["startTime"] = ts
-	}
-	if u.State.IsTerminal() {
-		status["completionTime"] = ts
-	}
-	patch, err := json.Marshal(map[string]any{"status": status})
-	if err != nil {
-		return err
-	}
-	err = w.client.Status().Patch(ctx, &task, client.RawPatch(types.MergePatchType, patch))
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error { return w.writeOnce(ctx, u) })
 	switch {
 	case err == nil:
 		return nil
@@ -84,7 +43,55 @@ func (w *statusWriter) write(ctx context.Context, u Update) error {
 		w.log.Info("the registry refused a status update; dropping it", "task", u.Task, "state", u.State, "error", err.Error())
 		return nil
 	default:
-		return err
+		return fmt.Errorf("writing the %s update of task %s: %w", u.State, u.Task, err)
+	}
+}
+
+// writeOnce reads the Task and patches its status with u, unless the
+// registry no longer takes u.
+func (w *statusWriter) writeOnce(ctx context.Context, u Update) error {
+	var task kmv1.Task
+	if err := w.client.Get(ctx, u.Task, &task); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("reading task %s: %w", u.Task, err)
+	}
+	if task.Status.AgentID != u.AgentID || task.Status.State.IsTerminal() {
+		w.log.V(1).Info("dropping an update the registry no longer takes", "task", u.Task, "state", u.State, "current", task.Status.State)
+		return nil
+	}
+	patch := client.MergeFromWithOptions(task.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	applyUpdate(&task.Status, u)
+	return w.client.Status().Patch(ctx, &task, patch)
+}
+
+// applyUpdate sets the status fields that the agent owns from u: state,
+// reason, source, message and lastUpdateTime always (an update without a
+// reason clears the last one); data, health, executor and pod when u
+// carries them; startTime on the first TASK_RUNNING, completionTime on a
+// terminal state.
+func applyUpdate(st *kmv1.TaskStatus, u Update) {
+	ts := metav1.NewTime(u.Timestamp)
+	st.State, st.Reason, st.Source, st.Message = u.State, u.Reason, u.Source, u.Message
+	st.LastUpdateTime = &ts
+	if u.Data != "" {
+		st.Data = u.Data
+	}
+	if u.Healthy != nil {
+		st.Healthy = ptr.To(*u.Healthy)
+	}
+	if u.ExecutorID != "" {
+		st.ExecutorID = u.ExecutorID
+	}
+	if u.PodName != "" {
+		st.PodName = u.PodName
+	}
+	if u.State == kmv1.TaskRunning && st.StartTime == nil {
+		st.StartTime = &ts
+	}
+	if u.State.IsTerminal() {
+		st.CompletionTime = &ts
 	}
 }
 
