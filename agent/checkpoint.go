@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -87,4 +88,43 @@ func SaveState(dir string, s *State) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, "agent.json"), raw)
+}
+
+// identity is the agentID the agent runs under, which the master assigns
+// at admission and the agent checkpoints under its work directory. It is
+// the one record of it: the registration loop sets it, every other part of
+// the agent reads it.
+type identity struct {
+	dir string
+
+	mu sync.Mutex
+	id string
+}
+
+// loadIdentity reads the agentID checkpointed under dir ("" on a node's
+// first start).
+func loadIdentity(dir string, log logr.Logger) (*identity, error) {
+	st, err := LoadState(dir, log)
+	if err != nil {
+		return nil, err
+	}
+	return &identity{dir: dir, id: st.AgentID}, nil
+}
+
+// get returns the agentID, "" before admission.
+func (i *identity) get() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.id
+}
+
+// set checkpoints id and runs under it from now on.
+func (i *identity) set(id string) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if err := SaveState(i.dir, &State{AgentID: id}); err != nil {
+		return fmt.Errorf("checkpointing agentID %s: %w", id, err)
+	}
+	i.id = id
+	return nil
 }

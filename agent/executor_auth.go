@@ -267,6 +267,17 @@ func parseClaims(token string) (claims, error) {
 	return c, nil
 }
 
+// executorAuthenticator tells which executor a call comes from: a token's
+// pod (as the API server vouches for it) must be an executor pod that this
+// agent launched on its node under its current agentID.
+type executorAuthenticator struct {
+	tokens *tokenAuthenticator
+	// pods reads the node's pods and Tasks from the agent's cache.
+	pods client.Reader
+	node string
+	id   *identity
+}
+
 // errStalePod: the agent's record of a token's pod is not the pod the
 // token was issued to (it is gone, or another pod took its name), or not
 // yet there.
@@ -278,23 +289,23 @@ var errStalePod = errors.New("the pod is not the one the token was issued to")
 // accepts (TokenReview), bound to a pod that this agent launched on its
 // node under its current agentID and that is, by the agent's own record,
 // still the pod of that executor. Errors are *CallErrors (401, 403, 503).
-func (a *Agent) Authenticate(ctx context.Context, token string) (ExecutorKey, error) {
-	id, err := a.auth.identify(ctx, token, false)
+func (x *executorAuthenticator) Authenticate(ctx context.Context, token string) (ExecutorKey, error) {
+	id, err := x.tokens.identify(ctx, token, false)
 	if err != nil {
 		return ExecutorKey{}, err
 	}
-	k, err := a.executorOfPod(ctx, id)
+	k, err := x.executorOfPod(ctx, id)
 	if !errors.Is(err, errStalePod) {
 		return k, err
 	}
 	// The remembered answer is about a pod that the agent no longer
 	// holds: ask the API server again, which refuses a token whose pod
 	// is gone or replaced.
-	a.auth.forget(token)
-	if id, err = a.auth.identify(ctx, token, true); err != nil {
+	x.tokens.forget(token)
+	if id, err = x.tokens.identify(ctx, token, true); err != nil {
 		return ExecutorKey{}, err
 	}
-	k, err = a.executorOfPod(ctx, id)
+	k, err = x.executorOfPod(ctx, id)
 	if errors.Is(err, errStalePod) {
 		// The API server knows the pod; the agent's cache has not caught up.
 		return ExecutorKey{}, unavailable("the agent has not seen pod %s/%s yet; retry", id.Namespace, id.Name)
@@ -304,13 +315,13 @@ func (a *Agent) Authenticate(ctx context.Context, token string) (ExecutorKey, er
 
 // executorOfPod returns the executor whose pod id is, by the agent's own
 // record (its cache of its node's pods and tasks).
-func (a *Agent) executorOfPod(ctx context.Context, id podIdentity) (ExecutorKey, error) {
-	node := a.Options.NodeName
+func (x *executorAuthenticator) executorOfPod(ctx context.Context, id podIdentity) (ExecutorKey, error) {
+	node := x.node
 	if id.Node != "" && id.Node != node {
 		return ExecutorKey{}, forbidden("the token is of pod %s/%s on node %s; this agent serves node %s", id.Namespace, id.Name, id.Node, node)
 	}
 	var pod corev1.Pod
-	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: id.Namespace, Name: id.Name}, &pod); apierrors.IsNotFound(err) {
+	if err := x.pods.Get(ctx, types.NamespacedName{Namespace: id.Namespace, Name: id.Name}, &pod); apierrors.IsNotFound(err) {
 		return ExecutorKey{}, errStalePod
 	} else if err != nil {
 		return ExecutorKey{}, fmt.Errorf("reading pod %s/%s: %w", id.Namespace, id.Name, err)
@@ -318,7 +329,7 @@ func (a *Agent) executorOfPod(ctx context.Context, id podIdentity) (ExecutorKey,
 	if pod.UID != id.UID {
 		return ExecutorKey{}, errStalePod
 	}
-	agentID := a.AgentID()
+	agentID := x.id.get()
 	execID, fw := pod.Annotations[AnnotationExecutorID], pod.Labels[kmv1.LabelFramework]
 	if pod.Spec.NodeName != node || pod.Labels[kmv1.LabelAgent] != node || pod.Labels[kmv1.LabelComponent] != "executor" || execID == "" || fw == "" {
 		return ExecutorKey{}, forbidden("pod %s/%s is not an executor pod of the agent of node %s", pod.Namespace, pod.Name, node)
@@ -330,7 +341,7 @@ func (a *Agent) executorOfPod(ctx context.Context, id podIdentity) (ExecutorKey,
 	want := executorPodName(k, agentID)
 	if _, command := pod.Labels[kmv1.LabelTask]; command {
 		var t kmv1.Task
-		if err := a.Client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: execID}, &t); err != nil {
+		if err := x.pods.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: execID}, &t); err != nil {
 			if apierrors.IsNotFound(err) {
 				return ExecutorKey{}, forbidden("pod %s/%s: its task %s is gone", pod.Namespace, pod.Name, execID)
 			}

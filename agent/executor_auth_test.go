@@ -151,8 +151,10 @@ func TestTokenAuthenticator(t *testing.T) {
 func TestExecutorOfPod(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).Build()
-	a := &Agent{Client: c, Clock: clocktesting.NewFakeClock(time.Unix(1000, 0)), Log: logr.Discard(), Options: Options{NodeName: "n1"},
-		state: &State{AgentID: "ag-1"}, created: map[string]time.Time{}}
+	id := &identity{dir: t.TempDir(), id: "ag-1"}
+	r := &taskReconciler{client: c, clock: clocktesting.NewFakeClock(time.Unix(1000, 0)), log: logr.Discard(), options: Options{NodeName: "n1"},
+		id: id, created: map[string]time.Time{}}
+	x := &executorAuthenticator{pods: c, node: "n1", id: id}
 	custom := b.MakeTask("t1", "ns").Executor("e", "img").Obj()
 	custom.Spec.Framework = "fw"
 	command := b.MakeTask("t2", "ns").Command("busybox").Obj()
@@ -161,8 +163,8 @@ func TestExecutorOfPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	launch := func(task *kmv1.Task) *corev1.Pod {
-		name := a.podNameFor(task)
-		if err := a.createPod(ctx, task, name); err != nil {
+		name := podNameFor(task, id.get())
+		if err := r.createPod(ctx, task, name); err != nil {
 			t.Fatal(err)
 		}
 		var p corev1.Pod
@@ -179,10 +181,10 @@ func TestExecutorOfPod(t *testing.T) {
 	idOf := func(p *corev1.Pod) podIdentity {
 		return podIdentity{Namespace: p.Namespace, Name: p.Name, UID: p.UID, Node: "n1"}
 	}
-	if k, err := a.executorOfPod(ctx, idOf(execPod)); err != nil || k != (ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "e"}) {
+	if k, err := x.executorOfPod(ctx, idOf(execPod)); err != nil || k != (ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "e"}) {
 		t.Errorf("the custom executor's pod: %v, %v", k, err)
 	}
-	if k, err := a.executorOfPod(ctx, idOf(cmdPod)); err != nil || k != (ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "t2"}) {
+	if k, err := x.executorOfPod(ctx, idOf(cmdPod)); err != nil || k != (ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "t2"}) {
 		t.Errorf("the command task's pod: %v, %v", k, err)
 	}
 
@@ -226,7 +228,7 @@ func TestExecutorOfPod(t *testing.T) {
 		if tc.edit != nil {
 			change(pod, tc.edit)
 		}
-		_, err := a.executorOfPod(ctx, tc.id)
+		_, err := x.executorOfPod(ctx, tc.id)
 		switch {
 		case tc.want == "stale":
 			if !errors.Is(err, errStalePod) {

@@ -41,17 +41,19 @@ func (h *floodHooks) Authenticate(_ context.Context, token string) (ExecutorKey,
 	return ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: id}, nil
 }
 
-func (h *floodHooks) Subscribed(ExecutorKey, *executorapi.Subscribe) {}
-func (h *floodHooks) Unsubscribed(ExecutorKey)                       {}
+func (h *floodHooks) Subscribed(context.Context, ExecutorKey, *executorapi.Subscribe) {}
+func (h *floodHooks) Unsubscribed(context.Context, ExecutorKey)                       {}
 
-func (h *floodHooks) Update(k ExecutorKey, s executorapi.TaskStatus) error {
-	return slowDown(h.updates.Enqueue(Update{UUID: s.UUID, Task: types.NamespacedName{Namespace: k.Namespace, Name: s.TaskID}, AgentID: "ag-1",
+func (h *floodHooks) Update(ctx context.Context, k ExecutorKey, s executorapi.TaskStatus) error {
+	return slowDown(h.updates.Enqueue(ctx, Update{UUID: s.UUID, Task: types.NamespacedName{Namespace: k.Namespace, Name: s.TaskID}, AgentID: "ag-1",
 		Framework: k.Framework, ExecutorID: k.ExecutorID, State: kmv1.TaskState(s.State), Source: kmv1.SourceExecutor, Data: s.Data, Timestamp: time.Now()}))
 }
 
-func (h *floodHooks) Message(ExecutorKey, executorapi.Message) error { return nil }
+func (h *floodHooks) Message(context.Context, ExecutorKey, executorapi.Message) error { return nil }
 
-func (h *floodHooks) AcknowledgeMessages(ExecutorKey, []executorapi.MessageID) error { return nil }
+func (h *floodHooks) AcknowledgeMessages(context.Context, ExecutorKey, []executorapi.MessageID) error {
+	return nil
+}
 
 // floodClient makes calls from a loopback address of its own, as a pod
 // has its own address.
@@ -158,7 +160,7 @@ func TestExecutorAPIUnderAbuse(t *testing.T) {
 	}}
 	var ackMu sync.Mutex
 	acked := map[string]bool{}
-	su.ack = func(u Update) {
+	su.ack = func(_ context.Context, u Update) {
 		ackMu.Lock()
 		acked[u.UUID] = true
 		ackMu.Unlock()
@@ -537,7 +539,7 @@ func TestSubscribeTakesUnacknowledgedUpdates(t *testing.T) {
 	}, nil, clock.RealClock{}, logr.Discard())
 	su.perTask = 2
 	srv := &ExecutorServer{Hooks: &floodHooks{updates: su}, Log: logr.Discard(), Clock: clock.RealClock{}}
-	su.ack = func(u Update) {
+	su.ack = func(_ context.Context, u Update) {
 		srv.Send(ExecutorKey{Namespace: "ns", Framework: u.Framework, ExecutorID: u.ExecutorID},
 			executorapi.Event{Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: u.Task.Name, UUID: u.UUID}})
 	}

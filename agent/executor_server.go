@@ -25,6 +25,9 @@ import (
 type ExecutorKey = kmv1.ExecutorRef
 
 // ExecutorHooks is what the executor API asks of the rest of the agent.
+// Each hook runs under a context that ends when the server's does (the one
+// Serve was given): the call's own, or for Unsubscribed, whose call has
+// ended, the server's.
 type ExecutorHooks interface {
 	// AgentID is the agent's current agentID, "" before admission.
 	AgentID() string
@@ -34,21 +37,21 @@ type ExecutorHooks interface {
 	Authenticate(ctx context.Context, token string) (ExecutorKey, error)
 	// Subscribed is told that an executor (re)subscribed, once the
 	// unacknowledged updates of its SUBSCRIBE were taken with Update.
-	Subscribed(k ExecutorKey, s *executorapi.Subscribe)
+	Subscribed(ctx context.Context, k ExecutorKey, s *executorapi.Subscribe)
 	// Unsubscribed is told that an executor's stream ended (it did not
 	// subscribe anew): its tasks start waiting for it to come back.
-	Unsubscribed(k ExecutorKey)
+	Unsubscribed(ctx context.Context, k ExecutorKey)
 	// Update takes a task status from an executor. A *CallError is the
 	// executor's fault and answered with its 4xx status; any other error
 	// is the agent's own (a checkpoint that cannot be written) and is
 	// answered 500, so that the executor keeps the update and retries.
-	Update(k ExecutorKey, s executorapi.TaskStatus) error
+	Update(ctx context.Context, k ExecutorKey, s executorapi.TaskStatus) error
 	// Message stores a message from an executor to its scheduler before
 	// the call is answered; errors are answered as Update's are.
-	Message(k ExecutorKey, m executorapi.Message) error
+	Message(ctx context.Context, k ExecutorKey, m executorapi.Message) error
 	// AcknowledgeMessages takes an executor's word that it has the
 	// scheduler messages named; errors are answered as Update's are.
-	AcknowledgeMessages(k ExecutorKey, ids []executorapi.MessageID) error
+	AcknowledgeMessages(ctx context.Context, k ExecutorKey, ids []executorapi.MessageID) error
 }
 
 // ServerLimits bound what the executor API takes from its callers, so that
@@ -142,7 +145,10 @@ type ExecutorServer struct {
 	calls    chan struct{}             // a slot per call being read and handled
 	messages *utilcache.LRUExpireCache // ExecutorKey -> *rate.Limiter of its MESSAGE calls
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// base is the context Serve was given: the hooks that outlive their
+	// call run under it.
+	base     context.Context
 	lastGen  uint64 // numbers the subscriptions
 	subs     map[ExecutorKey]*subscription
 	gone     map[ExecutorKey]time.Time // when each executor's last subscription ended
@@ -161,6 +167,9 @@ func (s *ExecutorServer) init() {
 // ctx ends.
 func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
 	s.init()
+	s.mu.Lock()
+	s.base = ctx
+	s.mu.Unlock()
 	l := s.limits
 	ln = netutil.LimitListener(limitPerIP(ln, l.MaxConnectionsPerIP, s.Log), l.MaxConnections)
 	srv := &http.Server{
@@ -176,7 +185,7 @@ func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		defer close(stopped)
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 		_ = srv.Close()
@@ -375,7 +384,7 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case executorapi.CallSubscribe:
 		s.subscribe(w, r, rc, key, agentID, call, release)
 	case executorapi.CallUpdate:
-		if err := s.Hooks.Update(key, call.Update.Status); err != nil {
+		if err := s.Hooks.Update(r.Context(), key, call.Update.Status); err != nil {
 			s.callFailed(w, err, "taking a status update", key.String(), "task", call.Update.Status.TaskID)
 			return
 		}
@@ -385,13 +394,13 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusTooManyRequests, "executor %s sends more than %g messages a second; send this one again later", key, s.limits.MessageRate)
 			return
 		}
-		if err := s.Hooks.Message(key, *call.Message); err != nil {
+		if err := s.Hooks.Message(r.Context(), key, *call.Message); err != nil {
 			s.callFailed(w, err, "storing a framework message", key.String(), "sequence", call.Message.Sequence)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case executorapi.CallAcknowledgeMessages:
-		if err := s.Hooks.AcknowledgeMessages(key, call.AcknowledgeMessages.Messages); err != nil {
+		if err := s.Hooks.AcknowledgeMessages(r.Context(), key, call.AcknowledgeMessages.Messages); err != nil {
 			s.callFailed(w, err, "taking message acknowledgements", key.String())
 			return
 		}
@@ -501,17 +510,21 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 			}
 			s.gone[key] = s.Clock.Now()
 		}
+		base := s.base
 		s.mu.Unlock()
 		sub.close()
 		if ended {
-			s.Hooks.Unsubscribed(key)
+			if base == nil { // served without Serve: the call's context is all there is
+				base = r.Context()
+			}
+			s.Hooks.Unsubscribed(base, key)
 		}
 	}()
 	// The subscription is registered first, so that acknowledgements of
 	// these updates wait in its queue for the stream.
 	if call.Subscribe != nil {
 		for _, u := range call.Subscribe.UnacknowledgedUpdates {
-			err := s.Hooks.Update(key, u)
+			err := s.Hooks.Update(r.Context(), key, u)
 			var bad *CallError
 			switch {
 			case err == nil:
@@ -546,7 +559,7 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 		return
 	}
 	s.Log.V(1).Info("executor subscribed", "executor", key.String())
-	s.Hooks.Subscribed(key, call.Subscribe)
+	s.Hooks.Subscribed(r.Context(), key, call.Subscribe)
 	for {
 		select {
 		case <-r.Context().Done():

@@ -15,21 +15,28 @@ import (
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 )
 
-// goneHooks records the executors whose streams ended.
+// goneHooks records the executors whose streams ended, and the context
+// each was told under.
 type goneHooks struct {
 	floodHooks
 	gone chan ExecutorKey
+	ctxs chan context.Context
 }
 
-func (h *goneHooks) Unsubscribed(k ExecutorKey) { h.gone <- k }
+func (h *goneHooks) Unsubscribed(ctx context.Context, k ExecutorKey) {
+	h.ctxs <- ctx
+	h.gone <- k
+}
 
 // TestStreamEndTellsTheAgent: when an executor's stream ends, the agent is
 // told at once (its tasks start their re-registration timeout then), and
-// not when an executor replaces its own stream.
+// not when an executor replaces its own stream. It is told under the
+// server's context, which outlives the stream's call and ends with the
+// server.
 func TestStreamEndTellsTheAgent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	hooks := &goneHooks{gone: make(chan ExecutorKey, 4)}
+	hooks := &goneHooks{gone: make(chan ExecutorKey, 4), ctxs: make(chan context.Context, 4)}
 	srv := &ExecutorServer{Hooks: hooks, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: DefaultServerLimits()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,17 +64,28 @@ func TestStreamEndTellsTheAgent(t *testing.T) {
 	defer r2.Body.Close()
 	first()
 	second() // the executor goes away
+	var told context.Context
 	select {
 	case k := <-hooks.gone:
 		if k.ExecutorID != "e" {
 			t.Errorf("told of %v", k)
 		}
+		told = <-hooks.ctxs
 	case <-time.After(30 * time.Second):
 		t.Fatal("the agent was not told that the stream ended")
+	}
+	if err := told.Err(); err != nil {
+		t.Errorf("told under a context that had ended (%v): the call's, not the server's", err)
 	}
 	select {
 	case k := <-hooks.gone:
 		t.Errorf("told twice (%v): a replaced stream is not a departure", k)
 	case <-time.After(500 * time.Millisecond):
+	}
+	cancel() // the agent stops
+	select {
+	case <-told.Done():
+	case <-time.After(30 * time.Second):
+		t.Error("the context the agent was told under did not end with the server")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,16 +30,26 @@ const messageCallTimeout = 8 * time.Second
 // executors on node; the agent's cache holds only those.
 func MessageSelector(node string) labels.Selector { return messages.ToExecutorsOn(node) }
 
-// Message stores an executor's message to its scheduler as an Event in the
+// outbox stores executors' messages to their schedulers: each becomes an
+// Event in the framework's namespace, which the scheduler SDK watches.
+type outbox struct {
+	// client writes the Events as the agent.
+	client client.Client
+	clock  clock.PassiveClock
+	node   string
+	id     *identity
+}
+
+// store stores an executor's message to its scheduler as an Event in the
 // framework's namespace before the call is answered: a 202 means the
 // message is stored, anything else that the executor keeps it and sends it
 // again (the Event's name derives from the executor, its sender and the
 // sequence number, so a repeat is stored once).
-func (a *Agent) Message(k ExecutorKey, m executorapi.Message) error {
-	ctx, cancel := context.WithTimeout(context.Background(), messageCallTimeout)
+func (o *outbox) store(ctx context.Context, k ExecutorKey, m executorapi.Message) error {
+	ctx, cancel := context.WithTimeout(ctx, messageCallTimeout)
 	defer cancel()
 	var fw kmv1.Framework
-	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw); err != nil {
+	if err := o.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw); err != nil {
 		if apierrors.IsNotFound(err) {
 			return &CallError{Status: http.StatusNotFound, Err: fmt.Errorf("framework %s/%s is gone: no scheduler takes the message", k.Namespace, k.Framework)}
 		}
@@ -48,10 +59,10 @@ func (a *Agent) Message(k ExecutorKey, m executorapi.Message) error {
 	if sender == "" { // a message of its own
 		sender, seq = messages.NewSender(), 1
 	}
-	msg := messages.Message{To: kmv1.MessageToScheduler, Framework: k.Framework, Node: a.Options.NodeName, AgentID: a.AgentID(),
+	msg := messages.Message{To: kmv1.MessageToScheduler, Framework: k.Framework, Node: o.node, AgentID: o.id.get(),
 		ExecutorID: k.ExecutorID, Sender: messages.ExecutorSender(k.Namespace, k.Framework, k.ExecutorID, sender), Sequence: seq,
-		Data: m.Data, Time: a.Clock.Now()}
-	err := a.Client.Create(ctx, messages.Event(k.Namespace, fw.UID, msg, messages.ControllerAgent, a.Options.NodeName))
+		Data: m.Data, Time: o.clock.Now()}
+	err := o.client.Create(ctx, messages.Event(k.Namespace, fw.UID, msg, messages.ControllerAgent, o.node))
 	switch {
 	case err == nil || apierrors.IsAlreadyExists(err):
 		return nil
@@ -62,30 +73,25 @@ func (a *Agent) Message(k ExecutorKey, m executorapi.Message) error {
 	}
 }
 
-// AcknowledgeMessages takes an executor's word that it has the scheduler
-// messages named: the agent stops keeping them and deletes their Events.
-func (a *Agent) AcknowledgeMessages(k ExecutorKey, ids []executorapi.MessageID) error {
-	a.messages.acknowledge(k, ids)
-	return nil
-}
-
-// executorKnown reports whether executor k runs, or is starting, on this
-// agent: it is subscribed, or a live task of this agentID names it.
-func (a *Agent) executorKnown(k ExecutorKey) bool {
-	if a.server.Subscribed(k) {
-		return true
-	}
-	var tasks kmv1.TaskList
-	if err := a.Client.List(context.Background(), &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
-		return false
-	}
-	id := a.AgentID()
-	for i := range tasks.Items {
-		if t := &tasks.Items[i]; t.Status.AgentID == id && !t.Status.State.IsTerminal() {
+// runsHere returns whether executor k runs, or is starting, on this agent:
+// it is subscribed, or a live task of this agentID names it.
+func runsHere(tasks client.Reader, server *ExecutorServer, id *identity) func(context.Context, ExecutorKey) bool {
+	return func(ctx context.Context, k ExecutorKey) bool {
+		if server.Subscribed(k) {
 			return true
 		}
+		var l kmv1.TaskList
+		if err := tasks.List(ctx, &l, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+			return false
+		}
+		agentID := id.get()
+		for i := range l.Items {
+			if t := &l.Items[i]; t.Status.AgentID == agentID && !t.Status.State.IsTerminal() {
+				return true
+			}
+		}
+		return false
 	}
-	return false
 }
 
 // messageRelay carries the schedulers' messages to the executors on this
@@ -101,12 +107,15 @@ func (a *Agent) executorKnown(k ExecutorKey) bool {
 type messageRelay struct {
 	server  *ExecutorServer
 	deleter *messages.Deleter
-	known   func(ExecutorKey) bool
+	known   func(context.Context, ExecutorKey) bool
 	log     logr.Logger
 	reg     toolscache.ResourceEventHandlerRegistration
 
-	mu     sync.Mutex
-	open   bool // the informer's first list has been taken
+	mu   sync.Mutex
+	open bool // the informer's first list has been taken
+	// ctx is the relay's run context, from when it opens: the informer
+	// calls arrived without one.
+	ctx    context.Context
 	queues map[ExecutorKey]*messageQueue
 	byUID  map[types.UID]ExecutorKey
 }
@@ -118,7 +127,7 @@ type messageQueue struct {
 	sent map[string]uint64 // per sender, the highest sequence sent on it
 }
 
-func newMessageRelay(server *ExecutorServer, deleter *messages.Deleter, known func(ExecutorKey) bool, log logr.Logger) *messageRelay {
+func newMessageRelay(server *ExecutorServer, deleter *messages.Deleter, known func(context.Context, ExecutorKey) bool, log logr.Logger) *messageRelay {
 	return &messageRelay{server: server, deleter: deleter, known: known, log: log,
 		queues: map[ExecutorKey]*messageQueue{}, byUID: map[types.UID]ExecutorKey{}}
 }
@@ -157,21 +166,22 @@ func (r *messageRelay) run(ctx context.Context) {
 	if r.reg == nil || !toolscache.WaitForCacheSync(ctx.Done(), r.reg.HasSynced) {
 		return
 	}
-	r.start()
+	r.start(ctx)
 }
 
 // start streams what the relay holds, in order, and what arrives from now
-// on; it drops the messages of executors that do not run here.
-func (r *messageRelay) start() {
+// on, until ctx ends; it drops the messages of executors that do not run
+// here.
+func (r *messageRelay) start(ctx context.Context) {
 	r.mu.Lock()
-	r.open = true
+	r.open, r.ctx = true, ctx
 	keys := make([]ExecutorKey, 0, len(r.queues))
 	for k := range r.queues {
 		keys = append(keys, k)
 	}
 	r.mu.Unlock()
 	for _, k := range keys {
-		if r.known(k) {
+		if r.known(ctx, k) {
 			r.flush(k)
 		} else {
 			r.drop(k, "dropping the messages of an executor that does not run on this agent")
@@ -189,9 +199,9 @@ func (r *messageRelay) arrived(e *eventsv1.Event) {
 	}
 	k := ExecutorKey{Namespace: e.Namespace, Framework: m.Framework, ExecutorID: m.ExecutorID}
 	r.mu.Lock()
-	open := r.open
+	open, ctx := r.open, r.ctx
 	r.mu.Unlock()
-	if open && !r.known(k) {
+	if open && !r.known(ctx, k) {
 		r.log.Info("dropping a message for an executor that does not run on this agent", "executor", k.String(), "sender", m.Sender, "sequence", m.Sequence)
 		r.deleter.Delete(e.Namespace, m)
 		return

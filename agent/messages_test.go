@@ -49,7 +49,7 @@ func newRelayFixture(t *testing.T) *relayFixture {
 		known: map[string]bool{"e": true}}
 	deleter := messages.NewDeleter(f.c, logr.Discard())
 	go deleter.Run(ctx)
-	f.relay = newMessageRelay(srv, deleter, func(k ExecutorKey) bool { return f.known[k.ExecutorID] }, logr.Discard())
+	f.relay = newMessageRelay(srv, deleter, func(_ context.Context, k ExecutorKey) bool { return f.known[k.ExecutorID] }, logr.Discard())
 	return f
 }
 
@@ -72,7 +72,7 @@ func (f *relayFixture) send(executor, sender string, seq uint64) *eventsv1.Event
 }
 
 // subscribe subscribes executor e and returns its stream of messages; the
-// relay is told, as Agent.Subscribed tells it.
+// relay is told, as the executor hooks tell it.
 func (f *relayFixture) subscribe() <-chan string {
 	f.t.Helper()
 	ctx, cancel := context.WithCancel(f.ctx)
@@ -141,7 +141,7 @@ func TestMessageRelay(t *testing.T) {
 	one := f.send("e", "s", 1)
 	two := f.send("e", "s", 2)
 	f.send("e", "t", 1)
-	f.relay.start()
+	f.relay.start(f.ctx)
 	if d := cmp.Diff([]string{"s1", "s2", "s3", "t1"}, f.next(stream, 4)); d != "" {
 		t.Errorf("first list (-want +got):\n%s", d)
 	}

@@ -5,22 +5,25 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/deletions"
 )
 
 // Registrar keeps the node's Agent spec current and renews the agent's
-// heartbeat Lease. The Agent's main loop calls it every Interval.
+// heartbeat Lease. The agent's registration loop calls it every Interval.
 type Registrar struct {
 	// Client reads from the agent's node-scoped cache and writes to the API server.
 	Client client.Client
@@ -136,6 +139,124 @@ func (r *Registrar) Heartbeat(ctx context.Context) error {
 	lease.Spec.HolderIdentity = ptr.To(r.NodeName)
 	if err := r.Client.Patch(ctx, &lease, patch); err != nil {
 		return fmt.Errorf("renewing Lease %s: %w", key, err)
+	}
+	return nil
+}
+
+// registration is the agent's registration loop, as a Mesos agent's with
+// its master: every interval it renews the heartbeat Lease and keeps the
+// node's Agent current (through the Registrar), and it follows the agentID
+// that the master assigns at admission, on every beat and whenever the
+// Agent changes (poke).
+type registration struct {
+	registrar *Registrar
+	// client reads the node's Agent and pods from the agent's cache and
+	// writes as the agent.
+	client   client.Client
+	clock    clock.WithTicker
+	recorder events.EventRecorder
+	log      logr.Logger
+	id       *identity
+	// updates, dispatch, messages and deletes forget and end what ran
+	// under an old agentID.
+	updates  *StatusUpdates
+	dispatch *dispatcher
+	messages *messageRelay
+	deletes  *deletions.Deleter
+	// requeue has the task reconciler look at every task under a new
+	// agentID.
+	requeue *requeuer
+	wake    chan struct{}
+}
+
+// poke asks the loop to check admission now: the node's Agent changed.
+func (r *registration) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run beats and checks admission until ctx ends.
+func (r *registration) run(ctx context.Context) {
+	ticker := r.clock.NewTicker(r.registrar.Interval)
+	defer ticker.Stop()
+	beat := true
+	for {
+		if beat {
+			if err := r.registrar.Heartbeat(ctx); err != nil {
+				r.log.Error(err, "renewing the heartbeat Lease")
+			}
+			if err := r.registrar.SyncAgent(ctx); err != nil {
+				r.log.Error(err, "updating the Agent spec")
+			}
+		}
+		if err := r.checkAdmission(ctx); err != nil {
+			r.log.Error(err, "checking admission")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C():
+			beat = true
+		case <-r.wake:
+			beat = false // only the Agent changed: check admission
+		}
+	}
+}
+
+// checkAdmission follows the agentID that the master assigned. A new ID
+// after an old one means the master re-admitted this node as a new agent:
+// the agent kills every executor of the old ID, forgets its updates, and
+// carries on as the new agent.
+func (r *registration) checkAdmission(ctx context.Context) error {
+	var ag kmv1.Agent
+	if err := r.client.Get(ctx, types.NamespacedName{Name: r.registrar.NodeName}, &ag); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	id, old := ag.Status.AgentID, r.id.get()
+	if id == "" || id == old {
+		return nil
+	}
+	if old != "" {
+		r.log.Info("the master re-admitted this node as a new agent; killing the executors of the old agentID", "old", old, "new", id)
+		r.recorder.Eventf(&ag, nil, corev1.EventTypeWarning, "AgentIDChanged", "Reregister",
+			"agentID %s replaced by %s: killing the old agent's executors; its tasks stay lost", old, id)
+		r.updates.DropAgent(old)
+		if err := r.killAgentPods(ctx, old); err != nil {
+			return err
+		}
+	}
+	if err := r.id.set(id); err != nil {
+		return err
+	}
+	r.log.Info("running as agent", "agentID", id)
+	return r.requeue.all(ctx)
+}
+
+// killAgentPods ends every executor on the node launched under agentID:
+// its stream ends, its scheduler messages are dropped and its pod deleted.
+func (r *registration) killAgentPods(ctx context.Context, agentID string) error {
+	var pods corev1.PodList
+	if err := r.client.List(ctx, &pods, client.MatchingLabels{kmv1.LabelAgent: r.registrar.NodeName}); err != nil {
+		return fmt.Errorf("listing executor pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Annotations[AnnotationAgentID] != agentID {
+			continue
+		}
+		if exec := p.Labels[kmv1.LabelExecutor]; exec != "" {
+			k := ExecutorKey{Namespace: p.Namespace, Framework: p.Labels[kmv1.LabelFramework], ExecutorID: exec}
+			r.dispatch.disconnect(k)
+			r.messages.drop(k, "dropping the messages of an executor of the old agentID")
+		}
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if _, err := r.deletes.Delete(ctx, p); err != nil {
+			return fmt.Errorf("killing a pod of old agent %s: %w", agentID, err)
+		}
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ type Update struct {
 type WriteFunc func(ctx context.Context, u Update) error
 
 // AckFunc is told that an update reached the registry.
-type AckFunc func(u Update)
+type AckFunc func(ctx context.Context, u Update)
 
 // How many updates from executors the agent holds before they reach the
 // registry. An executor that sends faster than the registry takes its
@@ -225,15 +225,15 @@ func hasTerminal(q []Update) bool {
 // When it returns nil, the update survives an agent restart. An update
 // from an executor whose queues are full is refused with a
 // *QueueFullError. An update delivered lately is acknowledged again at
-// once, not queued.
-func (s *StatusUpdates) Enqueue(u Update) error {
+// once (under ctx), not queued.
+func (s *StatusUpdates) Enqueue(ctx context.Context, u Update) error {
 	q := s.lockQueue(u.Task, true)
 	// Checked under the task's lock, which its writer holds while it takes
 	// written updates off the queue and records them as delivered.
 	if _, done := s.delivered.Get(deliveredKey(&u)); done {
 		s.forget(u.Task, q, nil) // drops the queue if it was made for u
 		q.mu.Unlock()
-		s.ack(u)
+		s.ack(ctx, u)
 		return nil
 	}
 	defer q.mu.Unlock()
@@ -476,7 +476,7 @@ func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName
 	s.forget(task, q, done)
 	q.mu.Unlock()
 	for _, d := range done {
-		s.ack(d)
+		s.ack(ctx, d)
 	}
 	return 0, more
 }

@@ -53,7 +53,7 @@ func upd(uuid string, s kmv1.TaskState) Update {
 func newTestManager(t *testing.T, dir string, r *registry, acks *[]string) (*StatusUpdates, *clocktesting.FakeClock) {
 	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	var mu sync.Mutex
-	s := NewStatusUpdates(dir, r.write, func(u Update) {
+	s := NewStatusUpdates(dir, r.write, func(_ context.Context, u Update) {
 		mu.Lock()
 		*acks = append(*acks, u.UUID)
 		mu.Unlock()
@@ -78,7 +78,7 @@ func TestStatusUpdatesInOrderWithCoalescing(t *testing.T) {
 	var acks []string
 	s, _ := newTestManager(t, t.TempDir(), r, &acks)
 	for _, u := range []Update{upd("1", kmv1.TaskStarting), upd("2", kmv1.TaskRunning), upd("3", kmv1.TaskFinished)} {
-		if err := s.Enqueue(u); err != nil {
+		if err := s.Enqueue(t.Context(), u); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +99,7 @@ func TestStatusUpdatesRetryWithBackoff(t *testing.T) {
 	r := &registry{fail: 2}
 	var acks []string
 	s, clk := newTestManager(t, t.TempDir(), r, &acks)
-	_ = s.Enqueue(upd("1", kmv1.TaskFinished))
+	_ = s.Enqueue(t.Context(), upd("1", kmv1.TaskFinished))
 	wait := s.flush(context.Background())
 	if wait <= 0 || len(acks) != 0 {
 		t.Fatalf("a failed write must wait and not ack (wait %s, acks %v)", wait, acks)
@@ -126,8 +126,8 @@ func TestStatusUpdatesSurviveRestart(t *testing.T) {
 	r := &registry{fail: 1000} // the API server is down
 	var acks []string
 	s, _ := newTestManager(t, dir, r, &acks)
-	_ = s.Enqueue(upd("1", kmv1.TaskRunning))
-	_ = s.Enqueue(upd("2", kmv1.TaskFinished))
+	_ = s.Enqueue(t.Context(), upd("1", kmv1.TaskRunning))
+	_ = s.Enqueue(t.Context(), upd("2", kmv1.TaskFinished))
 	s.flush(context.Background())
 
 	// The agent dies; a new one recovers the queue from the checkpoint.
@@ -154,13 +154,13 @@ func TestStatusUpdatesDedupAndDropAgent(t *testing.T) {
 	r := &registry{fail: 1000}
 	var acks []string
 	s, _ := newTestManager(t, t.TempDir(), r, &acks)
-	_ = s.Enqueue(upd("1", kmv1.TaskRunning))
-	_ = s.Enqueue(upd("1", kmv1.TaskRunning)) // retransmitted by the executor
+	_ = s.Enqueue(t.Context(), upd("1", kmv1.TaskRunning))
+	_ = s.Enqueue(t.Context(), upd("1", kmv1.TaskRunning)) // retransmitted by the executor
 	if n := len(s.Pending(taskA)); n != 1 {
 		t.Fatalf("a retransmission was queued twice (%d)", n)
 	}
 	if !s.HasTerminal(taskA) {
-		_ = s.Enqueue(upd("2", kmv1.TaskFailed))
+		_ = s.Enqueue(t.Context(), upd("2", kmv1.TaskFailed))
 	}
 	s.DropAgent("ag-1")
 	if n := len(s.Pending(taskA)); n != 0 {
@@ -199,36 +199,36 @@ func TestStatusUpdatesBounded(t *testing.T) {
 		return errors.As(err, &f) && strings.HasPrefix(f.What, what)
 	}
 	for i := range 3 {
-		if err := s.Enqueue(updFrom("a", "e", fmt.Sprint("a", i), kmv1.TaskRunning)); err != nil {
+		if err := s.Enqueue(t.Context(), updFrom("a", "e", fmt.Sprint("a", i), kmv1.TaskRunning)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Enqueue(updFrom("a", "e", "a3", kmv1.TaskRunning)); !full(err, "task ns/a") {
+	if err := s.Enqueue(t.Context(), updFrom("a", "e", "a3", kmv1.TaskRunning)); !full(err, "task ns/a") {
 		t.Errorf("a fourth update of one task: %v, want the task's queue full", err)
 	}
-	if err := s.Enqueue(updFrom("a", "e", "a0", kmv1.TaskRunning)); err != nil {
+	if err := s.Enqueue(t.Context(), updFrom("a", "e", "a0", kmv1.TaskRunning)); err != nil {
 		t.Errorf("a retransmission of a queued update: %v, want it taken", err)
 	}
-	if err := s.Enqueue(updFrom("a", "e", "a-end", kmv1.TaskFinished)); err != nil {
+	if err := s.Enqueue(t.Context(), updFrom("a", "e", "a-end", kmv1.TaskFinished)); err != nil {
 		t.Errorf("the terminal update of a full task: %v, want it taken", err)
 	}
-	if err := s.Enqueue(updFrom("a", "e", "a-end2", kmv1.TaskFailed)); !full(err, "task") {
+	if err := s.Enqueue(t.Context(), updFrom("a", "e", "a-end2", kmv1.TaskFailed)); !full(err, "task") {
 		t.Errorf("a second terminal update beyond the bound: %v, want it refused", err)
 	}
 	agentReport := upd("agent/x", kmv1.TaskLost)
 	agentReport.Task.Name = "a"
 	agentReport.Source = kmv1.SourceAgent
-	if err := s.Enqueue(agentReport); err != nil {
+	if err := s.Enqueue(t.Context(), agentReport); err != nil {
 		t.Errorf("the agent's own report to a full queue: %v, want it taken", err)
 	}
 	// Executor e has 4 queued (3 + the terminal); one more fits, on task b.
-	if err := s.Enqueue(updFrom("b", "e", "b0", kmv1.TaskRunning)); err != nil {
+	if err := s.Enqueue(t.Context(), updFrom("b", "e", "b0", kmv1.TaskRunning)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Enqueue(updFrom("c", "e", "c0", kmv1.TaskRunning)); !full(err, "executor ns/fw/e") {
+	if err := s.Enqueue(t.Context(), updFrom("c", "e", "c0", kmv1.TaskRunning)); !full(err, "executor ns/fw/e") {
 		t.Errorf("an update beyond the executor's bound: %v, want the executor's queue full", err)
 	}
-	if err := s.Enqueue(updFrom("c", "other", "c0", kmv1.TaskRunning)); err != nil {
+	if err := s.Enqueue(t.Context(), updFrom("c", "other", "c0", kmv1.TaskRunning)); err != nil {
 		t.Errorf("another executor's update: %v, want it taken", err)
 	}
 	if n := len(s.snapshot()); n != 3 {
@@ -245,7 +245,7 @@ func TestStatusUpdatesBounded(t *testing.T) {
 	if n := len(s.snapshot()); n != 0 || len(s.executors) != 0 {
 		t.Errorf("after the flush: %d queues, executor counts %v; want none", n, s.executors)
 	}
-	if err := s.Enqueue(updFrom("c", "e", "c0", kmv1.TaskRunning)); err != nil {
+	if err := s.Enqueue(t.Context(), updFrom("c", "e", "c0", kmv1.TaskRunning)); err != nil {
 		t.Errorf("once the registry took the queue: %v, want room again", err)
 	}
 }
@@ -265,7 +265,7 @@ func TestStatusUpdatesLockPerTask(t *testing.T) {
 		return writeFileAtomic(path, data)
 	}
 	slow := make(chan error, 1)
-	go func() { slow <- s.Enqueue(updFrom("slow", "e1", "s0", kmv1.TaskRunning)) }()
+	go func() { slow <- s.Enqueue(t.Context(), updFrom("slow", "e1", "s0", kmv1.TaskRunning)) }()
 	defer func() {
 		close(release)
 		if err := <-slow; err != nil {
@@ -274,7 +274,7 @@ func TestStatusUpdatesLockPerTask(t *testing.T) {
 	}()
 	<-entered
 	done := make(chan error, 1)
-	go func() { done <- s.Enqueue(updFrom("fast", "e2", "f0", kmv1.TaskRunning)) }()
+	go func() { done <- s.Enqueue(t.Context(), updFrom("fast", "e2", "f0", kmv1.TaskRunning)) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -295,11 +295,11 @@ func TestStatusUpdatesDeliveredOnce(t *testing.T) {
 	r := &registry{}
 	var acks []string
 	s, _ := newTestManager(t, t.TempDir(), r, &acks)
-	if err := s.Enqueue(upd("1", kmv1.TaskRunning)); err != nil {
+	if err := s.Enqueue(t.Context(), upd("1", kmv1.TaskRunning)); err != nil {
 		t.Fatal(err)
 	}
 	s.flush(context.Background())
-	if err := s.Enqueue(upd("1", kmv1.TaskRunning)); err != nil {
+	if err := s.Enqueue(t.Context(), upd("1", kmv1.TaskRunning)); err != nil {
 		t.Fatal(err)
 	}
 	s.flush(context.Background())

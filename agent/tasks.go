@@ -2,283 +2,230 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"path"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
-	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/internal/restricted"
+	"github.com/kubemesos/kubemesos/internal/deletions"
 )
 
 // createGrace is how long a pod the agent created may stay out of its
 // cache before the agent takes it for vanished.
 const createGrace = 30 * time.Second
 
-// executorOf returns the executor of a task on this agent.
-func executorOf(t *kmv1.Task) ExecutorKey { return t.Executor() }
+// taskReconciler is the agent's task controller: it launches the pods of
+// the tasks that the master placed on this node under its agentID, turns
+// what it sees of them into status updates, carries out kills, and retires
+// the executors of frameworks that are done.
+type taskReconciler struct {
+	// client reads from the agent's node-scoped cache and writes as the
+	// agent.
+	client   client.Client
+	clock    clock.PassiveClock
+	recorder events.EventRecorder
+	log      logr.Logger
+	// options are the agent's settings; executor pods are built from them.
+	options Options
+	id      *identity
+	// server tells which executors are subscribed; dispatch sends them
+	// their tasks.
+	server   *ExecutorServer
+	dispatch *dispatcher
+	// updates takes the agent's own reports of its tasks.
+	updates *StatusUpdates
+	// messages holds the scheduler messages of retired executors.
+	messages *messageRelay
+	// deletes deletes each executor pod once.
+	deletes *deletions.Deleter
+	// started is when this agent process started.
+	started time.Time
 
-// podNameFor names the pod of a task: one per command task, one per custom
-// executor and agentID.
-func (a *Agent) podNameFor(t *kmv1.Task) string {
-	if t.Spec.Executor == nil {
-		return commandPodName(t)
-	}
-	return executorPodName(executorOf(t), a.AgentID())
+	mu      sync.Mutex
+	created map[string]time.Time // pods created, by name, until the cache shows them
 }
 
-// commandPodName names the pod of a command task.
-func commandPodName(t *kmv1.Task) string {
-	return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
+// setup registers the reconciler as the controller agent-tasks: it is
+// driven by the node's Tasks, their pods, the node's Agent (through
+// agentChanged), the Frameworks that end and requeue's events.
+func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged func(), requeue *requeuer) error {
+	podToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.tasksOfPod(ctx, o.(*corev1.Pod))
+	})
+	onAgent := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		agentChanged()
+		return nil
+	})
+	// A framework that ends lets its idle executors on this node retire.
+	frameworkToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var tasks kmv1.TaskList
+		if err := r.client.List(ctx, &tasks, client.InNamespace(o.GetNamespace())); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for i := range tasks.Items {
+			if string(tasks.Items[i].Spec.Framework) == o.GetName() {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&tasks.Items[i])})
+			}
+		}
+		return out
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("agent-tasks").
+		For(&kmv1.Task{}).
+		Watches(&corev1.Pod{}, podToTasks).
+		Watches(&kmv1.Agent{}, onAgent).
+		Watches(&kmv1.Framework{}, frameworkToTasks).
+		WatchesRawSource(requeue.source()).
+		Complete(r)
 }
 
-// executorPodName names the pod of a custom executor under agentID.
-func executorPodName(k ExecutorKey, agentID string) string {
-	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), agentID)
-}
-
-// reconcileTask drives one task that the master placed on this node.
-func (a *Agent) reconcileTask(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile drives one task that the master placed on this node.
+func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var task kmv1.Task
-	if err := a.Client.Get(ctx, req.NamespacedName, &task); err != nil {
+	if err := r.client.Get(ctx, req.NamespacedName, &task); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	agentID := a.AgentID()
-	if agentID == "" || task.Status.NodeName != a.Options.NodeName || task.Status.AgentID != agentID {
+	agentID := r.id.get()
+	if agentID == "" || task.Status.NodeName != r.options.NodeName || task.Status.AgentID != agentID {
 		return ctrl.Result{}, nil // not admitted yet, or a task of an old agentID: never ours to report
 	}
 	if task.Status.State.IsTerminal() {
-		return ctrl.Result{}, a.retireExecutor(ctx, &task)
+		return ctrl.Result{}, r.retireExecutor(ctx, &task)
 	}
 	var pod corev1.Pod
-	podName := a.podNameFor(&task)
-	err := a.Client.Get(ctx, types.NamespacedName{Namespace: task.Namespace, Name: podName}, &pod)
+	podName := podNameFor(&task, agentID)
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: task.Namespace, Name: podName}, &pod)
 	exists := err == nil
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("reading pod %s: %w", podName, err)
 	}
 	if exists {
-		a.mu.Lock()
-		delete(a.created, podName)
-		a.mu.Unlock()
+		r.mu.Lock()
+		delete(r.created, podName)
+		r.mu.Unlock()
 	}
 	if task.Spec.Kill {
-		return a.kill(ctx, &task, &pod, exists)
+		return r.kill(ctx, &task, &pod, exists)
 	}
 	if !exists {
-		if a.recentlyCreated(podName) {
+		if r.recentlyCreated(podName) {
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 		if task.Status.State != kmv1.TaskStaging {
-			return ctrl.Result{}, a.report(&task, podName, kmv1.TaskLost, kmv1.ReasonExecutorTerminated,
+			return ctrl.Result{}, r.report(ctx, &task, podName, kmv1.TaskLost, kmv1.ReasonExecutorTerminated,
 				fmt.Sprintf("executor pod %s vanished", podName), "vanished")
 		}
-		return ctrl.Result{}, a.createPod(ctx, &task, podName)
+		return ctrl.Result{}, r.createPod(ctx, &task, podName)
 	}
 	if task.Spec.Command != nil {
-		return ctrl.Result{}, a.observeCommandPod(&task, &pod)
+		return ctrl.Result{}, r.observeCommandPod(ctx, &task, &pod)
 	}
-	if a.replacesEndedExecutor(&task, &pod) {
+	if r.replacesEndedExecutor(&task, &pod) {
 		// A new task for an executor whose pod already ended: remove the
 		// old pod, and the next pass starts a fresh one.
-		if _, err := a.deletes.Delete(ctx, &pod, client.GracePeriodSeconds(0)); err != nil {
+		if _, err := r.deletes.Delete(ctx, &pod, client.GracePeriodSeconds(0)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("replacing the ended executor pod: %w", err)
 		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	return a.driveExecutor(ctx, &task, &pod)
+	return r.driveExecutor(ctx, &task, &pod)
 }
 
 // replacesEndedExecutor reports whether a staged task that was never sent to
 // its executor finds that executor's pod ended: the pod must be replaced,
 // not blamed for a task it never ran.
-func (a *Agent) replacesEndedExecutor(t *kmv1.Task, pod *corev1.Pod) bool {
+func (r *taskReconciler) replacesEndedExecutor(t *kmv1.Task, pod *corev1.Pod) bool {
 	if t.Status.State != kmv1.TaskStaging || pod.DeletionTimestamp != nil ||
 		(pod.Status.Phase != corev1.PodFailed && pod.Status.Phase != corev1.PodSucceeded) {
 		return false
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return !a.launched[t.UID]
+	return !r.dispatch.launched(t)
 }
 
-func (a *Agent) recentlyCreated(name string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	at, ok := a.created[name]
-	return ok && a.Clock.Since(at) < createGrace
+// recentlyCreated reports whether the reconciler created pod name lately,
+// so that the cache may not show it yet. It forgets pods created long ago.
+func (r *taskReconciler) recentlyCreated(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.created[name]
+	if ok && r.clock.Since(at) >= createGrace {
+		delete(r.created, name)
+		return false
+	}
+	return ok
 }
 
 // report queues an update produced by the agent itself. Its UUID is
 // derived from the task, state and cause, so repeating it is harmless.
-func (a *Agent) report(t *kmv1.Task, pod string, state kmv1.TaskState, reason kmv1.TaskReason, msg, cause string) error {
+func (r *taskReconciler) report(ctx context.Context, t *kmv1.Task, pod string, state kmv1.TaskState, reason kmv1.TaskReason, msg, cause string) error {
 	if state.Rank() <= t.Status.State.Rank() && !(state.IsTerminal() && !t.Status.State.IsTerminal()) {
 		return nil
 	}
 	key := client.ObjectKeyFromObject(t)
-	for _, p := range a.updates.Pending(key) {
+	for _, p := range r.updates.Pending(key) {
 		if p.State.IsTerminal() || (p.State.Rank() >= state.Rank() && !state.IsTerminal()) {
 			return nil // something at least as far along is on its way
 		}
 	}
-	return a.updates.Enqueue(Update{
+	return r.updates.Enqueue(ctx, Update{
 		UUID: "agent/" + string(t.UID) + "/" + string(state) + "/" + cause, Task: key, AgentID: t.Status.AgentID,
 		Framework: string(t.Spec.Framework), ExecutorID: executorOf(t).ExecutorID, PodName: pod, State: state, Reason: reason, Source: kmv1.SourceAgent,
-		Message: msg, Timestamp: a.Clock.Now(),
+		Message: msg, Timestamp: r.clock.Now(),
 	})
 }
 
-// ExecutorPod builds the pod named name that runs task t on the agent with
-// options o under agentID: a command task's own pod, owned by the Task, or a
-// custom executor's pod. It is exactly what the chart's admission policy
-// kubemesos-agent-node lets an agent create: on its node, restricted, with
-// no API token and only the executor token volume.
-func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.Scheme) (*corev1.Pod, error) {
-	k := executorOf(t)
-	env := []corev1.EnvVar{
-		{Name: executorapi.EnvAgentEndpoint, Value: o.Endpoint},
-		{Name: executorapi.EnvNamespace, Value: k.Namespace},
-		{Name: executorapi.EnvFramework, Value: k.Framework},
-		{Name: executorapi.EnvExecutorID, Value: k.ExecutorID},
-		{Name: executorapi.EnvAgentID, Value: agentID},
-		{Name: executorapi.EnvTokenFile, Value: path.Join(executorapi.TokenDir, executorapi.TokenFile)},
-	}
-	labels := map[string]string{
-		kmv1.LabelFramework: k.Framework, kmv1.LabelAgent: o.NodeName,
-		kmv1.LabelComponent: "executor", kmv1.LabelExecutor: boundedLabel(k.ExecutorID),
-	}
-	var c corev1.Container
-	requests := t.Spec.Resources.Core().DeepCopy()
-	if cmd := t.Spec.Command; cmd != nil {
-		// A label value holds 63 characters, a task name 253: the pod
-		// maps back to its task through its owner reference.
-		labels[kmv1.LabelTask] = boundedLabel(t.Name)
-		delete(labels, kmv1.LabelExecutor)
-		env = append(env, corev1.EnvVar{Name: executorapi.EnvTaskID, Value: t.Name}, corev1.EnvVar{Name: executorapi.EnvTaskData, Value: t.Spec.Data})
-		c = corev1.Container{Name: "task", Image: cmd.Image, Command: cmd.Command, Args: cmd.Args, Env: append(env, kmv1.EnvVars(cmd.Env)...)}
-	} else {
-		ex := t.Spec.Executor
-		// The pod requests the executor's own resources plus its first
-		// task's. Later tasks of the executor are accounted by the master
-		// (the Agent's offers), not by the kubelet: the pod's requests are
-		// fixed once it exists.
-		for n, q := range ex.Resources {
-			cur := requests[n]
-			cur.Add(q)
-			requests[n] = cur
-		}
-		c = corev1.Container{Name: "executor", Image: ex.Image, Command: ex.Command, Args: ex.Args, Env: append(env, kmv1.EnvVars(ex.Env)...)}
-	}
-	c.Resources = corev1.ResourceRequirements{Requests: requests}
-	c.SecurityContext = restricted.ContainerSecurityContext()
-	c.VolumeMounts = []corev1.VolumeMount{{Name: executorTokenVolume, MountPath: executorapi.TokenDir, ReadOnly: true}}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: name, Labels: labels,
-			Annotations: map[string]string{AnnotationAgentID: agentID, AnnotationExecutorID: k.ExecutorID}},
-		Spec: corev1.PodSpec{
-			NodeName:      o.NodeName,
-			RestartPolicy: corev1.RestartPolicyNever,
-			Containers:    []corev1.Container{c},
-			// The namespace's default ServiceAccount, named so that its
-			// token can be bound to the pod; the pod gets no API token,
-			// only the executor token, good for the agent alone.
-			ServiceAccountName:            executorServiceAccount,
-			AutomountServiceAccountToken:  ptr.To(false),
-			Volumes:                       []corev1.Volume{executorTokenProjection()},
-			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
-			SecurityContext:               restricted.PodSecurityContext(),
-			// The taints under which the operator lets this node be
-			// offered; a NoExecute taint that they do not tolerate evicts
-			// the pod, as it would any other.
-			Tolerations: o.OfferTolerations,
-		},
-	}
-	if t.Spec.Command != nil {
-		// A command pod belongs to its task: deleting the task removes it.
-		if err := controllerutil.SetOwnerReference(t, pod, scheme); err != nil {
-			return nil, fmt.Errorf("owning pod %s by its task: %w", name, err)
-		}
-	}
-	return pod, nil
-}
-
 // createPod launches the pod of a command task or of a custom executor.
-func (a *Agent) createPod(ctx context.Context, t *kmv1.Task, name string) error {
-	pod, err := ExecutorPod(t, name, a.AgentID(), a.Options, a.Client.Scheme())
+func (r *taskReconciler) createPod(ctx context.Context, t *kmv1.Task, name string) error {
+	pod, err := ExecutorPod(t, name, r.id.get(), r.options, r.client.Scheme())
 	if err != nil {
 		return err
 	}
-	if err := a.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := r.client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		msg := fmt.Sprintf("creating executor pod %s: %v", name, err)
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
-			return a.report(t, name, kmv1.TaskFailed, kmv1.ReasonContainerLaunchFailed, msg, "launch")
+			return r.report(ctx, t, name, kmv1.TaskFailed, kmv1.ReasonContainerLaunchFailed, msg, "launch")
 		}
 		return fmt.Errorf("%s", msg)
 	}
-	a.mu.Lock()
-	a.created[name] = a.Clock.Now()
-	a.mu.Unlock()
-	a.Log.V(1).Info("executor pod created", "pod", name, "task", client.ObjectKeyFromObject(t))
+	r.mu.Lock()
+	r.created[name] = r.clock.Now()
+	r.mu.Unlock()
+	r.log.V(1).Info("executor pod created", "pod", name, "task", client.ObjectKeyFromObject(t))
 	return nil
-}
-
-// The executor's credential in its pod (see executorapi.TokenAudience).
-const (
-	executorTokenVolume    = "kubemesos-executor-token"
-	executorServiceAccount = "default"
-)
-
-// executorTokenProjection is the volume that holds an executor's token: a
-// service account token for executorapi.TokenAudience, bound to the pod,
-// which the kubelet requests and renews. The token's value is never in the
-// pod spec.
-func executorTokenProjection() corev1.Volume {
-	return corev1.Volume{Name: executorTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-			Audience: executorapi.TokenAudience, ExpirationSeconds: ptr.To[int64](executorapi.TokenExpirationSeconds), Path: executorapi.TokenFile,
-		}}},
-	}}}
-}
-
-// boundedLabel keeps a label value within 63 characters.
-func boundedLabel(v string) string {
-	if len(v) <= 63 {
-		return v
-	}
-	return boundedName(v, v)
 }
 
 // observeCommandPod turns a command pod's phase and container state into
 // task states.
-func (a *Agent) observeCommandPod(t *kmv1.Task, pod *corev1.Pod) error {
+func (r *taskReconciler) observeCommandPod(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) error {
 	switch {
 	case pod.DeletionTimestamp != nil:
-		return a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, fmt.Sprintf("pod %s was deleted before the task ended", pod.Name), "deleted")
+		return r.report(ctx, t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, fmt.Sprintf("pod %s was deleted before the task ended", pod.Name), "deleted")
 	case pod.Status.Phase == corev1.PodSucceeded:
-		return a.report(t, pod.Name, kmv1.TaskFinished, "", "command exited with code 0", "exit")
+		return r.report(ctx, t, pod.Name, kmv1.TaskFinished, "", "command exited with code 0", "exit")
 	case pod.Status.Phase == corev1.PodFailed:
 		if pod.Status.Reason == "Evicted" {
-			return a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, "pod evicted: "+pod.Status.Message, "evicted")
+			return r.report(ctx, t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, "pod evicted: "+pod.Status.Message, "evicted")
 		}
-		return a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonCommandExecutorFailed, exitMessage(pod), "exit")
+		return r.report(ctx, t, pod.Name, kmv1.TaskFailed, kmv1.ReasonCommandExecutorFailed, exitMessage(pod), "exit")
 	case pod.Status.Phase == corev1.PodRunning:
-		return a.report(t, pod.Name, kmv1.TaskRunning, "", "command running in pod "+pod.Name, "running")
+		return r.report(ctx, t, pod.Name, kmv1.TaskRunning, "", "command running in pod "+pod.Name, "running")
 	default:
-		return a.report(t, pod.Name, kmv1.TaskStarting, "", "pod "+pod.Name+" created", "starting")
+		return r.report(ctx, t, pod.Name, kmv1.TaskStarting, "", "pod "+pod.Name+" created", "starting")
 	}
 }
 
@@ -304,7 +251,7 @@ func exitMessage(pod *corev1.Pod) string {
 
 // driveExecutor launches a task on its running custom executor, and fails
 // its tasks if the executor pod ends or never subscribes.
-func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
+func (r *taskReconciler) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
 	k := executorOf(t)
 	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
 		why := fmt.Sprintf("executor pod %s ended (%s) before the task did", pod.Name, pod.Status.Phase)
@@ -314,16 +261,16 @@ func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 		if pod.Status.Reason == "Evicted" {
 			why = fmt.Sprintf("executor pod %s was evicted: %s", pod.Name, pod.Status.Message)
 		}
-		if a.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
+		if r.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
 			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, a.report(t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, why, "executor-ended")
+		return ctrl.Result{}, r.report(ctx, t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, why, "executor-ended")
 	}
-	if !a.server.Subscribed(k) {
-		return a.awaitSubscription(ctx, t, pod)
+	if !r.server.Subscribed(k) {
+		return r.awaitSubscription(ctx, t, pod)
 	}
 	if t.Status.State == kmv1.TaskStaging {
-		a.sendLaunch(t)
+		r.dispatch.launch(t)
 	}
 	return ctrl.Result{}, nil
 }
@@ -333,111 +280,87 @@ func (a *Agent) driveExecutor(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 // subscribed (its task is past STAGING), from the agent's start or the end
 // of its last stream, whichever is later. Then the task fails and the pod is
 // removed, so that no task waits for ever behind an executor that is gone.
-func (a *Agent) awaitSubscription(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
+func (r *taskReconciler) awaitSubscription(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
 	k := executorOf(t)
+	timeout := r.options.ExecutorRegistrationTimeout
 	since, reason, cause := pod.CreationTimestamp.Time, kmv1.ReasonExecutorRegistrationTimeout, "registration"
-	what := fmt.Sprintf("executor %s did not subscribe within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout)
+	what := fmt.Sprintf("executor %s did not subscribe within %s", k.ExecutorID, timeout)
 	resubscribing := t.Status.State != kmv1.TaskStaging
 	if resubscribing {
-		since, reason, cause = a.started, kmv1.ReasonExecutorReregistrationTimeout, "reregistration"
-		what = fmt.Sprintf("executor %s did not subscribe again within %s", k.ExecutorID, a.Options.ExecutorRegistrationTimeout)
-		if gone, ok := a.server.UnsubscribedSince(k); ok && gone.After(since) {
+		since, reason, cause = r.started, kmv1.ReasonExecutorReregistrationTimeout, "reregistration"
+		what = fmt.Sprintf("executor %s did not subscribe again within %s", k.ExecutorID, timeout)
+		if gone, ok := r.server.UnsubscribedSince(k); ok && gone.After(since) {
 			since = gone
 		}
 	}
-	if wait := a.Options.ExecutorRegistrationTimeout - a.Clock.Since(since); wait > 0 {
+	if wait := timeout - r.clock.Since(since); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if resubscribing && a.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
+	if resubscribing && r.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
 		return ctrl.Result{}, nil
 	}
-	if err := a.report(t, pod.Name, kmv1.TaskFailed, reason, what, cause); err != nil {
+	if err := r.report(ctx, t, pod.Name, kmv1.TaskFailed, reason, what, cause); err != nil {
 		return ctrl.Result{}, err
 	}
-	if _, err := a.deletes.Delete(ctx, pod); err != nil {
+	if _, err := r.deletes.Delete(ctx, pod); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing the executor pod (%s): %w", what, err)
 	}
 	return ctrl.Result{}, nil
 }
 
-// sendLaunch sends LAUNCH once per task and subscription.
-func (a *Agent) sendLaunch(t *kmv1.Task) {
-	a.mu.Lock()
-	done := a.launched[t.UID]
-	a.mu.Unlock()
-	if done {
-		return
-	}
-	ev := executorapi.Event{Type: executorapi.EventLaunch, Launch: &executorapi.Launch{Task: executorapi.TaskInfo{
-		TaskID: t.Name, Data: t.Spec.Data, Resources: t.Spec.Resources.Core()}}}
-	if a.server.Send(executorOf(t), ev) {
-		a.mu.Lock()
-		a.launched[t.UID] = true
-		a.mu.Unlock()
-	}
-}
-
 // kill carries out spec.kill: a command pod is deleted with the task's
 // grace period; a custom executor gets KILL. A task that never started is
 // killed at once.
-func (a *Agent) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod, exists bool) (ctrl.Result, error) {
+func (r *taskReconciler) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod, exists bool) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(t)
-	if a.updates.HasTerminal(key) {
+	if r.updates.HasTerminal(key) {
 		return ctrl.Result{}, nil
 	}
-	podName := a.podNameFor(t)
+	podName := podNameFor(t, r.id.get())
 	if t.Spec.Command != nil {
 		switch {
-		case !exists && t.Status.State == kmv1.TaskStaging && !a.recentlyCreated(podName):
-			return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, kmv1.ReasonTaskKilledDuringLaunch, "killed before it started", "kill")
+		case !exists && t.Status.State == kmv1.TaskStaging && !r.recentlyCreated(podName):
+			return ctrl.Result{}, r.report(ctx, t, podName, kmv1.TaskKilled, kmv1.ReasonTaskKilledDuringLaunch, "killed before it started", "kill")
 		case !exists || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
 			if exists && pod.Status.Phase == corev1.PodSucceeded {
-				return ctrl.Result{}, a.report(t, podName, kmv1.TaskFinished, "", "command exited with code 0", "exit")
+				return ctrl.Result{}, r.report(ctx, t, podName, kmv1.TaskFinished, "", "command exited with code 0", "exit")
 			}
-			return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, "", "killed", "kill")
+			return ctrl.Result{}, r.report(ctx, t, podName, kmv1.TaskKilled, "", "killed", "kill")
 		case pod.DeletionTimestamp == nil:
-			if err := a.report(t, podName, kmv1.TaskKilling, "", "killing: deleting pod "+podName, "kill"); err != nil {
+			if err := r.report(ctx, t, podName, kmv1.TaskKilling, "", "killing: deleting pod "+podName, "kill"); err != nil {
 				return ctrl.Result{}, err
 			}
 			var opts []client.DeleteOption
 			if g := t.Spec.KillGracePeriodSeconds; g != nil {
 				opts = append(opts, client.GracePeriodSeconds(*g))
 			}
-			if _, err := a.deletes.Delete(ctx, pod, opts...); err != nil {
+			if _, err := r.deletes.Delete(ctx, pod, opts...); err != nil {
 				return ctrl.Result{}, fmt.Errorf("killing task %s: %w", key, err)
 			}
-			a.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "Killing", "Kill", "deleting pod %s", podName)
+			r.recorder.Eventf(t, nil, corev1.EventTypeNormal, "Killing", "Kill", "deleting pod %s", podName)
 		}
 		return ctrl.Result{}, nil // the pod's deletion brings us back
 	}
-	k := executorOf(t)
-	a.mu.Lock()
-	launched, sent := a.launched[t.UID], a.killed[t.UID]
-	a.mu.Unlock()
-	if t.Status.State == kmv1.TaskStaging && !launched {
-		return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, kmv1.ReasonTaskKilledDuringLaunch, "killed before it was launched", "kill")
+	if t.Status.State == kmv1.TaskStaging && !r.dispatch.launched(t) {
+		return ctrl.Result{}, r.report(ctx, t, podName, kmv1.TaskKilled, kmv1.ReasonTaskKilledDuringLaunch, "killed before it was launched", "kill")
 	}
 	if !exists {
-		return ctrl.Result{}, a.report(t, podName, kmv1.TaskKilled, "", "killed; the executor pod is gone", "kill")
+		return ctrl.Result{}, r.report(ctx, t, podName, kmv1.TaskKilled, "", "killed; the executor pod is gone", "kill")
 	}
-	if !sent && a.server.Send(k, executorapi.Event{Type: executorapi.EventKill, Kill: &executorapi.Kill{TaskID: t.Name, GracePeriodSeconds: t.Spec.KillGracePeriodSeconds}}) {
-		a.mu.Lock()
-		a.killed[t.UID] = true
-		a.mu.Unlock()
-	}
+	r.dispatch.kill(t)
 	// The executor answers with TASK_KILLED; if its pod ends first, the
 	// task fails with it.
-	return a.driveExecutor(ctx, t, pod)
+	return r.driveExecutor(ctx, t, pod)
 }
 
 // retireExecutor shuts a custom executor down once its framework is done
 // and it runs no live task on this node.
-func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
+func (r *taskReconciler) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 	if t.Spec.Executor == nil {
 		return nil
 	}
 	var fw kmv1.Framework
-	err := a.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, &fw)
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, &fw)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -447,114 +370,100 @@ func (a *Agent) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 		return nil
 	}
 	k := executorOf(t)
+	agentID := r.id.get()
 	var tasks kmv1.TaskList
-	if err := a.Client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+	if err := r.client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
 		return err
 	}
 	for i := range tasks.Items {
-		if s := tasks.Items[i].Status.State; s != "" && !s.IsTerminal() && tasks.Items[i].Status.AgentID == a.AgentID() {
+		if s := tasks.Items[i].Status.State; s != "" && !s.IsTerminal() && tasks.Items[i].Status.AgentID == agentID {
 			return nil
 		}
 	}
 	var pod corev1.Pod
-	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: a.podNameFor(t)}, &pod); err != nil {
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: podNameFor(t, agentID)}, &pod); err != nil {
 		return client.IgnoreNotFound(err) // already gone
 	}
 	if pod.DeletionTimestamp != nil {
 		return nil // each of the executor's tasks comes here: shut it down once
 	}
-	a.server.Send(k, executorapi.Event{Type: executorapi.EventShutdown})
-	a.messages.drop(k, "dropping the messages of an executor that was shut down")
-	if _, err := a.deletes.Delete(ctx, &pod); err != nil {
+	r.dispatch.shutdown(k)
+	r.messages.drop(k, "dropping the messages of an executor that was shut down")
+	if _, err := r.deletes.Delete(ctx, &pod); err != nil {
 		return fmt.Errorf("shutting down executor %s: %w", k, err)
 	}
 	return nil
 }
 
-// Subscribed re-launches what a (re)subscribed executor does not know yet
-// (the executor API has taken back the updates it never saw acknowledged).
-func (a *Agent) Subscribed(k ExecutorKey, s *executorapi.Subscribe) {
-	known := map[string]bool{}
-	if s != nil {
-		for _, id := range s.UnacknowledgedTasks {
-			known[id] = true
+// tasksOfPod maps an executor pod to its tasks.
+func (r *taskReconciler) tasksOfPod(ctx context.Context, p *corev1.Pod) []reconcile.Request {
+	if _, ok := p.Labels[kmv1.LabelTask]; ok {
+		// A command pod is owned by its task.
+		for _, ref := range p.OwnerReferences {
+			if ref.Kind == "Task" && ref.APIVersion == kmv1.GroupVersion.String() {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}}}
+			}
 		}
-		for _, u := range s.UnacknowledgedUpdates {
-			known[u.TaskID] = true
-		}
+		return nil
 	}
-	ctx := context.Background()
+	exec := p.Labels[kmv1.LabelExecutor]
+	if exec == "" {
+		return nil
+	}
 	var tasks kmv1.TaskList
-	if err := a.Client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
-		return
+	key := p.Namespace + "/" + p.Labels[kmv1.LabelFramework] + "/" + exec
+	if err := r.client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: key}); err != nil {
+		return nil
 	}
+	out := make([]reconcile.Request, 0, len(tasks.Items))
 	for i := range tasks.Items {
-		t := &tasks.Items[i]
-		if t.Status.AgentID != a.AgentID() || t.Status.State.IsTerminal() {
-			continue
-		}
-		a.mu.Lock()
-		delete(a.launched, t.UID) // a new stream: what was sent on the old one may be lost
-		delete(a.killed, t.UID)
-		a.mu.Unlock()
-		if t.Status.State == kmv1.TaskStaging && !known[t.Name] {
-			a.sendLaunch(t)
-		}
-		if t.Spec.Kill {
-			a.poke()
-		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&tasks.Items[i])})
 	}
-	a.requeueAll(ctx)
-	a.messages.flush(k)
+	return out
 }
 
-// Unsubscribed requeues the tasks of an executor whose stream ended, so
-// that the re-registration timeout starts for them now, not on whatever
-// event happens to come next.
-func (a *Agent) Unsubscribed(k ExecutorKey) {
+// requeuer asks the task reconciler to look at tasks again for causes it
+// does not watch: an executor's subscription that starts or ends, and a new
+// agentID.
+type requeuer struct {
+	tasks client.Reader
+	ch    chan event.GenericEvent
+}
+
+func newRequeuer(tasks client.Reader) *requeuer {
+	return &requeuer{tasks: tasks, ch: make(chan event.GenericEvent, 4096)}
+}
+
+// source is the requeues, as a source of the reconciler's controller.
+func (q *requeuer) source() source.Source {
+	return source.Channel(q.ch, &handler.EnqueueRequestForObject{})
+}
+
+// all requeues every task on the node.
+func (q *requeuer) all(ctx context.Context) error {
 	var tasks kmv1.TaskList
-	if err := a.Client.List(context.Background(), &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
-		a.Log.Error(err, "listing the tasks of an executor that went away", "executor", k.String())
-		return
+	if err := q.tasks.List(ctx, &tasks); err != nil {
+		return fmt.Errorf("listing the node's tasks: %w", err)
 	}
-	for i := range tasks.Items {
+	q.add(tasks.Items)
+	return nil
+}
+
+// executor requeues the tasks of executor k.
+func (q *requeuer) executor(ctx context.Context, k ExecutorKey) error {
+	var tasks kmv1.TaskList
+	if err := q.tasks.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+		return fmt.Errorf("listing the tasks of executor %s: %w", k, err)
+	}
+	q.add(tasks.Items)
+	return nil
+}
+
+func (q *requeuer) add(tasks []kmv1.Task) {
+	for i := range tasks {
 		select {
-		case a.requeue <- event.GenericEvent{Object: &tasks.Items[i]}:
+		case q.ch <- event.GenericEvent{Object: &tasks[i]}:
 		default: // full: the next resync catches up
 		}
 	}
-}
-
-// Update takes a status update from an executor: the task must be one of
-// its tasks on this agent. It is checkpointed before the call returns.
-func (a *Agent) Update(k ExecutorKey, s executorapi.TaskStatus) error {
-	var t kmv1.Task
-	key := types.NamespacedName{Namespace: k.Namespace, Name: s.TaskID}
-	if err := a.Client.Get(context.Background(), key, &t); apierrors.IsNotFound(err) {
-		return &CallError{Status: http.StatusNotFound, Err: fmt.Errorf("task %s: no such task on this agent", key)}
-	} else if err != nil {
-		return fmt.Errorf("reading task %s: %w", key, err)
-	}
-	if string(t.Spec.Framework) != k.Framework || executorOf(&t).ExecutorID != k.ExecutorID {
-		return badCall("task %s does not run on executor %s", s.TaskID, k.ExecutorID)
-	}
-	if t.Status.AgentID != a.AgentID() {
-		return badCall("task %s is not placed on this agent (%s)", s.TaskID, a.AgentID())
-	}
-	err := a.updates.Enqueue(Update{
-		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, Framework: k.Framework, ExecutorID: k.ExecutorID, PodName: a.podNameFor(&t),
-		State: kmv1.TaskState(s.State), Reason: kmv1.TaskReason(s.Reason), Source: kmv1.SourceExecutor,
-		Message: s.Message, Data: s.Data, Healthy: s.Healthy, Timestamp: a.Clock.Now(),
-	})
-	return slowDown(err)
-}
-
-// slowDown turns a full queue into a 429 for the executor, which keeps its
-// update and sends it again later.
-func slowDown(err error) error {
-	var full *QueueFullError
-	if errors.As(err, &full) {
-		return &CallError{Status: http.StatusTooManyRequests, Err: full}
-	}
-	return err
 }

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -9,11 +10,13 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -120,4 +123,95 @@ func waitRenewals(t *testing.T, n int) {
 		}
 		return seen >= n
 	})
+}
+
+// TestAgentWritesAsItsFieldManager: every write of the agent carries its
+// field manager, kubemesos-agent. After a command task ran to
+// TASK_FINISHED, the status fields that the agent wrote are the agent's
+// in the Task's managedFields (the state its alone), and the agent wrote
+// its Agent's spec, its heartbeat Lease and the task's pod.
+func TestAgentWritesAsItsFieldManager(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "fo-node")
+	startTestAgent(t, "fo-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "fofw")
+	launchOnOffer(t, ns, "fofw", "fo-node", b.MakeTask("owned", "").Resources("cpu", "100m").Command("busybox", "true").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelTask: "owned"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	waitState(t, ns, "owned", kmv1.TaskRunning)
+	kubelet(t, pod, corev1.PodSucceeded, 0)
+	tk := waitState(t, ns, "owned", kmv1.TaskFinished)
+
+	// The fields whose values the agent changed (lastUpdateTime, which
+	// counts seconds, may keep the master's value when the task ran
+	// within the second it was staged).
+	agentFields := fieldsOf(t, tk.ManagedFields, fieldowner.Agent, "status")
+	for _, f := range []string{"state", "source", "message", "podName", "startTime", "completionTime"} {
+		if !agentFields["f:status"]["f:"+f] {
+			t.Errorf("status.%s is not the agent's: the agent's status fields are %v", f, agentFields["f:status"])
+		}
+	}
+	for _, e := range tk.ManagedFields {
+		if e.Manager != fieldowner.Agent && fieldsOf(t, []metav1.ManagedFieldsEntry{e}, e.Manager, e.Subresource)["f:status"]["f:state"] {
+			t.Errorf("status.state is also %s's (%s)", e.Manager, e.Operation)
+		}
+	}
+
+	var p corev1.Pod
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+		t.Fatal(err)
+	}
+	if !fieldsOf(t, p.ManagedFields, fieldowner.Agent, "")["f:spec"]["f:containers"] {
+		t.Errorf("the task's pod was not created by the agent: %v", managers(p.ManagedFields))
+	}
+	var ag kmv1.Agent
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "fo-node"}, &ag); err != nil {
+		t.Fatal(err)
+	}
+	if !fieldsOf(t, ag.ManagedFields, fieldowner.Agent, "")["f:spec"]["f:resources"] {
+		t.Errorf("the Agent's spec is not the agent's: %v", managers(ag.ManagedFields))
+	}
+	var lease coordinationv1.Lease
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.AgentLeaseName("fo-node")}, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if !fieldsOf(t, lease.ManagedFields, fieldowner.Agent, "")["f:spec"]["f:renewTime"] {
+		t.Errorf("the heartbeat Lease is not the agent's: %v", managers(lease.ManagedFields))
+	}
+}
+
+// fieldsOf returns, for manager's entries on subresource ("" for the main
+// resource), the fields owned under each top-level field: f:status →
+// f:state → true.
+func fieldsOf(t *testing.T, entries []metav1.ManagedFieldsEntry, manager, subresource string) map[string]map[string]bool {
+	t.Helper()
+	out := map[string]map[string]bool{}
+	for _, e := range entries {
+		if e.Manager != manager || e.Subresource != subresource || e.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]any
+		if err := json.Unmarshal(e.FieldsV1.Raw, &fields); err != nil {
+			t.Fatalf("the fields of %s: %v", manager, err)
+		}
+		for top, sub := range fields {
+			if out[top] == nil {
+				out[top] = map[string]bool{}
+			}
+			for f := range sub {
+				out[top][f] = true
+			}
+		}
+	}
+	return out
+}
+
+// managers lists who wrote what, for a failure's message.
+func managers(entries []metav1.ManagedFieldsEntry) []string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, fmt.Sprintf("%s/%s/%s", e.Manager, e.Operation, e.Subresource))
+	}
+	return out
 }

@@ -1,0 +1,157 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// executorHooks are the agent's answers to the executor API's calls
+// (ExecutorHooks): who a caller is, what a (re)subscribed executor is sent,
+// the status updates and framework messages executors send. Each call runs
+// under the context the server gives it, which ends with the agent.
+type executorHooks struct {
+	// tasks reads the node's Tasks from the agent's cache.
+	tasks client.Reader
+	clock clock.PassiveClock
+	log   logr.Logger
+	id    *identity
+	auth  *executorAuthenticator
+	// server numbers the subscriptions; dispatch sends the executors their
+	// tasks.
+	server   *ExecutorServer
+	dispatch *dispatcher
+	// updates takes the executors' status updates.
+	updates *StatusUpdates
+	// inbox carries the schedulers' messages to the executors, outbox the
+	// executors' to the schedulers.
+	inbox  *messageRelay
+	outbox *outbox
+	// requeue has the task reconciler look at an executor's tasks again.
+	requeue *requeuer
+}
+
+var _ ExecutorHooks = (*executorHooks)(nil)
+
+// AgentID is the agent's current agentID, "" before admission.
+func (h *executorHooks) AgentID() string { return h.id.get() }
+
+// Authenticate tells which executor a bearer token belongs to.
+func (h *executorHooks) Authenticate(ctx context.Context, token string) (ExecutorKey, error) {
+	return h.auth.Authenticate(ctx, token)
+}
+
+// Subscribed re-launches what a (re)subscribed executor does not know yet
+// (the executor API has taken back the updates it never saw acknowledged),
+// and sends it the scheduler messages it has not acknowledged.
+func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *executorapi.Subscribe) {
+	held := map[string]bool{}
+	if s != nil {
+		for _, id := range s.UnacknowledgedTasks {
+			held[id] = true
+		}
+		for _, u := range s.UnacknowledgedUpdates {
+			held[u.TaskID] = true
+		}
+	}
+	gen, ok := h.server.Subscription(k)
+	if !ok {
+		return // the stream already ended
+	}
+	var tasks kmv1.TaskList
+	if err := h.tasks.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+		h.log.Error(err, "listing the tasks of an executor that subscribed", "executor", k.String())
+		return
+	}
+	agentID := h.id.get()
+	var live []*kmv1.Task
+	var known []types.UID
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if t.Status.AgentID != agentID || t.Status.State.IsTerminal() {
+			continue
+		}
+		live = append(live, t)
+		if held[t.Name] {
+			known = append(known, t.UID)
+		}
+	}
+	// A new stream: what was sent on the old one may be lost.
+	h.dispatch.begin(k, gen, known)
+	for _, t := range live {
+		if t.Status.State == kmv1.TaskStaging && !held[t.Name] {
+			h.dispatch.launch(t)
+		}
+	}
+	if err := h.requeue.all(ctx); err != nil {
+		h.log.Error(err, "requeueing the tasks after an executor subscribed", "executor", k.String())
+	}
+	h.inbox.flush(k)
+}
+
+// Unsubscribed requeues the tasks of an executor whose stream ended, so
+// that the re-registration timeout starts for them now, not on whatever
+// event happens to come next.
+func (h *executorHooks) Unsubscribed(ctx context.Context, k ExecutorKey) {
+	if err := h.requeue.executor(ctx, k); err != nil {
+		h.log.Error(err, "requeueing the tasks of an executor that went away", "executor", k.String())
+	}
+}
+
+// Update takes a status update from an executor: the task must be one of
+// its tasks on this agent. It is checkpointed before the call returns.
+func (h *executorHooks) Update(ctx context.Context, k ExecutorKey, s executorapi.TaskStatus) error {
+	var t kmv1.Task
+	key := types.NamespacedName{Namespace: k.Namespace, Name: s.TaskID}
+	if err := h.tasks.Get(ctx, key, &t); apierrors.IsNotFound(err) {
+		return &CallError{Status: http.StatusNotFound, Err: fmt.Errorf("task %s: no such task on this agent", key)}
+	} else if err != nil {
+		return fmt.Errorf("reading task %s: %w", key, err)
+	}
+	if string(t.Spec.Framework) != k.Framework || executorOf(&t).ExecutorID != k.ExecutorID {
+		return badCall("task %s does not run on executor %s", s.TaskID, k.ExecutorID)
+	}
+	agentID := h.id.get()
+	if t.Status.AgentID != agentID {
+		return badCall("task %s is not placed on this agent (%s)", s.TaskID, agentID)
+	}
+	err := h.updates.Enqueue(ctx, Update{
+		UUID: s.UUID, Task: key, AgentID: t.Status.AgentID, Framework: k.Framework, ExecutorID: k.ExecutorID, PodName: podNameFor(&t, agentID),
+		State: kmv1.TaskState(s.State), Reason: kmv1.TaskReason(s.Reason), Source: kmv1.SourceExecutor,
+		Message: s.Message, Data: s.Data, Healthy: s.Healthy, Timestamp: h.clock.Now(),
+	})
+	return slowDown(err)
+}
+
+// Message stores an executor's message to its scheduler before the call is
+// answered.
+func (h *executorHooks) Message(ctx context.Context, k ExecutorKey, m executorapi.Message) error {
+	return h.outbox.store(ctx, k, m)
+}
+
+// AcknowledgeMessages takes an executor's word that it has the scheduler
+// messages named: the agent stops keeping them and deletes their Events.
+func (h *executorHooks) AcknowledgeMessages(_ context.Context, k ExecutorKey, ids []executorapi.MessageID) error {
+	h.inbox.acknowledge(k, ids)
+	return nil
+}
+
+// slowDown turns a full queue into a 429 for the executor, which keeps its
+// update and sends it again later.
+func slowDown(err error) error {
+	var full *QueueFullError
+	if errors.As(err, &full) {
+		return &CallError{Status: http.StatusTooManyRequests, Err: full}
+	}
+	return err
+}

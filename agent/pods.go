@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/restricted"
+)
+
+// executorOf returns the executor of a task on this agent.
+func executorOf(t *kmv1.Task) ExecutorKey { return t.Executor() }
+
+// podNameFor names the pod of a task under agentID: one per command task,
+// one per custom executor and agentID.
+func podNameFor(t *kmv1.Task, agentID string) string {
+	if t.Spec.Executor == nil {
+		return commandPodName(t)
+	}
+	return executorPodName(executorOf(t), agentID)
+}
+
+// commandPodName names the pod of a command task.
+func commandPodName(t *kmv1.Task) string {
+	return boundedName("task-"+t.Name, t.Namespace, t.Name, string(t.UID))
+}
+
+// executorPodName names the pod of a custom executor under agentID.
+func executorPodName(k ExecutorKey, agentID string) string {
+	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), agentID)
+}
+
+// ExecutorPod builds the pod named name that runs task t on the agent with
+// options o under agentID: a command task's own pod, owned by the Task, or a
+// custom executor's pod. It is exactly what the chart's admission policy
+// kubemesos-agent-node lets an agent create: on its node, restricted, with
+// no API token and only the executor token volume.
+func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.Scheme) (*corev1.Pod, error) {
+	k := executorOf(t)
+	env := []corev1.EnvVar{
+		{Name: executorapi.EnvAgentEndpoint, Value: o.Endpoint},
+		{Name: executorapi.EnvNamespace, Value: k.Namespace},
+		{Name: executorapi.EnvFramework, Value: k.Framework},
+		{Name: executorapi.EnvExecutorID, Value: k.ExecutorID},
+		{Name: executorapi.EnvAgentID, Value: agentID},
+		{Name: executorapi.EnvTokenFile, Value: path.Join(executorapi.TokenDir, executorapi.TokenFile)},
+	}
+	labels := map[string]string{
+		kmv1.LabelFramework: k.Framework, kmv1.LabelAgent: o.NodeName,
+		kmv1.LabelComponent: "executor", kmv1.LabelExecutor: boundedLabel(k.ExecutorID),
+	}
+	var c corev1.Container
+	requests := t.Spec.Resources.Core().DeepCopy()
+	if cmd := t.Spec.Command; cmd != nil {
+		// A label value holds 63 characters, a task name 253: the pod
+		// maps back to its task through its owner reference.
+		labels[kmv1.LabelTask] = boundedLabel(t.Name)
+		delete(labels, kmv1.LabelExecutor)
+		env = append(env, corev1.EnvVar{Name: executorapi.EnvTaskID, Value: t.Name}, corev1.EnvVar{Name: executorapi.EnvTaskData, Value: t.Spec.Data})
+		c = corev1.Container{Name: "task", Image: cmd.Image, Command: cmd.Command, Args: cmd.Args, Env: append(env, kmv1.EnvVars(cmd.Env)...)}
+	} else {
+		ex := t.Spec.Executor
+		// The pod requests the executor's own resources plus its first
+		// task's. Later tasks of the executor are accounted by the master
+		// (the Agent's offers), not by the kubelet: the pod's requests are
+		// fixed once it exists.
+		for n, q := range ex.Resources {
+			cur := requests[n]
+			cur.Add(q)
+			requests[n] = cur
+		}
+		c = corev1.Container{Name: "executor", Image: ex.Image, Command: ex.Command, Args: ex.Args, Env: append(env, kmv1.EnvVars(ex.Env)...)}
+	}
+	c.Resources = corev1.ResourceRequirements{Requests: requests}
+	c.SecurityContext = restricted.ContainerSecurityContext()
+	c.VolumeMounts = []corev1.VolumeMount{{Name: executorTokenVolume, MountPath: executorapi.TokenDir, ReadOnly: true}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: name, Labels: labels,
+			Annotations: map[string]string{AnnotationAgentID: agentID, AnnotationExecutorID: k.ExecutorID}},
+		Spec: corev1.PodSpec{
+			NodeName:      o.NodeName,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{c},
+			// The namespace's default ServiceAccount, named so that its
+			// token can be bound to the pod; the pod gets no API token,
+			// only the executor token, good for the agent alone.
+			ServiceAccountName:            executorServiceAccount,
+			AutomountServiceAccountToken:  ptr.To(false),
+			Volumes:                       []corev1.Volume{executorTokenProjection()},
+			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
+			SecurityContext:               restricted.PodSecurityContext(),
+			// The taints under which the operator lets this node be
+			// offered; a NoExecute taint that they do not tolerate evicts
+			// the pod, as it would any other.
+			Tolerations: o.OfferTolerations,
+		},
+	}
+	if t.Spec.Command != nil {
+		// A command pod belongs to its task: deleting the task removes it.
+		if err := controllerutil.SetOwnerReference(t, pod, scheme); err != nil {
+			return nil, fmt.Errorf("owning pod %s by its task: %w", name, err)
+		}
+	}
+	return pod, nil
+}
+
+// The executor's credential in its pod (see executorapi.TokenAudience).
+const (
+	executorTokenVolume    = "kubemesos-executor-token"
+	executorServiceAccount = "default"
+)
+
+// executorTokenProjection is the volume that holds an executor's token: a
+// service account token for executorapi.TokenAudience, bound to the pod,
+// which the kubelet requests and renews. The token's value is never in the
+// pod spec.
+func executorTokenProjection() corev1.Volume {
+	return corev1.Volume{Name: executorTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+			Audience: executorapi.TokenAudience, ExpirationSeconds: ptr.To[int64](executorapi.TokenExpirationSeconds), Path: executorapi.TokenFile,
+		}}},
+	}}}
+}
+
+// boundedLabel keeps a label value within 63 characters.
+func boundedLabel(v string) string {
+	if len(v) <= 63 {
+		return v
+	}
+	return boundedName(v, v)
+}
+
+// shortHash is a stable 8-hex-digit digest, for names.
+func shortHash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// boundedName joins a prefix and a hash into a pod name within 63
+// characters, which also keeps it a valid label value.
+func boundedName(prefix string, parts ...string) string {
+	h := shortHash(parts...)
+	if len(prefix) > 63-9 {
+		prefix = prefix[:63-9]
+	}
+	for len(prefix) > 0 && (prefix[len(prefix)-1] == '-' || prefix[len(prefix)-1] == '.') {
+		prefix = prefix[:len(prefix)-1]
+	}
+	return prefix + "-" + h
+}

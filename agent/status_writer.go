@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// statusWriter is the sink of the status update manager (StatusUpdates):
+// it writes each update into its Task's status and, once the registry
+// holds an executor's update, acknowledges it to the executor.
+type statusWriter struct {
+	// client reads the Tasks from the agent's cache and writes their
+	// status as the agent (fieldowner.Agent).
+	client client.Client
+	// server carries the acknowledgements to the executors.
+	server *ExecutorServer
+	log    logr.Logger
+}
+
+// write writes one update into its Task's status (a WriteFunc): a merge
+// patch of the fields the agent owns, preconditioned on the Task's
+// resourceVersion. On a conflict it reads the Task again and retries,
+// briefly; a conflict that outlasts that is returned, and the manager
+// retries later, so no update is lost to a concurrent writer. Refusals by
+// the registry (the task reached a terminal state first) and gone tasks
+// are final: they return nil.
+func (w *statusWriter) write(ctx context.Context, u Update) error {
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error { return w.writeOnce(ctx, u) })
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsInvalid(err) || apierrors.IsNotFound(err):
+		w.log.Info("the registry refused a status update; dropping it", "task", u.Task, "state", u.State, "error", err.Error())
+		return nil
+	default:
+		return fmt.Errorf("writing the %s update of task %s: %w", u.State, u.Task, err)
+	}
+}
+
+// writeOnce reads the Task and patches its status with u, unless the
+// registry no longer takes u.
+func (w *statusWriter) writeOnce(ctx context.Context, u Update) error {
+	var task kmv1.Task
+	if err := w.client.Get(ctx, u.Task, &task); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("reading task %s: %w", u.Task, err)
+	}
+	if task.Status.AgentID != u.AgentID || task.Status.State.IsTerminal() {
+		w.log.V(1).Info("dropping an update the registry no longer takes", "task", u.Task, "state", u.State, "current", task.Status.State)
+		return nil
+	}
+	patch := client.MergeFromWithOptions(task.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	applyUpdate(&task.Status, u)
+	return w.client.Status().Patch(ctx, &task, patch)
+}
+
+// applyUpdate sets the status fields that the agent owns from u: state,
+// reason, source, message and lastUpdateTime always (an update without a
+// reason clears the last one); data, health, executor and pod when u
+// carries them; startTime on the first TASK_RUNNING, completionTime on a
+// terminal state.
+func applyUpdate(st *kmv1.TaskStatus, u Update) {
+	ts := metav1.NewTime(u.Timestamp)
+	st.State, st.Reason, st.Source, st.Message = u.State, u.Reason, u.Source, u.Message
+	st.LastUpdateTime = &ts
+	if u.Data != "" {
+		st.Data = u.Data
+	}
+	if u.Healthy != nil {
+		st.Healthy = ptr.To(*u.Healthy)
+	}
+	if u.ExecutorID != "" {
+		st.ExecutorID = u.ExecutorID
+	}
+	if u.PodName != "" {
+		st.PodName = u.PodName
+	}
+	if u.State == kmv1.TaskRunning && st.StartTime == nil {
+		st.StartTime = &ts
+	}
+	if u.State.IsTerminal() {
+		st.CompletionTime = &ts
+	}
+}
+
+// acknowledge tells the executor that the registry holds its update (an
+// AckFunc).
+func (w *statusWriter) acknowledge(ctx context.Context, u Update) {
+	if u.Source != kmv1.SourceExecutor {
+		return
+	}
+	fw := u.Framework
+	if fw == "" { // an update checkpointed before updates recorded it
+		var task kmv1.Task
+		if err := w.client.Get(ctx, u.Task, &task); err != nil {
+			w.log.V(1).Info("cannot acknowledge an update of a task that cannot be read", "task", u.Task, "error", err.Error())
+			return
+		}
+		fw = string(task.Spec.Framework)
+	}
+	k := ExecutorKey{Namespace: u.Task.Namespace, Framework: fw, ExecutorID: u.ExecutorID}
+	w.server.Send(k, executorapi.Event{Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: u.Task.Name, UUID: u.UUID}})
+}
