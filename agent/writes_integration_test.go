@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
@@ -146,72 +144,45 @@ func TestAgentWritesAsItsFieldManager(t *testing.T) {
 	// The fields whose values the agent changed (lastUpdateTime, which
 	// counts seconds, may keep the master's value when the task ran
 	// within the second it was staged).
-	agentFields := fieldsOf(t, tk.ManagedFields, fieldowner.Agent, "status")
+	status := managedFields(t, tk, "status")
 	for _, f := range []string{"state", "source", "message", "podName", "startTime", "completionTime"} {
-		if !agentFields["f:status"]["f:"+f] {
-			t.Errorf("status.%s is not the agent's: the agent's status fields are %v", f, agentFields["f:status"])
+		if !status[fieldowner.Agent]["status."+f] {
+			t.Errorf("status.%s is not the agent's: %s", f, status)
 		}
 	}
-	for _, e := range tk.ManagedFields {
-		if e.Manager != fieldowner.Agent && fieldsOf(t, []metav1.ManagedFieldsEntry{e}, e.Manager, e.Subresource)["f:status"]["f:state"] {
-			t.Errorf("status.state is also %s's (%s)", e.Manager, e.Operation)
-		}
+	if owners := status.Owners("status.state"); len(owners) != 1 {
+		t.Errorf("status.state is owned by %v, want the agent alone", owners)
 	}
 
 	var p corev1.Pod
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
 		t.Fatal(err)
 	}
-	if !fieldsOf(t, p.ManagedFields, fieldowner.Agent, "")["f:spec"]["f:containers"] {
-		t.Errorf("the task's pod was not created by the agent: %v", managers(p.ManagedFields))
+	if m := managedFields(t, &p, ""); !m[fieldowner.Agent]["spec.containers"] {
+		t.Errorf("the task's pod was not created by the agent: %s", m)
 	}
 	var ag kmv1.Agent
 	if err := env.Client.Get(ctx, client.ObjectKey{Name: "fo-node"}, &ag); err != nil {
 		t.Fatal(err)
 	}
-	if !fieldsOf(t, ag.ManagedFields, fieldowner.Agent, "")["f:spec"]["f:resources"] {
-		t.Errorf("the Agent's spec is not the agent's: %v", managers(ag.ManagedFields))
+	if m := managedFields(t, &ag, ""); !m[fieldowner.Agent]["spec.resources"] {
+		t.Errorf("the Agent's spec is not the agent's: %s", m)
 	}
 	var lease coordinationv1.Lease
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.AgentLeaseName("fo-node")}, &lease); err != nil {
 		t.Fatal(err)
 	}
-	if !fieldsOf(t, lease.ManagedFields, fieldowner.Agent, "")["f:spec"]["f:renewTime"] {
-		t.Errorf("the heartbeat Lease is not the agent's: %v", managers(lease.ManagedFields))
+	if m := managedFields(t, &lease, ""); !m[fieldowner.Agent]["spec.renewTime"] {
+		t.Errorf("the heartbeat Lease is not the agent's: %s", m)
 	}
 }
 
-// fieldsOf returns, for manager's entries on subresource ("" for the main
-// resource), the fields owned under each top-level field: f:status →
-// f:state → true.
-func fieldsOf(t *testing.T, entries []metav1.ManagedFieldsEntry, manager, subresource string) map[string]map[string]bool {
+// managedFields reads who owns which of obj's fields on subresource.
+func managedFields(t *testing.T, obj client.Object, subresource string) testenv.Managers {
 	t.Helper()
-	out := map[string]map[string]bool{}
-	for _, e := range entries {
-		if e.Manager != manager || e.Subresource != subresource || e.FieldsV1 == nil {
-			continue
-		}
-		var fields map[string]map[string]any
-		if err := json.Unmarshal(e.FieldsV1.Raw, &fields); err != nil {
-			t.Fatalf("the fields of %s: %v", manager, err)
-		}
-		for top, sub := range fields {
-			if out[top] == nil {
-				out[top] = map[string]bool{}
-			}
-			for f := range sub {
-				out[top][f] = true
-			}
-		}
+	m, err := testenv.ManagedFields(obj, subresource)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-// managers lists who wrote what, for a failure's message.
-func managers(entries []metav1.ManagedFieldsEntry) []string {
-	var out []string
-	for _, e := range entries {
-		out = append(out, fmt.Sprintf("%s/%s/%s", e.Manager, e.Operation, e.Subresource))
-	}
-	return out
+	return m
 }
