@@ -129,7 +129,9 @@ func (m *Master) planCycle(snap *schedcache.Snapshot) *plan {
 	}
 	fwByKey := make(map[types.NamespacedName]*kmv1.Framework, len(snap.Frameworks))
 	for _, f := range snap.Frameworks {
-		fwByKey[nsName(f.Obj)] = f.Obj
+		if f.Obj != nil {
+			fwByKey[nsName(f.Obj)] = f.Obj
+		}
 	}
 	// Consume used offers and rescind invalid or old ones.
 	var keep []schedcache.Offer
@@ -151,7 +153,7 @@ func (m *Master) planCycle(snap *schedcache.Snapshot) *plan {
 		}
 		p.remove = append(p.remove, removal{offer: o.Obj, outcome: outcome, why: why})
 	}
-	p.in, p.agents, p.fws = m.buildInput(snap, keep, now)
+	p.in, p.agents, p.fws = m.buildInput(snap, keep)
 	t0 := time.Now()
 	made := allocator.Allocate(p.in)
 	metrics.AllocatorDuration.Observe(time.Since(t0).Seconds())
@@ -237,7 +239,7 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 // buildInput turns the snapshot and the offers kept into the allocator's
 // input, returning the agents and frameworks behind its indexes. Every
 // amount is already a vector of the snapshot's Names.
-func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer, now time.Time) (*allocator.Input, []*kmv1.Agent, []*kmv1.Framework) {
+func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer) (*allocator.Input, []*kmv1.Agent, []*kmv1.Framework) {
 	names := snap.Names
 	names.Index(corev1.ResourceCPU)
 	names.Index(corev1.ResourceMemory)
@@ -256,21 +258,28 @@ func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer
 		agents = append(agents, a.Obj)
 		in.Agents = append(in.Agents, allocator.Agent{ID: a.Obj.Status.AgentID, Node: a.Obj.Name, Total: a.Total, Used: a.Used.Clone()})
 	}
-	var fws []*kmv1.Framework
-	fwIdx := map[types.NamespacedName]int{}
-	for _, f := range snap.Frameworks {
-		if f.Obj.Status.FrameworkID == "" {
+	// Frameworks sit at their cache slots, so that the cache's filter
+	// bitsets index them as they are; a free slot or an unregistered
+	// framework is an ineligible placeholder that holds nothing.
+	fws := make([]*kmv1.Framework, len(snap.Frameworks))
+	in.Frameworks = make([]allocator.Framework, len(snap.Frameworks))
+	for i, f := range snap.Frameworks {
+		if f.Obj == nil || f.Obj.Status.FrameworkID == "" {
+			in.Frameworks[i] = allocator.Framework{Allocated: names.Zero()}
 			continue
 		}
-		fwIdx[nsName(f.Obj)] = len(fws)
-		fws = append(fws, f.Obj)
-		in.Frameworks = append(in.Frameworks, allocator.Framework{Key: nsName(f.Obj).String(), Role: f.Obj.Spec.Role, Eligible: frameworkEligible(f.Obj),
-			Allocated: names.Zero().Add(f.Used)})
+		fws[i] = f.Obj
+		in.Frameworks[i] = allocator.Framework{Key: nsName(f.Obj).String(), Role: f.Obj.Spec.Role, Eligible: frameworkEligible(f.Obj),
+			Allocated: names.Zero().Add(f.Used)}
 	}
 	in.Blocked = make([]allocator.Bitset, len(in.Agents))
+	for i, a := range agents {
+		in.Blocked[i] = snap.Filters[a.Status.AgentID] // the snapshot's own copy
+	}
 	for _, o := range offers {
 		a, aok := agentIdx[o.Obj.Spec.AgentID]
-		f, fok := fwIdx[o.Framework]
+		f := o.FrameworkSlot
+		fok := f >= 0 && fws[f] != nil
 		// What tasks took from the offer is already charged as used.
 		if aok {
 			in.Agents[a].Offered = in.Agents[a].Offered.Add(o.Rest)
@@ -278,16 +287,6 @@ func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer
 		if fok {
 			in.Frameworks[f].Allocated = in.Frameworks[f].Allocated.Add(o.Rest)
 		}
-		if aok && fok {
-			in.Blocked[a].Set(f)
-		}
-	}
-	for p, until := range snap.Filters {
-		if !now.Before(until) {
-			continue
-		}
-		a, aok := agentIdx[p.AgentID]
-		f, fok := fwIdx[p.Framework]
 		if aok && fok {
 			in.Blocked[a].Set(f)
 		}

@@ -9,6 +9,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 )
 
@@ -48,6 +49,41 @@ func BenchmarkCycle1000Agents10Frameworks(bm *testing.B) {
 	for bm.Loop() {
 		if p := m.planCycle(m.sched.Snapshot()); len(p.make) != 1000 {
 			bm.Fatalf("%d offers, want 1000", len(p.make))
+		}
+	}
+}
+
+// BenchmarkCycle10000Agents10Frameworks is the P1 shape with
+// offers: 10,000 agents × 10 frameworks, 10,000 live tasks, every agent
+// offered.
+func BenchmarkCycle10000Agents10Frameworks(bm *testing.B) {
+	m := benchMaster(10000, 10, 10000)
+	bm.ReportAllocs()
+	for bm.Loop() {
+		if p := m.planCycle(m.sched.Snapshot()); len(p.make) != 10000 {
+			bm.Fatalf("%d offers, want 10000", len(p.make))
+		}
+	}
+}
+
+// BenchmarkCycle10000Agents1000FrameworksDeclined is Mesos's
+// DeclineOffers shape through the whole cycle: 10,000 agents × 1,000
+// frameworks, every framework refusing every agent (ten million decline
+// filters), 10,000 live tasks; every pair is considered, no offer made.
+func BenchmarkCycle10000Agents1000FrameworksDeclined(bm *testing.B) {
+	m := benchMaster(10000, 1000, 10000)
+	until := m.Clock.Now().Add(time.Hour)
+	s := m.sched.Snapshot()
+	for _, a := range s.Agents {
+		for _, f := range s.Frameworks {
+			m.sched.Filter(schedcache.Pair{Framework: nsName(f.Obj), AgentID: a.Obj.Status.AgentID}, until)
+		}
+	}
+	bm.ReportAllocs()
+	bm.ResetTimer()
+	for bm.Loop() {
+		if p := m.planCycle(m.sched.Snapshot()); len(p.make) != 0 {
+			bm.Fatalf("%d offers, want 0", len(p.make))
 		}
 	}
 }

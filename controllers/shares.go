@@ -22,7 +22,9 @@ func (s *shares) set(in *allocator.Input, fws []*kmv1.Framework) {
 	all := in.DominantShares()
 	by := make(map[types.NamespacedName]float64, len(fws))
 	for i, fw := range fws {
-		by[nsName(fw)] = all[i]
+		if fw != nil { // a free slot
+			by[nsName(fw)] = all[i]
+		}
 	}
 	s.mu.Lock()
 	s.by = by

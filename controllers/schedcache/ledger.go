@@ -44,7 +44,7 @@ type ledger struct {
 	// deleting holds offers this master is deleting, perhaps still shown.
 	deleting map[types.NamespacedName]struct{}
 	// filters holds until when a framework refuses an agent.
-	filters map[Pair]time.Time
+	filters filters
 	// generation counts admissions: a cycle's plan made on an older
 	// snapshot must not be committed.
 	generation uint64
@@ -73,7 +73,7 @@ func newLedger() ledger {
 		assumed:  map[types.UID]*assumedTask{},
 		made:     map[types.NamespacedName]*madeOffer{},
 		deleting: map[types.NamespacedName]struct{}{},
-		filters:  map[Pair]time.Time{},
+		filters:  filters{},
 	}
 }
 
@@ -250,8 +250,8 @@ func (c *Cache) Unmake(key types.NamespacedName) {
 func (c *Cache) Filter(p Pair, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if until.After(c.filters[p]) {
-		c.filters[p] = until
+	if slot := c.slots.slot(p.Framework); slot >= 0 {
+		c.filters.set(p.AgentID, slot, until)
 	}
 }
 
@@ -323,9 +323,5 @@ func (c *Cache) settle(now time.Time) {
 			delete(c.made, key)
 		}
 	}
-	for p, until := range c.filters {
-		if !now.Before(until) {
-			delete(c.filters, p)
-		}
-	}
+	c.filters.expire(now)
 }

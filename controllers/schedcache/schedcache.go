@@ -64,6 +64,8 @@ type Cache struct {
 	agents     map[string]*agent // by node name
 	byAgentID  map[string]*agent
 	frameworks map[types.NamespacedName]*kmv1.Framework
+	// slots index the frameworks for the allocator and the filters.
+	slots  slots
 	offers     map[types.NamespacedName]*offer
 	// live holds the tasks that hold resources: staged and not terminal.
 	live map[types.UID]*task
@@ -119,6 +121,7 @@ func New(clk clock.PassiveClock) *Cache {
 		agents:     map[string]*agent{},
 		byAgentID:  map[string]*agent{},
 		frameworks: map[types.NamespacedName]*kmv1.Framework{},
+		slots:      newSlots(),
 		offers:     map[types.NamespacedName]*offer{},
 		live:       map[types.UID]*task{},
 		states:     map[types.UID]kmv1.TaskState{},
@@ -172,7 +175,9 @@ func (c *Cache) Upsert(o any) {
 			c.byAgentID[o.Status.AgentID] = a
 		}
 	case *kmv1.Framework:
-		c.frameworks[client.ObjectKeyFromObject(o)] = o
+		key := client.ObjectKeyFromObject(o)
+		c.frameworks[key] = o
+		c.slots.take(key)
 	case *kmv1.Offer:
 		key := client.ObjectKeyFromObject(o)
 		c.offers[key] = &offer{obj: o, resources: c.names.Vector(o.Spec.Resources.Core()), framework: frameworkOf(o.Namespace, o.Spec.Framework)}
@@ -260,7 +265,11 @@ func (c *Cache) Remove(o any) {
 		}
 		delete(c.agents, o.Name)
 	case *kmv1.Framework:
-		delete(c.frameworks, client.ObjectKeyFromObject(o))
+		key := client.ObjectKeyFromObject(o)
+		delete(c.frameworks, key)
+		if slot := c.slots.release(key); slot >= 0 {
+			c.filters.drop(slot)
+		}
 	case *kmv1.Offer:
 		fate := c.offerGone(o)
 		c.mu.Unlock()
@@ -302,7 +311,9 @@ func (c *Cache) offerGone(o *kmv1.Offer) Fate {
 	if c.RefuseFor != nil {
 		fw := frameworkOf(o.Namespace, o.Spec.Framework)
 		if d, ok := c.RefuseFor(o, c.frameworks[fw]); ok {
-			c.filters[Pair{Framework: fw, AgentID: o.Spec.AgentID}] = c.clock.Now().Add(d)
+			if slot := c.slots.slot(fw); slot >= 0 {
+				c.filters.set(o.Spec.AgentID, slot, c.clock.Now().Add(d))
+			}
 		}
 	}
 	return Declined

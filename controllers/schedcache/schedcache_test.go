@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
@@ -290,13 +291,43 @@ func TestDeletedOfferFates(t *testing.T) {
 	if fmt.Sprint(fates) != fmt.Sprint([]Fate{Removed, Used, Declined}) {
 		t.Errorf("fates %v", fates)
 	}
-	pair := Pair{Framework: types.NamespacedName{Namespace: "ns", Name: "fw"}, AgentID: "a1"}
-	if until, ok := c.Snapshot().Filters[pair]; !ok || !until.Equal(start.Add(5*time.Second)) {
-		t.Errorf("filter %v %v, want until %v", until, ok, start.Add(5*time.Second))
+	fw := types.NamespacedName{Namespace: "ns", Name: "fw"}
+	clk.Step(5*time.Second - time.Nanosecond)
+	if !c.Snapshot().Filtered("a1", fw) {
+		t.Error("the declined pair is not filtered just before its filter ends")
 	}
-	clk.Step(5 * time.Second)
-	if _, ok := c.Snapshot().Filters[pair]; ok {
+	clk.Step(time.Nanosecond)
+	if c.Snapshot().Filtered("a1", fw) {
 		t.Error("an ended filter is still in force")
+	}
+}
+
+// TestFiltersFollowFrameworkSlots: a filter is kept per framework slot
+// and agent, the longest wins, and a deleted framework's filters go with
+// its slot, which the next framework reuses unfiltered.
+func TestFiltersFollowFrameworkSlots(t *testing.T) {
+	c, clk := newCache()
+	one, two := b.MakeFramework("one", "ns").Obj(), b.MakeFramework("two", "ns").Obj()
+	c.Upsert(one)
+	c.Upsert(two)
+	k1, k2 := client.ObjectKeyFromObject(one), client.ObjectKeyFromObject(two)
+	c.Filter(Pair{Framework: k1, AgentID: "a1"}, start.Add(10*time.Second))
+	c.Filter(Pair{Framework: k1, AgentID: "a1"}, start.Add(time.Second)) // shorter: ignored
+	c.Filter(Pair{Framework: k2, AgentID: "a2"}, start.Add(time.Second))
+	c.Filter(Pair{Framework: types.NamespacedName{Namespace: "ns", Name: "unknown"}, AgentID: "a1"}, start.Add(time.Hour))
+	clk.Step(2 * time.Second)
+	s := c.Snapshot()
+	if !s.Filtered("a1", k1) || s.Filtered("a2", k2) || s.Filtered("a1", k2) || len(s.Filters) != 1 {
+		t.Errorf("after 2s: one/a1 %v (want true), two/a2 %v, two/a1 %v (want false); agents filtered %d (want 1)",
+			s.Filtered("a1", k1), s.Filtered("a2", k2), s.Filtered("a1", k2), len(s.Filters))
+	}
+	c.Remove(one)
+	three := b.MakeFramework("three", "ns").Obj()
+	c.Upsert(three)
+	s = c.Snapshot()
+	if len(s.Frameworks) != 2 || s.Filtered("a1", client.ObjectKeyFromObject(three)) || len(s.Filters) != 0 {
+		t.Errorf("a new framework in a reused slot: %d slots (want 2), filtered %v, agents filtered %d",
+			len(s.Frameworks), s.Filtered("a1", client.ObjectKeyFromObject(three)), len(s.Filters))
 	}
 }
 

@@ -18,17 +18,30 @@ type Snapshot struct {
 	// Agents are every agent, with what their live and reserved tasks
 	// (and those tasks' executors) take.
 	Agents []Agent
-	// Frameworks are every framework, with what their tasks take.
+	// Frameworks are every framework, with what their tasks take, at
+	// their slots: a framework's index here is its index in Filters' bit
+	// sets and in Offer.FrameworkSlot. A free slot has a nil Obj.
 	Frameworks []Framework
 	// Offers are the outstanding offers: those the informer shows and
 	// those committed but not shown yet, less those being deleted.
 	Offers []Offer
-	// Filters are the decline filters in force, with their ends.
-	Filters map[Pair]time.Time
+	// Filters holds, for each agentID, the slots of the frameworks that
+	// refuse it now (copies: the reader may add to them).
+	Filters map[string]allocator.Bitset
 	// TaskStates counts every task by state ("" for not yet admitted).
 	TaskStates map[kmv1.TaskState]int
 	// Generation is what a plan made on this snapshot commits against.
 	Generation uint64
+}
+
+// Filtered reports whether framework fw refuses agent agentID now.
+func (s *Snapshot) Filtered(agentID string, fw types.NamespacedName) bool {
+	for slot, f := range s.Frameworks {
+		if f.Obj != nil && f.Obj.Namespace == fw.Namespace && f.Obj.Name == fw.Name {
+			return s.Filters[agentID].Has(slot)
+		}
+	}
+	return false
 }
 
 // Agent is an agent and its use.
@@ -50,8 +63,10 @@ type Framework struct {
 // Offer is an outstanding offer.
 type Offer struct {
 	Obj *kmv1.Offer
-	// Framework is the offer's framework.
-	Framework types.NamespacedName
+	// Framework is the offer's framework, and FrameworkSlot its slot
+	// (-1 when the framework is not in the cache).
+	Framework     types.NamespacedName
+	FrameworkSlot int
 	// Rest is what its tasks have left of it, never below zero.
 	Rest allocator.Vector
 	// FirstUse is when its first task was admitted; zero when unused.
@@ -71,9 +86,9 @@ func (c *Cache) Snapshot() *Snapshot {
 	s := &Snapshot{
 		Names:      c.names.Clone(),
 		Agents:     make([]Agent, 0, len(c.agents)),
-		Frameworks: make([]Framework, 0, len(c.frameworks)),
+		Frameworks: make([]Framework, len(c.slots.keys)),
 		Offers:     make([]Offer, 0, len(c.offers)+len(c.made)),
-		Filters:    make(map[Pair]time.Time, len(c.filters)),
+		Filters:    make(map[string]allocator.Bitset, len(c.filters)),
 		TaskStates: make(map[kmv1.TaskState]int, len(c.counts)),
 		Generation: c.generation,
 	}
@@ -96,13 +111,13 @@ func (c *Cache) Snapshot() *Snapshot {
 		s.Agents = append(s.Agents, Agent{Obj: a.obj, Total: a.total, Used: agentUse[a.obj.Status.AgentID]})
 	}
 	for key, f := range c.frameworks {
-		s.Frameworks = append(s.Frameworks, Framework{Obj: f, Used: fwUse[key]})
+		s.Frameworks[c.slots.of[key]] = Framework{Obj: f, Used: fwUse[key]}
 	}
 	offerView := func(key types.NamespacedName, o *offer, made bool) {
 		if _, gone := c.deleting[key]; gone {
 			return
 		}
-		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
+		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, FrameworkSlot: c.slots.slot(o.framework), Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
 			FirstUse: c.firstUse[key], Made: made})
 	}
 	for key, o := range c.offers {
@@ -113,8 +128,8 @@ func (c *Cache) Snapshot() *Snapshot {
 			offerView(key, &m.offer, true)
 		}
 	}
-	for p, until := range c.filters {
-		s.Filters[p] = until
+	for id, af := range c.filters {
+		s.Filters[id] = append(allocator.Bitset(nil), af.bits...)
 	}
 	for st, n := range c.counts {
 		if n > 0 {
