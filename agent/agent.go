@@ -48,6 +48,11 @@ type Options struct {
 	LeaseNamespace string
 	// HeartbeatInterval is how often the Lease is renewed.
 	HeartbeatInterval time.Duration
+	// StatusUpdateDelay is how long a non-terminal status update waits
+	// before it is written: a quick task's terminal update takes the place
+	// of its TASK_RUNNING, one write instead of two. Zero writes each at
+	// once.
+	StatusUpdateDelay time.Duration
 	// ExecutorRegistrationTimeout is how long an executor pod may take to
 	// subscribe before its tasks fail (Mesos 1m), and how long an executor
 	// that had subscribed may go without a subscription (after the agent
@@ -103,6 +108,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	deletes := deletions.New(c, clk)
 	writer := &statusWriter{client: c, server: server, log: log}
 	updates := NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), writer.write, writer.acknowledge, clk, log.WithName("status-updates"))
+	updates.delay = o.StatusUpdateDelay
 	relay := newMessageRelay(server, messages.NewDeleter(c, log.WithName("messages")), runsHere(c, server, id), log.WithName("messages"))
 	requeue := newRequeuer(c)
 	a := &Agent{Client: c, Clock: clk, Recorder: rec, Options: o, Log: log,

@@ -69,7 +69,8 @@ func (w *statusWriter) writeOnce(ctx context.Context, u Update) error {
 // applyUpdate sets the status fields that the agent owns from u: state,
 // reason, source, message and lastUpdateTime always (an update without a
 // reason clears the last one); data, health, executor and pod when u
-// carries them; startTime on the first TASK_RUNNING, completionTime on a
+// carries them; startTime on the first TASK_RUNNING (or from the TASK_RUNNING
+// an update took the place of), completionTime on a
 // terminal state.
 func applyUpdate(st *kmv1.TaskStatus, u Update) {
 	ts := metav1.NewTime(u.Timestamp)
@@ -87,8 +88,12 @@ func applyUpdate(st *kmv1.TaskStatus, u Update) {
 	if u.PodName != "" {
 		st.PodName = u.PodName
 	}
-	if u.State == kmv1.TaskRunning && st.StartTime == nil {
-		st.StartTime = &ts
+	if st.StartTime == nil {
+		if u.State == kmv1.TaskRunning {
+			st.StartTime = &ts
+		} else if u.StartedAt != nil {
+			st.StartTime = &metav1.Time{Time: *u.StartedAt}
+		}
 	}
 	if u.State.IsTerminal() {
 		st.CompletionTime = &ts

@@ -41,6 +41,9 @@ type Update struct {
 	Data       string          `json:"data,omitempty"`
 	Healthy    *bool           `json:"healthy,omitempty"`
 	Timestamp  time.Time       `json:"timestamp"`
+	// StartedAt is when the task started running, carried by an update
+	// that took the place of an unwritten TASK_RUNNING.
+	StartedAt *time.Time `json:"startedAt,omitempty"`
 }
 
 // WriteFunc writes one update into the registry. It returns nil once the
@@ -104,6 +107,10 @@ type StatusUpdates struct {
 	save func(path string, data []byte) error
 	// perTask and perExecutor are the queue bounds.
 	perTask, perExecutor int
+	// delay is how long a non-terminal update waits before it is
+	// written, so that a quick task's later updates (its terminal one
+	// above all) take its place: one write instead of several.
+	delay time.Duration
 
 	// mu guards tasks and executors. Lock order: a task's mu, then mu.
 	mu        sync.Mutex
@@ -122,6 +129,8 @@ type taskQueue struct {
 	updates []Update
 	retryAt time.Time
 	fails   int
+	// since is when the oldest unwritten update was queued.
+	since time.Time
 	// gone is set when the queue was emptied and left the manager; an
 	// Enqueue that holds it looks the task up again.
 	gone bool
@@ -258,6 +267,9 @@ func (s *StatusUpdates) Enqueue(ctx context.Context, u Update) error {
 		s.executors[exec]++
 	}
 	s.mu.Unlock()
+	if len(q.updates) == 0 {
+		q.since = s.clock.Now()
+	}
 	q.updates = append(q.updates, u)
 	if err := s.persist(u.Task, q); err != nil {
 		q.updates = q.updates[:len(q.updates)-1]
@@ -372,20 +384,40 @@ func (s *StatusUpdates) DropAgent(agentID string) {
 	}
 }
 
-// next picks the batch to write for a task: its head, or the run of
-// consecutive non-terminal updates at its head coalesced into the latest.
+// next picks the batch to write for a task: the run of updates at its
+// head up to and including its first terminal one, coalesced into the last
+// of them. What the run's earlier updates carried and the last lacks (data,
+// health, executor, pod, when the task started running) is kept.
 func next(q []Update) (write Update, batch int) {
 	if len(q) == 0 {
 		return Update{}, 0
 	}
-	if q[0].State.IsTerminal() {
-		return q[0], 1
-	}
 	n := 1
-	for n < len(q) && !q[n].State.IsTerminal() {
+	for n < len(q) && !q[n-1].State.IsTerminal() {
 		n++
 	}
-	return q[n-1], n
+	write = q[n-1]
+	for i := n - 2; i >= 0; i-- {
+		e := &q[i]
+		if write.Data == "" {
+			write.Data = e.Data
+		}
+		if write.Healthy == nil {
+			write.Healthy = e.Healthy
+		}
+		if write.ExecutorID == "" {
+			write.ExecutorID = e.ExecutorID
+		}
+		if write.PodName == "" {
+			write.PodName = e.PodName
+		}
+		if e.State == kmv1.TaskRunning && write.State != kmv1.TaskRunning {
+			write.StartedAt = &e.Timestamp
+		} else if e.StartedAt != nil && write.StartedAt == nil {
+			write.StartedAt = e.StartedAt
+		}
+	}
+	return write, n
 }
 
 // Run writes queued updates until ctx ends.
@@ -436,6 +468,12 @@ func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName
 		return q.retryAt.Sub(now), false
 	}
 	u, n := next(q.updates)
+	if n > 0 && !u.State.IsTerminal() && now.Before(q.since.Add(s.delay)) {
+		// A quick task's next update may yet take this one's place.
+		wait := q.since.Add(s.delay).Sub(now)
+		q.mu.Unlock()
+		return wait, false
+	}
 	batch := make(map[string]bool, n)
 	for _, b := range q.updates[:n] {
 		batch[b.UUID] = true
@@ -468,7 +506,7 @@ func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName
 	for i := range done {
 		s.delivered.Add(deliveredKey(&done[i]), true, deliveredTTL)
 	}
-	q.retryAt, q.fails = time.Time{}, 0
+	q.retryAt, q.fails, q.since = time.Time{}, 0, s.clock.Now()
 	if err := s.persist(task, q); err != nil {
 		s.log.Error(err, "updating the checkpoint", "task", task)
 	}

@@ -77,21 +77,63 @@ func TestStatusUpdatesInOrderWithCoalescing(t *testing.T) {
 	r := &registry{}
 	var acks []string
 	s, _ := newTestManager(t, t.TempDir(), r, &acks)
-	for _, u := range []Update{upd("1", kmv1.TaskStarting), upd("2", kmv1.TaskRunning), upd("3", kmv1.TaskFinished)} {
+	running := upd("2", kmv1.TaskRunning)
+	running.Timestamp, running.PodName, running.Data = time.Unix(990, 0), "pod-a", "started"
+	for _, u := range []Update{upd("1", kmv1.TaskStarting), running, upd("3", kmv1.TaskFinished)} {
 		if err := s.Enqueue(t.Context(), u); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.flush(context.Background())
-	// STARTING and RUNNING coalesce into RUNNING; FINISHED is never dropped.
-	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskRunning, kmv1.TaskFinished}) {
-		t.Errorf("writes %v", got)
+	// STARTING, RUNNING and FINISHED coalesce into FINISHED, which keeps
+	// when the task started and what RUNNING carried.
+	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskFinished}) {
+		t.Fatalf("writes %v, want FINISHED alone", got)
+	}
+	if w := r.writes[0]; w.StartedAt == nil || !w.StartedAt.Equal(time.Unix(990, 0)) || w.PodName != "pod-a" || w.Data != "started" {
+		t.Errorf("the coalesced write lost what RUNNING carried: startedAt %v, pod %q, data %q", w.StartedAt, w.PodName, w.Data)
 	}
 	if len(acks) != 3 {
 		t.Errorf("acknowledged %v, want all three updates", acks)
 	}
 	if len(s.Pending(taskA)) != 0 {
 		t.Error("updates left after a successful flush")
+	}
+}
+
+// TestStatusUpdatesDelayLetsAQuickTaskEndInOneWrite: a non-terminal
+// update waits for --status-update-delay, so a task that ends within it
+// costs one write; one that runs on gets its TASK_RUNNING written when the
+// delay is over; a terminal update never waits.
+func TestStatusUpdatesDelayLetsAQuickTaskEndInOneWrite(t *testing.T) {
+	r := &registry{}
+	var acks []string
+	s, clk := newTestManager(t, t.TempDir(), r, &acks)
+	s.delay = 200 * time.Millisecond
+	enqueue := func(u Update) {
+		if err := s.Enqueue(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue(upd("1", kmv1.TaskRunning))
+	if wait := s.flush(context.Background()); len(r.writes) != 0 || wait != 200*time.Millisecond {
+		t.Fatalf("RUNNING written at once (%v) or the wait is %v, want none and 200ms", r.states(), wait)
+	}
+	clk.Step(100 * time.Millisecond)
+	enqueue(upd("2", kmv1.TaskFinished))
+	s.flush(context.Background())
+	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskFinished}) {
+		t.Fatalf("a quick task: writes %v, want FINISHED alone", got)
+	}
+
+	other := upd("3", kmv1.TaskRunning)
+	other.Task = types.NamespacedName{Namespace: "ns", Name: "long"}
+	enqueue(other)
+	s.flush(context.Background())
+	clk.Step(200 * time.Millisecond)
+	s.flush(context.Background())
+	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskFinished, kmv1.TaskRunning}) {
+		t.Errorf("a long task: writes %v, want its RUNNING once the delay is over", got)
 	}
 }
 
@@ -138,14 +180,14 @@ func TestStatusUpdatesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.flush(context.Background())
-	if !equalStates(r2.states(), []kmv1.TaskState{kmv1.TaskRunning, kmv1.TaskFinished}) {
-		t.Errorf("after restart: writes %v", r2.states())
+	if !equalStates(r2.states(), []kmv1.TaskState{kmv1.TaskFinished}) || len(acks2) != 2 {
+		t.Errorf("after restart: writes %v (want FINISHED in RUNNING's place), acks %v (want both)", r2.states(), acks2)
 	}
 	// Nothing is written twice on a second restart.
 	s3, _ := newTestManager(t, dir, r2, &acks2)
 	_ = s3.Recover()
 	s3.flush(context.Background())
-	if len(r2.writes) != 2 {
+	if len(r2.writes) != 1 {
 		t.Errorf("updates written again after they were delivered: %v", r2.states())
 	}
 }
@@ -171,6 +213,10 @@ func TestStatusUpdatesDedupAndDropAgent(t *testing.T) {
 func TestNextBatch(t *testing.T) {
 	q := []Update{upd("1", kmv1.TaskStarting), upd("2", kmv1.TaskRunning), upd("3", kmv1.TaskKilled), upd("4", kmv1.TaskRunning)}
 	u, n := next(q)
+	if u.UUID != "3" || n != 3 {
+		t.Errorf("next = %s,%d; want the terminal in place of the updates before it (3,3)", u.UUID, n)
+	}
+	u, n = next(q[:2])
 	if u.UUID != "2" || n != 2 {
 		t.Errorf("next = %s,%d; want the coalesced RUNNING (2,2)", u.UUID, n)
 	}

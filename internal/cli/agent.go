@@ -26,6 +26,7 @@ type agentOptions struct {
 	advertiseAddress    string
 	bindAddress         string
 	registrationTimeout time.Duration
+	statusUpdateDelay   time.Duration
 	port                int
 	workDir             string
 	leaseNamespace      string
@@ -75,6 +76,7 @@ cost does not grow with the cluster.`,
 	f.DurationVar(&o.registrationTimeout, "executor-registration-timeout", time.Minute, "How long an executor pod may take to subscribe before its tasks fail (Mesos 1m), and how long an executor that had subscribed may go without a subscription (after an agent restart, or when its stream ends) before its running tasks fail.")
 	f.StringVar(&o.workDir, "work-dir", "/var/lib/kubemesos", "Directory for the agent's checkpoints (a hostPath in the chart).")
 	f.StringVar(&o.leaseNamespace, "lease-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the heartbeat Lease (default: $POD_NAMESPACE, else kubemesos-system).")
+	f.DurationVar(&o.statusUpdateDelay, "status-update-delay", 200*time.Millisecond, "How long a non-terminal task status update (TASK_STARTING, TASK_RUNNING) waits before it is written, so that a task that ends within it costs one status write, not two: its terminal update takes the place of its TASK_RUNNING, and status.startTime still says when it started. Terminal updates are written at once. 0 writes every update at once.")
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":5052", "Address of the /healthz and /readyz endpoints.")
@@ -139,6 +141,7 @@ func runAgent(o *agentOptions) error {
 		LeaseNamespace:              o.leaseNamespace,
 		HeartbeatInterval:           o.heartbeatInterval,
 		ExecutorRegistrationTimeout: o.registrationTimeout,
+		StatusUpdateDelay:           o.statusUpdateDelay,
 		OfferTolerations:            o.tolerations,
 	}, ctrl.Log.WithName("agent"))
 	if err != nil {
