@@ -210,11 +210,16 @@ func observe(snap *schedcache.Snapshot) {
 }
 
 // writeAgentUsage records each active agent's allocated and offered
-// resources in its status, only where they changed, concurrently.
+// resources in its status where they changed, at most once per
+// UsageWriteInterval per agent, concurrently.
 func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
-	errs := make([]error, len(p.agents))
-	workqueue.ParallelizeUntil(ctx, offerWriters, len(p.agents), func(i int) {
-		a := p.agents[i]
+	type usage struct {
+		agent          *kmv1.Agent
+		alloc, offered kmv1.ResourceList
+	}
+	now := m.Clock.Now()
+	var due []usage
+	for i, a := range p.agents {
 		alloc := kmv1.ResourceList(p.in.Names.ResourceList(p.in.Agents[i].Used))
 		offered := kmv1.ResourceList(p.in.Names.ResourceList(p.in.Agents[i].Offered))
 		if len(alloc) == 0 {
@@ -224,13 +229,22 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 			offered = nil
 		}
 		if equality.Semantic.DeepEqual(a.Status.Allocated, alloc) && equality.Semantic.DeepEqual(a.Status.Offered, offered) {
-			return
+			continue
 		}
-		patched := a.DeepCopy()
-		patched.Status.Allocated, patched.Status.Offered = alloc, offered
-		if err := m.allocatorClient.Status().Patch(ctx, patched, client.MergeFromWithOptions(a, client.MergeFromWithOptimisticLock{})); err != nil &&
+		if last, ok := m.usageWritten[a.Name]; ok && now.Sub(last) < m.Options.UsageWriteInterval {
+			continue
+		}
+		m.usageWritten[a.Name] = now
+		due = append(due, usage{agent: a, alloc: alloc, offered: offered})
+	}
+	errs := make([]error, len(due))
+	workqueue.ParallelizeUntil(ctx, offerWriters, len(due), func(i int) {
+		u := due[i]
+		patched := u.agent.DeepCopy()
+		patched.Status.Allocated, patched.Status.Offered = u.alloc, u.offered
+		if err := m.allocatorClient.Status().Patch(ctx, patched, client.MergeFromWithOptions(u.agent, client.MergeFromWithOptimisticLock{})); err != nil &&
 			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			errs[i] = fmt.Errorf("writing the usage of agent %s: %w", a.Name, err)
+			errs[i] = fmt.Errorf("writing the usage of agent %s: %w", u.agent.Name, err)
 		}
 	})
 	return errors.Join(errs...)

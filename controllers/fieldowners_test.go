@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -60,4 +61,30 @@ func withName[T client.Object](obj T, ns, name string) T {
 	obj.SetNamespace(ns)
 	obj.SetName(name)
 	return obj
+}
+
+// TestAgentUsageIsWrittenAtMostOncePerInterval: an Agent's usage is
+// written when it first changes (its first offer), and then not again
+// within --agent-usage-interval however often it changes.
+func TestAgentUsageIsWrittenAtMostOncePerInterval(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions()
+	o.UsageWriteInterval = time.Hour
+	startMaster(t, o, false, "master")
+	addAgent(t, "usage-1", "cpu", "4", "memory", "8Gi")
+	_, ns := addFramework(t, b.MakeFramework("usagefw", "").Obj())
+	eventually(t, "the first usage written: the offer", func() (bool, error) {
+		cpu := getAgent(t, "usage-1").Status.Offered["cpu"]
+		return cpu.Cmp(q("4")) == 0, nil
+	})
+	offer := waitOffer(t, ns, "usagefw")
+	task := b.MakeTask("first", ns).Framework("usagefw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task staged", func() (bool, error) { return getTask(t, ns, "first").Status.State == kmv1.TaskStaging, nil })
+	afterCycles(t, 5)
+	if a := getAgent(t, "usage-1"); len(a.Status.Allocated) != 0 {
+		t.Errorf("allocated %v written within the interval, want nothing until it ends", a.Status.Allocated)
+	}
 }

@@ -32,6 +32,12 @@ type Options struct {
 	// was admitted, so that every task of one launch lands on it. Then the
 	// offer is consumed and what its tasks did not use returns to the pool.
 	AcceptWindow time.Duration
+	// UsageWriteInterval is the least time between two writes of an
+	// Agent's status.allocated and status.offered: with tasks coming and
+	// going they change every cycle, and writing them that often would
+	// cost the API server a write per agent per cycle. Zero writes every
+	// change at once.
+	UsageWriteInterval time.Duration
 	// AgentPingTimeout × MaxAgentPingTimeouts is how stale an agent's Lease
 	// may get before the agent becomes Unreachable (Mesos 15s × 5).
 	AgentPingTimeout     time.Duration
@@ -61,6 +67,7 @@ func DefaultOptions() Options {
 	return Options{
 		SystemNamespace:      "kubemesos-system",
 		AllocationInterval:   time.Second,
+		UsageWriteInterval:   10 * time.Second,
 		AcceptWindow:         2 * time.Second,
 		AgentPingTimeout:     15 * time.Second,
 		MaxAgentPingTimeouts: 5,
@@ -109,6 +116,9 @@ type Master struct {
 	renewals *renewals
 	// deletes deletes each pod and Task once.
 	deletes *deletions.Deleter
+	// usageWritten is when each agent's usage was last written (the
+	// allocation loop's own).
+	usageWritten map[string]time.Time
 	// shares are the frameworks' dominant shares from the last cycle.
 	shares shares
 	// sched is the scheduling cache that each allocation cycle reads.
@@ -145,6 +155,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		renewals:         newRenewals(clk),
 		deletes:          deletions.New(fieldowner.Client(c, fieldowner.Frameworks), clk),
 		sched:            schedcache.New(clk),
+		usageWritten:     map[string]time.Time{},
 	}
 }
 
