@@ -19,9 +19,13 @@ import (
 	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
-// admissionController admits new Tasks against their offers, one at a
-// time: a valid task becomes TASK_STAGING, an invalid one TASK_ERROR, and one
-// on a gone offer TASK_DROPPED, each with a message that names the problem.
+// admissionWorkers is how many tasks are admitted at once: each admission
+// waits on one status write, so a few in flight keep the API server busy.
+const admissionWorkers = 8
+
+// admissionController admits new Tasks against their offers: a valid task
+// becomes TASK_STAGING, an invalid one TASK_ERROR, and one on a gone offer
+// TASK_DROPPED, each with a message that names the problem.
 type admissionController struct{ m *Master }
 
 func (m *Master) setupAdmission(mgr ctrl.Manager) error {
@@ -32,9 +36,10 @@ func (m *Master) setupAdmission(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("task-admission").
 		For(&kmv1.Task{}, builder.WithPredicates(pending)).
-		// One admission at a time: together with the scheduling cache's
-		// reservations this keeps an offer from being used twice.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		// Reservations are atomic in the scheduling cache, so admissions
+		// run side by side without an offer ever being used twice; each
+		// then writes its task's status on its own.
+		WithOptions(controller.Options{MaxConcurrentReconciles: admissionWorkers}).
 		Complete(&admissionController{m: m})
 }
 

@@ -3,6 +3,7 @@ package schedcache
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -381,5 +382,30 @@ func BenchmarkSnapshot10000EndedTasks(bm *testing.B) {
 		if s := c.Snapshot(); len(s.Agents) != 3 {
 			bm.Fatal(len(s.Agents))
 		}
+	}
+}
+
+// TestConcurrentReservationsNeverOverbook: many admissions at once on
+// one offer take exactly what it holds, no more.
+func TestConcurrentReservationsNeverOverbook(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "10"))
+	var wg sync.WaitGroup
+	staged := make(chan string, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tk := newTask(fmt.Sprintf("t%d", i), "o1").Resources("cpu", "1").Obj()
+			if v := c.Reserve(tk); v.State == kmv1.TaskStaging {
+				staged <- tk.Name
+			}
+		}()
+	}
+	wg.Wait()
+	close(staged)
+	if n := len(staged); n != 10 {
+		t.Errorf("%d tasks of 1 cpu reserved on an offer of 10 cpu, want 10", n)
 	}
 }
