@@ -66,7 +66,7 @@ type Cache struct {
 	frameworks map[types.NamespacedName]*kmv1.Framework
 	// slots index the frameworks for the allocator and the filters.
 	slots  slots
-	offers     map[types.NamespacedName]*offer
+	offers map[types.NamespacedName]*offer
 	// live holds the tasks that hold resources: staged and not terminal.
 	live map[types.UID]*task
 	// states holds every task's state ("" before admission); counts
