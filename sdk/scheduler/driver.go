@@ -34,7 +34,10 @@ import (
 // Config configures a Driver.
 type Config struct {
 	// RestConfig reaches the API server: in-cluster config in a pod, a
-	// kubeconfig from a laptop.
+	// kubeconfig from a laptop. Left at zero, its QPS means no client-side
+	// rate limit (the API server's own flow control applies), as
+	// controller-runtime's config loader does; client-go's default of 5
+	// requests a second would bound the launch rate.
 	RestConfig *rest.Config
 	// Namespace and Framework name the Framework.
 	Namespace, Framework string
@@ -101,6 +104,10 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	}
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
+	}
+	if cfg.RestConfig.QPS == 0 {
+		cfg.RestConfig = rest.CopyConfig(cfg.RestConfig)
+		cfg.RestConfig.QPS = -1
 	}
 	s := scheme.New()
 	c, err := client.New(cfg.RestConfig, client.Options{Scheme: s})
