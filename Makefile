@@ -42,7 +42,7 @@ build: ## Build bin/kubemesos and bin/montecarloarea (and the local cluster's bi
 	cd hack/localcluster && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/localcluster . && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/pause ./pause
 
 .PHONY: tools
-tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) ## Build every tool into bin/ (only what is missing).
+tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) $(KWOK) ## Build every tool into bin/ (only what is missing).
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the kubebuilder markers.
