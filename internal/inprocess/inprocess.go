@@ -1,7 +1,8 @@
 // Package inprocess runs a kubemesos master and agents inside a test
 // process, against a real API server (envtest), with the same cache layout
 // as the kubemesos binary. Tests play the kubelet: they set the phase of the
-// pods the agents create.
+// pods the agents create. NewMaster and NewAgent, which need no test, also
+// build the scale suite's master and hollow agents (test/scale).
 package inprocess
 
 import (

@@ -151,13 +151,17 @@ func (r *Report) Markdown(w io.Writer) {
 		r.diagnostics(w, last)
 	}
 
-	p("\n**Idle cluster**: the writes after the runs, with no framework running.\n\n| nodes | watched | writes other than Leases | Lease writes per second |\n|---:|---:|---:|---:|\n")
+	p("\n**Idle cluster**: the writes after the runs, with no framework running, and the cores that every process used meanwhile.\n\n| nodes | watched | writes other than Leases | Lease writes per second | cores |\n|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Sizes {
 		if s.Idle == nil {
 			continue
 		}
 		i := s.Idle
-		p("| %d | %s | %.0f | %.1f |\n", s.Nodes, ms(i.Period), i.Writes.Total(NotLease), i.Writes.Total(IsLease)/i.Period.Seconds())
+		cpu := 0.0
+		for _, v := range i.Writes.Stats.CPU {
+			cpu += v
+		}
+		p("| %d | %s | %.0f | %.1f | %.2f |\n", s.Nodes, ms(i.Period), i.Writes.Total(NotLease), i.Writes.Total(IsLease)/i.Period.Seconds(), cpu/i.Period.Seconds())
 	}
 	p("\nAgents Active after their nodes were added: ")
 	var up []string
@@ -231,10 +235,10 @@ func detail(x *Result) []detailRow {
 }
 
 // Run grows the cluster to each of sizes in turn (smallest first) and runs
-// each kind there with tasksPerNode tasks per node, then checks that the
-// idle cluster writes nothing but Leases for idle (no check when 0).
-// sized is called after each size, for example to print progress.
-func (c *Cluster) Run(ctx context.Context, sizes []int, tasksPerNode int, idle time.Duration, sized func(*Size)) ([]*Size, error) {
+// each kind there with tasks(nodes) tasks, then checks that the idle
+// cluster writes nothing but Leases for idle (no check when 0). sized is
+// called after each size, for example to print progress.
+func (c *Cluster) Run(ctx context.Context, sizes []int, tasks func(nodes int) int, idle time.Duration, sized func(*Size)) ([]*Size, error) {
 	var out []*Size
 	for _, n := range sizes {
 		start := time.Now()
@@ -247,9 +251,9 @@ func (c *Cluster) Run(ctx context.Context, sizes []int, tasksPerNode int, idle t
 			var r *Result
 			var err error
 			if k == KindPods {
-				r, err = c.RunPeer(ctx, n*tasksPerNode)
+				r, err = c.RunPeer(ctx, tasks(n))
 			} else {
-				r, err = c.RunFramework(ctx, k, n*tasksPerNode)
+				r, err = c.RunFramework(ctx, k, tasks(n))
 			}
 			if r != nil {
 				s.Runs[k] = r

@@ -57,7 +57,8 @@ type Writes struct {
 	// Counted are the writes that the API server's request counters
 	// counted (testenv.IsWrite), 404s and conflicts included.
 	Counted testenv.Requests
-	// ByWriter are the writes of the audit log, by writer (Writer...).
+	// ByWriter are the writes of the audit log, by writer (Writer...),
+	// Leases' excepted (the audit policy leaves them out).
 	ByWriter map[string]testenv.Requests
 	// Stats say where the period's time went.
 	Stats *Stats

@@ -39,7 +39,8 @@ func main() {
 func run() error {
 	cfg := scale.DefaultConfig()
 	nodes := flag.String("nodes", "100,300,1000", "Cluster sizes (kwok nodes, one hollow agent each), comma-separated, smallest first; one cluster grows through them.")
-	perNode := flag.Int("tasks-per-node", 10, "Tasks (and plain pods) per run, per node: at 1,000 nodes, 10 make the 10,000 tasks of issue 12's P2.")
+	tasks := flag.Int("tasks", 1000, "Tasks (and plain pods) per run, at every size. Issue 12's P2 is -nodes 1000 -tasks 10000.")
+	perNode := flag.Int("tasks-per-node", 0, "When positive, each run launches this many tasks (and pods) per node instead of -tasks.")
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "How long each task and pod runs.")
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "Tasks (and pods) created at a time.")
 	flag.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "The agents' heartbeat Lease period.")
@@ -61,8 +62,12 @@ func run() error {
 		}
 		sizes = append(sizes, n)
 	}
-	if *perNode <= 0 {
-		return errors.New("-tasks-per-node must be positive")
+	if *tasks <= 0 || *perNode < 0 {
+		return errors.New("-tasks must be positive and -tasks-per-node not negative")
+	}
+	tasksAt := func(int) int { return *tasks }
+	if *perNode > 0 {
+		tasksAt = func(n int) int { return n * *perNode }
 	}
 	level := zapcore.ErrorLevel
 	if *verbose {
@@ -101,7 +106,7 @@ func run() error {
 	if len(os.Args) == 1 {
 		report.Command = "make bench-scale"
 	}
-	sized, runErr := c.Run(ctx, sizes, *perNode, *idle, func(s *scale.Size) {
+	sized, runErr := c.Run(ctx, sizes, tasksAt, *idle, func(s *scale.Size) {
 		cfg.Log.Info("size done", "nodes", s.Nodes, "elapsed", time.Since(start).Round(time.Second))
 	})
 	report.Sizes, report.Took = sized, time.Since(start)
