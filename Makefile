@@ -42,7 +42,7 @@ build: ## Build bin/kubemesos and bin/montecarloarea (and the local cluster's bi
 	cd hack/localcluster && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/localcluster . && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/pause ./pause
 
 .PHONY: tools
-tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) ## Build every tool into bin/ (only what is missing).
+tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) $(KWOK) ## Build every tool into bin/ (only what is missing).
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the kubebuilder markers.
@@ -71,9 +71,9 @@ verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are
 	hack/verify-generated.sh
 
 .PHONY: unit-and-integration
-unit-and-integration: $(ENVTEST_TOOLS) $(HELM) ## Run the unit, envtest integration and chart tests.
-	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM))"
-	HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
+unit-and-integration: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) $(HELM) ## Run the unit, envtest integration and chart tests (the scale suite's small run included).
+	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM), kwok $(KWOK))"
+	HELM_BIN=$(HELM) KWOK_BIN=$(KWOK) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
 	cd hack/localcluster && $(GO) test -count=1 ./...
 
 .PHONY: e2e
@@ -85,6 +85,12 @@ e2e: build $(HELM) cluster-up ## Run the e2e tests on the local cluster (helm-in
 .PHONY: bench
 bench: ## Run the Go benchmarks and print a table (BENCHTIME=3s, BENCH_PKGS=./controllers/...).
 	hack/bench.sh
+
+BENCH_SCALE_FLAGS ?=
+
+.PHONY: bench-scale
+bench-scale: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) ## Scale suite: kubemesos against kube-scheduler on kwok nodes with hollow agents; prints the tables, writes docs/images/scale.svg (BENCH_SCALE_FLAGS='-help' lists the flags).
+	KWOK_BIN=$(KWOK) $(GO) run $(GOFLAGS_MAIN) ./test/scale/benchscale $(BENCH_SCALE_FLAGS)
 
 ##@ Local cluster and demo
 

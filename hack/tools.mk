@@ -6,6 +6,7 @@
 KUBE_VERSION       ?= v1.37.2
 HELM_VERSION       ?= v3.22.0
 CONTROLLER_GEN_VERSION ?= v0.23.0
+KWOK_VERSION       ?= v0.8.0
 
 TOOLS_DIR  := $(CURDIR)/hack/tools
 BIN        := $(CURDIR)/bin
@@ -35,6 +36,7 @@ KUBECTL         := $(KUBE_BIN)/kubectl
 KUBELET         := $(KUBE_BIN)/kubelet
 HELM            := $(BIN)/helm-$(HELM_VERSION)
 CONTROLLER_GEN  := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+KWOK            := $(BIN)/kwok/$(KWOK_VERSION)/kwok
 
 # What the envtest suites need: storage, the API server and kubectl.
 ENVTEST_TOOLS := $(ETCD) $(KUBE_APISERVER) $(KUBECTL)
@@ -56,6 +58,13 @@ $(CONTROLLER_GEN): $(TOOLS_DIR)/go.mod
 	@echo ">> building controller-gen $(CONTROLLER_GEN_VERSION)"
 	$(TOOLS_GO) build -trimpath -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 	ln -sf $(notdir $@) $(BIN)/controller-gen
+
+# kwok fakes the scale suite's nodes (test/scale). It is built with its own
+# go.mod, pinned by the version alone: going through hack/tools would move
+# shared dependencies and so rebuild every other tool.
+$(KWOK):
+	@echo ">> building kwok $(KWOK_VERSION)"
+	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
 
 # What the local cluster's nodes need besides the kubelet: containerd, runc,
 # the CNI plugins, a static busybox (the busybox image) and iptables, from

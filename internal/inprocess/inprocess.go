@@ -1,7 +1,8 @@
 // Package inprocess runs a kubemesos master and agents inside a test
 // process, against a real API server (envtest), with the same cache layout
 // as the kubemesos binary. Tests play the kubelet: they set the phase of the
-// pods the agents create.
+// pods the agents create. NewMaster and NewAgent, which need no test, also
+// build the scale suite's master and hollow agents (test/scale).
 package inprocess
 
 import (
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -72,6 +74,11 @@ type MasterConfig struct {
 	// could not exit would, so that a test sees what it still tries to
 	// write. By default it stops there, as the binary exits.
 	Zombie bool
+	// OnLost is called when its Guard trips (NewMaster; LaunchMaster sets
+	// it to stop the master unless Zombie).
+	OnLost func()
+	// Log receives its logs; ctrl.Log named after ID when unset.
+	Log logr.Logger
 	// Transport, when set, wraps its connections to the API server below
 	// the Guard (it sees what is actually sent), the Lease's included.
 	Transport func(http.RoundTripper) http.RoundTripper
@@ -107,55 +114,72 @@ func RunMaster(t testing.TB, cfg *rest.Config, mc MasterConfig) (stop func()) {
 // as the kubemesos binary builds it (leader.NewManager, the master's cache).
 func LaunchMaster(t testing.TB, cfg *rest.Config, mc MasterConfig) *Master {
 	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if !mc.Zombie {
+		mc.OnLost = cancel
+	}
+	mgr, out, err := NewMaster(ctx, cfg, mc)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	out.Stop = run(t, mgr, ctx, cancel)
+	return out
+}
+
+// NewMaster builds a master as the kubemesos binary builds it
+// (leader.NewManager, the master's cache, controllers.New) and sets it up
+// under ctx; starting the returned manager runs it. It creates the system
+// namespace when missing. The returned Master's Stop is nil: the caller
+// stops the manager.
+func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Manager, *Master, error) {
 	o := mc.Options
 	if o.AllocationInterval == 0 {
 		o = MasterOptions()
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("creating a client: %w", err)
 	}
-	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.SystemNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.SystemNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, nil, fmt.Errorf("creating namespace %s: %w", o.SystemNamespace, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	var election *leader.Election
 	if mc.LeaderElect {
 		election = &leader.Election{
 			Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName,
 			LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
 			Identity: mc.ID + "_" + string(uuid.NewUUID()), Clock: mc.GuardClock,
-			OnLost: cancel,
-		}
-		if mc.Zombie {
-			election.OnLost = nil
+			OnLost: mc.OnLost,
 		}
 	}
 	if mc.Transport != nil {
 		cfg = rest.CopyConfig(cfg)
 		cfg.Wrap(mc.Transport)
 	}
+	log := mc.Log
+	if log.GetSink() == nil {
+		log = ctrl.Log.WithName(mc.ID)
+	}
 	mgr, guard, err := leader.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
 		// The production master's cache, so that tests run its wiring.
 		Cache:      controllers.CacheOptions(),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:     ctrl.Log.WithName(mc.ID),
+		Logger:     log,
 	}, election)
 	if err != nil {
-		cancel()
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	m := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o)
 	if err := m.SetupWithManager(ctx, mgr); err != nil {
-		cancel()
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("setting up the master: %w", err)
 	}
-	out := &Master{Client: mgr.GetClient(), Guard: guard, Stop: run(t, mgr, ctx, cancel)}
+	out := &Master{Client: mgr.GetClient(), Guard: guard}
 	if election != nil {
 		out.Identity = election.Identity
 	}
-	return out
+	return mgr, out, nil
 }
 
 // run starts mgr and returns an idempotent stop, also called at cleanup.
@@ -230,14 +254,20 @@ func StartAgent(t testing.TB, cfg *rest.Config, node string) {
 // AgentConfig is how to run one agent.
 type AgentConfig struct {
 	Node string
-	// WorkDir and Addr default to a new temporary dir and a free port;
-	// running an agent again with the same ones is an agent restart.
+	// WorkDir and Addr default to a new temporary dir and a free port
+	// (RunAgent); running an agent again with the same ones is an agent
+	// restart. Addr is where the executor API listens and what executors
+	// dial.
 	WorkDir, Addr string
-	// RegistrationTimeout defaults to a minute.
+	// RegistrationTimeout defaults to a minute (RunAgent).
 	RegistrationTimeout time.Duration
+	// HeartbeatInterval defaults to 200 ms (RunAgent).
+	HeartbeatInterval time.Duration
 	// Intercept, when set, wraps the agent's client, for example to fail
 	// its writes.
 	Intercept *interceptor.Funcs
+	// Log receives its logs; ctrl.Log named after the node when unset.
+	Log logr.Logger
 }
 
 // RunAgent runs an agent until the test ends or stop is called.
@@ -252,6 +282,24 @@ func RunAgent(t testing.TB, cfg *rest.Config, ac AgentConfig) (stop func()) {
 	if ac.RegistrationTimeout == 0 {
 		ac.RegistrationTimeout = time.Minute
 	}
+	if ac.HeartbeatInterval == 0 {
+		ac.HeartbeatInterval = 200 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, _, err := NewAgent(ctx, cfg, ac)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return run(t, mgr, ctx, cancel)
+}
+
+// NewAgent builds the agent of ac.Node as the kubemesos binary builds it
+// (its own manager with agent.CacheOptions, agent.New, SetupWithManager)
+// and sets it up under ctx; starting the returned manager runs it. Every
+// field of ac but Intercept and Log must be set. Many agents can run in
+// one process, each with its own manager, work dir and address.
+func NewAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig) (ctrl.Manager, *agent.Agent, error) {
 	node := ac.Node
 	newClient := func(cfg *rest.Config, o client.Options) (client.Client, error) {
 		c, err := client.NewWithWatch(cfg, o)
@@ -260,6 +308,10 @@ func RunAgent(t testing.TB, cfg *rest.Config, ac AgentConfig) (stop func()) {
 		}
 		return interceptor.NewClient(c, *ac.Intercept), nil
 	}
+	log := ac.Log
+	if log.GetSink() == nil {
+		log = ctrl.Log.WithName("agent-" + node)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
 		NewClient:  newClient,
@@ -267,20 +319,19 @@ func RunAgent(t testing.TB, cfg *rest.Config, ac AgentConfig) (stop func()) {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("creating the manager of agent %s: %w", node, err)
 	}
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
 		NodeName: node, Endpoint: ac.Addr, Listen: ac.Addr, WorkDir: ac.WorkDir, LeaseNamespace: SystemNamespace,
-		HeartbeatInterval: 200 * time.Millisecond, ExecutorRegistrationTimeout: ac.RegistrationTimeout,
-	}, ctrl.Log.WithName("agent-"+node))
+		HeartbeatInterval: ac.HeartbeatInterval, ExecutorRegistrationTimeout: ac.RegistrationTimeout,
+	}, log)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("creating agent %s: %w", node, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	if err := a.SetupWithManager(ctx, mgr); err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("setting up agent %s: %w", node, err)
 	}
-	return run(t, mgr, ctx, cancel)
+	return mgr, a, nil
 }
 
 // StartExecutor runs the executor SDK's driver for e in pod, as the pod's

@@ -17,6 +17,8 @@ type Request struct {
 	// Verb is the request's verb: GET, LIST, WATCH, POST, PUT, PATCH,
 	// DELETE, ...
 	Verb string
+	// Group is the resource's API group, "" for the core group.
+	Group string
 	// Resource and Subresource name what was requested ("pods", "status").
 	Resource, Subresource string
 	// Code is the HTTP status code of the answer, as a string.
@@ -53,6 +55,8 @@ func ReadRequests(ctx context.Context, cfg *rest.Config) (Requests, error) {
 			switch l.GetName() {
 			case "verb":
 				r.Verb = l.GetValue()
+			case "group":
+				r.Group = l.GetValue()
 			case "resource":
 				r.Resource = l.GetValue()
 			case "subresource":

@@ -64,13 +64,16 @@ func Kubectl() string { return filepath.Join(AssetsDir(), "kubectl") }
 
 // Start starts etcd and kube-apiserver and installs the kubemesos CRDs.
 // It fails with a hint to run `make tools` when the binaries are missing.
-func Start() (*Env, error) { return start(true) }
+func Start() (*Env, error) { return StartWith(true, nil) }
 
 // StartControlPlane starts etcd and kube-apiserver without the kubemesos
 // CRDs, for a cluster that installs them itself (with helm).
-func StartControlPlane() (*Env, error) { return start(false) }
+func StartControlPlane() (*Env, error) { return StartWith(false, nil) }
 
-func start(crds bool) (*Env, error) {
+// StartWith is Start (crds) or StartControlPlane (!crds) with more flags
+// for kube-apiserver, by name without the dashes, for example its audit
+// log's.
+func StartWith(crds bool, apiServerFlags map[string]string) (*Env, error) {
 	assets := AssetsDir()
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
@@ -88,6 +91,9 @@ func start(crds bool) (*Env, error) {
 	}
 	// kubectl logs reaches a node by its address, never by a DNS name.
 	env.ControlPlane.GetAPIServer().Configure().Set("kubelet-preferred-address-types", "InternalIP")
+	for name, value := range apiServerFlags {
+		env.ControlPlane.GetAPIServer().Configure().Set(name, value)
+	}
 	if crds {
 		env.CRDDirectoryPaths = []string{filepath.Join(RepoRoot(), "config", "crd", "bases")}
 		env.ErrorIfCRDPathMissing = true

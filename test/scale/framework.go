@@ -1,0 +1,493 @@
+package scale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/sdk/scheduler"
+)
+
+// Kind is what a run launches.
+type Kind string
+
+// The kinds of run.
+const (
+	// KindExecutor launches tasks on a custom executor: one executor pod
+	// per agent, reused by all its tasks.
+	KindExecutor Kind = "custom executors"
+	// KindCommand launches command tasks: a pod per task.
+	KindCommand Kind = "command tasks"
+	// KindPods creates plain pods, which kube-scheduler places.
+	KindPods Kind = "plain pods"
+)
+
+// Result is what one run measured.
+type Result struct {
+	Kind  Kind
+	Nodes int
+	Tasks int
+	// Namespace holds the run's Framework, Tasks and pods.
+	Namespace string
+	// Duration is each task's run time.
+	Duration time.Duration
+	// Elapsed runs from the first task's (or pod's) creation to the last
+	// TASK_FINISHED (or Succeeded) seen.
+	Elapsed time.Duration
+	// Finished counts the tasks that finished; each counts once.
+	Finished int
+	// FinishedTwice counts TASK_FINISHED seen again for a finished task.
+	FinishedTwice int
+	// Relaunched counts the tasks launched again after their launch ended
+	// otherwise (TASK_DROPPED, TASK_LOST ...), by that state.
+	Relaunched map[string]int
+	// NoRunning counts the tasks whose TASK_RUNNING the framework never
+	// saw (it saw TASK_FINISHED first); they have no latency.
+	NoRunning int
+	// Latencies run from each task's (pod's) creation to its TASK_RUNNING
+	// (Running) as the framework (the harness's watch) saw it.
+	Latencies []time.Duration
+	// Writes are the writes of the run, from just before its first
+	// creation until the cluster settled after the last task finished.
+	Writes *Writes
+	// Teardown are the writes of ending the framework and removing the
+	// run's ended pods, until the cluster settled.
+	Teardown *Writes
+	// NotRetired counts the executor pods still running once the
+	// framework had completed and the cluster settled: executors the
+	// agents did not retire.
+	NotRetired int
+}
+
+// Rate is the run's throughput: tasks (pods) finished per second.
+func (r *Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Finished) / r.Elapsed.Seconds()
+}
+
+// Percentile is the latency below which fraction p of the tasks' is.
+func (r *Result) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.Latencies)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// RunFramework runs the benchmark framework with kind KindExecutor or
+// KindCommand: it launches tasks spread evenly over the agents, each
+// running cfg.Duration, waits until each has finished, then completes the
+// framework.
+func (c *Cluster) RunFramework(ctx context.Context, kind Kind, tasks int) (*Result, error) {
+	if tasks <= 0 {
+		return nil, fmt.Errorf("a run needs tasks, got %d", tasks)
+	}
+	if kind != KindExecutor && kind != KindCommand {
+		return nil, fmt.Errorf("RunFramework runs %q or %q, not %q", KindExecutor, KindCommand, kind)
+	}
+	if c.Nodes() == 0 {
+		return nil, errors.New("the cluster has no node: Grow it first")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	ns, err := c.newNamespace(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
+	s := newBenchScheduler(c, kind, tasks)
+	before, err := c.mark(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := scheduler.NewDriver(s, scheduler.Config{
+		RestConfig: c.userAgent(userAgentScheduler), Namespace: ns, Framework: "bench",
+		Spec: &kmv1.FrameworkSpec{Role: "*"}, Log: ctrl.Log.WithName("bench-framework"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.profileAPIServer(ctx, kind)
+	s.runWorkers(d)
+	defer s.doneMu.Do(func() { close(s.done) }) // stops the workers
+	if err := d.Start(); err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = d.Abort()
+		}
+	}()
+	c.cfg.Log.Info("run started", "kind", kind, "nodes", c.Nodes(), "tasks", tasks, "namespace", ns)
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+wait:
+	for {
+		select {
+		case <-s.done:
+			break wait
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: %d of %d tasks finished: %w", kind, s.finishedCount(), tasks, ctx.Err())
+		case <-progress.C:
+			if err := c.alive(); err != nil {
+				return nil, err
+			}
+			c.cfg.Log.Info("progress", "kind", kind, "finished", s.finishedCount(), "of", tasks)
+		}
+	}
+	res := s.result()
+	res.Namespace = ns
+	if err := c.settle(ctx, 3*time.Second); err != nil {
+		return nil, fmt.Errorf("waiting for the cluster to settle: %w", err)
+	}
+	after, err := c.mark(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.Writes, err = c.writesBetween(before, after); err != nil {
+		return nil, err
+	}
+	// The framework is done: the master kills what is left and the
+	// agents retire its executors, whose pods go. Finished command tasks'
+	// pods stay, owned by their Tasks: the harness removes them, as the
+	// garbage collector would once their Tasks go.
+	stopped = true
+	if err := d.Stop(false); err != nil {
+		return res, fmt.Errorf("completing the framework: %w", err)
+	}
+	if err := c.waitFramework(ctx, ns, kmv1.FrameworkCompleted); err != nil {
+		return res, err
+	}
+	if res.Teardown, res.NotRetired, err = c.teardown(ctx, ns, after); err != nil {
+		return res, err
+	}
+	if errs := s.errors(); len(errs) > 0 {
+		return res, fmt.Errorf("%s: the framework saw errors: %v", kind, errs)
+	}
+	return res, nil
+}
+
+// teardown ends a run once its framework (if any) has ended: it waits
+// until the cluster settles, counts the pods of namespace ns still
+// running (executors that were never retired), removes every pod left
+// (those that ended stay otherwise, as they would until their owner
+// goes), waits until they are gone and the cluster has settled again,
+// and returns the writes since from.
+func (c *Cluster) teardown(ctx context.Context, ns string, from mark) (*Writes, int, error) {
+	if err := c.settle(ctx, 3*time.Second); err != nil {
+		return nil, 0, fmt.Errorf("waiting for the cluster to settle: %w", err)
+	}
+	running := 0
+	for _, p := range c.podsOf(ns) {
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			running++
+		}
+	}
+	if err := c.client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns)); err != nil {
+		return nil, 0, fmt.Errorf("deleting the pods of %s: %w", ns, err)
+	}
+	if err := poll(ctx, c.cfg.Timeout, func() (bool, error) { return len(c.podsOf(ns)) == 0, nil }); err != nil {
+		return nil, 0, fmt.Errorf("waiting for the pods of %s to go: %w", ns, err)
+	}
+	if err := c.settle(ctx, 3*time.Second); err != nil {
+		return nil, 0, fmt.Errorf("waiting for the cluster to settle: %w", err)
+	}
+	end, err := c.mark(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	w, err := c.writesBetween(from, end)
+	return w, running, err
+}
+
+// waitFramework waits until the Framework of namespace ns has phase.
+func (c *Cluster) waitFramework(ctx context.Context, ns string, phase kmv1.FrameworkPhase) error {
+	err := poll(ctx, c.cfg.Timeout, func() (bool, error) {
+		var fw kmv1.Framework
+		if err := c.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "bench"}, &fw); err != nil {
+			return false, err
+		}
+		return fw.Status.Phase == phase, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the framework of %s to be %s: %w", ns, phase, err)
+	}
+	return nil
+}
+
+// benchScheduler is the benchmark framework. It launches its tasks on the
+// offers it gets, at most its share of them (the tasks over the agents)
+// per offer, so that they spread over the agents as kube-scheduler
+// spreads pods. It creates them cfg.Workers at a time, one LaunchTasks
+// call per task so that each task's creation time is known. A task whose
+// launch ends in another state than TASK_FINISHED (TASK_DROPPED when its
+// offer went before the master admitted it, TASK_LOST ...) is launched
+// again, as a framework would.
+type benchScheduler struct {
+	c      *Cluster
+	kind   Kind
+	share  int
+	work   chan func(scheduler.SchedulerDriver)
+	done   chan struct{}
+	doneMu sync.Once
+
+	mu         sync.Mutex
+	pending    []int          // tasks waiting for an offer
+	attempts   map[string]int // task ID to task
+	tries      []int
+	created    []time.Time
+	running    []time.Time
+	finished   []time.Time
+	nFinished  int
+	twice      int
+	relaunched map[string]int
+	noRunning  int
+	first      time.Time
+	last       time.Time
+	suppressed bool
+	executors  map[string]bool // agents with the executor
+	errs       []string
+}
+
+func newBenchScheduler(c *Cluster, kind Kind, n int) *benchScheduler {
+	s := &benchScheduler{c: c, kind: kind, share: (n + c.Nodes() - 1) / c.Nodes(),
+		work: make(chan func(scheduler.SchedulerDriver), n+c.Nodes()+16), done: make(chan struct{}),
+		attempts: map[string]int{}, tries: make([]int, n), created: make([]time.Time, n), running: make([]time.Time, n),
+		finished: make([]time.Time, n), relaunched: map[string]int{}, executors: map[string]bool{}}
+	for i := range n {
+		s.pending = append(s.pending, i)
+	}
+	return s
+}
+
+// taskID names attempt try of task i.
+func taskID(i, try int) string {
+	if try == 0 {
+		return fmt.Sprintf("task-%05d", i)
+	}
+	return fmt.Sprintf("task-%05d-%d", i, try)
+}
+
+// taskInfo is attempt try of task i.
+func (s *benchScheduler) taskInfo(i, try int) scheduler.TaskInfo {
+	cfg := &s.c.cfg
+	ti := scheduler.TaskInfo{TaskID: taskID(i, try), Resources: kmv1.ResourceList(cfg.taskRequests())}
+	duration := cfg.Duration.String()
+	if s.kind == KindExecutor {
+		ti.Executor = &kmv1.ExecutorInfo{ExecutorID: "bench", Image: "kubemesos-bench-executor",
+			Resources: kmv1.ResourceList(cfg.taskRequests())}
+	} else {
+		ti.Command = &kmv1.CommandInfo{Image: "kubemesos-bench-task", Command: []string{"sleep", duration},
+			Env: []kmv1.EnvVar{{Name: DurationEnv, Value: duration}}}
+	}
+	return ti
+}
+
+// fits is how many tasks an offer holds, given whether the agent still
+// needs the executor's own resources.
+func (s *benchScheduler) fits(o *kmv1.Offer) int {
+	cfg := &s.c.cfg
+	n := s.share
+	for name, need := range cfg.taskRequests() {
+		have := o.Spec.Resources[name]
+		if s.kind == KindExecutor && !s.executors[o.Spec.AgentID] {
+			have.Sub(need) // the executor's own, as much as a task
+		}
+		if need.Sign() <= 0 {
+			continue
+		}
+		n = min(n, int(have.MilliValue()/max(need.MilliValue(), 1)))
+	}
+	return max(n, 0)
+}
+
+// Registered needs nothing: offers follow.
+func (s *benchScheduler) Registered(scheduler.SchedulerDriver, string) {}
+
+// Reregistered needs nothing.
+func (s *benchScheduler) Reregistered(scheduler.SchedulerDriver) {}
+
+// ResourceOffers launches pending tasks on the offers, and declines the
+// offers it has no use for.
+func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []kmv1.Offer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range offers {
+		o := &offers[i]
+		n := min(s.fits(o), len(s.pending))
+		if n == 0 {
+			s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
+			continue
+		}
+		tasks := s.pending[:n:n]
+		s.pending = s.pending[n:]
+		s.executors[o.Spec.AgentID] = true
+		for _, t := range tasks {
+			s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, t) })
+		}
+	}
+	if len(s.pending) == 0 && !s.suppressed {
+		s.suppressed = true
+		s.queue(func(d scheduler.SchedulerDriver) { s.check(d.SuppressOffers()) })
+	}
+}
+
+// queue hands work to the workers; it never blocks a callback.
+func (s *benchScheduler) queue(f func(scheduler.SchedulerDriver)) {
+	select {
+	case s.work <- f:
+	default:
+		go func() {
+			select {
+			case s.work <- f:
+			case <-s.done:
+			}
+		}()
+	}
+}
+
+// runWorkers runs the queued work, cfg.Workers at a time, until done.
+func (s *benchScheduler) runWorkers(d scheduler.SchedulerDriver) {
+	for range s.c.cfg.Workers {
+		go func() {
+			for {
+				select {
+				case f := <-s.work:
+					f(d)
+				case <-s.done:
+					return
+				}
+			}
+		}()
+	}
+}
+
+// launch creates the next attempt of task i on offer.
+func (s *benchScheduler) launch(d scheduler.SchedulerDriver, offer string, i int) {
+	s.mu.Lock()
+	try := s.tries[i]
+	id := taskID(i, try)
+	s.attempts[id] = i
+	now := time.Now()
+	s.created[i], s.running[i] = now, time.Time{}
+	if s.first.IsZero() {
+		s.first = now
+	}
+	s.mu.Unlock()
+	if err := d.LaunchTasks([]string{offer}, []scheduler.TaskInfo{s.taskInfo(i, try)}); err != nil {
+		s.mu.Lock()
+		s.errs = append(s.errs, err.Error())
+		s.mu.Unlock()
+	}
+}
+
+// OfferRescinded needs nothing: tasks launched on it are dropped and
+// launched again.
+func (s *benchScheduler) OfferRescinded(scheduler.SchedulerDriver, string) {}
+
+// StatusUpdate records TASK_RUNNING and TASK_FINISHED, and launches again
+// a task whose attempt ended otherwise.
+func (s *benchScheduler) StatusUpdate(d scheduler.SchedulerDriver, st scheduler.TaskStatus) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.attempts[st.TaskID]
+	if !ok || taskID(i, s.tries[i]) != st.TaskID {
+		return // an attempt already replaced
+	}
+	switch {
+	case st.State == kmv1.TaskRunning:
+		if s.running[i].IsZero() {
+			s.running[i] = now
+		}
+	case st.State == kmv1.TaskFinished:
+		if !s.finished[i].IsZero() {
+			s.twice++
+			return
+		}
+		s.finished[i], s.last = now, now
+		if s.running[i].IsZero() {
+			s.noRunning++
+		}
+		s.nFinished++
+		if s.nFinished == len(s.finished) {
+			s.doneMu.Do(func() { close(s.done) })
+		}
+	case st.State.IsTerminal():
+		s.relaunched[string(st.State)]++
+		s.tries[i]++
+		s.pending = append(s.pending, i)
+		if s.suppressed {
+			s.suppressed = false
+			s.queue(func(d scheduler.SchedulerDriver) { s.check(d.ReviveOffers()) })
+		}
+	}
+}
+
+func (s *benchScheduler) check(err error) {
+	if err != nil {
+		s.mu.Lock()
+		s.errs = append(s.errs, err.Error())
+		s.mu.Unlock()
+	}
+}
+
+// FrameworkMessage needs nothing: the executors send none.
+func (s *benchScheduler) FrameworkMessage(scheduler.SchedulerDriver, string, string, string) {}
+
+// Disconnected needs nothing: the run's counts show its effect.
+func (s *benchScheduler) Disconnected(scheduler.SchedulerDriver) {}
+
+// AgentLost needs nothing: its tasks are TASK_LOST and launched again.
+func (s *benchScheduler) AgentLost(scheduler.SchedulerDriver, string) {}
+
+// ExecutorLost needs nothing: its tasks fail and are launched again.
+func (s *benchScheduler) ExecutorLost(scheduler.SchedulerDriver, string, string, int) {}
+
+// Error records the driver's error.
+func (s *benchScheduler) Error(_ scheduler.SchedulerDriver, message string) {
+	s.check(errors.New(message))
+}
+
+func (s *benchScheduler) finishedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nFinished
+}
+
+func (s *benchScheduler) errors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.errs)
+}
+
+// result is what the run measured so far.
+func (s *benchScheduler) result() *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &Result{Kind: s.kind, Nodes: s.c.Nodes(), Tasks: len(s.finished), Duration: s.c.cfg.Duration,
+		Elapsed: s.last.Sub(s.first), Finished: s.nFinished, FinishedTwice: s.twice, NoRunning: s.noRunning,
+		Relaunched: map[string]int{}}
+	for k, v := range s.relaunched {
+		r.Relaunched[k] = v
+	}
+	for i := range s.finished {
+		if !s.running[i].IsZero() {
+			r.Latencies = append(r.Latencies, s.running[i].Sub(s.created[i]))
+		}
+	}
+	return r
+}
+
+var _ scheduler.Scheduler = (*benchScheduler)(nil)

@@ -1,0 +1,173 @@
+package scale
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+// TestSuiteCounts runs the scale suite small (50 nodes, 500 tasks a run)
+// and checks that it works and that its counts are right: every task
+// finished exactly once, the API server counted the writes that the runs
+// must have made, the audit log attributes them to their writers, and an
+// idle cluster writes nothing but Leases. Never its speed.
+func TestSuiteCounts(t *testing.T) {
+	if os.Getenv("KUBEMESOS_TEST_DEBUG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
+	const nodes, perNode = 50, 10
+	cfg := DefaultConfig()
+	// Heartbeats every 2 s, so that the idle check sees several of each
+	// agent in a short time.
+	cfg.HeartbeatInterval = 2 * time.Second
+	cfg.Timeout = 3 * time.Minute
+	cfg.Log = funcr.New(func(prefix, args string) { t.Log(prefix, args) }, funcr.Options{})
+	c, err := StartCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ctx := context.Background()
+	sizes, err := c.Run(ctx, []int{nodes}, func(n int) int { return n * perNode }, 3*cfg.HeartbeatInterval, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sizes[0]
+	if s.Nodes != nodes {
+		t.Fatalf("the cluster has %d nodes, want %d", s.Nodes, nodes)
+	}
+	for _, k := range Kinds {
+		r := s.Runs[k]
+		if r == nil {
+			t.Fatalf("no %s run", k)
+		}
+		t.Run(string(k), func(t *testing.T) { checkRun(t, c, r, nodes*perNode) })
+	}
+
+	// The idle cluster: heartbeats (the positive sign that the agents'
+	// loops, and the master's that they wake, ran) and nothing else.
+	idle := s.Idle.Writes
+	if leases := idle.Total(IsLease); leases < nodes {
+		t.Errorf("the idle check saw %v Lease writes, want at least a heartbeat per agent (%d)", leases, nodes)
+	}
+	for r, n := range idle.Counted {
+		if NotLease(r) {
+			t.Errorf("an idle cluster wrote: %v × %+v", n, r)
+		}
+	}
+
+	var md strings.Builder
+	report := &Report{Machine: Machine(), Date: time.Now(), Command: "go test", Sizes: sizes}
+	report.Markdown(&md)
+	for _, want := range []string{"| 50 | 500 | custom executors |", "| 50 | 500 | plain pods |", "custom executors ÷ plain pods"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the tables lack %q:\n%s", want, md.String())
+		}
+	}
+	if svg := string(report.SVG()); !strings.HasPrefix(svg, "<svg") || strings.Count(svg, "<polyline") != len(Kinds)*2 {
+		t.Errorf("the plot is not two charts of %d lines:\n%s", len(Kinds), svg)
+	}
+	t.Log("\n" + md.String())
+}
+
+// checkRun checks one run's counts: each of its tasks finished once, seen
+// by the framework (or the harness's watch), and by the API server.
+func checkRun(t *testing.T, c *Cluster, r *Result, tasks int) {
+	if r.Tasks != tasks || r.Finished != tasks || r.FinishedTwice != 0 {
+		t.Errorf("%d tasks, %d finished, %d finished twice; want %d, each once", r.Tasks, r.Finished, r.FinishedTwice, tasks)
+	}
+	if len(r.Latencies)+r.NoRunning != tasks || r.Elapsed <= 0 {
+		t.Errorf("%d latencies and %d tasks never seen running, over %v; want %d in all", len(r.Latencies), r.NoRunning, r.Elapsed, tasks)
+	}
+	relaunched := 0
+	for _, n := range r.Relaunched {
+		relaunched += n
+	}
+	w := r.Writes
+	created := func(res string) testenv.Request { return testenv.Request{Verb: "POST", Resource: res, Code: "201"} }
+	switch r.Kind {
+	case KindPods:
+		// The harness creates each pod, kube-scheduler binds it, kwok
+		// makes it Running then Succeeded; kubemesos writes nothing
+		// per pod (its agents see the nodes' usage change, and update
+		// their Agents, at most once per pod's arrival and departure).
+		want := map[testenv.Request]float64{
+			created("pods"): float64(tasks),
+			{Verb: "POST", Resource: "pods", Subresource: "binding", Code: "201"}: float64(tasks),
+		}
+		for req, n := range want {
+			if w.Counted[req] != n {
+				t.Errorf("the API server counted %v × %+v, want %v", w.Counted[req], req, n)
+			}
+		}
+		if n := w.Of([]string{WriterKwok}, func(r testenv.Request) bool {
+			return r.Resource == "pods" && r.Subresource == "status" && r.Code == "200"
+		}); n < 2*float64(tasks) {
+			t.Errorf("kwok wrote %v pod statuses, want at least 2 per pod (Running, Succeeded)", n)
+		}
+		if n := w.Of([]string{WriterMaster, WriterFramework}, nil); n != 0 {
+			t.Errorf("the master and the framework wrote %v times during the plain pods' run, want 0", n)
+		}
+	default:
+		// The framework creates each task (again when relaunched); the
+		// master stages it; the agent writes at least its TASK_RUNNING
+		// and TASK_FINISHED.
+		launched := float64(tasks + relaunched)
+		taskCreates := testenv.Request{Verb: "POST", Group: kmv1.GroupVersion.Group, Resource: "tasks", Code: "201"}
+		if w.Counted[taskCreates] != launched || w.ByWriter[WriterFramework][taskCreates] != launched {
+			t.Errorf("Task creates: counted %v, audited for the framework %v; want %v", w.Counted[taskCreates], w.ByWriter[WriterFramework][taskCreates], launched)
+		}
+		status := func(r testenv.Request) bool {
+			return r.Resource == "tasks" && r.Subresource == "status" && r.Code == "200"
+		}
+		if n := w.Of([]string{WriterMaster}, status); n < launched {
+			t.Errorf("the master wrote %v Task statuses, want one per launch (TASK_STAGING), %v", n, launched)
+		}
+		if n := w.Of([]string{WriterAgent}, status); n < 2*float64(tasks) {
+			t.Errorf("the agents wrote %v Task statuses, want at least 2 per task (TASK_RUNNING, TASK_FINISHED)", n)
+		}
+		pods := w.Of([]string{WriterAgent}, func(r testenv.Request) bool { return r == created("pods") })
+		if r.Kind == KindCommand && pods != float64(tasks) {
+			t.Errorf("the agents created %v pods, want one per command task (%d)", pods, tasks)
+		}
+		if r.Kind == KindExecutor && (pods < 1 || pods > float64(r.Nodes)) {
+			t.Errorf("the agents created %v executor pods, want one per agent used (1 to %d)", pods, r.Nodes)
+		}
+		// Every task ended TASK_FINISHED, as the API server stores it.
+		var list kmv1.TaskList
+		if err := c.Client().List(context.Background(), &list, client.InNamespace(r.Namespace)); err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for _, tk := range list.Items {
+			if tk.Status.State == kmv1.TaskFinished {
+				finished++
+			}
+		}
+		if finished != tasks || len(list.Items) != tasks+relaunched {
+			t.Errorf("the API server holds %d Tasks, %d of them TASK_FINISHED; want %d launched, %d finished", len(list.Items), finished, tasks+relaunched, tasks)
+		}
+	}
+	// The audit log saw what the counters counted: every counted write
+	// but the Leases' (left out) and a few at the window's edges has its
+	// audit event.
+	if counted, audited := w.Total(NotLease), w.Audited(); audited < counted*0.98 || audited > counted*1.02 {
+		t.Errorf("the API server counted %v writes, its audit log %v", counted, audited)
+	}
+	if r.Teardown == nil {
+		t.Error("the run's ending was not counted")
+	}
+}
