@@ -92,6 +92,14 @@ BENCH_SCALE_FLAGS ?=
 bench-scale: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) ## Scale suite: kubemesos against kube-scheduler on kwok nodes with hollow agents; prints the tables, writes docs/images/scale.svg (BENCH_SCALE_FLAGS='-help' lists the flags).
 	KWOK_BIN=$(KWOK) $(GO) run $(GOFLAGS_MAIN) ./test/scale/benchscale $(BENCH_SCALE_FLAGS)
 
+# Larger runs: make bench-master BENCH_MASTER_FLAGS='-memory-agents 1000,5000 -memory-tasks 0,10000,50000'
+# (go run ./test/scale/master -h lists the flags).
+BENCH_MASTER_FLAGS ?=
+
+.PHONY: bench-master
+bench-master: build $(ENVTEST_TOOLS) ## Measure the master as a process on envtest: memory (P4), failover (P5), an agent's memory, the API server's write rate; prints tables (BENCH_MASTER_FLAGS).
+	$(GO) run ./test/scale/master $(BENCH_MASTER_FLAGS)
+
 ##@ Local cluster and demo
 
 CLUSTER_NODES ?= 3

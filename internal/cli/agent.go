@@ -33,6 +33,7 @@ type agentOptions struct {
 	heartbeatInterval   time.Duration
 	metricsAddr         string
 	probeAddr           string
+	pprofAddr           string
 	offerTolerations    string
 	tolerations         []corev1.Toleration
 	zap                 zap.Options
@@ -80,6 +81,7 @@ cost does not grow with the cluster.`,
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":5052", "Address of the /healthz and /readyz endpoints.")
+	f.StringVar(&o.pprofAddr, "pprof-bind-address", "0", pprofFlagHelp)
 	f.StringVar(&o.offerTolerations, "offer-tolerations", "", `Node taints under which the node is still offered, as a JSON list of pod
 tolerations, e.g. '[{"key":"dedicated","operator":"Equal","value":"batch","effect":"NoSchedule"}]'.
 Executor pods name their node and so skip the scheduler's taint checks: the
@@ -127,6 +129,7 @@ func runAgent(o *agentOptions) error {
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
 		Cache:                  agent.CacheOptions(o.nodeName, o.leaseNamespace),
 	})
 	if err != nil {

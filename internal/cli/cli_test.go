@@ -26,8 +26,8 @@ func TestHelpExplainsEachCommand(t *testing.T) {
 		want []string
 	}{
 		{args: []string{"--help"}, want: []string{"master", "agent", "version", "kubectl get kubemesos"}},
-		{args: []string{"master", "--help"}, want: []string{"kubemesos-master", "--kubeconfig", "--allocation-interval", "--offer-timeout", "--agent-ping-timeout", "--max-agent-ping-timeouts", "--agent-removal-rate-limit", "--role-weights", "--leader-elect", "--leader-election-lease-duration", "--health-probe-bind-address", "--zap-log-level"}},
-		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--port"}},
+		{args: []string{"master", "--help"}, want: []string{"kubemesos-master", "--kubeconfig", "--allocation-interval", "--offer-timeout", "--agent-ping-timeout", "--max-agent-ping-timeouts", "--agent-removal-rate-limit", "--role-weights", "--leader-elect", "--leader-election-lease-duration", "--health-probe-bind-address", "--pprof-bind-address", "/debug/pprof/heap?gc=1", "--zap-log-level"}},
+		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--port", "--pprof-bind-address"}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

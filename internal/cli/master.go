@@ -25,6 +25,7 @@ import (
 type masterOptions struct {
 	metricsAddr    string
 	probeAddr      string
+	pprofAddr      string
 	leaderElect    bool
 	leaseNamespace string
 	leaseDuration  time.Duration
@@ -60,7 +61,9 @@ code 3, so that its pod restarts it as a standby; the new leader rebuilds its
 state from the API server.
 
 The master serves /healthz and /readyz on --health-probe-bind-address and
-Prometheus metrics on --metrics-bind-address.`,
+Prometheus metrics on --metrics-bind-address. With --pprof-bind-address set it
+also serves Go's profiles (/debug/pprof/), for example the live heap after a
+forced garbage collection at /debug/pprof/heap?gc=1; it is off by default.`,
 		Example: `  # Run against the cluster of the current kubeconfig, without leader election:
   kubemesos master --leader-elect=false
 
@@ -72,6 +75,7 @@ Prometheus metrics on --metrics-bind-address.`,
 	f := cmd.Flags()
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	f.StringVar(&o.pprofAddr, "pprof-bind-address", "0", pprofFlagHelp)
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader through the Lease \""+kmv1.MasterLeaseName+"\". Turn off only when a single master runs.")
 	f.StringVar(&o.leaseNamespace, "leader-election-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the master Lease (default: $POD_NAMESPACE, else kubemesos-system).")
 	f.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long standbys wait after the last renewal before they take the Lease.")
@@ -102,6 +106,9 @@ func addZapFlags(cmd *cobra.Command, o *zap.Options) {
 	o.BindFlags(fs)
 	cmd.Flags().AddGoFlagSet(fs)
 }
+
+// pprofFlagHelp explains --pprof-bind-address, the same for both commands.
+const pprofFlagHelp = "Address of Go's profiling endpoints (/debug/pprof/: heap, goroutine, profile ...), for measuring memory and CPU; \"0\" (the default) turns them off. Profiles reveal internals: bind it to a loopback or pod address only."
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
@@ -200,6 +207,7 @@ func runMaster(o *masterOptions) error {
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
 		Cache:                  controllers.CacheOptions(),
 	}, o.election())
 	if err != nil {

@@ -200,6 +200,17 @@ func TestChartValues(t *testing.T) {
 	if strings.Contains(render(t)["DaemonSet/kubemesos-agent"], "--offer-tolerations") {
 		t.Error("the agent tolerates taints for its offers by default")
 	}
+	plain := render(t)
+	for _, kind := range []string{"Deployment/kubemesos-master", "DaemonSet/kubemesos-agent"} {
+		if strings.Contains(plain[kind], "--pprof-bind-address") {
+			t.Errorf("%s serves Go's profiles by default", kind)
+		}
+	}
+	profiled := render(t, "--set", "master.pprofPort=6060", "--set", "agent.pprofPort=6061")
+	if !strings.Contains(profiled["Deployment/kubemesos-master"], "--pprof-bind-address=$(POD_IP):6060") ||
+		!strings.Contains(profiled["DaemonSet/kubemesos-agent"], "--pprof-bind-address=$(HOST_IP):6061") {
+		t.Errorf("master.pprofPort and agent.pprofPort are not passed on:\n%s\n%s", profiled["Deployment/kubemesos-master"], profiled["DaemonSet/kubemesos-agent"])
+	}
 	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}} {
 		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
 		if err == nil {
