@@ -14,9 +14,11 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -89,7 +91,14 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged func(), requeue *r
 		For(&kmv1.Task{}).
 		Watches(&corev1.Pod{}, podToTasks).
 		Watches(&kmv1.Agent{}, onAgent).
-		Watches(&kmv1.Framework{}, frameworkToTasks).
+		// Only a framework that is done (or gone) concerns the node's
+		// tasks: its every status write would otherwise requeue them all.
+		Watches(&kmv1.Framework{}, frameworkToTasks, builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(e event.CreateEvent) bool { return frameworkDone(e.Object.(*kmv1.Framework)) },
+			UpdateFunc:  func(e event.UpdateEvent) bool { return frameworkDone(e.ObjectNew.(*kmv1.Framework)) },
+			DeleteFunc:  func(event.DeleteEvent) bool { return true },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+		})).
 		WatchesRawSource(requeue.source()).
 		Complete(r)
 }
@@ -353,6 +362,13 @@ func (r *taskReconciler) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 	return r.driveExecutor(ctx, t, pod)
 }
 
+// frameworkDone says whether a framework launches no more tasks: deleted,
+// ended or tearing down. Its idle executors retire.
+func frameworkDone(fw *kmv1.Framework) bool {
+	return fw.DeletionTimestamp != nil || fw.Status.Phase == kmv1.FrameworkCompleted ||
+		fw.Status.Phase == kmv1.FrameworkFailed || fw.Status.Phase == kmv1.FrameworkTearingDown
+}
+
 // retireExecutor shuts a custom executor down once its framework is done
 // and it runs no live task on this node.
 func (r *taskReconciler) retireExecutor(ctx context.Context, t *kmv1.Task) error {
@@ -364,9 +380,7 @@ func (r *taskReconciler) retireExecutor(ctx context.Context, t *kmv1.Task) error
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	done := apierrors.IsNotFound(err) || fw.DeletionTimestamp != nil ||
-		fw.Status.Phase == kmv1.FrameworkCompleted || fw.Status.Phase == kmv1.FrameworkFailed || fw.Status.Phase == kmv1.FrameworkTearingDown
-	if !done {
+	if err == nil && !frameworkDone(&fw) {
 		return nil
 	}
 	k := executorOf(t)
