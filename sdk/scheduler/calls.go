@@ -1,17 +1,20 @@
 package scheduler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -22,7 +25,10 @@ import (
 // suppressing and reviving offers, reconciling tasks, and ending the
 // framework.
 
-// LaunchTasks creates the tasks on the offers.
+// launchWriters bounds the Task creates of one LaunchTasks call in flight.
+const launchWriters = 16
+
+// LaunchTasks creates the tasks on the offers, several at a time.
 func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 	if len(offerIDs) == 0 {
 		return errors.New("LaunchTasks needs at least one offer")
@@ -37,8 +43,14 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 		d.usedOffers[id] = true
 	}
 	d.mu.Unlock()
+	var mu sync.Mutex
 	failed := map[string]error{}
-	for _, ti := range tasks {
+	tried := make([]bool, len(tasks))
+	// The creates are independent objects: up to launchWriters at a time,
+	// so that one call's many tasks do not wait on each other's round trip.
+	workqueue.ParallelizeUntil(d.ctx, min(launchWriters, len(tasks)), len(tasks), func(i int) {
+		ti := tasks[i]
+		tried[i] = true
 		labels := map[string]string{kmv1.LabelFramework: d.cfg.Framework, kmv1.LabelAgent: first.Spec.NodeName}
 		for k, v := range ti.Labels {
 			labels[k] = v
@@ -54,7 +66,14 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 		// Launching is idempotent: a task that exists was launched before,
 		// for example by the instance this one took over from.
 		if err := d.c.Create(d.ctx, t); err != nil && !apierrors.IsAlreadyExists(err) {
+			mu.Lock()
 			failed[ti.TaskID] = err
+			mu.Unlock()
+		}
+	})
+	for i, ok := range tried {
+		if !ok { // the driver stopped before this one's turn
+			failed[tasks[i].TaskID] = fmt.Errorf("not created: %w", context.Cause(d.ctx))
 		}
 	}
 	if len(failed) > 0 {
