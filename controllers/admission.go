@@ -20,8 +20,11 @@ import (
 )
 
 // admissionWorkers is how many tasks are admitted at once: each admission
-// waits on one status write, so a few in flight keep the API server busy.
-const admissionWorkers = 8
+// is a reservation in the scheduling cache (microseconds, under its lock)
+// and then one status write that waits on the API server, so admissions
+// are bound by that round trip; with 8 at a time the scale suite's tasks
+// waited in the queue longer than their whole run (docs/performance.md).
+const admissionWorkers = 32
 
 // admissionController admits new Tasks against their offers: a valid task
 // becomes TASK_STAGING, an invalid one TASK_ERROR, and one on a gone offer
