@@ -55,6 +55,11 @@ type Result struct {
 	// Latencies run from each task's (pod's) creation to its TASK_RUNNING
 	// (Running) as the framework (the harness's watch) saw it.
 	Latencies []time.Duration
+	// Placed run from each task's creation to its TASK_STAGING (the
+	// master admitted it onto its agent), or from each pod's creation to
+	// its binding to a node (kube-scheduler placed it), as seen by the
+	// same watch: the share of the latency before the node's part.
+	Placed []time.Duration
 	// Writes are the writes of the run, from just before its first
 	// creation until the cluster settled after the last task finished.
 	Writes *Writes
@@ -76,11 +81,16 @@ func (r *Result) Rate() float64 {
 }
 
 // Percentile is the latency below which fraction p of the tasks' is.
-func (r *Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
+func (r *Result) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
+
+// PlacedPercentile is the same of the time to placement (Placed).
+func (r *Result) PlacedPercentile(p float64) time.Duration { return percentile(r.Placed, p) }
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
 		return 0
 	}
-	s := slices.Clone(r.Latencies)
+	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
@@ -138,7 +148,8 @@ wait:
 		case <-s.done:
 			break wait
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%s: %d of %d tasks finished: %w", kind, s.finishedCount(), tasks, ctx.Err())
+			return nil, fmt.Errorf("%s: %d of %d tasks finished (%s; the API server holds %s): %w",
+				kind, s.finishedCount(), tasks, s.census(), c.taskCensus(ns), ctx.Err())
 		case <-progress.C:
 			if err := c.alive(); err != nil {
 				return nil, err
@@ -229,8 +240,10 @@ func (c *Cluster) waitFramework(ctx context.Context, ns string, phase kmv1.Frame
 // benchScheduler is the benchmark framework. It launches its tasks on the
 // offers it gets, at most its share of them (the tasks over the agents)
 // per offer, so that they spread over the agents as kube-scheduler
-// spreads pods. It creates them cfg.Workers at a time, one LaunchTasks
-// call per task so that each task's creation time is known. A task whose
+// spreads pods. It launches each offer's tasks in one LaunchTasks call, as
+// a Mesos framework accepts an offer with all its tasks, cfg.Workers calls
+// at a time; a task's creation time is when its call starts, so its
+// latency includes the framework's own creates. A task whose
 // launch ends in another state than TASK_FINISHED (TASK_DROPPED when its
 // offer went before the master admitted it, TASK_LOST ...) is launched
 // again, as a framework would.
@@ -247,6 +260,7 @@ type benchScheduler struct {
 	attempts   map[string]int // task ID to task
 	tries      []int
 	created    []time.Time
+	staged     []time.Time
 	running    []time.Time
 	finished   []time.Time
 	nFinished  int
@@ -263,7 +277,7 @@ type benchScheduler struct {
 func newBenchScheduler(c *Cluster, kind Kind, n int) *benchScheduler {
 	s := &benchScheduler{c: c, kind: kind, share: (n + c.Nodes() - 1) / c.Nodes(),
 		work: make(chan func(scheduler.SchedulerDriver), n+c.Nodes()+16), done: make(chan struct{}),
-		attempts: map[string]int{}, tries: make([]int, n), created: make([]time.Time, n), running: make([]time.Time, n),
+		attempts: map[string]int{}, tries: make([]int, n), created: make([]time.Time, n), staged: make([]time.Time, n), running: make([]time.Time, n),
 		finished: make([]time.Time, n), relaunched: map[string]int{}, executors: map[string]bool{}}
 	for i := range n {
 		s.pending = append(s.pending, i)
@@ -333,9 +347,7 @@ func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []km
 		tasks := s.pending[:n:n]
 		s.pending = s.pending[n:]
 		s.executors[o.Spec.AgentID] = true
-		for _, t := range tasks {
-			s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, t) })
-		}
+		s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
 	}
 	if len(s.pending) == 0 && !s.suppressed {
 		s.suppressed = true
@@ -373,19 +385,22 @@ func (s *benchScheduler) runWorkers(d scheduler.SchedulerDriver) {
 	}
 }
 
-// launch creates the next attempt of task i on offer.
-func (s *benchScheduler) launch(d scheduler.SchedulerDriver, offer string, i int) {
+// launch creates the next attempt of each task on offer, in one call.
+func (s *benchScheduler) launch(d scheduler.SchedulerDriver, offer string, tasks []int) {
+	infos := make([]scheduler.TaskInfo, 0, len(tasks))
 	s.mu.Lock()
-	try := s.tries[i]
-	id := taskID(i, try)
-	s.attempts[id] = i
 	now := time.Now()
-	s.created[i], s.running[i] = now, time.Time{}
 	if s.first.IsZero() {
 		s.first = now
 	}
+	for _, i := range tasks {
+		try := s.tries[i]
+		s.attempts[taskID(i, try)] = i
+		s.created[i], s.staged[i], s.running[i] = now, time.Time{}, time.Time{}
+		infos = append(infos, s.taskInfo(i, try))
+	}
 	s.mu.Unlock()
-	if err := d.LaunchTasks([]string{offer}, []scheduler.TaskInfo{s.taskInfo(i, try)}); err != nil {
+	if err := d.LaunchTasks([]string{offer}, infos); err != nil {
 		s.mu.Lock()
 		s.errs = append(s.errs, err.Error())
 		s.mu.Unlock()
@@ -407,6 +422,10 @@ func (s *benchScheduler) StatusUpdate(d scheduler.SchedulerDriver, st scheduler.
 		return // an attempt already replaced
 	}
 	switch {
+	case st.State == kmv1.TaskStaging:
+		if s.staged[i].IsZero() {
+			s.staged[i] = now
+		}
 	case st.State == kmv1.TaskRunning:
 		if s.running[i].IsZero() {
 			s.running[i] = now
@@ -460,6 +479,35 @@ func (s *benchScheduler) Error(_ scheduler.SchedulerDriver, message string) {
 	s.check(errors.New(message))
 }
 
+// census says what the framework waits for, for a run that does not end.
+func (s *benchScheduler) census() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	running := 0
+	for i := range s.running {
+		if !s.running[i].IsZero() && s.finished[i].IsZero() {
+			running++
+		}
+	}
+	return fmt.Sprintf("%d pending, %d running, suppressed %t, relaunched %v", len(s.pending), running, s.suppressed, s.relaunched)
+}
+
+// taskCensus counts a namespace's Tasks by state, as the API server holds
+// them.
+func (c *Cluster) taskCensus(ns string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var list kmv1.TaskList
+	if err := c.client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return "unknown: " + err.Error()
+	}
+	by := map[kmv1.TaskState]int{}
+	for _, t := range list.Items {
+		by[t.Status.State]++
+	}
+	return fmt.Sprintf("%d Tasks by state %v", len(list.Items), by)
+}
+
 func (s *benchScheduler) finishedCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -485,6 +533,9 @@ func (s *benchScheduler) result() *Result {
 	for i := range s.finished {
 		if !s.running[i].IsZero() {
 			r.Latencies = append(r.Latencies, s.running[i].Sub(s.created[i]))
+		}
+		if !s.staged[i].IsZero() {
+			r.Placed = append(r.Placed, s.staged[i].Sub(s.created[i]))
 		}
 	}
 	return r

@@ -28,7 +28,7 @@ func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &peerRun{created: make([]time.Time, n), running: make([]time.Time, n), finished: make([]time.Time, n),
+	p := &peerRun{created: make([]time.Time, n), bound: make([]time.Time, n), running: make([]time.Time, n), finished: make([]time.Time, n),
 		done: make(chan struct{})}
 	cs, err := kubernetes.NewForConfig(c.userAgent(userAgentHarness))
 	if err != nil {
@@ -120,7 +120,7 @@ func podIndex(name string) int {
 // peerRun is what the harness saw of the plain pods.
 type peerRun struct {
 	mu                         sync.Mutex
-	created, running, finished []time.Time
+	created, bound, running, finished []time.Time
 	nFinished                  int
 	last                       time.Time
 	done                       chan struct{}
@@ -137,6 +137,9 @@ func (p *peerRun) changed(o any) {
 	defer p.mu.Unlock()
 	if i < 0 || i >= len(p.created) {
 		return
+	}
+	if pod.Spec.NodeName != "" && p.bound[i].IsZero() {
+		p.bound[i] = now
 	}
 	switch pod.Status.Phase {
 	case corev1.PodRunning:
@@ -175,6 +178,9 @@ func (p *peerRun) result(c *Cluster, n int) *Result {
 			continue
 		}
 		r.Latencies = append(r.Latencies, p.running[i].Sub(p.created[i]))
+		if !p.bound[i].IsZero() {
+			r.Placed = append(r.Placed, p.bound[i].Sub(p.created[i]))
+		}
 	}
 	r.Elapsed = p.last.Sub(first)
 	return r
