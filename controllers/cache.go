@@ -1,6 +1,10 @@
 package controllers
 
 import (
+	"sort"
+	"strings"
+	"sync"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -13,9 +17,9 @@ import (
 
 // CacheOptions is what the master's informers hold: only kubemesos pods
 // and Leases (other pods and node Leases would be steady churn for
-// nothing), every object without its managed fields, and Tasks without the
-// payloads the master never reads. The production master and the tests'
-// in-process masters both use it.
+// nothing), every object without its managed fields, and Tasks slimmed to
+// what the master reads (StripTaskPayloads). The production master and the
+// tests' in-process masters both use it.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
@@ -35,25 +39,98 @@ func labelExists(key string) labels.Selector {
 	return labels.NewSelector().Add(*req)
 }
 
-// StripTaskPayloads leaves out of a cached Task what the master never
-// reads and what a tenant can make large: spec.data and status.data (up to
-// 64 KiB each), the command or executor's command line and environment, and
-// the managed fields. It keeps whether a task is a command or an executor,
-// the executor's ID and resources. The master writes Tasks only with patches
-// of what it changes, so nothing left out here is ever written back.
+// StripTaskPayloads slims a Task for the master's cache, which holds every
+// Task of the cluster. It leaves out what the master never reads and what a
+// tenant can make large: spec.data and status.data (up to 64 KiB each), the
+// command or executor's command line and environment, the managed fields,
+// the labels, the annotations (kubectl's last-applied configuration would
+// be a second copy of the whole Task) and the owner references. It keeps
+// whether a task is a command or an executor, and the executor's ID.
+//
+// The two ResourceLists (spec.resources and spec.executor.resources) are
+// read: admission checks them, and the scheduling cache turns them into its
+// vectors. They are interned instead: every cached Task that asks for the
+// same amounts shares one read-only map, since most tasks of a framework
+// ask for the same few, and a map of Quantities costs about 0.6 KB a Task.
+//
+// Cached objects are read only, so the sharing is safe; a reader that
+// wants to change a Task must copy it first (client reads from the cache
+// copy by default). The master writes Tasks only with patches of what it
+// changes, so nothing left out here is ever written back.
 func StripTaskPayloads(obj any) (any, error) {
 	t, ok := obj.(*kmv1.Task)
 	if !ok {
 		return obj, nil
 	}
 	t.ManagedFields = nil
+	t.Labels = nil
+	t.Annotations = nil
+	t.OwnerReferences = nil
 	t.Spec.Data = ""
 	t.Status.Data = ""
+	t.Spec.Resources = taskResources.intern(t.Spec.Resources)
 	if t.Spec.Command != nil {
 		t.Spec.Command = &kmv1.CommandInfo{}
 	}
 	if e := t.Spec.Executor; e != nil {
-		t.Spec.Executor = &kmv1.ExecutorInfo{ExecutorID: e.ExecutorID, Resources: e.Resources}
+		t.Spec.Executor = &kmv1.ExecutorInfo{ExecutorID: e.ExecutorID, Resources: taskResources.intern(e.Resources)}
 	}
 	return t, nil
+}
+
+// internLimit bounds the distinct ResourceLists the intern table holds.
+// Past it the table starts afresh: the Tasks already cached keep the maps
+// they share, and a cluster with more distinct amounts than this only
+// shares less.
+const internLimit = 4096
+
+// taskResources is the master's one intern table of Task ResourceLists.
+var taskResources = &internTable{lists: map[string]kmv1.ResourceList{}}
+
+// internTable hands out one shared, read-only ResourceList per distinct
+// list of amounts.
+type internTable struct {
+	mu    sync.Mutex
+	lists map[string]kmv1.ResourceList
+}
+
+// intern returns the shared list equal to rl (same names, and quantities
+// with the same canonical form), recording rl as the shared one if it is
+// the first of its kind. An empty list stays as it is.
+func (it *internTable) intern(rl kmv1.ResourceList) kmv1.ResourceList {
+	if len(rl) == 0 {
+		return rl
+	}
+	key := internKey(rl)
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if shared, ok := it.lists[key]; ok {
+		return shared
+	}
+	if len(it.lists) >= internLimit {
+		it.lists = map[string]kmv1.ResourceList{}
+	}
+	it.lists[key] = rl
+	return rl
+}
+
+// internKey is rl's amounts, sorted by name, in canonical form:
+// "cpu=500m,memory=128Mi".
+func internKey(rl kmv1.ResourceList) string {
+	names := make([]string, 0, len(rl))
+	for n := range rl {
+		names = append(names, string(n))
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		q := rl[corev1.ResourceName(n)]
+		sb.WriteString(n)
+		sb.WriteByte('=')
+		sb.WriteString(q.String())
+	}
+	return sb.String()
 }
