@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
 // countTasks fills the task counts, allocated resources, dominant share and
@@ -26,11 +25,12 @@ func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework
 			*p++
 		}
 		if liveTask(t) {
-			alloc = resources.Add(alloc, t.Spec.Resources.Core())
+			addTo(alloc, t.Spec.Resources)
 		}
 	}
 	var offers kmv1.OfferList
-	if err := m.Client.List(ctx, &offers, client.InNamespace(fw.Namespace), client.MatchingFields{IndexOfferFramework: fw.Name}); err != nil {
+	if err := m.Client.List(ctx, &offers, client.InNamespace(fw.Namespace), client.MatchingFields{IndexOfferFramework: fw.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the offers of %s: %w", fw.Name, err)
 	}
 	st := &fw.Status
@@ -44,6 +44,17 @@ func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework
 	// their executors and outstanding offers.
 	st.DominantShare = strconv.FormatFloat(m.shares.get(nsName(fw)), 'f', 4, 64)
 	return nil
+}
+
+// addTo adds rl to sum in place. Unlike resources.Add it copies no list,
+// which matters when it runs over every task of a framework; rl is only
+// read (it may be a cached Task's).
+func addTo(sum corev1.ResourceList, rl kmv1.ResourceList) {
+	for name, q := range rl {
+		total := sum[name]
+		total.Add(q)
+		sum[name] = total
+	}
 }
 
 func countFor(c *kmv1.TaskCounts, s kmv1.TaskState) *int32 {

@@ -292,10 +292,17 @@ func (r *frameworkController) writeStatus(ctx context.Context, fw *kmv1.Framewor
 
 // frameworkTasks lists the framework's tasks from the cache, once per
 // reconcile; teardown, the counts and the collection of terminal tasks
-// share the list.
+// share the list. The list is not deep-copied (a reconcile follows every
+// burst of task events, and copying every Task of the framework each time
+// was most of what the master allocated): each item is a shallow copy of
+// the cached Task, whose maps, slices and pointers are the cache's own.
+// Readers may change an item's plain fields, but must deep-copy it before
+// anything that writes into it, such as a client call that decodes the
+// API server's answer into the object.
 func (m *Master) frameworkTasks(ctx context.Context, fw *kmv1.Framework) ([]kmv1.Task, error) {
 	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name}); err != nil {
+	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the tasks of %s: %w", fw.Name, err)
 	}
 	return tasks.Items, nil

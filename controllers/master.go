@@ -213,10 +213,12 @@ func (m *Master) ensureRebuilt(ctx context.Context) error {
 	}
 	var offers kmv1.OfferList
 	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &offers); err != nil {
+	// Read only, and the cache keeps nothing of the lists: no deep copies
+	// of every Task.
+	if err := m.Client.List(ctx, &offers, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("reading the offers: %w", err)
 	}
-	if err := m.Client.List(ctx, &tasks); err != nil {
+	if err := m.Client.List(ctx, &tasks, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("reading the tasks: %w", err)
 	}
 	os := make([]*kmv1.Offer, len(offers.Items))
