@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unique"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -45,7 +46,8 @@ func labelExists(key string) labels.Selector {
 // command or executor's command line and environment, the managed fields,
 // the labels, the annotations (kubectl's last-applied configuration would
 // be a second copy of the whole Task) and the owner references. It keeps
-// whether a task is a command or an executor, and the executor's ID.
+// whether a task is a command or an executor, and the executor's ID. The
+// strings that many Tasks repeat are shared (internString).
 //
 // The two ResourceLists (spec.resources and spec.executor.resources) are
 // read: admission checks them, and the scheduling cache turns them into its
@@ -73,9 +75,32 @@ func StripTaskPayloads(obj any) (any, error) {
 		t.Spec.Command = &kmv1.CommandInfo{}
 	}
 	if e := t.Spec.Executor; e != nil {
-		t.Spec.Executor = &kmv1.ExecutorInfo{ExecutorID: e.ExecutorID, Resources: taskResources.intern(e.Resources)}
+		t.Spec.Executor = &kmv1.ExecutorInfo{ExecutorID: internString(e.ExecutorID), Resources: taskResources.intern(e.Resources)}
 	}
+	// The strings that many Tasks repeat (their namespace, framework,
+	// state, agent, node, executor and pod) are decoded anew for each;
+	// share one copy of each.
+	t.Namespace = internString(t.Namespace)
+	t.Spec.Framework = kmv1.ObjectName(internString(string(t.Spec.Framework)))
+	t.Spec.AgentID = internString(t.Spec.AgentID)
+	st := &t.Status
+	st.State = kmv1.TaskState(internString(string(st.State)))
+	st.Reason = kmv1.TaskReason(internString(string(st.Reason)))
+	st.Source = kmv1.TaskSource(internString(string(st.Source)))
+	st.AgentID = internString(st.AgentID)
+	st.NodeName = internString(st.NodeName)
+	st.ExecutorID = internString(st.ExecutorID)
+	st.PodName = internString(st.PodName)
 	return t, nil
+}
+
+// internString returns the one shared copy of s (unique.Make: its table
+// forgets a string once no copy of it is left).
+func internString(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }
 
 // internLimit bounds the distinct ResourceLists the intern table holds.

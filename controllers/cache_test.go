@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -70,6 +71,15 @@ func TestStripTaskPayloadsInternsResources(t *testing.T) {
 	e = strip(e)
 	if !same(e.Spec.Executor.Resources, a.Spec.Resources) || !same(e.Spec.Resources, a.Spec.Resources) {
 		t.Errorf("an executor's resources are interned with the tasks'")
+	}
+	// Repeated strings are shared too: c and d were decoded apart.
+	for _, tk := range []*kmv1.Task{c, d} {
+		tk.Status.State, tk.Status.NodeName = kmv1.TaskState(strings.Clone("TASK_RUNNING")), strings.Clone("node-1")
+		strip(tk)
+	}
+	if unsafe.StringData(c.Namespace) != unsafe.StringData(d.Namespace) || unsafe.StringData(string(c.Status.State)) != unsafe.StringData(string(d.Status.State)) ||
+		unsafe.StringData(c.Status.NodeName) != unsafe.StringData(d.Status.NodeName) || c.Status.NodeName != "node-1" {
+		t.Errorf("repeated strings are not shared: %+v and %+v", c.Status, d.Status)
 	}
 	if qty(c.Spec.Resources, "cpu").MilliValue() != 250 || qty(c.Spec.Resources, "memory").Value() != 64<<20 {
 		t.Errorf("interned amounts changed: %v", c.Spec.Resources)
