@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,8 @@ func labelExists(key string) labels.Selector {
 // vectors. They are interned instead: every cached Task that asks for the
 // same amounts shares one read-only map, since most tasks of a framework
 // ask for the same few, and a map of Quantities costs about 0.6 KB a Task.
+// So is the slim executor: the tasks of one executor share it, and every
+// command task shares one empty command.
 //
 // Cached objects are read only, so the sharing is safe; a reader that
 // wants to change a Task must copy it first (client reads from the cache
@@ -72,10 +75,10 @@ func StripTaskPayloads(obj any) (any, error) {
 	t.Status.Data = ""
 	t.Spec.Resources = taskResources.intern(t.Spec.Resources)
 	if t.Spec.Command != nil {
-		t.Spec.Command = &kmv1.CommandInfo{}
+		t.Spec.Command = emptyCommand
 	}
 	if e := t.Spec.Executor; e != nil {
-		t.Spec.Executor = &kmv1.ExecutorInfo{ExecutorID: internString(e.ExecutorID), Resources: taskResources.intern(e.Resources)}
+		t.Spec.Executor = taskResources.executor(e.ExecutorID, taskResources.intern(e.Resources))
 	}
 	// The strings that many Tasks repeat (their namespace, framework,
 	// state, agent, node, executor and pod) are decoded anew for each;
@@ -103,20 +106,56 @@ func internString(s string) string {
 	return unique.Make(s).Value()
 }
 
+// emptyCommand is the command of every cached command task: read only,
+// shared.
+var emptyCommand = &kmv1.CommandInfo{}
+
 // internLimit bounds the distinct ResourceLists the intern table holds.
 // Past it the table starts afresh: the Tasks already cached keep the maps
 // they share, and a cluster with more distinct amounts than this only
 // shares less.
 const internLimit = 4096
 
-// taskResources is the master's one intern table of Task ResourceLists.
-var taskResources = &internTable{lists: map[string]kmv1.ResourceList{}}
+// taskResources is the master's one intern table of Task ResourceLists
+// and executors.
+var taskResources = &internTable{lists: map[string]kmv1.ResourceList{}, executors: map[executorKey]*kmv1.ExecutorInfo{}}
 
 // internTable hands out one shared, read-only ResourceList per distinct
-// list of amounts.
+// list of amounts, and one cached ExecutorInfo per executor ID and
+// resources: the tasks of a custom executor share it.
 type internTable struct {
-	mu    sync.Mutex
-	lists map[string]kmv1.ResourceList
+	mu        sync.Mutex
+	lists     map[string]kmv1.ResourceList
+	executors map[executorKey]*kmv1.ExecutorInfo
+}
+
+// executorKey names a slim ExecutorInfo: its ID and its interned
+// resources' map.
+type executorKey struct {
+	id        string
+	resources uintptr
+}
+
+// executor returns the shared ExecutorInfo with only id and resources (an
+// interned list) set.
+func (it *internTable) executor(id string, resources kmv1.ResourceList) *kmv1.ExecutorInfo {
+	key := executorKey{id: id, resources: reflect.ValueOf(resources).Pointer()}
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if e, ok := it.executors[key]; ok && sameList(e.Resources, resources) {
+		return e
+	}
+	if len(it.executors) >= internLimit {
+		it.executors = map[executorKey]*kmv1.ExecutorInfo{}
+	}
+	e := &kmv1.ExecutorInfo{ExecutorID: internString(id), Resources: resources}
+	it.executors[key] = e
+	return e
+}
+
+// sameList reports whether a and b are the same map (or both nil).
+func sameList(a, b kmv1.ResourceList) bool {
+	return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer()
 }
 
 // intern returns the shared list equal to rl (same names, and quantities

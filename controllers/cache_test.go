@@ -72,6 +72,16 @@ func TestStripTaskPayloadsInternsResources(t *testing.T) {
 	if !same(e.Spec.Executor.Resources, a.Spec.Resources) || !same(e.Spec.Resources, a.Spec.Resources) {
 		t.Errorf("an executor's resources are interned with the tasks'")
 	}
+	// The tasks of one executor share its slim ExecutorInfo; another
+	// executor has its own.
+	f := b.MakeTask("f", "ns").Resources("cpu", "1").Executor("ex", "img").Obj()
+	f.Spec.Executor.Resources = b.Resources("memory", "64Mi", "cpu", "250m")
+	g := f.DeepCopy()
+	g.Spec.Executor.ExecutorID = "other"
+	f, g = strip(f), strip(g)
+	if f.Spec.Executor != e.Spec.Executor || g.Spec.Executor == e.Spec.Executor || g.Spec.Executor.ExecutorID != "other" || !same(g.Spec.Executor.Resources, e.Spec.Executor.Resources) {
+		t.Errorf("executors: %p %+v, %p %+v, %p %+v", e.Spec.Executor, e.Spec.Executor, f.Spec.Executor, f.Spec.Executor, g.Spec.Executor, g.Spec.Executor)
+	}
 	// Repeated strings are shared too: c and d were decoded apart.
 	for _, tk := range []*kmv1.Task{c, d} {
 		tk.Status.State, tk.Status.NodeName = kmv1.TaskState(strings.Clone("TASK_RUNNING")), strings.Clone("node-1")
