@@ -7,68 +7,29 @@ import (
 	"strconv"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/internal/resources"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
 )
 
-// countTasks fills the task counts, allocated resources, dominant share and
-// outstanding offers.
-func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.Task) error {
+// countTasks fills the task counts and allocated resources, from the
+// scheduling cache's count of the framework's tasks, the dominant share and
+// the outstanding offers.
+func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework, counted schedcache.FrameworkTasks) error {
 	m := r.m
-	var counts kmv1.TaskCounts
-	alloc := corev1.ResourceList{}
-	for i := range tasks {
-		t := &tasks[i]
-		if p := countFor(&counts, t.Status.State); p != nil {
-			*p++
-		}
-		if liveTask(t) {
-			alloc = resources.Add(alloc, t.Spec.Resources.Core())
-		}
-	}
 	var offers kmv1.OfferList
-	if err := m.Client.List(ctx, &offers, client.InNamespace(fw.Namespace), client.MatchingFields{IndexOfferFramework: fw.Name}); err != nil {
+	if err := m.Client.List(ctx, &offers, client.InNamespace(fw.Namespace), client.MatchingFields{IndexOfferFramework: fw.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the offers of %s: %w", fw.Name, err)
 	}
 	st := &fw.Status
-	st.Tasks = counts
-	st.Allocated = kmv1.ResourceList(alloc)
-	if len(alloc) == 0 {
-		st.Allocated = nil
-	}
+	st.Tasks = counted.Counts
+	st.Allocated = kmv1.ResourceList(counted.Allocated)
 	st.OutstandingOffers = int32(len(offers.Items))
 	// The share DRF ranks by, from the last allocation cycle: live tasks,
 	// their executors and outstanding offers.
 	st.DominantShare = strconv.FormatFloat(m.shares.get(nsName(fw)), 'f', 4, 64)
-	return nil
-}
-
-func countFor(c *kmv1.TaskCounts, s kmv1.TaskState) *int32 {
-	switch s {
-	case kmv1.TaskStaging:
-		return &c.Staging
-	case kmv1.TaskStarting:
-		return &c.Starting
-	case kmv1.TaskRunning:
-		return &c.Running
-	case kmv1.TaskKilling:
-		return &c.Killing
-	case kmv1.TaskFinished:
-		return &c.Finished
-	case kmv1.TaskFailed:
-		return &c.Failed
-	case kmv1.TaskKilled:
-		return &c.Killed
-	case kmv1.TaskError:
-		return &c.Error
-	case kmv1.TaskLost:
-		return &c.Lost
-	case kmv1.TaskDropped:
-		return &c.Dropped
-	}
 	return nil
 }
 

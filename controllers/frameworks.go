@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
@@ -37,7 +38,8 @@ func (m *Master) setupFrameworks(mgr ctrl.Manager) error {
 	toFramework := func(ns, name string) reconcile.Request {
 		return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}
 	}
-	// Task and Offer events refresh the counts after statusBatch.
+	// Offer events refresh the counts after statusBatch, and so do
+	// task events (frameworkTasksChanged).
 	delayed := func(fn func(client.Object) (reconcile.Request, bool)) handler.TypedEventHandler[client.Object, reconcile.Request] {
 		add := func(o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if r, ok := fn(o); ok {
@@ -59,9 +61,6 @@ func (m *Master) setupFrameworks(mgr ctrl.Manager) error {
 			},
 		}
 	}
-	taskToFw := delayed(func(o client.Object) (reconcile.Request, bool) {
-		return toFramework(o.GetNamespace(), string(o.(*kmv1.Task).Spec.Framework)), true
-	})
 	offerToFw := delayed(func(o client.Object) (reconcile.Request, bool) {
 		return toFramework(o.GetNamespace(), string(o.(*kmv1.Offer).Spec.Framework)), true
 	})
@@ -75,7 +74,13 @@ func (m *Master) setupFrameworks(mgr ctrl.Manager) error {
 		Named("framework").
 		For(&kmv1.Framework{}).
 		Owns(&corev1.Pod{}).
-		Watches(&kmv1.Task{}, taskToFw).
+		// Task events come from the scheduling cache, once it has
+		// counted them (frameworkTasksChanged), so that a reconcile never
+		// reads counts older than the event that woke it.
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			m.frameworkQueue.Store(&q)
+			return nil
+		})).
 		Watches(&kmv1.Offer{}, offerToFw).
 		Watches(&coordinationv1.Lease{}, leaseToFw).
 		Complete(&frameworkController{m: m})
@@ -164,11 +169,11 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 		result, done = r.followScheduler(fw, held, expiry, now)
 	}
 
-	tasks, err := m.frameworkTasks(ctx, fw)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
 	if done {
+		tasks, err := m.frameworkTasks(ctx, fw)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
 		if err := m.teardown(ctx, fw, tasks, "framework "+string(st.Phase)); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -177,11 +182,18 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 	} else if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
 		result.RequeueAfter = wait
 	}
-	if err := r.countTasks(ctx, fw, tasks); err != nil {
+	counted := m.sched.FrameworkTasks(nsName(fw))
+	if err := r.countTasks(ctx, fw, counted); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := m.collectTerminalTasks(ctx, tasks); err != nil {
-		return ctrl.Result{}, err
+	if limit := m.Options.TerminalTaskLimit; limit > 0 && counted.Terminal > limit {
+		tasks, err := m.frameworkTasks(ctx, fw)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := m.collectTerminalTasks(ctx, tasks); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	st.ObservedGeneration = fw.Generation
 	if err := r.writeStatus(ctx, fw, old); err != nil {
@@ -290,12 +302,29 @@ func (r *frameworkController) writeStatus(ctx context.Context, fw *kmv1.Framewor
 	return nil
 }
 
-// frameworkTasks lists the framework's tasks from the cache, once per
-// reconcile; teardown, the counts and the collection of terminal tasks
-// share the list.
+// frameworkTasksChanged asks for a reconcile of framework key after
+// statusBatch, once the scheduling cache has counted one of its tasks'
+// events. Before the framework controller runs (a standby) there is no
+// queue, and nothing to do: it reconciles every framework when it starts.
+func (m *Master) frameworkTasksChanged(key types.NamespacedName) {
+	if q := m.frameworkQueue.Load(); q != nil {
+		(*q).AddAfter(reconcile.Request{NamespacedName: key}, statusBatch)
+	}
+}
+
+// frameworkTasks lists the framework's tasks from the cache, for teardown
+// and the collection of terminal tasks (the counts come from the
+// scheduling cache). The list is not deep-copied (copying every Task of a
+// framework on each reconcile was once most of what the master
+// allocated): each item is a shallow copy of
+// the cached Task, whose maps, slices and pointers are the cache's own.
+// Readers may change an item's plain fields, but must deep-copy it before
+// anything that writes into it, such as a client call that decodes the
+// API server's answer into the object.
 func (m *Master) frameworkTasks(ctx context.Context, fw *kmv1.Framework) ([]kmv1.Task, error) {
 	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name}); err != nil {
+	if err := m.Client.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{IndexTaskFramework: fw.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the tasks of %s: %w", fw.Name, err)
 	}
 	return tasks.Items, nil

@@ -14,11 +14,11 @@ import (
 const (
 	// IndexTaskFramework indexes Tasks by spec.framework.
 	IndexTaskFramework = "task.spec.framework"
-	// IndexTaskAgentID indexes Tasks by the agent that runs them
-	// (status.agentID, else spec.agentID).
+	// IndexTaskAgentID indexes the Tasks that have not ended by the agent
+	// that runs them (status.agentID, else spec.agentID): an ended task
+	// never changes again, so a lost agent has nothing to do with it, and
+	// the index costs nothing for it.
 	IndexTaskAgentID = "task.agentID"
-	// IndexTaskOffer indexes Tasks by each of spec.offerIDs.
-	IndexTaskOffer = "task.spec.offerIDs"
 	// IndexOfferFramework indexes Offers by spec.framework.
 	IndexOfferFramework = "offer.spec.framework"
 	// IndexOfferNode indexes Offers by spec.nodeName.
@@ -34,12 +34,12 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	}{
 		{&kmv1.Task{}, IndexTaskFramework, func(o client.Object) []string { return []string{string(o.(*kmv1.Task).Spec.Framework)} }},
 		{&kmv1.Task{}, IndexTaskAgentID, func(o client.Object) []string {
-			if id := o.(*kmv1.Task).PlacedOn(); id != "" {
+			t := o.(*kmv1.Task)
+			if id := t.PlacedOn(); id != "" && !t.Status.State.IsTerminal() {
 				return []string{id}
 			}
 			return nil
 		}},
-		{&kmv1.Task{}, IndexTaskOffer, func(o client.Object) []string { return o.(*kmv1.Task).Spec.OfferIDs }},
 		{&kmv1.Offer{}, IndexOfferFramework, func(o client.Object) []string { return []string{string(o.(*kmv1.Offer).Spec.Framework)} }},
 		{&kmv1.Offer{}, IndexOfferNode, func(o client.Object) []string { return []string{o.(*kmv1.Offer).Spec.NodeName} }},
 	}

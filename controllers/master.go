@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/schedcache"
@@ -124,6 +127,10 @@ type Master struct {
 	// sched is the scheduling cache that each allocation cycle reads.
 	sched   *schedcache.Cache
 	elected <-chan struct{}
+	// frameworkQueue is the framework controller's queue once it runs:
+	// the scheduling cache's task events refresh the frameworks' counts
+	// through it (setupFrameworks).
+	frameworkQueue atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
 }
 
 // leading reports whether this master won the election (or runs without one).
@@ -178,6 +185,7 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	// the same event, judged: consumed, rescinded, or declined.
 	m.sched.OfferDeleted = func(o *kmv1.Offer, fate schedcache.Fate) { m.offerDeleted(ctx, o, fate) }
 	m.sched.RefuseFor = m.refuseFor
+	m.sched.TaskChanged = m.frameworkTasksChanged
 	if err := m.sched.Register(ctx, mgr.GetCache()); err != nil {
 		return err
 	}
@@ -213,10 +221,12 @@ func (m *Master) ensureRebuilt(ctx context.Context) error {
 	}
 	var offers kmv1.OfferList
 	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &offers); err != nil {
+	// Read only, and the cache keeps nothing of the lists: no deep copies
+	// of every Task.
+	if err := m.Client.List(ctx, &offers, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("reading the offers: %w", err)
 	}
-	if err := m.Client.List(ctx, &tasks); err != nil {
+	if err := m.Client.List(ctx, &tasks, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("reading the tasks: %w", err)
 	}
 	os := make([]*kmv1.Offer, len(offers.Items))

@@ -47,7 +47,8 @@ func (m *Master) setupOrphanTasks(mgr ctrl.Manager) error {
 // tasksOfFramework maps a Framework to its Tasks, from the cache's index.
 func (m *Master) tasksOfFramework(ctx context.Context, o client.Object) []reconcile.Request {
 	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexTaskFramework: o.GetName()}); err != nil {
+	if err := m.Client.List(ctx, &tasks, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexTaskFramework: o.GetName()},
+		client.UnsafeDisableDeepCopy); err != nil { // only their names are read
 		ctrl.LoggerFrom(ctx).Error(err, "listing the tasks of a deleted framework", "framework", client.ObjectKeyFromObject(o))
 		return nil
 	}

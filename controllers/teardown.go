@@ -16,7 +16,8 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
 
-// teardown kills the framework's live tasks (of tasks, its task list),
+// teardown kills the framework's live tasks (of tasks, its task list from
+// frameworkTasks, left unchanged),
 // rescinds its offers and removes its scheduler pod. It is idempotent.
 func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.Task, why string) error {
 	for i := range tasks {
@@ -24,9 +25,12 @@ func (m *Master) teardown(ctx context.Context, fw *kmv1.Framework, tasks []kmv1.
 		if t.Status.State.IsTerminal() || t.Spec.Kill {
 			continue
 		}
-		patch := client.MergeFrom(t.DeepCopy())
-		t.Spec.Kill = true
-		if err := m.frameworksClient.Patch(ctx, t, patch); err != nil && !apierrors.IsNotFound(err) {
+		// t shares its maps and slices with the cache (frameworkTasks),
+		// and the patch's answer is decoded into the object it is sent
+		// with: send a copy.
+		kill := t.DeepCopy()
+		kill.Spec.Kill = true
+		if err := m.frameworksClient.Patch(ctx, kill, client.MergeFrom(t)); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("killing task %s (%s): %w", t.Name, why, err)
 		}
 	}

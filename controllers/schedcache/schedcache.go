@@ -55,6 +55,11 @@ type Cache struct {
 	// offer after the cache forgot it (and filtered a declined pair), from
 	// the same informer event, with no lock held.
 	OfferDeleted func(o *kmv1.Offer, fate Fate)
+	// TaskChanged, when set before Register, is called with a task's
+	// framework once the cache has counted the task's add, change or
+	// deletion (FrameworkTasks), from the same informer event, with no
+	// lock held. It must not block.
+	TaskChanged func(framework types.NamespacedName)
 
 	clock clock.PassiveClock
 
@@ -69,10 +74,12 @@ type Cache struct {
 	offers map[types.NamespacedName]*offer
 	// live holds the tasks that hold resources: staged and not terminal.
 	live map[types.UID]*task
-	// states holds every task's state ("" before admission); counts
-	// counts them by state.
-	states map[types.UID]kmv1.TaskState
-	counts map[kmv1.TaskState]int
+	// states holds every task's state ("" before admission) and
+	// framework; counts counts them by state, and byFramework by
+	// framework (FrameworkTasks).
+	states      map[types.UID]taskState
+	counts      map[kmv1.TaskState]int
+	byFramework map[types.NamespacedName]*frameworkUse
 	// executors counts the live and assumed tasks of each custom executor
 	// on each agent: the executor's resources are charged while any is.
 	executors map[executorOnAgent]*executorUse
@@ -116,18 +123,19 @@ type executorUse struct {
 // New returns an empty cache that reads time from clk.
 func New(clk clock.PassiveClock) *Cache {
 	return &Cache{
-		clock:      clk,
-		names:      allocator.NewNames(),
-		agents:     map[string]*agent{},
-		byAgentID:  map[string]*agent{},
-		frameworks: map[types.NamespacedName]*kmv1.Framework{},
-		slots:      newSlots(),
-		offers:     map[types.NamespacedName]*offer{},
-		live:       map[types.UID]*task{},
-		states:     map[types.UID]kmv1.TaskState{},
-		counts:     map[kmv1.TaskState]int{},
-		executors:  map[executorOnAgent]*executorUse{},
-		ledger:     newLedger(),
+		clock:       clk,
+		names:       allocator.NewNames(),
+		agents:      map[string]*agent{},
+		byAgentID:   map[string]*agent{},
+		frameworks:  map[types.NamespacedName]*kmv1.Framework{},
+		slots:       newSlots(),
+		offers:      map[types.NamespacedName]*offer{},
+		live:        map[types.UID]*task{},
+		states:      map[types.UID]taskState{},
+		counts:      map[kmv1.TaskState]int{},
+		byFramework: map[types.NamespacedName]*frameworkUse{},
+		executors:   map[executorOnAgent]*executorUse{},
+		ledger:      newLedger(),
 	}
 }
 
@@ -162,6 +170,13 @@ func frameworkOf(namespace string, name kmv1.ObjectName) types.NamespacedName {
 // Upsert records an object as the informer holds it now. A task seen
 // admitted confirms its assumption; an offer seen confirms its creation.
 func (c *Cache) Upsert(o any) {
+	if t, ok := o.(*kmv1.Task); ok {
+		c.mu.Lock()
+		was := c.upsertTask(t)
+		c.mu.Unlock()
+		c.taskChanged(was, frameworkOf(t.Namespace, t.Spec.Framework))
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch o := o.(type) {
@@ -182,17 +197,46 @@ func (c *Cache) Upsert(o any) {
 		key := client.ObjectKeyFromObject(o)
 		c.offers[key] = &offer{obj: o, resources: c.names.Vector(o.Spec.Resources.Core()), framework: frameworkOf(o.Namespace, o.Spec.Framework)}
 		delete(c.made, key)
-	case *kmv1.Task:
-		c.upsertTask(o)
 	}
 }
 
-func (c *Cache) upsertTask(t *kmv1.Task) {
-	if old, ok := c.states[t.UID]; ok {
-		c.counts[old]--
+// taskChanged tells TaskChanged of the frameworks of a task event: the
+// one it had (was, zero for a new task) and the one it has.
+func (c *Cache) taskChanged(was, now types.NamespacedName) {
+	if c.TaskChanged == nil {
+		return
 	}
-	c.states[t.UID] = t.Status.State
+	if was != (types.NamespacedName{}) && was != now {
+		c.TaskChanged(was)
+	}
+	c.TaskChanged(now)
+}
+
+// upsertTask records t and returns the framework it had in the cache (zero
+// for a task new to it). The caller holds the lock.
+func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
+	fw := frameworkOf(t.Namespace, t.Spec.Framework)
+	old, seen := c.states[t.UID]
+	if seen {
+		was = old.framework
+	}
+	// A live task leaves its framework's allocation before its count
+	// moves (the count holds the framework's entry).
+	if lt, ok := c.live[t.UID]; ok && (t.Status.State == "" || t.Status.State.IsTerminal() || lt.framework != fw) {
+		c.allocate(lt, true)
+		c.release(lt)
+		delete(c.live, t.UID)
+	}
+	// Count the new state before uncounting the old, so that the
+	// framework's entry (and what its live tasks take) never goes in
+	// between.
+	c.states[t.UID] = taskState{state: t.Status.State, framework: fw}
 	c.counts[t.Status.State]++
+	c.countState(fw, t.Status.State, 1)
+	if seen {
+		c.counts[old.state]--
+		c.countState(old.framework, old.state, -1)
+	}
 	if t.Status.State != "" {
 		// Admitted, as this master assumed: the informer shows it now.
 		if a, ok := c.assumed[t.UID]; ok {
@@ -200,19 +244,17 @@ func (c *Cache) upsertTask(t *kmv1.Task) {
 			delete(c.assumed, t.UID)
 		}
 	}
-	old, wasLive := c.live[t.UID]
 	if t.Status.State == "" || t.Status.State.IsTerminal() {
-		if wasLive {
-			c.release(old)
-			delete(c.live, t.UID)
-		}
-		return
+		return was
 	}
-	if wasLive {
-		old.obj = t // what it charges does not change after admission
-		return
+	if lt, ok := c.live[t.UID]; ok {
+		lt.obj = t // what it charges does not change after admission
+		return was
 	}
-	c.live[t.UID] = c.hold(c.charge(t, t.PlacedOn()))
+	lt := c.hold(c.charge(t, t.PlacedOn()))
+	c.live[t.UID] = lt
+	c.allocate(lt, false)
+	return was
 }
 
 // charge is the one rule for what task t, on agent agentID, takes: its
@@ -278,17 +320,27 @@ func (c *Cache) Remove(o any) {
 		}
 		return
 	case *kmv1.Task:
-		if old, ok := c.states[o.UID]; ok {
-			c.counts[old]--
-			delete(c.states, o.UID)
-		}
 		if t, ok := c.live[o.UID]; ok {
+			c.allocate(t, true)
 			c.release(t)
 			delete(c.live, o.UID)
+		}
+		old, seen := c.states[o.UID]
+		if seen {
+			c.counts[old.state]--
+			c.countState(old.framework, old.state, -1)
+			delete(c.states, o.UID)
 		}
 		// An assumed task deleted before the informer showed it admitted
 		// is kept until its grace ends: what it took from its offer stays
 		// taken while the offer exists, and its pod may still be started.
+		c.mu.Unlock()
+		if seen {
+			c.taskChanged(types.NamespacedName{}, old.framework)
+		} else {
+			c.taskChanged(types.NamespacedName{}, frameworkOf(o.Namespace, o.Spec.Framework))
+		}
+		return
 	}
 	c.mu.Unlock()
 }

@@ -211,7 +211,27 @@ func TestChartValues(t *testing.T) {
 		!strings.Contains(profiled["DaemonSet/kubemesos-agent"], "--pprof-bind-address=$(HOST_IP):6061") {
 		t.Errorf("master.pprofPort and agent.pprofPort are not passed on:\n%s\n%s", profiled["Deployment/kubemesos-master"], profiled["DaemonSet/kubemesos-agent"])
 	}
-	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}} {
+	goMemLimit := func(docs map[string]string) corev1.EnvVar {
+		var dep appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(docs["Deployment/kubemesos-master"]), &dep); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "GOMEMLIMIT" {
+				return e
+			}
+		}
+		t.Fatal("the master has no GOMEMLIMIT")
+		return corev1.EnvVar{}
+	}
+	if e := goMemLimit(plain); e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil ||
+		e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" || e.ValueFrom.ResourceFieldRef.ContainerName != "master" {
+		t.Errorf("GOMEMLIMIT is not the master's memory limit by default: %+v", e)
+	}
+	if e := goMemLimit(render(t, "--set", "master.goMemLimit=400MiB")); e.Value != "400MiB" || e.ValueFrom != nil {
+		t.Errorf("master.goMemLimit is not passed on: %+v", e)
+	}
+	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "master.goMemLimit=400M"}} {
 		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
 		if err == nil {
 			t.Errorf("values %v accepted", bad)
