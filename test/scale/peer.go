@@ -119,11 +119,11 @@ func podIndex(name string) int {
 
 // peerRun is what the harness saw of the plain pods.
 type peerRun struct {
-	mu                         sync.Mutex
+	mu                                sync.Mutex
 	created, bound, running, finished []time.Time
-	nFinished                  int
-	last                       time.Time
-	done                       chan struct{}
+	nFinished                         int
+	last                              time.Time
+	done                              chan struct{}
 }
 
 func (p *peerRun) changed(o any) {
