@@ -195,9 +195,16 @@ func (c *Cluster) podsOf(ns string) []*corev1.Pod {
 }
 
 // userAgent is the suite's admin config with a user agent of its own.
+//
+// Each config has a dialer of its own, so that client-go gives each of the
+// in-process programs (the master, every hollow agent, the framework) its
+// own connections, as separate processes have: sharing one HTTP/2
+// connection would serialize every watch and request of the process
+// through one socket, which no real cluster does.
 func (c *Cluster) userAgent(ua string) *rest.Config {
 	cfg := rest.CopyConfig(c.admin)
 	cfg.UserAgent = ua
+	cfg.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	return cfg
 }
 
