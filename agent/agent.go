@@ -53,6 +53,10 @@ type Options struct {
 	// of its TASK_RUNNING, one write instead of two. Zero writes each at
 	// once.
 	StatusUpdateDelay time.Duration
+	// StatusUpdateWriters is how many tasks' status updates are written
+	// at once (each task's still one at a time, in order). Zero means
+	// DefaultStatusUpdateWriters.
+	StatusUpdateWriters int
 	// ExecutorRegistrationTimeout is how long an executor pod may take to
 	// subscribe before its tasks fail (Mesos 1m), and how long an executor
 	// that had subscribed may go without a subscription (after the agent
@@ -109,6 +113,9 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	writer := &statusWriter{client: c, server: server, log: log}
 	updates := NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), writer.write, writer.acknowledge, clk, log.WithName("status-updates"))
 	updates.delay = o.StatusUpdateDelay
+	if o.StatusUpdateWriters > 0 {
+		updates.writers = o.StatusUpdateWriters
+	}
 	relay := newMessageRelay(server, messages.NewDeleter(c, log.WithName("messages")), runsHere(c, server, id), log.WithName("messages"))
 	requeue := newRequeuer(c)
 	a := &Agent{Client: c, Clock: clk, Recorder: rec, Options: o, Log: log,

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -76,6 +77,12 @@ const (
 	deliveredTTL  = 10 * time.Minute
 )
 
+// DefaultStatusUpdateWriters is how many tasks' updates the manager writes
+// into the registry at once, unless told otherwise
+// (--status-update-writers). One task's updates are written one at a time,
+// in order, whatever the number.
+const DefaultStatusUpdateWriters = 8
+
 // QueueFullError refuses an executor's update while too many of its earlier
 // updates wait for the registry. It is not the update's fault: the executor
 // keeps it and sends it again later.
@@ -97,11 +104,14 @@ func (e *QueueFullError) Error() string {
 //
 // Each task's queue has its own lock, held while its checkpoint is written
 // and synced: one executor's flood of updates slows only its own tasks.
+// Several writers write different tasks' updates at once; the work queue
+// that hands them the tasks never hands one task to two writers at once, so
+// each task's updates reach the registry in order.
 type StatusUpdates struct {
 	dir   string
 	write WriteFunc
 	ack   AckFunc
-	clock clock.Clock
+	clock clock.WithTicker
 	log   logr.Logger
 	// save writes a checkpoint file durably (writeFileAtomic).
 	save func(path string, data []byte) error
@@ -111,12 +121,18 @@ type StatusUpdates struct {
 	// written, so that a quick task's later updates (its terminal one
 	// above all) take its place: one write instead of several.
 	delay time.Duration
+	// writers is how many tasks' updates Run writes at once.
+	writers int
+	// work holds the tasks that may have an update to write, each once,
+	// and gives each to one writer at a time (a task added while it is
+	// being written is handed out again once its writer is done). A task
+	// waiting out the delay or a backoff is added back after it.
+	work workqueue.TypedDelayingInterface[types.NamespacedName]
 
 	// mu guards tasks and executors. Lock order: a task's mu, then mu.
 	mu        sync.Mutex
 	tasks     map[types.NamespacedName]*taskQueue
 	executors map[string]int // queued executor updates, by executor
-	wake      chan struct{}
 
 	// delivered holds the tasks and UUIDs of updates that reached the
 	// registry lately.
@@ -137,11 +153,13 @@ type taskQueue struct {
 }
 
 // NewStatusUpdates returns a manager that checkpoints under dir, with the
-// default queue bounds.
-func NewStatusUpdates(dir string, write WriteFunc, ack AckFunc, clk clock.Clock, log logr.Logger) *StatusUpdates {
+// default queue bounds and DefaultStatusUpdateWriters writers.
+func NewStatusUpdates(dir string, write WriteFunc, ack AckFunc, clk clock.WithTicker, log logr.Logger) *StatusUpdates {
 	return &StatusUpdates{dir: dir, write: write, ack: ack, clock: clk, log: log, save: writeFileAtomic,
-		perTask: MaxQueuedPerTask, perExecutor: MaxQueuedPerExecutor,
-		tasks: map[types.NamespacedName]*taskQueue{}, executors: map[string]int{}, wake: make(chan struct{}, 1),
+		perTask: MaxQueuedPerTask, perExecutor: MaxQueuedPerExecutor, writers: DefaultStatusUpdateWriters,
+		work: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[types.NamespacedName]{
+			Name: "status-updates", Clock: clk}),
+		tasks: map[types.NamespacedName]*taskQueue{}, executors: map[string]int{},
 		delivered: utilcache.NewLRUExpireCacheWithClock(deliveredSize, clk)}
 }
 
@@ -276,15 +294,8 @@ func (s *StatusUpdates) Enqueue(ctx context.Context, u Update) error {
 		s.forget(u.Task, q, []Update{u})
 		return err
 	}
-	s.signal()
+	s.work.Add(u.Task)
 	return nil
-}
-
-func (s *StatusUpdates) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Pending returns the queued updates of task, oldest first.
@@ -340,8 +351,8 @@ func (s *StatusUpdates) Recover() error {
 				s.executors[exec]++
 			}
 		}
+		s.work.Add(q[0].Task)
 	}
-	s.signal()
 	return nil
 }
 
@@ -420,43 +431,48 @@ func next(q []Update) (write Update, batch int) {
 	return write, n
 }
 
-// Run writes queued updates until ctx ends.
+// Run writes queued updates with the manager's writers until ctx ends.
 func (s *StatusUpdates) Run(ctx context.Context) {
-	for {
-		wait := s.flush(ctx)
-		timer := s.clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-s.wake:
-		case <-timer.C():
-		}
-		timer.Stop()
+	go func() {
+		<-ctx.Done()
+		s.work.ShutDown()
+	}()
+	var wg sync.WaitGroup
+	for range max(s.writers, 1) {
+		wg.Go(func() {
+			for s.writeNext(ctx) {
+			}
+		})
 	}
+	wg.Wait()
 }
 
-// flush tries every due queue once and returns how long to wait before the
-// earliest retry.
-func (s *StatusUpdates) flush(ctx context.Context) time.Duration {
-	wait := time.Minute
-	for _, t := range s.snapshot() {
-		for {
-			d, more := s.writeHead(ctx, t)
-			if d > 0 && d < wait {
-				wait = d
-			}
-			if !more {
-				break
-			}
-		}
+// writeNext takes a task from the work queue and writes its head batch,
+// and hands the task back: at once when more of it is due, after the delay
+// or the backoff when it must wait. It reports false once the queue is shut
+// down.
+func (s *StatusUpdates) writeNext(ctx context.Context) bool {
+	task, shutdown := s.work.Get()
+	if shutdown {
+		return false
 	}
-	return wait
+	defer s.work.Done(task)
+	wait, more := s.writeHead(ctx, task)
+	switch {
+	case more:
+		// Behind the other tasks waiting for a writer: one task's
+		// updates do not hold a writer while others wait.
+		s.work.Add(task)
+	case wait > 0:
+		s.work.AddAfter(task, wait)
+	}
+	return true
 }
 
-// writeHead writes the head batch of task's queue. It returns a retry delay
-// when the write failed, and whether more is queued and due. The queue is
-// not locked during the write: executors keep adding to it.
+// writeHead writes the head batch of task's queue. It returns how long
+// until the head is due, when it is not yet (the delay) or its write failed
+// (the backoff), and whether more is queued once it was written. The queue
+// is not locked during the write: executors keep adding to it.
 func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName) (time.Duration, bool) {
 	q := s.lockQueue(task, false)
 	if q == nil {

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -59,6 +61,25 @@ func newTestManager(t *testing.T, dir string, r *registry, acks *[]string) (*Sta
 		mu.Unlock()
 	}, clk, logr.Discard())
 	return s, clk
+}
+
+// flush drives the manager without its writers: it writes every task's
+// due batches, one after another, as the writers do, and returns how long
+// until the earliest of the rest is due.
+func (s *StatusUpdates) flush(ctx context.Context) time.Duration {
+	wait := time.Minute
+	for _, t := range s.snapshot() {
+		for {
+			d, more := s.writeHead(ctx, t)
+			if d > 0 && d < wait {
+				wait = d
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return wait
 }
 
 func equalStates(a, b []kmv1.TaskState) bool {
@@ -351,5 +372,258 @@ func TestStatusUpdatesDeliveredOnce(t *testing.T) {
 	s.flush(context.Background())
 	if len(r.writes) != 1 || len(acks) != 2 || len(s.snapshot()) != 0 {
 		t.Errorf("writes %v, acks %v, queues %d; want one write, two acknowledgements, no queue", r.states(), acks, len(s.snapshot()))
+	}
+}
+
+// concurrentRegistry is a registry stub for the manager's writers. It
+// records each task's writes in the order they completed, and the most
+// writes in flight at once, over all tasks and for any one task. Until gate
+// writes are in flight at once, each write waits for the others (10 s at
+// most, after which gateTimedOut is set and the writes go on), so that
+// writers that do not write concurrently cannot pass for ones that do. The
+// first write of each task in failOnce fails.
+type concurrentRegistry struct {
+	gate     int
+	opened   chan struct{}
+	openOnce sync.Once
+
+	mu                       sync.Mutex
+	inFlight, maxInFlight    int
+	perTask                  map[types.NamespacedName]int
+	maxPerTask               int
+	gateTimedOut             bool
+	failOnce                 map[types.NamespacedName]bool
+	writes                   map[types.NamespacedName][]Update
+	acks                     map[types.NamespacedName][]string
+	ackedUUIDs               map[string]int
+	totalWrites, totalFailed int
+}
+
+func newConcurrentRegistry(gate int) *concurrentRegistry {
+	return &concurrentRegistry{gate: gate, opened: make(chan struct{}), perTask: map[types.NamespacedName]int{},
+		failOnce: map[types.NamespacedName]bool{}, writes: map[types.NamespacedName][]Update{},
+		acks: map[types.NamespacedName][]string{}, ackedUUIDs: map[string]int{}}
+}
+
+func (r *concurrentRegistry) write(_ context.Context, u Update) error {
+	r.mu.Lock()
+	r.inFlight++
+	r.perTask[u.Task]++
+	r.maxInFlight, r.maxPerTask = max(r.maxInFlight, r.inFlight), max(r.maxPerTask, r.perTask[u.Task])
+	if r.inFlight >= r.gate {
+		r.openOnce.Do(func() { close(r.opened) })
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.opened:
+	case <-time.After(10 * time.Second):
+		r.mu.Lock()
+		r.gateTimedOut = true
+		r.mu.Unlock()
+		r.openOnce.Do(func() { close(r.opened) })
+	}
+	time.Sleep(time.Millisecond) // an API server's write: later updates queue meanwhile
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight--
+	r.perTask[u.Task]--
+	if r.failOnce[u.Task] {
+		r.failOnce[u.Task] = false
+		r.totalFailed++
+		return errors.New("API server unavailable")
+	}
+	r.writes[u.Task] = append(r.writes[u.Task], u)
+	r.totalWrites++
+	return nil
+}
+
+func (r *concurrentRegistry) ack(_ context.Context, u Update) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acks[u.Task] = append(r.acks[u.Task], u.UUID)
+	r.ackedUUIDs[u.UUID]++
+}
+
+// TestStatusUpdatesWritersConcurrentInOrder: the manager's writers write
+// many tasks' updates at once, as many as there are writers, yet never two
+// of one task at once, and each task's updates reach the registry in the
+// order they were queued (coalesced ones taken by later ones), its terminal
+// update last; a failed write is retried after its backoff, still in
+// order; every update is acknowledged once, each task's in order.
+func TestStatusUpdatesWritersConcurrentInOrder(t *testing.T) {
+	const tasks, perTask, writers = 12, 10, 4
+	r := newConcurrentRegistry(writers)
+	s := NewStatusUpdates(t.TempDir(), r.write, r.ack, clock.RealClock{}, logr.Discard())
+	s.writers = writers
+	name := func(i int) types.NamespacedName {
+		return types.NamespacedName{Namespace: "ns", Name: fmt.Sprint("t", i)}
+	}
+	failing := 0
+	for i := range tasks {
+		if i%5 == 0 {
+			r.failOnce[name(i)] = true
+			failing++
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		s.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-ran
+	}()
+
+	// Each task's updates come from one sender, in order, a little apart:
+	// some are written alone, some coalesce with those queued behind them.
+	var senders sync.WaitGroup
+	for i := range tasks {
+		senders.Go(func() {
+			for seq := range perTask {
+				state := kmv1.TaskRunning
+				if seq == perTask-1 {
+					state = kmv1.TaskFinished
+				}
+				u := updFrom(name(i).Name, fmt.Sprint("e", i), fmt.Sprintf("t%d-%d", i, seq), state)
+				u.Message = fmt.Sprint(seq)
+				if err := s.Enqueue(ctx, u); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(time.Duration(i%3) * 3 * time.Millisecond)
+			}
+		})
+	}
+	senders.Wait()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r.mu.Lock()
+		acked := len(r.ackedUUIDs)
+		r.mu.Unlock()
+		if acked == tasks*perTask {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d updates acknowledged after a minute", acked, tasks*perTask)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-ran
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gateTimedOut || r.maxInFlight != writers {
+		t.Errorf("at most %d writes in flight at once (the gate timed out: %v), want %d", r.maxInFlight, r.gateTimedOut, writers)
+	}
+	if r.maxPerTask != 1 {
+		t.Errorf("%d writes of one task in flight at once, want 1", r.maxPerTask)
+	}
+	if r.totalFailed != failing {
+		t.Errorf("%d writes failed, want %d (the first of every fifth task)", r.totalFailed, failing)
+	}
+	for i := range tasks {
+		task := name(i)
+		ws := r.writes[task]
+		last := -1
+		for _, w := range ws {
+			var seq int
+			if _, err := fmt.Sscan(w.Message, &seq); err != nil || seq <= last {
+				t.Errorf("task %s: update %q written after update %d", task, w.Message, last)
+			}
+			last = seq
+		}
+		if len(ws) == 0 || ws[len(ws)-1].State != kmv1.TaskFinished || last != perTask-1 {
+			t.Errorf("task %s: writes end with %v, want its TASK_FINISHED (update %d) last", task, ws, perTask-1)
+		}
+		want := make([]string, perTask)
+		for seq := range perTask {
+			want[seq] = fmt.Sprintf("t%d-%d", i, seq)
+		}
+		if d := cmp.Diff(want, r.acks[task]); d != "" {
+			t.Errorf("task %s: acknowledgements (-want +got):\n%s", task, d)
+		}
+	}
+	for uuid, n := range r.ackedUUIDs {
+		if n != 1 {
+			t.Errorf("update %s acknowledged %d times", uuid, n)
+		}
+	}
+	if n := len(s.snapshot()); n != 0 {
+		t.Errorf("%d task queues left, want none", n)
+	}
+	t.Logf("%d writes for %d updates; %d in flight at most", r.totalWrites, tasks*perTask, r.maxInFlight)
+}
+
+// TestStatusUpdatesWritersKeepTheDelay: with the writers running, a
+// non-terminal update still waits for --status-update-delay, so each quick
+// task that ends within it costs one write (its terminal update, which
+// keeps when it started running), and a task that runs on has its
+// TASK_RUNNING written once the delay is over.
+func TestStatusUpdatesWritersKeepTheDelay(t *testing.T) {
+	const quick = 20
+	r := &registry{}
+	var acks []string
+	s, clk := newTestManager(t, t.TempDir(), r, &acks)
+	s.delay = 200 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		s.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-ran
+	}()
+	enqueue := func(u Update) {
+		if err := s.Enqueue(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range quick + 1 {
+		running := updFrom(fmt.Sprint("t", i), "e", fmt.Sprint("run-", i), kmv1.TaskRunning)
+		running.Timestamp = clk.Now()
+		enqueue(running)
+	}
+	for i := range quick {
+		enqueue(updFrom(fmt.Sprint("t", i), "e", fmt.Sprint("end-", i), kmv1.TaskFinished))
+	}
+	waitFor := func(what string, writes int, step bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r.mu.Lock()
+			n := len(r.writes)
+			r.mu.Unlock()
+			if n >= writes {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d writes after 30 s, want %d", what, n, writes)
+			}
+			if step {
+				clk.Step(50 * time.Millisecond)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("the quick tasks", quick, false)
+	r.mu.Lock()
+	for _, w := range r.writes {
+		if w.State != kmv1.TaskFinished || w.StartedAt == nil {
+			t.Errorf("a quick task's write: %s (started at %v), want its TASK_FINISHED in its TASK_RUNNING's place", w.State, w.StartedAt)
+		}
+	}
+	r.mu.Unlock()
+	waitFor("the task that runs on", quick+1, true)
+	time.Sleep(20 * time.Millisecond) // nothing more comes
+	states := r.states()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if last := r.writes[len(r.writes)-1]; len(r.writes) != quick+1 || last.Task.Name != fmt.Sprint("t", quick) || last.State != kmv1.TaskRunning {
+		t.Errorf("writes %v, want one per quick task, then the TASK_RUNNING of t%d", states, quick)
 	}
 }

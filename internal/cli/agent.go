@@ -27,6 +27,7 @@ type agentOptions struct {
 	bindAddress         string
 	registrationTimeout time.Duration
 	statusUpdateDelay   time.Duration
+	statusUpdateWriters int
 	port                int
 	workDir             string
 	leaseNamespace      string
@@ -78,6 +79,7 @@ cost does not grow with the cluster.`,
 	f.StringVar(&o.workDir, "work-dir", "/var/lib/kubemesos", "Directory for the agent's checkpoints (a hostPath in the chart).")
 	f.StringVar(&o.leaseNamespace, "lease-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the heartbeat Lease (default: $POD_NAMESPACE, else kubemesos-system).")
 	f.DurationVar(&o.statusUpdateDelay, "status-update-delay", 200*time.Millisecond, "How long a non-terminal task status update (TASK_STARTING, TASK_RUNNING) waits before it is written, so that a task that ends within it costs one status write, not two: its terminal update takes the place of its TASK_RUNNING, and status.startTime still says when it started. Terminal updates are written at once. 0 writes every update at once.")
+	f.IntVar(&o.statusUpdateWriters, "status-update-writers", agent.DefaultStatusUpdateWriters, "How many tasks' status updates are written into the API server at once. Each task's own updates are still written one at a time, in order; more writers let a node whose tasks change state quickly keep up with them, at the cost of more concurrent requests to the API server.")
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":5052", "Address of the /healthz and /readyz endpoints.")
@@ -98,6 +100,9 @@ func (o *agentOptions) validate() error {
 	}
 	if o.port <= 0 || o.port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d is not a TCP port (1-65535)", o.port))
+	}
+	if o.statusUpdateWriters < 1 {
+		errs = append(errs, fmt.Errorf("--status-update-writers must be at least 1, got %d", o.statusUpdateWriters))
 	}
 	if o.heartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--heartbeat-interval must be positive, got %s", o.heartbeatInterval))
@@ -145,6 +150,7 @@ func runAgent(o *agentOptions) error {
 		HeartbeatInterval:           o.heartbeatInterval,
 		ExecutorRegistrationTimeout: o.registrationTimeout,
 		StatusUpdateDelay:           o.statusUpdateDelay,
+		StatusUpdateWriters:         o.statusUpdateWriters,
 		OfferTolerations:            o.tolerations,
 	}, ctrl.Log.WithName("agent"))
 	if err != nil {

@@ -60,13 +60,14 @@ func TestAgentFlagErrorsSayWhatToDo(t *testing.T) {
 		o    agentOptions
 		want string
 	}{
-		{o: agentOptions{port: 5051, heartbeatInterval: time.Second}, want: "--node-name is required"},
-		{o: agentOptions{nodeName: "n", port: 70000, heartbeatInterval: time.Second}, want: "--port 70000 is not a TCP port"},
-		{o: agentOptions{nodeName: "n", port: 5051}, want: "--heartbeat-interval must be positive"},
-		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, offerTolerations: "dedicated=batch"}, want: "--offer-tolerations is not a JSON list"},
-		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, offerTolerations: `[{"key":"k","operator":"Within"}]`}, want: `operator "Within"`},
-		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, offerTolerations: `[{"operator":"Exists","value":"v"}]`}, want: "Exists takes no value"},
-		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, offerTolerations: `[{"key":"k","effect":"Sometimes"}]`}, want: `effect "Sometimes"`},
+		{o: agentOptions{port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1}, want: "--node-name is required"},
+		{o: agentOptions{nodeName: "n", port: 70000, heartbeatInterval: time.Second, statusUpdateWriters: 1}, want: "--port 70000 is not a TCP port"},
+		{o: agentOptions{nodeName: "n", port: 5051, statusUpdateWriters: 1}, want: "--heartbeat-interval must be positive"},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second}, want: "--status-update-writers must be at least 1"},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: "dedicated=batch"}, want: "--offer-tolerations is not a JSON list"},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"key":"k","operator":"Within"}]`}, want: `operator "Within"`},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"operator":"Exists","value":"v"}]`}, want: "Exists takes no value"},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"key":"k","effect":"Sometimes"}]`}, want: `effect "Sometimes"`},
 	}
 	for _, tc := range cases {
 		err := tc.o.validate()
@@ -74,10 +75,10 @@ func TestAgentFlagErrorsSayWhatToDo(t *testing.T) {
 			t.Errorf("validate(%+v) = %v, want an error containing %q", tc.o, err, tc.want)
 		}
 	}
-	if err := (&agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second}).validate(); err != nil {
+	if err := (&agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1}).validate(); err != nil {
 		t.Errorf("valid options refused: %v", err)
 	}
-	ok := &agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second,
+	ok := &agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1,
 		offerTolerations: `[{"key":"dedicated","operator":"Equal","value":"batch","effect":"NoSchedule"},{"operator":"Exists"}]`}
 	if err := ok.validate(); err != nil || len(ok.tolerations) != 2 || ok.tolerations[0].Value != "batch" {
 		t.Errorf("valid tolerations: %v, %+v", err, ok.tolerations)

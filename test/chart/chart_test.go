@@ -201,6 +201,10 @@ func TestChartValues(t *testing.T) {
 		t.Error("the agent tolerates taints for its offers by default")
 	}
 	plain := render(t)
+	if !strings.Contains(plain["DaemonSet/kubemesos-agent"], "--status-update-writers=8") ||
+		!strings.Contains(render(t, "--set", "agent.statusUpdateWriters=16")["DaemonSet/kubemesos-agent"], "--status-update-writers=16") {
+		t.Error("agent.statusUpdateWriters is not passed to the agent (default 8)")
+	}
 	for _, kind := range []string{"Deployment/kubemesos-master", "DaemonSet/kubemesos-agent"} {
 		if strings.Contains(plain[kind], "--pprof-bind-address") {
 			t.Errorf("%s serves Go's profiles by default", kind)
@@ -231,7 +235,7 @@ func TestChartValues(t *testing.T) {
 	if e := goMemLimit(render(t, "--set", "master.goMemLimit=400MiB")); e.Value != "400MiB" || e.ValueFrom != nil {
 		t.Errorf("master.goMemLimit is not passed on: %+v", e)
 	}
-	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "master.goMemLimit=400M"}} {
+	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "master.goMemLimit=400M"}, {"--set", "agent.statusUpdateWriters=0"}} {
 		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
 		if err == nil {
 			t.Errorf("values %v accepted", bad)

@@ -65,8 +65,12 @@ func (bn *bench) agentMemory(ctx context.Context) (agentRow, error) {
 		return row, err
 	}
 	_, port, _ := strings.Cut(addr, ":")
-	p, err := bn.start("agent", "agent", nil, "--node-name", agentNode, "--advertise-address", "127.0.0.1", "--bind-address", "127.0.0.1",
-		"--port", port, "--work-dir", filepath.Join(bn.cfg.out, "agent-work"), "--lease-namespace", systemNS)
+	args := []string{"--node-name", agentNode, "--advertise-address", "127.0.0.1", "--bind-address", "127.0.0.1",
+		"--port", port, "--work-dir", filepath.Join(bn.cfg.out, "agent-work"), "--lease-namespace", systemNS}
+	if cfg.agentWriters > 0 {
+		args = append(args, "--status-update-writers", strconv.Itoa(cfg.agentWriters))
+	}
+	p, err := bn.start("agent", "agent", nil, args...)
 	if err != nil {
 		return row, err
 	}
@@ -347,6 +351,10 @@ func (r *report) agent(row agentRow, cfg *config) {
 		r.printf("| %s | %s | %s | %s | %s | %s |\n", x.what, mib(x.m.RSS), mib(x.m.HWM), mib(x.m.HeapAlloc), mib(x.m.HeapInuse), mib(x.m.Sys))
 	}
 	r.printf("\n")
-	r.printf("Then every executor reported TASK_FINISHED for all its tasks at once (%d calls in flight per executor): the agent checkpointed the %s updates and wrote them into the Tasks' status (each a read from its cache and a preconditioned merge patch, one at a time) in %s, %.0f status writes per second through to the API server. Compare BenchmarkExecutorStatusUpdates (agent/), the same path into a registry that takes each write at once.\n\n",
-		agentSenders, thousands(row.tasks), secs(row.finished), float64(row.tasks)/row.finished.Seconds())
+	writers := "the default"
+	if cfg.agentWriters > 0 {
+		writers = strconv.Itoa(cfg.agentWriters)
+	}
+	r.printf("Then every executor reported TASK_FINISHED for all its tasks at once (%d calls in flight per executor): the agent checkpointed the %s updates and wrote them into the Tasks' status (each a read from its cache and a preconditioned merge patch; %s --status-update-writers, each task's updates one at a time) in %s, %.0f status writes per second through to the API server. Compare BenchmarkExecutorStatusUpdates (agent/), the same path into a registry that takes each write at once.\n\n",
+		agentSenders, thousands(row.tasks), writers, secs(row.finished), float64(row.tasks)/row.finished.Seconds())
 }

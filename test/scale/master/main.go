@@ -68,6 +68,9 @@ type config struct {
 	// The agent.
 	agentTasks     int
 	agentExecutors int
+	// agentWriters is the agent's --status-update-writers; 0 leaves its
+	// default.
+	agentWriters int
 
 	// masterEnv is added to the masters' environment (GOGC=50, …).
 	masterEnv []string
@@ -97,6 +100,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.defaultReps, "failover-default-reps", 3, "P5: repetitions with the default settings (15s lease, 10s renew deadline, 2s retry).")
 	fs.IntVar(&c.agentTasks, "agent-tasks", 1000, "The agent: RUNNING tasks on the one agent process.")
 	fs.IntVar(&c.agentExecutors, "agent-executors", 10, "The agent: custom executors that run them (one pod each).")
+	fs.IntVar(&c.agentWriters, "agent-status-update-writers", 0, "The agent: its --status-update-writers, how many tasks' status updates it writes at once (0: its default).")
 	fs.DurationVar(&c.agentPing, "agent-ping-timeout", time.Minute, "The masters' --agent-ping-timeout (× 5 before an agent is Unreachable).")
 	fs.DurationVar(&c.pumpPeriod, "pump-period", 2*time.Minute, "How often the pump renews each fake agent's Lease (spread evenly).")
 	masterEnv := fs.String("master-env", "", "Variables added to the masters' environment, comma-separated, such as GOMEMLIMIT=400MiB.")
@@ -134,6 +138,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.endedFraction < 0 || c.endedFraction > 1 {
 		return nil, fmt.Errorf("-ended-fraction %v is not between 0 and 1", c.endedFraction)
+	}
+	if c.agentWriters < 0 {
+		return nil, fmt.Errorf("-agent-status-update-writers must not be negative")
 	}
 	if c.frameworks < 1 || c.agentExecutors < 1 {
 		return nil, fmt.Errorf("-frameworks and -agent-executors must be at least 1")
