@@ -97,6 +97,7 @@ type Agent struct {
 	requeue      *requeuer
 	tasks        *taskReconciler
 	registration *registration
+	writer       *statusWriter
 }
 
 // New makes an agent whose writes all go through c as fieldowner.Agent. It
@@ -119,7 +120,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	relay := newMessageRelay(server, messages.NewDeleter(c, log.WithName("messages")), runsHere(c, server, id), log.WithName("messages"))
 	requeue := newRequeuer(c)
 	a := &Agent{Client: c, Clock: clk, Recorder: rec, Options: o, Log: log,
-		id: id, server: server, updates: updates, messages: relay, requeue: requeue}
+		id: id, server: server, updates: updates, messages: relay, requeue: requeue, writer: writer}
 	a.tasks = &taskReconciler{
 		client: c, clock: clk, recorder: rec, log: log, options: o, id: id,
 		server: server, dispatch: dispatch, updates: updates, messages: relay, deletes: deletes,
@@ -184,6 +185,7 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := a.updates.Recover(); err != nil {
 		return err
 	}
+	a.writer.live = mgr.GetAPIReader()
 	if err := a.tasks.setup(mgr, a.registration.poke, a.requeue); err != nil {
 		return fmt.Errorf("setting up the task controller: %w", err)
 	}

@@ -22,6 +22,9 @@ type statusWriter struct {
 	// client reads the Tasks from the agent's cache and writes their
 	// status as the agent (fieldowner.Agent).
 	client client.Client
+	// live reads from the API server, past the cache, after a conflict
+	// (the manager's API reader); unset, the cache is read again.
+	live client.Reader
 	// server carries the acknowledgements to the executors.
 	server *ExecutorServer
 	log    logr.Logger
@@ -29,13 +32,21 @@ type statusWriter struct {
 
 // write writes one update into its Task's status (a WriteFunc): a merge
 // patch of the fields the agent owns, preconditioned on the Task's
-// resourceVersion. On a conflict it reads the Task again and retries,
-// briefly; a conflict that outlasts that is returned, and the manager
+// resourceVersion. On a conflict it reads the Task again, from the API
+// server (the cache is behind: under load, reading it again only conflicts
+// again), and retries, briefly; a conflict that outlasts that is returned, and the manager
 // retries later, so no update is lost to a concurrent writer. Refusals by
 // the registry (the task reached a terminal state first) and gone tasks
 // are final: they return nil.
 func (w *statusWriter) write(ctx context.Context, u Update) error {
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error { return w.writeOnce(ctx, u) })
+	var reader client.Reader = w.client
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		err := w.writeOnce(ctx, u, reader)
+		if apierrors.IsConflict(err) && w.live != nil {
+			reader = w.live
+		}
+		return err
+	})
 	switch {
 	case err == nil:
 		return nil
@@ -47,11 +58,11 @@ func (w *statusWriter) write(ctx context.Context, u Update) error {
 	}
 }
 
-// writeOnce reads the Task and patches its status with u, unless the
+// writeOnce reads the Task through r and patches its status with u, unless the
 // registry no longer takes u.
-func (w *statusWriter) writeOnce(ctx context.Context, u Update) error {
+func (w *statusWriter) writeOnce(ctx context.Context, u Update, r client.Reader) error {
 	var task kmv1.Task
-	if err := w.client.Get(ctx, u.Task, &task); err != nil {
+	if err := r.Get(ctx, u.Task, &task); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

@@ -206,6 +206,22 @@ func TestStatusWriteIsPreconditioned(t *testing.T) {
 		}
 	})
 
+	t.Run("after a conflict the task is read from the API server", func(t *testing.T) {
+		f := newWriterFixture()
+		staged := metav1.NewTime(time.Unix(1500, 0))
+		f.meddle = func(ctx context.Context, c client.Client) {
+			setStatus(ctx, t, c, client.ObjectKeyFromObject(f.task), func(s *kmv1.TaskStatus) { s.StagingTime = &staged })
+		}
+		live := &countingReader{Reader: f.c}
+		f.w.live = live
+		if err := f.w.write(ctx, running); err != nil {
+			t.Fatal(err)
+		}
+		if len(f.patches) != 2 || f.reads != 2 || live.gets != 1 {
+			t.Errorf("%d patches, %d reads, %d of them live; want the retry after the conflict to read live", len(f.patches), f.reads, live.gets)
+		}
+	})
+
 	t.Run("a task that became terminal is not written over", func(t *testing.T) {
 		f := newWriterFixture()
 		f.meddle = func(ctx context.Context, c client.Client) {
@@ -254,4 +270,15 @@ func TestStatusWriteIsPreconditioned(t *testing.T) {
 			t.Errorf("a conflict was logged as an error: %q", strings.Join(f.errLogs, "; "))
 		}
 	})
+}
+
+// countingReader counts the reads that go through it.
+type countingReader struct {
+	client.Reader
+	gets int
+}
+
+func (r *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	r.gets++
+	return r.Reader.Get(ctx, key, obj, opts...)
 }
