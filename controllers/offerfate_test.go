@@ -37,18 +37,22 @@ func TestOfferFate(t *testing.T) {
 		agents   map[string]*kmv1.Agent
 		fws      map[types.NamespacedName]*kmv1.Framework
 		firstUse time.Duration // before now; 0 for unused
+		waiting  int           // tasks launched on it, not admitted yet
 		want     string
 	}{
-		{"fresh and unused", offer(start.Add(-time.Minute), "a1"), active, activeFw, 0, ""},
-		{"used within the accept window", offer(start.Add(-time.Minute), "a1"), active, activeFw, 500 * time.Millisecond, ""},
-		{"used, the window passed", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, metrics.OfferConsumed},
-		{"the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, 0, metrics.OfferRescinded},
-		{"the agent was re-admitted", offer(start.Add(-time.Minute), "a0"), active, activeFw, 0, metrics.OfferRescinded},
-		{"the framework disconnected", offer(start.Add(-time.Minute), "a1"), active, disconnected, 0, metrics.OfferRescinded},
-		{"unused past --offer-timeout", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, metrics.OfferRescinded},
-		{"used in time, old", offer(start.Add(-10*time.Minute), "a1"), active, activeFw, 100 * time.Millisecond, ""},
+		{"fresh and unused", offer(start.Add(-time.Minute), "a1"), active, activeFw, 0, 0, ""},
+		{"used within the accept window", offer(start.Add(-time.Minute), "a1"), active, activeFw, 500 * time.Millisecond, 0, ""},
+		{"used, the window passed", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, 0, metrics.OfferConsumed},
+		{"the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, 0, 0, metrics.OfferRescinded},
+		{"the agent was re-admitted", offer(start.Add(-time.Minute), "a0"), active, activeFw, 0, 0, metrics.OfferRescinded},
+		{"the framework disconnected", offer(start.Add(-time.Minute), "a1"), active, disconnected, 0, 0, metrics.OfferRescinded},
+		{"unused past --offer-timeout", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, 0, metrics.OfferRescinded},
+		{"used in time, old", offer(start.Add(-10*time.Minute), "a1"), active, activeFw, 100 * time.Millisecond, 0, ""},
+		{"used, the window passed, a task still waits for admission", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, 1, ""},
+		{"unused past --offer-timeout, a task waits for admission", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, 1, ""},
+		{"a task waits, but the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, time.Second, 1, metrics.OfferRescinded},
 	} {
-		o := &schedcache.Offer{Obj: tc.offer, Framework: fwKey}
+		o := &schedcache.Offer{Obj: tc.offer, Framework: fwKey, Waiting: tc.waiting}
 		if tc.firstUse > 0 {
 			o.FirstUse = start.Add(-tc.firstUse)
 		}

@@ -27,7 +27,10 @@ import (
 // offerFate decides whether an outstanding offer stays ("") or goes, and why.
 func (m *Master) offerFate(o *schedcache.Offer, agents map[string]*kmv1.Agent, fws map[types.NamespacedName]*kmv1.Framework, now time.Time) (string, string) {
 	used := !o.FirstUse.IsZero()
-	if used && now.Sub(o.FirstUse) >= m.Options.AcceptWindow {
+	// An offer with tasks launched on it still waiting for admission stays
+	// until they are admitted, however long the admission queue: they were
+	// launched in time, and would otherwise be dropped.
+	if used && o.Waiting == 0 && now.Sub(o.FirstUse) >= m.Options.AcceptWindow {
 		return metrics.OfferConsumed, "used by tasks"
 	}
 	a := agents[o.Obj.Spec.NodeName]
@@ -38,7 +41,7 @@ func (m *Master) offerFate(o *schedcache.Offer, agents map[string]*kmv1.Agent, f
 	if fw == nil || fw.DeletionTimestamp != nil || fw.Status.Phase != kmv1.FrameworkActive {
 		return metrics.OfferRescinded, "the framework is not active"
 	}
-	if !used && m.Options.OfferTimeout > 0 && now.Sub(o.Obj.CreationTimestamp.Time) >= m.Options.OfferTimeout {
+	if !used && o.Waiting == 0 && m.Options.OfferTimeout > 0 && now.Sub(o.Obj.CreationTimestamp.Time) >= m.Options.OfferTimeout {
 		return metrics.OfferRescinded, fmt.Sprintf("not used within --offer-timeout %s", m.Options.OfferTimeout)
 	}
 	return "", ""

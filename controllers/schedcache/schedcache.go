@@ -77,7 +77,13 @@ type Cache struct {
 	// states holds every task's state ("" before admission) and
 	// framework; counts counts them by state, and byFramework by
 	// framework (FrameworkTasks).
-	states      map[types.UID]taskState
+	states map[types.UID]taskState
+	// waiting holds, for each task launched but not admitted yet (no
+	// state), the offers it names, and waitingOn how many such tasks name
+	// each offer: an offer is not consumed while tasks launched on it
+	// wait in the admission queue.
+	waiting     map[types.UID][]types.NamespacedName
+	waitingOn   map[types.NamespacedName]int
 	counts      map[kmv1.TaskState]int
 	byFramework map[types.NamespacedName]*frameworkUse
 	// executors counts the live and assumed tasks of each custom executor
@@ -132,6 +138,8 @@ func New(clk clock.PassiveClock) *Cache {
 		offers:      map[types.NamespacedName]*offer{},
 		live:        map[types.UID]*task{},
 		states:      map[types.UID]taskState{},
+		waiting:     map[types.UID][]types.NamespacedName{},
+		waitingOn:   map[types.NamespacedName]int{},
 		counts:      map[kmv1.TaskState]int{},
 		byFramework: map[types.NamespacedName]*frameworkUse{},
 		executors:   map[executorOnAgent]*executorUse{},
@@ -220,6 +228,7 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 	if seen {
 		was = old.framework
 	}
+	c.trackWaiting(t)
 	// A live task leaves its framework's allocation before its count
 	// moves (the count holds the framework's entry).
 	if lt, ok := c.live[t.UID]; ok && (t.Status.State == "" || t.Status.State.IsTerminal() || lt.framework != fw) {
@@ -255,6 +264,37 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 	c.live[t.UID] = lt
 	c.allocate(lt, false)
 	return was
+}
+
+// trackWaiting counts t among the tasks waiting for admission on their
+// offers while it has no state, and no more once it has one (or goes). The
+// caller holds the lock.
+func (c *Cache) trackWaiting(t *kmv1.Task) {
+	_, was := c.waiting[t.UID]
+	now := t.Status.State == "" && t.DeletionTimestamp == nil
+	switch {
+	case now && !was:
+		keys := make([]types.NamespacedName, 0, len(t.Spec.OfferIDs))
+		for _, id := range t.Spec.OfferIDs {
+			k := types.NamespacedName{Namespace: t.Namespace, Name: id}
+			keys = append(keys, k)
+			c.waitingOn[k]++
+		}
+		c.waiting[t.UID] = keys
+	case !now && was:
+		c.unwait(t.UID)
+	}
+}
+
+// unwait forgets a task that no longer waits for admission. The caller
+// holds the lock.
+func (c *Cache) unwait(uid types.UID) {
+	for _, k := range c.waiting[uid] {
+		if c.waitingOn[k]--; c.waitingOn[k] <= 0 {
+			delete(c.waitingOn, k)
+		}
+	}
+	delete(c.waiting, uid)
 }
 
 // charge is the one rule for what task t, on agent agentID, takes: its
@@ -320,6 +360,7 @@ func (c *Cache) Remove(o any) {
 		}
 		return
 	case *kmv1.Task:
+		c.unwait(o.UID)
 		if t, ok := c.live[o.UID]; ok {
 			c.allocate(t, true)
 			c.release(t)

@@ -409,3 +409,36 @@ func TestConcurrentReservationsNeverOverbook(t *testing.T) {
 		t.Errorf("%d tasks of 1 cpu reserved on an offer of 10 cpu, want 10", n)
 	}
 }
+
+func TestOffersCountTheTasksWaitingForAdmission(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
+	waiting := func() int {
+		for _, o := range c.Snapshot().Offers {
+			if o.Obj.Name == "o1" {
+				return o.Waiting
+			}
+		}
+		t.Fatal("offer o1 is not in the snapshot")
+		return -1
+	}
+	t1 := newTask("t1", "o1").Resources("cpu", "1").Obj()
+	t2 := newTask("t2", "o1").Resources("cpu", "1").Obj()
+	c.Upsert(t1)
+	c.Upsert(t2)
+	c.Upsert(t2) // an update before admission counts once
+	if n := waiting(); n != 2 {
+		t.Fatalf("two tasks launched on o1, not admitted: waiting %d", n)
+	}
+	staged := t1.DeepCopy()
+	staged.Status.State, staged.Status.AgentID = kmv1.TaskStaging, "a1"
+	c.Upsert(staged)
+	if n := waiting(); n != 1 {
+		t.Errorf("one admitted: waiting %d, want 1", n)
+	}
+	c.Remove(t2)
+	if n := waiting(); n != 0 {
+		t.Errorf("the other deleted: waiting %d, want 0", n)
+	}
+}

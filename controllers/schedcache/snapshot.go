@@ -71,6 +71,8 @@ type Offer struct {
 	Rest allocator.Vector
 	// FirstUse is when its first task was admitted; zero when unused.
 	FirstUse time.Time
+	// Waiting counts the tasks launched on it that wait for admission.
+	Waiting int
 	// Made is true for an offer this master created that the informer
 	// does not show yet (only its key and spec are set).
 	Made bool
@@ -118,7 +120,7 @@ func (c *Cache) Snapshot() *Snapshot {
 			return
 		}
 		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, FrameworkSlot: c.slots.slot(o.framework), Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
-			FirstUse: c.firstUse[key], Made: made})
+			FirstUse: c.firstUse[key], Waiting: c.waitingOn[key], Made: made})
 	}
 	for key, o := range c.offers {
 		offerView(key, o, false)

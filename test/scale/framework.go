@@ -270,6 +270,8 @@ type benchScheduler struct {
 	first      time.Time
 	last       time.Time
 	suppressed bool
+	// suppressMu serializes syncSuppress.
+	suppressMu sync.Mutex
 	executors  map[string]bool // agents with the executor
 	errs       []string
 }
@@ -351,7 +353,25 @@ func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []km
 	}
 	if len(s.pending) == 0 && !s.suppressed {
 		s.suppressed = true
-		s.queue(func(d scheduler.SchedulerDriver) { s.check(d.SuppressOffers()) })
+		s.queue(s.syncSuppress)
+	}
+}
+
+// syncSuppress makes the framework's spec.suppressOffers what the
+// framework wants now (suppressed while nothing is pending). The calls are
+// made one at a time, each deciding when it runs, so that a suppress and
+// a revive queued close together on different workers cannot land in the
+// wrong order and leave a framework with pending tasks suppressed.
+func (s *benchScheduler) syncSuppress(d scheduler.SchedulerDriver) {
+	s.suppressMu.Lock()
+	defer s.suppressMu.Unlock()
+	s.mu.Lock()
+	want := len(s.pending) == 0
+	s.mu.Unlock()
+	if want {
+		s.check(d.SuppressOffers())
+	} else {
+		s.check(d.ReviveOffers())
 	}
 }
 
@@ -449,7 +469,7 @@ func (s *benchScheduler) StatusUpdate(d scheduler.SchedulerDriver, st scheduler.
 		s.pending = append(s.pending, i)
 		if s.suppressed {
 			s.suppressed = false
-			s.queue(func(d scheduler.SchedulerDriver) { s.check(d.ReviveOffers()) })
+			s.queue(s.syncSuppress)
 		}
 	}
 }
