@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
@@ -31,18 +32,9 @@ type Requests map[Request]float64
 // ReadRequests reads apiserver_request_total from the API server's own
 // /metrics, the record of what every client sent it.
 func ReadRequests(ctx context.Context, cfg *rest.Config) (Requests, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
+	families, err := ReadMetrics(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating a clientset: %w", err)
-	}
-	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the API server's metrics: %w", err)
+		return nil, err
 	}
 	out := Requests{}
 	fam := families["apiserver_request_total"]
@@ -101,4 +93,23 @@ func IsWrite(r Request) bool {
 			r.Resource != "selfsubjectaccessreviews" && r.Resource != "localsubjectaccessreviews"
 	}
 	return false
+}
+
+// ReadMetrics reads and parses the API server's own /metrics, by family
+// name.
+func ReadMetrics(ctx context.Context, cfg *rest.Config) (map[string]*dto.MetricFamily, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating a clientset: %w", err)
+	}
+	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the API server's metrics: %w", err)
+	}
+	return families, nil
 }

@@ -159,14 +159,8 @@ wait:
 	}
 	res := s.result()
 	res.Namespace = ns
-	if err := c.settle(ctx, 3*time.Second); err != nil {
-		return nil, fmt.Errorf("waiting for the cluster to settle: %w", err)
-	}
-	after, err := c.mark(ctx)
+	after, err := c.runWrites(ctx, res, before)
 	if err != nil {
-		return nil, err
-	}
-	if res.Writes, err = c.writesBetween(before, after); err != nil {
 		return nil, err
 	}
 	// The framework is done: the master kills what is left and the
@@ -562,3 +556,19 @@ func (s *benchScheduler) result() *Result {
 }
 
 var _ scheduler.Scheduler = (*benchScheduler)(nil)
+
+// runWrites waits for the cluster to settle after a run, marks the end of
+// its window and counts its writes since before into res.Writes.
+func (c *Cluster) runWrites(ctx context.Context, res *Result, before mark) (mark, error) {
+	if err := c.settle(ctx, 3*time.Second); err != nil {
+		return mark{}, fmt.Errorf("waiting for the cluster to settle: %w", err)
+	}
+	after, err := c.mark(ctx)
+	if err != nil {
+		return mark{}, err
+	}
+	if res.Writes, err = c.writesBetween(before, after); err != nil {
+		return mark{}, err
+	}
+	return after, nil
+}

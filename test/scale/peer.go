@@ -89,14 +89,8 @@ func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
 	}
 	res := p.result(c, n)
 	res.Namespace = ns
-	if err := c.settle(ctx, 3*time.Second); err != nil {
-		return nil, fmt.Errorf("waiting for the cluster to settle: %w", err)
-	}
-	after, err := c.mark(ctx)
+	after, err := c.runWrites(ctx, res, before)
 	if err != nil {
-		return nil, err
-	}
-	if res.Writes, err = c.writesBetween(before, after); err != nil {
 		return nil, err
 	}
 	if res.Teardown, _, err = c.teardown(ctx, ns, after); err != nil {

@@ -1,7 +1,6 @@
 package scale
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,9 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubemesos/kubemesos/internal/testenv"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -68,18 +66,9 @@ func (c *Cluster) readStats(ctx context.Context) (*Stats, error) {
 			addHistograms(s.QueueWait, f, func(l map[string]string) string { return l["name"] })
 		}
 	}
-	cs, err := kubernetes.NewForConfig(c.admin)
+	parsed, err := testenv.ReadMetrics(ctx, c.admin)
 	if err != nil {
-		return nil, fmt.Errorf("creating a clientset: %w", err)
-	}
-	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	parsed, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the API server's metrics: %w", err)
+		return nil, err
 	}
 	if f := parsed["apiserver_request_duration_seconds"]; f != nil {
 		addHistograms(s.Writes, f, func(l map[string]string) string {
