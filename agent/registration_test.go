@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -138,5 +139,57 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	}
 	if !lease.Spec.AcquireTime.Time.Equal(clk.Now().Add(-5 * time.Second)) {
 		t.Errorf("lease acquireTime %s moved on renewal", lease.Spec.AcquireTime.Time)
+	}
+}
+
+// staleLeases answers Gets of Leases with the copy it holds, as a cache
+// that has not caught up with the agent's own last renewal would.
+type staleLeases struct {
+	client.Client
+	lease *coordinationv1.Lease
+}
+
+func (s *staleLeases) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if l, ok := obj.(*coordinationv1.Lease); ok && s.lease != nil {
+		s.lease.DeepCopyInto(l)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+func TestHeartbeatFromALaggingCacheRenews(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubemesos-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	stale := &staleLeases{Client: c}
+	r := &agent.Registrar{Client: stale, Clock: clk, NodeName: "lagging-node", Endpoint: "127.0.0.3:5051",
+		LeaseNamespace: "kubemesos-system", Interval: 5 * time.Second, LeaseDuration: 15 * time.Second}
+	key := types.NamespacedName{Namespace: "kubemesos-system", Name: kmv1.AgentLeaseName("lagging-node")}
+	if err := r.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var first coordinationv1.Lease
+	if err := c.Get(ctx, key, &first); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(5 * time.Second)
+	if err := r.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The cache still shows the Lease as first created, two renewals ago.
+	stale.lease = &first
+	clk.Step(5 * time.Second)
+	if err := r.Heartbeat(ctx); err != nil {
+		t.Fatalf("a renewal read from a lagging cache: %v", err)
+	}
+	var now coordinationv1.Lease
+	if err := c.Get(ctx, key, &now); err != nil {
+		t.Fatal(err)
+	}
+	if !now.Spec.RenewTime.Time.Equal(clk.Now()) {
+		t.Errorf("renewTime %v, want %v", now.Spec.RenewTime.Time, clk.Now())
 	}
 }
