@@ -54,6 +54,11 @@ func (d *Deleter) Delete(ctx context.Context, obj client.Object, opts ...client.
 		}
 	}
 	_, recent := d.done[uid]
+	if !recent && uid != "" {
+		// Claimed before the call, so that a concurrent caller (another
+		// controller deleting the same object) does not send it again.
+		d.done[uid] = now
+	}
 	d.mu.Unlock()
 	if recent && uid != "" {
 		return false, nil
@@ -63,12 +68,12 @@ func (d *Deleter) Delete(ctx context.Context, obj client.Object, opts ...client.
 	}
 	err := d.client.Delete(ctx, obj, opts...)
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		if uid != "" { // not deleted: a later call tries again
+			d.mu.Lock()
+			delete(d.done, uid)
+			d.mu.Unlock()
+		}
 		return true, fmt.Errorf("deleting %T %s: %w", obj, client.ObjectKeyFromObject(obj), err)
-	}
-	if uid != "" {
-		d.mu.Lock()
-		d.done[uid] = now
-		d.mu.Unlock()
 	}
 	return true, nil
 }

@@ -2,6 +2,7 @@ package deletions
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,5 +50,41 @@ func TestEachObjectIsDeletedOnce(t *testing.T) {
 	clk.SetTime(clk.Now().Add(Memory))
 	if sent, err := d.Delete(ctx, pod.DeepCopy()); !sent || err != nil {
 		t.Errorf("after %s: sent %v, err %v; want a retry that finds the pod gone", Memory, sent, err)
+	}
+}
+
+func TestConcurrentCallersDeleteOnce(t *testing.T) {
+	ctx := context.Background()
+	scheme := runtime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "uid-1"}}
+	var deletes atomic.Int32
+	inFlight := make(chan struct{})
+	release := make(chan struct{})
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pod.DeepCopy()).WithInterceptorFuncs(interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if deletes.Add(1) == 1 {
+				close(inFlight)
+				<-release // the first request is still on its way when the second caller comes
+			}
+			return c.Delete(ctx, obj, opts...)
+		},
+	}).Build()
+	d := New(c, clocktesting.NewFakePassiveClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	done := make(chan error)
+	go func() {
+		_, err := d.Delete(ctx, pod.DeepCopy())
+		done <- err
+	}()
+	<-inFlight
+	if sent, err := d.Delete(ctx, pod.DeepCopy()); err != nil || sent {
+		t.Errorf("a second caller while the first deletion is in flight: sent %t, %v", sent, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := deletes.Load(); n != 1 {
+		t.Errorf("two callers sent %d deletions, want 1", n)
 	}
 }
