@@ -189,6 +189,9 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := a.tasks.setup(mgr, a.registration.poke, a.requeue); err != nil {
 		return fmt.Errorf("setting up the task controller: %w", err)
 	}
+	if err := a.tasks.setupRetirement(mgr); err != nil {
+		return fmt.Errorf("setting up the executor retirement: %w", err)
+	}
 	inf, err := mgr.GetCache().GetInformer(ctx, &eventsv1.Event{})
 	if err != nil {
 		return fmt.Errorf("watching scheduler messages: %w", err)

@@ -493,3 +493,42 @@ func TestFrameworkTeardownShutsExecutorsDown(t *testing.T) {
 		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
 	})
 }
+
+// TestExecutorWithoutTasksRetiresWhenItsFrameworkEnds: the master deletes
+// ended Tasks past --terminal-task-limit, so an executor may have none left
+// when its framework ends; the agent finds it by its pod and retires it.
+func TestExecutorWithoutTasksRetiresWhenItsFrameworkEnds(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "gc-node")
+	startTestAgent(t, "gc-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "gcfw")
+	launchOnOffer(t, ns, "gcfw", "gc-node", b.MakeTask("gc", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(t, pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	ex.update(t, "gc", "TASK_FINISHED", "", "gc-1")
+	done := waitState(t, ns, "gc", kmv1.TaskFinished)
+	// The ended Task goes, as the master's terminal-task limit deletes it.
+	if err := env.Client.Delete(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Task is gone", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(done), &kmv1.Task{}))
+	})
+	var fw kmv1.Framework
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gcfw"}, &fw); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, &fw); err != nil {
+		t.Fatal(err)
+	}
+	ex.next(t, executorapi.EventShutdown)
+	eventually(t, "the executor pod is removed", func() bool {
+		var p corev1.Pod
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
+		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+	})
+}

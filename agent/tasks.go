@@ -93,12 +93,7 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged func(), requeue *r
 		Watches(&kmv1.Agent{}, onAgent).
 		// Only a framework that is done (or gone) concerns the node's
 		// tasks: its every status write would otherwise requeue them all.
-		Watches(&kmv1.Framework{}, frameworkToTasks, builder.WithPredicates(predicate.Funcs{
-			CreateFunc:  func(e event.CreateEvent) bool { return frameworkDone(e.Object.(*kmv1.Framework)) },
-			UpdateFunc:  func(e event.UpdateEvent) bool { return frameworkDone(e.ObjectNew.(*kmv1.Framework)) },
-			DeleteFunc:  func(event.DeleteEvent) bool { return true },
-			GenericFunc: func(event.GenericEvent) bool { return false },
-		})).
+		Watches(&kmv1.Framework{}, frameworkToTasks, builder.WithPredicates(frameworkEnds)).
 		WatchesRawSource(requeue.source()).
 		Complete(r)
 }
@@ -362,6 +357,14 @@ func (r *taskReconciler) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 	return r.driveExecutor(ctx, t, pod)
 }
 
+// frameworkEnds passes the events of a framework that is done, or gone.
+var frameworkEnds = predicate.Funcs{
+	CreateFunc:  func(e event.CreateEvent) bool { return frameworkDone(e.Object.(*kmv1.Framework)) },
+	UpdateFunc:  func(e event.UpdateEvent) bool { return frameworkDone(e.ObjectNew.(*kmv1.Framework)) },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
 // frameworkDone says whether a framework launches no more tasks: deleted,
 // ended or tearing down. Its idle executors retire.
 func frameworkDone(fw *kmv1.Framework) bool {
@@ -369,21 +372,27 @@ func frameworkDone(fw *kmv1.Framework) bool {
 		fw.Status.Phase == kmv1.FrameworkFailed || fw.Status.Phase == kmv1.FrameworkTearingDown
 }
 
-// retireExecutor shuts a custom executor down once its framework is done
-// and it runs no live task on this node.
+// retireExecutor shuts task t's custom executor down once its framework is
+// done and it runs no live task on this node.
 func (r *taskReconciler) retireExecutor(ctx context.Context, t *kmv1.Task) error {
 	if t.Spec.Executor == nil {
 		return nil
 	}
+	return r.retireIfIdle(ctx, executorOf(t), podNameFor(t, r.id.get()))
+}
+
+// retireIfIdle shuts executor k down, and deletes its pod podName, once its
+// framework is done (or gone) and k runs no live task on this node under
+// the current agentID.
+func (r *taskReconciler) retireIfIdle(ctx context.Context, k ExecutorKey, podName string) error {
 	var fw kmv1.Framework
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, &fw)
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	if err == nil && !frameworkDone(&fw) {
 		return nil
 	}
-	k := executorOf(t)
 	agentID := r.id.get()
 	var tasks kmv1.TaskList
 	if err := r.client.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
@@ -395,7 +404,7 @@ func (r *taskReconciler) retireExecutor(ctx context.Context, t *kmv1.Task) error
 		}
 	}
 	var pod corev1.Pod
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: podNameFor(t, agentID)}, &pod); err != nil {
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: podName}, &pod); err != nil {
 		return client.IgnoreNotFound(err) // already gone
 	}
 	if pod.DeletionTimestamp != nil {
