@@ -461,16 +461,7 @@ func TestReadmittedAgentKillsOldExecutors(t *testing.T) {
 // SHUTDOWN and removes the executor pod.
 func TestFrameworkTeardownShutsExecutorsDown(t *testing.T) {
 	ctx := context.Background()
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "td-node")
-	startTestAgent(t, "td-node", t.TempDir(), freeAddr(t), time.Minute, nil)
-	ns := frameworkWithScheduler(t, "tdfw")
-	launchOnOffer(t, ns, "tdfw", "td-node", b.MakeTask("td", "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ns, pod, ex := launchOnExecutor(t, "td-node", "tdfw", "td")
 	ex.update(t, "td", "TASK_RUNNING", "", "td-1")
 	waitState(t, ns, "td", kmv1.TaskRunning)
 
@@ -499,16 +490,7 @@ func TestFrameworkTeardownShutsExecutorsDown(t *testing.T) {
 // when its framework ends; the agent finds it by its pod and retires it.
 func TestExecutorWithoutTasksRetiresWhenItsFrameworkEnds(t *testing.T) {
 	ctx := context.Background()
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "gc-node")
-	startTestAgent(t, "gc-node", t.TempDir(), freeAddr(t), time.Minute, nil)
-	ns := frameworkWithScheduler(t, "gcfw")
-	launchOnOffer(t, ns, "gcfw", "gc-node", b.MakeTask("gc", "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ns, pod, ex := launchOnExecutor(t, "gc-node", "gcfw", "gc")
 	ex.update(t, "gc", "TASK_FINISHED", "", "gc-1")
 	done := waitState(t, ns, "gc", kmv1.TaskFinished)
 	// The ended Task goes, as the master's terminal-task limit deletes it.
@@ -531,4 +513,23 @@ func TestExecutorWithoutTasksRetiresWhenItsFrameworkEnds(t *testing.T) {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
 		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
 	})
+}
+
+// launchOnExecutor starts a master and an agent on node, launches task on
+// framework fw's custom executor "e", and returns the framework's
+// namespace, the executor pod (Running) and the executor, subscribed, with
+// the task's LAUNCH read.
+func launchOnExecutor(t *testing.T, node, fw, task string) (string, *corev1.Pod, *testExecutor) {
+	t.Helper()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, node)
+	startTestAgent(t, node, t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, fw)
+	launchOnOffer(t, ns, fw, node, b.MakeTask(task, "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(t, pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	return ns, pod, ex
 }
