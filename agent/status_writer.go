@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,22 +30,29 @@ type statusWriter struct {
 	// server carries the acknowledgements to the executors.
 	server *ExecutorServer
 	log    logr.Logger
+	// own remembers the writer's last write of each task until the cache
+	// has seen it.
+	own ownWrites
 }
 
 // write writes one update into its Task's status (a WriteFunc): a merge
 // patch of the fields the agent owns, preconditioned on the Task's
-// resourceVersion. On a conflict it reads the Task again, from the API
-// server (the cache is behind: under load, reading it again only conflicts
-// again), and retries, briefly; a conflict that outlasts that is returned, and the manager
-// retries later, so no update is lost to a concurrent writer. Refusals by
-// the registry (the task reached a terminal state first) and gone tasks
-// are final: they return nil.
+// resourceVersion. The Task is read from the cache or, while the cache has
+// not yet seen the writer's own last write of it, taken from what that
+// write returned (under load the cache lags the agent's own writes by
+// seconds, and a patch based on it would only conflict). On a conflict it
+// reads the Task again, from the API server, and retries, briefly; a
+// conflict that outlasts that is returned, and the manager retries later,
+// so no update is lost to a concurrent writer. Refusals by the registry
+// (the task reached a terminal state first) and gone tasks are final: they
+// return nil.
 func (w *statusWriter) write(ctx context.Context, u Update) error {
 	var reader client.Reader = w.client
+	fromCache, cached := true, ""
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		err := w.writeOnce(ctx, u, reader)
+		err := w.writeOnce(ctx, u, reader, fromCache, &cached)
 		if apierrors.IsConflict(err) && w.live != nil {
-			reader = w.live
+			reader, fromCache = w.live, false
 		}
 		return err
 	})
@@ -51,6 +60,7 @@ func (w *statusWriter) write(ctx context.Context, u Update) error {
 	case err == nil:
 		return nil
 	case apierrors.IsInvalid(err) || apierrors.IsNotFound(err):
+		w.own.forget(u.Task)
 		w.log.Info("the registry refused a status update; dropping it", "task", u.Task, "state", u.State, "error", err.Error())
 		return nil
 	default:
@@ -59,22 +69,111 @@ func (w *statusWriter) write(ctx context.Context, u Update) error {
 }
 
 // writeOnce reads the Task through r and patches its status with u, unless the
-// registry no longer takes u.
-func (w *statusWriter) writeOnce(ctx context.Context, u Update, r client.Reader) error {
+// registry no longer takes u. When r is the cache (fromCache), writeOnce
+// records in cached the resourceVersion that the cache showed; a write is
+// remembered against the version of the write's first read from the cache.
+func (w *statusWriter) writeOnce(ctx context.Context, u Update, r client.Reader, fromCache bool, cached *string) error {
 	var task kmv1.Task
 	if err := r.Get(ctx, u.Task, &task); err != nil {
 		if apierrors.IsNotFound(err) {
+			w.own.forget(u.Task)
 			return nil
 		}
 		return fmt.Errorf("reading task %s: %w", u.Task, err)
 	}
+	if fromCache {
+		*cached = task.ResourceVersion
+		if own := w.own.since(u.Task, task.ResourceVersion); own != nil {
+			task = *own
+		}
+	}
 	if task.Status.AgentID != u.AgentID || task.Status.State.IsTerminal() {
+		w.own.forget(u.Task)
 		w.log.V(1).Info("dropping an update the registry no longer takes", "task", u.Task, "state", u.State, "current", task.Status.State)
 		return nil
 	}
 	patch := client.MergeFromWithOptions(task.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	applyUpdate(&task.Status, u)
-	return w.client.Status().Patch(ctx, &task, patch)
+	if err := w.client.Status().Patch(ctx, &task, patch); err != nil {
+		return err
+	}
+	switch {
+	case u.State.IsTerminal():
+		w.own.forget(u.Task)
+	case *cached != "":
+		w.own.remember(u.Task, *cached, &task)
+	}
+	return nil
+}
+
+// ownWrites remembers, for each task, the Task that the writer's last
+// patch returned, with the resourceVersion the cache showed when that
+// write began. While the cache still shows that version it has not seen
+// the write, and the next write of the task starts from the remembered
+// Task. An entry goes once the cache has moved on, the task ends or is
+// gone, or after ownWriteTTL (a cache lags by seconds, not minutes).
+type ownWrites struct {
+	mu      sync.Mutex
+	entries map[client.ObjectKey]ownWrite
+	swept   time.Time
+}
+
+type ownWrite struct {
+	cached string
+	task   *kmv1.Task
+	at     time.Time
+}
+
+// ownWriteTTL bounds how long a remembered write is kept.
+const ownWriteTTL = time.Minute
+
+// since returns a copy of the task's remembered write if the cache still
+// shows the version it showed when that write began, and forgets it if not.
+func (o *ownWrites) since(key client.ObjectKey, cached string) *kmv1.Task {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.entries[key]
+	if !ok {
+		return nil
+	}
+	if e.cached != cached {
+		delete(o.entries, key)
+		return nil
+	}
+	return e.task.DeepCopy()
+}
+
+// remember keeps what a write of the task returned.
+func (o *ownWrites) remember(key client.ObjectKey, cached string, task *kmv1.Task) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	if o.entries == nil {
+		o.entries = map[client.ObjectKey]ownWrite{}
+	}
+	if now.Sub(o.swept) > ownWriteTTL {
+		for k, e := range o.entries {
+			if now.Sub(e.at) > ownWriteTTL {
+				delete(o.entries, k)
+			}
+		}
+		o.swept = now
+	}
+	o.entries[key] = ownWrite{cached: cached, task: task.DeepCopy(), at: now}
+}
+
+// forget drops the task's remembered write.
+func (o *ownWrites) forget(key client.ObjectKey) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.entries, key)
+}
+
+// len is the number of writes remembered.
+func (o *ownWrites) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.entries)
 }
 
 // applyUpdate sets the status fields that the agent owns from u: state,

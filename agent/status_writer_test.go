@@ -72,10 +72,13 @@ type writerFixture struct {
 	meddle func(ctx context.Context, c client.Client)
 	// conflicts makes every patch conflict.
 	conflicts bool
-	log       logr.Logger
-	reads     int
-	patches   []string
-	errLogs   []string
+	// frozen, when set, is what every read returns: a cache that has seen
+	// nothing since.
+	frozen  *kmv1.Task
+	log     logr.Logger
+	reads   int
+	patches []string
+	errLogs []string
 }
 
 func newWriterFixture() *writerFixture {
@@ -87,7 +90,12 @@ func newWriterFixture() *writerFixture {
 			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 				mu.Lock()
 				f.reads++
+				frozen := f.frozen
 				mu.Unlock()
+				if frozen != nil {
+					frozen.DeepCopyInto(obj.(*kmv1.Task))
+					return nil
+				}
 				return c.Get(ctx, key, obj, opts...)
 			},
 			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
@@ -127,6 +135,9 @@ func (s *errorSink) Error(err error, msg string, kv ...any) {
 
 func (f *writerFixture) current(t *testing.T) *kmv1.Task {
 	t.Helper()
+	frozen := f.frozen
+	f.frozen = nil
+	defer func() { f.frozen = frozen }()
 	var cur kmv1.Task
 	if err := f.c.Get(context.Background(), client.ObjectKeyFromObject(f.task), &cur); err != nil {
 		t.Fatal(err)
@@ -281,4 +292,52 @@ type countingReader struct {
 func (r *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	r.gets++
 	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestStatusWritesFromALaggingCache: while the cache has not seen the
+// writer's own last write of a task, the next write of that task starts
+// from what the last one returned, and does not conflict. Once the cache
+// has moved on, the writer reads it again and forgets the write; a task's
+// terminal write is not remembered.
+func TestStatusWritesFromALaggingCache(t *testing.T) {
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: "ns", Name: "t"}
+	running := Update{Task: key, AgentID: "ag-1", State: kmv1.TaskRunning, Source: kmv1.SourceExecutor, Timestamp: time.Unix(2000, 0)}
+	data := running
+	data.Data, data.Timestamp = "half way", time.Unix(2001, 0)
+	finished := Update{Task: key, AgentID: "ag-1", State: kmv1.TaskFinished, Source: kmv1.SourceExecutor, Data: "42", Timestamp: time.Unix(2002, 0)}
+
+	f := newWriterFixture()
+	f.frozen = f.current(t) // the cache shows TASK_STAGING throughout
+	for _, u := range []Update{running, data, finished} {
+		if err := f.w.write(ctx, u); err != nil {
+			t.Fatalf("%s: %v", u.State, err)
+		}
+	}
+	if len(f.patches) != 3 {
+		t.Errorf("%d patches for 3 updates, want no conflict: %q", len(f.patches), f.patches)
+	}
+	cur := f.current(t)
+	if cur.Status.State != kmv1.TaskFinished || cur.Status.Data != "42" || cur.Status.StartTime == nil || !cur.Status.StartTime.Time.Equal(time.Unix(2000, 0)) {
+		t.Errorf("status %+v, want TASK_FINISHED with data 42 and the first start time", cur.Status)
+	}
+	if n := f.w.own.len(); n != 0 {
+		t.Errorf("%d writes remembered after the task's terminal write, want 0", n)
+	}
+
+	// The cache catches up with the first write: the writer reads it, and
+	// forgets what it remembered.
+	f = newWriterFixture()
+	if err := f.w.write(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.w.own.len(); n != 1 {
+		t.Errorf("%d writes remembered after a running task's write, want 1", n)
+	}
+	if got := f.w.own.since(key, f.current(t).ResourceVersion); got != nil {
+		t.Errorf("a write is remembered for a cache that has moved on: %+v", got.Status)
+	}
+	if n := f.w.own.len(); n != 0 {
+		t.Errorf("%d writes remembered though the cache saw the write, want 0", n)
+	}
 }
