@@ -123,6 +123,10 @@ func (c *Cluster) RunFramework(ctx context.Context, kind Kind, tasks int) (*Resu
 	d, err := scheduler.NewDriver(s, scheduler.Config{
 		RestConfig: c.userAgent(userAgentScheduler), Namespace: ns, Framework: "bench",
 		Spec: &kmv1.FrameworkSpec{Role: "*"}, Log: ctrl.Log.WithName("bench-framework"),
+		// A long scheduler Lease: the suite measures throughput, not the
+		// framework's failover, and at 1,000 nodes on 2 cores a renewal
+		// can wait on the API server for longer than the default 10 s.
+		LeaseDuration: 60 * time.Second, RenewDeadline: 45 * time.Second, RetryPeriod: 5 * time.Second,
 	})
 	if err != nil {
 		return nil, err
@@ -140,6 +144,8 @@ func (c *Cluster) RunFramework(ctx context.Context, kind Kind, tasks int) (*Resu
 		}
 	}()
 	c.cfg.Log.Info("run started", "kind", kind, "nodes", c.Nodes(), "tasks", tasks, "namespace", ns)
+	ended := make(chan error, 1)
+	go func() { ended <- d.Join() }()
 	progress := time.NewTicker(10 * time.Second)
 	defer progress.Stop()
 wait:
@@ -147,6 +153,10 @@ wait:
 		select {
 		case <-s.done:
 			break wait
+		case err := <-ended:
+			stopped = true
+			return nil, fmt.Errorf("%s: the framework's driver stopped with %d of %d tasks finished (%s): %v",
+				kind, s.finishedCount(), tasks, c.taskCensus(ns), err)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%s: %d of %d tasks finished (%s; the API server holds %s): %w",
 				kind, s.finishedCount(), tasks, s.census(), c.taskCensus(ns), ctx.Err())
