@@ -79,6 +79,7 @@ unit-and-integration: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) $(HELM) ## Run 
 	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM), kwok $(KWOK))"
 	HELM_BIN=$(HELM) KWOK_BIN=$(KWOK) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
 	cd hack/localcluster && $(GO) test -count=1 ./...
+	cd hack/tools && $(GO) test -count=1 ./cmd/protogen
 
 .PHONY: test-mesoscompat
 test-mesoscompat: ## Check the Mesos v1 types against mesos-go's definitions and generated code (module test/mesoscompat).
