@@ -62,11 +62,14 @@ $(CONTROLLER_GEN): $(TOOLS_DIR)/go.mod
 	ln -sf $(notdir $@) $(BIN)/controller-gen
 
 # protogen turns the Mesos .proto files into Go: protocompile parses them and
-# protoc-gen-go's generator (google.golang.org/protobuf, pinned in hack/tools
-# at the version of the main module) writes the code. No protoc needed.
-$(PROTOGEN): $(TOOLS_DIR)/go.mod $(TOOLS_DIR)/cmd/protogen/main.go
+# protoc-gen-go's generator (google.golang.org/protobuf, pinned in
+# hack/protogen at the version of the main module) writes the code. No protoc
+# needed. It is its own module, like kwok below: going through hack/tools
+# would move that module's pins and so rebuild every other tool.
+PROTOGEN_DIR := $(CURDIR)/hack/protogen
+$(PROTOGEN): $(PROTOGEN_DIR)/go.mod $(PROTOGEN_DIR)/main.go
 	@echo ">> building protogen (protocompile $(PROTOCOMPILE_VERSION))"
-	$(TOOLS_GO) build -trimpath -o $@ ./cmd/protogen
+	cd $(PROTOGEN_DIR) && CGO_ENABLED=0 go build -trimpath -o $@ .
 	ln -sf $(notdir $@) $(BIN)/protogen
 
 # kwok fakes the scale suite's nodes (test/scale). It is built with its own

@@ -19,11 +19,11 @@ for path in api/v1alpha1/zz_generated.deepcopy.go api/mesos/v1 config/crd/bases 
   fi
 done
 # The generated protobuf code must run on the protobuf runtime it was made
-# with: the tools module and the main module pin the same version.
-gen_pb=$(awk '$1 == "google.golang.org/protobuf" {print $2}' "$root/hack/tools/go.mod")
+# with: hack/protogen and the main module pin the same version.
+gen_pb=$(awk '$1 == "google.golang.org/protobuf" {print $2}' "$root/hack/protogen/go.mod")
 main_pb=$(awk '$1 == "google.golang.org/protobuf" {print $2}' "$root/go.mod")
 if [ "$gen_pb" != "$main_pb" ]; then
-  echo "google.golang.org/protobuf is $main_pb in go.mod but $gen_pb in hack/tools/go.mod: pin the same version in both" >&2
+  echo "google.golang.org/protobuf is $main_pb in go.mod but $gen_pb in hack/protogen/go.mod: pin the same version in both" >&2
   status=1
 fi
 if [ "$status" -ne 0 ]; then

@@ -3,7 +3,6 @@ module github.com/kubemesos/kubemesos/hack/tools
 go 1.26.0
 
 require (
-	github.com/bufbuild/protocompile v0.14.1
 	go.etcd.io/etcd/server/v3 v3.7.0
 	k8s.io/kubernetes v1.37.2 // indirect
 )
