@@ -42,7 +42,7 @@ build: ## Build bin/kubemesos and bin/montecarloarea (and the local cluster's bi
 	cd hack/localcluster && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/localcluster . && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/pause ./pause
 
 .PHONY: tools
-tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) $(KWOK) ## Build every tool into bin/ (only what is missing).
+tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) $(PROTOGEN) $(KWOK) ## Build every tool into bin/ (only what is missing).
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the kubebuilder markers.
@@ -51,17 +51,21 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the kubebuilder 
 	$(CONTROLLER_GEN) rbac:roleName=kubemesos-agent paths=./agent/... output:rbac:dir=config/rbac/agent
 	hack/sync-chart.sh
 
+# The Mesos v1 wire types (api/mesos/v1), relative to api/.
+MESOS_PROTOS := mesos/v1/mesos.proto mesos/v1/scheduler/scheduler.proto mesos/v1/executor/executor.proto
+
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate the deepcopy functions.
+generate: $(CONTROLLER_GEN) $(PROTOGEN) ## Generate the deepcopy functions and the Mesos protobuf Go code.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(PROTOGEN) -proto_path api -go_out api $(MESOS_PROTOS)
 
 ##@ Test
 
 .PHONY: test
-test: verify unit-and-integration e2e ## Run every test (unit, envtest integration, chart, e2e).
+test: verify unit-and-integration test-mesoscompat e2e ## Run every test (unit, envtest integration, chart, Mesos conformance, e2e).
 
 .PHONY: verify
-verify: $(CONTROLLER_GEN) ## Check formatting, vet, and that generated files are current.
+verify: $(CONTROLLER_GEN) $(PROTOGEN) ## Check formatting, vet, and that generated files are current.
 	@echo ">> gofmt"
 	@out=$$(find . -name '*.go' -not -path './bin/*' -not -path './.localcluster/*' -print0 | xargs -0 gofmt -l); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@echo ">> go vet"
@@ -75,6 +79,12 @@ unit-and-integration: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) $(HELM) ## Run 
 	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM), kwok $(KWOK))"
 	HELM_BIN=$(HELM) KWOK_BIN=$(KWOK) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
 	cd hack/localcluster && $(GO) test -count=1 ./...
+	cd hack/protogen && $(GO) test -count=1 ./...
+
+.PHONY: test-mesoscompat
+test-mesoscompat: ## Check the Mesos v1 types against mesos-go's definitions and generated code (module test/mesoscompat).
+	@echo ">> Mesos wire conformance (test/mesoscompat)"
+	cd test/mesoscompat && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: e2e
 e2e: build $(HELM) cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.

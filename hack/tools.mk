@@ -7,6 +7,7 @@ KUBE_VERSION       ?= v1.37.2
 HELM_VERSION       ?= v3.22.0
 CONTROLLER_GEN_VERSION ?= v0.23.0
 KWOK_VERSION       ?= v0.8.0
+PROTOCOMPILE_VERSION ?= v0.14.1
 
 TOOLS_DIR  := $(CURDIR)/hack/tools
 BIN        := $(CURDIR)/bin
@@ -37,6 +38,7 @@ KUBELET         := $(KUBE_BIN)/kubelet
 HELM            := $(BIN)/helm-$(HELM_VERSION)
 CONTROLLER_GEN  := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 KWOK            := $(BIN)/kwok/$(KWOK_VERSION)/kwok
+PROTOGEN        := $(BIN)/protogen-$(PROTOCOMPILE_VERSION)
 
 # What the envtest suites need: storage, the API server and kubectl.
 ENVTEST_TOOLS := $(ETCD) $(KUBE_APISERVER) $(KUBECTL)
@@ -58,6 +60,17 @@ $(CONTROLLER_GEN): $(TOOLS_DIR)/go.mod
 	@echo ">> building controller-gen $(CONTROLLER_GEN_VERSION)"
 	$(TOOLS_GO) build -trimpath -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 	ln -sf $(notdir $@) $(BIN)/controller-gen
+
+# protogen turns the Mesos .proto files into Go: protocompile parses them and
+# protoc-gen-go's generator (google.golang.org/protobuf, pinned in
+# hack/protogen at the version of the main module) writes the code. No protoc
+# needed. It is its own module, like kwok below: going through hack/tools
+# would move that module's pins and so rebuild every other tool.
+PROTOGEN_DIR := $(CURDIR)/hack/protogen
+$(PROTOGEN): $(PROTOGEN_DIR)/go.mod $(PROTOGEN_DIR)/main.go
+	@echo ">> building protogen (protocompile $(PROTOCOMPILE_VERSION))"
+	cd $(PROTOGEN_DIR) && CGO_ENABLED=0 go build -trimpath -o $@ .
+	ln -sf $(notdir $@) $(BIN)/protogen
 
 # kwok fakes the scale suite's nodes (test/scale). It is built with its own
 # go.mod, pinned by the version alone: going through hack/tools would move
