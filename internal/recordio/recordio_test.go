@@ -236,11 +236,9 @@ func FuzzReader(f *testing.F) {
 	for _, s := range []string{"", "5\nhello6\nworld!", "0\n", "x\n", "\n", "18446744073709551615\n", "3\nab", "007\nabcdefg", "1\r\na"} {
 		f.Add([]byte(s), 8)
 	}
-	f.Fuzz(func(t *testing.T, in []byte, max int) {
-		if max > 1<<20 {
-			max = 1 << 20
-		}
-		r := NewReader(bytes.NewReader(in), max)
+	f.Fuzz(func(t *testing.T, in []byte, limit int) {
+		limit = min(max(limit, 0), 1<<20) // A negative limit is taken as 0.
+		r := NewReader(bytes.NewReader(in), limit)
 		var again []byte
 		var records [][]byte
 		total := 0
@@ -252,8 +250,8 @@ func FuzzReader(f *testing.F) {
 				}
 				break
 			}
-			if len(rec) > max {
-				t.Fatalf("a record of %d bytes passed a limit of %d", len(rec), max)
+			if len(rec) > limit {
+				t.Fatalf("a record of %d bytes passed a limit of %d", len(rec), limit)
 			}
 			total += len(rec) + 2
 			if total > len(in) {
@@ -262,7 +260,7 @@ func FuzzReader(f *testing.F) {
 			records = append(records, rec)
 			again = AppendRecord(again, rec)
 		}
-		r2 := NewReader(bytes.NewReader(again), max)
+		r2 := NewReader(bytes.NewReader(again), limit)
 		for i, want := range records {
 			got, err := r2.ReadRecord()
 			if err != nil || !bytes.Equal(got, want) {
