@@ -15,10 +15,12 @@
 // the Mesos repository):
 //
 //   - The length is an unsigned 64-bit decimal number with no sign, no
-//     spaces and no carriage return; leading zeros are allowed. Anything
-//     else in the length line is malformed, and since the reader can no
-//     longer tell where the next record starts, the stream is dead: every
-//     later read fails too.
+//     spaces and no carriage return; leading zeros are allowed. (stout's
+//     decoder parses the line with numify, which also takes hexadecimal
+//     and signed forms; no writer produces them, and this Reader keeps to
+//     the documented grammar.) Anything else in the length line is
+//     malformed, and since the reader can no longer tell where the next
+//     record starts, the stream is dead: every later read fails too.
 //   - A record of length 0 is valid and is an empty record.
 //   - Chunk boundaries mean nothing to a reader (a proxy may split or merge
 //     them). A writer still sends each record as one write and flushes it,
