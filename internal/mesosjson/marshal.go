@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -23,7 +24,7 @@ func Marshal(m proto.Message) ([]byte, error) {
 // buffer.
 func AppendMarshal(dst []byte, m proto.Message) ([]byte, error) {
 	e := encoder{buf: dst}
-	if err := e.message(m.ProtoReflect(), nil); err != nil {
+	if err := e.message(m.ProtoReflect()); err != nil {
 		return nil, err
 	}
 	return e.buf, nil
@@ -31,6 +32,39 @@ func AppendMarshal(dst []byte, m proto.Message) ([]byte, error) {
 
 type encoder struct {
 	buf []byte
+	// at is the path to the value being written, for errors.
+	at []step
+}
+
+// step is one step of a path: a field, an element of it, or a map value.
+type step struct {
+	name  string
+	index int // of a list element; -1 for none
+	key   string
+	isKey bool // a map value, under key
+}
+
+// path returns where the encoder is, as name.name[index].name[key].
+func (e *encoder) path() string {
+	var b strings.Builder
+	for i, s := range e.at {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.name)
+		switch {
+		case s.isKey:
+			b.WriteString("[" + s.key + "]")
+		case s.index >= 0:
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+		}
+	}
+	return b.String()
+}
+
+func (e *encoder) fieldError(format string, args ...any) error {
+	at := e.path()
+	return &FieldError{Field: at, Message: fmt.Sprintf(format, append([]any{at}, args...)...)}
 }
 
 // written reports whether Mesos writes fd of m.
@@ -46,7 +80,7 @@ func deprecated(fd protoreflect.FieldDescriptor) bool {
 	return ok && opts.GetDeprecated()
 }
 
-func (e *encoder) message(m protoreflect.Message, at *path) error {
+func (e *encoder) message(m protoreflect.Message) error {
 	e.buf = append(e.buf, '{')
 	fields := m.Descriptor().Fields()
 	first := true
@@ -61,39 +95,42 @@ func (e *encoder) message(m protoreflect.Message, at *path) error {
 		first = false
 		e.string(string(fd.Name()))
 		e.buf = append(e.buf, ':')
-		p := &path{parent: at, name: string(fd.Name()), index: -1}
+		e.at = append(e.at, step{name: string(fd.Name()), index: -1})
 		var err error
 		switch {
 		case fd.IsList():
-			err = e.list(fd, m.Get(fd).List(), p)
+			err = e.list(fd, m.Get(fd).List())
 		case fd.IsMap():
-			err = e.mapping(fd, m.Get(fd).Map(), p)
+			err = e.mapping(fd, m.Get(fd).Map())
 		default:
-			err = e.value(fd, m.Get(fd), p)
+			err = e.value(fd, m.Get(fd))
 		}
 		if err != nil {
 			return err
 		}
+		e.at = e.at[:len(e.at)-1]
 	}
 	e.buf = append(e.buf, '}')
 	return nil
 }
 
-func (e *encoder) list(fd protoreflect.FieldDescriptor, l protoreflect.List, at *path) error {
+func (e *encoder) list(fd protoreflect.FieldDescriptor, l protoreflect.List) error {
 	e.buf = append(e.buf, '[')
 	for i := range l.Len() {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		if err := e.value(fd, l.Get(i), &path{parent: at.parent, name: at.name, index: i}); err != nil {
+		e.at[len(e.at)-1].index = i
+		if err := e.value(fd, l.Get(i)); err != nil {
 			return err
 		}
 	}
+	e.at[len(e.at)-1].index = -1
 	e.buf = append(e.buf, ']')
 	return nil
 }
 
-func (e *encoder) mapping(fd protoreflect.FieldDescriptor, mp protoreflect.Map, at *path) error {
+func (e *encoder) mapping(fd protoreflect.FieldDescriptor, mp protoreflect.Map) error {
 	keys := make([]protoreflect.MapKey, 0, mp.Len())
 	mp.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
 		keys = append(keys, k)
@@ -108,10 +145,12 @@ func (e *encoder) mapping(fd protoreflect.FieldDescriptor, mp protoreflect.Map, 
 		name := k.String()
 		e.string(name)
 		e.buf = append(e.buf, ':')
-		if err := e.value(fd.MapValue(), mp.Get(k), &path{parent: at.parent, name: at.name + "[" + name + "]", index: -1}); err != nil {
+		e.at[len(e.at)-1].key, e.at[len(e.at)-1].isKey = name, true
+		if err := e.value(fd.MapValue(), mp.Get(k)); err != nil {
 			return err
 		}
 	}
+	e.at[len(e.at)-1].isKey = false
 	e.buf = append(e.buf, '}')
 	return nil
 }
@@ -138,7 +177,7 @@ func compareKeys(a, b protoreflect.MapKey) int {
 }
 
 // value writes one singular value (or one element of a list) of fd.
-func (e *encoder) value(fd protoreflect.FieldDescriptor, v protoreflect.Value, at *path) error {
+func (e *encoder) value(fd protoreflect.FieldDescriptor, v protoreflect.Value) error {
 	switch fd.Kind() {
 	case protoreflect.BoolKind:
 		e.buf = strconv.AppendBool(e.buf, v.Bool())
@@ -151,7 +190,7 @@ func (e *encoder) value(fd protoreflect.FieldDescriptor, v protoreflect.Value, a
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		f := v.Float()
 		if math.IsNaN(f) {
-			return &FieldError{Field: at.String(), Message: fmt.Sprintf("field '%s' is NaN, which has no JSON form", at)}
+			return e.fieldError("field '%s' is NaN, which has no JSON form")
 		}
 		e.buf = appendDouble(e.buf, f)
 	case protoreflect.StringKind:
@@ -166,13 +205,13 @@ func (e *encoder) value(fd protoreflect.FieldDescriptor, v protoreflect.Value, a
 	case protoreflect.EnumKind:
 		ev := fd.Enum().Values().ByNumber(v.Enum())
 		if ev == nil {
-			return &FieldError{Field: at.String(), Message: fmt.Sprintf("field '%s' holds %d, which is no value of %s", at, v.Enum(), fd.Enum().FullName())}
+			return e.fieldError("field '%s' holds %d, which is no value of %s", v.Enum(), fd.Enum().FullName())
 		}
 		e.string(string(ev.Name()))
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return e.message(v.Message(), at)
+		return e.message(v.Message())
 	default:
-		return &FieldError{Field: at.String(), Message: fmt.Sprintf("field '%s' has the unknown kind %v", at, fd.Kind())}
+		return e.fieldError("field '%s' has the unknown kind %v", fd.Kind())
 	}
 	return nil
 }
