@@ -96,9 +96,10 @@
 //     surrounding whitespace allowed). A number with a fraction or an
 //     exponent is truncated toward zero (2.9 is 2, 1e3 is 1000), as a C++
 //     cast does. Beyond Mesos, which casts silently (wrapping, or
-//     undefined behaviour), a value outside the field's range, a negative
-//     value for an unsigned field included, is an error; and a uint64
-//     above 2^63-1 is read exactly where picojson goes through a double.
+//     undefined behaviour), a value that is outside the field's range once
+//     truncated, a negative one for an unsigned field included, is an
+//     error; and a uint64 above 2^63-1 is read exactly where picojson goes
+//     through a double.
 //   - double and float fields take a JSON number, a string that holds one,
 //     or the strings "Infinity" and "-Infinity". A number too large for a
 //     double is an error ("Value out of range"), as is one too large for
