@@ -547,10 +547,8 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 		if err := rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout)); err != nil {
 			return err
 		}
-		if err := executorapi.WriteRecord(w, e); err != nil {
-			return err
-		}
-		return rc.Flush()
+		// One write and one flush per event: one HTTP chunk each.
+		return executorapi.WriteRecord(w, e)
 	}
 	w.Header().Set("Content-Type", "application/recordio")
 	w.WriteHeader(http.StatusOK)

@@ -1,16 +1,16 @@
 package executorapi
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kubemesos/kubemesos/internal/recordio"
 )
 
 // What a Task's status can store (the CRD's limits): an update that does
@@ -193,41 +193,39 @@ func validateSender(sender string, seq uint64) error {
 	return nil
 }
 
-// WriteRecord writes one RecordIO record: the length of v's JSON, a
-// newline, and the JSON.
+// MaxEventBytes bounds one event that a RecordReader accepts.
+const MaxEventBytes = 4 * MaxCallBytes
+
+// WriteRecord writes v's JSON as one RecordIO record, in one write, and
+// flushes it (see recordio.Writer), so that an HTTP stream carries each
+// event as one chunk as soon as it is written.
 func WriteRecord(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("encoding a record: %w", err)
 	}
-	if _, err := fmt.Fprintf(w, "%d\n", len(b)); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
+	return recordio.NewWriter(w).WriteRecord(b)
 }
 
-// RecordReader reads RecordIO records.
+// RecordReader reads JSON records from a RecordIO stream.
 type RecordReader struct {
-	r *bufio.Reader
+	r *recordio.Reader
 }
 
-// NewRecordReader reads records from r.
-func NewRecordReader(r io.Reader) *RecordReader { return &RecordReader{r: bufio.NewReader(r)} }
+// NewRecordReader reads records from r, each of at most MaxEventBytes.
+func NewRecordReader(r io.Reader) *RecordReader {
+	return &RecordReader{r: recordio.NewReader(r, MaxEventBytes)}
+}
 
-// Read reads the next record into v.
+// Read reads the next record into v. At the clean end of the stream it
+// returns io.EOF.
 func (rr *RecordReader) Read(v any) error {
-	line, err := rr.r.ReadString('\n')
+	b, err := rr.r.ReadRecord()
 	if err != nil {
 		return err
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || n < 0 || n > MaxCallBytes*4 {
-		return fmt.Errorf("bad record length %q", strings.TrimSpace(line))
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decoding a record: %w", err)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(rr.r, buf); err != nil {
-		return err
-	}
-	return json.Unmarshal(buf, v)
+	return nil
 }
