@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -126,6 +128,11 @@ func TestMasterOptionsParse(t *testing.T) {
 		{args: []string{"--agent-removal-rate-limit", "5/soon"}, want: "with a positive period"},
 		{args: []string{"--role-weights", "prod=-1"}, want: `the weight of role "prod" is "-1"`},
 		{args: []string{"--allocation-interval", "0s"}, want: "--allocation-interval must be positive"},
+		{args: []string{"--mesos-api-bind-address", "0", "--mesos-api-heartbeat-interval", "0s"}},
+		{args: []string{"--mesos-api-heartbeat-interval", "10ms"}, want: "--mesos-api-heartbeat-interval must be at least 1s"},
+		{args: []string{"--mesos-api-max-body-bytes", "0"}, want: "--mesos-api-max-body-bytes must be positive"},
+		{args: []string{"--mesos-api-bind-address", "5050"}, want: "is not host:port"},
+		{args: []string{"--mesos-api-advertise-address", "10.0.0.1"}, want: "is not host:port"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -150,6 +157,14 @@ func TestMasterOptionsParse(t *testing.T) {
 	if o.master.AgentRemovalRate != 5 || o.master.AgentRemovalPeriod != 30*time.Second || o.master.RoleWeights["prod"] != 3 ||
 		o.master.OfferTimeout != 5*time.Minute {
 		t.Errorf("parsed %+v", o.master)
+	}
+	cmd, o = masterCommand()
+	_ = cmd.ParseFlags([]string{"--mesos-api-bind-address", ":6060", "--mesos-api-advertise-address", "10.1.2.3:6060"})
+	if err := o.complete(); err != nil {
+		t.Fatal(err)
+	}
+	if addr, ok := mesosapi.AdvertisedAddress(o.identity); !ok || addr != "10.1.2.3:6060" || o.election().Identity != o.identity {
+		t.Errorf("identity %q (election %q) does not advertise 10.1.2.3:6060", o.identity, o.election().Identity)
 	}
 }
 

@@ -3,12 +3,15 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -17,6 +20,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
@@ -36,6 +40,11 @@ type masterOptions struct {
 	master       controllers.Options
 	removalLimit string
 	roleWeights  map[string]string
+
+	mesosAPI mesosapi.Options
+	// identity names this master in its Lease; with the Mesos API on,
+	// it carries the advertised address (mesosapi.AdvertisedIdentity).
+	identity string
 }
 
 func newMasterCommand() *cobra.Command {
@@ -96,6 +105,13 @@ forced garbage collection at /debug/pprof/heap?gc=1; it is off by default.`,
 	f.IntVar(&mo.TerminalTaskLimit, "terminal-task-limit", mo.TerminalTaskLimit, "Terminal tasks kept per framework; older ones are deleted. 0 keeps all.")
 	f.DurationVar(&mo.TeardownTimeout, "teardown-timeout", mo.TeardownTimeout, "How long a deleted framework waits for its live tasks and running pods to end before the master removes what is left at once and releases it. Keep it above the tasks' killGracePeriodSeconds.")
 	f.DurationVar(&mo.OrphanTaskTTL, "orphan-task-ttl", mo.OrphanTaskTTL, "How long a terminal task whose framework does not exist (never did, or was deleted) is kept before it is deleted. 0 keeps it.")
+	o.mesosAPI = mesosapi.DefaultOptions()
+	ma := &o.mesosAPI
+	f.StringVar(&ma.BindAddress, "mesos-api-bind-address", ma.BindAddress, "Address of the Mesos v1 scheduler HTTP API (POST "+mesosapi.Path+"), served by every replica (standbys redirect to the leader); \"0\" turns it off.")
+	f.StringVar(&ma.AdvertiseAddress, "mesos-api-advertise-address", "", "host:port at which frameworks reach this master's Mesos API; standbys redirect to the leader's. Default: $POD_IP (else the host name) and the port of --mesos-api-bind-address. The chart passes the pod IP through the downward API.")
+	f.StringVar(&ma.AnonymousNamespace, "mesos-api-anonymous-namespace", "", "UNSAFE on a shared cluster: calls to the Mesos API that carry no credentials act in this namespace, with the master's authority there (they create Frameworks and Tasks). Without it every call is refused with 401 until authentication is available.")
+	f.DurationVar(&ma.HeartbeatInterval, "mesos-api-heartbeat-interval", ma.HeartbeatInterval, "How often a Mesos API event stream carries a HEARTBEAT event.")
+	f.Int64Var(&ma.MaxBodyBytes, "mesos-api-max-body-bytes", ma.MaxBodyBytes, "Largest Mesos API call body; a larger one is refused with 413.")
 	addZapFlags(cmd, &o.zap)
 	return cmd, o
 }
@@ -124,7 +140,7 @@ func (o *masterOptions) election() *leader.Election {
 		return nil
 	}
 	return &leader.Election{
-		Namespace: o.leaseNamespace, Name: kmv1.MasterLeaseName,
+		Namespace: o.leaseNamespace, Name: kmv1.MasterLeaseName, Identity: o.identity,
 		LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 		// The Guard has tripped: this process writes nothing more, and
 		// exits at once, as a Mesos master aborts when it loses ZooKeeper.
@@ -144,6 +160,9 @@ func validateLeaderElection(o *masterOptions) error {
 
 // complete parses the flags that need parsing into o.master.
 func (o *masterOptions) complete() error {
+	if err := o.completeMesosAPI(); err != nil {
+		return err
+	}
 	if err := validateLeaderElection(o); err != nil {
 		return err
 	}
@@ -171,6 +190,39 @@ func (o *masterOptions) complete() error {
 	case mo.OfferTimeout < 0 || mo.AcceptWindow < 0 || mo.OrphanTaskTTL < 0 || mo.TeardownTimeout < 0:
 		return fmt.Errorf("--offer-timeout, --offer-accept-window, --orphan-task-ttl and --teardown-timeout must not be negative")
 	}
+	return nil
+}
+
+// completeMesosAPI checks the Mesos API flags and names this master
+// with its advertised address.
+func (o *masterOptions) completeMesosAPI() error {
+	ma := &o.mesosAPI
+	if !ma.Enabled() {
+		return nil
+	}
+	switch {
+	case ma.HeartbeatInterval < time.Second:
+		return fmt.Errorf("--mesos-api-heartbeat-interval must be at least 1s, got %s", ma.HeartbeatInterval)
+	case ma.MaxBodyBytes <= 0:
+		return fmt.Errorf("--mesos-api-max-body-bytes must be positive, got %d", ma.MaxBodyBytes)
+	}
+	_, port, err := net.SplitHostPort(ma.BindAddress)
+	if err != nil {
+		return fmt.Errorf("--mesos-api-bind-address %q is not host:port: %w", ma.BindAddress, err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("naming this master: %w", err)
+	}
+	if ma.AdvertiseAddress == "" {
+		ma.AdvertiseAddress = net.JoinHostPort(envOr("POD_IP", host), port)
+	}
+	if _, _, err := net.SplitHostPort(ma.AdvertiseAddress); err != nil {
+		return fmt.Errorf("--mesos-api-advertise-address %q is not host:port: %w", ma.AdvertiseAddress, err)
+	}
+	o.identity = mesosapi.AdvertisedIdentity(host+"_"+string(uuid.NewUUID()), ma.AdvertiseAddress)
+	ma.MasterID = o.identity
+	ma.LeaderLease = types.NamespacedName{Namespace: o.leaseNamespace, Name: kmv1.MasterLeaseName}
 	return nil
 }
 
@@ -217,6 +269,11 @@ func runMaster(o *masterOptions) error {
 	master := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o.master)
 	if err := master.SetupWithManager(ctx, mgr); err != nil {
 		return err
+	}
+	if o.mesosAPI.Enabled() {
+		if err := mgr.Add(mesosapi.New(mgr, o.mesosAPI)); err != nil {
+			return fmt.Errorf("adding the Mesos scheduler API: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)

@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -36,6 +37,7 @@ import (
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/sdk/executor"
@@ -79,6 +81,9 @@ type MasterConfig struct {
 	OnLost func()
 	// Log receives its logs; ctrl.Log named after ID when unset.
 	Log logr.Logger
+	// MesosAPI, when set, serves the Mesos scheduler API with these
+	// options; its address is advertised in the master's Lease identity.
+	MesosAPI *mesosapi.Options
 	// Transport, when set, wraps its connections to the API server below
 	// the Guard (it sees what is actually sent), the Lease's included.
 	Transport func(http.RoundTripper) http.RoundTripper
@@ -145,11 +150,19 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 		return nil, nil, fmt.Errorf("creating namespace %s: %w", o.SystemNamespace, err)
 	}
 	var election *leader.Election
+	identity := mc.ID + "_" + string(uuid.NewUUID())
+	var api mesosapi.Options
+	if mc.MesosAPI != nil {
+		api = *mc.MesosAPI
+		identity = mesosapi.AdvertisedIdentity(identity, api.AdvertiseAddress)
+		api.MasterID = identity
+		api.LeaderLease = types.NamespacedName{Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName}
+	}
 	if mc.LeaderElect {
 		election = &leader.Election{
 			Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName,
 			LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
-			Identity: mc.ID + "_" + string(uuid.NewUUID()), Clock: mc.GuardClock,
+			Identity: identity, Clock: mc.GuardClock,
 			OnLost: mc.OnLost,
 		}
 	}
@@ -174,6 +187,11 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 	m := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o)
 	if err := m.SetupWithManager(ctx, mgr); err != nil {
 		return nil, nil, fmt.Errorf("setting up the master: %w", err)
+	}
+	if mc.MesosAPI != nil {
+		if err := mgr.Add(mesosapi.New(mgr, api)); err != nil {
+			return nil, nil, fmt.Errorf("adding the Mesos scheduler API: %w", err)
+		}
 	}
 	out := &Master{Client: mgr.GetClient(), Guard: guard}
 	if election != nil {

@@ -1,0 +1,30 @@
+// Package mesosapi serves the Apache Mesos v1 scheduler HTTP API
+// (POST /api/v1/scheduler) on every master replica, so that frameworks
+// written against Mesos run on kubemesos unchanged. Calls become what a
+// kubemesos framework does through the custom resources: a subscription
+// creates or adopts a Framework and holds its scheduler Lease while the
+// event stream is open; the stream carries the events Mesos sends.
+//
+// Status codes, headers and messages follow src/master/http.cpp
+// (Master::Http::scheduler) and src/master/validation.cpp of Apache Mesos:
+//
+//   - A standby answers 307 with a Location on the leading master's
+//     endpoint, or 503 "No leader elected" when no leader is known. The
+//     leader's address is read from the holder identity of the master's
+//     Lease (see AdvertisedIdentity).
+//   - 405 for a method other than POST, with Allow: POST.
+//   - 400 "Expecting 'Content-Type' to be present"; 415 for a Content-Type
+//     other than application/json and application/x-protobuf; 413 for a
+//     body over the limit; 400 for a body that does not parse or validate.
+//   - 406 when a SUBSCRIBE's Accept allows neither type.
+//   - SUBSCRIBE: 200, a Mesos-Stream-Id header and a chunked RecordIO
+//     stream of events in the negotiated type; every other call 202.
+//
+// Who calls, and in which namespace, is decided by one function
+// (Server.namespaceOf), which the Kubernetes authentication replaces.
+package mesosapi
+
+// The scheduler API's permissions beyond the master's own: it creates the
+// Frameworks of new subscriptions and the Tasks that ACCEPT launches.
+//
+// +kubebuilder:rbac:groups=kubemesos.io,resources=frameworks;tasks,verbs=create

@@ -1,0 +1,229 @@
+package mesosapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	"github.com/kubemesos/kubemesos/internal/fieldowner"
+)
+
+// Path is where the scheduler API is served.
+const Path = "/api/v1/scheduler"
+
+// HeaderStreamID is the header that names a subscription's event stream.
+const HeaderStreamID = "Mesos-Stream-Id"
+
+// Options are the settings of the scheduler API, from the master's flags.
+type Options struct {
+	// BindAddress is where the API listens, such as ":5050"; "0" or ""
+	// turns it off.
+	BindAddress string
+	// AnonymousNamespace, when set, is the namespace of calls that carry
+	// no credentials. Anyone who reaches the endpoint then acts as the
+	// master in that namespace: unsafe on a shared cluster.
+	AnonymousNamespace string
+	// HeartbeatInterval is how often a stream carries a HEARTBEAT event.
+	HeartbeatInterval time.Duration
+	// MaxBodyBytes is the largest call body read.
+	MaxBodyBytes int64
+	// LeaderLease is the master election's Lease, whose holder identity
+	// carries the leader's advertised address (AdvertisedIdentity).
+	LeaderLease types.NamespacedName
+	// MasterID names this master in SUBSCRIBED's master_info.
+	MasterID string
+	// AdvertiseAddress is host:port of this master's API as frameworks
+	// reach it, given in master_info.
+	AdvertiseAddress string
+	// SchedulerLeaseDuration is the duration of the scheduler Lease the
+	// master holds for an open stream; it is renewed every third of it.
+	SchedulerLeaseDuration time.Duration
+}
+
+// Defaults of the options.
+const (
+	DefaultBindAddress       = ":5050"
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultMaxBodyBytes      = 8 << 20
+	// DefaultSchedulerLeaseDuration is the SDK's scheduler Lease duration.
+	DefaultSchedulerLeaseDuration = 15 * time.Second
+)
+
+// DefaultOptions returns the defaults, with the API off until a bind
+// address is set.
+func DefaultOptions() Options {
+	return Options{
+		BindAddress:            DefaultBindAddress,
+		HeartbeatInterval:      DefaultHeartbeatInterval,
+		MaxBodyBytes:           DefaultMaxBodyBytes,
+		SchedulerLeaseDuration: DefaultSchedulerLeaseDuration,
+	}
+}
+
+// Enabled reports whether the API is to be served.
+func (o Options) Enabled() bool { return o.BindAddress != "" && o.BindAddress != "0" }
+
+// Server serves the scheduler API. It is a manager Runnable that runs on
+// every replica: a standby redirects to the leader.
+type Server struct {
+	opts Options
+	// c reads from the manager's cache and writes through its Guard.
+	c client.Client
+	// schedulerClient writes what a framework's scheduler would write.
+	schedulerClient client.Client
+	// reader reads the API server directly, for what the cache may not
+	// have yet (an object created a moment ago, the master Lease).
+	reader  client.Reader
+	elected <-chan struct{}
+	clock   clock.WithTicker
+	log     logr.Logger
+	streams *registry
+}
+
+// New returns the scheduler API of mgr's master.
+func New(mgr ctrl.Manager, o Options) *Server {
+	return &Server{
+		opts:            o,
+		c:               mgr.GetClient(),
+		schedulerClient: fieldowner.Client(mgr.GetClient(), fieldowner.Scheduler),
+		reader:          mgr.GetAPIReader(),
+		elected:         mgr.Elected(),
+		clock:           clock.RealClock{},
+		log:             mgr.GetLogger().WithName("mesos-api"),
+		streams:         newRegistry(),
+	}
+}
+
+// NeedLeaderElection is false: standbys answer too, with a redirect.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start serves the API until ctx ends; then every stream is closed.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.BindAddress)
+	if err != nil {
+		return fmt.Errorf("listening for the Mesos scheduler API on %s: %w", s.opts.BindAddress, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(Path, s)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("serving the Mesos scheduler API", "address", ln.Addr().String(), "path", Path)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving the Mesos scheduler API: %w", err)
+	case <-ctx.Done():
+	}
+	s.streams.closeAll()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("stopping the Mesos scheduler API: %w", err)
+	}
+	return nil
+}
+
+// leading reports whether this master won the election.
+func (s *Server) leading() bool {
+	if s.elected == nil {
+		return true
+	}
+	select {
+	case <-s.elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// ServeHTTP answers one call, in the order Mesos checks a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if herr := s.serve(w, r); herr != nil {
+		s.log.V(2).Info("refused a scheduler call", "code", herr.code, "message", herr.msg, "remote", r.RemoteAddr)
+		herr.write(w)
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
+	ns, herr := s.namespaceOf(r)
+	if herr != nil {
+		return herr
+	}
+	if !s.leading() {
+		return s.redirect(w, r)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return &httpError{http.StatusMethodNotAllowed, "405 Method Not Allowed. Expecting one of { 'POST' }, but received '" + r.Method + "'."}
+	}
+	c, herr := requestCodec(r.Header.Get("Content-Type"))
+	if herr != nil {
+		return herr
+	}
+	body, herr := s.readBody(r)
+	if herr != nil {
+		return herr
+	}
+	call, herr := c.decodeCall(body)
+	if herr != nil {
+		return herr
+	}
+	if msg := validateCall(call); msg != "" {
+		return badRequest("Failed to validate scheduler::Call: " + msg)
+	}
+	if call.GetType() == schedulerv1.Call_SUBSCRIBE {
+		out, ok := acceptCodec(r.Header.Values("Accept"))
+		if !ok {
+			return &httpError{http.StatusNotAcceptable, "Expecting 'Accept' to allow '" + MediaProtobuf + "' or '" + MediaJSON + "'"}
+		}
+		if r.Header.Get(HeaderStreamID) != "" {
+			return badRequest("Subscribe calls should not include the '" + HeaderStreamID + "' header")
+		}
+		return s.subscribe(w, r, ns, out, call.GetSubscribe())
+	}
+	st, herr := s.subscribedStream(r.Context(), ns, call.GetFrameworkId().GetValue(), r.Header.Get(HeaderStreamID))
+	if herr != nil {
+		return herr
+	}
+	if herr := s.dispatch(r.Context(), st, call); herr != nil {
+		return herr
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// readBody reads the whole body, refusing one over the limit with 413.
+func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
+	limit := s.opts.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	tooLarge := &httpError{http.StatusRequestEntityTooLarge, "Request body is larger than the limit of " + strconv.FormatInt(limit, 10) + " bytes (--mesos-api-max-body-bytes)"}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, badRequest("Failed to read the request body: " + err.Error())
+	}
+	if int64(len(body)) > limit {
+		return nil, tooLarge
+	}
+	return body, nil
+}

@@ -1,0 +1,352 @@
+package mesosapi
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesosjson"
+	"github.com/kubemesos/kubemesos/internal/recordio"
+	"github.com/kubemesos/kubemesos/internal/version"
+)
+
+// Labels and annotations of the Frameworks that Mesos API subscriptions
+// create.
+const (
+	// LabelAPI marks a Framework driven through an API other than the
+	// kubemesos SDK; its value names the API.
+	LabelAPI = "kubemesos.io/api"
+	// APIMesosV1 is the LabelAPI value of the Mesos v1 scheduler API.
+	APIMesosV1 = "mesos-v1"
+	// AnnotationFrameworkInfo keeps the subscription's FrameworkInfo in
+	// Mesos JSON (without its id, which is the Framework's UID), so that
+	// its capabilities, user, hostname, principal and labels survive a
+	// scheduler and a master failover.
+	AnnotationFrameworkInfo = "kubemesos.io/mesos-framework-info"
+)
+
+// maxNamePrefix bounds the part of a Framework's name taken from
+// FrameworkInfo.name; the API server appends five characters.
+const maxNamePrefix = 40
+
+var (
+	roleRE    = regexp.MustCompile(kmv1.RolePattern)
+	notDNSRun = regexp.MustCompile(`[^a-z0-9]+`)
+)
+
+// frameworkNamePrefix is a DNS-1123 form of a FrameworkInfo name, ending
+// in "-" for the API server's generated suffix.
+func frameworkNamePrefix(name string) string {
+	s := notDNSRun.ReplaceAllString(strings.ToLower(name), "-")
+	s = strings.Trim(s, "-")
+	if len(s) > maxNamePrefix {
+		s = strings.TrimRight(s[:maxNamePrefix], "-")
+	}
+	if s == "" {
+		s = "mesos"
+	}
+	return s + "-"
+}
+
+// frameworkRole is the one role of a FrameworkInfo: its only entry in
+// roles, else role (default "*").
+func frameworkRole(info *mesosv1.FrameworkInfo) (string, *httpError) {
+	role := info.GetRole()
+	switch roles := info.GetRoles(); len(roles) {
+	case 0:
+	case 1:
+		role = roles[0]
+	default:
+		return "", badRequest(fmt.Sprintf("kubemesos gives a framework one role; FrameworkInfo.roles names %d (%s)", len(roles), strings.Join(roles, ", ")))
+	}
+	if !roleRE.MatchString(role) {
+		return "", badRequest(fmt.Sprintf("Role '%s' is not a kubemesos role: it must be '*' or DNS-1123 labels joined by '/'", role))
+	}
+	return role, nil
+}
+
+// failoverSeconds is FrameworkInfo.failover_timeout in whole seconds,
+// within what the Framework accepts.
+func failoverSeconds(info *mesosv1.FrameworkInfo) int32 {
+	f := info.GetFailoverTimeout()
+	switch {
+	case math.IsNaN(f) || f <= 0:
+		return 0
+	case f >= 31536000:
+		return 31536000
+	}
+	return int32(math.Ceil(f))
+}
+
+// infoAnnotation is the FrameworkInfo as kept on the Framework.
+func infoAnnotation(info *mesosv1.FrameworkInfo) (string, error) {
+	kept := cloneInfo(info)
+	kept.Id = nil
+	b, err := mesosjson.Marshal(kept)
+	if err != nil {
+		return "", fmt.Errorf("encoding the FrameworkInfo: %w", err)
+	}
+	return string(b), nil
+}
+
+// subscribe answers SUBSCRIBE: it creates or adopts the Framework, then
+// streams events until the subscriber goes, a newer subscription fails
+// it over, or the master stops.
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, ns string, out codec, sub *schedulerv1.Call_Subscribe) *httpError {
+	ctx := r.Context()
+	info := sub.GetFrameworkInfo()
+	role, herr := frameworkRole(info)
+	if herr != nil {
+		return herr
+	}
+	var fw *kmv1.Framework
+	var refusal string
+	var err error
+	if id := info.GetId().GetValue(); id != "" {
+		fw, refusal, err = s.adopt(ctx, ns, id, info, role)
+	} else {
+		fw, err = s.createFramework(ctx, ns, info, role)
+	}
+	if err != nil {
+		s.log.Error(err, "subscribing a framework", "namespace", ns, "name", info.GetName())
+		return &httpError{http.StatusInternalServerError, "Failed to subscribe: " + err.Error()}
+	}
+	streamID := uuid.NewString()
+	w.Header().Set("Content-Type", out.mediaType)
+	w.Header().Set(HeaderStreamID, streamID)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rw := recordio.NewWriter(w)
+	write := func(e *schedulerv1.Event) error {
+		b, err := out.encodeEvent(e)
+		if err != nil {
+			return err
+		}
+		return rw.WriteRecord(b)
+	}
+	log := s.log.WithValues("stream", streamID)
+	if refusal != "" {
+		log.Info("refused a subscription", "namespace", ns, "frameworkID", info.GetId().GetValue(), "reason", refusal)
+		if err := write(errorEvent(refusal)); err != nil {
+			log.V(2).Info("writing to a scheduler stream", "error", err.Error())
+		}
+		return nil
+	}
+	fwID := string(fw.UID)
+	info = cloneInfo(info)
+	info.Id = &mesosv1.FrameworkID{Value: &fwID}
+	st := newStream(streamID, fwID, fw.Namespace, fw.Name, info)
+	log = log.WithValues("framework", fw.Namespace+"/"+fw.Name, "frameworkID", fwID)
+	if old := s.streams.replace(st); old != nil {
+		old.close(errorEvent("Framework failed over"))
+		log.Info("framework failed over to a new stream", "oldStream", old.id)
+	}
+	defer s.streams.remove(st)
+	defer st.close(nil)
+	log.Info("framework subscribed", "name", info.GetName(), "role", role, "mediaType", out.mediaType)
+
+	hold, stopHolding := context.WithCancel(ctx)
+	defer stopHolding()
+	go s.holdLease(hold, st)
+
+	if err := s.stream(ctx, st, write); err != nil {
+		log.V(2).Info("scheduler stream ended", "error", err.Error())
+	}
+	return nil
+}
+
+// stream writes SUBSCRIBED, a first HEARTBEAT, and then the stream's
+// events and a HEARTBEAT every interval, until the stream closes.
+func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1.Event) error) error {
+	interval := s.opts.HeartbeatInterval
+	if interval <= 0 {
+		interval = DefaultHeartbeatInterval
+	}
+	subscribed := &schedulerv1.Event{Type: schedulerv1.Event_SUBSCRIBED.Enum(), Subscribed: &schedulerv1.Event_Subscribed{
+		FrameworkId:              st.info.GetId(),
+		HeartbeatIntervalSeconds: ptr.To(interval.Seconds()),
+		MasterInfo:               s.masterInfo(),
+	}}
+	heartbeat := &schedulerv1.Event{Type: schedulerv1.Event_HEARTBEAT.Enum()}
+	if err := write(subscribed); err != nil {
+		return err
+	}
+	if err := write(heartbeat); err != nil {
+		return err
+	}
+	tick := s.clock.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-st.done:
+			for {
+				select {
+				case e := <-st.events:
+					if err := write(e); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if st.last != nil {
+				return write(st.last)
+			}
+			return nil
+		case e := <-st.events:
+			if err := write(e); err != nil {
+				return err
+			}
+		case <-tick.C():
+			if err := write(heartbeat); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// cloneInfo returns a deep copy of info.
+func cloneInfo(info *mesosv1.FrameworkInfo) *mesosv1.FrameworkInfo {
+	return proto.Clone(info).(*mesosv1.FrameworkInfo)
+}
+
+// masterInfo describes this master as SUBSCRIBED carries it. ip is the
+// IPv4 address in network byte order read as a little-endian integer,
+// as Mesos fills it on the platforms it runs on.
+func (s *Server) masterInfo() *mesosv1.MasterInfo {
+	id := s.opts.MasterID
+	if id == "" {
+		id = "kubemesos"
+	}
+	mi := &mesosv1.MasterInfo{Id: &id, Ip: ptr.To(uint32(0)), Port: ptr.To(uint32(5050)), Version: ptr.To(version.String())}
+	host, port, err := net.SplitHostPort(s.opts.AdvertiseAddress)
+	if err != nil {
+		return mi
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err == nil {
+		mi.Port = ptr.To(uint32(p))
+	}
+	mi.Hostname = &host
+	addr := &mesosv1.Address{Hostname: &host, Port: ptr.To(int32(*mi.Port))}
+	if ip := net.ParseIP(host); ip != nil {
+		addr.Ip = ptr.To(ip.String())
+		if v4 := ip.To4(); v4 != nil {
+			mi.Ip = ptr.To(binary.LittleEndian.Uint32(v4))
+		}
+	}
+	mi.Address = addr
+	return mi
+}
+
+// createFramework creates the Framework of a new subscription.
+func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.FrameworkInfo, role string) (*kmv1.Framework, error) {
+	kept, err := infoAnnotation(info)
+	if err != nil {
+		return nil, err
+	}
+	fw := &kmv1.Framework{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: ns, GenerateName: frameworkNamePrefix(info.GetName()),
+			Labels:      map[string]string{LabelAPI: APIMesosV1},
+			Annotations: map[string]string{AnnotationFrameworkInfo: kept},
+		},
+		Spec: kmv1.FrameworkSpec{Role: role, FailoverTimeoutSeconds: ptr.To(failoverSeconds(info))},
+	}
+	if err := s.schedulerClient.Create(ctx, fw); err != nil {
+		return nil, fmt.Errorf("creating a Framework in namespace %s: %w", ns, err)
+	}
+	return fw, nil
+}
+
+// adopt finds the Framework of a re-subscription and records its new
+// FrameworkInfo. A framework that is gone or ended is refused as Mesos
+// refuses a removed one.
+func (s *Server) adopt(ctx context.Context, ns, id string, info *mesosv1.FrameworkInfo, role string) (*kmv1.Framework, string, error) {
+	fw, err := s.findFramework(ctx, ns, id)
+	if err != nil {
+		return nil, "", err
+	}
+	switch {
+	case fw == nil, fw.DeletionTimestamp != nil,
+		fw.Status.Phase == kmv1.FrameworkCompleted, fw.Status.Phase == kmv1.FrameworkFailed, fw.Status.Phase == kmv1.FrameworkTearingDown:
+		return nil, "Framework has been removed", nil
+	case fw.Labels[LabelAPI] != APIMesosV1:
+		return nil, "Framework " + id + " is driven by the kubemesos SDK, not by the Mesos API", nil
+	case fw.Spec.Role != role:
+		return nil, fmt.Sprintf("Framework %s has role '%s'; a subscription cannot change it to '%s'", id, fw.Spec.Role, role), nil
+	}
+	kept, err := infoAnnotation(info)
+	if err != nil {
+		return nil, "", err
+	}
+	patch := client.MergeFrom(fw.DeepCopy())
+	if fw.Annotations == nil {
+		fw.Annotations = map[string]string{}
+	}
+	fw.Annotations[AnnotationFrameworkInfo] = kept
+	fw.Spec.FailoverTimeoutSeconds = ptr.To(failoverSeconds(info))
+	if err := s.schedulerClient.Patch(ctx, fw, patch); err != nil {
+		return nil, "", fmt.Errorf("updating Framework %s/%s: %w", fw.Namespace, fw.Name, err)
+	}
+	return fw, "", nil
+}
+
+// findFramework returns the Framework in ns whose frameworkID is id, or
+// nil. The cache answers first; the API server when the cache has none
+// (a Framework created a moment ago).
+func (s *Server) findFramework(ctx context.Context, ns, id string) (*kmv1.Framework, error) {
+	for _, r := range []client.Reader{s.c, s.reader} {
+		var l kmv1.FrameworkList
+		if err := r.List(ctx, &l, client.InNamespace(ns)); err != nil {
+			return nil, fmt.Errorf("listing the Frameworks of namespace %s: %w", ns, err)
+		}
+		for i := range l.Items {
+			if string(l.Items[i].UID) == id || l.Items[i].Status.FrameworkID == id {
+				return l.Items[i].DeepCopy(), nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// subscribedStream returns the open stream that a call other than
+// SUBSCRIBE names, with Mesos's answers when there is none or it is not
+// the caller's.
+func (s *Server) subscribedStream(ctx context.Context, ns, frameworkID, streamID string) (*stream, *httpError) {
+	st := s.streams.get(frameworkID)
+	if st == nil || st.namespace != ns || st.closed() {
+		fw, err := s.findFramework(ctx, ns, frameworkID)
+		if err != nil {
+			return nil, &httpError{http.StatusInternalServerError, err.Error()}
+		}
+		if fw == nil {
+			return nil, badRequest("Framework cannot be found")
+		}
+		return nil, forbidden("Framework is not subscribed")
+	}
+	if streamID == "" {
+		return nil, badRequest("All non-subscribe calls should include the '" + HeaderStreamID + "' header")
+	}
+	if streamID != st.id {
+		return nil, badRequest("The stream ID '" + streamID + "' included in this request didn't match the stream ID currently associated with framework ID " + frameworkID)
+	}
+	return st, nil
+}

@@ -1,0 +1,252 @@
+package mesosapi_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	"github.com/kubemesos/kubemesos/controllers/mesosapi"
+	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/mesosjson"
+	"github.com/kubemesos/kubemesos/internal/recordio"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// apiOptions are the scheduler API's options in these tests: a free
+// loopback port, short heartbeats and Leases, and a small body limit.
+func apiOptions(t *testing.T, anonymous string) mesosapi.Options {
+	t.Helper()
+	o := mesosapi.DefaultOptions()
+	o.BindAddress = inprocess.FreeAddr(t)
+	o.AdvertiseAddress = o.BindAddress
+	o.AnonymousNamespace = anonymous
+	o.HeartbeatInterval = time.Second
+	o.SchedulerLeaseDuration = 3 * time.Second
+	o.MaxBodyBytes = 64 << 10
+	return o
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "mesos-"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// startAPI runs a master (leader without election unless leaderElect)
+// that serves the scheduler API with o, and waits until it listens. It
+// returns the endpoint's URL.
+func startAPI(t *testing.T, o mesosapi.Options, leaderElect bool) string {
+	t.Helper()
+	mo := inprocess.MasterOptions()
+	inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: mo, ID: "master", LeaderElect: leaderElect, MesosAPI: &o})
+	testenv.Eventually(t, "the scheduler API to listen", 30*time.Second, func() bool {
+		c, err := net.Dial("tcp", o.BindAddress)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	url := "http://" + o.BindAddress + mesosapi.Path
+	if !leaderElect && o.AnonymousNamespace != "" {
+		// Leading once the manager has started everything: then a GET
+		// gets past the redirect to the method check.
+		testenv.Eventually(t, "the master to lead", 30*time.Second, func() bool {
+			code, _ := answer(t, request{method: http.MethodGet}.do(t, url))
+			return code == http.StatusMethodNotAllowed
+		})
+	}
+	return url
+}
+
+// request is one HTTP call to the API.
+type request struct {
+	method, contentType, accept, streamID string
+	body                                  []byte
+}
+
+func (r request) do(t *testing.T, url string) *http.Response {
+	t.Helper()
+	method := r.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.accept != "" {
+		req.Header.Set("Accept", r.accept)
+	}
+	if r.streamID != "" {
+		req.Header.Set(mesosapi.HeaderStreamID, r.streamID)
+	}
+	// No redirects followed: the tests look at the 307 itself.
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// answer reads a whole response: its status and body.
+func answer(t *testing.T, resp *http.Response) (int, string) {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// encode writes a call in the media type's form.
+func encode(t *testing.T, mediaType string, c *schedulerv1.Call) []byte {
+	t.Helper()
+	var b []byte
+	var err error
+	if mediaType == mesosapi.MediaProtobuf {
+		b, err = proto.Marshal(c)
+	} else {
+		b, err = mesosjson.Marshal(c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// eventStream reads the events of a subscription.
+type eventStream struct {
+	t         *testing.T
+	resp      *http.Response
+	r         *recordio.Reader
+	mediaType string
+	id        string
+	events    chan *schedulerv1.Event
+	errs      chan error
+}
+
+func newEventStream(t *testing.T, resp *http.Response, mediaType string) *eventStream {
+	es := &eventStream{t: t, resp: resp, r: recordio.NewReader(resp.Body, 1<<20), mediaType: mediaType,
+		id: resp.Header.Get(mesosapi.HeaderStreamID), events: make(chan *schedulerv1.Event, 1024), errs: make(chan error, 1)}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	go func() {
+		for {
+			rec, err := es.r.ReadRecord()
+			if err != nil {
+				es.errs <- err
+				close(es.events)
+				return
+			}
+			e := &schedulerv1.Event{}
+			if mediaType == mesosapi.MediaProtobuf {
+				err = proto.Unmarshal(rec, e)
+			} else {
+				err = mesosjson.Unmarshal(rec, e)
+			}
+			if err != nil {
+				es.errs <- err
+				close(es.events)
+				return
+			}
+			es.events <- e
+		}
+	}()
+	return es
+}
+
+// next returns the next event that is not a HEARTBEAT (unless want is
+// HEARTBEAT), failing the test if it is not of type want.
+func (es *eventStream) next(want schedulerv1.Event_Type) *schedulerv1.Event {
+	es.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-es.events:
+			if !ok {
+				es.t.Fatalf("stream ended waiting for %s: %v", want, <-es.errs)
+			}
+			if e.GetType() == schedulerv1.Event_HEARTBEAT && want != schedulerv1.Event_HEARTBEAT {
+				continue
+			}
+			if e.GetType() != want {
+				es.t.Fatalf("got event %s (%v), want %s", e.GetType(), e, want)
+			}
+			return e
+		case <-timeout:
+			es.t.Fatalf("timed out waiting for a %s event", want)
+		}
+	}
+}
+
+// ended waits for the stream to end cleanly.
+func (es *eventStream) ended() {
+	es.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-es.events:
+			if !ok {
+				if err := <-es.errs; err != io.EOF {
+					es.t.Fatalf("stream ended with %v, want a clean end", err)
+				}
+				return
+			}
+			if e.GetType() != schedulerv1.Event_HEARTBEAT {
+				es.t.Fatalf("got %s, want the stream to end", e.GetType())
+			}
+		case <-timeout:
+			es.t.Fatal("timed out waiting for the stream to end")
+		}
+	}
+}
+
+// subscribeCall is a SUBSCRIBE call for info.
+func subscribeCall(info *mesosv1.FrameworkInfo) *schedulerv1.Call {
+	return &schedulerv1.Call{Type: schedulerv1.Call_SUBSCRIBE.Enum(), FrameworkId: info.GetId(),
+		Subscribe: &schedulerv1.Call_Subscribe{FrameworkInfo: info}}
+}
+
+// subscribe subscribes and returns the stream once it answered 200.
+func subscribe(t *testing.T, url, mediaType string, info *mesosv1.FrameworkInfo) *eventStream {
+	t.Helper()
+	resp := request{contentType: mediaType, accept: mediaType, body: encode(t, mediaType, subscribeCall(info))}.do(t, url)
+	if resp.StatusCode != http.StatusOK {
+		code, body := answer(t, resp)
+		t.Fatalf("SUBSCRIBE answered %d %q", code, body)
+	}
+	return newEventStream(t, resp, mediaType)
+}
+
+// frameworkInfo is a FrameworkInfo named name.
+func frameworkInfo(name string) *mesosv1.FrameworkInfo {
+	return &mesosv1.FrameworkInfo{User: proto.String("nobody"), Name: proto.String(name), FailoverTimeout: proto.Float64(30)}
+}
+
+// call sends a call on a stream and returns the answer.
+func call(t *testing.T, url, mediaType, streamID string, c *schedulerv1.Call) (int, string) {
+	t.Helper()
+	return answer(t, request{contentType: mediaType, streamID: streamID, body: encode(t, mediaType, c)}.do(t, url))
+}
