@@ -51,6 +51,9 @@ type Config struct {
 	Duration time.Duration
 	// Workers is how many tasks, and plain pods, are created at a time.
 	Workers int
+	// Kinds are the runs made at each size, in the order of Kinds; empty,
+	// all of them.
+	Kinds []Kind
 	// TaskCPU and TaskMemory are what each task and each plain pod
 	// requests; a custom executor requests as much again.
 	TaskCPU, TaskMemory resource.Quantity

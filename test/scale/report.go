@@ -106,10 +106,18 @@ func (r *Report) Markdown(w io.Writer) {
 	p("\n| nodes | custom executors ÷ plain pods (tasks/s) | command tasks ÷ plain pods | p99 custom executors ÷ plain pods |\n|---:|---:|---:|---:|\n")
 	for _, s := range r.Sizes {
 		e, c, pods := s.Runs[KindExecutor], s.Runs[KindCommand], s.Runs[KindPods]
-		if e == nil || c == nil || pods == nil || pods.Rate() == 0 || pods.Percentile(.99) == 0 {
+		if pods == nil || pods.Rate() == 0 || pods.Percentile(.99) == 0 || (e == nil && c == nil) {
 			continue
 		}
-		p("| %d | %.2f | %.2f | %.2f |\n", s.Nodes, e.Rate()/pods.Rate(), c.Rate()/pods.Rate(), float64(e.Percentile(.99))/float64(pods.Percentile(.99)))
+		ratio := func(x *Result, of func(*Result) float64) string {
+			if x == nil {
+				return "—"
+			}
+			return fmt.Sprintf("%.2f", of(x)/of(pods))
+		}
+		rate := func(x *Result) float64 { return x.Rate() }
+		p99 := func(x *Result) float64 { return float64(x.Percentile(.99)) }
+		p("| %d | %s | %s | %s |\n", s.Nodes, ratio(e, rate), ratio(c, rate), ratio(e, p99))
 	}
 
 	p("\n**P3: API writes per task, amortised**, from the API server's own counters (apiserver_request_total: every POST, PUT, PATCH, DELETE, conflicts and 404s included; reviews are not writes), over a run: from just before the first creation until the cluster settled after the last task finished. The audit log, which records every write with its client's user agent, splits them by writer; Leases (heartbeats, the scheduler's Lease) are counted apart, as they cost by the second, not by the task.\n\n")
@@ -249,6 +257,9 @@ func (c *Cluster) Run(ctx context.Context, sizes []int, tasks func(nodes int) in
 		s := &Size{Nodes: c.Nodes(), AgentsUp: time.Since(start), Runs: map[Kind]*Result{}}
 		out = append(out, s)
 		for _, k := range Kinds {
+			if len(c.cfg.Kinds) > 0 && !slices.Contains(c.cfg.Kinds, k) {
+				continue
+			}
 			var r *Result
 			var err error
 			if k == KindPods {

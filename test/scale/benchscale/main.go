@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,7 @@ func run() error {
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "Tasks (and pods) created at a time.")
 	flag.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "The agents' heartbeat Lease period.")
 	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "Bound of each run and of each wait, so that a broken build ends.")
+	runs := flag.String("runs", "", "The runs at each size, comma-separated among \"custom executors\", \"command tasks\" and \"plain pods\" (or executors, command, pods); empty: all three.")
 	idle := flag.Duration("idle", 20*time.Second, "How long the idle cluster is watched after each size's runs (0: not).")
 	svg := flag.String("svg", "docs/images/scale.svg", "Where to write the plot (empty: nowhere).")
 	md := flag.String("markdown", "", "Also write the tables to this file.")
@@ -64,6 +66,19 @@ func run() error {
 	}
 	if *tasks <= 0 || *perNode < 0 {
 		return errors.New("-tasks must be positive and -tasks-per-node not negative")
+	}
+	for _, f := range strings.Split(*runs, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		k, ok := map[string]scale.Kind{"executors": scale.KindExecutor, "command": scale.KindCommand, "pods": scale.KindPods}[f]
+		if !ok && slices.Contains(scale.Kinds, scale.Kind(f)) {
+			k, ok = scale.Kind(f), true
+		}
+		if !ok {
+			return fmt.Errorf("-runs %q: unknown run %q", *runs, f)
+		}
+		cfg.Kinds = append(cfg.Kinds, k)
 	}
 	tasksAt := func(int) int { return *tasks }
 	if *perNode > 0 {
