@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/http"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
@@ -26,6 +29,16 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 		err = s.setSuppress(ctx, st, true)
 	case schedulerv1.Call_REVIVE:
 		err = s.setSuppress(ctx, st, false)
+	case schedulerv1.Call_DECLINE:
+		err = s.decline(ctx, st, call.GetDecline().GetOfferIds(), call.GetDecline().GetFilters())
+	case schedulerv1.Call_ACCEPT:
+		err = s.accept(ctx, st, call.GetAccept())
+	case schedulerv1.Call_ACKNOWLEDGE:
+		err = s.acknowledge(ctx, st, call.GetAcknowledge())
+	case schedulerv1.Call_KILL:
+		err = s.kill(ctx, st, call.GetKill().GetTaskId().GetValue())
+	case schedulerv1.Call_RECONCILE:
+		err = s.reconcile(ctx, st, call.GetReconcile())
 	case schedulerv1.Call_UNKNOWN:
 		return &httpError{http.StatusNotImplemented, ""}
 	default:
@@ -61,6 +74,21 @@ func (s *Server) teardown(ctx context.Context, st *stream) error {
 	return nil
 }
 
+// kill sets spec.kill on the task's Task, as the SDK's KillTask does. A
+// task that does not exist is reconciled, as Mesos does.
+func (s *Server) kill(ctx context.Context, st *stream, taskID string) error {
+	t := &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: st.namespace, Name: TaskName(taskID)}}
+	err := s.schedulerClient.Patch(ctx, t, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"kill":true}}`)))
+	if apierrors.IsNotFound(err) {
+		st.send(s.unknownTask(st, taskID))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("killing task %s: %w", taskID, err)
+	}
+	return nil
+}
+
 // setSuppress writes spec.suppressOffers = v. The patch is spelled out:
 // false, an omitempty field, would not appear in a computed diff.
 func (s *Server) setSuppress(ctx context.Context, st *stream, v bool) error {
@@ -68,6 +96,59 @@ func (s *Server) setSuppress(ctx context.Context, st *stream, v bool) error {
 	patch := fmt.Appendf(nil, `{"spec":{"suppressOffers":%t}}`, v)
 	if err := s.schedulerClient.Patch(ctx, fw, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return fmt.Errorf("setting suppressOffers=%t on Framework %s/%s: %w", v, st.namespace, st.name, err)
+	}
+	return nil
+}
+
+// unknownTask is the reconciliation answer for a task the master does
+// not know: TASK_UNKNOWN for a partition-aware framework, else TASK_LOST.
+func (s *Server) unknownTask(st *stream, taskID string) *schedulerv1.Event {
+	state := mesosv1.TaskState_TASK_LOST
+	if hasCapability(st.info, mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
+		state = mesosv1.TaskState_TASK_UNKNOWN
+	}
+	return s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: &taskID}}, state,
+		mesosv1.TaskStatus_REASON_RECONCILIATION, "Reconciliation: Task is unknown")
+}
+
+// reconcile answers RECONCILE: for the listed tasks their latest state,
+// for none every non-terminal task's, with REASON_RECONCILIATION and no
+// uuid (nothing to acknowledge), as Mesos does.
+func (s *Server) reconcile(ctx context.Context, st *stream, r *schedulerv1.Call_Reconcile) error {
+	var l kmv1.TaskList
+	if err := s.reader.List(ctx, &l, client.InNamespace(st.namespace), client.MatchingLabels{kmv1.LabelFramework: st.name}); err != nil {
+		return fmt.Errorf("listing the tasks of Framework %s/%s: %w", st.namespace, st.name, err)
+	}
+	byID := map[string]*kmv1.Task{}
+	for i := range l.Items {
+		t := &l.Items[i]
+		if id := t.Annotations[AnnotationTaskID]; id != "" && t.Status.State != "" {
+			byID[id] = t
+		}
+	}
+	reconciled := func(t *kmv1.Task) *schedulerv1.Event {
+		e := updateEvent(t, t.Annotations[AnnotationTaskID])
+		e.Update.Status.Uuid = nil
+		e.Update.Status.Reason = mesosv1.TaskStatus_REASON_RECONCILIATION.Enum()
+		e.Update.Status.Source = mesosv1.TaskStatus_SOURCE_MASTER.Enum()
+		e.Update.Status.Timestamp = ptr.To(float64(s.clock.Now().UnixNano()) / 1e9)
+		return e
+	}
+	if len(r.GetTasks()) == 0 {
+		for _, t := range byID {
+			if !t.Status.State.IsTerminal() {
+				st.send(reconciled(t))
+			}
+		}
+		return nil
+	}
+	for _, rt := range r.GetTasks() {
+		id := rt.GetTaskId().GetValue()
+		if t, ok := byID[id]; ok {
+			st.send(reconciled(t))
+		} else {
+			st.send(s.unknownTask(st, id))
+		}
 	}
 	return nil
 }

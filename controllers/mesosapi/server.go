@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
@@ -87,9 +88,11 @@ type Server struct {
 	// have yet (an object created a moment ago, the master Lease).
 	reader  client.Reader
 	elected <-chan struct{}
-	clock   clock.WithTicker
-	log     logr.Logger
-	streams *registry
+	// informers are the manager's, for the Offer and Task events.
+	informers cache.Informers
+	clock     clock.WithTicker
+	log       logr.Logger
+	streams   *registry
 }
 
 // New returns the scheduler API of mgr's master.
@@ -100,6 +103,7 @@ func New(mgr ctrl.Manager, o Options) *Server {
 		schedulerClient: fieldowner.Client(mgr.GetClient(), fieldowner.Scheduler),
 		reader:          mgr.GetAPIReader(),
 		elected:         mgr.Elected(),
+		informers:       mgr.GetCache(),
 		clock:           clock.RealClock{},
 		log:             mgr.GetLogger().WithName("mesos-api"),
 		streams:         newRegistry(),
@@ -111,6 +115,12 @@ func (s *Server) NeedLeaderElection() bool { return false }
 
 // Start serves the API until ctx ends; then every stream is closed.
 func (s *Server) Start(ctx context.Context) error {
+	if err := s.watchOffers(ctx, s.informers); err != nil {
+		return err
+	}
+	if err := s.watchTasks(ctx, s.informers); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.opts.BindAddress)
 	if err != nil {
 		return fmt.Errorf("listening for the Mesos scheduler API on %s: %w", s.opts.BindAddress, err)

@@ -2,6 +2,7 @@ package mesosapi
 
 import (
 	"sync"
+	"time"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
@@ -22,6 +23,13 @@ type stream struct {
 	// info is the FrameworkInfo of the subscription.
 	info *mesosv1.FrameworkInfo
 
+	// mu guards offers: the Offers sent on this stream, true once the
+	// stream declined or accepted one (its deletion is then no rescind).
+	mu     sync.Mutex
+	offers map[string]bool
+	// pending are the updates sent and not acknowledged, by uuid.
+	pending map[string]*pending
+
 	events chan *schedulerv1.Event
 	done   chan struct{}
 	once   sync.Once
@@ -30,7 +38,7 @@ type stream struct {
 }
 
 func newStream(id, frameworkID, namespace, name string, info *mesosv1.FrameworkInfo) *stream {
-	return &stream{id: id, frameworkID: frameworkID, namespace: namespace, name: name, info: info,
+	return &stream{id: id, frameworkID: frameworkID, namespace: namespace, name: name, info: info, offers: map[string]bool{}, pending: map[string]*pending{},
 		events: make(chan *schedulerv1.Event, streamQueue), done: make(chan struct{})}
 }
 
@@ -49,6 +57,73 @@ func (st *stream) send(e *schedulerv1.Event) bool {
 		st.close(errorEvent("The event stream fell too far behind; subscribe again"))
 		return false
 	}
+}
+
+// offerSent records that an Offer is sent, reporting false when it
+// already was.
+func (st *stream) offerSent(name string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.offers[name]; ok {
+		return false
+	}
+	st.offers[name] = false
+	return true
+}
+
+// settle records that the stream declined or accepted an Offer.
+func (st *stream) settle(name string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.offers[name] = true
+}
+
+// offerGone forgets a deleted Offer and reports whether it was sent on
+// this stream and not settled by it: then it was rescinded.
+func (st *stream) offerGone(name string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	settled, sent := st.offers[name]
+	delete(st.offers, name)
+	return sent && !settled
+}
+
+// addPending keeps an update until it is acknowledged, reporting false
+// when it is kept already.
+func (st *stream) addPending(u string, p *pending) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.pending[u]; ok {
+		return false
+	}
+	st.pending[u] = p
+	return true
+}
+
+// takePending forgets an acknowledged update and returns it.
+func (st *stream) takePending(u string) *pending {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	p := st.pending[u]
+	delete(st.pending, u)
+	return p
+}
+
+// duePending returns the updates due for a resend at now, and sets
+// their next time.
+func (st *stream) duePending(now time.Time) []*pending {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var due []*pending
+	for _, p := range st.pending {
+		if now.Before(p.due) {
+			continue
+		}
+		p.backoff = min(2*p.backoff, resendMax)
+		p.due = now.Add(p.backoff)
+		due = append(due, p)
+	}
+	return due
 }
 
 // close ends the stream, with last as its final event when not nil.

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -189,8 +190,12 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 	if err := write(heartbeat); err != nil {
 		return err
 	}
+	s.sendOutstandingOffers(ctx, st)
+	s.sendTaskUpdates(ctx, st)
 	tick := s.clock.NewTicker(interval)
 	defer tick.Stop()
+	resend := s.clock.NewTicker(time.Second)
+	defer resend.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -219,6 +224,8 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 			if err := write(heartbeat); err != nil {
 				return err
 			}
+		case <-resend.C():
+			s.resendDue(st)
 		}
 	}
 }

@@ -10,12 +10,17 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
+	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
 	"github.com/kubemesos/kubemesos/internal/mesosjson"
 	"github.com/kubemesos/kubemesos/internal/recordio"
@@ -146,6 +151,8 @@ type eventStream struct {
 	id        string
 	events    chan *schedulerv1.Event
 	errs      chan error
+	// offers are those of OFFERS events passed over by next.
+	offers []*mesosv1.Offer
 }
 
 func newEventStream(t *testing.T, resp *http.Response, mediaType string) *eventStream {
@@ -189,6 +196,11 @@ func (es *eventStream) next(want schedulerv1.Event_Type) *schedulerv1.Event {
 				es.t.Fatalf("stream ended waiting for %s: %v", want, <-es.errs)
 			}
 			if e.GetType() == schedulerv1.Event_HEARTBEAT && want != schedulerv1.Event_HEARTBEAT {
+				continue
+			}
+			if e.GetType() == schedulerv1.Event_OFFERS && want != schedulerv1.Event_OFFERS {
+				// The master offers what is free whenever it likes.
+				es.offers = append(es.offers, e.GetOffers().GetOffers()...)
 				continue
 			}
 			if e.GetType() != want {
@@ -249,4 +261,54 @@ func frameworkInfo(name string) *mesosv1.FrameworkInfo {
 func call(t *testing.T, url, mediaType, streamID string, c *schedulerv1.Call) (int, string) {
 	t.Helper()
 	return answer(t, request{contentType: mediaType, streamID: streamID, body: encode(t, mediaType, c)}.do(t, url))
+}
+
+// addAgent creates a Node and its Agent with an endpoint, and renews its
+// heartbeat Lease until the test ends.
+func addAgent(t *testing.T, node, endpoint string, res ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
+	if err := env.Client.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, b.MakeAgent(node).Resources(res...).Endpoint(endpoint).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	key := types.NamespacedName{Namespace: inprocess.SystemNamespace, Name: kmv1.AgentLeaseName(node)}
+	renew := func() {
+		now := metav1.NewMicroTime(time.Now())
+		var l coordinationv1.Lease
+		if err := env.Client.Get(ctx, key, &l); err != nil {
+			l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindAgent}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node), LeaseDurationSeconds: ptr.To(int32(1)), RenewTime: &now}}
+			_ = env.Client.Create(ctx, &l)
+			return
+		}
+		l.Spec.RenewTime = &now
+		_ = env.Client.Update(ctx, &l)
+	}
+	renew()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(150 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				renew()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		bg := context.Background()
+		_ = env.Client.Delete(bg, &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: node}})
+		_ = env.Client.Delete(bg, n)
+		_ = env.Client.Delete(bg, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})
+	})
 }

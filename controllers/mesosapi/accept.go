@@ -1,0 +1,305 @@
+package mesosapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// AnnotationTaskID on a Task keeps the Mesos task ID it was launched
+// with; the Task's name derives from it (TaskName).
+const AnnotationTaskID = "kubemesos.io/mesos-task-id"
+
+// DefaultCommandImage runs a command task that names no image: a small
+// image with /bin/sh, as a Mesos command task runs on the agent's host.
+const DefaultCommandImage = "busybox:1.37"
+
+// taskNamePrefix bounds the part of a Task's name taken from its task ID.
+const taskNamePrefix = 40
+
+var envNameRE = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+
+// TaskName is the name of the Task of a Mesos task ID: a DNS-1123 form
+// of its start, "-", and 12 hex digits of its SHA-256, so that two IDs
+// that read alike get different names.
+func TaskName(taskID string) string {
+	sum := sha256.Sum256([]byte(taskID))
+	s := notDNSRun.ReplaceAllString(strings.ToLower(taskID), "-")
+	if len(s) > taskNamePrefix {
+		s = s[:taskNamePrefix]
+	}
+	s = strings.Trim(s, "-")
+	if s == "" {
+		s = "task"
+	}
+	return s + "-" + hex.EncodeToString(sum[:6])
+}
+
+// decline deletes the offers, each with the decline's filter, as the
+// SDK's DeclineOffer does. Offers that are gone already are skipped.
+func (s *Server) decline(ctx context.Context, st *stream, ids []*mesosv1.OfferID, filters *mesosv1.Filters) error {
+	refuse := ""
+	if filters != nil {
+		refuse = strconv.FormatInt(int64(math.Min(math.Max(filters.GetRefuseSeconds(), 0), 86400)), 10)
+	}
+	for _, id := range ids {
+		name := id.GetValue()
+		st.settle(name)
+		o := &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: st.namespace, Name: name}}
+		if refuse != "" {
+			patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, kmv1.AnnotationRefuseSeconds, refuse)
+			if err := s.schedulerClient.Patch(ctx, o, client.RawPatch(types.MergePatchType, patch)); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return fmt.Errorf("declining offer %s: %w", name, err)
+			}
+		}
+		if err := s.schedulerClient.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("declining offer %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// accept carries out an ACCEPT: every operation is checked before any
+// Task is created; a task that does not pass gets a TASK_ERROR update
+// and the others are launched. Offers left without a task are declined
+// with the call's filters.
+func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Accept) error {
+	offers, invalid := s.acceptedOffers(ctx, st, a.GetOfferIds())
+	var tasks []*kmv1.Task
+	seen := map[string]bool{}
+	for _, op := range a.GetOperations() {
+		switch op.GetType() {
+		case mesosv1.Offer_Operation_LAUNCH:
+			for _, ti := range op.GetLaunch().GetTaskInfos() {
+				if invalid != "" {
+					s.lostOnInvalidOffers(st, ti, invalid)
+					continue
+				}
+				t, msg := s.taskFor(st, ti, offers)
+				if msg == "" && seen[ti.GetTaskId().GetValue()] {
+					msg = "Task has duplicate ID: " + ti.GetTaskId().GetValue()
+				}
+				if msg != "" {
+					st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
+					continue
+				}
+				seen[ti.GetTaskId().GetValue()] = true
+				tasks = append(tasks, t)
+			}
+		case mesosv1.Offer_Operation_LAUNCH_GROUP:
+			for _, ti := range op.GetLaunchGroup().GetTaskGroup().GetTasks() {
+				st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID,
+					"kubemesos does not support LAUNCH_GROUP through the Mesos API yet"))
+			}
+		default:
+			s.log.Info("ignored an offer operation that kubemesos does not support", "operation", op.GetType().String(), "stream", st.id)
+		}
+	}
+	for _, id := range a.GetOfferIds() {
+		st.settle(id.GetValue())
+	}
+	var created int
+	for _, t := range tasks {
+		err := s.schedulerClient.Create(ctx, t)
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			st.send(s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To(t.Annotations[AnnotationTaskID])}, AgentId: &mesosv1.AgentID{Value: &t.Spec.AgentID}},
+				mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, "Task has duplicate ID: "+t.Annotations[AnnotationTaskID]))
+		case err != nil:
+			return fmt.Errorf("creating Task %s/%s: %w", t.Namespace, t.Name, err)
+		default:
+			created++
+		}
+	}
+	if created == 0 && len(offers) > 0 {
+		ids := make([]*mesosv1.OfferID, 0, len(offers))
+		for _, o := range offers {
+			ids = append(ids, &mesosv1.OfferID{Value: ptr.To(o.Name)})
+		}
+		filters := a.GetFilters()
+		if invalid != "" {
+			filters = &mesosv1.Filters{RefuseSeconds: ptr.To(0.0)}
+		}
+		return s.decline(ctx, st, ids, filters)
+	}
+	return nil
+}
+
+// acceptedOffers reads the offers of an ACCEPT. It returns why they
+// cannot be used, as Mesos words it, when one is gone, is another
+// framework's, or they are on different agents.
+func (s *Server) acceptedOffers(ctx context.Context, st *stream, ids []*mesosv1.OfferID) ([]*kmv1.Offer, string) {
+	var offers []*kmv1.Offer
+	var invalid string
+	for _, id := range ids {
+		var o kmv1.Offer
+		err := s.c.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: id.GetValue()}, &o)
+		switch {
+		case err != nil || o.DeletionTimestamp != nil:
+			if invalid == "" {
+				invalid = "Offer " + id.GetValue() + " is no longer valid"
+			}
+			continue
+		case o.Spec.FrameworkID != st.frameworkID:
+			if invalid == "" {
+				invalid = "Offer " + id.GetValue() + " has invalid framework " + o.Spec.FrameworkID + " while framework " + st.frameworkID + " is expected"
+			}
+			continue
+		case len(offers) > 0 && offers[0].Spec.AgentID != o.Spec.AgentID:
+			if invalid == "" {
+				invalid = "Aggregated offers must belong to one single agent. Offer " + id.GetValue() + " uses agent " + o.Spec.AgentID + " and offer " + offers[0].Name + " uses agent " + offers[0].Spec.AgentID
+			}
+		}
+		offers = append(offers, &o)
+	}
+	if len(ids) == 0 {
+		invalid = "No offers specified"
+	}
+	return offers, invalid
+}
+
+// lostOnInvalidOffers answers a task launched on offers that cannot be
+// used: TASK_DROPPED for a partition-aware framework, else TASK_LOST.
+func (s *Server) lostOnInvalidOffers(st *stream, ti *mesosv1.TaskInfo, why string) {
+	state := mesosv1.TaskState_TASK_LOST
+	if hasCapability(st.info, mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
+		state = mesosv1.TaskState_TASK_DROPPED
+	}
+	st.send(s.masterUpdate(ti, state, mesosv1.TaskStatus_REASON_INVALID_OFFERS, "Task launched with invalid offers: "+why))
+}
+
+// taskFor turns a TaskInfo into the Task that launches it, or says why
+// it cannot.
+func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer) (*kmv1.Task, string) {
+	id := ti.GetTaskId().GetValue()
+	agent := offers[0]
+	switch {
+	case id == "":
+		return nil, "Task ID must not be empty"
+	case ti.GetAgentId().GetValue() != agent.Spec.AgentID:
+		return nil, "Task uses invalid agent: " + ti.GetAgentId().GetValue() + " while agent " + agent.Spec.AgentID + " is expected"
+	case ti.Executor != nil:
+		return nil, "kubemesos does not support custom executors (TaskInfo.executor) through the Mesos API yet"
+	case ti.Command == nil:
+		return nil, "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+	}
+	res, unknown := KubernetesResources(ti.GetResources())
+	if len(unknown) > 0 {
+		return nil, "kubemesos offers only cpus, mem, disk and gpus; the task asks for " + strings.Join(unknown, ", ")
+	}
+	for _, r := range ti.GetResources() {
+		if v := r.GetScalar().GetValue(); r.GetType() != mesosv1.Value_SCALAR || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return nil, "Resource " + r.GetName() + " must be a non-negative scalar"
+		}
+	}
+	cmd, msg := commandFor(ti)
+	if msg != "" {
+		return nil, msg
+	}
+	names := make([]string, 0, len(offers))
+	for _, o := range offers {
+		names = append(names, o.Name)
+	}
+	sort.Strings(names)
+	t := &kmv1.Task{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: st.namespace, Name: TaskName(id),
+			Labels:      map[string]string{kmv1.LabelFramework: st.name, kmv1.LabelAgent: agent.Spec.NodeName},
+			Annotations: map[string]string{AnnotationTaskID: id},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: st.name,
+				UID: types.UID(st.frameworkID)}},
+		},
+		Spec: kmv1.TaskSpec{Framework: kmv1.ObjectName(st.name), OfferIDs: names, AgentID: agent.Spec.AgentID, Resources: res, Command: cmd},
+	}
+	if len(ti.GetData()) > 0 {
+		t.Spec.Data = base64.StdEncoding.EncodeToString(ti.GetData())
+	}
+	if gp := ti.GetKillPolicy().GetGracePeriod(); gp != nil {
+		secs := int64(math.Ceil(float64(max(gp.GetNanoseconds(), 0)) / 1e9))
+		t.Spec.KillGracePeriodSeconds = &secs
+	}
+	return t, ""
+}
+
+// commandFor is the command of a TaskInfo: a shell command runs as
+// /bin/sh -c value; otherwise value is the executable and arguments its
+// arguments (Mesos passes arguments[0] as argv[0]; a container takes
+// the rest as its arguments). The image is the container's, else
+// DefaultCommandImage.
+func commandFor(ti *mesosv1.TaskInfo) (*kmv1.CommandInfo, string) {
+	c := ti.GetCommand()
+	img := ti.GetContainer().GetMesos().GetImage().GetDocker().GetName()
+	if img == "" {
+		img = ti.GetContainer().GetDocker().GetImage()
+	}
+	if img == "" {
+		img = DefaultCommandImage
+	}
+	out := &kmv1.CommandInfo{Image: img}
+	if c.GetShell() {
+		if c.GetValue() == "" {
+			return nil, "CommandInfo.value must be set for a shell command"
+		}
+		out.Command = []string{"/bin/sh", "-c", c.GetValue()}
+	} else {
+		if c.GetValue() != "" {
+			out.Command = []string{c.GetValue()}
+		}
+		if args := c.GetArguments(); len(args) > 1 {
+			out.Args = append([]string(nil), args[1:]...)
+		}
+	}
+	for _, v := range c.GetEnvironment().GetVariables() {
+		if v.GetType() == mesosv1.Environment_Variable_SECRET {
+			return nil, "kubemesos does not support secret environment variables through the Mesos API yet (" + v.GetName() + ")"
+		}
+		if !envNameRE.MatchString(v.GetName()) {
+			return nil, "Environment variable name '" + v.GetName() + "' is not valid"
+		}
+		out.Env = append(out.Env, kmv1.EnvVar{Name: v.GetName(), Value: v.GetValue()})
+	}
+	return out, ""
+}
+
+// hasCapability reports whether a FrameworkInfo declares a capability.
+func hasCapability(info *mesosv1.FrameworkInfo, c mesosv1.FrameworkInfo_Capability_Type) bool {
+	for _, have := range info.GetCapabilities() {
+		if have.GetType() == c {
+			return true
+		}
+	}
+	return false
+}
+
+// masterUpdate is an UPDATE the master sends for a task it never
+// launched: no uuid, so nothing to acknowledge, as in Mesos.
+func (s *Server) masterUpdate(ti *mesosv1.TaskInfo, state mesosv1.TaskState, reason mesosv1.TaskStatus_Reason, msg string) *schedulerv1.Event {
+	status := &mesosv1.TaskStatus{
+		TaskId: ti.GetTaskId(), State: state.Enum(), Source: mesosv1.TaskStatus_SOURCE_MASTER.Enum(), Reason: reason.Enum(),
+		Message: &msg, AgentId: ti.GetAgentId(), Timestamp: ptr.To(float64(s.clock.Now().UnixNano()) / 1e9),
+	}
+	if status.TaskId == nil {
+		status.TaskId = &mesosv1.TaskID{Value: ptr.To("")}
+	}
+	return &schedulerv1.Event{Type: schedulerv1.Event_UPDATE.Enum(), Update: &schedulerv1.Event_Update{Status: status}}
+}

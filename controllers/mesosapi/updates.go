@@ -1,0 +1,220 @@
+package mesosapi
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+)
+
+// AnnotationAcknowledged on a Task holds the uuid of its terminal status
+// update once the framework acknowledged it, so that no master resends
+// it. Acknowledgements of other updates are kept in memory only: after a
+// master failover a task's latest non-terminal update is sent again,
+// with the same uuid.
+const AnnotationAcknowledged = "kubemesos.io/mesos-acknowledged"
+
+// Resending of unacknowledged updates: the first resend after
+// resendInitial, doubling up to resendMax, as a Mesos agent retries.
+const (
+	resendInitial = 10 * time.Second
+	resendMax     = 10 * time.Minute
+)
+
+// updateNamespace names the uuids of status updates (UUID version 5).
+var updateNamespace = uuid.MustParse("3c0b5a38-6f53-4d4a-9d55-6f1c2b7e8a41")
+
+// UpdateUUID is the uuid of a Task's update to state at lastUpdate: the
+// same for a resend by any master, different for every transition.
+func UpdateUUID(uid types.UID, state kmv1.TaskState, lastUpdate time.Time) []byte {
+	u := uuid.NewSHA1(updateNamespace, []byte(string(uid)+"/"+string(state)+"/"+lastUpdate.UTC().Format(time.RFC3339Nano)))
+	return u[:]
+}
+
+// pending is an UPDATE waiting for its acknowledgement.
+type pending struct {
+	event   *schedulerv1.Event
+	task    types.NamespacedName
+	due     time.Time
+	backoff time.Duration
+}
+
+// watchTasks sends an UPDATE whenever a Task of a subscribed framework
+// changes state (or health).
+func (s *Server) watchTasks(ctx context.Context, informers cache.Informers) error {
+	inf, err := informers.GetInformer(ctx, &kmv1.Task{})
+	if err != nil {
+		return fmt.Errorf("watching Tasks: %w", err)
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(oldObj, newObj any) {
+			was, ok1 := oldObj.(*kmv1.Task)
+			now, ok2 := newObj.(*kmv1.Task)
+			if !ok1 || !ok2 || now.Status.State == "" {
+				return
+			}
+			if was.Status.State == now.Status.State && ptr.Equal(was.Status.Healthy, now.Status.Healthy) {
+				return
+			}
+			s.taskChanged(ctx, now)
+		},
+		AddFunc: func(obj any) {
+			if t, ok := obj.(*kmv1.Task); ok && t.Status.State != "" {
+				s.taskChanged(ctx, t)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching Tasks: %w", err)
+	}
+	return nil
+}
+
+// streamOfFramework returns the open stream of a Framework, or nil.
+func (s *Server) streamOfFramework(namespace, name string) *stream {
+	for _, st := range s.streams.all() {
+		if st.namespace == namespace && st.name == name && !st.closed() {
+			return st
+		}
+	}
+	return nil
+}
+
+// taskChanged reads the whole Task (the cache keeps no annotations and
+// no data) and sends its update.
+func (s *Server) taskChanged(ctx context.Context, cached *kmv1.Task) {
+	st := s.streamOfFramework(cached.Namespace, string(cached.Spec.Framework))
+	if st == nil {
+		return
+	}
+	var t kmv1.Task
+	if err := s.reader.Get(ctx, client.ObjectKeyFromObject(cached), &t); err != nil {
+		s.log.V(2).Info("reading a Task for its status update", "task", client.ObjectKeyFromObject(cached), "error", err.Error())
+		return
+	}
+	s.sendUpdate(st, &t)
+}
+
+// sendUpdate sends a Task's latest status on a stream and keeps it until
+// it is acknowledged, unless the framework cannot see it (TASK_KILLING
+// without the capability) or acknowledged it already.
+func (s *Server) sendUpdate(st *stream, t *kmv1.Task) {
+	id := t.Annotations[AnnotationTaskID]
+	if id == "" || t.Status.State == "" {
+		return // not launched through the Mesos API, or not yet admitted
+	}
+	// A Mesos master sends no update for a task it has just launched:
+	// the first a framework sees is the agent's (or an error).
+	if t.Status.State == kmv1.TaskStaging {
+		return
+	}
+	if t.Status.State == kmv1.TaskKilling && !hasCapability(st.info, mesosv1.FrameworkInfo_Capability_TASK_KILLING_STATE) {
+		return
+	}
+	e := updateEvent(t, id)
+	u := string(e.Update.Status.Uuid)
+	if t.Annotations[AnnotationAcknowledged] == uuid.UUID(e.Update.Status.Uuid).String() {
+		return
+	}
+	if !st.addPending(u, &pending{event: e, task: client.ObjectKeyFromObject(t), due: s.clock.Now().Add(resendInitial), backoff: resendInitial}) {
+		return // sent already
+	}
+	st.send(e)
+}
+
+// updateEvent is the UPDATE of a Task's status.
+func updateEvent(t *kmv1.Task, taskID string) *schedulerv1.Event {
+	var last time.Time
+	if t.Status.LastUpdateTime != nil {
+		last = t.Status.LastUpdateTime.Time
+	}
+	status := &mesosv1.TaskStatus{
+		TaskId: &mesosv1.TaskID{Value: ptr.To(taskID)},
+		State:  ptr.To(mesosv1.TaskState(mesosv1.TaskState_value[string(t.Status.State)])),
+		Uuid:   UpdateUUID(t.UID, t.Status.State, last),
+	}
+	if v, ok := mesosv1.TaskStatus_Source_value[string(t.Status.Source)]; ok {
+		status.Source = mesosv1.TaskStatus_Source(v).Enum()
+	}
+	if v, ok := mesosv1.TaskStatus_Reason_value[string(t.Status.Reason)]; ok {
+		status.Reason = mesosv1.TaskStatus_Reason(v).Enum()
+	}
+	if t.Status.Message != "" {
+		status.Message = ptr.To(t.Status.Message)
+	}
+	if t.Status.Data != "" {
+		status.Data = []byte(t.Status.Data)
+	}
+	agent := t.Status.AgentID
+	if agent == "" {
+		agent = t.Spec.AgentID
+	}
+	if agent != "" {
+		status.AgentId = &mesosv1.AgentID{Value: ptr.To(agent)}
+	}
+	if t.Status.ExecutorID != "" {
+		status.ExecutorId = &mesosv1.ExecutorID{Value: ptr.To(t.Status.ExecutorID)}
+	}
+	if t.Status.Healthy != nil {
+		status.Healthy = ptr.To(*t.Status.Healthy)
+	}
+	if !last.IsZero() {
+		status.Timestamp = ptr.To(float64(last.UnixNano()) / 1e9)
+	}
+	return &schedulerv1.Event{Type: schedulerv1.Event_UPDATE.Enum(), Update: &schedulerv1.Event_Update{Status: status}}
+}
+
+// resendDue sends again the updates whose time has come, each with a
+// doubled wait before the next time.
+func (s *Server) resendDue(st *stream) {
+	now := s.clock.Now()
+	for _, p := range st.duePending(now) {
+		st.send(p.event)
+	}
+}
+
+// acknowledge records a framework's acknowledgement of an update. The
+// acknowledgement of a terminal update is kept on the Task.
+func (s *Server) acknowledge(ctx context.Context, st *stream, a *schedulerv1.Call_Acknowledge) error {
+	p := st.takePending(string(a.GetUuid()))
+	if p == nil {
+		return nil // unknown or acknowledged already: Mesos ignores it too
+	}
+	if !kmv1.TaskState(p.event.Update.Status.GetState().String()).IsTerminal() {
+		return nil
+	}
+	u, err := uuid.FromBytes(a.GetUuid())
+	if err != nil {
+		return nil
+	}
+	t := &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: p.task.Namespace, Name: p.task.Name}}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, AnnotationAcknowledged, u.String())
+	if err := s.schedulerClient.Patch(ctx, t, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("recording the acknowledgement of task %s: %w", p.task, err)
+	}
+	return nil
+}
+
+// sendTaskUpdates sends, when a stream opens, the latest update of each
+// of the framework's tasks that was not acknowledged for good.
+func (s *Server) sendTaskUpdates(ctx context.Context, st *stream) {
+	var l kmv1.TaskList
+	if err := s.reader.List(ctx, &l, client.InNamespace(st.namespace), client.MatchingLabels{kmv1.LabelFramework: st.name}); err != nil {
+		s.log.Error(err, "listing the Tasks of a subscribed framework", "framework", st.namespace+"/"+st.name)
+		return
+	}
+	for i := range l.Items {
+		s.sendUpdate(st, &l.Items[i])
+	}
+}
