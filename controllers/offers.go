@@ -153,6 +153,13 @@ func (m *Master) refuseFor(o *kmv1.Offer, fw *kmv1.Framework) (time.Duration, bo
 	return 5 * time.Second, true
 }
 
+// ClearFilters drops a framework's decline filters and asks for a cycle,
+// as a Mesos REVIVE does; the scheduler API calls it.
+func (m *Master) ClearFilters(fw types.NamespacedName) {
+	m.sched.ClearFilters(fw)
+	m.Trigger()
+}
+
 // offerDeleted counts a decline and asks for a cycle: the offer's
 // resources are free again.
 func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer, fate schedcache.Fate) {

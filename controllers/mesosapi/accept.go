@@ -182,7 +182,7 @@ func (s *Server) acceptedOffers(ctx context.Context, st *stream, ids []*mesosv1.
 // used: TASK_DROPPED for a partition-aware framework, else TASK_LOST.
 func (s *Server) lostOnInvalidOffers(st *stream, ti *mesosv1.TaskInfo, why string) {
 	state := mesosv1.TaskState_TASK_LOST
-	if hasCapability(st.info, mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
+	if hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
 		state = mesosv1.TaskState_TASK_DROPPED
 	}
 	st.send(s.masterUpdate(ti, state, mesosv1.TaskStatus_REASON_INVALID_OFFERS, "Task launched with invalid offers: "+why))

@@ -29,6 +29,9 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 		err = s.setSuppress(ctx, st, true)
 	case schedulerv1.Call_REVIVE:
 		err = s.setSuppress(ctx, st, false)
+		if err == nil && s.ClearFilters != nil {
+			s.ClearFilters(types.NamespacedName{Namespace: st.namespace, Name: st.name})
+		}
 	case schedulerv1.Call_DECLINE:
 		err = s.decline(ctx, st, call.GetDecline().GetOfferIds(), call.GetDecline().GetFilters())
 	case schedulerv1.Call_ACCEPT:
@@ -39,10 +42,26 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 		err = s.kill(ctx, st, call.GetKill().GetTaskId().GetValue())
 	case schedulerv1.Call_RECONCILE:
 		err = s.reconcile(ctx, st, call.GetReconcile())
-	case schedulerv1.Call_UNKNOWN:
+	case schedulerv1.Call_SHUTDOWN:
+		err = s.shutdown(ctx, st, call.GetShutdown())
+	case schedulerv1.Call_MESSAGE:
+		// Only command tasks run through the Mesos API so far, and a
+		// Mesos command executor drops framework messages.
+		s.log.V(2).Info("dropped a framework message: no executor of a Mesos API framework takes messages", "framework", st.namespace+"/"+st.name,
+			"executor", call.GetMessage().GetExecutorId().GetValue())
+	case schedulerv1.Call_RECONCILE_OPERATIONS:
+		s.reconcileOperations(st, call.GetReconcileOperations())
+	case schedulerv1.Call_ACCEPT_INVERSE_OFFERS, schedulerv1.Call_DECLINE_INVERSE_OFFERS,
+		schedulerv1.Call_ACKNOWLEDGE_OPERATION_STATUS, schedulerv1.Call_REQUEST:
+		// kubemesos makes no inverse offers and no operations with
+		// feedback; Mesos ignores calls about unknown ones, and its
+		// allocator ignores requests.
+	case schedulerv1.Call_UPDATE_FRAMEWORK:
+		if herr := s.updateFramework(ctx, st, call.GetUpdateFramework()); herr != nil {
+			return herr
+		}
+	default: // UNKNOWN, and types newer than this master
 		return &httpError{http.StatusNotImplemented, ""}
-	default:
-		return &httpError{http.StatusNotImplemented, "kubemesos does not support the " + call.GetType().String() + " call yet (see docs/mesos-compatibility.md)"}
 	}
 	if err != nil {
 		s.log.Error(err, "carrying out a scheduler call", "call", call.GetType().String(), "framework", st.namespace+"/"+st.name)
@@ -104,7 +123,7 @@ func (s *Server) setSuppress(ctx context.Context, st *stream, v bool) error {
 // not know: TASK_UNKNOWN for a partition-aware framework, else TASK_LOST.
 func (s *Server) unknownTask(st *stream, taskID string) *schedulerv1.Event {
 	state := mesosv1.TaskState_TASK_LOST
-	if hasCapability(st.info, mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
+	if hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
 		state = mesosv1.TaskState_TASK_UNKNOWN
 	}
 	return s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: &taskID}}, state,
@@ -150,5 +169,72 @@ func (s *Server) reconcile(ctx context.Context, st *stream, r *schedulerv1.Call_
 			st.send(s.unknownTask(st, id))
 		}
 	}
+	return nil
+}
+
+// shutdown ends an executor, as Mesos does on SHUTDOWN. The executor of a
+// command task is the task's own: its tasks are killed.
+func (s *Server) shutdown(ctx context.Context, st *stream, sh *schedulerv1.Call_Shutdown) error {
+	var l kmv1.TaskList
+	if err := s.reader.List(ctx, &l, client.InNamespace(st.namespace), client.MatchingLabels{kmv1.LabelFramework: st.name}); err != nil {
+		return fmt.Errorf("listing the tasks of Framework %s/%s: %w", st.namespace, st.name, err)
+	}
+	for i := range l.Items {
+		t := &l.Items[i]
+		if t.Status.ExecutorID != sh.GetExecutorId().GetValue() || t.Status.State.IsTerminal() ||
+			(t.Status.AgentID != "" && t.Status.AgentID != sh.GetAgentId().GetValue()) {
+			continue
+		}
+		if err := s.kill(ctx, st, t.Annotations[AnnotationTaskID]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reconcileOperations answers RECONCILE_OPERATIONS: kubemesos knows no
+// operations, so each one listed is OPERATION_UNKNOWN, as Mesos answers
+// for one it does not know.
+func (s *Server) reconcileOperations(st *stream, r *schedulerv1.Call_ReconcileOperations) {
+	for _, op := range r.GetOperations() {
+		st.send(&schedulerv1.Event{Type: schedulerv1.Event_UPDATE_OPERATION_STATUS.Enum(), UpdateOperationStatus: &schedulerv1.Event_UpdateOperationStatus{
+			Status: &mesosv1.OperationStatus{OperationId: op.GetOperationId(), State: mesosv1.OperationState_OPERATION_UNKNOWN.Enum(), AgentId: op.GetAgentId()},
+		}})
+	}
+}
+
+// updateFramework answers UPDATE_FRAMEWORK: the new FrameworkInfo is kept
+// and its failover timeout applied. The role cannot change.
+func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1.Call_UpdateFramework) *httpError {
+	info := u.GetFrameworkInfo()
+	role, herr := frameworkRole(info)
+	if herr != nil {
+		return herr
+	}
+	var fw kmv1.Framework
+	if err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: st.name}, &fw); err != nil {
+		return &httpError{http.StatusInternalServerError, "Failed to read the framework: " + err.Error()}
+	}
+	if role != fw.Spec.Role {
+		return badRequest("kubemesos cannot change the role of a framework ('" + fw.Spec.Role + "' to '" + role + "')")
+	}
+	kept, err := infoAnnotation(info)
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	patch := client.MergeFrom(fw.DeepCopy())
+	if fw.Annotations == nil {
+		fw.Annotations = map[string]string{}
+	}
+	fw.Annotations[AnnotationFrameworkInfo] = kept
+	fw.Spec.FailoverTimeoutSeconds = ptr.To(failoverSeconds(info))
+	if err := s.schedulerClient.Patch(ctx, &fw, patch); err != nil {
+		return &httpError{http.StatusInternalServerError, "Failed to update the framework: " + err.Error()}
+	}
+	next := cloneInfo(info)
+	next.Id = st.frameworkInfo().GetId()
+	st.mu.Lock()
+	st.info = next
+	st.mu.Unlock()
 	return nil
 }

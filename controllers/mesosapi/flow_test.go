@@ -148,7 +148,8 @@ func TestFrameworkLifecycle(t *testing.T) {
 				}
 			}
 
-			// DECLINE an offer: it goes, with no RESCIND.
+			// DECLINE an offer for an hour: it goes, with no RESCIND, and no
+			// offer comes until REVIVE clears the filter.
 			var next *mesosv1.Offer
 			if len(es.offers) > 0 {
 				next = es.offers[len(es.offers)-1]
@@ -157,12 +158,25 @@ func TestFrameworkLifecycle(t *testing.T) {
 			}
 			es.offers = nil
 			send(&schedulerv1.Call{Type: schedulerv1.Call_DECLINE.Enum(), Decline: &schedulerv1.Call_Decline{
-				OfferIds: []*mesosv1.OfferID{next.GetId()}, Filters: &mesosv1.Filters{RefuseSeconds: proto.Float64(1)}}})
+				OfferIds: []*mesosv1.OfferID{next.GetId()}, Filters: &mesosv1.Filters{RefuseSeconds: proto.Float64(3600)}}})
 			eventually(t, "the declined offer to go", func() bool {
 				var o kmv1.Offer
 				return client.IgnoreNotFound(env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: next.GetId().GetValue()}, &o)) == nil &&
 					(o.Name == "" || o.DeletionTimestamp != nil)
 			})
+			if len(es.offers) != 0 {
+				t.Fatalf("offers %v arrived while the agent was filtered", es.offers)
+			}
+			send(&schedulerv1.Call{Type: schedulerv1.Call_REVIVE.Enum()})
+			revived := es.next(schedulerv1.Event_OFFERS).GetOffers().GetOffers()[0]
+
+			// RESCIND: the master withdraws an offer the framework holds.
+			if err := env.Client.Delete(ctx, &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: revived.GetId().GetValue()}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := es.next(schedulerv1.Event_RESCIND).GetRescind().GetOfferId(); !proto.Equal(got, revived.GetId()) {
+				t.Fatalf("RESCIND of %v, want %v", got, revived.GetId())
+			}
 
 			// KILL a task, and one that does not exist.
 			send(&schedulerv1.Call{Type: schedulerv1.Call_KILL.Enum(), Kill: &schedulerv1.Call_Kill{TaskId: &mesosv1.TaskID{Value: proto.String("sleeper")}}})
@@ -182,6 +196,24 @@ func TestFrameworkLifecycle(t *testing.T) {
 				st.GetReason() != mesosv1.TaskStatus_REASON_RECONCILIATION || st.Uuid != nil {
 				t.Fatalf("reconciliation %v: want TASK_FINISHED, REASON_RECONCILIATION, no uuid", st)
 			}
+
+			// An update not acknowledged is sent again, with its uuid, on a
+			// new subscription; the old stream fails over.
+			setState(&t2obj, kmv1.TaskRunning)
+			first := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
+			if first.GetTaskId().GetValue() != "sleeper" || first.GetState() != mesosv1.TaskState_TASK_RUNNING {
+				t.Fatalf("update %v, want the sleeper RUNNING", first)
+			}
+			info := frameworkInfo("lifecycle")
+			info.Id = fwID
+			old := es
+			es = subscribe(t, url, mt, info)
+			es.next(schedulerv1.Event_SUBSCRIBED)
+			if again := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus(); !proto.Equal(again, first) {
+				t.Fatalf("resent update %v, want %v (the acknowledged FINISHED is not resent)", again, first)
+			}
+			old.next(schedulerv1.Event_ERROR)
+			old.ended()
 
 			send(&schedulerv1.Call{Type: schedulerv1.Call_TEARDOWN.Enum()})
 			es.ended()

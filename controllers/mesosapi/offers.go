@@ -116,8 +116,9 @@ func offersEvent(offers ...*mesosv1.Offer) *schedulerv1.Event {
 // for the framework's role, the agent's attributes as TEXT, and the
 // agent's URL.
 func (s *Server) mesosOffer(ctx context.Context, st *stream, o *kmv1.Offer) *mesosv1.Offer {
-	role := st.info.GetRole()
-	if roles := st.info.GetRoles(); len(roles) == 1 {
+	info := st.frameworkInfo()
+	role := info.GetRole()
+	if roles := info.GetRoles(); len(roles) == 1 {
 		role = roles[0]
 	}
 	mo := &mesosv1.Offer{

@@ -79,6 +79,10 @@ func (o Options) Enabled() bool { return o.BindAddress != "" && o.BindAddress !=
 // Server serves the scheduler API. It is a manager Runnable that runs on
 // every replica: a standby redirects to the leader.
 type Server struct {
+	// ClearFilters, when set, drops a framework's decline filters in the
+	// leading master's scheduling cache (REVIVE).
+	ClearFilters func(framework types.NamespacedName)
+
 	opts Options
 	// c reads from the manager's cache and writes through its Guard.
 	c client.Client
@@ -213,6 +217,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	}
 	if herr := s.dispatch(r.Context(), st, call); herr != nil {
 		return herr
+	}
+	if call.GetType() == schedulerv1.Call_UPDATE_FRAMEWORK {
+		w.WriteHeader(http.StatusOK) // as Mesos answers it
+		return nil
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil

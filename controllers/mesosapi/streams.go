@@ -20,10 +20,11 @@ type stream struct {
 	// frameworkID is the Framework's UID; namespace and name its object.
 	frameworkID     string
 	namespace, name string
-	// info is the FrameworkInfo of the subscription.
+	// info is the FrameworkInfo of the subscription (UPDATE_FRAMEWORK
+	// replaces it); read it through frameworkInfo.
 	info *mesosv1.FrameworkInfo
 
-	// mu guards offers: the Offers sent on this stream, true once the
+	// mu guards info, pending and offers: the Offers sent on this stream, true once the
 	// stream declined or accepted one (its deletion is then no rescind).
 	mu     sync.Mutex
 	offers map[string]bool
@@ -57,6 +58,14 @@ func (st *stream) send(e *schedulerv1.Event) bool {
 		st.close(errorEvent("The event stream fell too far behind; subscribe again"))
 		return false
 	}
+}
+
+// frameworkInfo returns the stream's current FrameworkInfo, which must
+// not be changed.
+func (st *stream) frameworkInfo() *mesosv1.FrameworkInfo {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.info
 }
 
 // offerSent records that an Offer is sent, reporting false when it

@@ -179,7 +179,7 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 		interval = DefaultHeartbeatInterval
 	}
 	subscribed := &schedulerv1.Event{Type: schedulerv1.Event_SUBSCRIBED.Enum(), Subscribed: &schedulerv1.Event_Subscribed{
-		FrameworkId:              st.info.GetId(),
+		FrameworkId:              st.frameworkInfo().GetId(),
 		HeartbeatIntervalSeconds: ptr.To(interval.Seconds()),
 		MasterInfo:               s.masterInfo(),
 	}}

@@ -119,7 +119,7 @@ func (s *Server) sendUpdate(st *stream, t *kmv1.Task) {
 	if t.Status.State == kmv1.TaskStaging {
 		return
 	}
-	if t.Status.State == kmv1.TaskKilling && !hasCapability(st.info, mesosv1.FrameworkInfo_Capability_TASK_KILLING_STATE) {
+	if t.Status.State == kmv1.TaskKilling && !hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_TASK_KILLING_STATE) {
 		return
 	}
 	e := updateEvent(t, id)

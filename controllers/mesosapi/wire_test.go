@@ -237,6 +237,22 @@ func TestResubscribe(t *testing.T) {
 		t.Errorf("a call on the new stream answered %d %q, want 202", code, body)
 	}
 
+	// UPDATE_FRAMEWORK: 200, kept; a new role is refused.
+	update := frameworkInfo("resub")
+	update.Id, update.FailoverTimeout = id, proto.Float64(99)
+	uf := &schedulerv1.Call{Type: schedulerv1.Call_UPDATE_FRAMEWORK.Enum(), FrameworkId: id, UpdateFramework: &schedulerv1.Call_UpdateFramework{FrameworkInfo: update}}
+	if code, body := call(t, url, mt, second.id, uf); code != http.StatusOK {
+		t.Errorf("UPDATE_FRAMEWORK answered %d %q, want 200", code, body)
+	}
+	var fws kmv1.FrameworkList
+	if err := env.Client.List(context.Background(), &fws, client.InNamespace(ns)); err != nil || len(fws.Items) != 1 || ptr.Deref(fws.Items[0].Spec.FailoverTimeoutSeconds, 0) != 99 {
+		t.Errorf("frameworks %v, %v: want one with failoverTimeoutSeconds 99", fws.Items, err)
+	}
+	update.Role = proto.String("other")
+	if code, body := call(t, url, mt, second.id, uf); code != http.StatusBadRequest || !strings.Contains(body, "cannot change the role") {
+		t.Errorf("UPDATE_FRAMEWORK of the role answered %d %q, want 400", code, body)
+	}
+
 	unknown := frameworkInfo("resub")
 	unknown.Id = &mesosv1.FrameworkID{Value: proto.String(uuid.NewString())}
 	gone := subscribe(t, url, mt, unknown)

@@ -255,6 +255,16 @@ func (c *Cache) Filter(p Pair, until time.Time) {
 	}
 }
 
+// ClearFilters drops every decline filter of a framework, as a Mesos
+// REVIVE does.
+func (c *Cache) ClearFilters(fw types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slot := c.slots.slot(fw); slot >= 0 {
+		c.filters.drop(slot)
+	}
+}
+
 // Rebuilt reports whether the ledger was rebuilt since the cache started.
 func (c *Cache) Rebuilt() bool {
 	c.mu.Lock()

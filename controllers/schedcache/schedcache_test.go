@@ -332,6 +332,27 @@ func TestFiltersFollowFrameworkSlots(t *testing.T) {
 	}
 }
 
+// TestClearFilters: a revive drops the framework's filters on every agent
+// and no other framework's.
+func TestClearFilters(t *testing.T) {
+	c, _ := newCache()
+	one, two := b.MakeFramework("one", "ns").Obj(), b.MakeFramework("two", "ns").Obj()
+	c.Upsert(one)
+	c.Upsert(two)
+	k1, k2 := client.ObjectKeyFromObject(one), client.ObjectKeyFromObject(two)
+	for _, a := range []string{"a1", "a2"} {
+		c.Filter(Pair{Framework: k1, AgentID: a}, start.Add(time.Hour))
+		c.Filter(Pair{Framework: k2, AgentID: a}, start.Add(time.Hour))
+	}
+	c.ClearFilters(k1)
+	c.ClearFilters(types.NamespacedName{Namespace: "ns", Name: "unknown"})
+	s := c.Snapshot()
+	if s.Filtered("a1", k1) || s.Filtered("a2", k1) || !s.Filtered("a1", k2) || !s.Filtered("a2", k2) {
+		t.Errorf("after clearing one's filters: one %v %v (want false), two %v %v (want true)",
+			s.Filtered("a1", k1), s.Filtered("a2", k1), s.Filtered("a1", k2), s.Filtered("a2", k2))
+	}
+}
+
 // TestRebuildCountsEveryAdmittedTaskOnce: after a leader start, what
 // tasks took from offers that still exist is taken again, the executor
 // once per agent, and tasks never admitted take nothing.

@@ -271,7 +271,9 @@ func runMaster(o *masterOptions) error {
 		return err
 	}
 	if o.mesosAPI.Enabled() {
-		if err := mgr.Add(mesosapi.New(mgr, o.mesosAPI)); err != nil {
+		api := mesosapi.New(mgr, o.mesosAPI)
+		api.ClearFilters = master.ClearFilters
+		if err := mgr.Add(api); err != nil {
 			return fmt.Errorf("adding the Mesos scheduler API: %w", err)
 		}
 	}

@@ -189,7 +189,9 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 		return nil, nil, fmt.Errorf("setting up the master: %w", err)
 	}
 	if mc.MesosAPI != nil {
-		if err := mgr.Add(mesosapi.New(mgr, api)); err != nil {
+		srv := mesosapi.New(mgr, api)
+		srv.ClearFilters = m.ClearFilters
+		if err := mgr.Add(srv); err != nil {
 			return nil, nil, fmt.Errorf("adding the Mesos scheduler API: %w", err)
 		}
 	}
