@@ -27,8 +27,9 @@ import (
 // with; the Task's name derives from it (TaskName).
 const AnnotationTaskID = "kubemesos.io/mesos-task-id"
 
-// DefaultCommandImage runs a command task that names no image: a small
-// image with /bin/sh, as a Mesos command task runs on the agent's host.
+// DefaultCommandImage runs a command task that names no image (unless
+// --mesos-api-command-image says otherwise): a small image with /bin/sh,
+// where a Mesos command task runs on the agent's host.
 const DefaultCommandImage = "busybox:1.37"
 
 // taskNamePrefix bounds the part of a Task's name taken from its task ID.
@@ -212,7 +213,7 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 			return nil, "Resource " + r.GetName() + " must be a non-negative scalar"
 		}
 	}
-	cmd, msg := commandFor(ti)
+	cmd, msg := commandFor(ti, s.opts.CommandImage)
 	if msg != "" {
 		return nil, msg
 	}
@@ -245,12 +246,15 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 // /bin/sh -c value; otherwise value is the executable and arguments its
 // arguments (Mesos passes arguments[0] as argv[0]; a container takes
 // the rest as its arguments). The image is the container's, else
-// DefaultCommandImage.
-func commandFor(ti *mesosv1.TaskInfo) (*kmv1.CommandInfo, string) {
+// defaultImage, else DefaultCommandImage.
+func commandFor(ti *mesosv1.TaskInfo, defaultImage string) (*kmv1.CommandInfo, string) {
 	c := ti.GetCommand()
 	img := ti.GetContainer().GetMesos().GetImage().GetDocker().GetName()
 	if img == "" {
 		img = ti.GetContainer().GetDocker().GetImage()
+	}
+	if img == "" {
+		img = defaultImage
 	}
 	if img == "" {
 		img = DefaultCommandImage

@@ -48,6 +48,9 @@ type Options struct {
 	// AdvertiseAddress is host:port of this master's API as frameworks
 	// reach it, given in master_info.
 	AdvertiseAddress string
+	// CommandImage runs a command task whose TaskInfo names no container
+	// image; DefaultCommandImage when empty.
+	CommandImage string
 	// SchedulerLeaseDuration is the duration of the scheduler Lease the
 	// master holds for an open stream; it is renewed every third of it.
 	SchedulerLeaseDuration time.Duration
@@ -69,6 +72,7 @@ func DefaultOptions() Options {
 		BindAddress:            DefaultBindAddress,
 		HeartbeatInterval:      DefaultHeartbeatInterval,
 		MaxBodyBytes:           DefaultMaxBodyBytes,
+		CommandImage:           DefaultCommandImage,
 		SchedulerLeaseDuration: DefaultSchedulerLeaseDuration,
 	}
 }

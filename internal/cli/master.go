@@ -111,6 +111,7 @@ forced garbage collection at /debug/pprof/heap?gc=1; it is off by default.`,
 	f.StringVar(&ma.AdvertiseAddress, "mesos-api-advertise-address", "", "host:port at which frameworks reach this master's Mesos API; standbys redirect to the leader's. Default: $POD_IP (else the host name) and the port of --mesos-api-bind-address. The chart passes the pod IP through the downward API.")
 	f.StringVar(&ma.AnonymousNamespace, "mesos-api-anonymous-namespace", "", "UNSAFE on a shared cluster: calls to the Mesos API that carry no credentials act in this namespace, with the master's authority there (they create Frameworks and Tasks). Without it every call is refused with 401 until authentication is available.")
 	f.DurationVar(&ma.HeartbeatInterval, "mesos-api-heartbeat-interval", ma.HeartbeatInterval, "How often a Mesos API event stream carries a HEARTBEAT event.")
+	f.StringVar(&ma.CommandImage, "mesos-api-command-image", ma.CommandImage, "Container image of a Mesos command task whose TaskInfo names none (a Mesos agent runs such a task on its host); it needs /bin/sh for shell commands.")
 	f.Int64Var(&ma.MaxBodyBytes, "mesos-api-max-body-bytes", ma.MaxBodyBytes, "Largest Mesos API call body; a larger one is refused with 413.")
 	addZapFlags(cmd, &o.zap)
 	return cmd, o
