@@ -96,13 +96,20 @@ func (s *Server) teardown(ctx context.Context, st *stream) error {
 // kill sets spec.kill on the task's Task, as the SDK's KillTask does. A
 // task that does not exist is reconciled, as Mesos does.
 func (s *Server) kill(ctx context.Context, st *stream, taskID string) error {
-	t := &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: st.namespace, Name: TaskName(taskID)}}
-	err := s.schedulerClient.Patch(ctx, t, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"kill":true}}`)))
-	if apierrors.IsNotFound(err) {
+	var t kmv1.Task
+	err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: TaskName(taskID)}, &t)
+	if apierrors.IsNotFound(err) || (err == nil && (string(t.Spec.Framework) != st.name || t.Annotations[AnnotationTaskID] != taskID)) {
 		st.send(s.unknownTask(st, taskID))
 		return nil
 	}
 	if err != nil {
+		return fmt.Errorf("reading task %s: %w", taskID, err)
+	}
+	if t.Spec.Kill {
+		return nil
+	}
+	patch := []byte(`{"spec":{"kill":true}}`)
+	if err := s.schedulerClient.Patch(ctx, &t, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("killing task %s: %w", taskID, err)
 	}
 	return nil
