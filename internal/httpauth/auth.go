@@ -195,11 +195,12 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 	switch {
 	case errors.Is(err, ErrNoCredentials):
 		if a.anonymous != nil {
-			return a.anonymous, nil
+			anonymous := *a.anonymous
+			return &anonymous, nil
 		}
-		return nil, &UnauthorizedError{Reason: "the request has no credentials: send a Kubernetes token as `Authorization: Bearer <token>` or as the secret of Basic auth"}
+		return nil, &UnauthorizedError{Reason: "The request has no credentials: send a Kubernetes token as `Authorization: Bearer <token>` or as the secret of Basic auth."}
 	case err != nil:
-		return nil, &UnauthorizedError{Reason: err.Error(), InvalidToken: true}
+		return nil, &UnauthorizedError{Reason: "Malformed Authorization header: " + err.Error() + ".", InvalidToken: true}
 	}
 	u, err := a.tokens.review(r.Context(), creds.Token)
 	if err != nil {
@@ -207,11 +208,11 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 		return nil, &UnavailableError{Review: "TokenReview", Err: err}
 	}
 	if u == nil {
-		return nil, &UnauthorizedError{Reason: "the token is not accepted by the Kubernetes API server", InvalidToken: true}
+		return nil, &UnauthorizedError{Reason: "The token is not accepted by the Kubernetes API server.", InvalidToken: true}
 	}
 	if creds.Scheme == SchemeBasic && creds.Principal != "" && creds.Principal != u.GetName() {
 		return nil, &UnauthorizedError{
-			Reason:       fmt.Sprintf("the principal %q is not the user the token authenticates as, %q: send that or an empty principal", truncate(creds.Principal, 256), u.GetName()),
+			Reason:       fmt.Sprintf("The principal %q is not the user the token authenticates as, %q: send that or an empty principal.", truncate(creds.Principal, 256), u.GetName()),
 			InvalidToken: true,
 		}
 	}

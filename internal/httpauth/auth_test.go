@@ -3,6 +3,7 @@ package httpauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -121,7 +122,7 @@ func TestMiddleware(t *testing.T) {
 		{name: "bearer, allowed", auth: "Bearer good", call: "SUBSCRIBE", ns: "a", code: 202},
 		{name: "basic with the user as principal", auth: basic("alice", "good"), call: "ACCEPT", ns: "a", code: 202},
 		{name: "basic without a principal", auth: basic("", "good"), call: "ACCEPT", ns: "a", code: 202},
-		{name: "basic with another principal", auth: basic("bob", "good"), call: "ACCEPT", ns: "a", code: 401, challenge: invalidChallenge, body: `the principal "bob" is not the user`},
+		{name: "basic with another principal", auth: basic("bob", "good"), call: "ACCEPT", ns: "a", code: 401, challenge: invalidChallenge, body: `The principal "bob" is not the user`},
 		{name: "another namespace", auth: "Bearer good", call: "SUBSCRIBE", ns: "b", code: 403, body: `alice may not create frameworks.kubemesos.io in namespace "b": no RBAC rule`},
 		{name: "a call the caller may not make", auth: "Bearer good", call: "TEARDOWN", ns: "a", code: 403, body: "may not delete frameworks"},
 		{name: "an unknown call", auth: "Bearer good", call: "NOPE", ns: "a", code: 403, body: "no authorization rule"},
@@ -134,6 +135,9 @@ func TestMiddleware(t *testing.T) {
 			if code != tc.code || ch != tc.challenge || !strings.Contains(body, tc.body) {
 				t.Fatalf("got %d, challenge %q, body %q; want %d, %q, a body with %q", code, ch, body, tc.code, tc.challenge, tc.body)
 			}
+			if tc.code != 202 && !strings.HasPrefix(body, fmt.Sprintf("%d %s. ", tc.code, http.StatusText(tc.code))) {
+				t.Fatalf("the body %q does not start with the status", body)
+			}
 			if strings.Contains(body, "good") {
 				t.Fatalf("the body %q holds the token", body)
 			}
@@ -145,13 +149,13 @@ func TestUnavailableIs503(t *testing.T) {
 	down := errors.New("connection refused")
 	t.Run("TokenReview", func(t *testing.T) {
 		a := newTestAuth(t, Config{}, &fakeTokens{err: down}, &fakeAuthz{})
-		if code, ch, body := serve(t, a, "Bearer good", "SUBSCRIBE", "a"); code != 503 || ch != "" || !strings.Contains(body, "TokenReview") {
+		if code, ch, body := serve(t, a, "Bearer good", "SUBSCRIBE", "a"); code != 503 || ch != "" || !strings.Contains(body, "TokenReview") || strings.Contains(body, "refused") {
 			t.Fatalf("got %d, %q, %q; want 503 without a challenge", code, ch, body)
 		}
 	})
 	t.Run("SubjectAccessReview", func(t *testing.T) {
 		a := newTestAuth(t, Config{}, &fakeTokens{users: map[string]string{"good": "alice"}}, &fakeAuthz{err: down})
-		if code, _, body := serve(t, a, "Bearer good", "SUBSCRIBE", "a"); code != 503 || !strings.Contains(body, "SubjectAccessReview") {
+		if code, _, body := serve(t, a, "Bearer good", "SUBSCRIBE", "a"); code != 503 || !strings.Contains(body, "SubjectAccessReview") || strings.Contains(body, "refused") {
 			t.Fatalf("got %d, %q; want 503", code, body)
 		}
 	})

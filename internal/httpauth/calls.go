@@ -85,7 +85,7 @@ var (
 //   - MESSAGE sends a framework message, which travels as an Event in the
 //     namespace, as the Go SDK sends it: create events.events.k8s.io.
 //
-// A call that is not in the table is refused (403).
+// A call that is not in the table is refused (403). The table is read-only.
 var SchedulerCalls = map[string][]Attributes{
 	"SUBSCRIBE":                    {createFrameworks, updateFrameworks},
 	"TEARDOWN":                     {deleteFrameworks},

@@ -87,7 +87,25 @@ func (a *Auth) WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_, _ = fmt.Fprintf(w, "%d %s. %s\n", code, http.StatusText(code), err.Error())
+	_, _ = fmt.Fprintf(w, "%d %s. %s\n", code, http.StatusText(code), message(err))
+}
+
+// message is what the caller is told: why it was refused, but nothing of
+// the API server's address or of its errors, which are logged instead.
+func message(err error) string {
+	var unauthorized *UnauthorizedError
+	var forbidden *ForbiddenError
+	var unavailable *UnavailableError
+	switch {
+	case errors.As(err, &unauthorized):
+		return unauthorized.Reason
+	case errors.As(err, &forbidden):
+		return forbidden.Error()
+	case errors.As(err, &unavailable):
+		return fmt.Sprintf("The Kubernetes API server could not answer a %s; try again.", unavailable.Review)
+	default:
+		return "The request could not be authenticated or authorized."
+	}
 }
 
 // challenge is the WWW-Authenticate value of a 401: one challenge per scheme
