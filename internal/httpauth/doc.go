@@ -11,16 +11,15 @@
 //
 //   - `Authorization: Bearer <token>`.
 //   - `Authorization: Basic base64(<principal>:<token>)`, the way a Mesos
-//     framework sends its principal and secret: the secret is the token
-//     (the last colon separates the two, since Kubernetes user names hold
-//     colons and tokens never do). The
-//     principal must be empty or equal to the user name the token
-//     authenticates as (for a ServiceAccount,
+//     framework sends its principal and secret: the secret is the token.
+//     The last colon separates the two, since Kubernetes user names hold
+//     colons and tokens never do. The principal must be empty or equal to
+//     the user name the token authenticates as (for a ServiceAccount,
 //     `system:serviceaccount:<namespace>:<name>`); any other principal is
 //     refused with 401. Mesos itself refuses a framework whose principal
-//     differs from the authenticated one, so a framework configured this way
-//     keeps its principal meaningful, and a principal can never be used to
-//     claim another identity.
+//     differs from the authenticated one, so a framework configured this
+//     way keeps its principal meaningful, and a principal can never be used
+//     to claim another identity.
 //
 // The scheme name is matched without regard to case (RFC 7235). Answers of
 // the API server are kept for a short time in a cache bounded in size
@@ -49,6 +48,22 @@
 // ServiceAccount, and never anything outside NS, whatever RBAC grants. A
 // request with credentials that are not accepted is refused with 401 in
 // either mode; it never falls back to anonymous.
+//
+// # Use
+//
+// Wrap the handler in Auth.Middleware; in the handler, read the caller with
+// CallerFrom and check each call with Auth.AuthorizeCall (or any other
+// permission with Auth.Authorize, as the web UI will for reading a
+// namespace), answering a refusal with Auth.WriteError:
+//
+//	a, err := httpauth.New(httpauth.Config{Client: clientset, Log: log})
+//	mux.Handle("/api/v1/scheduler", a.Middleware(scheduler))
+//	// in scheduler, once the call is decoded:
+//	caller, _ := httpauth.CallerFrom(r.Context())
+//	if err := a.AuthorizeCall(r.Context(), caller, "SUBSCRIBE", namespace, name); err != nil {
+//		a.WriteError(w, err)
+//		return
+//	}
 //
 // # Answers
 //
