@@ -14,9 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
-	"k8s.io/apiserver/pkg/util/webhook"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 )
@@ -46,6 +43,11 @@ const (
 	// DefaultReviewTimeout bounds one review request to the API server.
 	DefaultReviewTimeout = 10 * time.Second
 )
+
+// DefaultBackoff is how a review that failed for a passing reason is
+// retried before the request gets a 503: five tries over about three
+// seconds.
+var DefaultBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
 
 // Anonymous is the opt-in for callers without credentials.
 type Anonymous struct {
@@ -80,9 +82,9 @@ type Config struct {
 	// zero).
 	ReviewTimeout time.Duration
 	// Backoff is how failed reviews are retried before the request gets a
-	// 503 (the library's webhook backoff when nil).
+	// 503 (DefaultBackoff when nil).
 	Backoff *wait.Backoff
-	// Clock is the token cache's clock (the real one when nil).
+	// Clock is the caches' clock (the real one when nil).
 	Clock clock.PassiveClock
 	// Log receives failures to reach the API server.
 	Log logr.Logger
@@ -92,7 +94,7 @@ type Config struct {
 // server. It is safe for concurrent use.
 type Auth struct {
 	tokens    tokenReviewer
-	authz     authorizer.Authorizer
+	access    accessReviewer
 	realm     string
 	anonymous *Caller
 	log       logr.Logger
@@ -103,7 +105,7 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("httpauth: a Kubernetes client is required")
 	}
-	backoff := webhook.DefaultRetryBackoffWithInitialDelay(500 * time.Millisecond)
+	backoff := DefaultBackoff
 	if cfg.Backoff != nil {
 		backoff = *cfg.Backoff
 	}
@@ -125,20 +127,19 @@ func New(cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	authz, err := authorizerfactory.DelegatingAuthorizerConfig{
-		SubjectAccessReviewClient: cfg.Client.AuthorizationV1(),
-		AllowCacheTTL:             orDefault(cfg.AllowTTL, DefaultAllowTTL),
-		DenyCacheTTL:              orDefault(cfg.DenyTTL, DefaultDenyTTL),
-		WebhookRetryBackoff:       &backoff,
-	}.New()
-	if err != nil {
-		return nil, fmt.Errorf("httpauth: creating the SubjectAccessReview authorizer: %w", err)
+	access := &apiAccessReviewer{
+		client:   cfg.Client.AuthorizationV1().SubjectAccessReviews(),
+		backoff:  backoff,
+		timeout:  timeout,
+		entries:  cache.NewLRUExpireCacheWithClock(accessCacheSize, clk),
+		allowTTL: orDefault(cfg.AllowTTL, DefaultAllowTTL),
+		denyTTL:  orDefault(cfg.DenyTTL, DefaultDenyTTL),
 	}
-	return newAuth(cfg, tokens, authz)
+	return newAuth(cfg, tokens, access)
 }
 
 // newAuth finishes an Auth from its reviewers; tests give it fakes.
-func newAuth(cfg Config, tokens tokenReviewer, authz authorizer.Authorizer) (*Auth, error) {
+func newAuth(cfg Config, tokens tokenReviewer, access accessReviewer) (*Auth, error) {
 	realm := cfg.Realm
 	if realm == "" {
 		realm = DefaultRealm
@@ -146,7 +147,7 @@ func newAuth(cfg Config, tokens tokenReviewer, authz authorizer.Authorizer) (*Au
 	if strings.ContainsFunc(realm, func(r rune) bool { return r == '"' || r == '\\' || r < ' ' || r == 0x7f }) {
 		return nil, fmt.Errorf("httpauth: the realm %q holds a quote, a backslash or a control character", realm)
 	}
-	a := &Auth{tokens: tokens, authz: authz, realm: realm, log: cfg.Log}
+	a := &Auth{tokens: tokens, access: access, realm: realm, log: cfg.Log}
 	if an := cfg.Anonymous; an != nil {
 		if errs := validation.IsDNS1123Label(an.Namespace); len(errs) > 0 {
 			return nil, fmt.Errorf("httpauth: the anonymous namespace %q: %s", an.Namespace, strings.Join(errs, "; "))
@@ -229,26 +230,15 @@ func (a *Auth) Authorize(ctx context.Context, caller *Caller, attrs Attributes) 
 		return &ForbiddenError{User: caller.User.GetName(), Attributes: attrs,
 			Reason: fmt.Sprintf("an anonymous caller may only act in namespace %q", caller.Namespace)}
 	}
-	decision, reason, err := a.authz.Authorize(ctx, authorizer.AttributesRecord{
-		User:            caller.User,
-		Verb:            attrs.Verb,
-		APIGroup:        attrs.Group,
-		Resource:        attrs.Resource,
-		Subresource:     attrs.Subresource,
-		Namespace:       attrs.Namespace,
-		Name:            attrs.Name,
-		ResourceRequest: true,
-	})
+	allowed, reason, err := a.access.review(ctx, caller.User, attrs)
 	switch {
-	case decision == authorizer.DecisionAllow && err == nil:
-		return nil
-	case decision == authorizer.DecisionDeny:
-		return &ForbiddenError{User: caller.User.GetName(), Attributes: attrs, Reason: reason}
 	case err != nil:
 		a.log.Error(err, "Reviewing access failed", "user", caller.User.GetName(), "attributes", attrs.String())
 		return &UnavailableError{Review: "SubjectAccessReview", Err: err}
-	default:
+	case !allowed:
 		return &ForbiddenError{User: caller.User.GetName(), Attributes: attrs, Reason: reason}
+	default:
+		return nil
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 	testclock "k8s.io/utils/clock/testing"
 )
 
@@ -49,23 +48,22 @@ type fakeAuthz struct {
 	asked   []Attributes
 }
 
-func (f *fakeAuthz) authorize(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+func (f *fakeAuthz) review(_ context.Context, u user.Info, attrs Attributes) (bool, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	attrs := Attributes{Verb: a.GetVerb(), Group: a.GetAPIGroup(), Resource: a.GetResource(), Subresource: a.GetSubresource(), Namespace: a.GetNamespace(), Name: a.GetName()}
 	f.asked = append(f.asked, attrs)
 	if f.err != nil {
-		return authorizer.DecisionNoOpinion, "", f.err
+		return false, "", f.err
 	}
-	if f.allowed[a.GetUser().GetName()+" "+attrs.String()] {
-		return authorizer.DecisionAllow, "", nil
+	if f.allowed[u.GetName()+" "+attrs.String()] {
+		return true, "", nil
 	}
-	return authorizer.DecisionNoOpinion, "no RBAC rule", nil
+	return false, "no RBAC rule", nil
 }
 
 func newTestAuth(t *testing.T, cfg Config, tokens *fakeTokens, authz *fakeAuthz) *Auth {
 	t.Helper()
-	a, err := newAuth(cfg, tokens, authorizer.AuthorizerFunc(authz.authorize))
+	a, err := newAuth(cfg, tokens, authz)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +268,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{Anonymous: &Anonymous{Namespace: ""}},
 		{Anonymous: &Anonymous{Namespace: "a", ServiceAccount: "Bad Name"}},
 	} {
-		if _, err := newAuth(cfg, &fakeTokens{}, authorizer.AuthorizerFunc((&fakeAuthz{}).authorize)); err == nil {
+		if _, err := newAuth(cfg, &fakeTokens{}, &fakeAuthz{}); err == nil {
 			t.Errorf("newAuth(%+v) took a bad config", cfg)
 		}
 	}

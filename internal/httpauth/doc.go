@@ -33,8 +33,11 @@
 // Each Mesos call is checked by SubjectAccessReview for what it does to the
 // kubemesos objects in its namespace, as if the caller made the same change
 // with kubectl: the table SchedulerCalls is the one home of that rule.
-// Answers are cached by the library's webhook authorizer
-// (Config.AllowTTL, Config.DenyTTL, bounded in size).
+// Answers are kept in a cache bounded in size and in time (Config.AllowTTL,
+// Config.DenyTTL); failures are never kept. (The API server library's
+// delegating authorizer would do the same, but it links CEL, gRPC and
+// OpenTelemetry into the binary: the master grew by 29 MB (60%), against
+// 41 kB for this package.)
 //
 // # Anonymous callers
 //

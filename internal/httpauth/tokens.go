@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/util/webhook"
 	authenticationclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
 )
 
@@ -43,11 +42,11 @@ func (r *apiTokenReviewer) review(ctx context.Context, token string) (user.Info,
 	}
 	in := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: r.audiences}}
 	var out *authenticationv1.TokenReview
-	err := webhook.WithExponentialBackoff(ctx, r.backoff, func() error {
+	err := withRetry(ctx, r.backoff, func() error {
 		var err error
 		out, err = r.client.Create(ctx, in, metav1.CreateOptions{})
 		return err
-	}, webhook.DefaultShouldRetry)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("creating a TokenReview: %w", err)
 	}
