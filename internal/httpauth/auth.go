@@ -35,17 +35,18 @@ const (
 	// DefaultTokenFailureTTL is how long a refused token is refused without
 	// asking again.
 	DefaultTokenFailureTTL = 10 * time.Second
-	// DefaultAllowTTL and DefaultDenyTTL are how long a SubjectAccessReview
-	// answer is kept.
+	// DefaultAllowTTL is how long a SubjectAccessReview that allowed is
+	// kept.
 	DefaultAllowTTL = 10 * time.Second
-	// DefaultDenyTTL: see DefaultAllowTTL.
+	// DefaultDenyTTL is how long a SubjectAccessReview that refused is
+	// kept.
 	DefaultDenyTTL = 10 * time.Second
-	// DefaultReviewTimeout bounds one review request to the API server.
+	// DefaultReviewTimeout bounds one review, its retries included.
 	DefaultReviewTimeout = 10 * time.Second
 )
 
 // DefaultBackoff is how a review that failed for a passing reason is
-// retried before the request gets a 503: five tries over about three
+// retried before the request gets a 503: five tries within about four
 // seconds.
 var DefaultBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
 
@@ -78,8 +79,8 @@ type Config struct {
 	// AllowTTL and DenyTTL are how long SubjectAccessReview answers are
 	// kept (the defaults when zero).
 	AllowTTL, DenyTTL time.Duration
-	// ReviewTimeout bounds one review request (DefaultReviewTimeout when
-	// zero).
+	// ReviewTimeout bounds one review, its retries included
+	// (DefaultReviewTimeout when zero).
 	ReviewTimeout time.Duration
 	// Backoff is how failed reviews are retried before the request gets a
 	// 503 (DefaultBackoff when nil).
@@ -205,7 +206,9 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 	}
 	u, err := a.tokens.review(r.Context(), creds.Token)
 	if err != nil {
-		a.log.Error(err, "Reviewing a token failed")
+		if r.Context().Err() == nil {
+			a.log.Error(err, "Reviewing a token failed")
+		}
 		return nil, &UnavailableError{Review: "TokenReview", Err: err}
 	}
 	if u == nil {
@@ -233,7 +236,9 @@ func (a *Auth) Authorize(ctx context.Context, caller *Caller, attrs Attributes) 
 	allowed, reason, err := a.access.review(ctx, caller.User, attrs)
 	switch {
 	case err != nil:
-		a.log.Error(err, "Reviewing access failed", "user", caller.User.GetName(), "attributes", attrs.String())
+		if ctx.Err() == nil {
+			a.log.Error(err, "Reviewing access failed", "user", caller.User.GetName(), "attributes", attrs.String())
+		}
 		return &UnavailableError{Review: "SubjectAccessReview", Err: err}
 	case !allowed:
 		return &ForbiddenError{User: caller.User.GetName(), Attributes: attrs, Reason: reason}
