@@ -1,4 +1,7 @@
-package httpauth_test
+// Package auth tests internal/httpauth against a real kube-apiserver (built
+// into bin/ by `make tools`): ServiceAccount tokens from the TokenRequest
+// API, RBAC, and the API server's own request counters.
+package auth
 
 import (
 	"context"
