@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -209,7 +210,17 @@ func (c *Cluster) teardown(ctx context.Context, ns string, from mark) (*Writes, 
 			running++
 		}
 	}
-	if err := c.client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns)); err != nil {
+	// One collection delete of 10,000 pods can outlast the API server's
+	// request timeout on a busy machine; what it deleted stays deleted, so
+	// it is sent again until it completes.
+	err := wait.PollUntilContextTimeout(ctx, time.Second, c.cfg.Timeout, true, func(ctx context.Context) (bool, error) {
+		if err := c.client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns)); err != nil {
+			c.cfg.Log.Info("deleting the pods again", "namespace", ns, "error", err.Error())
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("deleting the pods of %s: %w", ns, err)
 	}
 	if err := poll(ctx, c.cfg.Timeout, func() (bool, error) { return len(c.podsOf(ns)) == 0, nil }); err != nil {
