@@ -20,11 +20,17 @@
 //   - SUBSCRIBE: 200, a Mesos-Stream-Id header and a chunked RecordIO
 //     stream of events in the negotiated type; every other call 202.
 //
-// Who calls, and in which namespace, is decided by one function
-// (Server.namespaceOf), which the Kubernetes authentication replaces.
+// Who calls is told by internal/httpauth (a Kubernetes token checked by
+// TokenReview, or the anonymous ServiceAccount of an explicit opt-in); in
+// which namespace the call acts is decided in one place
+// (Server.authenticate): the ServiceAccount's own. Each call is then
+// authorized by SubjectAccessReview as httpauth's table says. A standby
+// redirects before it authenticates.
 package mesosapi
 
 // The scheduler API's permissions beyond the master's own: it creates the
 // Frameworks of new subscriptions and the Tasks that ACCEPT launches.
 //
 // +kubebuilder:rbac:groups=kubemesos.io,resources=frameworks;tasks,verbs=create
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create

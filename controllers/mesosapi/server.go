@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,6 +20,7 @@ import (
 
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
+	"github.com/kubemesos/kubemesos/internal/httpauth"
 )
 
 // Path is where the scheduler API is served.
@@ -33,9 +35,13 @@ type Options struct {
 	// turns it off.
 	BindAddress string
 	// AnonymousNamespace, when set, is the namespace of calls that carry
-	// no credentials. Anyone who reaches the endpoint then acts as the
-	// master in that namespace: unsafe on a shared cluster.
+	// no credentials: they act as AnonymousServiceAccount there, with what
+	// RBAC grants it. Anyone who reaches the endpoint can then do that:
+	// unsafe on a shared cluster.
 	AnonymousNamespace string
+	// AnonymousServiceAccount is who anonymous calls act as;
+	// httpauth.DefaultAnonymousServiceAccount when empty.
+	AnonymousServiceAccount string
 	// HeartbeatInterval is how often a stream carries a HEARTBEAT event.
 	HeartbeatInterval time.Duration
 	// MaxBodyBytes is the largest call body read.
@@ -96,6 +102,8 @@ type Server struct {
 	// have yet (an object created a moment ago, the master Lease).
 	reader  client.Reader
 	elected <-chan struct{}
+	// auth authenticates callers and authorizes their calls.
+	auth *httpauth.Auth
 	// informers are the manager's, for the Offer and Task events.
 	informers cache.Informers
 	clock     clock.WithTicker
@@ -104,8 +112,21 @@ type Server struct {
 }
 
 // New returns the scheduler API of mgr's master.
-func New(mgr ctrl.Manager, o Options) *Server {
+func New(mgr ctrl.Manager, o Options) (*Server, error) {
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("creating the client of the Mesos API's reviews: %w", err)
+	}
+	cfg := httpauth.Config{Client: cs, Log: mgr.GetLogger().WithName("mesos-api-auth")}
+	if o.AnonymousNamespace != "" {
+		cfg.Anonymous = &httpauth.Anonymous{Namespace: o.AnonymousNamespace, ServiceAccount: o.AnonymousServiceAccount}
+	}
+	auth, err := httpauth.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the Mesos API's authentication: %w", err)
+	}
 	return &Server{
+		auth:            auth,
 		opts:            o,
 		c:               mgr.GetClient(),
 		schedulerClient: fieldowner.Client(mgr.GetClient(), fieldowner.Scheduler),
@@ -115,7 +136,7 @@ func New(mgr ctrl.Manager, o Options) *Server {
 		clock:           clock.RealClock{},
 		log:             mgr.GetLogger().WithName("mesos-api"),
 		streams:         newRegistry(),
-	}
+	}, nil
 }
 
 // NeedLeaderElection is false: standbys answer too, with a redirect.
@@ -179,12 +200,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
-	ns, herr := s.namespaceOf(r)
-	if herr != nil {
-		return herr
-	}
+	// A standby redirects before it authenticates: only the leader
+	// reviews tokens (its writes, reviews included, pass its Guard).
 	if !s.leading() {
 		return s.redirect(w, r)
+	}
+	caller, ns, ok := s.authenticate(w, r)
+	if !ok {
+		return nil
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -213,10 +236,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 		if r.Header.Get(HeaderStreamID) != "" {
 			return badRequest("Subscribe calls should not include the '" + HeaderStreamID + "' header")
 		}
-		return s.subscribe(w, r, ns, out, call.GetSubscribe())
+		return s.subscribe(w, r, caller, ns, out, call.GetSubscribe())
 	}
 	st, herr := s.subscribedStream(r.Context(), ns, call.GetFrameworkId().GetValue(), r.Header.Get(HeaderStreamID))
 	if herr != nil {
+		return herr
+	}
+	if herr := s.authorize(r, caller, call.GetType().String(), ns, st.name); herr != nil {
 		return herr
 	}
 	if herr := s.dispatch(r.Context(), st, call); herr != nil {

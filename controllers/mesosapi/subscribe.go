@@ -21,6 +21,7 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/mesosjson"
 	"github.com/kubemesos/kubemesos/internal/recordio"
 	"github.com/kubemesos/kubemesos/internal/version"
@@ -108,7 +109,7 @@ func infoAnnotation(info *mesosv1.FrameworkInfo) (string, error) {
 // subscribe answers SUBSCRIBE: it creates or adopts the Framework, then
 // streams events until the subscriber goes, a newer subscription fails
 // it over, or the master stops.
-func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, ns string, out codec, sub *schedulerv1.Call_Subscribe) *httpError {
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpauth.Caller, ns string, out codec, sub *schedulerv1.Call_Subscribe) *httpError {
 	ctx := r.Context()
 	info := sub.GetFrameworkInfo()
 	role, herr := frameworkRole(info)
@@ -119,8 +120,22 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, ns string, ou
 	var refusal string
 	var err error
 	if id := info.GetId().GetValue(); id != "" {
-		fw, refusal, err = s.adopt(ctx, ns, id, info, role)
+		known, ferr := s.findFramework(ctx, ns, id)
+		if ferr != nil {
+			return &httpError{http.StatusInternalServerError, ferr.Error()}
+		}
+		name := ""
+		if known != nil {
+			name = known.Name
+		}
+		if herr := s.authorize(r, caller, schedulerv1.Call_SUBSCRIBE.String(), ns, name); herr != nil {
+			return herr
+		}
+		fw, refusal, err = s.adopt(ctx, ns, known, info, role)
 	} else {
+		if herr := s.authorize(r, caller, schedulerv1.Call_SUBSCRIBE.String(), ns, ""); herr != nil {
+			return herr
+		}
 		fw, err = s.createFramework(ctx, ns, info, role)
 	}
 	if err != nil {
@@ -286,11 +301,8 @@ func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.F
 // adopt finds the Framework of a re-subscription and records its new
 // FrameworkInfo. A framework that is gone or ended is refused as Mesos
 // refuses a removed one.
-func (s *Server) adopt(ctx context.Context, ns, id string, info *mesosv1.FrameworkInfo, role string) (*kmv1.Framework, string, error) {
-	fw, err := s.findFramework(ctx, ns, id)
-	if err != nil {
-		return nil, "", err
-	}
+func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info *mesosv1.FrameworkInfo, role string) (*kmv1.Framework, string, error) {
+	id := info.GetId().GetValue()
 	switch {
 	case fw == nil, fw.DeletionTimestamp != nil,
 		fw.Status.Phase == kmv1.FrameworkCompleted, fw.Status.Phase == kmv1.FrameworkFailed, fw.Status.Phase == kmv1.FrameworkTearingDown:

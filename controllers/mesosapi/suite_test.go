@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -23,6 +25,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
 	"github.com/kubemesos/kubemesos/internal/mesosjson"
 	"github.com/kubemesos/kubemesos/internal/recordio"
@@ -58,8 +61,34 @@ func apiOptions(t *testing.T, anonymous string) mesosapi.Options {
 	return o
 }
 
-// newNamespace creates a namespace for one test.
+// frameworkRole is what a Mesos framework needs in its namespace, as the
+// chart's ClusterRole kubemesos-mesos-framework grants it.
+const frameworkRole = "test-mesos-framework"
+
+// newNamespace creates a namespace for one test, where the anonymous
+// ServiceAccount may do what a framework does.
 func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := newBareNamespace(t)
+	ctx := context.Background()
+	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: frameworkRole}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{kmv1.GroupVersion.Group}, Resources: []string{"frameworks", "tasks", "offers"}, Verbs: []string{"get", "list", "create", "update", "patch", "delete"}},
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create"}},
+	}}
+	if err := env.Client.Create(ctx, cr); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mesos-anonymous"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: frameworkRole},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: httpauth.DefaultAnonymousServiceAccount}}}
+	if err := env.Client.Create(ctx, rb); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// newBareNamespace creates a namespace where nobody is granted anything.
+func newBareNamespace(t *testing.T) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "mesos-"}}
 	if err := env.Client.Create(context.Background(), ns); err != nil {
@@ -83,12 +112,12 @@ func startAPI(t *testing.T, o mesosapi.Options, leaderElect bool) string {
 		return err == nil
 	})
 	url := "http://" + o.BindAddress + mesosapi.Path
-	if !leaderElect && o.AnonymousNamespace != "" {
-		// Leading once the manager has started everything: then a GET
-		// gets past the redirect to the method check.
+	if !leaderElect {
+		// Leading once the manager has started everything: then a call
+		// gets past the redirect.
 		testenv.Eventually(t, "the master to lead", 30*time.Second, func() bool {
 			code, _ := answer(t, request{method: http.MethodGet}.do(t, url))
-			return code == http.StatusMethodNotAllowed
+			return code != http.StatusServiceUnavailable
 		})
 	}
 	return url

@@ -20,6 +20,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
 )
 
@@ -86,14 +87,38 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestUnauthenticated checks that without the anonymous opt-in every call
-// is refused with 401, naming the flag.
-func TestUnauthenticated(t *testing.T) {
+// TestAuthentication checks who may call: without the anonymous opt-in a
+// call needs credentials (401), a token the API server does not accept is
+// refused (401), and an anonymous caller may only do what RBAC grants its
+// ServiceAccount (403).
+func TestAuthentication(t *testing.T) {
+	sub := encode(t, mesosapi.MediaJSON, subscribeCall(frameworkInfo("anon")))
 	url := startAPI(t, apiOptions(t, ""), false)
-	resp := request{contentType: mesosapi.MediaJSON, body: encode(t, mesosapi.MediaJSON, subscribeCall(frameworkInfo("anon")))}.do(t, url)
-	code, body := answer(t, resp)
-	if code != http.StatusUnauthorized || !strings.Contains(body, mesosapi.FlagAnonymousNamespace) {
-		t.Fatalf("got %d %q, want 401 naming %s", code, body, mesosapi.FlagAnonymousNamespace)
+	resp := request{contentType: mesosapi.MediaJSON, body: sub}.do(t, url)
+	challenge := resp.Header.Get("WWW-Authenticate")
+	if code, body := answer(t, resp); code != http.StatusUnauthorized || !strings.Contains(body, "no credentials") || !strings.Contains(challenge, "Bearer") {
+		t.Fatalf("got %d %q (WWW-Authenticate %q), want 401 with a challenge", code, body, challenge)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(sub)))
+	req.Header.Set("Content-Type", mesosapi.MediaJSON)
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := answer(t, r2); code != http.StatusUnauthorized || !strings.Contains(body, "not accepted") {
+		t.Fatalf("a bad token: got %d %q, want 401", code, body)
+	}
+
+	bare := newBareNamespace(t)
+	url = startAPI(t, apiOptions(t, bare), false)
+	if code, body := answer(t, request{contentType: mesosapi.MediaJSON, body: sub}.do(t, url)); code != http.StatusForbidden ||
+		!strings.Contains(body, "system:serviceaccount:"+bare+":"+httpauth.DefaultAnonymousServiceAccount) {
+		t.Fatalf("an anonymous caller without RBAC: got %d %q, want 403 naming its ServiceAccount", code, body)
+	}
+	var l kmv1.FrameworkList
+	if err := env.Client.List(context.Background(), &l, client.InNamespace(bare)); err != nil || len(l.Items) != 0 {
+		t.Fatalf("frameworks %v, %v: want none created by a refused call", l.Items, err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
+	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
@@ -109,7 +110,8 @@ forced garbage collection at /debug/pprof/heap?gc=1; it is off by default.`,
 	ma := &o.mesosAPI
 	f.StringVar(&ma.BindAddress, "mesos-api-bind-address", ma.BindAddress, "Address of the Mesos v1 scheduler HTTP API (POST "+mesosapi.Path+"), served by every replica (standbys redirect to the leader); \"0\" turns it off.")
 	f.StringVar(&ma.AdvertiseAddress, "mesos-api-advertise-address", "", "host:port at which frameworks reach this master's Mesos API; standbys redirect to the leader's. Default: $POD_IP (else the host name) and the port of --mesos-api-bind-address. The chart passes the pod IP through the downward API.")
-	f.StringVar(&ma.AnonymousNamespace, "mesos-api-anonymous-namespace", "", "UNSAFE on a shared cluster: calls to the Mesos API that carry no credentials act in this namespace, with the master's authority there (they create Frameworks and Tasks). Without it every call is refused with 401 until authentication is available.")
+	f.StringVar(&ma.AnonymousNamespace, "mesos-api-anonymous-namespace", "", "UNSAFE on a shared cluster: calls to the Mesos API that carry no credentials act in this namespace as --mesos-api-anonymous-service-account, with what RBAC grants it there (creating Frameworks and Tasks). Without it a call needs a Kubernetes token (Bearer, or the secret of Basic auth) and acts in its ServiceAccount's namespace; without one it is refused with 401.")
+	f.StringVar(&ma.AnonymousServiceAccount, "mesos-api-anonymous-service-account", httpauth.DefaultAnonymousServiceAccount, "The ServiceAccount, in --mesos-api-anonymous-namespace, that calls without credentials act as; it needs the rights of a framework there (the chart binds the ClusterRole kubemesos-mesos-framework to it).")
 	f.DurationVar(&ma.HeartbeatInterval, "mesos-api-heartbeat-interval", ma.HeartbeatInterval, "How often a Mesos API event stream carries a HEARTBEAT event.")
 	f.StringVar(&ma.CommandImage, "mesos-api-command-image", ma.CommandImage, "Container image of a Mesos command task whose TaskInfo names none (a Mesos agent runs such a task on its host); it needs /bin/sh for shell commands.")
 	f.Int64Var(&ma.MaxBodyBytes, "mesos-api-max-body-bytes", ma.MaxBodyBytes, "Largest Mesos API call body; a larger one is refused with 413.")
@@ -272,7 +274,10 @@ func runMaster(o *masterOptions) error {
 		return err
 	}
 	if o.mesosAPI.Enabled() {
-		api := mesosapi.New(mgr, o.mesosAPI)
+		api, err := mesosapi.New(mgr, o.mesosAPI)
+		if err != nil {
+			return err
+		}
 		api.ClearFilters = master.ClearFilters
 		if err := mgr.Add(api); err != nil {
 			return fmt.Errorf("adding the Mesos scheduler API: %w", err)

@@ -189,7 +189,10 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 		return nil, nil, fmt.Errorf("setting up the master: %w", err)
 	}
 	if mc.MesosAPI != nil {
-		srv := mesosapi.New(mgr, api)
+		srv, err := mesosapi.New(mgr, api)
+		if err != nil {
+			return nil, nil, err
+		}
 		srv.ClearFilters = m.ClearFilters
 		if err := mgr.Add(srv); err != nil {
 			return nil, nil, fmt.Errorf("adding the Mesos scheduler API: %w", err)
