@@ -125,8 +125,8 @@ func startAPI(t *testing.T, o mesosapi.Options, leaderElect bool) string {
 
 // request is one HTTP call to the API.
 type request struct {
-	method, contentType, accept, streamID string
-	body                                  []byte
+	method, contentType, accept, streamID, authorization string
+	body                                                 []byte
 }
 
 func (r request) do(t *testing.T, url string) *http.Response {
@@ -147,6 +147,9 @@ func (r request) do(t *testing.T, url string) *http.Response {
 	}
 	if r.streamID != "" {
 		req.Header.Set(mesosapi.HeaderStreamID, r.streamID)
+	}
+	if r.authorization != "" {
+		req.Header.Set("Authorization", r.authorization)
 	}
 	// No redirects followed: the tests look at the 307 itself.
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -2,6 +2,7 @@ package mesosapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,9 +10,13 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -119,6 +124,56 @@ func TestAuthentication(t *testing.T) {
 	var l kmv1.FrameworkList
 	if err := env.Client.List(context.Background(), &l, client.InNamespace(bare)); err != nil || len(l.Items) != 0 {
 		t.Fatalf("frameworks %v, %v: want none created by a refused call", l.Items, err)
+	}
+}
+
+// TestServiceAccountToken checks that a framework that sends a
+// ServiceAccount's token, as Bearer or as the secret of Basic auth, acts
+// in that ServiceAccount's namespace with what RBAC grants it.
+func TestServiceAccountToken(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw"}}
+	if err := env.Client.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: frameworkRole},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "fw"}}}
+	if err := env.Client.Create(ctx, rb); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "fw", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startAPI(t, apiOptions(t, ""), false)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("system:serviceaccount:"+ns+":fw:"+tr.Status.Token))
+	for i, auth := range []string{"Bearer " + tr.Status.Token, basic} {
+		resp := request{contentType: mesosapi.MediaJSON, accept: mesosapi.MediaJSON, authorization: auth,
+			body: encode(t, mesosapi.MediaJSON, subscribeCall(frameworkInfo("token")))}.do(t, url)
+		if resp.StatusCode != http.StatusOK {
+			code, body := answer(t, resp)
+			t.Fatalf("SUBSCRIBE with %s answered %d %q", strings.Fields(auth)[0], code, body)
+		}
+		es := newEventStream(t, resp, mesosapi.MediaJSON)
+		id := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId().GetValue()
+		var l kmv1.FrameworkList
+		if err := env.Client.List(ctx, &l, client.InNamespace(ns)); err != nil || len(l.Items) != i+1 {
+			t.Fatalf("frameworks in %s: %d, %v; want %d", ns, len(l.Items), err, i+1)
+		}
+		// Calls on the stream carry the token too.
+		suppress := &schedulerv1.Call{Type: schedulerv1.Call_SUPPRESS.Enum(), FrameworkId: &mesosv1.FrameworkID{Value: &id}}
+		if code, body := answer(t, request{contentType: mesosapi.MediaJSON, streamID: es.id, authorization: auth, body: encode(t, mesosapi.MediaJSON, suppress)}.do(t, url)); code != http.StatusAccepted {
+			t.Fatalf("SUPPRESS answered %d %q", code, body)
+		}
+		if code, _ := answer(t, request{contentType: mesosapi.MediaJSON, streamID: es.id, body: encode(t, mesosapi.MediaJSON, suppress)}.do(t, url)); code != http.StatusUnauthorized {
+			t.Fatalf("SUPPRESS without the token answered %d, want 401", code)
+		}
 	}
 }
 
