@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -104,6 +105,8 @@ type Server struct {
 	elected <-chan struct{}
 	// auth authenticates callers and authorizes their calls.
 	auth *httpauth.Auth
+	// taskQueue holds the Tasks whose updates are to be sent.
+	taskQueue workqueue.TypedRateLimitingInterface[taskKey]
 	// informers are the manager's, for the Offer and Task events.
 	informers cache.Informers
 	clock     clock.WithTicker
@@ -136,6 +139,8 @@ func New(mgr ctrl.Manager, o Options) (*Server, error) {
 		clock:           clock.RealClock{},
 		log:             mgr.GetLogger().WithName("mesos-api"),
 		streams:         newRegistry(),
+		taskQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[taskKey](),
+			workqueue.TypedRateLimitingQueueConfig[taskKey]{Name: "mesos-api-task-updates"}),
 	}, nil
 }
 
@@ -147,6 +152,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.watchOffers(ctx, s.informers); err != nil {
 		return err
 	}
+	s.runUpdateWorkers(ctx)
 	if err := s.watchTasks(ctx, s.informers); err != nil {
 		return err
 	}

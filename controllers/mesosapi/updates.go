@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -67,11 +68,11 @@ func (s *Server) watchTasks(ctx context.Context, informers cache.Informers) erro
 			if was.Status.State == now.Status.State && ptr.Equal(was.Status.Healthy, now.Status.Healthy) {
 				return
 			}
-			s.taskChanged(ctx, now)
+			s.taskChanged(now)
 		},
 		AddFunc: func(obj any) {
 			if t, ok := obj.(*kmv1.Task); ok && t.Status.State != "" {
-				s.taskChanged(ctx, t)
+				s.taskChanged(t)
 			}
 		},
 	})
@@ -91,18 +92,65 @@ func (s *Server) streamOfFramework(namespace, name string) *stream {
 	return nil
 }
 
-// taskChanged reads the whole Task (the cache keeps no annotations and
-// no data) and sends its update.
-func (s *Server) taskChanged(ctx context.Context, cached *kmv1.Task) {
-	st := s.streamOfFramework(cached.Namespace, string(cached.Spec.Framework))
+// taskChanged queues a Task of a subscribed framework for its update.
+// The informer's goroutine only queues: the update needs the whole Task
+// (the cache keeps no annotations and no data), read from the API server
+// by updateWorkers; a burst of changes to one Task is read once.
+func (s *Server) taskChanged(cached *kmv1.Task) {
+	if s.streamOfFramework(cached.Namespace, string(cached.Spec.Framework)) == nil {
+		return
+	}
+	s.taskQueue.Add(taskKey{key: client.ObjectKeyFromObject(cached), framework: string(cached.Spec.Framework)})
+}
+
+// taskKey is a queued Task and its framework.
+type taskKey struct {
+	key       types.NamespacedName
+	framework string
+}
+
+// updateWorkers is how many Tasks are read for their updates at once.
+const updateWorkers = 4
+
+// runUpdateWorkers sends the updates of queued Tasks until ctx ends.
+func (s *Server) runUpdateWorkers(ctx context.Context) {
+	go func() {
+		<-ctx.Done()
+		s.taskQueue.ShutDown()
+	}()
+	for range updateWorkers {
+		go func() {
+			for {
+				k, quit := s.taskQueue.Get()
+				if quit {
+					return
+				}
+				s.sendTaskUpdate(ctx, k)
+				s.taskQueue.Done(k)
+			}
+		}()
+	}
+}
+
+// sendTaskUpdate reads a queued Task and sends its update; a read that
+// fails is tried again later, with backoff.
+func (s *Server) sendTaskUpdate(ctx context.Context, k taskKey) {
+	st := s.streamOfFramework(k.key.Namespace, k.framework)
 	if st == nil {
+		s.taskQueue.Forget(k)
 		return
 	}
 	var t kmv1.Task
-	if err := s.reader.Get(ctx, client.ObjectKeyFromObject(cached), &t); err != nil {
-		s.log.V(2).Info("reading a Task for its status update", "task", client.ObjectKeyFromObject(cached), "error", err.Error())
+	if err := s.reader.Get(ctx, k.key, &t); err != nil {
+		if apierrors.IsNotFound(err) || ctx.Err() != nil {
+			s.taskQueue.Forget(k)
+			return
+		}
+		s.log.V(2).Info("reading a Task for its status update", "task", k.key, "error", err.Error())
+		s.taskQueue.AddRateLimited(k)
 		return
 	}
+	s.taskQueue.Forget(k)
 	s.sendUpdate(st, &t)
 }
 
