@@ -56,26 +56,33 @@ func TaskName(taskID string) string {
 // decline deletes the offers, each with the decline's filter, as the
 // SDK's DeclineOffer does. Offers that are gone already are skipped.
 func (s *Server) decline(ctx context.Context, st *stream, ids []*mesosv1.OfferID, filters *mesosv1.Filters) error {
-	refuse := ""
-	if filters != nil {
-		refuse = strconv.FormatInt(int64(math.Min(math.Max(filters.GetRefuseSeconds(), 0), 86400)), 10)
-	}
 	for _, id := range ids {
 		name := id.GetValue()
 		st.settle(name)
 		o := &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: st.namespace, Name: name}}
-		if refuse != "" {
-			patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, kmv1.AnnotationRefuseSeconds, refuse)
-			if err := s.schedulerClient.Patch(ctx, o, client.RawPatch(types.MergePatchType, patch)); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue
-				}
-				return fmt.Errorf("declining offer %s: %w", name, err)
+		if filters != nil {
+			if err := s.annotateRefusal(ctx, o, filters); apierrors.IsNotFound(err) {
+				continue
+			} else if err != nil {
+				return err
 			}
 		}
 		if err := s.schedulerClient.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("declining offer %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// annotateRefusal records on an Offer how long its framework refuses the
+// agent once the Offer is gone: filters.refuse_seconds (Mesos's default
+// 5 s when unset), within a day.
+func (s *Server) annotateRefusal(ctx context.Context, o *kmv1.Offer, filters *mesosv1.Filters) error {
+	refuse := strconv.FormatInt(int64(math.Min(math.Max(filters.GetRefuseSeconds(), 0), 86400)), 10)
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, kmv1.AnnotationRefuseSeconds, refuse)
+	ref := &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: o.Name}}
+	if err := s.schedulerClient.Patch(ctx, ref, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("recording the filter of offer %s: %w", o.Name, err)
 	}
 	return nil
 }
@@ -118,6 +125,15 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 	}
 	for _, id := range a.GetOfferIds() {
 		st.settle(id.GetValue())
+	}
+	if len(tasks) > 0 && a.GetFilters() != nil {
+		// What the tasks leave of the offers is filtered for the
+		// framework as the call asks, once the master consumes them.
+		for _, o := range offers {
+			if err := s.annotateRefusal(ctx, o, a.GetFilters()); err != nil {
+				return err
+			}
+		}
 	}
 	var created int
 	for _, t := range tasks {

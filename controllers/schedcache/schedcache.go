@@ -395,21 +395,34 @@ func (c *Cache) offerGone(o *kmv1.Offer) Fate {
 	_, used := c.firstUse[key]
 	delete(c.deleting, key)
 	c.forgetOffer(key)
+	// An offer that was used keeps its framework from the agent's rest
+	// only when its user asked so (the filters of a Mesos ACCEPT); a
+	// declined one always does.
+	_, asked := o.Annotations[kmv1.AnnotationRefuseSeconds]
+	if (!own && !used) || asked {
+		c.filter(o)
+	}
 	switch {
 	case own:
 		return Removed
 	case used:
 		return Used
 	}
-	if c.RefuseFor != nil {
-		fw := frameworkOf(o.Namespace, o.Spec.Framework)
-		if d, ok := c.RefuseFor(o, c.frameworks[fw]); ok {
-			if slot := c.slots.slot(fw); slot >= 0 {
-				c.filters.set(o.Spec.AgentID, slot, c.clock.Now().Add(d))
-			}
+	return Declined
+}
+
+// filter keeps the framework of a deleted offer from its agent for as
+// long as RefuseFor says. The caller holds the lock.
+func (c *Cache) filter(o *kmv1.Offer) {
+	if c.RefuseFor == nil {
+		return
+	}
+	fw := frameworkOf(o.Namespace, o.Spec.Framework)
+	if d, ok := c.RefuseFor(o, c.frameworks[fw]); ok {
+		if slot := c.slots.slot(fw); slot >= 0 {
+			c.filters.set(o.Spec.AgentID, slot, c.clock.Now().Add(d))
 		}
 	}
-	return Declined
 }
 
 // Framework returns the cached framework, or nil: the informer's object,

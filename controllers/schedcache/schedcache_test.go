@@ -303,6 +303,29 @@ func TestDeletedOfferFates(t *testing.T) {
 	}
 }
 
+// TestUsedOfferFiltersWhenAsked: a used offer filters its pair only when
+// it carries the refuse-seconds annotation (a Mesos ACCEPT's filters).
+func TestUsedOfferFiltersWhenAsked(t *testing.T) {
+	c, _ := newCache()
+	c.RefuseFor = func(*kmv1.Offer, *kmv1.Framework) (time.Duration, bool) { return time.Minute, true }
+	c.Upsert(b.MakeFramework("fw", "ns").Obj())
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(activeAgent("n-a2", "a2", "cpu", "8"))
+	plain, asked := testOffer("plain", "a1", "cpu", "1"), testOffer("asked", "a2", "cpu", "1")
+	asked.Annotations = map[string]string{kmv1.AnnotationRefuseSeconds: "60"}
+	for _, o := range []*kmv1.Offer{plain, asked} {
+		c.Upsert(o)
+	}
+	c.Reserve(newTask("t1", "plain").Resources("cpu", "1").Obj())
+	c.Reserve(newTask("t2", "asked").Resources("cpu", "1").Agent("a2").Obj())
+	c.Remove(plain)
+	c.Remove(asked)
+	fw := types.NamespacedName{Namespace: "ns", Name: "fw"}
+	if s := c.Snapshot(); s.Filtered("a1", fw) || !s.Filtered("a2", fw) {
+		t.Errorf("filtered: a1 %v (want false), a2 %v (want true)", s.Filtered("a1", fw), s.Filtered("a2", fw))
+	}
+}
+
 // TestFiltersFollowFrameworkSlots: a filter is kept per framework slot
 // and agent, the longest wins, and a deleted framework's filters go with
 // its slot, which the next framework reuses unfiltered.
