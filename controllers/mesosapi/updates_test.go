@@ -1,0 +1,104 @@
+package mesosapi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	b "github.com/kubemesos/kubemesos/internal/builders"
+)
+
+func testStream(caps ...mesosv1.FrameworkInfo_Capability_Type) *stream {
+	info := &mesosv1.FrameworkInfo{}
+	for _, c := range caps {
+		info.Capabilities = append(info.Capabilities, &mesosv1.FrameworkInfo_Capability{Type: c.Enum()})
+	}
+	return newStream("s", "fw-id", "ns", "fw", info)
+}
+
+func launched(state kmv1.TaskState) *kmv1.Task {
+	t := b.MakeTask("t-1", "ns").Framework("fw").Obj()
+	t.UID = "uid-1"
+	t.Annotations = map[string]string{AnnotationTaskID: "t.1"}
+	t.Status = kmv1.TaskStatus{State: state, LastUpdateTime: ptr.To(metav1.NewTime(testNow))}
+	return t
+}
+
+// TestUpdateRules: STAGING is never sent, KILLING only with the
+// capability, an update once per uuid, and none that was acknowledged
+// for good.
+func TestUpdateRules(t *testing.T) {
+	s := &Server{clock: clocktesting.NewFakeClock(testNow), log: logr.Discard(), streams: newRegistry()}
+	for _, tc := range []struct {
+		name  string
+		st    *stream
+		task  *kmv1.Task
+		sends int
+	}{
+		{"staging", testStream(), launched(kmv1.TaskStaging), 0},
+		{"killing without the capability", testStream(), launched(kmv1.TaskKilling), 0},
+		{"killing with it", testStream(mesosv1.FrameworkInfo_Capability_TASK_KILLING_STATE), launched(kmv1.TaskKilling), 1},
+		{"running", testStream(), launched(kmv1.TaskRunning), 1},
+		{"not a Mesos API task", testStream(), func() *kmv1.Task { t := launched(kmv1.TaskRunning); t.Annotations = nil; return t }(), 0},
+		{"acknowledged for good", testStream(), func() *kmv1.Task {
+			t := launched(kmv1.TaskFinished)
+			u, _ := uuid.FromBytes(UpdateUUID(t.UID, kmv1.TaskFinished, testNow))
+			t.Annotations[AnnotationAcknowledged] = u.String()
+			return t
+		}(), 0},
+	} {
+		s.sendUpdate(tc.st, tc.task)
+		s.sendUpdate(tc.st, tc.task) // the same update again: not resent at once
+		if got := len(tc.st.events); got != tc.sends {
+			t.Errorf("%s: %d events sent, want %d", tc.name, got, tc.sends)
+		}
+	}
+}
+
+// TestResendBackoff: an unacknowledged update is due after 10 s, then
+// after twice as long each time, up to 10 minutes; an acknowledged one
+// never again.
+func TestResendBackoff(t *testing.T) {
+	clk := clocktesting.NewFakeClock(testNow)
+	s := &Server{clock: clk, log: logr.Discard(), streams: newRegistry()}
+	st := testStream()
+	s.sendUpdate(st, launched(kmv1.TaskRunning))
+	<-st.events
+	var gaps []time.Duration
+	last := clk.Now()
+	for len(gaps) < 8 {
+		clk.Step(time.Second)
+		s.resendDue(st)
+		select {
+		case e := <-st.events:
+			gaps = append(gaps, clk.Now().Sub(last))
+			last = clk.Now()
+			if len(gaps) == 1 {
+				st.takePending(string(e.GetUpdate().GetStatus().GetUuid()))
+				// Acknowledged: nothing more, however long we wait.
+				clk.Step(time.Hour)
+				s.resendDue(st)
+				if len(st.events) != 0 {
+					t.Fatal("an acknowledged update was sent again")
+				}
+				s.sendUpdate(st, launched(kmv1.TaskFailed))
+				<-st.events
+				last = clk.Now()
+			}
+		default:
+		}
+	}
+	want := []time.Duration{10 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 320 * time.Second, 600 * time.Second}
+	for i := range want {
+		if gaps[i] != want[i] {
+			t.Fatalf("resend gaps %v, want %v", gaps, want)
+		}
+	}
+}
