@@ -23,9 +23,13 @@ import (
 
 // Mesos resource names and the Kubernetes resources they stand for.
 const (
+	// ResourceCPUs is cores, from cpu.
 	ResourceCPUs = "cpus"
-	ResourceMem  = "mem"
+	// ResourceMem is MB (MiB), from memory.
+	ResourceMem = "mem"
+	// ResourceDisk is MB (MiB), from ephemeral-storage.
 	ResourceDisk = "disk"
+	// ResourceGPUs is whole GPUs, from ResourceNvidiaGPU.
 	ResourceGPUs = "gpus"
 	// ResourceNvidiaGPU is the extended resource offered as gpus.
 	ResourceNvidiaGPU corev1.ResourceName = "nvidia.com/gpu"

@@ -65,9 +65,12 @@ type Options struct {
 
 // Defaults of the options.
 const (
-	DefaultBindAddress       = ":5050"
+	// DefaultBindAddress is Mesos's master port on every address.
+	DefaultBindAddress = ":5050"
+	// DefaultHeartbeatInterval is Mesos's.
 	DefaultHeartbeatInterval = 15 * time.Second
-	DefaultMaxBodyBytes      = 8 << 20
+	// DefaultMaxBodyBytes bounds a call's body.
+	DefaultMaxBodyBytes = 8 << 20
 	// DefaultSchedulerLeaseDuration is the SDK's scheduler Lease duration.
 	DefaultSchedulerLeaseDuration = 15 * time.Second
 )
