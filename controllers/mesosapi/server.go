@@ -75,8 +75,8 @@ const (
 	DefaultSchedulerLeaseDuration = 15 * time.Second
 )
 
-// DefaultOptions returns the defaults, with the API off until a bind
-// address is set.
+// DefaultOptions returns the defaults: the API on port 5050, every call
+// needing credentials.
 func DefaultOptions() Options {
 	return Options{
 		BindAddress:            DefaultBindAddress,
