@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/types/descriptorpb"
+
 	"github.com/bufbuild/protocompile"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -128,6 +130,12 @@ func index(files []protoreflect.FileDescriptor) map[protoreflect.FullName]protor
 	return idx
 }
 
+// deprecated reports whether f is marked deprecated.
+func deprecated(f protoreflect.FieldDescriptor) bool {
+	o, ok := f.Options().(*descriptorpb.FieldOptions)
+	return ok && o.GetDeprecated()
+}
+
 // typeName is the message or enum type of f (as mesos-go names it), or its
 // scalar kind.
 func typeName(f protoreflect.FieldDescriptor) string {
@@ -226,9 +234,14 @@ func compareFields(t *testing.T, m, tm protoreflect.MessageDescriptor, leftOut m
 			newer = append(newer, fmt.Sprintf("%s = %d", f.FullName(), f.Number()))
 			continue
 		}
-		type shape struct{ Name, Label, Type, Default string }
-		got := shape{string(f.Name()), f.Cardinality().String(), typeName(f), defaultOf(f)}
-		want := shape{string(tf.Name()), tf.Cardinality().String(), typeName(tf), defaultOf(tf)}
+		// Deprecated matters on the wire: Mesos's JSON leaves out an unset
+		// deprecated field's default.
+		type shape struct {
+			Name, Label, Type, Default string
+			Deprecated                 bool
+		}
+		got := shape{string(f.Name()), f.Cardinality().String(), typeName(f), defaultOf(f), deprecated(f)}
+		want := shape{string(tf.Name()), tf.Cardinality().String(), typeName(tf), defaultOf(tf), deprecated(tf)}
 		if got != want {
 			t.Errorf("%s field %d: ours %+v, mesos-go %+v", m.FullName(), f.Number(), got, want)
 		}

@@ -2351,6 +2351,8 @@ type FrameworkInfo struct {
 	// Whether agents keep the framework's state across restarts.
 	Checkpoint *bool `protobuf:"varint,5,opt,name=checkpoint,def=0" json:"checkpoint,omitempty"`
 	// Deprecated: the single role, for frameworks without MULTI_ROLE.
+	//
+	// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
 	Role *string `protobuf:"bytes,6,opt,name=role,def=*" json:"role,omitempty"`
 	// The roles of a MULTI_ROLE framework.
 	Roles        []string                    `protobuf:"bytes,12,rep,name=roles" json:"roles,omitempty"`
@@ -2437,6 +2439,7 @@ func (x *FrameworkInfo) GetCheckpoint() bool {
 	return Default_FrameworkInfo_Checkpoint
 }
 
+// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
 func (x *FrameworkInfo) GetRole() string {
 	if x != nil && x.Role != nil {
 		return *x.Role
@@ -2853,19 +2856,20 @@ func (x *CommandInfo) GetUser() string {
 
 // ExecutorInfo describes an executor: how to start it and what it uses.
 type ExecutorInfo struct {
-	state               protoimpl.MessageState `protogen:"open.v1"`
-	Type                *ExecutorInfo_Type     `protobuf:"varint,15,opt,name=type,enum=mesos.v1.ExecutorInfo_Type" json:"type,omitempty"`
-	ExecutorId          *ExecutorID            `protobuf:"bytes,1,req,name=executor_id,json=executorId" json:"executor_id,omitempty"`
-	FrameworkId         *FrameworkID           `protobuf:"bytes,8,opt,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
-	Command             *CommandInfo           `protobuf:"bytes,7,opt,name=command" json:"command,omitempty"`
-	Container           *ContainerInfo         `protobuf:"bytes,11,opt,name=container" json:"container,omitempty"`
-	Resources           []*Resource            `protobuf:"bytes,5,rep,name=resources" json:"resources,omitempty"`
-	Name                *string                `protobuf:"bytes,9,opt,name=name" json:"name,omitempty"`
-	Source              *string                `protobuf:"bytes,10,opt,name=source" json:"source,omitempty"`
-	Data                []byte                 `protobuf:"bytes,4,opt,name=data" json:"data,omitempty"`
-	Discovery           *DiscoveryInfo         `protobuf:"bytes,12,opt,name=discovery" json:"discovery,omitempty"`
-	ShutdownGracePeriod *DurationInfo          `protobuf:"bytes,13,opt,name=shutdown_grace_period,json=shutdownGracePeriod" json:"shutdown_grace_period,omitempty"`
-	Labels              *Labels                `protobuf:"bytes,14,opt,name=labels" json:"labels,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Type        *ExecutorInfo_Type     `protobuf:"varint,15,opt,name=type,enum=mesos.v1.ExecutorInfo_Type" json:"type,omitempty"`
+	ExecutorId  *ExecutorID            `protobuf:"bytes,1,req,name=executor_id,json=executorId" json:"executor_id,omitempty"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,8,opt,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
+	Command     *CommandInfo           `protobuf:"bytes,7,opt,name=command" json:"command,omitempty"`
+	Container   *ContainerInfo         `protobuf:"bytes,11,opt,name=container" json:"container,omitempty"`
+	Resources   []*Resource            `protobuf:"bytes,5,rep,name=resources" json:"resources,omitempty"`
+	Name        *string                `protobuf:"bytes,9,opt,name=name" json:"name,omitempty"`
+	// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
+	Source              *string        `protobuf:"bytes,10,opt,name=source" json:"source,omitempty"`
+	Data                []byte         `protobuf:"bytes,4,opt,name=data" json:"data,omitempty"`
+	Discovery           *DiscoveryInfo `protobuf:"bytes,12,opt,name=discovery" json:"discovery,omitempty"`
+	ShutdownGracePeriod *DurationInfo  `protobuf:"bytes,13,opt,name=shutdown_grace_period,json=shutdownGracePeriod" json:"shutdown_grace_period,omitempty"`
+	Labels              *Labels        `protobuf:"bytes,14,opt,name=labels" json:"labels,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -2949,6 +2953,7 @@ func (x *ExecutorInfo) GetName() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
 func (x *ExecutorInfo) GetSource() string {
 	if x != nil && x.Source != nil {
 		return *x.Source
@@ -3407,6 +3412,8 @@ type Resource struct {
 	Ranges     *Value_Ranges          `protobuf:"bytes,4,opt,name=ranges" json:"ranges,omitempty"`
 	Set        *Value_Set             `protobuf:"bytes,5,opt,name=set" json:"set,omitempty"`
 	// Deprecated: replaced by reservations.
+	//
+	// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
 	Role           *string                  `protobuf:"bytes,6,opt,name=role,def=*" json:"role,omitempty"`
 	AllocationInfo *Resource_AllocationInfo `protobuf:"bytes,11,opt,name=allocation_info,json=allocationInfo" json:"allocation_info,omitempty"`
 	// Deprecated: replaced by reservations.
@@ -3497,6 +3504,7 @@ func (x *Resource) GetSet() *Value_Set {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
 func (x *Resource) GetRole() string {
 	if x != nil && x.Role != nil {
 		return *x.Role
@@ -7978,10 +7986,11 @@ func (x *Image_Appc) GetLabels() *Labels {
 
 // Docker is a Docker image, such as busybox:1.36.
 type Image_Docker struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          *string                `protobuf:"bytes,1,req,name=name" json:"name,omitempty"`
-	Credential    *Credential            `protobuf:"bytes,2,opt,name=credential" json:"credential,omitempty"`
-	Config        *Secret                `protobuf:"bytes,3,opt,name=config" json:"config,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  *string                `protobuf:"bytes,1,req,name=name" json:"name,omitempty"`
+	// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
+	Credential    *Credential `protobuf:"bytes,2,opt,name=credential" json:"credential,omitempty"`
+	Config        *Secret     `protobuf:"bytes,3,opt,name=config" json:"config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8023,6 +8032,7 @@ func (x *Image_Docker) GetName() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
 func (x *Image_Docker) GetCredential() *Credential {
 	if x != nil {
 		return x.Credential
@@ -8409,9 +8419,10 @@ type ContainerInfo_DockerInfo struct {
 	Privileged     *bool                                   `protobuf:"varint,4,opt,name=privileged,def=0" json:"privileged,omitempty"`
 	Parameters     []*Parameter                            `protobuf:"bytes,5,rep,name=parameters" json:"parameters,omitempty"`
 	ForcePullImage *bool                                   `protobuf:"varint,6,opt,name=force_pull_image,json=forcePullImage" json:"force_pull_image,omitempty"`
-	VolumeDriver   *string                                 `protobuf:"bytes,7,opt,name=volume_driver,json=volumeDriver" json:"volume_driver,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
+	VolumeDriver  *string `protobuf:"bytes,7,opt,name=volume_driver,json=volumeDriver" json:"volume_driver,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 // Default values for ContainerInfo_DockerInfo fields.
@@ -8492,6 +8503,7 @@ func (x *ContainerInfo_DockerInfo) GetForcePullImage() bool {
 	return false
 }
 
+// Deprecated: Marked as deprecated in mesos/v1/mesos.proto.
 func (x *ContainerInfo_DockerInfo) GetVolumeDriver() string {
 	if x != nil && x.VolumeDriver != nil {
 		return *x.VolumeDriver
@@ -8689,7 +8701,7 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\bfragment\x18\x05 \x01(\tR\bfragment\"n\n" +
 	"\x0eUnavailability\x12(\n" +
 	"\x05start\x18\x01 \x02(\v2\x12.mesos.v1.TimeInfoR\x05start\x122\n" +
-	"\bduration\x18\x02 \x01(\v2\x16.mesos.v1.DurationInfoR\bduration\"\xe1\x06\n" +
+	"\bduration\x18\x02 \x01(\v2\x16.mesos.v1.DurationInfoR\bduration\"\xe5\x06\n" +
 	"\rFrameworkInfo\x12\x12\n" +
 	"\x04user\x18\x01 \x02(\tR\x04user\x12\x12\n" +
 	"\x04name\x18\x02 \x02(\tR\x04name\x12%\n" +
@@ -8697,8 +8709,8 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\x10failover_timeout\x18\x04 \x01(\x01:\x010R\x0ffailoverTimeout\x12%\n" +
 	"\n" +
 	"checkpoint\x18\x05 \x01(\b:\x05falseR\n" +
-	"checkpoint\x12\x15\n" +
-	"\x04role\x18\x06 \x01(\t:\x01*R\x04role\x12\x14\n" +
+	"checkpoint\x12\x19\n" +
+	"\x04role\x18\x06 \x01(\t:\x01*B\x02\x18\x01R\x04role\x12\x14\n" +
 	"\x05roles\x18\f \x03(\tR\x05roles\x12\x1a\n" +
 	"\bhostname\x18\a \x01(\tR\bhostname\x12\x1c\n" +
 	"\tprincipal\x18\b \x01(\tR\tprincipal\x12\x1b\n" +
@@ -8786,7 +8798,7 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\aextract\x18\x03 \x01(\b:\x04trueR\aextract\x12\x14\n" +
 	"\x05cache\x18\x04 \x01(\bR\x05cache\x12\x1f\n" +
 	"\voutput_file\x18\x05 \x01(\tR\n" +
-	"outputFile\"\xe5\x04\n" +
+	"outputFile\"\xe9\x04\n" +
 	"\fExecutorInfo\x12/\n" +
 	"\x04type\x18\x0f \x01(\x0e2\x1b.mesos.v1.ExecutorInfo.TypeR\x04type\x125\n" +
 	"\vexecutor_id\x18\x01 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
@@ -8795,9 +8807,9 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\acommand\x18\a \x01(\v2\x15.mesos.v1.CommandInfoR\acommand\x125\n" +
 	"\tcontainer\x18\v \x01(\v2\x17.mesos.v1.ContainerInfoR\tcontainer\x120\n" +
 	"\tresources\x18\x05 \x03(\v2\x12.mesos.v1.ResourceR\tresources\x12\x12\n" +
-	"\x04name\x18\t \x01(\tR\x04name\x12\x16\n" +
+	"\x04name\x18\t \x01(\tR\x04name\x12\x1a\n" +
 	"\x06source\x18\n" +
-	" \x01(\tR\x06source\x12\x12\n" +
+	" \x01(\tB\x02\x18\x01R\x06source\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x125\n" +
 	"\tdiscovery\x18\f \x01(\v2\x17.mesos.v1.DiscoveryInfoR\tdiscovery\x12J\n" +
 	"\x15shutdown_grace_period\x18\r \x01(\v2\x16.mesos.v1.DurationInfoR\x13shutdownGracePeriod\x12(\n" +
@@ -8877,7 +8889,7 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\x06scalar\x18\x03 \x01(\v2\x16.mesos.v1.Value.ScalarR\x06scalar\x12.\n" +
 	"\x06ranges\x18\x04 \x01(\v2\x16.mesos.v1.Value.RangesR\x06ranges\x12%\n" +
 	"\x03set\x18\x06 \x01(\v2\x13.mesos.v1.Value.SetR\x03set\x12(\n" +
-	"\x04text\x18\x05 \x01(\v2\x14.mesos.v1.Value.TextR\x04text\"\xee\f\n" +
+	"\x04text\x18\x05 \x01(\v2\x14.mesos.v1.Value.TextR\x04text\"\xf2\f\n" +
 	"\bResource\x12=\n" +
 	"\vprovider_id\x18\f \x01(\v2\x1c.mesos.v1.ResourceProviderIDR\n" +
 	"providerId\x12\x12\n" +
@@ -8885,8 +8897,8 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x02(\x0e2\x14.mesos.v1.Value.TypeR\x04type\x12.\n" +
 	"\x06scalar\x18\x03 \x01(\v2\x16.mesos.v1.Value.ScalarR\x06scalar\x12.\n" +
 	"\x06ranges\x18\x04 \x01(\v2\x16.mesos.v1.Value.RangesR\x06ranges\x12%\n" +
-	"\x03set\x18\x05 \x01(\v2\x13.mesos.v1.Value.SetR\x03set\x12\x15\n" +
-	"\x04role\x18\x06 \x01(\t:\x01*R\x04role\x12J\n" +
+	"\x03set\x18\x05 \x01(\v2\x13.mesos.v1.Value.SetR\x03set\x12\x19\n" +
+	"\x04role\x18\x06 \x01(\t:\x01*B\x02\x18\x01R\x04role\x12J\n" +
 	"\x0fallocation_info\x18\v \x01(\v2!.mesos.v1.Resource.AllocationInfoR\x0eallocationInfo\x12D\n" +
 	"\vreservation\x18\b \x01(\v2\".mesos.v1.Resource.ReservationInfoR\vreservation\x12F\n" +
 	"\freservations\x18\r \x03(\v2\".mesos.v1.Resource.ReservationInfoR\freservations\x12/\n" +
@@ -9178,7 +9190,7 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\r\n" +
 	"\tREFERENCE\x10\x01\x12\t\n" +
-	"\x05VALUE\x10\x02\"\x9b\x03\n" +
+	"\x05VALUE\x10\x02\"\xa0\x03\n" +
 	"\x05Image\x12(\n" +
 	"\x04type\x18\x01 \x02(\x0e2\x14.mesos.v1.Image.TypeR\x04type\x12(\n" +
 	"\x04appc\x18\x02 \x01(\v2\x14.mesos.v1.Image.AppcR\x04appc\x12.\n" +
@@ -9187,11 +9199,11 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\x04Appc\x12\x12\n" +
 	"\x04name\x18\x01 \x02(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12(\n" +
-	"\x06labels\x18\x03 \x01(\v2\x10.mesos.v1.LabelsR\x06labels\x1a|\n" +
+	"\x06labels\x18\x03 \x01(\v2\x10.mesos.v1.LabelsR\x06labels\x1a\x80\x01\n" +
 	"\x06Docker\x12\x12\n" +
-	"\x04name\x18\x01 \x02(\tR\x04name\x124\n" +
+	"\x04name\x18\x01 \x02(\tR\x04name\x128\n" +
 	"\n" +
-	"credential\x18\x02 \x01(\v2\x14.mesos.v1.CredentialR\n" +
+	"credential\x18\x02 \x01(\v2\x14.mesos.v1.CredentialB\x02\x18\x01R\n" +
 	"credential\x12(\n" +
 	"\x06config\x18\x03 \x01(\v2\x10.mesos.v1.SecretR\x06config\"\x1c\n" +
 	"\x04Type\x12\b\n" +
@@ -9259,14 +9271,14 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\x1e\n" +
 	"\bProtocol\x12\b\n" +
 	"\x04IPv4\x10\x01\x12\b\n" +
-	"\x04IPv6\x10\x02\"\xa2\a\n" +
+	"\x04IPv6\x10\x02\"\xa6\a\n" +
 	"\rContainerInfo\x120\n" +
 	"\x04type\x18\x01 \x02(\x0e2\x1c.mesos.v1.ContainerInfo.TypeR\x04type\x12*\n" +
 	"\avolumes\x18\x02 \x03(\v2\x10.mesos.v1.VolumeR\avolumes\x12\x1a\n" +
 	"\bhostname\x18\x04 \x01(\tR\bhostname\x12:\n" +
 	"\x06docker\x18\x03 \x01(\v2\".mesos.v1.ContainerInfo.DockerInfoR\x06docker\x127\n" +
 	"\x05mesos\x18\x05 \x01(\v2!.mesos.v1.ContainerInfo.MesosInfoR\x05mesos\x12:\n" +
-	"\rnetwork_infos\x18\a \x03(\v2\x15.mesos.v1.NetworkInfoR\fnetworkInfos\x1a\x92\x04\n" +
+	"\rnetwork_infos\x18\a \x03(\v2\x15.mesos.v1.NetworkInfoR\fnetworkInfos\x1a\x96\x04\n" +
 	"\n" +
 	"DockerInfo\x12\x14\n" +
 	"\x05image\x18\x01 \x02(\tR\x05image\x12J\n" +
@@ -9278,8 +9290,8 @@ const file_mesos_v1_mesos_proto_rawDesc = "" +
 	"\n" +
 	"parameters\x18\x05 \x03(\v2\x13.mesos.v1.ParameterR\n" +
 	"parameters\x12(\n" +
-	"\x10force_pull_image\x18\x06 \x01(\bR\x0eforcePullImage\x12#\n" +
-	"\rvolume_driver\x18\a \x01(\tR\fvolumeDriver\x1am\n" +
+	"\x10force_pull_image\x18\x06 \x01(\bR\x0eforcePullImage\x12'\n" +
+	"\rvolume_driver\x18\a \x01(\tB\x02\x18\x01R\fvolumeDriver\x1am\n" +
 	"\vPortMapping\x12\x1b\n" +
 	"\thost_port\x18\x01 \x02(\rR\bhostPort\x12%\n" +
 	"\x0econtainer_port\x18\x02 \x02(\rR\rcontainerPort\x12\x1a\n" +
