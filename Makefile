@@ -87,7 +87,14 @@ test-mesoscompat: ## Check the Mesos v1 types against mesos-go's definitions and
 	cd test/mesoscompat && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: e2e
-e2e: build $(HELM) cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.
+# The e2e test's Mesos framework library (npm mesos-framework, pinned with
+# its dependencies by the lockfile): installed again only when that changes.
+MESOS_FRAMEWORK_JS := test/e2e/mesosframework/node_modules/.package-lock.json
+$(MESOS_FRAMEWORK_JS): test/e2e/mesosframework/package-lock.json
+	@echo ">> npm ci (test/e2e/mesosframework)"
+	cd test/e2e/mesosframework && npm ci --ignore-scripts --no-audit --no-fund
+
+e2e: build $(HELM) $(MESOS_FRAMEWORK_JS) cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.
 	@echo ">> e2e tests on the local cluster ($(KUBECONFIG_LOCAL))"
 	rc=0; KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 25m -v ./test/e2e || rc=$$?; \
 	  hack/cluster-down.sh "$(LOCALCLUSTER_DIR)"; exit $$rc

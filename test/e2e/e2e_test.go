@@ -30,6 +30,7 @@ import (
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
@@ -86,11 +87,19 @@ func kubectl(args ...string) (string, error) { return run(testenv.Kubectl(), arg
 // install helm-installs the chart with its default image and work
 // directory, and timeouts short enough for tests.
 func install() error {
+	// The Mesos scheduler API's anonymous namespace (mesos_framework_test.go)
+	// must exist before the chart binds its role there.
+	anon := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: mesosNamespace}}
+	if err := c.Create(context.Background(), anon); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", mesosNamespace, err)
+	}
 	out, err := run(testenv.Helm(), "upgrade", "--install", "kubemesos", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
 		"--namespace", systemNS, "--create-namespace", "--wait", "--timeout", "5m",
 		"--set", "master.leaderElection.leaseDuration=4s", "--set", "master.leaderElection.renewDeadline=3s",
 		"--set", "master.leaderElection.retryPeriod=500ms", "--set", "master.agentPingTimeout=2s",
-		"--set", "master.maxAgentPingTimeouts=3", "--set", "agent.heartbeatInterval=1s")
+		"--set", "master.maxAgentPingTimeouts=3", "--set", "agent.heartbeatInterval=1s",
+		"--set", "master.mesosAPI.anonymousNamespace="+mesosNamespace, "--set", "master.mesosAPI.commandImage=busybox:stable",
+		"--set", "master.mesosAPI.heartbeatInterval=5s")
 	if err != nil {
 		return fmt.Errorf("helm install: %v\n%s", err, out)
 	}

@@ -1,0 +1,208 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+// mesosNamespace is where the Mesos scheduler API puts frameworks that
+// call without credentials: the e2e install opts in to that
+// (master.mesosAPI.anonymousNamespace), as a framework library that cannot
+// send credentials needs.
+const mesosNamespace = "mesos-anonymous"
+
+// controlPlaneNetns is the local cluster's control-plane network namespace
+// (hack/localcluster), which routes to every node's pod range: the test's
+// Mesos framework runs there, as a framework outside the cluster would.
+const controlPlaneNetns = "/run/netns/kubemesos-cp"
+
+// scenarioEvent is one line that scenario.js prints.
+type scenarioEvent struct {
+	Event       string   `json:"event"`
+	FrameworkID string   `json:"frameworkId"`
+	StreamID    string   `json:"streamId"`
+	Count       int      `json:"count"`
+	IP          []string `json:"ip"`
+	Task        string   `json:"task"`
+	State       string   `json:"state"`
+	Source      string   `json:"source"`
+	Reason      string   `json:"reason"`
+	Agent       string   `json:"agent"`
+	UUID        bool     `json:"uuid"`
+	Message     string   `json:"message"`
+}
+
+// TestMesosFrameworkLibrary: a Mesos framework library that was not
+// written here (the npm package mesos-framework, pinned in
+// test/e2e/mesosframework/package-lock.json, unmodified) subscribes to a
+// master through the Mesos v1 scheduler HTTP API in JSON, receives offers,
+// launches command tasks that reach TASK_FINISHED, acknowledges their
+// updates, declines the offers it does not need, kills a task and tears
+// the framework down; kubectl sees the same Framework and Tasks, each
+// launched once, with no state going backwards.
+func TestMesosFrameworkLibrary(t *testing.T) {
+	ctx := context.Background()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("Node.js runs the test's Mesos framework: %v", err)
+	}
+	dir := filepath.Join(testenv.RepoRoot(), "test", "e2e", "mesosframework")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "mesos-framework", "package.json")); err != nil {
+		t.Fatalf("the framework library is not installed (`make e2e` runs npm ci in %s): %v", dir, err)
+	}
+	tasks := watchTasks(t, mesosNamespace)
+
+	// Any master will do: a standby redirects the library to the leader.
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(systemNS), client.MatchingLabels{"app.kubernetes.io/component": "master"}); err != nil {
+		t.Fatal(err)
+	}
+	master := ""
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+			master = p.Status.PodIP
+		}
+	}
+	if master == "" {
+		t.Fatalf("no running master pod among %d", len(pods.Items))
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	name := "e2e-npm-" + time.Now().Format("150405")
+	cmd := exec.CommandContext(runCtx, "nsenter", "--net="+controlPlaneNetns, "--", node, "scenario.js",
+		"--master", master, "--port", "5050", "--name", name, "--timeout", "240", "--log-dir", t.TempDir())
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+
+	var events []scenarioEvent
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "SCENARIO ")
+		if !ok {
+			continue
+		}
+		var e scenarioEvent
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Errorf("scenario line %q: %v", line, err)
+			continue
+		}
+		events = append(events, e)
+	}
+	if runErr != nil {
+		t.Fatalf("the framework did not finish: %v\nevents: %+v\nstderr:\n%s", runErr, events, tail(stderr.String(), 4000))
+	}
+
+	count := map[string]int{}
+	var frameworkID string
+	final := map[string]string{}
+	updates := map[string][]string{}
+	for _, e := range events {
+		count[e.Event]++
+		switch e.Event {
+		case "subscribed":
+			frameworkID = e.FrameworkID
+			if e.StreamID == "" {
+				t.Errorf("SUBSCRIBED without a Mesos-Stream-Id")
+			}
+		case "offers":
+			for _, ip := range e.IP {
+				if ip == "" {
+					t.Errorf("an offer without url.address.ip: %+v", e)
+				}
+			}
+		case "update":
+			updates[e.Task] = append(updates[e.Task], e.State)
+			final[e.Task] = e.State
+			if !e.UUID && e.Reason != "REASON_RECONCILIATION" {
+				t.Errorf("an update without a uuid: %+v", e)
+			}
+		case "error":
+			t.Errorf("the framework saw an error: %s", e.Message)
+		}
+	}
+	if count["subscribed"] != 1 || frameworkID == "" {
+		t.Errorf("subscribed %d times (framework ID %q), want once", count["subscribed"], frameworkID)
+	}
+	for _, want := range []string{"offers", "accepted", "acknowledged", "declined", "kill", "teardown", "done"} {
+		if count[want] == 0 {
+			t.Errorf("no %q in the run: %v", want, count)
+		}
+	}
+	finished, killed := 0, 0
+	for task, st := range final {
+		switch {
+		// The library names a task "<framework name>.<task name>-<n>.<uuid>".
+		case strings.Contains(task, ".hello-") && st == "TASK_FINISHED":
+			finished++
+		case strings.Contains(task, ".sleeper-") && st == "TASK_KILLED":
+			killed++
+		default:
+			t.Errorf("task %s ended %s (updates %v)", task, st, updates[task])
+		}
+	}
+	if finished != 3 || killed != 1 {
+		t.Errorf("%d tasks finished and %d killed, want 3 and 1: %v", finished, killed, updates)
+	}
+
+	// What kubectl sees: the framework and one Task per Mesos task.
+	var fws kmv1.FrameworkList
+	if err := c.List(ctx, &fws, client.InNamespace(mesosNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	var fw *kmv1.Framework
+	for i := range fws.Items {
+		if fws.Items[i].Status.FrameworkID == frameworkID {
+			fw = &fws.Items[i]
+		}
+	}
+	if fw == nil {
+		t.Fatalf("no Framework in %s has frameworkID %s", mesosNamespace, frameworkID)
+	}
+	wait(t, "the torn-down framework to end", time.Minute, func() bool {
+		var cur kmv1.Framework
+		err := c.Get(ctx, client.ObjectKeyFromObject(fw), &cur)
+		return apierrors.IsNotFound(err) || (err == nil && (cur.Status.Phase == kmv1.FrameworkCompleted || cur.Status.Phase == kmv1.FrameworkFailed))
+	})
+	var list kmv1.TaskList
+	if err := c.List(ctx, &list, client.InNamespace(mesosNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	ofFramework := 0
+	for _, tk := range list.Items {
+		if string(tk.Spec.Framework) == fw.Name {
+			ofFramework++
+		}
+	}
+	if ofFramework != 4 {
+		t.Errorf("%d Tasks of the framework, want 4 (each Mesos task launched once)", ofFramework)
+	}
+	tasks.check(t)
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
