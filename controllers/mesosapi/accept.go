@@ -37,11 +37,13 @@ const taskNamePrefix = 40
 
 var envNameRE = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
 
-// TaskName is the name of the Task of a Mesos task ID: a DNS-1123 form
-// of its start, "-", and 12 hex digits of its SHA-256, so that two IDs
-// that read alike get different names.
-func TaskName(taskID string) string {
-	sum := sha256.Sum256([]byte(taskID))
+// TaskName is the name of the Task of a framework's Mesos task ID: a
+// DNS-1123 form of the ID's start, "-", and 12 hex digits of the SHA-256 of
+// the framework ID and the task ID, so that two IDs that read alike, or one
+// ID in two frameworks of a namespace (Mesos task IDs are unique per
+// framework), get different names.
+func TaskName(frameworkID, taskID string) string {
+	sum := sha256.Sum256([]byte(frameworkID + "/" + taskID))
 	s := notDNSRun.ReplaceAllString(strings.ToLower(taskID), "-")
 	if len(s) > taskNamePrefix {
 		s = s[:taskNamePrefix]
@@ -54,12 +56,21 @@ func TaskName(taskID string) string {
 }
 
 // decline deletes the offers, each with the decline's filter, as the
-// SDK's DeclineOffer does. Offers that are gone already are skipped.
+// SDK's DeclineOffer does. Offers that are gone already, or another
+// framework's, are skipped.
 func (s *Server) decline(ctx context.Context, st *stream, ids []*mesosv1.OfferID, filters *mesosv1.Filters) error {
 	for _, id := range ids {
 		name := id.GetValue()
+		o := &kmv1.Offer{}
+		if err := s.c.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: name}, o); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("reading offer %s: %w", name, err)
+		}
+		if o.Spec.FrameworkID != st.frameworkID {
+			continue
+		}
 		st.settle(name)
-		o := &kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: st.namespace, Name: name}}
 		if filters != nil {
 			if err := s.annotateRefusal(ctx, o, filters); apierrors.IsNotFound(err) {
 				continue
@@ -240,7 +251,7 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 	sort.Strings(names)
 	t := &kmv1.Task{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: st.namespace, Name: TaskName(id),
+			Namespace: st.namespace, Name: TaskName(st.frameworkID, id),
 			Labels:      map[string]string{kmv1.LabelFramework: st.name, kmv1.LabelAgent: agent.Spec.NodeName},
 			Annotations: map[string]string{AnnotationTaskID: id},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: st.name,

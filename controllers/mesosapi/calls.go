@@ -97,7 +97,7 @@ func (s *Server) teardown(ctx context.Context, st *stream) error {
 // task that does not exist is reconciled, as Mesos does.
 func (s *Server) kill(ctx context.Context, st *stream, taskID string) error {
 	var t kmv1.Task
-	err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: TaskName(taskID)}, &t)
+	err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: TaskName(st.frameworkID, taskID)}, &t)
 	if apierrors.IsNotFound(err) || (err == nil && (string(t.Spec.Framework) != st.name || t.Annotations[AnnotationTaskID] != taskID)) {
 		st.send(s.unknownTask(st, taskID))
 		return nil
@@ -162,18 +162,20 @@ func (s *Server) reconcile(ctx context.Context, st *stream, r *schedulerv1.Call_
 	}
 	if len(r.GetTasks()) == 0 {
 		for _, t := range byID {
-			if !t.Status.State.IsTerminal() {
-				st.send(reconciled(t))
+			if !t.Status.State.IsTerminal() && !st.sendWait(ctx, reconciled(t)) {
+				break
 			}
 		}
 		return nil
 	}
 	for _, rt := range r.GetTasks() {
 		id := rt.GetTaskId().GetValue()
+		e := s.unknownTask(st, id)
 		if t, ok := byID[id]; ok {
-			st.send(reconciled(t))
-		} else {
-			st.send(s.unknownTask(st, id))
+			e = reconciled(t)
+		}
+		if !st.sendWait(ctx, e) {
+			break
 		}
 	}
 	return nil

@@ -91,7 +91,7 @@ func TestFrameworkLifecycle(t *testing.T) {
 				t.Fatalf("update %v: want TASK_ERROR from the master for the custom executor, without a uuid", st)
 			}
 			var t1obj kmv1.Task
-			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesosapi.TaskName("Web.Server_1")}, &t1obj); err != nil {
+			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesosapi.TaskName(fwID.GetValue(), "Web.Server_1")}, &t1obj); err != nil {
 				t.Fatal(err)
 			}
 			wantSpec := kmv1.TaskSpec{Framework: t1obj.Spec.Framework, OfferIDs: []string{offer.GetId().GetValue()}, AgentID: agentID.GetValue(),
@@ -103,7 +103,7 @@ func TestFrameworkLifecycle(t *testing.T) {
 				t.Fatalf("Task spec (-want +got):\n%s\nannotations %v", d, t1obj.Annotations)
 			}
 			var t2obj kmv1.Task
-			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesosapi.TaskName("sleeper")}, &t2obj); err != nil {
+			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesosapi.TaskName(fwID.GetValue(), "sleeper")}, &t2obj); err != nil {
 				t.Fatal(err)
 			}
 			if c := t2obj.Spec.Command; c.Image != "alpine:3" || !cmp.Equal(c.Command, []string{"/bin/sleep"}) || !cmp.Equal(c.Args, []string{"1000"}) {

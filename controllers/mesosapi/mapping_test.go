@@ -16,13 +16,14 @@ import (
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
-// TestTaskName: names are DNS-1123 labels, and IDs that read alike once
-// lowercased and cleaned still get different names.
+// TestTaskName: names are DNS-1123 labels; IDs that read alike once
+// lowercased and cleaned still get different names, and so does one ID in
+// two frameworks (Mesos task IDs are unique per framework only).
 func TestTaskName(t *testing.T) {
 	ids := []string{"a", "A", "a.b", "a_b", "a-b", "", "---", strings.Repeat("x", 300), strings.Repeat("x", 301), "Web.Server_1", "日本"}
 	seen := map[string]string{}
 	for _, id := range ids {
-		n := TaskName(id)
+		n := TaskName("fw-1", id)
 		if !dnsLabel.MatchString(n) || len(n) > 63 {
 			t.Errorf("TaskName(%q) = %q: not a DNS-1123 label", id, n)
 		}
@@ -31,8 +32,11 @@ func TestTaskName(t *testing.T) {
 		}
 		seen[n] = id
 	}
-	if TaskName("Web.Server_1") != TaskName("Web.Server_1") {
+	if TaskName("fw-1", "Web.Server_1") != TaskName("fw-1", "Web.Server_1") {
 		t.Error("TaskName is not deterministic")
+	}
+	if TaskName("fw-1", "task-1") == TaskName("fw-2", "task-1") {
+		t.Error("two frameworks' tasks with one ID get one name")
 	}
 }
 

@@ -92,13 +92,13 @@ func (s *Server) offerWithdrawn(o *kmv1.Offer) {
 	st.send(&schedulerv1.Event{Type: schedulerv1.Event_RESCIND.Enum(), Rescind: &schedulerv1.Event_Rescind{OfferId: &mesosv1.OfferID{Value: ptr.To(o.Name)}}})
 }
 
-// sendOutstandingOffers sends, in one OFFERS event, the framework's
+// writeOutstandingOffers writes, in one OFFERS event, the framework's
 // Offers that exist when its stream opens.
-func (s *Server) sendOutstandingOffers(ctx context.Context, st *stream) {
+func (s *Server) writeOutstandingOffers(ctx context.Context, st *stream, write func(*schedulerv1.Event) error) error {
 	var l kmv1.OfferList
 	if err := s.c.List(ctx, &l, client.InNamespace(st.namespace), client.MatchingLabels{kmv1.LabelFramework: st.name}); err != nil {
 		s.log.Error(err, "listing the Offers of a subscribed framework", "framework", st.namespace+"/"+st.name)
-		return
+		return nil
 	}
 	var offers []*mesosv1.Offer
 	for i := range l.Items {
@@ -108,8 +108,9 @@ func (s *Server) sendOutstandingOffers(ctx context.Context, st *stream) {
 		}
 	}
 	if len(offers) > 0 {
-		st.send(offersEvent(offers...))
+		return write(offersEvent(offers...))
 	}
+	return nil
 }
 
 func offersEvent(offers ...*mesosv1.Offer) *schedulerv1.Event {

@@ -1,6 +1,7 @@
 package mesosapi
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -60,6 +61,21 @@ func (st *stream) send(e *schedulerv1.Event) bool {
 	}
 }
 
+// sendWait queues an event, waiting for room while the stream is open and
+// ctx lasts, for a call that answers with many events at once (an
+// implicit RECONCILE of many tasks): it reports whether the event was
+// queued.
+func (st *stream) sendWait(ctx context.Context, e *schedulerv1.Event) bool {
+	select {
+	case st.events <- e:
+		return true
+	case <-st.done:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // frameworkInfo returns the stream's current FrameworkInfo, which must
 // not be changed.
 func (st *stream) frameworkInfo() *mesosv1.FrameworkInfo {
@@ -80,11 +96,14 @@ func (st *stream) offerSent(name string) bool {
 	return true
 }
 
-// settle records that the stream declined or accepted an Offer.
+// settle records that the stream declined or accepted an Offer it was
+// sent; names it was not sent are not kept.
 func (st *stream) settle(name string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.offers[name] = true
+	if _, sent := st.offers[name]; sent {
+		st.offers[name] = true
+	}
 }
 
 // offerGone forgets a deleted Offer and reports whether it was sent on

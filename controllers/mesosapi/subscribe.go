@@ -205,8 +205,13 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 	if err := write(heartbeat); err != nil {
 		return err
 	}
-	s.sendOutstandingOffers(ctx, st)
-	s.sendTaskUpdates(ctx, st)
+	// Written here, not queued: this goroutine is the queue's one reader.
+	if err := s.writeOutstandingOffers(ctx, st, write); err != nil {
+		return err
+	}
+	if err := s.writeTaskUpdates(ctx, st, write); err != nil {
+		return err
+	}
 	tick := s.clock.NewTicker(interval)
 	defer tick.Stop()
 	resend := s.clock.NewTicker(time.Second)
@@ -240,7 +245,9 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 				return err
 			}
 		case <-resend.C():
-			s.resendDue(st)
+			if err := s.resendDue(st, write); err != nil {
+				return err
+			}
 		}
 	}
 }

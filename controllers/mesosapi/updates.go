@@ -155,30 +155,39 @@ func (s *Server) sendTaskUpdate(ctx context.Context, k taskKey) {
 }
 
 // sendUpdate sends a Task's latest status on a stream and keeps it until
-// it is acknowledged, unless the framework cannot see it (TASK_KILLING
-// without the capability) or acknowledged it already.
+// it is acknowledged (see pendingUpdate).
 func (s *Server) sendUpdate(st *stream, t *kmv1.Task) {
+	if e := s.pendingUpdate(st, t); e != nil {
+		st.send(e)
+	}
+}
+
+// pendingUpdate returns the UPDATE of a Task's latest status, kept on the
+// stream until it is acknowledged, or nil when the framework cannot see it
+// (TASK_KILLING without the capability), acknowledged it already, or was
+// sent it already.
+func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 	id := t.Annotations[AnnotationTaskID]
 	if id == "" || t.Status.State == "" {
-		return // not launched through the Mesos API, or not yet admitted
+		return nil // not launched through the Mesos API, or not yet admitted
 	}
 	// A Mesos master sends no update for a task it has just launched:
 	// the first a framework sees is the agent's (or an error).
 	if t.Status.State == kmv1.TaskStaging {
-		return
+		return nil
 	}
 	if t.Status.State == kmv1.TaskKilling && !hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_TASK_KILLING_STATE) {
-		return
+		return nil
 	}
 	e := updateEvent(t, id)
 	u := string(e.Update.Status.Uuid)
 	if t.Annotations[AnnotationAcknowledged] == uuid.UUID(e.Update.Status.Uuid).String() {
-		return
+		return nil
 	}
 	if !st.addPending(u, &pending{event: e, task: client.ObjectKeyFromObject(t), due: s.clock.Now().Add(resendInitial), backoff: resendInitial}) {
-		return // sent already
+		return nil // sent already
 	}
-	st.send(e)
+	return e
 }
 
 // updateEvent is the UPDATE of a Task's status.
@@ -223,13 +232,18 @@ func updateEvent(t *kmv1.Task, taskID string) *schedulerv1.Event {
 	return &schedulerv1.Event{Type: schedulerv1.Event_UPDATE.Enum(), Update: &schedulerv1.Event_Update{Status: status}}
 }
 
-// resendDue sends again the updates whose time has come, each with a
-// doubled wait before the next time.
-func (s *Server) resendDue(st *stream) {
+// resendDue writes again the updates whose time has come, each with a
+// doubled wait before the next time. It runs on the stream's own
+// goroutine, which writes them itself: queued, a framework with more
+// unacknowledged updates than the queue holds would be disconnected.
+func (s *Server) resendDue(st *stream, write func(*schedulerv1.Event) error) error {
 	now := s.clock.Now()
 	for _, p := range st.duePending(now) {
-		st.send(p.event)
+		if err := write(p.event); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // acknowledge records a framework's acknowledgement of an update. The
@@ -254,15 +268,23 @@ func (s *Server) acknowledge(ctx context.Context, st *stream, a *schedulerv1.Cal
 	return nil
 }
 
-// sendTaskUpdates sends, when a stream opens, the latest update of each
-// of the framework's tasks that was not acknowledged for good.
-func (s *Server) sendTaskUpdates(ctx context.Context, st *stream) {
+// writeTaskUpdates writes, when a stream opens, the latest update of each
+// of the framework's tasks that was not acknowledged for good. It runs on
+// the stream's goroutine before it reads its queue, so it writes them
+// itself: queued, a framework with more tasks than the queue holds could
+// never stay subscribed.
+func (s *Server) writeTaskUpdates(ctx context.Context, st *stream, write func(*schedulerv1.Event) error) error {
 	var l kmv1.TaskList
 	if err := s.reader.List(ctx, &l, client.InNamespace(st.namespace), client.MatchingLabels{kmv1.LabelFramework: st.name}); err != nil {
 		s.log.Error(err, "listing the Tasks of a subscribed framework", "framework", st.namespace+"/"+st.name)
-		return
+		return nil
 	}
 	for i := range l.Items {
-		s.sendUpdate(st, &l.Items[i])
+		if e := s.pendingUpdate(st, &l.Items[i]); e != nil {
+			if err := write(e); err != nil {
+				return err
+			}
+		}
 	}
+	return nil
 }

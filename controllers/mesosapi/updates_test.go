@@ -1,18 +1,25 @@
 package mesosapi
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
 func testStream(caps ...mesosv1.FrameworkInfo_Capability_Type) *stream {
@@ -75,7 +82,7 @@ func TestResendBackoff(t *testing.T) {
 	last := clk.Now()
 	for len(gaps) < 8 {
 		clk.Step(time.Second)
-		s.resendDue(st)
+		_ = s.resendDue(st, queued(st))
 		select {
 		case e := <-st.events:
 			gaps = append(gaps, clk.Now().Sub(last))
@@ -84,7 +91,7 @@ func TestResendBackoff(t *testing.T) {
 				st.takePending(string(e.GetUpdate().GetStatus().GetUuid()))
 				// Acknowledged: nothing more, however long we wait.
 				clk.Step(time.Hour)
-				s.resendDue(st)
+				_ = s.resendDue(st, queued(st))
 				if len(st.events) != 0 {
 					t.Fatal("an acknowledged update was sent again")
 				}
@@ -100,5 +107,52 @@ func TestResendBackoff(t *testing.T) {
 		if gaps[i] != want[i] {
 			t.Fatalf("resend gaps %v, want %v", gaps, want)
 		}
+	}
+}
+
+// queued writes an event into the stream's queue, for tests that read it
+// there.
+func queued(st *stream) func(*schedulerv1.Event) error {
+	return func(e *schedulerv1.Event) error {
+		st.send(e)
+		return nil
+	}
+}
+
+// TestManyUpdatesWhenAStreamOpens: a framework with more unacknowledged
+// updates than a stream's queue holds gets them all when it subscribes,
+// written by the stream itself, and the stream stays open (queued, they
+// closed it as fallen behind, and the framework could never stay
+// subscribed).
+func TestManyUpdatesWhenAStreamOpens(t *testing.T) {
+	n := streamQueue + 500
+	objs := make([]client.Object, 0, n)
+	for i := range n {
+		tk := launched(kmv1.TaskRunning)
+		tk.Name, tk.UID = fmt.Sprintf("t-%d", i), types.UID(fmt.Sprintf("uid-%d", i))
+		tk.Labels = map[string]string{kmv1.LabelFramework: "fw"}
+		tk.Annotations = map[string]string{AnnotationTaskID: fmt.Sprintf("t.%d", i)}
+		objs = append(objs, tk)
+	}
+	s := &Server{clock: clocktesting.NewFakeClock(testNow), log: logr.Discard(), streams: newRegistry(),
+		reader: fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objs...).Build()}
+	st := testStream()
+	written := 0
+	if err := s.writeTaskUpdates(context.Background(), st, func(*schedulerv1.Event) error { written++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if written != n {
+		t.Errorf("%d updates written, want %d", written, n)
+	}
+	select {
+	case <-st.done:
+		t.Errorf("the stream closed: %v", st.last)
+	default:
+	}
+	// And when they all come due again, the stream writes them too.
+	s.clock.(*clocktesting.FakeClock).Step(resendInitial)
+	written = 0
+	if err := s.resendDue(st, func(*schedulerv1.Event) error { written++; return nil }); err != nil || written != n {
+		t.Errorf("resent %d of %d (%v)", written, n, err)
 	}
 }
