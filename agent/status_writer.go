@@ -95,6 +95,9 @@ func (w *statusWriter) writeOnce(ctx context.Context, u Update, r client.Reader,
 	patch := client.MergeFromWithOptions(task.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	applyUpdate(&task.Status, u)
 	if err := w.client.Status().Patch(ctx, &task, patch); err != nil {
+		if apierrors.IsConflict(err) {
+			w.own.forget(u.Task) // someone else wrote since
+		}
 		return err
 	}
 	switch {
@@ -136,7 +139,7 @@ func (o *ownWrites) since(key client.ObjectKey, cached string) *kmv1.Task {
 	if !ok {
 		return nil
 	}
-	if e.cached != cached {
+	if e.cached != cached || time.Since(e.at) > ownWriteTTL {
 		delete(o.entries, key)
 		return nil
 	}
