@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -213,7 +212,7 @@ func (c *Cluster) teardown(ctx context.Context, ns string, from mark) (*Writes, 
 	// One collection delete of 10,000 pods can outlast the API server's
 	// request timeout on a busy machine; what it deleted stays deleted, so
 	// it is sent again until it completes.
-	err := wait.PollUntilContextTimeout(ctx, time.Second, c.cfg.Timeout, true, func(ctx context.Context) (bool, error) {
+	err := poll(ctx, c.cfg.Timeout, func() (bool, error) {
 		if err := c.client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns)); err != nil {
 			c.cfg.Log.Info("deleting the pods again", "namespace", ns, "error", err.Error())
 			return false, nil
