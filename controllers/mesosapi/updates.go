@@ -263,6 +263,9 @@ func (s *Server) acknowledge(ctx context.Context, st *stream, a *schedulerv1.Cal
 	t := &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: p.task.Namespace, Name: p.task.Name}}
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, AnnotationAcknowledged, u.String())
 	if err := s.schedulerClient.Patch(ctx, t, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+		// Kept until it is recorded: the framework's retry of the call
+		// (it gets a 5xx) finds it again.
+		st.addPending(string(a.GetUuid()), p)
 		return fmt.Errorf("recording the acknowledgement of task %s: %w", p.task, err)
 	}
 	return nil

@@ -8,12 +8,14 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
@@ -154,5 +156,40 @@ func TestManyUpdatesWhenAStreamOpens(t *testing.T) {
 	written = 0
 	if err := s.resendDue(st, func(*schedulerv1.Event) error { written++; return nil }); err != nil || written != n {
 		t.Errorf("resent %d of %d (%v)", written, n, err)
+	}
+}
+
+// TestAcknowledgementKeptUntilRecorded: the acknowledgement of a terminal
+// update whose record on the Task fails is kept, so that the framework's
+// retry of the call records it.
+func TestAcknowledgementKeptUntilRecorded(t *testing.T) {
+	task := launched(kmv1.TaskFinished)
+	failing := true
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(task).WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if failing {
+				return apierrors.NewServiceUnavailable("the API server is restarting")
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	}).Build()
+	s := &Server{clock: clocktesting.NewFakeClock(testNow), log: logr.Discard(), streams: newRegistry(), schedulerClient: c}
+	st := testStream()
+	s.sendUpdate(st, task)
+	e := <-st.events
+	ack := &schedulerv1.Call_Acknowledge{Uuid: e.GetUpdate().GetStatus().GetUuid()}
+	if err := s.acknowledge(context.Background(), st, ack); err == nil {
+		t.Fatal("an acknowledgement that was not recorded reported no error")
+	}
+	failing = false
+	if err := s.acknowledge(context.Background(), st, ack); err != nil {
+		t.Fatal(err)
+	}
+	var got kmv1.Task
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(task), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations[AnnotationAcknowledged] != uuid.UUID(ack.GetUuid()).String() {
+		t.Errorf("annotations %v: the retried acknowledgement was not recorded", got.Annotations)
 	}
 }
