@@ -120,7 +120,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	var refusal string
 	var err error
 	if id := info.GetId().GetValue(); id != "" {
-		known, ferr := s.findFramework(ctx, ns, id)
+		known, ferr := s.findFramework(ctx, ns, id, s.c, s.reader)
 		if ferr != nil {
 			return &httpError{http.StatusInternalServerError, ferr.Error()}
 		}
@@ -336,16 +336,16 @@ func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info 
 }
 
 // findFramework returns the Framework in ns whose frameworkID is id, or
-// nil. The cache answers first; the API server when the cache has none
-// (a Framework created a moment ago).
-func (s *Server) findFramework(ctx context.Context, ns, id string) (*kmv1.Framework, error) {
-	for _, r := range []client.Reader{s.c, s.reader} {
+// nil, asking readers in turn: the cache first, and for a subscription the
+// API server when the cache has none (a Framework created a moment ago).
+func (s *Server) findFramework(ctx context.Context, ns, id string, readers ...client.Reader) (*kmv1.Framework, error) {
+	for _, r := range readers {
 		var l kmv1.FrameworkList
 		if err := r.List(ctx, &l, client.InNamespace(ns)); err != nil {
 			return nil, fmt.Errorf("listing the Frameworks of namespace %s: %w", ns, err)
 		}
 		for i := range l.Items {
-			if string(l.Items[i].UID) == id || l.Items[i].Status.FrameworkID == id {
+			if string(l.Items[i].UID) == id { // status.frameworkID is the UID
 				return l.Items[i].DeepCopy(), nil
 			}
 		}
@@ -359,7 +359,9 @@ func (s *Server) findFramework(ctx context.Context, ns, id string) (*kmv1.Framew
 func (s *Server) subscribedStream(ctx context.Context, ns, frameworkID, streamID string) (*stream, *httpError) {
 	st := s.streams.get(frameworkID)
 	if st == nil || st.namespace != ns || st.closed() {
-		fw, err := s.findFramework(ctx, ns, frameworkID)
+		// The cache only: this runs before the call is authorized, and
+		// must not cost the API server a List per request.
+		fw, err := s.findFramework(ctx, ns, frameworkID, s.c)
 		if err != nil {
 			return nil, &httpError{http.StatusInternalServerError, err.Error()}
 		}
