@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/time/rate"
 	"k8s.io/apiserver/pkg/authentication/user"
 	testclock "k8s.io/utils/clock/testing"
 )
@@ -274,5 +275,27 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Error("New took no client")
+	}
+}
+
+// TestNewTokensAreReviewedAtABoundedRate: tokens the cache has not seen
+// wait for their turn to be reviewed; past the bound a caller gets an
+// error (a 503 to retry), while a cached token is still answered.
+func TestNewTokensAreReviewedAtABoundedRate(t *testing.T) {
+	next := &fakeTokens{users: map[string]string{"good": "alice"}}
+	c, err := newCachedTokenReviewer(next, 16, 10*time.Second, 5*time.Second, testclock.NewFakeClock(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.limiter = rate.NewLimiter(0, 1) // one review, and no more
+	ctx := context.Background()
+	if u, err := c.review(ctx, "good"); err != nil || u == nil {
+		t.Fatalf("the first token: %v, %v", u, err)
+	}
+	if _, err := c.review(ctx, "junk-1"); err == nil {
+		t.Error("a new token past the rate was reviewed")
+	}
+	if u, err := c.review(ctx, "good"); err != nil || u == nil || next.reviews != 1 {
+		t.Errorf("the cached token: %v, %v after %d reviews", u, err, next.reviews)
 	}
 }

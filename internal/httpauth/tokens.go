@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"golang.org/x/sync/singleflight"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,6 +75,17 @@ func (r *apiTokenReviewer) review(ctx context.Context, token string) (user.Info,
 // the same token, which runs apart from any one request's context.
 const sharedReviewTimeout = 30 * time.Second
 
+// Tokens the cache has not seen are reviewed at most tokenReviewRate a
+// second (bursts of tokenReviewBurst), each waiting at most
+// tokenReviewQueueWait for its turn: callers with ever new junk tokens
+// would otherwise make the master send the API server a TokenReview each.
+// A token refused that way gets 503 and is retried by its caller.
+const (
+	tokenReviewRate      = 50
+	tokenReviewBurst     = 100
+	tokenReviewQueueWait = 2 * time.Second
+)
+
 // cachedTokenReviewer keeps the answers of a tokenReviewer, accepted and
 // refused, in an LRU cache bounded in size and time. Keys are an HMAC of
 // the token with a random key, so that the cache holds no token. Concurrent
@@ -84,6 +97,7 @@ type cachedTokenReviewer struct {
 	failureTTL time.Duration
 	hmacKey    []byte
 	flights    singleflight.Group
+	limiter    *rate.Limiter
 }
 
 // cachedReview is a cache entry: the user, or nil for a refused token.
@@ -100,6 +114,7 @@ func newCachedTokenReviewer(next tokenReviewer, size int, successTTL, failureTTL
 		successTTL: successTTL,
 		failureTTL: failureTTL,
 		hmacKey:    key,
+		limiter:    rate.NewLimiter(tokenReviewRate, tokenReviewBurst),
 	}, nil
 }
 
@@ -122,6 +137,12 @@ func (c *cachedTokenReviewer) review(ctx context.Context, token string) (user.In
 		// going away must not fail the others.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReviewTimeout)
 		defer cancel()
+		wctx, wcancel := context.WithTimeout(rctx, tokenReviewQueueWait)
+		err := c.limiter.Wait(wctx)
+		wcancel()
+		if err != nil {
+			return nil, fmt.Errorf("too many new tokens to review at once: %w", err)
+		}
 		u, err := c.next.review(rctx, token)
 		if err != nil {
 			return nil, err
