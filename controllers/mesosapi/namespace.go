@@ -2,7 +2,6 @@ package mesosapi
 
 import (
 	"net/http"
-	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 
@@ -32,7 +31,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*httpauth
 	if ns, _, err := serviceaccount.SplitUsername(caller.User.GetName()); err == nil && ns != "" {
 		return caller, ns, true
 	}
-	forbidden("The user '" + truncate(caller.User.GetName(), 256) + "' is not a ServiceAccount: kubemesos places a Mesos framework in the namespace of the ServiceAccount whose token it sends").write(w)
+	forbidden("The user '" + httpauth.Truncate(caller.User.GetName(), 256) + "' is not a ServiceAccount: kubemesos places a Mesos framework in the namespace of the ServiceAccount whose token it sends").write(w)
 	return nil, "", false
 }
 
@@ -43,11 +42,4 @@ func (s *Server) authorize(r *http.Request, caller *httpauth.Caller, call, names
 		return &httpError{httpauth.StatusCode(err), err.Error()}
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

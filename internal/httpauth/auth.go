@@ -216,7 +216,7 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 	}
 	if creds.Scheme == SchemeBasic && creds.Principal != "" && creds.Principal != u.GetName() {
 		return nil, &UnauthorizedError{
-			Reason:       fmt.Sprintf("The principal %q is not the user the token authenticates as, %q: send that or an empty principal.", truncate(creds.Principal, 256), u.GetName()),
+			Reason:       fmt.Sprintf("The principal %q is not the user the token authenticates as, %q: send that or an empty principal.", Truncate(creds.Principal, 256), u.GetName()),
 			InvalidToken: true,
 		}
 	}
@@ -259,7 +259,7 @@ func (a *Auth) AuthorizeCall(ctx context.Context, caller *Caller, call, namespac
 		if caller != nil && caller.User != nil {
 			name = caller.User.GetName()
 		}
-		return &ForbiddenError{User: name, Attributes: Attributes{Verb: "call", Resource: truncate(call, 64), Namespace: namespace},
+		return &ForbiddenError{User: name, Attributes: Attributes{Verb: "call", Resource: Truncate(call, 64), Namespace: namespace},
 			Reason: "no authorization rule for this call"}
 	}
 	for _, need := range needs {

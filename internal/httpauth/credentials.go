@@ -78,7 +78,7 @@ func ParseAuthorization(header string) (Credentials, error) {
 		}
 		return Credentials{Scheme: SchemeBasic, Principal: principal, Token: token}, nil
 	default:
-		return Credentials{}, fmt.Errorf("the Authorization scheme %q is not supported: use Bearer or Basic", truncate(scheme, 32))
+		return Credentials{}, fmt.Errorf("the Authorization scheme %q is not supported: use Bearer or Basic", Truncate(scheme, 32))
 	}
 }
 
@@ -96,10 +96,11 @@ func checkToken(token string) error {
 	return nil
 }
 
-// truncate shortens s to at most n bytes for a message.
-func truncate(s string, n int) string {
+// Truncate shortens s, a value quoted in a message to a caller, to at most
+// n bytes and a whole UTF-8 character, marking the cut with "…".
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
