@@ -69,11 +69,7 @@ func (s *Server) watchOffers(ctx context.Context, informers cache.Informers) err
 
 // streamOf returns the open stream of an Offer's framework, or nil.
 func (s *Server) streamOf(o *kmv1.Offer) *stream {
-	st := s.streams.get(o.Spec.FrameworkID)
-	if st == nil || st.namespace != o.Namespace || st.closed() {
-		return nil
-	}
-	return st
+	return s.streams.get(o.Spec.FrameworkID, o.Namespace)
 }
 
 func (s *Server) offerMade(ctx context.Context, o *kmv1.Offer) {

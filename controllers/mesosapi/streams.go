@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 )
@@ -176,9 +178,14 @@ func (st *stream) closed() bool {
 type registry struct {
 	mu   sync.Mutex
 	byFw map[string]*stream
+	// byObject is the same streams by their Framework object, for the
+	// events of every Task and Offer, which name the object.
+	byObject map[types.NamespacedName]*stream
 }
 
-func newRegistry() *registry { return &registry{byFw: map[string]*stream{}} }
+func newRegistry() *registry {
+	return &registry{byFw: map[string]*stream{}, byObject: map[types.NamespacedName]*stream{}}
+}
 
 // replace makes st its framework's stream and returns the one it
 // replaced, if any.
@@ -187,6 +194,7 @@ func (r *registry) replace(st *stream) *stream {
 	defer r.mu.Unlock()
 	old := r.byFw[st.frameworkID]
 	r.byFw[st.frameworkID] = st
+	r.byObject[types.NamespacedName{Namespace: st.namespace, Name: st.name}] = st
 	return old
 }
 
@@ -197,13 +205,34 @@ func (r *registry) remove(st *stream) {
 	if r.byFw[st.frameworkID] == st {
 		delete(r.byFw, st.frameworkID)
 	}
+	key := types.NamespacedName{Namespace: st.namespace, Name: st.name}
+	if r.byObject[key] == st {
+		delete(r.byObject, key)
+	}
 }
 
-// get returns a framework's open stream, or nil.
-func (r *registry) get(frameworkID string) *stream {
+// get returns the open stream of the framework frameworkID in namespace,
+// or nil.
+func (r *registry) get(frameworkID, namespace string) *stream {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byFw[frameworkID]
+	st := r.byFw[frameworkID]
+	r.mu.Unlock()
+	if st == nil || st.namespace != namespace || st.closed() {
+		return nil
+	}
+	return st
+}
+
+// ofObject returns the open stream of the Framework object namespace/name,
+// or nil.
+func (r *registry) ofObject(namespace, name string) *stream {
+	r.mu.Lock()
+	st := r.byObject[types.NamespacedName{Namespace: namespace, Name: name}]
+	r.mu.Unlock()
+	if st == nil || st.closed() {
+		return nil
+	}
+	return st
 }
 
 // all returns the open streams.

@@ -357,8 +357,8 @@ func (s *Server) findFramework(ctx context.Context, ns, id string, readers ...cl
 // SUBSCRIBE names, with Mesos's answers when there is none or it is not
 // the caller's.
 func (s *Server) subscribedStream(ctx context.Context, ns, frameworkID, streamID string) (*stream, *httpError) {
-	st := s.streams.get(frameworkID)
-	if st == nil || st.namespace != ns || st.closed() {
+	st := s.streams.get(frameworkID, ns)
+	if st == nil {
 		// The cache only: this runs before the call is authorized, and
 		// must not cost the API server a List per request.
 		fw, err := s.findFramework(ctx, ns, frameworkID, s.c)

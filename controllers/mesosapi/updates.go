@@ -84,12 +84,7 @@ func (s *Server) watchTasks(ctx context.Context, informers cache.Informers) erro
 
 // streamOfFramework returns the open stream of a Framework, or nil.
 func (s *Server) streamOfFramework(namespace, name string) *stream {
-	for _, st := range s.streams.all() {
-		if st.namespace == namespace && st.name == name && !st.closed() {
-			return st
-		}
-	}
-	return nil
+	return s.streams.ofObject(namespace, name)
 }
 
 // taskChanged queues a Task of a subscribed framework for its update.
