@@ -2,9 +2,6 @@ package mesosapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"regexp"
@@ -21,39 +18,15 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
-
-// AnnotationTaskID on a Task keeps the Mesos task ID it was launched
-// with; the Task's name derives from it (TaskName).
-const AnnotationTaskID = "kubemesos.io/mesos-task-id"
 
 // DefaultCommandImage runs a command task that names no image (unless
 // --mesos-api-command-image says otherwise): a small image with /bin/sh,
 // where a Mesos command task runs on the agent's host.
 const DefaultCommandImage = "busybox:1.37"
 
-// taskNamePrefix bounds the part of a Task's name taken from its task ID.
-const taskNamePrefix = 40
-
 var envNameRE = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
-
-// TaskName is the name of the Task of a framework's Mesos task ID: a
-// DNS-1123 form of the ID's start, "-", and 12 hex digits of the SHA-256 of
-// the framework ID and the task ID, so that two IDs that read alike, or one
-// ID in two frameworks of a namespace (Mesos task IDs are unique per
-// framework), get different names.
-func TaskName(frameworkID, taskID string) string {
-	sum := sha256.Sum256([]byte(frameworkID + "/" + taskID))
-	s := notDNSRun.ReplaceAllString(strings.ToLower(taskID), "-")
-	if len(s) > taskNamePrefix {
-		s = s[:taskNamePrefix]
-	}
-	s = strings.Trim(s, "-")
-	if s == "" {
-		s = "task"
-	}
-	return s + "-" + hex.EncodeToString(sum[:6])
-}
 
 // decline deletes the offers, each with the decline's filter, as the
 // SDK's DeclineOffer does. Offers that are gone already, or another
@@ -151,8 +124,8 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 		err := s.schedulerClient.Create(ctx, t)
 		switch {
 		case apierrors.IsAlreadyExists(err):
-			st.send(s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To(t.Annotations[AnnotationTaskID])}, AgentId: &mesosv1.AgentID{Value: &t.Spec.AgentID}},
-				mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, "Task has duplicate ID: "+t.Annotations[AnnotationTaskID]))
+			st.send(s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To(t.Annotations[mesoswire.AnnotationTaskID])}, AgentId: &mesosv1.AgentID{Value: &t.Spec.AgentID}},
+				mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, "Task has duplicate ID: "+t.Annotations[mesoswire.AnnotationTaskID]))
 		case err != nil:
 			return fmt.Errorf("creating Task %s/%s: %w", t.Namespace, t.Name, err)
 		default:
@@ -251,17 +224,15 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 	sort.Strings(names)
 	t := &kmv1.Task{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: st.namespace, Name: TaskName(st.frameworkID, id),
+			Namespace: st.namespace, Name: mesoswire.TaskName(st.frameworkID, id),
 			Labels:      map[string]string{kmv1.LabelFramework: st.name, kmv1.LabelAgent: agent.Spec.NodeName},
-			Annotations: map[string]string{AnnotationTaskID: id},
+			Annotations: map[string]string{mesoswire.AnnotationTaskID: id},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: st.name,
 				UID: types.UID(st.frameworkID)}},
 		},
 		Spec: kmv1.TaskSpec{Framework: kmv1.ObjectName(st.name), OfferIDs: names, AgentID: agent.Spec.AgentID, Resources: res, Command: cmd},
 	}
-	if len(ti.GetData()) > 0 {
-		t.Spec.Data = base64.StdEncoding.EncodeToString(ti.GetData())
-	}
+	t.Spec.Data = mesoswire.SpecData(ti.GetData())
 	if gp := ti.GetKillPolicy().GetGracePeriod(); gp != nil {
 		secs := int64(math.Ceil(float64(max(gp.GetNanoseconds(), 0)) / 1e9))
 		t.Spec.KillGracePeriodSeconds = &secs

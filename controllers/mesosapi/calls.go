@@ -16,6 +16,7 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // dispatch carries out a call other than SUBSCRIBE on its stream's
@@ -61,11 +62,11 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 			return herr
 		}
 	default: // UNKNOWN, and types newer than this master
-		return &httpError{http.StatusNotImplemented, ""}
+		return &httpError{Code: http.StatusNotImplemented, Msg: ""}
 	}
 	if err != nil {
 		s.log.Error(err, "carrying out a scheduler call", "call", call.GetType().String(), "framework", st.namespace+"/"+st.name)
-		return &httpError{http.StatusInternalServerError, "Failed to carry out " + call.GetType().String() + ": " + err.Error()}
+		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to carry out " + call.GetType().String() + ": " + err.Error()}
 	}
 	return nil
 }
@@ -97,8 +98,8 @@ func (s *Server) teardown(ctx context.Context, st *stream) error {
 // task that does not exist is reconciled, as Mesos does.
 func (s *Server) kill(ctx context.Context, st *stream, taskID string) error {
 	var t kmv1.Task
-	err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: TaskName(st.frameworkID, taskID)}, &t)
-	if apierrors.IsNotFound(err) || (err == nil && (string(t.Spec.Framework) != st.name || t.Annotations[AnnotationTaskID] != taskID)) {
+	err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: mesoswire.TaskName(st.frameworkID, taskID)}, &t)
+	if apierrors.IsNotFound(err) || (err == nil && (string(t.Spec.Framework) != st.name || t.Annotations[mesoswire.AnnotationTaskID] != taskID)) {
 		st.send(s.unknownTask(st, taskID))
 		return nil
 	}
@@ -148,12 +149,12 @@ func (s *Server) reconcile(ctx context.Context, st *stream, r *schedulerv1.Call_
 	byID := map[string]*kmv1.Task{}
 	for i := range l.Items {
 		t := &l.Items[i]
-		if id := t.Annotations[AnnotationTaskID]; id != "" && t.Status.State != "" {
+		if id := t.Annotations[mesoswire.AnnotationTaskID]; id != "" && t.Status.State != "" {
 			byID[id] = t
 		}
 	}
 	reconciled := func(t *kmv1.Task) *schedulerv1.Event {
-		e := updateEvent(t, t.Annotations[AnnotationTaskID])
+		e := updateEvent(t, t.Annotations[mesoswire.AnnotationTaskID])
 		e.Update.Status.Uuid = nil
 		e.Update.Status.Reason = mesosv1.TaskStatus_REASON_RECONCILIATION.Enum()
 		e.Update.Status.Source = mesosv1.TaskStatus_SOURCE_MASTER.Enum()
@@ -194,7 +195,7 @@ func (s *Server) shutdown(ctx context.Context, st *stream, sh *schedulerv1.Call_
 			(t.Status.AgentID != "" && t.Status.AgentID != sh.GetAgentId().GetValue()) {
 			continue
 		}
-		if err := s.kill(ctx, st, t.Annotations[AnnotationTaskID]); err != nil {
+		if err := s.kill(ctx, st, t.Annotations[mesoswire.AnnotationTaskID]); err != nil {
 			return err
 		}
 	}
@@ -222,7 +223,7 @@ func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1
 	}
 	var fw kmv1.Framework
 	if err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: st.name}, &fw); err != nil {
-		return &httpError{http.StatusInternalServerError, "Failed to read the framework: " + err.Error()}
+		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to read the framework: " + err.Error()}
 	}
 	if role != fw.Spec.Role {
 		return badRequest("kubemesos cannot change the role of a framework ('" + fw.Spec.Role + "' to '" + role + "')")
@@ -238,7 +239,7 @@ func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1
 	fw.Annotations[AnnotationFrameworkInfo] = kept
 	fw.Spec.FailoverTimeoutSeconds = ptr.To(failoverSeconds(info))
 	if err := s.schedulerClient.Patch(ctx, &fw, patch); err != nil {
-		return &httpError{http.StatusInternalServerError, "Failed to update the framework: " + err.Error()}
+		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to update the framework: " + err.Error()}
 	}
 	next := cloneInfo(info)
 	next.Id = st.frameworkInfo().GetId()

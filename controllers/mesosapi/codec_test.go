@@ -15,53 +15,12 @@ import (
 
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	"github.com/kubemesos/kubemesos/internal/mesosjson"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
 // testNow is the fake clock's time.
 var testNow = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
-
-func TestAcceptCodec(t *testing.T) {
-	cases := []struct {
-		accept []string
-		want   string // "" for none
-	}{
-		{nil, MediaJSON},
-		{[]string{"application/json"}, MediaJSON},
-		{[]string{"application/x-protobuf"}, MediaProtobuf},
-		{[]string{"text/html, application/x-protobuf;q=0.5"}, MediaProtobuf},
-		// As Mesos: JSON first whenever it is acceptable at all.
-		{[]string{"application/x-protobuf", "*/*;q=0.1"}, MediaJSON},
-		{[]string{"application/*"}, MediaJSON},
-		{[]string{"application/*;q=0"}, ""},
-		{[]string{"application/*;q=0, application/x-protobuf"}, MediaProtobuf},
-		{[]string{"text/html"}, ""},
-		{[]string{"application/json;q=0, */*"}, MediaProtobuf},
-	}
-	for _, tc := range cases {
-		c, ok := acceptCodec(tc.accept)
-		if got := c.mediaType; ok != (tc.want != "") || got != tc.want {
-			t.Errorf("Accept %q: got %q (%v), want %q", tc.accept, got, ok, tc.want)
-		}
-	}
-}
-
-func TestRequestCodec(t *testing.T) {
-	for ct, want := range map[string]int{
-		"application/json": 0, "application/json; charset=utf-8": 0, "application/x-protobuf": 0,
-		"": http.StatusBadRequest, "application/xml": http.StatusUnsupportedMediaType, "json": http.StatusUnsupportedMediaType,
-	} {
-		_, herr := requestCodec(ct)
-		if got := 0; herr != nil {
-			got = herr.code
-			if got != want {
-				t.Errorf("Content-Type %q: %d, want %d", ct, got, want)
-			}
-		} else if want != 0 {
-			t.Errorf("Content-Type %q accepted, want %d", ct, want)
-		}
-	}
-}
 
 // TestNoLeader checks that a standby that knows no leader answers 503.
 func TestNoLeader(t *testing.T) {
@@ -119,14 +78,14 @@ func FuzzDecodeCall(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, protobuf bool, body []byte) {
-		c := jsonCodec
+		c := mesoswire.JSON
 		if protobuf {
-			c = protoCodec
+			c = mesoswire.Protobuf
 		}
-		call, herr := c.decodeCall(body)
+		call, herr := decodeCall(c, body)
 		if herr != nil {
-			if herr.code != http.StatusBadRequest || herr.msg == "" {
-				t.Fatalf("refused with %d %q", herr.code, herr.msg)
+			if herr.Code != http.StatusBadRequest || herr.Msg == "" {
+				t.Fatalf("refused with %d %q", herr.Code, herr.Msg)
 			}
 			return
 		}

@@ -20,6 +20,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 func scalar(name string, v float64) *mesosv1.Resource {
@@ -31,7 +32,7 @@ func scalar(name string, v float64) *mesosv1.Resource {
 // LAUNCH, UPDATE and ACKNOWLEDGE as the task runs and finishes, DECLINE,
 // KILL, RECONCILE and TEARDOWN.
 func TestFrameworkLifecycle(t *testing.T) {
-	for i, mt := range []string{mesosapi.MediaJSON, mesosapi.MediaProtobuf} {
+	for i, mt := range []string{mesoswire.MediaJSON, mesoswire.MediaProtobuf} {
 		t.Run(mt, func(t *testing.T) {
 			ctx := context.Background()
 			ns := newNamespace(t)
@@ -91,7 +92,7 @@ func TestFrameworkLifecycle(t *testing.T) {
 				t.Fatalf("update %v: want TASK_ERROR from the master for the custom executor, without a uuid", st)
 			}
 			var t1obj kmv1.Task
-			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesosapi.TaskName(fwID.GetValue(), "Web.Server_1")}, &t1obj); err != nil {
+			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), "Web.Server_1")}, &t1obj); err != nil {
 				t.Fatal(err)
 			}
 			wantSpec := kmv1.TaskSpec{Framework: t1obj.Spec.Framework, OfferIDs: []string{offer.GetId().GetValue()}, AgentID: agentID.GetValue(),
@@ -99,11 +100,11 @@ func TestFrameworkLifecycle(t *testing.T) {
 				Command: &kmv1.CommandInfo{Image: mesosapi.DefaultCommandImage, Command: []string{"/bin/sh", "-c", "echo hi"},
 					Env: []kmv1.EnvVar{{Name: "GREETING", Value: "hi"}}},
 				Data: base64.StdEncoding.EncodeToString([]byte{0, 1, 2}), KillGracePeriodSeconds: ptr.To(int64(3))}
-			if d := cmp.Diff(wantSpec, t1obj.Spec); d != "" || t1obj.Annotations[mesosapi.AnnotationTaskID] != "Web.Server_1" {
+			if d := cmp.Diff(wantSpec, t1obj.Spec); d != "" || t1obj.Annotations[mesoswire.AnnotationTaskID] != "Web.Server_1" {
 				t.Fatalf("Task spec (-want +got):\n%s\nannotations %v", d, t1obj.Annotations)
 			}
 			var t2obj kmv1.Task
-			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesosapi.TaskName(fwID.GetValue(), "sleeper")}, &t2obj); err != nil {
+			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), "sleeper")}, &t2obj); err != nil {
 				t.Fatal(err)
 			}
 			if c := t2obj.Spec.Command; c.Image != "alpine:3" || !cmp.Equal(c.Command, []string{"/bin/sleep"}) || !cmp.Equal(c.Args, []string{"1000"}) {

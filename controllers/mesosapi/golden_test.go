@@ -20,6 +20,7 @@ import (
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -61,7 +62,7 @@ func TestGoldenEvents(t *testing.T) {
 	}
 	for name, e := range events {
 		t.Run(name, func(t *testing.T) {
-			js, err := jsonCodec.encodeEvent(e)
+			js, err := mesoswire.JSON.Encode(e)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,7 +37,7 @@ func AdvertisedAddress(identity string) (string, bool) {
 // leader's endpoint as a protocol-relative Location, or 503 when no
 // leader is known.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) *httpError {
-	noLeader := &httpError{http.StatusServiceUnavailable, "No leader elected"}
+	noLeader := &httpError{Code: http.StatusServiceUnavailable, Msg: "No leader elected"}
 	var lease coordinationv1.Lease
 	if err := s.reader.Get(r.Context(), s.opts.LeaderLease, &lease); err != nil {
 		if !apierrors.IsNotFound(err) {
@@ -57,7 +57,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) *httpError {
 	}
 	addr, ok := AdvertisedAddress(*spec.HolderIdentity)
 	if !ok {
-		return &httpError{http.StatusServiceUnavailable, "The leading master does not advertise a Mesos API address"}
+		return &httpError{Code: http.StatusServiceUnavailable, Msg: "The leading master does not advertise a Mesos API address"}
 	}
 	w.Header().Set("Location", "//"+addr+r.URL.RequestURI())
 	w.WriteHeader(http.StatusTemporaryRedirect)

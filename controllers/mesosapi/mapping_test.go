@@ -1,7 +1,6 @@
 package mesosapi
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 
@@ -13,32 +12,6 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 )
-
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
-// TestTaskName: names are DNS-1123 labels; IDs that read alike once
-// lowercased and cleaned still get different names, and so does one ID in
-// two frameworks (Mesos task IDs are unique per framework only).
-func TestTaskName(t *testing.T) {
-	ids := []string{"a", "A", "a.b", "a_b", "a-b", "", "---", strings.Repeat("x", 300), strings.Repeat("x", 301), "Web.Server_1", "日本"}
-	seen := map[string]string{}
-	for _, id := range ids {
-		n := TaskName("fw-1", id)
-		if !dnsLabel.MatchString(n) || len(n) > 63 {
-			t.Errorf("TaskName(%q) = %q: not a DNS-1123 label", id, n)
-		}
-		if other, ok := seen[n]; ok {
-			t.Errorf("TaskName(%q) = TaskName(%q) = %q", id, other, n)
-		}
-		seen[n] = id
-	}
-	if TaskName("fw-1", "Web.Server_1") != TaskName("fw-1", "Web.Server_1") {
-		t.Error("TaskName is not deterministic")
-	}
-	if TaskName("fw-1", "task-1") == TaskName("fw-2", "task-1") {
-		t.Error("two frameworks' tasks with one ID get one name")
-	}
-}
 
 func TestResourcesBothWays(t *testing.T) {
 	rl := b.Resources("cpu", "1500m", "memory", "1Gi", "ephemeral-storage", "10Gi", "nvidia.com/gpu", "2", "example.com/foo", "1")
@@ -117,9 +90,9 @@ func TestFrameworkRole(t *testing.T) {
 	} {
 		got, herr := frameworkRole(tc.info)
 		if code := 0; herr != nil {
-			code = herr.code
+			code = herr.Code
 			if code != tc.code {
-				t.Errorf("%v: %d %q, want %d", tc.info, code, herr.msg, tc.code)
+				t.Errorf("%v: %d %q, want %d", tc.info, code, herr.Msg, tc.code)
 			}
 		} else if got != tc.want || tc.code != 0 {
 			t.Errorf("%v: role %q, want %q (code %d)", tc.info, got, tc.want, tc.code)

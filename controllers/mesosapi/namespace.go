@@ -31,7 +31,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*httpauth
 	if ns, _, err := serviceaccount.SplitUsername(caller.User.GetName()); err == nil && ns != "" {
 		return caller, ns, true
 	}
-	forbidden("The user '" + httpauth.Truncate(caller.User.GetName(), 256) + "' is not a ServiceAccount: kubemesos places a Mesos framework in the namespace of the ServiceAccount whose token it sends").write(w)
+	forbidden("The user '" + httpauth.Truncate(caller.User.GetName(), 256) + "' is not a ServiceAccount: kubemesos places a Mesos framework in the namespace of the ServiceAccount whose token it sends").Write(w)
 	return nil, "", false
 }
 
@@ -39,7 +39,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*httpauth
 // framework ("" when not known yet) in namespace, by httpauth's table.
 func (s *Server) authorize(r *http.Request, caller *httpauth.Caller, call, namespace, framework string) *httpError {
 	if err := s.auth.AuthorizeCall(r.Context(), caller, call, namespace, framework); err != nil {
-		return &httpError{httpauth.StatusCode(err), err.Error()}
+		return &httpError{Code: httpauth.StatusCode(err), Msg: err.Error()}
 	}
 	return nil
 }

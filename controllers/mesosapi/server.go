@@ -22,6 +22,7 @@ import (
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // Path is where the scheduler API is served.
@@ -203,8 +204,8 @@ func (s *Server) leading() bool {
 // ServeHTTP answers one call, in the order Mesos checks a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if herr := s.serve(w, r); herr != nil {
-		s.log.V(2).Info("refused a scheduler call", "code", herr.code, "message", herr.msg, "remote", r.RemoteAddr)
-		herr.write(w)
+		s.log.V(2).Info("refused a scheduler call", "code", herr.Code, "message", herr.Msg, "remote", r.RemoteAddr)
+		herr.Write(w)
 	}
 }
 
@@ -220,9 +221,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return &httpError{http.StatusMethodNotAllowed, "405 Method Not Allowed. Expecting one of { 'POST' }, but received '" + r.Method + "'."}
+		return &httpError{Code: http.StatusMethodNotAllowed, Msg: "405 Method Not Allowed. Expecting one of { 'POST' }, but received '" + r.Method + "'."}
 	}
-	c, herr := requestCodec(r.Header.Get("Content-Type"))
+	c, herr := mesoswire.RequestCodec(r.Header.Get("Content-Type"))
 	if herr != nil {
 		return herr
 	}
@@ -230,7 +231,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	if herr != nil {
 		return herr
 	}
-	call, herr := c.decodeCall(body)
+	call, herr := decodeCall(c, body)
 	if herr != nil {
 		return herr
 	}
@@ -238,9 +239,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 		return badRequest("Failed to validate scheduler::Call: " + msg)
 	}
 	if call.GetType() == schedulerv1.Call_SUBSCRIBE {
-		out, ok := acceptCodec(r.Header.Values("Accept"))
+		out, ok := mesoswire.AcceptCodec(r.Header.Values("Accept"))
 		if !ok {
-			return &httpError{http.StatusNotAcceptable, "Expecting 'Accept' to allow '" + MediaProtobuf + "' or '" + MediaJSON + "'"}
+			return mesoswire.NotAcceptable()
 		}
 		if r.Header.Get(HeaderStreamID) != "" {
 			return badRequest("Subscribe calls should not include the '" + HeaderStreamID + "' header")
@@ -271,7 +272,7 @@ func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	tooLarge := &httpError{http.StatusRequestEntityTooLarge, "Request body is larger than the limit of " + strconv.FormatInt(limit, 10) + " bytes (--mesos-api-max-body-bytes)"}
+	tooLarge := &httpError{Code: http.StatusRequestEntityTooLarge, Msg: "Request body is larger than the limit of " + strconv.FormatInt(limit, 10) + " bytes (--mesos-api-max-body-bytes)"}
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}

@@ -23,6 +23,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/mesosjson"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/recordio"
 	"github.com/kubemesos/kubemesos/internal/version"
 )
@@ -109,7 +110,7 @@ func infoAnnotation(info *mesosv1.FrameworkInfo) (string, error) {
 // subscribe answers SUBSCRIBE: it creates or adopts the Framework, then
 // streams events until the subscriber goes, a newer subscription fails
 // it over, or the master stops.
-func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpauth.Caller, ns string, out codec, sub *schedulerv1.Call_Subscribe) *httpError {
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpauth.Caller, ns string, out mesoswire.Codec, sub *schedulerv1.Call_Subscribe) *httpError {
 	ctx := r.Context()
 	info := sub.GetFrameworkInfo()
 	role, herr := frameworkRole(info)
@@ -122,7 +123,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	if id := info.GetId().GetValue(); id != "" {
 		known, ferr := s.findFramework(ctx, ns, id, s.c, s.reader)
 		if ferr != nil {
-			return &httpError{http.StatusInternalServerError, ferr.Error()}
+			return &httpError{Code: http.StatusInternalServerError, Msg: ferr.Error()}
 		}
 		name := ""
 		if known != nil {
@@ -140,16 +141,16 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	}
 	if err != nil {
 		s.log.Error(err, "subscribing a framework", "namespace", ns, "name", info.GetName())
-		return &httpError{http.StatusInternalServerError, "Failed to subscribe: " + err.Error()}
+		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to subscribe: " + err.Error()}
 	}
 	streamID := uuid.NewString()
-	w.Header().Set("Content-Type", out.mediaType)
+	w.Header().Set("Content-Type", out.MediaType())
 	w.Header().Set(HeaderStreamID, streamID)
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rw := recordio.NewWriter(w)
 	write := func(e *schedulerv1.Event) error {
-		b, err := out.encodeEvent(e)
+		b, err := out.Encode(e)
 		if err != nil {
 			return err
 		}
@@ -174,7 +175,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	}
 	defer s.streams.remove(st)
 	defer st.close(nil)
-	log.Info("framework subscribed", "name", info.GetName(), "role", role, "mediaType", out.mediaType)
+	log.Info("framework subscribed", "name", info.GetName(), "role", role, "mediaType", out.MediaType())
 
 	hold, stopHolding := context.WithCancel(ctx)
 	defer stopHolding()
@@ -363,7 +364,7 @@ func (s *Server) subscribedStream(ctx context.Context, ns, frameworkID, streamID
 		// must not cost the API server a List per request.
 		fw, err := s.findFramework(ctx, ns, frameworkID, s.c)
 		if err != nil {
-			return nil, &httpError{http.StatusInternalServerError, err.Error()}
+			return nil, &httpError{Code: http.StatusInternalServerError, Msg: err.Error()}
 		}
 		if fw == nil {
 			return nil, badRequest("Framework cannot be found")

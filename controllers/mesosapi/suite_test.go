@@ -28,6 +28,7 @@ import (
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
 	"github.com/kubemesos/kubemesos/internal/mesosjson"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/recordio"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
@@ -176,7 +177,7 @@ func encode(t *testing.T, mediaType string, c *schedulerv1.Call) []byte {
 	t.Helper()
 	var b []byte
 	var err error
-	if mediaType == mesosapi.MediaProtobuf {
+	if mediaType == mesoswire.MediaProtobuf {
 		b, err = proto.Marshal(c)
 	} else {
 		b, err = mesosjson.Marshal(c)
@@ -213,7 +214,7 @@ func newEventStream(t *testing.T, resp *http.Response, mediaType string) *eventS
 				return
 			}
 			e := &schedulerv1.Event{}
-			if mediaType == mesosapi.MediaProtobuf {
+			if mediaType == mesoswire.MediaProtobuf {
 				err = proto.Unmarshal(rec, e)
 			} else {
 				err = mesosjson.Unmarshal(rec, e)

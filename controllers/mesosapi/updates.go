@@ -17,6 +17,7 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // AnnotationAcknowledged on a Task holds the uuid of its terminal status
@@ -162,7 +163,7 @@ func (s *Server) sendUpdate(st *stream, t *kmv1.Task) {
 // (TASK_KILLING without the capability), acknowledged it already, or was
 // sent it already.
 func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
-	id := t.Annotations[AnnotationTaskID]
+	id := t.Annotations[mesoswire.AnnotationTaskID]
 	if id == "" || t.Status.State == "" {
 		return nil // not launched through the Mesos API, or not yet admitted
 	}

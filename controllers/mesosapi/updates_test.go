@@ -21,6 +21,7 @@ import (
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -35,7 +36,7 @@ func testStream(caps ...mesosv1.FrameworkInfo_Capability_Type) *stream {
 func launched(state kmv1.TaskState) *kmv1.Task {
 	t := b.MakeTask("t-1", "ns").Framework("fw").Obj()
 	t.UID = "uid-1"
-	t.Annotations = map[string]string{AnnotationTaskID: "t.1"}
+	t.Annotations = map[string]string{mesoswire.AnnotationTaskID: "t.1"}
 	t.Status = kmv1.TaskStatus{State: state, LastUpdateTime: ptr.To(metav1.NewTime(testNow))}
 	return t
 }
@@ -133,7 +134,7 @@ func TestManyUpdatesWhenAStreamOpens(t *testing.T) {
 		tk := launched(kmv1.TaskRunning)
 		tk.Name, tk.UID = fmt.Sprintf("t-%d", i), types.UID(fmt.Sprintf("uid-%d", i))
 		tk.Labels = map[string]string{kmv1.LabelFramework: "fw"}
-		tk.Annotations = map[string]string{AnnotationTaskID: fmt.Sprintf("t.%d", i)}
+		tk.Annotations = map[string]string{mesoswire.AnnotationTaskID: fmt.Sprintf("t.%d", i)}
 		objs = append(objs, tk)
 	}
 	s := &Server{clock: clocktesting.NewFakeClock(testNow), log: logr.Discard(), streams: newRegistry(),

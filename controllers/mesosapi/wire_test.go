@@ -27,6 +27,7 @@ import (
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // TestRefusals checks each status code and message Mesos gives a call it
@@ -39,12 +40,12 @@ func TestRefusals(t *testing.T) {
 	if err := env.Client.Create(context.Background(), idle); err != nil {
 		t.Fatal(err)
 	}
-	es := subscribe(t, url, mesosapi.MediaJSON, frameworkInfo("refusals"))
+	es := subscribe(t, url, mesoswire.MediaJSON, frameworkInfo("refusals"))
 	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
 	suppress := func(id string) *schedulerv1.Call {
 		return &schedulerv1.Call{Type: schedulerv1.Call_SUPPRESS.Enum(), FrameworkId: &mesosv1.FrameworkID{Value: &id}}
 	}
-	json, pb := mesosapi.MediaJSON, mesosapi.MediaProtobuf
+	json, pb := mesoswire.MediaJSON, mesoswire.MediaProtobuf
 	sub := subscribeCall(frameworkInfo("x"))
 	cases := []struct {
 		name string
@@ -97,15 +98,15 @@ func TestRefusals(t *testing.T) {
 // refused (401), and an anonymous caller may only do what RBAC grants its
 // ServiceAccount (403).
 func TestAuthentication(t *testing.T) {
-	sub := encode(t, mesosapi.MediaJSON, subscribeCall(frameworkInfo("anon")))
+	sub := encode(t, mesoswire.MediaJSON, subscribeCall(frameworkInfo("anon")))
 	url := startAPI(t, apiOptions(t, ""), false)
-	resp := request{contentType: mesosapi.MediaJSON, body: sub}.do(t, url)
+	resp := request{contentType: mesoswire.MediaJSON, body: sub}.do(t, url)
 	challenge := resp.Header.Get("WWW-Authenticate")
 	if code, body := answer(t, resp); code != http.StatusUnauthorized || !strings.Contains(body, "no credentials") || !strings.Contains(challenge, "Bearer") {
 		t.Fatalf("got %d %q (WWW-Authenticate %q), want 401 with a challenge", code, body, challenge)
 	}
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(sub)))
-	req.Header.Set("Content-Type", mesosapi.MediaJSON)
+	req.Header.Set("Content-Type", mesoswire.MediaJSON)
 	req.Header.Set("Authorization", "Bearer not-a-token")
 	r2, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -117,7 +118,7 @@ func TestAuthentication(t *testing.T) {
 
 	bare := newBareNamespace(t)
 	url = startAPI(t, apiOptions(t, bare), false)
-	if code, body := answer(t, request{contentType: mesosapi.MediaJSON, body: sub}.do(t, url)); code != http.StatusForbidden ||
+	if code, body := answer(t, request{contentType: mesoswire.MediaJSON, body: sub}.do(t, url)); code != http.StatusForbidden ||
 		!strings.Contains(body, "system:serviceaccount:"+bare+":"+httpauth.DefaultAnonymousServiceAccount) {
 		t.Fatalf("an anonymous caller without RBAC: got %d %q, want 403 naming its ServiceAccount", code, body)
 	}
@@ -154,13 +155,13 @@ func TestServiceAccountToken(t *testing.T) {
 	url := startAPI(t, apiOptions(t, ""), false)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("system:serviceaccount:"+ns+":fw:"+tr.Status.Token))
 	for i, auth := range []string{"Bearer " + tr.Status.Token, basic} {
-		resp := request{contentType: mesosapi.MediaJSON, accept: mesosapi.MediaJSON, authorization: auth,
-			body: encode(t, mesosapi.MediaJSON, subscribeCall(frameworkInfo("token")))}.do(t, url)
+		resp := request{contentType: mesoswire.MediaJSON, accept: mesoswire.MediaJSON, authorization: auth,
+			body: encode(t, mesoswire.MediaJSON, subscribeCall(frameworkInfo("token")))}.do(t, url)
 		if resp.StatusCode != http.StatusOK {
 			code, body := answer(t, resp)
 			t.Fatalf("SUBSCRIBE with %s answered %d %q", strings.Fields(auth)[0], code, body)
 		}
-		es := newEventStream(t, resp, mesosapi.MediaJSON)
+		es := newEventStream(t, resp, mesoswire.MediaJSON)
 		id := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId().GetValue()
 		var l kmv1.FrameworkList
 		if err := env.Client.List(ctx, &l, client.InNamespace(ns)); err != nil || len(l.Items) != i+1 {
@@ -168,10 +169,10 @@ func TestServiceAccountToken(t *testing.T) {
 		}
 		// Calls on the stream carry the token too.
 		suppress := &schedulerv1.Call{Type: schedulerv1.Call_SUPPRESS.Enum(), FrameworkId: &mesosv1.FrameworkID{Value: &id}}
-		if code, body := answer(t, request{contentType: mesosapi.MediaJSON, streamID: es.id, authorization: auth, body: encode(t, mesosapi.MediaJSON, suppress)}.do(t, url)); code != http.StatusAccepted {
+		if code, body := answer(t, request{contentType: mesoswire.MediaJSON, streamID: es.id, authorization: auth, body: encode(t, mesoswire.MediaJSON, suppress)}.do(t, url)); code != http.StatusAccepted {
 			t.Fatalf("SUPPRESS answered %d %q", code, body)
 		}
-		if code, _ := answer(t, request{contentType: mesosapi.MediaJSON, streamID: es.id, body: encode(t, mesosapi.MediaJSON, suppress)}.do(t, url)); code != http.StatusUnauthorized {
+		if code, _ := answer(t, request{contentType: mesoswire.MediaJSON, streamID: es.id, body: encode(t, mesoswire.MediaJSON, suppress)}.do(t, url)); code != http.StatusUnauthorized {
 			t.Fatalf("SUPPRESS without the token answered %d, want 401", code)
 		}
 	}
@@ -204,8 +205,8 @@ func TestStandby(t *testing.T) {
 	})
 	ns := newNamespace(t)
 	url := startAPI(t, apiOptions(t, ns), true)
-	body := encode(t, mesosapi.MediaJSON, subscribeCall(frameworkInfo("standby")))
-	resp := request{contentType: mesosapi.MediaJSON, body: body}.do(t, url+"?x=1")
+	body := encode(t, mesoswire.MediaJSON, subscribeCall(frameworkInfo("standby")))
+	resp := request{contentType: mesoswire.MediaJSON, body: body}.do(t, url+"?x=1")
 	loc := resp.Header.Get("Location")
 	if code, msg := answer(t, resp); code != http.StatusTemporaryRedirect || loc != "//10.9.8.7:5050"+mesosapi.Path+"?x=1" {
 		t.Fatalf("got %d %q Location %q, want 307 to //10.9.8.7:5050%s?x=1", code, msg, loc, mesosapi.Path)
@@ -213,7 +214,7 @@ func TestStandby(t *testing.T) {
 	if err := setHolder("other_2"); err != nil {
 		t.Fatal(err)
 	}
-	if code, msg := answer(t, request{contentType: mesosapi.MediaJSON, body: body}.do(t, url)); code != http.StatusServiceUnavailable || !strings.Contains(msg, "does not advertise") {
+	if code, msg := answer(t, request{contentType: mesoswire.MediaJSON, body: body}.do(t, url)); code != http.StatusServiceUnavailable || !strings.Contains(msg, "does not advertise") {
 		t.Fatalf("got %d %q, want 503", code, msg)
 	}
 }
@@ -222,7 +223,7 @@ func TestStandby(t *testing.T) {
 // stream's headers and first events, the Framework and Lease it makes,
 // and TEARDOWN.
 func TestSubscribeAndTeardown(t *testing.T) {
-	for _, mt := range []string{mesosapi.MediaJSON, mesosapi.MediaProtobuf} {
+	for _, mt := range []string{mesoswire.MediaJSON, mesoswire.MediaProtobuf} {
 		t.Run(mt, func(t *testing.T) {
 			ctx := context.Background()
 			ns := newNamespace(t)
@@ -295,13 +296,13 @@ func TestSubscribeAndTeardown(t *testing.T) {
 func TestResubscribe(t *testing.T) {
 	ns := newNamespace(t)
 	url := startAPI(t, apiOptions(t, ns), false)
-	mt := mesosapi.MediaJSON
+	mt := mesoswire.MediaJSON
 	first := subscribe(t, url, mt, frameworkInfo("resub"))
 	id := first.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
 
 	again := frameworkInfo("resub")
 	again.Id = id
-	second := subscribe(t, url, mesosapi.MediaProtobuf, again)
+	second := subscribe(t, url, mesoswire.MediaProtobuf, again)
 	if got := second.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId(); !proto.Equal(got, id) {
 		t.Fatalf("re-subscription got framework_id %v, want %v", got, id)
 	}
