@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/restricted"
 )
 
@@ -44,7 +46,11 @@ func executorPodName(k ExecutorKey, agentID string) string {
 // custom executor's pod. It is exactly what the chart's admission policy
 // kubemesos-agent-node lets an agent create: on its node, restricted, with
 // no API token and only the executor token volume.
-func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.Scheme) (*corev1.Pod, error) {
+//
+// frameworkID is the framework's Mesos ID (its Framework's UID). Besides
+// the kubemesos variables, the pod gets the environment a Mesos executor
+// reads (mesosEnv) and a sandbox directory.
+func ExecutorPod(t *kmv1.Task, name, agentID, frameworkID string, o Options, scheme *runtime.Scheme) (*corev1.Pod, error) {
 	k := executorOf(t)
 	env := []corev1.EnvVar{
 		{Name: executorapi.EnvAgentEndpoint, Value: o.Endpoint},
@@ -54,6 +60,7 @@ func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.
 		{Name: executorapi.EnvAgentID, Value: agentID},
 		{Name: executorapi.EnvTokenFile, Value: path.Join(executorapi.TokenDir, executorapi.TokenFile)},
 	}
+	env = append(env, mesosEnv(t, frameworkID, o)...)
 	labels := map[string]string{
 		kmv1.LabelFramework: k.Framework, kmv1.LabelAgent: o.NodeName,
 		kmv1.LabelComponent: "executor", kmv1.LabelExecutor: boundedLabel(k.ExecutorID),
@@ -82,7 +89,15 @@ func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.
 	}
 	c.Resources = corev1.ResourceRequirements{Requests: requests}
 	c.SecurityContext = restricted.ContainerSecurityContext()
-	c.VolumeMounts = []corev1.VolumeMount{{Name: executorTokenVolume, MountPath: executorapi.TokenDir, ReadOnly: true}}
+	c.VolumeMounts = []corev1.VolumeMount{
+		{Name: executorTokenVolume, MountPath: executorapi.TokenDir, ReadOnly: true},
+		{Name: SandboxVolume, MountPath: SandboxDir},
+	}
+	if _, ok := t.Annotations[mesoswire.AnnotationTaskID]; ok {
+		// A framework of the Mesos API gets what Mesos gives: its
+		// executor and command tasks start in their sandbox.
+		c.WorkingDir = SandboxDir
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: name, Labels: labels,
 			Annotations: map[string]string{AnnotationAgentID: agentID, AnnotationExecutorID: k.ExecutorID}},
@@ -93,9 +108,10 @@ func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.
 			// The namespace's default ServiceAccount, named so that its
 			// token can be bound to the pod; the pod gets no API token,
 			// only the executor token, good for the agent alone.
-			ServiceAccountName:            executorServiceAccount,
-			AutomountServiceAccountToken:  ptr.To(false),
-			Volumes:                       []corev1.Volume{executorTokenProjection()},
+			ServiceAccountName:           executorServiceAccount,
+			AutomountServiceAccountToken: ptr.To(false),
+			Volumes: []corev1.Volume{executorTokenProjection(),
+				{Name: SandboxVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
 			SecurityContext:               restricted.PodSecurityContext(),
 			// The taints under which the operator lets this node be
@@ -111,6 +127,49 @@ func ExecutorPod(t *kmv1.Task, name, agentID string, o Options, scheme *runtime.
 		}
 	}
 	return pod, nil
+}
+
+// The sandbox of an executor or command task: a directory of the pod's own
+// (an emptyDir, gone with the pod), where Mesos mounts its sandbox in a
+// container. MESOS_SANDBOX and MESOS_DIRECTORY name it.
+const (
+	SandboxVolume = "kubemesos-sandbox"
+	SandboxDir    = "/mnt/mesos/sandbox"
+)
+
+// What the agent tells a Mesos executor of how to reconnect: it
+// checkpoints, so an executor retries subscribing for as long as its
+// tasks wait for it (Options.ExecutorRegistrationTimeout), at most
+// mesosSubscriptionBackoffMax apart (Mesos's default).
+const mesosSubscriptionBackoffMax = 2 * time.Second
+
+// defaultKillGracePeriod is the pod's termination grace period when the
+// task sets none (Kubernetes's default).
+const defaultKillGracePeriod = 30 * time.Second
+
+// mesosEnv is the environment Apache Mesos gives an executor, so that a
+// Mesos executor finds its framework, its ID and its agent, and how long
+// to retry. MESOS_EXECUTOR_AUTHENTICATION_TOKEN is not among them: no
+// token value goes into a pod spec. The executor's token is the file that
+// KUBEMESOS_EXECUTOR_TOKEN_FILE names, which a Mesos framework's executor
+// command reads into that variable as it starts (see the master's
+// scheduler API).
+func mesosEnv(t *kmv1.Task, frameworkID string, o Options) []corev1.EnvVar {
+	grace := defaultKillGracePeriod
+	if s := t.Spec.KillGracePeriodSeconds; s != nil {
+		grace = time.Duration(*s) * time.Second
+	}
+	return []corev1.EnvVar{
+		{Name: "MESOS_FRAMEWORK_ID", Value: frameworkID},
+		{Name: "MESOS_EXECUTOR_ID", Value: executorOf(t).ExecutorID},
+		{Name: "MESOS_AGENT_ENDPOINT", Value: o.Endpoint},
+		{Name: "MESOS_DIRECTORY", Value: SandboxDir},
+		{Name: "MESOS_SANDBOX", Value: SandboxDir},
+		{Name: "MESOS_CHECKPOINT", Value: "1"},
+		{Name: "MESOS_RECOVERY_TIMEOUT", Value: mesoswire.Duration(o.ExecutorRegistrationTimeout)},
+		{Name: "MESOS_SUBSCRIPTION_BACKOFF_MAX", Value: mesoswire.Duration(mesosSubscriptionBackoffMax)},
+		{Name: "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", Value: mesoswire.Duration(grace)},
+	}
 }
 
 // The executor's credential in its pod (see executorapi.TokenAudience).

@@ -193,9 +193,28 @@ func (r *taskReconciler) report(ctx context.Context, t *kmv1.Task, pod string, s
 	})
 }
 
+// frameworkID is the Mesos ID of t's framework: the UID of the Framework
+// that owns it, else of the one it names.
+func (r *taskReconciler) frameworkID(ctx context.Context, t *kmv1.Task) (string, error) {
+	for _, ref := range t.OwnerReferences {
+		if ref.Kind == "Framework" && ref.Name == string(t.Spec.Framework) {
+			return string(ref.UID), nil
+		}
+	}
+	var fw kmv1.Framework
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, &fw); err != nil {
+		return "", fmt.Errorf("reading framework %s of task %s: %w", t.Spec.Framework, t.Name, err)
+	}
+	return string(fw.UID), nil
+}
+
 // createPod launches the pod of a command task or of a custom executor.
 func (r *taskReconciler) createPod(ctx context.Context, t *kmv1.Task, name string) error {
-	pod, err := ExecutorPod(t, name, r.id.get(), r.options, r.client.Scheme())
+	fwID, err := r.frameworkID(ctx, t)
+	if err != nil {
+		return err
+	}
+	pod, err := ExecutorPod(t, name, r.id.get(), fwID, r.options, r.client.Scheme())
 	if err != nil {
 		return err
 	}

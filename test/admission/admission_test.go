@@ -244,6 +244,20 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 			"a hostPath volume": func(p *corev1.Pod) {
 				p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}})
 			},
+			"a hostPath volume named as the sandbox": func(p *corev1.Pod) {
+				for i := range p.Spec.Volumes {
+					if p.Spec.Volumes[i].Name == agent.SandboxVolume {
+						p.Spec.Volumes[i].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}
+					}
+				}
+			},
+			"a writable mount of the token": func(p *corev1.Pod) {
+				for i := range p.Spec.Containers[0].VolumeMounts {
+					if p.Spec.Containers[0].VolumeMounts[i].Name != agent.SandboxVolume {
+						p.Spec.Containers[0].VolumeMounts[i].ReadOnly = false
+					}
+				}
+			},
 			"a privileged container": func(p *corev1.Pod) {
 				p.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
 				p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
@@ -404,7 +418,7 @@ func TestOnlyTheAgentLabelsExecutorPods(t *testing.T) {
 // for a custom executor on node, changed by change.
 func executorPod(ns, name, node string, change func(*corev1.Pod)) *corev1.Pod {
 	task := b.MakeTask(name, ns).Framework("fw").Offer("o1").Executor("ex", "busybox:stable").Obj()
-	p, err := agent.ExecutorPod(task, name, "agent-"+node, agent.Options{NodeName: node, Endpoint: "10.0.0.1:5051"}, env.Client.Scheme())
+	p, err := agent.ExecutorPod(task, name, "agent-"+node, "fw-uid", agent.Options{NodeName: node, Endpoint: "10.0.0.1:5051"}, env.Client.Scheme())
 	if err != nil {
 		panic(err)
 	}
