@@ -127,7 +127,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		started: clk.Now(), created: map[string]time.Time{},
 	}
 	server.Hooks = &executorHooks{
-		tasks: c, clock: clk, log: log.WithName("executor-api"), id: id,
+		tasks: c, node: o.NodeName, clock: clk, log: log.WithName("executor-api"), id: id,
 		auth: &executorAuthenticator{
 			tokens: newTokenAuthenticator(ClientTokenReview(c), clk, log.WithName("executor-auth")),
 			pods:   c, node: o.NodeName, id: id,

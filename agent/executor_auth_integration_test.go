@@ -44,6 +44,8 @@ func checkTokenProjection(t *testing.T, pod *corev1.Pod) {
 					t.Errorf("volume %s projects more than the executor token: %+v", v.Name, s)
 				}
 			}
+		case v.Name == "kubemesos-sandbox" && v.EmptyDir != nil:
+			// The sandbox: a directory of the pod's own.
 		default:
 			t.Errorf("unexpected volume %+v", v)
 		}

@@ -33,6 +33,12 @@ type floodHooks struct {
 
 func (h *floodHooks) AgentID() string { return "ag-1" }
 
+func (h *floodHooks) MesosIdentity(context.Context, ExecutorKey) (MesosIdentity, error) {
+	return MesosIdentity{FrameworkID: "fw-uid", FrameworkName: "fw", Hostname: "node-1"}, nil
+}
+
+func (h *floodHooks) Task(context.Context, string, string) (*kmv1.Task, error) { return nil, nil }
+
 func (h *floodHooks) Authenticate(_ context.Context, token string) (ExecutorKey, error) {
 	id, ok := strings.CutPrefix(token, "exec-")
 	if !ok {

@@ -21,8 +21,11 @@ import (
 // the status updates and framework messages executors send. Each call runs
 // under the context the server gives it, which ends with the agent.
 type executorHooks struct {
-	// tasks reads the node's Tasks from the agent's cache.
+	// tasks reads the node's Tasks, and the Frameworks, from the agent's
+	// cache.
 	tasks client.Reader
+	// node is the agent's node.
+	node  string
 	clock clock.PassiveClock
 	log   logr.Logger
 	id    *identity
@@ -144,6 +147,28 @@ func (h *executorHooks) Message(ctx context.Context, k ExecutorKey, m executorap
 func (h *executorHooks) AcknowledgeMessages(_ context.Context, k ExecutorKey, ids []executorapi.MessageID) error {
 	h.inbox.acknowledge(k, ids)
 	return nil
+}
+
+// MesosIdentity is what a Mesos executor is told of its framework and
+// agent: the Framework's UID is its Mesos framework ID.
+func (h *executorHooks) MesosIdentity(ctx context.Context, k ExecutorKey) (MesosIdentity, error) {
+	var fw kmv1.Framework
+	if err := h.tasks.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw); err != nil {
+		return MesosIdentity{}, fmt.Errorf("reading framework %s/%s: %w", k.Namespace, k.Framework, err)
+	}
+	return MesosIdentity{FrameworkID: string(fw.UID), FrameworkName: fw.Name, Role: fw.Spec.Role, Hostname: h.node}, nil
+}
+
+// Task reads a Task from the agent's cache; nil when there is none.
+func (h *executorHooks) Task(ctx context.Context, namespace, name string) (*kmv1.Task, error) {
+	var t kmv1.Task
+	if err := h.tasks.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &t); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading task %s/%s: %w", namespace, name, err)
+	}
+	return &t, nil
 }
 
 // slowDown turns a full queue into a 429 for the executor, which keeps its

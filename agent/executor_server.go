@@ -52,6 +52,12 @@ type ExecutorHooks interface {
 	// AcknowledgeMessages takes an executor's word that it has the
 	// scheduler messages named; errors are answered as Update's are.
 	AcknowledgeMessages(ctx context.Context, k ExecutorKey, ids []executorapi.MessageID) error
+	// MesosIdentity is what the Mesos form of the API tells executor k
+	// of its framework and agent; an error is answered 503.
+	MesosIdentity(ctx context.Context, k ExecutorKey) (MesosIdentity, error)
+	// Task reads a Task of the agent's node from its cache: nil when
+	// there is none of that name.
+	Task(ctx context.Context, namespace, name string) (*kmv1.Task, error)
 }
 
 // ServerLimits bound what the executor API takes from its callers, so that
@@ -371,18 +377,40 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseUnread(w, http.StatusBadRequest, "reading the call: %v", err)
 		return
 	}
-	call, err := executorapi.ParseCall(body)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
+	mesos, codec, herr := executorapi.IsMesosCall(r.Header.Get("Content-Type"), body)
+	if herr != nil {
+		herr.Write(w)
 		return
 	}
-	if named := (ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}); named != key {
-		httpError(w, http.StatusForbidden, "the token is executor %s's; the call names executor %s", key, named)
-		return
+	var call *executorapi.Call
+	var out *mesosStream
+	if mesos {
+		mc, herr := s.parseMesosCall(r, codec, body, key)
+		if herr != nil {
+			s.Log.V(1).Info("refusing a Mesos executor call", "executor", key.String(), "status", herr.Code, "reason", herr.Msg)
+			herr.Write(w)
+			return
+		}
+		if mc.call == nil { // HEARTBEAT
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		call = mc.call
+		out = &mesosStream{server: s, key: key, agentID: agentID, id: mc.id, codec: mc.out}
+	} else {
+		var err error
+		if call, err = executorapi.ParseCall(body); err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		if named := (ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}); named != key {
+			httpError(w, http.StatusForbidden, "the token is executor %s's; the call names executor %s", key, named)
+			return
+		}
 	}
 	switch call.Type {
 	case executorapi.CallSubscribe:
-		s.subscribe(w, r, rc, key, agentID, call, release)
+		s.subscribe(w, r, rc, key, agentID, call, out, release)
 	case executorapi.CallUpdate:
 		if err := s.Hooks.Update(r.Context(), key, call.Update.Status); err != nil {
 			s.callFailed(w, err, "taking a status update", key.String(), "task", call.Update.Status.TaskID)
@@ -485,9 +513,9 @@ func (s *ExecutorServer) callFailed(w http.ResponseWriter, err error, what, exec
 
 // subscribe takes the updates that a (re)subscribing executor never saw
 // acknowledged, then streams events until the executor goes away or
-// subscribes anew. release gives the call's slots back once the stream
-// starts.
-func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, key ExecutorKey, agentID string, call *executorapi.Call, release func()) {
+// subscribes anew: in the Mesos form through mesos, else in the kubemesos
+// form. release gives the call's slots back once the stream starts.
+func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, key ExecutorKey, agentID string, call *executorapi.Call, mesos *mesosStream, release func()) {
 	sub := &subscription{events: make(chan executorapi.Event, 1024), closed: make(chan struct{})}
 	s.mu.Lock()
 	s.lastGen++
@@ -548,9 +576,18 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 			return err
 		}
 		// One write and one flush per event: one HTTP chunk each.
+		if mesos != nil {
+			return mesos.write(r.Context(), w, e)
+		}
 		return executorapi.WriteRecord(w, e)
 	}
-	w.Header().Set("Content-Type", "application/recordio")
+	if mesos != nil {
+		// As Mesos: the stream's type is the negotiated one; RecordIO
+		// framing is implied.
+		w.Header().Set("Content-Type", mesos.codec.MediaType())
+	} else {
+		w.Header().Set("Content-Type", "application/recordio")
+	}
 	w.WriteHeader(http.StatusOK)
 	if err := write(executorapi.Event{Type: executorapi.EventSubscribed, Subscribed: &executorapi.Subscribed{
 		AgentID: agentID, ExecutorID: key.ExecutorID, Framework: key.Framework}}); err != nil {

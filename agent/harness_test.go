@@ -196,7 +196,7 @@ func (e *testExecutor) post(ctx context.Context, c executorapi.Call) (*http.Resp
 	body, _ := json.Marshal(c)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.endpoint+executorapi.Path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", executorapi.MediaType)
 	return http.DefaultClient.Do(req)
 }
 

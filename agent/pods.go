@@ -110,7 +110,7 @@ func ExecutorPod(t *kmv1.Task, name, agentID, frameworkID string, o Options, sch
 			// only the executor token, good for the agent alone.
 			ServiceAccountName:           executorServiceAccount,
 			AutomountServiceAccountToken: ptr.To(false),
-			Volumes: []corev1.Volume{executorTokenProjection(),
+			Volumes: []corev1.Volume{executorTokenProjection(t),
 				{Name: SandboxVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 			TerminationGracePeriodSeconds: t.Spec.KillGracePeriodSeconds,
 			SecurityContext:               restricted.PodSecurityContext(),
@@ -178,14 +178,20 @@ const (
 	executorServiceAccount = "default"
 )
 
-// executorTokenProjection is the volume that holds an executor's token: a
-// service account token for executorapi.TokenAudience, bound to the pod,
-// which the kubelet requests and renews. The token's value is never in the
-// pod spec.
-func executorTokenProjection() corev1.Volume {
+// executorTokenProjection is the volume that holds the token of t's
+// executor: a service account token for executorapi.TokenAudience, bound
+// to the pod, which the kubelet requests and renews. The token's value is
+// never in the pod spec. A task launched through the master's Mesos API
+// gets executorapi.MesosTokenExpirationSeconds: its executor reads the
+// token once, as Mesos executors do.
+func executorTokenProjection(t *kmv1.Task) corev1.Volume {
+	expiration := int64(executorapi.TokenExpirationSeconds)
+	if _, ok := t.Annotations[mesoswire.AnnotationTaskID]; ok {
+		expiration = executorapi.MesosTokenExpirationSeconds
+	}
 	return corev1.Volume{Name: executorTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-			Audience: executorapi.TokenAudience, ExpirationSeconds: ptr.To[int64](executorapi.TokenExpirationSeconds), Path: executorapi.TokenFile,
+			Audience: executorapi.TokenAudience, ExpirationSeconds: ptr.To(expiration), Path: executorapi.TokenFile,
 		}}},
 	}}}
 }

@@ -202,7 +202,13 @@ func (r *taskReconciler) frameworkID(ctx context.Context, t *kmv1.Task) (string,
 		}
 	}
 	var fw kmv1.Framework
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, &fw); err != nil {
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: string(t.Spec.Framework)}, &fw)
+	if apierrors.IsNotFound(err) {
+		// A framework that is gone has no ID; its task's executor finds
+		// no framework when it subscribes.
+		return "", nil
+	}
+	if err != nil {
 		return "", fmt.Errorf("reading framework %s of task %s: %w", t.Spec.Framework, t.Name, err)
 	}
 	return string(fw.UID), nil

@@ -69,6 +69,19 @@ func ParseCall(body []byte) (*Call, error) {
 	return &c, nil
 }
 
+// NamesNamespace reports whether body is a JSON object with a "namespace"
+// member: a call in the kubemesos form (a Mesos call has no such field),
+// which SDK executors built before MediaType existed send as
+// application/json.
+func NamesNamespace(body []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return false
+	}
+	_, ok := top["namespace"]
+	return ok
+}
+
 // Validate checks that the call names its executor and carries the body
 // its type needs.
 func (c *Call) Validate() error {

@@ -1,7 +1,8 @@
-// Package executorapi is the wire format of the agent's executor API, the
-// kubemesos form of the Mesos v1 executor HTTP API. An executor POSTs JSON
-// calls to /api/v1/executor on its agent; the response to SUBSCRIBE is a
-// stream of events, each framed as RecordIO ("<length>\n<json>").
+// Package executorapi is the kubemesos form of the agent's executor API,
+// modelled on the Mesos v1 executor HTTP API, which the agent serves on the
+// same path for Mesos executors. An executor POSTs JSON calls of MediaType
+// to /api/v1/executor on its agent; the response to SUBSCRIBE is a stream
+// of events, each framed as RecordIO ("<length>\n<json>").
 //
 // Calls: SUBSCRIBE, UPDATE, MESSAGE, ACKNOWLEDGE_MESSAGES. Events:
 // SUBSCRIBED, LAUNCH, KILL, ACKNOWLEDGED, MESSAGE, SHUTDOWN, ERROR.
@@ -11,8 +12,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Path is the HTTP path of the executor API.
+// Path is the HTTP path of the executor API. It serves two forms: the
+// Mesos v1 executor HTTP API (application/json or application/x-protobuf,
+// as Apache Mesos 1.x; what Mesos executors speak) and this package's
+// kubemesos form (MediaType; what the Go SDK speaks).
 const Path = "/api/v1/executor"
+
+// MediaType is the media type of calls and events in the kubemesos form.
+// Its streams are RecordIO of JSON records.
+const MediaType = "application/vnd.kubemesos.executor.v1+json"
 
 // MaxCallBytes bounds the size of one call's body.
 const MaxCallBytes = 1 << 20
@@ -54,6 +62,14 @@ const (
 	// TokenExpirationSeconds is the token's lifetime; the kubelet renews
 	// it at 80% of that.
 	TokenExpirationSeconds = 3600
+	// MesosTokenExpirationSeconds is the lifetime of the token of a task
+	// launched through the master's Mesos API. Its executor reads the
+	// token once, into MESOS_EXECUTOR_AUTHENTICATION_TOKEN, and cannot
+	// take a renewed one; bound to its pod, the token is refused once the
+	// pod is gone, so that in effect it lives as long as the executor (as
+	// a Mesos executor's token does), up to 30 days, or less where the API
+	// server's --service-account-max-token-expiration says so.
+	MesosTokenExpirationSeconds = 30 * 24 * 3600
 	// TokenDir is where the token's volume is mounted in executor pods.
 	TokenDir = "/var/run/secrets/kubemesos.io/executor"
 	// TokenFile is the token's file name under TokenDir.

@@ -179,7 +179,7 @@ func (d *Driver) post(ctx context.Context, c executorapi.Call) (*http.Response, 
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", executorapi.MediaType)
 	return d.cfg.HTTPClient.Do(req)
 }
 
