@@ -177,6 +177,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.watchTasks(ctx, s.informers); err != nil {
 		return err
 	}
+	if err := s.watchFailures(ctx, s.informers); err != nil {
+		return err
+	}
 	if err := s.startMessages(ctx); err != nil {
 		return err
 	}
