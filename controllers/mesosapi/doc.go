@@ -19,6 +19,9 @@
 //   - 406 when a SUBSCRIBE's Accept allows neither type.
 //   - SUBSCRIBE: 200, a Mesos-Stream-Id header and a chunked RecordIO
 //     stream of events in the negotiated type; every other call 202.
+//   - MESSAGE: 400 when its data cannot travel as a kubemesos framework
+//     message (UTF-8 text of at most 1024 bytes), which Mesos does not
+//     refuse; 202 and dropped for an unknown agent, as in Mesos.
 //
 // Who calls is told by internal/httpauth (a Kubernetes token checked by
 // TokenReview, or the anonymous ServiceAccount of an explicit opt-in); in
