@@ -40,9 +40,9 @@ type stream struct {
 	sendMu sync.Mutex
 	sender string
 	sent   uint64
-	// messages is signalled when messages from executors may wait for
+	// arrived is signalled when messages from executors may wait for
 	// this stream.
-	messages chan struct{}
+	arrived chan struct{}
 
 	events chan *schedulerv1.Event
 	done   chan struct{}
@@ -53,7 +53,7 @@ type stream struct {
 
 func newStream(id, frameworkID, namespace, name string, info *mesosv1.FrameworkInfo) *stream {
 	return &stream{id: id, frameworkID: frameworkID, namespace: namespace, name: name, info: info, offers: map[string]bool{}, pending: map[string]*pending{},
-		sender: messages.NewSender(), messages: make(chan struct{}, 1),
+		sender: messages.NewSender(), arrived: make(chan struct{}, 1),
 		events: make(chan *schedulerv1.Event, streamQueue), done: make(chan struct{})}
 }
 
@@ -93,7 +93,7 @@ func (st *stream) sendWait(ctx context.Context, e *schedulerv1.Event) bool {
 // for it.
 func (st *stream) messagesArrived() {
 	select {
-	case st.messages <- struct{}{}:
+	case st.arrived <- struct{}{}:
 	default:
 	}
 }

@@ -248,7 +248,7 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 			if err := write(heartbeat); err != nil {
 				return err
 			}
-		case <-st.messages:
+		case <-st.arrived:
 			if err := s.writeMessages(ctx, st, write); err != nil {
 				return err
 			}
