@@ -79,6 +79,7 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 	offers, invalid := s.acceptedOffers(ctx, st, a.GetOfferIds())
 	var tasks []*kmv1.Task
 	seen := map[string]bool{}
+	execs := &executorCheck{s: s, st: st}
 	for _, op := range a.GetOperations() {
 		switch op.GetType() {
 		case mesosv1.Offer_Operation_LAUNCH:
@@ -94,6 +95,16 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 				if msg != "" {
 					st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
 					continue
+				}
+				if t.Spec.Executor != nil {
+					msg, err := execs.compatible(ctx, t.Spec.Executor)
+					if err != nil {
+						return err
+					}
+					if msg != "" {
+						st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
+						continue
+					}
 				}
 				seen[ti.GetTaskId().GetValue()] = true
 				tasks = append(tasks, t)
@@ -199,21 +210,20 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 		return nil, "Task ID must not be empty"
 	case ti.GetAgentId().GetValue() != agent.Spec.AgentID:
 		return nil, "Task uses invalid agent: " + ti.GetAgentId().GetValue() + " while agent " + agent.Spec.AgentID + " is expected"
-	case ti.Executor != nil:
-		return nil, "kubemesos does not support custom executors (TaskInfo.executor) through the Mesos API yet"
-	case ti.Command == nil:
+	case (ti.Executor == nil) == (ti.Command == nil):
 		return nil, "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
 	}
-	res, unknown := KubernetesResources(ti.GetResources())
-	if len(unknown) > 0 {
-		return nil, "kubemesos offers only cpus, mem, disk and gpus; the task asks for " + strings.Join(unknown, ", ")
+	res, msg := resourcesFor(ti.GetResources(), "the task")
+	if msg != "" {
+		return nil, msg
 	}
-	for _, r := range ti.GetResources() {
-		if v := r.GetScalar().GetValue(); r.GetType() != mesosv1.Value_SCALAR || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return nil, "Resource " + r.GetName() + " must be a non-negative scalar"
-		}
+	var cmd *kmv1.CommandInfo
+	var exec *kmv1.ExecutorInfo
+	if ti.Executor != nil {
+		exec, msg = executorFor(ti.GetExecutor(), st.frameworkID, s.opts.CommandImage)
+	} else {
+		cmd, msg = commandFor(ti, s.opts.CommandImage)
 	}
-	cmd, msg := commandFor(ti, s.opts.CommandImage)
 	if msg != "" {
 		return nil, msg
 	}
@@ -230,7 +240,7 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: st.name,
 				UID: types.UID(st.frameworkID)}},
 		},
-		Spec: kmv1.TaskSpec{Framework: kmv1.ObjectName(st.name), OfferIDs: names, AgentID: agent.Spec.AgentID, Resources: res, Command: cmd},
+		Spec: kmv1.TaskSpec{Framework: kmv1.ObjectName(st.name), OfferIDs: names, AgentID: agent.Spec.AgentID, Resources: res, Command: cmd, Executor: exec},
 	}
 	t.Spec.Data = mesoswire.SpecData(ti.GetData())
 	if gp := ti.GetKillPolicy().GetGracePeriod(); gp != nil {
@@ -246,18 +256,38 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 // the rest as its arguments). The image is the container's, else
 // defaultImage, else DefaultCommandImage.
 func commandFor(ti *mesosv1.TaskInfo, defaultImage string) (*kmv1.CommandInfo, string) {
-	c := ti.GetCommand()
-	img := ti.GetContainer().GetMesos().GetImage().GetDocker().GetName()
-	if img == "" {
-		img = ti.GetContainer().GetDocker().GetImage()
+	return commandOf(ti.GetCommand(), ti.GetContainer(), defaultImage)
+}
+
+// imageOf is the image of a container: its Mesos image's Docker name,
+// else its Docker image, else defaultImage, else DefaultCommandImage.
+func imageOf(ci *mesosv1.ContainerInfo, defaultImage string) string {
+	for _, img := range []string{ci.GetMesos().GetImage().GetDocker().GetName(), ci.GetDocker().GetImage(), defaultImage} {
+		if img != "" {
+			return img
+		}
 	}
-	if img == "" {
-		img = defaultImage
+	return DefaultCommandImage
+}
+
+// resourcesFor maps Mesos resources onto a ResourceList, or says why it
+// cannot; who names what asks for them in the message.
+func resourcesFor(rs []*mesosv1.Resource, who string) (kmv1.ResourceList, string) {
+	res, unknown := KubernetesResources(rs)
+	if len(unknown) > 0 {
+		return nil, "kubemesos offers only cpus, mem, disk and gpus; " + who + " asks for " + strings.Join(unknown, ", ")
 	}
-	if img == "" {
-		img = DefaultCommandImage
+	for _, r := range rs {
+		if v := r.GetScalar().GetValue(); r.GetType() != mesosv1.Value_SCALAR || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return nil, "Resource " + r.GetName() + " must be a non-negative scalar"
+		}
 	}
-	out := &kmv1.CommandInfo{Image: img}
+	return res, ""
+}
+
+// commandOf maps a CommandInfo run in a container (see commandFor).
+func commandOf(c *mesosv1.CommandInfo, ci *mesosv1.ContainerInfo, defaultImage string) (*kmv1.CommandInfo, string) {
+	out := &kmv1.CommandInfo{Image: imageOf(ci, defaultImage)}
 	if c.GetShell() {
 		if c.GetValue() == "" {
 			return nil, "CommandInfo.value must be set for a shell command"

@@ -46,10 +46,9 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 	case schedulerv1.Call_SHUTDOWN:
 		err = s.shutdown(ctx, st, call.GetShutdown())
 	case schedulerv1.Call_MESSAGE:
-		// Only command tasks run through the Mesos API so far, and a
-		// Mesos command executor drops framework messages.
-		s.log.V(2).Info("dropped a framework message: no executor of a Mesos API framework takes messages", "framework", st.namespace+"/"+st.name,
-			"executor", call.GetMessage().GetExecutorId().GetValue())
+		if herr := s.message(ctx, st, call.GetMessage()); herr != nil {
+			return herr
+		}
 	case schedulerv1.Call_RECONCILE_OPERATIONS:
 		s.reconcileOperations(st, call.GetReconcileOperations())
 	case schedulerv1.Call_ACCEPT_INVERSE_OFFERS, schedulerv1.Call_DECLINE_INVERSE_OFFERS,

@@ -19,6 +19,9 @@
 //   - 406 when a SUBSCRIBE's Accept allows neither type.
 //   - SUBSCRIBE: 200, a Mesos-Stream-Id header and a chunked RecordIO
 //     stream of events in the negotiated type; every other call 202.
+//   - MESSAGE: 400 when its data cannot travel as a kubemesos framework
+//     message (UTF-8 text of at most 1024 bytes), which Mesos does not
+//     refuse; 202 and dropped for an unknown agent, as in Mesos.
 //
 // Who calls is told by internal/httpauth (a Kubernetes token checked by
 // TokenReview, or the anonymous ServiceAccount of an explicit opt-in); in
@@ -29,8 +32,11 @@
 package mesosapi
 
 // The scheduler API's permissions beyond the master's own: it creates the
-// Frameworks of new subscriptions and the Tasks that ACCEPT launches.
+// Frameworks of new subscriptions and the Tasks that ACCEPT launches; it
+// watches the Events that carry messages from executors to schedulers (its
+// cache selects them by label) and deletes those it wrote to a stream.
 //
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=list;watch;delete
 // +kubebuilder:rbac:groups=kubemesos.io,resources=frameworks;tasks,verbs=create
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create

@@ -79,17 +79,47 @@ func TestFrameworkLifecycle(t *testing.T) {
 			t2 := task("sleeper", "")
 			t2.Command = &mesosv1.CommandInfo{Shell: proto.Bool(false), Value: proto.String("/bin/sleep"), Arguments: []string{"sleep", "1000"}}
 			t2.Container = &mesosv1.ContainerInfo{Type: mesosv1.ContainerInfo_DOCKER.Enum(), Docker: &mesosv1.ContainerInfo_DockerInfo{Image: proto.String("alpine:3")}}
-			bad := task("custom", "true")
-			bad.Executor = &mesosv1.ExecutorInfo{ExecutorId: &mesosv1.ExecutorID{Value: proto.String("e")}}
+			// A custom executor's task becomes a Task with spec.executor;
+			// one with both a command and an executor, and one whose
+			// executor differs from another of the same ID, get TASK_ERROR.
+			custom := task("custom", "")
+			custom.Command = nil
+			custom.Executor = &mesosv1.ExecutorInfo{ExecutorId: &mesosv1.ExecutorID{Value: proto.String("exec-1")},
+				Command: &mesosv1.CommandInfo{Value: proto.String("./executor --verbose")},
+				Container: &mesosv1.ContainerInfo{Type: mesosv1.ContainerInfo_MESOS.Enum(), Mesos: &mesosv1.ContainerInfo_MesosInfo{Image: &mesosv1.Image{
+					Type: mesosv1.Image_DOCKER.Enum(), Docker: &mesosv1.Image_Docker{Name: proto.String("example/executor:1")}}}},
+				Resources: []*mesosv1.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+			both := task("both", "true")
+			both.Executor = proto.Clone(custom.Executor).(*mesosv1.ExecutorInfo)
+			clash := task("clash", "")
+			clash.Command = nil
+			clash.Executor = proto.Clone(custom.Executor).(*mesosv1.ExecutorInfo)
+			clash.Executor.Command.Value = proto.String("./executor --quiet")
 			send(&schedulerv1.Call{Type: schedulerv1.Call_ACCEPT.Enum(), Accept: &schedulerv1.Call_Accept{
 				OfferIds: []*mesosv1.OfferID{offer.GetId()},
 				Operations: []*mesosv1.Offer_Operation{{Type: mesosv1.Offer_Operation_LAUNCH.Enum(),
-					Launch: &mesosv1.Offer_Operation_Launch{TaskInfos: []*mesosv1.TaskInfo{t1, bad, t2}}}},
+					Launch: &mesosv1.Offer_Operation_Launch{TaskInfos: []*mesosv1.TaskInfo{t1, custom, both, clash, t2}}}},
 			}})
-			st := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
-			if st.GetTaskId().GetValue() != "custom" || st.GetState() != mesosv1.TaskState_TASK_ERROR || st.GetSource() != mesosv1.TaskStatus_SOURCE_MASTER ||
-				st.GetReason() != mesosv1.TaskStatus_REASON_TASK_INVALID || st.Uuid != nil {
-				t.Fatalf("update %v: want TASK_ERROR from the master for the custom executor, without a uuid", st)
+			for _, want := range []struct{ id, msg string }{
+				{"both", "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"},
+				{"clash", "ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID (exec-1)"},
+			} {
+				st := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
+				if st.GetTaskId().GetValue() != want.id || st.GetState() != mesosv1.TaskState_TASK_ERROR || st.GetSource() != mesosv1.TaskStatus_SOURCE_MASTER ||
+					st.GetReason() != mesosv1.TaskStatus_REASON_TASK_INVALID || st.Uuid != nil || st.GetMessage() != want.msg {
+					t.Fatalf("update %v: want TASK_ERROR from the master for %s (%q), without a uuid", st, want.id, want.msg)
+				}
+			}
+			var customObj kmv1.Task
+			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), "custom")}, &customObj); err != nil {
+				t.Fatal(err)
+			}
+			wantCmd, _ := mesosapi.WithExecutorToken([]string{"/bin/sh", "-c", "./executor --verbose"}, nil)
+			wantExec := &kmv1.ExecutorInfo{ExecutorID: "exec-1", Image: "example/executor:1", Command: wantCmd,
+				Resources: b.Resources("cpu", "100m", "memory", "32Mi")}
+			if d := cmp.Diff(wantExec, customObj.Spec.Executor); d != "" || customObj.Spec.Command != nil ||
+				!cmp.Equal(customObj.Spec.Resources, b.Resources("cpu", "500m", "memory", "64Mi")) {
+				t.Fatalf("custom executor's Task: executor (-want +got):\n%s\ncommand %v, resources %v", d, customObj.Spec.Command, customObj.Spec.Resources)
 			}
 			var t1obj kmv1.Task
 			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), "Web.Server_1")}, &t1obj); err != nil {

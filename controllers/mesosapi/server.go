@@ -23,6 +23,7 @@ import (
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/messages"
 )
 
 // Path is where the scheduler API is served.
@@ -113,9 +114,15 @@ type Server struct {
 	taskQueue workqueue.TypedRateLimitingInterface[taskKey]
 	// informers are the manager's, for the Offer and Task events.
 	informers cache.Informers
-	clock     clock.WithTicker
-	log       logr.Logger
-	streams   *registry
+	// messageCache holds the messages from executors to schedulers
+	// (MessageCacheOptions); deleter deletes those written to streams,
+	// and delivered remembers them.
+	messageCache cache.Cache
+	deleter      *messages.Deleter
+	delivered    *deliveredLog
+	clock        clock.WithTicker
+	log          logr.Logger
+	streams      *registry
 }
 
 // New returns the scheduler API of mgr's master.
@@ -132,7 +139,17 @@ func New(mgr ctrl.Manager, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Mesos API's authentication: %w", err)
 	}
+	mo := MessageCacheOptions()
+	mo.Scheme, mo.Mapper = mgr.GetScheme(), mgr.GetRESTMapper()
+	mc, err := cache.New(mgr.GetConfig(), mo)
+	if err != nil {
+		return nil, fmt.Errorf("creating the cache of framework messages: %w", err)
+	}
+	log := mgr.GetLogger().WithName("mesos-api")
 	return &Server{
+		messageCache:    mc,
+		deleter:         messages.NewDeleter(fieldowner.Client(mgr.GetClient(), fieldowner.Scheduler), log.WithName("messages")),
+		delivered:       newDeliveredLog(),
 		auth:            auth,
 		opts:            o,
 		c:               mgr.GetClient(),
@@ -141,7 +158,7 @@ func New(mgr ctrl.Manager, o Options) (*Server, error) {
 		elected:         mgr.Elected(),
 		informers:       mgr.GetCache(),
 		clock:           clock.RealClock{},
-		log:             mgr.GetLogger().WithName("mesos-api"),
+		log:             log,
 		streams:         newRegistry(),
 		taskQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[taskKey](),
 			workqueue.TypedRateLimitingQueueConfig[taskKey]{Name: "mesos-api-task-updates"}),
@@ -158,6 +175,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.runUpdateWorkers(ctx)
 	if err := s.watchTasks(ctx, s.informers); err != nil {
+		return err
+	}
+	if err := s.watchFailures(ctx, s.informers); err != nil {
+		return err
+	}
+	if err := s.startMessages(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.opts.BindAddress)

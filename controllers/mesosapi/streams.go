@@ -9,6 +9,7 @@ import (
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	"github.com/kubemesos/kubemesos/internal/messages"
 )
 
 // streamQueue is how many events may wait for a slow subscriber; a
@@ -34,6 +35,15 @@ type stream struct {
 	// pending are the updates sent and not acknowledged, by uuid.
 	pending map[string]*pending
 
+	// sender names the framework messages sent on this stream, sent
+	// their count; sendMu keeps them in order.
+	sendMu sync.Mutex
+	sender string
+	sent   uint64
+	// arrived is signalled when messages from executors may wait for
+	// this stream.
+	arrived chan struct{}
+
 	events chan *schedulerv1.Event
 	done   chan struct{}
 	once   sync.Once
@@ -43,6 +53,7 @@ type stream struct {
 
 func newStream(id, frameworkID, namespace, name string, info *mesosv1.FrameworkInfo) *stream {
 	return &stream{id: id, frameworkID: frameworkID, namespace: namespace, name: name, info: info, offers: map[string]bool{}, pending: map[string]*pending{},
+		sender: messages.NewSender(), arrived: make(chan struct{}, 1),
 		events: make(chan *schedulerv1.Event, streamQueue), done: make(chan struct{})}
 }
 
@@ -75,6 +86,15 @@ func (st *stream) sendWait(ctx context.Context, e *schedulerv1.Event) bool {
 		return false
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// messagesArrived tells the stream that messages from executors may wait
+// for it.
+func (st *stream) messagesArrived() {
+	select {
+	case st.arrived <- struct{}{}:
+	default:
 	}
 }
 

@@ -213,6 +213,9 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 	if err := s.writeTaskUpdates(ctx, st, write); err != nil {
 		return err
 	}
+	if err := s.writeMessages(ctx, st, write); err != nil {
+		return err
+	}
 	tick := s.clock.NewTicker(interval)
 	defer tick.Stop()
 	resend := s.clock.NewTicker(time.Second)
@@ -243,6 +246,10 @@ func (s *Server) stream(ctx context.Context, st *stream, write func(*schedulerv1
 			}
 		case <-tick.C():
 			if err := write(heartbeat); err != nil {
+				return err
+			}
+		case <-st.arrived:
+			if err := s.writeMessages(ctx, st, write); err != nil {
 				return err
 			}
 		case <-resend.C():
