@@ -78,13 +78,11 @@ func (e *mesosExecutor) send(t *testing.T, mediaType string, c *executorv1.Call)
 
 func encodeMesos(t *testing.T, mediaType string, m proto.Message) []byte {
 	t.Helper()
-	var b []byte
-	var err error
-	if mediaType == mesoswire.MediaProtobuf {
-		b, err = proto.Marshal(m)
-	} else {
-		b, err = mesosjson.Marshal(m)
+	c, herr := mesoswire.RequestCodec(mediaType)
+	if herr != nil {
+		t.Fatal(herr)
 	}
+	b, err := c.Encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}

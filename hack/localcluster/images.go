@@ -31,6 +31,10 @@ const (
 	kubemesosRepo = "kubemesos/kubemesos"
 	// busyboxImage gives command tasks and examples a POSIX shell.
 	busyboxImage = "busybox:stable"
+	// mesosExecutorImage is the custom executor of the e2e test's Mesos
+	// framework: mesos-go-executor (test/mesoscompat) with busybox's
+	// shell, which the token prologue of a Mesos executor needs.
+	mesosExecutorImage = "kubemesos/mesos-go-executor:e2e"
 	// pauseImage is each node's pod sandbox image.
 	pauseImage = "kubemesos/pause:local"
 	// busyboxBinary is the static busybox of Debian's busybox-static.
@@ -97,6 +101,10 @@ func imageSpecs(repo, binDir string) ([]imageSpec, error) {
 	return []imageSpec{
 		kubemesosImage(tag, binDir),
 		{ref: busyboxImage, files: bb, cmd: []string{"sh"}, env: []string{"PATH=/bin"}},
+		{ref: mesosExecutorImage, files: append(append([]file(nil), bb...),
+			file{path: "usr", dir: true, mode: 0o755}, file{path: "usr/local", dir: true, mode: 0o755}, file{path: "usr/local/bin", dir: true, mode: 0o755},
+			file{path: "usr/local/bin/mesos-go-executor", src: filepath.Join(binDir, "mesos-go-executor"), mode: 0o755}),
+			cmd: []string{"mesos-go-executor"}, env: []string{"PATH=/usr/local/bin:/bin"}},
 		{ref: pauseImage, files: []file{{path: "pause", src: filepath.Join(binDir, "pause"), mode: 0o755}}, entrypoint: []string{"/pause"}, user: nonRoot},
 	}, nil
 }

@@ -47,6 +47,8 @@ type scenarioEvent struct {
 	Agent       string   `json:"agent"`
 	UUID        bool     `json:"uuid"`
 	Message     string   `json:"message"`
+	Executor    string   `json:"executor"`
+	Data        string   `json:"data"`
 }
 
 // TestMesosFrameworkLibrary: a Mesos framework library that was not
@@ -54,8 +56,10 @@ type scenarioEvent struct {
 // test/e2e/mesosframework/package-lock.json, unmodified) subscribes to a
 // master through the Mesos v1 scheduler HTTP API in JSON, receives offers,
 // launches command tasks that reach TASK_FINISHED, acknowledges their
-// updates, declines the offers it does not need, kills a task and tears
-// the framework down; kubectl sees the same Framework and Tasks, each
+// updates, declines the offers it does not need, runs a task on a custom
+// executor (mesos-go-executor: a Mesos executor on mesos-go's library,
+// speaking the Mesos v1 executor API to the agent) that sends the framework
+// a message, kills a task and tears the framework down; kubectl sees the same Framework and Tasks, each
 // launched once, with no state going backwards.
 func TestMesosFrameworkLibrary(t *testing.T) {
 	ctx := context.Background()
@@ -148,9 +152,16 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 			t.Errorf("no %q in the run: %v", want, count)
 		}
 	}
-	finished, killed := 0, 0
+	finished, killed, worked := 0, 0, 0
 	for task, st := range final {
 		switch {
+		case strings.Contains(task, ".worker-") && st == "TASK_FINISHED":
+			worked++
+			// The agent may coalesce TASK_RUNNING into a TASK_FINISHED that
+			// follows it within --status-update-delay.
+			if got := updates[task]; len(got) > 2 || (len(got) == 2 && got[0] != "TASK_RUNNING") {
+				t.Errorf("the custom executor's task went %v, want TASK_RUNNING (unless coalesced) then TASK_FINISHED", got)
+			}
 		// The library names a task "<framework name>.<task name>-<n>.<uuid>".
 		case strings.Contains(task, ".hello-") && st == "TASK_FINISHED":
 			finished++
@@ -160,8 +171,27 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 			t.Errorf("task %s ended %s (updates %v)", task, st, updates[task])
 		}
 	}
-	if finished != 3 || killed != 1 {
-		t.Errorf("%d tasks finished and %d killed, want 3 and 1: %v", finished, killed, updates)
+	if finished != 3 || killed != 1 || worked != 1 {
+		t.Errorf("%d command tasks finished, %d killed and %d on the custom executor finished, want 3, 1 and 1: %v", finished, killed, worked, updates)
+	}
+	// The custom executor's message reached the framework, from its
+	// executor.
+	messages := 0
+	for _, e := range events {
+		if e.Event == "message" {
+			messages++
+			if e.Executor != "e2e-worker" || !strings.HasPrefix(e.Data, "hello from ") || !strings.Contains(e.Data, ".worker-") || e.Agent == "" {
+				t.Errorf("MESSAGE %+v, want the executor e2e-worker's hello", e)
+			}
+		}
+	}
+	if messages != 1 {
+		t.Errorf("%d framework messages, want the custom executor's one", messages)
+	}
+	for _, e := range events {
+		if e.Event == "update" && strings.Contains(e.Task, ".worker-") && e.Source != "SOURCE_EXECUTOR" {
+			t.Errorf("an update of the custom executor's task from %s, want SOURCE_EXECUTOR: %+v", e.Source, e)
+		}
 	}
 
 	// What kubectl sees: the framework and one Task per Mesos task.
@@ -193,8 +223,8 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 			ofFramework++
 		}
 	}
-	if ofFramework != 4 {
-		t.Errorf("%d Tasks of the framework, want 4 (each Mesos task launched once)", ofFramework)
+	if ofFramework != 5 {
+		t.Errorf("%d Tasks of the framework, want 5 (each Mesos task launched once)", ofFramework)
 	}
 	tasks.check(t)
 }

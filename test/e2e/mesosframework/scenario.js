@@ -1,10 +1,12 @@
 // The e2e test's Mesos framework (test/e2e/mesos_framework_test.go): the npm
 // library mesos-framework, unmodified, speaking the Mesos v1 scheduler HTTP
 // API (JSON) to a kubemesos master. It subscribes, launches three command
-// tasks that finish and one that sleeps, acknowledges every update (the
-// library does), declines the offers it no longer needs (the library does),
-// kills the sleeper once the others have finished, and tears the framework
-// down. Each step is printed as one line, "SCENARIO <json>", for the test to
+// tasks that finish and one that sleeps, and one task on a custom executor
+// (mesos-go-executor, a Mesos executor built on mesos-go's library, in the
+// image kubemesos/mesos-go-executor:e2e) that finishes and sends the
+// framework a message; it acknowledges every update (the library does),
+// declines the offers it no longer needs (the library does), kills the
+// sleeper once the others have finished, and tears the framework down. Each step is printed as one line, "SCENARIO <json>", for the test to
 // read; the library's own log goes to stderr.
 //
 //   node scenario.js --master 10.0.0.5 --port 5050 --name e2e --timeout 180
@@ -35,6 +37,43 @@ function command(line) {
 
 const resources = { cpus: 0.1, mem: 32, ports: 0, disk: 0 };
 
+// The custom executor: a Mesos image, run as a shell command, as a Mesos
+// framework describes one.
+const workerExecutor = new Mesos.ExecutorInfo({
+    executor_id: new Mesos.ExecutorID("e2e-worker"),
+    command: command("mesos-go-executor"),
+    container: new Mesos.ContainerInfo({
+        type: Mesos.ContainerInfo.Type.MESOS,
+        mesos: new Mesos.ContainerInfo.MesosInfo({
+            image: new Mesos.Image({ type: Mesos.Image.Type.DOCKER, docker: new Mesos.Image.Docker({ name: "kubemesos/mesos-go-executor:e2e" }) })
+        })
+    })
+});
+const messages = []; // the executor's messages, as text
+let workerLaunched = false;
+
+// The library's task definitions always carry a CommandInfo, which Mesos
+// refuses beside an ExecutorInfo; so the custom executor's task is launched
+// with the library's own ACCEPT call, on the first offer that fits.
+function launchWorker(offer) {
+    const scalar = (name, value) => new Mesos.Resource({ name: name, type: Mesos.Value.Type.SCALAR, scalar: new Mesos.Value.Scalar(value) });
+    const task = new Mesos.TaskInfo({
+        name: "worker",
+        task_id: new Mesos.TaskID(scheduler.options.frameworkName + ".worker-1." + Date.now()),
+        agent_id: offer.agent_id,
+        resources: [scalar("cpus", resources.cpus), scalar("mem", resources.mem)],
+        executor: workerExecutor
+    });
+    const launch = new Mesos.Offer.Operation({ type: Mesos.Offer.Operation.Type.LAUNCH, launch: new Mesos.Offer.Operation.Launch([task]) });
+    report("launch-worker", { task: task.task_id.value, agent: offer.agent_id.value });
+    scheduler.accept([offer.id], [launch], null);
+}
+
+function scalarOf(offer, name) {
+    const r = (offer.resources || []).find((x) => x.name === name);
+    return r && r.scalar ? r.scalar.value : 0;
+}
+
 const scheduler = new lib.Scheduler({
     masterUrl: arg("master", "127.0.0.1"),
     port: arg("port", "5050"),
@@ -54,8 +93,13 @@ const scheduler = new lib.Scheduler({
         // The library's own UPDATE handler (which also acknowledges), and
         // then what the test needs to see.
         UPDATE: function (update) {
-            defaultHandlers.UPDATE.call(this, update);
             const st = update.status;
+            if (st.task_id.value.indexOf(".worker-") > 0) {
+                // Not one of the library's tasks: acknowledged here.
+                this.acknowledge(update);
+            } else {
+                defaultHandlers.UPDATE.call(this, update);
+            }
             states[st.task_id.value] = st.state;
             report("update", {
                 task: st.task_id.value, state: st.state, source: st.source, reason: st.reason || "",
@@ -65,7 +109,16 @@ const scheduler = new lib.Scheduler({
         },
         OFFERS: function (offers) {
             report("offers", { count: offers.offers.length, ip: offers.offers.map((o) => (o.url && o.url.address ? o.url.address.ip : "")) });
-            defaultHandlers.OFFERS.call(this, offers);
+            let rest = offers.offers;
+            if (!workerLaunched) {
+                const fits = rest.find((o) => scalarOf(o, "cpus") >= resources.cpus && scalarOf(o, "mem") >= resources.mem);
+                if (fits) {
+                    workerLaunched = true;
+                    launchWorker(fits);
+                    rest = rest.filter((o) => o !== fits);
+                }
+            }
+            defaultHandlers.OFFERS.call(this, Object.assign({}, offers, { offers: rest }));
         }
     }
 });
@@ -78,8 +131,10 @@ function ids(name) {
 function progress() {
     const hello = ids("hello");
     const sleeper = ids("sleeper");
+    const worker = ids("worker");
     const finished = hello.filter((id) => states[id] === "TASK_FINISHED").length;
-    if (!killed && finished === finishing && sleeper.length === 1 && states[sleeper[0]] === "TASK_RUNNING") {
+    const workerDone = worker.length === 1 && states[worker[0]] === "TASK_FINISHED" && messages.length > 0;
+    if (!killed && finished === finishing && workerDone && sleeper.length === 1 && states[sleeper[0]] === "TASK_RUNNING") {
         killed = true;
         const task = scheduler.launchedTasks.find((t) => t.taskId === sleeper[0]);
         report("kill", { task: sleeper[0] });
@@ -98,6 +153,11 @@ function progress() {
 
 scheduler.on("subscribed", (s) => report("subscribed", { frameworkId: s.frameworkId, streamId: s.mesosStreamId }));
 scheduler.on("sent_accept", () => report("accepted"));
+scheduler.on("message", (m) => {
+    messages.push(m.data);
+    report("message", { executor: m.executorId ? m.executorId.value : "", agent: m.agentId ? m.agentId.value : "", data: m.data });
+    progress();
+});
 scheduler.on("sent_decline", () => report("declined"));
 scheduler.on("sent_acknowledge", () => report("acknowledged"));
 scheduler.on("error", (e) => report("error", { message: e && e.message ? e.message : String(e) }));
