@@ -310,6 +310,17 @@ func commandOf(c *mesosv1.CommandInfo, ci *mesosv1.ContainerInfo, defaultImage s
 		}
 		out.Env = append(out.Env, kmv1.EnvVar{Name: v.GetName(), Value: v.GetValue()})
 	}
+	// The Mesos fetcher's work: the URIs fetched into the sandbox first.
+	fetch, msg := fetchPrologue(c.GetUris())
+	if msg != "" {
+		return nil, msg
+	}
+	if fetch != "" {
+		if len(out.Command) == 0 {
+			return nil, "CommandInfo.value must be set for a command with URIs to fetch"
+		}
+		out.Command, out.Args = withPrologue(fetch, out.Command, out.Args)
+	}
 	return out, ""
 }
 

@@ -36,11 +36,7 @@ var executorIDRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // value never appears in the spec. The image needs /bin/sh, as a Mesos
 // shell command does.
 func WithExecutorToken(command, args []string) ([]string, []string) {
-	if len(command) == 3 && command[0] == "/bin/sh" && command[1] == "-c" && len(args) == 0 {
-		return []string{"/bin/sh", "-c", tokenPrologue + command[2]}, nil
-	}
-	argv := append(append([]string(nil), command...), args...)
-	return []string{"/bin/sh", "-c", tokenPrologue + `exec "$0" "$@"`}, argv
+	return withPrologue(tokenPrologue, command, args)
 }
 
 // executorFor maps the ExecutorInfo of a TaskInfo, checked as Mesos checks

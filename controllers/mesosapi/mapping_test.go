@@ -52,6 +52,16 @@ func TestCommandFor(t *testing.T) {
 			Type: mesosv1.ContainerInfo_MESOS.Enum(), Mesos: &mesosv1.ContainerInfo_MesosInfo{Image: &mesosv1.Image{Type: mesosv1.Image_DOCKER.Enum(),
 				Docker: &mesosv1.Image_Docker{Name: proto.String("alpine")}}}}},
 			&kmv1.CommandInfo{Image: "alpine", Command: []string{"/bin/sh", "-c", "true"}}, ""},
+		{"shell with a URI", &mesosv1.TaskInfo{Command: &mesosv1.CommandInfo{Value: proto.String("./run.sh"), Uris: []*mesosv1.CommandInfo_URI{
+			{Value: proto.String("http://repo/run.sh"), Executable: proto.Bool(true)}}}},
+			&kmv1.CommandInfo{Image: "img", Command: []string{"/bin/sh", "-c", mustFetch(t, "http://repo/run.sh", true) + "./run.sh"}}, ""},
+		{"argv with a URI", &mesosv1.TaskInfo{Command: &mesosv1.CommandInfo{Shell: proto.Bool(false), Value: proto.String("./run.sh"), Arguments: []string{"run", "-v"},
+			Uris: []*mesosv1.CommandInfo_URI{{Value: proto.String("http://repo/run.sh"), Executable: proto.Bool(true)}}}},
+			&kmv1.CommandInfo{Image: "img", Command: []string{"/bin/sh", "-c", mustFetch(t, "http://repo/run.sh", true) + `exec "$0" "$@"`}, Args: []string{"./run.sh", "-v"}}, ""},
+		{"a URI kubemesos cannot fetch", &mesosv1.TaskInfo{Command: &mesosv1.CommandInfo{Value: proto.String("x"), Uris: []*mesosv1.CommandInfo_URI{
+			{Value: proto.String("hdfs://nn/x.tgz")}}}}, nil, "http, https and ftp"},
+		{"URIs for the image's entrypoint", &mesosv1.TaskInfo{Command: &mesosv1.CommandInfo{Shell: proto.Bool(false), Uris: []*mesosv1.CommandInfo_URI{
+			{Value: proto.String("http://repo/x")}}}}, nil, "with URIs"},
 		{"empty shell", &mesosv1.TaskInfo{Command: &mesosv1.CommandInfo{}}, nil, "must be set"},
 		{"secret", &mesosv1.TaskInfo{Command: &mesosv1.CommandInfo{Value: proto.String("x"), Environment: &mesosv1.Environment{
 			Variables: []*mesosv1.Environment_Variable{{Name: proto.String("S"), Type: mesosv1.Environment_Variable_SECRET.Enum()}}}}}, nil, "secret"},
@@ -70,6 +80,16 @@ func TestCommandFor(t *testing.T) {
 			t.Errorf("%s: %q (-want +got):\n%s", tc.name, msg, d)
 		}
 	}
+}
+
+// mustFetch is the fetch prologue of one URI.
+func mustFetch(t *testing.T, value string, executable bool) string {
+	t.Helper()
+	p, msg := fetchPrologue([]*mesosv1.CommandInfo_URI{{Value: proto.String(value), Executable: proto.Bool(executable)}})
+	if msg != "" {
+		t.Fatal(msg)
+	}
+	return p
 }
 
 func TestFrameworkRole(t *testing.T) {
