@@ -2,9 +2,9 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
@@ -63,6 +63,9 @@ func (s *ExecutorServer) parseMesosCall(r *http.Request, c mesoswire.Codec, body
 		return nil, &mesoswire.Error{Code: http.StatusNotImplemented}
 	}
 	id, err := s.Hooks.MesosIdentity(r.Context(), key)
+	if apierrors.IsNotFound(err) {
+		return nil, mesoswire.BadRequest("Framework cannot be found")
+	}
 	if err != nil {
 		return nil, &mesoswire.Error{Code: http.StatusServiceUnavailable, Msg: "Failed to look up the framework: " + err.Error()}
 	}
@@ -86,11 +89,16 @@ func (s *ExecutorServer) parseMesosCall(r *http.Request, c mesoswire.Codec, body
 		for _, t := range in.GetSubscribe().GetUnacknowledgedTasks() {
 			call.Subscribe.UnacknowledgedTasks = append(call.Subscribe.UnacknowledgedTasks, s.taskName(r.Context(), key, id, t.GetTaskId().GetValue()))
 		}
-		for i, u := range in.GetSubscribe().GetUnacknowledgedUpdates() {
-			st, msg := status(u.GetStatus())
+		for _, u := range in.GetSubscribe().GetUnacknowledgedUpdates() {
+			st, msg := executorapi.UnacknowledgedUpdate(in, u)
 			if msg != "" {
-				return nil, mesoswire.BadRequest(fmt.Sprintf("Failed to validate Executor::Call: subscribe.unacknowledged_updates[%d]: %s", i, msg))
+				// Refused when it was sent, it would be refused again:
+				// the executor subscribes without it.
+				s.Log.Info("dropping an unacknowledged update that the agent refuses", "executor", key.String(),
+					"task", u.GetStatus().GetTaskId().GetValue(), "reason", msg)
+				continue
 			}
+			st.TaskID = s.taskName(r.Context(), key, id, st.TaskID)
 			call.Subscribe.UnacknowledgedUpdates = append(call.Subscribe.UnacknowledgedUpdates, st)
 		}
 	case executorv1.Call_UPDATE:

@@ -303,4 +303,22 @@ func TestMesosExecutorAPIRefusals(t *testing.T) {
 	if st := task(t, ns, "t1").Status.State; st == kmv1.TaskRunning {
 		t.Errorf("t1 is %s after refused calls only", st)
 	}
+
+	// An update the agent refused stays unacknowledged in the executor,
+	// which sends it again with every SUBSCRIBE: it is left out, so that
+	// the executor can still subscribe (Mesos does not check them either).
+	sub := ex.call(executorv1.Call_SUBSCRIBE)
+	bad := status(func(s *mesosv1.TaskStatus) { s.Data = []byte{0xff} })
+	sub.Subscribe = &executorv1.Call_Subscribe{UnacknowledgedUpdates: []*executorv1.Call_Update{bad.Update}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp := ex.post(ctx, t, pb, pb, encodeMesos(t, pb, sub))
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("SUBSCRIBE with an update the agent refuses: %d %q, want 200", resp.StatusCode, body)
+	}
+	if st := task(t, ns, "t1").Status.State; st == kmv1.TaskRunning {
+		t.Errorf("t1 is %s after a refused update came back with SUBSCRIBE", st)
+	}
 }

@@ -181,12 +181,12 @@ const (
 // executorTokenProjection is the volume that holds the token of t's
 // executor: a service account token for executorapi.TokenAudience, bound
 // to the pod, which the kubelet requests and renews. The token's value is
-// never in the pod spec. A task launched through the master's Mesos API
-// gets executorapi.MesosTokenExpirationSeconds: its executor reads the
-// token once, as Mesos executors do.
+// never in the pod spec. The custom executor of a task launched through
+// the master's Mesos API gets executorapi.MesosTokenExpirationSeconds: it
+// reads the token once, as Mesos executors do.
 func executorTokenProjection(t *kmv1.Task) corev1.Volume {
 	expiration := int64(executorapi.TokenExpirationSeconds)
-	if _, ok := t.Annotations[mesoswire.AnnotationTaskID]; ok {
+	if _, ok := t.Annotations[mesoswire.AnnotationTaskID]; ok && t.Spec.Executor != nil {
 		expiration = executorapi.MesosTokenExpirationSeconds
 	}
 	return corev1.Volume{Name: executorTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{

@@ -69,13 +69,11 @@ func validateMesosCall(c *executorv1.Call) string {
 	}
 	switch c.GetType() {
 	case executorv1.Call_SUBSCRIBE:
+		// As Mesos, the unacknowledged updates are not checked here: one
+		// that the agent cannot take is left out (UnacknowledgedUpdate),
+		// so that it cannot keep its executor from subscribing.
 		if c.Subscribe == nil {
 			return "Expecting 'subscribe' to be present"
-		}
-		for _, u := range c.GetSubscribe().GetUnacknowledgedUpdates() {
-			if msg := validateMesosStatus(c, u.GetStatus()); msg != "" {
-				return msg
-			}
 		}
 	case executorv1.Call_UPDATE:
 		if c.Update == nil {
@@ -107,6 +105,23 @@ func validateMesosStatus(c *executorv1.Call, st *mesosv1.TaskStatus) string {
 			" which is not allowed"
 	}
 	return ""
+}
+
+// UnacknowledgedUpdate is one of the unacknowledged updates of a SUBSCRIBE
+// in the kubemesos form, its TaskID still the Mesos task ID; a message when
+// the agent cannot take it, as an UPDATE of it would be refused.
+func UnacknowledgedUpdate(c *executorv1.Call, u *executorv1.Call_Update) (TaskStatus, string) {
+	if msg := validateMesosStatus(c, u.GetStatus()); msg != "" {
+		return TaskStatus{}, msg
+	}
+	st, msg := FromMesosStatus(u.GetStatus())
+	if msg != "" {
+		return TaskStatus{}, msg
+	}
+	if err := st.Validate(); err != nil {
+		return TaskStatus{}, err.Error()
+	}
+	return st, ""
 }
 
 // FromMesosStatus is a status in the kubemesos form, its TaskID still the

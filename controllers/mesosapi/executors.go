@@ -3,9 +3,9 @@ package mesosapi
 import (
 	"context"
 	"fmt"
-	"regexp"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
@@ -22,10 +22,6 @@ const EnvMesosExecutorToken = "MESOS_EXECUTOR_AUTHENTICATION_TOKEN"
 // the shell when the file cannot be read. It takes a line of its own, so
 // that the executor's shell command keeps its meaning whatever it holds.
 const tokenPrologue = EnvMesosExecutorToken + `="$(cat "$` + executorapi.EnvTokenFile + `")" || exit 1; export ` + EnvMesosExecutorToken + "\n"
-
-// executorIDRE is what the Task API takes as an executor ID: a DNS-1123
-// label.
-var executorIDRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // WithExecutorToken wraps the command line of a custom executor (as
 // commandOf maps it) so that the executor starts with its token in
@@ -50,7 +46,7 @@ func executorFor(ei *mesosv1.ExecutorInfo, frameworkID, defaultImage string) (*k
 		return nil, "'ExecutorInfo.command' must be set"
 	case id == "":
 		return nil, "ExecutorID must not be empty"
-	case !executorIDRE.MatchString(id) || len(id) > 63:
+	case len(validation.IsDNS1123Label(id)) > 0: // what the Task API takes
 		return nil, "kubemesos takes an executor ID that is a DNS-1123 label (at most 63 lower-case letters, digits and '-'); '" + id + "' is not one"
 	case ei.FrameworkId != nil && ei.GetFrameworkId().GetValue() != frameworkID:
 		return nil, "ExecutorInfo has an invalid FrameworkID (Actual: " + ei.GetFrameworkId().GetValue() + " vs Expected: " + frameworkID + ")"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,6 +137,24 @@ func TestMasterFailover(t *testing.T) {
 	if code, body := call(t, urls[second], mt, es2.id, &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_ACKNOWLEDGE.Enum(),
 		Acknowledge: &schedulerv1.Call_Acknowledge{AgentId: again.GetAgentId(), TaskId: again.GetTaskId(), Uuid: again.GetUuid()}}); code != http.StatusAccepted {
 		t.Fatalf("ACKNOWLEDGE: %d %q", code, body)
+	}
+
+	// A framework that launches its task again, not knowing whether the
+	// first launch took, gets TASK_ERROR for the duplicate ID.
+	var offer2 *mesosv1.Offer
+	if len(es2.offers) > 0 {
+		offer2 = es2.offers[0]
+	} else {
+		offer2 = es2.next(schedulerv1.Event_OFFERS).GetOffers().GetOffers()[0]
+	}
+	launch.Accept.OfferIds = []*mesosv1.OfferID{offer2.GetId()}
+	launch.Accept.Operations[0].Launch.TaskInfos[0].AgentId = offer2.GetAgentId()
+	if code, body := call(t, urls[second], mt, es2.id, launch); code != http.StatusAccepted {
+		t.Fatalf("ACCEPT again: %d %q", code, body)
+	}
+	if st := es2.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus(); st.GetTaskId().GetValue() != "job-1" || st.GetState() != mesosv1.TaskState_TASK_ERROR ||
+		!strings.Contains(st.GetMessage(), "duplicate ID") {
+		t.Fatalf("launching job-1 again: %v, want TASK_ERROR for its duplicate ID", st)
 	}
 
 	// One Framework, one Task: nothing was launched twice.

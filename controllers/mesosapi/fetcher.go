@@ -56,15 +56,17 @@ func fetchPrologue(uris []*mesosv1.CommandInfo_URI) (string, string) {
 		if name == "" || name == "." || name == "/" || name == ".." || strings.Contains(name, "/") {
 			return "", "cannot name the file of URI '" + raw + "' in the sandbox: set output_file"
 		}
-		b.WriteString("kubemesos_fetch " + shellQuote(raw) + " " + shellQuote(name) + "\n")
+		// "./" keeps a name that starts with "-" from being an option.
+		file := shellQuote("./" + name)
+		b.WriteString("kubemesos_fetch " + shellQuote(raw) + " " + file + "\n")
 		switch {
 		case u.GetExecutable():
 			// As Mesos: an executable is not extracted.
-			b.WriteString("chmod +x " + shellQuote(name) + " || exit 1\n")
+			b.WriteString("chmod +x " + file + " || exit 1\n")
 		case u.Extract == nil || u.GetExtract():
 			for _, a := range archiveSuffixes {
 				if strings.HasSuffix(strings.ToLower(name), a.suffix) {
-					b.WriteString(a.extract + " " + shellQuote(name) + ` || { echo "Failed to extract '` + strings.ReplaceAll(name, "'", "") + `'" >&2; exit 1; }` + "\n")
+					b.WriteString(a.extract + " " + file + " || { echo Failed to extract " + file + " >&2; exit 1; }\n")
 					break
 				}
 			}

@@ -47,6 +47,7 @@ func archives(t *testing.T) *httptest.Server {
 	files := map[string][]byte{
 		"/pkg/spark.tgz": tgz.Bytes(), "/pkg/bundle.zip": zb.Bytes(),
 		"/bin/run.sh": []byte("#!/bin/sh\necho ran\n"), "/data/notes.tgz": tgz.Bytes(),
+		"/data/not-an-archive": []byte("plain text"),
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := files[r.URL.Path]
@@ -80,6 +81,9 @@ func TestFetchPrologue(t *testing.T) {
 			u.Extract = proto.Bool(false)
 			u.OutputFile = proto.String("kept it's.tgz")
 		}),
+		// Names that a shell would read as code, or as an option.
+		uri(srv.URL+"/data/notes.tgz", func(u *mesosv1.CommandInfo_URI) { u.OutputFile = proto.String("a\"$(echo INJECTED)`echo X`'.tgz") }),
+		uri(srv.URL+"/pkg/bundle.zip", func(u *mesosv1.CommandInfo_URI) { u.OutputFile = proto.String("-o.zip") }),
 	})
 	if msg != "" {
 		t.Fatal(msg)
@@ -108,6 +112,18 @@ func TestFetchPrologue(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an archive that does not extract stops the command", func(t *testing.T) {
+		prologue, _ := fetchPrologue([]*mesosv1.CommandInfo_URI{
+			uri(srv.URL+"/data/not-an-archive", func(u *mesosv1.CommandInfo_URI) { u.OutputFile = proto.String("b\"$(echo INJECTED)`echo X`.tgz") })})
+		command, args := withPrologue(prologue, []string{"/bin/sh", "-c", "echo started"}, nil)
+		cmd := exec.Command(command[0], append(command[1:], args...)...)
+		cmd.Env = []string{"MESOS_SANDBOX=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		// Run, $(echo INJECTED) and `echo X` would not print as written.
+		if err == nil || strings.Contains(string(out), "started") || !strings.Contains(string(out), "Failed to extract ./b\"$(echo INJECTED)`echo X`.tgz") {
+			t.Fatalf("a failed extraction: %v, output %q; want the command not started, the file named and nothing of its name run", err, out)
+		}
+	})
 	t.Run("a URI that fails stops the command", func(t *testing.T) {
 		prologue, _ := fetchPrologue([]*mesosv1.CommandInfo_URI{uri(srv.URL+"/missing.tgz", nil)})
 		command, args := withPrologue(prologue, []string{"/bin/sh", "-c", "echo started"}, nil)
