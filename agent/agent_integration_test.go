@@ -188,6 +188,20 @@ func TestCustomExecutorLaunchesAndReportsData(t *testing.T) {
 	if len(pods.Items) != 1 {
 		t.Errorf("%d pods for one executor, want 1", len(pods.Items))
 	}
+
+	// A task that gives the running executor's ID another image is
+	// invalid: the executor it does not describe never gets it.
+	launchOnOffer(t, ns, "execfw", "exec-node", b.MakeTask("piece-2", "").Resources("cpu", "1").Executor("mc", "another-image").Obj())
+	if bad := waitState(t, ns, "piece-2", kmv1.TaskError); bad.Status.Reason != kmv1.ReasonTaskInvalid || !strings.Contains(bad.Status.Message, "another-image") {
+		t.Errorf("piece-2: %s %s %q, want TASK_ERROR, REASON_TASK_INVALID naming the image", bad.Status.State, bad.Status.Reason, bad.Status.Message)
+	}
+	select {
+	case e := <-ex.events:
+		if e.Type == executorapi.EventLaunch {
+			t.Errorf("the executor got %+v, a task that does not describe it", e.Launch)
+		}
+	case <-time.After(time.Second):
+	}
 }
 
 func TestExecutorAPIRefusesBadInput(t *testing.T) {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -147,7 +148,27 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
+	if msg := mismatchedExecutor(&task, &pod); msg != "" && task.Status.State == kmv1.TaskStaging && pod.DeletionTimestamp == nil {
+		return ctrl.Result{}, r.report(ctx, &task, podName, kmv1.TaskError, kmv1.ReasonTaskInvalid, msg, "executor-mismatch")
+	}
 	return r.driveExecutor(ctx, &task, &pod)
+}
+
+// mismatchedExecutor says how the executor a task names differs from the
+// one its executor ID runs in pod ("" when it does not): as in Mesos, a
+// task that gives a running executor's ID another image or command is
+// invalid, never run by the executor it does not describe.
+func mismatchedExecutor(t *kmv1.Task, pod *corev1.Pod) string {
+	ex := t.Spec.Executor
+	if ex == nil || len(pod.Spec.Containers) == 0 {
+		return ""
+	}
+	c := pod.Spec.Containers[0]
+	if c.Image == ex.Image && slices.Equal(c.Command, ex.Command) && slices.Equal(c.Args, ex.Args) {
+		return ""
+	}
+	return fmt.Sprintf("executor %s runs on this agent as image %s, command %q, args %q; the task describes image %s, command %q, args %q: a task must describe the running executor of its executor ID",
+		ex.ExecutorID, c.Image, c.Command, c.Args, ex.Image, ex.Command, ex.Args)
 }
 
 // replacesEndedExecutor reports whether a staged task that was never sent to
