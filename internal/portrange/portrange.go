@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
 
 // MaxPort is the highest port.
@@ -222,4 +224,28 @@ func cmpBegin(a, b Range) int {
 		return 1
 	}
 	return 0
+}
+
+// FromAPI is the set of an API object's port ranges.
+func FromAPI(rs []kmv1.PortRange) Set {
+	out := make([]Range, 0, len(rs))
+	for _, r := range rs {
+		if r.Begin >= 0 && r.End >= 0 {
+			out = append(out, Range{Begin: uint64(r.Begin), End: uint64(r.End)})
+		}
+	}
+	return Normalize(out)
+}
+
+// API is s as an API object's port ranges; s must hold only ports (at
+// most MaxPort), as Parse returns and Contains checks against such a set.
+func (s Set) API() []kmv1.PortRange {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]kmv1.PortRange, 0, len(s))
+	for _, r := range s {
+		out = append(out, kmv1.PortRange{Begin: int32(min(r.Begin, MaxPort)), End: int32(min(r.End, MaxPort))})
+	}
+	return out
 }

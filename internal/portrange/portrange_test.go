@@ -186,3 +186,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAPI(t *testing.T) {
+	s := set(31000, 31099, 32000, 32000)
+	api := s.API()
+	if len(api) != 2 || api[0].Begin != 31000 || api[0].End != 31099 || api[1].Begin != 32000 || api[1].End != 32000 {
+		t.Fatalf("API() = %v", api)
+	}
+	if back := portrange.FromAPI(api); !reflect.DeepEqual(back, s) {
+		t.Errorf("FromAPI(API()) = %s, want %s", back, s)
+	}
+	if portrange.Set(nil).API() != nil {
+		t.Error("an empty set is not nil in the API")
+	}
+}
