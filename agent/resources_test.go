@@ -12,6 +12,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 func pod(name string, phase corev1.PodPhase, labels map[string]string, cpu, mem string) corev1.Pod {
@@ -36,9 +37,10 @@ func TestOfferableResources(t *testing.T) {
 		"example.com/gpu":     resource.MustParse("2"),
 	}}}
 	cases := []struct {
-		name string
-		pods []corev1.Pod
-		want kmv1.ResourceList
+		name  string
+		pods  []corev1.Pod
+		ports string
+		want  kmv1.ResourceList
 	}{
 		{
 			name: "no pods offers all allocatable but the pod count",
@@ -63,10 +65,27 @@ func TestOfferableResources(t *testing.T) {
 			pods: []corev1.Pod{pod("big", corev1.PodPending, nil, "6", "1Gi")},
 			want: builders.Resources("cpu", "0", "memory", "7Gi", "example.com/gpu", "2"),
 		},
+		{
+			name:  "ports are counted",
+			ports: "[31000-31099,32000-32000]",
+			want:  builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2", string(kmv1.ResourcePorts), "101"),
+		},
+		{
+			name:  "no ports, no count",
+			ports: "[]",
+			want:  builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2"),
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := OfferableResources(node, tc.pods)
+			var ports portrange.Set
+			if tc.ports != "" {
+				var err error
+				if ports, err = portrange.Parse(tc.ports); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := OfferableResources(node, tc.pods, ports)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
