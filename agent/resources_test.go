@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,10 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/portrange"
+	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
 func pod(name string, phase corev1.PodPhase, labels map[string]string, cpu, mem string) corev1.Pod {
@@ -156,5 +160,34 @@ func TestUntoleratedTaint(t *testing.T) {
 				t.Errorf("the reason %q does not say how to opt in", why)
 			}
 		})
+	}
+}
+
+// TestDesiredSpecOffersPorts: the Agent spec carries the agent's port
+// ranges and their count; a node it may not offer counts none.
+func TestDesiredSpecOffersPorts(t *testing.T) {
+	ports, err := portrange.Parse("[31000-31099,32000-32000]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("2")}}}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(node).
+		WithIndex(&corev1.Pod{}, indexPodNode, func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.NodeName} }).Build()
+	r := &Registrar{Client: c, NodeName: "n1", Ports: ports}
+	spec, err := r.DesiredSpec(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := spec.Resources[kmv1.ResourcePorts]
+	if d := cmp.Diff([]kmv1.PortRange{{Begin: 31000, End: 31099}, {Begin: 32000, End: 32000}}, spec.Ports); d != "" || n.Value() != 101 {
+		t.Errorf("ports (-want +got):\n%s\ncount %s, want 101", d, n.String())
+	}
+	node.Spec.Unschedulable = true
+	if err := c.Update(context.Background(), node); err != nil {
+		t.Fatal(err)
+	}
+	if spec, err = r.DesiredSpec(context.Background()); err != nil || len(spec.Resources) != 0 {
+		t.Errorf("a cordoned node offers %v (%v), want nothing", spec.Resources, err)
 	}
 }
