@@ -22,6 +22,7 @@ import (
 	"github.com/kubemesos/kubemesos/internal/deletions"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/messages"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 // AnnotationAgentID records on each executor pod the agentID it was
@@ -66,6 +67,9 @@ type Options struct {
 	// which the node is still offered; executor pods carry them. Under any
 	// other such taint, or a cordon, the node offers nothing.
 	OfferTolerations []corev1.Toleration
+	// Ports are the port ranges the agent offers (Mesos's default
+	// [31000-32000] from the command line).
+	Ports portrange.Set
 }
 
 // Agent is the kubemesos agent of one node. It builds the agent's parts
@@ -137,7 +141,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	}
 	a.registration = &registration{
 		registrar: &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
-			Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations},
+			Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations, Ports: o.Ports},
 		client: c, clock: clk, recorder: rec, log: log, id: id,
 		updates: updates, dispatch: dispatch, messages: relay, deletes: deletes, requeue: requeue,
 		wake: make(chan struct{}, 1),

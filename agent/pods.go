@@ -87,6 +87,9 @@ func ExecutorPod(t *kmv1.Task, name, agentID, frameworkID string, o Options, sch
 		}
 		c = corev1.Container{Name: "executor", Image: ex.Image, Command: ex.Command, Args: ex.Args, Env: append(env, kmv1.EnvVars(ex.Env)...)}
 	}
+	// Ports are the master's to account: the node has no such resource,
+	// and the pod has a network namespace of its own.
+	delete(requests, kmv1.ResourcePorts)
 	c.Resources = corev1.ResourceRequirements{Requests: requests}
 	c.SecurityContext = restricted.ContainerSecurityContext()
 	c.VolumeMounts = []corev1.VolumeMount{

@@ -20,6 +20,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/deletions"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 // Registrar keeps the node's Agent spec current and renews the agent's
@@ -44,6 +45,8 @@ type Registrar struct {
 	// run here (the operator's opt-in); under any other NoSchedule or
 	// NoExecute taint the node offers nothing.
 	Tolerations []corev1.Toleration
+	// Ports are the port ranges the agent offers.
+	Ports portrange.Set
 
 	lastTaint string // the last reason to offer nothing, logged once
 }
@@ -58,7 +61,7 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 	if err := r.Client.List(ctx, &pods, client.MatchingFields{indexPodNode: r.NodeName}); err != nil {
 		return kmv1.AgentSpec{}, fmt.Errorf("listing the pods of node %s: %w", r.NodeName, err)
 	}
-	resources := OfferableResources(&node, pods.Items)
+	resources := OfferableResources(&node, pods.Items, r.Ports)
 	why := UntoleratedTaint(&node, r.Tolerations)
 	if why != "" {
 		resources = kmv1.ResourceList{}
@@ -76,6 +79,7 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 		Resources:  resources,
 		Attributes: NodeAttributes(&node),
 		Endpoint:   r.Endpoint,
+		Ports:      r.Ports.API(),
 	}, nil
 }
 

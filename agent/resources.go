@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 // IsKubemesosPod reports whether pod was started by kubemesos for a task (an
@@ -25,10 +26,14 @@ func IsKubemesosPod(pod *corev1.Pod) bool {
 
 // OfferableResources returns what the agent can offer: the node's allocatable
 // resources minus the requests of the node's other pods that still hold
-// resources (not Succeeded or Failed), never below zero. The caller offers
-// nothing of a node with an UntoleratedTaint.
-func OfferableResources(node *corev1.Node, pods []corev1.Pod) kmv1.ResourceList {
+// resources (not Succeeded or Failed), never below zero, and the count of
+// the agent's ports as kmv1.ResourcePorts. The caller offers nothing of a
+// node with an UntoleratedTaint.
+func OfferableResources(node *corev1.Node, pods []corev1.Pod, ports portrange.Set) kmv1.ResourceList {
 	free := kmv1.ResourceList{}
+	if n := ports.Count(); n > 0 {
+		free[kmv1.ResourcePorts] = *resource.NewQuantity(int64(min(n, portrange.MaxPort+1)), resource.DecimalSI)
+	}
 	for name, q := range node.Status.Allocatable {
 		if name == corev1.ResourcePods {
 			continue

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,9 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/portrange"
+	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
 func pod(name string, phase corev1.PodPhase, labels map[string]string, cpu, mem string) corev1.Pod {
@@ -36,9 +41,10 @@ func TestOfferableResources(t *testing.T) {
 		"example.com/gpu":     resource.MustParse("2"),
 	}}}
 	cases := []struct {
-		name string
-		pods []corev1.Pod
-		want kmv1.ResourceList
+		name  string
+		pods  []corev1.Pod
+		ports string
+		want  kmv1.ResourceList
 	}{
 		{
 			name: "no pods offers all allocatable but the pod count",
@@ -63,10 +69,27 @@ func TestOfferableResources(t *testing.T) {
 			pods: []corev1.Pod{pod("big", corev1.PodPending, nil, "6", "1Gi")},
 			want: builders.Resources("cpu", "0", "memory", "7Gi", "example.com/gpu", "2"),
 		},
+		{
+			name:  "ports are counted",
+			ports: "[31000-31099,32000-32000]",
+			want:  builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2", string(kmv1.ResourcePorts), "101"),
+		},
+		{
+			name:  "no ports, no count",
+			ports: "[]",
+			want:  builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2"),
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := OfferableResources(node, tc.pods)
+			var ports portrange.Set
+			if tc.ports != "" {
+				var err error
+				if ports, err = portrange.Parse(tc.ports); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := OfferableResources(node, tc.pods, ports)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
@@ -137,5 +160,34 @@ func TestUntoleratedTaint(t *testing.T) {
 				t.Errorf("the reason %q does not say how to opt in", why)
 			}
 		})
+	}
+}
+
+// TestDesiredSpecOffersPorts: the Agent spec carries the agent's port
+// ranges and their count; a node it may not offer counts none.
+func TestDesiredSpecOffersPorts(t *testing.T) {
+	ports, err := portrange.Parse("[31000-31099,32000-32000]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("2")}}}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(node).
+		WithIndex(&corev1.Pod{}, indexPodNode, func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.NodeName} }).Build()
+	r := &Registrar{Client: c, NodeName: "n1", Ports: ports}
+	spec, err := r.DesiredSpec(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := spec.Resources[kmv1.ResourcePorts]
+	if d := cmp.Diff([]kmv1.PortRange{{Begin: 31000, End: 31099}, {Begin: 32000, End: 32000}}, spec.Ports); d != "" || n.Value() != 101 {
+		t.Errorf("ports (-want +got):\n%s\ncount %s, want 101", d, n.String())
+	}
+	node.Spec.Unschedulable = true
+	if err := c.Update(context.Background(), node); err != nil {
+		t.Fatal(err)
+	}
+	if spec, err = r.DesiredSpec(context.Background()); err != nil || len(spec.Resources) != 0 {
+		t.Errorf("a cordoned node offers %v (%v), want nothing", spec.Resources, err)
 	}
 }

@@ -66,6 +66,16 @@ type AgentSpec struct {
 	// +optional
 	Attributes Attributes `json:"attributes,omitempty"`
 
+	// ports are the port ranges that the agent offers (the agent's
+	// --ports); resources["kubemesos.io/ports"] counts them. A framework
+	// of the Mesos API is offered those that no live task of the agent
+	// holds, as the Mesos resource `ports`.
+	//
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=atomic
+	// +optional
+	Ports []PortRange `json:"ports,omitempty"`
+
 	// endpoint is the address of the agent's executor API, host:port.
 	//
 	// +kubebuilder:validation:MaxLength=512

@@ -207,6 +207,7 @@ type ExecutorInfo struct {
 // +kubebuilder:validation:XValidation:rule="has(self.resources) == has(oldSelf.resources) && (!has(self.resources) || self.resources == oldSelf.resources)",message="resources is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.command) == has(oldSelf.command) && (!has(self.command) || self.command == oldSelf.command)",message="command is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.executor) == has(oldSelf.executor) && (!has(self.executor) || self.executor == oldSelf.executor)",message="executor is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.ports) == has(oldSelf.ports) && (!has(self.ports) || self.ports == oldSelf.ports)",message="ports is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.data) == has(oldSelf.data) && (!has(self.data) || self.data == oldSelf.data)",message="data is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.killGracePeriodSeconds) == has(oldSelf.killGracePeriodSeconds) && (!has(self.killGracePeriodSeconds) || self.killGracePeriodSeconds == oldSelf.killGracePeriodSeconds)",message="killGracePeriodSeconds is immutable"
 // +kubebuilder:validation:XValidation:rule="!(has(oldSelf.kill) && oldSelf.kill) || (has(self.kill) && self.kill)",message="kill cannot be unset once true"
@@ -234,6 +235,18 @@ type TaskSpec struct {
 	//
 	// +optional
 	Resources ResourceList `json:"resources,omitempty"`
+
+	// ports are the port ranges of its agent that the task (and the
+	// executor it starts) holds, taken from the `ports` of its offers by a
+	// framework of the Mesos API; resources["kubemesos.io/ports"] (with
+	// executor.resources) counts them. No two live tasks of an agent hold
+	// one port. The executor pod is not given them: it has its own
+	// network namespace.
+	//
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=atomic
+	// +optional
+	Ports []PortRange `json:"ports,omitempty"`
 
 	// command runs the task with the built-in command executor.
 	//

@@ -18,7 +18,9 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 // DefaultCommandImage runs a command task that names no image (unless
@@ -80,6 +82,7 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 	var tasks []*kmv1.Task
 	seen := map[string]bool{}
 	execs := &executorCheck{s: s, st: st}
+	var ports *portLedger
 	for _, op := range a.GetOperations() {
 		switch op.GetType() {
 		case mesosv1.Offer_Operation_LAUNCH:
@@ -102,6 +105,18 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 						return err
 					}
 					if msg != "" {
+						st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
+						continue
+					}
+				}
+				if asksForPorts(ti) {
+					if ports == nil {
+						var err error
+						if ports, err = s.portLedger(ctx, st, offers); err != nil {
+							return err
+						}
+					}
+					if msg := ports.take(t, ti); msg != "" {
 						st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
 						continue
 					}
@@ -271,18 +286,109 @@ func imageOf(ci *mesosv1.ContainerInfo, defaultImage string) string {
 }
 
 // resourcesFor maps Mesos resources onto a ResourceList, or says why it
-// cannot; who names what asks for them in the message.
+// cannot; who names what asks for them in the message. The ranges of
+// `ports` are checked as Mesos checks a resource's (portLedger.take
+// checks that the offers carry them).
 func resourcesFor(rs []*mesosv1.Resource, who string) (kmv1.ResourceList, string) {
 	res, unknown := KubernetesResources(rs)
 	if len(unknown) > 0 {
-		return nil, "kubemesos offers only cpus, mem, disk and gpus; " + who + " asks for " + strings.Join(unknown, ", ")
+		return nil, "kubemesos offers only cpus, mem, disk, gpus and ports; " + who + " asks for " + strings.Join(unknown, ", ")
 	}
 	for _, r := range rs {
+		if r.GetName() == ResourcePorts {
+			if r.GetType() != mesosv1.Value_RANGES {
+				return nil, "Resource ports must be ranges"
+			}
+			if err := portrange.Check(rangesOf(r)); err != nil {
+				return nil, "Invalid resources: Invalid ranges resource: " + err.Error()
+			}
+			continue
+		}
 		if v := r.GetScalar().GetValue(); r.GetType() != mesosv1.Value_SCALAR || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return nil, "Resource " + r.GetName() + " must be a non-negative scalar"
 		}
 	}
 	return res, ""
+}
+
+// asksForPorts reports whether a TaskInfo or its ExecutorInfo names ports.
+func asksForPorts(ti *mesosv1.TaskInfo) bool {
+	return len(PortsOf(ti.GetResources())) > 0 || len(PortsOf(ti.GetExecutor().GetResources())) > 0
+}
+
+// portLedger holds, for one ACCEPT, the ports that its tasks may take:
+// those its offers carry that no earlier task of the call took, and the
+// ports of the framework's executors on the agent, which later tasks of
+// such an executor hold again without taking them from offers (Mesos
+// charges an executor's resources to the task that starts it).
+type portLedger struct {
+	available portrange.Set
+	executors map[string]portrange.Set
+}
+
+// portLedger reads the ports that the offers of an ACCEPT carry (see
+// offerPorts) and those that the framework's executors hold on their
+// agent.
+func (s *Server) portLedger(ctx context.Context, st *stream, offers []*kmv1.Offer) (*portLedger, error) {
+	l := &portLedger{executors: map[string]portrange.Set{}}
+	if len(offers) == 0 {
+		return l, nil
+	}
+	var agent kmv1.Agent
+	if err := s.c.Get(ctx, types.NamespacedName{Name: offers[0].Spec.NodeName}, &agent); apierrors.IsNotFound(err) {
+		return l, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("reading Agent %s: %w", offers[0].Spec.NodeName, err)
+	}
+	for _, o := range offers {
+		p, err := s.offerPorts(ctx, &agent, o)
+		if err != nil {
+			return nil, err
+		}
+		l.available = l.available.Union(p)
+	}
+	var tasks kmv1.TaskList
+	if err := s.c.List(ctx, &tasks, client.MatchingFields{controllers.IndexTaskAgentID: offers[0].Spec.AgentID}); err != nil {
+		return nil, fmt.Errorf("listing the tasks of agent %s: %w", agent.Name, err)
+	}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if t.Namespace == st.namespace && string(t.Spec.Framework) == st.name && t.Spec.Executor != nil && !t.Status.State.IsTerminal() {
+			id := t.Spec.Executor.ExecutorID
+			l.executors[id] = l.executors[id].Union(portrange.FromAPI(t.Spec.Ports))
+		}
+	}
+	return l, nil
+}
+
+// take gives Task t, made of ti, the ports that ti and its executor ask
+// for, or says why they cannot have them, as Mesos words it: the task's
+// and a new executor's ports must be among those available, and the
+// task's must not overlap its executor's.
+func (l *portLedger) take(t *kmv1.Task, ti *mesosv1.TaskInfo) string {
+	own, exec := PortsOf(ti.GetResources()), PortsOf(ti.GetExecutor().GetResources())
+	if own.Overlaps(exec) {
+		return "There are overlapping resources in the task resources " + ResourcePorts + ":" + own.String() +
+			" and executor resources " + ResourcePorts + ":" + exec.String()
+	}
+	need := own
+	var execID string
+	if t.Spec.Executor != nil && len(exec) > 0 {
+		execID = t.Spec.Executor.ExecutorID
+		if have, ok := l.executors[execID]; !ok || !have.Contains(exec) {
+			need = need.Union(exec)
+		}
+	}
+	if !l.available.Contains(need) {
+		return "Total resources " + ResourcePorts + ":" + need.String() + " required by task and its executor is more than available " +
+			ResourcePorts + ":" + l.available.String()
+	}
+	l.available = l.available.Minus(need)
+	if execID != "" {
+		l.executors[execID] = l.executors[execID].Union(exec)
+	}
+	t.Spec.Ports = own.Union(exec).API()
+	return ""
 }
 
 // commandOf maps a CommandInfo run in a container (see commandFor).

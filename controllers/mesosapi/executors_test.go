@@ -108,9 +108,9 @@ func TestExecutorFor(t *testing.T) {
 		}(), nil, "invalid FrameworkID (Actual: other vs Expected: fw)"},
 		{"unknown resource", func() *mesosv1.ExecutorInfo {
 			e := ei("e", cmd("x"))
-			e.Resources = []*mesosv1.Resource{scalarResource("ports", 1)}
+			e.Resources = []*mesosv1.Resource{scalarResource("bandwidth", 1)}
 			return e
-		}(), nil, "the executor asks for ports"},
+		}(), nil, "the executor asks for bandwidth"},
 	}
 	for _, tc := range cases {
 		got, msg := executorFor(tc.ei, "fw", "img")

@@ -11,6 +11,7 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 func TestResourcesBothWays(t *testing.T) {
@@ -29,11 +30,60 @@ func TestResourcesBothWays(t *testing.T) {
 		{Name: proto.String("cpus"), Type: mesosv1.Value_SCALAR.Enum(), Scalar: &mesosv1.Value_Scalar{Value: proto.Float64(0.25)}},
 		{Name: proto.String("cpus"), Type: mesosv1.Value_SCALAR.Enum(), Scalar: &mesosv1.Value_Scalar{Value: proto.Float64(0.25)}},
 		{Name: proto.String("mem"), Type: mesosv1.Value_SCALAR.Enum(), Scalar: &mesosv1.Value_Scalar{Value: proto.Float64(128)}},
-		{Name: proto.String("ports"), Type: mesosv1.Value_RANGES.Enum()},
+		{Name: proto.String("ports"), Type: mesosv1.Value_RANGES.Enum(), Ranges: &mesosv1.Value_Ranges{Range: []*mesosv1.Value_Range{
+			{Begin: proto.Uint64(31000), End: proto.Uint64(31001)}, {Begin: proto.Uint64(31005), End: proto.Uint64(31005)}}}},
+		{Name: proto.String("ports"), Type: mesosv1.Value_RANGES.Enum(), Ranges: &mesosv1.Value_Ranges{Range: []*mesosv1.Value_Range{
+			{Begin: proto.Uint64(31001), End: proto.Uint64(31002)}}}},
+		{Name: proto.String("bandwidth"), Type: mesosv1.Value_SCALAR.Enum(), Scalar: &mesosv1.Value_Scalar{Value: proto.Float64(1)}},
 	})
-	cpu, mem := back[corev1.ResourceCPU], back[corev1.ResourceMemory]
-	if cpu.MilliValue() != 500 || mem.Value() != 128<<20 || !cmp.Equal(unknown, []string{"ports"}) {
-		t.Errorf("Kubernetes resources %v, unknown %v; want 500m cpu, 128Mi memory, ports unknown", back, unknown)
+	cpu, mem, ports := back[corev1.ResourceCPU], back[corev1.ResourceMemory], back[kmv1.ResourcePorts]
+	if cpu.MilliValue() != 500 || mem.Value() != 128<<20 || ports.Value() != 4 || !cmp.Equal(unknown, []string{"bandwidth"}) {
+		t.Errorf("Kubernetes resources %v, unknown %v; want 500m cpu, 128Mi memory, 4 ports, bandwidth unknown", back, unknown)
+	}
+
+	// kubemesos.io/ports is no Mesos scalar: an offer's ports are ranges.
+	withPorts := b.Resources("cpu", "1", string(kmv1.ResourcePorts), "1001")
+	if rs := MesosResources(withPorts, "*"); len(rs) != 1 || rs[0].GetName() != "cpus" {
+		t.Errorf("Mesos resources of %v: %v, want cpus alone", withPorts, rs)
+	}
+	set, err := portrange.Parse("[31000-31099,32000-32000]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := PortsResource(set, "eng")
+	if r.GetName() != "ports" || r.GetType() != mesosv1.Value_RANGES || r.GetAllocationInfo().GetRole() != "eng" || len(r.GetRanges().GetRange()) != 2 ||
+		r.GetRanges().GetRange()[1].GetBegin() != 32000 || PortsOf([]*mesosv1.Resource{r}).String() != set.String() {
+		t.Errorf("PortsResource(%s) = %v", set, r)
+	}
+	if PortsResource(nil, "eng") != nil {
+		t.Error("no ports make a resource")
+	}
+}
+
+func TestResourcesForPorts(t *testing.T) {
+	ports := func(typ mesosv1.Value_Type, rs ...uint64) *mesosv1.Resource {
+		r := &mesosv1.Resource{Name: proto.String("ports"), Type: typ.Enum(), Ranges: &mesosv1.Value_Ranges{}}
+		for i := 0; i+1 < len(rs); i += 2 {
+			r.Ranges.Range = append(r.Ranges.Range, &mesosv1.Value_Range{Begin: proto.Uint64(rs[i]), End: proto.Uint64(rs[i+1])})
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		r    *mesosv1.Resource
+		want string
+	}{
+		{ports(mesosv1.Value_RANGES, 31000, 31000, 31002, 31003), ""},
+		{ports(mesosv1.Value_RANGES, 31003, 31002), "Invalid resources: Invalid ranges resource: begin > end"},
+		{ports(mesosv1.Value_RANGES, 31000, 31005, 31005, 31006), "Invalid resources: Invalid ranges resource: overlapping ranges"},
+		{ports(mesosv1.Value_SCALAR), "Resource ports must be ranges"},
+	} {
+		res, msg := resourcesFor([]*mesosv1.Resource{tc.r}, "the task")
+		if msg != tc.want {
+			t.Errorf("resourcesFor(%v) says %q, want %q", tc.r, msg, tc.want)
+		}
+		if q := res[kmv1.ResourcePorts]; tc.want == "" && q.Value() != 3 {
+			t.Errorf("resourcesFor(%v) counts %s ports, want 3", tc.r, q.String())
+		}
 	}
 }
 
@@ -116,6 +166,54 @@ func TestFrameworkRole(t *testing.T) {
 			}
 		} else if got != tc.want || tc.code != 0 {
 			t.Errorf("%v: role %q, want %q (code %d)", tc.info, got, tc.want, tc.code)
+		}
+	}
+}
+
+func TestPortLedger(t *testing.T) {
+	ports := func(pairs ...uint64) *mesosv1.Resource {
+		r := &mesosv1.Resource{Name: proto.String("ports"), Type: mesosv1.Value_RANGES.Enum(), Ranges: &mesosv1.Value_Ranges{}}
+		for i := 0; i+1 < len(pairs); i += 2 {
+			r.Ranges.Range = append(r.Ranges.Range, &mesosv1.Value_Range{Begin: proto.Uint64(pairs[i]), End: proto.Uint64(pairs[i+1])})
+		}
+		return r
+	}
+	parse := func(s string) portrange.Set {
+		set, err := portrange.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	l := &portLedger{available: parse("[31000-31007]"), executors: map[string]portrange.Set{"running": parse("[31008-31009]")}}
+	launch := func(own, exec *mesosv1.Resource, executor string) (*kmv1.Task, string) {
+		ti := &mesosv1.TaskInfo{Resources: []*mesosv1.Resource{own}}
+		task := &kmv1.Task{}
+		if executor != "" {
+			ti.Executor = &mesosv1.ExecutorInfo{Resources: []*mesosv1.Resource{exec}}
+			task.Spec.Executor = &kmv1.ExecutorInfo{ExecutorID: executor}
+		}
+		return task, l.take(task, ti)
+	}
+	for _, tc := range []struct {
+		name      string
+		own, exec *mesosv1.Resource
+		executor  string
+		want, msg string
+		available string
+	}{
+		{"a new executor takes its ports", ports(31001, 31001), ports(31000, 31000), "new", "[31000-31001]", "", "[31002-31007]"},
+		{"its next task holds them again", ports(31002, 31002), ports(31000, 31000), "new", "[31000-31000,31002-31002]", "", "[31003-31007]"},
+		{"a running executor's ports are its own", ports(31003, 31003), ports(31008, 31009), "running", "[31003-31003,31008-31009]", "", "[31004-31007]"},
+		{"a command task", ports(31004, 31005), nil, "", "[31004-31005]", "", "[31006-31007]"},
+		{"overlap", ports(31006, 31006), ports(31006, 31007), "other", "",
+			"There are overlapping resources in the task resources ports:[31006-31006] and executor resources ports:[31006-31007]", "[31006-31007]"},
+		{"taken", ports(31000, 31000), nil, "", "",
+			"Total resources ports:[31000-31000] required by task and its executor is more than available ports:[31006-31007]", "[31006-31007]"},
+	} {
+		task, msg := launch(tc.own, tc.exec, tc.executor)
+		if msg != tc.msg || portrange.FromAPI(task.Spec.Ports).String() != tc.want && tc.msg == "" || l.available.String() != tc.available {
+			t.Errorf("%s: %q, task ports %v, available %s; want %q, %s, %s", tc.name, msg, task.Spec.Ports, l.available, tc.msg, tc.want, tc.available)
 		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 // Mesos resource names and the Kubernetes resources they stand for.
@@ -33,6 +35,9 @@ const (
 	ResourceGPUs = "gpus"
 	// ResourceNvidiaGPU is the extended resource offered as gpus.
 	ResourceNvidiaGPU corev1.ResourceName = "nvidia.com/gpu"
+	// ResourcePorts is port ranges, from an Agent's spec.ports; the
+	// allocator counts them as kmv1.ResourcePorts.
+	ResourcePorts = "ports"
 	// agentPath is the path of an agent's URL, which some clients read.
 	agentPath = "/slave(1)"
 	// mebibyte is Mesos's MB.
@@ -114,8 +119,8 @@ func offersEvent(offers ...*mesosv1.Offer) *schedulerv1.Event {
 }
 
 // mesosOffer is an Offer as Mesos describes it: resources in Mesos units
-// for the framework's role, the agent's attributes as TEXT, and the
-// agent's URL.
+// for the framework's role (ports as the ranges offerPorts gives), the
+// agent's attributes as TEXT, and the agent's URL.
 func (s *Server) mesosOffer(ctx context.Context, st *stream, o *kmv1.Offer) *mesosv1.Offer {
 	info := st.frameworkInfo()
 	role := info.GetRole()
@@ -142,8 +147,95 @@ func (s *Server) mesosOffer(ctx context.Context, st *stream, o *kmv1.Offer) *mes
 	var agent kmv1.Agent
 	if err := s.c.Get(ctx, types.NamespacedName{Name: o.Spec.NodeName}, &agent); err == nil {
 		mo.Url = agentURL(agent.Spec.Endpoint, o.Spec.NodeName)
+		if ports, err := s.offerPorts(ctx, &agent, o); err != nil {
+			s.log.Error(err, "reading the ports of an offer; it carries none", "offer", o.Namespace+"/"+o.Name)
+		} else if r := PortsResource(ports, role); r != nil {
+			mo.Resources = append(mo.Resources, r)
+		}
 	}
 	return mo
+}
+
+// offerPorts is the ports that Offer o of agent carries: the agent's
+// spec.ports that no live task of the agent holds (Task spec.ports) and
+// that no older outstanding offer of the agent carries, the lowest first,
+// as many as o counts of kmv1.ResourcePorts. What an offer carries is the
+// same each time it is read while the agent's tasks and older offers stay.
+func (s *Server) offerPorts(ctx context.Context, agent *kmv1.Agent, o *kmv1.Offer) (portrange.Set, error) {
+	if portCount(o) == 0 || len(agent.Spec.Ports) == 0 {
+		return nil, nil
+	}
+	free, err := s.unheldPorts(ctx, agent, o.Spec.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	var offers kmv1.OfferList
+	if err := s.c.List(ctx, &offers, client.MatchingFields{controllers.IndexOfferNode: o.Spec.NodeName}); err != nil {
+		return nil, fmt.Errorf("listing the offers of agent %s: %w", o.Spec.NodeName, err)
+	}
+	older := make([]*kmv1.Offer, 0, len(offers.Items))
+	for i := range offers.Items {
+		x := &offers.Items[i]
+		if x.DeletionTimestamp == nil && x.Spec.AgentID == o.Spec.AgentID && offerBefore(x, o) {
+			older = append(older, x)
+		}
+	}
+	sort.Slice(older, func(i, j int) bool { return offerBefore(older[i], older[j]) })
+	for _, x := range older {
+		free = free.Minus(free.Lowest(portCount(x)))
+	}
+	return free.Lowest(portCount(o)), nil
+}
+
+// unheldPorts is the agent's ports that no live task on agentID holds.
+func (s *Server) unheldPorts(ctx context.Context, agent *kmv1.Agent, agentID string) (portrange.Set, error) {
+	var tasks kmv1.TaskList
+	if err := s.c.List(ctx, &tasks, client.MatchingFields{controllers.IndexTaskAgentID: agentID}); err != nil {
+		return nil, fmt.Errorf("listing the tasks of agent %s: %w", agent.Name, err)
+	}
+	var held []portrange.Range
+	for i := range tasks.Items {
+		if t := &tasks.Items[i]; !t.Status.State.IsTerminal() {
+			held = append(held, portrange.FromAPI(t.Spec.Ports)...)
+		}
+	}
+	return portrange.FromAPI(agent.Spec.Ports).Minus(portrange.Normalize(held)), nil
+}
+
+// offerBefore orders the offers of an agent: by creation, then namespace
+// and name.
+func offerBefore(a, b *kmv1.Offer) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
+// portCount is how many ports an Offer counts.
+func portCount(o *kmv1.Offer) uint64 {
+	q, ok := o.Spec.Resources[kmv1.ResourcePorts]
+	if !ok || q.Sign() <= 0 {
+		return 0
+	}
+	return uint64(q.Value())
+}
+
+// PortsResource is ports as the Mesos resource `ports` of role, or nil
+// when there are none.
+func PortsResource(ports portrange.Set, role string) *mesosv1.Resource {
+	if len(ports) == 0 {
+		return nil
+	}
+	rs := make([]*mesosv1.Value_Range, 0, len(ports))
+	for _, r := range ports {
+		rs = append(rs, &mesosv1.Value_Range{Begin: ptr.To(r.Begin), End: ptr.To(r.End)})
+	}
+	return &mesosv1.Resource{Name: ptr.To(ResourcePorts), Type: mesosv1.Value_RANGES.Enum(),
+		Ranges:         &mesosv1.Value_Ranges{Range: rs},
+		AllocationInfo: &mesosv1.Resource_AllocationInfo{Role: ptr.To(role)}}
 }
 
 // agentURL is the URL of an agent whose endpoint is host:port.
@@ -167,7 +259,8 @@ func agentURL(endpoint, node string) *mesosv1.URL {
 
 // MesosResources turns a ResourceList into Mesos scalar resources of role:
 // cpus in cores, mem and disk in MB (MiB), gpus. Other resources are not
-// offered through the Mesos API.
+// offered through the Mesos API as scalars: kmv1.ResourcePorts only counts
+// the ranges of PortsResource.
 func MesosResources(rl kmv1.ResourceList, role string) []*mesosv1.Resource {
 	var out []*mesosv1.Resource
 	add := func(name string, v float64) {
@@ -197,8 +290,10 @@ func MesosResources(rl kmv1.ResourceList, role string) []*mesosv1.Resource {
 // (rounded down, so that nothing more than what exists is offered).
 func roundScalar(v float64) float64 { return math.Floor(v*1000) / 1000 }
 
-// KubernetesResources turns Mesos scalar resources into a ResourceList,
-// summing repeated names; unknown names are returned.
+// KubernetesResources turns Mesos resources into a ResourceList, summing
+// repeated names: the scalars, and `ports` as the count of its ranges'
+// ports (kmv1.ResourcePorts; PortsOf gives the ranges). Unknown names are
+// returned.
 func KubernetesResources(rs []*mesosv1.Resource) (kmv1.ResourceList, []string) {
 	out := kmv1.ResourceList{}
 	var unknown []string
@@ -218,9 +313,33 @@ func KubernetesResources(rs []*mesosv1.Resource) (kmv1.ResourceList, []string) {
 			add(corev1.ResourceEphemeralStorage, *resource.NewQuantity(int64(math.Round(v*mebibyte)), resource.BinarySI))
 		case ResourceGPUs:
 			add(ResourceNvidiaGPU, *resource.NewQuantity(int64(math.Round(v)), resource.DecimalSI))
+		case ResourcePorts:
 		default:
 			unknown = append(unknown, r.GetName())
 		}
 	}
+	if n := PortsOf(rs).Count(); n > 0 {
+		out[kmv1.ResourcePorts] = *resource.NewQuantity(int64(min(n, math.MaxInt64)), resource.DecimalSI)
+	}
 	return out, unknown
+}
+
+// PortsOf is the ranges of the `ports` resources of rs.
+func PortsOf(rs []*mesosv1.Resource) portrange.Set {
+	var out []portrange.Range
+	for _, r := range rs {
+		if r.GetName() == ResourcePorts {
+			out = append(out, rangesOf(r)...)
+		}
+	}
+	return portrange.Normalize(out)
+}
+
+// rangesOf is the ranges of one resource, as they are.
+func rangesOf(r *mesosv1.Resource) []portrange.Range {
+	var out []portrange.Range
+	for _, x := range r.GetRanges().GetRange() {
+		out = append(out, portrange.Range{Begin: x.GetBegin(), End: x.GetEnd()})
+	}
+	return out
 }

@@ -313,12 +313,20 @@ func call(t *testing.T, url, mediaType, streamID string, c *schedulerv1.Call) (i
 // heartbeat Lease until the test ends.
 func addAgent(t *testing.T, node, endpoint string, res ...string) {
 	t.Helper()
+	registerAgent(t, b.MakeAgent(node).Resources(res...).Endpoint(endpoint).Obj())
+}
+
+// registerAgent creates a Node and the Agent a of it, and renews its
+// heartbeat Lease until the test ends.
+func registerAgent(t *testing.T, a *kmv1.Agent) {
+	t.Helper()
+	node := a.Name
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
 	if err := env.Client.Create(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Create(ctx, b.MakeAgent(node).Resources(res...).Endpoint(endpoint).Obj()); err != nil {
+	if err := env.Client.Create(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	key := types.NamespacedName{Namespace: inprocess.SystemNamespace, Name: kmv1.AgentLeaseName(node)}

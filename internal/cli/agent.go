@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,8 +18,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubemesos/kubemesos/agent"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
+
+// DefaultAgentPorts is what an agent offers as ports unless --ports says
+// otherwise: a Mesos agent's default.
+const DefaultAgentPorts = "[31000-32000]"
 
 // agentOptions are the flags of `kubemesos agent`.
 type agentOptions struct {
@@ -37,6 +43,8 @@ type agentOptions struct {
 	pprofAddr           string
 	offerTolerations    string
 	tolerations         []corev1.Toleration
+	ports               string
+	portSet             portrange.Set
 	zap                 zap.Options
 }
 
@@ -89,6 +97,12 @@ tolerations, e.g. '[{"key":"dedicated","operator":"Equal","value":"batch","effec
 Executor pods name their node and so skip the scheduler's taint checks: the
 agent offers nothing of a node with any other NoSchedule or NoExecute taint,
 or a cordon, and gives executor pods these tolerations. Default: none.`)
+	f.StringVar(&o.ports, "ports", DefaultAgentPorts, `Port ranges that the agent offers, in Mesos's range syntax, e.g.
+"[31000-31099,32000-32099]" ("[]" or "" offers none). A framework of the Mesos API
+is offered, as the resource "ports", those that no live task of the agent
+holds; the allocator counts them as the resource kubemesos.io/ports. Executor
+pods have their own network namespaces, so a port is never contended between
+pods: frameworks pick ports from their offers as they do on Mesos.`)
 	addZapFlags(cmd, &o.zap)
 	return cmd
 }
@@ -106,6 +120,13 @@ func (o *agentOptions) validate() error {
 	}
 	if o.heartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--heartbeat-interval must be positive, got %s", o.heartbeatInterval))
+	}
+	o.portSet = nil
+	if strings.TrimSpace(o.ports) != "" {
+		var err error
+		if o.portSet, err = portrange.Parse(o.ports); err != nil {
+			errs = append(errs, fmt.Errorf("--ports: %w", err))
+		}
 	}
 	o.tolerations = nil
 	if o.offerTolerations != "" {
@@ -152,6 +173,7 @@ func runAgent(o *agentOptions) error {
 		StatusUpdateDelay:           o.statusUpdateDelay,
 		StatusUpdateWriters:         o.statusUpdateWriters,
 		OfferTolerations:            o.tolerations,
+		Ports:                       o.portSet,
 	}, ctrl.Log.WithName("agent"))
 	if err != nil {
 		return fmt.Errorf("starting the agent: %w", err)

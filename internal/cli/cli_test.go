@@ -67,6 +67,8 @@ func TestAgentFlagErrorsSayWhatToDo(t *testing.T) {
 		{o: agentOptions{nodeName: "n", port: 5051, statusUpdateWriters: 1}, want: "--heartbeat-interval must be positive"},
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second}, want: "--status-update-writers must be at least 1"},
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: "dedicated=batch"}, want: "--offer-tolerations is not a JSON list"},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, ports: "31000-32000"}, want: "--ports: port ranges"},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, ports: "[32000-31000]"}, want: "begins after its end"},
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"key":"k","operator":"Within"}]`}, want: `operator "Within"`},
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"operator":"Exists","value":"v"}]`}, want: "Exists takes no value"},
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"key":"k","effect":"Sometimes"}]`}, want: `effect "Sometimes"`},
@@ -84,6 +86,10 @@ func TestAgentFlagErrorsSayWhatToDo(t *testing.T) {
 		offerTolerations: `[{"key":"dedicated","operator":"Equal","value":"batch","effect":"NoSchedule"},{"operator":"Exists"}]`}
 	if err := ok.validate(); err != nil || len(ok.tolerations) != 2 || ok.tolerations[0].Value != "batch" {
 		t.Errorf("valid tolerations: %v, %+v", err, ok.tolerations)
+	}
+	ok = &agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, ports: DefaultAgentPorts}
+	if err := ok.validate(); err != nil || ok.portSet.String() != "[31000-32000]" || ok.portSet.Count() != 1001 {
+		t.Errorf("the default ports: %v, %s", err, ok.portSet)
 	}
 }
 
