@@ -11,8 +11,8 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	executorv1 "github.com/kubemesos/kubemesos/api/mesos/v1/executor"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 	"github.com/kubemesos/kubemesos/internal/recordio"
 )
 
@@ -220,18 +220,21 @@ func (m *mesosStream) taskID(ctx context.Context, name string) *mesosv1.TaskID {
 
 // taskInfo is the TaskInfo of a task to launch: its Mesos ID (also its
 // name: kubemesos keeps no other), its data as the framework gave it, and
-// its resources in Mesos units.
+// its resources in Mesos units, with the ports it holds.
 func (m *mesosStream) taskInfo(ctx context.Context, ti executorapi.TaskInfo) *mesosv1.TaskInfo {
 	id, data := ti.TaskID, []byte(ti.Data)
+	resources := mesoswire.MesosResources(kmv1.ResourceList(ti.Resources), m.id.Role)
 	if t := m.task(ctx, ti.TaskID); t != nil {
 		id, data = mesoswire.TaskID(t), mesoswire.TaskData(t)
+		if ports := mesoswire.PortsResource(portrange.FromAPI(t.Spec.Ports), m.id.Role); ports != nil {
+			resources = append(resources, ports)
+		}
 	}
 	if len(data) == 0 {
 		data = nil
 	}
 	return &mesosv1.TaskInfo{
 		Name: ptr.To(id), TaskId: &mesosv1.TaskID{Value: ptr.To(id)}, AgentId: m.agent(),
-		Resources: mesosapi.MesosResources(kmv1.ResourceList(ti.Resources), m.id.Role),
-		Data:      data,
+		Resources: resources, Data: data,
 	}
 }

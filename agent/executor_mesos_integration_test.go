@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -173,6 +174,7 @@ func TestMesosExecutorRunsATask(t *testing.T) {
 	tk := b.MakeTask(name, "").Resources("cpu", "500m", "memory", "64Mi").Executor("web-ex", "mesos-executor:1").Obj()
 	tk.Annotations = map[string]string{mesoswire.AnnotationTaskID: "Web.1"}
 	tk.Spec.Data = mesoswire.SpecData(data)
+	tk.Spec.Ports = []kmv1.PortRange{{Begin: 31000, End: 31001}}
 	launchOnOffer(t, ns, "mesosfw", "mesos-exec-node", tk)
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "web-ex"})
 
@@ -213,14 +215,19 @@ func TestMesosExecutorRunsATask(t *testing.T) {
 	if launch.GetTaskId().GetValue() != "Web.1" || !bytes.Equal(launch.GetData(), data) || launch.GetAgentId().GetValue() != sub.GetAgentInfo().GetId().GetValue() {
 		t.Fatalf("LAUNCH %v", launch)
 	}
-	cpus := 0.0
+	cpus, ports := 0.0, ""
 	for _, r := range launch.GetResources() {
-		if r.GetName() == "cpus" {
+		switch r.GetName() {
+		case "cpus":
 			cpus = r.GetScalar().GetValue()
+		case "ports":
+			for _, x := range r.GetRanges().GetRange() {
+				ports += fmt.Sprintf("[%d-%d]", x.GetBegin(), x.GetEnd())
+			}
 		}
 	}
-	if cpus != 0.5 {
-		t.Errorf("LAUNCH resources %v, want cpus 0.5", launch.GetResources())
+	if cpus != 0.5 || ports != "[31000-31001]" {
+		t.Errorf("LAUNCH resources %v, want cpus 0.5 and ports [31000-31001]", launch.GetResources())
 	}
 
 	u := ex.update(t, mesoswire.MediaJSON, "Web.1", mesosv1.TaskState_TASK_RUNNING, nil)

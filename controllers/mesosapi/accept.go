@@ -290,16 +290,16 @@ func imageOf(ci *mesosv1.ContainerInfo, defaultImage string) string {
 // `ports` are checked as Mesos checks a resource's (portLedger.take
 // checks that the offers carry them).
 func resourcesFor(rs []*mesosv1.Resource, who string) (kmv1.ResourceList, string) {
-	res, unknown := KubernetesResources(rs)
+	res, unknown := mesoswire.KubernetesResources(rs)
 	if len(unknown) > 0 {
 		return nil, "kubemesos offers only cpus, mem, disk, gpus and ports; " + who + " asks for " + strings.Join(unknown, ", ")
 	}
 	for _, r := range rs {
-		if r.GetName() == ResourcePorts {
+		if r.GetName() == mesoswire.ResourcePorts {
 			if r.GetType() != mesosv1.Value_RANGES {
 				return nil, "Resource ports must be ranges"
 			}
-			if err := portrange.Check(rangesOf(r)); err != nil {
+			if err := portrange.Check(mesoswire.RangesOf(r)); err != nil {
 				return nil, "Invalid resources: Invalid ranges resource: " + err.Error()
 			}
 			continue
@@ -313,7 +313,7 @@ func resourcesFor(rs []*mesosv1.Resource, who string) (kmv1.ResourceList, string
 
 // asksForPorts reports whether a TaskInfo or its ExecutorInfo names ports.
 func asksForPorts(ti *mesosv1.TaskInfo) bool {
-	return len(PortsOf(ti.GetResources())) > 0 || len(PortsOf(ti.GetExecutor().GetResources())) > 0
+	return len(mesoswire.PortsOf(ti.GetResources())) > 0 || len(mesoswire.PortsOf(ti.GetExecutor().GetResources())) > 0
 }
 
 // portLedger holds, for one ACCEPT, the ports that its tasks may take:
@@ -366,10 +366,10 @@ func (s *Server) portLedger(ctx context.Context, st *stream, offers []*kmv1.Offe
 // and a new executor's ports must be among those available, and the
 // task's must not overlap its executor's.
 func (l *portLedger) take(t *kmv1.Task, ti *mesosv1.TaskInfo) string {
-	own, exec := PortsOf(ti.GetResources()), PortsOf(ti.GetExecutor().GetResources())
+	own, exec := mesoswire.PortsOf(ti.GetResources()), mesoswire.PortsOf(ti.GetExecutor().GetResources())
 	if own.Overlaps(exec) {
-		return "There are overlapping resources in the task resources " + ResourcePorts + ":" + own.String() +
-			" and executor resources " + ResourcePorts + ":" + exec.String()
+		return "There are overlapping resources in the task resources " + mesoswire.ResourcePorts + ":" + own.String() +
+			" and executor resources " + mesoswire.ResourcePorts + ":" + exec.String()
 	}
 	need := own
 	var execID string
@@ -380,8 +380,8 @@ func (l *portLedger) take(t *kmv1.Task, ti *mesosv1.TaskInfo) string {
 		}
 	}
 	if !l.available.Contains(need) {
-		return "Total resources " + ResourcePorts + ":" + need.String() + " required by task and its executor is more than available " +
-			ResourcePorts + ":" + l.available.String()
+		return "Total resources " + mesoswire.ResourcePorts + ":" + need.String() + " required by task and its executor is more than available " +
+			mesoswire.ResourcePorts + ":" + l.available.String()
 	}
 	l.available = l.available.Minus(need)
 	if execID != "" {

@@ -11,13 +11,14 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
 func TestResourcesBothWays(t *testing.T) {
 	rl := b.Resources("cpu", "1500m", "memory", "1Gi", "ephemeral-storage", "10Gi", "nvidia.com/gpu", "2", "example.com/foo", "1")
 	got := map[string]float64{}
-	for _, r := range MesosResources(rl, "eng") {
+	for _, r := range mesoswire.MesosResources(rl, "eng") {
 		if r.GetAllocationInfo().GetRole() != "eng" || r.GetType() != mesosv1.Value_SCALAR {
 			t.Errorf("resource %v: want a scalar for role eng", r)
 		}
@@ -26,7 +27,7 @@ func TestResourcesBothWays(t *testing.T) {
 	if d := cmp.Diff(map[string]float64{"cpus": 1.5, "mem": 1024, "disk": 10240, "gpus": 2}, got); d != "" {
 		t.Errorf("Mesos resources (-want +got):\n%s", d)
 	}
-	back, unknown := KubernetesResources([]*mesosv1.Resource{
+	back, unknown := mesoswire.KubernetesResources([]*mesosv1.Resource{
 		{Name: proto.String("cpus"), Type: mesosv1.Value_SCALAR.Enum(), Scalar: &mesosv1.Value_Scalar{Value: proto.Float64(0.25)}},
 		{Name: proto.String("cpus"), Type: mesosv1.Value_SCALAR.Enum(), Scalar: &mesosv1.Value_Scalar{Value: proto.Float64(0.25)}},
 		{Name: proto.String("mem"), Type: mesosv1.Value_SCALAR.Enum(), Scalar: &mesosv1.Value_Scalar{Value: proto.Float64(128)}},
@@ -43,19 +44,19 @@ func TestResourcesBothWays(t *testing.T) {
 
 	// kubemesos.io/ports is no Mesos scalar: an offer's ports are ranges.
 	withPorts := b.Resources("cpu", "1", string(kmv1.ResourcePorts), "1001")
-	if rs := MesosResources(withPorts, "*"); len(rs) != 1 || rs[0].GetName() != "cpus" {
+	if rs := mesoswire.MesosResources(withPorts, "*"); len(rs) != 1 || rs[0].GetName() != "cpus" {
 		t.Errorf("Mesos resources of %v: %v, want cpus alone", withPorts, rs)
 	}
 	set, err := portrange.Parse("[31000-31099,32000-32000]")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := PortsResource(set, "eng")
+	r := mesoswire.PortsResource(set, "eng")
 	if r.GetName() != "ports" || r.GetType() != mesosv1.Value_RANGES || r.GetAllocationInfo().GetRole() != "eng" || len(r.GetRanges().GetRange()) != 2 ||
-		r.GetRanges().GetRange()[1].GetBegin() != 32000 || PortsOf([]*mesosv1.Resource{r}).String() != set.String() {
-		t.Errorf("PortsResource(%s) = %v", set, r)
+		r.GetRanges().GetRange()[1].GetBegin() != 32000 || mesoswire.PortsOf([]*mesosv1.Resource{r}).String() != set.String() {
+		t.Errorf("mesoswire.PortsResource(%s) = %v", set, r)
 	}
-	if PortsResource(nil, "eng") != nil {
+	if mesoswire.PortsResource(nil, "eng") != nil {
 		t.Error("no ports make a resource")
 	}
 }
