@@ -80,9 +80,7 @@ func (s *Server) annotateRefusal(ctx context.Context, o *kmv1.Offer, filters *me
 func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Accept) error {
 	offers, invalid := s.acceptedOffers(ctx, st, a.GetOfferIds())
 	var tasks []*kmv1.Task
-	seen := map[string]bool{}
-	execs := &executorCheck{s: s, st: st}
-	var ports *portLedger
+	l := &launch{s: s, st: st, offers: offers, seen: map[string]bool{}, execs: &executorCheck{s: s, st: st}}
 	for _, op := range a.GetOperations() {
 		switch op.GetType() {
 		case mesosv1.Offer_Operation_LAUNCH:
@@ -91,44 +89,22 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 					s.lostOnInvalidOffers(st, ti, invalid)
 					continue
 				}
-				t, msg := s.taskFor(st, ti, offers)
-				if msg == "" && seen[ti.GetTaskId().GetValue()] {
-					msg = "Task has duplicate ID: " + ti.GetTaskId().GetValue()
+				t, msg, err := l.task(ctx, ti)
+				if err != nil {
+					return err
 				}
 				if msg != "" {
 					st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
 					continue
 				}
-				if t.Spec.Executor != nil {
-					msg, err := execs.compatible(ctx, t.Spec.Executor)
-					if err != nil {
-						return err
-					}
-					if msg != "" {
-						st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
-						continue
-					}
-				}
-				if asksForPorts(ti) {
-					if ports == nil {
-						var err error
-						if ports, err = s.portLedger(ctx, st, offers); err != nil {
-							return err
-						}
-					}
-					if msg := ports.take(t, ti); msg != "" {
-						st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
-						continue
-					}
-				}
-				seen[ti.GetTaskId().GetValue()] = true
 				tasks = append(tasks, t)
 			}
 		case mesosv1.Offer_Operation_LAUNCH_GROUP:
-			for _, ti := range op.GetLaunchGroup().GetTaskGroup().GetTasks() {
-				st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID,
-					"kubemesos does not support LAUNCH_GROUP through the Mesos API yet"))
+			group, err := l.group(ctx, op.GetLaunchGroup(), invalid)
+			if err != nil {
+				return err
 			}
+			tasks = append(tasks, group...)
 		default:
 			s.log.Info("ignored an offer operation that kubemesos does not support", "operation", op.GetType().String(), "stream", st.id)
 		}
@@ -170,6 +146,50 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 		return s.decline(ctx, st, ids, filters)
 	}
 	return nil
+}
+
+// launch checks the tasks of one ACCEPT, each against the call's offers
+// and the tasks before it.
+type launch struct {
+	s      *Server
+	st     *stream
+	offers []*kmv1.Offer
+	// seen are the task IDs of the call taken so far.
+	seen  map[string]bool
+	execs *executorCheck
+	// ports is made when a task first asks for ports.
+	ports *portLedger
+}
+
+// task turns a TaskInfo into the Task that launches it, or says why it
+// cannot (a TASK_ERROR); an error is the master's own.
+func (l *launch) task(ctx context.Context, ti *mesosv1.TaskInfo) (*kmv1.Task, string, error) {
+	t, msg := l.s.taskFor(l.st, ti, l.offers)
+	if msg == "" && l.seen[ti.GetTaskId().GetValue()] {
+		msg = "Task has duplicate ID: " + ti.GetTaskId().GetValue()
+	}
+	if msg != "" {
+		return nil, msg, nil
+	}
+	if t.Spec.Executor != nil {
+		msg, err := l.execs.compatible(ctx, t.Spec.Executor)
+		if err != nil || msg != "" {
+			return nil, msg, err
+		}
+	}
+	if asksForPorts(ti) {
+		if l.ports == nil {
+			var err error
+			if l.ports, err = l.s.portLedger(ctx, l.st, l.offers); err != nil {
+				return nil, "", err
+			}
+		}
+		if msg := l.ports.take(t, ti); msg != "" {
+			return nil, msg, nil
+		}
+	}
+	l.seen[ti.GetTaskId().GetValue()] = true
+	return t, "", nil
 }
 
 // acceptedOffers reads the offers of an ACCEPT. It returns why they

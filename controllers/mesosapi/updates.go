@@ -146,6 +146,11 @@ func (s *Server) sendTaskUpdate(ctx context.Context, k taskKey) {
 		s.taskQueue.AddRateLimited(k)
 		return
 	}
+	if err := s.killGroup(ctx, &t); err != nil {
+		s.log.Error(err, "killing a task group", "task", k.key)
+		s.taskQueue.AddRateLimited(k)
+		return
+	}
 	s.taskQueue.Forget(k)
 	s.sendUpdate(st, &t)
 }
