@@ -36,10 +36,10 @@ help: ## Show the targets.
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/kubemesos and bin/montecarloarea (and the local cluster's bin/localcluster, bin/pause and the e2e test's bin/mesos-go-executor).
+build: ## Build bin/kubemesos and bin/montecarloarea (and the local cluster's bin/localcluster, bin/pause and the e2e tests' bin/mesos-go-executor and bin/mesos-go-scheduler).
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -ldflags '$(LDFLAGS)' -o bin/kubemesos .
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -o bin/montecarloarea ./examples/montecarloarea
-	cd test/mesoscompat && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mesos-go-executor ./cmd/mesos-go-executor
+	cd test/mesoscompat && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mesos-go-executor ./cmd/mesos-go-executor && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mesos-go-scheduler ./cmd/mesos-go-scheduler
 	cd hack/localcluster && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/localcluster . && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/pause ./pause
 
 .PHONY: tools

@@ -32,11 +32,13 @@
 package mesosapi
 
 // The scheduler API's permissions beyond the master's own: it creates the
-// Frameworks of new subscriptions and the Tasks that ACCEPT launches; it
+// Frameworks of new subscriptions and the Tasks that ACCEPT launches, and
+// records a DECLINE's filter on its Offer (patch); it
 // watches the Events that carry messages from executors to schedulers (its
 // cache selects them by label) and deletes those it wrote to a stream.
 //
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=list;watch;delete
 // +kubebuilder:rbac:groups=kubemesos.io,resources=frameworks;tasks,verbs=create
+// +kubebuilder:rbac:groups=kubemesos.io,resources=offers,verbs=patch
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create

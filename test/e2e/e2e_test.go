@@ -322,6 +322,21 @@ func TestMasterFailover(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	holder := killLeader(t)
+	fw := waitDone(t, ns, 4*time.Minute)
+	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, slow) {
+		t.Fatalf("after failover: %s %q (%s); want %q", fw.Status.Phase, fw.Status.Result, fw.Status.Message, expected(t, slow))
+	}
+	if now := leader(t); now == holder {
+		t.Errorf("the killed master %s still holds the Lease", holder)
+	}
+	tl.check(t)
+}
+
+// killLeader kills the leading master's process (SIGKILL) and returns the
+// Lease holder it was.
+func killLeader(t *testing.T) string {
+	t.Helper()
 	holder := leader(t)
 	// The holder identity is the leader's hostname, its pod's name, and a
 	// unique suffix.
@@ -334,14 +349,7 @@ func TestMasterFailover(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("killing the leader's process %d: %v", pid, err)
 	}
-	fw := waitDone(t, ns, 4*time.Minute)
-	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, slow) {
-		t.Fatalf("after failover: %s %q (%s); want %q", fw.Status.Phase, fw.Status.Result, fw.Status.Message, expected(t, slow))
-	}
-	if now := leader(t); now == holder {
-		t.Errorf("the killed master %s still holds the Lease", holder)
-	}
-	tl.check(t)
+	return holder
 }
 
 // containerPid returns the main process of a pod's container, from the

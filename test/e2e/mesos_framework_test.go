@@ -51,6 +51,23 @@ type scenarioEvent struct {
 	Data        string   `json:"data"`
 }
 
+// masterPodIP is the address of a running master: any will do, since a
+// standby redirects a framework to the leader.
+func masterPodIP(t *testing.T) string {
+	t.Helper()
+	var pods corev1.PodList
+	if err := c.List(context.Background(), &pods, client.InNamespace(systemNS), client.MatchingLabels{"app.kubernetes.io/component": "master"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+			return p.Status.PodIP
+		}
+	}
+	t.Fatalf("no running master pod among %d", len(pods.Items))
+	return ""
+}
+
 // TestMesosFrameworkLibrary: a Mesos framework library that was not
 // written here (the npm package mesos-framework, pinned in
 // test/e2e/mesosframework/package-lock.json, unmodified) subscribes to a
@@ -74,19 +91,7 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 	tasks := watchTasks(t, mesosNamespace)
 
 	// Any master will do: a standby redirects the library to the leader.
-	var pods corev1.PodList
-	if err := c.List(ctx, &pods, client.InNamespace(systemNS), client.MatchingLabels{"app.kubernetes.io/component": "master"}); err != nil {
-		t.Fatal(err)
-	}
-	master := ""
-	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
-			master = p.Status.PodIP
-		}
-	}
-	if master == "" {
-		t.Fatalf("no running master pod among %d", len(pods.Items))
-	}
+	master := masterPodIP(t)
 
 	runCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
