@@ -166,8 +166,9 @@ func (m *mesosStream) event(ctx context.Context, e executorapi.Event) *executorv
 			ExecutorInfo: &mesosv1.ExecutorInfo{
 				ExecutorId: &mesosv1.ExecutorID{Value: ptr.To(m.key.ExecutorID)}, FrameworkId: m.frameworkID(), Type: mesosv1.ExecutorInfo_CUSTOM.Enum(),
 			},
-			FrameworkInfo: &mesosv1.FrameworkInfo{User: ptr.To(""), Name: ptr.To(m.id.FrameworkName), Id: m.frameworkID(), Roles: []string{m.id.Role}},
-			AgentInfo:     &mesosv1.AgentInfo{Hostname: ptr.To(m.id.Hostname), Id: m.agent()},
+			FrameworkInfo: &mesosv1.FrameworkInfo{User: ptr.To(""), Name: ptr.To(m.id.FrameworkName), Id: m.frameworkID(), Roles: []string{m.id.Role},
+				Checkpoint: ptr.To(true)}, // the agent checkpoints every update (MESOS_CHECKPOINT)
+			AgentInfo: &mesosv1.AgentInfo{Hostname: ptr.To(m.id.Hostname), Id: m.agent()},
 		}}
 	case executorapi.EventLaunch:
 		return &executorv1.Event{Type: executorv1.Event_LAUNCH.Enum(), Launch: &executorv1.Event_Launch{Task: m.taskInfo(ctx, e.Launch.Task)}}

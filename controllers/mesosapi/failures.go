@@ -91,9 +91,21 @@ func (s *Server) agentFailed(a *kmv1.Agent) {
 	}
 	s.log.Info("agent lost; telling the subscribed frameworks", "agent", a.Name, "agentID", a.Status.AgentID, "phase", a.Status.Phase)
 	for _, st := range s.streams.all() {
-		st.send(&schedulerv1.Event{Type: schedulerv1.Event_FAILURE.Enum(), Failure: &schedulerv1.Event_Failure{
-			AgentId: &mesosv1.AgentID{Value: ptr.To(a.Status.AgentID)}}})
+		st.send(failureEvent(a.Status.AgentID, "", nil))
 	}
+}
+
+// failureEvent is a FAILURE of an agent (executorID "") or of an executor
+// on it, with its wait status when known; agentID "" leaves it out.
+func failureEvent(agentID, executorID string, status *int32) *schedulerv1.Event {
+	f := &schedulerv1.Event_Failure{Status: status}
+	if agentID != "" {
+		f.AgentId = &mesosv1.AgentID{Value: ptr.To(agentID)}
+	}
+	if executorID != "" {
+		f.ExecutorId = &mesosv1.ExecutorID{Value: ptr.To(executorID)}
+	}
+	return &schedulerv1.Event{Type: schedulerv1.Event_FAILURE.Enum(), Failure: f}
 }
 
 // executorEnded sends FAILURE {agent_id, executor_id, status} to the open
@@ -110,13 +122,9 @@ func (s *Server) executorEnded(p *corev1.Pod) {
 	if st == nil {
 		return
 	}
-	f := &schedulerv1.Event_Failure{ExecutorId: &mesosv1.ExecutorID{Value: ptr.To(execID)}}
-	if agentID != "" {
-		f.AgentId = &mesosv1.AgentID{Value: ptr.To(agentID)}
-	}
-	f.Status = waitStatus(p)
-	s.log.V(1).Info("executor ended; telling its framework", "pod", p.Namespace+"/"+p.Name, "executor", execID, "status", ptr.Deref(f.Status, -1))
-	st.send(&schedulerv1.Event{Type: schedulerv1.Event_FAILURE.Enum(), Failure: f})
+	status := waitStatus(p)
+	s.log.V(1).Info("executor ended; telling its framework", "pod", p.Namespace+"/"+p.Name, "executor", execID, "status", ptr.Deref(status, -1))
+	st.send(failureEvent(agentID, execID, status))
 }
 
 // waitStatus is the wait status of a pod's executor container, or nil

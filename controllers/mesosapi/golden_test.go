@@ -21,6 +21,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -57,8 +58,11 @@ func TestGoldenEvents(t *testing.T) {
 		"rescind":    {Type: schedulerv1.Event_RESCIND.Enum(), Rescind: &schedulerv1.Event_Rescind{OfferId: &mesosv1.OfferID{Value: ptr.To(offer.Name)}}},
 		"update":     updateEvent(task, "web"),
 		"update_task_error": s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To("bad")}, AgentId: &mesosv1.AgentID{Value: ptr.To("node-1-1a2b3c4d")}},
-			mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, "kubemesos does not support custom executors (TaskInfo.executor) through the Mesos API yet"),
-		"error": errorEvent("Framework failed over"),
+			mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, "Task has duplicate ID: bad"),
+		"error":            errorEvent("Framework failed over"),
+		"message":          messageEvent(messages.Message{AgentID: "node-1-1a2b3c4d", ExecutorID: "exec-1", Data: "hello from web"}),
+		"failure_agent":    failureEvent("node-1-1a2b3c4d", "", nil),
+		"failure_executor": failureEvent("node-1-1a2b3c4d", "exec-1", ptr.To(int32(2<<8))),
 	}
 	for name, e := range events {
 		t.Run(name, func(t *testing.T) {

@@ -165,12 +165,7 @@ func (s *Server) writeMessages(ctx context.Context, st *stream, write func(*sche
 			s.deleter.Delete(st.namespace, m)
 			continue
 		}
-		e := &schedulerv1.Event{Type: schedulerv1.Event_MESSAGE.Enum(), Message: &schedulerv1.Event_Message{
-			AgentId:    &mesosv1.AgentID{Value: ptr.To(m.AgentID)},
-			ExecutorId: &mesosv1.ExecutorID{Value: ptr.To(m.ExecutorID)},
-			Data:       []byte(m.Data),
-		}}
-		if err := write(e); err != nil {
+		if err := write(messageEvent(m)); err != nil {
 			s.delivered.undo(st.frameworkID, m)
 			return err
 		}
@@ -260,4 +255,13 @@ func (s *Server) startMessages(ctx context.Context) error {
 		return fmt.Errorf("waiting for the cache of framework messages: %w", ctx.Err())
 	}
 	return nil
+}
+
+// messageEvent is the MESSAGE event of an executor's message.
+func messageEvent(m messages.Message) *schedulerv1.Event {
+	return &schedulerv1.Event{Type: schedulerv1.Event_MESSAGE.Enum(), Message: &schedulerv1.Event_Message{
+		AgentId:    &mesosv1.AgentID{Value: ptr.To(m.AgentID)},
+		ExecutorId: &mesosv1.ExecutorID{Value: ptr.To(m.ExecutorID)},
+		Data:       []byte(m.Data),
+	}}
 }
