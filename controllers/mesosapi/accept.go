@@ -2,6 +2,7 @@ package mesosapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -282,7 +283,40 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 		secs := int64(math.Ceil(float64(max(gp.GetNanoseconds(), 0)) / 1e9))
 		t.Spec.KillGracePeriodSeconds = &secs
 	}
+	if ls := ti.GetLabels().GetLabels(); len(ls) > 0 {
+		kept, msg := taskLabels(ls)
+		if msg != "" {
+			return nil, msg
+		}
+		t.Annotations[AnnotationTaskLabels] = kept
+	}
 	return t, ""
+}
+
+// AnnotationTaskLabels on a Task keeps its TaskInfo.labels, as a JSON list
+// of {"key", "value"}: Mesos labels are any strings, which Kubernetes
+// labels cannot all hold.
+const AnnotationTaskLabels = "kubemesos.io/mesos-labels"
+
+// maxTaskLabelsBytes bounds the labels a Task keeps.
+const maxTaskLabelsBytes = 8 << 10
+
+// taskLabels is the annotation of a task's labels, or why it cannot keep
+// them.
+func taskLabels(ls []*mesosv1.Label) (string, string) {
+	type label struct {
+		Key   string `json:"key"`
+		Value string `json:"value,omitempty"`
+	}
+	out := make([]label, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, label{Key: l.GetKey(), Value: l.GetValue()})
+	}
+	b, err := json.Marshal(out)
+	if err != nil || len(b) > maxTaskLabelsBytes {
+		return "", fmt.Sprintf("kubemesos keeps at most %d bytes of a task's labels", maxTaskLabelsBytes)
+	}
+	return string(b), ""
 }
 
 // commandFor is the command of a TaskInfo: a shell command runs as

@@ -76,6 +76,7 @@ func TestFrameworkLifecycle(t *testing.T) {
 			t1.Command.Environment = &mesosv1.Environment{Variables: []*mesosv1.Environment_Variable{{Name: proto.String("GREETING"), Value: proto.String("hi")}}}
 			t1.KillPolicy = &mesosv1.KillPolicy{GracePeriod: &mesosv1.DurationInfo{Nanoseconds: proto.Int64(2500 * int64(time.Millisecond))}}
 			t1.Data = []byte{0, 1, 2}
+			t1.Labels = &mesosv1.Labels{Labels: []*mesosv1.Label{{Key: proto.String("Team Name"), Value: proto.String("web/α")}, {Key: proto.String("canary")}}}
 			t2 := task("sleeper", "")
 			t2.Command = &mesosv1.CommandInfo{Shell: proto.Bool(false), Value: proto.String("/bin/sleep"), Arguments: []string{"sleep", "1000"}}
 			t2.Container = &mesosv1.ContainerInfo{Type: mesosv1.ContainerInfo_DOCKER.Enum(), Docker: &mesosv1.ContainerInfo_DockerInfo{Image: proto.String("alpine:3")}}
@@ -130,7 +131,8 @@ func TestFrameworkLifecycle(t *testing.T) {
 				Command: &kmv1.CommandInfo{Image: mesosapi.DefaultCommandImage, Command: []string{"/bin/sh", "-c", "echo hi"},
 					Env: []kmv1.EnvVar{{Name: "GREETING", Value: "hi"}}},
 				Data: base64.StdEncoding.EncodeToString([]byte{0, 1, 2}), KillGracePeriodSeconds: ptr.To(int64(3))}
-			if d := cmp.Diff(wantSpec, t1obj.Spec); d != "" || t1obj.Annotations[mesoswire.AnnotationTaskID] != "Web.Server_1" {
+			if d := cmp.Diff(wantSpec, t1obj.Spec); d != "" || t1obj.Annotations[mesoswire.AnnotationTaskID] != "Web.Server_1" ||
+				t1obj.Annotations[mesosapi.AnnotationTaskLabels] != `[{"key":"Team Name","value":"web/α"},{"key":"canary"}]` {
 				t.Fatalf("Task spec (-want +got):\n%s\nannotations %v", d, t1obj.Annotations)
 			}
 			var t2obj kmv1.Task
