@@ -153,7 +153,7 @@ func (s *Server) reconcile(ctx context.Context, st *stream, r *schedulerv1.Call_
 		}
 	}
 	reconciled := func(t *kmv1.Task) *schedulerv1.Event {
-		e := updateEvent(t, t.Annotations[mesoswire.AnnotationTaskID])
+		e := updateEvent(t, t.Annotations[mesoswire.AnnotationTaskID], hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE))
 		e.Update.Status.Uuid = nil
 		e.Update.Status.Reason = mesosv1.TaskStatus_REASON_RECONCILIATION.Enum()
 		e.Update.Status.Source = mesosv1.TaskStatus_SOURCE_MASTER.Enum()

@@ -56,7 +56,7 @@ func TestGoldenEvents(t *testing.T) {
 		"heartbeat":  {Type: schedulerv1.Event_HEARTBEAT.Enum()},
 		"offers":     offersEvent(s.mesosOffer(context.Background(), st, offer)),
 		"rescind":    {Type: schedulerv1.Event_RESCIND.Enum(), Rescind: &schedulerv1.Event_Rescind{OfferId: &mesosv1.OfferID{Value: ptr.To(offer.Name)}}},
-		"update":     updateEvent(task, "web"),
+		"update":     updateEvent(task, "web", false),
 		"update_task_error": s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To("bad")}, AgentId: &mesosv1.AgentID{Value: ptr.To("node-1-1a2b3c4d")}},
 			mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, "Task has duplicate ID: bad"),
 		"error":            errorEvent("Framework failed over"),

@@ -180,7 +180,7 @@ func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 	if t.Status.State == kmv1.TaskKilling && !hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_TASK_KILLING_STATE) {
 		return nil
 	}
-	e := updateEvent(t, id)
+	e := updateEvent(t, id, hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE))
 	u := string(e.Update.Status.Uuid)
 	if t.Annotations[AnnotationAcknowledged] == uuid.UUID(e.Update.Status.Uuid).String() {
 		return nil
@@ -192,14 +192,21 @@ func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 }
 
 // updateEvent is the UPDATE of a Task's status.
-func updateEvent(t *kmv1.Task, taskID string) *schedulerv1.Event {
+func updateEvent(t *kmv1.Task, taskID string, partitionAware bool) *schedulerv1.Event {
 	var last time.Time
 	if t.Status.LastUpdateTime != nil {
 		last = t.Status.LastUpdateTime.Time
 	}
+	state := mesosv1.TaskState(mesosv1.TaskState_value[string(t.Status.State)])
+	if partitionAware && t.Status.State == kmv1.TaskLost {
+		// As Mesos: a partition-aware framework never sees TASK_LOST. A
+		// Task is lost for good (its agent was removed, or its executor
+		// or pod is gone), which Mesos tells it as TASK_GONE.
+		state = mesosv1.TaskState_TASK_GONE
+	}
 	status := &mesosv1.TaskStatus{
 		TaskId: &mesosv1.TaskID{Value: ptr.To(taskID)},
-		State:  ptr.To(mesosv1.TaskState(mesosv1.TaskState_value[string(t.Status.State)])),
+		State:  state.Enum(),
 		Uuid:   UpdateUUID(t.UID, t.Status.State, last),
 	}
 	if v, ok := mesosv1.TaskStatus_Source_value[string(t.Status.Source)]; ok {

@@ -70,6 +70,19 @@ func TestUpdateRules(t *testing.T) {
 			t.Errorf("%s: %d events sent, want %d", tc.name, got, tc.sends)
 		}
 	}
+	// A lost task: TASK_LOST, and TASK_GONE to a partition-aware framework.
+	for _, tc := range []struct {
+		st   *stream
+		want mesosv1.TaskState
+	}{{testStream(), mesosv1.TaskState_TASK_LOST}, {testStream(mesosv1.FrameworkInfo_Capability_PARTITION_AWARE), mesosv1.TaskState_TASK_GONE}} {
+		s.sendUpdate(tc.st, launched(kmv1.TaskLost))
+		if len(tc.st.events) != 1 {
+			t.Fatalf("a lost task: %d events, want one", len(tc.st.events))
+		}
+		if got := (<-tc.st.events).GetUpdate().GetStatus().GetState(); got != tc.want {
+			t.Errorf("a lost task: %s, want %s", got, tc.want)
+		}
+	}
 }
 
 // TestResendBackoff: an unacknowledged update is due after 10 s, then
