@@ -547,3 +547,31 @@ func launchOnExecutor(t *testing.T, node, fw, task string) (string, *corev1.Pod,
 	ex.next(t, executorapi.EventLaunch)
 	return ns, pod, ex
 }
+
+// TestExecutorShutdownWhenAsked: the Mesos SHUTDOWN call's annotation on a
+// Task of an executor shuts it down once it runs no live task, though its
+// framework goes on; without it, an idle executor is kept for later tasks.
+func TestExecutorShutdownWhenAsked(t *testing.T) {
+	ctx := context.Background()
+	ns, pod, ex := launchOnExecutor(t, "sd-node", "sdfw", "sd")
+	ex.update(t, "sd", "TASK_FINISHED", "", "sd-1")
+	done := waitState(t, ns, "sd", kmv1.TaskFinished)
+	select {
+	case e := <-ex.events:
+		if e.Type == executorapi.EventShutdown {
+			t.Fatal("an idle executor of a running framework was shut down unasked")
+		}
+	case <-time.After(time.Second):
+	}
+	patch := client.MergeFrom(done.DeepCopy())
+	done.Annotations = map[string]string{kmv1.AnnotationShutdownExecutor: "true"}
+	if err := env.Client.Patch(ctx, done, patch); err != nil {
+		t.Fatal(err)
+	}
+	ex.next(t, executorapi.EventShutdown)
+	eventually(t, "the executor pod is removed", func() bool {
+		var p corev1.Pod
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
+		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+	})
+}

@@ -61,5 +61,5 @@ func (r *taskReconciler) reconcileExecutorPod(ctx context.Context, req reconcile
 	if executorPodName(k, agentID) != pod.Name {
 		return reconcile.Result{}, nil
 	}
-	return reconcile.Result{}, r.retireIfIdle(ctx, k, pod.Name)
+	return reconcile.Result{}, r.retireIfIdle(ctx, k, pod.Name, false)
 }

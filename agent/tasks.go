@@ -424,20 +424,23 @@ func (r *taskReconciler) retireExecutor(ctx context.Context, t *kmv1.Task) error
 	if t.Spec.Executor == nil {
 		return nil
 	}
-	return r.retireIfIdle(ctx, executorOf(t), podNameFor(t, r.id.get()))
+	asked := t.Annotations[kmv1.AnnotationShutdownExecutor] == "true"
+	return r.retireIfIdle(ctx, executorOf(t), podNameFor(t, r.id.get()), asked)
 }
 
 // retireIfIdle shuts executor k down, and deletes its pod podName, once its
-// framework is done (or gone) and k runs no live task on this node under
-// the current agentID.
-func (r *taskReconciler) retireIfIdle(ctx context.Context, k ExecutorKey, podName string) error {
-	var fw kmv1.Framework
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	if err == nil && !frameworkDone(&fw) {
-		return nil
+// framework is done (or gone), or a shutdown of it was asked, and k runs
+// no live task on this node under the current agentID.
+func (r *taskReconciler) retireIfIdle(ctx context.Context, k ExecutorKey, podName string, asked bool) error {
+	if !asked {
+		var fw kmv1.Framework
+		err := r.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		if err == nil && !frameworkDone(&fw) {
+			return nil
+		}
 	}
 	agentID := r.id.get()
 	var tasks kmv1.TaskList

@@ -101,6 +101,11 @@ const (
 	// it was launched under, on a message to a scheduler the agentID of
 	// the executor's agent.
 	AnnotationAgentID = "kubemesos.io/agent-id"
+	// AnnotationShutdownExecutor on a Task asks its agent to shut the
+	// task's custom executor down (SHUTDOWN, then its pod deleted) once the
+	// executor runs no live task, whether or not its framework is done:
+	// the Mesos scheduler API's SHUTDOWN call.
+	AnnotationShutdownExecutor = "kubemesos.io/shutdown-executor"
 	// ReasonFrameworkMessage is the reason of the Event that carries a
 	// message from an executor to its scheduler.
 	ReasonFrameworkMessage = "FrameworkMessage"

@@ -190,8 +190,20 @@ func (s *Server) shutdown(ctx context.Context, st *stream, sh *schedulerv1.Call_
 	}
 	for i := range l.Items {
 		t := &l.Items[i]
-		if t.Status.ExecutorID != sh.GetExecutorId().GetValue() || t.Status.State.IsTerminal() ||
+		id := sh.GetExecutorId().GetValue()
+		if (t.Status.ExecutorID != id && (t.Spec.Executor == nil || t.Spec.Executor.ExecutorID != id)) ||
 			(t.Status.AgentID != "" && t.Status.AgentID != sh.GetAgentId().GetValue()) {
+			continue
+		}
+		if t.Spec.Executor != nil && t.Annotations[kmv1.AnnotationShutdownExecutor] != "true" {
+			// The agent shuts the executor down, and deletes its pod,
+			// once it runs no live task: an ended Task of it asks too.
+			patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"true"}}}`, kmv1.AnnotationShutdownExecutor)
+			if err := s.schedulerClient.Patch(ctx, t, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("asking for the shutdown of executor %s: %w", sh.GetExecutorId().GetValue(), err)
+			}
+		}
+		if t.Status.State.IsTerminal() {
 			continue
 		}
 		if err := s.kill(ctx, st, t.Annotations[mesoswire.AnnotationTaskID]); err != nil {

@@ -248,6 +248,15 @@ func TestFrameworkLifecycle(t *testing.T) {
 			old.next(schedulerv1.Event_ERROR)
 			old.ended()
 
+			// SHUTDOWN of the custom executor: its Task asks the agent to
+			// shut it down, and a live one is killed.
+			send(&schedulerv1.Call{Type: schedulerv1.Call_SHUTDOWN.Enum(), Shutdown: &schedulerv1.Call_Shutdown{
+				ExecutorId: &mesosv1.ExecutorID{Value: proto.String("exec-1")}, AgentId: agentID}})
+			eventually(t, "the executor's Task to ask for its shutdown", func() bool {
+				return env.Client.Get(ctx, client.ObjectKeyFromObject(&customObj), &customObj) == nil &&
+					customObj.Annotations[kmv1.AnnotationShutdownExecutor] == "true" && customObj.Spec.Kill
+			})
+
 			send(&schedulerv1.Call{Type: schedulerv1.Call_TEARDOWN.Enum()})
 			es.ended()
 			eventually(t, "the framework to end", func() bool {
