@@ -185,6 +185,8 @@ func (m *mesosStream) event(ctx context.Context, e executorapi.Event) *executorv
 		return &executorv1.Event{Type: executorv1.Event_MESSAGE.Enum(), Message: &executorv1.Event_Message{Data: []byte(e.Message.Data)}}
 	case executorapi.EventShutdown:
 		return &executorv1.Event{Type: executorv1.Event_SHUTDOWN.Enum()}
+	case executorapi.EventHeartbeat:
+		return &executorv1.Event{Type: executorv1.Event_HEARTBEAT.Enum()}
 	default:
 		msg := string(e.Type)
 		if e.Error != nil {

@@ -57,6 +57,7 @@ func TestGoldenMesosExecutorEvents(t *testing.T) {
 		"acknowledged": {Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: task.Name, UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}},
 		"message":      {Type: executorapi.EventMessage, Message: &executorapi.Message{Data: "hello executor"}},
 		"shutdown":     {Type: executorapi.EventShutdown},
+		"heartbeat":    {Type: executorapi.EventHeartbeat},
 		"error":        {Type: executorapi.EventError, Error: &executorapi.Error{Message: "the agent is shutting down"}},
 	}
 	for name, ev := range events {

@@ -96,6 +96,9 @@ type ServerLimits struct {
 	// second (each becomes an Event in the API server); more get a 429.
 	MessageRate  float64
 	MessageBurst int
+	// MesosHeartbeatInterval is how often a stream in the Mesos form gets
+	// a HEARTBEAT event (Mesos: 30 minutes).
+	MesosHeartbeatInterval time.Duration
 }
 
 // DefaultServerLimits are the executor API's limits in production.
@@ -104,7 +107,7 @@ func DefaultServerLimits() ServerLimits {
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
 		MaxHeaderBytes: 32 << 10, MaxConnections: 1024, MaxConnectionsPerIP: 32,
 		MaxConcurrentCalls: 32, CallQueueTimeout: 5 * time.Second, MaxCallsPerExecutor: 8,
-		MessageRate: 10, MessageBurst: 50,
+		MessageRate: 10, MessageBurst: 50, MesosHeartbeatInterval: 30 * time.Minute,
 	}
 }
 
@@ -112,7 +115,7 @@ func DefaultServerLimits() ServerLimits {
 func withDefaults(l, d ServerLimits) ServerLimits {
 	durations := []struct{ v, d *time.Duration }{
 		{&l.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&l.ReadTimeout, &d.ReadTimeout}, {&l.WriteTimeout, &d.WriteTimeout},
-		{&l.IdleTimeout, &d.IdleTimeout}, {&l.CallQueueTimeout, &d.CallQueueTimeout},
+		{&l.IdleTimeout, &d.IdleTimeout}, {&l.CallQueueTimeout, &d.CallQueueTimeout}, {&l.MesosHeartbeatInterval, &d.MesosHeartbeatInterval},
 	}
 	for _, f := range durations {
 		if *f.v <= 0 {
@@ -595,6 +598,14 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 	}
 	s.Log.V(1).Info("executor subscribed", "executor", key.String())
 	s.Hooks.Subscribed(r.Context(), key, call.Subscribe)
+	// A Mesos executor gets HEARTBEAT events, as Mesos sends them, so that
+	// nothing between it and the agent takes a quiet stream for dead.
+	var heartbeats <-chan time.Time
+	if mesos != nil {
+		tick := time.NewTicker(s.limits.MesosHeartbeatInterval)
+		defer tick.Stop()
+		heartbeats = tick.C
+	}
 	for {
 		select {
 		case <-r.Context().Done():
@@ -607,6 +618,11 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 				return
 			}
 			if e.Type == executorapi.EventShutdown {
+				return
+			}
+		case <-heartbeats:
+			if err := write(executorapi.Event{Type: executorapi.EventHeartbeat}); err != nil {
+				s.Log.V(1).Info("executor stream ended", "executor", key.String(), "error", err.Error())
 				return
 			}
 		}

@@ -171,6 +171,8 @@ const (
 	EventMessage      EventType = "MESSAGE"
 	EventShutdown     EventType = "SHUTDOWN"
 	EventError        EventType = "ERROR"
+	// EventHeartbeat is sent only in the Mesos form of the API.
+	EventHeartbeat EventType = "HEARTBEAT"
 )
 
 // Event is what the agent streams to a subscribed executor.
