@@ -2,25 +2,19 @@ package agent
 
 import (
 	"context"
-	"encoding/hex"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/go-logr/logr"
-	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
-	executorv1 "github.com/kubemesos/kubemesos/api/mesos/v1/executor"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/goldenfile"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
-
-var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/golden from what the events encode to now")
 
 // goldenHooks answer what the Mesos form asks of a Task: one launched
 // through the scheduler API.
@@ -62,42 +56,7 @@ func TestGoldenMesosExecutorEvents(t *testing.T) {
 	}
 	for name, ev := range events {
 		t.Run(name, func(t *testing.T) {
-			e := m.event(context.Background(), ev)
-			js, err := mesoswire.JSON.Encode(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pb, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, name+".json", append(js, '\n'))
-			golden(t, name+".pb.hex", []byte(hex.EncodeToString(pb)+"\n"))
-			var back executorv1.Event
-			if err := proto.Unmarshal(pb, &back); err != nil || !proto.Equal(&back, e) {
-				t.Errorf("protobuf reads back as %v (%v), want %v", &back, err, e)
-			}
+			goldenfile.MesosEvent(t, filepath.Join("testdata", "golden", "mesos-executor"), name, m.event(context.Background(), ev))
 		})
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", "mesos-executor", name)
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading %s (run with -update-golden to write it): %v", path, err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s changed:\n got %s\nwant %s\n(run with -update-golden if the change is meant)", path, got, want)
 	}
 }

@@ -2,9 +2,6 @@ package mesosapi
 
 import (
 	"context"
-	"encoding/hex"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,12 +17,10 @@ import (
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
-	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/goldenfile"
 	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
-
-var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/golden from what the events encode to now")
 
 // TestGoldenEvents pins the JSON and protobuf encodings of every event the
 // API sends, built by the functions that build them for a stream.
@@ -66,42 +61,7 @@ func TestGoldenEvents(t *testing.T) {
 	}
 	for name, e := range events {
 		t.Run(name, func(t *testing.T) {
-			js, err := mesoswire.JSON.Encode(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pb, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, name+".json", append(js, '\n'))
-			golden(t, name+".pb.hex", []byte(hex.EncodeToString(pb)+"\n"))
-			// What is written reads back as the same event, both ways.
-			var back schedulerv1.Event
-			if err := proto.Unmarshal(pb, &back); err != nil || !proto.Equal(&back, e) {
-				t.Errorf("protobuf reads back as %v (%v), want %v", &back, err, e)
-			}
+			goldenfile.MesosEvent(t, filepath.Join("testdata", "golden"), name, e)
 		})
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading %s (run with -update-golden to write it): %v", path, err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s changed:\ngot  %s\nwant %s", path, got, want)
 	}
 }

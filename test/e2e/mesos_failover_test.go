@@ -3,13 +3,10 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,21 +48,9 @@ func TestMesosFrameworkSurvivesMasterFailover(t *testing.T) {
 
 	// Read the framework's steps as they come; kill the leader once every
 	// task runs.
-	var events []scenarioEvent
 	var killed string
 	running := map[string]bool{}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "SCENARIO ")
-		if !ok {
-			continue
-		}
-		var e scenarioEvent
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Errorf("scenario line %q: %v", line, err)
-			continue
-		}
-		events = append(events, e)
+	events := readScenario(t, out, func(e scenarioEvent) {
 		if e.Event == "update" && e.State == "TASK_RUNNING" {
 			running[e.Task] = true
 		}
@@ -73,7 +58,7 @@ func TestMesosFrameworkSurvivesMasterFailover(t *testing.T) {
 			killed = killLeader(t)
 			t.Logf("killed the leading master %s with %d tasks running", killed, tasks)
 		}
-	}
+	})
 	runErr := cmd.Wait()
 	if runErr != nil {
 		t.Fatalf("the framework did not finish: %v\nevents: %+v\nstderr:\n%s", runErr, events, tail(stderr.String(), 4000))

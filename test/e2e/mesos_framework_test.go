@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,31 @@ type scenarioEvent struct {
 	Message     string   `json:"message"`
 	Executor    string   `json:"executor"`
 	Data        string   `json:"data"`
+}
+
+// readScenario reads the steps a test's framework prints, one line
+// "SCENARIO <json>" each, calling each (when not nil) for every step as it
+// comes, and returns them all.
+func readScenario(t *testing.T, r io.Reader, each func(scenarioEvent)) []scenarioEvent {
+	t.Helper()
+	var events []scenarioEvent
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "SCENARIO ")
+		if !ok {
+			continue
+		}
+		var e scenarioEvent
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Errorf("scenario line %q: %v", line, err)
+			continue
+		}
+		events = append(events, e)
+		if each != nil {
+			each(e)
+		}
+	}
+	return events
 }
 
 // masterPodIP is the address of a running master: any will do, since a
@@ -103,20 +129,7 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
 
-	var events []scenarioEvent
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "SCENARIO ")
-		if !ok {
-			continue
-		}
-		var e scenarioEvent
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Errorf("scenario line %q: %v", line, err)
-			continue
-		}
-		events = append(events, e)
-	}
+	events := readScenario(t, &stdout, nil)
 	if runErr != nil {
 		t.Fatalf("the framework did not finish: %v\nevents: %+v\nstderr:\n%s", runErr, events, tail(stderr.String(), 4000))
 	}
