@@ -564,7 +564,7 @@ func TestExecutorShutdownWhenAsked(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 	patch := client.MergeFrom(done.DeepCopy())
-	done.Annotations = map[string]string{kmv1.AnnotationShutdownExecutor: "true"}
+	done.Annotations = map[string]string{kmv1.AnnotationShutdownExecutor: time.Now().UTC().Format(time.RFC3339)}
 	if err := env.Client.Patch(ctx, done, patch); err != nil {
 		t.Fatal(err)
 	}
@@ -574,4 +574,28 @@ func TestExecutorShutdownWhenAsked(t *testing.T) {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
 		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
 	})
+	// The ask was for the pod that ran then: the executor's next pod,
+	// created later, is kept for its task. (envtest has no kubelet to
+	// finish the old pod's deletion, so it goes here.)
+	if err := env.Client.Delete(ctx, pod, client.GracePeriodSeconds(0)); client.IgnoreNotFound(err) != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the old executor pod is gone", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}))
+	})
+	time.Sleep(1100 * time.Millisecond) // a pod's creation time is in whole seconds
+	launchOnOffer(t, ns, "sdfw", "sd-node", b.MakeTask("sd-2", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	next := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, next, corev1.PodRunning, 0)
+	ex2 := newTestExecutor(t, next)
+	ex2.subscribe(t)
+	ex2.next(t, executorapi.EventLaunch)
+	// Idle again: only a shutdown asked after this pod began would end it.
+	ex2.update(t, "sd-2", "TASK_FINISHED", "", "sd-2-1")
+	waitState(t, ns, "sd-2", kmv1.TaskFinished)
+	time.Sleep(2 * time.Second)
+	var p corev1.Pod
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(next), &p); err != nil || p.DeletionTimestamp != nil {
+		t.Errorf("the executor's new pod was removed by the old shutdown (%v)", err)
+	}
 }

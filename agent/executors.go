@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -61,5 +62,5 @@ func (r *taskReconciler) reconcileExecutorPod(ctx context.Context, req reconcile
 	if executorPodName(k, agentID) != pod.Name {
 		return reconcile.Result{}, nil
 	}
-	return reconcile.Result{}, r.retireIfIdle(ctx, k, pod.Name, false)
+	return reconcile.Result{}, r.retireIfIdle(ctx, k, pod.Name, time.Time{})
 }

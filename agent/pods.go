@@ -123,6 +123,9 @@ func ExecutorPod(t *kmv1.Task, name, agentID, frameworkID string, o Options, sch
 			Tolerations: o.OfferTolerations,
 		},
 	}
+	if ex := t.Spec.Executor; ex != nil {
+		pod.Annotations[AnnotationExecutorSpec] = executorSpecHash(ex)
+	}
 	if t.Spec.Command != nil {
 		// A command pod belongs to its task: deleting the task removes it.
 		if err := controllerutil.SetOwnerReference(t, pod, scheme); err != nil {
@@ -173,6 +176,18 @@ func mesosEnv(t *kmv1.Task, frameworkID string, o Options) []corev1.EnvVar {
 		{Name: "MESOS_SUBSCRIPTION_BACKOFF_MAX", Value: mesoswire.Duration(mesosSubscriptionBackoffMax)},
 		{Name: "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", Value: mesoswire.Duration(grace)},
 	}
+}
+
+// AnnotationExecutorSpec on a custom executor's pod is a digest of the
+// image, command and args it was started with (executorSpecHash), which a
+// later task of the executor must match whatever admission webhooks did to
+// the pod's containers.
+const AnnotationExecutorSpec = "kubemesos.io/executor-spec"
+
+// executorSpecHash is the digest of what runs an executor.
+func executorSpecHash(ex *kmv1.ExecutorInfo) string {
+	parts := append([]string{ex.Image, fmt.Sprint(len(ex.Command))}, ex.Command...)
+	return shortHash(append(parts, ex.Args...)...)
 }
 
 // The executor's credential in its pod (see executorapi.TokenAudience).

@@ -160,12 +160,26 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // invalid, never run by the executor it does not describe.
 func mismatchedExecutor(t *kmv1.Task, pod *corev1.Pod) string {
 	ex := t.Spec.Executor
-	if ex == nil || len(pod.Spec.Containers) == 0 {
+	if ex == nil {
 		return ""
 	}
+	if h, ok := pod.Annotations[AnnotationExecutorSpec]; ok {
+		if h == executorSpecHash(ex) {
+			return ""
+		}
+	} else {
+		// A pod of an agent that did not write the digest yet.
+		i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "executor" })
+		if i < 0 {
+			return ""
+		}
+		if c := pod.Spec.Containers[i]; c.Image == ex.Image && slices.Equal(c.Command, ex.Command) && slices.Equal(c.Args, ex.Args) {
+			return ""
+		}
+	}
 	c := pod.Spec.Containers[0]
-	if c.Image == ex.Image && slices.Equal(c.Command, ex.Command) && slices.Equal(c.Args, ex.Args) {
-		return ""
+	if i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "executor" }); i >= 0 {
+		c = pod.Spec.Containers[i]
 	}
 	return fmt.Sprintf("executor %s runs on this agent as image %s, command %q, args %q; the task describes image %s, command %q, args %q: a task must describe the running executor of its executor ID",
 		ex.ExecutorID, c.Image, c.Command, c.Args, ex.Image, ex.Command, ex.Args)
@@ -424,14 +438,26 @@ func (r *taskReconciler) retireExecutor(ctx context.Context, t *kmv1.Task) error
 	if t.Spec.Executor == nil {
 		return nil
 	}
-	asked := t.Annotations[kmv1.AnnotationShutdownExecutor] == "true"
-	return r.retireIfIdle(ctx, executorOf(t), podNameFor(t, r.id.get()), asked)
+	var askedAt time.Time
+	if v, ok := t.Annotations[kmv1.AnnotationShutdownExecutor]; ok {
+		askedAt, _ = time.Parse(time.RFC3339, v)
+	}
+	return r.retireIfIdle(ctx, executorOf(t), podNameFor(t, r.id.get()), askedAt)
 }
 
 // retireIfIdle shuts executor k down, and deletes its pod podName, once its
-// framework is done (or gone), or a shutdown of it was asked, and k runs
-// no live task on this node under the current agentID.
-func (r *taskReconciler) retireIfIdle(ctx context.Context, k ExecutorKey, podName string, asked bool) error {
+// framework is done (or gone), or a shutdown was asked at askedAt of the
+// pod that ran then, and k runs no live task on this node under the
+// current agentID.
+func (r *taskReconciler) retireIfIdle(ctx context.Context, k ExecutorKey, podName string, askedAt time.Time) error {
+	var pod corev1.Pod
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: podName}, &pod); err != nil {
+		return client.IgnoreNotFound(err) // already gone
+	}
+	if pod.DeletionTimestamp != nil {
+		return nil // each of the executor's tasks comes here: shut it down once
+	}
+	asked := !askedAt.IsZero() && !pod.CreationTimestamp.After(askedAt)
 	if !asked {
 		var fw kmv1.Framework
 		err := r.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Framework}, &fw)
@@ -451,13 +477,6 @@ func (r *taskReconciler) retireIfIdle(ctx context.Context, k ExecutorKey, podNam
 		if s := tasks.Items[i].Status.State; s != "" && !s.IsTerminal() && tasks.Items[i].Status.AgentID == agentID {
 			return nil
 		}
-	}
-	var pod corev1.Pod
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: podName}, &pod); err != nil {
-		return client.IgnoreNotFound(err) // already gone
-	}
-	if pod.DeletionTimestamp != nil {
-		return nil // each of the executor's tasks comes here: shut it down once
 	}
 	r.dispatch.shutdown(k)
 	r.messages.drop(k, "dropping the messages of an executor that was shut down")

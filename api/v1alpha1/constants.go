@@ -104,7 +104,8 @@ const (
 	// AnnotationShutdownExecutor on a Task asks its agent to shut the
 	// task's custom executor down (SHUTDOWN, then its pod deleted) once the
 	// executor runs no live task, whether or not its framework is done:
-	// the Mesos scheduler API's SHUTDOWN call.
+	// the Mesos scheduler API's SHUTDOWN call. Its value is when it was
+	// asked (RFC 3339): a pod of the executor created later is not asked.
 	AnnotationShutdownExecutor = "kubemesos.io/shutdown-executor"
 	// ReasonFrameworkMessage is the reason of the Event that carries a
 	// message from an executor to its scheduler.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -378,6 +379,15 @@ func asksForPorts(ti *mesosv1.TaskInfo) bool {
 type portLedger struct {
 	available portrange.Set
 	executors map[string]portrange.Set
+}
+
+// clone is a copy of l that takes nothing from l.
+func (l *portLedger) clone() *portLedger {
+	c := &portLedger{available: slices.Clone(l.available), executors: make(map[string]portrange.Set, len(l.executors))}
+	for k, v := range l.executors {
+		c.executors[k] = slices.Clone(v)
+	}
+	return c
 }
 
 // portLedger reads the ports that the offers of an ACCEPT carry (see

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -190,15 +191,18 @@ func (s *Server) shutdown(ctx context.Context, st *stream, sh *schedulerv1.Call_
 	}
 	for i := range l.Items {
 		t := &l.Items[i]
-		id := sh.GetExecutorId().GetValue()
-		if (t.Status.ExecutorID != id && (t.Spec.Executor == nil || t.Spec.Executor.ExecutorID != id)) ||
-			(t.Status.AgentID != "" && t.Status.AgentID != sh.GetAgentId().GetValue()) {
+		id, agent := sh.GetExecutorId().GetValue(), t.Status.AgentID
+		if agent == "" {
+			agent = t.Spec.AgentID
+		}
+		if (t.Status.ExecutorID != id && (t.Spec.Executor == nil || t.Spec.Executor.ExecutorID != id)) || agent != sh.GetAgentId().GetValue() {
 			continue
 		}
-		if t.Spec.Executor != nil && t.Annotations[kmv1.AnnotationShutdownExecutor] != "true" {
+		if t.Spec.Executor != nil {
 			// The agent shuts the executor down, and deletes its pod,
 			// once it runs no live task: an ended Task of it asks too.
-			patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"true"}}}`, kmv1.AnnotationShutdownExecutor)
+			// The time keeps the ask to the pod that runs now.
+			patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, kmv1.AnnotationShutdownExecutor, s.clock.Now().UTC().Format(time.RFC3339))
 			if err := s.schedulerClient.Patch(ctx, t, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("asking for the shutdown of executor %s: %w", sh.GetExecutorId().GetValue(), err)
 			}

@@ -254,7 +254,7 @@ func TestFrameworkLifecycle(t *testing.T) {
 				ExecutorId: &mesosv1.ExecutorID{Value: proto.String("exec-1")}, AgentId: agentID}})
 			eventually(t, "the executor's Task to ask for its shutdown", func() bool {
 				return env.Client.Get(ctx, client.ObjectKeyFromObject(&customObj), &customObj) == nil &&
-					customObj.Annotations[kmv1.AnnotationShutdownExecutor] == "true" && customObj.Spec.Kill
+					customObj.Annotations[kmv1.AnnotationShutdownExecutor] != "" && customObj.Spec.Kill
 			})
 
 			send(&schedulerv1.Call{Type: schedulerv1.Call_TEARDOWN.Enum()})

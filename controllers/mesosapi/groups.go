@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,7 +16,9 @@ import (
 )
 
 // LabelTaskGroup on a Task names the task group it was launched in with
-// LAUNCH_GROUP: a digest of the framework ID and the group's executor ID.
+// LAUNCH_GROUP: a digest of the framework ID, the agent and the group's
+// task IDs, so that each group is its own (a framework may launch many
+// groups on one executor ID, and on many agents).
 const LabelTaskGroup = "kubemesos.io/mesos-task-group"
 
 // Task groups. Mesos runs a task group on its default executor, each task
@@ -23,8 +26,8 @@ const LabelTaskGroup = "kubemesos.io/mesos-task-group"
 // task of a group runs as a command task, in a pod of its own on the
 // group's agent, and what the default executor guarantees is kept as far
 // as pods allow. The group launches whole or not at all, on one agent; when
-// one of its tasks ends other than TASK_FINISHED, the master kills the
-// others, as the default executor does. The tasks do not share a network
+// one of its tasks fails or is killed, the master kills the others, as the
+// default executor does. The tasks do not share a network
 // namespace or a sandbox (they are separate pods).
 
 // group turns the tasks of a LAUNCH_GROUP into Tasks, all of them or none:
@@ -60,7 +63,16 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 	case len(infos) == 0:
 		return fail("Task group is empty")
 	}
-	label := taskGroupLabel(l.st.frameworkID, ei.GetExecutorId().GetValue())
+	ids := make([]string, 0, len(infos))
+	for _, ti := range infos {
+		ids = append(ids, ti.GetTaskId().GetValue())
+	}
+	label := taskGroupLabel(l.st.frameworkID, l.offers[0].Spec.AgentID, ids)
+	// A group that does not launch takes no ports from the tasks after it.
+	var ports *portLedger
+	if l.ports != nil {
+		ports = l.ports.clone()
+	}
 	var out []*kmv1.Task
 	for _, ti := range infos {
 		if ti.Executor != nil && !proto.Equal(ti.GetExecutor(), ei) {
@@ -77,6 +89,11 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 			for _, done := range out {
 				delete(l.seen, done.Annotations[mesoswire.AnnotationTaskID])
 			}
+			if ports != nil {
+				l.ports = ports
+			} else {
+				l.ports = nil // made by this group: read again when needed
+			}
 			return fail("Task '" + ti.GetTaskId().GetValue() + "' of the group is invalid: " + msg)
 		}
 		t.Labels[LabelTaskGroup] = label
@@ -85,19 +102,25 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 	return out, nil
 }
 
-// taskGroupLabel is the value of LabelTaskGroup for a group's executor.
-func taskGroupLabel(frameworkID, executorID string) string {
-	sum := sha256.Sum256([]byte(frameworkID + "/" + executorID))
-	return hex.EncodeToString(sum[:12])
+// taskGroupLabel is the value of LabelTaskGroup for the group of taskIDs
+// on agentID.
+func taskGroupLabel(frameworkID, agentID string, taskIDs []string) string {
+	ids := slices.Clone(taskIDs)
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, part := range append([]string{frameworkID, agentID}, ids...) {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// killGroup kills the live tasks of t's task group once t ended other than
-// TASK_FINISHED, as Mesos's default executor kills a group whose task
-// failed or was killed. t is read from the API server (the cache keeps no
-// labels).
+// killGroup kills the live tasks of t's task group once t failed or was
+// killed, as Mesos's default executor does. t is read from the API server
+// (the cache keeps no labels).
 func (s *Server) killGroup(ctx context.Context, t *kmv1.Task) error {
 	group := t.Labels[LabelTaskGroup]
-	if group == "" || !t.Status.State.IsTerminal() || t.Status.State == kmv1.TaskFinished {
+	if group == "" || (t.Status.State != kmv1.TaskFailed && t.Status.State != kmv1.TaskKilled) {
 		return nil
 	}
 	var l kmv1.TaskList

@@ -51,6 +51,8 @@ func TestTaskGroups(t *testing.T) {
 		OfferIds: []*mesosv1.OfferID{offer.GetId()},
 		Operations: []*mesosv1.Offer_Operation{
 			group(defaultExecutor, task("web"), task("sidecar")),
+			// Another group on the same executor ID: its own group.
+			group(proto.Clone(defaultExecutor).(*mesosv1.ExecutorInfo), task("other")),
 			// One invalid task fails its whole group.
 			group(proto.Clone(defaultExecutor).(*mesosv1.ExecutorInfo), task("bad-1"), bad),
 			group(custom, task("custom-1")),
@@ -80,7 +82,7 @@ func TestTaskGroups(t *testing.T) {
 		})
 		return &tk
 	}
-	web, sidecar := get("web"), get("sidecar")
+	web, sidecar, other := get("web"), get("sidecar"), get("other")
 	if web.Spec.Command == nil || web.Labels[mesosapi.LabelTaskGroup] == "" || web.Labels[mesosapi.LabelTaskGroup] != sidecar.Labels[mesosapi.LabelTaskGroup] {
 		t.Fatalf("group tasks: %v %v, want command tasks labelled with one group", web.Labels, sidecar.Labels)
 	}
@@ -88,8 +90,11 @@ func TestTaskGroups(t *testing.T) {
 	if err := env.Client.List(ctx, &all, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	if len(all.Items) != 2 {
-		t.Errorf("%d Tasks, want the valid group's 2", len(all.Items))
+	if len(all.Items) != 3 {
+		t.Errorf("%d Tasks, want the valid groups' 3", len(all.Items))
+	}
+	if other.Labels[mesosapi.LabelTaskGroup] == web.Labels[mesosapi.LabelTaskGroup] {
+		t.Errorf("two groups on one executor ID share the label %s", web.Labels[mesosapi.LabelTaskGroup])
 	}
 
 	// The sidecar fails: the master kills the web task.
@@ -102,4 +107,7 @@ func TestTaskGroups(t *testing.T) {
 	eventually(t, "the group's other task to be killed", func() bool {
 		return env.Client.Get(ctx, client.ObjectKeyFromObject(web), web) == nil && web.Spec.Kill
 	})
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(other), other); err != nil || other.Spec.Kill {
+		t.Errorf("the task of another group was killed (%v)", err)
+	}
 }
