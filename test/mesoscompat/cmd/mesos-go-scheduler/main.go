@@ -1,7 +1,7 @@
 // Command mesos-go-scheduler is a Mesos framework on mesos-go's scheduler
 // library, as a Mesos user would write one, with nothing of kubemesos in
 // it: the e2e test's framework for a master failover in the middle of a run
-// (test/e2e/mesos_failover_test.go). It subscribes to the master at -master
+// (test/e2e/mesos_framework_test.go). It subscribes to the master at -master
 // (following the library's redirects to the leader, and sending its calls
 // to the master that SUBSCRIBED names), launches -tasks
 // command tasks that sleep -sleep seconds, one each, acknowledges every
