@@ -492,11 +492,7 @@ func TestFrameworkTeardownShutsExecutorsDown(t *testing.T) {
 	ex.update(t, "td", "TASK_KILLED", "", "td-2")
 	waitState(t, ns, "td", kmv1.TaskKilled)
 	ex.next(t, executorapi.EventShutdown)
-	eventually(t, "the executor pod is removed", func() bool {
-		var p corev1.Pod
-		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
-		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
-	})
+	waitPodRemoved(t, pod)
 }
 
 // TestExecutorWithoutTasksRetiresWhenItsFrameworkEnds: the master deletes
@@ -522,11 +518,7 @@ func TestExecutorWithoutTasksRetiresWhenItsFrameworkEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex.next(t, executorapi.EventShutdown)
-	eventually(t, "the executor pod is removed", func() bool {
-		var p corev1.Pod
-		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
-		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
-	})
+	waitPodRemoved(t, pod)
 }
 
 // launchOnExecutor starts a master and an agent on node, launches task on
@@ -569,11 +561,7 @@ func TestExecutorShutdownWhenAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex.next(t, executorapi.EventShutdown)
-	eventually(t, "the executor pod is removed", func() bool {
-		var p corev1.Pod
-		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
-		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
-	})
+	waitPodRemoved(t, pod)
 	// The ask was for the pod that ran then: the executor's next pod,
 	// created later, is kept for its task. (envtest has no kubelet to
 	// finish the old pod's deletion, so it goes here.)
@@ -598,4 +586,14 @@ func TestExecutorShutdownWhenAsked(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(next), &p); err != nil || p.DeletionTimestamp != nil {
 		t.Errorf("the executor's new pod was removed by the old shutdown (%v)", err)
 	}
+}
+
+// waitPodRemoved waits for pod to be gone or being deleted.
+func waitPodRemoved(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	eventually(t, "the executor pod is removed", func() bool {
+		var p corev1.Pod
+		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(pod), &p)
+		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+	})
 }

@@ -85,7 +85,7 @@ func ExecutorPod(t *kmv1.Task, name, agentID, frameworkID string, o Options, sch
 			cur.Add(q)
 			requests[n] = cur
 		}
-		c = corev1.Container{Name: "executor", Image: ex.Image, Command: ex.Command, Args: ex.Args, Env: append(env, kmv1.EnvVars(ex.Env)...)}
+		c = corev1.Container{Name: executorContainer, Image: ex.Image, Command: ex.Command, Args: ex.Args, Env: append(env, kmv1.EnvVars(ex.Env)...)}
 	}
 	// Ports are the master's to account: the node has no such resource,
 	// and the pod has a network namespace of its own.
@@ -96,7 +96,7 @@ func ExecutorPod(t *kmv1.Task, name, agentID, frameworkID string, o Options, sch
 		{Name: executorTokenVolume, MountPath: executorapi.TokenDir, ReadOnly: true},
 		{Name: SandboxVolume, MountPath: SandboxDir},
 	}
-	if _, ok := t.Annotations[mesoswire.AnnotationTaskID]; ok {
+	if mesoswire.IsMesosTask(t) {
 		// A framework of the Mesos API gets what Mesos gives: its
 		// executor and command tasks start in their sandbox.
 		c.WorkingDir = SandboxDir
@@ -190,6 +190,9 @@ func executorSpecHash(ex *kmv1.ExecutorInfo) string {
 	return shortHash(append(parts, ex.Args...)...)
 }
 
+// executorContainer names the container of a custom executor's pod.
+const executorContainer = "executor"
+
 // The executor's credential in its pod (see executorapi.TokenAudience).
 const (
 	executorTokenVolume    = "kubemesos-executor-token"
@@ -204,7 +207,7 @@ const (
 // reads the token once, as Mesos executors do.
 func executorTokenProjection(t *kmv1.Task) corev1.Volume {
 	expiration := int64(executorapi.TokenExpirationSeconds)
-	if _, ok := t.Annotations[mesoswire.AnnotationTaskID]; ok && t.Spec.Executor != nil {
+	if mesoswire.IsMesosTask(t) && t.Spec.Executor != nil {
 		expiration = executorapi.MesosTokenExpirationSeconds
 	}
 	return corev1.Volume{Name: executorTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{

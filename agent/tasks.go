@@ -163,22 +163,18 @@ func mismatchedExecutor(t *kmv1.Task, pod *corev1.Pod) string {
 	if ex == nil {
 		return ""
 	}
+	i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == executorContainer })
 	if h, ok := pod.Annotations[AnnotationExecutorSpec]; ok {
 		if h == executorSpecHash(ex) {
 			return ""
 		}
-	} else {
-		// A pod of an agent that did not write the digest yet.
-		i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "executor" })
-		if i < 0 {
-			return ""
-		}
-		if c := pod.Spec.Containers[i]; c.Image == ex.Image && slices.Equal(c.Command, ex.Command) && slices.Equal(c.Args, ex.Args) {
-			return ""
-		}
+	} else if i < 0 {
+		return "" // a pod of an agent that wrote no digest, and not the agent's shape
+	} else if c := pod.Spec.Containers[i]; c.Image == ex.Image && slices.Equal(c.Command, ex.Command) && slices.Equal(c.Args, ex.Args) {
+		return "" // a pod of an agent that did not write the digest yet
 	}
 	c := pod.Spec.Containers[0]
-	if i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "executor" }); i >= 0 {
+	if i >= 0 {
 		c = pod.Spec.Containers[i]
 	}
 	return fmt.Sprintf("executor %s runs on this agent as image %s, command %q, args %q; the task describes image %s, command %q, args %q: a task must describe the running executor of its executor ID",

@@ -38,6 +38,13 @@ func TaskName(frameworkID, taskID string) string {
 	return s + "-" + hex.EncodeToString(sum[:6])
 }
 
+// IsMesosTask reports whether t was launched through the master's
+// scheduler API (it keeps its Mesos task ID).
+func IsMesosTask(t *kmv1.Task) bool {
+	_, ok := t.Annotations[AnnotationTaskID]
+	return ok
+}
+
 // TaskID is the Mesos task ID of t: the one it was launched with through
 // the scheduler API, else its name (a task of a kubemesos framework).
 func TaskID(t *kmv1.Task) string {
@@ -60,7 +67,7 @@ func SpecData(d []byte) string {
 // decoded for a task launched through the scheduler API, spec.data itself
 // for a task of a kubemesos framework.
 func TaskData(t *kmv1.Task) []byte {
-	if _, ok := t.Annotations[AnnotationTaskID]; ok && t.Spec.Data != "" {
+	if IsMesosTask(t) && t.Spec.Data != "" {
 		if d, err := base64.StdEncoding.DecodeString(t.Spec.Data); err == nil {
 			return d
 		}
