@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubemesos/kubemesos/agent"
@@ -171,15 +172,22 @@ func TestMesosExecutorRunsATask(t *testing.T) {
 	// A task as the master's scheduler API creates it from a TaskInfo.
 	data := []byte{0, 1, 0xfe, 'x'}
 	name := mesoswire.TaskName(fwID, "Web.1")
-	tk := b.MakeTask(name, "").Resources("cpu", "500m", "memory", "64Mi").Executor("web-ex", "mesos-executor:1").Obj()
+	// A Mesos executor ID is not a DNS-1123 label: the API server takes
+	// it, and the pod's name and label are derived from it.
+	const execID = "Web Executor_1.ü"
+	tk := b.MakeTask(name, "").Resources("cpu", "500m", "memory", "64Mi").Executor(execID, "mesos-executor:1").Obj()
 	tk.Annotations = map[string]string{mesoswire.AnnotationTaskID: "Web.1"}
 	tk.Spec.Data = mesoswire.SpecData(data)
 	tk.Spec.Ports = []kmv1.PortRange{{Begin: 31000, End: 31001}}
 	launchOnOffer(t, ns, "mesosfw", "mesos-exec-node", tk)
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "web-ex"})
+	pod := podOf(t, ns, map[string]string{kmv1.LabelComponent: "executor"})
+	if pod.Annotations[kmv1.AnnotationExecutorID] != execID || len(validation.IsDNS1123Label(pod.Name)) > 0 ||
+		!strings.HasPrefix(pod.Labels[kmv1.LabelExecutor], "web-executor-1") {
+		t.Errorf("executor pod %s: annotations %v labels %v", pod.Name, pod.Annotations, pod.Labels)
+	}
 
 	for k, want := range map[string]string{
-		"MESOS_FRAMEWORK_ID": fwID, "MESOS_EXECUTOR_ID": "web-ex", "MESOS_SANDBOX": agent.SandboxDir, "MESOS_DIRECTORY": agent.SandboxDir,
+		"MESOS_FRAMEWORK_ID": fwID, "MESOS_EXECUTOR_ID": execID, "MESOS_SANDBOX": agent.SandboxDir, "MESOS_DIRECTORY": agent.SandboxDir,
 		"MESOS_CHECKPOINT": "1", "MESOS_RECOVERY_TIMEOUT": "1mins", "MESOS_SUBSCRIPTION_BACKOFF_MAX": "2secs",
 		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "30secs",
 	} {
@@ -207,7 +215,7 @@ func TestMesosExecutorRunsATask(t *testing.T) {
 	ex := newMesosExecutor(t, pod)
 	ex.subscribe(t, mesoswire.MediaProtobuf)
 	sub := ex.next(t, executorv1.Event_SUBSCRIBED).GetSubscribed()
-	if sub.GetFrameworkInfo().GetId().GetValue() != fwID || sub.GetExecutorInfo().GetExecutorId().GetValue() != "web-ex" ||
+	if sub.GetFrameworkInfo().GetId().GetValue() != fwID || sub.GetExecutorInfo().GetExecutorId().GetValue() != execID ||
 		sub.GetAgentInfo().GetId().GetValue() == "" || sub.GetAgentInfo().GetHostname() != "mesos-exec-node" {
 		t.Errorf("SUBSCRIBED %v", sub)
 	}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -38,7 +39,17 @@ func commandPodName(t *kmv1.Task) string {
 
 // executorPodName names the pod of a custom executor under agentID.
 func executorPodName(k ExecutorKey, agentID string) string {
-	return boundedName(k.Framework+"-"+k.ExecutorID, k.String(), agentID)
+	return boundedName(k.Framework+"-"+mesoswire.DNSLabelPrefix(k.ExecutorID, 63), k.String(), agentID)
+}
+
+// executorIDOfPod is the executor ID a custom executor's pod runs ("" for
+// a command task's pod): its annotation, since the label may only be a
+// digest of it.
+func executorIDOfPod(p *corev1.Pod) string {
+	if _, ok := p.Labels[kmv1.LabelExecutor]; !ok {
+		return ""
+	}
+	return p.Annotations[AnnotationExecutorID]
 }
 
 // ExecutorPod builds the pod named name that runs task t on the agent with
@@ -217,12 +228,15 @@ func executorTokenProjection(t *kmv1.Task) corev1.Volume {
 	}}}
 }
 
-// boundedLabel keeps a label value within 63 characters.
+// boundedLabel makes v a label value: v itself when it is one, else a
+// readable prefix of it and a digest of all of it (an executor ID may be
+// 255 characters of almost anything). What the label names is read back
+// from elsewhere (the pod's executor ID annotation, its owner reference).
 func boundedLabel(v string) string {
-	if len(v) <= 63 {
+	if len(validation.IsValidLabelValue(v)) == 0 {
 		return v
 	}
-	return boundedName(v, v)
+	return boundedName(mesoswire.DNSLabelPrefix(v, 63), v)
 }
 
 // shortHash is a stable 8-hex-digit digest, for names.
@@ -244,6 +258,9 @@ func boundedName(prefix string, parts ...string) string {
 	}
 	for len(prefix) > 0 && (prefix[len(prefix)-1] == '-' || prefix[len(prefix)-1] == '.') {
 		prefix = prefix[:len(prefix)-1]
+	}
+	if prefix == "" {
+		return h
 	}
 	return prefix + "-" + h
 }

@@ -255,7 +255,7 @@ func (r *registration) killAgentPods(ctx context.Context, agentID string) error 
 		if p.Annotations[AnnotationAgentID] != agentID {
 			continue
 		}
-		if exec := p.Labels[kmv1.LabelExecutor]; exec != "" {
+		if exec := executorIDOfPod(p); exec != "" {
 			k := ExecutorKey{Namespace: p.Namespace, Framework: p.Labels[kmv1.LabelFramework], ExecutorID: exec}
 			r.dispatch.disconnect(k)
 			r.messages.drop(k, "dropping the messages of an executor of the old agentID")

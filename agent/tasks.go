@@ -493,7 +493,7 @@ func (r *taskReconciler) tasksOfPod(ctx context.Context, p *corev1.Pod) []reconc
 		}
 		return nil
 	}
-	exec := p.Labels[kmv1.LabelExecutor]
+	exec := executorIDOfPod(p)
 	if exec == "" {
 		return nil
 	}

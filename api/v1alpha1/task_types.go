@@ -163,11 +163,16 @@ type EnvVar struct {
 // executorID), which can run many tasks.
 type ExecutorInfo struct {
 	// executorID names the executor within its framework. Tasks with the
-	// same executorID on one agent share one executor pod.
+	// same executorID on one agent share one executor pod. It takes what a
+	// Mesos executor ID may be: up to 255 characters, no control character, no
+	// '/' or '\', not "." or "..". The executor pod's name and label are
+	// derived from it; the ID itself is the pod's
+	// kubemesos.io/executor-id annotation and its MESOS_EXECUTOR_ID.
 	//
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[^/\\\x00-\x1F\x7F]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && self != '..'",message="executorID must not be '.' or '..'"
 	ExecutorID string `json:"executorID"`
 	// image is the container image of the executor pod.
 	//

@@ -245,6 +245,8 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 	switch {
 	case id == "":
 		return nil, "Task ID must not be empty"
+	case mesoswire.ValidateID(id) != "":
+		return nil, mesoswire.ValidateID(id)
 	case ti.GetAgentId().GetValue() != agent.Spec.AgentID:
 		return nil, "Task uses invalid agent: " + ti.GetAgentId().GetValue() + " while agent " + agent.Spec.AgentID + " is expected"
 	case (ti.Executor == nil) == (ti.Command == nil):

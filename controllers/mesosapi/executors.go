@@ -5,12 +5,12 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // EnvMesosExecutorToken is where a Mesos executor reads its token, once,
@@ -44,10 +44,8 @@ func executorFor(ei *mesosv1.ExecutorInfo, frameworkID, defaultImage string) (*k
 		return nil, "'ExecutorInfo.type' must be 'CUSTOM'"
 	case ei.Command == nil:
 		return nil, "'ExecutorInfo.command' must be set"
-	case id == "":
-		return nil, "ExecutorID must not be empty"
-	case len(validation.IsDNS1123Label(id)) > 0: // what the Task API takes
-		return nil, "kubemesos takes an executor ID that is a DNS-1123 label (at most 63 lower-case letters, digits and '-'); '" + id + "' is not one"
+	case mesoswire.ValidateID(id) != "":
+		return nil, mesoswire.ValidateID(id)
 	case ei.FrameworkId != nil && ei.GetFrameworkId().GetValue() != frameworkID:
 		return nil, "ExecutorInfo has an invalid FrameworkID (Actual: " + ei.GetFrameworkId().GetValue() + " vs Expected: " + frameworkID + ")"
 	}

@@ -100,7 +100,10 @@ func TestExecutorFor(t *testing.T) {
 		{"no command", ei("e", nil), nil, "'ExecutorInfo.command' must be set"},
 		{"argv without value", ei("e", &mesosv1.CommandInfo{Shell: proto.Bool(false)}), nil, "'ExecutorInfo.command.value' must be set"},
 		{"empty ID", ei("", cmd("x")), nil, "must not be empty"},
-		{"ID not a label", ei("My.Executor", cmd("x")), nil, "DNS-1123 label"},
+		{"any Mesos ID", ei("My Executor.1:ü", cmd("./run")), &kmv1.ExecutorInfo{ExecutorID: "My Executor.1:ü", Image: "img", Command: shellCmd}, ""},
+		{"ID with a slash", ei("a/b", cmd("x")), nil, "'a/b' contains invalid characters"},
+		{"ID '..'", ei("..", cmd("x")), nil, "'..' is disallowed"},
+		{"ID too long", ei(strings.Repeat("e", 256), cmd("x")), nil, "ID must not be greater than 255 characters"},
 		{"another framework", func() *mesosv1.ExecutorInfo {
 			e := ei("e", cmd("x"))
 			e.FrameworkId = &mesosv1.FrameworkID{Value: proto.String("other")}

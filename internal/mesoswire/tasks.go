@@ -27,15 +27,48 @@ var notDNSRun = regexp.MustCompile(`[^a-z0-9]+`)
 // framework), get different names.
 func TaskName(frameworkID, taskID string) string {
 	sum := sha256.Sum256([]byte(frameworkID + "/" + taskID))
-	s := notDNSRun.ReplaceAllString(strings.ToLower(taskID), "-")
-	if len(s) > taskNamePrefix {
-		s = s[:taskNamePrefix]
-	}
-	s = strings.Trim(s, "-")
+	s := DNSLabelPrefix(taskID, taskNamePrefix)
 	if s == "" {
 		s = "task"
 	}
 	return s + "-" + hex.EncodeToString(sum[:6])
+}
+
+// DNSLabelPrefix is a readable DNS-1123 form of a Mesos ID, for the start
+// of a name or label that a digest of the whole ID then makes unique: lower
+// case, each run of other characters one '-', at most max characters, no
+// '-' at either end. It is "" when the ID has no letter or digit.
+func DNSLabelPrefix(id string, max int) string {
+	s := notDNSRun.ReplaceAllString(strings.ToLower(id), "-")
+	if len(s) > max {
+		s = s[:max]
+	}
+	return strings.Trim(s, "-")
+}
+
+// maxIDLength is the longest ID Mesos takes: NAME_MAX, since its agents
+// make directories of IDs.
+const maxIDLength = 255
+
+// ValidateID checks a task or executor ID as Mesos's validateID does (any
+// characters but control characters and path separators, at most 255
+// bytes, not "." or ".."), returning Mesos's message, or "" when it is
+// valid. The same rule is the Task API's for spec.executor.executorID.
+func ValidateID(id string) string {
+	switch {
+	case id == "":
+		return "ID must not be empty"
+	case len(id) > maxIDLength:
+		return "ID must not be greater than 255 characters"
+	case id == "." || id == "..":
+		return "'" + id + "' is disallowed"
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c == 0x7f || c == '/' || c == '\\' {
+			return "'" + id + "' contains invalid characters"
+		}
+	}
+	return ""
 }
 
 // IsMesosTask reports whether t was launched through the master's

@@ -55,3 +55,35 @@ func TestTaskIDAndData(t *testing.T) {
 		t.Error("no data must stay no data")
 	}
 }
+
+// TestValidateID: Mesos's rules for task and executor IDs, with its
+// messages; anything else is taken, in any script.
+func TestValidateID(t *testing.T) {
+	for id, want := range map[string]string{
+		"exec-1": "", "My Executor.1:ü": "", "日本": "", strings.Repeat("e", 255): "", "...": "",
+		"":                       "ID must not be empty",
+		strings.Repeat("e", 256): "ID must not be greater than 255 characters",
+		".":                      "'.' is disallowed",
+		"..":                     "'..' is disallowed",
+		"a/b":                    "'a/b' contains invalid characters",
+		`a\b`:                    `'a\b' contains invalid characters`,
+		"a\tb":                   "'a\tb' contains invalid characters",
+		"a\x7fb":                 "'a\x7fb' contains invalid characters",
+	} {
+		if got := ValidateID(id); got != want {
+			t.Errorf("ValidateID(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+// TestDNSLabelPrefix: a readable DNS-1123 start of any ID, within max.
+func TestDNSLabelPrefix(t *testing.T) {
+	for id, want := range map[string]string{
+		"Web.Server_1": "web-server-1", "--a--": "a", "日本": "", "a日本b": "a-b", strings.Repeat("x", 80): strings.Repeat("x", 40),
+	} {
+		got := DNSLabelPrefix(id, 40)
+		if got != want || (got != "" && !dnsLabel.MatchString(got)) {
+			t.Errorf("DNSLabelPrefix(%q, 40) = %q, want %q", id, got, want)
+		}
+	}
+}

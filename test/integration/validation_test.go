@@ -130,7 +130,13 @@ func TestTaskCreateValidation(t *testing.T) {
 		{name: "no offers", task: b.MakeTask("nooffer", ns).Framework("mc").Command("busybox").Obj(), wantErr: "spec.offerIDs"},
 		{name: "bad framework name", task: b.MakeTask("badfw", ns).Framework("Not_A_Name").Offer("o1").Command("busybox").Obj(), wantErr: "spec.framework"},
 		{name: "kill grace over an hour", task: task("grace").KillGrace(3601).Command("busybox").Obj(), wantErr: "spec.killGracePeriodSeconds"},
-		{name: "bad executor ID", task: task("badexec").Executor("Bad ID", "img").Obj(), wantErr: "spec.executor.executorID"},
+		// Executor IDs are Mesos's: anything but control characters and
+		// path separators, up to 255 characters, not "." or "..".
+		{name: "Mesos executor ID", task: task("mesosexec").Executor("Web Executor_1.ü", "img").Obj()},
+		{name: "executor ID with a slash", task: task("slashexec").Executor("a/b", "img").Obj(), wantErr: "spec.executor.executorID"},
+		{name: "executor ID with a control character", task: task("ctlexec").Executor("a\tb", "img").Obj(), wantErr: "spec.executor.executorID"},
+		{name: "executor ID ..", task: task("dotexec").Executor("..", "img").Obj(), wantErr: "executorID must not be '.' or '..'"},
+		{name: "executor ID too long", task: task("longexec").Executor(strings.Repeat("e", 256), "img").Obj(), wantErr: "spec.executor.executorID"},
 		{name: "empty image", task: task("noimage").Command("").Obj(), wantErr: "spec.command.image"},
 	}
 	for _, tc := range cases {
