@@ -91,8 +91,43 @@ func (d *dispatcher) send(t *kmv1.Task, pick func(*sentOn) map[types.UID]bool, e
 
 // launch sends LAUNCH for t, once per subscription of its executor.
 func (d *dispatcher) launch(t *kmv1.Task) {
-	d.send(t, launches, executorapi.Event{Type: executorapi.EventLaunch, Launch: &executorapi.Launch{Task: executorapi.TaskInfo{
-		TaskID: t.Name, Data: t.Spec.Data, Resources: t.Spec.Resources.Core()}}})
+	d.send(t, launches, executorapi.Event{Type: executorapi.EventLaunch, Launch: &executorapi.Launch{Task: launchInfo(t)}})
+}
+
+// launchInfo is what LAUNCH and LAUNCH_GROUP tell an executor of task t.
+func launchInfo(t *kmv1.Task) executorapi.TaskInfo {
+	return executorapi.TaskInfo{TaskID: t.Name, Data: t.Spec.Data, Resources: t.Spec.Resources.Core()}
+}
+
+// launchGroup sends one LAUNCH_GROUP of tasks, which share an executor, to
+// that executor's subscription gen, unless it had one of them already: all
+// are claimed, or none. It reports whether it sent the event.
+func (d *dispatcher) launchGroup(k ExecutorKey, gen uint64, tasks []*kmv1.Task) bool {
+	d.mu.Lock()
+	rec := d.record(k, gen)
+	if rec == nil {
+		d.mu.Unlock()
+		return false
+	}
+	for _, t := range tasks {
+		if rec.launched[t.UID] {
+			d.mu.Unlock()
+			return false
+		}
+	}
+	ev := executorapi.Event{Type: executorapi.EventLaunchGroup, LaunchGroup: &executorapi.LaunchGroup{}}
+	for _, t := range tasks {
+		rec.launched[t.UID] = true
+		ev.LaunchGroup.Tasks = append(ev.LaunchGroup.Tasks, launchInfo(t))
+	}
+	d.mu.Unlock()
+	if !d.server.SendOn(k, gen, ev) {
+		for _, t := range tasks {
+			d.unclaim(k, gen, t.UID, launches)
+		}
+		return false
+	}
+	return true
 }
 
 // kill sends KILL for t, once per subscription of its executor.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // executorHooks are the agent's answers to the executor API's calls
@@ -91,7 +92,11 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 	}
 	// A new stream: what was sent on the old one may be lost.
 	h.dispatch.begin(k, gen, known)
+	_, mesos, _ := h.server.MesosSubscription(k)
 	for _, t := range live {
+		if _, grouped := t.Annotations[mesoswire.AnnotationTaskGroupTasks]; grouped && mesos {
+			continue // a task group goes whole, from the task reconciler (requeued below)
+		}
 		if t.Status.State == kmv1.TaskStaging && !held[t.Name] {
 			h.dispatch.launch(t)
 		}

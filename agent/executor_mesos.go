@@ -172,6 +172,12 @@ func (m *mesosStream) event(ctx context.Context, e executorapi.Event) *executorv
 		}}
 	case executorapi.EventLaunch:
 		return &executorv1.Event{Type: executorv1.Event_LAUNCH.Enum(), Launch: &executorv1.Event_Launch{Task: m.taskInfo(ctx, e.Launch.Task)}}
+	case executorapi.EventLaunchGroup:
+		group := &mesosv1.TaskGroupInfo{}
+		for _, ti := range e.LaunchGroup.Tasks {
+			group.Tasks = append(group.Tasks, m.taskInfo(ctx, ti))
+		}
+		return &executorv1.Event{Type: executorv1.Event_LAUNCH_GROUP.Enum(), LaunchGroup: &executorv1.Event_LaunchGroup{TaskGroup: group}}
 	case executorapi.EventKill:
 		k := &executorv1.Event_Kill{TaskId: m.taskID(ctx, e.Kill.TaskID)}
 		if gp := e.Kill.GracePeriodSeconds; gp != nil {

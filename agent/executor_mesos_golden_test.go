@@ -20,12 +20,14 @@ import (
 // through the scheduler API.
 type goldenHooks struct {
 	floodHooks
-	task *kmv1.Task
+	tasks []*kmv1.Task
 }
 
 func (h *goldenHooks) Task(_ context.Context, _, name string) (*kmv1.Task, error) {
-	if name == h.task.Name {
-		return h.task, nil
+	for _, t := range h.tasks {
+		if name == t.Name {
+			return t, nil
+		}
 	}
 	return nil, nil
 }
@@ -39,14 +41,21 @@ func TestGoldenMesosExecutorEvents(t *testing.T) {
 	task.Spec.Data = mesoswire.SpecData([]byte{0, 1, 0xfe})
 	task.Spec.Ports = []kmv1.PortRange{{Begin: 31000, End: 31001}}
 	task.CreationTimestamp = metav1.Time{}
+	// A second task, of the first one's group on the same executor.
+	sidecar := b.MakeTask(mesoswire.TaskName("fw-uid", "sidecar.1"), "ns").Resources("cpu", "100m", "memory", "32Mi").Executor("web-ex", "img").Obj()
+	sidecar.Annotations = map[string]string{mesoswire.AnnotationTaskID: "sidecar.1"}
+	sidecar.Spec.Data = mesoswire.SpecData([]byte("side"))
+	sidecar.CreationTimestamp = metav1.Time{}
 	m := &mesosStream{
-		server: &ExecutorServer{Hooks: &goldenHooks{task: task}, Log: logr.Discard()},
+		server: &ExecutorServer{Hooks: &goldenHooks{tasks: []*kmv1.Task{task, sidecar}}, Log: logr.Discard()},
 		key:    ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "web-ex"}, agentID: "node-1-1a2b3c4d",
 		id: MesosIdentity{FrameworkID: "fw-uid", FrameworkName: "fw", Role: "eng", Hostname: "node-1"},
 	}
 	events := map[string]executorapi.Event{
-		"subscribed":   {Type: executorapi.EventSubscribed},
-		"launch":       {Type: executorapi.EventLaunch, Launch: &executorapi.Launch{Task: executorapi.TaskInfo{TaskID: task.Name, Resources: task.Spec.Resources.Core()}}},
+		"subscribed": {Type: executorapi.EventSubscribed},
+		"launch":     {Type: executorapi.EventLaunch, Launch: &executorapi.Launch{Task: executorapi.TaskInfo{TaskID: task.Name, Resources: task.Spec.Resources.Core()}}},
+		"launch_group": {Type: executorapi.EventLaunchGroup, LaunchGroup: &executorapi.LaunchGroup{Tasks: []executorapi.TaskInfo{
+			{TaskID: task.Name, Resources: task.Spec.Resources.Core()}, {TaskID: sidecar.Name, Resources: sidecar.Spec.Resources.Core()}}}},
 		"kill":         {Type: executorapi.EventKill, Kill: &executorapi.Kill{TaskID: task.Name, GracePeriodSeconds: ptr.To(int64(5))}},
 		"acknowledged": {Type: executorapi.EventAcknowledged, Acknowledged: &executorapi.Acknowledged{TaskID: task.Name, UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}},
 		"message":      {Type: executorapi.EventMessage, Message: &executorapi.Message{Data: "hello executor"}},

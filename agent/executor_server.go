@@ -208,7 +208,9 @@ func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 type subscription struct {
-	gen    uint64
+	gen uint64
+	// mesos is whether the executor speaks the Mesos form.
+	mesos  bool
 	events chan executorapi.Event
 	closed chan struct{}
 	once   sync.Once
@@ -235,6 +237,17 @@ func (s *ExecutorServer) Subscription(k ExecutorKey) (gen uint64, ok bool) {
 		return sub.gen, true
 	}
 	return 0, false
+}
+
+// MesosSubscription is Subscription, and whether that subscription speaks
+// the Mesos form of the API.
+func (s *ExecutorServer) MesosSubscription(k ExecutorKey) (gen uint64, mesos, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub := s.subs[k]; sub != nil {
+		return sub.gen, sub.mesos, true
+	}
+	return 0, false, false
 }
 
 // SendOn queues an event for executor k on its subscription gen only. It
@@ -519,7 +532,7 @@ func (s *ExecutorServer) callFailed(w http.ResponseWriter, err error, what, exec
 // subscribes anew: in the Mesos form through mesos, else in the kubemesos
 // form. release gives the call's slots back once the stream starts.
 func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, key ExecutorKey, agentID string, call *executorapi.Call, mesos *mesosStream, release func()) {
-	sub := &subscription{events: make(chan executorapi.Event, 1024), closed: make(chan struct{})}
+	sub := &subscription{events: make(chan executorapi.Event, 1024), closed: make(chan struct{}), mesos: mesos != nil}
 	s.mu.Lock()
 	s.lastGen++
 	sub.gen = s.lastGen

@@ -330,7 +330,7 @@ func (r *taskReconciler) driveExecutor(ctx context.Context, t *kmv1.Task, pod *c
 		return r.awaitSubscription(ctx, t, pod)
 	}
 	if t.Status.State == kmv1.TaskStaging {
-		r.dispatch.launch(t)
+		return r.launch(ctx, t)
 	}
 	return ctrl.Result{}, nil
 }
@@ -402,7 +402,7 @@ func (r *taskReconciler) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 		return ctrl.Result{}, nil // the pod's deletion brings us back
 	}
 	if t.Status.State == kmv1.TaskStaging && !r.dispatch.launched(t) {
-		return ctrl.Result{}, r.report(ctx, t, podName, kmv1.TaskKilled, kmv1.ReasonTaskKilledDuringLaunch, "killed before it was launched", "kill")
+		return ctrl.Result{}, r.killBeforeLaunch(ctx, t, podName)
 	}
 	if !exists {
 		return ctrl.Result{}, r.report(ctx, t, podName, kmv1.TaskKilled, "", "killed; the executor pod is gone", "kill")

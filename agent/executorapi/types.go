@@ -173,6 +173,10 @@ const (
 	EventError        EventType = "ERROR"
 	// EventHeartbeat is sent only in the Mesos form of the API.
 	EventHeartbeat EventType = "HEARTBEAT"
+	// EventLaunchGroup is sent only in the Mesos form of the API: the
+	// tasks of a task group on a custom executor, all at once. An
+	// executor of the kubemesos form gets one LAUNCH per task.
+	EventLaunchGroup EventType = "LAUNCH_GROUP"
 )
 
 // Event is what the agent streams to a subscribed executor.
@@ -180,6 +184,7 @@ type Event struct {
 	Type         EventType     `json:"type"`
 	Subscribed   *Subscribed   `json:"subscribed,omitempty"`
 	Launch       *Launch       `json:"launch,omitempty"`
+	LaunchGroup  *LaunchGroup  `json:"launch_group,omitempty"`
 	Kill         *Kill         `json:"kill,omitempty"`
 	Acknowledged *Acknowledged `json:"acknowledged,omitempty"`
 	Message      *Message      `json:"message,omitempty"`
@@ -204,6 +209,12 @@ type TaskInfo struct {
 // Launch asks the executor to run a task.
 type Launch struct {
 	Task TaskInfo `json:"task"`
+}
+
+// LaunchGroup asks the executor to run a task group: its tasks, in the
+// group's order.
+type LaunchGroup struct {
+	Tasks []TaskInfo `json:"tasks"`
 }
 
 // Kill asks the executor to kill a task within the grace period.

@@ -114,6 +114,9 @@ const (
 	ReasonFrameworkRemoved TaskReason = "REASON_FRAMEWORK_REMOVED"
 	// ReasonTaskKilledDuringLaunch: the task was killed before it started.
 	ReasonTaskKilledDuringLaunch TaskReason = "REASON_TASK_KILLED_DURING_LAUNCH"
+	// ReasonTaskGroupInvalid: the task's group could not be launched
+	// whole; the message says why.
+	ReasonTaskGroupInvalid TaskReason = "REASON_TASK_GROUP_INVALID"
 	// ReasonReconciliation: the status was produced by task reconciliation.
 	ReasonReconciliation TaskReason = "REASON_RECONCILIATION"
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,6 +25,7 @@ import (
 	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/portrange"
+	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
 // DefaultCommandImage runs a command task that names no image (unless
@@ -161,6 +164,57 @@ type launch struct {
 	execs *executorCheck
 	// ports is made when a task first asks for ports.
 	ports *portLedger
+	// used is what the tasks taken so far take themselves, and started
+	// the resources of the custom executors they name, by executor ID
+	// (charged to the offers unless the executor runs on the agent).
+	used    corev1.ResourceList
+	started map[string]corev1.ResourceList
+	// running are the executor IDs of the framework that run on the
+	// offers' agent, read when first needed.
+	running map[string]bool
+}
+
+// launchState is what a launch has taken, to be given back when a task
+// group does not launch after all.
+type launchState struct {
+	seen  map[string]bool
+	ports *portLedger
+	used  corev1.ResourceList
+	execs map[string]corev1.ResourceList
+}
+
+// save records what l has taken.
+func (l *launch) save() launchState {
+	st := launchState{seen: maps.Clone(l.seen), used: l.used.DeepCopy(), execs: maps.Clone(l.started)}
+	if l.ports != nil {
+		st.ports = l.ports.clone()
+	}
+	return st
+}
+
+// restore gives back what l took since st. Ports are read again when
+// needed if the ledger was made after st.
+func (l *launch) restore(st launchState) {
+	l.seen, l.ports, l.used, l.started = st.seen, st.ports, st.used, st.execs
+}
+
+// executorRuns reports whether the framework's executor id runs a task
+// that has not ended on the offers' agent.
+func (l *launch) executorRuns(ctx context.Context, id string) (bool, error) {
+	if l.running == nil {
+		var tasks kmv1.TaskList
+		if err := l.s.c.List(ctx, &tasks, client.MatchingFields{controllers.IndexTaskAgentID: l.offers[0].Spec.AgentID}); err != nil {
+			return false, fmt.Errorf("listing the tasks of agent %s: %w", l.offers[0].Spec.AgentID, err)
+		}
+		l.running = map[string]bool{}
+		for i := range tasks.Items {
+			t := &tasks.Items[i]
+			if t.Namespace == l.st.namespace && string(t.Spec.Framework) == l.st.name && t.Spec.Executor != nil && !t.Status.State.IsTerminal() {
+				l.running[t.Spec.Executor.ExecutorID] = true
+			}
+		}
+	}
+	return l.running[id], nil
 }
 
 // task turns a TaskInfo into the Task that launches it, or says why it
@@ -191,6 +245,15 @@ func (l *launch) task(ctx context.Context, ti *mesosv1.TaskInfo) (*kmv1.Task, st
 		}
 	}
 	l.seen[ti.GetTaskId().GetValue()] = true
+	l.used = resources.Add(l.used, t.Spec.Resources.Core())
+	if e := t.Spec.Executor; e != nil {
+		if l.started == nil {
+			l.started = map[string]corev1.ResourceList{}
+		}
+		if _, ok := l.started[e.ExecutorID]; !ok {
+			l.started[e.ExecutorID] = e.Resources.Core()
+		}
+	}
 	return t, "", nil
 }
 

@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"google.golang.org/protobuf/proto"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
 // LabelTaskGroup on a Task names the task group it was launched in with
@@ -21,14 +24,30 @@ import (
 // groups on one executor ID, and on many agents).
 const LabelTaskGroup = "kubemesos.io/mesos-task-group"
 
-// Task groups. Mesos runs a task group on its default executor, each task
-// a container of the group's executor. kubemesos has no such executor: a
-// task of a group runs as a command task, in a pod of its own on the
-// group's agent, and what the default executor guarantees is kept as far
-// as pods allow. The group launches whole or not at all, on one agent; when
-// one of its tasks fails or is killed, the master kills the others, as the
-// default executor does. The tasks do not share a network
-// namespace or a sandbox (they are separate pods).
+// Task groups. Mesos runs a task group on the executor the group names.
+// On the DEFAULT executor each task is a container of that executor;
+// kubemesos has no such executor: a task of such a group runs as a command
+// task, in a pod of its own on the group's agent, and what the default
+// executor guarantees is kept as far as pods allow. When one of its tasks
+// fails or is killed, the master kills the others, as the default executor
+// does. The tasks do not share a network namespace or a sandbox (they are
+// separate pods).
+//
+// On a CUSTOM executor each task is a Task of that executor, as LAUNCH
+// makes it, and the agent hands the executor the whole group in one
+// LAUNCH_GROUP event (mesoswire.AnnotationTaskGroupTasks tells it the
+// group). What happens to the others when one task ends is the executor's
+// to decide, as in Mesos: the master kills no siblings.
+//
+// Either way the group is checked whole, as Mesos checks it, and launches
+// whole or not at all, on one agent.
+
+// minExecutorCPUs and minExecutorMemMB are the least a task group's
+// executor may take, as in Mesos.
+const (
+	minExecutorCPUs  = 0.01
+	minExecutorMemMB = 32
+)
 
 // group turns the tasks of a LAUNCH_GROUP into Tasks, all of them or none:
 // when one cannot be launched, each gets TASK_ERROR with why.
@@ -47,59 +66,169 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 		return nil, nil
 	}
 	ei := lg.GetExecutor()
+	var exec *kmv1.ExecutorInfo // the custom executor; nil for the default one
 	switch {
 	case ei == nil:
 		return fail("'LaunchGroup.executor' must be set")
 	case ei.Type == nil:
 		return fail("'ExecutorInfo.type' must be set")
 	case ei.GetType() == mesosv1.ExecutorInfo_CUSTOM:
-		return fail("kubemesos runs task groups on the default executor only: each task of a group is a pod of its own")
+		if msg := customGroupExecutor(ei, l.st.frameworkID); msg != "" {
+			return fail(msg)
+		}
+		var msg string
+		if exec, msg = executorFor(ei, l.st.frameworkID, l.s.opts.CommandImage); msg != "" {
+			return fail(msg)
+		}
 	case ei.GetType() != mesosv1.ExecutorInfo_DEFAULT:
 		return fail("Unknown executor type")
 	case ei.Command != nil:
 		return fail("'ExecutorInfo.command' must not be set for 'DEFAULT' executor")
 	case ei.GetExecutorId().GetValue() == "":
 		return fail("ExecutorID must not be empty")
-	case len(infos) == 0:
+	}
+	if len(infos) == 0 {
 		return fail("Task group is empty")
 	}
 	ids := make([]string, 0, len(infos))
 	for _, ti := range infos {
 		ids = append(ids, ti.GetTaskId().GetValue())
 	}
+	var members string
+	if exec != nil {
+		var err error
+		if members, err = mesoswire.TaskGroupAnnotation(ids); err != nil {
+			return fail(err.Error())
+		}
+	}
 	label := taskGroupLabel(l.st.frameworkID, l.offers[0].Spec.AgentID, ids)
-	// A group that does not launch takes no ports from the tasks after it.
-	var ports *portLedger
-	if l.ports != nil {
-		ports = l.ports.clone()
+	// A group that does not launch takes nothing from the operations
+	// after it.
+	before := l.save()
+	failed := func(msg string) ([]*kmv1.Task, error) {
+		l.restore(before)
+		return fail(msg)
 	}
 	var out []*kmv1.Task
 	for _, ti := range infos {
 		if ti.Executor != nil && !proto.Equal(ti.GetExecutor(), ei) {
-			return fail("The `ExecutorInfo` of task '" + ti.GetTaskId().GetValue() + "' is different from executor '" + ei.GetExecutorId().GetValue() + "'")
+			return failed("The `ExecutorInfo` of task '" + ti.GetTaskId().GetValue() + "' is different from executor '" + ei.GetExecutorId().GetValue() + "'")
 		}
-		// A task of the default executor is a command task.
-		cmd := proto.Clone(ti).(*mesosv1.TaskInfo)
-		cmd.Executor = nil
-		t, msg, err := l.task(ctx, cmd)
+		one := proto.Clone(ti).(*mesosv1.TaskInfo)
+		if exec != nil {
+			// A task of a custom executor is that executor's task; its
+			// command, if any, is the executor's business and not kept.
+			one.Executor, one.Command = ei, nil
+		} else {
+			// A task of the default executor is a command task.
+			one.Executor = nil
+		}
+		t, msg, err := l.task(ctx, one)
 		if err != nil {
 			return nil, err
 		}
 		if msg != "" {
-			for _, done := range out {
-				delete(l.seen, done.Annotations[mesoswire.AnnotationTaskID])
-			}
-			if ports != nil {
-				l.ports = ports
-			} else {
-				l.ports = nil // made by this group: read again when needed
-			}
-			return fail("Task '" + ti.GetTaskId().GetValue() + "' of the group is invalid: " + msg)
+			return failed("Task '" + ti.GetTaskId().GetValue() + "' of the group is invalid: " + msg)
 		}
 		t.Labels[LabelTaskGroup] = label
+		if exec != nil {
+			t.Annotations[mesoswire.AnnotationTaskGroupTasks] = members
+		}
 		out = append(out, t)
 	}
+	msg, err := l.groupFits(ctx, out, exec, before)
+	if err != nil {
+		return nil, err
+	}
+	if msg != "" {
+		return failed(msg)
+	}
 	return out, nil
+}
+
+// customGroupExecutor checks, as Mesos does, what a task group asks of a
+// custom executor beyond what LAUNCH does (executorFor): a command, its
+// framework ID, no Docker container, and the least resources an executor
+// may take. It says what is wrong, or "".
+func customGroupExecutor(ei *mesosv1.ExecutorInfo, frameworkID string) string {
+	id := ei.GetExecutorId().GetValue()
+	switch {
+	case ei.Command == nil:
+		return "'ExecutorInfo.command' must be set for 'CUSTOM' executor"
+	case ei.FrameworkId == nil:
+		return "'ExecutorInfo.framework_id' must be set"
+	case ei.GetFrameworkId().GetValue() != frameworkID:
+		return "ExecutorInfo has an invalid FrameworkID (Actual: " + ei.GetFrameworkId().GetValue() + " vs Expected: " + frameworkID + ")"
+	case ei.Container != nil && ei.GetContainer().GetType() == mesosv1.ContainerInfo_DOCKER:
+		return "Docker ContainerInfo is not supported on the executor"
+	}
+	scalars := map[string]float64{}
+	for _, r := range ei.GetResources() {
+		if r.GetType() == mesosv1.Value_SCALAR {
+			scalars[r.GetName()] += r.GetScalar().GetValue()
+		}
+	}
+	has := func(name string) (float64, string) {
+		v, ok := scalars[name]
+		if !ok {
+			return 0, "None"
+		}
+		return v, strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	if cpus, s := has(mesoswire.ResourceCPUs); s == "None" || cpus < minExecutorCPUs {
+		return fmt.Sprintf("Executor '%s' uses less CPUs (%s) than the minimum required (%g)", id, s, minExecutorCPUs)
+	}
+	if mem, s := has(mesoswire.ResourceMem); s == "None" || mem < minExecutorMemMB {
+		if s != "None" {
+			s += "MB"
+		}
+		return fmt.Sprintf("Executor '%s' uses less memory (%s) than the minimum required (%dMB)", id, s, minExecutorMemMB)
+	}
+	if _, s := has(mesoswire.ResourceDisk); s == "None" {
+		return "Executor '" + id + "' uses no disk"
+	}
+	return ""
+}
+
+// groupFits says, as Mesos words it, when the tasks of a group and the
+// executor it starts (a custom executor that does not run on the agent
+// yet) need more than the call's offers hold once the tasks before the
+// group (at before) took theirs; "" when they fit.
+func (l *launch) groupFits(ctx context.Context, tasks []*kmv1.Task, exec *kmv1.ExecutorInfo, before launchState) (string, error) {
+	var need corev1.ResourceList
+	for _, t := range tasks {
+		need = resources.Add(need, t.Spec.Resources.Core())
+	}
+	taken := before.used
+	for id, res := range before.execs {
+		runs, err := l.executorRuns(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if !runs {
+			taken = resources.Add(taken, res)
+		}
+	}
+	if exec != nil {
+		if _, started := before.execs[exec.ExecutorID]; !started {
+			runs, err := l.executorRuns(ctx, exec.ExecutorID)
+			if err != nil {
+				return "", err
+			}
+			if !runs {
+				need = resources.Add(need, exec.Resources.Core())
+			}
+		}
+	}
+	var offered corev1.ResourceList
+	for _, o := range l.offers {
+		offered = resources.Add(offered, o.Spec.Resources.Core())
+	}
+	available := resources.Sub(offered, taken)
+	if !resources.Fits(need, available) {
+		return "Total resources " + resources.String(need) + " required by task group and its executor are more than available " + resources.String(available), nil
+	}
+	return "", nil
 }
 
 // taskGroupLabel is the value of LabelTaskGroup for the group of taskIDs
@@ -115,12 +244,14 @@ func taskGroupLabel(frameworkID, agentID string, taskIDs []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// killGroup kills the live tasks of t's task group once t failed or was
-// killed, as Mesos's default executor does. t is read from the API server
+// killGroup kills the live tasks of t's task group on the default executor
+// once t failed or was killed, as Mesos's default executor does. t is read from the API server
 // (the cache keeps no labels).
 func (s *Server) killGroup(ctx context.Context, t *kmv1.Task) error {
 	group := t.Labels[LabelTaskGroup]
-	if group == "" || (t.Status.State != kmv1.TaskFailed && t.Status.State != kmv1.TaskKilled) {
+	// A custom executor's group is its own to end: Mesos kills a group's
+	// other tasks on its default executor only.
+	if group == "" || t.Spec.Executor != nil || (t.Status.State != kmv1.TaskFailed && t.Status.State != kmv1.TaskKilled) {
 		return nil
 	}
 	var l kmv1.TaskList

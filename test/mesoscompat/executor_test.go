@@ -88,7 +88,7 @@ var errUnauthorized = unauthorizedError{}
 
 // TestMesosGoExecutor runs mesos-go's executor library against the agent's
 // executor API: its configuration from the environment of an executor pod
-// as the agent builds it, SUBSCRIBE, LAUNCH, UPDATE and ACKNOWLEDGED with the
+// as the agent builds it, SUBSCRIBE, LAUNCH, LAUNCH_GROUP, UPDATE and ACKNOWLEDGED with the
 // update's uuid, MESSAGE and HEARTBEAT, in protobuf and in JSON.
 func TestMesosGoExecutor(t *testing.T) {
 	for _, mt := range []string{codecs.MediaTypeProtobuf.ContentType(), codecs.MediaTypeJSON.ContentType()} {
@@ -227,6 +227,16 @@ func runMesosGoExecutor(t *testing.T, mediaType string) {
 	side.mu.Unlock()
 	if len(msgs) != 1 || msgs[0] != "hello scheduler" {
 		t.Errorf("messages %q", msgs)
+	}
+
+	// A task group, as the agent sends one to an executor of the Mesos
+	// form: mesos-go decodes it as LAUNCH_GROUP with every task.
+	srv.Send(side.key, executorapi.Event{Type: executorapi.EventLaunchGroup, LaunchGroup: &executorapi.LaunchGroup{Tasks: []executorapi.TaskInfo{
+		{TaskID: task.Name}, {TaskID: "sidecar.1", Data: "side"}}}})
+	group := next(executor.Event_LAUNCH_GROUP).LaunchGroup.TaskGroup.Tasks
+	if len(group) != 2 || group[0].TaskID.Value != "web.1" || string(group[0].Data) != "\x00\xff" || group[1].TaskID.Value != "sidecar.1" ||
+		string(group[1].Data) != "side" || group[1].AgentID.Value != "agent-1" {
+		t.Errorf("LAUNCH_GROUP %+v, want web.1 with its bytes and sidecar.1", group)
 	}
 
 	srv.Send(side.key, executorapi.Event{Type: executorapi.EventKill, Kill: &executorapi.Kill{TaskID: task.Name}})
