@@ -233,7 +233,8 @@ func (m *mesosStream) taskID(ctx context.Context, name string) *mesosv1.TaskID {
 func (m *mesosStream) taskInfo(ctx context.Context, ti executorapi.TaskInfo) *mesosv1.TaskInfo {
 	id, data := ti.TaskID, []byte(ti.Data)
 	resources := mesoswire.MesosResources(kmv1.ResourceList(ti.Resources), m.id.Role)
-	if t := m.task(ctx, ti.TaskID); t != nil {
+	t := m.task(ctx, ti.TaskID)
+	if t != nil {
 		id, data = mesoswire.TaskID(t), mesoswire.TaskData(t)
 		if ports := mesoswire.PortsResource(portrange.FromAPI(t.Spec.Ports), m.id.Role); ports != nil {
 			resources = append(resources, ports)
@@ -242,8 +243,15 @@ func (m *mesosStream) taskInfo(ctx context.Context, ti executorapi.TaskInfo) *me
 	if len(data) == 0 {
 		data = nil
 	}
-	return &mesosv1.TaskInfo{
+	out := &mesosv1.TaskInfo{
 		Name: ptr.To(id), TaskId: &mesosv1.TaskID{Value: ptr.To(id)}, AgentId: m.agent(),
 		Resources: resources, Data: data,
 	}
+	if t != nil {
+		// Its name, labels and a group task's command, as launched.
+		if err := mesoswire.AddExecutorView(t, out); err != nil {
+			m.server.Log.Error(err, "A task's kept TaskInfo does not parse; its executor gets the task without it", "task", t.Namespace+"/"+t.Name)
+		}
+	}
+	return out
 }

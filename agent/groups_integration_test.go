@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
@@ -31,6 +32,18 @@ func groupTasks(t *testing.T, fwID, ex string, group []string, ids ...string) []
 	for _, id := range ids {
 		tk := b.MakeTask(mesoswire.TaskName(fwID, id), "").Resources("cpu", "100m", "memory", "32Mi").Executor(ex, "mesos-executor:1").Obj()
 		tk.Annotations = map[string]string{mesoswire.AnnotationTaskID: id, mesoswire.AnnotationTaskGroupTasks: members}
+		// What the master keeps of a group task for its executor: a
+		// name and a command, and labels.
+		kept, err := mesoswire.ExecutorTaskAnnotation(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: &id}, Name: ptr.To("name of " + id),
+			Command: &mesosv1.CommandInfo{Value: ptr.To("run " + id)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels, err := mesoswire.TaskLabelsAnnotation([]*mesosv1.Label{{Key: ptr.To("task"), Value: &id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Annotations[mesoswire.AnnotationExecutorTask], tk.Annotations[mesoswire.AnnotationTaskLabels] = kept, labels
 		tk.Spec.Data = mesoswire.SpecData([]byte("data of " + id))
 		out = append(out, tk)
 	}
@@ -101,6 +114,10 @@ func TestMesosExecutorLaunchGroup(t *testing.T) {
 	for i, ti := range got {
 		if ti.GetTaskId().GetValue() != group[i] || !bytes.Equal(ti.GetData(), []byte("data of "+group[i])) || ti.GetAgentId().GetValue() == "" {
 			t.Errorf("task %d of LAUNCH_GROUP: %v, want %s with its data", i, ti, group[i])
+		}
+		if ti.GetName() != "name of "+group[i] || ti.GetCommand().GetValue() != "run "+group[i] ||
+			len(ti.GetLabels().GetLabels()) != 1 || ti.GetLabels().GetLabels()[0].GetValue() != group[i] {
+			t.Errorf("task %d of LAUNCH_GROUP: %v, want the name, command and labels it was launched with", i, ti)
 		}
 	}
 	for _, id := range group {

@@ -2,7 +2,6 @@ package mesosapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -350,39 +349,32 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 		t.Spec.KillGracePeriodSeconds = &secs
 	}
 	if ls := ti.GetLabels().GetLabels(); len(ls) > 0 {
-		kept, msg := taskLabels(ls)
-		if msg != "" {
+		kept, err := mesoswire.TaskLabelsAnnotation(ls)
+		if err != nil {
+			return nil, err.Error()
+		}
+		t.Annotations[mesoswire.AnnotationTaskLabels] = kept
+	}
+	if exec != nil {
+		if msg := keepForExecutor(t, ti); msg != "" {
 			return nil, msg
 		}
-		t.Annotations[AnnotationTaskLabels] = kept
 	}
 	return t, ""
 }
 
-// AnnotationTaskLabels on a Task keeps its TaskInfo.labels, as a JSON list
-// of {"key", "value"}: Mesos labels are any strings, which Kubernetes
-// labels cannot all hold.
-const AnnotationTaskLabels = "kubemesos.io/mesos-labels"
-
-// maxTaskLabelsBytes bounds the labels a Task keeps.
-const maxTaskLabelsBytes = 8 << 10
-
-// taskLabels is the annotation of a task's labels, or why it cannot keep
-// them.
-func taskLabels(ls []*mesosv1.Label) (string, string) {
-	type label struct {
-		Key   string `json:"key"`
-		Value string `json:"value,omitempty"`
+// keepForExecutor keeps on t, a task of a custom executor launched as ti,
+// what its executor reads of ti and a Task has no field for
+// (mesoswire.AnnotationExecutorTask), or says why it cannot.
+func keepForExecutor(t *kmv1.Task, ti *mesosv1.TaskInfo) string {
+	kept, err := mesoswire.ExecutorTaskAnnotation(ti)
+	if err != nil {
+		return err.Error()
 	}
-	out := make([]label, 0, len(ls))
-	for _, l := range ls {
-		out = append(out, label{Key: l.GetKey(), Value: l.GetValue()})
+	if kept != "" {
+		t.Annotations[mesoswire.AnnotationExecutorTask] = kept
 	}
-	b, err := json.Marshal(out)
-	if err != nil || len(b) > maxTaskLabelsBytes {
-		return "", fmt.Sprintf("kubemesos keeps at most %d bytes of a task's labels", maxTaskLabelsBytes)
-	}
-	return string(b), ""
+	return ""
 }
 
 // commandFor is the command of a TaskInfo: a shell command runs as

@@ -117,7 +117,7 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 		one := proto.Clone(ti).(*mesosv1.TaskInfo)
 		if exec != nil {
 			// A task of a custom executor is that executor's task; its
-			// command, if any, is the executor's business and not kept.
+			// command, if any, is the executor's to run (kept below).
 			one.Executor, one.Command = ei, nil
 		} else {
 			// A task of the default executor is a command task.
@@ -133,6 +133,11 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 		t.Labels[LabelTaskGroup] = label
 		if exec != nil {
 			t.Annotations[mesoswire.AnnotationTaskGroupTasks] = members
+			// The executor gets the task's command, which the Task
+			// (a task of an executor) has no field for.
+			if msg := keepForExecutor(t, ti); msg != "" {
+				return failed("Task '" + ti.GetTaskId().GetValue() + "' of the group is invalid: " + msg)
+			}
 		}
 		out = append(out, t)
 	}

@@ -162,6 +162,10 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 		"not-mine-1":   "ExecutorInfo has an invalid FrameworkID",
 		"no-command-1": "'ExecutorInfo.command' must be set for 'CUSTOM' executor",
 	}
+	// The executor gets a task's name and command, which a Task of an
+	// executor has no field for.
+	podA := task("pod-a", 1)
+	podA.Name, podA.Command = proto.String("Pod A"), &mesosv1.CommandInfo{Value: proto.String("./serve --port 80")}
 	badTask := task("bad-task-1", 0.1)
 	badTask.AgentId = &mesosv1.AgentID{Value: proto.String("another-agent")}
 	accept := &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_ACCEPT.Enum(), Accept: &schedulerv1.Call_Accept{
@@ -180,7 +184,7 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 			group(executor("big", nil), task("too-big-1", 2), task("too-big-2", 1.95)),
 			group(executor("bad", nil), badTask, task("bad-task-2", 0.1)),
 			// The valid group, after the invalid ones: they took nothing.
-			group(executor("pod-ex", nil), task("pod-a", 1), same),
+			group(executor("pod-ex", nil), podA, same),
 			// A second group on the running executor: its resources are
 			// charged once.
 			group(executor("pod-ex", nil), task("pod-c", 2.4)),
@@ -235,6 +239,13 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 		if ids, ok, err := mesoswire.TaskGroupTasks(tk); !ok || err != nil || !slices.Equal(ids, want) {
 			t.Errorf("%s names its group %q (%v, %v), want %q", tk.Name, ids, ok, err, want)
 		}
+	}
+	kept := &mesosv1.TaskInfo{}
+	if err := mesoswire.AddExecutorView(a, kept); err != nil || kept.GetName() != "Pod A" || kept.GetCommand().GetValue() != "./serve --port 80" {
+		t.Errorf("pod-a keeps %v (%v) for its executor, want its name and command", kept, err)
+	}
+	if _, ok := bt.Annotations[mesoswire.AnnotationExecutorTask]; ok {
+		t.Errorf("pod-b, named by its ID and without a command, keeps %q", bt.Annotations[mesoswire.AnnotationExecutorTask])
 	}
 	if string(mesoswire.TaskData(bt)) != string([]byte{5}) {
 		t.Errorf("pod-b data %q", bt.Spec.Data)
