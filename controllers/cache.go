@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // CacheOptions is what the master's informers hold: only kubemesos pods
@@ -68,7 +69,13 @@ func StripTaskPayloads(obj any) (any, error) {
 		return obj, nil
 	}
 	t.ManagedFields = nil
-	t.Labels = nil
+	// A task group's label stays: the leader kills a group's other tasks
+	// when one ends (mesosapi), whose framework may not be subscribed.
+	if g, ok := t.Labels[mesoswire.LabelTaskGroup]; ok {
+		t.Labels = map[string]string{mesoswire.LabelTaskGroup: g}
+	} else {
+		t.Labels = nil
+	}
 	t.Annotations = nil
 	t.OwnerReferences = nil
 	t.Spec.Data = ""

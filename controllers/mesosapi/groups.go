@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
@@ -17,12 +18,6 @@ import (
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/resources"
 )
-
-// LabelTaskGroup on a Task names the task group it was launched in with
-// LAUNCH_GROUP: a digest of the framework ID, the agent and the group's
-// task IDs, so that each group is its own (a framework may launch many
-// groups on one executor ID, and on many agents).
-const LabelTaskGroup = "kubemesos.io/mesos-task-group"
 
 // Task groups. Mesos runs a task group on the executor the group names.
 // On the DEFAULT executor each task is a container of that executor;
@@ -130,7 +125,7 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 		if msg != "" {
 			return failed("Task '" + ti.GetTaskId().GetValue() + "' of the group is invalid: " + msg)
 		}
-		t.Labels[LabelTaskGroup] = label
+		t.Labels[mesoswire.LabelTaskGroup] = label
 		if exec != nil {
 			t.Annotations[mesoswire.AnnotationTaskGroupTasks] = members
 			// The executor gets the task's command, which the Task
@@ -236,7 +231,7 @@ func (l *launch) groupFits(ctx context.Context, tasks []*kmv1.Task, exec *kmv1.E
 	return "", nil
 }
 
-// taskGroupLabel is the value of LabelTaskGroup for the group of taskIDs
+// taskGroupLabel is the value of mesoswire.LabelTaskGroup for the group of taskIDs
 // on agentID.
 func taskGroupLabel(frameworkID, agentID string, taskIDs []string) string {
 	ids := slices.Clone(taskIDs)
@@ -249,23 +244,71 @@ func taskGroupLabel(frameworkID, agentID string, taskIDs []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
+// groupTaskChanged queues a task of a default executor's group that
+// failed or was killed, for killGroup. The cache keeps the group label.
+func (s *Server) groupTaskChanged(cached *kmv1.Task) {
+	if cached.Labels[mesoswire.LabelTaskGroup] == "" || cached.Spec.Executor != nil ||
+		(cached.Status.State != kmv1.TaskFailed && cached.Status.State != kmv1.TaskKilled) {
+		return
+	}
+	s.groupQueue.Add(client.ObjectKeyFromObject(cached))
+}
+
+// runGroupKiller kills the other tasks of the queued tasks' groups until
+// ctx ends, once this master leads: a standby keeps what it queued (its
+// informer lists every task as it starts) for when it takes over.
+func (s *Server) runGroupKiller(ctx context.Context) {
+	go func() {
+		<-ctx.Done()
+		s.groupQueue.ShutDown()
+	}()
+	go func() {
+		if s.elected != nil {
+			select {
+			case <-s.elected:
+			case <-ctx.Done():
+				return
+			}
+		}
+		for {
+			k, quit := s.groupQueue.Get()
+			if quit {
+				return
+			}
+			var t kmv1.Task
+			err := s.c.Get(ctx, k, &t)
+			if err == nil {
+				err = s.killGroup(ctx, &t)
+			}
+			switch {
+			case err == nil || apierrors.IsNotFound(err) || ctx.Err() != nil:
+				s.groupQueue.Forget(k)
+			default:
+				s.log.Error(err, "killing a task group", "task", k)
+				s.groupQueue.AddRateLimited(k)
+			}
+			s.groupQueue.Done(k)
+		}
+	}()
+}
+
 // killGroup kills the live tasks of t's task group on the default executor
-// once t failed or was killed, as Mesos's default executor does. t is read from the API server
-// (the cache keeps no labels).
+// once t failed or was killed, as Mesos's default executor does, whether
+// or not the framework is subscribed.
 func (s *Server) killGroup(ctx context.Context, t *kmv1.Task) error {
-	group := t.Labels[LabelTaskGroup]
+	group := t.Labels[mesoswire.LabelTaskGroup]
 	// A custom executor's group is its own to end: Mesos kills a group's
 	// other tasks on its default executor only.
 	if group == "" || t.Spec.Executor != nil || (t.Status.State != kmv1.TaskFailed && t.Status.State != kmv1.TaskKilled) {
 		return nil
 	}
 	var l kmv1.TaskList
-	if err := s.reader.List(ctx, &l, client.InNamespace(t.Namespace), client.MatchingLabels{LabelTaskGroup: group, kmv1.LabelFramework: string(t.Spec.Framework)}); err != nil {
+	if err := s.c.List(ctx, &l, client.InNamespace(t.Namespace), client.MatchingLabels{mesoswire.LabelTaskGroup: group}); err != nil {
 		return fmt.Errorf("listing the task group of %s/%s: %w", t.Namespace, t.Name, err)
 	}
 	for i := range l.Items {
 		sib := &l.Items[i]
-		if sib.Name == t.Name || sib.Spec.Kill || sib.Status.State.IsTerminal() {
+		if sib.Name == t.Name || sib.Spec.Framework != t.Spec.Framework || sib.Spec.Kill || sib.Status.State.IsTerminal() {
 			continue
 		}
 		patch := client.MergeFrom(sib.DeepCopy())

@@ -16,14 +16,14 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // TestTaskGroups: LAUNCH_GROUP on the default executor launches every task
 // of the group as a command task, or none (each gets TASK_ERROR with
 // REASON_TASK_GROUP_INVALID); when a task of a group fails, the master
-// kills the others, as Mesos's default executor does.
+// kills the others, as Mesos's default executor does, even while the
+// framework is disconnected.
 func TestTaskGroups(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -84,7 +84,7 @@ func TestTaskGroups(t *testing.T) {
 		return &tk
 	}
 	web, sidecar, other := get("web"), get("sidecar"), get("other")
-	if web.Spec.Command == nil || web.Labels[mesosapi.LabelTaskGroup] == "" || web.Labels[mesosapi.LabelTaskGroup] != sidecar.Labels[mesosapi.LabelTaskGroup] {
+	if web.Spec.Command == nil || web.Labels[mesoswire.LabelTaskGroup] == "" || web.Labels[mesoswire.LabelTaskGroup] != sidecar.Labels[mesoswire.LabelTaskGroup] {
 		t.Fatalf("group tasks: %v %v, want command tasks labelled with one group", web.Labels, sidecar.Labels)
 	}
 	var all kmv1.TaskList
@@ -94,11 +94,18 @@ func TestTaskGroups(t *testing.T) {
 	if len(all.Items) != 3 {
 		t.Errorf("%d Tasks, want the valid groups' 3", len(all.Items))
 	}
-	if other.Labels[mesosapi.LabelTaskGroup] == web.Labels[mesosapi.LabelTaskGroup] {
-		t.Errorf("two groups on one executor ID share the label %s", web.Labels[mesosapi.LabelTaskGroup])
+	if other.Labels[mesoswire.LabelTaskGroup] == web.Labels[mesoswire.LabelTaskGroup] {
+		t.Errorf("two groups on one executor ID share the label %s", web.Labels[mesoswire.LabelTaskGroup])
 	}
 
-	// The sidecar fails: the master kills the web task.
+	// The framework's scheduler goes away, and then the sidecar fails:
+	// the master kills the web task all the same, as Mesos's default
+	// executor does whether or not its framework is connected.
+	_ = es.resp.Body.Close()
+	eventually(t, "the framework to be Disconnected", func() bool {
+		var fws kmv1.FrameworkList
+		return env.Client.List(ctx, &fws, client.InNamespace(ns)) == nil && len(fws.Items) == 1 && fws.Items[0].Status.Phase == kmv1.FrameworkDisconnected
+	})
 	patch := client.MergeFrom(sidecar.DeepCopy())
 	sidecar.Status.State, sidecar.Status.Source, sidecar.Status.AgentID = kmv1.TaskFailed, kmv1.SourceAgent, offer.GetAgentId().GetValue()
 	sidecar.Status.LastUpdateTime = ptr.To(metav1.Now())
@@ -232,8 +239,8 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 			t.Errorf("%s runs on %+v, want the custom executor pod-ex with its resources", tk.Name, tk.Spec.Executor)
 		}
 	}
-	if a.Labels[mesosapi.LabelTaskGroup] == "" || a.Labels[mesosapi.LabelTaskGroup] != bt.Labels[mesosapi.LabelTaskGroup] || a.Labels[mesosapi.LabelTaskGroup] == c.Labels[mesosapi.LabelTaskGroup] {
-		t.Errorf("group labels %q %q %q: want pod-a and pod-b in one group, pod-c in another", a.Labels[mesosapi.LabelTaskGroup], bt.Labels[mesosapi.LabelTaskGroup], c.Labels[mesosapi.LabelTaskGroup])
+	if a.Labels[mesoswire.LabelTaskGroup] == "" || a.Labels[mesoswire.LabelTaskGroup] != bt.Labels[mesoswire.LabelTaskGroup] || a.Labels[mesoswire.LabelTaskGroup] == c.Labels[mesoswire.LabelTaskGroup] {
+		t.Errorf("group labels %q %q %q: want pod-a and pod-b in one group, pod-c in another", a.Labels[mesoswire.LabelTaskGroup], bt.Labels[mesoswire.LabelTaskGroup], c.Labels[mesoswire.LabelTaskGroup])
 	}
 	for tk, want := range map[*kmv1.Task][]string{a: {"pod-a", "pod-b"}, bt: {"pod-a", "pod-b"}, c: {"pod-c"}} {
 		if ids, ok, err := mesoswire.TaskGroupTasks(tk); !ok || err != nil || !slices.Equal(ids, want) {

@@ -112,6 +112,9 @@ type Server struct {
 	auth *httpauth.Auth
 	// taskQueue holds the Tasks whose updates are to be sent.
 	taskQueue workqueue.TypedRateLimitingInterface[taskKey]
+	// groupQueue holds the tasks of task groups that ended, whose
+	// groups' other tasks are to be killed.
+	groupQueue workqueue.TypedRateLimitingInterface[types.NamespacedName]
 	// informers are the manager's, for the Offer and Task events.
 	informers cache.Informers
 	// messageCache holds the messages from executors to schedulers
@@ -162,6 +165,8 @@ func New(mgr ctrl.Manager, o Options) (*Server, error) {
 		streams:         newRegistry(),
 		taskQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[taskKey](),
 			workqueue.TypedRateLimitingQueueConfig[taskKey]{Name: "mesos-api-task-updates"}),
+		groupQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
+			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "mesos-api-task-groups"}),
 	}, nil
 }
 
@@ -174,6 +179,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.runUpdateWorkers(ctx)
+	s.runGroupKiller(ctx)
 	if err := s.watchTasks(ctx, s.informers); err != nil {
 		return err
 	}

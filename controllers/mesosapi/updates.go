@@ -70,10 +70,12 @@ func (s *Server) watchTasks(ctx context.Context, informers cache.Informers) erro
 				return
 			}
 			s.taskChanged(now)
+			s.groupTaskChanged(now)
 		},
 		AddFunc: func(obj any) {
 			if t, ok := obj.(*kmv1.Task); ok && t.Status.State != "" {
 				s.taskChanged(t)
+				s.groupTaskChanged(t)
 			}
 		},
 	})
@@ -143,11 +145,6 @@ func (s *Server) sendTaskUpdate(ctx context.Context, k taskKey) {
 			return
 		}
 		s.log.V(2).Info("reading a Task for its status update", "task", k.key, "error", err.Error())
-		s.taskQueue.AddRateLimited(k)
-		return
-	}
-	if err := s.killGroup(ctx, &t); err != nil {
-		s.log.Error(err, "killing a task group", "task", k.key)
 		s.taskQueue.AddRateLimited(k)
 		return
 	}

@@ -7,6 +7,12 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
 
+// LabelTaskGroup on a Task names the task group it was launched in with
+// LAUNCH_GROUP: a digest of the framework ID, the agent and the group's
+// task IDs, so that each group is its own (a framework may launch many
+// groups on one executor ID, and on many agents).
+const LabelTaskGroup = "kubemesos.io/mesos-task-group"
+
 // AnnotationTaskGroupTasks on each Task of a task group launched on a
 // custom executor (LAUNCH_GROUP) lists the Mesos task IDs of the whole
 // group, in the group's order, as a JSON array of strings. The master sets
