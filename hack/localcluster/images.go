@@ -89,7 +89,8 @@ func kubemesosTag(repo string) (string, error) {
 }
 
 // imageSpecs lists the images: the kubemesos binaries from binDir (as the
-// Dockerfile lays them out), busybox, and the pause image.
+// Dockerfile lays them out), busybox, the e2e test's two custom Mesos
+// executors, and the pause image.
 func imageSpecs(repo, binDir string) ([]imageSpec, error) {
 	tag, err := kubemesosTag(repo)
 	if err != nil {
