@@ -89,7 +89,8 @@ test-mesoscompat: ## Check the Mesos v1 types against mesos-go's definitions and
 
 .PHONY: e2e
 # The e2e test's Mesos framework library (npm mesos-framework, pinned with
-# its dependencies by the lockfile): installed again only when that changes.
+# its dependencies by the lockfile), which also goes into the image of its
+# executor: installed again only when the lockfile changes.
 MESOS_FRAMEWORK_JS := test/e2e/mesosframework/node_modules/.package-lock.json
 $(MESOS_FRAMEWORK_JS): test/e2e/mesosframework/package-lock.json
 	@echo ">> npm ci (test/e2e/mesosframework)"
@@ -123,7 +124,9 @@ bench-master: build $(ENVTEST_TOOLS) ## Measure the master as a process on envte
 CLUSTER_NODES ?= 3
 
 .PHONY: cluster-up
-cluster-up: build node-packages $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) ## Start the local cluster: control plane and 3 real nodes (kubeconfig in .localcluster/kubeconfig).
+# The npm packages of test/e2e/mesosframework go into the image of the npm
+# library's executor (hack/localcluster/images.go), built with the others.
+cluster-up: build node-packages $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(MESOS_FRAMEWORK_JS) ## Start the local cluster: control plane and 3 real nodes (kubeconfig in .localcluster/kubeconfig).
 	hack/cluster-up.sh "$(LOCALCLUSTER_DIR)" $(CLUSTER_NODES)
 
 .PHONY: cluster-down

@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -70,6 +72,11 @@ type Options struct {
 	// Ports are the port ranges the agent offers (Mesos's default
 	// [31000-32000] from the command line).
 	Ports portrange.Set
+	// AnonymousExecutorNamespaces are the namespaces whose executors may
+	// call the executor API without credentials, taken from the address of
+	// their pod (executor_auth.go); empty: none, every call needs its
+	// executor's token.
+	AnonymousExecutorNamespaces []string
 }
 
 // Agent is the kubemesos agent of one node. It builds the agent's parts
@@ -135,6 +142,8 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		auth: &executorAuthenticator{
 			tokens: newTokenAuthenticator(ClientTokenReview(c), clk, log.WithName("executor-auth")),
 			pods:   c, node: o.NodeName, id: id,
+			anonymous: sets.New(o.AnonymousExecutorNamespaces...), log: log.WithName("executor-auth"),
+			admitted: utilcache.NewLRUExpireCacheWithClock(reviewCacheSize, clk),
 		},
 		server: server, dispatch: dispatch, updates: updates, inbox: relay, requeue: requeue,
 		outbox: &outbox{client: c, clock: clk, node: o.NodeName, id: id},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -19,7 +20,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -269,13 +272,37 @@ func parseClaims(token string) (claims, error) {
 
 // executorAuthenticator tells which executor a call comes from: a token's
 // pod (as the API server vouches for it) must be an executor pod that this
-// agent launched on its node under its current agentID.
+// agent launched on its node under its current agentID. A call without
+// credentials is taken, in the namespaces of anonymous only, from the pod
+// whose address it comes from (see authenticateAnonymous).
 type executorAuthenticator struct {
 	tokens *tokenAuthenticator
 	// pods reads the node's pods and Tasks from the agent's cache.
 	pods client.Reader
 	node string
 	id   *identity
+	// anonymous are the namespaces whose executors may call without
+	// credentials (--executor-api-anonymous-namespaces); empty: none.
+	anonymous sets.Set[string]
+	log       logr.Logger
+	// admitted remembers the executor pods (by UID) whose calls without
+	// credentials were logged at Info, so that each is logged once there.
+	admitted *utilcache.LRUExpireCache
+}
+
+// Flag and message of the opt-in for executors that send no credentials.
+const (
+	// FlagAnonymousNamespaces is the agent's flag of the opt-in.
+	FlagAnonymousNamespaces = "--executor-api-anonymous-namespaces"
+	// anonymousLogTTL bounds how long an executor pod admitted without
+	// credentials stays remembered as logged.
+	anonymousLogTTL = time.Hour
+)
+
+// noToken says what a caller without credentials can do.
+func noToken(why string) error {
+	return unauthorized("%s: send \"Authorization: Bearer <token>\" with the token in the file named by $%s, or, for an executor that cannot send one, have the agent opt its namespace in (%s)",
+		why, executorapi.EnvTokenFile, FlagAnonymousNamespaces)
 }
 
 // errStalePod: the agent's record of a token's pod is not the pod the
@@ -283,13 +310,21 @@ type executorAuthenticator struct {
 // yet there.
 var errStalePod = errors.New("the pod is not the one the token was issued to")
 
-// Authenticate tells which executor a bearer token belongs to, from the
-// token alone, before the call's body is read. The token must be a
+// Authenticate tells which executor a call comes from, before its body is
+// read. A call with an Authorization header must carry a bearer token: a
 // service account token for executorapi.TokenAudience that the API server
 // accepts (TokenReview), bound to a pod that this agent launched on its
 // node under its current agentID and that is, by the agent's own record,
-// still the pod of that executor. Errors are *CallErrors (401, 403, 503).
-func (x *executorAuthenticator) Authenticate(ctx context.Context, token string) (ExecutorKey, error) {
+// still the pod of that executor. A call without one is taken only as
+// authenticateAnonymous allows. Errors are *CallErrors (401, 403, 503).
+func (x *executorAuthenticator) Authenticate(ctx context.Context, c Credentials) (ExecutorKey, error) {
+	if c.Authorization == "" {
+		return x.authenticateAnonymous(ctx, c.Peer)
+	}
+	token := c.BearerToken()
+	if token == "" {
+		return ExecutorKey{}, unauthorized("the executor API takes \"Authorization: Bearer <token>\", with the token in the file named by $%s; no other scheme", executorapi.EnvTokenFile)
+	}
 	id, err := x.tokens.identify(ctx, token, false)
 	if err != nil {
 		return ExecutorKey{}, err
@@ -311,6 +346,85 @@ func (x *executorAuthenticator) Authenticate(ctx context.Context, token string) 
 		return ExecutorKey{}, unavailable("the agent has not seen pod %s/%s yet; retry", id.Namespace, id.Name)
 	}
 	return k, err
+}
+
+// authenticateAnonymous tells which executor a call without credentials
+// comes from: the executor of the running executor pod of this node whose
+// address is the call's peer address, if its namespace is opted in. The
+// pod is trusted on its address alone: executor pods never share the
+// node's network (the agent's admission policy refuses hostNetwork), and
+// their calls reach the agent from their own address. The call must then
+// name that executor, as a call with a token must name its pod's.
+func (x *executorAuthenticator) authenticateAnonymous(ctx context.Context, peer netip.Addr) (ExecutorKey, error) {
+	if x.anonymous.Len() == 0 {
+		return ExecutorKey{}, noToken("no executor token, and this agent takes no calls without one")
+	}
+	if !peer.IsValid() {
+		return ExecutorKey{}, noToken("no executor token, and the call's address cannot be read")
+	}
+	var pods corev1.PodList
+	if err := x.pods.List(ctx, &pods, client.MatchingFields{indexPodNode: x.node}); err != nil {
+		return ExecutorKey{}, fmt.Errorf("listing the pods of node %s: %w", x.node, err)
+	}
+	var match []*corev1.Pod
+	unaddressed := false
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		if hasAddr(p, peer) {
+			match = append(match, p)
+		} else if p.Status.PodIP == "" && p.Labels[kmv1.LabelComponent] == "executor" && x.anonymous.Has(p.Namespace) {
+			unaddressed = true
+		}
+	}
+	switch {
+	case len(match) > 1:
+		return ExecutorKey{}, unavailable("the agent sees %d running pods with address %s; retry", len(match), peer)
+	case len(match) == 0 && unaddressed:
+		// The caller may be an executor whose address the agent has not
+		// seen yet (the kubelet reports it after the pod starts).
+		return ExecutorKey{}, unavailable("no executor token, and the agent has not seen a running executor pod with address %s (yet); retry, or send the token", peer)
+	case len(match) == 0:
+		return ExecutorKey{}, noToken(fmt.Sprintf("no executor token, and %s is not the address of a running executor pod of node %s", peer, x.node))
+	}
+	pod := match[0]
+	if !x.anonymous.Has(pod.Namespace) {
+		return ExecutorKey{}, noToken(fmt.Sprintf("no executor token, and namespace %s is not among those whose executors may call without one", pod.Namespace))
+	}
+	k, err := x.executorOfPod(ctx, podIdentity{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID})
+	switch {
+	case errors.Is(err, errStalePod):
+		return ExecutorKey{}, unavailable("pod %s/%s changed while the agent looked at it; retry", pod.Namespace, pod.Name)
+	case err != nil:
+		var refused *CallError
+		if errors.As(err, &refused) && refused.Status == http.StatusForbidden {
+			// Not an executor of this agent: the caller is no one it knows.
+			return ExecutorKey{}, noToken(fmt.Sprintf("no executor token, and %s is not the address of an executor of this agent (%v)", peer, err))
+		}
+		return ExecutorKey{}, err
+	}
+	log := x.log.V(2)
+	if _, seen := x.admitted.Get(pod.UID); !seen {
+		x.admitted.Add(pod.UID, struct{}{}, anonymousLogTTL)
+		log = x.log
+	}
+	log.Info("accepting executor calls without credentials from the executor pod's address", "executor", k.String(),
+		"pod", klog.KObj(pod), "podUID", pod.UID, "peer", peer.String())
+	return k, nil
+}
+
+// hasAddr reports whether addr is one of p's addresses.
+func hasAddr(p *corev1.Pod, addr netip.Addr) bool {
+	is := func(ip string) bool {
+		a, err := netip.ParseAddr(ip)
+		return err == nil && a.Unmap() == addr
+	}
+	if is(p.Status.PodIP) {
+		return true
+	}
+	return slices.ContainsFunc(p.Status.PodIPs, func(ip corev1.PodIP) bool { return is(ip.IP) })
 }
 
 // executorOfPod returns the executor whose pod id is, by the agent's own

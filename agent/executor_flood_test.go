@@ -39,8 +39,8 @@ func (h *floodHooks) MesosIdentity(context.Context, ExecutorKey) (MesosIdentity,
 
 func (h *floodHooks) Task(context.Context, string, string) (*kmv1.Task, error) { return nil, nil }
 
-func (h *floodHooks) Authenticate(_ context.Context, token string) (ExecutorKey, error) {
-	id, ok := strings.CutPrefix(token, "exec-")
+func (h *floodHooks) Authenticate(_ context.Context, c Credentials) (ExecutorKey, error) {
+	id, ok := strings.CutPrefix(c.BearerToken(), "exec-")
 	if !ok {
 		return ExecutorKey{}, unauthorized("not an executor token")
 	}

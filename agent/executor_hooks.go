@@ -50,9 +50,9 @@ var _ ExecutorHooks = (*executorHooks)(nil)
 // AgentID is the agent's current agentID, "" before admission.
 func (h *executorHooks) AgentID() string { return h.id.get() }
 
-// Authenticate tells which executor a bearer token belongs to.
-func (h *executorHooks) Authenticate(ctx context.Context, token string) (ExecutorKey, error) {
-	return h.auth.Authenticate(ctx, token)
+// Authenticate tells which executor a call comes from (executor_auth.go).
+func (h *executorHooks) Authenticate(ctx context.Context, c Credentials) (ExecutorKey, error) {
+	return h.auth.Authenticate(ctx, c)
 }
 
 // Subscribed re-launches what a (re)subscribed executor does not know yet

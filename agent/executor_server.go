@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -31,10 +32,11 @@ type ExecutorKey = kmv1.ExecutorRef
 type ExecutorHooks interface {
 	// AgentID is the agent's current agentID, "" before admission.
 	AgentID() string
-	// Authenticate tells which executor a bearer token belongs to. A
-	// *CallError carries the answer's status (401, 403, 503); any other
-	// error is answered 500.
-	Authenticate(ctx context.Context, token string) (ExecutorKey, error)
+	// Authenticate tells which executor a call comes from, from what it
+	// tells of its caller before its body is read. A *CallError carries
+	// the answer's status (401, 403, 503); any other error is answered
+	// 500.
+	Authenticate(ctx context.Context, c Credentials) (ExecutorKey, error)
 	// Subscribed is told that an executor (re)subscribed, once the
 	// unacknowledged updates of its SUBSCRIBE were taken with Update.
 	Subscribed(ctx context.Context, k ExecutorKey, s *executorapi.Subscribe)
@@ -58,6 +60,36 @@ type ExecutorHooks interface {
 	// Task reads a Task of the agent's node from its cache: nil when
 	// there is none of that name.
 	Task(ctx context.Context, namespace, name string) (*kmv1.Task, error)
+}
+
+// Credentials are what the executor API knows of a call's caller before it
+// reads the call's body.
+type Credentials struct {
+	// Authorization is the call's Authorization header; "" when it has
+	// none.
+	Authorization string
+	// Peer is the address the call came from (its TCP peer's, an IPv4
+	// address unmapped); the zero Addr when it cannot be read.
+	Peer netip.Addr
+}
+
+// BearerToken is the token of a Bearer Authorization; "" for another
+// scheme, or none.
+func (c Credentials) BearerToken() string {
+	token, ok := strings.CutPrefix(c.Authorization, "Bearer ")
+	if !ok {
+		return ""
+	}
+	return token
+}
+
+// credentialsOf reads the Credentials of a call.
+func credentialsOf(r *http.Request) Credentials {
+	c := Credentials{Authorization: r.Header.Get("Authorization")}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		c.Peer = ap.Addr().Unmap()
+	}
+	return c
 }
 
 // ServerLimits bound what the executor API takes from its callers, so that
@@ -354,13 +386,9 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseUnread(w, http.StatusServiceUnavailable, "the agent is not admitted yet; retry")
 		return
 	}
-	// Who calls is known from the headers alone: nothing of an
-	// unauthenticated caller's body is read.
-	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !bearer {
-		token = ""
-	}
-	key, err := s.Hooks.Authenticate(r.Context(), token)
+	// Who calls is known from the headers and the peer's address alone:
+	// nothing of an unauthenticated caller's body is read.
+	key, err := s.Hooks.Authenticate(r.Context(), credentialsOf(r))
 	if err != nil {
 		w.Header().Set("Connection", "close")
 		s.callFailed(w, err, "authenticating an executor call", "")

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,15 @@ const (
 	// framework: mesos-go-executor (test/mesoscompat) with busybox's
 	// shell, which the token prologue of a Mesos executor needs.
 	mesosExecutorImage = "kubemesos/mesos-go-executor:e2e"
+	// nodeExecutorImage is the other custom executor of the e2e test's
+	// Mesos framework: the npm library mesos-framework's own executor
+	// (test/e2e/mesosframework/executor.js, run by this machine's Node.js)
+	// with busybox's shell, which the token prologue of a Mesos executor
+	// needs.
+	nodeExecutorImage = "kubemesos/mesos-framework-executor:e2e"
+	// nodeExecutorDir is where that image holds executor.js and the
+	// library's node_modules.
+	nodeExecutorDir = "opt/mesos-framework"
 	// pauseImage is each node's pod sandbox image.
 	pauseImage = "kubemesos/pause:local"
 	// busyboxBinary is the static busybox of Debian's busybox-static.
@@ -79,7 +89,8 @@ func kubemesosTag(repo string) (string, error) {
 }
 
 // imageSpecs lists the images: the kubemesos binaries from binDir (as the
-// Dockerfile lays them out), busybox, and the pause image.
+// Dockerfile lays them out), busybox, the e2e test's two custom Mesos
+// executors, and the pause image.
 func imageSpecs(repo, binDir string) ([]imageSpec, error) {
 	tag, err := kubemesosTag(repo)
 	if err != nil {
@@ -98,6 +109,10 @@ func imageSpecs(repo, binDir string) ([]imageSpec, error) {
 			bb = append(bb, file{path: "bin/" + a, linkname: "busybox"})
 		}
 	}
+	nodeSpec, err := nodeExecutorSpec(repo, bb)
+	if err != nil {
+		return nil, err
+	}
 	return []imageSpec{
 		kubemesosImage(tag, binDir),
 		{ref: busyboxImage, files: bb, cmd: []string{"sh"}, env: []string{"PATH=/bin"}},
@@ -105,6 +120,7 @@ func imageSpecs(repo, binDir string) ([]imageSpec, error) {
 			file{path: "usr", dir: true, mode: 0o755}, file{path: "usr/local", dir: true, mode: 0o755}, file{path: "usr/local/bin", dir: true, mode: 0o755},
 			file{path: "usr/local/bin/mesos-go-executor", src: filepath.Join(binDir, "mesos-go-executor"), mode: 0o755}),
 			cmd: []string{"mesos-go-executor"}, env: []string{"PATH=/usr/local/bin:/bin"}},
+		nodeSpec,
 		{ref: pauseImage, files: []file{{path: "pause", src: filepath.Join(binDir, "pause"), mode: 0o755}}, entrypoint: []string{"/pause"}, user: nonRoot},
 	}, nil
 }
@@ -119,6 +135,131 @@ func kubemesosImage(tag, binDir string) imageSpec {
 			{path: "usr/local/bin/montecarloarea", src: filepath.Join(binDir, "montecarloarea"), mode: 0o755}},
 		entrypoint: []string{"kubemesos"}, user: nonRoot, env: []string{"PATH=/usr/local/bin"},
 	}
+}
+
+// nodeExecutorSpec is the image of the npm library's executor: the shell
+// files bb, this machine's node binary in /usr/local/bin with the shared
+// libraries it needs (as ldd lists them, at the same paths), and executor.js
+// with the npm packages of test/e2e/mesosframework (`make cluster-up` runs
+// npm ci there first) in nodeExecutorDir.
+func nodeExecutorSpec(repo string, bb []file) (imageSpec, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return imageSpec{}, fmt.Errorf("the image %s needs Node.js (node on the PATH): %w", nodeExecutorImage, err)
+	}
+	if node, err = filepath.EvalSymlinks(node); err != nil {
+		return imageSpec{}, fmt.Errorf("finding node: %w", err)
+	}
+	libs, err := sharedLibraries(node)
+	if err != nil {
+		return imageSpec{}, err
+	}
+	files := append([]file(nil), bb...)
+	dirs := map[string]bool{}
+	for _, f := range bb {
+		if f.dir {
+			dirs[f.path] = true
+		}
+	}
+	// mkdirs adds the directories of path that are not there yet.
+	mkdirs := func(path string) {
+		var missing []string
+		for d := filepath.Dir(path); d != "." && d != "/" && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+			missing = append(missing, d)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			files = append(files, file{path: missing[i], dir: true, mode: 0o755})
+		}
+	}
+	add := func(f file) {
+		mkdirs(f.path)
+		files = append(files, f)
+	}
+	add(file{path: "usr/local/bin/node", src: node, mode: 0o755})
+	for _, lib := range libs {
+		add(file{path: strings.TrimPrefix(lib, "/"), src: lib, mode: 0o755})
+	}
+	src := filepath.Join(repo, "test", "e2e", "mesosframework")
+	add(file{path: nodeExecutorDir + "/executor.js", src: filepath.Join(src, "executor.js"), mode: 0o644})
+	modules := filepath.Join(src, "node_modules")
+	if _, err := os.Stat(filepath.Join(modules, "mesos-framework", "package.json")); err != nil {
+		return imageSpec{}, fmt.Errorf("the image %s needs the npm packages of %s (`make cluster-up` runs npm ci there): %w", nodeExecutorImage, src, err)
+	}
+	err = filepath.WalkDir(modules, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		in := nodeExecutorDir + "/" + filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			dirs[in] = true
+			files = append(files, file{path: in, dir: true, mode: 0o755})
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			files = append(files, file{path: in, linkname: target})
+		case d.Type().IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files = append(files, file{path: in, src: p, mode: 0o644 | int64(info.Mode().Perm()&0o111)})
+		}
+		return nil
+	})
+	if err != nil {
+		return imageSpec{}, fmt.Errorf("reading %s: %w", modules, err)
+	}
+	return imageSpec{ref: nodeExecutorImage, files: files, cmd: []string{"node", "/" + nodeExecutorDir + "/executor.js"},
+		env: []string{"PATH=/usr/local/bin:/bin"}}, nil
+}
+
+// sharedLibraries lists the shared libraries that binary loads, its
+// dynamic loader included, as ldd finds them on this machine; none for a
+// static binary.
+func sharedLibraries(binary string) ([]string, error) {
+	out, err := exec.Command("ldd", binary).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "not a dynamic executable") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("ldd %s: %w: %s", binary, err, out)
+	}
+	return parseLdd(string(out))
+}
+
+// parseLdd reads the absolute paths of the libraries in ldd's output:
+// "name => /path (0x...)" and the loader's "/path (0x...)"; the vDSO has no
+// file. A library that ldd cannot find is an error.
+func parseLdd(out string) ([]string, error) {
+	var libs []string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.Contains(line, "statically linked") {
+			continue
+		}
+		if name, path, ok := strings.Cut(line, "=>"); ok {
+			fields := strings.Fields(path)
+			if len(fields) == 0 || fields[0] == "not" {
+				return nil, fmt.Errorf("ldd cannot find the library %s", strings.TrimSpace(name))
+			}
+			if strings.HasPrefix(fields[0], "/") {
+				libs = append(libs, fields[0])
+			}
+			continue
+		}
+		if fields := strings.Fields(line); strings.HasPrefix(fields[0], "/") {
+			libs = append(libs, fields[0])
+		}
+	}
+	return libs, nil
 }
 
 // busyboxApplets asks the static busybox which commands it provides.

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -250,4 +252,96 @@ func TestUnescapeMount(t *testing.T) {
 	if !sort.SliceIsSorted(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) }) {
 		t.Errorf("not deepest first: %v", mps)
 	}
+}
+
+// TestNodeExecutorImage: the npm library's executor image has node, the
+// shared libraries it loads, busybox's shell, executor.js and the npm
+// packages, each after its directory.
+func TestNodeExecutorImage(t *testing.T) {
+	repo := t.TempDir()
+	src := filepath.Join(repo, "test", "e2e", "mesosframework")
+	for p, content := range map[string]string{
+		"executor.js": "// executor", "node_modules/mesos-framework/package.json": "{}", "node_modules/mesos-framework/lib/executor.js": "//",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb := []file{{path: "bin", dir: true, mode: 0o755}, {path: "bin/busybox", content: []byte("bb"), mode: 0o755}, {path: "bin/sh", linkname: "busybox"}}
+	spec, err := nodeExecutorSpec(repo, bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{"": true}
+	for _, f := range spec.files {
+		if dir := filepath.Dir(f.path); dir != "." && !have[dir] {
+			t.Errorf("%s comes before its directory %s", f.path, dir)
+		}
+		if have[f.path] {
+			t.Errorf("%s is in the layer twice", f.path)
+		}
+		have[f.path] = true
+	}
+	for _, want := range []string{"bin/sh", "usr/local/bin/node", nodeExecutorDir + "/executor.js", nodeExecutorDir + "/node_modules/mesos-framework/lib/executor.js"} {
+		if !have[want] {
+			t.Errorf("the image has no %s", want)
+		}
+	}
+	node, _ := exec.LookPath("node")
+	node, _ = filepath.EvalSymlinks(node)
+	libs, err := sharedLibraries(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lib := range libs {
+		if !have[strings.TrimPrefix(lib, "/")] {
+			t.Errorf("the image lacks %s, which node loads", lib)
+		}
+	}
+	if spec.ref != nodeExecutorImage || !slices.Contains(spec.env, "PATH=/usr/local/bin:/bin") {
+		t.Errorf("image %s with env %q", spec.ref, spec.env)
+	}
+	if _, err := nodeExecutorSpec(t.TempDir(), bb); err == nil || !strings.Contains(err.Error(), "npm ci") {
+		t.Errorf("without the npm packages: %v, want an error saying to run npm ci", err)
+	}
+}
+
+// TestParseLdd: the libraries of ldd's output, the loader's included, not
+// the vDSO; a library ldd cannot find is an error.
+func TestParseLdd(t *testing.T) {
+	out := "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibdl.so.2 => /lib/x86_64-linux-gnu/libdl.so.2 (0x00007f)\n" +
+		"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n"
+	got, err := parseLdd(out)
+	want := []string{"/lib/x86_64-linux-gnu/libdl.so.2", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("parseLdd = %q, %v; want %q", got, err, want)
+	}
+	if got, err := parseLdd("\tstatically linked\n"); err != nil || len(got) != 0 {
+		t.Errorf("a static binary: %q, %v", got, err)
+	}
+	if _, err := parseLdd("\tlibfoo.so.1 => not found\n"); err == nil || !strings.Contains(err.Error(), "libfoo.so.1") {
+		t.Errorf("a missing library: %v, want an error naming it", err)
+	}
+}
+
+// FuzzParseLdd: whatever ldd prints, parseLdd returns absolute paths or an
+// error.
+func FuzzParseLdd(f *testing.F) {
+	for _, s := range []string{"", "\tlinux-vdso.so.1 (0x1)\n", "\tlibc.so.6 => /lib/libc.so.6 (0x1)\n", "\t/lib64/ld.so (0x1)\n", "x =>", "=> not found", " \n\t=>\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		libs, err := parseLdd(s)
+		if err != nil {
+			return
+		}
+		for _, l := range libs {
+			if !strings.HasPrefix(l, "/") || strings.ContainsAny(l, " \t\n") {
+				t.Fatalf("parseLdd(%q) gave %q", s, libs)
+			}
+		}
+	})
 }

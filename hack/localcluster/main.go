@@ -12,7 +12,9 @@
 //     and reach the other nodes and the API server;
 //   - images built here from static binaries with go-containerregistry and
 //     imported into every node's containerd: the kubemesos binaries tagged
-//     with the chart's appVersion, busybox:stable and the pause image.
+//     with the chart's appVersion, busybox:stable, the pause image, and the
+//     e2e test's custom Mesos executors (mesos-go's, and the npm library's
+//     on this machine's Node.js).
 //
 // Every address lives in network namespaces that `up` creates; the machine
 // reaches the API server through a loopback port that `up` forwards.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -45,11 +46,15 @@ type agentOptions struct {
 	tolerations         []corev1.Toleration
 	ports               string
 	portSet             portrange.Set
+	anonymous           string
+	anonymousNamespaces []string
 	zap                 zap.Options
 }
 
-func newAgentCommand() *cobra.Command {
-	o := &agentOptions{}
+func newAgentCommand() *cobra.Command { return agentCommand(&agentOptions{}) }
+
+// agentCommand is `kubemesos agent`, its flags parsed into o.
+func agentCommand(o *agentOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent --node-name NODE",
 		Short: "Run the kubemesos agent on one node",
@@ -68,6 +73,9 @@ the executor API (POST /api/v1/executor on --port). Each executor pod gets a
 service account token bound to it, for the audience "kubemesos.io/executor",
 which the kubelet mounts and renews; the agent has the API server verify it
 (TokenReview) and accepts it only from the pod it launched for that executor.
+An executor that cannot send the token (a third-party Mesos executor library)
+can call without it only in a namespace that --executor-api-anonymous-namespaces
+opts in, and only from the address of its own running pod.
 Status updates are checkpointed under --work-dir and written to the Task status
 in order, so a restarted agent loses none.
 
@@ -103,8 +111,40 @@ is offered, as the resource "ports", those that no live task of the agent
 holds; the allocator counts them as the resource kubemesos.io/ports. Executor
 pods have their own network namespaces, so a port is never contended between
 pods: frameworks pick ports from their offers as they do on Mesos.`)
+	f.StringVar(&o.anonymous, strings.TrimPrefix(agent.FlagAnonymousNamespaces, "--"), "", `Namespaces, comma-separated, whose executors may call the executor API
+without credentials, for executor libraries that cannot send the executor
+token (default: none). A call without an Authorization header is then taken
+as the executor of the running executor pod of this node whose pod IP is the
+call's source address, if that pod is in one of these namespaces, and the call
+must name that executor; any other call without credentials is refused (401).
+A call with a token is checked as without this flag. It trusts the pod
+network: any process that can send from that pod's IP (every container of the
+pod) acts as its executor. SECURITY.md says what it does not protect against.`)
 	addZapFlags(cmd, &o.zap)
 	return cmd
+}
+
+// parseNamespaces reads a comma-separated list of namespace names ("" is
+// none); spaces around a name are dropped, and each name must be a DNS-1123
+// label, given once.
+func parseNamespaces(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var names []string
+	seen := map[string]bool{}
+	for i, part := range strings.Split(s, ",") {
+		name := strings.TrimSpace(part)
+		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+			return nil, fmt.Errorf("namespace %d (%q) is not a namespace name: %s", i+1, name, strings.Join(msgs, "; "))
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("namespace %q is given twice", name)
+		}
+		seen[name] = true
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 func (o *agentOptions) validate() error {
@@ -128,6 +168,11 @@ func (o *agentOptions) validate() error {
 			errs = append(errs, fmt.Errorf("--ports: %w", err))
 		}
 	}
+	names, err := parseNamespaces(o.anonymous)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", agent.FlagAnonymousNamespaces, err))
+	}
+	o.anonymousNamespaces = names
 	o.tolerations = nil
 	if o.offerTolerations != "" {
 		if err := json.Unmarshal([]byte(o.offerTolerations), &o.tolerations); err != nil {
@@ -174,6 +219,7 @@ func runAgent(o *agentOptions) error {
 		StatusUpdateWriters:         o.statusUpdateWriters,
 		OfferTolerations:            o.tolerations,
 		Ports:                       o.portSet,
+		AnonymousExecutorNamespaces: o.anonymousNamespaces,
 	}, ctrl.Log.WithName("agent"))
 	if err != nil {
 		return fmt.Errorf("starting the agent: %w", err)
@@ -187,7 +233,8 @@ func runAgent(o *agentOptions) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the ready check: %w", err)
 	}
-	ctrl.Log.WithName("agent").Info("starting the agent", "node", o.nodeName, "endpoint", a.Options.Endpoint, "workDir", o.workDir)
+	ctrl.Log.WithName("agent").Info("starting the agent", "node", o.nodeName, "endpoint", a.Options.Endpoint, "workDir", o.workDir,
+		"anonymousExecutorNamespaces", o.anonymousNamespaces)
 	return mgr.Start(ctx)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestHelpExplainsEachCommand(t *testing.T) {
 	}{
 		{args: []string{"--help"}, want: []string{"master", "agent", "version", "kubectl get kubemesos"}},
 		{args: []string{"master", "--help"}, want: []string{"kubemesos-master", "--kubeconfig", "--allocation-interval", "--offer-timeout", "--agent-ping-timeout", "--max-agent-ping-timeouts", "--agent-removal-rate-limit", "--role-weights", "--leader-elect", "--leader-election-lease-duration", "--health-probe-bind-address", "--pprof-bind-address", "/debug/pprof/heap?gc=1", "--zap-log-level"}},
-		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--port", "--pprof-bind-address"}},
+		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--port", "--pprof-bind-address", "--executor-api-anonymous-namespaces", "cannot send the executor", "SECURITY.md"}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -72,6 +73,7 @@ func TestAgentFlagErrorsSayWhatToDo(t *testing.T) {
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"key":"k","operator":"Within"}]`}, want: `operator "Within"`},
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"operator":"Exists","value":"v"}]`}, want: "Exists takes no value"},
 		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, offerTolerations: `[{"key":"k","effect":"Sometimes"}]`}, want: `effect "Sometimes"`},
+		{o: agentOptions{nodeName: "n", port: 5051, heartbeatInterval: time.Second, statusUpdateWriters: 1, anonymous: "mesos,Batch"}, want: `--executor-api-anonymous-namespaces: namespace 2 ("Batch") is not a namespace name`},
 	}
 	for _, tc := range cases {
 		err := tc.o.validate()
@@ -195,4 +197,69 @@ func TestPrepareWorkDir(t *testing.T) {
 	if _, err := run(t, "prepare-work-dir"); err == nil || !strings.Contains(err.Error(), "--dir is required") {
 		t.Errorf("no --dir: %v", err)
 	}
+}
+
+// TestAnonymousExecutorNamespacesParse: --executor-api-anonymous-namespaces
+// takes namespace names, comma-separated; empty is none.
+func TestAnonymousExecutorNamespacesParse(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{in: "", want: nil},
+		{in: "  ", want: nil},
+		{in: "mesos-anonymous", want: []string{"mesos-anonymous"}},
+		{in: "a, b ,c", want: []string{"a", "b", "c"}},
+		{in: "a,,b", err: `namespace 2 ("")`},
+		{in: "a,", err: `namespace 2 ("")`},
+		{in: "a_b", err: "is not a namespace name"},
+		{in: strings.Repeat("n", 64), err: "is not a namespace name"},
+		{in: "a,b,a", err: `namespace "a" is given twice`},
+	}
+	for _, tc := range cases {
+		got, err := parseNamespaces(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseNamespaces(%q) = %q, %v; want an error containing %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("parseNamespaces(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	o := &agentOptions{}
+	if err := agentCommand(o).ParseFlags([]string{"--node-name", "n", "--executor-api-anonymous-namespaces", "mesos-anonymous,batch"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil || !slices.Equal(o.anonymousNamespaces, []string{"mesos-anonymous", "batch"}) {
+		t.Errorf("the flag gives %q, %v; want [mesos-anonymous batch]", o.anonymousNamespaces, err)
+	}
+}
+
+// FuzzParseNamespaces: whatever it is given, parseNamespaces returns valid,
+// distinct namespace names or an error, and what it returns reads back the
+// same.
+func FuzzParseNamespaces(f *testing.F) {
+	for _, s := range []string{"", "a", "a,b", " a , b ", "a,,b", "A", "a,a", strings.Repeat("x", 70)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		names, err := parseNamespaces(s)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, n := range names {
+			if len(n) == 0 || len(n) > 63 || strings.TrimSpace(n) != n || strings.Contains(n, ",") || seen[n] {
+				t.Fatalf("parseNamespaces(%q) gave %q", s, names)
+			}
+			seen[n] = true
+		}
+		again, err := parseNamespaces(strings.Join(names, ","))
+		if err != nil || !slices.Equal(again, names) {
+			t.Fatalf("parseNamespaces(%q) = %q, which reads back as %q, %v", s, names, again, err)
+		}
+	})
 }

@@ -291,6 +291,9 @@ type AgentConfig struct {
 	Intercept *interceptor.Funcs
 	// Log receives its logs; ctrl.Log named after the node when unset.
 	Log logr.Logger
+	// AnonymousExecutorNamespaces opt namespaces in to executor calls
+	// without credentials (agent.Options).
+	AnonymousExecutorNamespaces []string
 }
 
 // RunAgent runs an agent until the test ends or stop is called.
@@ -347,6 +350,7 @@ func NewAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig) (ctrl.Manag
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
 		NodeName: node, Endpoint: ac.Addr, Listen: ac.Addr, WorkDir: ac.WorkDir, LeaseNamespace: SystemNamespace,
 		HeartbeatInterval: ac.HeartbeatInterval, ExecutorRegistrationTimeout: ac.RegistrationTimeout,
+		AnonymousExecutorNamespaces: ac.AnonymousExecutorNamespaces,
 	}, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating agent %s: %w", node, err)

@@ -200,6 +200,19 @@ func TestChartValues(t *testing.T) {
 	if strings.Contains(render(t)["DaemonSet/kubemesos-agent"], "--offer-tolerations") {
 		t.Error("the agent tolerates taints for its offers by default")
 	}
+	agentArgs := func(docs map[string]string) []string {
+		var ds appsv1.DaemonSet
+		if err := yaml.Unmarshal([]byte(docs["DaemonSet/kubemesos-agent"]), &ds); err != nil {
+			t.Fatal(err)
+		}
+		return ds.Spec.Template.Spec.Containers[0].Args
+	}
+	if args := agentArgs(render(t)); slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--executor-api-anonymous-namespaces") }) {
+		t.Errorf("the agent takes executor calls without credentials by default: %q", args)
+	}
+	if args := agentArgs(render(t, "--set", "agent.executorAPI.anonymousNamespaces={mesos-anonymous,batch}")); !slices.Contains(args, "--executor-api-anonymous-namespaces=mesos-anonymous,batch") {
+		t.Errorf("agent.executorAPI.anonymousNamespaces is not passed to the agent: %q", args)
+	}
 	plain := render(t)
 	if !strings.Contains(plain["DaemonSet/kubemesos-agent"], "--status-update-writers=8") ||
 		!strings.Contains(render(t, "--set", "agent.statusUpdateWriters=16")["DaemonSet/kubemesos-agent"], "--status-update-writers=16") {
@@ -235,7 +248,7 @@ func TestChartValues(t *testing.T) {
 	if e := goMemLimit(render(t, "--set", "master.goMemLimit=400MiB")); e.Value != "400MiB" || e.ValueFrom != nil {
 		t.Errorf("master.goMemLimit is not passed on: %+v", e)
 	}
-	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "master.goMemLimit=400M"}, {"--set", "agent.statusUpdateWriters=0"}} {
+	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "master.goMemLimit=400M"}, {"--set", "agent.statusUpdateWriters=0"}, {"--set", "agent.executorAPI.anonymousNamespaces={Mesos}"}, {"--set", "agent.executorAPI.bogus=1"}} {
 		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
 		if err == nil {
 			t.Errorf("values %v accepted", bad)

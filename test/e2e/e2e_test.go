@@ -88,7 +88,9 @@ func kubectl(args ...string) (string, error) { return run(testenv.Kubectl(), arg
 // directory, and timeouts short enough for tests.
 func install() error {
 	// The Mesos scheduler API's anonymous namespace (mesos_framework_test.go)
-	// must exist before the chart binds its role there.
+	// must exist before the chart binds its role there. The agents take
+	// calls without credentials from its executors too (the npm library's
+	// executor sends none).
 	anon := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: mesosNamespace}}
 	if err := c.Create(context.Background(), anon); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", mesosNamespace, err)
@@ -99,7 +101,7 @@ func install() error {
 		"--set", "master.leaderElection.retryPeriod=500ms", "--set", "master.agentPingTimeout=2s",
 		"--set", "master.maxAgentPingTimeouts=3", "--set", "agent.heartbeatInterval=1s",
 		"--set", "master.mesosAPI.anonymousNamespace="+mesosNamespace, "--set", "master.mesosAPI.commandImage=busybox:stable",
-		"--set", "master.mesosAPI.heartbeatInterval=5s")
+		"--set", "master.mesosAPI.heartbeatInterval=5s", "--set", "agent.executorAPI.anonymousNamespaces={"+mesosNamespace+"}")
 	if err != nil {
 		return fmt.Errorf("helm install: %v\n%s", err, out)
 	}

@@ -103,11 +103,13 @@ func masterPodIP(t *testing.T) string {
 // test/e2e/mesosframework/package-lock.json, unmodified) subscribes to a
 // master through the Mesos v1 scheduler HTTP API in JSON, receives offers,
 // launches command tasks that reach TASK_FINISHED, acknowledges their
-// updates, declines the offers it does not need, runs a task on a custom
-// executor (mesos-go-executor: a Mesos executor on mesos-go's library,
-// speaking the Mesos v1 executor API to the agent) that sends the framework
-// a message, kills a task and tears the framework down; kubectl sees the same Framework and Tasks, each
-// launched once, with no state going backwards.
+// updates, declines the offers it does not need, runs a task on each of two
+// custom executors that speak the Mesos v1 executor API to the agent and
+// send the framework a message (mesos-go-executor, on mesos-go's library,
+// with its token; and the npm library's own executor, executor.js, which
+// sends no credentials: the e2e install opts mesosNamespace in on the agent
+// too), kills a task and tears the framework down; kubectl sees the same
+// Framework and Tasks, each launched once, with no state going backwards.
 func TestMesosFrameworkLibrary(t *testing.T) {
 	ctx := context.Background()
 	node, err := exec.LookPath("node")
@@ -174,15 +176,16 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 			t.Errorf("no %q in the run: %v", want, count)
 		}
 	}
-	finished, killed, worked := 0, 0, 0
+	finished, killed := 0, 0
+	worked := map[string]int{} // by executor
 	for task, st := range final {
 		switch {
-		case strings.Contains(task, ".worker-") && st == "TASK_FINISHED":
-			worked++
+		case workerExecutor(task) != "" && st == "TASK_FINISHED":
+			worked[workerExecutor(task)]++
 			// The agent may coalesce TASK_RUNNING into a TASK_FINISHED that
 			// follows it within --status-update-delay.
 			if got := updates[task]; len(got) > 2 || (len(got) == 2 && got[0] != "TASK_RUNNING") {
-				t.Errorf("the custom executor's task went %v, want TASK_RUNNING (unless coalesced) then TASK_FINISHED", got)
+				t.Errorf("the custom executor's task %s went %v, want TASK_RUNNING (unless coalesced) then TASK_FINISHED", task, got)
 			}
 		// The library names a task "<framework name>.<task name>-<n>.<uuid>".
 		case strings.Contains(task, ".hello-") && st == "TASK_FINISHED":
@@ -193,27 +196,41 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 			t.Errorf("task %s ended %s (updates %v)", task, st, updates[task])
 		}
 	}
-	if finished != 3 || killed != 1 || worked != 1 {
-		t.Errorf("%d command tasks finished, %d killed and %d on the custom executor finished, want 3, 1 and 1: %v", finished, killed, worked, updates)
+	if finished != 3 || killed != 1 || worked[mesosGoExecutor] != 1 || worked[npmExecutor] != 1 {
+		t.Errorf("%d command tasks finished, %d killed, and on the custom executors %v finished, want 3, 1 and one on each of %s and %s: %v",
+			finished, killed, worked, mesosGoExecutor, npmExecutor, updates)
 	}
-	// The custom executor's message reached the framework, from its
+	// Each custom executor's message reached the framework, from that
 	// executor.
-	messages := 0
+	messages := map[string]int{}
 	for _, e := range events {
 		if e.Event == "message" {
-			messages++
-			if e.Executor != "e2e-worker" || !strings.HasPrefix(e.Data, "hello from ") || !strings.Contains(e.Data, ".worker-") || e.Agent == "" {
-				t.Errorf("MESSAGE %+v, want the executor e2e-worker's hello", e)
+			messages[e.Executor]++
+			task, ok := strings.CutPrefix(e.Data, "hello from ")
+			if !ok || workerExecutor(task) != e.Executor || e.Agent == "" {
+				t.Errorf("MESSAGE %+v, want a hello from a task of its executor", e)
 			}
 		}
 	}
-	if messages != 1 {
-		t.Errorf("%d framework messages, want the custom executor's one", messages)
+	if len(messages) != 2 || messages[mesosGoExecutor] != 1 || messages[npmExecutor] != 1 {
+		t.Errorf("framework messages by executor %v, want one from each of %s and %s", messages, mesosGoExecutor, npmExecutor)
 	}
+	// Their updates came from the executors (SOURCE_EXECUTOR): the npm
+	// library's executor sent them without credentials.
+	npmFinished := false
 	for _, e := range events {
-		if e.Event == "update" && strings.Contains(e.Task, ".worker-") && e.Source != "SOURCE_EXECUTOR" {
+		if e.Event != "update" || workerExecutor(e.Task) == "" {
+			continue
+		}
+		if e.Source != "SOURCE_EXECUTOR" {
 			t.Errorf("an update of the custom executor's task from %s, want SOURCE_EXECUTOR: %+v", e.Source, e)
 		}
+		if workerExecutor(e.Task) == npmExecutor && e.State == "TASK_FINISHED" && e.Source == "SOURCE_EXECUTOR" {
+			npmFinished = true
+		}
+	}
+	if !npmFinished {
+		t.Errorf("the npm library's executor's task never reached TASK_FINISHED from SOURCE_EXECUTOR: %v", updates)
 	}
 
 	// What kubectl sees: the framework and one Task per Mesos task.
@@ -245,10 +262,31 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 			ofFramework++
 		}
 	}
-	if ofFramework != 5 {
-		t.Errorf("%d Tasks of the framework, want 5 (each Mesos task launched once)", ofFramework)
+	if ofFramework != 6 {
+		t.Errorf("%d Tasks of the framework, want 6 (each Mesos task launched once)", ofFramework)
 	}
 	tasks.check(t)
+}
+
+// The custom executors of scenario.js.
+const (
+	// mesosGoExecutor is mesos-go-executor's ID; its task IDs hold ".worker-".
+	mesosGoExecutor = "e2e-worker"
+	// npmExecutor is the npm library's executor's (executor.js) ID; its
+	// task IDs hold ".npmworker-".
+	npmExecutor = "e2e-npm-worker"
+)
+
+// workerExecutor is the custom executor of a task of scenario.js, from its
+// ID ("<framework>.<name>-<n>.<time>"); "" for a command task.
+func workerExecutor(task string) string {
+	switch {
+	case strings.Contains(task, ".worker-"):
+		return mesosGoExecutor
+	case strings.Contains(task, ".npmworker-"):
+		return npmExecutor
+	}
+	return ""
 }
 
 // tail returns the last n bytes of s.

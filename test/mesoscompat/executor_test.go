@@ -41,8 +41,8 @@ type agentSide struct {
 
 func (a *agentSide) AgentID() string { return "agent-1" }
 
-func (a *agentSide) Authenticate(_ context.Context, token string) (agent.ExecutorKey, error) {
-	if token != "executor-token" {
+func (a *agentSide) Authenticate(_ context.Context, c agent.Credentials) (agent.ExecutorKey, error) {
+	if c.BearerToken() != "executor-token" {
 		return agent.ExecutorKey{}, &agent.CallError{Status: 401, Err: errUnauthorized}
 	}
 	return a.key, nil

@@ -1,13 +1,17 @@
 // The e2e test's Mesos framework (test/e2e/mesos_framework_test.go): the npm
 // library mesos-framework, unmodified, speaking the Mesos v1 scheduler HTTP
 // API (JSON) to a kubemesos master. It subscribes, launches three command
-// tasks that finish and one that sleeps, and one task on a custom executor
-// (mesos-go-executor, a Mesos executor built on mesos-go's library, in the
-// image kubemesos/mesos-go-executor:e2e) that finishes and sends the
-// framework a message; it acknowledges every update (the library does),
-// declines the offers it no longer needs (the library does), kills the
-// sleeper once the others have finished, and tears the framework down. Each step is printed as one line, "SCENARIO <json>", for the test to
-// read; the library's own log goes to stderr.
+// tasks that finish and one that sleeps, and two tasks on custom executors
+// that each finish and send the framework a message: one on
+// mesos-go-executor (a Mesos executor built on mesos-go's library, in the
+// image kubemesos/mesos-go-executor:e2e, which sends its token), one on
+// executor.js (the npm library's own executor, in the image
+// kubemesos/mesos-framework-executor:e2e, which sends no credentials). It
+// acknowledges every update (the library does), declines the offers it no
+// longer needs (the library does), kills the sleeper once the others have
+// finished, and tears the framework down. Each step is printed as one line,
+// "SCENARIO <json>", for the test to read; the library's own log goes to
+// stderr.
 //
 //   node scenario.js --master 10.0.0.5 --port 5050 --name e2e --timeout 180
 "use strict";
@@ -37,35 +41,44 @@ function command(line) {
 
 const resources = { cpus: 0.1, mem: 32, ports: 0, disk: 0 };
 
-// The custom executor: a Mesos image, run as a shell command, as a Mesos
+// A custom executor: a Mesos image, run as a shell command, as a Mesos
 // framework describes one.
-const workerExecutor = new Mesos.ExecutorInfo({
-    executor_id: new Mesos.ExecutorID("e2e-worker"),
-    command: command("mesos-go-executor"),
-    container: new Mesos.ContainerInfo({
-        type: Mesos.ContainerInfo.Type.MESOS,
-        mesos: new Mesos.ContainerInfo.MesosInfo({
-            image: new Mesos.Image({ type: Mesos.Image.Type.DOCKER, docker: new Mesos.Image.Docker({ name: "kubemesos/mesos-go-executor:e2e" }) })
+function customExecutor(id, line, image) {
+    return new Mesos.ExecutorInfo({
+        executor_id: new Mesos.ExecutorID(id),
+        command: command(line),
+        container: new Mesos.ContainerInfo({
+            type: Mesos.ContainerInfo.Type.MESOS,
+            mesos: new Mesos.ContainerInfo.MesosInfo({
+                image: new Mesos.Image({ type: Mesos.Image.Type.DOCKER, docker: new Mesos.Image.Docker({ name: image }) })
+            })
         })
-    })
-});
-const messages = []; // the executor's messages, as text
-let workerLaunched = false;
+    });
+}
+
+// The tasks on custom executors, by the name in their task IDs: mesos-go's
+// executor, and the npm library's own (executor.js).
+const workers = [
+    { name: "worker", executor: customExecutor("e2e-worker", "mesos-go-executor", "kubemesos/mesos-go-executor:e2e") },
+    { name: "npmworker", executor: customExecutor("e2e-npm-worker", "node /opt/mesos-framework/executor.js", "kubemesos/mesos-framework-executor:e2e") }
+];
+const messages = {}; // executor ID -> its messages, as text
+let pendingWorkers = workers.slice();
 
 // The library's task definitions always carry a CommandInfo, which Mesos
-// refuses beside an ExecutorInfo; so the custom executor's task is launched
-// with the library's own ACCEPT call, on the first offer that fits.
-function launchWorker(offer) {
+// refuses beside an ExecutorInfo; so the custom executors' tasks are
+// launched with the library's own ACCEPT call, on the first offers that fit.
+function launchWorkers(offer, fit) {
     const scalar = (name, value) => new Mesos.Resource({ name: name, type: Mesos.Value.Type.SCALAR, scalar: new Mesos.Value.Scalar(value) });
-    const task = new Mesos.TaskInfo({
-        name: "worker",
-        task_id: new Mesos.TaskID(scheduler.options.frameworkName + ".worker-1." + Date.now()),
+    const tasks = fit.map((w) => new Mesos.TaskInfo({
+        name: w.name,
+        task_id: new Mesos.TaskID(scheduler.options.frameworkName + "." + w.name + "-1." + Date.now()),
         agent_id: offer.agent_id,
         resources: [scalar("cpus", resources.cpus), scalar("mem", resources.mem)],
-        executor: workerExecutor
-    });
-    const launch = new Mesos.Offer.Operation({ type: Mesos.Offer.Operation.Type.LAUNCH, launch: new Mesos.Offer.Operation.Launch([task]) });
-    report("launch-worker", { task: task.task_id.value, agent: offer.agent_id.value });
+        executor: w.executor
+    }));
+    const launch = new Mesos.Offer.Operation({ type: Mesos.Offer.Operation.Type.LAUNCH, launch: new Mesos.Offer.Operation.Launch(tasks) });
+    tasks.forEach((task) => report("launch-worker", { task: task.task_id.value, agent: offer.agent_id.value, executor: task.executor.executor_id.value }));
     scheduler.accept([offer.id], [launch], null);
 }
 
@@ -94,7 +107,7 @@ const scheduler = new lib.Scheduler({
         // then what the test needs to see.
         UPDATE: function (update) {
             const st = update.status;
-            if (st.task_id.value.indexOf(".worker-") > 0) {
+            if (isWorker(st.task_id.value)) {
                 // Not one of the library's tasks: acknowledged here.
                 this.acknowledge(update);
             } else {
@@ -110,12 +123,16 @@ const scheduler = new lib.Scheduler({
         OFFERS: function (offers) {
             report("offers", { count: offers.offers.length, ip: offers.offers.map((o) => (o.url && o.url.address ? o.url.address.ip : "")) });
             let rest = offers.offers;
-            if (!workerLaunched) {
-                const fits = rest.find((o) => scalarOf(o, "cpus") >= resources.cpus && scalarOf(o, "mem") >= resources.mem);
-                if (fits) {
-                    workerLaunched = true;
-                    launchWorker(fits);
-                    rest = rest.filter((o) => o !== fits);
+            for (const o of offers.offers) {
+                if (pendingWorkers.length === 0) {
+                    break;
+                }
+                const room = Math.min(Math.floor(scalarOf(o, "cpus") / resources.cpus + 1e-9), Math.floor(scalarOf(o, "mem") / resources.mem));
+                if (room >= 1) {
+                    const fit = pendingWorkers.slice(0, room);
+                    pendingWorkers = pendingWorkers.slice(room);
+                    launchWorkers(o, fit);
+                    rest = rest.filter((x) => x !== o);
                 }
             }
             defaultHandlers.OFFERS.call(this, Object.assign({}, offers, { offers: rest }));
@@ -128,12 +145,20 @@ function ids(name) {
     return Object.keys(states).filter((id) => id.indexOf("." + name + "-") > 0);
 }
 
+// isWorker tells the tasks on custom executors.
+function isWorker(id) {
+    return workers.some((w) => id.indexOf("." + w.name + "-") > 0);
+}
+
 function progress() {
     const hello = ids("hello");
     const sleeper = ids("sleeper");
-    const worker = ids("worker");
     const finished = hello.filter((id) => states[id] === "TASK_FINISHED").length;
-    const workerDone = worker.length === 1 && states[worker[0]] === "TASK_FINISHED" && messages.length > 0;
+    const workerDone = workers.every((w) => {
+        const id = ids(w.name);
+        const msgs = messages[w.executor.executor_id.value] || [];
+        return id.length === 1 && states[id[0]] === "TASK_FINISHED" && msgs.length > 0;
+    });
     if (!killed && finished === finishing && workerDone && sleeper.length === 1 && states[sleeper[0]] === "TASK_RUNNING") {
         killed = true;
         const task = scheduler.launchedTasks.find((t) => t.taskId === sleeper[0]);
@@ -154,8 +179,9 @@ function progress() {
 scheduler.on("subscribed", (s) => report("subscribed", { frameworkId: s.frameworkId, streamId: s.mesosStreamId }));
 scheduler.on("sent_accept", () => report("accepted"));
 scheduler.on("message", (m) => {
-    messages.push(m.data);
-    report("message", { executor: m.executorId ? m.executorId.value : "", agent: m.agentId ? m.agentId.value : "", data: m.data });
+    const executor = m.executorId ? m.executorId.value : "";
+    (messages[executor] = messages[executor] || []).push(m.data);
+    report("message", { executor: executor, agent: m.agentId ? m.agentId.value : "", data: m.data });
     progress();
 });
 scheduler.on("sent_decline", () => report("declined"));
