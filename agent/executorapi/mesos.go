@@ -71,10 +71,10 @@ func validateMesosCall(c *executorv1.Call) string {
 	case executorv1.Call_SUBSCRIBE:
 		// As Mesos, the unacknowledged updates are not checked here: one
 		// that the agent cannot take is left out (UnacknowledgedUpdate),
-		// so that it cannot keep its executor from subscribing.
-		if c.Subscribe == nil {
-			return "Expecting 'subscribe' to be present"
-		}
+		// so that it cannot keep its executor from subscribing. Unlike
+		// Mesos, a SUBSCRIBE without 'subscribe' is taken as one with
+		// nothing unacknowledged, which is all it could say: executor
+		// libraries that leave it out (the npm mesos-framework's) work.
 	case executorv1.Call_UPDATE:
 		if c.Update == nil {
 			return "Expecting 'update' to be present"

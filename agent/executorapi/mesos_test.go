@@ -95,3 +95,26 @@ func FuzzParseMesosCall(f *testing.F) {
 		}
 	})
 }
+
+// TestParseMesosCallChecks: what the Mesos form refuses, with Mesos's
+// messages, and the one call it takes that Mesos refuses: a SUBSCRIBE
+// without 'subscribe' (the npm library mesos-framework sends one).
+func TestParseMesosCallChecks(t *testing.T) {
+	ids := `"framework_id":{"value":"fw"},"executor_id":{"value":"e1"}`
+	for body, want := range map[string]string{
+		`{"type":"SUBSCRIBE",` + ids + `}`:                   "",
+		`{"type":"SUBSCRIBE",` + ids + `,"subscribe":{}}`:    "",
+		`{"type":"SUBSCRIBE","framework_id":{"value":"fw"}}`: "Failed to convert JSON into Call protobuf: Missing required fields: executor_id",
+		`{"type":"UPDATE",` + ids + `}`:                      "Failed to validate Executor::Call: Expecting 'update' to be present",
+		`{"type":"MESSAGE",` + ids + `}`:                     "Failed to validate Executor::Call: Expecting 'message' to be present",
+	} {
+		_, herr := ParseMesosCall(mesoswire.JSON, []byte(body))
+		got := ""
+		if herr != nil {
+			got = herr.Msg
+		}
+		if got != want {
+			t.Errorf("%s: refused with %q, want %q", body, got, want)
+		}
+	}
+}

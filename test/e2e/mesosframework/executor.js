@@ -9,44 +9,16 @@
 // TASK_FINISHED; it exits on SHUTDOWN.
 //
 // The library neither retries a SUBSCRIBE that fails nor resends updates;
-// this executor does both, until the agent acknowledges them. And the
+// this executor does both, until the agent acknowledges them. (The
 // library's SUBSCRIBE lacks the "subscribe" field, which Apache Mesos 1.x
-// refuses ("400 Expecting 'subscribe' to be present"), and kubemesos with
-// it: the one fix-up below adds an empty one to that request on its way out,
-// leaving the library itself unmodified.
+// refuses; the agent takes it as an empty one.)
 //
 // It runs in the image kubemesos/mesos-framework-executor:e2e
 // (hack/localcluster/images.go) as: node /opt/mesos-framework/executor.js
 "use strict";
 
 const crypto = require("crypto");
-const http = require("http");
 const lib = require("mesos-framework");
-
-// The fix-up of the library's SUBSCRIBE (above): the library writes each
-// call's JSON with one req.write on an http.request of its own.
-const request = http.request;
-http.request = function () {
-    const req = request.apply(this, arguments);
-    const write = req.write;
-    req.write = function (chunk) {
-        const rest = Array.prototype.slice.call(arguments, 1);
-        if (typeof chunk === "string") {
-            let call = null;
-            try {
-                call = JSON.parse(chunk);
-            } catch (e) {
-                call = null;
-            }
-            if (call && call.type === "SUBSCRIBE" && !call.subscribe) {
-                call.subscribe = {};
-                chunk = JSON.stringify(call);
-            }
-        }
-        return write.apply(this, [chunk].concat(rest));
-    };
-    return req;
-};
 
 // Log lines go to stderr: the pod's log.
 function log(what, fields) {
