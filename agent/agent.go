@@ -199,6 +199,9 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 		return err
 	}
 	a.writer.live = mgr.GetAPIReader()
+	if h, ok := a.server.Hooks.(*executorHooks); ok {
+		h.live = mgr.GetAPIReader()
+	}
 	if err := a.tasks.setup(mgr, a.registration.poke, a.requeue); err != nil {
 		return fmt.Errorf("setting up the task controller: %w", err)
 	}

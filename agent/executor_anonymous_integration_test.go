@@ -37,6 +37,11 @@ func runPod(t *testing.T, pod *corev1.Pod, ip string) {
 	}
 	p.Status.Phase = corev1.PodRunning
 	p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+	p.Status.ContainerStatuses = nil
+	for _, c := range p.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+	}
 	if err := env.Client.Status().Update(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +142,28 @@ func TestExecutorCallsWithoutCredentials(t *testing.T) {
 		})
 	}
 
+	// While a pod of the node (of any namespace) has no address the agent
+	// has seen, it may hold the caller's: no call without credentials is
+	// taken, and the caller is told to retry.
+	otherNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "agent-it-other-"}}
+	if err := env.Client.Create(ctx, otherNS); err != nil {
+		t.Fatal(err)
+	}
+	starting2 := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: otherNS.Name, Name: "starting"}, Spec: corev1.PodSpec{
+		NodeName: "anon-node", AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	if err := env.Client.Create(ctx, starting2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "calls without credentials held while a pod has no address", func() bool {
+		code, msg := anonymousCall(t, addr, "", key, starting)
+		return code == http.StatusServiceUnavailable && strings.Contains(msg, "has no address the agent has seen yet")
+	})
+	runPod(t, starting2, "10.244.7.20")
+	eventually(t, "calls without credentials taken again once every pod has an address", func() bool {
+		code, _ := anonymousCall(t, addr, "", key, `"type":"MESSAGE","message":{"data":"hi"}`)
+		return code == http.StatusAccepted
+	})
+
 	// A pod of the same namespace and node that the agent did not launch,
 	// at the caller's address: not an executor.
 	runPod(t, pod, "10.244.7.8")
@@ -204,5 +231,26 @@ func TestExecutorCallsWithoutCredentials(t *testing.T) {
 	eventually(t, "a call from a namespace not opted in refused", func() bool {
 		code, msg := anonymousCall(t, addr, "", agent.ExecutorKey{Namespace: closed.Name, Framework: "fw", ExecutorID: "c"}, `"type":"MESSAGE","message":{"data":"hi"}`)
 		return code == http.StatusUnauthorized && strings.Contains(msg, "namespace "+closed.Name+" is not among") && strings.Contains(msg, agent.FlagAnonymousNamespaces)
+	})
+
+	// The executor's container has ended, its pod not yet: the address
+	// may be another pod's already, so it is not taken as the executor's.
+	runPod(t, closedPod, "10.244.7.11")
+	runPod(t, pod, testPeer)
+	eventually(t, "the executor's calls taken again", func() bool {
+		code, _ := anonymousCall(t, addr, "", key, `"type":"MESSAGE","message":{"data":"hi"}`)
+		return code == http.StatusAccepted
+	})
+	var ended corev1.Pod
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &ended); err != nil {
+		t.Fatal(err)
+	}
+	ended.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}
+	if err := env.Client.Status().Update(ctx, &ended); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a call from an ended executor's address refused", func() bool {
+		code, msg := anonymousCall(t, addr, "", key, `"type":"MESSAGE","message":{"data":"hi"}`)
+		return code == http.StatusUnauthorized && strings.Contains(msg, "is not the address of a running executor pod")
 	})
 }

@@ -366,6 +366,11 @@ func (x *executorAuthenticator) authenticateAnonymous(ctx context.Context, peer 
 	if err := x.pods.List(ctx, &pods, client.MatchingFields{indexPodNode: x.node}); err != nil {
 		return ExecutorKey{}, fmt.Errorf("listing the pods of node %s: %w", x.node, err)
 	}
+	// An address is taken as a pod's only while the pod surely holds it:
+	// running, not being deleted, every container running. A pod that is
+	// ending may have given its address back already, to a pod of any
+	// namespace whose address the agent has not seen yet; so while any pod
+	// of the node has no address, no call without credentials is taken.
 	var match []*corev1.Pod
 	unaddressed := false
 	for i := range pods.Items {
@@ -373,19 +378,21 @@ func (x *executorAuthenticator) authenticateAnonymous(ctx context.Context, peer 
 		if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		if hasAddr(p, peer) {
-			match = append(match, p)
-		} else if p.Status.PodIP == "" && p.Labels[kmv1.LabelComponent] == "executor" && x.anonymous.Has(p.Namespace) {
+		switch {
+		case p.Status.PodIP == "":
 			unaddressed = true
+		case hasAddr(p, peer) && holdsAddress(p):
+			match = append(match, p)
 		}
 	}
 	switch {
 	case len(match) > 1:
 		return ExecutorKey{}, unavailable("the agent sees %d running pods with address %s; retry", len(match), peer)
-	case len(match) == 0 && unaddressed:
+	case unaddressed:
 		// The caller may be an executor whose address the agent has not
-		// seen yet (the kubelet reports it after the pod starts).
-		return ExecutorKey{}, unavailable("no executor token, and the agent has not seen a running executor pod with address %s (yet); retry, or send the token", peer)
+		// seen yet (the kubelet reports it after the pod starts), or a pod
+		// that now has an ending pod's address.
+		return ExecutorKey{}, unavailable("no executor token, and a pod of node %s has no address the agent has seen yet; retry, or send the token", x.node)
 	case len(match) == 0:
 		return ExecutorKey{}, noToken(fmt.Sprintf("no executor token, and %s is not the address of a running executor pod of node %s", peer, x.node))
 	}
@@ -413,6 +420,20 @@ func (x *executorAuthenticator) authenticateAnonymous(ctx context.Context, peer 
 	log.Info("accepting executor calls without credentials from the executor pod's address", "executor", k.String(),
 		"pod", klog.KObj(pod), "podUID", pod.UID, "peer", peer.String())
 	return k, nil
+}
+
+// holdsAddress reports whether p surely still holds its address: it runs,
+// is not being deleted, and every container of it runs.
+func holdsAddress(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 {
+		return false
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if c.State.Running == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // hasAddr reports whether addr is one of p's addresses.

@@ -23,8 +23,10 @@ import (
 // under the context the server gives it, which ends with the agent.
 type executorHooks struct {
 	// tasks reads the node's Tasks, and the Frameworks, from the agent's
-	// cache.
+	// cache; live reads the API server, for what the cache may not show
+	// yet.
 	tasks client.Reader
+	live  client.Reader
 	// node is the agent's node.
 	node  string
 	clock clock.PassiveClock
@@ -97,7 +99,7 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 		if _, grouped := t.Annotations[mesoswire.AnnotationTaskGroupTasks]; grouped && mesos {
 			continue // a task group goes whole, from the task reconciler (requeued below)
 		}
-		if t.Status.State == kmv1.TaskStaging && !held[t.Name] {
+		if t.Status.State == kmv1.TaskStaging && !held[t.Name] && !h.ranAlready(ctx, t) {
 			h.dispatch.launch(t)
 		}
 	}
@@ -105,6 +107,27 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 		h.log.Error(err, "requeueing the tasks after an executor subscribed", "executor", k.String())
 	}
 	h.inbox.flush(k)
+}
+
+// ranAlready reports whether a task that the cache shows staging has
+// reached its executor all the same: an update of it is queued, or the API
+// server holds one the cache does not show yet (the executor may have been
+// acknowledged and subscribed again within that moment). Such a task is
+// not launched again. When the API server cannot be read, it is launched,
+// as before it could be.
+func (h *executorHooks) ranAlready(ctx context.Context, t *kmv1.Task) bool {
+	key := client.ObjectKeyFromObject(t)
+	if len(h.updates.Pending(key)) > 0 {
+		return true
+	}
+	if h.live == nil {
+		return false
+	}
+	var now kmv1.Task
+	if err := h.live.Get(ctx, key, &now); err != nil {
+		return apierrors.IsNotFound(err)
+	}
+	return now.UID != t.UID || now.Status.State != kmv1.TaskStaging
 }
 
 // Unsubscribed requeues the tasks of an executor whose stream ended, so

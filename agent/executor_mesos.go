@@ -163,9 +163,7 @@ func (m *mesosStream) event(ctx context.Context, e executorapi.Event) *executorv
 	switch e.Type {
 	case executorapi.EventSubscribed:
 		return &executorv1.Event{Type: executorv1.Event_SUBSCRIBED.Enum(), Subscribed: &executorv1.Event_Subscribed{
-			ExecutorInfo: &mesosv1.ExecutorInfo{
-				ExecutorId: &mesosv1.ExecutorID{Value: ptr.To(m.key.ExecutorID)}, FrameworkId: m.frameworkID(), Type: mesosv1.ExecutorInfo_CUSTOM.Enum(),
-			},
+			ExecutorInfo: m.executorInfo(),
 			FrameworkInfo: &mesosv1.FrameworkInfo{User: ptr.To(""), Name: ptr.To(m.id.FrameworkName), Id: m.frameworkID(), Roles: []string{m.id.Role},
 				Checkpoint: ptr.To(true)}, // the agent checkpoints every update (MESOS_CHECKPOINT)
 			AgentInfo: &mesosv1.AgentInfo{Hostname: ptr.To(m.id.Hostname), Id: m.agent()},
@@ -208,6 +206,14 @@ func (m *mesosStream) frameworkID() *mesosv1.FrameworkID {
 
 func (m *mesosStream) agent() *mesosv1.AgentID { return &mesosv1.AgentID{Value: ptr.To(m.agentID)} }
 
+// executorInfo is the executor as SUBSCRIBED and each launched task
+// describe it: its ID, its framework, CUSTOM.
+func (m *mesosStream) executorInfo() *mesosv1.ExecutorInfo {
+	return &mesosv1.ExecutorInfo{
+		ExecutorId: &mesosv1.ExecutorID{Value: ptr.To(m.key.ExecutorID)}, FrameworkId: m.frameworkID(), Type: mesosv1.ExecutorInfo_CUSTOM.Enum(),
+	}
+}
+
 // task reads the Task named name of the executor's namespace.
 func (m *mesosStream) task(ctx context.Context, name string) *kmv1.Task {
 	t, err := m.server.Hooks.Task(ctx, m.key.Namespace, name)
@@ -245,7 +251,7 @@ func (m *mesosStream) taskInfo(ctx context.Context, ti executorapi.TaskInfo) *me
 	}
 	out := &mesosv1.TaskInfo{
 		Name: ptr.To(id), TaskId: &mesosv1.TaskID{Value: ptr.To(id)}, AgentId: m.agent(),
-		Resources: resources, Data: data,
+		Resources: resources, Data: data, Executor: m.executorInfo(),
 	}
 	if t != nil {
 		// Its name, labels and a group task's command, as launched.

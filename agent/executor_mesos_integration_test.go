@@ -174,9 +174,11 @@ func TestMesosExecutorRunsATask(t *testing.T) {
 	// A task as the master's scheduler API creates it from a TaskInfo.
 	data := []byte{0, 1, 0xfe, 'x'}
 	name := mesoswire.TaskName(fwID, "Web.1")
-	// A Mesos executor ID is not a DNS-1123 label: the API server takes
-	// it, and the pod's name and label are derived from it.
-	const execID = "Web Executor_1.ü"
+	// A Mesos executor ID is not a DNS-1123 label, and may be 255 bytes
+	// long: the API server takes it (in spec and status), and the pod's
+	// name and label are derived from it.
+	execID := "Web Executor_1.ü"
+	execID += strings.Repeat("x", 255-len(execID))
 	tk := b.MakeTask(name, "").Resources("cpu", "500m", "memory", "64Mi").Executor(execID, "mesos-executor:1").Obj()
 	tk.Annotations = map[string]string{mesoswire.AnnotationTaskID: "Web.1"}
 	tk.Spec.Data = mesoswire.SpecData(data)

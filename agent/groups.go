@@ -21,8 +21,10 @@ import (
 // task of the group is staged on this agent; a task that arrives first
 // waits for the others up to --executor-registration-timeout from its
 // staging, and then ends TASK_ERROR (REASON_TASK_GROUP_INVALID) naming the
-// tasks that never came. A task of the group that ends before the group is
-// delivered (refused, or killed) ends the others too: killed before
+// tasks that never came (a task that the master's admission refused never
+// reaches the agent: its group waits that long). A task of the group that
+// ends on this agent before the group is delivered (refused by the agent,
+// or killed, or with a kill asked) ends the others too: killed before
 // delivery, they are all TASK_KILLED (REASON_TASK_KILLED_DURING_LAUNCH), as
 // a Mesos agent kills a pending group; otherwise TASK_ERROR. An executor of
 // the kubemesos form gets one LAUNCH per task, as it always has.
@@ -62,6 +64,11 @@ func sortGroup(ids []string, members []*kmv1.Task, group, agentID string, launch
 				g.ended = append(g.ended, id+" ("+string(m.Status.State)+")")
 				g.killed = g.killed || (m.Status.State == kmv1.TaskKilled && m.Status.Reason == kmv1.ReasonTaskKilledDuringLaunch)
 			}
+		case m.Status.State == kmv1.TaskStaging && !launched(m) && m.Spec.Kill:
+			// A kill asked before delivery: the group goes as if the
+			// task was killed already, as a Mesos agent kills a pending
+			// group whole.
+			g.killed = true
 		case m.Status.State == kmv1.TaskStaging && !launched(m):
 			g.deliver = append(g.deliver, m)
 		}

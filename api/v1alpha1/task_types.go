@@ -335,9 +335,11 @@ type TaskStatus struct {
 	// +optional
 	NodeName string `json:"nodeName,omitempty"`
 
-	// executorID is the executor that runs the task.
+	// executorID is the executor that runs the task: spec.executor's
+	// executorID (up to 255 characters), or the task's name for a command
+	// task.
 	//
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=255
 	// +optional
 	ExecutorID string `json:"executorID,omitempty"`
 

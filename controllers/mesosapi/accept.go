@@ -180,11 +180,16 @@ type launchState struct {
 	ports *portLedger
 	used  corev1.ResourceList
 	execs map[string]corev1.ResourceList
+	// known and knownRead are the executor check's (executorCheck): a
+	// group that does not launch leaves no executor standing for its ID.
+	known     map[string]*kmv1.ExecutorInfo
+	knownRead bool
 }
 
 // save records what l has taken.
 func (l *launch) save() launchState {
-	st := launchState{seen: maps.Clone(l.seen), used: l.used.DeepCopy(), execs: maps.Clone(l.started)}
+	st := launchState{seen: maps.Clone(l.seen), used: l.used.DeepCopy(), execs: maps.Clone(l.started),
+		known: maps.Clone(l.execs.known), knownRead: l.execs.read}
 	if l.ports != nil {
 		st.ports = l.ports.clone()
 	}
@@ -195,6 +200,7 @@ func (l *launch) save() launchState {
 // needed if the ledger was made after st.
 func (l *launch) restore(st launchState) {
 	l.seen, l.ports, l.used, l.started = st.seen, st.ports, st.used, st.execs
+	l.execs.known, l.execs.read = st.known, st.knownRead
 }
 
 // executorRuns reports whether the framework's executor id runs a task

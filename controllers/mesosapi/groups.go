@@ -244,19 +244,25 @@ func taskGroupLabel(frameworkID, agentID string, taskIDs []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// groupTaskChanged queues a task of a default executor's group that
-// failed or was killed, for killGroup. The cache keeps the group label.
+// groupTaskChanged queues, on the leader, a task of a default executor's
+// group that failed or was killed, for killGroup. The cache keeps the
+// group label.
 func (s *Server) groupTaskChanged(cached *kmv1.Task) {
-	if cached.Labels[mesoswire.LabelTaskGroup] == "" || cached.Spec.Executor != nil ||
-		(cached.Status.State != kmv1.TaskFailed && cached.Status.State != kmv1.TaskKilled) {
-		return
+	if s.leading() && endsGroup(cached) {
+		s.groupQueue.Add(client.ObjectKeyFromObject(cached))
 	}
-	s.groupQueue.Add(client.ObjectKeyFromObject(cached))
+}
+
+// endsGroup reports whether t, a task of a group on the default executor,
+// failed or was killed: the group's other tasks are then to be killed.
+func endsGroup(t *kmv1.Task) bool {
+	return t.Labels[mesoswire.LabelTaskGroup] != "" && t.Spec.Executor == nil &&
+		(t.Status.State == kmv1.TaskFailed || t.Status.State == kmv1.TaskKilled)
 }
 
 // runGroupKiller kills the other tasks of the queued tasks' groups until
-// ctx ends, once this master leads: a standby keeps what it queued (its
-// informer lists every task as it starts) for when it takes over.
+// ctx ends, once this master leads. A standby queues nothing; as it takes
+// over, it queues the group tasks that ended before (from its cache).
 func (s *Server) runGroupKiller(ctx context.Context) {
 	go func() {
 		<-ctx.Done()
@@ -268,6 +274,15 @@ func (s *Server) runGroupKiller(ctx context.Context) {
 			case <-s.elected:
 			case <-ctx.Done():
 				return
+			}
+		}
+		var ended kmv1.TaskList
+		if err := s.c.List(ctx, &ended, client.HasLabels{mesoswire.LabelTaskGroup}); err != nil && ctx.Err() == nil {
+			s.log.Error(err, "listing the task groups' tasks as this master takes over; those that ended before are not acted on")
+		}
+		for i := range ended.Items {
+			if endsGroup(&ended.Items[i]) {
+				s.groupQueue.Add(client.ObjectKeyFromObject(&ended.Items[i]))
 			}
 		}
 		for {

@@ -168,6 +168,7 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 		"bad-task-1":   "Task 'bad-task-1' of the group is invalid: ",
 		"not-mine-1":   "ExecutorInfo has an invalid FrameworkID",
 		"no-command-1": "'ExecutorInfo.command' must be set for 'CUSTOM' executor",
+		"reused-big-1": "required by task group and its executor are more than available",
 	}
 	// The executor gets a task's name and command, which a Task of an
 	// executor has no field for.
@@ -190,18 +191,22 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 			group(executor("pod-ex", nil), task("differs-1", 0.1), differs),
 			group(executor("big", nil), task("too-big-1", 2), task("too-big-2", 1.95)),
 			group(executor("bad", nil), badTask, task("bad-task-2", 0.1)),
+			// A group that does not launch leaves no executor behind: a
+			// later group may describe its executor ID otherwise.
+			group(executor("reused", nil), task("reused-big-1", 5)),
+			group(executor("reused", func(ei *mesosv1.ExecutorInfo) { ei.Command.Value = proto.String("./other") }), task("reused-ok", 0.1)),
 			// The valid group, after the invalid ones: they took nothing.
 			group(executor("pod-ex", nil), podA, same),
 			// A second group on the running executor: its resources are
 			// charged once.
-			group(executor("pod-ex", nil), task("pod-c", 2.4)),
+			group(executor("pod-ex", nil), task("pod-c", 2.2)),
 		},
 	}}
 	if code, body := call(t, url, mt, es.id, accept); code != http.StatusAccepted {
 		t.Fatalf("ACCEPT: %d %q", code, body)
 	}
 	refused := map[string]*mesosv1.TaskStatus{}
-	for len(refused) < 2*len(invalid)-7 { // seven invalid groups have one task, three have two
+	for len(refused) < 2*len(invalid)-8 { // eight invalid groups have one task, three have two
 		st := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
 		if st.GetState() != mesosv1.TaskState_TASK_ERROR || st.GetReason() != mesosv1.TaskStatus_REASON_TASK_GROUP_INVALID || st.GetSource() != mesosv1.TaskStatus_SOURCE_MASTER {
 			t.Fatalf("update %v: want TASK_ERROR, REASON_TASK_GROUP_INVALID, SOURCE_MASTER", st)
@@ -231,6 +236,9 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 		return &tk
 	}
 	a, bt, c := get("pod-a"), get("pod-b"), get("pod-c")
+	if reused := get("reused-ok"); reused.Status.State != kmv1.TaskStaging || reused.Spec.Executor == nil {
+		t.Errorf("reused-ok is %s (%s), want TASK_STAGING on its executor", reused.Status.State, reused.Status.Message)
+	}
 	for _, tk := range []*kmv1.Task{a, bt, c} {
 		if tk.Status.State != kmv1.TaskStaging {
 			t.Errorf("%s is %s (%s), want TASK_STAGING", tk.Name, tk.Status.State, tk.Status.Message)
@@ -261,8 +269,8 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 	if err := env.Client.List(ctx, &all, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	if len(all.Items) != 3 {
-		t.Errorf("%d Tasks, want the valid groups' 3", len(all.Items))
+	if len(all.Items) != 4 {
+		t.Errorf("%d Tasks, want the valid groups' 4", len(all.Items))
 	}
 
 	// pod-b fails: the executor decides about pod-a; the master kills nothing.
