@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	executorv1 "github.com/kubemesos/kubemesos/api/mesos/v1/executor"
@@ -48,29 +47,6 @@ func groupTasks(t *testing.T, fwID, ex string, group []string, ids ...string) []
 		out = append(out, tk)
 	}
 	return out
-}
-
-// launchAllOnOffer creates tasks on one offer of fw on node.
-func launchAllOnOffer(t *testing.T, ns, fw, node string, tasks []*kmv1.Task) {
-	t.Helper()
-	var offer kmv1.Offer
-	eventually(t, "an offer", func() bool {
-		var l kmv1.OfferList
-		_ = env.Client.List(context.Background(), &l, client.InNamespace(ns))
-		for _, o := range l.Items {
-			if o.DeletionTimestamp == nil && o.Spec.NodeName == node {
-				offer = o
-				return true
-			}
-		}
-		return false
-	})
-	for _, tk := range tasks {
-		tk.Namespace, tk.Spec.Framework, tk.Spec.OfferIDs = ns, kmv1.ObjectName(fw), []string{offer.Name}
-		if err := env.Client.Create(context.Background(), tk); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // frameworkUID is the Mesos framework ID of Framework name in ns.

@@ -100,6 +100,12 @@ func task(t *testing.T, ns, name string) *kmv1.Task {
 // launchOnOffer waits for an offer to fw on node and creates the task on it.
 func launchOnOffer(t *testing.T, ns, fw, node string, tk *kmv1.Task) {
 	t.Helper()
+	launchAllOnOffer(t, ns, fw, node, []*kmv1.Task{tk})
+}
+
+// launchAllOnOffer creates tasks on one offer of fw on node.
+func launchAllOnOffer(t *testing.T, ns, fw, node string, tasks []*kmv1.Task) {
+	t.Helper()
 	var offer kmv1.Offer
 	eventually(t, "an offer", func() bool {
 		var l kmv1.OfferList
@@ -112,11 +118,11 @@ func launchOnOffer(t *testing.T, ns, fw, node string, tk *kmv1.Task) {
 		}
 		return false
 	})
-	tk.Namespace = ns
-	tk.Spec.Framework = kmv1.ObjectName(fw)
-	tk.Spec.OfferIDs = []string{offer.Name}
-	if err := env.Client.Create(context.Background(), tk); err != nil {
-		t.Fatal(err)
+	for _, tk := range tasks {
+		tk.Namespace, tk.Spec.Framework, tk.Spec.OfferIDs = ns, kmv1.ObjectName(fw), []string{offer.Name}
+		if err := env.Client.Create(context.Background(), tk); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

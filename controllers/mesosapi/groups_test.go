@@ -75,14 +75,7 @@ func TestTaskGroups(t *testing.T) {
 	}
 
 	// The valid group: two command tasks, one group.
-	get := func(id string) *kmv1.Task {
-		t.Helper()
-		var tk kmv1.Task
-		eventually(t, "the master to admit "+id, func() bool {
-			return env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), id)}, &tk) == nil && tk.Status.State != ""
-		})
-		return &tk
-	}
+	get := func(id string) *kmv1.Task { return admittedTask(t, ns, fwID.GetValue(), id) }
 	web, sidecar, other := get("web"), get("sidecar"), get("other")
 	if web.Spec.Command == nil || web.Labels[mesoswire.LabelTaskGroup] == "" || web.Labels[mesoswire.LabelTaskGroup] != sidecar.Labels[mesoswire.LabelTaskGroup] {
 		t.Fatalf("group tasks: %v %v, want command tasks labelled with one group", web.Labels, sidecar.Labels)
@@ -227,14 +220,7 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 		}
 	}
 
-	get := func(id string) *kmv1.Task {
-		t.Helper()
-		var tk kmv1.Task
-		eventually(t, "the master to admit "+id, func() bool {
-			return env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), id)}, &tk) == nil && tk.Status.State != ""
-		})
-		return &tk
-	}
+	get := func(id string) *kmv1.Task { return admittedTask(t, ns, fwID.GetValue(), id) }
 	a, bt, c := get("pod-a"), get("pod-b"), get("pod-c")
 	if reused := get("reused-ok"); reused.Status.State != kmv1.TaskStaging || reused.Spec.Executor == nil {
 		t.Errorf("reused-ok is %s (%s), want TASK_STAGING on its executor", reused.Status.State, reused.Status.Message)
@@ -295,4 +281,15 @@ func TestTaskGroupsOnCustomExecutor(t *testing.T) {
 func milliCPU(rl kmv1.ResourceList) int64 {
 	q := rl["cpu"]
 	return q.MilliValue()
+}
+
+// admittedTask waits for the Task of Mesos task id of framework fwID in ns
+// to be admitted or refused by the master, and returns it.
+func admittedTask(t *testing.T, ns, fwID, id string) *kmv1.Task {
+	t.Helper()
+	var tk kmv1.Task
+	eventually(t, "the master to admit "+id, func() bool {
+		return env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID, id)}, &tk) == nil && tk.Status.State != ""
+	})
+	return &tk
 }
