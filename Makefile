@@ -63,7 +63,7 @@ generate: $(CONTROLLER_GEN) $(PROTOGEN) ## Generate the deepcopy functions and t
 ##@ Test
 
 .PHONY: test
-test: verify unit-and-integration test-mesoscompat e2e ## Run every test (unit, envtest integration, chart, Mesos conformance, e2e).
+test: verify unit-and-integration test-mesoscompat test-monitoring e2e ## Run every test (unit, envtest integration, chart, Mesos conformance, dashboard and alert rules, e2e).
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) $(PROTOGEN) ## Check formatting, vet, and that generated files are current.
@@ -86,6 +86,11 @@ unit-and-integration: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) $(HELM) ## Run 
 test-mesoscompat: ## Check the Mesos v1 types against mesos-go's definitions and generated code (module test/mesoscompat).
 	@echo ">> Mesos wire conformance (test/mesoscompat)"
 	cd test/mesoscompat && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+.PHONY: test-monitoring
+test-monitoring: $(HELM) ## Check the chart's Grafana dashboard and alert rules with Prometheus's parsers and against the registered metrics (module test/monitoring).
+	@echo ">> dashboard and alert rules (test/monitoring)"
+	cd test/monitoring && $(GO) vet ./... && HELM_BIN=$(HELM) $(GO) test -count=1 ./...
 
 .PHONY: e2e
 # The e2e test's Mesos framework library (npm mesos-framework, pinned with

@@ -24,6 +24,7 @@ import (
 	"github.com/kubemesos/kubemesos/internal/deletions"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/messages"
+	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/kubemesos/kubemesos/internal/portrange"
 )
 
@@ -257,6 +258,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 	}()
 	defer func() { <-served }()
+	metrics.ObserveStatusUpdateBacklog(a.updates.Backlog)
 	go a.updates.Run(ctx)
 	go a.messages.run(ctx)
 	a.registration.run(ctx)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/metrics"
 )
 
 // ExecutorKey names an executor on this agent.
@@ -333,6 +334,7 @@ func (s *ExecutorServer) Disconnect(k ExecutorKey) {
 	s.mu.Lock()
 	sub := s.subs[k]
 	delete(s.subs, k)
+	metrics.SubscribedExecutors.Set(float64(len(s.subs)))
 	s.mu.Unlock()
 	if sub != nil {
 		sub.close()
@@ -368,8 +370,11 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 }
 
 // ServeHTTP handles POST /api/v1/executor.
-func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.init()
+	rec := newCallRecorder(rw)
+	defer rec.finish()
+	var w http.ResponseWriter = rec
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
 	if r.URL.Path != executorapi.Path {
@@ -436,10 +441,12 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if mc.call == nil { // HEARTBEAT
+			rec.typ = "HEARTBEAT"
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
 		call = mc.call
+		rec.typ = string(call.Type)
 		out = &mesosStream{server: s, key: key, agentID: agentID, id: mc.id, codec: mc.out}
 	} else {
 		var err error
@@ -447,6 +454,7 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
+		rec.typ = string(call.Type)
 		if named := (ExecutorKey{Namespace: call.Namespace, Framework: call.Framework, ExecutorID: call.ExecutorID}); named != key {
 			httpError(w, http.StatusForbidden, "the token is executor %s's; the call names executor %s", key, named)
 			return
@@ -571,12 +579,14 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 		old.close() // a reconnecting executor replaces its old stream
 	}
 	s.subs[key] = sub
+	metrics.SubscribedExecutors.Set(float64(len(s.subs)))
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		ended := s.subs[key] == sub
 		if ended {
 			delete(s.subs, key)
+			metrics.SubscribedExecutors.Set(float64(len(s.subs)))
 			if s.gone == nil {
 				s.gone = map[ExecutorKey]time.Time{}
 			}

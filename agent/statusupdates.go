@@ -137,6 +137,9 @@ type StatusUpdates struct {
 	// delivered holds the tasks and UUIDs of updates that reached the
 	// registry lately.
 	delivered *utilcache.LRUExpireCache
+	// recovered is when Recover loaded the checkpoints: the queued time
+	// of their updates, for Backlog.
+	recovered time.Time
 }
 
 // taskQueue is the queue of one task.
@@ -329,6 +332,7 @@ func (s *StatusUpdates) Recover() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.recovered = s.clock.Now()
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
 			continue
@@ -354,6 +358,34 @@ func (s *StatusUpdates) Recover() error {
 		s.work.Add(q[0].Task)
 	}
 	return nil
+}
+
+// Backlog returns how many updates wait to be written, and the longest
+// time any task's queue has waited for its next write (zero when none
+// waits): the agent's status update backlog, which its metrics show.
+func (s *StatusUpdates) Backlog() (updates int, oldest time.Duration) {
+	s.mu.Lock()
+	queues := make([]*taskQueue, 0, len(s.tasks))
+	for _, q := range s.tasks {
+		queues = append(queues, q)
+	}
+	recovered := s.recovered
+	s.mu.Unlock()
+	now := s.clock.Now()
+	for _, q := range queues {
+		q.mu.Lock()
+		n, since := len(q.updates), q.since
+		q.mu.Unlock()
+		if n == 0 {
+			continue
+		}
+		updates += n
+		if since.IsZero() { // loaded from a checkpoint
+			since = recovered
+		}
+		oldest = max(oldest, now.Sub(since))
+	}
+	return updates, oldest
 }
 
 // snapshot returns the tasks with queues, in a stable order.

@@ -85,6 +85,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err := m.Client.Get(ctx, req.NamespacedName, &agent); err != nil {
 		if apierrors.IsNotFound(err) {
 			m.renewals.Forget(leaseKey)
+			m.removal.Release(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -121,13 +122,15 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 
 	case kmv1.AgentActive, kmv1.AgentDraining:
 		if nodeGone {
+			m.removal.Release(agent.Name)
 			return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentGone, kmv1.ReasonNodeDeleted,
 				fmt.Sprintf("node %s was deleted", agent.Spec.NodeName))
 		}
 		if fresh {
+			m.removal.Release(agent.Name)
 			return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
 		}
-		if wait := m.removal.Reserve(); wait > 0 {
+		if wait := m.removal.Reserve(agent.Name); wait > 0 {
 			metrics.AgentRemovalsDeferred.Inc()
 			log.Info("agent heartbeat expired; removal deferred by --agent-removal-rate-limit", "agent", agent.Name, "wait", wait)
 			return ctrl.Result{RequeueAfter: wait}, nil

@@ -171,6 +171,10 @@ func TestAgentRemovalRateLimit(t *testing.T) {
 	eventually(t, "two removals deferred", func() (bool, error) {
 		return testutil.ToFloat64(metrics.AgentRemovalsDeferred) >= deferred+2, nil
 	})
+	// The gauge an alert watches counts agents, not retries.
+	eventually(t, "two agents held back", func() (bool, error) {
+		return testutil.ToFloat64(metrics.AgentRemovalsHeld) == 2, nil
+	})
 	if n := countPhase(t, nodes, kmv1.AgentUnreachable); n != 1 {
 		t.Fatalf("%d agents Unreachable under a limit of 1 per hour", n)
 	}

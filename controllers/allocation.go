@@ -190,7 +190,8 @@ func (m *Master) makeOffers(ctx context.Context, p *plan) {
 	})
 }
 
-// observe sets the gauges of tasks by state and agents by phase.
+// observe sets the gauges of tasks by state, and of agents and frameworks
+// by phase.
 func observe(snap *schedcache.Snapshot) {
 	tasks := map[kmv1.TaskState]float64{}
 	for s, n := range snap.TaskStates {
@@ -206,6 +207,21 @@ func observe(snap *schedcache.Snapshot) {
 	}
 	for _, p := range []kmv1.AgentPhase{kmv1.AgentRegistering, kmv1.AgentActive, kmv1.AgentUnreachable, kmv1.AgentGone, kmv1.AgentDraining} {
 		metrics.Agents.WithLabelValues(string(p)).Set(agents[p])
+	}
+	fws := map[kmv1.FrameworkPhase]float64{}
+	for _, f := range snap.Frameworks {
+		if f.Obj == nil {
+			continue
+		}
+		phase := f.Obj.Status.Phase
+		if phase == "" {
+			phase = kmv1.FrameworkPending
+		}
+		fws[phase]++
+	}
+	for _, p := range []kmv1.FrameworkPhase{kmv1.FrameworkPending, kmv1.FrameworkActive, kmv1.FrameworkDisconnected, kmv1.FrameworkCompleted,
+		kmv1.FrameworkFailed, kmv1.FrameworkTearingDown} {
+		metrics.Frameworks.WithLabelValues(string(p)).Set(fws[p])
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/messages"
+	"github.com/kubemesos/kubemesos/internal/metrics"
 )
 
 // Path is where the scheduler API is served.
@@ -175,6 +176,7 @@ func (s *Server) NeedLeaderElection() bool { return false }
 
 // Start serves the API until ctx ends; then every stream is closed.
 func (s *Server) Start(ctx context.Context) error {
+	metrics.ObserveUnacknowledgedUpdates(s.streams.unacknowledged)
 	if err := s.watchOffers(ctx, s.informers); err != nil {
 		return err
 	}

@@ -266,6 +266,21 @@ func (r *registry) all() []*stream {
 	return out
 }
 
+// unacknowledged counts the updates sent on the open streams and not
+// acknowledged yet.
+func (r *registry) unacknowledged() int {
+	n := 0
+	for _, st := range r.all() {
+		if st.closed() {
+			continue
+		}
+		st.mu.Lock()
+		n += len(st.pending)
+		st.mu.Unlock()
+	}
+	return n
+}
+
 // closeAll closes every stream, as a master that stops closes its
 // connections.
 func (r *registry) closeAll() {

@@ -35,3 +35,27 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("streams left after removal: %d by ID, %d by object", len(r.byFw), len(r.byObject))
 	}
 }
+
+// TestRegistryUnacknowledged: the gauge of unacknowledged updates counts
+// the updates kept on the open streams until they are acknowledged, and
+// none of a closed stream.
+func TestRegistryUnacknowledged(t *testing.T) {
+	r := newRegistry()
+	a, b := newStream("s1", "fw-a", "ns", "a", nil), newStream("s2", "fw-b", "ns", "b", nil)
+	r.replace(a)
+	r.replace(b)
+	a.addPending("u1", &pending{})
+	a.addPending("u2", &pending{})
+	b.addPending("u3", &pending{})
+	if n := r.unacknowledged(); n != 3 {
+		t.Fatalf("%d unacknowledged, want 3", n)
+	}
+	a.takePending("u1")
+	if n := r.unacknowledged(); n != 2 {
+		t.Errorf("after an acknowledgement %d unacknowledged, want 2", n)
+	}
+	b.close(nil)
+	if n := r.unacknowledged(); n != 1 {
+		t.Errorf("after a stream closed %d unacknowledged, want 1", n)
+	}
+}

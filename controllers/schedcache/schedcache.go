@@ -29,6 +29,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/allocator"
+	"github.com/kubemesos/kubemesos/internal/metrics"
 )
 
 // Fate is what became of a deleted offer.
@@ -240,6 +241,11 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 	// framework's entry (and what its live tasks take) never goes in
 	// between.
 	c.states[t.UID] = taskState{state: t.Status.State, framework: fw}
+	if seen && !old.state.IsTerminal() && t.Status.State.IsTerminal() {
+		// An end this cache saw happen, whoever wrote it; a task that was
+		// terminal when first seen ended before this master watched.
+		metrics.TasksTerminated.WithLabelValues(string(t.Status.State), string(t.Status.Source)).Inc()
+	}
 	c.counts[t.Status.State]++
 	c.countState(fw, t.Status.State, 1)
 	if seen {

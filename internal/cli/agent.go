@@ -16,9 +16,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubemesos/kubemesos/agent"
+	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/kubemesos/kubemesos/internal/portrange"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
@@ -205,6 +207,9 @@ func runAgent(o *agentOptions) error {
 	})
 	if err != nil {
 		return fmt.Errorf("creating the agent's manager: %w", err)
+	}
+	if err := metrics.RegisterAgent(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("registering the agent's metrics: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{

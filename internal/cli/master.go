@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -23,6 +24,7 @@ import (
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/leader"
+	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -267,6 +269,9 @@ func runMaster(o *masterOptions) error {
 	}, o.election())
 	if err != nil {
 		return err
+	}
+	if err := metrics.RegisterMaster(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("registering the master's metrics: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
 	master := controllers.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-master"), o.master)

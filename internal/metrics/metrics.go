@@ -1,71 +1,55 @@
 // Package metrics defines the kubemesos_* Prometheus metrics of the master
-// and the agent. They are registered with controller-runtime's registry, so
-// they are served beside its own on --metrics-bind-address. Label values are
-// bounded: outcomes, task states and agent phases.
+// (kubemesos_master_*) and the agent (kubemesos_agent_*). Each binary
+// registers its own set with controller-runtime's registry (RegisterMaster,
+// RegisterAgent), so they are served beside its own metrics on
+// --metrics-bind-address. Label values are bounded: outcomes, task states
+// and sources, phases, call types and HTTP status codes; never the name of
+// a task, pod, framework or node.
+//
+// Names follow the Prometheus conventions: base units (seconds), _total on
+// counters, and no unit or _total on gauges that count things.
 package metrics
 
 import (
+	"errors"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 const namespace = "kubemesos"
 
-// Offer outcomes, the values of the "outcome" label of OffersTotal.
-const (
-	OfferMade      = "made"
-	OfferDeclined  = "declined"
-	OfferRescinded = "rescinded"
-	OfferConsumed  = "consumed"
-)
+// register registers cs with reg; a collector registered there already is
+// no error, so that a test may register a set twice.
+func register(reg prometheus.Registerer, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			var dup prometheus.AlreadyRegisteredError
+			if errors.As(err, &dup) {
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
 
-var (
-	// AllocationCycles counts allocation cycles.
-	AllocationCycles = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "master", Name: "allocation_cycles_total",
-		Help: "Allocation cycles run by the leading master.",
-	})
-	// AllocationDuration observes how long one allocation cycle takes,
-	// from reading the caches to the last Offer write.
-	AllocationDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "master", Name: "allocation_cycle_duration_seconds",
-		Help:    "Duration of one allocation cycle, including its Offer writes.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	})
-	// AllocatorDuration observes the pure DRF computation of one cycle.
-	AllocatorDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "master", Name: "allocator_duration_seconds",
-		Help:    "Duration of the DRF computation of one cycle, without API writes.",
-		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
-	})
-	// OffersTotal counts offers by outcome: made, declined, rescinded, consumed.
-	OffersTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "master", Name: "offers_total",
-		Help: "Offers by outcome: made, declined (deleted by the scheduler), rescinded, consumed (used by tasks).",
-	}, []string{"outcome"})
-	// TaskTransitions counts the task states that the master wrote.
-	TaskTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "master", Name: "task_transitions_total",
-		Help: "Task states written by the master (TASK_STAGING, TASK_ERROR, TASK_DROPPED, TASK_LOST).",
-	}, []string{"state"})
-	// Tasks is the number of tasks by state, as the master's cache sees them.
-	Tasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Subsystem: "master", Name: "tasks",
-		Help: "Tasks by state, from the master's cache.",
-	}, []string{"state"})
-	// Agents is the number of agents by phase.
-	Agents = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Subsystem: "master", Name: "agents",
-		Help: "Agents by phase.",
-	}, []string{"phase"})
-	// AgentRemovalsDeferred counts agents whose removal the rate limit deferred.
-	AgentRemovalsDeferred = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "master", Name: "agent_removals_deferred_total",
-		Help: "Times an agent's move to Unreachable waited for the --agent-removal-rate-limit.",
-	})
-)
+// source is a function a gauge reads at scrape time, set by the component
+// that owns the value (0 while unset).
+type source struct {
+	f atomic.Pointer[func() float64]
+}
 
-func init() {
-	ctrlmetrics.Registry.MustRegister(AllocationCycles, AllocationDuration, AllocatorDuration, OffersTotal,
-		TaskTransitions, Tasks, Agents, AgentRemovalsDeferred)
+func (s *source) set(f func() float64) { s.f.Store(&f) }
+
+func (s *source) read() float64 {
+	if f := s.f.Load(); f != nil {
+		return (*f)()
+	}
+	return 0
+}
+
+// gaugeFunc is a gauge read from src at scrape time.
+func gaugeFunc(opts prometheus.GaugeOpts, src *source) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(opts, src.read)
 }

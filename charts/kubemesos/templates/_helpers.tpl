@@ -23,3 +23,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "kubemesos.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{/* An alert's runbook_url annotation (on a line of its own, indented for
+the annotations of prometheusrule.yaml), when prometheusRule.runbookBaseURL
+is set; else nothing. */}}
+{{- define "kubemesos.runbook" -}}
+{{- if .base }}
+{{ printf "runbook_url: %s" (printf "%s#%s" .base (lower .alert) | quote) | indent 12 }}
+{{- end -}}
+{{- end -}}
