@@ -193,7 +193,7 @@ dominant share, tasks and outstanding offers; and the roles in DRF order.`,
 			if err != nil {
 				return err
 			}
-			facts, err := p.clusterFacts(ctx, c, ns, true)
+			facts, err := p.clusterFacts(ctx, c, ns, true, false)
 			if err != nil {
 				return err
 			}
@@ -221,7 +221,7 @@ share; then the same summed by role.`,
 			if err != nil {
 				return err
 			}
-			facts, err := p.clusterFacts(ctx, c, ns, p.allNamespaces)
+			facts, err := p.clusterFacts(ctx, c, ns, p.allNamespaces, p.allNamespaces)
 			if err != nil {
 				return err
 			}

@@ -116,16 +116,22 @@ func weightsFromPod(pod *corev1.Pod) (map[string]float64, bool) {
 	return map[string]float64{}, true
 }
 
-// clusterFacts gathers the agents, the frameworks (of all namespaces or of
-// ns) and the weights.
-func (p *plugin) clusterFacts(ctx context.Context, c client.Client, ns string, all bool) (ClusterFacts, error) {
+// clusterFacts gathers the agents, the frameworks and the weights. The
+// frameworks are those of every namespace (strict: the user asked for -A,
+// so a refusal is an error) or, when that is forbidden and not strict, of
+// ns with a note; or of ns alone when !all.
+func (p *plugin) clusterFacts(ctx context.Context, c client.Client, ns string, all, strict bool) (ClusterFacts, error) {
 	var f ClusterFacts
 	var err error
 	if f.Agents, f.AgentsHidden, err = listAgents(ctx, c); err != nil {
 		return f, err
 	}
 	var fws kmv1.FrameworkList
-	if f.FrameworksHidden, err = listVisible(ctx, c, &fws, "Framework", ns, all); err != nil {
+	if strict {
+		if err := c.List(ctx, &fws); err != nil {
+			return f, hint(err, "list", "Framework", "", "")
+		}
+	} else if f.FrameworksHidden, err = listVisible(ctx, c, &fws, "Framework", ns, all); err != nil {
 		return f, err
 	}
 	f.Frameworks = fws.Items
