@@ -36,11 +36,32 @@ help: ## Show the targets.
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/kubemesos and bin/montecarloarea (and the local cluster's bin/localcluster, bin/pause and the e2e tests' bin/mesos-go-executor and bin/mesos-go-scheduler).
+build: ## Build bin/kubemesos, the kubectl plugin bin/kubectl-mesos (with bin/kubectl_complete-mesos) and bin/montecarloarea (and the local cluster's bin/localcluster, bin/pause and the e2e tests' bin/mesos-go-executor and bin/mesos-go-scheduler).
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -ldflags '$(LDFLAGS)' -o bin/kubemesos .
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -ldflags '$(LDFLAGS)' -o bin/kubectl-mesos ./cmd/kubectl-mesos
+	install -m 0755 cmd/kubectl-mesos/kubectl_complete-mesos bin/kubectl_complete-mesos
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_MAIN) -trimpath -o bin/montecarloarea ./examples/montecarloarea
 	cd test/mesoscompat && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mesos-go-executor ./cmd/mesos-go-executor && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/mesos-go-scheduler ./cmd/mesos-go-scheduler
 	cd hack/localcluster && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/localcluster . && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/pause ./pause
+
+# The krew archives of kubectl mesos: one per os/arch of KREW_PLATFORMS
+# (this machine's by default), served from KREW_URI_BASE (bin/ itself by
+# default; a release sets its download address and every platform).
+KREW_PLATFORMS ?= $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH)
+KREW_URI_BASE ?= file://$(CURDIR)/bin
+KREW_VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --abbrev=0 2>/dev/null)
+
+.PHONY: kubectl-mesos-krew
+kubectl-mesos-krew: ## Pack bin/kubectl-mesos_<os>_<arch>.tar.gz and write bin/mesos.yaml, the krew manifest with their uri and sha256 (kubectl krew install --manifest=bin/mesos.yaml).
+	@set -e; archives=""; for p in $(KREW_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; dir=bin/krew/$${os}_$${arch}; mkdir -p $$dir; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_MAIN) -trimpath -ldflags '$(LDFLAGS)' -o $$dir/kubectl-mesos ./cmd/kubectl-mesos; \
+	  install -m 0755 cmd/kubectl-mesos/kubectl_complete-mesos $$dir/kubectl_complete-mesos; \
+	  tar -C $$dir --owner=0 --group=0 --mtime=@0 -czf bin/kubectl-mesos_$${os}_$${arch}.tar.gz kubectl-mesos kubectl_complete-mesos; \
+	  archives="$$archives $$p=bin/kubectl-mesos_$${os}_$${arch}.tar.gz"; \
+	done; \
+	$(GO) run ./hack/krew/render -manifest hack/krew/mesos.yaml -version '$(KREW_VERSION)' -uri-base '$(KREW_URI_BASE)' $$archives > bin/mesos.yaml
+	@echo ">> bin/mesos.yaml: kubectl krew install --manifest=bin/mesos.yaml"
 
 .PHONY: tools
 tools: $(ENVTEST_TOOLS) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(HELM) $(CONTROLLER_GEN) $(PROTOGEN) $(KWOK) ## Build every tool into bin/ (only what is missing).
