@@ -1,0 +1,73 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/kubectlmesos"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+)
+
+// TestKubectlMesosWhy starves a framework on purpose: its scheduler is
+// connected (a Lease held by hand) but it suppresses offers. `kubectl mesos
+// why`, the binary that make build builds, must name that as the reason;
+// and a task that asks for more cpu than any node has must be explained as
+// refused by the master.
+func TestKubectlMesosWhy(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t, "why")
+	plugin := filepath.Join(testenv.RepoRoot(), "bin", "kubectl-mesos")
+
+	fw := builders.MakeFramework("starved", ns).Suppress(true).Obj()
+	if err := c.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: kmv1.SchedulerLeaseName(fw.Name), Namespace: ns, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("e2e"), LeaseDurationSeconds: ptr.To[int32](600), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
+	}
+	if err := c.Create(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, "the framework to become Active", time.Minute, func() bool {
+		return c.Get(ctx, client.ObjectKeyFromObject(fw), fw) == nil && fw.Status.Phase == kmv1.FrameworkActive
+	})
+
+	out, err := run(plugin, "why", "starved", "-n", ns)
+	if err != nil || !strings.Contains(out, "1. [Suppressed] it suppresses offers (spec.suppressOffers is true)") {
+		t.Errorf("kubectl mesos why starved: %v\n%s", err, out)
+	}
+	out, err = run(plugin, "why", "starved", "-n", ns, "-o", "json")
+	var e kubectlmesos.Explanation
+	if err != nil || json.Unmarshal([]byte(out), &e) != nil || len(e.Reasons) != 1 || e.Reasons[0].Rule != kubectlmesos.RuleSuppressed {
+		t.Errorf("kubectl mesos why starved -o json: want the one reason Suppressed; %v\n%s", err, out)
+	}
+	if out, err := run(plugin, "status"); err != nil || !strings.Contains(out, "starved") || !strings.Contains(out, "Active*") {
+		t.Errorf("kubectl mesos status does not show the suppressed framework: %v\n%s", err, out)
+	}
+
+	task := builders.MakeTask("too-big", ns).Framework(fw.Name).Offer("no-such-offer").Resources("cpu", "1000").Command("busybox:stable", "true").Obj()
+	if err := c.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, "the master to refuse the task", time.Minute, func() bool {
+		return c.Get(ctx, client.ObjectKeyFromObject(task), task) == nil && task.Status.State.IsTerminal()
+	})
+	out, err = run(plugin, "why", "task/too-big", "-n", ns)
+	if err != nil || !strings.Contains(out, "1. [Refused] the master refused it") || !strings.Contains(out, string(task.Status.State)) {
+		t.Errorf("kubectl mesos why task/too-big (%s): %v\n%s", task.Status.State, err, out)
+	}
+}
