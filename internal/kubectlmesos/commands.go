@@ -318,7 +318,7 @@ refused.`,
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), msg)
+			_, err = io.WriteString(cmd.OutOrStdout(), wrap(msg, "", "", Width))
 			return err
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -223,7 +224,14 @@ func behindInDRF(f FrameworkFacts) (Reason, bool) {
 	slices.SortFunc(rolesAhead, func(a, b string) int {
 		return cmp.Or(cmp.Compare(roleShares[a]/roleWeight(f.Weights, a), roleShares[b]/roleWeight(f.Weights, b)), cmp.Compare(a, b))
 	})
-	r := Reason{Rule: RuleBehindInDRF, Message: fmt.Sprintf("DRF offers each agent to others first: %d framework(s) of role %s rank ahead of it (dominant share %.3f), and %d role(s) ahead of role %s (weighted share %.3f)", len(sameRole), myRole, myShare, len(rolesAhead), myRole, myWeighted)}
+	var ahead []string
+	if len(sameRole) > 0 {
+		ahead = append(ahead, fmt.Sprintf("%d framework(s) of role %s rank ahead of it (its dominant share is %.3f)", len(sameRole), myRole, myShare))
+	}
+	if len(rolesAhead) > 0 {
+		ahead = append(ahead, fmt.Sprintf("%d role(s) rank ahead of role %s (its weighted share is %.3f)", len(rolesAhead), myRole, myWeighted))
+	}
+	r := Reason{Rule: RuleBehindInDRF, Message: "DRF offers each agent to others first: " + strings.Join(ahead, ", and ")}
 	for i, fw := range sameRole {
 		if i == maxDetails {
 			r.Details = append(r.Details, fmt.Sprintf("%d more framework(s) of role %s", len(sameRole)-maxDetails, myRole))

@@ -47,13 +47,18 @@ func TestKubectlMesosWhy(t *testing.T) {
 	})
 
 	out, err := run(plugin, "why", "starved", "-n", ns)
-	if err != nil || !strings.Contains(out, "1. [Suppressed] it suppresses offers (spec.suppressOffers is true)") {
+	if err != nil || !strings.Contains(flat(out), "1. [Suppressed] it suppresses offers (spec.suppressOffers is true)") {
 		t.Errorf("kubectl mesos why starved: %v\n%s", err, out)
 	}
 	out, err = run(plugin, "why", "starved", "-n", ns, "-o", "json")
 	var e kubectlmesos.Explanation
-	if err != nil || json.Unmarshal([]byte(out), &e) != nil || len(e.Reasons) != 1 || e.Reasons[0].Rule != kubectlmesos.RuleSuppressed {
-		t.Errorf("kubectl mesos why starved -o json: want the one reason Suppressed; %v\n%s", err, out)
+	if err != nil || json.Unmarshal([]byte(out), &e) != nil || len(e.Reasons) == 0 || e.Reasons[0].Rule != kubectlmesos.RuleSuppressed {
+		t.Errorf("kubectl mesos why starved -o json: want Suppressed first; %v\n%s", err, out)
+	}
+	for _, r := range e.Reasons {
+		if r.Rule == kubectlmesos.RuleDisconnected || r.Rule == kubectlmesos.RuleNotRegistered {
+			t.Errorf("the connected, registered framework is explained as %s: %s", r.Rule, r.Message)
+		}
 	}
 	if out, err := run(plugin, "status"); err != nil || !strings.Contains(out, "starved") || !strings.Contains(out, "Active*") {
 		t.Errorf("kubectl mesos status does not show the suppressed framework: %v\n%s", err, out)
@@ -67,7 +72,11 @@ func TestKubectlMesosWhy(t *testing.T) {
 		return c.Get(ctx, client.ObjectKeyFromObject(task), task) == nil && task.Status.State.IsTerminal()
 	})
 	out, err = run(plugin, "why", "task/too-big", "-n", ns)
-	if err != nil || !strings.Contains(out, "1. [Refused] the master refused it") || !strings.Contains(out, string(task.Status.State)) {
+	if err != nil || !strings.Contains(flat(out), "1. [Refused] the master refused it") || !strings.Contains(out, string(task.Status.State)) {
 		t.Errorf("kubectl mesos why task/too-big (%s): %v\n%s", task.Status.State, err, out)
 	}
 }
+
+// flat joins the words of s with single spaces, undoing the plugin's
+// wrapping at 80 columns.
+func flat(s string) string { return strings.Join(strings.Fields(s), " ") }
