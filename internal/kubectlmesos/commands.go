@@ -233,7 +233,6 @@ share; then the same summed by role.`,
 		},
 	}
 	p.addAllNamespaces(cmd, "frameworks")
-	p.addRoleWeights(cmd)
 	return cmd
 }
 

@@ -37,7 +37,9 @@ func tasksTotal(c kmv1.TaskCounts) int32 {
 	return c.Staging + c.Starting + c.Running + c.Killing + c.Finished + c.Failed + c.Killed + c.Error + c.Lost + c.Dropped
 }
 
-func (f ClusterFacts) notes() []string {
+// notes says what could not be seen; withWeights adds the weights, for
+// output that shows them.
+func (f ClusterFacts) notes(withWeights bool) []string {
 	var notes []string
 	if f.AgentsHidden != "" {
 		notes = append(notes, "agents are not visible: "+f.AgentsHidden)
@@ -45,7 +47,7 @@ func (f ClusterFacts) notes() []string {
 	if f.FrameworksHidden != "" {
 		notes = append(notes, "frameworks of other namespaces are not visible: "+f.FrameworksHidden)
 	}
-	if !f.WeightsKnown {
+	if withWeights && !f.WeightsKnown {
 		notes = append(notes, "role weights are unknown (the master's --role-weights could not be read; pass --role-weights): 1 assumed")
 	}
 	return notes
@@ -53,7 +55,7 @@ func (f ClusterFacts) notes() []string {
 
 // BuildStatus sums the cluster for `status`.
 func BuildStatus(f ClusterFacts) Status {
-	s := Status{APIVersion: APIVersion, Kind: KindStatus, Agents: []AgentSummary{}, Frameworks: []FrameworkSummary{}, Roles: []RoleSummary{}, WeightsKnown: f.WeightsKnown, Notes: f.notes()}
+	s := Status{APIVersion: APIVersion, Kind: KindStatus, Agents: []AgentSummary{}, Frameworks: []FrameworkSummary{}, Roles: []RoleSummary{}, WeightsKnown: f.WeightsKnown, Notes: f.notes(true)}
 	byPhase := map[kmv1.AgentPhase]*AgentSummary{}
 	for i := range f.Agents {
 		a := &f.Agents[i]
@@ -116,7 +118,7 @@ func roles(f ClusterFacts) []RoleSummary {
 
 // BuildTop reports usage by framework and by role for `top`.
 func BuildTop(f ClusterFacts) Top {
-	t := Top{APIVersion: APIVersion, Kind: KindTop, Frameworks: []Usage{}, Roles: []Usage{}, Notes: f.notes()}
+	t := Top{APIVersion: APIVersion, Kind: KindTop, Frameworks: []Usage{}, Roles: []Usage{}, Notes: f.notes(false)}
 	for _, a := range activeAgents(f.Agents) {
 		t.Capacity = add(t.Capacity, a.Spec.Resources)
 	}
