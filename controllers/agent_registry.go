@@ -113,6 +113,9 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 
 	switch agent.Status.Phase {
 	case "", kmv1.AgentRegistering:
+		// Not held back by the removal limit (an Agent deleted and made
+		// again under its name while held).
+		m.removal.Release(agent.Name)
 		if nodeGone || !fresh || !witnessed {
 			// Admission waits for a renewal that this master saw happen:
 			// a Lease left by a dead agent is not a heartbeat.
@@ -142,11 +145,23 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired, msg)
 
 	case kmv1.AgentUnreachable, kmv1.AgentGone:
+		m.removal.Release(agent.Name)
 		// Finish what marking it removed started (a failover may have
 		// cut it short), then re-admit it only on a heartbeat newer than
 		// its removal: it comes back as a new agent.
 		if err := r.loseTasksAndOffers(ctx, &agent); err != nil {
 			return ctrl.Result{}, err
+		}
+		if nodeGone && agent.Status.Phase == kmv1.AgentUnreachable {
+			// An unreachable agent whose node is deleted is gone: it will
+			// not come back (its tasks are lost already).
+			msg := fmt.Sprintf("node %s was deleted", agent.Spec.NodeName)
+			return ctrl.Result{}, r.patchStatus(ctx, &agent, func(s *kmv1.AgentStatus) {
+				s.Phase = kmv1.AgentGone
+				s.Message = msg
+				meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: kmv1.AgentReady, Status: metav1.ConditionFalse, Reason: kmv1.ReasonNodeDeleted,
+					Message: msg, ObservedGeneration: agent.Generation})
+			})
 		}
 		removedAt := time.Time{}
 		if agent.Status.UnreachableTime != nil {

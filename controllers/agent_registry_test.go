@@ -205,3 +205,22 @@ func TestNodeDeletedMakesAgentGone(t *testing.T) {
 	}
 	eventually(t, "the agent is Gone", func() (bool, error) { return getAgent(t, "gone-1").Status.Phase == kmv1.AgentGone, nil })
 }
+
+// TestUnreachableAgentGoneWithItsNode: an agent already unreachable whose
+// node is then deleted is Gone, not unreachable for ever.
+func TestUnreachableAgentGoneWithItsNode(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	hb := addAgent(t, "gone-2", "cpu", "1")
+	eventually(t, "admitted", func() (bool, error) { return getAgent(t, "gone-2").Status.Phase == kmv1.AgentActive, nil })
+	hb.stop()
+	eventually(t, "unreachable", func() (bool, error) { return getAgent(t, "gone-2").Status.Phase == kmv1.AgentUnreachable, nil })
+	if err := env.Client.Delete(ctx, getNode(t, "gone-2")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent is Gone", func() (bool, error) {
+		a := getAgent(t, "gone-2")
+		c := meta.FindStatusCondition(a.Status.Conditions, kmv1.AgentReady)
+		return a.Status.Phase == kmv1.AgentGone && c != nil && c.Reason == kmv1.ReasonNodeDeleted, nil
+	})
+}
