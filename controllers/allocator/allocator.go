@@ -14,7 +14,10 @@ package allocator
 
 import (
 	"cmp"
+	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -155,6 +158,16 @@ func dominantShare(v, total Vector) float64 {
 		}
 	}
 	return s
+}
+
+// ParseWeight reads a role's DRF weight: a finite positive number (the
+// master's --role-weights, and what kubectl mesos reads back of it).
+func ParseWeight(role, w string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("the weight of role %q is %q; want a positive number, such as prod=3", role, w)
+	}
+	return f, nil
 }
 
 // Weight returns the weight of role r: its own, else its nearest ancestor's,

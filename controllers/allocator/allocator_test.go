@@ -376,3 +376,17 @@ func TestDominantSharesCountTasksAndOffers(t *testing.T) {
 		}
 	}
 }
+
+// TestParseWeight: a role's weight is a finite positive number.
+func TestParseWeight(t *testing.T) {
+	for in, want := range map[string]float64{"3": 3, " 0.5 ": 0.5, "1e3": 1000} {
+		if got, err := ParseWeight("r", in); err != nil || got != want {
+			t.Errorf("ParseWeight(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "NaN", "Inf", "+Inf", "1e400", "x"} {
+		if got, err := ParseWeight("r", in); err == nil {
+			t.Errorf("ParseWeight(%q) = %v, want an error", in, got)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -178,9 +180,9 @@ func (o *masterOptions) complete() error {
 	o.master.AgentRemovalRate, o.master.AgentRemovalPeriod = n, period
 	o.master.RoleWeights = map[string]float64{}
 	for role, w := range o.roleWeights {
-		f, err := strconv.ParseFloat(w, 64)
-		if err != nil || f <= 0 {
-			return fmt.Errorf("--role-weights: the weight of role %q is %q; want a positive number", role, w)
+		f, err := allocator.ParseWeight(role, w)
+		if err != nil {
+			return fmt.Errorf("--role-weights: %w", err)
 		}
 		o.master.RoleWeights[role] = f
 	}

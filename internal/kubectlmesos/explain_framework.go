@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -207,10 +209,10 @@ func behindInDRF(f FrameworkFacts) (Reason, bool) {
 	if _, ok := roleShares[myRole]; !ok {
 		roleShares[myRole] = myShare
 	}
-	myWeighted := roleShares[myRole] / roleWeight(f.Weights, myRole)
+	myWeighted := roleShares[myRole] / allocator.Weight(f.Weights, myRole)
 	var rolesAhead []string
 	for r, s := range roleShares {
-		w := s / roleWeight(f.Weights, r)
+		w := s / allocator.Weight(f.Weights, r)
 		if r != myRole && roleHasEligible[r] && (w < myWeighted || w == myWeighted && r < myRole) {
 			rolesAhead = append(rolesAhead, r)
 		}
@@ -222,7 +224,7 @@ func behindInDRF(f FrameworkFacts) (Reason, bool) {
 		return cmp.Or(cmp.Compare(parseShare(a.Status.DominantShare), parseShare(b.Status.DominantShare)), cmp.Compare(key(&a), key(&b)))
 	})
 	slices.SortFunc(rolesAhead, func(a, b string) int {
-		return cmp.Or(cmp.Compare(roleShares[a]/roleWeight(f.Weights, a), roleShares[b]/roleWeight(f.Weights, b)), cmp.Compare(a, b))
+		return cmp.Or(cmp.Compare(roleShares[a]/allocator.Weight(f.Weights, a), roleShares[b]/allocator.Weight(f.Weights, b)), cmp.Compare(a, b))
 	})
 	var ahead []string
 	if len(sameRole) > 0 {
@@ -244,7 +246,7 @@ func behindInDRF(f FrameworkFacts) (Reason, bool) {
 			r.Details = append(r.Details, fmt.Sprintf("%d more role(s)", len(rolesAhead)-maxDetails))
 			break
 		}
-		r.Details = append(r.Details, fmt.Sprintf("role %s: weighted share %.3f (weight %g)", role, roleShares[role]/roleWeight(f.Weights, role), roleWeight(f.Weights, role)))
+		r.Details = append(r.Details, fmt.Sprintf("role %s: weighted share %.3f (weight %g)", role, roleShares[role]/allocator.Weight(f.Weights, role), allocator.Weight(f.Weights, role)))
 	}
 	return r, true
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -339,8 +341,8 @@ func FuzzParseRoleWeights(f *testing.F) {
 			if role == "" || !(v > 0) {
 				t.Errorf("ParseRoleWeights(%q) accepted role %q weight %v", s, role, v)
 			}
-			if got := roleWeight(w, role); got != v {
-				t.Errorf("roleWeight(%q) = %v, want %v", role, got, v)
+			if got := allocator.Weight(w, role); got != v {
+				t.Errorf("allocator.Weight(%q) = %v, want %v", role, got, v)
 			}
 		}
 	})
@@ -360,8 +362,8 @@ func TestWeightsFromPod(t *testing.T) {
 	if w, ok := weightsFromPod(p); !ok || len(w) != 0 {
 		t.Errorf("weightsFromPod without the flag = %v, %v; want none, known", w, ok)
 	}
-	if got := roleWeight(map[string]float64{"eng": 2}, "eng/batch/x"); got != 2 {
-		t.Errorf("roleWeight inherits %v, want 2", got)
+	if got := allocator.Weight(map[string]float64{"eng": 2}, "eng/batch/x"); got != 2 {
+		t.Errorf("allocator.Weight inherits %v, want 2", got)
 	}
 }
 

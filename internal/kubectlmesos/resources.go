@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -174,26 +176,11 @@ func ParseRoleWeights(s string) (map[string]float64, error) {
 		if !ok || role == "" {
 			return nil, fmt.Errorf("role weight %q: want role=weight, such as prod=3", pair)
 		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
-		if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, fmt.Errorf("role weight %q: the weight of role %q must be a positive number", pair, role)
+		f, err := allocator.ParseWeight(role, w)
+		if err != nil {
+			return nil, fmt.Errorf("role weight %q: %w", pair, err)
 		}
 		out[role] = f
 	}
 	return out, nil
-}
-
-// roleWeight returns the weight of role r as the master applies it: its
-// own, else its nearest ancestor's ("eng" for "eng/batch"), else 1.
-func roleWeight(weights map[string]float64, r string) float64 {
-	for {
-		if w, ok := weights[r]; ok && w > 0 {
-			return w
-		}
-		i := strings.LastIndexByte(r, '/')
-		if i < 0 {
-			return 1
-		}
-		r = r[:i]
-	}
 }

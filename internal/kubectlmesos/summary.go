@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kubemesos/kubemesos/controllers/allocator"
+
 	corev1 "k8s.io/api/core/v1"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -98,7 +100,7 @@ func roles(f ClusterFacts) []RoleSummary {
 		name := roleOf(fw)
 		r := byName[name]
 		if r == nil {
-			r = &RoleSummary{Name: name, Weight: roleWeight(f.Weights, name)}
+			r = &RoleSummary{Name: name, Weight: allocator.Weight(f.Weights, name)}
 			byName[name] = r
 		}
 		r.Frameworks++
