@@ -89,6 +89,7 @@ func (m *Master) AllocateOnce(ctx context.Context) error {
 	m.removeOffers(ctx, p.remove)
 	m.makeOffers(ctx, p)
 	m.shares.set(p.in, p.fws)
+	m.publishCycle(p)
 	observe(p.snap)
 	return m.writeAgentUsage(ctx, p)
 }

@@ -124,6 +124,8 @@ type Master struct {
 	usageWritten map[string]time.Time
 	// shares are the frameworks' dominant shares from the last cycle.
 	shares shares
+	// lastCycle is the last allocation cycle, for LastCycle.
+	lastCycle atomic.Pointer[Cycle]
 	// sched is the scheduling cache that each allocation cycle reads.
 	sched   *schedcache.Cache
 	elected <-chan struct{}

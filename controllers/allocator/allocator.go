@@ -291,3 +291,7 @@ func (s *sorter) pick(in *Input, a int) (ri, mi int, ok bool) {
 	}
 	return 0, 0, false
 }
+
+// DominantShare returns v's dominant share of total: the largest of its
+// amounts' fractions of total's, as DRF ranks by.
+func DominantShare(v, total Vector) float64 { return dominantShare(v, total) }

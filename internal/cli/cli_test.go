@@ -174,6 +174,38 @@ func TestMasterOptionsParse(t *testing.T) {
 	if addr, ok := mesosapi.AdvertisedAddress(o.identity); !ok || addr != "10.1.2.3:6060" || o.election().Identity != o.identity {
 		t.Errorf("identity %q (election %q) does not advertise 10.1.2.3:6060", o.identity, o.election().Identity)
 	}
+	cmd, o = masterCommand()
+	_ = cmd.ParseFlags([]string{"--mesos-api-bind-address", ":6060", "--mesos-api-advertise-address", "10.1.2.3:6060",
+		"--console-bind-address", ":7070", "--console-advertise-address", "10.1.2.3:7070"})
+	if err := o.complete(); err != nil {
+		t.Fatal(err)
+	}
+	api, apiOK := mesosapi.AdvertisedAddress(o.identity)
+	con, conOK := mesosapi.ConsoleAddress(o.identity)
+	if !apiOK || api != "10.1.2.3:6060" || !conOK || con != "10.1.2.3:7070" || o.mesosAPI.MasterID != o.identity || o.console.LeaderLease.Name != "kubemesos-master" {
+		t.Errorf("identity %q: Mesos API %q, console %q; want 10.1.2.3:6060 and 10.1.2.3:7070", o.identity, api, con)
+	}
+	cmd, o = masterCommand()
+	_ = cmd.ParseFlags([]string{"--mesos-api-bind-address", "0", "--console-bind-address", ":7070", "--console-advertise-address", "10.1.2.3:7070"})
+	if err := o.complete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mesosapi.AdvertisedAddress(o.identity); ok {
+		t.Errorf("identity %q advertises a Mesos API that is off", o.identity)
+	}
+	if con, _ := mesosapi.ConsoleAddress(o.identity); con != "10.1.2.3:7070" {
+		t.Errorf("identity %q: console %q, want 10.1.2.3:7070", o.identity, con)
+	}
+	cmd, o = masterCommand()
+	_ = cmd.ParseFlags([]string{"--mesos-api-bind-address", "0", "--console-bind-address", "0"})
+	if err := o.complete(); err != nil || o.identity != "" {
+		t.Errorf("with neither on: identity %q, %v; want the election's default", o.identity, err)
+	}
+	cmd, o = masterCommand()
+	_ = cmd.ParseFlags([]string{"--console-advertise-address", "10.0.0.1"})
+	if err := o.complete(); err == nil || !strings.Contains(err.Error(), "--console-advertise-address") {
+		t.Errorf("a console address without a port: %v", err)
+	}
 }
 
 func TestPrepareWorkDir(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/controllers/console"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/leader"
@@ -47,8 +48,10 @@ type masterOptions struct {
 	roleWeights  map[string]string
 
 	mesosAPI mesosapi.Options
-	// identity names this master in its Lease; with the Mesos API on,
-	// it carries the advertised address (mesosapi.AdvertisedIdentity).
+	console  console.Options
+	// identity names this master in its Lease; with the Mesos API or the
+	// console on, it carries their advertised addresses
+	// (mesosapi.AdvertisedIdentity, mesosapi.WithConsole).
 	identity string
 }
 
@@ -119,6 +122,9 @@ forced garbage collection at /debug/pprof/heap?gc=1; it is off by default.`,
 	f.DurationVar(&ma.HeartbeatInterval, "mesos-api-heartbeat-interval", ma.HeartbeatInterval, "How often a Mesos API event stream carries a HEARTBEAT event.")
 	f.StringVar(&ma.CommandImage, "mesos-api-command-image", ma.CommandImage, "Container image of a Mesos command task whose TaskInfo names none (a Mesos agent runs such a task on its host); it needs /bin/sh for shell commands.")
 	f.Int64Var(&ma.MaxBodyBytes, "mesos-api-max-body-bytes", ma.MaxBodyBytes, "Largest Mesos API call body; a larger one is refused with 413.")
+	o.console = console.Options{BindAddress: console.DefaultBindAddress}
+	f.StringVar(&o.console.BindAddress, "console-bind-address", o.console.BindAddress, "Address of the read-only web console (JSON API under /api/v1/), served by every replica (standbys pass requests to the leader); viewers authenticate with a Kubernetes token and see only the namespaces they may list frameworks and tasks in. \"0\" turns it off.")
+	f.StringVar(&o.console.AdvertiseAddress, "console-advertise-address", "", "host:port at which the other masters reach this master's console, to pass requests to the leader. Default: $POD_IP (else the host name) and the port of --console-bind-address.")
 	addZapFlags(cmd, &o.zap)
 	return cmd, o
 }
@@ -170,6 +176,12 @@ func (o *masterOptions) complete() error {
 	if err := o.completeMesosAPI(); err != nil {
 		return err
 	}
+	if err := o.completeConsole(); err != nil {
+		return err
+	}
+	if err := o.completeIdentity(); err != nil {
+		return err
+	}
 	if err := validateLeaderElection(o); err != nil {
 		return err
 	}
@@ -213,23 +225,73 @@ func (o *masterOptions) completeMesosAPI() error {
 	case ma.MaxBodyBytes <= 0:
 		return fmt.Errorf("--mesos-api-max-body-bytes must be positive, got %d", ma.MaxBodyBytes)
 	}
-	_, port, err := net.SplitHostPort(ma.BindAddress)
+	addr, err := advertiseAddress("mesos-api", ma.BindAddress, ma.AdvertiseAddress)
 	if err != nil {
-		return fmt.Errorf("--mesos-api-bind-address %q is not host:port: %w", ma.BindAddress, err)
+		return err
+	}
+	ma.AdvertiseAddress = addr
+	ma.LeaderLease = types.NamespacedName{Namespace: o.leaseNamespace, Name: kmv1.MasterLeaseName}
+	return nil
+}
+
+// completeConsole checks the console's flags.
+func (o *masterOptions) completeConsole() error {
+	co := &o.console
+	if !co.Enabled() {
+		return nil
+	}
+	addr, err := advertiseAddress("console", co.BindAddress, co.AdvertiseAddress)
+	if err != nil {
+		return err
+	}
+	co.AdvertiseAddress = addr
+	co.LeaderLease = types.NamespacedName{Namespace: o.leaseNamespace, Name: kmv1.MasterLeaseName}
+	return nil
+}
+
+// advertiseAddress checks --PREFIX-bind-address and returns
+// --PREFIX-advertise-address, by default $POD_IP (else the host name) and
+// the bound port.
+func advertiseAddress(prefix, bind, advertise string) (string, error) {
+	_, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return "", fmt.Errorf("--%s-bind-address %q is not host:port: %w", prefix, bind, err)
+	}
+	if advertise == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("naming this master: %w", err)
+		}
+		advertise = net.JoinHostPort(envOr("POD_IP", host), port)
+	}
+	if _, _, err := net.SplitHostPort(advertise); err != nil {
+		return "", fmt.Errorf("--%s-advertise-address %q is not host:port: %w", prefix, advertise, err)
+	}
+	return advertise, nil
+}
+
+// completeIdentity names this master in its Lease with the addresses
+// that standbys pass callers on to: the console's, then the Mesos API's.
+// With neither on, the election names it.
+func (o *masterOptions) completeIdentity() error {
+	ma, co := &o.mesosAPI, &o.console
+	if !ma.Enabled() && !co.Enabled() {
+		return nil
 	}
 	host, err := os.Hostname()
 	if err != nil {
 		return fmt.Errorf("naming this master: %w", err)
 	}
-	if ma.AdvertiseAddress == "" {
-		ma.AdvertiseAddress = net.JoinHostPort(envOr("POD_IP", host), port)
+	base := host + "_" + string(uuid.NewUUID())
+	if co.Enabled() {
+		base = mesosapi.WithConsole(base, co.AdvertiseAddress)
 	}
-	if _, _, err := net.SplitHostPort(ma.AdvertiseAddress); err != nil {
-		return fmt.Errorf("--mesos-api-advertise-address %q is not host:port: %w", ma.AdvertiseAddress, err)
+	if ma.Enabled() {
+		o.identity = mesosapi.AdvertisedIdentity(base, ma.AdvertiseAddress)
+		ma.MasterID = o.identity
+	} else {
+		o.identity = base
 	}
-	o.identity = mesosapi.AdvertisedIdentity(host+"_"+string(uuid.NewUUID()), ma.AdvertiseAddress)
-	ma.MasterID = o.identity
-	ma.LeaderLease = types.NamespacedName{Namespace: o.leaseNamespace, Name: kmv1.MasterLeaseName}
 	return nil
 }
 
@@ -288,6 +350,15 @@ func runMaster(o *masterOptions) error {
 		api.ClearFilters = master.ClearFilters
 		if err := mgr.Add(api); err != nil {
 			return fmt.Errorf("adding the Mesos scheduler API: %w", err)
+		}
+	}
+	if o.console.Enabled() {
+		c, err := console.New(mgr, master, o.console)
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(c); err != nil {
+			return fmt.Errorf("adding the console: %w", err)
 		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

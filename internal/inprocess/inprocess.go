@@ -37,6 +37,7 @@ import (
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/controllers/console"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/scheme"
@@ -84,6 +85,9 @@ type MasterConfig struct {
 	// MesosAPI, when set, serves the Mesos scheduler API with these
 	// options; its address is advertised in the master's Lease identity.
 	MesosAPI *mesosapi.Options
+	// Console, when set, serves the web console with these options; its
+	// address is advertised in the master's Lease identity.
+	Console *console.Options
 	// Transport, when set, wraps its connections to the API server below
 	// the Guard (it sees what is actually sent), the Lease's included.
 	Transport func(http.RoundTripper) http.RoundTripper
@@ -151,6 +155,12 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 	}
 	var election *leader.Election
 	identity := mc.ID + "_" + string(uuid.NewUUID())
+	var con console.Options
+	if mc.Console != nil {
+		con = *mc.Console
+		identity = mesosapi.WithConsole(identity, con.AdvertiseAddress)
+		con.LeaderLease = types.NamespacedName{Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName}
+	}
 	var api mesosapi.Options
 	if mc.MesosAPI != nil {
 		api = *mc.MesosAPI
@@ -196,6 +206,15 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 		srv.ClearFilters = m.ClearFilters
 		if err := mgr.Add(srv); err != nil {
 			return nil, nil, fmt.Errorf("adding the Mesos scheduler API: %w", err)
+		}
+	}
+	if mc.Console != nil {
+		srv, err := console.New(mgr, m, con)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := mgr.Add(srv); err != nil {
+			return nil, nil, fmt.Errorf("adding the console: %w", err)
 		}
 	}
 	out := &Master{Client: mgr.GetClient(), Guard: guard}

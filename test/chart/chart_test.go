@@ -321,3 +321,27 @@ func TestOneReleaseVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestChartConsole: the console listens on the pod's address on
+// master.console.port, advertises it for the standbys, and has a
+// ClusterIP Service; port 0 turns it off and renders no Service.
+func TestChartConsole(t *testing.T) {
+	docs := render(t)
+	dep := docs["Deployment/kubemesos-master"]
+	for _, want := range []string{"--console-bind-address=$(POD_IP):5080", "--console-advertise-address=$(POD_IP):5080", "{name: console, containerPort: 5080}"} {
+		if !strings.Contains(dep, want) {
+			t.Errorf("the master lacks %q", want)
+		}
+	}
+	svc := docs["Service/kubemesos-console"]
+	if !strings.Contains(svc, "type: ClusterIP") || !strings.Contains(svc, "{name: console, port: 5080, targetPort: console}") {
+		t.Errorf("Service/kubemesos-console:\n%s", svc)
+	}
+	off := render(t, "--set", "master.console.port=0")
+	if _, ok := off["Service/kubemesos-console"]; ok || !strings.Contains(off["Deployment/kubemesos-master"], "--console-bind-address=0") {
+		t.Errorf("master.console.port=0 still serves the console:\n%s", off["Deployment/kubemesos-master"])
+	}
+	if _, err := helm(t, "template", "km", chartDir(), "--set", "master.console.extra=1"); err == nil {
+		t.Error("the schema accepts an unknown key under master.console")
+	}
+}
