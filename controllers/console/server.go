@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubemesos/kubemesos/internal/leader"
+
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -162,17 +164,7 @@ func (s *Server) recordHistory(ctx context.Context) {
 }
 
 // leading reports whether this master won the election.
-func (s *Server) leading() bool {
-	if s.elected == nil {
-		return true
-	}
-	select {
-	case <-s.elected:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) leading() bool { return leader.Leading(s.elected) }
 
 // Handler is the console's HTTP handler.
 func (s *Server) Handler() http.Handler {

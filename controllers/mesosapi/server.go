@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kubemesos/kubemesos/internal/leader"
+
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -220,17 +222,7 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 // leading reports whether this master won the election.
-func (s *Server) leading() bool {
-	if s.elected == nil {
-		return true
-	}
-	select {
-	case <-s.elected:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) leading() bool { return leader.Leading(s.elected) }
 
 // ServeHTTP answers one call, in the order Mesos checks a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

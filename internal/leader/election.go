@@ -175,3 +175,17 @@ func (l *lockEvents) Eventf(obj runtime.Object, eventType, reason, message strin
 		rec.Eventf(obj, nil, eventType, reason, "LeaderElection", message, args...)
 	}
 }
+
+// Leading reports whether the election whose Elected channel is elected has
+// been won (a nil channel: there is no election, so this replica leads).
+func Leading(elected <-chan struct{}) bool {
+	if elected == nil {
+		return true
+	}
+	select {
+	case <-elected:
+		return true
+	default:
+		return false
+	}
+}

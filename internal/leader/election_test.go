@@ -142,3 +142,19 @@ func TestAStandbyWritesNothingUntilElected(t *testing.T) {
 		t.Fatalf("the elected manager may not write: %v", err)
 	}
 }
+
+// TestLeading: no election leads; an election leads once its channel is
+// closed.
+func TestLeading(t *testing.T) {
+	if !leader.Leading(nil) {
+		t.Error("no election: not leading")
+	}
+	ch := make(chan struct{})
+	if leader.Leading(ch) {
+		t.Error("leading before the election is won")
+	}
+	close(ch)
+	if !leader.Leading(ch) {
+		t.Error("not leading once the election is won")
+	}
+}
