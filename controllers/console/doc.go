@@ -9,10 +9,11 @@
 // allocator's input with every framework's allocation and the role
 // weights), its decline filters, and the Tasks of its informer cache
 // (slimmed: controllers.StripTaskPayloads). No request reads the API
-// server, but for the reviews below. A model of a cycle is built at most
-// once per cycle and per second, when a viewer asks, and shared read only
-// by every request; requests filter and page it. A bounded ring keeps the
-// allocation totals of the last HistoryLength cycles.
+// server, but for the reviews below and a task's log. A model of a cycle
+// is built at most once per cycle and per second, when a viewer asks,
+// and shared read only by every request; requests filter and page it. A
+// bounded ring keeps the allocation totals of the last HistoryLength
+// cycles.
 //
 // # Who sees what
 //
@@ -23,6 +24,10 @@
 //   - a namespace's frameworks, tasks and offers: list on frameworks and
 //     tasks (kubemesos.io) in that namespace, or in every namespace;
 //   - the agents, which are cluster scoped: list on agents.
+//   - a task's log (/api/v1/tasks/{namespace}/{name}/log): get on
+//     pods/log for its pod, besides reading its namespace; the master
+//     reads the log through the API server for the viewer, bounded in
+//     lines and bytes.
 //
 // Every aggregate is computed from what the viewer may read: task and
 // framework counts, the DRF order (ranks among the viewer's frameworks),
