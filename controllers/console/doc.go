@@ -17,7 +17,8 @@
 //
 // # Who sees what
 //
-// A viewer sends a Kubernetes token (`Authorization: Bearer`), checked by
+// A viewer sends a Kubernetes token (`Authorization: Bearer`, or the
+// cookie that POST /login sets for the web pages), checked by
 // TokenReview; what it may read is checked by SubjectAccessReview, as the
 // viewer (internal/httpauth, which keeps the answers briefly per user):
 //

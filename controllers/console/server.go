@@ -227,6 +227,8 @@ func (s *Server) Handler() http.Handler {
 		return nil, errNotFound
 	}))
 	mux.HandleFunc("GET /api/v1/tasks/{namespace}/{name}/log", s.taskLog)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /api/v1/roles", s.api(func(r *http.Request, m *model, a *access) (any, error) {
 		return listRoles(m, a), nil
 	}))
@@ -340,7 +342,7 @@ func (s *Server) api(fn func(r *http.Request, m *model, a *access) (any, error))
 // viewer authenticates the viewer of r and finds out what they may read
 // of the current model; when it cannot, it answers r and returns false.
 func (s *Server) viewer(w http.ResponseWriter, r *http.Request) (*httpauth.Caller, *model, *access, bool) {
-	caller, err := s.auth.Authenticate(r)
+	caller, err := s.authenticate(r)
 	if err != nil {
 		s.writeAuthError(w, err)
 		return nil, nil, nil, false
@@ -400,7 +402,7 @@ func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
 	switch code := httpauth.StatusCode(err); code {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q", Realm))
-		writeError(w, code, "Send a Kubernetes token as `Authorization: Bearer <token>` (for example from `kubectl create token`).")
+		writeError(w, code, "Send a Kubernetes token as `Authorization: Bearer <token>` (for example from `kubectl create token`), or log in with it (POST /login).")
 	case http.StatusForbidden:
 		writeError(w, code, err.Error())
 	case http.StatusServiceUnavailable:

@@ -220,6 +220,7 @@ func TestConsole(t *testing.T) {
 		if code, _, _ := get(t, addr, "/api/v1/overview", "not-a-token"); code != http.StatusUnauthorized {
 			t.Errorf("%s: a bad token: %d, want 401", name, code)
 		}
+		checkLogin(t, name, addr, tokenA, "fw-"+nsA, nsB)
 		code, _, body = get(t, addr, "/api/v1/frameworks", tokenAll)
 		if code != http.StatusOK || !strings.Contains(body, "fw-"+nsA) || !strings.Contains(body, "fw-"+nsB) {
 			t.Errorf("%s: frameworks for the viewer of all: %d %s", name, code, body)
