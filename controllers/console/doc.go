@@ -37,6 +37,15 @@
 // does not exist. The console changes nothing: it has no endpoint that
 // writes.
 //
+// # Live updates
+//
+// GET /api/v1/events is a stream of Server-Sent Events: the viewer's
+// overview at once, and again after each cycle in which it changed. The
+// leader hands each new model, at most once a second, to every follower
+// without waiting: one that has not taken the last is dropped, so a slow
+// viewer never holds up a cycle. The token and the viewer's rights are
+// checked again at each model.
+//
 // # Standbys
 //
 // A standby passes every request, unread, to the leader's console, whose

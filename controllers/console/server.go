@@ -88,6 +88,7 @@ type Server struct {
 	clock   clock.WithTicker
 	log     logr.Logger
 	hist    history
+	events  hub
 
 	mu      sync.Mutex
 	current *model
@@ -145,7 +146,8 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// recordHistory samples each new cycle once it leads, until ctx ends.
+// recordHistory samples each new cycle once it leads, and publishes it
+// to the live updates, until ctx ends.
 func (s *Server) recordHistory(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -154,8 +156,11 @@ func (s *Server) recordHistory(ctx context.Context) {
 	}
 	t := s.clock.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	var pub publisher
 	for {
-		s.hist.record(s.src.LastCycle())
+		c := s.src.LastCycle()
+		s.hist.record(c)
+		s.maybePublish(ctx, &pub, c)
 		select {
 		case <-ctx.Done():
 			return
@@ -227,6 +232,7 @@ func (s *Server) Handler() http.Handler {
 		return nil, errNotFound
 	}))
 	mux.HandleFunc("GET /api/v1/tasks/{namespace}/{name}/log", s.taskLog)
+	mux.HandleFunc("GET /api/v1/events", s.liveEvents)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /api/v1/roles", s.api(func(r *http.Request, m *model, a *access) (any, error) {

@@ -185,6 +185,7 @@ func TestConsole(t *testing.T) {
 		return code == http.StatusOK && strings.Contains(body, "task-"+nsA) && strings.Contains(body, "task-"+nsB)
 	})
 
+	tasksOfA := 1
 	for name, addr := range map[string]string{"leader": leader, "standby": standby} {
 		code, h, body := get(t, addr, "/api/v1/frameworks", tokenA)
 		if code != http.StatusOK || !strings.Contains(body, "fw-"+nsA) || strings.Contains(body, nsB) {
@@ -221,6 +222,15 @@ func TestConsole(t *testing.T) {
 			t.Errorf("%s: a bad token: %d, want 401", name, code)
 		}
 		checkLogin(t, name, addr, tokenA, "fw-"+nsA, nsB)
+		added := name
+		checkEvents(t, name, addr, tokenA, tasksOfA, func() {
+			for _, ns := range []string{nsB, nsA} {
+				if err := env.Client.Create(ctx, b.MakeTask("live-"+added, ns).Framework("fw-"+ns).Offer("none").Resources("cpu", "1").Command("busybox", "true").Obj()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		tasksOfA++
 		code, _, body = get(t, addr, "/api/v1/frameworks", tokenAll)
 		if code != http.StatusOK || !strings.Contains(body, "fw-"+nsA) || !strings.Contains(body, "fw-"+nsB) {
 			t.Errorf("%s: frameworks for the viewer of all: %d %s", name, code, body)
