@@ -19,6 +19,7 @@ var (
 	mayListAgents     = httpauth.Attributes{Verb: "list", Group: httpauth.Group, Resource: "agents"}
 	mayListFrameworks = httpauth.Attributes{Verb: "list", Group: httpauth.Group, Resource: "frameworks"}
 	mayListTasks      = httpauth.Attributes{Verb: "list", Group: httpauth.Group, Resource: "tasks"}
+	mayGetPodLogs     = httpauth.Attributes{Verb: "get", Resource: "pods", Subresource: "log"}
 )
 
 // reviewWorkers bounds the reviews of one viewer's namespaces in flight.

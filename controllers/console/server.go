@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,13 +81,16 @@ type Server struct {
 	opts Options
 	src  Source
 	// cache reads the manager's informers; lease reads the API server.
-	cache   client.Reader
-	lease   client.Reader
-	auth    *httpauth.Auth
+	cache client.Reader
+	lease client.Reader
+	auth  *httpauth.Auth
+	// logs reads the tasks' pod logs from the API server.
+	logs    typedcorev1.PodsGetter
 	elected <-chan struct{}
 	clock   clock.WithTicker
 	log     logr.Logger
 	hist    history
+	events  hub
 
 	mu      sync.Mutex
 	current *model
@@ -104,11 +108,11 @@ func New(mgr ctrl.Manager, src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting up the console's authentication: %w", err)
 	}
-	return newServer(o, src, mgr.GetCache(), mgr.GetAPIReader(), auth, mgr.Elected(), clock.RealClock{}, log), nil
+	return newServer(o, src, mgr.GetCache(), mgr.GetAPIReader(), auth, cs.CoreV1(), mgr.Elected(), clock.RealClock{}, log), nil
 }
 
-func newServer(o Options, src Source, cache, lease client.Reader, auth *httpauth.Auth, elected <-chan struct{}, clk clock.WithTicker, log logr.Logger) *Server {
-	return &Server{opts: o, src: src, cache: cache, lease: lease, auth: auth, elected: elected, clock: clk, log: log}
+func newServer(o Options, src Source, cache, lease client.Reader, auth *httpauth.Auth, logs typedcorev1.PodsGetter, elected <-chan struct{}, clk clock.WithTicker, log logr.Logger) *Server {
+	return &Server{opts: o, src: src, cache: cache, lease: lease, auth: auth, logs: logs, elected: elected, clock: clk, log: log}
 }
 
 // NeedLeaderElection is false: a standby serves too, by passing requests
@@ -144,7 +148,8 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// recordHistory samples each new cycle once it leads, until ctx ends.
+// recordHistory samples each new cycle once it leads, and publishes it
+// to the live updates, until ctx ends.
 func (s *Server) recordHistory(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -153,8 +158,11 @@ func (s *Server) recordHistory(ctx context.Context) {
 	}
 	t := s.clock.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	var pub publisher
 	for {
-		s.hist.record(s.src.LastCycle())
+		c := s.src.LastCycle()
+		s.hist.record(c)
+		s.maybePublish(ctx, &pub, c)
 		select {
 		case <-ctx.Done():
 			return
@@ -215,6 +223,10 @@ func (s *Server) Handler() http.Handler {
 		}
 		return nil, errNotFound
 	}))
+	mux.HandleFunc("GET /api/v1/tasks/{namespace}/{name}/log", s.taskLog)
+	mux.HandleFunc("GET /api/v1/events", s.liveEvents)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /api/v1/roles", s.api(func(r *http.Request, m *model, a *access) (any, error) {
 		return listRoles(m, a), nil
 	}))
@@ -309,19 +321,8 @@ func (e *apiError) Error() string { return e.msg }
 // what the viewer may read, and gives fn the shared model.
 func (s *Server) api(fn func(r *http.Request, m *model, a *access) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		caller, err := s.auth.Authenticate(r)
-		if err != nil {
-			s.writeAuthError(w, err)
-			return
-		}
-		m, err := s.model(r.Context())
-		if err != nil {
-			s.writeErr(w, err)
-			return
-		}
-		a, err := accessOf(r.Context(), s.auth, caller, m.namespaces)
-		if err != nil {
-			s.writeAuthError(w, err)
+		_, m, a, ok := s.viewer(w, r)
+		if !ok {
 			return
 		}
 		out, err := fn(r, m, a)
@@ -334,6 +335,27 @@ func (s *Server) api(fn func(r *http.Request, m *model, a *access) (any, error))
 			s.log.V(2).Info("writing a console answer failed", "error", err.Error())
 		}
 	}
+}
+
+// viewer authenticates the viewer of r and finds out what they may read
+// of the current model; when it cannot, it answers r and returns false.
+func (s *Server) viewer(w http.ResponseWriter, r *http.Request) (*httpauth.Caller, *model, *access, bool) {
+	caller, err := s.authenticate(r)
+	if err != nil {
+		s.writeAuthError(w, err)
+		return nil, nil, nil, false
+	}
+	m, err := s.model(r.Context())
+	if err != nil {
+		s.writeErr(w, err)
+		return nil, nil, nil, false
+	}
+	a, err := accessOf(r.Context(), s.auth, caller, m.namespaces)
+	if err != nil {
+		s.writeAuthError(w, err)
+		return nil, nil, nil, false
+	}
+	return caller, m, a, true
 }
 
 // model returns the model of the last cycle, building it when the cycle
@@ -378,7 +400,7 @@ func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
 	switch code := httpauth.StatusCode(err); code {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q", Realm))
-		writeError(w, code, "Send a Kubernetes token as `Authorization: Bearer <token>` (for example from `kubectl create token`).")
+		writeError(w, code, "Send a Kubernetes token as `Authorization: Bearer <token>` (for example from `kubectl create token`), or log in with it (POST /login).")
 	case http.StatusForbidden:
 		writeError(w, code, err.Error())
 	case http.StatusServiceUnavailable:

@@ -13,6 +13,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -30,6 +31,37 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // viewerRole may read the kubemesos objects where it is bound.
 const viewerRole = "test-console-viewer"
+
+// logsRole may get pods/log where it is bound.
+const logsRole = "test-console-logs"
+
+// viewerRoles creates viewerRole and logsRole, once.
+func viewerRoles(t *testing.T) {
+	t.Helper()
+	for _, cr := range []*rbacv1.ClusterRole{
+		{ObjectMeta: metav1.ObjectMeta{Name: viewerRole}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{kmv1.GroupVersion.Group}, Resources: []string{"frameworks", "tasks"}, Verbs: []string{"get", "list", "watch"}},
+		}},
+		{ObjectMeta: metav1.ObjectMeta{Name: logsRole}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+		}},
+	} {
+		if err := env.Client.Create(context.Background(), cr); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// bind binds ClusterRole role to ServiceAccount ns/name in namespace in.
+func bind(t *testing.T, ns, name, role, in string) {
+	t.Helper()
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: in, GenerateName: name + "-"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}}
+	if err := env.Client.Create(context.Background(), rb); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // viewer creates a ServiceAccount in ns bound to viewerRole in each of
 // namespaces (every namespace when cluster), and returns its token.
@@ -103,12 +135,7 @@ func get(t *testing.T, addr, path, token string) (int, http.Header, string) {
 // both; no token gets 401.
 func TestConsole(t *testing.T) {
 	ctx := context.Background()
-	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: viewerRole}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{kmv1.GroupVersion.Group}, Resources: []string{"frameworks", "tasks"}, Verbs: []string{"get", "list", "watch"}},
-	}}
-	if err := env.Client.Create(ctx, cr); err != nil {
-		t.Fatal(err)
-	}
+	viewerRoles(t)
 	nsA, nsB := namespace(t), namespace(t)
 	for _, ns := range []string{nsA, nsB} {
 		if err := env.Client.Create(ctx, b.MakeFramework("fw-"+ns, ns).Obj()); err != nil {
@@ -158,6 +185,7 @@ func TestConsole(t *testing.T) {
 		return code == http.StatusOK && strings.Contains(body, "task-"+nsA) && strings.Contains(body, "task-"+nsB)
 	})
 
+	tasksOfA := 1
 	for name, addr := range map[string]string{"leader": leader, "standby": standby} {
 		code, h, body := get(t, addr, "/api/v1/frameworks", tokenA)
 		if code != http.StatusOK || !strings.Contains(body, "fw-"+nsA) || strings.Contains(body, nsB) {
@@ -193,6 +221,16 @@ func TestConsole(t *testing.T) {
 		if code, _, _ := get(t, addr, "/api/v1/overview", "not-a-token"); code != http.StatusUnauthorized {
 			t.Errorf("%s: a bad token: %d, want 401", name, code)
 		}
+		checkLogin(t, name, addr, tokenA, "fw-"+nsA, nsB)
+		added := name
+		checkEvents(t, name, addr, tokenA, tasksOfA, func() {
+			for _, ns := range []string{nsB, nsA} {
+				if err := env.Client.Create(ctx, b.MakeTask("live-"+added, ns).Framework("fw-"+ns).Offer("none").Resources("cpu", "1").Command("busybox", "true").Obj()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		tasksOfA++
 		code, _, body = get(t, addr, "/api/v1/frameworks", tokenAll)
 		if code != http.StatusOK || !strings.Contains(body, "fw-"+nsA) || !strings.Contains(body, "fw-"+nsB) {
 			t.Errorf("%s: frameworks for the viewer of all: %d %s", name, code, body)

@@ -204,16 +204,11 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 	case err != nil:
 		return nil, &UnauthorizedError{Reason: "Malformed Authorization header: " + err.Error() + ".", InvalidToken: true}
 	}
-	u, err := a.tokens.review(r.Context(), creds.Token)
+	c, err := a.AuthenticateToken(r.Context(), creds.Token, creds.Scheme)
 	if err != nil {
-		if r.Context().Err() == nil {
-			a.log.Error(err, "Reviewing a token failed")
-		}
-		return nil, &UnavailableError{Review: "TokenReview", Err: err}
+		return nil, err
 	}
-	if u == nil {
-		return nil, &UnauthorizedError{Reason: "The token is not accepted by the Kubernetes API server.", InvalidToken: true}
-	}
+	u := c.User
 	if creds.Scheme == SchemeBasic && creds.Principal != "" && creds.Principal != u.GetName() {
 		return nil, &UnauthorizedError{
 			Reason:       fmt.Sprintf("The principal %q is not the user the token authenticates as, %q: send that or an empty principal.", Truncate(creds.Principal, 256), u.GetName()),
@@ -221,6 +216,27 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 		}
 	}
 	return &Caller{User: u, Scheme: creds.Scheme}, nil
+}
+
+// AuthenticateToken says whose token sent by scheme is, by TokenReview:
+// a *Caller, or an *UnauthorizedError (401) or an *UnavailableError (503).
+// It is for tokens that come otherwise than in the Authorization header
+// (SchemeCookie).
+func (a *Auth) AuthenticateToken(ctx context.Context, token string, scheme Scheme) (*Caller, error) {
+	if token == "" {
+		return nil, &UnauthorizedError{Reason: "The token is empty."}
+	}
+	u, err := a.tokens.review(ctx, token)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Error(err, "Reviewing a token failed")
+		}
+		return nil, &UnavailableError{Review: "TokenReview", Err: err}
+	}
+	if u == nil {
+		return nil, &UnauthorizedError{Reason: "The token is not accepted by the Kubernetes API server.", InvalidToken: true}
+	}
+	return &Caller{User: u, Scheme: scheme}, nil
 }
 
 // Authorize checks that caller may do what attrs say: nil, a

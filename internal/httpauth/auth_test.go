@@ -299,3 +299,23 @@ func TestNewTokensAreReviewedAtABoundedRate(t *testing.T) {
 		t.Errorf("the cached token: %v, %v after %d reviews", u, err, next.reviews)
 	}
 }
+
+// TestAuthenticateToken checks a token sent otherwise than in the header:
+// accepted with the scheme given, refused (401) when empty or bad, 503
+// when the review fails.
+func TestAuthenticateToken(t *testing.T) {
+	a := newTestAuth(t, Config{}, &fakeTokens{users: map[string]string{"good": "alice"}}, &fakeAuthz{})
+	c, err := a.AuthenticateToken(context.Background(), "good", SchemeCookie)
+	if err != nil || c.User.GetName() != "alice" || c.Scheme != SchemeCookie {
+		t.Errorf("a good token: %+v, %v", c, err)
+	}
+	for _, token := range []string{"", "bad"} {
+		if _, err := a.AuthenticateToken(context.Background(), token, SchemeCookie); StatusCode(err) != http.StatusUnauthorized {
+			t.Errorf("token %q: %v; want 401", token, err)
+		}
+	}
+	down := newTestAuth(t, Config{}, &fakeTokens{err: errors.New("down")}, &fakeAuthz{})
+	if _, err := down.AuthenticateToken(context.Background(), "good", SchemeCookie); StatusCode(err) != http.StatusServiceUnavailable {
+		t.Errorf("a failed review: %v; want 503", err)
+	}
+}

@@ -24,6 +24,9 @@ const (
 	// SchemeAnonymous marks a caller that sent no credentials and was let
 	// in by the anonymous opt-in.
 	SchemeAnonymous Scheme = "Anonymous"
+	// SchemeCookie is a token a web page's login put into a cookie
+	// (AuthenticateToken).
+	SchemeCookie Scheme = "Cookie"
 )
 
 // Credentials are what a request's Authorization header holds.
