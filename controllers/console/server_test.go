@@ -109,13 +109,22 @@ func namespace(t *testing.T) string {
 // the headers and the body.
 func get(t *testing.T, addr, path, token string) (int, http.Header, string) {
 	t.Helper()
+	return getWith(t, addr, path, func(req *http.Request) {
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+	})
+}
+
+// getWith sends GET path to a console, with what set adds to the request,
+// and returns the status, the headers and the body.
+func getWith(t *testing.T, addr, path string, set func(*http.Request)) (int, http.Header, string) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	set(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -37,21 +37,8 @@ func post(t *testing.T, addr, path string, form url.Values, headers map[string]s
 // getCookie sends GET path with only cookie c to a console.
 func getCookie(t *testing.T, addr, path string, c *http.Cookie) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.AddCookie(c)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	code, _, body := getWith(t, addr, path, func(req *http.Request) { req.AddCookie(c) })
+	return code, body
 }
 
 // checkLogin logs in at addr with token through the form, and checks the
