@@ -258,6 +258,30 @@ func TestChartValues(t *testing.T) {
 	}
 }
 
+// TestChartPortsDiffer: two ports of one component that are bound on one
+// address must differ; the install says which, rather than the component
+// crash-looping.
+func TestChartPortsDiffer(t *testing.T) {
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"--set", "agent.pprofPort=5053"}, "agent.metricsPort and agent.pprofPort are both 5053"},
+		{[]string{"--set", "agent.probePort=5051"}, "agent.port and agent.probePort are both 5051"},
+		{[]string{"--set", "master.console.port=5050"}, "master.console.port and master.mesosAPI.port are both 5050"},
+		{[]string{"--set", "master.pprofPort=8080"}, "master.metricsPort and master.pprofPort are both 8080"},
+	} {
+		out, err := helm(t, append([]string{"template", "km", chartDir()}, tc.set...)...)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: %v, want a refusal saying %q:\n%s", tc.set, err, tc.want, out)
+		}
+	}
+	// Ports that are off (0) never collide.
+	if out, err := helm(t, "template", "km", chartDir(), "--set", "master.console.port=0", "--set", "master.mesosAPI.port=0", "--set", "agent.metricsPort=0"); err != nil {
+		t.Errorf("ports turned off are refused: %v\n%s", err, out)
+	}
+}
+
 // TestDockerfileBuildsWhatMakeBuilds: the image cannot be built here (no
 // container engine), so check what can be: the same packages and flags as
 // `make build`, a version build argument, a non-root user and the entrypoint.

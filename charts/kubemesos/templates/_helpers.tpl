@@ -32,3 +32,21 @@ is set; else nothing. */}}
 {{ printf "runbook_url: %s" (printf "%s#%s" .base (lower .alert) | quote) | indent 12 }}
 {{- end -}}
 {{- end -}}
+
+{{/*
+kubemesos.distinctPorts fails the install when two of a component's ports
+(a dict of value name to port; 0 is off) are equal: each is bound on one
+address, and the second bind would crash-loop the component.
+*/}}
+{{- define "kubemesos.distinctPorts" -}}
+{{- $seen := dict -}}
+{{- range $name, $port := . -}}
+{{- if $port -}}
+{{- $key := toString $port -}}
+{{- if hasKey $seen $key -}}
+{{- fail (printf "%s and %s are both %s: each is bound on the same address, so they must differ" (get $seen $key) $name $key) -}}
+{{- end -}}
+{{- $_ := set $seen $key $name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
