@@ -1,6 +1,7 @@
 // Command kubectl-mesos is the kubectl plugin `kubectl mesos`: copied onto
 // PATH, it answers `kubectl mesos status`, `why`, `offers`, `top`, `kill`
-// and `logs` (see package kubectlmesos).
+// and `logs`, and serves the master's web console with `console` (see
+// package kubectlmesos).
 package main
 
 import (

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -32,6 +33,9 @@ type Options struct {
 	RESTConfig *rest.Config
 	// Now returns the time; time.Now when nil.
 	Now func() time.Time
+	// ForwardPort, when set, replaces the port-forward of `console` to
+	// the master's pod (ForwardPort when nil).
+	ForwardPort func(ctx context.Context, cfg *rest.Config, pod *corev1.Pod, port int32, errOut io.Writer) (*PortForward, error)
 }
 
 // plugin is the state that the subcommands share: flags and clients.
@@ -79,6 +83,7 @@ Offers) with your kubeconfig and your rights, and explains them.
   kubectl mesos top [-A]          usage by framework and role
   kubectl mesos kill TASK         ask the agent to kill a task
   kubectl mesos logs TASK [-f]    the task's logs
+  kubectl mesos console           the master's web console on this machine
 
 -o json|yaml prints documents of kind Explanation, Status, OfferList or Top
 (apiVersion ` + APIVersion + `) whose fields stay stable for scripts.`,
@@ -93,7 +98,7 @@ Offers) with your kubeconfig and your rights, and explains them.
 	root.SetErr(o.ErrOut)
 	p.flags.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVarP(&p.output, "output", "o", "", "output format: json, yaml or wide; a table when empty")
-	root.AddCommand(p.statusCommand(), p.whyCommand(), p.offersCommand(), p.topCommand(), p.killCommand(), p.logsCommand())
+	root.AddCommand(p.statusCommand(), p.whyCommand(), p.offersCommand(), p.topCommand(), p.killCommand(), p.logsCommand(), p.consoleCommand())
 	return root
 }
 
