@@ -225,11 +225,13 @@ func (s *Server) Handler() http.Handler {
 	}))
 	mux.HandleFunc("GET /api/v1/tasks/{namespace}/{name}/log", s.taskLog)
 	mux.HandleFunc("GET /api/v1/events", s.liveEvents)
+	mux.HandleFunc("GET /api/v1/whoami", s.whoAmI)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /api/v1/roles", s.api(func(r *http.Request, m *model, a *access) (any, error) {
 		return listRoles(m, a), nil
 	}))
+	routeWeb(mux)
 	return s.front(mux)
 }
 

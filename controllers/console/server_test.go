@@ -231,6 +231,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("%s: a bad token: %d, want 401", name, code)
 		}
 		checkLogin(t, name, addr, tokenA, "fw-"+nsA, nsB)
+		checkWeb(t, name, addr, tokenA, "viewer")
 		added := name
 		checkEvents(t, name, addr, tokenA, tasksOfA, func() {
 			for _, ns := range []string{nsB, nsA} {

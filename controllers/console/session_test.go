@@ -71,6 +71,9 @@ func checkLogin(t *testing.T, name, addr, token, want, notWant string) {
 	if code, body := getCookie(t, addr, "/api/v1/frameworks", c); code != http.StatusOK || !strings.Contains(body, want) || (notWant != "" && strings.Contains(body, notWant)) {
 		t.Errorf("%s: frameworks by the cookie: %d %s", name, code, body)
 	}
+	if code, body := getCookie(t, addr, "/api/v1/whoami", c); code != http.StatusOK || !strings.Contains(body, `"session":true`) {
+		t.Errorf("%s: whoami by the cookie: %d %s; want a session", name, code, body)
+	}
 	resp, _ = post(t, addr, "/logout", nil, same)
 	cleared := false
 	for _, rc := range resp.Cookies() {
