@@ -352,7 +352,7 @@ func TestOneReleaseVersion(t *testing.T) {
 func TestChartConsole(t *testing.T) {
 	docs := render(t)
 	dep := docs["Deployment/kubemesos-master"]
-	for _, want := range []string{"--console-bind-address=$(POD_IP):5080", "--console-advertise-address=$(POD_IP):5080", "{name: console, containerPort: 5080}"} {
+	for _, want := range []string{"--console-bind-address=:5080", "--console-advertise-address=$(POD_IP):5080", "{name: console, containerPort: 5080}"} {
 		if !strings.Contains(dep, want) {
 			t.Errorf("the master lacks %q", want)
 		}
@@ -367,5 +367,17 @@ func TestChartConsole(t *testing.T) {
 	}
 	if _, err := helm(t, "template", "km", chartDir(), "--set", "master.console.extra=1"); err == nil {
 		t.Error("the schema accepts an unknown key under master.console")
+	}
+	// The viewer's role reads, and only reads, what the console checks.
+	role := docs["ClusterRole/kubemesos-viewer"]
+	for _, want := range []string{"resources: [frameworks, tasks, offers, agents]", "resources: [pods/log]"} {
+		if !strings.Contains(role, want) {
+			t.Errorf("ClusterRole/kubemesos-viewer lacks %q:\n%s", want, role)
+		}
+	}
+	for _, verb := range []string{"create", "update", "patch", "delete", "*"} {
+		if strings.Contains(role, " "+verb+",") || strings.Contains(role, " "+verb+"]") || strings.Contains(role, "["+verb+"]") {
+			t.Errorf("ClusterRole/kubemesos-viewer grants %s:\n%s", verb, role)
+		}
 	}
 }
