@@ -86,4 +86,11 @@ NODE_PACKAGES := containerd runc containernetworking-plugins busybox-static ipta
 
 .PHONY: node-packages
 node-packages: ## Install the nodes' Debian packages (containerd, runc, CNI plugins, busybox-static, iptables) if missing.
-	@hack/node-packages.sh $(NODE_PACKAGES)
+	@hack/debian-packages.sh "the local cluster" $(NODE_PACKAGES)
+
+# The e2e tests drive the console's pages in a headless Chromium, Debian's.
+BROWSER_PACKAGES := chromium
+
+.PHONY: browser
+browser: ## Install the headless browser of the console's e2e tests (Debian's chromium) if missing.
+	@hack/debian-packages.sh "the console's browser tests" $(BROWSER_PACKAGES)
