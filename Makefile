@@ -122,9 +122,15 @@ $(MESOS_FRAMEWORK_JS): test/e2e/mesosframework/package-lock.json
 	@echo ">> npm ci (test/e2e/mesosframework)"
 	cd test/e2e/mesosframework && npm ci --ignore-scripts --no-audit --no-fund
 
-e2e: build $(HELM) $(MESOS_FRAMEWORK_JS) cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.
+e2e: build $(HELM) $(MESOS_FRAMEWORK_JS) browser cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.
 	@echo ">> e2e tests on the local cluster ($(KUBECONFIG_LOCAL))"
 	rc=0; KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 25m -v ./test/e2e || rc=$$?; \
+	  hack/cluster-down.sh "$(LOCALCLUSTER_DIR)"; exit $$rc
+
+.PHONY: screenshots
+screenshots: build $(HELM) $(MESOS_FRAMEWORK_JS) browser cluster-up ## Render the console's pages on the local cluster into docs/images (the e2e browser test), then stop it.
+	rc=0; KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) KUBEMESOS_SCREENSHOT_DIR=$(CURDIR)/docs/images \
+	  $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 15m -v -run 'TestConsoleInBrowser' ./test/e2e || rc=$$?; \
 	  hack/cluster-down.sh "$(LOCALCLUSTER_DIR)"; exit $$rc
 
 .PHONY: bench

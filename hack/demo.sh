@@ -49,6 +49,20 @@ if [ "$phase" != "Completed" ]; then
 fi
 echo "The area under 2x^2 + 3x in [0,10] x [0,230]:"
 echo "  $(k get mfw montecarloarea -o jsonpath='{.status.result}')"
+
+# The console's viewer: a ServiceAccount that may read every namespace's
+# frameworks and tasks and the agents (the chart's ClusterRole
+# kubemesos-viewer), since the local cluster's kubeconfig authenticates
+# with a certificate, which the console cannot check.
+k create serviceaccount kubemesos-demo-viewer -n default --dry-run=client -o yaml | k apply -f - >/dev/null
+k create clusterrolebinding kubemesos-demo-viewer --clusterrole=kubemesos-viewer \
+  --serviceaccount=default:kubemesos-demo-viewer --dry-run=client -o yaml | k apply -f - >/dev/null
+cat <<MSG
+
+Open the console (the web UI) with one command, then browse http://127.0.0.1:5080/
+(run the demo again in another terminal to watch MonteCarloArea live):
+  KUBECONFIG=$KUBECONFIG $root/bin/kubectl-mesos console --service-account default/kubemesos-demo-viewer
+MSG
 cat <<MSG
 
 The local cluster is still running. Play with it:
@@ -59,5 +73,6 @@ The local cluster is still running. Play with it:
   kubectl exec -n kubemesos-system ds/kubemesos-agent -- kubemesos version
   ctr -a /run/kubemesos/node-1/containerd.sock -n k8s.io tasks ls   # node-1's containers
   kubectl explain task.spec
+  $root/bin/kubectl-mesos status        # the kubectl plugin: agents, frameworks, roles and shares
   make cluster-down                     # stop it, leaving no process behind
 MSG

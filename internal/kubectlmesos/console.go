@@ -260,7 +260,7 @@ func localURL(addr *net.TCPAddr, address string) string {
 type tokenFunc func(context.Context) (string, error)
 
 // errNoToken says what to do when the kubeconfig carries no bearer token.
-var errNoToken = errors.New("your kubeconfig authenticates with a client certificate, which the console cannot check: pass --service-account NAMESPACE/NAME (a service account allowed to read what you want to see, e.g. bound to a Role that may list frameworks and tasks in your namespace) or --token")
+var errNoToken = errors.New("your kubeconfig authenticates with a client certificate, which the console cannot check: pass --service-account NAMESPACE/NAME (a service account allowed to read what you want to see, e.g. bound to the ClusterRole kubemesos-viewer) or --token")
 
 // consoleToken returns where the console's token comes from, in this
 // order: --token; a TokenRequest for --service-account; the kubeconfig's
@@ -318,7 +318,7 @@ func (s *serviceAccountToken) get(ctx context.Context) (string, error) {
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &s.seconds}}, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return "", fmt.Errorf("service account %s not found in namespace %s: create it (kubectl create serviceaccount %s -n %s) and bind it to a Role that may list frameworks and tasks: %w",
+		return "", fmt.Errorf("service account %s not found in namespace %s: create it (kubectl create serviceaccount %s -n %s) and bind it to the ClusterRole kubemesos-viewer: %w",
 			s.name, s.namespace, s.name, s.namespace, err)
 	case apierrors.IsForbidden(err):
 		return "", fmt.Errorf("you may not request tokens for service account %s/%s (create on serviceaccounts/token in namespace %s; check with kubectl auth can-i create serviceaccounts/token -n %s): %w",
