@@ -91,6 +91,8 @@ type Server struct {
 	log     logr.Logger
 	hist    history
 	events  hub
+	// sessions seals the viewers' tokens into their login cookies.
+	sessions *sealer
 
 	mu      sync.Mutex
 	current *model
@@ -108,11 +110,15 @@ func New(mgr ctrl.Manager, src Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting up the console's authentication: %w", err)
 	}
-	return newServer(o, src, mgr.GetCache(), mgr.GetAPIReader(), auth, cs.CoreV1(), mgr.Elected(), clock.RealClock{}, log), nil
+	return newServer(o, src, mgr.GetCache(), mgr.GetAPIReader(), auth, cs.CoreV1(), mgr.Elected(), clock.RealClock{}, log)
 }
 
-func newServer(o Options, src Source, cache, lease client.Reader, auth *httpauth.Auth, logs typedcorev1.PodsGetter, elected <-chan struct{}, clk clock.WithTicker, log logr.Logger) *Server {
-	return &Server{opts: o, src: src, cache: cache, lease: lease, auth: auth, logs: logs, elected: elected, clock: clk, log: log}
+func newServer(o Options, src Source, cache, lease client.Reader, auth *httpauth.Auth, logs typedcorev1.PodsGetter, elected <-chan struct{}, clk clock.WithTicker, log logr.Logger) (*Server, error) {
+	sessions, err := newSealer()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: o, src: src, cache: cache, lease: lease, auth: auth, logs: logs, elected: elected, clock: clk, log: log, sessions: sessions}, nil
 }
 
 // NeedLeaderElection is false: a standby serves too, by passing requests

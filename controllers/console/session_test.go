@@ -68,6 +68,12 @@ func checkLogin(t *testing.T, name, addr, token, want, notWant string) {
 	if resp.StatusCode != http.StatusOK || c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure || !strings.Contains(body, `"user"`) {
 		t.Fatalf("%s: login: %d %s, cookie %+v", name, resp.StatusCode, body, c)
 	}
+	if strings.Contains(c.Value, token) || strings.Contains(c.Value, strings.Split(token, ".")[1]) {
+		t.Errorf("%s: the login cookie holds the token itself", name)
+	}
+	if code, _ := getCookie(t, addr, "/api/v1/frameworks", &http.Cookie{Name: console.CookieName, Value: token}); code != http.StatusUnauthorized {
+		t.Errorf("%s: a cookie holding a bare token: %d; want 401", name, code)
+	}
 	if code, body := getCookie(t, addr, "/api/v1/frameworks", c); code != http.StatusOK || !strings.Contains(body, want) || (notWant != "" && strings.Contains(body, notWant)) {
 		t.Errorf("%s: frameworks by the cookie: %d %s", name, code, body)
 	}
