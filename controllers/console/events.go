@@ -20,6 +20,11 @@ const (
 	// HeartbeatInterval is how often a quiet stream gets a comment, so
 	// that proxies keep it open and the viewer sees it alive.
 	HeartbeatInterval = 15 * time.Second
+	// HistoryRefresh is how often, at most, a stream sends an overview
+	// whose only change is its allocation history, which gains a sample
+	// every cycle: the counts go out at the cycle they change, the chart
+	// moves every HistoryRefresh.
+	HistoryRefresh = 10 * time.Second
 	// minEventInterval is the least time between two published models.
 	minEventInterval = time.Second
 	// eventWriteTimeout bounds writing one event to a viewer.
@@ -136,6 +141,7 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush() == nil
 	}
 	var last []byte
+	var sentAt time.Time
 	overview := func(m *model, a *access) bool {
 		o := buildOverview(m, a, &s.hist)
 		data, key, err := overviewEvent(o)
@@ -143,10 +149,10 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 			s.log.Error(err, "encoding a live update")
 			return false
 		}
-		if bytes.Equal(key, last) {
+		if bytes.Equal(key, last) && s.clock.Since(sentAt) < HistoryRefresh {
 			return true
 		}
-		last = key
+		last, sentAt = key, s.clock.Now()
 		return send(data)
 	}
 	if !overview(m, a) {
@@ -179,15 +185,15 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // overviewEvent is o as an `overview` event, and the key that tells
-// whether it changed: its JSON without the cycle and the time, which
-// change every cycle.
+// whether it changed: its JSON without the cycle, the time and the
+// history, which change every cycle.
 func overviewEvent(o Overview) (event, key []byte, err error) {
 	data, err := json.Marshal(o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding the overview: %w", err)
 	}
 	cycle := o.Cycle
-	o.Cycle, o.At = 0, time.Time{}
+	o.Cycle, o.At, o.History = 0, time.Time{}, nil
 	if key, err = json.Marshal(o); err != nil {
 		return nil, nil, fmt.Errorf("encoding the overview: %w", err)
 	}

@@ -48,7 +48,7 @@ func TestHubDropsWhoDoesNotKeepUp(t *testing.T) {
 }
 
 // TestOverviewEvent checks the event's form and that the key ignores the
-// cycle and the time only.
+// cycle, the time and the history only.
 func TestOverviewEvent(t *testing.T) {
 	o := Overview{Cycle: 7, At: time.Unix(1, 0), TasksByState: map[string]int{"TASK_RUNNING": 1}}
 	ev, k1, err := overviewEvent(o)
@@ -56,7 +56,11 @@ func TestOverviewEvent(t *testing.T) {
 		t.Fatalf("event %q, %v", ev, err)
 	}
 	o.Cycle, o.At = 8, time.Unix(2, 0)
-	_, k2, _ := overviewEvent(o)
+	o.History = []Sample{{At: time.Unix(2, 0), Allocated: map[string]float64{"cpu": 1}}}
+	ev2, k2, _ := overviewEvent(o)
+	if !strings.Contains(string(ev2), `"history":[{`) {
+		t.Errorf("the event lacks the history: %s", ev2)
+	}
 	o.TasksByState["TASK_RUNNING"] = 2
 	_, k3, _ := overviewEvent(o)
 	if string(k1) != string(k2) || string(k2) == string(k3) {

@@ -161,8 +161,11 @@ function taskTable(items) {
 
 // ---- the API -----------------------------------------------------------
 
+// APIError is an answer that is not 2xx. proxied is set when the answer
+// came through `kubectl mesos console`, whose token a login cannot
+// replace.
 class APIError extends Error {
-  constructor(code, message) { super(message); this.code = code; }
+  constructor(code, message, proxied) { super(message); this.code = code; this.proxied = proxied; }
 }
 
 async function api(path, asText) {
@@ -170,9 +173,19 @@ async function api(path, asText) {
   if (!r.ok) {
     let msg = r.statusText;
     try { msg = (await r.json()).message || msg; } catch (e) { /* not JSON */ }
-    throw new APIError(r.status, msg);
+    throw new APIError(r.status, msg, r.headers.has("X-Kubemesos-Console-Proxy"));
   }
   return asText ? r.text() : r.json();
+}
+
+// refused shows why the token of `kubectl mesos console` does not work.
+function refused(e) {
+  disconnect();
+  show(el("h1", {}, "The token was refused"),
+    el("p", { class: "error", id: "error" }, e.message),
+    el("p", {}, "This page is served by ", el("code", {}, "kubectl mesos console"),
+      ", which adds its token to every request, so logging in cannot help. Restart it (a token given with --token may have expired)."));
+  main.dataset.page = "refused";
 }
 
 function query(params) {
@@ -188,7 +201,12 @@ function query(params) {
 function route() {
   const h = location.hash.replace(/^#\/?/, "");
   const [path, qs] = h.split("?");
-  const parts = path.split("/").filter(p => p !== "").map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split("/").filter(p => p !== "").map(decodeURIComponent);
+  } catch (e) {
+    parts = ["\u0000"]; // not a page
+  }
   return { parts, q: new URLSearchParams(qs || "") };
 }
 
@@ -202,7 +220,7 @@ const pages = {
   "": overviewPage,
   frameworks: r => r.parts.length === 3 ? frameworkPage(r.parts[1], r.parts[2]) : frameworksPage(r.q),
   agents: r => r.parts.length === 2 ? agentPage(r.parts[1]) : agentsPage(r.q),
-  tasks: r => r.parts.length === 3 ? taskPage(r.parts[1], r.parts[2]) : tasksPage(r.q),
+  tasks: (r, live) => r.parts.length === 3 ? taskPage(r.parts[1], r.parts[2], live) : tasksPage(r.q),
   roles: rolesPage,
 };
 
@@ -216,15 +234,18 @@ async function draw(live) {
     a.classList.toggle("current", (a.dataset.page === "overview" ? "" : a.dataset.page) === name);
   }
   const page = pages[name];
-  if (!page) { show(el("p", { class: "error" }, "No such page.")); return; }
+  if (!page) { show(el("p", { class: "error", id: "error" }, "No such page.")); main.dataset.route = location.hash; main.dataset.ready = String(++drawing); return; }
   const n = ++drawing;
   try {
     const nodes = await page(r, live);
     if (n !== drawing || nodes === undefined) return;
-    const focused = document.activeElement && document.activeElement.id;
+    // A live redraw keeps the viewer's place in a search box; a new page
+    // starts afresh.
+    const focused = live && document.activeElement && document.activeElement.id;
     const caret = focused && document.activeElement.selectionStart;
     show(nodes);
     main.dataset.page = name || "overview";
+    main.dataset.route = location.hash;
     main.dataset.ready = String(n);
     if (focused) {
       const f = document.getElementById(focused);
@@ -232,8 +253,9 @@ async function draw(live) {
     }
   } catch (e) {
     if (n !== drawing) return;
-    if (e instanceof APIError && e.code === 401) { loginPage(); return; }
+    if (e instanceof APIError && e.code === 401) { if (e.proxied) refused(e); else loginPage(); return; }
     show(el("h1", {}, "Could not load this page"), el("p", { class: "error", id: "error" }, e.message));
+    main.dataset.route = location.hash;
     main.dataset.ready = String(n);
   }
 }
@@ -275,7 +297,8 @@ function overviewNodes(o) {
 function quantity(s) {
   const m = /^([0-9.]+)([a-zA-Z]*)$/.exec(String(s));
   if (!m) return NaN;
-  const units = { "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+  const units = { "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+    Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6 };
   return parseFloat(m[1]) * (units[m[2]] ?? NaN);
 }
 
@@ -474,19 +497,35 @@ async function tasksPage(q) {
   ];
 }
 
-async function taskPage(ns, name) {
+async function taskPage(ns, name, live) {
   const t = await api("/api/v1/tasks/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name));
-  const logBox = el("pre", { class: "log", id: "log" }, "Loading the log…");
-  const loadLog = () => {
-    api("/api/v1/tasks/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name) + "/log?tail=500", true)
-      .then(text => { logBox.textContent = text || "(the log is empty)"; logBox.scrollTop = logBox.scrollHeight; })
-      .catch(e => { logBox.textContent = e.message; logBox.classList.add("unavailable"); });
+  const key = ns + "/" + name;
+  const logBox = el("pre", { class: "log", id: "log", "data-key": key });
+  // paint shows the log as last read, in this box and in the one on the
+  // page (a live redraw makes a new box while a read is under way).
+  const paint = () => {
+    for (const box of new Set([logBox, document.getElementById("log")])) {
+      if (box && box.dataset.key === key && logState && logState.key === key) {
+        box.textContent = logState.text;
+        box.classList.toggle("unavailable", logState.failed);
+        box.scrollTop = box.scrollHeight;
+      }
+    }
   };
-  if (!keptLog || keptLog.key !== ns + "/" + name) loadLog();
-  else logBox.textContent = keptLog.box.textContent;
-  keptLog = { key: ns + "/" + name, box: logBox };
+  const loadLog = () => {
+    const mine = { key, text: "Loading the log…", failed: false };
+    logState = mine;
+    paint();
+    api("/api/v1/tasks/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name) + "/log?tail=500", true)
+      .then(text => { mine.text = text || "(the log is empty)"; })
+      .catch(e => { mine.text = e.message; mine.failed = true; })
+      .finally(() => { if (logState === mine) paint(); });
+  };
+  // A live redraw keeps the log read; opening the page reads it again.
+  if (live && logState && logState.key === key) paint();
+  else loadLog();
   return [
-    el("h1", {}, "Task ", ns + "/" + name),
+    el("h1", {}, "Task ", key),
     fields([
       ["State", badge(t.state)],
       t.reason ? ["Reason", t.reason] : null,
@@ -514,8 +553,9 @@ async function taskPage(ns, name) {
   ];
 }
 
-// keptLog keeps the task log shown across live redraws of its page.
-let keptLog = null;
+// logState is the task log last read: which task, its text, and whether
+// it could not be read.
+let logState = null;
 
 async function rolesPage() {
   const roles = await api("/api/v1/roles");
@@ -597,15 +637,22 @@ function disconnect() {
   liveBadge.textContent = "offline";
 }
 
+// lastKey is when the viewer last typed in a field.
+let lastKey = 0;
+document.addEventListener("keydown", e => {
+  if (e.target && /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName)) lastKey = Date.now();
+});
+
 // scheduleReload reloads the page shown, at most every two seconds, and
-// not while the viewer types in it.
+// not while the viewer types in it (a key pressed in a field in the last
+// two seconds).
 function scheduleReload() {
   if (reloadTimer) return;
   const wait = Math.max(0, 2000 - (Date.now() - lastReload));
   reloadTimer = setTimeout(() => {
     reloadTimer = null;
-    const typing = document.activeElement && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
-    if (document.hidden || typing) return;
+    if (document.hidden) return;
+    if (Date.now() - lastKey < 2000) { scheduleReload(); return; }
     lastReload = Date.now();
     draw(true);
   }, wait);
@@ -621,7 +668,7 @@ async function start() {
     // has no session to end.
     logoutButton.hidden = !me.session;
   } catch (e) {
-    if (e instanceof APIError && e.code === 401) { loginPage(); return; }
+    if (e instanceof APIError && e.code === 401) { if (e.proxied) refused(e); else loginPage(); return; }
     show(el("h1", {}, "The console is not available"), el("p", { class: "error", id: "error" }, e.message));
     setTimeout(start, 5000);
     return;
@@ -637,7 +684,7 @@ logoutButton.addEventListener("click", async () => {
 });
 
 window.addEventListener("hashchange", () => {
-  if (main.dataset.page === "login") return;
+  if (main.dataset.page === "login" || main.dataset.page === "refused") return;
   draw(false);
 });
 
