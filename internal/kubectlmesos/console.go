@@ -171,7 +171,11 @@ func (p *plugin) runConsole(ctx context.Context, out, errOut io.Writer, f consol
 		return err
 	}
 	target := &url.URL{Scheme: "http", Host: fwd.Local}
-	srv := &http.Server{Handler: consoleProxy(target, tokens, f.acceptNonLoopback), ReadHeaderTimeout: 30 * time.Second}
+	servedHost := ""
+	if f.acceptNonLoopback {
+		servedHost = f.address
+	}
+	srv := &http.Server{Handler: consoleProxy(target, tokens, servedHost), ReadHeaderTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	defer func() { _ = srv.Close() }()
@@ -235,6 +239,15 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// hostOnly is the host of a Host header (host, or host:port), without
+// brackets.
+func hostOnly(hostport string) string {
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		return host
+	}
+	return strings.Trim(hostport, "[]")
 }
 
 // loopbackHost reports whether a Host header (host, or host:port) names
@@ -589,16 +602,31 @@ func (l *forwardLog) Error(err error, msg string, _ ...any) {
 	}
 }
 
+// HeaderProxy marks every answer of `kubectl mesos console`'s proxy, so
+// that the console's pages know that the token is the proxy's: when it is
+// refused, a login cannot help (the proxy's header wins over the login
+// cookie) and the command must be restarted.
+const HeaderProxy = "X-Kubemesos-Console-Proxy"
+
 // consoleProxy passes every request to target with the bearer token, and
-// streams answers as they come (Server-Sent Events). Unless anyHost, it
-// answers only requests addressed to localhost or a loopback address.
-func consoleProxy(target *url.URL, token tokenFunc, anyHost bool) http.Handler {
+// streams answers as they come (Server-Sent Events). It answers only
+// requests addressed to localhost, a loopback address, or host (the
+// address it serves on, given with --accept-non-loopback; "" for none),
+// so that a page of another site cannot reach it by a DNS name that
+// resolves to this machine.
+func consoleProxy(target *url.URL, token tokenFunc, host string) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			// The console compares a login's Origin with the Host the
 			// browser sent.
 			r.Out.Host = r.In.Host
+			// The token is the proxy's: a login cookie is not passed on.
+			r.Out.Header.Del("Cookie")
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set(HeaderProxy, "kubectl-mesos-console")
+			return nil
 		},
 		FlushInterval: -1,
 		Transport: &http.Transport{
@@ -615,8 +643,9 @@ func consoleProxy(target *url.URL, token tokenFunc, anyHost bool) http.Handler {
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !anyHost && !loopbackHost(r.Host) {
-			writeConsoleError(w, http.StatusForbidden, fmt.Sprintf("this proxy adds a token to what it passes on, so it answers only requests addressed to localhost or a loopback address, not to %q (kubectl mesos console --accept-non-loopback answers any)", r.Host))
+		w.Header().Set(HeaderProxy, "kubectl-mesos-console")
+		if !loopbackHost(r.Host) && (host == "" || hostOnly(r.Host) != host) {
+			writeConsoleError(w, http.StatusForbidden, fmt.Sprintf("this proxy adds a token to what it passes on, so it answers only requests addressed to localhost, a loopback address or the address it serves on, not to %q", r.Host))
 			return
 		}
 		tok, err := token(r.Context())

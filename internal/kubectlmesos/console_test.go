@@ -250,9 +250,10 @@ type fakeConsole struct {
 	release chan struct{}
 	ended   chan struct{}
 
-	mu    sync.Mutex
-	auth  []string
-	hosts []string
+	mu     sync.Mutex
+	auth   []string
+	hosts  []string
+	cookie []string
 }
 
 func newFakeConsole(t *testing.T) (*fakeConsole, *httptest.Server) {
@@ -261,6 +262,9 @@ func newFakeConsole(t *testing.T) (*fakeConsole, *httptest.Server) {
 		fc.mu.Lock()
 		fc.auth = append(fc.auth, r.Header.Get("Authorization"))
 		fc.hosts = append(fc.hosts, r.Host)
+		if ck := r.Header.Get("Cookie"); ck != "" {
+			fc.cookie = append(fc.cookie, ck)
+		}
 		fc.mu.Unlock()
 		switch r.URL.Path {
 		case "/api/v1/events", "/stream":
@@ -289,6 +293,13 @@ func newFakeConsole(t *testing.T) (*fakeConsole, *httptest.Server) {
 	return fc, srv
 }
 
+// cookies are the Cookie headers the fake console received.
+func (fc *fakeConsole) cookies() []string {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return append([]string(nil), fc.cookie...)
+}
+
 func (fc *fakeConsole) seen() ([]string, []string) {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
@@ -308,7 +319,7 @@ func TestConsoleProxyAddsTokenAndStreams(t *testing.T) {
 func testProxyStreams(t *testing.T, path string) {
 	fc, upstream := newFakeConsole(t)
 	target, _ := url.Parse(upstream.URL)
-	proxy := httptest.NewServer(consoleProxy(target, staticToken("good"), false))
+	proxy := httptest.NewServer(consoleProxy(target, staticToken("good"), ""))
 	defer proxy.Close()
 	var release sync.Once
 	defer release.Do(func() { close(fc.release) }) // before the servers close, even on failure
@@ -367,13 +378,27 @@ func testProxyStreams(t *testing.T, path string) {
 	}
 }
 
+// TestConsoleProxyRefusesOtherHosts: the proxy answers requests to
+// loopback, and to the address it serves on when given one; a name that a
+// page made resolve to this machine is refused, whatever the flags; every
+// answer is marked, and a login cookie is not passed on.
 func TestConsoleProxyRefusesOtherHosts(t *testing.T) {
 	fc, upstream := newFakeConsole(t)
 	target, _ := url.Parse(upstream.URL)
-	for _, anyHost := range []bool{false, true} {
-		proxy := httptest.NewServer(consoleProxy(target, staticToken("good"), anyHost))
+	for _, tc := range []struct {
+		served, host string
+		want         int
+	}{
+		{"", "rebound.example:5080", http.StatusForbidden},
+		{"10.0.0.5", "rebound.example:5080", http.StatusForbidden},
+		{"10.0.0.5", "10.0.0.5:5080", http.StatusOK},
+		{"", "localhost:5080", http.StatusOK},
+		{"", "[::1]:5080", http.StatusOK},
+	} {
+		proxy := httptest.NewServer(consoleProxy(target, staticToken("good"), tc.served))
 		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/api/v1/overview", nil)
-		req.Host = "rebound.example:5080"
+		req.Host = tc.host
+		req.Header.Set("Cookie", "kubemesos-console-token=stolen")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -381,19 +406,18 @@ func TestConsoleProxyRefusesOtherHosts(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
 		proxy.Close()
-		want := http.StatusForbidden
-		if anyHost {
-			want = http.StatusOK
+		if resp.StatusCode != tc.want || resp.Header.Get(HeaderProxy) == "" {
+			t.Errorf("served on %q, Host %s: %s %s (marked %q), want %d and marked", tc.served, tc.host, resp.Status, body, resp.Header.Get(HeaderProxy), tc.want)
 		}
-		if resp.StatusCode != want {
-			t.Errorf("anyHost %v: %s %s, want %d", anyHost, resp.Status, body, want)
-		}
-		if !anyHost && !strings.Contains(ConsoleMessage(body), "--accept-non-loopback") {
+		if tc.want == http.StatusForbidden && !strings.Contains(ConsoleMessage(body), "loopback") {
 			t.Errorf("refusal does not say why: %s", body)
 		}
 	}
-	if auth, _ := fc.seen(); len(auth) != 1 {
-		t.Errorf("upstream saw %d requests, want 1 (the refused one must not pass)", len(auth))
+	if auth, _ := fc.seen(); len(auth) != 3 {
+		t.Errorf("upstream saw %d requests, want 3 (refused ones must not pass)", len(auth))
+	}
+	if cookies := fc.cookies(); len(cookies) != 0 {
+		t.Errorf("the proxy passed the browser's cookies on: %q", cookies)
 	}
 }
 
@@ -406,7 +430,7 @@ func TestCheckConsole(t *testing.T) {
 		{"good", ""},
 		{"bad", "the console does not accept the token from --token (401 Unauthorized): The token is not valid."},
 	} {
-		proxy := httptest.NewServer(consoleProxy(target, staticToken(tc.token), false))
+		proxy := httptest.NewServer(consoleProxy(target, staticToken(tc.token), ""))
 		err := checkConsole(context.Background(), proxy.URL+"/", "--token")
 		proxy.Close()
 		if (tc.wantErr == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
@@ -428,7 +452,7 @@ func TestCheckConsole(t *testing.T) {
 		}
 	}()
 	defer func() { _ = ln.Close() }()
-	proxy := httptest.NewServer(consoleProxy(&url.URL{Scheme: "http", Host: ln.Addr().String()}, staticToken("good"), false))
+	proxy := httptest.NewServer(consoleProxy(&url.URL{Scheme: "http", Host: ln.Addr().String()}, staticToken("good"), ""))
 	defer proxy.Close()
 	if err := checkConsole(context.Background(), proxy.URL+"/", "--token"); err == nil || !strings.Contains(err.Error(), "502 Bad Gateway: the master's console did not answer through the port-forward") {
 		t.Errorf("checkConsole through a dead forward = %v", err)
