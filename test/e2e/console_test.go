@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := browserCounts(t, b)
+	cycleBefore, _ := strconv.Atoi(evalString(t, b, "document.getElementById('live').dataset.cycle || '0'"))
 	montecarlo(t, nsA, map[string]string{"tasks": "6"})
 	logTask := commandTask(t, nsA, "console-log-line")
 	if fw := waitDone(t, nsA, 3*time.Minute); fw.Status.Phase != kmv1.FrameworkCompleted {
@@ -94,6 +96,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if still := evalString(t, b, "String(window.__e2e)"); still != "no reload" {
 		t.Errorf("the overview reloaded (marker %q); the live updates should redraw it in place", still)
+	}
+	// The figures came by the live updates: the stream is open and has
+	// brought later cycles.
+	live := evalString(t, b, "document.getElementById('live').className + ' ' + (document.getElementById('live').dataset.cycle || '0')")
+	if f := strings.Fields(live); len(f) != 3 || f[1] != "on" || atoi(f[2]) <= cycleBefore {
+		t.Errorf("the live updates: badge %q; want class on and a cycle after %d", live, cycleBefore)
 	}
 	agentPhases := map[string]int{}
 	for _, p := range strings.Fields(kubectlOut(t, "get", "magent", "-o", "jsonpath={.items[*].status.phase}")) {
@@ -192,7 +200,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n := evalString(t, b, "String(document.querySelectorAll('#agents-by-phase').length)"); n != "0" {
 		t.Errorf("viewer-a, who may not list agents, sees the agents by phase")
 	}
-	for _, page := range []string{"#/", "#/frameworks", "#/tasks", "#/tasks?q=" + nsB, "#/roles"} {
+	for _, page := range []string{"#/frameworks", "#/tasks", "#/tasks?q=" + nsB} {
 		visit(t, b, url, page)
 		if text := evalString(t, b, "document.getElementById('main').innerText"); strings.Contains(text, nsB) {
 			t.Errorf("viewer-a sees %s on %s:\n%s", nsB, page, text)
@@ -275,6 +283,9 @@ func commandTask(t *testing.T, ns, line string) string {
 	if err := c.Create(ctx, task); err != nil {
 		t.Fatal(err)
 	}
+	wait(t, "the command task to be admitted", time.Minute, func() bool {
+		return c.Get(ctx, client.ObjectKeyFromObject(task), task) == nil && task.Status.State != ""
+	})
 	// Done with offers: suppress them and decline those held, so that the
 	// other frameworks of the namespace get the agents.
 	if err := c.Patch(ctx, fw, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"suppressOffers":true}}`))); err != nil {
@@ -425,9 +436,14 @@ func visit(t *testing.T, b context.Context, url, hash string) {
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf("location.hash = %q", hash))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf("document.getElementById('main').dataset.ready !== %q && document.getElementById('main').dataset.ready !== undefined", before))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf("document.getElementById('main').dataset.ready !== %q && document.getElementById('main').dataset.route === %q", before, hash))); err != nil {
 		t.Fatalf("page %s was not drawn: %v\n%s", hash, err, evalString(t, b, "document.body.innerText"))
 	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 func evalString(t *testing.T, b context.Context, expr string) string {
