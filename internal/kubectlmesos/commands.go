@@ -46,6 +46,7 @@ type plugin struct {
 	output          string
 	roleWeights     string
 	masterNamespace string
+	why             whyFlags
 
 	client    client.Client
 	clientset kubernetes.Interface
@@ -274,17 +275,31 @@ func (p *plugin) whyCommand() *cobra.Command {
 
 For a framework it checks, in order: finished or being torn down; not
 registered; suppressed; scheduler disconnected; outstanding offers it holds;
-frameworks and roles ahead of it in DRF order; no active agent with what its
-last task used free (with the closest shortfall); agents not active.
+agents it refuses after declining their offers (until when); frameworks and
+roles ahead of it in DRF order; no active agent it does not refuse with what
+its last task used free (with the closest shortfall); agents not active.
 
 For a task: how it ended (state, reason, source, message); not admitted yet;
 a kill pending; its agent unreachable; its pod not created yet, Pending (with
 the pod's conditions and events) or ended; its executor not subscribed.
 
+A framework's decline filters (the agents it refuses for a while after
+declining their offers) live only in the leading master's memory: why reads
+them from the master's console, at --console-url (the address that a running
+kubectl mesos console prints, whose proxy adds its token), else through a
+port-forward to the console as --token or your kubeconfig's own bearer token.
+A kubeconfig with a client certificate has no token the console can check:
+run kubectl mesos console --service-account NAMESPACE/NAME and pass its
+address. When the console cannot be read, a note says why and the rest of the
+explanation stands.
+
 A bare NAME is looked up as a framework first, then as a task.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: p.completeFrameworksAndTasks,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkConsoleURL(p.why.consoleURL); err != nil {
+				return err
+			}
 			ctx, c, ns, err := p.setup()
 			if err != nil {
 				return err
@@ -300,6 +315,9 @@ A bare NAME is looked up as a framework first, then as a task.`,
 		},
 	}
 	p.addRoleWeights(cmd)
+	cmd.Flags().Lookup("master-namespace").Usage = "the namespace of the kubemesos master, whose --role-weights are read and whose console Service " + ConsoleService + " is port-forwarded to"
+	cmd.Flags().StringVar(&p.why.consoleURL, "console-url", "", "the master's console to read decline filters from, such as "+defaultConsoleURL+" that kubectl mesos console serves; a port-forward to it when empty")
+	cmd.Flags().StringVar(&p.why.token, "token", "", "the bearer token to read the master's console with, in place of your kubeconfig's (sent to --console-url too)")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package kubectlmesos
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -152,21 +153,9 @@ func (p *plugin) runConsole(ctx context.Context, out, errOut io.Writer, f consol
 	}
 	defer func() { _ = ln.Close() }()
 
-	ns := p.masterNamespace
-	if ns == "" {
-		ns = DefaultMasterNamespace
-	}
-	pod, port, err := consolePod(ctx, cs, ns)
-	if err != nil {
-		return err
-	}
-	forward := p.opts.ForwardPort
-	if forward == nil {
-		forward = ForwardPort
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fwd, err := forward(ctx, cfg, pod, port, errOut)
+	fwd, pod, port, err := p.forwardConsole(ctx, cfg, cs, errOut)
 	if err != nil {
 		return err
 	}
@@ -217,6 +206,25 @@ func (p *plugin) runConsole(ctx context.Context, out, errOut io.Writer, f consol
 	case err := <-served:
 		return fmt.Errorf("serving the console on %s: %w", ln.Addr(), err)
 	}
+}
+
+// forwardConsole port-forwards to a ready pod behind the console Service
+// in --master-namespace until ctx ends, and returns the forward, the pod
+// and its console port.
+func (p *plugin) forwardConsole(ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, errOut io.Writer) (*PortForward, *corev1.Pod, int32, error) {
+	pod, port, err := consolePod(ctx, cs, cmp.Or(p.masterNamespace, DefaultMasterNamespace))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	forward := p.opts.ForwardPort
+	if forward == nil {
+		forward = ForwardPort
+	}
+	fwd, err := forward(ctx, cfg, pod, port, errOut)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return fwd, pod, port, nil
 }
 
 // checkLoopback refuses an address that is not loopback, unless accept.
@@ -274,6 +282,9 @@ type tokenFunc func(context.Context) (string, error)
 
 // errNoToken says what to do when the kubeconfig carries no bearer token.
 var errNoToken = errors.New("your kubeconfig authenticates with a client certificate, which the console cannot check: pass --service-account NAMESPACE/NAME (a service account allowed to read what you want to see, e.g. bound to the ClusterRole kubemesos-viewer) or --token")
+
+// errImpersonation says what to do when the kubeconfig impersonates.
+var errImpersonation = errors.New("the console cannot impersonate (--as, --as-group): pass --service-account NAMESPACE/NAME or --token of the identity to view it as")
 
 // consoleToken returns where the console's token comes from, in this
 // order: --token; a TokenRequest for --service-account; the kubeconfig's
@@ -351,10 +362,11 @@ func (s *serviceAccountToken) get(ctx context.Context) (string, error) {
 
 // kubeconfigToken returns the bearer token that the kubeconfig sends: a
 // token, a token file (read again as it changes) or an exec or auth
-// provider plugin's; errNoToken when it sends none.
+// provider plugin's; errNoToken when it sends none, errImpersonation when
+// it impersonates (the console reviews the token, not the impersonation).
 func kubeconfigToken(cfg *rest.Config) (tokenFunc, error) {
 	if imp := cfg.Impersonate; imp.UserName != "" || imp.UID != "" || len(imp.Groups) > 0 || len(imp.Extra) > 0 {
-		return nil, errors.New("the console cannot impersonate (--as, --as-group): pass --service-account NAMESPACE/NAME or --token of the identity to view it as")
+		return nil, errImpersonation
 	}
 	rt, err := rest.HTTPWrappersForConfig(rest.CopyConfig(cfg), echoAuthorization{})
 	if err != nil {

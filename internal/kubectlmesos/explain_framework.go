@@ -39,8 +39,29 @@ type FrameworkFacts struct {
 	Weights map[string]float64
 	// WeightsKnown is true when Weights are the master's.
 	WeightsKnown bool
+	// Filters are the framework's decline filters as the leading master
+	// holds them in memory, read from its console; those ended by Now are
+	// ignored. Meaningful only when FiltersHidden is empty.
+	Filters []DeclineFilter
+	// FiltersHidden is set when the decline filters could not be read; it
+	// says why, and how to see them.
+	FiltersHidden string
 	// Now is the time the explanation is made at.
 	Now time.Time
+}
+
+// DeclineFilter is one decline filter of a framework: after it declined
+// an offer of the agent, the master does not offer it that agent again
+// until Until. Its JSON is the console's (GET
+// /api/v1/frameworks/{namespace}/{name}, field filters).
+type DeclineFilter struct {
+	// AgentID is the refused agent's agentID.
+	AgentID string `json:"agentID"`
+	// Node is the agent's node name (the Agent's name), when the master
+	// knows it.
+	Node string `json:"node,omitempty"`
+	// Until is when the filter ends.
+	Until time.Time `json:"until"`
 }
 
 // maxDetails bounds the lines a rule lists; the rest are counted.
@@ -58,7 +79,7 @@ func ExplainFramework(f FrameworkFacts) Explanation {
 		return e
 	}
 	for _, rule := range []func(FrameworkFacts) (Reason, bool){
-		notRegistered, suppressed, disconnected, holdsOffers, behindInDRF, noAgentFits, agentsUnavailable,
+		notRegistered, suppressed, disconnected, holdsOffers, declineFiltered, behindInDRF, noAgentFits, agentsUnavailable,
 	} {
 		if r, ok := rule(f); ok {
 			e.Reasons = append(e.Reasons, r)
@@ -67,11 +88,10 @@ func ExplainFramework(f FrameworkFacts) Explanation {
 	if len(e.Reasons) == 0 {
 		e.Reasons = append(e.Reasons, Reason{Rule: RuleEligible, Message: "nothing visible keeps offers from it: it is Active, not suppressed and first in DRF order among the frameworks you can see; the master offers it each agent with free resources in its next allocation cycle"})
 	}
-	refuse := int32(5)
-	if fw.Spec.OfferFilters != nil && fw.Spec.OfferFilters.RefuseSeconds != nil {
-		refuse = *fw.Spec.OfferFilters.RefuseSeconds
+	if f.FiltersHidden != "" {
+		rule := refuseRule(fw)
+		e.Notes = append(e.Notes, fmt.Sprintf("decline filters are not shown (only the leading master holds them, and its console serves them): %s. %s%s", strings.TrimRight(f.FiltersHidden, ". "), strings.ToUpper(rule[:1]), rule[1:]))
 	}
-	e.Notes = append(e.Notes, fmt.Sprintf("decline filters are not shown: the master keeps them in memory only. Each declined (deleted) offer filters its agent for this framework for %ds (spec.offerFilters.refuseSeconds, or the offer's %s annotation); a Mesos REVIVE call clears them", refuse, kmv1.AnnotationRefuseSeconds))
 	if f.FrameworksHidden != "" {
 		e.Notes = append(e.Notes, "frameworks of other namespaces are not visible: "+f.FrameworksHidden+"; DRF order is among the visible ones only")
 	}
@@ -108,6 +128,16 @@ func frameworkDone(fw *kmv1.Framework, now time.Time) (Reason, bool) {
 		return r, true
 	}
 	return Reason{}, false
+}
+
+// refuseRule says how long a decline filters an agent for fw, and what
+// clears the filters.
+func refuseRule(fw *kmv1.Framework) string {
+	refuse := int32(5)
+	if fw.Spec.OfferFilters != nil && fw.Spec.OfferFilters.RefuseSeconds != nil {
+		refuse = *fw.Spec.OfferFilters.RefuseSeconds
+	}
+	return fmt.Sprintf("each declined (deleted) offer filters its agent for this framework for %ds (spec.offerFilters.refuseSeconds, or the offer's %s annotation); a Mesos REVIVE call clears them", refuse, kmv1.AnnotationRefuseSeconds)
 }
 
 func notRegistered(f FrameworkFacts) (Reason, bool) {
@@ -166,6 +196,84 @@ func holdsOffers(f FrameworkFacts) (Reason, bool) {
 		}
 		r.Details = append(r.Details, fmt.Sprintf("offer %s on agent %s, %s old: %s", o.Name, o.Spec.NodeName, age(f.Now, o.CreationTimestamp.Time), formatResources(o.Spec.Resources)))
 	}
+	return r, true
+}
+
+// liveFilters returns the decline filters that have not ended at f.Now,
+// the nearest end first.
+func liveFilters(f FrameworkFacts) []DeclineFilter {
+	if f.FiltersHidden != "" {
+		return nil
+	}
+	var live []DeclineFilter
+	for _, df := range f.Filters {
+		if df.Until.After(f.Now) {
+			live = append(live, df)
+		}
+	}
+	slices.SortFunc(live, func(a, b DeclineFilter) int {
+		return cmp.Or(a.Until.Compare(b.Until), cmp.Compare(a.Node, b.Node), cmp.Compare(a.AgentID, b.AgentID))
+	})
+	return live
+}
+
+// refusedAgents returns the agentIDs that the framework refuses now.
+func refusedAgents(f FrameworkFacts) map[string]bool {
+	out := map[string]bool{}
+	for _, df := range liveFilters(f) {
+		out[df.AgentID] = true
+	}
+	return out
+}
+
+// filteredAgentName names the agent of a filter: its node as the master
+// gave it, else the visible Agent of that agentID, else the agentID.
+func filteredAgentName(df DeclineFilter, agents []kmv1.Agent) string {
+	if df.Node != "" {
+		return df.Node
+	}
+	for i := range agents {
+		if agents[i].Status.AgentID == df.AgentID {
+			return agents[i].Name
+		}
+	}
+	return "with agentID " + df.AgentID
+}
+
+// clockTime is t in UTC: the time of day when it falls on now's day,
+// else the date too.
+func clockTime(now, t time.Time) string {
+	t, now = t.UTC(), now.UTC()
+	if t.YearDay() == now.YearDay() && t.Year() == now.Year() {
+		return t.Format("15:04:05Z")
+	}
+	return t.Format(time.RFC3339)
+}
+
+func declineFiltered(f FrameworkFacts) (Reason, bool) {
+	live := liveFilters(f)
+	if len(live) == 0 {
+		return Reason{}, false
+	}
+	first := live[0].Until
+	ends := fmt.Sprintf("%s (in %s)", clockTime(f.Now, first), age(first, f.Now))
+	refused := refusedAgents(f)
+	active := activeAgents(f.Agents)
+	all := f.AgentsHidden == "" && len(active) > 0 && !slices.ContainsFunc(active, func(a *kmv1.Agent) bool { return !refused[a.Status.AgentID] })
+	r := Reason{Rule: RuleDeclineFiltered}
+	if all {
+		r.Message = fmt.Sprintf("it declined offers of every active agent (%d) and refuses them all until their decline filters end: nothing is offered to it before %s", len(active), ends)
+	} else {
+		r.Message = fmt.Sprintf("it declined offers of %d agent(s) and refuses them until their decline filters end, the first at %s", len(live), ends)
+	}
+	for i, df := range live {
+		if i == maxDetails {
+			r.Details = append(r.Details, fmt.Sprintf("%d more agent(s)", len(live)-maxDetails))
+			break
+		}
+		r.Details = append(r.Details, fmt.Sprintf("agent %s until %s (in %s)", filteredAgentName(df, f.Agents), clockTime(f.Now, df.Until), age(df.Until, f.Now)))
+	}
+	r.Details = append(r.Details, refuseRule(f.Framework))
 	return r, true
 }
 
@@ -290,9 +398,20 @@ func noAgentFits(f FrameworkFacts) (Reason, bool) {
 	if f.AgentsHidden != "" {
 		return Reason{}, false
 	}
-	agents := activeAgents(f.Agents)
-	if len(agents) == 0 {
+	active := activeAgents(f.Agents)
+	if len(active) == 0 {
 		return Reason{}, false // agentsUnavailable says it
+	}
+	// An agent the framework refuses is not offered to it, whatever it
+	// has free: declineFiltered names those.
+	refused := refusedAgents(f)
+	agents := slices.DeleteFunc(slices.Clone(active), func(a *kmv1.Agent) bool { return refused[a.Status.AgentID] })
+	if len(agents) == 0 {
+		return Reason{}, false
+	}
+	none := "no active agent"
+	if len(agents) < len(active) {
+		none = fmt.Sprintf("of the %d active agent(s) it does not refuse, none", len(agents))
 	}
 	if f.LastTask == nil || len(taskAsk(f.LastTask)) == 0 {
 		var best *kmv1.Agent
@@ -305,7 +424,7 @@ func noAgentFits(f FrameworkFacts) (Reason, bool) {
 		if best != nil {
 			return Reason{}, false
 		}
-		r := Reason{Rule: RuleNoAgentFree, Message: fmt.Sprintf("no active agent has free the least the master offers (%s): the rest is in use or offered to others", formatResources(minimumFree))}
+		r := Reason{Rule: RuleNoAgentFree, Message: fmt.Sprintf("%s has free the least the master offers (%s): the rest is in use or offered to others", none, formatResources(minimumFree))}
 		for i, a := range agents {
 			if i == maxDetails {
 				r.Details = append(r.Details, fmt.Sprintf("%d more agent(s)", len(agents)-maxDetails))
@@ -330,7 +449,7 @@ func noAgentFits(f FrameworkFacts) (Reason, bool) {
 		gaps = append(gaps, gap{a, missing, size})
 	}
 	slices.SortStableFunc(gaps, func(a, b gap) int { return cmp.Compare(a.size, b.size) })
-	r := Reason{Rule: RuleNoAgentFits, Message: fmt.Sprintf("no active agent has free what its last task %s used (%s); closest: agent %s needs %s more", f.LastTask.Name, formatResources(ask), gaps[0].agent.Name, formatResources(gaps[0].missing))}
+	r := Reason{Rule: RuleNoAgentFits, Message: fmt.Sprintf("%s has free what its last task %s used (%s); closest: agent %s needs %s more", none, f.LastTask.Name, formatResources(ask), gaps[0].agent.Name, formatResources(gaps[0].missing))}
 	for i, g := range gaps {
 		if i == maxDetails {
 			r.Details = append(r.Details, fmt.Sprintf("%d more agent(s)", len(gaps)-maxDetails))

@@ -144,7 +144,8 @@ func TestExplainFrameworkOrder(t *testing.T) {
 	f.Offers = []kmv1.Offer{offer("me-n2-a", "team", "me", "n2", time.Minute, "cpu", "1m")}
 	f.Frameworks = append(f.Frameworks, activeFw("first", "team", "*", "0"))
 	f.Agents = []kmv1.Agent{agent("n1", kmv1.AgentActive, cpuMem("4", "8Gi"), cpuMem("4", "8Gi"), nil), agent("n2", kmv1.AgentUnreachable, cpuMem("4", "8Gi"), nil, nil)}
-	want := []Rule{RuleNotRegistered, RuleSuppressed, RuleDisconnected, RuleHoldsOffers, RuleBehindInDRF, RuleNoAgentFits, RuleAgentsUnavailable}
+	f.Filters = []DeclineFilter{{AgentID: "n2-id", Until: now.Add(time.Minute)}}
+	want := []Rule{RuleNotRegistered, RuleSuppressed, RuleDisconnected, RuleHoldsOffers, RuleDeclineFiltered, RuleBehindInDRF, RuleNoAgentFits, RuleAgentsUnavailable}
 	if diff := cmp.Diff(want, rules(ExplainFramework(f))); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
@@ -156,11 +157,116 @@ func TestExplainFrameworkNotes(t *testing.T) {
 	f.FrameworksHidden = "listing frameworks in all namespaces is forbidden to you"
 	f.AgentsHidden = "listing agents (cluster-scoped) is forbidden to you"
 	f.WeightsKnown = false
+	f.FiltersHidden = "the master's console answered 503 Service Unavailable: No leader elected."
 	text := explanationText(ExplainFramework(f))
-	for _, w := range []string{"decline filters are not shown", "for 30s", "frameworks of other namespaces are not visible", "agents are not visible", "role weights are unknown"} {
+	for _, w := range []string{"decline filters are not shown (only the leading master holds them, and its console serves them): the master's console answered 503 Service Unavailable: No leader elected. Each declined (deleted) offer", "for 30s", "frameworks of other namespaces are not visible", "agents are not visible", "role weights are unknown"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("notes lack %q:\n%s", w, text)
 		}
+	}
+}
+
+// TestExplainFrameworkNoFilterNote: filters read (none) leave no note.
+func TestExplainFrameworkNoFilterNote(t *testing.T) {
+	if text := explanationText(ExplainFramework(healthyFramework())); strings.Contains(text, "decline filters") {
+		t.Errorf("filters were read, yet a note says they are not shown:\n%s", text)
+	}
+}
+
+// filter is a decline filter of agent node (node-id) that ends in d.
+func filter(node string, d time.Duration) DeclineFilter {
+	return DeclineFilter{AgentID: node + "-id", Node: node, Until: now.Add(d)}
+}
+
+func TestExplainFrameworkDeclineFilters(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(f *FrameworkFacts)
+		want []Rule
+		// wantText must appear in the reasons' messages and details, and
+		// notText must not.
+		wantText, notText []string
+	}{
+		{name: "every active agent refused", edit: func(f *FrameworkFacts) {
+			f.Filters = []DeclineFilter{filter("n1", 4*time.Minute)}
+		}, want: []Rule{RuleDeclineFiltered}, wantText: []string{
+			"it declined offers of every active agent (1) and refuses them all until their decline filters end: nothing is offered to it before 12:04:00Z (in 4m)",
+			"agent n1 until 12:04:00Z (in 4m)", "filters its agent for this framework for 5s",
+		}},
+		{name: "an unrefused agent has room", edit: func(f *FrameworkFacts) {
+			f.Agents = append(f.Agents, agent("n2", kmv1.AgentActive, cpuMem("4", "8Gi"), nil, nil))
+			f.Filters = []DeclineFilter{filter("n2", 30*time.Second)}
+		}, want: []Rule{RuleDeclineFiltered}, wantText: []string{"it declined offers of 1 agent(s) and refuses them until their decline filters end, the first at 12:00:30Z (in 30s)"}},
+		{name: "the refused agent is the one with room", edit: func(f *FrameworkFacts) {
+			f.Agents = []kmv1.Agent{
+				agent("n1", kmv1.AgentActive, cpuMem("4", "8Gi"), nil, nil),
+				agent("n2", kmv1.AgentActive, cpuMem("4", "8Gi"), cpuMem("3500m", "1Gi"), nil),
+			}
+			f.Filters = []DeclineFilter{filter("n1", time.Minute)}
+		}, want: []Rule{RuleDeclineFiltered, RuleNoAgentFits}, wantText: []string{
+			"of the 1 active agent(s) it does not refuse, none has free what its last task t1 used (cpu 1, memory 1Gi); closest: agent n2 needs cpu 500m more",
+		}, notText: []string{"agent n1: free"}},
+		{name: "no task: the refused agent does not count as free", edit: func(f *FrameworkFacts) {
+			f.LastTask = nil
+			f.Agents = []kmv1.Agent{
+				agent("n1", kmv1.AgentActive, cpuMem("4", "8Gi"), nil, nil),
+				agent("n2", kmv1.AgentActive, cpuMem("4", "8Gi"), cpuMem("4", "8Gi"), nil),
+			}
+			f.Filters = []DeclineFilter{filter("n1", time.Minute)}
+		}, want: []Rule{RuleDeclineFiltered, RuleNoAgentFree}, wantText: []string{
+			"of the 1 active agent(s) it does not refuse, none has free the least the master offers", "agent n2: free cpu 0, memory 0",
+		}, notText: []string{"agent n1: free"}},
+		{name: "ended filters are ignored", edit: func(f *FrameworkFacts) {
+			f.Filters = []DeclineFilter{filter("n1", -time.Second), filter("n1", 0)}
+		}, want: []Rule{RuleEligible}},
+		{name: "an ended filter beside a live one", edit: func(f *FrameworkFacts) {
+			f.Agents = append(f.Agents, agent("n2", kmv1.AgentActive, cpuMem("4", "8Gi"), nil, nil))
+			f.Filters = []DeclineFilter{filter("n1", -time.Minute), filter("n2", time.Minute)}
+		}, want: []Rule{RuleDeclineFiltered}, wantText: []string{"declined offers of 1 agent(s)", "agent n2 until 12:01:00Z"}, notText: []string{"agent n1 until"}},
+		{name: "hidden filters are not used", edit: func(f *FrameworkFacts) {
+			f.Filters = []DeclineFilter{filter("n1", time.Minute)}
+			f.FiltersHidden = "the console is not installed"
+		}, want: []Rule{RuleEligible}, wantText: []string{"note: decline filters are not shown"}},
+		{name: "nearest end first, a few listed", edit: func(f *FrameworkFacts) {
+			f.Filters = []DeclineFilter{
+				filter("n7", 7*time.Minute), filter("n2", 2*time.Minute), filter("n6", 6*time.Minute), filter("n1", time.Minute),
+				filter("n5", 5*time.Minute), filter("n4", 4*time.Minute), filter("n3", 3*time.Minute),
+			}
+		}, want: []Rule{RuleDeclineFiltered}, wantText: []string{
+			"every active agent (1)", "before 12:01:00Z (in 60s)",
+			"agent n1 until 12:01:00Z (in 60s)\nagent n2 until 12:02:00Z (in 2m)\nagent n3 until 12:03:00Z (in 3m)\nagent n4 until 12:04:00Z (in 4m)\nagent n5 until 12:05:00Z (in 5m)\n2 more agent(s)\n",
+		}, notText: []string{"agent n6", "agent n7"}},
+		{name: "an agent named from the registry, or by its agentID", edit: func(f *FrameworkFacts) {
+			f.Filters = []DeclineFilter{{AgentID: "n1-id", Until: now.Add(time.Minute)}, {AgentID: "gone-id", Until: now.Add(2 * time.Minute)}}
+		}, want: []Rule{RuleDeclineFiltered}, wantText: []string{"agent n1 until 12:01:00Z", "agent with agentID gone-id until 12:02:00Z", "every active agent (1)"}},
+		{name: "a filter past today shows its date", edit: func(f *FrameworkFacts) {
+			f.Framework.Spec.OfferFilters = &kmv1.OfferFilters{RefuseSeconds: ptr.To[int32](86400)}
+			f.Filters = []DeclineFilter{filter("n1", 20*time.Hour)}
+		}, want: []Rule{RuleDeclineFiltered}, wantText: []string{"before 2026-11-27T08:00:00Z (in 20h)", "for 86400s"}},
+		{name: "hidden agents: counted, not called all", edit: func(f *FrameworkFacts) {
+			f.Agents, f.AgentsHidden = nil, "forbidden"
+			f.Filters = []DeclineFilter{filter("n1", time.Minute)}
+		}, want: []Rule{RuleDeclineFiltered}, wantText: []string{"declined offers of 1 agent(s)", "agent n1 until"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := healthyFramework()
+			tc.edit(&f)
+			e := ExplainFramework(f)
+			if diff := cmp.Diff(tc.want, rules(e)); diff != "" {
+				t.Fatalf("rules (-want +got):\n%s\n%+v", diff, e.Reasons)
+			}
+			text := explanationText(e)
+			for _, w := range tc.wantText {
+				if !strings.Contains(text, w) {
+					t.Errorf("explanation lacks %q:\n%s", w, text)
+				}
+			}
+			for _, w := range tc.notText {
+				if strings.Contains(text, w) {
+					t.Errorf("explanation has %q:\n%s", w, text)
+				}
+			}
+		})
 	}
 }
 

@@ -234,6 +234,9 @@ func (p *plugin) explainFramework(ctx context.Context, c client.Client, fw *kmv1
 	if f.Weights, f.WeightsKnown, err = p.weights(ctx, c); err != nil {
 		return Explanation{}, err
 	}
+	if _, done := frameworkDone(fw, f.Now); !done {
+		f.Filters, f.FiltersHidden = p.declineFilters(ctx, fw)
+	}
 	return ExplainFramework(f), nil
 }
 

@@ -73,8 +73,8 @@ func healthyFramework() FrameworkFacts {
 }
 
 // starvedWorld is the cluster of the golden files: three agents (one
-// Unreachable), four frameworks over two roles, and "big", which asks more
-// than any agent has free and ranks last in DRF.
+// Unreachable), four frameworks over two roles, and "big", which refuses
+// one agent, asks more than the other has free and ranks last in DRF.
 func starvedWorld() (FrameworkFacts, ClusterFacts) {
 	big := activeFw("big", "team", "*", "0.6")
 	big.Status.Tasks = kmv1.TaskCounts{Running: 2, Finished: 1}
@@ -100,9 +100,11 @@ func starvedWorld() (FrameworkFacts, ClusterFacts) {
 	agents[2].Status.Message = "no heartbeat for 75s"
 	fws := []kmv1.Framework{big, web, batch, etl, idle}
 	weights := map[string]float64{"eng": 2}
+	// big declined n2 (its filter on n1 has ended).
+	filters := []DeclineFilter{{AgentID: "n2-id", Node: "n2", Until: now.Add(4*time.Minute + 5*time.Second)}, {AgentID: "n1-id", Node: "n1", Until: now.Add(-time.Second)}}
 	ff := FrameworkFacts{Framework: &fws[0], Frameworks: fws, Agents: agents,
 		LastTask: task("big-7", "team", "big", 2*time.Minute, "cpu", "2", "memory", "1Gi"),
-		Weights:  weights, WeightsKnown: true, Now: now}
+		Weights:  weights, WeightsKnown: true, Filters: filters, Now: now}
 	cf := ClusterFacts{Agents: agents, Frameworks: fws, Weights: weights, WeightsKnown: true}
 	return ff, cf
 }

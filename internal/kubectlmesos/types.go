@@ -2,7 +2,9 @@
 // kubemesos objects (Agents, Frameworks, Tasks, Offers) with the user's own
 // kubeconfig and rights, and explains them: the cluster at a glance, why a
 // framework gets no offers, why a task does not run, usage by framework and
-// role. It also kills tasks and streams their logs.
+// role. It also kills tasks and streams their logs. The one thing it reads
+// elsewhere is a framework's decline filters, which only the leading master
+// holds: from the master's console (declinefilters.go).
 //
 // The explanations are pure functions of objects (explain_framework.go,
 // explain_task.go), so that every rule is tested without a cluster; the
@@ -48,11 +50,17 @@ const (
 	// RuleHoldsOffers: the framework holds outstanding offers; an agent it
 	// holds an offer on is not offered to it again.
 	RuleHoldsOffers Rule = "HoldsOffers"
+	// RuleDeclineFiltered: the framework declined offers of agents and
+	// refuses them until its decline filters end (read from the master's
+	// console).
+	RuleDeclineFiltered Rule = "DeclineFiltered"
 	// RuleBehindInDRF: eligible frameworks rank ahead of it in DRF order.
 	RuleBehindInDRF Rule = "BehindInDRF"
-	// RuleNoAgentFits: no active agent has free what its last task used.
+	// RuleNoAgentFits: no active agent (that it does not refuse) has free
+	// what its last task used.
 	RuleNoAgentFits Rule = "NoAgentFits"
-	// RuleNoAgentFree: no active agent has the least that is offered free.
+	// RuleNoAgentFree: no active agent (that it does not refuse) has the
+	// least that is offered free.
 	RuleNoAgentFree Rule = "NoAgentFree"
 	// RuleAgentsUnavailable: agents are Unreachable, Gone, Draining or not
 	// yet admitted.
