@@ -77,6 +77,56 @@ func TestKubectlMesosWhy(t *testing.T) {
 	}
 }
 
+// TestKubectlMesosWhyDeclineFilters declines every offer of a framework
+// that refuses an agent for 10 minutes after a decline: `kubectl mesos why`
+// must name the decline filters, read from the master's console through
+// `kubectl mesos console` (as a viewer of the namespace only).
+func TestKubectlMesosWhyDeclineFilters(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t, "whyfilters")
+	plugin := filepath.Join(testenv.RepoRoot(), "bin", "kubectl-mesos")
+	fw := builders.MakeFramework("picky", ns).RefuseSeconds(600).Obj()
+	if err := c.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: kmv1.SchedulerLeaseName(fw.Name), Namespace: ns, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("e2e"), LeaseDurationSeconds: ptr.To[int32](600), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
+	}
+	if err := c.Create(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), fw) })
+	// Decline (delete) every offer until each Active agent has been
+	// declined: then nothing more is offered for 10 minutes.
+	var agents kmv1.AgentList
+	if err := c.List(ctx, &agents); err != nil {
+		t.Fatal(err)
+	}
+	declined := map[string]bool{}
+	wait(t, "picky to decline an offer of every agent", 2*time.Minute, func() bool {
+		var offers kmv1.OfferList
+		_ = c.List(ctx, &offers, client.InNamespace(ns), client.MatchingLabels{kmv1.LabelFramework: fw.Name})
+		for i := range offers.Items {
+			if err := c.Delete(ctx, &offers.Items[i]); err == nil {
+				declined[offers.Items[i].Spec.AgentID] = true
+			}
+		}
+		return len(declined) >= countPhase(agents.Items, kmv1.AgentActive)
+	})
+	consoleViewer(t, ns, "viewer", ns)
+	url := kubectlMesosConsole(t, ns+"/viewer")
+	out, err := run(plugin, "why", "picky", "-n", ns, "--console-url", url)
+	if err != nil || !strings.Contains(flat(out), "[DeclineFiltered]") {
+		t.Errorf("kubectl mesos why picky --console-url %s: %v\n%s", url, err, out)
+	}
+	out, err = run(plugin, "why", "picky", "-n", ns, "--console-url", url, "-o", "json")
+	var e kubectlmesos.Explanation
+	if err != nil || json.Unmarshal([]byte(out), &e) != nil || len(e.Reasons) == 0 || e.Reasons[0].Rule != kubectlmesos.RuleDeclineFiltered {
+		t.Errorf("kubectl mesos why picky -o json: want DeclineFiltered first; %v\n%s", err, out)
+	}
+}
+
 // flat joins the words of s with single spaces, undoing the plugin's
 // wrapping at 80 columns.
 func flat(s string) string { return strings.Join(strings.Fields(s), " ") }
