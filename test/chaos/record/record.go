@@ -65,14 +65,18 @@ type Entry struct {
 type Task struct {
 	Framework string `json:"framework"`
 	// State is status.state, empty before admission.
-	State   string `json:"state,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-	Source  string `json:"source,omitempty"`
+	State  string `json:"state,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Source string `json:"source,omitempty"`
+	// AgentID is the agent the task is placed on: status.agentID, else
+	// spec.agentID (the Task's PlacedOn).
 	AgentID string `json:"agentID,omitempty"`
 	// Resources are spec.resources in Kubernetes quantities, and
 	// ExecutorResources those of its executor when it has one.
 	Resources map[string]string `json:"resources,omitempty"`
-	Executor  string            `json:"executor,omitempty"`
+	// Executor is spec.executor.executorID, empty for a command task.
+	Executor          string            `json:"executor,omitempty"`
+	ExecutorResources map[string]string `json:"executorResources,omitempty"`
 	// Data is status.data: a MonteCarloArea piece's result.
 	Data string `json:"data,omitempty"`
 }
@@ -83,6 +87,11 @@ type Agent struct {
 	AgentID string `json:"agentID,omitempty"`
 	// Total is spec.resources.
 	Total map[string]string `json:"total,omitempty"`
+	// UnreachableTime is status.unreachableTime: when the master last
+	// marked the agent Unreachable or Gone, by the master's clock. It
+	// times a removal even when the recorder saw it late (its watch was
+	// cut while the API server was down).
+	UnreachableTime *time.Time `json:"unreachableTime,omitempty"`
 }
 
 // Framework is what the checker needs of a Framework.
@@ -174,10 +183,14 @@ func Read(r io.Reader) ([]Entry, error) {
 // log.
 type Write struct {
 	// Pod is the master pod whose token made it.
-	Pod      string `json:"pod"`
-	Verb     string `json:"verb"`
-	Resource string `json:"resource"`
-	Name     string `json:"name,omitempty"`
+	Pod  string `json:"pod"`
+	Verb string `json:"verb"`
+	// Resource is the audit event's objectRef resource, followed by
+	// "/" and its subresource when it has one ("tasks/status").
+	Resource  string `json:"resource"`
+	Namespace string `json:"namespace,omitempty"`
+	// Name is the object's name; empty for a create, whose URL names none.
+	Name string `json:"name,omitempty"`
 	// Code is the answer's HTTP status.
 	Code     int32     `json:"code"`
 	Received time.Time `json:"received"`
