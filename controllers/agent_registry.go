@@ -133,7 +133,10 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			m.removal.Release(agent.Name)
 			return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
 		}
-		if wait := m.removal.Reserve(agent.Name); wait > 0 {
+		if err := r.rememberRemovals(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+		if wait := m.removal.Reserve(agent.Name, agent.Status.AgentID); wait > 0 {
 			metrics.AgentRemovalsDeferred.Inc()
 			log.Info("agent heartbeat expired; removal deferred by --agent-removal-rate-limit", "agent", agent.Name, "wait", wait)
 			return ctrl.Result{RequeueAfter: wait}, nil
@@ -280,5 +283,23 @@ func (r *agentRegistry) patchStatus(ctx context.Context, agent *kmv1.Agent, muta
 		return fmt.Errorf("writing the status of agent %s: %w", agent.Name, err)
 	}
 	*agent = *patched
+	return nil
+}
+
+// rememberRemovals tells the removal limiter the removals that the
+// registry records (the Unreachable Agents' status.unreachableTime), which
+// an earlier leader may have made: the limit holds across failovers. It
+// reads the cache.
+func (r *agentRegistry) rememberRemovals(ctx context.Context) error {
+	var agents kmv1.AgentList
+	if err := r.m.Client.List(ctx, &agents); err != nil {
+		return fmt.Errorf("listing agents for the removal limit: %w", err)
+	}
+	for i := range agents.Items {
+		st := &agents.Items[i].Status
+		if st.Phase == kmv1.AgentUnreachable && st.UnreachableTime != nil && st.AgentID != "" {
+			r.m.removal.Remember(st.AgentID, st.UnreachableTime.Time)
+		}
+	}
 	return nil
 }

@@ -150,7 +150,7 @@ func TestAgentRemovalRateLimit(t *testing.T) {
 	o := testOptions()
 	o.AgentRemovalRate = 1
 	o.AgentRemovalPeriod = time.Hour
-	startMaster(t, o, false, "master")
+	first := startMaster(t, o, false, "master")
 	nodes := []string{"rl-1", "rl-2", "rl-3"}
 	var hbs []*heartbeat
 	for _, n := range nodes {
@@ -180,6 +180,17 @@ func TestAgentRemovalRateLimit(t *testing.T) {
 	}
 	if n := countPhase(t, nodes, kmv1.AgentActive); n != 2 {
 		t.Fatalf("%d agents still Active, want 2 deferred", n)
+	}
+	// A new leader has a limiter of its own: it counts the removal the
+	// registry records, and removes no more within the hour.
+	first.stop()
+	deferred = testutil.ToFloat64(metrics.AgentRemovalsDeferred)
+	startMaster(t, o, false, "master-2")
+	eventually(t, "the new master to defer the two removals", func() (bool, error) {
+		return testutil.ToFloat64(metrics.AgentRemovalsDeferred) >= deferred+2, nil
+	})
+	if n := countPhase(t, nodes, kmv1.AgentUnreachable); n != 1 {
+		t.Fatalf("%d agents Unreachable after a failover under a limit of 1 per hour", n)
 	}
 }
 

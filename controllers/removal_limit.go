@@ -15,27 +15,52 @@ import (
 // be a mass TASK_LOST into a slow trickle that an operator can stop. It
 // keeps the agents it holds back, which the gauge
 // kubemesos_master_agent_removals_held shows.
+//
+// The removals it counts are its own and those the registry records
+// (Remember: each Unreachable Agent's status.unreachableTime), so that a
+// new leader goes on from where the old one stopped rather than from an
+// empty period. Each removal is known by the agentID it removed, which a
+// re-admitted agent does not keep, so one agent removed twice counts
+// twice.
 type removalLimiter struct {
 	mu     sync.Mutex
 	limit  int
 	period time.Duration
 	clock  clock.Clock
-	recent []time.Time
+	// recent holds the removals of the last period, by agentID.
+	recent map[string]time.Time
 	held   map[string]struct{}
 }
 
 func newRemovalLimiter(limit int, period time.Duration, clk clock.Clock) *removalLimiter {
-	return &removalLimiter{limit: limit, period: period, clock: clk, held: map[string]struct{}{}}
+	return &removalLimiter{limit: limit, period: period, clock: clk, recent: map[string]time.Time{}, held: map[string]struct{}{}}
 }
 
-// Reserve takes a removal slot for agent. It returns zero when the removal
-// may go ahead now, else how long to wait before asking again; the agent
-// counts as held back until a Reserve for it returns zero or Release
-// forgets it.
-func (r *removalLimiter) Reserve(agent string) time.Duration {
+// Remember counts the removal of agentID at at, which the registry
+// records (another master may have made it); a removal already counted
+// keeps its earlier time.
+func (r *removalLimiter) Remember(agentID string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	wait := r.reserve()
+	if t, ok := r.recent[agentID]; ok && !at.Before(t) {
+		return
+	}
+	if r.clock.Since(at) < r.period {
+		r.recent[agentID] = at
+	}
+}
+
+// Reserve takes a removal slot for agent, whose current admission is
+// agentID. It returns zero when the removal may go ahead now, else how
+// long to wait before asking again; the agent counts as held back until a
+// Reserve for it returns zero or Release forgets it.
+func (r *removalLimiter) Reserve(agent, agentID string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if agentID == "" {
+		agentID = agent
+	}
+	wait := r.reserve(agentID)
 	if wait > 0 {
 		r.held[agent] = struct{}{}
 	} else {
@@ -64,22 +89,27 @@ func (r *removalLimiter) Held() int {
 	return len(r.held)
 }
 
-// reserve takes a slot; the caller holds r.mu.
-func (r *removalLimiter) reserve() time.Duration {
+// reserve takes a slot for the removal of agentID; the caller holds r.mu.
+func (r *removalLimiter) reserve(agentID string) time.Duration {
 	if r.limit <= 0 {
 		return 0
 	}
 	now := r.clock.Now()
-	keep := r.recent[:0]
-	for _, t := range r.recent {
-		if now.Sub(t) < r.period {
-			keep = append(keep, t)
+	var oldest time.Time
+	for id, t := range r.recent {
+		if now.Sub(t) >= r.period {
+			delete(r.recent, id)
+		} else if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
 		}
 	}
-	r.recent = keep
-	if len(r.recent) >= r.limit {
-		return r.recent[0].Add(r.period).Sub(now)
+	if _, counted := r.recent[agentID]; counted {
+		// Already removed (a retry after a failed write): no new slot.
+		return 0
 	}
-	r.recent = append(r.recent, now)
+	if len(r.recent) >= r.limit {
+		return oldest.Add(r.period).Sub(now)
+	}
+	r.recent[agentID] = now
 	return 0
 }
