@@ -33,8 +33,13 @@ func (r *frameworkController) countTasks(ctx context.Context, fw *kmv1.Framework
 	return nil
 }
 
+// Collecting terminal tasks deletes them.
+//
+// +kubebuilder:rbac:groups=kubemesos.io,resources=tasks,verbs=delete
+
 // collectTerminalTasks deletes the oldest terminal tasks beyond the
-// per-framework limit, so etcd does not grow without bound.
+// per-framework limit (--terminal-task-limit), so etcd does not grow
+// without bound.
 func (m *Master) collectTerminalTasks(ctx context.Context, tasks []kmv1.Task) error {
 	limit := m.Options.TerminalTaskLimit
 	if limit <= 0 {
