@@ -115,9 +115,20 @@ per piece, and completes the framework with the area in status.result.`,
 			if err := d.Start(); err != nil {
 				return err
 			}
+			// The driver stops by itself when it loses the scheduler Lease
+			// (the API server was away past its renew deadline): exit then,
+			// and the master starts the scheduler pod again, which fails
+			// over to the framework as a new instance.
+			stopped := make(chan error, 1)
+			go func() { stopped <- d.Join() }()
 			select {
 			case <-done:
 				return d.Stop(true)
+			case err := <-stopped:
+				if err != nil {
+					return fmt.Errorf("the scheduler driver stopped: %w", err)
+				}
+				return nil
 			case <-ctrl.SetupSignalHandler().Done():
 				return d.Stop(true)
 			}
