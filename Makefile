@@ -124,7 +124,24 @@ $(MESOS_FRAMEWORK_JS): test/e2e/mesosframework/package-lock.json
 
 e2e: build $(HELM) $(MESOS_FRAMEWORK_JS) browser cluster-up ## Run the e2e tests on the local cluster (helm-installs kubemesos), then stop it.
 	@echo ">> e2e tests on the local cluster ($(KUBECONFIG_LOCAL))"
-	rc=0; KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 25m -v ./test/e2e || rc=$$?; \
+	rc=0; KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 25m -v -skip 'TestChaos$$' ./test/e2e || rc=$$?; \
+	  if [ $$rc -eq 0 ]; then echo ">> the fault campaign's short run (make chaos for the long one)"; \
+	    KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 20m -v -run 'TestChaos$$' ./test/e2e || rc=$$?; fi; \
+	  hack/cluster-down.sh "$(LOCALCLUSTER_DIR)"; exit $$rc
+
+# The fault campaign's default run: the faults of each kind that issue 15
+# asks for. CHAOS_SEED replays a run; CHAOS_DURATION stops injecting after
+# that long (0: when the plan is done).
+CHAOS_FAULTS ?= leader-kill=100,leader-pause=20,agent-restart=100,agent-pause=20,node-partition=20,apiserver-restart=10,executor-crash=20,scheduler-kill=20,scheduler-pause=10,etcd-stall=20
+CHAOS_SEED ?=
+CHAOS_DURATION ?= 0
+CHAOS_DIR ?= $(CURDIR)/.chaos
+
+.PHONY: chaos
+chaos: build $(HELM) $(MESOS_FRAMEWORK_JS) cluster-up ## Run the fault campaign on the local cluster (CHAOS_FAULTS, CHAOS_SEED, CHAOS_DURATION; record and report in .chaos/), then stop it.
+	rc=0; KUBECONFIG=$(KUBECONFIG_LOCAL) HELM_BIN=$(HELM) KUBEMESOS_CHAOS_FAULTS='$(CHAOS_FAULTS)' KUBEMESOS_CHAOS_SEED='$(CHAOS_SEED)' \
+	  KUBEMESOS_CHAOS_DURATION='$(CHAOS_DURATION)' KUBEMESOS_CHAOS_DIR='$(CHAOS_DIR)' \
+	  $(GO) test $(GOFLAGS_MAIN) -tags e2e -count=1 -timeout 6h -v -run 'TestChaos$$' ./test/e2e || rc=$$?; \
 	  hack/cluster-down.sh "$(LOCALCLUSTER_DIR)"; exit $$rc
 
 .PHONY: screenshots

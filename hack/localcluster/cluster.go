@@ -202,16 +202,22 @@ func (c *cluster) writeKubeconfig(path string) error {
 
 // supervise reports processes that end, until ctx ends. A component that
 // fails stays down, as a crashed process on a real machine would, and its
-// log says why.
-func (c *cluster) supervise(ctx context.Context) {
-	all := append(append(append([]*proc{}, c.cp...), c.runtime...), c.kubelet...)
+// log says why. Each value on restart restarts the API server (SIGHUP to
+// `up`, sent by `localcluster restart-apiserver`): the fault campaign's API
+// server restart under load.
+func (c *cluster) supervise(ctx context.Context, restart <-chan os.Signal) {
 	reported := map[*proc]bool{}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
+		all := append(append(append([]*proc{}, c.cp...), c.runtime...), c.kubelet...)
 		select {
 		case <-ctx.Done():
 			return
+		case <-restart:
+			if err := c.restartAPIServer(); err != nil {
+				fmt.Fprintln(os.Stderr, "localcluster: restarting kube-apiserver:", err)
+			}
 		case <-t.C:
 			for _, p := range all {
 				if p.exited() && !reported[p] {
@@ -221,6 +227,26 @@ func (c *cluster) supervise(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// restartAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 10
+// s) and starts it again with the same flags, and so the same etcd data,
+// certificates and audit log.
+func (c *cluster) restartAPIServer() error {
+	for i, p := range c.cp {
+		if p.name != "kube-apiserver" {
+			continue
+		}
+		p.stop(10 * time.Second)
+		next := &proc{name: p.name, netns: p.netns, cgroup: p.cgroup, argv: p.argv, log: p.log}
+		if err := next.start(); err != nil {
+			return err
+		}
+		c.cp[i] = next
+		fmt.Println("localcluster: kube-apiserver restarted")
+		return nil
+	}
+	return fmt.Errorf("no kube-apiserver in the control plane")
 }
 
 // shutdown stops the nodes (pods first, through the CRI, so that their

@@ -83,6 +83,8 @@ func main() {
 		err = down(o)
 	case "load":
 		err = load(o)
+	case "restart-apiserver":
+		err = signalUp(o, syscall.SIGHUP)
 	default:
 		usage()
 		os.Exit(2)
@@ -94,13 +96,16 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: localcluster up|down|load [flags]
+	fmt.Fprintln(os.Stderr, `usage: localcluster up|down|load|restart-apiserver [flags]
 
   up     start the control plane and the nodes, build and import the images,
          write DIR/kubeconfig when every node is Ready, run until SIGTERM
   down   stop the cluster whose pid is in DIR/localcluster.pid, then remove
          every process, mount and network namespace a cluster left behind
   load   rebuild the images from BIN and import them into every running node
+  restart-apiserver
+         stop the running cluster's kube-apiserver and start it again (same
+         flags and data); returns at once, the API server is back seconds later
 
 flags:
   --dir DIR        the cluster's directory (default .localcluster)
@@ -173,9 +178,28 @@ func up(o options) error {
 		return err
 	}
 	fmt.Printf("localcluster: %d nodes Ready; API server %s; kubeconfig %s\n", o.nodes, c.proxy.addr(), kubeconfig)
-	c.supervise(ctx)
+	restart := make(chan os.Signal, 1)
+	signal.Notify(restart, syscall.SIGHUP)
+	defer signal.Stop(restart)
+	c.supervise(ctx, restart)
 	fmt.Println("localcluster: stopping")
 	_ = os.Remove(kubeconfig)
+	return nil
+}
+
+// signalUp sends sig to the running cluster's `up` process.
+func signalUp(o options, sig syscall.Signal) error {
+	raw, err := os.ReadFile(filepath.Join(o.dir, "localcluster.pid"))
+	if err != nil {
+		return fmt.Errorf("no cluster runs in %s: %w", o.dir, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", filepath.Join(o.dir, "localcluster.pid"), err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signalling the cluster (pid %d): %w", pid, err)
+	}
 	return nil
 }
 

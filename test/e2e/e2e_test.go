@@ -223,15 +223,23 @@ func montecarlo(t *testing.T, ns string, params map[string]string) {
 	}
 }
 
-// replaceParam sets one parameter line of the sample ("    key: value").
+// replaceParam sets one parameter line of the sample ("    key: value"),
+// adding it under "  parameters:" when the sample has none.
 func replaceParam(doc, key, value string) string {
 	lines := strings.Split(doc, "\n")
+	line := "    " + key + ": " + strconv.Quote(value)
 	for i, l := range lines {
 		if strings.HasPrefix(strings.TrimSpace(l), key+":") && strings.HasPrefix(l, "    ") && !strings.HasPrefix(l, "     ") {
-			lines[i] = "    " + key + ": " + strconv.Quote(value)
+			lines[i] = line
+			return strings.Join(lines, "\n")
 		}
 	}
-	return strings.Join(lines, "\n")
+	for i, l := range lines {
+		if l == "  parameters:" {
+			return strings.Join(append(lines[:i+1], append([]string{line}, lines[i+1:]...)...), "\n")
+		}
+	}
+	return doc
 }
 
 func waitDone(t *testing.T, ns string, within time.Duration) *kmv1.Framework {
@@ -354,19 +362,31 @@ func killLeader(t *testing.T) string {
 	return holder
 }
 
-// containerPid returns the main process of a pod's container, from the
-// container's cgroup on the local cluster's node (the kubelet's cgroupRoot
-// is /kubemesos/<node>; the container's cgroup is pod<uid>/<container id>).
+// containerPid returns the main process of a pod's container (see
+// podPid), and fails the test when it cannot.
 func containerPid(t *testing.T, pod *corev1.Pod, container string) int {
 	t.Helper()
+	pid, err := podPid(pod, container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// podPid returns the main process of a pod's container ("" for its
+// first), from the container's cgroup on the local cluster's node (the
+// kubelet's cgroupRoot is /kubemesos/<node>; the container's cgroup is
+// pod<uid>/<container id>).
+func podPid(pod *corev1.Pod, container string) (int, error) {
 	var id string
 	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name == container {
+		if (cs.Name == container || container == "") && cs.State.Running != nil {
 			_, id, _ = strings.Cut(cs.ContainerID, "://")
+			break
 		}
 	}
 	if id == "" {
-		t.Fatalf("pod %s has no running container %s", pod.Name, container)
+		return 0, fmt.Errorf("pod %s has no running container %q", pod.Name, container)
 	}
 	base := filepath.Join("/sys/fs/cgroup/pids/kubemesos", pod.Spec.NodeName, "kubepods")
 	var procs []string
@@ -375,18 +395,17 @@ func containerPid(t *testing.T, pod *corev1.Pod, container string) int {
 		procs = append(procs, m...)
 	}
 	if len(procs) != 1 {
-		t.Fatalf("the cgroup of %s/%s (%s) was not found under %s: %v", pod.Name, container, id, base, procs)
+		return 0, fmt.Errorf("the cgroup of %s/%s (%s) was not found under %s: %v", pod.Name, container, id, base, procs)
 	}
 	raw, err := os.ReadFile(procs[0])
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	pids := strings.Fields(string(raw))
 	if len(pids) == 0 {
-		t.Fatalf("no process in %s", procs[0])
+		return 0, fmt.Errorf("no process in %s", procs[0])
 	}
-	pid, _ := strconv.Atoi(pids[0])
-	return pid
+	return strconv.Atoi(pids[0])
 }
 
 // (c) Agent loss: one agent stalls (SIGSTOP) past the timeout. Its tasks

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/test/chaos/record"
 )
 
 // masterUser is the master's ServiceAccount, whose writes the local
@@ -36,10 +37,12 @@ type masterWrite struct {
 	pod      string
 	verb     string
 	resource string // resource[/subresource] namespace/name
-	lease    bool   // a write of the Lease kubemesos-master
-	code     int32
-	received time.Time
-	answered time.Time
+	// res is resource[/subresource], ns and name the object's.
+	res, ns, name string
+	lease         bool // a write of the Lease kubemesos-master
+	code          int32
+	received      time.Time
+	answered      time.Time
 }
 
 func (w masterWrite) String() string {
@@ -78,6 +81,7 @@ func masterWrites(t *testing.T) []masterWrite {
 		if r.Subresource != "" {
 			w.resource += "/" + r.Subresource
 		}
+		w.res, w.ns, w.name = w.resource, r.Namespace, r.Name
 		w.resource += " " + r.Namespace + "/" + r.Name
 		// The master writes no Lease but its own (it only reads the
 		// agents' and the schedulers'); a create names none in the URL.
@@ -91,6 +95,11 @@ func masterWrites(t *testing.T) []masterWrite {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// asRecord is w as the fault campaign's record has it.
+func (w masterWrite) asRecord() record.Write {
+	return record.Write{Pod: w.pod, Verb: w.verb, Resource: w.res, Namespace: w.ns, Name: w.name, Code: w.code, Received: w.received, Answered: w.answered}
 }
 
 func masterContainer(pod *corev1.Pod) corev1.ContainerStatus {

@@ -129,7 +129,8 @@ type Fault struct {
 	// Target names what it hit: a pod, a node, a process.
 	Target string `json:"target"`
 	// Undone is when the injector undid it (resumed, healed, restarted):
-	// the start of recovery. Zero for a kill, which nothing undoes.
+	// the start of recovery; for a kill, which nothing undoes, when it was
+	// applied.
 	Undone time.Time `json:"undone,omitempty"`
 	// Recovered is when the injector saw the system whole again (every
 	// agent Active, a leader making offers), zero if it never did.

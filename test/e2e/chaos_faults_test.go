@@ -1,0 +1,331 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/testenv"
+	"github.com/kubemesos/kubemesos/test/chaos/record"
+)
+
+// The settings the e2e install gives the master and the agents
+// (install): the fault durations are derived from them.
+const (
+	chaosLeaseDuration   = 4 * time.Second
+	chaosAgentPing       = 2 * time.Second
+	chaosMaxAgentPings   = 3
+	chaosRemovalLimit    = 10
+	chaosRemovalPeriod   = time.Minute
+	chaosRecoveryTimeout = 2 * time.Minute
+)
+
+// injector applies faults to the local cluster, each chosen and timed by
+// its random source, so that a seed replays a run's choices.
+type injector struct {
+	rng *rand.Rand
+	rec *recorder
+	// clusterDir is the local cluster's directory (the kubeconfig's).
+	clusterDir string
+}
+
+// fault is one kind of fault: apply does it (and undoes it, for a pause
+// or a partition) and returns what it hit and when it was undone.
+type fault struct {
+	kind  string
+	apply func(ctx context.Context, in *injector) (target string, undone time.Time, err error)
+}
+
+// faults are the kinds the campaign applies.
+var faults = []fault{
+	{record.FaultLeaderKill, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pod, err := leaderPod(ctx)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return pod.Name, time.Time{}, signalPod(pod, "master", syscall.SIGKILL)
+	}},
+	{record.FaultLeaderPause, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pod, err := leaderPod(ctx)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		err = pausePod(ctx, pod, "master", chaosLeaseDuration+time.Duration(1+in.rng.IntN(3))*time.Second)
+		return pod.Name, time.Now(), err
+	}},
+	{record.FaultAgentRestart, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pod, err := in.pick(ctx, client.MatchingLabels{"app.kubernetes.io/component": "agent"}, client.InNamespace(systemNS))
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return pod.Spec.NodeName, time.Time{}, signalPod(pod, "", syscall.SIGKILL)
+	}},
+	{record.FaultAgentPause, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pod, err := in.pick(ctx, client.MatchingLabels{"app.kubernetes.io/component": "agent"}, client.InNamespace(systemNS))
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		past := chaosAgentPing*chaosMaxAgentPings + time.Duration(1+in.rng.IntN(3))*time.Second
+		err = pausePod(ctx, pod, "", past)
+		return pod.Spec.NodeName, time.Now(), err
+	}},
+	{record.FaultExecutorCrash, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pod, err := in.pick(ctx, client.HasLabels{kmv1.LabelExecutor})
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return pod.Namespace + "/" + pod.Name, time.Time{}, signalPod(pod, "", syscall.SIGKILL)
+	}},
+	{record.FaultSchedulerKill, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pod, err := in.pickScheduler(ctx)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return pod.Namespace + "/" + pod.Name, time.Time{}, signalPod(pod, "", syscall.SIGKILL)
+	}},
+	{record.FaultSchedulerPause, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pod, err := in.pickScheduler(ctx)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		err = pausePod(ctx, pod, "", time.Duration(2+in.rng.IntN(6))*time.Second)
+		return pod.Namespace + "/" + pod.Name, time.Now(), err
+	}},
+	{record.FaultAPIServerStop, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		out, err := run(filepath.Join(testenv.RepoRoot(), "bin", "localcluster"), "restart-apiserver", "--dir", in.clusterDir)
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		return "kube-apiserver", time.Now(), err
+	}},
+	{record.FaultEtcdStall, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pid, err := hostPid("etcd", in.clusterDir)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		err = pausePid(ctx, pid, time.Duration(200+in.rng.IntN(1800))*time.Millisecond)
+		return "etcd", time.Now(), err
+	}},
+	{record.FaultNodePartition, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		node := fmt.Sprintf("node-%d", 1+in.rng.IntN(3))
+		past := chaosAgentPing*chaosMaxAgentPings + time.Duration(1+in.rng.IntN(3))*time.Second
+		err := partition(ctx, node, past)
+		return node, time.Now(), err
+	}},
+}
+
+// inject applies one fault of kind and records it, with when the cluster
+// was whole again.
+func (in *injector) inject(ctx context.Context, kind string) record.Fault {
+	var f fault
+	for _, k := range faults {
+		if k.kind == kind {
+			f = k
+		}
+	}
+	start := time.Now()
+	target, undone, err := f.apply(ctx, in)
+	if undone.IsZero() {
+		undone = time.Now() // a kill: recovery starts at once
+	}
+	rf := record.Fault{Kind: kind, Target: target, Undone: undone}
+	if err != nil {
+		rf.Error = err.Error()
+	} else if at, ok := waitWhole(ctx, chaosRecoveryTimeout); ok {
+		rf.Recovered = at
+	}
+	in.rec.add(record.Entry{At: start, Kind: record.KindFault, Fault: &rf})
+	return rf
+}
+
+// pick is a random pod of those opts select whose containers all run,
+// waiting up to a minute for one (a framework between runs has none).
+func (in *injector) pick(ctx context.Context, opts ...client.ListOption) (*corev1.Pod, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, opts...); err != nil && time.Now().After(deadline) {
+			return nil, err
+		}
+		var running []*corev1.Pod
+		for i := range pods.Items {
+			if p := &pods.Items[i]; p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && allRunning(p) {
+				running = append(running, p)
+			}
+		}
+		if len(running) > 0 {
+			return running[in.rng.IntN(len(running))], nil
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("no running pod to hit within a minute")
+		}
+		sleepCtx(ctx, time.Second)
+	}
+}
+
+// allRunning reports whether every container of p runs.
+func allRunning(p *corev1.Pod) bool {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Running == nil {
+			return false
+		}
+	}
+	return len(p.Status.ContainerStatuses) > 0
+}
+
+// pickScheduler is a random running framework scheduler pod.
+func (in *injector) pickScheduler(ctx context.Context) (*corev1.Pod, error) {
+	return in.pick(ctx, client.MatchingLabels{kmv1.LabelComponent: "scheduler"})
+}
+
+// leaderPod is the master pod that holds the Lease now.
+func leaderPod(ctx context.Context) (*corev1.Pod, error) {
+	var l coordinationv1.Lease
+	if err := c.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.MasterLeaseName}, &l); err != nil {
+		return nil, err
+	}
+	name, _, _ := strings.Cut(ptr.Deref(l.Spec.HolderIdentity, ""), "_")
+	var pod corev1.Pod
+	if err := c.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: name}, &pod); err != nil {
+		return nil, fmt.Errorf("the leader %q is not a master pod: %w", name, err)
+	}
+	return &pod, nil
+}
+
+func signalPod(pod *corev1.Pod, container string, sig syscall.Signal) error {
+	pid, err := podPid(pod, container)
+	if err != nil {
+		return err
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// pausePod stops a pod's main process for d (SIGSTOP, then SIGCONT).
+func pausePod(ctx context.Context, pod *corev1.Pod, container string, d time.Duration) error {
+	pid, err := podPid(pod, container)
+	if err != nil {
+		return err
+	}
+	return pausePid(ctx, pid, d)
+}
+
+// pausePid stops a process for d; it resumes it even if ctx ends.
+func pausePid(ctx context.Context, pid int, d time.Duration) error {
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	sleepCtx(ctx, d)
+	return syscall.Kill(pid, syscall.SIGCONT)
+}
+
+// hostPid finds a process of the local cluster's control plane by its
+// executable's name and the cluster directory in its flags.
+func hostPid(name, dir string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		argv := strings.Split(string(raw), "\x00")
+		if filepath.Base(argv[0]) == name && strings.Contains(string(raw), dir) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s process of the cluster in %s", name, dir)
+}
+
+// partition cuts a node off the API server for d: in the node's network
+// namespace, packets to the control plane's address are dropped, both
+// ways, then the rules are removed.
+func partition(ctx context.Context, node string, d time.Duration) error {
+	netns := "/run/netns/kubemesos-" + node
+	rule := func(op, chain, dir string) error {
+		out, err := exec.Command("nsenter", "--net="+netns, "--", "iptables", op, chain, dir, "10.87.0.1", "-j", "DROP").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("iptables %s %s in %s: %w: %s", op, chain, node, err, out)
+		}
+		return nil
+	}
+	if err := rule("-I", "OUTPUT", "-d"); err != nil {
+		return err
+	}
+	if err := rule("-I", "INPUT", "-s"); err != nil {
+		_ = rule("-D", "OUTPUT", "-d")
+		return err
+	}
+	sleepCtx(ctx, d)
+	return errors.Join(rule("-D", "OUTPUT", "-d"), rule("-D", "INPUT", "-s"))
+}
+
+// waitWhole waits until the cluster is whole: the API server answers,
+// every Agent is Active, every kubemesos pod (both masters, every agent)
+// is Ready, and a master holds a Lease renewed after the call. It returns
+// when.
+func waitWhole(ctx context.Context, within time.Duration) (time.Time, bool) {
+	since := time.Now()
+	deadline := since.Add(within)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var agents kmv1.AgentList
+		var l coordinationv1.Lease
+		if c.List(ctx, &agents) == nil && len(agents.Items) > 0 && countPhase(agents.Items, kmv1.AgentActive) == countNodes(ctx) &&
+			c.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.MasterLeaseName}, &l) == nil &&
+			l.Spec.RenewTime != nil && l.Spec.RenewTime.After(since) && systemReady(ctx) {
+			return time.Now(), true
+		}
+		sleepCtx(ctx, 250*time.Millisecond)
+	}
+	return time.Time{}, false
+}
+
+// countNodes counts the cluster's nodes, 0 when they cannot be read.
+func countNodes(ctx context.Context) int {
+	var nodes corev1.NodeList
+	if err := c.List(ctx, &nodes); err != nil {
+		return -1
+	}
+	return len(nodes.Items)
+}
+
+// systemReady reports whether every pod of kubemesos-system is Ready.
+func systemReady(ctx context.Context) bool {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(systemNS)); err != nil || len(pods.Items) == 0 {
+		return false
+	}
+	for _, p := range pods.Items {
+		ready := false
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				ready = true
+			}
+		}
+		if !ready {
+			return false
+		}
+	}
+	return true
+}
