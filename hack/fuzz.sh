@@ -70,14 +70,32 @@ seconds() {
   }'
 }
 
+# Each go test runs in a process group of its own (set -m), which an
+# interrupt or a kill of this script stops, fuzzing workers included.
+child=
+stop() {
+  if [ -n "$child" ]; then
+    kill -INT -- "-$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  exit 130
+}
+trap stop INT TERM
+set -m
+
 rows=()
 failures=()
 for t in "${targets[@]}"; do
   IFS=$'\t' read -r mod pkg dir name <<<"$t"
   log="$logs/$(tr '/.' '__' <<<"$pkg").$name.log"
   echo ">> $pkg $name"
+  # No -timeout: a budget of executions may take longer than go test's
+  # default 10 minutes.
+  (cd "$mod" && exec go test -run '^$' -fuzz "^$name\$" -fuzztime "${execs}x" -parallel "$parallel" -timeout 0 "$pkg") >"$log" 2>&1 &
+  child=$!
   rc=0
-  (cd "$mod" && go test -run '^$' -fuzz "^$name\$" -fuzztime "${execs}x" -parallel "$parallel" "$pkg") >"$log" 2>&1 || rc=$?
+  wait "$child" || rc=$?
+  child=
   # The fuzzer's last progress line holds the totals:
   # "fuzz: elapsed: 1m5s, execs: 1000000 (15385/sec), new interesting: 12 (total: 40)".
   last=$(grep -E '^fuzz: elapsed: [^,]+, execs: ' "$log" | tail -n1 || true)
