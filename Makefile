@@ -154,6 +154,10 @@ screenshots: build $(HELM) $(MESOS_FRAMEWORK_JS) browser cluster-up ## Render th
 bench: ## Run the Go benchmarks and print a table (BENCHTIME=3s, BENCH_PKGS=./controllers/...).
 	hack/bench.sh
 
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target for a budget of executions and print a table (FUZZ_EXECS=1000000 each, FUZZ_PARALLEL=1 worker, FUZZ_MATCH=regexp of <package>.<FuzzName>).
+	hack/fuzz.sh
+
 BENCH_SCALE_FLAGS ?=
 
 .PHONY: bench-scale

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,8 +69,7 @@ func LoadState(dir string, log logr.Logger) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the agent checkpoint %s: %w", path, err)
 	}
-	var s State
-	jerr := json.Unmarshal(raw, &s)
+	s, jerr := decodeState(raw)
 	if jerr == nil {
 		return &s, nil
 	}
@@ -79,6 +79,20 @@ func LoadState(dir string, log logr.Logger) (*State, error) {
 	}
 	log.Error(jerr, "the agent checkpoint is corrupt; starting afresh", "checkpoint", path, "keptAs", aside)
 	return &State{}, nil
+}
+
+// decodeState reads agent.json: one JSON object, as SaveState writes it.
+// Fields it does not know (an older agent's) are ignored; anything else
+// (not JSON, trailing data, null, a list, a string) is refused.
+func decodeState(raw []byte) (State, error) {
+	var s State
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return s, errors.New("not a JSON object")
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return State{}, err
+	}
+	return s, nil
 }
 
 // SaveState writes the agent's checkpoint.

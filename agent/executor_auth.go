@@ -235,8 +235,12 @@ type claims struct {
 // audiences is a JWT "aud": one string or a list.
 type audiences []string
 
-// UnmarshalJSON reads one audience or a list.
+// UnmarshalJSON reads one audience or a list; null is none.
 func (a *audiences) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*a = nil
+		return nil
+	}
 	var one string
 	if err := json.Unmarshal(b, &one); err == nil {
 		*a = audiences{one}

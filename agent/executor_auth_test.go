@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,8 @@ func TestTokenAuthenticator(t *testing.T) {
 		"bound to no pod":       {jwt(map[string]any{"aud": executorapi.TokenAudience, "exp": later.Unix()}), "not bound to a pod"},
 		"far too long":          {strings.Repeat("x", maxTokenBytes+1), "far fewer"},
 		"aud of the wrong type": {jwt(map[string]any{"aud": 7, "exp": later.Unix()}), "aud is neither"},
+		// null is no audience (it was read as one empty audience).
+		"aud null": {jwt(podClaims(nil, later)), "is for [], not"},
 	} {
 		if _, err := x.identify(ctx, tc.token, false); callStatus(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a 401 containing %q", name, err, tc.want)
@@ -241,4 +244,40 @@ func TestExecutorOfPod(t *testing.T) {
 			change(pod, func(p *corev1.Pod) { p.Labels, p.Annotations = saved.Labels, saved.Annotations })
 		}
 	}
+}
+
+// FuzzParseClaims: whatever token an executor sends, parseClaims (which
+// reads it before the API server verified it) does not panic; what it
+// takes has an expiry, came from a token of three parts, and reads back
+// the same from a token made of it.
+func FuzzParseClaims(f *testing.F) {
+	later := time.Unix(2_000_000_000, 0)
+	for _, token := range []string{
+		jwt(podClaims(executorapi.TokenAudience, later)),
+		jwt(podClaims([]string{"other", executorapi.TokenAudience}, later)),
+		jwt(map[string]any{"aud": nil, "exp": -1, "kubernetes.io": map[string]any{"pod": nil}}),
+		jwt(map[string]any{"aud": 7, "exp": later.Unix()}),
+		jwt(map[string]any{"exp": 1.5}),
+		"a.b.c", "..", "", "a.!!.c", "a." + base64.RawURLEncoding.EncodeToString([]byte("null")) + ".c",
+		"a." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":1}`)) + "=.c",
+	} {
+		f.Add(token)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		c, err := parseClaims(token)
+		if err != nil {
+			return
+		}
+		if c.Exp == 0 || strings.Count(token, ".") != 2 {
+			t.Fatalf("parseClaims(%q) took %+v", token, c)
+		}
+		payload, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("parseClaims(%q) = %+v, which does not encode: %v", token, c, err)
+		}
+		again, err := parseClaims("h." + base64.RawURLEncoding.EncodeToString(payload) + ".s")
+		if err != nil || !reflect.DeepEqual(again, c) {
+			t.Fatalf("parseClaims(%q) = %+v, which reads back from %s as %+v, %v", token, c, payload, again, err)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
@@ -169,7 +171,67 @@ func NewStatusUpdates(dir string, write WriteFunc, ack AckFunc, clk clock.WithTi
 func deliveredKey(u *Update) string { return u.Task.String() + "/" + u.UUID }
 
 func (s *StatusUpdates) file(task types.NamespacedName) string {
-	return filepath.Join(s.dir, task.Namespace+"_"+task.Name+".json")
+	return filepath.Join(s.dir, checkpointName(task))
+}
+
+// checkpointName is the name of the file that holds task's queue:
+// <namespace>_<name>.json (neither a namespace nor a Task's name holds an
+// underscore, so no two tasks share a file).
+func checkpointName(task types.NamespacedName) string {
+	return task.Namespace + "_" + task.Name + ".json"
+}
+
+// decodeQueue reads the checkpoint file name of one task's queue, as
+// persist writes it: a JSON list of that task's updates, oldest first. It
+// refuses a file that persist could not have written, rather than recover
+// an update that the manager could never write or take off its queue: no
+// updates; an update without a UUID or with one it already had, of a state
+// that is not a task state, from a source other than the agent or an
+// executor; an update of another task than the first, or of a task whose
+// file has another name, or whose namespace or name is not one an object
+// can have.
+func decodeQueue(name string, raw []byte) ([]Update, error) {
+	var q []Update
+	if err := json.Unmarshal(raw, &q); err != nil {
+		return nil, err
+	}
+	if len(q) == 0 {
+		return nil, errors.New("no updates")
+	}
+	task := q[0].Task
+	if errs := validation.IsDNS1123Label(task.Namespace); len(errs) > 0 {
+		return nil, fmt.Errorf("the namespace of task %s: %s", task, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(task.Name); len(errs) > 0 {
+		return nil, fmt.Errorf("the name of task %s: %s", task, strings.Join(errs, "; "))
+	}
+	if want := checkpointName(task); name != want {
+		return nil, fmt.Errorf("it holds the updates of task %s, whose checkpoint is %s", task, want)
+	}
+	uuids := make(map[string]bool, len(q))
+	for i := range q {
+		u := &q[i]
+		switch {
+		case u.Task != task:
+			return nil, fmt.Errorf("update %d is of task %s, not %s", i, u.Task, task)
+		case u.UUID == "":
+			return nil, fmt.Errorf("update %d has no UUID", i)
+		case uuids[u.UUID]:
+			return nil, fmt.Errorf("update %d has the UUID %q of an earlier one", i, u.UUID)
+		case !knownState(u.State):
+			return nil, fmt.Errorf("update %d has state %q", i, u.State)
+		case u.Source != kmv1.SourceAgent && u.Source != kmv1.SourceExecutor:
+			return nil, fmt.Errorf("update %d has source %q", i, u.Source)
+		}
+		uuids[u.UUID] = true
+	}
+	return q, nil
+}
+
+// knownState reports whether s is one of the task states.
+func knownState(s kmv1.TaskState) bool {
+	r := s.Rank()
+	return (r >= kmv1.TaskStaging.Rank() && r <= kmv1.TaskKilling.Rank()) || s.IsTerminal()
 }
 
 // executorOfUpdate names the executor whose bound an update counts
@@ -341,12 +403,9 @@ func (s *StatusUpdates) Recover() error {
 		if err != nil {
 			return fmt.Errorf("reading checkpoint %s: %w", e.Name(), err)
 		}
-		var q []Update
-		if err := json.Unmarshal(raw, &q); err != nil {
+		q, err := decodeQueue(e.Name(), raw)
+		if err != nil {
 			s.log.Error(err, "skipping a corrupt status update checkpoint", "file", e.Name())
-			continue
-		}
-		if len(q) == 0 {
 			continue
 		}
 		s.tasks[q[0].Task] = &taskQueue{updates: q}

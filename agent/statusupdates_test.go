@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -626,4 +630,107 @@ func TestStatusUpdatesWritersKeepTheDelay(t *testing.T) {
 	if last := r.writes[len(r.writes)-1]; len(r.writes) != quick+1 || last.Task.Name != fmt.Sprint("t", quick) || last.State != kmv1.TaskRunning {
 		t.Errorf("writes %v, want one per quick task, then the TASK_RUNNING of t%d", states, quick)
 	}
+}
+
+// TestRecoverTakesEachTaskFromItsOwnCheckpoint: a checkpoint file that
+// holds another task's updates (a copy, or a file renamed by hand) is
+// skipped. Recover took it as well, so the task's executor had its queued
+// updates counted twice, and once they were written one count stayed: the
+// executor kept less room under its bound for as long as the agent ran.
+func TestRecoverTakesEachTaskFromItsOwnCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	down := &registry{fail: 1 << 30}
+	var acks []string
+	s, _ := newTestManager(t, dir, down, &acks)
+	if err := s.Enqueue(t.Context(), updFrom("a", "e1", "1", kmv1.TaskRunning)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "ns_a.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{"ns_b.json": raw, "ns_c.json": []byte(`[]`), "ns_d.json": []byte(`null`)} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := &registry{}
+	s2, _ := newTestManager(t, dir, r, &acks)
+	if err := s2.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s2.snapshot(); len(got) != 1 || got[0].Name != "a" {
+		t.Fatalf("recovered queues of %v; want task a's alone", got)
+	}
+	exec := executorOfUpdate(&s2.Pending(types.NamespacedName{Namespace: "ns", Name: "a"})[0])
+	if n := s2.executors[exec]; n != 1 {
+		t.Errorf("executor %s has %d queued updates counted; want 1", exec, n)
+	}
+	s2.flush(context.Background())
+	if len(r.writes) != 1 || len(s2.executors) != 0 {
+		t.Errorf("after the write: %d writes (want 1), queued executor updates still counted: %v", len(r.writes), s2.executors)
+	}
+}
+
+// FuzzDecodeQueue: whatever a status update checkpoint holds, decodeQueue
+// does not panic, and it takes only a queue that persist could have
+// written under that file name, which reads back the same once written
+// again.
+func FuzzDecodeQueue(f *testing.F) {
+	healthy, started := true, time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	full := updFrom("a", "e1", "2", kmv1.TaskFinished)
+	full.PodName, full.Reason, full.Message, full.Data = "p", kmv1.TaskReason("REASON_COMMAND_EXECUTOR_FAILED"), "m", "d"
+	full.Healthy, full.StartedAt, full.Timestamp = &healthy, &started, started.Add(time.Second)
+	own := upd("agent/uid/TASK_LOST/gone", kmv1.TaskLost)
+	own.Source = kmv1.SourceAgent
+	seed := func(name string, q ...Update) {
+		raw, err := json.Marshal(q)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(name, raw)
+	}
+	seed("ns_a.json", updFrom("a", "e1", "1", kmv1.TaskRunning), full)
+	seed("ns_a.json", own)
+	seed("ns_b.json", upd("1", kmv1.TaskRunning))                                        // another task's file
+	seed("ns_a.json", upd("1", kmv1.TaskRunning), upd("1", kmv1.TaskFinished))           // a UUID twice
+	seed("ns_a.json", upd("1", kmv1.TaskRunning), updFrom("b", "", "2", "TASK_RUNNING")) // two tasks
+	seed("ns_a.json", upd("", kmv1.TaskRunning))
+	seed("ns_a.json", upd("1", "TASK_UNKNOWN"))
+	for _, raw := range []string{`[]`, `null`, `{}`, `[{"uuid":"1","task":{"Namespace":"ns","Name":"a"},"state":"TASK_RUNNING","source":"SOURCE_MASTER"}]`,
+		`[{"uuid":"1","task":{"Namespace":"NS","Name":"a"},"state":"TASK_RUNNING","source":"SOURCE_AGENT"}]`,
+		`[{"uuid":"1","task":{"Namespace":"ns","Name":"a"},"state":"TASK_RUNNING","source":"SOURCE_AGENT","timestamp":"2026-01-02T03:04:05+01:00"}]`,
+		`[{"uuid":"1","task":{"Namespace":"ns","Name":"a"},"state":"TASK_RUNNING","source":"SOURCE_AGENT","timestamp":"9999-12-31T23:59:59-23:59"}]`,
+		`[{"uuid":"1","task":{"Namespace":"ns","Name":"a"},"state":"TASK_RUNNING","source":"SOURCE_AGENT"}`, "\x00"} {
+		f.Add("ns_a.json", []byte(raw))
+	}
+	f.Fuzz(func(t *testing.T, name string, raw []byte) {
+		q, err := decodeQueue(name, raw)
+		if err != nil {
+			return
+		}
+		if len(q) == 0 || checkpointName(q[0].Task) != name {
+			t.Fatalf("decodeQueue(%q, %q) took %d updates of task %v", name, raw, len(q), q)
+		}
+		uuids := map[string]bool{}
+		for _, u := range q {
+			if u.Task != q[0].Task || u.UUID == "" || uuids[u.UUID] || !knownState(u.State) ||
+				(u.Source != kmv1.SourceAgent && u.Source != kmv1.SourceExecutor) {
+				t.Fatalf("decodeQueue(%q, %q) took the update %+v", name, raw, u)
+			}
+			uuids[u.UUID] = true
+		}
+		saved, err := json.Marshal(q)
+		if err != nil {
+			t.Fatalf("decodeQueue(%q, %q) took a queue that cannot be written again: %v", name, raw, err)
+		}
+		again, err := decodeQueue(name, saved)
+		if err != nil {
+			t.Fatalf("decodeQueue(%q, %q) took a queue that, written again as %s, is refused: %v", name, raw, saved, err)
+		}
+		if resaved, err := json.Marshal(again); err != nil || !bytes.Equal(resaved, saved) {
+			t.Fatalf("decodeQueue(%q, %q): written again as %s, it reads back as %s, %v", name, raw, saved, resaved, err)
+		}
+	})
 }

@@ -3,11 +3,9 @@ package mesosapi_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -35,18 +33,7 @@ import (
 
 var env *testenv.Env
 
-// TestMain starts the control plane, except for a fuzzing run: its
-// workers are processes of their own, and the fuzz target needs none.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
-		os.Exit(m.Run())
-	}
-	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
-		os.Exit(m.Run())
-	}
-	testenv.Main(m, &env)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // apiOptions are the scheduler API's options in these tests: a free
 // loopback port, short heartbeats and Leases, and a small body limit.

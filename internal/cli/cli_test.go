@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -220,7 +221,9 @@ func TestPrepareWorkDir(t *testing.T) {
 	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("work dir %v, %v; want a 0700 directory", fi, err)
 	}
-	for _, bad := range []string{"root", "1:", ":2", "-1:0", "a:b"} {
+	// 4294967295 is chown's "leave it", which would leave the directory
+	// as it is.
+	for _, bad := range []string{"root", "1:", ":2", "-1:0", "a:b", "4294967295:4294967295", "0:4294967296"} {
 		out, err := run(t, "prepare-work-dir", "--dir", dir, "--owner", bad)
 		if err == nil || !strings.Contains(out+err.Error(), "numeric UID:GID") {
 			t.Errorf("--owner %q: err %v, output %q; want a refusal that names the format", bad, err, out)
@@ -292,6 +295,56 @@ func FuzzParseNamespaces(f *testing.F) {
 		again, err := parseNamespaces(strings.Join(names, ","))
 		if err != nil || !slices.Equal(again, names) {
 			t.Fatalf("parseNamespaces(%q) = %q, which reads back as %q, %v", s, names, again, err)
+		}
+	})
+}
+
+// FuzzParseRate: whatever --agent-removal-rate-limit says, parseRate does not
+// panic; it takes a positive count over a positive period (or no bound,
+// for an empty flag), which reads back the same.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"", "10/1m", "1/1ns", "0/1m", "-1/1m", "10/0s", "10/-1m", "10", "/1m", "10/", "+3/1h", "10/1m/2", "9223372036854775807/2562047h47m16.854775807s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, d, err := parseRate(s)
+		if err != nil {
+			return
+		}
+		if s == "" {
+			if n != 0 || d != 0 {
+				t.Fatalf(`parseRate("") = %d, %v; want no bound`, n, d)
+			}
+			return
+		}
+		if n <= 0 || d <= 0 {
+			t.Fatalf("parseRate(%q) = %d, %v", s, n, d)
+		}
+		n2, d2, err := parseRate(fmt.Sprintf("%d/%s", n, d))
+		if err != nil || n2 != n || d2 != d {
+			t.Fatalf("parseRate(%q) = %d/%v, which reads back as %d/%v, %v", s, n, d, n2, d2, err)
+		}
+	})
+}
+
+// FuzzParseOwner: whatever --owner says, parseOwner does not panic; it
+// takes a UID and a GID that chown sets (from 0, short of 2^32-1), which
+// read back the same.
+func FuzzParseOwner(f *testing.F) {
+	for _, s := range []string{"65532:65532", "0:0", ":", "1", "1:", ":1", "-1:0", "a:b", "1:2:3", "+1:2", "4294967294:1", "4294967295:1", "1:4294967296", "9223372036854775807:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		uid, gid, err := parseOwner(s)
+		if err != nil {
+			return
+		}
+		if uid < 0 || gid < 0 || uid >= math.MaxUint32 || gid >= math.MaxUint32 {
+			t.Fatalf("parseOwner(%q) = %d:%d", s, uid, gid)
+		}
+		u2, g2, err := parseOwner(fmt.Sprintf("%d:%d", uid, gid))
+		if err != nil || u2 != uid || g2 != gid {
+			t.Fatalf("parseOwner(%q) = %d:%d, which reads back as %d:%d, %v", s, uid, gid, u2, g2, err)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,15 +47,16 @@ needs only CAP_CHOWN. The directory is made private to its owner (0700).`,
 	return cmd
 }
 
-// parseOwner parses "UID:GID".
+// parseOwner parses "UID:GID": each a 32-bit ID, short of 4294967295,
+// which chown takes as "leave it as it is".
 func parseOwner(s string) (int, int, error) {
 	u, g, ok := strings.Cut(s, ":")
-	uid, err1 := strconv.Atoi(u)
-	gid, err2 := strconv.Atoi(g)
-	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
-		return 0, 0, fmt.Errorf("--owner %q: want numeric UID:GID, such as 65532:65532", s)
+	uid, err1 := strconv.ParseUint(u, 10, 32)
+	gid, err2 := strconv.ParseUint(g, 10, 32)
+	if !ok || err1 != nil || err2 != nil || uid == math.MaxUint32 || gid == math.MaxUint32 {
+		return 0, 0, fmt.Errorf("--owner %q: want numeric UID:GID below 4294967295, such as 65532:65532", s)
 	}
-	return uid, gid, nil
+	return int(uid), int(gid), nil
 }
 
 // prepareWorkDir creates dir (mode 0700) and gives it and its contents to

@@ -1,12 +1,15 @@
 package messages
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -136,4 +139,69 @@ func TestSort(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("order (-want +got):\n%s", d)
 	}
+}
+
+// FuzzParse: whatever labels, annotations and note an Event has (anyone
+// who may create Events in a framework's namespace can make one), Parse
+// does not panic; it takes only a message to an executor or a scheduler,
+// with a sequence number from 1, its sender's or else one of its own; and
+// the Event of what it took reads back the same.
+func FuzzParse(f *testing.F) {
+	f.Add(kmv1.MessageToExecutor, "mc", "node-1", "", "worker", "0123456789abcdef", "7", "hello", "ev-uid", int64(1_800_000_000_000_000_000))
+	f.Add(kmv1.MessageToScheduler, "mc", "node-2", "ag-9", "worker", "s", "18446744073709551615", "", "u", int64(0))
+	f.Add(kmv1.MessageToExecutor, "mc", "", "", "", "", "", "by hand", "u-1", int64(-1))
+	f.Add(kmv1.MessageToExecutor, "mc", "n", "", "e", "s", "0", "", "u", int64(1))
+	f.Add(kmv1.MessageToExecutor, "mc", "n", "", "e", "s", "+1", "", "u", int64(1))
+	f.Add(kmv1.MessageToExecutor, "mc", "n", "", "e", "s", "18446744073709551616", "", "u", int64(1))
+	f.Add("to-nobody", "mc", "n", "", "e", "s", "1", "", "u", int64(1))
+	f.Fuzz(func(t *testing.T, to, framework, node, agentID, executorID, sender, seq, note, uid string, at int64) {
+		e := &eventsv1.Event{Note: note}
+		e.Namespace, e.Name, e.UID = "ns", "ev", types.UID(uid)
+		e.EventTime = metav1.NewMicroTime(time.Unix(0, at))
+		e.Labels = map[string]string{kmv1.LabelMessage: to, kmv1.LabelFramework: framework, kmv1.LabelAgent: node}
+		e.Annotations = map[string]string{}
+		for k, v := range map[string]string{kmv1.AnnotationAgentID: agentID, kmv1.AnnotationExecutorID: executorID,
+			kmv1.AnnotationMessageSender: sender, kmv1.AnnotationMessageSequence: seq} {
+			if v != "" {
+				e.Annotations[k] = v
+			}
+		}
+		m, err := Parse(e)
+		valid := to == kmv1.MessageToExecutor || to == kmv1.MessageToScheduler
+		if err != nil {
+			if valid && sender != "" && seq != "" {
+				if n, perr := strconv.ParseUint(seq, 10, 64); perr == nil && n > 0 {
+					t.Fatalf("Parse refused sequence %q of sender %q: %v", seq, sender, err)
+				}
+			}
+			if valid && (sender == "" || seq == "") {
+				t.Fatalf("Parse refused a message made by hand: %v", err)
+			}
+			return
+		}
+		if !valid || m.Sequence == 0 {
+			t.Fatalf("Parse took %+v from an Event to %q", m, to)
+		}
+		if sender == "" || seq == "" {
+			if m.Sender != uid || m.Sequence != 1 {
+				t.Fatalf("a message made by hand: sender %q, sequence %d; want its UID %q and 1", m.Sender, m.Sequence, uid)
+			}
+		} else if n, _ := strconv.ParseUint(seq, 10, 64); m.Sender != sender || m.Sequence != n {
+			t.Fatalf("sender %q, sequence %d; want %q and %s", m.Sender, m.Sequence, sender, seq)
+		}
+		if m.To != to || m.Framework != framework || m.Node != node || m.AgentID != agentID || m.ExecutorID != executorID || m.Data != note {
+			t.Fatalf("Parse gave %+v, not what the Event holds", m)
+		}
+		again := Event("ns", "fw-uid", m, ControllerAgent, "node")
+		again.UID = types.UID(uid)
+		back, err := Parse(again)
+		want := m
+		want.EventName = again.Name
+		if m.To == kmv1.MessageToExecutor {
+			want.AgentID = "" // a message to an executor carries no agentID
+		}
+		if err != nil || !cmp.Equal(back, want) {
+			t.Fatalf("the Event of %+v reads back as %+v, %v", want, back, err)
+		}
+	})
 }

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -135,8 +136,13 @@ func (e *Env) WriteKubeconfig(path string) error {
 
 // Main is the TestMain of an envtest suite: it starts the control plane
 // into *env, runs the tests, and stops it. Logs are off unless
-// KUBEMESOS_TEST_DEBUG is set.
+// KUBEMESOS_TEST_DEBUG is set. A process that runs no test (see RunsNoTest)
+// starts no control plane and leaves *env nil.
 func Main(m *testing.M, env **Env) {
+	if RunsNoTest() {
+		ctrl.SetLogger(logr.Discard())
+		os.Exit(m.Run())
+	}
 	if os.Getenv("KUBEMESOS_TEST_DEBUG") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
 	} else {
@@ -167,4 +173,26 @@ func Eventually(t testing.TB, what string, within time.Duration, cond func() boo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// RunsNoTest reports whether this test binary runs no Test function, so
+// that an envtest suite need not start a control plane: it only lists its
+// tests and fuzz targets (-test.list), it is a worker of a fuzzing run
+// (-test.fuzzworker: each worker is a process of its own that runs the
+// fuzz function alone), or it coordinates a fuzzing run whose -test.run
+// selects nothing (-run '^$', as `make fuzz` runs it). A fuzzing run that
+// also runs the tests starts one control plane, in the coordinator only.
+// It parses the flags if they are not yet parsed.
+func RunsNoTest() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return value("test.list") != "" || value("test.fuzzworker") == "true" ||
+		(value("test.fuzz") != "" && value("test.run") == "^$")
 }

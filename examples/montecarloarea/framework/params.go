@@ -126,13 +126,35 @@ type Piece struct {
 	To         int     `json:"to"`
 }
 
+// Pieces cuts valid parameters into the p.Tasks pieces that the tasks
+// compute: the columns of area.Split (grid), or each piece's share of the
+// samples (random: From = Index, To = Index+1).
+func Pieces(p area.Params) []Piece {
+	var ranges [][2]int
+	if p.Method == area.MethodGrid {
+		ranges = area.Split(p)
+	} else {
+		for i := 0; i < p.Tasks; i++ {
+			ranges = append(ranges, [2]int{i, i + 1})
+		}
+	}
+	pieces := make([]Piece, 0, len(ranges))
+	for i, r := range ranges {
+		pieces = append(pieces, Piece{Index: i, Expression: p.Expr.String(), XLow: p.XLow, XHigh: p.XHigh, YLow: p.YLow,
+			YHigh: p.YHigh, Points: p.Points, Tasks: p.Tasks, Method: p.Method, Seed: p.Seed, From: r[0], To: r[1]})
+	}
+	return pieces
+}
+
 // Encode serializes the piece as task data.
 func (p Piece) Encode() string {
 	b, _ := json.Marshal(p)
 	return string(b)
 }
 
-// DecodePiece reads task data, checking it as the scheduler would.
+// DecodePiece reads task data, checking it as the scheduler would: valid
+// parameters, and one of the pieces the scheduler cuts them into (see
+// checkPlanned).
 func DecodePiece(data string) (Piece, area.Params, error) {
 	var p Piece
 	if err := json.Unmarshal([]byte(data), &p); err != nil {
@@ -146,7 +168,30 @@ func DecodePiece(data string) (Piece, area.Params, error) {
 	if err := params.Validate(); err != nil {
 		return p, params, err
 	}
+	if err := p.checkPlanned(params); err != nil {
+		return p, params, err
+	}
 	return p, params, nil
+}
+
+// checkPlanned refuses a piece that the scheduler does not make of params:
+// its index must be one of params.Tasks, and it must cover the columns
+// that area.Split gives that index (grid) or be that index's share of the
+// samples, From = Index and To = Index+1 (random). An executor that counted
+// any other range would report a count that adds up to no area: columns
+// counted twice or not at all.
+func (p Piece) checkPlanned(params area.Params) error {
+	if p.Index < 0 || p.Index >= params.Tasks {
+		return fmt.Errorf("piece %d is not one of the %d pieces", p.Index, params.Tasks)
+	}
+	want := [2]int{p.Index, p.Index + 1}
+	if params.Method == area.MethodGrid {
+		want = area.Split(params)[p.Index]
+	}
+	if p.From != want[0] || p.To != want[1] {
+		return fmt.Errorf("piece %d covers [%d, %d); the scheduler cuts it as [%d, %d)", p.Index, p.From, p.To, want[0], want[1])
+	}
+	return nil
 }
 
 // Count is a piece's result, reported as "under=U total=T" in the
@@ -156,11 +201,15 @@ type Count struct{ Under, Total int64 }
 // String formats the count as task data.
 func (c Count) String() string { return fmt.Sprintf("under=%d total=%d", c.Under, c.Total) }
 
-// ParseCount reads a piece's result from task data.
+// ParseCount reads a piece's result from task data, exactly as
+// Count.String writes it.
 func ParseCount(data string) (Count, error) {
 	var c Count
 	if _, err := fmt.Sscanf(data, "under=%d total=%d", &c.Under, &c.Total); err != nil {
 		return c, fmt.Errorf("task data %q is not \"under=U total=T\": %w", data, err)
+	}
+	if c.String() != data {
+		return c, fmt.Errorf("task data %q is not \"under=U total=T\" (it reads as %q)", data, c.String())
 	}
 	if c.Under < 0 || c.Total <= 0 || c.Under > c.Total {
 		return c, fmt.Errorf("task data %q: want 0 <= under <= total and total > 0", data)

@@ -67,18 +67,8 @@ func (s *Scheduler) Registered(d scheduler.SchedulerDriver, frameworkID string) 
 	}
 	s.settings = settings
 	s.byTask = map[string]*piece{}
-	p := settings.Params
-	var ranges [][2]int
-	if p.Method == "grid" {
-		ranges = area.Split(p)
-	} else {
-		for i := 0; i < p.Tasks; i++ {
-			ranges = append(ranges, [2]int{i, i + 1})
-		}
-	}
-	for i, r := range ranges {
-		s.pieces = append(s.pieces, &piece{Piece: Piece{Index: i, Expression: p.Expr.String(), XLow: p.XLow, XHigh: p.XHigh, YLow: p.YLow,
-			YHigh: p.YHigh, Points: p.Points, Tasks: p.Tasks, Method: p.Method, Seed: p.Seed, From: r[0], To: r[1]}})
+	for _, pc := range Pieces(settings.Params) {
+		s.pieces = append(s.pieces, &piece{Piece: pc})
 	}
 }
 
