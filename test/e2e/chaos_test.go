@@ -21,7 +21,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -317,13 +316,7 @@ func startChurn(t *testing.T, ctx context.Context, seed uint64) *churner {
 		t.Fatal(err)
 	}
 	leaseKey := client.ObjectKey{Namespace: ch.ns, Name: kmv1.SchedulerLeaseName(fw.Name)}
-	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: leaseKey.Name, Namespace: ch.ns, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
-		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("chaos"), LeaseDurationSeconds: ptr.To[int32](60), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
-	}
-	if err := c.Create(context.Background(), lease); err != nil {
-		t.Fatal(err)
-	}
+	holdSchedulerLease(t, ch.ns, fw.Name, 60)
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	enough := func(o *kmv1.Offer) bool {
 		rl := o.Spec.Resources.Core()

@@ -20,10 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -262,13 +259,7 @@ func commandTask(t *testing.T, ns, line string) string {
 	if err := c.Create(ctx, fw); err != nil {
 		t.Fatal(err)
 	}
-	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: kmv1.SchedulerLeaseName(fw.Name), Namespace: ns, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
-		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("e2e"), LeaseDurationSeconds: ptr.To[int32](600), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
-	}
-	if err := c.Create(ctx, lease); err != nil {
-		t.Fatal(err)
-	}
+	holdSchedulerLease(t, ns, fw.Name, 600)
 	var offer string
 	wait(t, "an offer to the framework logs", time.Minute, func() bool {
 		var offers kmv1.OfferList

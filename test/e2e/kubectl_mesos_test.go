@@ -35,13 +35,7 @@ func TestKubectlMesosWhy(t *testing.T) {
 	if err := c.Create(ctx, fw); err != nil {
 		t.Fatal(err)
 	}
-	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: kmv1.SchedulerLeaseName(fw.Name), Namespace: ns, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
-		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("e2e"), LeaseDurationSeconds: ptr.To[int32](600), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
-	}
-	if err := c.Create(ctx, lease); err != nil {
-		t.Fatal(err)
-	}
+	holdSchedulerLease(t, ns, fw.Name, 600)
 	wait(t, "the framework to become Active", time.Minute, func() bool {
 		return c.Get(ctx, client.ObjectKeyFromObject(fw), fw) == nil && fw.Status.Phase == kmv1.FrameworkActive
 	})
@@ -89,13 +83,7 @@ func TestKubectlMesosWhyDeclineFilters(t *testing.T) {
 	if err := c.Create(ctx, fw); err != nil {
 		t.Fatal(err)
 	}
-	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: kmv1.SchedulerLeaseName(fw.Name), Namespace: ns, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
-		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("e2e"), LeaseDurationSeconds: ptr.To[int32](600), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
-	}
-	if err := c.Create(ctx, lease); err != nil {
-		t.Fatal(err)
-	}
+	holdSchedulerLease(t, ns, fw.Name, 600)
 	t.Cleanup(func() { _ = c.Delete(context.Background(), fw) })
 	// Decline (delete) every offer until each Active agent has been
 	// declined: then nothing more is offered for 10 minutes.
@@ -124,6 +112,20 @@ func TestKubectlMesosWhyDeclineFilters(t *testing.T) {
 	var e kubectlmesos.Explanation
 	if err != nil || json.Unmarshal([]byte(out), &e) != nil || len(e.Reasons) == 0 || e.Reasons[0].Rule != kubectlmesos.RuleDeclineFiltered {
 		t.Errorf("kubectl mesos why picky -o json: want DeclineFiltered first; %v\n%s", err, out)
+	}
+}
+
+// holdSchedulerLease plays framework fw's scheduler in ns: it creates the
+// scheduler Lease kubemesos-scheduler-<fw>, held for seconds, as the SDK
+// would, so that the master takes the framework as connected.
+func holdSchedulerLease(t *testing.T, ns, fw string, seconds int32) {
+	t.Helper()
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: kmv1.SchedulerLeaseName(fw), Namespace: ns, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("e2e"), LeaseDurationSeconds: ptr.To(seconds), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))},
+	}
+	if err := c.Create(context.Background(), lease); err != nil {
+		t.Fatal(err)
 	}
 }
 
