@@ -17,9 +17,10 @@ const masterUser = "system:serviceaccount:kubemesos-system:kubemesos-master"
 // auditPolicy records, at the Metadata level, every write of the kubemesos
 // master (who, which pod: the user's extra carries the pod name of the
 // pod-bound token, what object, when it arrived and when it was answered,
-// the response code), and nothing else: the API server's own record of
-// what each master replica wrote, which the e2e tests read. One event per
-// request, when it is answered.
+// the response code), and every pod deletion, whoever asks it (so that the
+// fault campaign can tell who deleted an executor pod), and nothing else:
+// the API server's own record of what each master replica wrote, which the
+// e2e tests read. One event per request, when it is answered.
 func auditPolicy() auditv1.Policy {
 	return auditv1.Policy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: auditv1.SchemeGroupVersion.String(), Kind: "Policy"},
@@ -27,6 +28,8 @@ func auditPolicy() auditv1.Policy {
 		Rules: []auditv1.PolicyRule{
 			{Level: auditv1.LevelMetadata, Users: []string{masterUser},
 				Verbs: []string{"create", "update", "patch", "delete", "deletecollection"}},
+			{Level: auditv1.LevelMetadata, Verbs: []string{"delete", "deletecollection"},
+				Resources: []auditv1.GroupResources{{Group: "", Resources: []string{"pods"}}}},
 			{Level: auditv1.LevelNone},
 		},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"k8s.io/apiserver/pkg/apis/audit"
@@ -46,9 +47,18 @@ func TestAuditPolicyRecordsTheMastersWritesOnly(t *testing.T) {
 		{master, "watch", "tasks", audit.LevelNone},
 		{agent, "update", "leases", audit.LevelNone},
 		{&user.DefaultInfo{Name: "kubemesos-admin", Groups: []string{"system:masters"}}, "create", "frameworks", audit.LevelNone},
+		// Who deletes a pod is recorded, whoever it is.
+		{agent, "delete", "/pods", audit.LevelMetadata},
+		{&user.DefaultInfo{Name: "system:serviceaccount:kube-system:generic-garbage-collector"}, "delete", "/pods", audit.LevelMetadata},
+		{agent, "delete", "tasks", audit.LevelNone},
+		{agent, "create", "/pods", audit.LevelNone},
 	}
 	for _, tc := range cases {
-		attrs := authorizer.AttributesRecord{User: tc.who, Verb: tc.verb, Resource: tc.resource, ResourceRequest: true, Namespace: "ns", APIGroup: "kubemesos.io"}
+		group, resource := "kubemesos.io", tc.resource
+		if r, ok := strings.CutPrefix(resource, "/"); ok { // the core group
+			group, resource = "", r
+		}
+		attrs := authorizer.AttributesRecord{User: tc.who, Verb: tc.verb, Resource: resource, ResourceRequest: true, Namespace: "ns", APIGroup: group}
 		got := eval.EvaluatePolicyRule(attrs)
 		if got.Level != tc.want {
 			t.Errorf("%s %s %s: level %s, want %s", tc.who.GetName(), tc.verb, tc.resource, got.Level, tc.want)
