@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -143,6 +144,9 @@ func TestKubeletConfigIsStrictlyValid(t *testing.T) {
 	}
 	if cfg.CgroupRoot != "/kubemesos/node-2" || cfg.Address != nodeIP(2) || cfg.CgroupDriver != "cgroupfs" || cfg.Authentication.Anonymous.Enabled == nil || *cfg.Authentication.Anonymous.Enabled {
 		t.Errorf("kubelet config %+v", cfg)
+	}
+	if p := cfg.CrashLoopBackOff.MaxContainerRestartPeriod; p == nil || p.Duration != 2*time.Second {
+		t.Errorf("crash-loop backoff cap %v, want 2s", p)
 	}
 }
 

@@ -109,8 +109,8 @@ func (n *node) cniConfig() ([]byte, error) {
 
 // kubeletConfig is the KubeletConfiguration: the cgroupfs driver on cgroup
 // v1, this node's cgroup, x509 and webhook authentication, webhook
-// authorization, and no eviction or image garbage collection that the
-// shared machine's disk could trigger.
+// authorization, no eviction or image garbage collection that the shared
+// machine's disk could trigger, and a crash-loop backoff of at most 2 s.
 func (n *node) kubeletConfig(caFile string) ([]byte, error) {
 	cfg := map[string]any{
 		"apiVersion":                  "kubelet.config.k8s.io/v1beta1",
@@ -135,6 +135,10 @@ func (n *node) kubeletConfig(caFile string) ([]byte, error) {
 		"nodeStatusReportFrequency":   "10s",
 		"shutdownGracePeriod":         "0s",
 		"maxPods":                     110,
+		// The fault campaign kills the same containers dozens of times:
+		// the default crash-loop backoff (up to 5 min) would measure the
+		// kubelet's policy, not kubemesos's recovery.
+		"crashLoopBackOff": map[string]string{"maxContainerRestartPeriod": "2s"},
 	}
 	return yaml.Marshal(cfg)
 }
