@@ -22,6 +22,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/testenv"
+	"github.com/kubemesos/kubemesos/test/chaos/diskthrottle"
 	"github.com/kubemesos/kubemesos/test/chaos/record"
 )
 
@@ -121,6 +122,15 @@ var faults = []fault{
 		}
 		err = pausePid(ctx, pid, time.Duration(200+in.rng.IntN(1800))*time.Millisecond)
 		return "etcd", time.Now(), err
+	}},
+	{record.FaultEtcdSlowDisk, func(ctx context.Context, in *injector) (string, time.Time, error) {
+		pid, err := hostPid("etcd", in.clusterDir)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		iops := 2 + in.rng.IntN(9)
+		err = slowDisk(ctx, pid, iops, time.Duration(2+in.rng.IntN(7))*time.Second)
+		return fmt.Sprintf("etcd (%d write IOPS)", iops), time.Now(), err
 	}},
 	{record.FaultNodePartition, func(ctx context.Context, in *injector) (string, time.Time, error) {
 		node := fmt.Sprintf("node-%d", 1+in.rng.IntN(3))
@@ -256,6 +266,34 @@ func hostPid(name, dir string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s process of the cluster in %s", name, dir)
+}
+
+// slowDisk caps the writes of process pid to the disk of its --data-dir at
+// iops per second for d, so that each fsync waits on the disk.
+func slowDisk(ctx context.Context, pid, iops int, d time.Duration) error {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return err
+	}
+	dataDir := ""
+	for _, arg := range strings.Split(string(raw), "\x00") {
+		if v, ok := strings.CutPrefix(arg, "--data-dir="); ok {
+			dataDir = v
+		}
+	}
+	if dataDir == "" {
+		return fmt.Errorf("process %d has no --data-dir= flag", pid)
+	}
+	disk, err := diskthrottle.DiskOf(dataDir)
+	if err != nil {
+		return err
+	}
+	th, err := diskthrottle.Throttle(pid, disk, iops)
+	if err != nil {
+		return err
+	}
+	sleepCtx(ctx, d)
+	return th.Undo()
 }
 
 // partition cuts a node off the API server for d: in the node's network

@@ -47,7 +47,7 @@ const (
 )
 
 // shortChaos is the short run: a few faults of each kind.
-const shortChaos = "leader-kill=2,leader-pause=1,agent-restart=2,agent-pause=1,executor-crash=1,scheduler-kill=1,scheduler-pause=1,apiserver-restart=1,etcd-stall=1,node-partition=1"
+const shortChaos = "leader-kill=2,leader-pause=1,agent-restart=2,agent-pause=1,executor-crash=1,scheduler-kill=1,scheduler-pause=1,apiserver-restart=1,etcd-stall=1,etcd-slow-disk=1,node-partition=1"
 
 // TestChaos is the fault campaign: MonteCarloArea runs with exact results
 // and a framework that launches and kills tasks continuously, while the

@@ -120,6 +120,7 @@ const (
 	FaultSchedulerPause = "scheduler-pause"
 	FaultAPIServerStop  = "apiserver-restart"
 	FaultEtcdStall      = "etcd-stall"
+	FaultEtcdSlowDisk   = "etcd-slow-disk"
 	FaultNodePartition  = "node-partition"
 )
 
