@@ -200,11 +200,16 @@ func (c *cluster) writeKubeconfig(path string) error {
 	return os.Rename(path+".tmp", path)
 }
 
-// supervise reports processes that end, until ctx ends. A component that
-// fails stays down, as a crashed process on a real machine would, and its
-// log says why. Each value on restart restarts the API server (SIGHUP to
-// `up`, sent by `localcluster restart-apiserver`): the fault campaign's API
-// server restart under load.
+// supervise reports processes that end, until ctx ends. kube-scheduler
+// and kube-controller-manager are started again within a second after
+// they end: they exit by design when they find their view of the cluster
+// broken (kube-scheduler did when its cache disagreed with a pod's binding
+// after an API server restart, and new pods then waited for ever), and a
+// real cluster's kubelet or service manager restarts them. Any other component that fails stays
+// down, as a crashed process on a real machine would, and its log says
+// why. Each value on restart restarts the API server (SIGHUP to `up`, sent
+// by `localcluster restart-apiserver`): the fault campaign's API server
+// restart under load.
 func (c *cluster) supervise(ctx context.Context, restart <-chan os.Signal) {
 	reported := map[*proc]bool{}
 	t := time.NewTicker(time.Second)
@@ -225,9 +230,24 @@ func (c *cluster) supervise(ctx context.Context, restart <-chan os.Signal) {
 					fmt.Fprintf(os.Stderr, "localcluster: %s exited (%v); see %s\n", p.name, p.err, p.log)
 				}
 			}
+			for i, p := range c.cp {
+				if p.exited() && restartedOnExit[p.name] {
+					next := p.again()
+					if err := next.start(); err != nil {
+						fmt.Fprintf(os.Stderr, "localcluster: starting %s again: %v\n", p.name, err)
+						continue
+					}
+					c.cp[i] = next
+					fmt.Printf("localcluster: %s started again\n", p.name)
+				}
+			}
 		}
 	}
 }
+
+// restartedOnExit are the control plane's components that a real cluster
+// restarts when they exit, and that supervise starts again.
+var restartedOnExit = map[string]bool{"kube-scheduler": true, "kube-controller-manager": true}
 
 // restartAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 10
 // s) and starts it again with the same flags, and so the same etcd data,
@@ -238,7 +258,7 @@ func (c *cluster) restartAPIServer() error {
 			continue
 		}
 		p.stop(10 * time.Second)
-		next := &proc{name: p.name, netns: p.netns, cgroup: p.cgroup, argv: p.argv, log: p.log}
+		next := p.again()
 		if err := next.start(); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -348,4 +350,45 @@ func FuzzParseLdd(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSuperviseStartsSchedulerAgain: kube-scheduler and
+// kube-controller-manager are started again when they exit, as a real
+// cluster's kubelet would; etcd that exits stays down.
+func TestSuperviseStartsSchedulerAgain(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the processes join a tracking cgroup, which needs root")
+	}
+	if _, err := os.Stat(trackingHierarchy); err != nil {
+		t.Skipf("no cgroup v1 %s here: %v", trackingHierarchy, err)
+	}
+	dir := t.TempDir()
+	rel := "supervise-test-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { _ = os.Remove(cgroupDir(rel)) })
+	mk := func(name string) *proc {
+		// nsenter's own network namespace, through /run/netns's parent.
+		return &proc{name: name, netns: "../../proc/self/ns/net", cgroup: rel, argv: []string{"sh", "-c", "echo started; exit 1"}, log: filepath.Join(dir, name+".log")}
+	}
+	c := &cluster{cp: []*proc{mk("etcd"), mk("kube-scheduler"), mk("kube-controller-manager")}}
+	for _, p := range c.cp {
+		if err := p.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	c.supervise(ctx, nil)
+	for _, p := range c.cp {
+		<-p.done
+	}
+	for name, again := range map[string]bool{"etcd": false, "kube-scheduler": true, "kube-controller-manager": true} {
+		raw, err := os.ReadFile(filepath.Join(dir, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := strings.Count(string(raw), "started")
+		if again && n < 2 || !again && n != 1 {
+			t.Errorf("%s started %d times (started again on exit: %v)", name, n, again)
+		}
+	}
 }

@@ -66,6 +66,12 @@ func (p *proc) start() error {
 	return nil
 }
 
+// again is a process like p, not started: the same command, namespace,
+// cgroup and log.
+func (p *proc) again() *proc {
+	return &proc{name: p.name, netns: p.netns, cgroup: p.cgroup, argv: p.argv, log: p.log}
+}
+
 // exited reports whether the process has ended.
 func (p *proc) exited() bool {
 	select {
