@@ -152,7 +152,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		// Finish what marking it removed started (a failover may have
 		// cut it short), then re-admit it only on a heartbeat newer than
 		// its removal: it comes back as a new agent.
-		if err := r.loseTasksAndOffers(ctx, &agent); err != nil {
+		if err := r.loseTasksAndOffers(ctx, &agent, agent.Status.Phase); err != nil {
 			return ctrl.Result{}, err
 		}
 		if nodeGone && agent.Status.Phase == kmv1.AgentUnreachable {
@@ -223,11 +223,21 @@ func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason str
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
-// remove marks the agent Unreachable or Gone, then rescinds its offers and
-// marks its live tasks TASK_LOST. The status goes first, so that a master
-// that dies half-way leaves a record the next leader finishes.
+// remove rescinds the agent's offers and marks its live tasks TASK_LOST,
+// then marks the agent Unreachable or Gone. The tasks go first: a task is
+// terminal before the registry says its agentID is removed, so that no
+// status from that agentID (the agent's TASK_STARTING of a task it had
+// not yet seen lost) can land after the removal; terminal states are
+// immutable (the Task's CEL rules). A master that dies half-way leaves an
+// Active agent with an expired heartbeat, which the next leader removes
+// again, or, if its heartbeat came back, an Active agent whose lost tasks
+// stay lost. Tasks that reach the cache late are swept again while the
+// agent stays removed (the Unreachable case of Reconcile).
 func (r *agentRegistry) remove(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase, reason, msg string) error {
 	m := r.m
+	if err := r.loseTasksAndOffers(ctx, agent, phase); err != nil {
+		return err
+	}
 	now := metav1.NewTime(m.Clock.Now())
 	if err := r.patchStatus(ctx, agent, func(s *kmv1.AgentStatus) {
 		s.Phase = phase
@@ -240,14 +250,15 @@ func (r *agentRegistry) remove(ctx context.Context, agent *kmv1.Agent, phase kmv
 	}
 	m.Recorder.Eventf(agent, nil, corev1.EventTypeWarning, reason, "Remove", "agent %s is %s: %s; its tasks are lost", agent.Status.AgentID, phase, msg)
 	ctrl.LoggerFrom(ctx).Info("agent removed", "agent", agent.Name, "agentID", agent.Status.AgentID, "phase", phase, "reason", msg)
-	return r.loseTasksAndOffers(ctx, agent)
+	return nil
 }
 
 // loseTasksAndOffers rescinds the agent's offers and marks every live task
-// of its current agentID TASK_LOST (SOURCE_MASTER, REASON_AGENT_REMOVED).
-func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agent) error {
+// of its current agentID TASK_LOST (SOURCE_MASTER, REASON_AGENT_REMOVED),
+// the agent being phase (removed, or being removed).
+func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase) error {
 	m := r.m
-	if err := m.rescindOffersOnNode(ctx, agent.Name, "agent "+string(agent.Status.Phase)); err != nil {
+	if err := m.rescindOffersOnNode(ctx, agent.Name, "agent "+string(phase)); err != nil {
 		return err
 	}
 	if agent.Status.AgentID == "" {
@@ -257,7 +268,7 @@ func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agen
 	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgentID: agent.Status.AgentID}); err != nil {
 		return fmt.Errorf("listing the tasks of agent %s: %w", agent.Status.AgentID, err)
 	}
-	msg := fmt.Sprintf("agent %s on node %s is %s", agent.Status.AgentID, agent.Name, agent.Status.Phase)
+	msg := fmt.Sprintf("agent %s on node %s is %s", agent.Status.AgentID, agent.Name, phase)
 	var firstErr error
 	for i := range tasks.Items {
 		t := &tasks.Items[i]

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,13 +106,30 @@ func TestAgentLostAndReadmitted(t *testing.T) {
 	}
 
 	hb.stop()
+	var removed *kmv1.Agent
 	eventually(t, "the agent is Unreachable", func() (bool, error) {
-		return getAgent(t, "lost-1").Status.Phase == kmv1.AgentUnreachable, nil
+		removed = getAgent(t, "lost-1")
+		return removed.Status.Phase == kmv1.AgentUnreachable, nil
 	})
-	eventually(t, "the task is TASK_LOST", func() (bool, error) {
-		return getTask(t, ns, "lost-task").Status.State == kmv1.TaskLost, nil
-	})
+	// The task was lost before the registry said its agentID was removed
+	// (by the API server's order of writes), so that nothing from that
+	// agentID can start it after the removal.
 	tk = getTask(t, ns, "lost-task")
+	if tk.Status.State != kmv1.TaskLost {
+		t.Fatalf("the task is %s once its agent is Unreachable, want TASK_LOST already", tk.Status.State)
+	}
+	taskRV, _ := strconv.ParseInt(tk.ResourceVersion, 10, 64)
+	agentRV, _ := strconv.ParseInt(removed.ResourceVersion, 10, 64)
+	if taskRV >= agentRV {
+		t.Errorf("the task became TASK_LOST at resourceVersion %d, after its agent became Unreachable (%d)", taskRV, agentRV)
+	}
+	// A status from the removed agentID is refused now (terminal states
+	// are immutable).
+	late := tk.DeepCopy()
+	late.Status.State, late.Status.Source, late.Status.Reason = kmv1.TaskStarting, kmv1.SourceAgent, ""
+	if err := env.Client.Status().Update(ctx, late); err == nil {
+		t.Error("the API server took TASK_STARTING for a task already lost")
+	}
 	if tk.Status.Source != kmv1.SourceMaster || tk.Status.Reason != kmv1.ReasonAgentRemoved {
 		t.Errorf("lost task has source %s reason %s, want SOURCE_MASTER REASON_AGENT_REMOVED", tk.Status.Source, tk.Status.Reason)
 	}
