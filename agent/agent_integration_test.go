@@ -597,3 +597,64 @@ func waitPodRemoved(t *testing.T, pod *corev1.Pod) {
 		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
 	})
 }
+
+// TestStagedTaskWaitsForItsGoingExecutor: a task staged for an executor
+// whose pod is being deleted (here held by a finalizer, as a kubelet holds
+// a terminating pod) is not failed with that pod, which it never ran on:
+// it waits, and once the pod is gone a fresh one runs it. The fault
+// campaign saw tasks fail within a second of staging this way.
+func TestStagedTaskWaitsForItsGoingExecutor(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "going-node")
+	startTestAgent(t, "going-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "goingfw")
+	launchOnOffer(t, ns, "goingfw", "going-node", b.MakeTask("first", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(t, pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	ex.update(t, "first", "TASK_FINISHED", "", "f1")
+	waitState(t, ns, "first", kmv1.TaskFinished)
+
+	// The pod is deleted and lingers.
+	const hold = "test.kubemesos.io/hold"
+	var p corev1.Pod
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Finalizers = append(p.Finalizers, hold)
+	if err := env.Client.Update(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, &p, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	launchOnOffer(t, ns, "goingfw", "going-node", b.MakeTask("second", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	waitState(t, ns, "second", kmv1.TaskStaging)
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if s := task(t, ns, "second").Status.State; s != kmv1.TaskStaging {
+			tk := task(t, ns, "second")
+			t.Fatalf("the task staged for a going executor became %s (%s): %s", s, tk.Status.Reason, tk.Status.Message)
+		}
+	}
+
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Finalizers = nil
+	if err := env.Client.Update(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	var fresh corev1.Pod
+	eventually(t, "a fresh executor pod", func() bool {
+		return env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &fresh) == nil && fresh.UID != pod.UID
+	})
+	kubelet(t, &fresh, corev1.PodRunning, 0)
+	ex2 := newTestExecutor(t, &fresh)
+	ex2.subscribe(t)
+	if ev := ex2.next(t, executorapi.EventLaunch); ev.Launch == nil || ev.Launch.Task.TaskID != "second" {
+		t.Fatalf("the fresh executor got %+v, want the LAUNCH of second", ev)
+	}
+}

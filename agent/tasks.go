@@ -148,6 +148,10 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
+	if r.awaitsGoingExecutor(&task, &pod) {
+		// The pod's deletion brings the task back; then a fresh pod starts.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	if msg := mismatchedExecutor(&task, &pod); msg != "" && task.Status.State == kmv1.TaskStaging && pod.DeletionTimestamp == nil {
 		return ctrl.Result{}, r.report(ctx, &task, podName, kmv1.TaskError, kmv1.ReasonTaskInvalid, msg, "executor-mismatch")
 	}
@@ -190,6 +194,19 @@ func (r *taskReconciler) replacesEndedExecutor(t *kmv1.Task, pod *corev1.Pod) bo
 		return false
 	}
 	return !r.dispatch.launched(t)
+}
+
+// awaitsGoingExecutor reports whether a staged task that was never sent to
+// its executor finds that executor's pod being deleted (shut down, timed
+// out, or replaced after it ended): the task waits for the pod to go, and a
+// fresh pod then runs it, rather than failing with a pod it never ran on.
+// It waits at most --executor-registration-timeout past the pod's
+// deletion time, as it would for a fresh executor to subscribe.
+func (r *taskReconciler) awaitsGoingExecutor(t *kmv1.Task, pod *corev1.Pod) bool {
+	if t.Spec.Executor == nil || t.Status.State != kmv1.TaskStaging || pod.DeletionTimestamp == nil || r.dispatch.launched(t) {
+		return false
+	}
+	return r.clock.Since(pod.DeletionTimestamp.Time) < r.options.ExecutorRegistrationTimeout
 }
 
 // recentlyCreated reports whether the reconciler created pod name lately,
