@@ -322,16 +322,7 @@ func TestExecutorThatNeverResubscribes(t *testing.T) {
 }
 
 func TestExecutorPodFailureFailsItsTasks(t *testing.T) {
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "crash-node")
-	startTestAgent(t, "crash-node", t.TempDir(), freeAddr(t), time.Minute, nil)
-	ns := frameworkWithScheduler(t, "crashfw")
-	launchOnOffer(t, ns, "crashfw", "crash-node", b.MakeTask("c", "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ns, pod, ex := launchOnExecutor(t, "crash-node", "crashfw", "c")
 	ex.update(t, "c", "TASK_RUNNING", "", "r1")
 	waitState(t, ns, "c", kmv1.TaskRunning)
 	kubelet(t, pod, corev1.PodFailed, 137)
@@ -605,16 +596,7 @@ func waitPodRemoved(t *testing.T, pod *corev1.Pod) {
 // campaign saw tasks fail within a second of staging this way.
 func TestStagedTaskWaitsForItsGoingExecutor(t *testing.T) {
 	ctx := context.Background()
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "going-node")
-	startTestAgent(t, "going-node", t.TempDir(), freeAddr(t), time.Minute, nil)
-	ns := frameworkWithScheduler(t, "goingfw")
-	launchOnOffer(t, ns, "goingfw", "going-node", b.MakeTask("first", "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ns, pod, ex := launchOnExecutor(t, "going-node", "goingfw", "first")
 	ex.update(t, "first", "TASK_FINISHED", "", "f1")
 	waitState(t, ns, "first", kmv1.TaskFinished)
 
