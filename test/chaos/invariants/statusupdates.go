@@ -17,10 +17,12 @@ import (
 //   - a stored state is never replaced by an earlier or another terminal
 //     one (TaskStatesForward);
 //   - every TASK_LOST is explained. The master writes it (SOURCE_MASTER,
-//     REASON_AGENT_REMOVED) only after marking the task's agent
-//     Unreachable or Gone (remove and loseTasksAndOffers in
+//     REASON_AGENT_REMOVED) only as it removes the task's agentID: just
+//     before marking the agent Unreachable or Gone, or after, for a task
+//     that reached its cache late (remove and loseTasksAndOffers in
 //     controllers/agent_registry.go), so the record must show that agentID
-//     removed before the TASK_LOST; the agent writes it (SOURCE_AGENT,
+//     removed, before or after the TASK_LOST (an agentID is never admitted
+//     again); the agent writes it (SOURCE_AGENT,
 //     REASON_EXECUTOR_TERMINATED) when a task past STAGING finds its
 //     executor pod gone (Reconcile in agent/tasks.go). Any other TASK_LOST,
 //     in particular a RUNNING task's without its agent's removal, means a
@@ -54,9 +56,9 @@ func checkStatusUpdates(h *history) (int, []Violation) {
 			src, reason := kmv1.TaskSource(t.Source), kmv1.TaskReason(t.Reason)
 			switch {
 			case src == kmv1.SourceMaster && reason == kmv1.ReasonAgentRemoved:
-				if rm, ok := removed[t.AgentID]; !ok || !h.later(it, rm) {
+				if _, ok := removed[t.AgentID]; !ok {
 					out = append(out, Violation{At: it.e.At, Subject: taskSubject(it.e), Message: fmt.Sprintf(
-						"TASK_LOST (%s, %s, resourceVersion %s) but the record shows agentID %q marked neither Unreachable nor Gone before it",
+						"TASK_LOST (%s, %s, resourceVersion %s) but the record never shows agentID %q marked Unreachable or Gone",
 						src, reason, it.e.ResourceVersion, t.AgentID)})
 				}
 			case src == kmv1.SourceAgent && reason == kmv1.ReasonExecutorTerminated:

@@ -16,11 +16,14 @@ func TestNoLostStatusUpdate(t *testing.T) {
 			task("t1", "TASK_LOST", "a1", from("SOURCE_MASTER", "REASON_AGENT_REMOVED"), deleted())},
 		{name: "the agent found the executor gone", want: 0, checked: 1, rec: newRec().
 			task("t1", "TASK_RUNNING", "a1").task("t1", "TASK_LOST", "a1", from("SOURCE_AGENT", "REASON_EXECUTOR_TERMINATED"))},
-		{name: "lost by the master without a removal", want: 1, checked: 1, says: "marked neither Unreachable nor Gone", rec: newRec().
+		{name: "lost by the master without a removal", want: 1, checked: 1, says: "never shows agentID \"a1\" marked Unreachable or Gone", rec: newRec().
 			agent("n1", "a1", "Active").task("t1", "TASK_RUNNING", "a1").task("t1", "TASK_LOST", "a1", from("SOURCE_MASTER", "REASON_AGENT_REMOVED"))},
-		{name: "lost before the removal", want: 1, checked: 1, rec: newRec().
+		{name: "lost just before the removal, as the master orders it", want: 0, checked: 1, rec: newRec().
 			task("t1", "TASK_RUNNING", "a1").task("t1", "TASK_LOST", "a1", from("SOURCE_MASTER", "REASON_AGENT_REMOVED")).
 			unreachable("n1", "a1", t0)},
+		{name: "lost while another agentID was removed", want: 1, checked: 1, says: "never shows agentID", rec: newRec().
+			task("t1", "TASK_RUNNING", "a1").task("t1", "TASK_LOST", "a1", from("SOURCE_MASTER", "REASON_AGENT_REMOVED")).
+			unreachable("n1", "a2", t0)},
 		{name: "lost for no reason the code gives", want: 1, checked: 1, says: "TASK_LOST from SOURCE_EXECUTOR with none", rec: newRec().
 			task("t1", "TASK_RUNNING", "a1").task("t1", "TASK_LOST", "a1", from("SOURCE_EXECUTOR", ""))},
 		{name: "every task of a completed framework ended", want: 0, checked: 2, rec: newRec().
