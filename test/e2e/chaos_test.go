@@ -148,9 +148,15 @@ func TestChaos(t *testing.T) {
 		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
 	}
 
-	// Let the runs finish and the churn drain, then stop recording.
+	// Let the runs finish and the churn drain, then stop recording. A run
+	// that does not finish is a violation the checker reports
+	// (FrameworksReachEnd); what the cluster shows of it is kept for a
+	// diagnosis, since the local cluster and its logs go with the run.
 	for _, ns := range runs {
-		waitDone(t, ns, 5*time.Minute)
+		if _, err := finished(ns, 5*time.Minute); err != nil {
+			t.Error(err)
+			keepUnfinished(t, dir, ns)
+		}
 	}
 	stopChurn()
 	launched, killed := churn.wait(t)
@@ -412,4 +418,33 @@ func (ch *churner) wait(t *testing.T) (int64, int64) {
 		return true
 	})
 	return ch.launched.Load(), ch.killed.Load()
+}
+
+// keepUnfinished writes what the cluster shows of an unfinished run to
+// dir/unfinished-<ns>.txt: its tasks, its pods and events, and the agents'
+// and masters' logs.
+func keepUnfinished(t *testing.T, dir, ns string) {
+	t.Helper()
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"get", "mtask,pods", "-n", ns, "-o", "wide"},
+		{"get", "mtask", "-n", ns, "-o", "yaml"},
+		{"get", "events", "-n", ns, "--sort-by=.lastTimestamp"},
+		{"get", "magent", "-o", "wide"},
+		{"logs", "-n", systemNS, "-l", "app.kubernetes.io/component=agent", "--prefix", "--tail=-1", "--all-containers"},
+		{"logs", "-n", systemNS, "-l", "app.kubernetes.io/component=master", "--prefix", "--tail=-1", "--all-containers"},
+	} {
+		out, err := kubectl(args...)
+		fmt.Fprintf(&b, "$ kubectl %s\n%s\n", strings.Join(args, " "), out)
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)\n", err)
+		}
+		b.WriteString("\n")
+	}
+	path := filepath.Join(dir, "unfinished-"+ns+".txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Error(err)
+		return
+	}
+	t.Logf("what the cluster shows of %s: %s", ns, path)
 }

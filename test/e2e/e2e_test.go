@@ -244,18 +244,27 @@ func replaceParam(doc, key, value string) string {
 
 func waitDone(t *testing.T, ns string, within time.Duration) *kmv1.Framework {
 	t.Helper()
+	fw, err := finished(ns, within)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fw
+}
+
+// finished waits up to within for ns's MonteCarloArea to end, Completed or
+// Failed; its error says where the framework stands.
+func finished(ns string, within time.Duration) (*kmv1.Framework, error) {
 	deadline := time.Now().Add(within)
 	var fw kmv1.Framework
 	for time.Now().Before(deadline) {
 		if c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "montecarloarea"}, &fw) == nil &&
 			(fw.Status.Phase == kmv1.FrameworkCompleted || fw.Status.Phase == kmv1.FrameworkFailed) {
-			return &fw
+			return &fw, nil
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	out, _ := kubectl("get", "kubemesos", "-n", ns, "-o", "wide")
-	t.Fatalf("the framework did not finish within %s: %+v\n%s", within, fw.Status, out)
-	return nil
+	return nil, fmt.Errorf("the framework in %s did not finish within %s: %+v\n%s", ns, within, fw.Status, out)
 }
 
 // expected is the result the oracle gives for the sample with params.
