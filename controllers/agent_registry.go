@@ -129,6 +129,16 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentGone, kmv1.ReasonNodeDeleted,
 				fmt.Sprintf("node %s was deleted", agent.Spec.NodeName))
 		}
+		// A removal that lost the agent's tasks but did not mark the agent
+		// (its master died, or its write conflicted, half-way) is finished,
+		// whatever the heartbeat says now: those tasks are lost for good,
+		// and the agent comes back under a new agentID.
+		if started, err := r.removalStarted(ctx, &agent); err != nil {
+			return ctrl.Result{}, err
+		} else if started {
+			return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired,
+				"finishing a removal that had marked the agent's tasks TASK_LOST")
+		}
 		if fresh {
 			m.removal.Release(agent.Name)
 			return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
@@ -251,6 +261,20 @@ func (r *agentRegistry) remove(ctx context.Context, agent *kmv1.Agent, phase kmv
 	m.Recorder.Eventf(agent, nil, corev1.EventTypeWarning, reason, "Remove", "agent %s is %s: %s; its tasks are lost", agent.Status.AgentID, phase, msg)
 	ctrl.LoggerFrom(ctx).Info("agent removed", "agent", agent.Name, "agentID", agent.Status.AgentID, "phase", phase, "reason", msg)
 	return nil
+}
+
+// removalStarted reports whether a removal of the agent's current agentID
+// began: one of its tasks is TASK_LOST by the master for its agent's
+// removal, which only remove writes (before it marks the agent).
+func (r *agentRegistry) removalStarted(ctx context.Context, agent *kmv1.Agent) (bool, error) {
+	if agent.Status.AgentID == "" {
+		return false, nil
+	}
+	var tasks kmv1.TaskList
+	if err := r.m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskLostByRemoval: agent.Status.AgentID}, client.Limit(1)); err != nil {
+		return false, fmt.Errorf("listing the lost tasks of agent %s: %w", agent.Status.AgentID, err)
+	}
+	return len(tasks.Items) > 0, nil
 }
 
 // loseTasksAndOffers rescinds the agent's offers and marks every live task

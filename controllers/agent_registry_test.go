@@ -253,3 +253,44 @@ func TestUnreachableAgentGoneWithItsNode(t *testing.T) {
 		return a.Status.Phase == kmv1.AgentGone && c != nil && c.Reason == kmv1.ReasonNodeDeleted, nil
 	})
 }
+
+// TestHalfDoneRemovalIsFinished: a master that lost an agent's tasks but
+// died (or conflicted) before marking the agent leaves an Active agent with
+// a TASK_LOST of REASON_AGENT_REMOVED. The master finishes the removal
+// though the heartbeat is fresh: the agent comes back under a new agentID,
+// so that the lost task's agentID is removed as its TASK_LOST says.
+func TestHalfDoneRemovalIsFinished(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "half-1", "cpu", "4", "memory", "8Gi")
+	_, ns := addFramework(t, b.MakeFramework("halffw", "").Obj())
+	var offer kmv1.Offer
+	eventually(t, "an offer of half-1", func() (bool, error) {
+		os := offersOf(t, ns, "halffw")
+		if len(os) == 1 {
+			offer = os[0]
+		}
+		return len(os) == 1, nil
+	})
+	oldID := offer.Spec.AgentID
+	task := b.MakeTask("half-task", ns).Framework("halffw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task is staged", func() (bool, error) {
+		return getTask(t, ns, "half-task").Status.State == kmv1.TaskStaging, nil
+	})
+	// What remove wrote before its master died.
+	tk := getTask(t, ns, "half-task")
+	tk.Status.State, tk.Status.Source, tk.Status.Reason = kmv1.TaskLost, kmv1.SourceMaster, kmv1.ReasonAgentRemoved
+	if err := env.Client.Status().Update(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent is removed and comes back under a new agentID", func() (bool, error) {
+		a := getAgent(t, "half-1")
+		return a.Status.Phase == kmv1.AgentActive && a.Status.AgentID != oldID && a.Status.UnreachableTime != nil, nil
+	})
+	if c := meta.FindStatusCondition(getAgent(t, "half-1").Status.Conditions, kmv1.AgentAdmitted); c == nil || c.Reason != kmv1.ReasonReadmitted {
+		t.Errorf("Admitted condition %+v, want reason %s", c, kmv1.ReasonReadmitted)
+	}
+}

@@ -19,6 +19,10 @@ const (
 	// never changes again, so a lost agent has nothing to do with it, and
 	// the index costs nothing for it.
 	IndexTaskAgentID = "task.agentID"
+	// IndexTaskLostByRemoval indexes the Tasks that the master made
+	// TASK_LOST for their agent's removal by that agentID: the mark of a
+	// removal begun, which the agent registry finishes.
+	IndexTaskLostByRemoval = "task.lostByRemoval"
 	// IndexOfferFramework indexes Offers by spec.framework.
 	IndexOfferFramework = "offer.spec.framework"
 	// IndexOfferNode indexes Offers by spec.nodeName.
@@ -37,6 +41,13 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 			t := o.(*kmv1.Task)
 			if id := t.PlacedOn(); id != "" && !t.Status.State.IsTerminal() {
 				return []string{id}
+			}
+			return nil
+		}},
+		{&kmv1.Task{}, IndexTaskLostByRemoval, func(o client.Object) []string {
+			st := &o.(*kmv1.Task).Status
+			if st.State == kmv1.TaskLost && st.Source == kmv1.SourceMaster && st.Reason == kmv1.ReasonAgentRemoved && st.AgentID != "" {
+				return []string{st.AgentID}
 			}
 			return nil
 		}},
