@@ -186,7 +186,16 @@ scheduler.on("message", (m) => {
 });
 scheduler.on("sent_decline", () => report("declined"));
 scheduler.on("sent_acknowledge", () => report("acknowledged"));
-scheduler.on("error", (e) => report("error", { message: e && e.message ? e.message : String(e) }));
+scheduler.on("error", (e) => {
+    const message = e && e.message ? e.message : String(e);
+    // The master ends the subscription when it tears the framework down;
+    // the library may see that before the TEARDOWN call's answer.
+    if (tornDown && message === "Long-running connection was closed!") {
+        report("closed", { message: message });
+        return;
+    }
+    report("error", { message: message });
+});
 scheduler.on("ready", () => scheduler.subscribe());
 
 setTimeout(() => {
