@@ -640,3 +640,34 @@ func TestStagedTaskWaitsForItsGoingExecutor(t *testing.T) {
 		t.Fatalf("the fresh executor got %+v, want the LAUNCH of second", ev)
 	}
 }
+
+// TestExecutorPodRefusedByTheKubelet: an executor pod the kubelet refuses at
+// admission (OutOfcpu) fails the task staged on it with the kubelet's
+// reason, instead of being made again and refused again while the task
+// stays TASK_STAGING (the fault campaign met that loop), and the pod goes.
+func TestExecutorPodRefusedByTheKubelet(t *testing.T) {
+	ctx := context.Background()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "refuse-node")
+	startTestAgent(t, "refuse-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	ns := frameworkWithScheduler(t, "refusefw")
+	launchOnOffer(t, ns, "refusefw", "refuse-node", b.MakeTask("r", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	var p corev1.Pod
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Status.Phase, p.Status.Reason, p.Status.Message = corev1.PodFailed, "OutOfcpu", "Pod was rejected: Node didn't have enough resource: cpu"
+	if err := env.Client.Status().Update(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	tk := waitState(t, ns, "r", kmv1.TaskFailed)
+	if tk.Status.Reason != kmv1.ReasonContainerLaunchFailed || !strings.Contains(tk.Status.Message, "OutOfcpu") {
+		t.Errorf("failed with %s %q, want %s with the kubelet's reason", tk.Status.Reason, tk.Status.Message, kmv1.ReasonContainerLaunchFailed)
+	}
+	eventually(t, "the refused pod removed", func() bool {
+		var now corev1.Pod
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &now)
+		return apierrors.IsNotFound(err) || (err == nil && now.UID != pod.UID)
+	})
+}

@@ -140,6 +140,18 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if task.Spec.Command != nil {
 		return ctrl.Result{}, r.observeCommandPod(ctx, &task, &pod)
 	}
+	if why := refusedByKubelet(&pod); why != "" && task.Spec.Executor != nil && task.Status.State == kmv1.TaskStaging && !r.dispatch.launched(&task) {
+		// Made again, the pod would be refused again: the task fails
+		// with the kubelet's reason, and the pod goes, so that a later
+		// task of the executor starts a fresh one.
+		if err := r.report(ctx, &task, podName, kmv1.TaskFailed, kmv1.ReasonContainerLaunchFailed, why, "refused"); err != nil {
+			return ctrl.Result{}, err
+		}
+		if _, err := r.deletes.Delete(ctx, &pod, client.GracePeriodSeconds(0)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("removing the refused executor pod: %w", err)
+		}
+		return ctrl.Result{}, nil
+	}
 	if r.replacesEndedExecutor(&task, &pod) {
 		// A new task for an executor whose pod already ended: remove the
 		// old pod, and the next pass starts a fresh one.
@@ -207,6 +219,16 @@ func (r *taskReconciler) awaitsGoingExecutor(t *kmv1.Task, pod *corev1.Pod) bool
 		return false
 	}
 	return r.clock.Since(pod.DeletionTimestamp.Time) < r.options.ExecutorRegistrationTimeout
+}
+
+// refusedByKubelet says why the kubelet refused pod at admission (for
+// example OutOfcpu, when the node's requests leave no room), or "" if it
+// did not: the pod failed without any container ever made.
+func refusedByKubelet(pod *corev1.Pod) string {
+	if pod.Status.Phase != corev1.PodFailed || len(pod.Status.ContainerStatuses) > 0 || pod.Status.Reason == "" {
+		return ""
+	}
+	return fmt.Sprintf("the kubelet refused executor pod %s: %s: %s", pod.Name, pod.Status.Reason, pod.Status.Message)
 }
 
 // recentlyCreated reports whether the reconciler created pod name lately,
