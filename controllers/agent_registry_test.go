@@ -80,23 +80,7 @@ func TestAgentLostAndReadmitted(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
 	hb := addAgent(t, "lost-1", "cpu", "4", "memory", "8Gi")
-	_, ns := addFramework(t, b.MakeFramework("lostfw", "").Obj())
-	var offer kmv1.Offer
-	eventually(t, "an offer of lost-1", func() (bool, error) {
-		os := offersOf(t, ns, "lostfw")
-		if len(os) == 1 {
-			offer = os[0]
-		}
-		return len(os) == 1, nil
-	})
-	oldID := offer.Spec.AgentID
-	task := b.MakeTask("lost-task", ns).Framework("lostfw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
-	if err := env.Client.Create(ctx, task); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the task is staged", func() (bool, error) {
-		return getTask(t, ns, "lost-task").Status.State == kmv1.TaskStaging, nil
-	})
+	ns, oldID := stageTaskOn(t, "lost-1", "lostfw", "lost-task")
 	// The agent runs it, as far as the registry knows.
 	tk := getTask(t, ns, "lost-task")
 	tk.Status.State = kmv1.TaskRunning
@@ -263,23 +247,7 @@ func TestHalfDoneRemovalIsFinished(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
 	addAgent(t, "half-1", "cpu", "4", "memory", "8Gi")
-	_, ns := addFramework(t, b.MakeFramework("halffw", "").Obj())
-	var offer kmv1.Offer
-	eventually(t, "an offer of half-1", func() (bool, error) {
-		os := offersOf(t, ns, "halffw")
-		if len(os) == 1 {
-			offer = os[0]
-		}
-		return len(os) == 1, nil
-	})
-	oldID := offer.Spec.AgentID
-	task := b.MakeTask("half-task", ns).Framework("halffw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
-	if err := env.Client.Create(ctx, task); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the task is staged", func() (bool, error) {
-		return getTask(t, ns, "half-task").Status.State == kmv1.TaskStaging, nil
-	})
+	ns, oldID := stageTaskOn(t, "half-1", "halffw", "half-task")
 	// What remove wrote before its master died.
 	tk := getTask(t, ns, "half-task")
 	tk.Status.State, tk.Status.Source, tk.Status.Reason = kmv1.TaskLost, kmv1.SourceMaster, kmv1.ReasonAgentRemoved
@@ -293,4 +261,28 @@ func TestHalfDoneRemovalIsFinished(t *testing.T) {
 	if c := meta.FindStatusCondition(getAgent(t, "half-1").Status.Conditions, kmv1.AgentAdmitted); c == nil || c.Reason != kmv1.ReasonReadmitted {
 		t.Errorf("Admitted condition %+v, want reason %s", c, kmv1.ReasonReadmitted)
 	}
+}
+
+// stageTaskOn adds framework fw, launches a command task on its offer of
+// node (the only agent) and waits until the master stages it. It returns
+// the framework's namespace and the agentID the task is placed on.
+func stageTaskOn(t *testing.T, node, fw, task string) (string, string) {
+	t.Helper()
+	_, ns := addFramework(t, b.MakeFramework(fw, "").Obj())
+	var offer kmv1.Offer
+	eventually(t, "an offer of "+node, func() (bool, error) {
+		os := offersOf(t, ns, fw)
+		if len(os) == 1 {
+			offer = os[0]
+		}
+		return len(os) == 1, nil
+	})
+	tk := b.MakeTask(task, ns).Framework(fw).Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
+	if err := env.Client.Create(context.Background(), tk); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task is staged", func() (bool, error) {
+		return getTask(t, ns, task).Status.State == kmv1.TaskStaging, nil
+	})
+	return ns, offer.Spec.AgentID
 }
