@@ -140,21 +140,16 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if task.Spec.Command != nil {
 		return ctrl.Result{}, r.observeCommandPod(ctx, &task, &pod)
 	}
-	if why := refusedByKubelet(&pod); why != "" && task.Spec.Executor != nil && task.Status.State == kmv1.TaskStaging && !r.dispatch.launched(&task) {
-		// Made again, the pod would be refused again: the task fails
-		// with the kubelet's reason, and the pod goes, so that a later
-		// task of the executor starts a fresh one.
-		if err := r.report(ctx, &task, podName, kmv1.TaskFailed, kmv1.ReasonContainerLaunchFailed, why, "refused"); err != nil {
-			return ctrl.Result{}, err
-		}
-		if _, err := r.deletes.Delete(ctx, &pod, client.GracePeriodSeconds(0)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("removing the refused executor pod: %w", err)
-		}
-		return ctrl.Result{}, nil
-	}
 	if r.replacesEndedExecutor(&task, &pod) {
 		// A new task for an executor whose pod already ended: remove the
-		// old pod, and the next pass starts a fresh one.
+		// old pod, and the next pass starts a fresh one. A pod the
+		// kubelet refused would be refused again: the task fails with the
+		// kubelet's reason instead.
+		if why := refusedByKubelet(&pod); why != "" {
+			if err := r.report(ctx, &task, podName, kmv1.TaskFailed, kmv1.ReasonContainerLaunchFailed, why, "refused"); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if _, err := r.deletes.Delete(ctx, &pod, client.GracePeriodSeconds(0)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("replacing the ended executor pod: %w", err)
 		}
