@@ -649,7 +649,17 @@ func TestExecutorPodRefusedByTheKubelet(t *testing.T) {
 	ctx := context.Background()
 	startTestMaster(t, 5*time.Second)
 	addNode(t, "refuse-node")
-	startTestAgent(t, "refuse-node", t.TempDir(), freeAddr(t), time.Minute, nil)
+	// The task's TASK_FAILED is held in the agent (its status writes fail)
+	// until the refused pod is gone: the agent must not make the pod again
+	// for a task it has ended, though the store still says TASK_STAGING.
+	var blocked atomic.Bool
+	holdWrites := &interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+		if _, isTask := obj.(*kmv1.Task); isTask && blocked.Load() {
+			return errors.New("the API server is unreachable")
+		}
+		return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+	}}
+	startTestAgent(t, "refuse-node", t.TempDir(), freeAddr(t), time.Minute, holdWrites)
 	ns := frameworkWithScheduler(t, "refusefw")
 	launchOnOffer(t, ns, "refusefw", "refuse-node", b.MakeTask("r", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
@@ -657,17 +667,30 @@ func TestExecutorPodRefusedByTheKubelet(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
 		t.Fatal(err)
 	}
+	blocked.Store(true)
 	p.Status.Phase, p.Status.Reason, p.Status.Message = corev1.PodFailed, "OutOfcpu", "Pod was rejected: Node didn't have enough resource: cpu"
 	if err := env.Client.Status().Update(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
+	podGone := func() bool {
+		var now corev1.Pod
+		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &now))
+	}
+	eventually(t, "the refused pod removed", podGone)
+	// The agent looks at the task again every second while the pod is
+	// gone; a pod made again would show within a few of those passes.
+	for range 4 {
+		time.Sleep(time.Second)
+		if !podGone() {
+			t.Fatal("the agent made the executor pod again for a task whose TASK_FAILED it holds")
+		}
+	}
+	blocked.Store(false)
 	tk := waitState(t, ns, "r", kmv1.TaskFailed)
 	if tk.Status.Reason != kmv1.ReasonContainerLaunchFailed || !strings.Contains(tk.Status.Message, "OutOfcpu") {
 		t.Errorf("failed with %s %q, want %s with the kubelet's reason", tk.Status.Reason, tk.Status.Message, kmv1.ReasonContainerLaunchFailed)
 	}
-	eventually(t, "the refused pod removed", func() bool {
-		var now corev1.Pod
-		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &now)
-		return apierrors.IsNotFound(err) || (err == nil && now.UID != pod.UID)
-	})
+	if !podGone() {
+		t.Error("the executor pod of the failed task is back")
+	}
 }

@@ -112,6 +112,12 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if task.Status.State.IsTerminal() {
 		return ctrl.Result{}, r.retireExecutor(ctx, &task)
 	}
+	if r.updates.HasTerminal(req.NamespacedName) {
+		// This agent has ended the task; the update is on its way to the
+		// store. Nothing more is made or launched for it meanwhile: its
+		// pod, deleted, is not made again.
+		return ctrl.Result{}, nil
+	}
 	var pod corev1.Pod
 	podName := podNameFor(&task, agentID)
 	err := r.client.Get(ctx, types.NamespacedName{Namespace: task.Namespace, Name: podName}, &pod)
@@ -355,9 +361,6 @@ func (r *taskReconciler) driveExecutor(ctx context.Context, t *kmv1.Task, pod *c
 		if pod.Status.Reason == "Evicted" {
 			why = fmt.Sprintf("executor pod %s was evicted: %s", pod.Name, pod.Status.Message)
 		}
-		if r.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
-			return ctrl.Result{}, nil
-		}
 		return ctrl.Result{}, r.report(ctx, t, pod.Name, kmv1.TaskFailed, kmv1.ReasonExecutorTerminated, why, "executor-ended")
 	}
 	if !r.server.Subscribed(k) {
@@ -390,9 +393,6 @@ func (r *taskReconciler) awaitSubscription(ctx context.Context, t *kmv1.Task, po
 	if wait := timeout - r.clock.Since(since); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if resubscribing && r.updates.HasTerminal(client.ObjectKeyFromObject(t)) {
-		return ctrl.Result{}, nil
-	}
 	if err := r.report(ctx, t, pod.Name, kmv1.TaskFailed, reason, what, cause); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -406,10 +406,6 @@ func (r *taskReconciler) awaitSubscription(ctx context.Context, t *kmv1.Task, po
 // grace period; a custom executor gets KILL. A task that never started is
 // killed at once.
 func (r *taskReconciler) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod, exists bool) (ctrl.Result, error) {
-	key := client.ObjectKeyFromObject(t)
-	if r.updates.HasTerminal(key) {
-		return ctrl.Result{}, nil
-	}
 	podName := podNameFor(t, r.id.get())
 	if t.Spec.Command != nil {
 		switch {
@@ -429,7 +425,7 @@ func (r *taskReconciler) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 				opts = append(opts, client.GracePeriodSeconds(*g))
 			}
 			if _, err := r.deletes.Delete(ctx, pod, opts...); err != nil {
-				return ctrl.Result{}, fmt.Errorf("killing task %s: %w", key, err)
+				return ctrl.Result{}, fmt.Errorf("killing task %s: %w", client.ObjectKeyFromObject(t), err)
 			}
 			r.recorder.Eventf(t, nil, corev1.EventTypeNormal, "Killing", "Kill", "deleting pod %s", podName)
 		}
