@@ -37,10 +37,12 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/examples/montecarloarea/area"
 	"github.com/kubemesos/kubemesos/examples/montecarloarea/framework"
+	"github.com/kubemesos/kubemesos/internal/resources"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
@@ -637,12 +639,20 @@ func TestReadmeByHandExample(t *testing.T) {
 	t.Cleanup(func() { _, _ = kubectl("delete", "-n", "default", "mfw", "byhand", "--wait=false") })
 	apply(docs[0])
 	apply(strings.ReplaceAll(docs[1], "$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)", time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")))
+	// As the README says, an offer with room for the task: an agent whose
+	// node still stops an earlier test's pods offers less.
+	var hello kmv1.Task
+	if err := yaml.UnmarshalStrict([]byte(docs[2]), &hello); err != nil {
+		t.Fatalf("the README's Task: %v", err)
+	}
 	var offer string
-	wait(t, "an offer to byhand", time.Minute, func() bool {
+	wait(t, "an offer to byhand with room for the task", time.Minute, func() bool {
 		var offers kmv1.OfferList
 		_ = c.List(context.Background(), &offers, client.InNamespace("default"), client.MatchingLabels{kmv1.LabelFramework: "byhand"})
-		if len(offers.Items) > 0 {
-			offer = offers.Items[0].Name
+		for _, o := range offers.Items {
+			if resources.Fits(hello.Spec.Resources.Core(), o.Spec.Resources.Core()) {
+				offer = o.Name
+			}
 		}
 		return offer != ""
 	})
