@@ -56,19 +56,20 @@ type fault struct {
 // faults are the kinds the campaign applies.
 var faults = []fault{
 	{record.FaultLeaderKill, func(ctx context.Context, in *injector) (string, time.Time, error) {
-		pod, err := leaderPod(ctx)
+		pod, pid, err := leaderPid(ctx)
 		if err != nil {
-			return "", time.Time{}, err
+			return pod, time.Time{}, err
 		}
-		return pod.Name, time.Time{}, signalPod(pod, "master", syscall.SIGKILL)
+		return pod, time.Time{}, syscall.Kill(pid, syscall.SIGKILL)
 	}},
 	{record.FaultLeaderPause, func(ctx context.Context, in *injector) (string, time.Time, error) {
-		pod, err := leaderPod(ctx)
+		d := chaosLeaseDuration + time.Duration(1+in.rng.IntN(3))*time.Second
+		pod, pid, err := leaderPid(ctx)
 		if err != nil {
-			return "", time.Time{}, err
+			return pod, time.Time{}, err
 		}
-		err = pausePod(ctx, pod, "master", chaosLeaseDuration+time.Duration(1+in.rng.IntN(3))*time.Second)
-		return pod.Name, time.Now(), err
+		err = pausePid(ctx, pid, d)
+		return pod, time.Now(), err
 	}},
 	{record.FaultAgentRestart, func(ctx context.Context, in *injector) (string, time.Time, error) {
 		pod, err := in.pick(ctx, client.MatchingLabels{"app.kubernetes.io/component": "agent"}, client.InNamespace(systemNS))
@@ -204,18 +205,44 @@ func (in *injector) pickScheduler(ctx context.Context) (*corev1.Pod, error) {
 	return in.pick(ctx, client.MatchingLabels{kmv1.LabelComponent: "scheduler"})
 }
 
-// leaderPod is the master pod that holds the Lease now.
-func leaderPod(ctx context.Context) (*corev1.Pod, error) {
+// leaderPid is the pod and the master process of the leader, waiting up
+// to a minute for a live one: the Lease may still name a pod whose master
+// has just exited (it lost the Lease in the last fault) or runs again as a
+// new process that does not hold the Lease (its container started after
+// the Lease was taken), and a fault on no leader would not be the fault
+// the plan asked for.
+func leaderPid(ctx context.Context) (string, int, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		name, pid, err := livePid(ctx)
+		if err == nil {
+			return name, pid, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return name, 0, fmt.Errorf("no live leader within a minute: %w", err)
+		}
+		sleepCtx(ctx, time.Second)
+	}
+}
+
+// livePid is one look for leaderPid.
+func livePid(ctx context.Context) (string, int, error) {
 	var l coordinationv1.Lease
 	if err := c.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.MasterLeaseName}, &l); err != nil {
-		return nil, err
+		return "", 0, err
 	}
 	name, _, _ := strings.Cut(ptr.Deref(l.Spec.HolderIdentity, ""), "_")
 	var pod corev1.Pod
 	if err := c.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: name}, &pod); err != nil {
-		return nil, fmt.Errorf("the leader %q is not a master pod: %w", name, err)
+		return name, 0, fmt.Errorf("the leader %q is not a master pod: %w", name, err)
 	}
-	return &pod, nil
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == "master" && cs.State.Running != nil && l.Spec.AcquireTime != nil && cs.State.Running.StartedAt.After(l.Spec.AcquireTime.Time) {
+			return name, 0, fmt.Errorf("the master of pod %s started at %s, after the Lease was taken (%s)", name, cs.State.Running.StartedAt, l.Spec.AcquireTime)
+		}
+	}
+	pid, err := podPid(&pod, "master")
+	return name, pid, err
 }
 
 func signalPod(pod *corev1.Pod, container string, sig syscall.Signal) error {
