@@ -24,24 +24,9 @@ func IsKubemesosPod(pod *corev1.Pod) bool {
 	return ok
 }
 
-// holdsBeyondTasks reports whether pod holds resources at the kubelet that
-// no live task pays for: a pod of another owner, or an executor pod being
-// deleted. The kubelet counts a pod's requests until the pod has stopped,
-// and admits a new pod only within what is left; the master stops counting
-// the tasks of an executor pod once they end, while the pod may still be
-// stopping for its grace period. Such a pod is subtracted from the offer,
-// or a task offered its room would find its pod refused (OutOfcpu). A pod
-// that has ended (Succeeded or Failed) holds nothing.
-func holdsBeyondTasks(pod *corev1.Pod) bool {
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return false
-	}
-	return !IsKubemesosPod(pod) || pod.DeletionTimestamp != nil
-}
-
 // OfferableResources returns what the agent can offer: the node's allocatable
-// resources minus the requests of the node's pods that hold resources no
-// live task pays for (holdsBeyondTasks), never below zero, and the count of
+// resources minus the requests of the node's other pods that still hold
+// resources (not Succeeded or Failed), never below zero, and the count of
 // the agent's ports as kmv1.ResourcePorts. The caller offers nothing of a
 // node with an UntoleratedTaint.
 func OfferableResources(node *corev1.Node, pods []corev1.Pod, ports portrange.Set) kmv1.ResourceList {
@@ -57,7 +42,7 @@ func OfferableResources(node *corev1.Node, pods []corev1.Pod, ports portrange.Se
 	}
 	for i := range pods {
 		p := &pods[i]
-		if !holdsBeyondTasks(p) {
+		if IsKubemesosPod(p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		for name, req := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {

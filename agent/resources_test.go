@@ -33,12 +33,6 @@ func pod(name string, phase corev1.PodPhase, labels map[string]string, cpu, mem 
 	}
 }
 
-// going marks p as being deleted.
-func going(p corev1.Pod) corev1.Pod {
-	p.DeletionTimestamp = &metav1.Time{}
-	return p
-}
-
 func TestOfferableResources(t *testing.T) {
 	node := &corev1.Node{Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("4"),
@@ -69,16 +63,6 @@ func TestOfferableResources(t *testing.T) {
 				pod("failed", corev1.PodFailed, nil, "1", "1Gi"),
 			},
 			want: builders.Resources("cpu", "4", "memory", "8Gi", "example.com/gpu", "2"),
-		},
-		{
-			// The kubelet counts an executor pod until it has stopped,
-			// though the master no longer counts its ended tasks.
-			name: "executor pods being deleted are subtracted until they end",
-			pods: []corev1.Pod{
-				going(pod("stopping", corev1.PodRunning, map[string]string{kmv1.LabelAgent: "n1"}, "1", "1Gi")),
-				going(pod("stopped", corev1.PodFailed, map[string]string{kmv1.LabelAgent: "n1"}, "1", "1Gi")),
-			},
-			want: builders.Resources("cpu", "3", "memory", "7Gi", "example.com/gpu", "2"),
 		},
 		{
 			name: "overcommitted node offers zero, never negative",
