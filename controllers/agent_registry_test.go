@@ -80,7 +80,7 @@ func TestAgentLostAndReadmitted(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
 	hb := addAgent(t, "lost-1", "cpu", "4", "memory", "8Gi")
-	ns, oldID := stageTaskOn(t, "lost-1", "lostfw", "lost-task")
+	ns, oldID := stageCommandTask(t, "lostfw", "lost-task")
 	// The agent runs it, as far as the registry knows.
 	tk := getTask(t, ns, "lost-task")
 	tk.Status.State = kmv1.TaskRunning
@@ -247,7 +247,7 @@ func TestHalfDoneRemovalIsFinished(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
 	addAgent(t, "half-1", "cpu", "4", "memory", "8Gi")
-	ns, oldID := stageTaskOn(t, "half-1", "halffw", "half-task")
+	ns, oldID := stageCommandTask(t, "halffw", "half-task")
 	// What remove wrote before its master died.
 	tk := getTask(t, ns, "half-task")
 	tk.Status.State, tk.Status.Source, tk.Status.Reason = kmv1.TaskLost, kmv1.SourceMaster, kmv1.ReasonAgentRemoved
@@ -263,20 +263,13 @@ func TestHalfDoneRemovalIsFinished(t *testing.T) {
 	}
 }
 
-// stageTaskOn adds framework fw, launches a command task on its offer of
-// node (the only agent) and waits until the master stages it. It returns
-// the framework's namespace and the agentID the task is placed on.
-func stageTaskOn(t *testing.T, node, fw, task string) (string, string) {
+// stageCommandTask adds framework fw, launches a command task on its one
+// offer (the test's only agent) and waits until the master stages it. It
+// returns the framework's namespace and the agentID the task is placed on.
+func stageCommandTask(t *testing.T, fw, task string) (string, string) {
 	t.Helper()
 	_, ns := addFramework(t, b.MakeFramework(fw, "").Obj())
-	var offer kmv1.Offer
-	eventually(t, "an offer of "+node, func() (bool, error) {
-		os := offersOf(t, ns, fw)
-		if len(os) == 1 {
-			offer = os[0]
-		}
-		return len(os) == 1, nil
-	})
+	offer := waitOffer(t, ns, fw)
 	tk := b.MakeTask(task, ns).Framework(fw).Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
 	if err := env.Client.Create(context.Background(), tk); err != nil {
 		t.Fatal(err)
