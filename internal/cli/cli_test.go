@@ -102,7 +102,10 @@ func TestLeaderElectionTimingsAreChecked(t *testing.T) {
 		want                string // "" when valid
 	}{
 		{lease: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second},
-		{lease: 4 * time.Second, renew: 3 * time.Second, retry: 500 * time.Millisecond},
+		{lease: 4 * time.Second, renew: 3 * time.Second, retry: time.Second},
+		{lease: 4 * time.Second, renew: 2500 * time.Millisecond, retry: 500 * time.Millisecond},
+		// Two renewals within one second look like one to a standby.
+		{lease: 4 * time.Second, renew: 3 * time.Second, retry: 500 * time.Millisecond, want: "must be more than 1s shorter than the lease duration in whole seconds (4s)"},
 		{lease: 10 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second, want: "must be shorter than the lease duration in whole seconds (10s)"},
 		// Standbys wait whole seconds: 3.5s is 3s for them.
 		{lease: 3500 * time.Millisecond, renew: 3 * time.Second, retry: 500 * time.Millisecond, want: "must be shorter than the lease duration in whole seconds (3s)"},

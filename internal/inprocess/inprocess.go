@@ -64,7 +64,7 @@ func MasterOptions() controllers.Options {
 type MasterConfig struct {
 	// Options are the master's options; MasterOptions() when zero.
 	Options controllers.Options
-	// LeaderElect makes it compete for the Lease kubemesos-master (2s
+	// LeaderElect makes it compete for the Lease kubemesos-master (3s
 	// lease, 1.5s renew deadline), its writes fenced by a leader.Guard.
 	LeaderElect bool
 	// ID names it in logs and starts its identity in the Lease.
@@ -171,7 +171,7 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 	if mc.LeaderElect {
 		election = &leader.Election{
 			Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName,
-			LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
+			LeaseDuration: 3 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
 			Identity: identity, Clock: mc.GuardClock,
 			OnLost: mc.OnLost,
 		}

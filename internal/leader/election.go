@@ -51,6 +51,14 @@ type Election struct {
 }
 
 // Validate checks the durations against each other.
+//
+// A standby waits the lease duration after the last change of the Lease it
+// saw, and client-go compares Lease records as JSON whose renewTime has
+// whole seconds: a renewal within the same second as the one before looks
+// like none, so a standby may start its wait up to a second before the
+// leader's last renewal. With a retry period under a second, two renewals
+// can fall in one second, and the renew deadline must leave that second
+// too.
 func (e *Election) Validate() error {
 	wholeSeconds := e.LeaseDuration.Truncate(time.Second)
 	switch {
@@ -60,6 +68,11 @@ func (e *Election) Validate() error {
 	case e.RenewDeadline >= wholeSeconds:
 		return fmt.Errorf("the renew deadline (%s) must be shorter than the lease duration in whole seconds (%s), which is what standbys wait (the Lease records seconds)",
 			e.RenewDeadline, wholeSeconds)
+	case e.RetryPeriod < time.Second && e.RenewDeadline+time.Second >= wholeSeconds:
+		return fmt.Errorf("with a retry period (%s) under 1s, the renew deadline (%s) must be more than 1s shorter than the lease duration in whole seconds (%s): "+
+			"standbys compare Lease records at whole seconds, miss a second renewal within the same second and may take over up to 1s early; "+
+			"make the retry period at least 1s or the renew deadline shorter",
+			e.RetryPeriod, e.RenewDeadline, wholeSeconds)
 	case float64(e.RenewDeadline) <= 1.2*float64(e.RetryPeriod):
 		return fmt.Errorf("the renew deadline (%s) must be longer than 1.2 × the retry period (%s), the longest wait between two renewals",
 			e.RenewDeadline, e.RetryPeriod)

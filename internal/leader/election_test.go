@@ -53,7 +53,7 @@ func TestAResumedLeaderWritesNothingAndStops(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := &leader.Election{Namespace: ns, Name: "guarded", LeaseDuration: 2 * time.Second,
+	e := &leader.Election{Namespace: ns, Name: "guarded", LeaseDuration: 3 * time.Second,
 		RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond, Clock: clk, OnLost: cancel}
 	mgr, guard, err := leader.NewManager(env.Config, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}}, e)
 	if err != nil {
@@ -119,7 +119,7 @@ func TestAStandbyWritesNothingUntilElected(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := &leader.Election{Namespace: ns, Name: "guarded", LeaseDuration: 2 * time.Second,
+	e := &leader.Election{Namespace: ns, Name: "guarded", LeaseDuration: 3 * time.Second,
 		RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond, OnLost: cancel}
 	mgr, _, err := leader.NewManager(env.Config, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}}, e)
 	if err != nil {

@@ -100,7 +100,7 @@ func install() error {
 	out, err := run(testenv.Helm(), "upgrade", "--install", "kubemesos", filepath.Join(testenv.RepoRoot(), "charts", "kubemesos"),
 		"--namespace", systemNS, "--create-namespace", "--wait", "--timeout", "5m",
 		"--set", "master.leaderElection.leaseDuration=4s", "--set", "master.leaderElection.renewDeadline=3s",
-		"--set", "master.leaderElection.retryPeriod=500ms", "--set", "master.agentPingTimeout=2s",
+		"--set", "master.leaderElection.retryPeriod=1s", "--set", "master.agentPingTimeout=2s",
 		"--set", "master.maxAgentPingTimeouts=3", "--set", "agent.heartbeatInterval=1s",
 		"--set", "master.mesosAPI.anonymousNamespace="+mesosNamespace, "--set", "master.mesosAPI.commandImage=busybox:stable",
 		"--set", "master.mesosAPI.heartbeatInterval=5s", "--set", "agent.executorAPI.anonymousNamespaces={"+mesosNamespace+"}")

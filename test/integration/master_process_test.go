@@ -65,7 +65,7 @@ func TestMasterProcessExitsWhenItLosesTheLease(t *testing.T) {
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "master", "--kubeconfig", kc,
 		"--leader-election-namespace", ns, "--agent-lease-namespace", ns,
-		"--leader-election-lease-duration", "3s", "--leader-election-renew-deadline", "2s", "--leader-election-retry-period", "500ms",
+		"--leader-election-lease-duration", "3s", "--leader-election-renew-deadline", "1500ms", "--leader-election-retry-period", "500ms",
 		"--health-probe-bind-address", probe, "--metrics-bind-address", metricsAddr)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

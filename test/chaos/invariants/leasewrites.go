@@ -28,9 +28,28 @@ type tenure struct {
 	pod      string
 	from, to time.Time
 	// renewal is the pod's last successful write of the Lease in the
-	// tenure, if the audit log has one.
+	// tenure, if the audit log has one; recent are the tenure's successful
+	// Lease writes received less than a second before it, renewal last.
 	renewal *record.Write
+	recent  []*record.Write
 }
+
+// renewed records w, a successful Lease write of the tenure's pod.
+func (t *tenure) renewed(w *record.Write) {
+	t.renewal = w
+	for len(t.recent) > 0 && w.Received.Sub(t.recent[0].Received) >= time.Second {
+		t.recent = t.recent[1:]
+	}
+	t.recent = append(t.recent, w)
+}
+
+// waitFrom is when a standby's wait for the Lease may have started: the
+// first of the renewals received within a second before the last. A
+// standby compares Lease records as client-go does, as JSON whose
+// renewTime has whole seconds, so renewals within one second look like one
+// to it (the receipt follows the renewTime the master set by a few
+// milliseconds, so the window is a little wider than client-go's own).
+func (t *tenure) waitFrom() time.Time { return t.recent[0].Received }
 
 func (t *tenure) holds(at time.Time) bool {
 	return !at.Before(t.from) && (t.to.IsZero() || at.Before(t.to))
@@ -86,7 +105,10 @@ func describeWrite(w record.Write) string {
 // lease duration passed since the receipt of its holder's last renewal (a
 // standby waits that long after the last change it saw, and it cannot have
 // seen the renewal before the API server received it), or two masters
-// were leading at once.
+// were leading at once. A standby sees renewals within one second as one
+// (waitFrom), so the wait is timed from the first of them; the election
+// keeps the renew deadline a second short of the lease for that
+// (Election.Validate).
 //
 // When the audit log has no successful Lease write, the tenures come from
 // the record's Lease entries, timed by when the recorder saw them; that is
@@ -212,19 +234,19 @@ func auditTenures(h *history, ws []record.Write, isLease func(record.Write) bool
 			cur = &tenure{pod: w.Pod, from: w.Received}
 			tenures = append(tenures, cur)
 		case w.Pod != cur.pod:
-			if r := cur.renewal; r != nil {
+			if cur.renewal != nil {
 				takeovers++
-				if expiry := r.Received.Add(duration); duration > 0 && w.Received.Before(expiry) {
+				if from := cur.waitFrom(); duration > 0 && w.Received.Before(from.Add(duration)) {
 					*out = append(*out, Violation{At: w.Received, Subject: "pod " + w.Pod, Message: fmt.Sprintf(
-						"took the Lease %s after %s's last renewal was received, before the lease duration (%s) passed: two masters led at once",
-						w.Received.Sub(r.Received), cur.pod, duration)})
+						"took the Lease %s after %s's last renewal was received (%s after the first of its renewals in the second before), before the lease duration (%s) passed: two masters led at once",
+						w.Received.Sub(cur.renewal.Received), cur.pod, w.Received.Sub(from), duration)})
 				}
 			}
 			cur.to = w.Received
 			cur = &tenure{pod: w.Pod, from: w.Received}
 			tenures = append(tenures, cur)
 		}
-		cur.renewal = w
+		cur.renewed(w)
 	}
 	if leaseWrites == 0 {
 		return nil, 0

@@ -57,6 +57,14 @@ func TestNoWritesWithoutLease(t *testing.T) {
 		{name: "the Lease taken before it expired", want: 1, checked: 1, takeovers: 1, says: "before the lease duration (15s) passed",
 			rec: leaseRec(), writes: []record.Write{renew("master-0", 200, 0), renew("master-0", 200, 2*sec), renew("master-1", 200, 10*sec),
 				write("master-1", "patch", "tasks/status", "t1", 200, 11*sec)}},
+		// A standby sees renewals within one second as one: its wait may
+		// start at the first (client-go compares whole seconds).
+		{name: "a takeover timed from the first renewal of its second", want: 0, checked: 1, takeovers: 1,
+			rec: leaseRec(), writes: []record.Write{renew("master-0", 200, 0), renew("master-0", 200, 2*sec), renew("master-0", 200, 2*sec+800*time.Millisecond),
+				renew("master-1", 200, 17*sec+100*time.Millisecond), write("master-1", "patch", "tasks/status", "t1", 200, 18*sec)}},
+		{name: "renewals a second apart are two", want: 1, checked: 1, takeovers: 1, says: "before the lease duration (15s) passed",
+			rec: leaseRec(), writes: []record.Write{renew("master-0", 200, 0), renew("master-0", 200, 2*sec), renew("master-0", 200, 3*sec),
+				renew("master-1", 200, 17*sec+100*time.Millisecond), write("master-1", "patch", "tasks/status", "t1", 200, 18*sec)}},
 		{name: "a restarted leader in its own pod", want: 0, checked: 2, takeovers: 0,
 			rec: leaseRec(), writes: []record.Write{renew("master-0", 200, 0), write("master-0", "patch", "tasks/status", "t1", 200, sec),
 				renew("master-0", 200, 30*sec), write("master-0", "patch", "tasks/status", "t1", 200, 31*sec)}},
