@@ -61,11 +61,16 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 	if err := r.Client.List(ctx, &pods, client.MatchingFields{indexPodNode: r.NodeName}); err != nil {
 		return kmv1.AgentSpec{}, fmt.Errorf("listing the pods of node %s: %w", r.NodeName, err)
 	}
+	var tasks kmv1.TaskList
+	if err := r.Client.List(ctx, &tasks); err != nil {
+		return kmv1.AgentSpec{}, fmt.Errorf("listing the tasks of node %s: %w", r.NodeName, err)
+	}
 	resources := OfferableResources(&node, pods.Items, r.Ports)
 	why := UntoleratedTaint(&node, r.Tolerations)
 	if why != "" {
 		resources = kmv1.ResourceList{}
 	}
+	held := HeldResources(pods.Items, tasks.Items, resources)
 	if why != r.lastTaint {
 		if why != "" {
 			ctrl.LoggerFrom(ctx).Info("offering nothing of this node", "node", r.NodeName, "reason", why)
@@ -77,6 +82,7 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 	return kmv1.AgentSpec{
 		NodeName:   r.NodeName,
 		Resources:  resources,
+		Held:       held,
 		Attributes: NodeAttributes(&node),
 		Endpoint:   r.Endpoint,
 		Ports:      r.Ports.API(),

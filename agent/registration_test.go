@@ -96,6 +96,28 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 		t.Errorf("agent cpu %s after a 1-cpu pod, want 3", got.String())
 	}
 
+	// A kubemesos pod whose tasks ended (none is live) is not subtracted
+	// from the resources, but is held until it stops: the kubelet counts it.
+	held := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "idle-executor", Namespace: "default", Labels: map[string]string{kmv1.LabelAgent: "reg-node"}},
+		Spec: corev1.PodSpec{NodeName: "reg-node", Containers: []corev1.Container{{
+			Name: "c", Image: "busybox",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}},
+		}}},
+	}
+	if err := c.Create(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+		t.Fatal(err)
+	}
+	if got, held := agent.Spec.Resources[corev1.ResourceCPU], agent.Spec.Held[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 || held.Cmp(resource.MustParse("500m")) != 0 {
+		t.Errorf("with an idle executor pod of 500m: cpu %s, held %s; want 3 and 500m", got.String(), held.String())
+	}
+
 	// A NoSchedule taint that the agent does not tolerate: nothing is
 	// offered. Tolerated (the operator's opt-in), the node is offered again.
 	node.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 	resourcehelper "k8s.io/component-helpers/resource"
 	schedulinghelper "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
@@ -22,6 +23,77 @@ import (
 func IsKubemesosPod(pod *corev1.Pod) bool {
 	_, ok := pod.Labels[kmv1.LabelAgent]
 	return ok
+}
+
+// HeldResources returns what the node's kubemesos pods (pods, those of
+// its node) hold at the kubelet beyond what the master charges their live
+// tasks (tasks, those of its node): the kubelet counts each pod's requests
+// until the pod has stopped (Succeeded or Failed), while the master charges
+// a live task its own resources, and its custom executor's once per
+// executor pod (charge in controllers/schedcache), and nothing once the
+// task ended. So a pod stopping after its tasks ended, an idle executor
+// pod, and an executor pod whose requests count a first task that has ended
+// hold more than they are charged; the sum of that excess, per resource,
+// is what the agent reports as held, within offerable (what the agent
+// offers at all).
+func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.ResourceList) kmv1.ResourceList {
+	charged := map[types.NamespacedName]corev1.ResourceList{}
+	execCharged := map[types.NamespacedName]bool{}
+	for i := range tasks {
+		t := &tasks[i]
+		if t.Status.State == "" || t.Status.State.IsTerminal() {
+			continue
+		}
+		key := types.NamespacedName{Namespace: t.Namespace, Name: podNameFor(t, t.PlacedOn())}
+		c := charged[key]
+		if c == nil {
+			c = corev1.ResourceList{}
+			charged[key] = c
+		}
+		addTo(c, t.Spec.Resources.Core())
+		if t.Spec.Executor != nil && !execCharged[key] {
+			execCharged[key] = true
+			addTo(c, t.Spec.Executor.Resources.Core())
+		}
+	}
+	held := kmv1.ResourceList{}
+	for i := range pods {
+		p := &pods[i]
+		if !IsKubemesosPod(p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		c := charged[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]
+		for name, req := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
+			limit, ok := offerable[name]
+			if !ok {
+				continue
+			}
+			excess := req.DeepCopy()
+			excess.Sub(c[name])
+			if excess.Sign() <= 0 {
+				continue
+			}
+			h := held[name]
+			h.Add(excess)
+			if h.Cmp(limit) > 0 {
+				h = limit.DeepCopy()
+			}
+			held[name] = h
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	return held
+}
+
+// addTo adds r to sum.
+func addTo(sum, r corev1.ResourceList) {
+	for name, q := range r {
+		s := sum[name]
+		s.Add(q)
+		sum[name] = s
+	}
 }
 
 // OfferableResources returns what the agent can offer: the node's allocatable

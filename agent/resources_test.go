@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -190,4 +191,86 @@ func TestDesiredSpecOffersPorts(t *testing.T) {
 	if spec, err = r.DesiredSpec(context.Background()); err != nil || len(spec.Resources) != 0 {
 		t.Errorf("a cordoned node offers %v (%v), want nothing", spec.Resources, err)
 	}
+}
+
+// TestHeldResources: what the node's kubemesos pods hold at the kubelet
+// beyond what the master charges their live tasks, on pods built as the
+// agent builds them (ExecutorPod).
+func TestHeldResources(t *testing.T) {
+	const agentID = "agent-1"
+	task := func(name string, state kmv1.TaskState, cpu string) *builders.TaskWrapper {
+		w := builders.MakeTask(name, "ns").Framework("fw").Agent(agentID).Resources("cpu", cpu, "memory", "64Mi").State(state)
+		w.Status.AgentID = agentID
+		return w
+	}
+	withExec := func(w *builders.TaskWrapper) kmv1.Task {
+		tk := w.Executor("e", "img").Obj()
+		tk.Spec.Executor.Resources = builders.Resources("cpu", "500m", "memory", "32Mi")
+		return *tk
+	}
+	podOf := func(tk kmv1.Task, phase corev1.PodPhase, deleting bool) corev1.Pod {
+		p, err := ExecutorPod(&tk, podNameFor(&tk, agentID), agentID, "fw-uid", Options{NodeName: "n1", Endpoint: "10.0.0.1:5051"}, scheme.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.Phase = phase
+		if deleting {
+			p.DeletionTimestamp = &metav1.Time{}
+		}
+		return *p
+	}
+	first := withExec(task("first", kmv1.TaskRunning, "1"))      // its executor pod requests 1500m, 96Mi
+	second := withExec(task("second", kmv1.TaskRunning, "250m")) // the same executor pod
+	cmd := *task("cmd", kmv1.TaskRunning, "2").Command("busybox").Obj()
+	ended := func(tk kmv1.Task) kmv1.Task { tk.Status.State = kmv1.TaskFinished; return tk }
+	offerable := builders.Resources("cpu", "4", "memory", "1Gi")
+	cases := []struct {
+		name      string
+		pods      []corev1.Pod
+		tasks     []kmv1.Task
+		offerable kmv1.ResourceList // 4 cpu, 1Gi when nil
+		want      kmv1.ResourceList
+	}{
+		{name: "live tasks pay for their pods", pods: []corev1.Pod{podOf(first, corev1.PodRunning, false), podOf(cmd, corev1.PodRunning, false)},
+			tasks: []kmv1.Task{first, second, cmd}},
+		{name: "an executor pod whose first task ended holds what that task asked for, less what the live ones pay",
+			pods: []corev1.Pod{podOf(first, corev1.PodRunning, false)}, tasks: []kmv1.Task{ended(first), second},
+			want: builders.Resources("cpu", "750m", "memory", "0")},
+		{name: "an idle executor pod holds its requests", pods: []corev1.Pod{podOf(first, corev1.PodRunning, false)},
+			tasks: []kmv1.Task{ended(first), ended(second)}, want: builders.Resources("cpu", "1500m", "memory", "96Mi")},
+		{name: "a command pod stopping after its task ended holds its requests", pods: []corev1.Pod{podOf(cmd, corev1.PodRunning, true)},
+			tasks: []kmv1.Task{ended(cmd)}, want: builders.Resources("cpu", "2", "memory", "64Mi")},
+		{name: "a pod that stopped holds nothing", pods: []corev1.Pod{podOf(cmd, corev1.PodFailed, true), podOf(first, corev1.PodSucceeded, false)},
+			tasks: []kmv1.Task{ended(cmd), ended(first)}},
+		{name: "other pods are not held but subtracted from what is offered", pods: []corev1.Pod{pod("other", corev1.PodRunning, nil, "1", "1Gi")}},
+		{name: "together", pods: []corev1.Pod{podOf(cmd, corev1.PodRunning, true), podOf(first, corev1.PodRunning, false)},
+			tasks: []kmv1.Task{ended(cmd), ended(first)}, want: builders.Resources("cpu", "3500m", "memory", "160Mi")},
+		{name: "never more than what is offered", pods: []corev1.Pod{podOf(cmd, corev1.PodRunning, true), podOf(first, corev1.PodRunning, false)},
+			tasks: []kmv1.Task{ended(cmd), ended(first)}, offerable: builders.Resources("cpu", "3", "memory", "1Gi"), want: builders.Resources("cpu", "3", "memory", "160Mi")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.offerable == nil {
+				tc.offerable = offerable
+			}
+			got := HeldResources(tc.pods, tc.tasks, tc.offerable)
+			if !equality.Semantic.DeepEqual(zeroless(got), zeroless(tc.want)) {
+				t.Errorf("held %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// zeroless drops the zero amounts of r, nil when nothing is left.
+func zeroless(r kmv1.ResourceList) kmv1.ResourceList {
+	var out kmv1.ResourceList
+	for n, q := range r {
+		if !q.IsZero() {
+			if out == nil {
+				out = kmv1.ResourceList{}
+			}
+			out[n] = q
+		}
+	}
+	return out
 }

@@ -298,7 +298,8 @@ func TestOfferTimeoutRescinds(t *testing.T) {
 }
 
 // TestShrunkAgentRescindsOffers: when the agent's resources shrink below
-// what its offer promises, the offer is rescinded and a smaller one made.
+// what its offer promises, or its pods come to hold part of them
+// (spec.held), the offer is rescinded and a smaller one made.
 func TestShrunkAgentRescindsOffers(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
@@ -320,5 +321,23 @@ func TestShrunkAgentRescindsOffers(t *testing.T) {
 		}
 		cpu := os[0].Spec.Resources["cpu"]
 		return cpu.Cmp(q("2")) == 0, nil
+	})
+	// The agent's pods hold 1 CPU beyond their live tasks (spec.held): the
+	// kubelet counts it, so the master no longer promises it.
+	second := offersOf(t, ns, "shrinkfw")[0]
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		a := getAgent(t, "shrink-1")
+		a.Spec.Held = b.Resources("cpu", "1")
+		return env.Client.Update(ctx, a)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "an offer without what is held replaces the second", func() (bool, error) {
+		os := offersOf(t, ns, "shrinkfw")
+		if len(os) != 1 || os[0].Name == second.Name {
+			return false, nil
+		}
+		cpu := os[0].Spec.Resources["cpu"]
+		return cpu.Cmp(q("1")) == 0, nil
 	})
 }

@@ -94,6 +94,13 @@ func (in *AgentSpec) DeepCopyInto(out *AgentSpec) {
 			(*out)[key] = val.DeepCopy()
 		}
 	}
+	if in.Held != nil {
+		in, out := &in.Held, &out.Held
+		*out = make(ResourceList, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val.DeepCopy()
+		}
+	}
 	if in.Attributes != nil {
 		in, out := &in.Attributes, &out.Attributes
 		*out = make(Attributes, len(*in))

@@ -29,7 +29,8 @@ type Agent struct {
 	ID string
 	// Node is the agent's node name.
 	Node string
-	// Total is what the agent offers when idle (the Agent's spec.resources).
+	// Total is what the agent offers when idle: the Agent's spec.resources
+	// less spec.held.
 	Total Vector
 	// Used is the sum of the resources of the agent's live tasks.
 	Used Vector

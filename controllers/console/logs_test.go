@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers/console"
@@ -68,12 +69,16 @@ func TestTaskLogs(t *testing.T) {
 		}
 	}
 
-	var cur kmv1.Task
-	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "logged"}, &cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Status.PodName = "logged-pod"
-	if err := env.Client.Status().Update(ctx, &cur); err != nil {
+	// The master judges the task meanwhile (its offer does not exist) and
+	// writes its status: retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var cur kmv1.Task
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "logged"}, &cur); err != nil {
+			return err
+		}
+		cur.Status.PodName = "logged-pod"
+		return env.Client.Status().Update(ctx, &cur)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "the log of a pod that is not there to answer 404", 30*time.Second, func() bool {

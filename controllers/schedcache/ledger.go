@@ -107,7 +107,9 @@ func dropped(format string, args ...any) Verdict {
 }
 
 // Reserve checks a task against its offers and their agent and, when it
-// fits in what the offers have left, assumes it admitted: its resources
+// fits in what the offers have left and in what the agent has now (its
+// resources less what its live and assumed tasks take), assumes it
+// admitted: its resources
 // are taken from its first offer and charged to its agent at once, so no
 // later reservation or cycle can promise them again. The caller then
 // writes TASK_STAGING and, if the write failed, calls Forget. The
@@ -162,6 +164,14 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	if !capacity.Fits(need) {
 		short := resources.Shortfall(c.names.ResourceList(need), c.names.ResourceList(capacity.ClampZero()))
 		return invalid(kmv1.ReasonTaskInvalid, "the task needs more than its offers have left: %s", strings.Join(short, "; "))
+	}
+	// The agent's resources may have shrunk under its offers (its node's
+	// other pods grew) since they were made; the next cycle rescinds
+	// them, and until then no task may take what the agent no longer has.
+	if left := a.total.Clone().Sub(c.agentUse[agentID]); !left.Fits(need) {
+		short := resources.Shortfall(c.names.ResourceList(need), c.names.ResourceList(left.ClampZero()))
+		return dropped("agent %s no longer has what its offers promised (its resources shrank; the offers are being rescinded): %s; launch on a current offer",
+			agentID, strings.Join(short, "; "))
 	}
 	now := c.clock.Now()
 	at := &assumedTask{task: c.hold(ct), offers: keys, need: need, at: now}

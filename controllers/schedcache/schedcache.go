@@ -90,13 +90,20 @@ type Cache struct {
 	// executors counts the live and assumed tasks of each custom executor
 	// on each agent: the executor's resources are charged while any is.
 	executors map[executorOnAgent]*executorUse
+	// agentUse is what the live and assumed tasks of each agentID and
+	// their executors take, kept by hold and release, so that an
+	// admission checks its agent without counting every task.
+	agentUse map[string]allocator.Vector
 
 	// What this master wrote that its informers may not show yet.
 	ledger
 }
 
 type agent struct {
-	obj   *kmv1.Agent
+	obj *kmv1.Agent
+	// total is what the master may promise of the agent: its
+	// spec.resources less spec.held (what its pods hold at the kubelet
+	// beyond what their live tasks are charged).
 	total allocator.Vector
 }
 
@@ -144,6 +151,7 @@ func New(clk clock.PassiveClock) *Cache {
 		counts:      map[kmv1.TaskState]int{},
 		byFramework: map[types.NamespacedName]*frameworkUse{},
 		executors:   map[executorOnAgent]*executorUse{},
+		agentUse:    map[string]allocator.Vector{},
 		ledger:      newLedger(),
 	}
 }
@@ -193,7 +201,7 @@ func (c *Cache) Upsert(o any) {
 		if old := c.agents[o.Name]; old != nil && c.byAgentID[old.obj.Status.AgentID] == old {
 			delete(c.byAgentID, old.obj.Status.AgentID)
 		}
-		a := &agent{obj: o, total: c.names.Vector(o.Spec.Resources.Core())}
+		a := &agent{obj: o, total: c.names.Vector(o.Spec.Resources.Core()).Sub(c.names.Vector(o.Spec.Held.Core())).ClampZero()}
 		c.agents[o.Name] = a
 		if o.Status.AgentID != "" {
 			c.byAgentID[o.Status.AgentID] = a
@@ -316,30 +324,48 @@ func (c *Cache) charge(t *kmv1.Task, agentID string) *task {
 	return ct
 }
 
-// hold counts t's executor as in use on its agent.
+// hold charges live or assumed task t to its agent: its own resources,
+// and its executor's when t is the executor's first task there.
 func (c *Cache) hold(t *task) *task {
-	if t.executor == (executorOnAgent{}) {
-		return t
+	use := c.agentUse[t.agentID].Add(t.own)
+	if t.executor != (executorOnAgent{}) {
+		u := c.executors[t.executor]
+		if u == nil {
+			u = &executorUse{resources: t.execRes}
+			c.executors[t.executor] = u
+			use = use.Add(u.resources)
+		}
+		u.tasks++
 	}
-	u := c.executors[t.executor]
-	if u == nil {
-		u = &executorUse{resources: t.execRes}
-		c.executors[t.executor] = u
-	}
-	u.tasks++
+	c.agentUse[t.agentID] = use
 	return t
 }
 
 // release undoes hold.
 func (c *Cache) release(t *task) {
-	if t.executor == (executorOnAgent{}) {
-		return
-	}
-	if u := c.executors[t.executor]; u != nil {
+	use := c.agentUse[t.agentID].Sub(t.own)
+	if u := c.executors[t.executor]; t.executor != (executorOnAgent{}) && u != nil {
 		if u.tasks--; u.tasks <= 0 {
 			delete(c.executors, t.executor)
+			use = use.Sub(u.resources)
 		}
 	}
+	if isZero(use) {
+		delete(c.agentUse, t.agentID)
+		return
+	}
+	c.agentUse[t.agentID] = use
+}
+
+// isZero reports whether v holds nothing at all (no amount above or
+// below zero).
+func isZero(v allocator.Vector) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Remove forgets a deleted object. A deleted offer is judged: removed by

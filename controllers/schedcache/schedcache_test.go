@@ -433,7 +433,7 @@ func BenchmarkSnapshot10000EndedTasks(bm *testing.B) {
 // one offer take exactly what it holds, no more.
 func TestConcurrentReservationsNeverOverbook(t *testing.T) {
 	c, _ := newCache()
-	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "16"))
 	c.Upsert(testOffer("o1", "a1", "cpu", "10"))
 	var wg sync.WaitGroup
 	staged := make(chan string, 100)
@@ -451,6 +451,65 @@ func TestConcurrentReservationsNeverOverbook(t *testing.T) {
 	close(staged)
 	if n := len(staged); n != 10 {
 		t.Errorf("%d tasks of 1 cpu reserved on an offer of 10 cpu, want 10", n)
+	}
+}
+
+// TestReserveHoldsTheAgentToWhatItHasNow: an agent whose resources shrank
+// under its offers (its node's other pods grew) admits no task past what
+// it has now, whatever its offers still say; what its live tasks and
+// their executors take counts, and what ended gives its share back.
+func TestReserveHoldsTheAgentToWhatItHasNow(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "4", "memory", "1Gi"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4", "memory", "512Mi"))
+	if v := c.Reserve(withExecutor(newTask("t1", "o1").Resources("cpu", "1"), "e")); v.State != kmv1.TaskStaging {
+		t.Fatalf("the first task: %+v", v)
+	}
+	// The agent shrinks to 2 CPU: the executor (500m) and t1 (1) leave 500m.
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "2", "memory", "1Gi"))
+	v := c.Reserve(withExecutor(newTask("t2", "o1").Resources("cpu", "1"), "e"))
+	if v.State != kmv1.TaskDropped || v.Reason != kmv1.ReasonInvalidOffers || !strings.Contains(v.Message, "no longer has what its offers promised") ||
+		!strings.Contains(v.Message, "cpu") {
+		t.Fatalf("a task past the shrunk agent: %+v, want TASK_DROPPED naming the shortfall", v)
+	}
+	if v := c.Reserve(withExecutor(newTask("t3", "o1").Resources("cpu", "500m"), "e")); v.State != kmv1.TaskStaging {
+		t.Fatalf("a task within what the agent has left: %+v", v)
+	}
+	if got := used(c, "a1"); got != "cpu=2,memory=64Mi" {
+		t.Errorf("the agent is charged %s, want cpu=2,memory=64Mi", got)
+	}
+	// t1 and t3 end: the executor's share goes with them.
+	for _, uid := range []string{"t1", "t3"} {
+		done := liveTask(uid, kmv1.TaskFinished)
+		done.Spec.Executor = withExecutor(newTask(uid), "e").Spec.Executor
+		c.Upsert(done)
+	}
+	if got := used(c, "a1"); got != "" {
+		t.Errorf("with every task ended the agent is charged %q, want nothing", got)
+	}
+	if v := c.Reserve(newTask("t4", "o1").Resources("cpu", "2").Obj()); v.State != kmv1.TaskStaging {
+		t.Fatalf("a task of the whole shrunk agent once the others ended: %+v", v)
+	}
+}
+
+// TestHeldIsNotPromised: what an agent's pods hold beyond their live
+// tasks (spec.held) is neither in the agent's total for the cycle nor
+// admitted into.
+func TestHeldIsNotPromised(t *testing.T) {
+	c, _ := newCache()
+	a := activeAgent("n-a1", "a1", "cpu", "4", "memory", "1Gi")
+	a.Spec.Held = b.Resources("cpu", "3")
+	c.Upsert(a)
+	c.Upsert(testOffer("o1", "a1", "cpu", "4", "memory", "512Mi"))
+	s := c.Snapshot()
+	if got := resources.String(s.Names.ResourceList(s.Agents[0].Total)); got != "cpu=1,memory=1Gi" {
+		t.Errorf("the agent's total for the cycle is %s, want cpu=1,memory=1Gi", got)
+	}
+	if v := c.Reserve(newTask("t1", "o1").Resources("cpu", "2").Obj()); v.State != kmv1.TaskDropped {
+		t.Errorf("a task of 2 cpu where 1 is not held: %+v, want TASK_DROPPED", v)
+	}
+	if v := c.Reserve(newTask("t2", "o1").Resources("cpu", "1").Obj()); v.State != kmv1.TaskStaging {
+		t.Errorf("a task within what is not held: %+v, want TASK_STAGING", v)
 	}
 }
 

@@ -47,7 +47,8 @@ func (s *Snapshot) Filtered(agentID string, fw types.NamespacedName) bool {
 // Agent is an agent and its use.
 type Agent struct {
 	Obj *kmv1.Agent
-	// Total is its spec.resources.
+	// Total is what the master may promise of it: its spec.resources
+	// less spec.held.
 	Total allocator.Vector
 	// Used is what its tasks and their executors take.
 	Used allocator.Vector
@@ -94,23 +95,19 @@ func (c *Cache) Snapshot() *Snapshot {
 		TaskStates: make(map[kmv1.TaskState]int, len(c.counts)),
 		Generation: c.generation,
 	}
-	agentUse := map[string]allocator.Vector{}
 	fwUse := map[types.NamespacedName]allocator.Vector{}
-	add := func(agentID string, fw types.NamespacedName, v allocator.Vector) {
-		agentUse[agentID] = agentUse[agentID].Add(v)
-		fwUse[fw] = fwUse[fw].Add(v)
-	}
 	for _, t := range c.live {
-		add(t.agentID, t.framework, t.own)
+		fwUse[t.framework] = fwUse[t.framework].Add(t.own)
 	}
 	for _, t := range c.assumed {
-		add(t.agentID, t.framework, t.own)
+		fwUse[t.framework] = fwUse[t.framework].Add(t.own)
 	}
 	for k, u := range c.executors {
-		add(k.agentID, types.NamespacedName{Namespace: k.executor.Namespace, Name: k.executor.Framework}, u.resources)
+		fw := types.NamespacedName{Namespace: k.executor.Namespace, Name: k.executor.Framework}
+		fwUse[fw] = fwUse[fw].Add(u.resources)
 	}
 	for _, a := range c.agents {
-		s.Agents = append(s.Agents, Agent{Obj: a.obj, Total: a.total, Used: agentUse[a.obj.Status.AgentID]})
+		s.Agents = append(s.Agents, Agent{Obj: a.obj, Total: a.total, Used: c.agentUse[a.obj.Status.AgentID].Clone()})
 	}
 	for key, f := range c.frameworks {
 		s.Frameworks[c.slots.of[key]] = Framework{Obj: f, Used: fwUse[key]}

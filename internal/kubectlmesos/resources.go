@@ -48,9 +48,9 @@ func subClamped(a, b kmv1.ResourceList) kmv1.ResourceList {
 }
 
 // freeOf returns an agent's free resources as the master counts them:
-// spec.resources − status.allocated − status.offered.
+// spec.resources − spec.held − status.allocated − status.offered.
 func freeOf(a *kmv1.Agent) kmv1.ResourceList {
-	return subClamped(subClamped(a.Spec.Resources, a.Status.Allocated), a.Status.Offered)
+	return subClamped(subClamped(subClamped(a.Spec.Resources, a.Spec.Held), a.Status.Allocated), a.Status.Offered)
 }
 
 // minimumFree is what the master needs free on an agent to offer it: at
