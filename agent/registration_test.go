@@ -96,27 +96,47 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 		t.Errorf("agent cpu %s after a 1-cpu pod, want 3", got.String())
 	}
 
-	// A kubemesos pod whose tasks ended (none is live) is not subtracted
-	// from the resources, but is held until it stops: the kubelet counts it.
-	held := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "idle-executor", Namespace: "default", Labels: map[string]string{kmv1.LabelAgent: "reg-node"}},
+	// A kubemesos pod stopping after its tasks ended (none is live; a
+	// finalizer keeps it stopping here, where no kubelet ends it) is not
+	// subtracted from the resources, but held until it stops: the kubelet
+	// counts it.
+	stopping := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "stopping-executor", Namespace: "default", Labels: map[string]string{kmv1.LabelAgent: "reg-node"},
+			Finalizers: []string{"kubemesos.io/test-stopping"}},
 		Spec: corev1.PodSpec{NodeName: "reg-node", Containers: []corev1.Container{{
 			Name: "c", Image: "busybox",
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}},
 		}}},
 	}
-	if err := c.Create(ctx, held); err != nil {
+	if err := c.Create(ctx, stopping); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.SyncAgent(ctx); err != nil {
+	heldCPU := func() (resource.Quantity, resource.Quantity) {
+		t.Helper()
+		if err := r.SyncAgent(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+			t.Fatal(err)
+		}
+		return agent.Spec.Resources[corev1.ResourceCPU], agent.Spec.Held[corev1.ResourceCPU]
+	}
+	if got, held := heldCPU(); got.Cmp(resource.MustParse("3")) != 0 || !held.IsZero() {
+		t.Errorf("with an idle executor pod of 500m: cpu %s, held %s; want 3 and nothing (its executor's next task runs in it)", got.String(), held.String())
+	}
+	if err := c.Delete(ctx, stopping, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Get(ctx, types.NamespacedName{Name: "reg-node"}, &agent); err != nil {
+	if got, held := heldCPU(); got.Cmp(resource.MustParse("3")) != 0 || held.Cmp(resource.MustParse("500m")) != 0 {
+		t.Errorf("with that pod stopping: cpu %s, held %s; want 3 and 500m", got.String(), held.String())
+	}
+	if err := c.Patch(ctx, stopping, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))); err != nil {
 		t.Fatal(err)
 	}
-	if got, held := agent.Spec.Resources[corev1.ResourceCPU], agent.Spec.Held[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 || held.Cmp(resource.MustParse("500m")) != 0 {
-		t.Errorf("with an idle executor pod of 500m: cpu %s, held %s; want 3 and 500m", got.String(), held.String())
-	}
+	testenv.Eventually(t, "the stopped pod held no more", 30*time.Second, func() bool {
+		_, held := heldCPU()
+		return held.IsZero()
+	})
 
 	// A NoSchedule taint that the agent does not tolerate: nothing is
 	// offered. Tolerated (the operator's opt-in), the node is offered again.

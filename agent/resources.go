@@ -25,17 +25,21 @@ func IsKubemesosPod(pod *corev1.Pod) bool {
 	return ok
 }
 
-// HeldResources returns what the node's kubemesos pods (pods, those of
-// its node) hold at the kubelet beyond what the master charges their live
-// tasks (tasks, those of its node): the kubelet counts each pod's requests
-// until the pod has stopped (Succeeded or Failed), while the master charges
+// HeldResources returns what the node's stopping kubemesos pods (pods,
+// those of its node, being deleted) hold at the kubelet beyond what the
+// master charges their live tasks (tasks, those of its node). The kubelet
+// counts a pod's requests until the pod has stopped (Succeeded or Failed)
+// and admits a new pod only within what is left, while the master charges
 // a live task its own resources, and its custom executor's once per
 // executor pod (charge in controllers/schedcache), and nothing once the
-// task ended. So a pod stopping after its tasks ended, an idle executor
-// pod, and an executor pod whose requests count a first task that has ended
-// hold more than they are charged; the sum of that excess, per resource,
-// is what the agent reports as held, within offerable (what the agent
-// offers at all).
+// task ended: a pod stopping after its tasks ended holds what no task pays
+// for. The sum of that excess, per resource, is what the agent reports as
+// held, within offerable (what the agent offers at all).
+//
+// A pod that is not stopping holds nothing here: an idle executor pod (or
+// one whose first task, which sized its requests, has ended) is kept for
+// later tasks of its executor, which run in it without asking the kubelet
+// for more, so its room stays offered.
 func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.ResourceList) kmv1.ResourceList {
 	charged := map[types.NamespacedName]corev1.ResourceList{}
 	execCharged := map[types.NamespacedName]bool{}
@@ -59,7 +63,7 @@ func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.Resource
 	held := kmv1.ResourceList{}
 	for i := range pods {
 		p := &pods[i]
-		if !IsKubemesosPod(p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if !IsKubemesosPod(p) || p.DeletionTimestamp == nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		c := charged[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]

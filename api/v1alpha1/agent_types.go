@@ -61,14 +61,14 @@ type AgentSpec struct {
 	// +optional
 	Resources ResourceList `json:"resources,omitempty"`
 
-	// held are what the node's kubemesos pods hold at the kubelet beyond
-	// what the master charges their live tasks: executor and command pods
-	// still stopping after their tasks ended, idle executor pods, and an
-	// executor pod's requests for a first task that has ended. The kubelet
-	// counts a pod's requests until the pod stops and admits a new pod only
-	// within what is left, so the master offers resources less held (and
-	// rescinds offers that held grew under). It is part of resources, never
-	// beyond it, and the agent refreshes it on every heartbeat.
+	// held are what the node's stopping kubemesos pods (executor and
+	// command pods being deleted) hold at the kubelet beyond what the master
+	// charges their live tasks. The kubelet counts a pod's requests until
+	// the pod stops and admits a new pod only within what is left, so the
+	// master offers resources less held (and rescinds offers that held grew
+	// under). An idle executor pod is not held: its executor's next task
+	// runs in it. It is part of resources, never beyond it, and the agent
+	// refreshes it on every heartbeat.
 	//
 	// +optional
 	Held ResourceList `json:"held,omitempty"`
