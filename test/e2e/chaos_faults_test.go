@@ -23,17 +23,16 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 	"github.com/kubemesos/kubemesos/test/chaos/diskthrottle"
+	"github.com/kubemesos/kubemesos/test/chaos/invariants"
 	"github.com/kubemesos/kubemesos/test/chaos/record"
 )
 
 // The settings the e2e install gives the master and the agents
-// (install): the fault durations are derived from them.
+// (install), besides invariants.Campaign's: the fault durations are
+// derived from them.
 const (
-	chaosLeaseDuration   = 4 * time.Second
 	chaosAgentPing       = 2 * time.Second
 	chaosMaxAgentPings   = 3
-	chaosRemovalLimit    = 10
-	chaosRemovalPeriod   = time.Minute
 	chaosRecoveryTimeout = 2 * time.Minute
 )
 
@@ -63,7 +62,7 @@ var faults = []fault{
 		return pod, time.Time{}, syscall.Kill(pid, syscall.SIGKILL)
 	}},
 	{record.FaultLeaderPause, func(ctx context.Context, in *injector) (string, time.Time, error) {
-		d := chaosLeaseDuration + time.Duration(1+in.rng.IntN(3))*time.Second
+		d := invariants.Campaign.LeaseDuration + time.Duration(1+in.rng.IntN(3))*time.Second
 		pod, pid, err := leaderPid(ctx)
 		if err != nil {
 			return pod, time.Time{}, err

@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/kubemesos/kubemesos/test/chaos/invariants"
 	"github.com/kubemesos/kubemesos/test/chaos/record"
@@ -26,9 +25,9 @@ import (
 
 func main() {
 	var limits invariants.Limits
-	flag.IntVar(&limits.AgentRemovalLimit, "agent-removal-limit", 10, "the master's --agent-removal-rate-limit: agents per period (0: no bound)")
-	flag.DurationVar(&limits.AgentRemovalPeriod, "agent-removal-period", time.Minute, "the period of --agent-removal-rate-limit")
-	flag.DurationVar(&limits.LeaseDuration, "lease-duration", 4*time.Second, "the master's --leader-election-lease-duration (0: the record's)")
+	flag.IntVar(&limits.AgentRemovalLimit, "agent-removal-limit", invariants.Campaign.AgentRemovalLimit, "the master's --agent-removal-rate-limit: agents per period (0: no bound)")
+	flag.DurationVar(&limits.AgentRemovalPeriod, "agent-removal-period", invariants.Campaign.AgentRemovalPeriod, "the period of --agent-removal-rate-limit")
+	flag.DurationVar(&limits.LeaseDuration, "lease-duration", invariants.Campaign.LeaseDuration, "the master's --leader-election-lease-duration (0: the record's)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags] DIR\n\nJudges the record.jsonl and writes.json of a fault campaign's run in DIR again.\n\n", filepath.Base(os.Args[0]))
 		flag.PrintDefaults()

@@ -68,6 +68,11 @@ type Limits struct {
 	LeaseName string
 }
 
+// Campaign are the settings the fault campaign's install (test/e2e) gives
+// the master, and by which the check command (test/chaos/check) judges a
+// record unless told otherwise: one home for both.
+var Campaign = Limits{AgentRemovalLimit: 10, AgentRemovalPeriod: time.Minute, LeaseDuration: 4 * time.Second, LeaseName: kmv1.MasterLeaseName}
+
 // Violation is one breach of an invariant.
 type Violation struct {
 	Invariant Invariant
