@@ -109,9 +109,9 @@ func dropped(format string, args ...any) Verdict {
 // Reserve checks a task against its offers and their agent and, when it
 // fits in what the offers have left and in what the agent has now (its
 // resources less what its live and assumed tasks take), assumes it
-// admitted: its resources
-// are taken from its first offer and charged to its agent at once, so no
-// later reservation or cycle can promise them again. The caller then
+// admitted: its resources are taken from its first offer and charged to
+// its agent at once, so no later reservation or cycle can promise them
+// again. The caller then
 // writes TASK_STAGING and, if the write failed, calls Forget. The
 // framework's own checks are the caller's.
 func (c *Cache) Reserve(t *kmv1.Task) Verdict {
