@@ -282,27 +282,35 @@ func hostPid(name, dir string) (int, error) {
 		if err != nil {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		args, err := argv(pid)
 		if err != nil {
 			continue
 		}
-		argv := strings.Split(string(raw), "\x00")
-		if filepath.Base(argv[0]) == name && strings.Contains(string(raw), dir) {
+		if filepath.Base(args[0]) == name && strings.Contains(strings.Join(args, "\x00"), dir) {
 			return pid, nil
 		}
 	}
 	return 0, fmt.Errorf("no %s process of the cluster in %s", name, dir)
 }
 
+// argv returns the command line of process pid.
+func argv(pid int) ([]string, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(string(raw), "\x00"), nil
+}
+
 // slowDisk caps the writes of process pid to the disk of its --data-dir at
 // iops per second for d, so that each fsync waits on the disk.
 func slowDisk(ctx context.Context, pid, iops int, d time.Duration) error {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args, err := argv(pid)
 	if err != nil {
 		return err
 	}
 	dataDir := ""
-	for _, arg := range strings.Split(string(raw), "\x00") {
+	for _, arg := range args {
 		if v, ok := strings.CutPrefix(arg, "--data-dir="); ok {
 			dataDir = v
 		}
