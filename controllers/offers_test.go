@@ -305,39 +305,36 @@ func TestShrunkAgentRescindsOffers(t *testing.T) {
 	startMaster(t, testOptions(), false, "master")
 	addAgent(t, "shrink-1", "cpu", "4", "memory", "4Gi")
 	_, ns := addFramework(t, b.MakeFramework("shrinkfw", "").Obj())
-	first := waitOffer(t, ns, "shrinkfw")
-	// The master writes the Agent's status meanwhile: retry on conflict.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		a := getAgent(t, "shrink-1")
-		a.Spec.Resources = b.Resources("cpu", "2", "memory", "4Gi")
-		return env.Client.Update(ctx, a)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "a smaller offer replaces the first", func() (bool, error) {
-		os := offersOf(t, ns, "shrinkfw")
-		if len(os) != 1 || os[0].Name == first.Name {
-			return false, nil
+	// change changes the Agent's spec (the master writes its status
+	// meanwhile: retry on conflict) and waits for an offer of cpu to
+	// replace the offer named was; it returns the new offer's name.
+	change := func(what, was, cpu string, edit func(*kmv1.Agent)) string {
+		t.Helper()
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			a := getAgent(t, "shrink-1")
+			edit(a)
+			return env.Client.Update(ctx, a)
+		}); err != nil {
+			t.Fatal(err)
 		}
-		cpu := os[0].Spec.Resources["cpu"]
-		return cpu.Cmp(q("2")) == 0, nil
+		var now string
+		eventually(t, what, func() (bool, error) {
+			os := offersOf(t, ns, "shrinkfw")
+			if len(os) != 1 || os[0].Name == was {
+				return false, nil
+			}
+			now = os[0].Name
+			got := os[0].Spec.Resources["cpu"]
+			return got.Cmp(q(cpu)) == 0, nil
+		})
+		return now
+	}
+	second := change("a smaller offer replaces the first", waitOffer(t, ns, "shrinkfw").Name, "2", func(a *kmv1.Agent) {
+		a.Spec.Resources = b.Resources("cpu", "2", "memory", "4Gi")
 	})
 	// The agent's pods hold 1 CPU beyond their live tasks (spec.held): the
 	// kubelet counts it, so the master no longer promises it.
-	second := offersOf(t, ns, "shrinkfw")[0]
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		a := getAgent(t, "shrink-1")
+	change("an offer without what is held replaces the second", second, "1", func(a *kmv1.Agent) {
 		a.Spec.Held = b.Resources("cpu", "1")
-		return env.Client.Update(ctx, a)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "an offer without what is held replaces the second", func() (bool, error) {
-		os := offersOf(t, ns, "shrinkfw")
-		if len(os) != 1 || os[0].Name == second.Name {
-			return false, nil
-		}
-		cpu := os[0].Spec.Resources["cpu"]
-		return cpu.Cmp(q("1")) == 0, nil
 	})
 }
