@@ -10,7 +10,6 @@ package leader
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -117,11 +116,6 @@ func NewManager(cfg *rest.Config, o ctrl.Options, e *Election) (ctrl.Manager, *G
 
 	fenced := rest.CopyConfig(cfg)
 	fenced.Wrap(guard.Transport)
-	dial := fenced.Dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
-	fenced.Dial = guard.Dial(dial)
 	o.LeaderElection = true
 	o.LeaderElectionID = e.Name
 	o.LeaderElectionNamespace = e.Namespace

@@ -3,7 +3,6 @@ package leader
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -33,44 +32,6 @@ func (t *fencedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return t.rt.RoundTrip(req)
-}
-
-// DialFunc is how client-go dials the API server (rest.Config.Dial).
-type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
-
-// Dial wraps dial so that every write to the API server's socket asks the
-// Guard again: once the Guard finds the deadline passed, nothing more leaves
-// the process on that connection, and the connection is closed. The
-// Transport's check comes before client-go's HTTP/2 connection queues the
-// request (behind flow control, behind other streams); a process paused in
-// between, or in the middle of sending, would otherwise send a write that
-// the Transport allowed well after its deadline, when a standby may have
-// taken over (the fault campaign's leader pauses found such writes). A
-// connection of a master that never held the Lease (a standby) is not
-// refused: it reads, and the Transport refuses its writes.
-func (g *Guard) Dial(dial DialFunc) DialFunc {
-	return func(ctx context.Context, network, address string) (net.Conn, error) {
-		conn, err := dial(ctx, network, address)
-		if err != nil {
-			return nil, err
-		}
-		return &fencedConn{Conn: conn, g: g}, nil
-	}
-}
-
-// fencedConn is a connection whose writes the Guard may refuse.
-type fencedConn struct {
-	net.Conn
-	g *Guard
-}
-
-// Write sends p unless the Guard held the Lease and its deadline passed.
-func (c *fencedConn) Write(p []byte) (int, error) {
-	if err := c.g.sending(); err != nil {
-		_ = c.Conn.Close()
-		return 0, err
-	}
-	return c.Conn.Write(p)
 }
 
 // WrappedRoundTripper lets client-go reach the transport below, as its own

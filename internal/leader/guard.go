@@ -27,9 +27,7 @@ const LostLeaseExitCode = 3
 // Once the Guard finds the deadline passed (on a write, on a renewal that
 // returns after it, or when its watchdog wakes) it trips, for good: it
 // refuses every later write, even if a renewal succeeds afterwards, and calls
-// onLost once. The Transport never refuses a read; a connection dialed
-// through Dial sends nothing at all once the Guard held the Lease and its
-// deadline passed.
+// onLost once. Reads are never refused.
 type Guard struct {
 	clock  clock.Clock
 	hold   time.Duration
@@ -70,19 +68,6 @@ func (g *Guard) Allow() error {
 		return nil
 	}
 	g.refused++
-	return ErrNotLeading
-}
-
-// sending returns nil when bytes may leave on a fenced connection now: the
-// Guard has not tripped, and it either never held the Lease (a standby's
-// reads) or holds it still. It trips the Guard when it finds the deadline
-// passed.
-func (g *Guard) sending() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.tripped && (g.until.IsZero() || g.holdingLocked(g.clock.Now())) {
-		return nil
-	}
 	return ErrNotLeading
 }
 

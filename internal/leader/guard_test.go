@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -316,45 +315,5 @@ func TestTransportRefusedWritesNeverLeave(t *testing.T) {
 	want := "POST PUT PATCH DELETE GET GET HEAD"
 	if got := strings.Join(inner.sent, " "); got != want {
 		t.Errorf("sent %q, want %q: a refused write left the process", got, want)
-	}
-}
-
-// TestDialedConnectionsStopSendingPastTheDeadline: a request that the
-// Transport allowed but that leaves the process only later (queued behind
-// other streams, or the process paused while sending) is cut off at the
-// socket once the deadline passed; a standby's connection (the Guard never
-// held the Lease) reads freely.
-func TestDialedConnectionsStopSendingPastTheDeadline(t *testing.T) {
-	g, lock, clk, lost := newTestGuard()
-	dial := g.Dial(func(context.Context, string, string) (net.Conn, error) {
-		client, server := net.Pipe()
-		go func() { _, _ = io.Copy(io.Discard, server) }()
-		return client, nil
-	})
-	conn, err := dial(context.Background(), "tcp", "apiserver:443")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("a standby's GET")); err != nil {
-		t.Fatalf("a standby's connection refused a write: %v", err)
-	}
-	_ = g.Lock(lock).Create(context.Background(), mine())
-	if _, err := conn.Write([]byte("a leader's PATCH")); err != nil {
-		t.Fatalf("the leader's connection refused a write within the deadline: %v", err)
-	}
-	clk.Step(hold) // the process was paused past its deadline mid-request
-	if n, err := conn.Write([]byte("the rest of the PATCH")); !errors.Is(err, ErrNotLeading) || n != 0 {
-		t.Fatalf("past the deadline the connection sent %d bytes, err %v; want nothing and ErrNotLeading", n, err)
-	}
-	waitLost(t, g)
-	if _, err := conn.Write(nil); err == nil {
-		t.Error("the connection sends again after the Guard tripped")
-	}
-	for deadline := time.Now().Add(10 * time.Second); lost.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond) // onLost runs in a goroutine of its own
-	}
-	if lost.Load() != 1 {
-		t.Errorf("onLost called %d times, want 1", lost.Load())
 	}
 }
