@@ -13,6 +13,7 @@ import (
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/portrange"
+	"github.com/kubemesos/kubemesos/internal/resources"
 )
 
 // IsKubemesosPod reports whether pod was started by kubemesos for a task (an
@@ -49,15 +50,10 @@ func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.Resource
 			continue
 		}
 		key := types.NamespacedName{Namespace: t.Namespace, Name: podNameFor(t, t.PlacedOn())}
-		c := charged[key]
-		if c == nil {
-			c = corev1.ResourceList{}
-			charged[key] = c
-		}
-		addTo(c, t.Spec.Resources.Core())
+		charged[key] = resources.Add(charged[key], t.Spec.Resources.Core())
 		if t.Spec.Executor != nil && !execCharged[key] {
 			execCharged[key] = true
-			addTo(c, t.Spec.Executor.Resources.Core())
+			charged[key] = resources.Add(charged[key], t.Spec.Executor.Resources.Core())
 		}
 	}
 	held := kmv1.ResourceList{}
@@ -66,16 +62,11 @@ func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.Resource
 		if !IsKubemesosPod(p) || p.DeletionTimestamp == nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		c := charged[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]
-		for name, req := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
+		requests := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		for name, excess := range resources.Sub(requests, charged[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]) {
 			limit, ok := offerable[name]
-			if !ok {
-				continue
-			}
-			excess := req.DeepCopy()
-			excess.Sub(c[name])
-			if excess.Sign() <= 0 {
-				continue
+			if !ok || excess.Sign() <= 0 {
+				continue // not offered, or paid for by live tasks
 			}
 			h := held[name]
 			h.Add(excess)
@@ -89,15 +80,6 @@ func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.Resource
 		return nil
 	}
 	return held
-}
-
-// addTo adds r to sum.
-func addTo(sum, r corev1.ResourceList) {
-	for name, q := range r {
-		s := sum[name]
-		s.Add(q)
-		sum[name] = s
-	}
 }
 
 // OfferableResources returns what the agent can offer: the node's allocatable

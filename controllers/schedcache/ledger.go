@@ -111,9 +111,8 @@ func dropped(format string, args ...any) Verdict {
 // resources less what its live and assumed tasks take), assumes it
 // admitted: its resources are taken from its first offer and charged to
 // its agent at once, so no later reservation or cycle can promise them
-// again. The caller then
-// writes TASK_STAGING and, if the write failed, calls Forget. The
-// framework's own checks are the caller's.
+// again. The caller then writes TASK_STAGING and, if the write failed,
+// calls Forget. The framework's own checks are the caller's.
 func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	c.mu.Lock()
 	defer c.mu.Unlock()
