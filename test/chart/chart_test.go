@@ -78,6 +78,7 @@ func TestChartRendersTheComponents(t *testing.T) {
 		"ValidatingAdmissionPolicy/kubemesos-framework-scheduler", "ValidatingAdmissionPolicyBinding/kubemesos-framework-scheduler",
 		"ValidatingAdmissionPolicy/kubemesos-agent-node", "ValidatingAdmissionPolicyBinding/kubemesos-agent-node",
 		"ValidatingAdmissionPolicy/kubemesos-executor-label", "ValidatingAdmissionPolicyBinding/kubemesos-executor-label",
+		"ValidatingAdmissionPolicy/kubemesos-master-leader", "ValidatingAdmissionPolicyBinding/kubemesos-master-leader",
 	} {
 		if _, ok := docs[want]; !ok {
 			t.Errorf("the chart lacks %s", want)
