@@ -14,20 +14,26 @@ import (
 // it into kubemesos-system, the namespace of the demo and the e2e tests.
 const masterUser = "system:serviceaccount:kubemesos-system:kubemesos-master"
 
-// auditPolicy records, at the Metadata level, every write of the kubemesos
-// master (who, which pod: the user's extra carries the pod name of the
-// pod-bound token, what object, when it arrived and when it was answered,
-// the response code), and every pod deletion, whoever asks it (so that the
-// fault campaign can tell who deleted an executor pod), and nothing else:
-// the API server's own record of what each master replica wrote, which the
-// e2e tests read. One event per request, when it is answered.
+// auditPolicy records every write of the kubemesos master (who, which
+// pod: the user's extra carries the pod name of the pod-bound token, what
+// object, when it arrived and when it was answered, the response code) with
+// its answer, whose resourceVersion places the write in etcd's order (the
+// fault campaign judges a write answered after its master lost the Lease by
+// it; managed fields left out), its Events at the Metadata level, and
+// every pod deletion, whoever asks it (so that the fault campaign can tell
+// who deleted an executor pod), and nothing else: the API server's own
+// record of what each master replica wrote, which the e2e tests read. One
+// event per request, when it is answered.
 func auditPolicy() auditv1.Policy {
+	writes := []string{"create", "update", "patch", "delete", "deletecollection"}
 	return auditv1.Policy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: auditv1.SchemeGroupVersion.String(), Kind: "Policy"},
-		OmitStages: []auditv1.Stage{auditv1.StageRequestReceived},
+		TypeMeta:          metav1.TypeMeta{APIVersion: auditv1.SchemeGroupVersion.String(), Kind: "Policy"},
+		OmitStages:        []auditv1.Stage{auditv1.StageRequestReceived},
+		OmitManagedFields: true,
 		Rules: []auditv1.PolicyRule{
-			{Level: auditv1.LevelMetadata, Users: []string{masterUser},
-				Verbs: []string{"create", "update", "patch", "delete", "deletecollection"}},
+			{Level: auditv1.LevelMetadata, Users: []string{masterUser}, Verbs: writes,
+				Resources: []auditv1.GroupResources{{Group: "", Resources: []string{"events"}}, {Group: "events.k8s.io", Resources: []string{"events"}}}},
+			{Level: auditv1.LevelRequestResponse, Users: []string{masterUser}, Verbs: writes},
 			{Level: auditv1.LevelMetadata, Verbs: []string{"delete", "deletecollection"},
 				Resources: []auditv1.GroupResources{{Group: "", Resources: []string{"pods"}}}},
 			{Level: auditv1.LevelNone},

@@ -1,6 +1,7 @@
 package invariants
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,18 @@ func failover(extra ...record.Write) []record.Write {
 	}
 	return append(ws, extra...)
 }
+
+// withRVs gives the writes of ws resourceVersions 10, 20, ... in their
+// order, as the audit log's answers carry them.
+func withRVs(ws []record.Write) []record.Write {
+	for i := range ws {
+		ws[i].ResourceVersion = strconv.Itoa(10 * (i + 1))
+	}
+	return ws
+}
+
+// at gives w resourceVersion rv.
+func at(w record.Write, rv string) record.Write { w.ResourceVersion = rv; return w }
 
 func leaseRec() *rec { return newRec().lease("master-0_5f1c@console=10.0.0.1:8080@10.0.0.1:5050") }
 
@@ -40,6 +53,15 @@ func TestNoWritesWithoutLease(t *testing.T) {
 			rec: leaseRec(), writes: failover(write("master-0", "patch", "tasks/status", "t1", 200, 25*sec))},
 		{name: "a write in flight at the takeover", want: 1, checked: 4, takeovers: 1, says: "past its tenure",
 			rec: leaseRec(), writes: failover(inFlight)},
+		// By resourceVersion: the takeover is the 7th write (70).
+		{name: "a write in flight at the takeover, stored before it", want: 0, checked: 4, takeovers: 1, notes: "stored before the takeover",
+			rec: leaseRec(), writes: append(withRVs(failover()), at(inFlight, "65"))},
+		{name: "a write in flight at the takeover, stored after it", want: 1, checked: 4, takeovers: 1, says: "past its tenure",
+			rec: leaseRec(), writes: append(withRVs(failover()), at(inFlight, "75"))},
+		{name: "a write received after the takeover cannot be stored before it", want: 1, checked: 4, takeovers: 1, says: "wrote while master-1 held the Lease",
+			rec: leaseRec(), writes: append(withRVs(failover()), at(write("master-0", "patch", "tasks/status", "t1", 200, 25*sec), "95"))},
+		{name: "the takeover's resourceVersion unknown", want: 1, checked: 4, takeovers: 1, says: "past its tenure",
+			rec: leaseRec(), writes: append(failover(), at(inFlight, "65"))},
 		{name: "a write answered just before the takeover", want: 0, checked: 4, takeovers: 1,
 			rec: leaseRec(), writes: failover(write("master-0", "patch", "tasks/status", "t2", 200, 20*sec-20*time.Millisecond))},
 		{name: "a 5xx may have been stored", want: 1, checked: 4, takeovers: 1,

@@ -197,4 +197,7 @@ type Write struct {
 	Code     int32     `json:"code"`
 	Received time.Time `json:"received"`
 	Answered time.Time `json:"answered"`
+	// ResourceVersion is the object's resourceVersion in the answer (the
+	// write's place in etcd's order), when the audit log holds the answer.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
