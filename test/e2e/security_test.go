@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -122,14 +123,17 @@ func TestAgentTokenIsHeldToItsNode(t *testing.T) {
 	if err := node1.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.AgentLeaseName("node-2")}, &lease); err != nil {
 		t.Fatal(err)
 	}
-	lease.Spec.HolderIdentity = ptr.To("node-1")
-	expectRefused(t, "renewing node-2's Lease", node1.Update(ctx, &lease), "only the Lease "+kmv1.AgentLeaseName("node-1"))
+	// Patches without a resourceVersion: node-2's own agent renews its
+	// Lease and writes its Agent meanwhile, and an update could lose to it
+	// (409) before admission is asked.
+	expectRefused(t, "renewing node-2's Lease", node1.Patch(ctx, &lease, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"holderIdentity":"node-1"}}`))),
+		"only the Lease "+kmv1.AgentLeaseName("node-1"))
 	var other kmv1.Agent
 	if err := node1.Get(ctx, client.ObjectKey{Name: "node-2"}, &other); err != nil {
 		t.Fatal(err)
 	}
-	other.Spec.Endpoint = "10.87.0.11:5051"
-	expectRefused(t, "redirecting node-2's Agent", node1.Update(ctx, &other), "only the Agent node-1")
+	expectRefused(t, "redirecting node-2's Agent", node1.Patch(ctx, &other, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"endpoint":"10.87.0.11:5051"}}`))),
+		"only the Agent node-1")
 
 	ns := newNamespace(t, "nodebound")
 	pod := &corev1.Pod{

@@ -232,12 +232,11 @@ func TestZombieLeaderWritesNothing(t *testing.T) {
 	var judged []record.Write
 	before := 0
 	for _, w := range writes {
-		if w.received.Before(began) {
-			continue
-		}
-		judged = append(judged, w.asRecord())
 		if w.pod == victim && !w.lease && w.code < 300 && w.answered.Before(takeover.received) {
 			before++
+		}
+		if !w.received.Before(began) {
+			judged = append(judged, w.asRecord())
 		}
 	}
 	report := invariants.Check([]record.Entry{{At: began, Kind: record.KindLease, Type: record.Modified, Namespace: systemNS,
