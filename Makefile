@@ -18,9 +18,6 @@ GO        ?= go
 GOFLAGS_MAIN :=
 # 2 cores here and in CI: run two test binaries at a time.
 TEST_PARALLEL ?= 2
-# make test runs the e2e tests beside the others; these yield the CPU to
-# the local cluster, whose tests are the longer path (no effect alone).
-TEST_NICE ?= 10
 KUBEBUILDER_ASSETS := $(KUBE_BIN)
 export KUBEBUILDER_ASSETS
 
@@ -110,7 +107,7 @@ verify: $(CONTROLLER_GEN) $(PROTOGEN) ## Check formatting, vet, and that generat
 .PHONY: unit-and-integration
 unit-and-integration: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) $(HELM) ## Run the unit, envtest integration and chart tests (the scale suite's small run included).
 	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM), kwok $(KWOK))"
-	HELM_BIN=$(HELM) KWOK_BIN=$(KWOK) nice -n $(TEST_NICE) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
+	HELM_BIN=$(HELM) KWOK_BIN=$(KWOK) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
 	cd hack/localcluster && $(GO) test -count=1 ./...
 	cd hack/protogen && $(GO) test -count=1 ./...
 
