@@ -84,15 +84,7 @@ generate: $(CONTROLLER_GEN) $(PROTOGEN) ## Generate the deepcopy functions and t
 ##@ Test
 
 .PHONY: test
-# The e2e tests spend most of their time waiting on the local cluster, so
-# they run beside the other tests: two jobs on the 2 cores, each job's output
-# printed whole when it ends (make's --output-sync).
-test: verify ## Run every test (unit, envtest integration, chart, Mesos conformance, dashboard and alert rules, e2e; the e2e tests beside the others).
-	@echo ">> the e2e tests on the local cluster and the other tests run at once; each prints its output when it ends"
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-suites
-
-.PHONY: test-suites
-test-suites: unit-and-integration test-mesoscompat test-monitoring e2e
+test: verify unit-and-integration test-mesoscompat test-monitoring e2e ## Run every test (unit, envtest integration, chart, Mesos conformance, dashboard and alert rules, e2e).
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) $(PROTOGEN) ## Check formatting, vet, and that generated files are current.
