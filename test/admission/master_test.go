@@ -43,7 +43,7 @@ func masterPod(t *testing.T, pod string) client.Client {
 func lead(t *testing.T, pod string, probe func() error) {
 	t.Helper()
 	ctx := context.Background()
-	holder := pod + "_" + string(metav1.Now().Format("150405.000"))
+	holder := pod + "_" + metav1.Now().Format("150405.000")
 	var l coordinationv1.Lease
 	err := env.Client.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.MasterLeaseName}, &l)
 	switch {

@@ -71,6 +71,18 @@ func (t *tenure) appliedIn(rv uint64) bool {
 	return rv > t.fromRV && (t.to.IsZero() || rv < t.toRV)
 }
 
+// storedIn reports whether w was stored within one of tenures, by the
+// resourceVersion in its answer (appliedIn).
+func storedIn(tenures []*tenure, w record.Write) bool {
+	rv := writeRV(w)
+	for _, t := range tenures {
+		if t.appliedIn(rv) {
+			return true
+		}
+	}
+	return false
+}
+
 // writeRV is w's resourceVersion as a number (0: unknown, or not a number).
 func writeRV(w record.Write) uint64 {
 	rv, err := strconv.ParseUint(w.ResourceVersion, 10, 64)
@@ -215,15 +227,6 @@ func checkLeaseWrites(h *history, writes []record.Write, limits Limits, notes *[
 		case !held.to.IsZero() && !w.Answered.Before(held.to):
 			msg = fmt.Sprintf("wrote past its tenure (%s), answered after another master took the Lease: %s", held, describeWrite(w))
 		}
-		if msg != "" && w.Resource != "events" && !(w.Code >= 400 && w.Code < 500) {
-			for _, t := range byPod[w.Pod] {
-				if t.appliedIn(writeRV(w)) {
-					msg = ""
-					stored++
-					break
-				}
-			}
-		}
 		switch {
 		case w.Resource == "events":
 			if msg != "" {
@@ -237,6 +240,10 @@ func checkLeaseWrites(h *history, writes []record.Write, limits Limits, notes *[
 			continue
 		}
 		checked++
+		if msg != "" && storedIn(byPod[w.Pod], w) {
+			stored++
+			continue
+		}
 		if msg != "" {
 			out = append(out, Violation{At: w.Received, Subject: "pod " + w.Pod, Message: msg})
 		}
@@ -288,8 +295,9 @@ func auditTenures(h *history, ws []record.Write, isLease func(record.Write) bool
 						w.Received.Sub(cur.renewal.Received), cur.pod, w.Received.Sub(from), duration)})
 				}
 			}
-			cur.to, cur.toRV = w.Received, writeRV(*w)
-			cur = &tenure{pod: w.Pod, from: w.Received, fromRV: writeRV(*w)}
+			rv := writeRV(*w)
+			cur.to, cur.toRV = w.Received, rv
+			cur = &tenure{pod: w.Pod, from: w.Received, fromRV: rv}
 			tenures = append(tenures, cur)
 		}
 		cur.renewed(w)
