@@ -73,6 +73,13 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 			return ctrl.Result{}, nil // reserved before; the informer has not caught up
 		}
 	}
+	if v.State == kmv1.TaskStaging && !m.stagings.Begin(v.Agent.Status.AgentID) {
+		// The registry is removing the agent: the task would be lost
+		// as soon as it is staged.
+		m.sched.Forget(task.UID)
+		v = schedcache.Verdict{State: kmv1.TaskDropped, Reason: kmv1.ReasonInvalidOffers,
+			Message: fmt.Sprintf("agent %s of the offers is being removed (its heartbeat expired or its node is gone); launch on a current offer", v.Agent.Status.AgentID)}
+	}
 	if v.State != kmv1.TaskStaging {
 		ok, err := m.writeTaskStatus(ctx, m.admissionClient, &task, masterStatus{state: v.State, reason: v.Reason, message: v.Message}, nil)
 		if err != nil {
@@ -83,13 +90,16 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 		}
 		return ctrl.Result{}, nil
 	}
+	agentID := v.Agent.Status.AgentID
+	var staged types.NamespacedName
+	defer func() { m.stagings.End(agentID, staged) }()
 	now := metav1.NewTime(m.Clock.Now())
 	executorID := task.Name
 	if task.Spec.Executor != nil {
 		executorID = task.Spec.Executor.ExecutorID
 	}
 	ok, err := m.writeTaskStatus(ctx, m.admissionClient, &task, masterStatus{state: kmv1.TaskStaging, message: "admitted on " + v.Agent.Name}, func(s *kmv1.TaskStatus) {
-		s.AgentID = v.Agent.Status.AgentID
+		s.AgentID = agentID
 		s.NodeName = v.Agent.Name
 		s.ExecutorID = executorID
 		s.StagingTime = &now
@@ -97,6 +107,8 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 	if !ok && (err == nil || !isUnclear(err)) {
 		// Not written: the offers get back what the task took.
 		m.sched.Forget(task.UID)
+	} else {
+		staged = req.NamespacedName
 	}
 	if err != nil || !ok {
 		return ctrl.Result{}, err

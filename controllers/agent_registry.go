@@ -162,7 +162,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		// Finish what marking it removed started (a failover may have
 		// cut it short), then re-admit it only on a heartbeat newer than
 		// its removal: it comes back as a new agent.
-		if err := r.loseTasksAndOffers(ctx, &agent, agent.Status.Phase); err != nil {
+		if _, err := r.loseTasksAndOffers(ctx, &agent, agent.Status.Phase); err != nil {
 			return ctrl.Result{}, err
 		}
 		if nodeGone && agent.Status.Phase == kmv1.AgentUnreachable {
@@ -245,7 +245,12 @@ func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason str
 // agent stays removed (the Unreachable case of Reconcile).
 func (r *agentRegistry) remove(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase, reason, msg string) error {
 	m := r.m
-	if err := r.loseTasksAndOffers(ctx, agent, phase); err != nil {
+	if lost, err := r.loseTasksAndOffers(ctx, agent, phase); err != nil {
+		if lost == 0 && agent.Status.AgentID != "" {
+			// Nothing marked: the agent is not removed yet, and may
+			// stage tasks again if its heartbeat comes back first.
+			m.stagings.Restore(agent.Status.AgentID)
+		}
 		return err
 	}
 	now := metav1.NewTime(m.Clock.Now())
@@ -277,33 +282,83 @@ func (r *agentRegistry) removalStarted(ctx context.Context, agent *kmv1.Agent) (
 	return len(tasks.Items) > 0, nil
 }
 
-// loseTasksAndOffers rescinds the agent's offers and marks every live task
-// of its current agentID TASK_LOST (SOURCE_MASTER, REASON_AGENT_REMOVED),
-// the agent being phase (removed, or being removed).
-func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase) error {
+// loseTasksAndOffers stops the staging of tasks on the agent's current
+// agentID, rescinds the agent's offers and marks every live task of that
+// agentID TASK_LOST (SOURCE_MASTER, REASON_AGENT_REMOVED), the agent being
+// phase (removed, or being removed). The tasks are those the informers
+// show and those admission staged lately, which they may not show yet
+// (read from the API server). It returns how many it marked.
+func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase) (int, error) {
 	m := r.m
-	if err := m.rescindOffersOnNode(ctx, agent.Name, "agent "+string(phase)); err != nil {
-		return err
+	id := agent.Status.AgentID
+	var staged []types.NamespacedName
+	if id != "" {
+		staged = m.stagings.Remove(id)
 	}
-	if agent.Status.AgentID == "" {
-		return nil
+	if err := m.rescindOffersOnNode(ctx, agent.Name, "agent "+string(phase)); err != nil {
+		return 0, err
+	}
+	if id == "" {
+		return 0, nil
 	}
 	var tasks kmv1.TaskList
-	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgentID: agent.Status.AgentID}); err != nil {
-		return fmt.Errorf("listing the tasks of agent %s: %w", agent.Status.AgentID, err)
+	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgentID: id}); err != nil {
+		return 0, fmt.Errorf("listing the tasks of agent %s: %w", id, err)
 	}
-	msg := fmt.Sprintf("agent %s on node %s is %s", agent.Status.AgentID, agent.Name, phase)
+	late, err := r.stagedLate(ctx, id, staged, tasks.Items)
+	if err != nil {
+		return 0, err
+	}
+	tasks.Items = append(tasks.Items, late...)
+	msg := fmt.Sprintf("agent %s on node %s is %s", id, agent.Name, phase)
+	lost := 0
 	var firstErr error
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
 		if t.Status.State.IsTerminal() {
 			continue
 		}
-		if _, err := m.writeTaskStatus(ctx, m.registryClient, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil); err != nil && firstErr == nil {
+		ok, err := m.writeTaskStatus(ctx, m.registryClient, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil)
+		if err != nil && firstErr == nil {
 			firstErr = err
 		}
+		if ok {
+			lost++
+		}
 	}
-	return firstErr
+	return lost, firstErr
+}
+
+// stagedLate reads from the API server the tasks that admission staged on
+// agentID and that the informers' list (known) does not have yet.
+func (r *agentRegistry) stagedLate(ctx context.Context, agentID string, staged []types.NamespacedName, known []kmv1.Task) ([]kmv1.Task, error) {
+	if len(staged) == 0 {
+		return nil, nil
+	}
+	listed := make(map[types.NamespacedName]bool, len(known))
+	for i := range known {
+		listed[client.ObjectKeyFromObject(&known[i])] = true
+	}
+	reader := r.m.apiReader
+	if reader == nil {
+		reader = r.m.Client
+	}
+	var late []kmv1.Task
+	for _, key := range staged {
+		if listed[key] {
+			continue
+		}
+		var t kmv1.Task
+		if err := reader.Get(ctx, key, &t); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("reading task %s, staged on agent %s: %w", key, agentID, err)
+		}
+		if t.Status.AgentID == agentID {
+			late = append(late, t)
+		}
+	}
+	return late, nil
 }
 
 // patchStatus writes the Agent's status if mutate changed it. The master is

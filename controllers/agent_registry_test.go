@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -137,6 +138,44 @@ func TestAgentLostAndReadmitted(t *testing.T) {
 	})
 	if s := getTask(t, ns, "lost-task").Status.State; s != kmv1.TaskLost {
 		t.Errorf("the old task is %s after re-admission, want TASK_LOST", s)
+	}
+}
+
+// TestRemovalLosesTasksStagedBehindTheInformers removes an agent just after
+// the master staged a task on it, before its informers show the task
+// staged (the fourth default chaos run: the agent reported the task
+// TASK_STARTING after its Agent was marked Unreachable, and only a later
+// sweep lost it). The task must be TASK_LOST before the Agent is marked,
+// and no task may be staged on the agentID once its removal began.
+func TestRemovalLosesTasksStagedBehindTheInformers(t *testing.T) {
+	ctx := context.Background()
+	master := startMaster(t, testOptions(), false, "master")
+	hb := addAgent(t, "behind-1", "cpu", "4", "memory", "8Gi")
+	ns, id := stageCommandTask(t, "behindfw", "behind-task")
+	// Only the removal below writes from here on.
+	master.stop()
+	hb.stop()
+
+	refuses, err := controllers.RemoveAgentBehindInformers(ctx, env.Client, getAgent(t, "behind-1"), keyOf(ns, "behind-task"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := getAgent(t, "behind-1")
+	if removed.Status.Phase != kmv1.AgentUnreachable || removed.Status.AgentID != id {
+		t.Fatalf("agent is %s under %s, want Unreachable under %s", removed.Status.Phase, removed.Status.AgentID, id)
+	}
+	tk := getTask(t, ns, "behind-task")
+	if tk.Status.State != kmv1.TaskLost || tk.Status.Reason != kmv1.ReasonAgentRemoved {
+		t.Fatalf("the task staged behind the informers is %s (%s) once its agent is Unreachable, want TASK_LOST (REASON_AGENT_REMOVED)",
+			tk.Status.State, tk.Status.Reason)
+	}
+	taskRV, _ := strconv.ParseInt(tk.ResourceVersion, 10, 64)
+	agentRV, _ := strconv.ParseInt(removed.ResourceVersion, 10, 64)
+	if taskRV >= agentRV {
+		t.Errorf("the task became TASK_LOST at resourceVersion %d, after its agent became Unreachable (%d)", taskRV, agentRV)
+	}
+	if !refuses {
+		t.Error("the master would still stage tasks on an agentID whose removal began")
 	}
 }
 

@@ -117,6 +117,11 @@ type Master struct {
 	removal *removalLimiter
 	// renewals times the agents' heartbeats by the master's clock.
 	renewals *renewals
+	// stagings keeps admission from staging tasks on an agent that the
+	// registry is removing.
+	stagings *stagings
+	// apiReader reads from the API server, past the informers.
+	apiReader client.Reader
 	// deletes deletes each pod and Task once.
 	deletes *deletions.Deleter
 	// usageWritten is when each agent's usage was last written (the
@@ -162,6 +167,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		trigger:          make(chan struct{}, 1),
 		removal:          newRemovalLimiter(o.AgentRemovalRate, o.AgentRemovalPeriod, clk),
 		renewals:         newRenewals(clk),
+		stagings:         newStagings(clk),
 		deletes:          deletions.New(fieldowner.Client(c, fieldowner.Frameworks), clk),
 		sched:            schedcache.New(clk),
 		usageWritten:     map[string]time.Time{},
@@ -183,6 +189,7 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 		return err
 	}
 	m.elected = mgr.Elected()
+	m.apiReader = mgr.GetAPIReader()
 	// A deleted offer is forgotten by the scheduling cache and then, in
 	// the same event, judged: consumed, rescinded, or declined.
 	m.sched.OfferDeleted = func(o *kmv1.Offer, fate schedcache.Fate) { m.offerDeleted(ctx, o, fate) }
