@@ -67,8 +67,21 @@ var faults = []fault{
 		if err != nil {
 			return pod, time.Time{}, err
 		}
-		err = pausePid(ctx, pid, d)
-		return pod, time.Now(), err
+		started, err := processStart(pid)
+		if err != nil {
+			return pod, time.Time{}, err
+		}
+		if err := pausePid(ctx, pid, d); err != nil {
+			return pod, time.Time{}, err
+		}
+		undone := time.Now()
+		// A master that wakes up past its Lease must exit (its container
+		// restarts it as a standby), not go on as a leader: recovery
+		// waits for that.
+		if !exits(ctx, pid, started, chaosRecoveryTimeout) {
+			return pod, undone, &stuckError{fmt.Sprintf("the paused leader's master (pid %d) still ran %s after it resumed past its Lease", pid, chaosRecoveryTimeout)}
+		}
+		return pod, undone, nil
 	}},
 	{record.FaultAgentRestart, func(ctx context.Context, in *injector) (string, time.Time, error) {
 		pod, err := in.pick(ctx, client.MatchingLabels{"app.kubernetes.io/component": "agent"}, client.InNamespace(systemNS))
@@ -155,13 +168,59 @@ func (in *injector) inject(ctx context.Context, kind string) record.Fault {
 		undone = time.Now() // a kill: recovery starts at once
 	}
 	rf := record.Fault{Kind: kind, Target: target, Undone: undone}
-	if err != nil {
+	var stuck *stuckError
+	if errors.As(err, &stuck) {
+		rf.Stuck = stuck.why
+	} else if err != nil {
 		rf.Error = err.Error()
 	} else if at, ok := waitWhole(ctx, chaosRecoveryTimeout); ok {
 		rf.Recovered = at
 	}
 	in.rec.add(record.Entry{At: start, Kind: record.KindFault, Fault: &rf})
 	return rf
+}
+
+// stuckError is a fault that was applied and undone but that the system
+// did not get over: it is recorded as not recovered, with why.
+type stuckError struct{ why string }
+
+func (e *stuckError) Error() string { return e.why }
+
+// processStart is when process pid started, in clock ticks since boot
+// (field 22 of /proc/<pid>/stat): a pid reused by another process has
+// another.
+func processStart(pid int) (string, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
+	// The command name (field 2) may hold spaces; the fields after it
+	// start after its closing parenthesis, with the state (field 3).
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return "", fmt.Errorf("/proc/%d/stat: unexpected %q", pid, stat)
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return "", fmt.Errorf("/proc/%d/stat: unexpected %q", pid, stat)
+	}
+	if fields[0] == "Z" {
+		return "", fmt.Errorf("process %d has exited", pid)
+	}
+	return fields[19], nil
+}
+
+// exits reports whether process pid, which started at started
+// (processStart), exits within d.
+func exits(ctx context.Context, pid int, started string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if now, err := processStart(pid); err != nil || now != started {
+			return true
+		}
+		sleepCtx(ctx, 250*time.Millisecond)
+	}
+	return false
 }
 
 // pick is a random pod of those opts select whose containers all run,

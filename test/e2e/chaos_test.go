@@ -149,6 +149,8 @@ func TestChaos(t *testing.T) {
 		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
 	}
 
+	faulted := time.Since(started)
+
 	// Let the runs finish and the churn drain, then stop recording. A run
 	// that does not finish is a violation the checker reports
 	// (FrameworksReachEnd); what the cluster shows of it is kept for a
@@ -159,8 +161,10 @@ func TestChaos(t *testing.T) {
 			keepUnfinished(t, dir, ns)
 		}
 	}
+	ranOut := time.Since(started)
 	stopChurn()
 	launched, killed := churn.wait(t)
+	drained := time.Since(started)
 	time.Sleep(3 * time.Second)
 	stopRecording()
 	if err := rec.stop(); err != nil {
@@ -197,6 +201,9 @@ func TestChaos(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(dir, "writes.json"), raw, 0o644)
 	}
 	report := invariants.Check(entries, writes, invariants.Campaign)
+	// Where the run's time went, for the make test budget.
+	t.Logf("chaos: faults done after %s, runs finished after %s, churn drained after %s, checked after %s",
+		faulted.Round(time.Second), ranOut.Round(time.Second), drained.Round(time.Second), time.Since(started).Round(time.Second))
 	summary := chaosSummary(seed, plan, applied, len(runs), launched, killed, time.Since(started), report)
 	_ = os.WriteFile(filepath.Join(dir, "report.md"), []byte(summary), 0o644)
 	t.Log("\n" + summary)
@@ -204,7 +211,9 @@ func TestChaos(t *testing.T) {
 		t.Errorf("violation: %s %s at %s: %s", v.Invariant, v.Subject, v.At.Format(time.RFC3339Nano), v.Message)
 	}
 	for _, f := range applied {
-		if f.Error == "" && f.Recovered.IsZero() {
+		if f.Stuck != "" {
+			t.Errorf("the cluster did not recover from %s on %s: %s", f.Kind, f.Target, f.Stuck)
+		} else if f.Error == "" && f.Recovered.IsZero() {
 			t.Errorf("the cluster did not recover within %s from %s on %s", chaosRecoveryTimeout, f.Kind, f.Target)
 		}
 	}

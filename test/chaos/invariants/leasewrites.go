@@ -123,10 +123,9 @@ func describeWrite(w record.Write) string {
 // first, the holder is the one the record's first Lease entry names. A
 // write by pod P breaks the invariant when P did not hold the Lease when
 // the API server received it (a standby writes nothing), or when its
-// answer came at or after another pod's takeover: the rule of the zombie
-// e2e test (TestZombieLeaderWritesNothing in test/e2e/zombie_test.go),
-// whose old leader must have every write answered before the new leader's
-// acquisition was received. The grace for writes in flight is built into
+// answer came at or after another pod's takeover: a paused leader
+// (the campaign's leader-pause) must have every write answered before the
+// new leader's acquisition was received. The grace for writes in flight is built into
 // the election, not into this check: the Guard stops a leader's writes at
 // the renew deadline, and a standby takes over only a lease duration after
 // the last renewal it saw, so a write sent in time lands in time (Election

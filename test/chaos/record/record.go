@@ -138,6 +138,10 @@ type Fault struct {
 	Recovered time.Time `json:"recovered,omitempty"`
 	// Error is why the fault could not be applied, if it could not.
 	Error string `json:"error,omitempty"`
+	// Stuck is why the system did not recover from a fault that was
+	// applied and undone (a paused leader that did not exit), if it did
+	// not; Recovered is zero then.
+	Stuck string `json:"stuck,omitempty"`
 }
 
 // Expect is a framework's expected end: its phase and, for a
