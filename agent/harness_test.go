@@ -128,8 +128,15 @@ func launchAllOnOffer(t *testing.T, ns, fw, node string, tasks []*kmv1.Task) {
 
 func waitState(t *testing.T, ns, name string, s kmv1.TaskState) *kmv1.Task {
 	t.Helper()
-	eventually(t, name+" "+string(s), func() bool { return task(t, ns, name).Status.State == s })
-	return task(t, ns, name)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		tk := task(t, ns, name)
+		if tk.Status.State == s {
+			return tk
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s %s: it is %q (%s, %s): %s", name, s, tk.Status.State, tk.Status.Source, tk.Status.Reason, tk.Status.Message)
+		}
+	}
 }
 
 // podOf waits for the pod the agent made for a task and returns it.
