@@ -91,8 +91,7 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, nil
 	}
 	agentID := v.Agent.Status.AgentID
-	var staged types.NamespacedName
-	defer func() { m.stagings.End(agentID, staged) }()
+	defer m.stagings.End(agentID)
 	now := metav1.NewTime(m.Clock.Now())
 	executorID := task.Name
 	if task.Spec.Executor != nil {
@@ -107,8 +106,6 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 	if !ok && (err == nil || !isUnclear(err)) {
 		// Not written: the offers get back what the task took.
 		m.sched.Forget(task.UID)
-	} else {
-		staged = req.NamespacedName
 	}
 	if err != nil || !ok {
 		return ctrl.Result{}, err

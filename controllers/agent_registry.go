@@ -286,14 +286,14 @@ func (r *agentRegistry) removalStarted(ctx context.Context, agent *kmv1.Agent) (
 // agentID, rescinds the agent's offers and marks every live task of that
 // agentID TASK_LOST (SOURCE_MASTER, REASON_AGENT_REMOVED), the agent being
 // phase (removed, or being removed). The tasks are those the informers
-// show and those admission staged lately, which they may not show yet
-// (read from the API server). It returns how many it marked.
+// show and those admission staged that they may not show yet (the
+// scheduling cache's assumptions, read from the API server). It returns
+// how many it marked.
 func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase) (int, error) {
 	m := r.m
 	id := agent.Status.AgentID
-	var staged []types.NamespacedName
 	if id != "" {
-		staged = m.stagings.Remove(id)
+		m.stagings.Remove(id)
 	}
 	if err := m.rescindOffersOnNode(ctx, agent.Name, "agent "+string(phase)); err != nil {
 		return 0, err
@@ -301,6 +301,9 @@ func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agen
 	if id == "" {
 		return 0, nil
 	}
+	// The assumptions before the list: one that the informer confirms in
+	// between is in its index before the cache drops it.
+	staged := m.sched.Assumed(id)
 	var tasks kmv1.TaskList
 	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgentID: id}); err != nil {
 		return 0, fmt.Errorf("listing the tasks of agent %s: %w", id, err)
@@ -330,7 +333,7 @@ func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agen
 }
 
 // stagedLate reads from the API server the tasks that admission staged on
-// agentID and that the informers' list (known) does not have yet.
+// agentID (staged) that the informers' list (known) does not have yet.
 func (r *agentRegistry) stagedLate(ctx context.Context, agentID string, staged []types.NamespacedName, known []kmv1.Task) ([]kmv1.Task, error) {
 	if len(staged) == 0 {
 		return nil, nil
@@ -339,17 +342,13 @@ func (r *agentRegistry) stagedLate(ctx context.Context, agentID string, staged [
 	for i := range known {
 		listed[client.ObjectKeyFromObject(&known[i])] = true
 	}
-	reader := r.m.apiReader
-	if reader == nil {
-		reader = r.m.Client
-	}
 	var late []kmv1.Task
 	for _, key := range staged {
 		if listed[key] {
 			continue
 		}
 		var t kmv1.Task
-		if err := reader.Get(ctx, key, &t); apierrors.IsNotFound(err) {
+		if err := r.m.apiReader.Get(ctx, key, &t); apierrors.IsNotFound(err) {
 			continue
 		} else if err != nil {
 			return nil, fmt.Errorf("reading task %s, staged on agent %s: %w", key, agentID, err)

@@ -156,7 +156,7 @@ func TestRemovalLosesTasksStagedBehindTheInformers(t *testing.T) {
 	master.stop()
 	hb.stop()
 
-	refuses, err := controllers.RemoveAgentBehindInformers(ctx, env.Client, getAgent(t, "behind-1"), keyOf(ns, "behind-task"))
+	refuses, err := controllers.RemoveAgentBehindInformers(ctx, env.Client, getAgent(t, "behind-1"), getTask(t, ns, "behind-task"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,9 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
-	"k8s.io/apimachinery/pkg/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,18 +23,26 @@ func (behindInformers) List(context.Context, client.ObjectList, ...client.ListOp
 
 // RemoveAgentBehindInformers removes agent (Unreachable, heartbeat
 // expired) as the agent registry does, in a master whose informers show
-// none of the agent's tasks and offers yet, after admission staged the
-// tasks staged on it. It reports whether the master then refuses to stage
-// another task on the agent.
-func RemoveAgentBehindInformers(ctx context.Context, c client.Client, agent *kmv1.Agent, staged ...types.NamespacedName) (refusesStaging bool, err error) {
+// none of the agent's tasks and offers yet and whose scheduling cache
+// still assumes the staged tasks admitted by it (each reserved on an
+// offer of the agent, as admission does before it writes TASK_STAGING).
+// It reports whether the master then refuses to stage another task on the
+// agent.
+func RemoveAgentBehindInformers(ctx context.Context, c client.Client, agent *kmv1.Agent, staged ...*kmv1.Task) (refusesStaging bool, err error) {
 	m := New(behindInformers{c}, clock.RealClock{}, events.NewFakeRecorder(10), Options{})
 	m.apiReader = c
 	id := agent.Status.AgentID
-	for _, key := range staged {
-		if !m.stagings.Begin(id) {
-			return false, nil
+	m.sched.Upsert(agent)
+	for _, tk := range staged {
+		pending := tk.DeepCopy()
+		pending.Status = kmv1.TaskStatus{}
+		for _, offer := range pending.Spec.OfferIDs {
+			m.sched.Upsert(&kmv1.Offer{ObjectMeta: metav1.ObjectMeta{Namespace: tk.Namespace, Name: offer},
+				Spec: kmv1.OfferSpec{Framework: tk.Spec.Framework, AgentID: id, NodeName: agent.Name, Resources: agent.Spec.Resources}})
 		}
-		m.stagings.End(id, key)
+		if v := m.sched.Reserve(pending); v.State != kmv1.TaskStaging {
+			return false, fmt.Errorf("reserving %s: %s %s", tk.Name, v.State, v.Message)
+		}
 	}
 	r := &agentRegistry{m: m}
 	if err := r.remove(ctx, agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired, "removed by the test"); err != nil {
@@ -41,7 +50,7 @@ func RemoveAgentBehindInformers(ctx context.Context, c client.Client, agent *kmv
 	}
 	refuses := !m.stagings.Begin(id)
 	if !refuses {
-		m.stagings.End(id, types.NamespacedName{})
+		m.stagings.End(id)
 	}
 	return refuses, nil
 }

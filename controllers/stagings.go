@@ -4,14 +4,8 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 )
-
-// stagedKeep is how long stagings remembers a task it staged: longer than
-// the informers take to show the task staged (milliseconds to seconds),
-// after which the registry's own list of an agent's tasks has it.
-const stagedKeep = time.Minute
 
 // stagings orders the master's two writers of where a task runs: task
 // admission, which stages a task on an agentID (TASK_STAGING), and the
@@ -22,9 +16,10 @@ const stagedKeep = time.Minute
 // registry's sweep, and its agent can report it TASK_STARTING after the
 // Agent is marked (the fourth default chaos run found one; see
 // docs/reliability.md). With stagings, a removal first stops new stagings
-// on the agentID, waits for those being written, and gets the tasks staged
-// on it that the informers may not show yet, so that every one of them is
-// terminal before the Agent is marked.
+// on the agentID and waits for those being written; the tasks staged on it
+// that the informers may not show yet are then the scheduling cache's
+// assumptions on it (schedcache.Cache.Assumed), and the registry makes
+// every one of them terminal before the Agent is marked.
 type stagings struct {
 	mu    sync.Mutex
 	idle  *sync.Cond
@@ -33,8 +28,6 @@ type stagings struct {
 	writing map[string]int
 	// removed holds the agentIDs whose removal began, and when.
 	removed map[string]time.Time
-	// staged holds, per agentID, the tasks staged on it and when.
-	staged map[string]map[types.NamespacedName]time.Time
 	// pruned is when prune last ran.
 	pruned time.Time
 }
@@ -44,7 +37,6 @@ func newStagings(clk clock.PassiveClock) *stagings {
 		clock:   clk,
 		writing: map[string]int{},
 		removed: map[string]time.Time{},
-		staged:  map[string]map[types.NamespacedName]time.Time{},
 	}
 	s.idle = sync.NewCond(&s.mu)
 	return s
@@ -64,17 +56,10 @@ func (s *stagings) Begin(agentID string) bool {
 	return true
 }
 
-// End follows a Begin; staged is the task when its TASK_STAGING was
-// written (or may have been), the zero name when it was not.
-func (s *stagings) End(agentID string, staged types.NamespacedName) {
+// End follows a Begin, once the staging is written (or failed).
+func (s *stagings) End(agentID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if staged != (types.NamespacedName{}) {
-		if s.staged[agentID] == nil {
-			s.staged[agentID] = map[types.NamespacedName]time.Time{}
-		}
-		s.staged[agentID][staged] = s.clock.Now()
-	}
 	if s.writing[agentID]--; s.writing[agentID] <= 0 {
 		delete(s.writing, agentID)
 		s.idle.Broadcast()
@@ -82,9 +67,9 @@ func (s *stagings) End(agentID string, staged types.NamespacedName) {
 }
 
 // Remove begins (or repeats) the removal of agentID: no task is staged on
-// it from now on. It waits until the stagings being written on it end
-// (each one API write), and returns the tasks staged on it recently.
-func (s *stagings) Remove(agentID string) []types.NamespacedName {
+// it from now on. It returns once the stagings being written on it end
+// (each one API write).
+func (s *stagings) Remove(agentID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.removed[agentID]; !ok {
@@ -93,11 +78,6 @@ func (s *stagings) Remove(agentID string) []types.NamespacedName {
 	for s.writing[agentID] > 0 {
 		s.idle.Wait()
 	}
-	keys := make([]types.NamespacedName, 0, len(s.staged[agentID]))
-	for k := range s.staged[agentID] {
-		keys = append(keys, k)
-	}
-	return keys
 }
 
 // Restore takes back a Remove that marked nothing (its first write
@@ -109,9 +89,9 @@ func (s *stagings) Restore(agentID string) {
 	delete(s.removed, agentID)
 }
 
-// prune forgets stagings and removals older than the informers' lag and
-// the registry's sweeps, at most once a second (admission calls it for
-// every task). The caller holds the lock.
+// prune forgets the removals older than the registry's sweeps, at most
+// once a second (admission calls it for every task). The caller holds the
+// lock.
 func (s *stagings) prune() {
 	now := s.clock.Now()
 	if now.Sub(s.pruned) < time.Second {
@@ -121,16 +101,6 @@ func (s *stagings) prune() {
 	for id, at := range s.removed {
 		if now.Sub(at) > lostSweepPeriod {
 			delete(s.removed, id)
-		}
-	}
-	for id, tasks := range s.staged {
-		for k, at := range tasks {
-			if now.Sub(at) > stagedKeep {
-				delete(tasks, k)
-			}
-		}
-		if len(tasks) == 0 {
-			delete(s.staged, id)
 		}
 	}
 }

@@ -186,6 +186,21 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	return Verdict{State: kmv1.TaskStaging, Agent: a.obj, Need: c.names.ResourceList(need)}
 }
 
+// Assumed lists the tasks reserved on agentID that the informer does not
+// show admitted yet: their TASK_STAGING is being written, was written, or
+// may have been (an unclear write, kept for Grace).
+func (c *Cache) Assumed(agentID string) []types.NamespacedName {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []types.NamespacedName
+	for _, at := range c.assumed {
+		if at.agentID == agentID {
+			keys = append(keys, types.NamespacedName{Namespace: at.obj.Namespace, Name: at.obj.Name})
+		}
+	}
+	return keys
+}
+
 // Forget undoes the reservation of a task whose TASK_STAGING was not
 // written: its offers get back what it took.
 func (c *Cache) Forget(uid types.UID) {

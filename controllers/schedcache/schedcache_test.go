@@ -2,6 +2,7 @@ package schedcache
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -210,9 +211,25 @@ func TestAssumeConfirmForget(t *testing.T) {
 	if u := used(c, "a1"); u != "cpu=1" || rest() != 3000 {
 		t.Fatalf("reserved: agent charged %s, offer rest %d", u, rest())
 	}
+	assumed := func(want ...string) {
+		t.Helper()
+		var got []string
+		for _, k := range c.Assumed("a1") {
+			got = append(got, k.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("assumed on a1: %v, want %v", got, want)
+		}
+		if other := c.Assumed("a2"); len(other) != 0 {
+			t.Errorf("assumed on a2: %v, want none", other)
+		}
+	}
+	assumed("t1")
 	seen := tk.DeepCopy()
 	seen.Status.State, seen.Status.AgentID = kmv1.TaskStaging, "a1"
 	c.Upsert(seen)
+	assumed()
 	s := c.Snapshot()
 	if got := s.Agents[0].Used[0]; got != 1000 {
 		t.Errorf("confirmed by the informer: agent charged %dm cpu, want 1000m", got)
@@ -220,17 +237,21 @@ func TestAssumeConfirmForget(t *testing.T) {
 
 	failed := newTask("t2", "o1").Resources("cpu", "1").Obj()
 	c.Reserve(failed)
+	assumed("t2")
 	c.Forget(failed.UID)
+	assumed()
 	if rest() != 3000 || c.Snapshot().Agents[0].Used[0] != 1000 {
 		t.Errorf("after a failed write: offer rest %d, agent %d", rest(), c.Snapshot().Agents[0].Used[0])
 	}
 
 	unclear := newTask("t3", "o1").Resources("cpu", "1").Obj()
 	c.Reserve(unclear)
+	assumed("t3")
 	clk.Step(Grace + time.Second)
 	if got := c.Snapshot().Agents[0].Used[0]; got != 1000 || rest() != 2000 {
 		t.Errorf("an unclear write past its grace: agent %dm, offer rest %d; want 1000m and 2000", got, rest())
 	}
+	assumed()
 }
 
 // TestCommitRefusesAStalePlan: a plan made before a reservation is not
