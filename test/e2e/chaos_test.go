@@ -201,10 +201,11 @@ func TestChaos(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(dir, "writes.json"), raw, 0o644)
 	}
 	report := invariants.Check(entries, writes, invariants.Campaign)
+	took := time.Since(started)
 	// Where the run's time went, for the make test budget.
 	t.Logf("chaos: faults done after %s, runs finished after %s, churn drained after %s, checked after %s",
-		faulted.Round(time.Second), ranOut.Round(time.Second), drained.Round(time.Second), time.Since(started).Round(time.Second))
-	summary := chaosSummary(seed, plan, applied, len(runs), launched, killed, time.Since(started), report)
+		faulted.Round(time.Second), ranOut.Round(time.Second), drained.Round(time.Second), took.Round(time.Second))
+	summary := chaosSummary(seed, plan, applied, len(runs), launched, killed, took, report)
 	_ = os.WriteFile(filepath.Join(dir, "report.md"), []byte(summary), 0o644)
 	t.Log("\n" + summary)
 	for _, v := range report.Violations {
