@@ -52,11 +52,14 @@ func freeAddr(t *testing.T) string { return inprocess.FreeAddr(t) }
 func addNode(t *testing.T, name string) { inprocess.Node(t, env.Client, name, "4", "8Gi") }
 
 // frameworkWithScheduler creates a framework in a new namespace with a
-// renewed scheduler Lease.
+// renewed scheduler Lease. When the test ends the Lease is released, as
+// a scheduler that exits releases it: a framework still connected would
+// take the offers of the next test's master for its Lease's 5 seconds.
 func frameworkWithScheduler(t *testing.T, name string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	released := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-released })
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "agent-it-"}}
 	if err := env.Client.Create(ctx, ns); err != nil {
 		t.Fatal(err)
@@ -66,6 +69,14 @@ func frameworkWithScheduler(t *testing.T, name string) string {
 	}
 	key := types.NamespacedName{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName(name)}
 	go func() {
+		defer close(released)
+		defer func() {
+			var l coordinationv1.Lease
+			if env.Client.Get(context.Background(), key, &l) == nil {
+				l.Spec.HolderIdentity = nil
+				_ = env.Client.Update(context.Background(), &l)
+			}
+		}()
 		for ctx.Err() == nil {
 			now := metav1.NewMicroTime(time.Now())
 			var l coordinationv1.Lease
@@ -77,7 +88,10 @@ func frameworkWithScheduler(t *testing.T, name string) string {
 				l.Spec.RenewTime = &now
 				_ = env.Client.Update(ctx, &l)
 			}
-			time.Sleep(500 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
 		}
 	}()
 	return ns.Name
