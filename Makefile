@@ -18,11 +18,6 @@ GO        ?= go
 GOFLAGS_MAIN :=
 # 2 cores here and in CI: run two test binaries at a time.
 TEST_PARALLEL ?= 2
-# The scale suite, the longest test package, named first so that it starts
-# first (go test starts packages in the order it is given them): last in
-# ./...'s order, it held the end of the run alone for about two minutes
-# with one core idle.
-TEST_FIRST := ./test/scale
 KUBEBUILDER_ASSETS := $(KUBE_BIN)
 export KUBEBUILDER_ASSETS
 
@@ -104,7 +99,7 @@ verify: $(CONTROLLER_GEN) $(PROTOGEN) ## Check formatting, vet, and that generat
 .PHONY: unit-and-integration
 unit-and-integration: $(ENVTEST_TOOLS) $(KUBE_SCHEDULER) $(KWOK) $(HELM) ## Run the unit, envtest integration and chart tests (the scale suite's small run included).
 	@echo ">> go test (envtest binaries from $(KUBEBUILDER_ASSETS), helm $(HELM), kwok $(KWOK))"
-	HELM_BIN=$(HELM) KWOK_BIN=$(KWOK) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 $(TEST_FIRST) ./...
+	HELM_BIN=$(HELM) KWOK_BIN=$(KWOK) $(GO) test $(GOFLAGS_MAIN) -p $(TEST_PARALLEL) -count=1 ./...
 	cd hack/localcluster && $(GO) test -count=1 ./...
 	cd hack/protogen && $(GO) test -count=1 ./...
 
