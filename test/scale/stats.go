@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +52,7 @@ type Stats struct {
 // readStats reads the controllers' metrics of this process and the API
 // server's request durations.
 func (c *Cluster) readStats(ctx context.Context) (*Stats, error) {
-	s := &Stats{Reconciles: map[string]Timing{}, QueueWait: map[string]Timing{}, Writes: map[string]Timing{}, CPU: cpuSeconds(), at: time.Now()}
+	s := &Stats{Reconciles: map[string]Timing{}, QueueWait: map[string]Timing{}, Writes: map[string]Timing{}, CPU: testenv.ChildCPU(selfName), at: time.Now()}
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		return nil, fmt.Errorf("reading the controllers' metrics: %w", err)
@@ -125,60 +124,8 @@ func (s *Stats) since(before *Stats) *Stats {
 	return out
 }
 
-// cpuSeconds reads the CPU time (user and system) of this process and of
-// each of its children by program name (etcd, kube-apiserver, kwok,
-// kube-scheduler), from /proc.
-func cpuSeconds() map[string]float64 {
-	out := map[string]float64{}
-	self := os.Getpid()
-	if cpu, _, ok := procStat(self); ok {
-		out[selfName] = cpu
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		cpu, ppid, ok := procStat(pid)
-		if !ok || ppid != self {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if err != nil {
-			continue
-		}
-		out[strings.TrimSpace(string(comm))] += cpu
-	}
-	return out
-}
-
-// selfName names this process in cpuSeconds.
+// selfName names this process in the CPU figures.
 const selfName = "this process (master, agents, executors, framework, harness)"
-
-// procStat reads a process's CPU seconds and parent from /proc/pid/stat.
-func procStat(pid int) (cpu float64, ppid int, ok bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / clockTicks, ppid, true
-}
-
-// clockTicks is the kernel's USER_HZ, 100 on Linux.
-const clockTicks = 100
 
 // profileAPIServer takes a CPU profile of kube-apiserver in the background
 // (cfg.ProfileDir), 30 seconds from 5 seconds on, if asked to.
