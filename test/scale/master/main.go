@@ -5,6 +5,9 @@
 //   - the API server's own write rate for a tiny object (a ConfigMap of one
 //     key, created and updated by a few client goroutines), against which
 //     every other figure is read;
+//   - the watch fan-out: what one Task status write and one Event cost the
+//     API server with hundreds of idle watches open, as that many agents
+//     hold theirs;
 //   - P5: failover with thousands of agents and live Tasks: two master
 //     processes, the leader killed (SIGKILL), and the time until the standby
 //     holds the Lease, makes its first offer, and has given every framework
@@ -51,6 +54,10 @@ type config struct {
 	// The API server's write rate.
 	writeClients  []int
 	writeDuration time.Duration
+	// fanoutWatches are the numbers of idle watches, held as that many
+	// agents hold theirs, with which Task status writes and Events are
+	// measured.
+	fanoutWatches []int
 
 	// P4.
 	memAgents     []int
@@ -89,6 +96,7 @@ func parseFlags(args []string) (*config, error) {
 	phases := fs.String("phases", "api,failover,memory,agent", "Which measurements to run, comma-separated: api, failover, memory, agent.")
 	writeClients := fs.String("write-clients", "1,4,16", "Client goroutines of the API server write measurement, comma-separated.")
 	fs.DurationVar(&c.writeDuration, "write-duration", 8*time.Second, "How long each create and each update run of the write measurement lasts.")
+	fanoutWatches := fs.String("fanout-watches", "0,250,1000", "Idle watches of the watch fan-out measurement, comma-separated, ascending; each is one agent's watch of the Tasks on its node and one of the scheduler messages to it.")
 	memAgents := fs.String("memory-agents", "1000,5000", "P4: agent counts, comma-separated, ascending.")
 	memTasks := fs.String("memory-tasks", "0,10000", "P4: Task counts (live and ended together), comma-separated, ascending (the issue's figure: 0,10000,50000).")
 	fs.Float64Var(&c.endedFraction, "ended-fraction", 0.1, "P4: the share of the Tasks that have ended (FINISHED, FAILED, KILLED); the rest are RUNNING.")
@@ -110,6 +118,9 @@ func parseFlags(args []string) (*config, error) {
 	var err error
 	if c.writeClients, err = parseInts(*writeClients); err != nil {
 		return nil, fmt.Errorf("-write-clients: %w", err)
+	}
+	if c.fanoutWatches, err = parseInts(*fanoutWatches); err != nil {
+		return nil, fmt.Errorf("-fanout-watches: %w", err)
 	}
 	if c.memAgents, err = parseInts(*memAgents); err != nil {
 		return nil, fmt.Errorf("-memory-agents: %w", err)
@@ -203,6 +214,11 @@ func run(ctx context.Context, cfg *config) error {
 			return fmt.Errorf("the API server's write rate: %w", err)
 		}
 		rep.apiWrites(rows, cfg)
+		fan, err := b.watchFanout(ctx)
+		if err != nil {
+			return fmt.Errorf("the watch fan-out: %w", err)
+		}
+		rep.watchFanout(fan, cfg)
 	}
 	if cfg.phases["failover"] {
 		rows, err := b.failover(ctx)

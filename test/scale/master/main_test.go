@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,8 +122,11 @@ func TestFlags(t *testing.T) {
 	if !c.phases["api"] || !c.phases["failover"] || !c.phases["memory"] || !c.phases["agent"] {
 		t.Errorf("default phases %v", c.phases)
 	}
+	if !slices.Equal(c.fanoutWatches, []int{0, 250, 1000}) {
+		t.Errorf("default fan-out watches %v", c.fanoutWatches)
+	}
 	for _, bad := range [][]string{{"-phases", "api,speed"}, {"-memory-tasks", "50000,10000"}, {"-ended-fraction", "1.5"},
-		{"-pump-period", "10m", "-agent-ping-timeout", "1m"}, {"-frameworks", "0"}} {
+		{"-pump-period", "10m", "-agent-ping-timeout", "1m"}, {"-frameworks", "0"}, {"-fanout-watches", "1000,250"}, {"-fanout-watches", "-1"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("flags %v accepted", bad)
 		}
