@@ -10,10 +10,11 @@ import (
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -106,6 +107,7 @@ type Agent struct {
 	server       *ExecutorServer
 	updates      *StatusUpdates
 	messages     *messageRelay
+	watches      *messageWatches
 	requeue      *requeuer
 	tasks        *taskReconciler
 	registration *registration
@@ -177,11 +179,10 @@ func CacheOptions(node, leaseNamespace string) cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}:    {Field: own},
-			&kmv1.Agent{}:     {Field: own},
-			&corev1.Pod{}:     {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
-			&kmv1.Task{}:      {Field: fields.OneTermEqualSelector("status.nodeName", node)},
-			&eventsv1.Event{}: {Label: MessageSelector(node)},
+			&corev1.Node{}: {Field: own},
+			&kmv1.Agent{}:  {Field: own},
+			&corev1.Pod{}:  {Field: fields.OneTermEqualSelector("spec.nodeName", node)},
+			&kmv1.Task{}:   {Field: fields.OneTermEqualSelector("status.nodeName", node)},
 			&coordinationv1.Lease{}: {
 				Namespaces: map[string]cache.Config{leaseNamespace: {}},
 				Field:      fields.OneTermEqualSelector("metadata.name", kmv1.AgentLeaseName(node)),
@@ -209,12 +210,22 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := a.tasks.setupRetirement(mgr); err != nil {
 		return fmt.Errorf("setting up the executor retirement: %w", err)
 	}
-	inf, err := mgr.GetCache().GetInformer(ctx, &eventsv1.Event{})
+	events, err := kubernetes.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
-		return fmt.Errorf("watching scheduler messages: %w", err)
+		return fmt.Errorf("a client for scheduler messages: %w", err)
 	}
-	if err := a.messages.watch(inf); err != nil {
-		return err
+	a.watches = newMessageWatches(events, a.Client, a.messages, a.Options.NodeName, a.Clock, a.Log.WithName("messages"))
+	// A task or an executor pod that arrives may need its namespace's
+	// messages watched.
+	poke := toolscache.ResourceEventHandlerFuncs{AddFunc: func(any) { a.watches.poke() }}
+	for _, obj := range []client.Object{&kmv1.Task{}, &corev1.Pod{}} {
+		inf, err := mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T for the namespaces of scheduler messages: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(poke); err != nil {
+			return fmt.Errorf("watching %T for the namespaces of scheduler messages: %w", obj, err)
+		}
 	}
 	return mgr.Add(a)
 }
@@ -261,6 +272,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	metrics.ObserveStatusUpdateBacklog(a.updates.Backlog)
 	go a.updates.Run(ctx)
 	go a.messages.run(ctx)
+	go a.watches.run(ctx)
 	a.registration.run(ctx)
 	return nil
 }

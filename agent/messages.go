@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
@@ -27,7 +26,8 @@ import (
 const messageCallTimeout = 8 * time.Second
 
 // MessageSelector selects the Events that carry scheduler messages to the
-// executors on node; the agent's cache holds only those.
+// executors on node; the agent watches only those, in the namespaces where
+// its executors run (messageWatches).
 func MessageSelector(node string) labels.Selector { return messages.ToExecutorsOn(node) }
 
 // outbox stores executors' messages to their schedulers: each becomes an
@@ -95,11 +95,12 @@ func runsHere(tasks client.Reader, server *ExecutorServer, id *identity) func(co
 }
 
 // messageRelay carries the schedulers' messages to the executors on this
-// node. It keeps each message (an Event in the agent's cache) until its
-// executor acknowledges it, and streams the messages of each sender in
-// sequence order: on arrival when the executor is subscribed, and all that
-// it has not acknowledged whenever it subscribes again. The executor drops
-// what it has seen, so each message is delivered once.
+// node. It keeps each message (an Event that a watch of its namespace
+// brought, see messageWatches) until its executor acknowledges it, and
+// streams the messages of each sender in sequence order: on arrival when
+// the executor is subscribed, and all that it has not acknowledged
+// whenever it subscribes again. The executor drops what it has seen, so
+// each message is delivered once.
 //
 // A message to an executor that neither runs nor starts here is dropped, as
 // Mesos drops it; one to an executor that is starting waits for it to
@@ -109,12 +110,17 @@ type messageRelay struct {
 	deleter *messages.Deleter
 	known   func(context.Context, ExecutorKey) bool
 	log     logr.Logger
-	reg     toolscache.ResourceEventHandlerRegistration
 
-	mu   sync.Mutex
-	open bool // the informer's first list has been taken
-	// ctx is the relay's run context, from when it opens: the informer
-	// calls arrived without one.
+	mu sync.Mutex
+	// open is set once the agent runs with its caches synced: only then
+	// do they tell which executors run here.
+	open bool
+	// synced holds the namespaces whose watch has taken its first list:
+	// only then are the messages of a sender there known to be all in, in
+	// order, and sent on.
+	synced map[string]bool
+	// ctx is the relay's run context, from when it opens: the informers
+	// call arrived without one.
 	ctx    context.Context
 	queues map[ExecutorKey]*messageQueue
 	byUID  map[types.UID]ExecutorKey
@@ -129,12 +135,12 @@ type messageQueue struct {
 
 func newMessageRelay(server *ExecutorServer, deleter *messages.Deleter, known func(context.Context, ExecutorKey) bool, log logr.Logger) *messageRelay {
 	return &messageRelay{server: server, deleter: deleter, known: known, log: log,
-		queues: map[ExecutorKey]*messageQueue{}, byUID: map[types.UID]ExecutorKey{}}
+		synced: map[string]bool{}, queues: map[ExecutorKey]*messageQueue{}, byUID: map[types.UID]ExecutorKey{}}
 }
 
-// watch registers the relay with the informer of message Events.
-func (r *messageRelay) watch(inf cache.Informer) error {
-	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+// handler is what the relay takes from a watch of message Events.
+func (r *messageRelay) handler() toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(o any) {
 			if e, ok := o.(*eventsv1.Event); ok {
 				r.arrived(e)
@@ -148,36 +154,68 @@ func (r *messageRelay) watch(inf cache.Informer) error {
 				r.gone(e.UID)
 			}
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("watching scheduler messages: %w", err)
 	}
-	r.reg = reg
-	return nil
 }
 
-// run deletes acknowledged messages until ctx ends, and opens the relay
-// once the informer's first list is in: only then are the messages of one
-// sender known to be all there, in order, and the agent's caches (which
-// tell the executors that run here) filled. It runs with the agent, after
-// the manager has synced its caches.
+// run deletes acknowledged messages until ctx ends, and opens the relay:
+// it runs with the agent, after the manager has synced its caches (which
+// tell the executors that run here).
 func (r *messageRelay) run(ctx context.Context) {
 	go r.deleter.Run(ctx)
-	if r.reg == nil || !toolscache.WaitForCacheSync(ctx.Done(), r.reg.HasSynced) {
-		return
-	}
 	r.start(ctx)
 }
 
-// start streams what the relay holds, in order, and what arrives from now
-// on, until ctx ends; it drops the messages of executors that do not run
-// here.
+// start opens the relay: what it holds of the namespaces whose watch has
+// synced is sent on (or dropped), and what arrives from now on, until ctx
+// ends.
 func (r *messageRelay) start(ctx context.Context) {
 	r.mu.Lock()
 	r.open, r.ctx = true, ctx
-	keys := make([]ExecutorKey, 0, len(r.queues))
+	r.mu.Unlock()
+	r.release(func(string) bool { return true })
+}
+
+// namespaceSynced marks namespace ns's watch as having taken its first list, and
+// sends on what waits there.
+func (r *messageRelay) namespaceSynced(ns string) {
+	r.mu.Lock()
+	r.synced[ns] = true
+	r.mu.Unlock()
+	r.release(func(n string) bool { return n == ns })
+}
+
+// namespaceStopped forgets namespace ns, whose watch ended: no executor
+// runs there any more, and a watch started again lists what is left.
+func (r *messageRelay) namespaceStopped(ns string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.synced, ns)
+	for k, q := range r.queues {
+		if k.Namespace != ns {
+			continue
+		}
+		for _, m := range q.msgs {
+			delete(r.byUID, m.UID)
+		}
+		delete(r.queues, k)
+	}
+}
+
+// release streams, in order, what the relay holds for the executors of
+// the namespaces in, once the relay is open and their namespaces synced,
+// and drops the messages of executors that do not run here.
+func (r *messageRelay) release(in func(ns string) bool) {
+	r.mu.Lock()
+	if !r.open {
+		r.mu.Unlock()
+		return
+	}
+	ctx := r.ctx
+	var keys []ExecutorKey
 	for k := range r.queues {
-		keys = append(keys, k)
+		if in(k.Namespace) && r.synced[k.Namespace] {
+			keys = append(keys, k)
+		}
 	}
 	r.mu.Unlock()
 	for _, k := range keys {
@@ -199,7 +237,7 @@ func (r *messageRelay) arrived(e *eventsv1.Event) {
 	}
 	k := ExecutorKey{Namespace: e.Namespace, Framework: m.Framework, ExecutorID: m.ExecutorID}
 	r.mu.Lock()
-	open, ctx := r.open, r.ctx
+	open, ctx := r.open && r.synced[k.Namespace], r.ctx
 	r.mu.Unlock()
 	if open && !r.known(ctx, k) {
 		r.log.Info("dropping a message for an executor that does not run on this agent", "executor", k.String(), "sender", m.Sender, "sequence", m.Sequence)
@@ -259,7 +297,7 @@ func (r *messageRelay) flush(k ExecutorKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	q := r.queues[k]
-	if !r.open || q == nil {
+	if !r.open || !r.synced[k.Namespace] || q == nil {
 		return
 	}
 	gen, ok := r.server.Subscription(k)

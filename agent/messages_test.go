@@ -128,8 +128,8 @@ func (f *relayFixture) stored(e *eventsv1.Event) bool {
 
 // TestMessageRelay: the agent holds the scheduler messages for an executor
 // until it acknowledges them. It streams each sender's messages in
-// sequence order, those of the informer's first list (which come in no
-// useful order) once it has them all; it sends again to a new subscription
+// sequence order, those of its namespace watch's first list (which come in
+// no useful order) once it has them all and the agent runs; it sends again to a new subscription
 // what the executor has not acknowledged, and deletes what it has. It drops
 // messages for executors that do not run here, and repeats.
 func TestMessageRelay(t *testing.T) {
@@ -142,6 +142,12 @@ func TestMessageRelay(t *testing.T) {
 	two := f.send("e", "s", 2)
 	f.send("e", "t", 1)
 	f.relay.start(f.ctx)
+	select {
+	case m := <-stream:
+		t.Fatalf("message %s sent before its namespace's watch had its first list", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	f.relay.namespaceSynced("ns")
 	if d := cmp.Diff([]string{"s1", "s2", "s3", "t1"}, f.next(stream, 4)); d != "" {
 		t.Errorf("first list (-want +got):\n%s", d)
 	}
@@ -172,6 +178,20 @@ func TestMessageRelay(t *testing.T) {
 	// A retired executor's messages go too.
 	f.relay.drop(k, "test")
 	eventually(t, "the retired executor's messages deleted", func() bool { return !f.stored(three) })
+
+	// A namespace whose watch stops is forgotten, its messages held
+	// again until a new watch has its first list.
+	five := f.send("e", "s", 5)
+	if d := cmp.Diff([]string{"s5"}, f.next(again, 1)); d != "" {
+		t.Errorf("on arrival (-want +got):\n%s", d)
+	}
+	f.relay.namespaceStopped("ns")
+	f.relay.mu.Lock()
+	held := len(f.relay.queues)
+	f.relay.mu.Unlock()
+	if held != 0 || !f.stored(five) {
+		t.Errorf("after its namespace's watch stopped: %d queues held, message stored %v; want none held and the message kept for the next watch", held, f.stored(five))
+	}
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
