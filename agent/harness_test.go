@@ -8,12 +8,9 @@ import (
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -57,9 +54,7 @@ func addNode(t *testing.T, name string) { inprocess.Node(t, env.Client, name, "4
 // take the offers of the next test's master for its Lease's 5 seconds.
 func frameworkWithScheduler(t *testing.T, name string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	released := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-released })
+	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "agent-it-"}}
 	if err := env.Client.Create(ctx, ns); err != nil {
 		t.Fatal(err)
@@ -68,32 +63,8 @@ func frameworkWithScheduler(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	key := types.NamespacedName{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName(name)}
-	go func() {
-		defer close(released)
-		defer func() {
-			var l coordinationv1.Lease
-			if env.Client.Get(context.Background(), key, &l) == nil {
-				l.Spec.HolderIdentity = nil
-				_ = env.Client.Update(context.Background(), &l)
-			}
-		}()
-		for ctx.Err() == nil {
-			now := metav1.NewMicroTime(time.Now())
-			var l coordinationv1.Lease
-			if err := env.Client.Get(ctx, key, &l); apierrors.IsNotFound(err) {
-				l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
-					Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test"), LeaseDurationSeconds: ptr.To(int32(5)), RenewTime: &now}}
-				_ = env.Client.Create(ctx, &l)
-			} else if err == nil {
-				l.Spec.RenewTime = &now
-				_ = env.Client.Update(ctx, &l)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}()
+	inprocess.HoldLease(t, env.Client, key, inprocess.LeaseHold{Kind: kmv1.LeaseKindScheduler, Duration: 5 * time.Second,
+		Every: 500 * time.Millisecond, Release: true})
 	return ns.Name
 }
 

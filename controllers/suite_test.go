@@ -3,7 +3,6 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,11 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -66,45 +63,8 @@ func renewLease(t *testing.T, key types.NamespacedName, kind string, duration ti
 // renewLeaseSkewed renews a Lease as a holder whose clock is off by skew.
 func renewLeaseSkewed(t *testing.T, key types.NamespacedName, kind string, duration, skew time.Duration) *heartbeat {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelLease: kind}}}
-	renew := func() error {
-		now := metav1.NewMicroTime(time.Now().Add(skew))
-		var cur coordinationv1.Lease
-		err := env.Client.Get(ctx, key, &cur)
-		if apierrors.IsNotFound(err) {
-			l := lease.DeepCopy()
-			l.Spec = coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test"), LeaseDurationSeconds: ptr.To(int32(duration / time.Second)), RenewTime: &now}
-			return env.Client.Create(ctx, l)
-		}
-		if err != nil {
-			return err
-		}
-		cur.Spec.RenewTime = &now
-		cur.Spec.HolderIdentity = ptr.To("test")
-		return env.Client.Update(ctx, &cur)
-	}
-	if err := renew(); err != nil {
-		t.Fatalf("creating lease %s: %v", key, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(150 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				_ = renew()
-			}
-		}
-	}()
-	var once sync.Once
-	h := &heartbeat{stop: func() { once.Do(func() { cancel(); <-done }) }}
-	t.Cleanup(h.stop)
-	return h
+	h := inprocess.HoldLease(t, env.Client, key, inprocess.LeaseHold{Kind: kind, Duration: duration, Skew: skew})
+	return &heartbeat{stop: h.Stop}
 }
 
 // addAgent creates a Node, its Agent and a renewed heartbeat Lease.

@@ -11,19 +11,16 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
@@ -38,36 +35,7 @@ import (
 // until the test ends, as an agent's heartbeat or a connected scheduler.
 func holdLease(t *testing.T, c client.Client, ns, name, kind string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	key := types.NamespacedName{Namespace: ns, Name: name}
-	renew := func() error {
-		now := metav1.NewMicroTime(time.Now())
-		var l coordinationv1.Lease
-		if err := c.Get(ctx, key, &l); err != nil {
-			l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{kmv1.LabelLease: kind}},
-				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test"), LeaseDurationSeconds: ptr.To[int32](1), RenewTime: &now}}
-			return c.Create(ctx, &l)
-		}
-		l.Spec.RenewTime = &now
-		return c.Update(ctx, &l)
-	}
-	must(t, renew())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(150 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				_ = renew()
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	inprocess.HoldLease(t, c, types.NamespacedName{Namespace: ns, Name: name}, inprocess.LeaseHold{Kind: kind, Duration: time.Second})
 }
 
 // runWith runs `kubectl mesos args...` with o (its streams set here) and
