@@ -63,7 +63,7 @@ func renewLease(t *testing.T, key types.NamespacedName, kind string, duration ti
 // renewLeaseSkewed renews a Lease as a holder whose clock is off by skew.
 func renewLeaseSkewed(t *testing.T, key types.NamespacedName, kind string, duration, skew time.Duration) *heartbeat {
 	t.Helper()
-	h := inprocess.HoldLease(t, env.Client, key, inprocess.LeaseHold{Kind: kind, Duration: duration, Skew: skew})
+	h := inprocess.HoldLease(t, env.Client, key, inprocess.LeaseHold{Kind: kind, Duration: duration, Skew: skew, Release: kind == kmv1.LeaseKindScheduler})
 	return &heartbeat{stop: h.Stop}
 }
 
