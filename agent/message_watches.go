@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"sort"
 	"sync"
 	"time"
 
@@ -183,16 +182,4 @@ func (w *messageWatches) stopAll() {
 		nw.stop()
 		delete(w.running, ns)
 	}
-}
-
-// watching lists the namespaces watched, sorted (for tests).
-func (w *messageWatches) watching() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.running))
-	for ns := range w.running {
-		out = append(out, ns)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
@@ -308,7 +307,7 @@ func addAgent(t *testing.T, node, endpoint string, res ...string) {
 func registerAgent(t *testing.T, a *kmv1.Agent) {
 	t.Helper()
 	node := a.Name
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
 	if err := env.Client.Create(ctx, n); err != nil {
 		t.Fatal(err)
@@ -317,39 +316,15 @@ func registerAgent(t *testing.T, a *kmv1.Agent) {
 		t.Fatal(err)
 	}
 	key := types.NamespacedName{Namespace: inprocess.SystemNamespace, Name: kmv1.AgentLeaseName(node)}
-	renew := func() {
-		now := metav1.NewMicroTime(time.Now())
-		var l coordinationv1.Lease
-		if err := env.Client.Get(ctx, key, &l); err != nil {
-			l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindAgent}},
-				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node), LeaseDurationSeconds: ptr.To(int32(1)), RenewTime: &now}}
-			_ = env.Client.Create(ctx, &l)
-			return
-		}
-		l.Spec.RenewTime = &now
-		_ = env.Client.Update(ctx, &l)
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: key.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
 	}
-	renew()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(150 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				renew()
-			}
-		}
-	}()
+	// Registered first, so it runs after the Lease's holder has stopped.
 	t.Cleanup(func() {
-		cancel()
-		<-done
 		bg := context.Background()
 		_ = env.Client.Delete(bg, &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: node}})
 		_ = env.Client.Delete(bg, n)
 		_ = env.Client.Delete(bg, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})
 	})
+	inprocess.HoldLease(t, env.Client, key, inprocess.LeaseHold{Kind: kmv1.LeaseKindAgent, Duration: time.Second})
 }
