@@ -272,7 +272,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	metrics.ObserveStatusUpdateBacklog(a.updates.Backlog)
 	go a.updates.Run(ctx)
 	go a.messages.run(ctx)
-	go a.watches.run(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); a.watches.run(ctx) }()
+	defer func() { <-watched }()
 	a.registration.run(ctx)
 	return nil
 }

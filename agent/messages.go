@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
@@ -73,26 +74,45 @@ func (o *outbox) store(ctx context.Context, k ExecutorKey, m executorapi.Message
 	}
 }
 
-// runsHere returns whether executor k runs, or is starting, on this agent:
-// it is subscribed, or a live task of this agentID names it.
-func runsHere(tasks client.Reader, server *ExecutorServer, id *identity) func(context.Context, ExecutorKey) bool {
-	return func(ctx context.Context, k ExecutorKey) bool {
-		if server.Subscribed(k) {
-			return true
-		}
-		var l kmv1.TaskList
-		if err := tasks.List(ctx, &l, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
-			return false
-		}
+// runsHere returns whether executor k runs, or is starting, on this agent
+// (it is subscribed, or a live task of this agentID names it), and since
+// when: its pod's creation, or while it has no pod yet its first live
+// task's (zero when neither is known).
+func runsHere(c client.Reader, server *ExecutorServer, id *identity) func(context.Context, ExecutorKey) (time.Time, bool) {
+	return func(ctx context.Context, k ExecutorKey) (time.Time, bool) {
 		agentID := id.get()
+		var pod corev1.Pod
+		podErr := c.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: executorPodName(k, agentID)}, &pod)
+		var since time.Time
+		if podErr == nil && pod.DeletionTimestamp == nil {
+			since = pod.CreationTimestamp.Time
+		}
+		runs := server.Subscribed(k)
+		var l kmv1.TaskList
+		if err := c.List(ctx, &l, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
+			return since, runs
+		}
+		var first time.Time
 		for i := range l.Items {
 			if t := &l.Items[i]; t.Status.AgentID == agentID && !t.Status.State.IsTerminal() {
-				return true
+				runs = true
+				if first.IsZero() || t.CreationTimestamp.Time.Before(first) {
+					first = t.CreationTimestamp.Time
+				}
 			}
 		}
-		return false
+		if since.IsZero() {
+			since = first
+		}
+		return since, runs
 	}
 }
+
+// staleMargin is how much earlier than an executor's start a message must
+// have been sent to be taken for one to an earlier run of that executor:
+// the start is read in whole seconds, and the sender's clock may be a
+// little off the API server's.
+const staleMargin = 2 * time.Second
 
 // messageRelay carries the schedulers' messages to the executors on this
 // node. It keeps each message (an Event that a watch of its namespace
@@ -103,13 +123,16 @@ func runsHere(tasks client.Reader, server *ExecutorServer, id *identity) func(co
 // each message is delivered once.
 //
 // A message to an executor that neither runs nor starts here is dropped, as
-// Mesos drops it; one to an executor that is starting waits for it to
-// subscribe.
+// Mesos drops it, and so is one sent before the executor's present run
+// started (to an earlier run of the same executor ID, held while nothing
+// watched its namespace here); one to an executor that is starting waits
+// for it to subscribe.
 type messageRelay struct {
 	server  *ExecutorServer
 	deleter *messages.Deleter
-	known   func(context.Context, ExecutorKey) bool
-	log     logr.Logger
+	// runs tells whether an executor runs or starts here, and since when.
+	runs func(context.Context, ExecutorKey) (time.Time, bool)
+	log  logr.Logger
 
 	mu sync.Mutex
 	// open is set once the agent runs with its caches synced: only then
@@ -133,8 +156,8 @@ type messageQueue struct {
 	sent map[string]uint64 // per sender, the highest sequence sent on it
 }
 
-func newMessageRelay(server *ExecutorServer, deleter *messages.Deleter, known func(context.Context, ExecutorKey) bool, log logr.Logger) *messageRelay {
-	return &messageRelay{server: server, deleter: deleter, known: known, log: log,
+func newMessageRelay(server *ExecutorServer, deleter *messages.Deleter, runs func(context.Context, ExecutorKey) (time.Time, bool), log logr.Logger) *messageRelay {
+	return &messageRelay{server: server, deleter: deleter, runs: runs, log: log,
 		synced: map[string]bool{}, queues: map[ExecutorKey]*messageQueue{}, byUID: map[types.UID]ExecutorKey{}}
 }
 
@@ -219,11 +242,48 @@ func (r *messageRelay) release(in func(ns string) bool) {
 	}
 	r.mu.Unlock()
 	for _, k := range keys {
-		if r.known(ctx, k) {
-			r.flush(k)
-		} else {
+		since, ok := r.runs(ctx, k)
+		if !ok {
 			r.drop(k, "dropping the messages of an executor that does not run on this agent")
+			continue
 		}
+		r.dropStale(k, since)
+		r.flush(k)
+	}
+}
+
+// stale reports whether m was sent to an earlier run of an executor that
+// started at since: a Mesos agent drops a message to an executor that does
+// not run, and a later executor of the same ID must not get it.
+func stale(m messages.Message, since time.Time) bool {
+	return !since.IsZero() && m.Time.Before(since.Add(-staleMargin))
+}
+
+// dropStale deletes the messages held for executor k that were sent
+// before its run that started at since.
+func (r *messageRelay) dropStale(k ExecutorKey, since time.Time) {
+	r.mu.Lock()
+	q := r.queues[k]
+	var old []messages.Message
+	if q != nil {
+		kept := q.msgs[:0]
+		for _, m := range q.msgs {
+			if stale(m, since) {
+				old = append(old, m)
+				delete(r.byUID, m.UID)
+				continue
+			}
+			kept = append(kept, m)
+		}
+		q.msgs = kept
+		if len(q.msgs) == 0 {
+			delete(r.queues, k)
+		}
+	}
+	r.mu.Unlock()
+	for _, m := range old {
+		r.log.Info("dropping a message sent before its executor started on this agent", "executor", k.String(), "sender", m.Sender, "sequence", m.Sequence)
+		r.deleter.Delete(k.Namespace, m)
 	}
 }
 
@@ -239,10 +299,13 @@ func (r *messageRelay) arrived(e *eventsv1.Event) {
 	r.mu.Lock()
 	open, ctx := r.open && r.synced[k.Namespace], r.ctx
 	r.mu.Unlock()
-	if open && !r.known(ctx, k) {
-		r.log.Info("dropping a message for an executor that does not run on this agent", "executor", k.String(), "sender", m.Sender, "sequence", m.Sequence)
-		r.deleter.Delete(e.Namespace, m)
-		return
+	if open {
+		since, ok := r.runs(ctx, k)
+		if !ok || stale(m, since) {
+			r.log.Info("dropping a message for an executor that does not run on this agent (or ran before)", "executor", k.String(), "sender", m.Sender, "sequence", m.Sequence)
+			r.deleter.Delete(e.Namespace, m)
+			return
+		}
 	}
 	r.mu.Lock()
 	q := r.queues[k]
@@ -263,6 +326,13 @@ func (r *messageRelay) arrived(e *eventsv1.Event) {
 	messages.Sort(q.msgs)
 	r.byUID[m.UID] = k
 	r.mu.Unlock()
+	if !open {
+		// Its namespace's first list (or the agent's start) may have been
+		// released since it was read above, without it: release again, so
+		// that it is checked and sent on, or held until then.
+		r.release(func(ns string) bool { return ns == k.Namespace })
+		return
+	}
 	r.flush(k)
 }
 

@@ -34,6 +34,8 @@ type relayFixture struct {
 	c     client.Client
 	relay *messageRelay
 	known map[string]bool
+	// since is when each executor's present run started (zero: unknown).
+	since map[string]time.Time
 }
 
 func newRelayFixture(t *testing.T) *relayFixture {
@@ -46,10 +48,12 @@ func newRelayFixture(t *testing.T) *relayFixture {
 	}
 	go func() { _ = srv.Serve(ctx, ln) }()
 	f := &relayFixture{t: t, ctx: ctx, addr: ln.Addr().String(), c: fake.NewClientBuilder().WithScheme(scheme.New()).Build(),
-		known: map[string]bool{"e": true}}
+		known: map[string]bool{"e": true}, since: map[string]time.Time{}}
 	deleter := messages.NewDeleter(f.c, logr.Discard())
 	go deleter.Run(ctx)
-	f.relay = newMessageRelay(srv, deleter, func(_ context.Context, k ExecutorKey) bool { return f.known[k.ExecutorID] }, logr.Discard())
+	f.relay = newMessageRelay(srv, deleter, func(_ context.Context, k ExecutorKey) (time.Time, bool) {
+		return f.since[k.ExecutorID], f.known[k.ExecutorID]
+	}, logr.Discard())
 	return f
 }
 
@@ -57,8 +61,14 @@ func newRelayFixture(t *testing.T) *relayFixture {
 // as the agent's informer does.
 func (f *relayFixture) send(executor, sender string, seq uint64) *eventsv1.Event {
 	f.t.Helper()
+	return f.sendAt(executor, sender, seq, time.Now())
+}
+
+// sendAt is send of a message sent at the time at.
+func (f *relayFixture) sendAt(executor, sender string, seq uint64, at time.Time) *eventsv1.Event {
+	f.t.Helper()
 	m := messages.Message{To: kmv1.MessageToExecutor, Framework: "fw", Node: "n", ExecutorID: executor, Sender: sender, Sequence: seq,
-		Data: fmt.Sprintf("%s%d", sender, seq), Time: time.Now()}
+		Data: fmt.Sprintf("%s%d", sender, seq), Time: at}
 	e := messages.Event("ns", "fw-uid", m, messages.ControllerScheduler, "test")
 	if old := (&eventsv1.Event{}); f.c.Get(f.ctx, client.ObjectKeyFromObject(e), old) == nil {
 		e.Name += "-again" // a repeat, stored under another name here
@@ -191,6 +201,32 @@ func TestMessageRelay(t *testing.T) {
 	f.relay.mu.Unlock()
 	if held != 0 || !f.stored(five) {
 		t.Errorf("after its namespace's watch stopped: %d queues held, message stored %v; want none held and the message kept for the next watch", held, f.stored(five))
+	}
+}
+
+// TestMessageRelayDropsMessagesToAnEarlierRun: a message sent before the
+// executor's present run started on this agent (to an earlier run of the
+// same executor ID, kept while nothing here watched its namespace) is
+// dropped and its Event deleted, whether the namespace's first list brings
+// it or it arrives later; one sent since is delivered.
+func TestMessageRelayDropsMessagesToAnEarlierRun(t *testing.T) {
+	f := newRelayFixture(t)
+	started := time.Now()
+	f.since["e"] = started
+	stream := f.subscribe()
+	old := f.sendAt("e", "s", 1, started.Add(-time.Minute))
+	f.sendAt("e", "s", 2, started.Add(time.Second))
+	f.relay.start(f.ctx)
+	f.relay.namespaceSynced("ns")
+	if d := cmp.Diff([]string{"s2"}, f.next(stream, 1)); d != "" {
+		t.Errorf("first list (-want +got):\n%s", d)
+	}
+	eventually(t, "the message to the earlier run deleted", func() bool { return !f.stored(old) })
+	older := f.sendAt("e", "t", 1, started.Add(-time.Hour))
+	eventually(t, "a message to the earlier run, on arrival, deleted", func() bool { return !f.stored(older) })
+	f.sendAt("e", "t", 2, time.Now())
+	if d := cmp.Diff([]string{"t2"}, f.next(stream, 1)); d != "" {
+		t.Errorf("on arrival (-want +got):\n%s", d)
 	}
 }
 
