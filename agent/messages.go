@@ -262,29 +262,36 @@ func stale(m messages.Message, since time.Time) bool {
 // dropStale deletes the messages held for executor k that were sent
 // before its run that started at since.
 func (r *messageRelay) dropStale(k ExecutorKey, since time.Time) {
-	r.mu.Lock()
-	q := r.queues[k]
-	var old []messages.Message
-	if q != nil {
-		kept := q.msgs[:0]
-		for _, m := range q.msgs {
-			if stale(m, since) {
-				old = append(old, m)
-				delete(r.byUID, m.UID)
-				continue
-			}
-			kept = append(kept, m)
-		}
-		q.msgs = kept
-		if len(q.msgs) == 0 {
-			delete(r.queues, k)
-		}
-	}
-	r.mu.Unlock()
-	for _, m := range old {
+	for _, m := range r.take(k, func(m messages.Message) bool { return stale(m, since) }) {
 		r.log.Info("dropping a message sent before its executor started on this agent", "executor", k.String(), "sender", m.Sender, "sequence", m.Sequence)
 		r.deleter.Delete(k.Namespace, m)
 	}
+}
+
+// take removes from executor k's queue the messages that match, and
+// returns them.
+func (r *messageRelay) take(k ExecutorKey, match func(messages.Message) bool) []messages.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queues[k]
+	if q == nil {
+		return nil
+	}
+	var out []messages.Message
+	kept := q.msgs[:0]
+	for _, m := range q.msgs {
+		if match(m) {
+			out = append(out, m)
+			delete(r.byUID, m.UID)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	q.msgs = kept
+	if len(q.msgs) == 0 {
+		delete(r.queues, k)
+	}
+	return out
 }
 
 // arrived takes a message Event from the cache.
@@ -396,28 +403,7 @@ func (r *messageRelay) acknowledge(k ExecutorKey, ids []executorapi.MessageID) {
 	for _, id := range ids {
 		upTo[id.Sender] = max(upTo[id.Sender], id.Sequence)
 	}
-	r.mu.Lock()
-	q := r.queues[k]
-	if q == nil {
-		r.mu.Unlock()
-		return
-	}
-	var done []messages.Message
-	kept := q.msgs[:0]
-	for _, m := range q.msgs {
-		if m.Sequence <= upTo[m.Sender] {
-			done = append(done, m)
-			delete(r.byUID, m.UID)
-			continue
-		}
-		kept = append(kept, m)
-	}
-	q.msgs = kept
-	if len(q.msgs) == 0 {
-		delete(r.queues, k)
-	}
-	r.mu.Unlock()
-	for _, m := range done {
+	for _, m := range r.take(k, func(m messages.Message) bool { return m.Sequence <= upTo[m.Sender] }) {
 		r.deleter.Delete(k.Namespace, m)
 	}
 }
@@ -425,20 +411,12 @@ func (r *messageRelay) acknowledge(k ExecutorKey, ids []executorapi.MessageID) {
 // drop deletes the messages that wait for executor k, which has ended or
 // never ran here, and logs why.
 func (r *messageRelay) drop(k ExecutorKey, why string) {
-	r.mu.Lock()
-	q := r.queues[k]
-	delete(r.queues, k)
-	if q != nil {
-		for _, m := range q.msgs {
-			delete(r.byUID, m.UID)
-		}
-	}
-	r.mu.Unlock()
-	if q == nil {
+	msgs := r.take(k, func(messages.Message) bool { return true })
+	if len(msgs) == 0 {
 		return
 	}
-	r.log.Info(why, "executor", k.String(), "messages", len(q.msgs))
-	for _, m := range q.msgs {
+	r.log.Info(why, "executor", k.String(), "messages", len(msgs))
+	for _, m := range msgs {
 		r.deleter.Delete(k.Namespace, m)
 	}
 }
