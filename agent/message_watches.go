@@ -36,8 +36,8 @@ const messageWatchResync = 10 * time.Second
 // every watch of Events is a watch of etcd of its own, to which the API
 // server decodes and hands every Event written in its scope: across all
 // namespaces, every agent would pay for every Event of the cluster, which
-// made an Event cost the API server 6 to 7 times as much with 250 to 1,000
-// agents (docs/performance.md, "The watch fan-out"). Watched per
+// made an Event cost the API server 5.4 times as much with 1,000 agents
+// (docs/performance.md, "The watch fan-out"). Watched per
 // namespace, an Event reaches only the agents whose executors run there.
 type messageWatches struct {
 	// events lists and watches Events as the agent.

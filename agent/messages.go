@@ -332,11 +332,13 @@ func (r *messageRelay) arrived(e *eventsv1.Event) {
 	q.msgs = append(q.msgs, m)
 	messages.Sort(q.msgs)
 	r.byUID[m.UID] = k
+	openedSince := !open && r.open && r.synced[k.Namespace]
 	r.mu.Unlock()
-	if !open {
-		// Its namespace's first list (or the agent's start) may have been
-		// released since it was read above, without it: release again, so
-		// that it is checked and sent on, or held until then.
+	if openedSince {
+		// Its namespace's first list (or the agent's start) was released
+		// between the check above and the queueing, without it: release
+		// again, so that it is checked and sent on. While still closed, it
+		// waits for that release.
 		r.release(func(ns string) bool { return ns == k.Namespace })
 		return
 	}
