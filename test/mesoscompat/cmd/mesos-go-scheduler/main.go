@@ -6,8 +6,11 @@
 // to the master that SUBSCRIBED names), launches -tasks
 // command tasks that sleep -sleep seconds, one each, acknowledges every
 // update, subscribes again with its framework ID whenever its connection
-// ends, and tears the framework down once every task has finished. Each
-// step is printed as one line, "SCENARIO <json>".
+// ends, and tears the framework down once every task has finished. A task
+// the master refuses because its offer was rescinded before the ACCEPT
+// reached it (TASK_LOST or TASK_DROPPED, REASON_INVALID_OFFERS) was never
+// launched, and is launched again on a later offer, as a Mesos framework
+// must. Each step is printed as one line, "SCENARIO <json>".
 package main
 
 import (
@@ -52,8 +55,11 @@ type framework struct {
 	total    int
 	sleep    int
 	launched int
-	states   map[string]mesos.TaskState
-	done     bool
+	// again holds the tasks to launch again: the master refused their
+	// offers.
+	again  []string
+	states map[string]mesos.TaskState
+	done   bool
 }
 
 func main() {
@@ -96,6 +102,10 @@ func main() {
 		scheduler.Event_OFFERS: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
 			return fw.offers(ctx, cli, e.GetOffers().GetOffers())
 		}),
+		scheduler.Event_RESCIND: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
+			report("rescind", map[string]any{"offer": e.GetRescind().OfferID.Value})
+			return nil
+		}),
 		scheduler.Event_UPDATE: controller.AckStatusUpdates(cli).AndThen().HandleF(func(ctx context.Context, e *scheduler.Event) error {
 			return fw.update(ctx, cli, e.GetUpdate().GetStatus(), cancel)
 		}),
@@ -124,17 +134,20 @@ func main() {
 
 func proto[T any](v T) *T { return &v }
 
-// offers launches the tasks not launched yet, one an offer, and declines
-// the rest.
+// offers launches the tasks not launched yet (those to launch again
+// first), one an offer, and declines the rest.
 func (fw *framework) offers(ctx context.Context, cli calls.Caller, offers []mesos.Offer) error {
 	for _, o := range offers {
 		fw.mu.Lock()
-		launch := fw.launched < fw.total
 		var id string
-		if launch {
+		switch {
+		case len(fw.again) > 0:
+			id, fw.again = fw.again[0], fw.again[1:]
+		case fw.launched < fw.total:
 			fw.launched++
 			id = fmt.Sprintf("task-%d", fw.launched)
 		}
+		launch := id != ""
 		fw.mu.Unlock()
 		if !launch {
 			if err := calls.CallNoData(ctx, cli, calls.Decline(o.ID).With(calls.RefuseSeconds(time.Second))); err != nil {
@@ -147,7 +160,7 @@ func (fw *framework) offers(ctx context.Context, cli calls.Caller, offers []meso
 			Resources: []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)},
 			Command:   &mesos.CommandInfo{Value: proto(fmt.Sprintf("sleep %d", fw.sleep))},
 		}
-		report("launch", map[string]any{"task": id, "agent": o.AgentID.Value})
+		report("launch", map[string]any{"task": id, "agent": o.AgentID.Value, "offer": o.ID.Value})
 		accept := calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(o.ID))
 		if err := calls.CallNoData(ctx, cli, accept); err != nil {
 			log.Printf("ACCEPT: %v", err)
@@ -167,6 +180,9 @@ func (fw *framework) update(ctx context.Context, cli calls.Caller, st mesos.Task
 		"reason": st.GetReason().String(), "uuid": len(st.UUID) > 0, "message": st.GetMessage()})
 	fw.mu.Lock()
 	fw.states[st.TaskID.Value] = st.GetState()
+	if refused(st) {
+		fw.again = append(fw.again, st.TaskID.Value)
+	}
 	finished := 0
 	for _, s := range fw.states {
 		if s == mesos.TASK_FINISHED {
@@ -187,4 +203,12 @@ func (fw *framework) update(ctx context.Context, cli calls.Caller, st mesos.Task
 		stop()
 	}
 	return nil
+}
+
+// refused says whether the master refused a task's launch because its
+// offers were no longer valid: the task never started, and may be
+// launched again under the same ID.
+func refused(st mesos.TaskStatus) bool {
+	lost := st.GetState() == mesos.TASK_LOST || st.GetState() == mesos.TASK_DROPPED
+	return lost && st.GetSource() == mesos.SOURCE_MASTER && st.GetReason() == mesos.REASON_INVALID_OFFERS
 }
