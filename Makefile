@@ -84,7 +84,7 @@ generate: $(CONTROLLER_GEN) $(PROTOGEN) ## Generate the deepcopy functions and t
 ##@ Test
 
 .PHONY: test
-test: verify unit-and-integration test-mesoscompat test-monitoring e2e ## Run every test (unit, envtest integration, chart, Mesos conformance, dashboard and alert rules, e2e).
+test: verify unit-and-integration bench-master-small test-mesoscompat test-monitoring e2e ## Run every test (unit, envtest integration, chart, bench-master's small run, Mesos conformance, dashboard and alert rules, e2e).
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) $(PROTOGEN) ## Check formatting, vet, and that generated files are current.
@@ -173,6 +173,18 @@ BENCH_MASTER_FLAGS ?=
 .PHONY: bench-master
 bench-master: build $(ENVTEST_TOOLS) ## Measure the master as a process on envtest: memory (P4), failover (P5), an agent's memory, the API server's write rate; prints tables (BENCH_MASTER_FLAGS).
 	$(GO) run ./test/scale/master $(BENCH_MASTER_FLAGS)
+
+# Every phase of bench-master at a tiny size, as part of make test: it
+# checks that each phase runs to its end (every wait met, every process
+# alive), not how fast.
+BENCH_MASTER_SMALL_FLAGS := -write-clients 2 -write-duration 1s -fanout-watches 0,20 -frameworks 2 \
+  -memory-agents 20 -memory-tasks 0,200 -settle 2s -failover-agents 20 -failover-tasks 100 -failover-reps 1 \
+  -failover-default-reps 1 -agent-tasks 20 -agent-executors 2
+
+.PHONY: bench-master-small
+bench-master-small: build $(ENVTEST_TOOLS) ## Run every phase of bench-master at a tiny size (part of make test).
+	@echo ">> bench-master's small run (every phase, tiny sizes)"
+	rm -rf $(CURDIR)/.bench-master-small && $(GO) run $(GOFLAGS_MAIN) ./test/scale/master $(BENCH_MASTER_SMALL_FLAGS) -out $(CURDIR)/.bench-master-small
 
 ##@ Local cluster and demo
 

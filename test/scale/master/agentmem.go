@@ -81,8 +81,8 @@ func (bn *bench) agentMemory(ctx context.Context) (agentRow, error) {
 	agentID := agentNode + "-bench"
 	var a kmv1.Agent
 	if err := waitFor(ctx, "the agent to register (log: "+p.logPath+")", 2*time.Minute, 200*time.Millisecond, func() (bool, error) {
-		if !p.alive() {
-			return false, fmt.Errorf("the agent exited")
+		if err := p.exited(); err != nil {
+			return false, err
 		}
 		return c.Get(ctx, types.NamespacedName{Name: agentNode}, &a) == nil, nil
 	}); err != nil {
@@ -153,8 +153,8 @@ func (bn *bench) agentMemory(ctx context.Context) (agentRow, error) {
 // waitTasks waits until n of the agent's Tasks are in state.
 func (bn *bench) waitTasks(ctx context.Context, p *proc, state kmv1.TaskState, n int) error {
 	return waitFor(ctx, fmt.Sprintf("%d tasks to be %s on the agent (log: %s)", n, state, p.logPath), 10*time.Minute, 100*time.Millisecond, func() (bool, error) {
-		if !p.alive() {
-			return false, fmt.Errorf("the agent exited")
+		if err := p.exited(); err != nil {
+			return false, err
 		}
 		var l kmv1.TaskList
 		if err := bn.c.List(ctx, &l, client.InNamespace(agentNS)); err != nil {

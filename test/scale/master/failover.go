@@ -98,7 +98,12 @@ func (bn *bench) failoverSetting(ctx context.Context, si int, s electionSetting)
 	var rows []failRow
 	for rep := range s.reps {
 		if err := waitFor(ctx, "standby "+standby.name+" to sync its caches and compete (log: "+standby.logPath+")", 10*time.Minute, 200*time.Millisecond,
-			func() (bool, error) { return standby.alive() && standby.logContains(standbyReady), nil }); err != nil {
+			func() (bool, error) {
+				if err := standby.exited(); err != nil {
+					return false, err
+				}
+				return standby.logContains(standbyReady), nil
+			}); err != nil {
 			return rows, err
 		}
 		row, err := bn.failoverOnce(ctx, leader, agents)

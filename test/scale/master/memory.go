@@ -148,8 +148,8 @@ func (bn *bench) measureMaster(ctx context.Context, agents, live, ended int) (me
 func (bn *bench) waitSettled(ctx context.Context, p *proc, agents, live, ended int) error {
 	what := fmt.Sprintf("master %s to settle with %d agents, %d live and %d ended tasks (log: %s)", p.name, agents, live, ended, p.logPath)
 	return waitFor(ctx, what, 15*time.Minute, time.Second, func() (bool, error) {
-		if !p.alive() {
-			return false, fmt.Errorf("the master exited")
+		if err := p.exited(); err != nil {
+			return false, err
 		}
 		m, err := p.metricsFamilies(ctx)
 		if err != nil {

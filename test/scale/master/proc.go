@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -86,10 +87,21 @@ func (bn *bench) start(name, sub string, env []string, args ...string) (*proc, e
 
 // startMaster runs a master with leader election, the agents' Leases in
 // systemNS, a long agent ping timeout and no limit on terminal tasks (the
-// runner decides how many exist), plus extra flags.
+// runner decides how many exist), its Mesos API and console on free
+// loopback ports (so that a standby runs beside the leader), plus extra
+// flags.
 func (bn *bench) startMaster(name string, extra ...string) (*proc, error) {
+	mesosAPI, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	console, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	args := append([]string{"--leader-election-namespace", systemNS, "--agent-lease-namespace", systemNS,
-		"--agent-ping-timeout", bn.cfg.agentPing.String(), "--terminal-task-limit", "0"}, extra...)
+		"--agent-ping-timeout", bn.cfg.agentPing.String(), "--terminal-task-limit", "0",
+		"--mesos-api-bind-address", mesosAPI, "--console-bind-address", console}, extra...)
 	return bn.start(name, "master", bn.cfg.masterEnv, args...)
 }
 
@@ -101,6 +113,19 @@ func (p *proc) alive() bool {
 	default:
 		return true
 	}
+}
+
+// errExited says that a process a wait depends on has exited: waitFor
+// gives up at once.
+var errExited = errors.New("exited")
+
+// exited returns an error wrapping errExited once the process has ended,
+// naming its log, and nil while it runs.
+func (p *proc) exited() error {
+	if p.alive() {
+		return nil
+	}
+	return fmt.Errorf("%s %w (log: %s)", p.name, errExited, p.logPath)
 }
 
 // kill sends SIGKILL, as a crash, and waits until the process is gone.
@@ -272,6 +297,9 @@ func waitFor(ctx context.Context, what string, within, interval time.Duration, c
 		ok, err := cond()
 		if ok {
 			return nil
+		}
+		if errors.Is(err, errExited) {
+			return fmt.Errorf("waiting for %s: %w", what, err)
 		}
 		if err != nil {
 			last = err
