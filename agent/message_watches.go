@@ -154,8 +154,19 @@ func (w *messageWatches) start(ctx context.Context, ns string) *namespaceWatch {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	inf := factory.Events().V1().Events().Informer()
 	reg, err := inf.AddEventHandler(w.relay.handler())
+	if err == nil {
+		// A watch request in flight when the namespace's watch is
+		// stopped fails with "context canceled": that is the stop, not
+		// an error worth logging.
+		err = inf.SetWatchErrorHandlerWithContext(func(hctx context.Context, r *toolscache.Reflector, err error) {
+			if ctx.Err() == nil {
+				toolscache.DefaultWatchErrorHandler(hctx, r, err)
+			}
+		})
+	}
 	if err != nil {
-		// Only an informer that already stopped refuses a handler.
+		// Only an informer that already started or stopped refuses
+		// these.
 		cancel()
 		return &namespaceWatch{stop: func() {}}
 	}
