@@ -93,8 +93,15 @@ for t in "${targets[@]}"; do
   # default 10 minutes.
   (cd "$mod" && exec go test -run '^$' -fuzz "^$name\$" -fuzztime "${execs}x" -parallel "$parallel" -timeout 0 "$pkg") >"$log" 2>&1 &
   child=$!
-  rc=0
-  wait "$child" || rc=$?
+  while :; do
+    rc=0
+    wait "$child" || rc=$?
+    # With job control on, wait also returns when the target is only
+    # stopped (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: 128+19 to 128+22); it
+    # is waited for again until it has exited.
+    case $rc in 147 | 148 | 149 | 150) kill -0 "$child" 2>/dev/null && { sleep 1; continue; } ;; esac
+    break
+  done
   child=
   # The fuzzer's last progress line holds the totals:
   # "fuzz: elapsed: 1m5s, execs: 1000000 (15385/sec), new interesting: 12 (total: 40)".
