@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -141,5 +144,33 @@ func TestThousands(t *testing.T) {
 	}
 	if !strings.Contains(machine(), "cores") {
 		t.Errorf("machine() = %q", machine())
+	}
+}
+
+func TestWaitForGivesUpWhenItsProcessExited(t *testing.T) {
+	calls := 0
+	p := &proc{name: "p5-0-master-2", logPath: "/logs/p5-0-master-2.log", done: make(chan struct{})}
+	close(p.done)
+	err := waitFor(context.Background(), "the standby", time.Hour, time.Millisecond, func() (bool, error) {
+		calls++
+		return false, p.exited()
+	})
+	if !errors.Is(err, errExited) || calls != 1 {
+		t.Fatalf("waitFor = %v after %d calls; want errExited at once", err, calls)
+	}
+	if !strings.Contains(err.Error(), p.logPath) {
+		t.Errorf("%q does not name the process's log", err)
+	}
+	// Any other error is waited out.
+	calls = 0
+	err = waitFor(context.Background(), "the API server", time.Hour, time.Millisecond, func() (bool, error) {
+		calls++
+		if calls < 3 {
+			return false, fmt.Errorf("connection refused")
+		}
+		return true, nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("waitFor = %v after %d calls; want success at the third", err, calls)
 	}
 }
