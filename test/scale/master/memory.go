@@ -135,8 +135,8 @@ func (bn *bench) measureMaster(ctx context.Context, agents, live, ended int) (me
 		return row, ctx.Err()
 	case <-time.After(bn.cfg.settle):
 	}
-	if !p.alive() {
-		return row, fmt.Errorf("master %s exited; see %s", p.name, p.logPath)
+	if err := p.exited(); err != nil {
+		return row, err
 	}
 	row.mem, err = bn.readMemory(ctx, p, row.label)
 	return row, err
