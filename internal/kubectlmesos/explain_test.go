@@ -270,6 +270,25 @@ func TestExplainFrameworkDeclineFilters(t *testing.T) {
 	}
 }
 
+// TestClockTime: an end on now's day is a time of day; one on another day
+// (a filter set just before midnight) carries its date.
+func TestClockTime(t *testing.T) {
+	now := time.Date(2026, 11, 27, 23, 58, 54, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{now.Add(time.Minute), "23:59:54Z"},
+		{now.Add(10 * time.Minute), "2026-11-28T00:08:54Z"},
+		{now.AddDate(1, 0, 0), "2027-11-27T23:58:54Z"},
+		{now.In(time.FixedZone("UTC+2", 2*3600)).Add(time.Second), "23:58:55Z"},
+	} {
+		if got := clockTime(now, tc.at); got != tc.want {
+			t.Errorf("clockTime(%s) = %q, want %q", tc.at, got, tc.want)
+		}
+	}
+}
+
 func TestExplainTaskRules(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

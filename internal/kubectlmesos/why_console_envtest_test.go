@@ -80,7 +80,9 @@ func tokenProxy(t *testing.T, addr, token string) *httptest.Server {
 	return srv
 }
 
-var filteredLine = regexp.MustCompile(`agent f1 until \d\d:\d\d:\d\dZ \(in (9m\d+s|10m)\)`)
+// filteredLine is the refused agent's line. The end is a time of day, or a
+// full RFC 3339 time when it falls on the next day (a run near midnight).
+var filteredLine = regexp.MustCompile(`agent f1 until (\d{4}-\d\d-\d\dT)?\d\d:\d\d:\d\dZ \(in (9m\d+s|10m)\)`)
 
 // TestWhyReadsDeclineFilters runs a master with its console, one agent and
 // a framework whose scheduler declines (deletes) its offer with
