@@ -107,7 +107,14 @@ func (m *Master) deleteOffer(ctx context.Context, o *kmv1.Offer, outcome, why st
 		return fmt.Errorf("deleting offer %s (%s): %w", key, why, err)
 	}
 	metrics.OffersTotal.WithLabelValues(outcome).Inc()
-	ctrl.LoggerFrom(ctx).V(2).Info("offer removed", "offer", key, "outcome", outcome, "why", why)
+	// A rescind takes back what a framework may be about to use (its
+	// launch is then refused): it is logged at the default level with its
+	// reason; a consumed offer only at V(2), being one per launch.
+	log := ctrl.LoggerFrom(ctx)
+	if outcome != metrics.OfferRescinded {
+		log = log.V(2)
+	}
+	log.Info("offer removed", "offer", key, "outcome", outcome, "why", why)
 	return nil
 }
 

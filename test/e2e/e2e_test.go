@@ -73,7 +73,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if code != 0 {
+		printDiagnostics(os.Stdout)
+	}
+	os.Exit(code)
 }
 
 func run(name string, args ...string) (string, error) {
