@@ -41,6 +41,11 @@ func auditPolicy() auditv1.Policy {
 	}
 }
 
+// auditLogBackups is how many rotated audit logs (100 MiB each) the API
+// server keeps: enough for a fault campaign of over 10 hours, bounded so
+// that repeated runs do not fill the disk.
+const auditLogBackups = 8
+
 // auditPolicyFile and auditLogFile are the audit policy and log under the
 // cluster directory.
 func auditPolicyFile(dir string) string { return filepath.Join(dir, "audit-policy.yaml") }

@@ -87,8 +87,12 @@ func (cp *controlPlane) procs() []*proc {
 			"--kubelet-client-key="+p.path("apiserver-kubelet-client.key"),
 			"--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false",
 			// What the kubemesos master writes, one JSON line per request.
+			// The log rotates at 100 MiB (about 1h30m of the fault
+			// campaign) into audit-<time>.log beside it; the readers read
+			// the backups too, and the oldest go past auditLogBackups.
 			"--audit-policy-file="+auditPolicyFile(cp.dir), "--audit-log-path="+auditLogFile(cp.dir),
-			"--audit-log-format=json", "--audit-log-mode=blocking"),
+			"--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=100",
+			fmt.Sprintf("--audit-log-maxbackup=%d", auditLogBackups)),
 		mk("kube-controller-manager", "--kubeconfig="+filepath.Join(cp.dir, "controller-manager.kubeconfig"),
 			"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=true",
 			"--service-account-private-key-file="+p.path("sa.key"), "--root-ca-file="+p.path("ca.crt"),

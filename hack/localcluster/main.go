@@ -4,7 +4,8 @@
 //
 //   - a control plane: etcd, kube-apiserver (TLS, the Node and RBAC
 //     authorizers, NodeRestriction and Pod Security admission, an audit log
-//     of the kubemesos master's writes in <dir>/audit.log),
+//     of the kubemesos master's writes in <dir>/audit.log, rotated at 100
+//     MiB into <dir>/audit-<time>.log, the last 8 kept),
 //     kube-controller-manager and kube-scheduler;
 //   - N nodes, each a real kubelet with its own containerd, runc, state
 //     directories, cgroup, network namespace and address, joined with its

@@ -192,10 +192,8 @@ func TestChaos(t *testing.T) {
 		return (e.Kind == record.KindTask || e.Kind == record.KindFramework) && !ours[e.Namespace]
 	})
 	var writes []record.Write
-	for _, w := range masterWrites(t) {
-		if !w.received.Before(started) {
-			writes = append(writes, w.asRecord())
-		}
+	for _, w := range masterWrites(t, started) {
+		writes = append(writes, w.asRecord())
 	}
 	if raw, err := json.Marshal(writes); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "writes.json"), raw, 0o644)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ const podNameKey = "authentication.kubernetes.io/pod-name"
 
 // masterWrite is one write of a master replica, from the audit log.
 type masterWrite struct {
+	file     string // the audit log file, audit.log or a rotated backup
 	line     int
 	pod      string
 	verb     string
@@ -42,36 +44,60 @@ type masterWrite struct {
 }
 
 func (w masterWrite) String() string {
-	return fmt.Sprintf("line %d: %s %s %s -> %d (received %s, answered %s)", w.line, w.pod, w.verb, w.resource, w.code,
+	return fmt.Sprintf("%s:%d: %s %s %s -> %d (received %s, answered %s)", w.file, w.line, w.pod, w.verb, w.resource, w.code,
 		w.received.Format(time.RFC3339Nano), w.answered.Format(time.RFC3339Nano))
 }
 
 // masterWrites reads the local cluster's audit log (beside the kubeconfig):
-// every write of the master's ServiceAccount, in the order the API server
-// answered them.
-func masterWrites(t *testing.T) []masterWrite {
+// every write of the master's ServiceAccount received at or after since,
+// in the order the API server answered them. The API server rotates the
+// log at 100 MiB into audit-<time>.log beside it (a long fault campaign
+// spans several); the backups written to since then are read first, oldest
+// first.
+func masterWrites(t *testing.T, since time.Time) []masterWrite {
 	t.Helper()
-	f, err := os.Open(filepath.Join(filepath.Dir(kubeconfig), "audit.log"))
+	dir := filepath.Dir(kubeconfig)
+	backups, err := filepath.Glob(filepath.Join(dir, "audit-*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(backups) // their names carry the time of rotation
+	var out []masterWrite
+	for _, path := range append(backups, filepath.Join(dir, "audit.log")) {
+		if fi, err := os.Stat(path); err == nil && filepath.Base(path) != "audit.log" && fi.ModTime().Before(since) {
+			continue // rotated before since: nothing of this run
+		}
+		out = append(out, auditFileWrites(t, path, since)...)
+	}
+	return out
+}
+
+// auditFileWrites reads one audit log file for masterWrites.
+func auditFileWrites(t *testing.T, path string, since time.Time) []masterWrite {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("the local cluster's audit log: %v", err)
 	}
 	defer f.Close()
+	name := filepath.Base(path)
 	var out []masterWrite
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for n := 1; sc.Scan(); n++ {
 		var ev auditv1.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatalf("audit log line %d: %v", n, err)
+			t.Fatalf("%s line %d: %v", name, n, err)
 		}
-		if ev.User.Username != masterUser || ev.Stage != auditv1.StageResponseComplete || ev.ObjectRef == nil {
+		if ev.User.Username != masterUser || ev.Stage != auditv1.StageResponseComplete || ev.ObjectRef == nil ||
+			ev.RequestReceivedTimestamp.Time.Before(since) {
 			continue
 		}
 		pods := ev.User.Extra[podNameKey]
 		if len(pods) != 1 {
-			t.Fatalf("audit log line %d: a master write without its pod's name: %v", n, ev.User.Extra)
+			t.Fatalf("%s line %d: a master write without its pod's name: %v", name, n, ev.User.Extra)
 		}
-		w := masterWrite{line: n, pod: pods[0], verb: ev.Verb, received: ev.RequestReceivedTimestamp.Time, answered: ev.StageTimestamp.Time}
+		w := masterWrite{file: name, line: n, pod: pods[0], verb: ev.Verb, received: ev.RequestReceivedTimestamp.Time, answered: ev.StageTimestamp.Time}
 		r := ev.ObjectRef
 		w.resource = r.Resource
 		if r.Subresource != "" {
@@ -98,7 +124,7 @@ func masterWrites(t *testing.T) []masterWrite {
 		out = append(out, w)
 	}
 	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return out
 }
