@@ -62,11 +62,15 @@ func masterWrites(t *testing.T, since time.Time) []masterWrite {
 		t.Fatal(err)
 	}
 	sort.Strings(backups) // their names carry the time of rotation
-	var out []masterWrite
-	for _, path := range append(backups, filepath.Join(dir, "audit.log")) {
-		if fi, err := os.Stat(path); err == nil && filepath.Base(path) != "audit.log" && fi.ModTime().Before(since) {
+	var paths []string
+	for _, b := range backups {
+		if fi, err := os.Stat(b); err == nil && fi.ModTime().Before(since) {
 			continue // rotated before since: nothing of this run
 		}
+		paths = append(paths, b)
+	}
+	var out []masterWrite
+	for _, path := range append(paths, filepath.Join(dir, "audit.log")) {
 		out = append(out, auditFileWrites(t, path, since)...)
 	}
 	return out
