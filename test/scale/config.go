@@ -51,6 +51,13 @@ type Config struct {
 	Duration time.Duration
 	// Workers is how many tasks, and plain pods, are created at a time.
 	Workers int
+	// Rate, when positive, makes a run's tasks (and plain pods) arrive
+	// at this many per second, one after another, instead of all at once
+	// (open arrivals): the latency of the mechanism below saturation
+	// rather than of a burst's queue. The benchmark framework then holds
+	// the offers it has no task for, as a framework expecting work does,
+	// and launches each task as it arrives.
+	Rate float64
 	// Kinds are the runs made at each size, in the order of Kinds; empty,
 	// all of them.
 	Kinds []Kind
@@ -99,6 +106,9 @@ func (c *Config) complete() error {
 	if c.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("workers must be positive, got %d", c.Workers))
 	}
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate must not be negative, got %v", c.Rate))
+	}
 	if c.Duration < 0 || c.HeartbeatInterval <= 0 || c.Timeout <= 0 {
 		errs = append(errs, errors.New("duration must not be negative; heartbeat interval and timeout must be positive"))
 	}
@@ -130,6 +140,15 @@ func KwokBin() string {
 
 // KubeSchedulerBin is the kube-scheduler built with the control plane.
 func KubeSchedulerBin() string { return filepath.Join(testenv.AssetsDir(), "kube-scheduler") }
+
+// arrival is when task (pod) i of a run started at start arrives: start
+// itself when every task arrives at once.
+func (c *Config) arrival(start time.Time, i int) time.Time {
+	if c.Rate <= 0 {
+		return start
+	}
+	return start.Add(time.Duration(float64(i) / c.Rate * float64(time.Second)))
+}
 
 // taskRequests is what one task or plain pod requests.
 func (c *Config) taskRequests() corev1.ResourceList {

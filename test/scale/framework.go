@@ -60,6 +60,14 @@ type Result struct {
 	// its binding to a node (kube-scheduler placed it), as seen by the
 	// same watch: the share of the latency before the node's part.
 	Placed []time.Duration
+	// ArrivalRate is the run's Config.Rate: its tasks (pods) arrived this
+	// many per second; 0 when they all arrived at once.
+	ArrivalRate float64
+	// FromArrival run from each task's (pod's) arrival to its
+	// TASK_RUNNING (Running): with open arrivals the latency a user sees,
+	// the wait for an offer and the framework's create included. Empty
+	// when every task arrived at once.
+	FromArrival []time.Duration
 	// Writes are the writes of the run, from just before its first
 	// creation until the cluster settled after the last task finished.
 	Writes *Writes
@@ -82,6 +90,9 @@ func (r *Result) Rate() float64 {
 
 // Percentile is the latency below which fraction p of the tasks' is.
 func (r *Result) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
+
+// ArrivalPercentile is the same of the time from arrival (FromArrival).
+func (r *Result) ArrivalPercentile(p float64) time.Duration { return percentile(r.FromArrival, p) }
 
 // PlacedPercentile is the same of the time to placement (Placed).
 func (r *Result) PlacedPercentile(p float64) time.Duration { return percentile(r.Placed, p) }
@@ -136,6 +147,9 @@ func (c *Cluster) RunFramework(ctx context.Context, kind Kind, tasks int) (*Resu
 	defer s.doneMu.Do(func() { close(s.done) }) // stops the workers
 	if err := d.Start(); err != nil {
 		return nil, err
+	}
+	if s.open {
+		go s.arrive(time.Now())
 	}
 	stopped := false
 	defer func() {
@@ -261,6 +275,11 @@ func (c *Cluster) waitFramework(ctx context.Context, ns string, phase kmv1.Frame
 // launch ends in another state than TASK_FINISHED (TASK_DROPPED when its
 // offer went before the master admitted it, TASK_LOST ...) is launched
 // again, as a framework would.
+//
+// With open arrivals (Config.Rate) tasks join the pending ones as they
+// arrive; the framework holds the offers it has no task for and launches
+// each arriving task on one of them at once, preferring agents that run
+// its executor, as a framework that expects work keeps its offers.
 type benchScheduler struct {
 	c      *Cluster
 	kind   Kind
@@ -270,7 +289,11 @@ type benchScheduler struct {
 	doneMu sync.Once
 
 	mu         sync.Mutex
-	pending    []int          // tasks waiting for an offer
+	pending    []int       // tasks waiting for an offer
+	open       bool        // tasks arrive at cfg.Rate
+	arrived    []time.Time // with open arrivals, when each task arrived
+	nArrived   int
+	held       []kmv1.Offer   // with open arrivals, offers kept for tasks to come
 	attempts   map[string]int // task ID to task
 	tries      []int
 	created    []time.Time
@@ -295,10 +318,73 @@ func newBenchScheduler(c *Cluster, kind Kind, n int) *benchScheduler {
 		work: make(chan func(scheduler.SchedulerDriver), n+c.Nodes()+16), done: make(chan struct{}),
 		attempts: map[string]int{}, tries: make([]int, n), created: make([]time.Time, n), staged: make([]time.Time, n), running: make([]time.Time, n),
 		finished: make([]time.Time, n), relaunched: map[string]int{}, executors: map[string]bool{}}
+	if c.cfg.Rate > 0 {
+		// Tasks come a few at a time: each takes what room its offer
+		// has, on the agents with the executor first.
+		s.open, s.arrived, s.share = true, make([]time.Time, n), n
+		return s
+	}
 	for i := range n {
 		s.pending = append(s.pending, i)
 	}
 	return s
+}
+
+// arrive makes the tasks arrive at cfg.Rate from start, until all have or
+// the run is done.
+func (s *benchScheduler) arrive(start time.Time) {
+	for i := range s.arrived {
+		t := time.NewTimer(time.Until(s.c.cfg.arrival(start, i)))
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+			return
+		}
+		s.mu.Lock()
+		s.arrived[i] = time.Now()
+		s.nArrived++
+		s.pending = append(s.pending, i)
+		s.launchHeld()
+		s.mu.Unlock()
+	}
+}
+
+// launchHeld launches the pending tasks on the held offers, each offer's
+// agent with the executor first; once every task has arrived and none is
+// pending, it declines the offers left and suppresses. s.mu is held.
+func (s *benchScheduler) launchHeld() {
+	for len(s.pending) > 0 && len(s.held) > 0 {
+		j := 0
+		for k := range s.held {
+			if s.executors[s.held[k].Spec.AgentID] {
+				j = k
+				break
+			}
+		}
+		o := s.held[j]
+		s.held = slices.Delete(s.held, j, j+1)
+		n := min(s.fits(&o), len(s.pending))
+		if n == 0 {
+			s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
+			continue
+		}
+		tasks := s.pending[:n:n]
+		s.pending = s.pending[n:]
+		s.executors[o.Spec.AgentID] = true
+		s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
+	}
+	if s.nArrived < len(s.arrived) || len(s.pending) > 0 {
+		return
+	}
+	for _, o := range s.held {
+		s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
+	}
+	s.held = nil
+	if !s.suppressed {
+		s.suppressed = true
+		s.queue(s.syncSuppress)
+	}
 }
 
 // taskID names attempt try of task i.
@@ -353,6 +439,11 @@ func (s *benchScheduler) Reregistered(scheduler.SchedulerDriver) {}
 func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []kmv1.Offer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.open {
+		s.held = append(s.held, offers...)
+		s.launchHeld()
+		return
+	}
 	for i := range offers {
 		o := &offers[i]
 		n := min(s.fits(o), len(s.pending))
@@ -441,9 +532,13 @@ func (s *benchScheduler) launch(d scheduler.SchedulerDriver, offer string, tasks
 	}
 }
 
-// OfferRescinded needs nothing: tasks launched on it are dropped and
-// launched again.
-func (s *benchScheduler) OfferRescinded(scheduler.SchedulerDriver, string) {}
+// OfferRescinded forgets a held offer; tasks launched on it are dropped
+// and launched again.
+func (s *benchScheduler) OfferRescinded(_ scheduler.SchedulerDriver, offerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = slices.DeleteFunc(s.held, func(o kmv1.Offer) bool { return o.Name == offerID })
+}
 
 // StatusUpdate records TASK_RUNNING and TASK_FINISHED, and launches again
 // a task whose attempt ended otherwise.
@@ -481,6 +576,9 @@ func (s *benchScheduler) StatusUpdate(d scheduler.SchedulerDriver, st scheduler.
 		s.relaunched[string(st.State)]++
 		s.tries[i]++
 		s.pending = append(s.pending, i)
+		if s.open {
+			s.launchHeld()
+		}
 		if s.suppressed {
 			s.suppressed = false
 			s.queue(s.syncSuppress)
@@ -560,13 +658,16 @@ func (s *benchScheduler) result() *Result {
 	defer s.mu.Unlock()
 	r := &Result{Kind: s.kind, Nodes: s.c.Nodes(), Tasks: len(s.finished), Duration: s.c.cfg.Duration,
 		Elapsed: s.last.Sub(s.first), Finished: s.nFinished, FinishedTwice: s.twice, NoRunning: s.noRunning,
-		Relaunched: map[string]int{}}
+		Relaunched: map[string]int{}, ArrivalRate: s.c.cfg.Rate}
 	for k, v := range s.relaunched {
 		r.Relaunched[k] = v
 	}
 	for i := range s.finished {
 		if !s.running[i].IsZero() {
 			r.Latencies = append(r.Latencies, s.running[i].Sub(s.created[i]))
+			if s.open {
+				r.FromArrival = append(r.FromArrival, s.running[i].Sub(s.arrived[i]))
+			}
 		}
 		if !s.staged[i].IsZero() {
 			r.Placed = append(r.Placed, s.staged[i].Sub(s.created[i]))

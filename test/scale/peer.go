@@ -14,8 +14,10 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 )
 
-// RunPeer is the peer of a framework run: n plain pods of a task's size, created cfg.Workers at a time, which kube-scheduler places
-// on the kwok nodes and kwok completes cfg.Duration after they run.
+// RunPeer is the peer of a framework run: n plain pods of a task's size,
+// created cfg.Workers at a time (or each as it arrives, at cfg.Rate), which
+// kube-scheduler places on the kwok nodes and kwok completes cfg.Duration
+// after they run.
 // Succeeded pods stay, as a Job's do (and a command task's, while its Task
 // is kept); the teardown removes them.
 func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
@@ -28,7 +30,7 @@ func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &peerRun{created: make([]time.Time, n), bound: make([]time.Time, n), running: make([]time.Time, n), finished: make([]time.Time, n),
+	p := &peerRun{arrived: make([]time.Time, n), created: make([]time.Time, n), bound: make([]time.Time, n), running: make([]time.Time, n), finished: make([]time.Time, n),
 		done: make(chan struct{})}
 	cs, err := kubernetes.NewForConfig(c.userAgent(userAgentHarness))
 	if err != nil {
@@ -53,7 +55,14 @@ func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
 	c.profileAPIServer(ctx, KindPods)
 	c.cfg.Log.Info("run started", "kind", KindPods, "nodes", c.Nodes(), "pods", n, "namespace", ns)
 	duration := c.cfg.Duration.String()
+	start := time.Now()
 	err = parallel(ctx, n, c.cfg.Workers, func(i int) error {
+		arrival := c.cfg.arrival(start, i)
+		select {
+		case <-time.After(time.Until(arrival)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: podName(i), Annotations: map[string]string{DurationAnnotation: duration}},
 			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
@@ -62,7 +71,7 @@ func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
 			}}},
 		}
 		p.mu.Lock()
-		p.created[i] = time.Now()
+		p.arrived[i], p.created[i] = arrival, time.Now()
 		p.mu.Unlock()
 		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating pod %s: %w", pod.Name, err)
@@ -113,11 +122,11 @@ func podIndex(name string) int {
 
 // peerRun is what the harness saw of the plain pods.
 type peerRun struct {
-	mu                                sync.Mutex
-	created, bound, running, finished []time.Time
-	nFinished                         int
-	last                              time.Time
-	done                              chan struct{}
+	mu                                         sync.Mutex
+	arrived, created, bound, running, finished []time.Time
+	nFinished                                  int
+	last                                       time.Time
+	done                                       chan struct{}
 }
 
 func (p *peerRun) changed(o any) {
@@ -161,7 +170,8 @@ func (p *peerRun) finishedCount() int {
 func (p *peerRun) result(c *Cluster, n int) *Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r := &Result{Kind: KindPods, Nodes: c.Nodes(), Tasks: n, Duration: c.cfg.Duration, Finished: p.nFinished, Relaunched: map[string]int{}}
+	r := &Result{Kind: KindPods, Nodes: c.Nodes(), Tasks: n, Duration: c.cfg.Duration, Finished: p.nFinished, Relaunched: map[string]int{},
+		ArrivalRate: c.cfg.Rate}
 	first := p.created[0]
 	for i := range p.created {
 		if p.created[i].Before(first) {
@@ -172,6 +182,9 @@ func (p *peerRun) result(c *Cluster, n int) *Result {
 			continue
 		}
 		r.Latencies = append(r.Latencies, p.running[i].Sub(p.created[i]))
+		if r.ArrivalRate > 0 {
+			r.FromArrival = append(r.FromArrival, p.running[i].Sub(p.arrived[i]))
+		}
 		if !p.bound[i].IsZero() {
 			r.Placed = append(r.Placed, p.bound[i].Sub(p.created[i]))
 		}

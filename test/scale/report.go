@@ -98,6 +98,7 @@ func (r *Report) Markdown(w io.Writer) {
 				ms(x.PlacedPercentile(.5)), ms(x.PlacedPercentile(.99)), relaunched(x))
 		}
 	}
+	r.openArrivals(w)
 	for _, s := range r.Sizes {
 		if x := s.Runs[KindExecutor]; x != nil && x.NotRetired > 0 {
 			p("\nAt %d nodes, %d executor pods were still running after the framework had completed and the cluster had settled: their agents never retired them.\n", s.Nodes, x.NotRetired)
@@ -178,6 +179,34 @@ func (r *Report) Markdown(w io.Writer) {
 		up = append(up, fmt.Sprintf("%d in %s", s.Nodes, ms(s.AgentsUp)))
 	}
 	p("%s.\n", strings.Join(up, ", "))
+}
+
+// openArrivals writes the latencies from arrival of the runs whose tasks
+// arrived one after another (Config.Rate), with the ratio of each to the
+// plain pods' of its size.
+func (r *Report) openArrivals(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	header := false
+	for _, s := range r.Sizes {
+		pods := s.Runs[KindPods]
+		for _, k := range Kinds {
+			x := s.Runs[k]
+			if x == nil || x.ArrivalRate <= 0 {
+				continue
+			}
+			if !header {
+				header = true
+				p("\n**Open arrivals**: the tasks (pods) arrived one after another at the rate given, each launched as it arrived; latency from its arrival to TASK_RUNNING (Running), which for a task includes the wait for an offer and the framework's create.\n\n")
+				p("| nodes | arrivals/s | run | tasks/s | p50 arrival → running | p99 | p99 ÷ plain pods' | p50 creation → running | p99 |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
+			}
+			ratio := "—"
+			if pods != nil && pods.ArrivalPercentile(.99) > 0 {
+				ratio = fmt.Sprintf("%.2f", float64(x.ArrivalPercentile(.99))/float64(pods.ArrivalPercentile(.99)))
+			}
+			p("| %d | %g | %s | %.1f | %s | %s | %s | %s | %s |\n", s.Nodes, x.ArrivalRate, k, x.Rate(), ms(x.ArrivalPercentile(.5)), ms(x.ArrivalPercentile(.99)), ratio,
+				ms(x.Percentile(.5)), ms(x.Percentile(.99)))
+		}
+	}
 }
 
 func relaunched(r *Result) string {

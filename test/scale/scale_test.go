@@ -69,14 +69,38 @@ func TestSuiteCounts(t *testing.T) {
 		}
 	}
 
+	// Open arrivals (-rate): the same cluster, tasks and pods arriving
+	// one after another.
+	const arrivals, rate = 200, 100
+	c.cfg.Rate = rate
+	open := &Size{Nodes: nodes, Runs: map[Kind]*Result{}}
+	for _, k := range []Kind{KindExecutor, KindPods} {
+		var r *Result
+		if k == KindPods {
+			r, err = c.RunPeer(ctx, arrivals)
+		} else {
+			r, err = c.RunFramework(ctx, k, arrivals)
+		}
+		if err != nil {
+			t.Fatalf("open arrivals, %s: %v", k, err)
+		}
+		open.Runs[k] = r
+		t.Run("open arrivals/"+string(k), func(t *testing.T) {
+			checkRun(t, c, r, arrivals)
+			checkArrivals(t, r, arrivals, rate)
+		})
+	}
+
 	var md strings.Builder
-	report := &Report{Machine: Machine(), Date: time.Now(), Command: "go test", Sizes: sizes}
+	report := &Report{Machine: Machine(), Date: time.Now(), Command: "go test", Sizes: append(sizes, open)}
 	report.Markdown(&md)
-	for _, want := range []string{"| 50 | 500 | custom executors |", "| 50 | 500 | plain pods |", "custom executors ÷ plain pods"} {
+	for _, want := range []string{"| 50 | 500 | custom executors |", "| 50 | 500 | plain pods |", "custom executors ÷ plain pods",
+		"**Open arrivals**", "| 50 | 100 | custom executors |", "| 50 | 100 | plain pods |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the tables lack %q:\n%s", want, md.String())
 		}
 	}
+	report.Sizes = sizes
 	if svg := string(report.SVG()); !strings.HasPrefix(svg, "<svg") || strings.Count(svg, "<polyline") != len(Kinds)*2 {
 		t.Errorf("the plot is not two charts of %d lines:\n%s", len(Kinds), svg)
 	}
@@ -175,5 +199,22 @@ func checkRun(t *testing.T, c *Cluster, r *Result, tasks int) {
 	}
 	if r.Teardown == nil {
 		t.Error("the run's ending was not counted")
+	}
+}
+
+// checkArrivals checks a run of open arrivals: every task seen running
+// has its latency from arrival, no task was created before it arrived,
+// and the run lasted at least as long as its arrivals.
+func checkArrivals(t *testing.T, r *Result, tasks int, rate float64) {
+	if r.ArrivalRate != rate || len(r.FromArrival) != len(r.Latencies) {
+		t.Fatalf("arrival rate %v with %d latencies from arrival for %d from creation; want %v, one each", r.ArrivalRate, len(r.FromArrival), len(r.Latencies), rate)
+	}
+	for i, d := range r.FromArrival {
+		if d < r.Latencies[i] {
+			t.Errorf("latency %d: %v from arrival, %v from creation: a task was created before it arrived", i, d, r.Latencies[i])
+		}
+	}
+	if least := time.Duration(float64(tasks-1) / rate * float64(time.Second)); r.Elapsed < least {
+		t.Errorf("the run took %v from its first creation to its last end; its arrivals alone span %v", r.Elapsed, least)
 	}
 }

@@ -44,6 +44,7 @@ func run() error {
 	perNode := flag.Int("tasks-per-node", 0, "When positive, each run launches this many tasks (and pods) per node instead of -tasks.")
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "How long each task and pod runs.")
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "Tasks (and pods) created at a time.")
+	flag.Float64Var(&cfg.Rate, "rate", 0, "When positive, each run's tasks (and pods) arrive one after another at this many per second instead of all at once, and the tables add their latency from arrival: the mechanism's latency below saturation rather than a burst's queue.")
 	flag.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "The agents' heartbeat Lease period.")
 	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "Bound of each run and of each wait, so that a broken build ends.")
 	runs := flag.String("runs", "", "The runs at each size, comma-separated among \"custom executors\", \"command tasks\" and \"plain pods\" (or executors, command, pods); empty: all three.")
