@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -228,14 +230,11 @@ func observe(snap *schedcache.Snapshot) {
 
 // writeAgentUsage records each active agent's allocated and offered
 // resources in its status where they changed, at most once per
-// UsageWriteInterval per agent, concurrently.
+// UsageWriteInterval per agent and within UsageWriteRate for all agents
+// together, the agent written longest ago (or never) first, concurrently.
 func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
-	type usage struct {
-		agent          *kmv1.Agent
-		alloc, offered kmv1.ResourceList
-	}
 	now := m.Clock.Now()
-	var due []usage
+	var due []agentUsage
 	for i, a := range p.agents {
 		alloc := kmv1.ResourceList(p.in.Names.ResourceList(p.in.Agents[i].Used))
 		offered := kmv1.ResourceList(p.in.Names.ResourceList(p.in.Agents[i].Offered))
@@ -248,11 +247,15 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 		if equality.Semantic.DeepEqual(a.Status.Allocated, alloc) && equality.Semantic.DeepEqual(a.Status.Offered, offered) {
 			continue
 		}
-		if last, ok := m.usageWritten[a.Name]; ok && now.Sub(last) < m.Options.UsageWriteInterval {
+		last, ok := m.usageWritten[a.Name]
+		if ok && now.Sub(last) < m.Options.UsageWriteInterval {
 			continue
 		}
-		m.usageWritten[a.Name] = now
-		due = append(due, usage{agent: a, alloc: alloc, offered: offered})
+		due = append(due, agentUsage{agent: a, alloc: alloc, offered: offered, last: last})
+	}
+	due = limitUsage(due, m.usageLimiter, now)
+	for _, u := range due {
+		m.usageWritten[u.agent.Name] = now
 	}
 	errs := make([]error, len(due))
 	workqueue.ParallelizeUntil(ctx, offerWriters, len(due), func(i int) {
@@ -265,6 +268,28 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// agentUsage is one Agent's usage to write, and when it was last written
+// (zero: never).
+type agentUsage struct {
+	agent          *kmv1.Agent
+	alloc, offered kmv1.ResourceList
+	last           time.Time
+}
+
+// limitUsage keeps the usage writes that lim allows at now, those of the
+// agents written longest ago (never first); all of them when lim is nil.
+func limitUsage(due []agentUsage, lim *rate.Limiter, now time.Time) []agentUsage {
+	if lim == nil {
+		return due
+	}
+	slices.SortStableFunc(due, func(x, y agentUsage) int { return x.last.Compare(y.last) })
+	n := 0
+	for n < len(due) && lim.AllowN(now, 1) {
+		n++
+	}
+	return due[:n]
 }
 
 // buildInput turns the snapshot and the offers kept into the allocator's

@@ -88,3 +88,23 @@ func TestAgentUsageIsWrittenAtMostOncePerInterval(t *testing.T) {
 		t.Errorf("allocated %v written within the interval, want nothing until it ends", a.Status.Allocated)
 	}
 }
+
+// TestAgentUsageWritesShareTheirRate: with --agent-usage-writes-per-second
+// the agents' usage writes take turns, and every agent's usage is written
+// in its turn.
+func TestAgentUsageWritesShareTheirRate(t *testing.T) {
+	o := testOptions()
+	o.UsageWriteRate = 1
+	startMaster(t, o, false, "master")
+	names := []string{"turns-1", "turns-2", "turns-3"}
+	for _, n := range names {
+		addAgent(t, n, "cpu", "4", "memory", "8Gi")
+	}
+	addFramework(t, b.MakeFramework("turnsfw", "").Obj())
+	for _, n := range names {
+		eventually(t, "the usage of "+n+" written: its offer", func() (bool, error) {
+			cpu := getAgent(t, n).Status.Offered["cpu"]
+			return cpu.Cmp(q("4")) == 0, nil
+		})
+	}
+}

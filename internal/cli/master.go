@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -104,6 +105,7 @@ forced garbage collection at /debug/pprof/heap?gc=1; it is off by default.`,
 	f.StringVar(&mo.SystemNamespace, "agent-lease-namespace", envOr("POD_NAMESPACE", mo.SystemNamespace), "Namespace of the agents' heartbeat Leases (default: $POD_NAMESPACE, else kubemesos-system).")
 	f.DurationVar(&mo.AllocationInterval, "allocation-interval", mo.AllocationInterval, "Period of the allocation cycle; events also trigger one.")
 	f.DurationVar(&mo.UsageWriteInterval, "agent-usage-interval", mo.UsageWriteInterval, "Least time between two writes of an Agent's status.allocated and status.offered (kubectl's view of its use; DRF never reads it). With tasks coming and going they change every cycle; 0 writes every change at once, a write per busy agent per cycle.")
+	f.Float64Var(&mo.UsageWriteRate, "agent-usage-writes-per-second", mo.UsageWriteRate, "Most writes of Agents' status.allocated and status.offered per second, all agents together, the one written longest ago first, so that they do not grow with the number of busy agents: with many agents each is refreshed about every agents ÷ rate seconds (and never more often than --agent-usage-interval). 0 means no bound.")
 	f.DurationVar(&mo.OfferTimeout, "offer-timeout", mo.OfferTimeout, "Rescind offers left unused this long, so that a scheduler that never answers cannot hold every agent; 0 keeps them until used or declined (Mesos's default).")
 	f.DurationVar(&mo.AcceptWindow, "offer-accept-window", mo.AcceptWindow, "How long an offer stays usable after its first task, so all tasks of one launch land on it; then what they left returns to the pool.")
 	f.DurationVar(&mo.AgentPingTimeout, "agent-ping-timeout", mo.AgentPingTimeout, "With --max-agent-ping-timeouts: an agent whose Lease is older than their product becomes Unreachable.")
@@ -202,6 +204,8 @@ func (o *masterOptions) complete() error {
 	switch {
 	case mo.UsageWriteInterval < 0:
 		return fmt.Errorf("--agent-usage-interval must not be negative, got %s", mo.UsageWriteInterval)
+	case mo.UsageWriteRate < 0 || math.IsNaN(mo.UsageWriteRate) || math.IsInf(mo.UsageWriteRate, 0):
+		return fmt.Errorf("--agent-usage-writes-per-second must be a number, 0 or more, got %v (0 means no bound)", mo.UsageWriteRate)
 	case mo.AllocationInterval <= 0:
 		return fmt.Errorf("--allocation-interval must be positive, got %s", mo.AllocationInterval)
 	case mo.AgentPingTimeout <= 0 || mo.MaxAgentPingTimeouts <= 0:

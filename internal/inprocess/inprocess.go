@@ -53,6 +53,7 @@ func MasterOptions() controllers.Options {
 	o.SystemNamespace = SystemNamespace
 	o.AllocationInterval = 200 * time.Millisecond
 	o.UsageWriteInterval = 0 // tests read the usage as soon as it changes
+	o.UsageWriteRate = 0
 	o.AcceptWindow = 300 * time.Millisecond
 	o.AgentPingTimeout = 5 * time.Second
 	o.MaxAgentPingTimeouts = 2
