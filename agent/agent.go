@@ -39,6 +39,9 @@ const indexTaskExecutor = "task.executor"
 // indexPodNode indexes the cached pods by spec.nodeName.
 const indexPodNode = "spec.nodeName"
 
+// DefaultStatusUpdateDelay is the binary's --status-update-delay.
+const DefaultStatusUpdateDelay = 200 * time.Millisecond
+
 // Options are the agent's settings.
 type Options struct {
 	// NodeName is the agent's node.
@@ -56,7 +59,7 @@ type Options struct {
 	// StatusUpdateDelay is how long a non-terminal status update waits
 	// before it is written: a quick task's terminal update takes the place
 	// of its TASK_RUNNING, one write instead of two. Zero writes each at
-	// once.
+	// once; the binary's default is DefaultStatusUpdateDelay.
 	StatusUpdateDelay time.Duration
 	// StatusUpdateWriters is how many tasks' status updates are written
 	// at once (each task's still one at a time, in order). Zero means

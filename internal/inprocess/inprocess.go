@@ -314,6 +314,9 @@ type AgentConfig struct {
 	// AnonymousExecutorNamespaces opt namespaces in to executor calls
 	// without credentials (agent.Options).
 	AnonymousExecutorNamespaces []string
+	// StatusUpdateDelay is agent.Options's; zero writes each update at
+	// once.
+	StatusUpdateDelay time.Duration
 }
 
 // RunAgent runs an agent until the test ends or stop is called.
@@ -370,7 +373,7 @@ func NewAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig) (ctrl.Manag
 	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
 		NodeName: node, Endpoint: ac.Addr, Listen: ac.Addr, WorkDir: ac.WorkDir, LeaseNamespace: SystemNamespace,
 		HeartbeatInterval: ac.HeartbeatInterval, ExecutorRegistrationTimeout: ac.RegistrationTimeout,
-		AnonymousExecutorNamespaces: ac.AnonymousExecutorNamespaces,
+		AnonymousExecutorNamespaces: ac.AnonymousExecutorNamespaces, StatusUpdateDelay: ac.StatusUpdateDelay,
 	}, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating agent %s: %w", node, err)

@@ -19,6 +19,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/kubemesos/kubemesos/agent"
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
@@ -42,6 +43,8 @@ func startHollowAgent(c *Cluster, cfg *rest.Config, i int) (*hollowAgent, error)
 	mgr, _, err := inprocess.NewAgent(c.ctx, cfg, inprocess.AgentConfig{
 		Node: a.node, WorkDir: workDir, Addr: a.addr,
 		RegistrationTimeout: time.Minute, HeartbeatInterval: c.cfg.HeartbeatInterval,
+		// The binary's default, as the agents of a cluster run.
+		StatusUpdateDelay: agent.DefaultStatusUpdateDelay,
 	})
 	if err != nil {
 		return nil, err
