@@ -364,15 +364,7 @@ func (s *benchScheduler) launchHeld() {
 		}
 		o := s.held[j]
 		s.held = slices.Delete(s.held, j, j+1)
-		n := min(s.fits(&o), len(s.pending))
-		if n == 0 {
-			s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
-			continue
-		}
-		tasks := s.pending[:n:n]
-		s.pending = s.pending[n:]
-		s.executors[o.Spec.AgentID] = true
-		s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
+		s.useOffer(&o)
 	}
 	if s.nArrived < len(s.arrived) || len(s.pending) > 0 {
 		return
@@ -445,21 +437,26 @@ func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []km
 		return
 	}
 	for i := range offers {
-		o := &offers[i]
-		n := min(s.fits(o), len(s.pending))
-		if n == 0 {
-			s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
-			continue
-		}
-		tasks := s.pending[:n:n]
-		s.pending = s.pending[n:]
-		s.executors[o.Spec.AgentID] = true
-		s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
+		s.useOffer(&offers[i])
 	}
 	if len(s.pending) == 0 && !s.suppressed {
 		s.suppressed = true
 		s.queue(s.syncSuppress)
 	}
+}
+
+// useOffer launches on o as many pending tasks as it holds, or declines
+// it when it holds none. s.mu is held.
+func (s *benchScheduler) useOffer(o *kmv1.Offer) {
+	n := min(s.fits(o), len(s.pending))
+	if n == 0 {
+		s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
+		return
+	}
+	tasks := s.pending[:n:n]
+	s.pending = s.pending[n:]
+	s.executors[o.Spec.AgentID] = true
+	s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
 }
 
 // syncSuppress makes the framework's spec.suppressOffers what the
