@@ -289,13 +289,7 @@ func (c *Cluster) Run(ctx context.Context, sizes []int, tasks func(nodes int) in
 			if len(c.cfg.Kinds) > 0 && !slices.Contains(c.cfg.Kinds, k) {
 				continue
 			}
-			var r *Result
-			var err error
-			if k == KindPods {
-				r, err = c.RunPeer(ctx, tasks(n))
-			} else {
-				r, err = c.RunFramework(ctx, k, tasks(n))
-			}
+			r, err := c.runKind(ctx, k, tasks(n))
 			if r != nil {
 				s.Runs[k] = r
 			}
@@ -318,6 +312,15 @@ func (c *Cluster) Run(ctx context.Context, sizes []int, tasks func(nodes int) in
 		}
 	}
 	return out, nil
+}
+
+// runKind runs n tasks of kind k: plain pods through the peer, the others
+// through the benchmark framework.
+func (c *Cluster) runKind(ctx context.Context, k Kind, n int) (*Result, error) {
+	if k == KindPods {
+		return c.RunPeer(ctx, n)
+	}
+	return c.RunFramework(ctx, k, n)
 }
 
 // diagnostics writes where the time of each run at size s went: CPU by

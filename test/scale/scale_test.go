@@ -75,12 +75,7 @@ func TestSuiteCounts(t *testing.T) {
 	c.cfg.Rate = rate
 	open := &Size{Nodes: nodes, Runs: map[Kind]*Result{}}
 	for _, k := range []Kind{KindExecutor, KindPods} {
-		var r *Result
-		if k == KindPods {
-			r, err = c.RunPeer(ctx, arrivals)
-		} else {
-			r, err = c.RunFramework(ctx, k, arrivals)
-		}
+		r, err := c.runKind(ctx, k, arrivals)
 		if err != nil {
 			t.Fatalf("open arrivals, %s: %v", k, err)
 		}
