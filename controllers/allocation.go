@@ -160,8 +160,13 @@ func (m *Master) planCycle(snap *schedcache.Snapshot) *plan {
 	t0 := time.Now()
 	made := allocator.Allocate(p.in)
 	metrics.AllocatorDuration.Observe(time.Since(t0).Seconds())
+	executors := make(map[string]map[types.NamespacedName][]string, len(snap.Agents))
+	for _, a := range snap.Agents {
+		executors[a.Obj.Status.AgentID] = a.Executors
+	}
 	for _, o := range made {
-		p.make = append(p.make, newOffer(p.fws[o.Framework], p.agents[o.Agent], p.in.Names.ResourceList(o.Resources)))
+		fw, agent := p.fws[o.Framework], p.agents[o.Agent]
+		p.make = append(p.make, newOffer(fw, agent, p.in.Names.ResourceList(o.Resources), executors[agent.Status.AgentID][nsName(fw)]))
 	}
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,10 +48,15 @@ func (m *Master) offerFate(o *schedcache.Offer, agents map[string]*kmv1.Agent, f
 	return "", ""
 }
 
-// newOffer builds an Offer of rl on agent to fw. Its name is chosen here,
-// not by the API server, so that the scheduling cache knows it before the
-// create is sent.
-func newOffer(fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList) *kmv1.Offer {
+// maxOfferExecutors is the most executor IDs an Offer lists (the CRD's
+// maxItems of spec.executorIDs).
+const maxOfferExecutors = 256
+
+// newOffer builds an Offer of rl on agent to fw, listing executors (the
+// framework's executors with a task there, sorted). Its name is chosen
+// here, not by the API server, so that the scheduling cache knows it
+// before the create is sent.
+func newOffer(fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList, executors []string) *kmv1.Offer {
 	prefix := fw.Name + "-" + agent.Name
 	if len(prefix) > 200 {
 		prefix = strings.TrimRight(prefix[:200], ".-")
@@ -70,6 +76,7 @@ func newOffer(fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList) *km
 			NodeName:    agent.Name,
 			Resources:   kmv1.ResourceList(rl),
 			Attributes:  agent.Spec.Attributes,
+			ExecutorIDs: slices.Clone(executors[:min(len(executors), maxOfferExecutors)]),
 		},
 	}
 }

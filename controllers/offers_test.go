@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -220,6 +221,57 @@ func TestSeveralTasksShareOneOffer(t *testing.T) {
 	for _, n := range []string{"s1", "s2"} {
 		eventually(t, n+" staged", func() (bool, error) { return getTask(t, ns, n).Status.State == kmv1.TaskStaging, nil })
 	}
+}
+
+// TestOffersListTheRunningExecutors: an offer made while a framework's
+// custom executor runs a task on the agent names it in spec.executorIDs,
+// its room left out; once the executor's last task has ended the next
+// offer names none and holds that room again.
+func TestOffersListTheRunningExecutors(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "exec-1", "cpu", "4", "memory", "8Gi")
+	_, ns := addFramework(t, b.MakeFramework("execfw", "").Obj())
+	offer := waitOffer(t, ns, "execfw")
+	if len(offer.Spec.ExecutorIDs) != 0 {
+		t.Errorf("an offer before any task lists executors %v", offer.Spec.ExecutorIDs)
+	}
+	task := b.MakeTask("e1", ns).Framework("execfw").Offer(offer.Name).Resources("cpu", "1", "memory", "1Gi").Executor("ex", "img").Obj()
+	task.Spec.Executor.Resources = b.Resources("cpu", "500m", "memory", "512Mi")
+	if err := env.Client.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "an offer of the rest, naming the executor", func() (bool, error) {
+		os := offersOf(t, ns, "execfw")
+		if len(os) != 1 || os[0].Name == offer.Name {
+			return false, nil
+		}
+		cpu := os[0].Spec.Resources["cpu"]
+		return cpu.Cmp(q("2500m")) == 0 && slices.Equal(os[0].Spec.ExecutorIDs, []string{"ex"}), nil
+	})
+	tk := getTask(t, ns, "e1")
+	tk.Status.State, tk.Status.Source = kmv1.TaskFinished, kmv1.SourceAgent
+	if err := env.Client.Status().Update(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	// The framework declines the outstanding offer without a filter: the
+	// next is the whole agent, and names no executor.
+	rest := offersOf(t, ns, "execfw")[0]
+	rest.Annotations = map[string]string{kmv1.AnnotationRefuseSeconds: "0"}
+	if err := env.Client.Update(ctx, &rest); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, &rest); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "an offer of the whole agent, naming no executor", func() (bool, error) {
+		os := offersOf(t, ns, "execfw")
+		if len(os) != 1 || os[0].Name == rest.Name {
+			return false, nil
+		}
+		cpu := os[0].Spec.Resources["cpu"]
+		return cpu.Cmp(q("4")) == 0 && len(os[0].Spec.ExecutorIDs) == 0, nil
+	})
 }
 
 // TestDeclineFiltersThePair deletes an offer: the agent is not offered to

@@ -38,6 +38,20 @@ type OfferSpec struct {
 	//
 	// +optional
 	Attributes Attributes `json:"attributes,omitempty"`
+	// executorIDs are the framework's custom executors that ran a task on
+	// the agent when the offer was made, as Mesos's Offer.executor_ids.
+	// Their own resources are not in the offer: a task of one of them
+	// needs only its own resources from the offer, even if the executor
+	// has no task left when the task is admitted. A task of another custom
+	// executor needs its executor's resources as well, unless that
+	// executor started a task on the agent since the offer was made. The
+	// first 256 IDs in order when there are more.
+	//
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=255
+	// +listType=set
+	// +optional
+	ExecutorIDs []string `json:"executorIDs,omitempty"`
 }
 
 // Offer is a Mesos resource offer. To accept it, create Tasks that name it

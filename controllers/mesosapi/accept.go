@@ -168,9 +168,6 @@ type launch struct {
 	// (charged to the offers unless the executor runs on the agent).
 	used    corev1.ResourceList
 	started map[string]corev1.ResourceList
-	// running are the executor IDs of the framework that run on the
-	// offers' agent, read when first needed.
-	running map[string]bool
 }
 
 // launchState is what a launch has taken, to be given back when a task
@@ -203,23 +200,18 @@ func (l *launch) restore(st launchState) {
 	l.execs.known, l.execs.read = st.known, st.knownRead
 }
 
-// executorRuns reports whether the framework's executor id runs a task
-// that has not ended on the offers' agent.
-func (l *launch) executorRuns(ctx context.Context, id string) (bool, error) {
-	if l.running == nil {
-		var tasks kmv1.TaskList
-		if err := l.s.c.List(ctx, &tasks, client.MatchingFields{controllers.IndexTaskAgentID: l.offers[0].Spec.AgentID}); err != nil {
-			return false, fmt.Errorf("listing the tasks of agent %s: %w", l.offers[0].Spec.AgentID, err)
-		}
-		l.running = map[string]bool{}
-		for i := range tasks.Items {
-			t := &tasks.Items[i]
-			if t.Namespace == l.st.namespace && string(t.Spec.Framework) == l.st.name && t.Spec.Executor != nil && !t.Status.State.IsTerminal() {
-				l.running[t.Spec.Executor.ExecutorID] = true
-			}
+// executorRuns reports whether the framework's executor id ran a task on
+// the offers' agent when one of the call's offers was made (the offer
+// lists it in spec.executorIDs, as Mesos's Offer.executor_ids): the
+// offers then do not hold its resources, and admission takes none for
+// it from them.
+func (l *launch) executorRuns(id string) bool {
+	for _, o := range l.offers {
+		if slices.Contains(o.Spec.ExecutorIDs, id) {
+			return true
 		}
 	}
-	return l.running[id], nil
+	return false
 }
 
 // task turns a TaskInfo into the Task that launches it, or says why it

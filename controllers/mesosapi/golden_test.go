@@ -38,6 +38,7 @@ func TestGoldenEvents(t *testing.T) {
 	offer := b.MakeOffer("fw-abcde-node-1-x7k2p", "ns").Framework("fw-abcde", info.GetId().GetValue()).Agent("node-1-1a2b3c4d", "node-1").
 		Resources("cpu", "3500m", "memory", "7Gi", "ephemeral-storage", "100Gi", "nvidia.com/gpu", "1").Obj()
 	offer.Spec.Attributes = kmv1.Attributes{"zone": "a", "rack": "r1"}
+	offer.Spec.ExecutorIDs = []string{"exec-1"}
 	task := b.MakeTask("web-5c1f0e2d9a3b", "ns").Framework("fw-abcde").Agent("node-1-1a2b3c4d").Obj()
 	task.UID = "7d1c6a9e-0000-4000-8000-000000000001"
 	task.Status = kmv1.TaskStatus{State: kmv1.TaskRunning, Source: "SOURCE_EXECUTOR", Reason: "", Message: "running", Data: "out",

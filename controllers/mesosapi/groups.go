@@ -136,11 +136,7 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 		}
 		out = append(out, t)
 	}
-	msg, err := l.groupFits(ctx, out, exec, before)
-	if err != nil {
-		return nil, err
-	}
-	if msg != "" {
+	if msg := l.groupFits(out, exec, before); msg != "" {
 		return failed(msg)
 	}
 	return out, nil
@@ -191,31 +187,23 @@ func customGroupExecutor(ei *mesosv1.ExecutorInfo, frameworkID string) string {
 }
 
 // groupFits says, as Mesos words it, when the tasks of a group and the
-// executor it starts (a custom executor that does not run on the agent
-// yet) need more than the call's offers hold once the tasks before the
+// executor it starts (a custom executor that its offers do not list) need
+// more than the call's offers hold once the tasks before the
 // group (at before) took theirs; "" when they fit.
-func (l *launch) groupFits(ctx context.Context, tasks []*kmv1.Task, exec *kmv1.ExecutorInfo, before launchState) (string, error) {
+func (l *launch) groupFits(tasks []*kmv1.Task, exec *kmv1.ExecutorInfo, before launchState) string {
 	var need corev1.ResourceList
 	for _, t := range tasks {
 		need = resources.Add(need, t.Spec.Resources.Core())
 	}
 	taken := before.used
 	for id, res := range before.execs {
-		runs, err := l.executorRuns(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		if !runs {
+		if !l.executorRuns(id) {
 			taken = resources.Add(taken, res)
 		}
 	}
 	if exec != nil {
 		if _, started := before.execs[exec.ExecutorID]; !started {
-			runs, err := l.executorRuns(ctx, exec.ExecutorID)
-			if err != nil {
-				return "", err
-			}
-			if !runs {
+			if !l.executorRuns(exec.ExecutorID) {
 				need = resources.Add(need, exec.Resources.Core())
 			}
 		}
@@ -226,9 +214,9 @@ func (l *launch) groupFits(ctx context.Context, tasks []*kmv1.Task, exec *kmv1.E
 	}
 	available := resources.Sub(offered, taken)
 	if !resources.Fits(need, available) {
-		return "Total resources " + resources.String(need) + " required by task group and its executor are more than available " + resources.String(available), nil
+		return "Total resources " + resources.String(need) + " required by task group and its executor are more than available " + resources.String(available)
 	}
-	return "", nil
+	return ""
 }
 
 // taskGroupLabel is the value of mesoswire.LabelTaskGroup for the group of taskIDs

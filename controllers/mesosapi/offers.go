@@ -115,6 +115,9 @@ func (s *Server) mesosOffer(ctx context.Context, st *stream, o *kmv1.Offer) *mes
 		Resources:      mesoswire.MesosResources(o.Spec.Resources, role),
 		AllocationInfo: &mesosv1.Resource_AllocationInfo{Role: &role},
 	}
+	for _, id := range o.Spec.ExecutorIDs {
+		mo.ExecutorIds = append(mo.ExecutorIds, &mesosv1.ExecutorID{Value: ptr.To(id)})
+	}
 	names := make([]string, 0, len(o.Spec.Attributes))
 	for k := range o.Spec.Attributes {
 		names = append(names, k)

@@ -2,6 +2,7 @@ package schedcache
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -109,8 +110,10 @@ func dropped(format string, args ...any) Verdict {
 // Reserve checks a task against its offers and their agent and, when it
 // fits in what the offers have left and in what the agent has now (its
 // resources less what its live and assumed tasks take), assumes it
-// admitted: its resources are taken from its first offer and charged to
-// its agent at once, so no later reservation or cycle can promise them
+// admitted: its resources (and its executor's, for the executor's first
+// task there, from the offers only when they do not list the executor in
+// spec.executorIDs) are taken from its first offer and charged to its
+// agent at once, so no later reservation or cycle can promise them
 // again. The caller then writes TASK_STAGING and, if the write failed,
 // calls Forget. The framework's own checks are the caller's.
 func (c *Cache) Reserve(t *kmv1.Task) Verdict {
@@ -121,6 +124,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	}
 	capacity := c.names.Zero()
 	agentID := ""
+	listed := false // whether an offer lists the task's executor
 	var keys []types.NamespacedName
 	seen := map[string]bool{}
 	for _, id := range t.Spec.OfferIDs {
@@ -145,6 +149,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 			return invalid(kmv1.ReasonInvalidOffers, "the offers are on different agents (%s and %s); a task runs on one agent", agentID, o.obj.Spec.AgentID)
 		}
 		agentID = o.obj.Spec.AgentID
+		listed = listed || t.Spec.Executor != nil && slices.Contains(o.obj.Spec.ExecutorIDs, t.Spec.Executor.ExecutorID)
 		capacity = capacity.Add(o.resources).Sub(c.use[key])
 		keys = append(keys, key)
 	}
@@ -155,10 +160,18 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	if a == nil || a.obj.Status.Phase != kmv1.AgentActive {
 		return dropped("agent %s of the offers is no longer active", agentID)
 	}
+	// need is what the task takes from its offers, and onAgent what it
+	// takes from its agent: with its executor's resources when it is the
+	// executor's first task there, which the offers hold unless they were
+	// made while the executor ran a task (then its resources are not in
+	// them, though the executor may have no task left now).
 	ct := c.charge(t, agentID)
-	need := ct.own.Clone()
+	need, onAgent := ct.own.Clone(), ct.own.Clone()
 	if ct.executor != (executorOnAgent{}) && c.executors[ct.executor] == nil {
-		need = need.Add(ct.execRes)
+		onAgent = onAgent.Add(ct.execRes)
+		if !listed {
+			need = need.Add(ct.execRes)
+		}
 	}
 	if !capacity.Fits(need) {
 		short := resources.Shortfall(c.names.ResourceList(need), c.names.ResourceList(capacity.ClampZero()))
@@ -167,8 +180,8 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	// The agent's resources may have shrunk under its offers (its node's
 	// other pods grew) since they were made; the next cycle rescinds
 	// them, and until then no task may take what the agent no longer has.
-	if left := a.total.Clone().Sub(c.agentUse[agentID]); !left.Fits(need) {
-		short := resources.Shortfall(c.names.ResourceList(need), c.names.ResourceList(left.ClampZero()))
+	if left := a.total.Clone().Sub(c.agentUse[agentID]); !left.Fits(onAgent) {
+		short := resources.Shortfall(c.names.ResourceList(onAgent), c.names.ResourceList(left.ClampZero()))
 		return dropped("agent %s no longer has what its offers promised (its resources shrank; the offers are being rescinded): %s; launch on a current offer",
 			agentID, strings.Join(short, "; "))
 	}
@@ -183,7 +196,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	}
 	c.assumed[t.UID] = at
 	c.generation++
-	return Verdict{State: kmv1.TaskStaging, Agent: a.obj, Need: c.names.ResourceList(need)}
+	return Verdict{State: kmv1.TaskStaging, Agent: a.obj, Need: c.names.ResourceList(onAgent)}
 }
 
 // Assumed lists the tasks reserved on agentID that the informer does not
@@ -298,15 +311,16 @@ func (c *Cache) Rebuilt() bool {
 
 // Rebuild restores, after a leader start, what admitted tasks took from
 // the offers that still exist (their resources, and their executor's for
-// the first task of an executor on an agent), so that no offer's
+// the first task of an executor on an agent when its offer does not list
+// the executor), so that no offer's
 // resources are used twice across a failover. tasks are every task, ended
 // ones too: an ended task's use of an offer counts while the offer exists.
 func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exists := make(map[types.NamespacedName]bool, len(offers))
+	byKey := make(map[types.NamespacedName]*kmv1.Offer, len(offers))
 	for _, o := range offers {
-		exists[client.ObjectKeyFromObject(o)] = true
+		byKey[client.ObjectKeyFromObject(o)] = o
 	}
 	sort.SliceStable(tasks, func(i, j int) bool { return stagedAt(tasks[i]).Before(stagedAt(tasks[j])) })
 	charged := map[executorOnAgent]bool{}
@@ -315,14 +329,17 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 			continue
 		}
 		ct := c.charge(t, t.PlacedOn())
-		need := ct.own.Clone()
-		if ct.executor != (executorOnAgent{}) && !charged[ct.executor] {
+		first := ct.executor != (executorOnAgent{}) && !charged[ct.executor]
+		if first {
 			charged[ct.executor] = true
-			need = need.Add(ct.execRes)
 		}
 		for _, id := range t.Spec.OfferIDs {
 			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
-			if exists[key] {
+			if o := byKey[key]; o != nil {
+				need := ct.own.Clone()
+				if first && !slices.Contains(o.Spec.ExecutorIDs, ct.executor.executor.ExecutorID) {
+					need = need.Add(ct.execRes)
+				}
 				c.use[key] = c.use[key].Clone().Add(need)
 				if _, ok := c.firstUse[key]; !ok {
 					c.firstUse[key] = stagedAt(t)

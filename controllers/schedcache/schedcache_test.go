@@ -144,6 +144,80 @@ func TestReserveChargesAnExecutorOncePerAgent(t *testing.T) {
 	}
 }
 
+// TestOffersListTheirExecutors: an offer made while a framework's executor
+// runs a task on the agent lists the executor and leaves out its room; a
+// task of that executor then takes only its own resources from the offer,
+// even once the executor's last task has ended (the agent is charged the
+// executor again), where an offer that does not list it must hold the
+// executor's resources too. A new leader takes the same from the offers.
+func TestOffersListTheirExecutors(t *testing.T) {
+	c, _ := newCache()
+	for _, id := range []string{"a1", "a2"} {
+		c.Upsert(activeAgent("n-"+id, id, "cpu", "4", "memory", "1Gi"))
+	}
+	running := func(uid, agentID string, state kmv1.TaskState) *kmv1.Task {
+		tk := liveTask(uid, state)
+		tk.Status.AgentID = agentID
+		tk.Spec.Executor = withExecutor(newTask(uid), "e").Spec.Executor
+		return tk
+	}
+	c.Upsert(running("r1", "a1", kmv1.TaskRunning))
+	for _, a := range c.Snapshot().Agents {
+		want := map[types.NamespacedName][]string(nil)
+		if a.Obj.Status.AgentID == "a1" {
+			want = map[types.NamespacedName][]string{{Namespace: "ns", Name: "fw"}: {"e"}}
+		}
+		if fmt.Sprint(a.Executors) != fmt.Sprint(want) {
+			t.Errorf("agent %s: executors %v, want %v", a.Obj.Status.AgentID, a.Executors, want)
+		}
+	}
+	listing := testOffer("o1", "a1", "cpu", "2500m", "memory", "512Mi")
+	listing.Spec.ExecutorIDs = []string{"e"}
+	c.Upsert(listing)
+	c.Upsert(testOffer("o2", "a2", "cpu", "2500m", "memory", "512Mi"))
+	c.Upsert(running("r1", "a1", kmv1.TaskFinished))
+	if got := used(c, "a1"); got != "" {
+		t.Fatalf("with its executor's last task ended a1 is charged %q, want nothing", got)
+	}
+	v := c.Reserve(withExecutor(newTask("t1", "o1").Resources("cpu", "2500m"), "e"))
+	if v.State != kmv1.TaskStaging {
+		t.Fatalf("a task of a listed executor within the offer: %s %s", v.State, v.Message)
+	}
+	if got := resources.String(v.Need); got != "cpu=3,memory=64Mi" {
+		t.Errorf("the agent is charged %s for it, want cpu=3,memory=64Mi (the executor again)", got)
+	}
+	v = c.Reserve(withExecutor(newTask("t2", "o2").Resources("cpu", "2500m"), "e"))
+	if v.State != kmv1.TaskError || !strings.Contains(v.Message, "needs more than its offers have left") {
+		t.Errorf("a task of an executor that its offer does not list, with no room for the executor: %s %s", v.State, v.Message)
+	}
+	s := c.Snapshot()
+	for _, o := range s.Offers {
+		if got := resources.String(s.Names.ResourceList(o.Rest)); o.Obj.Name == "o1" && got != "memory=512Mi" {
+			t.Errorf("o1 has %s left, want memory=512Mi", got)
+		}
+	}
+
+	rebuilt, _ := newCache()
+	unlisted := testOffer("o2", "a2", "cpu", "2500m", "memory", "512Mi")
+	staged := func(uid, offer, agentID string) *kmv1.Task {
+		tk := withExecutor(newTask(uid, offer).Resources("cpu", "2"), "e")
+		tk.Status.State, tk.Status.AgentID = kmv1.TaskStaging, agentID
+		return tk
+	}
+	for _, o := range []any{activeAgent("n-a1", "a1", "cpu", "4"), activeAgent("n-a2", "a2", "cpu", "4"), listing, unlisted} {
+		rebuilt.Upsert(o)
+	}
+	rebuilt.Rebuild([]*kmv1.Offer{listing, unlisted}, []*kmv1.Task{staged("t1", "o1", "a1"), staged("t3", "o2", "a2")})
+	rest := map[string]string{}
+	s = rebuilt.Snapshot()
+	for _, o := range s.Offers {
+		rest[o.Obj.Name] = resources.String(s.Names.ResourceList(o.Rest))
+	}
+	if want := map[string]string{"o1": "cpu=500m,memory=512Mi", "o2": "memory=448Mi"}; fmt.Sprint(rest) != fmt.Sprint(want) {
+		t.Errorf("after a rebuild the offers have %v left, want %v", rest, want)
+	}
+}
+
 func TestReserveRefusesWhatDoesNotFit(t *testing.T) {
 	c, _ := newCache()
 	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))

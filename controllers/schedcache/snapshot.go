@@ -1,6 +1,7 @@
 package schedcache
 
 import (
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -52,6 +53,9 @@ type Agent struct {
 	Total allocator.Vector
 	// Used is what its tasks and their executors take.
 	Used allocator.Vector
+	// Executors are the custom executors with a live or reserved task on
+	// it, by framework: their IDs, sorted. Their resources are in Used.
+	Executors map[types.NamespacedName][]string
 }
 
 // Framework is a framework and its use.
@@ -106,8 +110,22 @@ func (c *Cache) Snapshot() *Snapshot {
 		fw := types.NamespacedName{Namespace: k.executor.Namespace, Name: k.executor.Framework}
 		fwUse[fw] = fwUse[fw].Add(u.resources)
 	}
+	executors := map[string]map[types.NamespacedName][]string{}
+	for k := range c.executors {
+		fw := types.NamespacedName{Namespace: k.executor.Namespace, Name: k.executor.Framework}
+		if executors[k.agentID] == nil {
+			executors[k.agentID] = map[types.NamespacedName][]string{}
+		}
+		executors[k.agentID][fw] = append(executors[k.agentID][fw], k.executor.ExecutorID)
+	}
+	for _, byFw := range executors {
+		for _, ids := range byFw {
+			slices.Sort(ids)
+		}
+	}
 	for _, a := range c.agents {
-		s.Agents = append(s.Agents, Agent{Obj: a.obj, Total: a.total, Used: c.agentUse[a.obj.Status.AgentID].Clone()})
+		id := a.obj.Status.AgentID
+		s.Agents = append(s.Agents, Agent{Obj: a.obj, Total: a.total, Used: c.agentUse[id].Clone(), Executors: executors[id]})
 	}
 	for key, f := range c.frameworks {
 		s.Frameworks[c.slots.of[key]] = Framework{Obj: f, Used: fwUse[key]}
