@@ -309,7 +309,6 @@ type benchScheduler struct {
 	suppressed bool
 	// suppressMu serializes syncSuppress.
 	suppressMu sync.Mutex
-	executors  map[string]bool // agents with the executor
 	errs       []string
 }
 
@@ -317,7 +316,7 @@ func newBenchScheduler(c *Cluster, kind Kind, n int) *benchScheduler {
 	s := &benchScheduler{c: c, kind: kind, share: (n + c.Nodes() - 1) / c.Nodes(),
 		work: make(chan func(scheduler.SchedulerDriver), n+c.Nodes()+16), done: make(chan struct{}),
 		attempts: map[string]int{}, tries: make([]int, n), created: make([]time.Time, n), staged: make([]time.Time, n), running: make([]time.Time, n),
-		finished: make([]time.Time, n), relaunched: map[string]int{}, executors: map[string]bool{}}
+		finished: make([]time.Time, n), relaunched: map[string]int{}}
 	if c.cfg.Rate > 0 {
 		// Tasks come a few at a time: each takes what room its offer
 		// has, on the agents with the executor first.
@@ -357,7 +356,7 @@ func (s *benchScheduler) launchHeld() {
 	for len(s.pending) > 0 && len(s.held) > 0 {
 		j := 0
 		for k := range s.held {
-			if s.executors[s.held[k].Spec.AgentID] {
+			if runsExecutor(&s.held[k]) {
 				j = k
 				break
 			}
@@ -393,7 +392,7 @@ func (s *benchScheduler) taskInfo(i, try int) scheduler.TaskInfo {
 	ti := scheduler.TaskInfo{TaskID: taskID(i, try), Resources: kmv1.ResourceList(cfg.taskRequests())}
 	duration := cfg.Duration.String()
 	if s.kind == KindExecutor {
-		ti.Executor = &kmv1.ExecutorInfo{ExecutorID: "bench", Image: "kubemesos-bench-executor",
+		ti.Executor = &kmv1.ExecutorInfo{ExecutorID: benchExecutorID, Image: "kubemesos-bench-executor",
 			Resources: kmv1.ResourceList(cfg.taskRequests())}
 	} else {
 		ti.Command = &kmv1.CommandInfo{Image: "kubemesos-bench-task", Command: []string{"sleep", duration},
@@ -402,14 +401,22 @@ func (s *benchScheduler) taskInfo(i, try int) scheduler.TaskInfo {
 	return ti
 }
 
-// fits is how many tasks an offer holds, given whether the agent still
-// needs the executor's own resources.
+// benchExecutorID is the executor ID of the custom-executor tasks.
+const benchExecutorID = "bench"
+
+// runsExecutor reports whether offer o was made while the benchmark's
+// executor ran a task on its agent: its resources are then not in the
+// offer, and a task needs only its own.
+func runsExecutor(o *kmv1.Offer) bool { return slices.Contains(o.Spec.ExecutorIDs, benchExecutorID) }
+
+// fits is how many tasks an offer holds, with the executor's own
+// resources when the offer does not list the executor.
 func (s *benchScheduler) fits(o *kmv1.Offer) int {
 	cfg := &s.c.cfg
 	n := s.share
 	for name, need := range cfg.taskRequests() {
 		have := o.Spec.Resources[name]
-		if s.kind == KindExecutor && !s.executors[o.Spec.AgentID] {
+		if s.kind == KindExecutor && !runsExecutor(o) {
 			have.Sub(need) // the executor's own, as much as a task
 		}
 		if need.Sign() <= 0 {
@@ -455,7 +462,6 @@ func (s *benchScheduler) useOffer(o *kmv1.Offer) {
 	}
 	tasks := s.pending[:n:n]
 	s.pending = s.pending[n:]
-	s.executors[o.Spec.AgentID] = true
 	s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
 }
 
