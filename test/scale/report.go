@@ -21,7 +21,8 @@ type Size struct {
 	// Nodes is the number of kwok nodes, each with a hollow agent.
 	Nodes int
 	// AgentsUp is how long the agents added for this size took to be
-	// Active.
+	// Active; zero for runs on a cluster grown before (the report leaves
+	// them out of that line).
 	AgentsUp time.Duration
 	// Runs are the runs, by kind.
 	Runs map[Kind]*Result
@@ -173,12 +174,15 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 		p("| %d | %s | %.0f | %.1f | %.2f |\n", s.Nodes, ms(i.Period), i.Writes.Total(NotLease), i.Writes.Total(IsLease)/i.Period.Seconds(), cpu/i.Period.Seconds())
 	}
-	p("\nAgents Active after their nodes were added: ")
 	var up []string
 	for _, s := range r.Sizes {
-		up = append(up, fmt.Sprintf("%d in %s", s.Nodes, ms(s.AgentsUp)))
+		if s.AgentsUp > 0 {
+			up = append(up, fmt.Sprintf("%d in %s", s.Nodes, ms(s.AgentsUp)))
+		}
 	}
-	p("%s.\n", strings.Join(up, ", "))
+	if len(up) > 0 {
+		p("\nAgents Active after their nodes were added: %s.\n", strings.Join(up, ", "))
+	}
 }
 
 // openArrivals writes the latencies from arrival of the runs whose tasks
