@@ -303,6 +303,9 @@ type benchScheduler struct {
 	nFinished  int
 	twice      int
 	relaunched map[string]int
+	// started are the agents the framework launched its executor on:
+	// their pods live until it ends, so a task there starts sooner.
+	started    map[string]bool
 	noRunning  int
 	first      time.Time
 	last       time.Time
@@ -316,7 +319,7 @@ func newBenchScheduler(c *Cluster, kind Kind, n int) *benchScheduler {
 	s := &benchScheduler{c: c, kind: kind, share: (n + c.Nodes() - 1) / c.Nodes(),
 		work: make(chan func(scheduler.SchedulerDriver), n+c.Nodes()+16), done: make(chan struct{}),
 		attempts: map[string]int{}, tries: make([]int, n), created: make([]time.Time, n), staged: make([]time.Time, n), running: make([]time.Time, n),
-		finished: make([]time.Time, n), relaunched: map[string]int{}}
+		finished: make([]time.Time, n), relaunched: map[string]int{}, started: map[string]bool{}}
 	if c.cfg.Rate > 0 {
 		// Tasks come a few at a time: each takes what room its offer
 		// has, on the agents with the executor first.
@@ -356,7 +359,7 @@ func (s *benchScheduler) launchHeld() {
 	for len(s.pending) > 0 && len(s.held) > 0 {
 		j := 0
 		for k := range s.held {
-			if runsExecutor(&s.held[k]) {
+			if s.started[s.held[k].Spec.AgentID] {
 				j = k
 				break
 			}
@@ -462,6 +465,7 @@ func (s *benchScheduler) useOffer(o *kmv1.Offer) {
 	}
 	tasks := s.pending[:n:n]
 	s.pending = s.pending[n:]
+	s.started[o.Spec.AgentID] = true
 	s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
 }
 
