@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -28,7 +29,13 @@ import (
 // frameworkController registers frameworks, follows their scheduler Lease
 // (Active, Disconnected, failover timeout), runs their scheduler pod, keeps
 // their status counts, and tears them down on completion or deletion.
-type frameworkController struct{ m *Master }
+type frameworkController struct {
+	m *Master
+	// mu guards written: when the master last wrote each framework's
+	// status, by its clock.
+	mu      sync.Mutex
+	written map[types.NamespacedName]time.Time
+}
 
 // statusBatch is how long task events wait before they refresh a
 // Framework's counts, so a burst of task transitions costs one write.
@@ -83,7 +90,19 @@ func (m *Master) setupFrameworks(mgr ctrl.Manager) error {
 		})).
 		Watches(&kmv1.Offer{}, offerToFw).
 		Watches(&coordinationv1.Lease{}, leaseToFw).
-		Complete(&frameworkController{m: m})
+		Complete(&frameworkController{m: m, written: map[types.NamespacedName]time.Time{}})
+}
+
+// onlyCountsChanged reports whether a Framework's status changed in
+// nothing but the counts that the master writes from its caches (tasks,
+// allocated, dominantShare, outstandingOffers).
+func onlyCountsChanged(old, now *kmv1.FrameworkStatus) bool {
+	strip := func(st *kmv1.FrameworkStatus) *kmv1.FrameworkStatus {
+		c := st.DeepCopy()
+		c.Tasks, c.Allocated, c.DominantShare, c.OutstandingOffers = kmv1.TaskCounts{}, nil, "", 0
+		return c
+	}
+	return equality.Semantic.DeepEqual(strip(old), strip(now))
 }
 
 // Reconcile drives one Framework.
@@ -93,6 +112,9 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := m.Client.Get(ctx, req.NamespacedName, &fw); err != nil {
 		if apierrors.IsNotFound(err) {
 			m.renewals.Forget(types.NamespacedName{Namespace: req.Namespace, Name: kmv1.SchedulerLeaseName(req.Name)})
+			r.mu.Lock()
+			delete(r.written, req.NamespacedName)
+			r.mu.Unlock()
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -196,8 +218,12 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 		}
 	}
 	st.ObservedGeneration = fw.Generation
-	if err := r.writeStatus(ctx, fw, old); err != nil {
+	wait, err := r.writeStatus(ctx, fw, old)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
+		result.RequeueAfter = wait
 	}
 	if old.Phase != st.Phase {
 		r.event(fw, old.Phase)
@@ -290,16 +316,31 @@ func (r *frameworkController) event(fw *kmv1.Framework, from kmv1.FrameworkPhase
 
 // writeStatus patches the master's part of the status if it changed. The
 // optimistic lock keeps it from overwriting what the scheduler SDK wrote.
-func (r *frameworkController) writeStatus(ctx context.Context, fw *kmv1.Framework, old *kmv1.FrameworkStatus) error {
+// A change of the counts alone waits until statusBatch after the last
+// write: writeStatus then writes nothing and returns how long is left.
+// Without that rule each write's own event, and each renewal of the
+// scheduler's Lease, would write whatever changed meanwhile, once per
+// round trip while tasks come and go.
+func (r *frameworkController) writeStatus(ctx context.Context, fw *kmv1.Framework, old *kmv1.FrameworkStatus) (time.Duration, error) {
 	if equality.Semantic.DeepEqual(*old, fw.Status) {
-		return nil
+		return 0, nil
+	}
+	key, now := nsName(fw), r.m.Clock.Now()
+	r.mu.Lock()
+	last, ok := r.written[key]
+	r.mu.Unlock()
+	if wait := statusBatch - now.Sub(last); ok && wait > 0 && onlyCountsChanged(old, &fw.Status) {
+		return wait, nil
 	}
 	before := fw.DeepCopy()
 	before.Status = *old
 	if err := r.m.frameworksClient.Status().Patch(ctx, fw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("writing the status of framework %s: %w", fw.Name, err)
+		return 0, fmt.Errorf("writing the status of framework %s: %w", fw.Name, err)
 	}
-	return nil
+	r.mu.Lock()
+	r.written[key] = now
+	r.mu.Unlock()
+	return 0, nil
 }
 
 // frameworkTasksChanged asks for a reconcile of framework key after

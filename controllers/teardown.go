@@ -67,7 +67,7 @@ func (r *frameworkController) finalize(ctx context.Context, fw *kmv1.Framework) 
 		fw.Status.Phase = kmv1.FrameworkTearingDown
 		fw.Status.Message = "the Framework is being deleted; its tasks are being killed"
 		setCond(fw, kmv1.FrameworkReady, false, kmv1.ReasonDeleted, fw.Status.Message)
-		if err := r.writeStatus(ctx, fw, old); err != nil {
+		if _, err := r.writeStatus(ctx, fw, old); err != nil { // the phase changed: written now
 			return ctrl.Result{}, err
 		}
 		r.event(fw, old.Phase)
