@@ -241,14 +241,19 @@ func TestOffersListTheRunningExecutors(t *testing.T) {
 	if err := env.Client.Create(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an offer of the rest, naming the executor", func() (bool, error) {
-		os := offersOf(t, ns, "execfw")
-		if len(os) != 1 || os[0].Name == offer.Name {
-			return false, nil
-		}
-		cpu := os[0].Spec.Resources["cpu"]
-		return cpu.Cmp(q("2500m")) == 0 && slices.Equal(os[0].Spec.ExecutorIDs, []string{"ex"}), nil
-	})
+	// next waits for the one offer that replaces offer `was`, of cpu and
+	// naming executors.
+	next := func(what, was, cpu string, executors []string) {
+		eventually(t, what, func() (bool, error) {
+			os := offersOf(t, ns, "execfw")
+			if len(os) != 1 || os[0].Name == was {
+				return false, nil
+			}
+			got := os[0].Spec.Resources["cpu"]
+			return got.Cmp(q(cpu)) == 0 && slices.Equal(os[0].Spec.ExecutorIDs, executors), nil
+		})
+	}
+	next("an offer of the rest, naming the executor", offer.Name, "2500m", []string{"ex"})
 	tk := getTask(t, ns, "e1")
 	tk.Status.State, tk.Status.Source = kmv1.TaskFinished, kmv1.SourceAgent
 	if err := env.Client.Status().Update(ctx, tk); err != nil {
@@ -264,14 +269,7 @@ func TestOffersListTheRunningExecutors(t *testing.T) {
 	if err := env.Client.Delete(ctx, &rest); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an offer of the whole agent, naming no executor", func() (bool, error) {
-		os := offersOf(t, ns, "execfw")
-		if len(os) != 1 || os[0].Name == rest.Name {
-			return false, nil
-		}
-		cpu := os[0].Spec.Resources["cpu"]
-		return cpu.Cmp(q("4")) == 0 && len(os[0].Spec.ExecutorIDs) == 0, nil
-	})
+	next("an offer of the whole agent, naming no executor", rest.Name, "4", nil)
 }
 
 // TestDeclineFiltersThePair deletes an offer: the agent is not offered to
