@@ -106,13 +106,10 @@ func (c *Cache) Snapshot() *Snapshot {
 	for _, t := range c.assumed {
 		fwUse[t.framework] = fwUse[t.framework].Add(t.own)
 	}
+	executors := map[string]map[types.NamespacedName][]string{}
 	for k, u := range c.executors {
 		fw := types.NamespacedName{Namespace: k.executor.Namespace, Name: k.executor.Framework}
 		fwUse[fw] = fwUse[fw].Add(u.resources)
-	}
-	executors := map[string]map[types.NamespacedName][]string{}
-	for k := range c.executors {
-		fw := types.NamespacedName{Namespace: k.executor.Namespace, Name: k.executor.Framework}
 		if executors[k.agentID] == nil {
 			executors[k.agentID] = map[types.NamespacedName][]string{}
 		}
