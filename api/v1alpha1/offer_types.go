@@ -65,6 +65,7 @@ type OfferSpec struct {
 // +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.spec.resources.memory`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Agent-ID",type=string,JSONPath=`.spec.agentID`,priority=1
+// +kubebuilder:printcolumn:name="Executors",type=string,JSONPath=`.spec.executorIDs`,priority=1
 // +kubebuilder:selectablefield:JSONPath=`.spec.framework`
 // +kubebuilder:selectablefield:JSONPath=`.spec.agentID`
 // +kubebuilder:selectablefield:JSONPath=`.spec.nodeName`
