@@ -3,6 +3,7 @@ package controllers
 import (
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"unique"
@@ -47,7 +48,9 @@ func labelExists(key string) labels.Selector {
 // tenant can make large: spec.data and status.data (up to 64 KiB each), the
 // command or executor's command line and environment, the managed fields,
 // the labels, the annotations (kubectl's last-applied configuration would
-// be a second copy of the whole Task) and the owner references. It keeps
+// be a second copy of the whole Task) but the launch's size
+// (kmv1.AnnotationLaunchTasks, which admission reads) and the owner
+// references. It keeps
 // whether a task is a command or an executor, and the executor's ID. The
 // strings that many Tasks repeat are shared (internString).
 //
@@ -76,7 +79,7 @@ func StripTaskPayloads(obj any) (any, error) {
 	} else {
 		t.Labels = nil
 	}
-	t.Annotations = nil
+	t.Annotations = launchAnnotations(t.Annotations[kmv1.AnnotationLaunchTasks])
 	t.OwnerReferences = nil
 	t.Spec.Data = ""
 	t.Status.Data = ""
@@ -111,6 +114,27 @@ func internString(s string) string {
 		return s
 	}
 	return unique.Make(s).Value()
+}
+
+// maxLaunchTasks is the largest launch size the master's cache keeps; a
+// launch said to be larger, or a value that is no count, is left out (its
+// offers wait for the accept window).
+const maxLaunchTasks = 4096
+
+// launchSizes holds the one shared, read-only annotation map of each
+// launch size (at most maxLaunchTasks of them).
+var launchSizes sync.Map
+
+// launchAnnotations returns the cached Task's annotations for launch size
+// n (kmv1.AnnotationLaunchTasks): a map shared by every Task of that size,
+// or nil.
+func launchAnnotations(n string) map[string]string {
+	v, err := strconv.Atoi(n)
+	if err != nil || v < 1 || v > maxLaunchTasks {
+		return nil
+	}
+	m, _ := launchSizes.LoadOrStore(v, map[string]string{kmv1.AnnotationLaunchTasks: strconv.Itoa(v)})
+	return m.(map[string]string)
 }
 
 // emptyCommand is the command of every cached command task: read only,

@@ -41,6 +41,23 @@ func TestStripTaskPayloads(t *testing.T) {
 	if c := cmd.(*kmv1.Task).Spec.Command; c == nil || c.Image != "" || len(c.Args) != 0 {
 		t.Errorf("a command task must stay a command task, without its command line: %+v", c)
 	}
+	// The launch's size stays, as a count, shared by the Tasks of that
+	// size; what is no count in range goes.
+	launch := func(n string) map[string]string {
+		tk := b.MakeTask("l", "ns").Command("busybox").Obj()
+		tk.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: n, "other": "x"}
+		out, _ := controllers.StripTaskPayloads(tk)
+		return out.(*kmv1.Task).Annotations
+	}
+	for n, want := range map[string]string{"16": "16", "016": "16", "0": "", "-1": "", "4097": "", "ten": ""} {
+		got := launch(n)
+		if (want == "") != (got == nil) || got[kmv1.AnnotationLaunchTasks] != want || len(got) > 1 {
+			t.Errorf("launch size %q kept as %v, want %q alone", n, got, want)
+		}
+	}
+	if a, b := launch("16"), launch("16"); reflect.ValueOf(a).UnsafePointer() != reflect.ValueOf(b).UnsafePointer() {
+		t.Error("two Tasks of a launch of 16 do not share their annotations")
+	}
 }
 
 // TestStripTaskPayloadsInternsResources: Tasks that ask for the same

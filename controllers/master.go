@@ -36,6 +36,8 @@ type Options struct {
 	// AcceptWindow is how long an offer stays usable after its first task
 	// was admitted, so that every task of one launch lands on it. Then the
 	// offer is consumed and what its tasks did not use returns to the pool.
+	// A launch whose tasks say how many they are
+	// (kmv1.AnnotationLaunchTasks) consumes it as soon as all are admitted.
 	AcceptWindow time.Duration
 	// UsageWriteInterval is the least time between two writes of an
 	// Agent's status.allocated and status.offered: with tasks coming and
@@ -216,6 +218,7 @@ func (m *Master) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	m.sched.OfferDeleted = func(o *kmv1.Offer, fate schedcache.Fate) { m.offerDeleted(ctx, o, fate) }
 	m.sched.RefuseFor = m.refuseFor
 	m.sched.TaskChanged = m.frameworkTasksChanged
+	m.sched.LaunchAdmitted = m.Trigger
 	if err := m.sched.Register(ctx, mgr.GetCache()); err != nil {
 		return err
 	}

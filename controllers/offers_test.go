@@ -272,6 +272,44 @@ func TestOffersListTheRunningExecutors(t *testing.T) {
 	next("an offer of the whole agent, naming no executor", rest.Name, "4", nil)
 }
 
+// TestALaunchUsesItsOfferUpAtOnce: with an accept window of an hour, an
+// offer whose launch said how many tasks it creates is used up as soon as
+// they are all admitted, and what they left is offered again; an offer
+// whose task says nothing stays for the window.
+func TestALaunchUsesItsOfferUpAtOnce(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions()
+	o.AcceptWindow = time.Hour
+	startMaster(t, o, false, "master")
+	addAgent(t, "launch-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("launchfw", "").Obj())
+	offer := waitOffer(t, ns, "launchfw")
+	for _, n := range []string{"l1", "l2"} {
+		tk := b.MakeTask(n, ns).Framework("launchfw").Offer(offer.Name).Resources("cpu", "1", "memory", "1Gi").Command("busybox").Obj()
+		tk.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: "2"}
+		if err := env.Client.Create(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "a new offer of what the launch left", func() (bool, error) {
+		os := offersOf(t, ns, "launchfw")
+		if len(os) != 1 || os[0].Name == offer.Name {
+			return false, nil
+		}
+		cpu := os[0].Spec.Resources["cpu"]
+		return cpu.Cmp(q("2")) == 0, nil
+	})
+	rest := offersOf(t, ns, "launchfw")[0]
+	if err := env.Client.Create(ctx, b.MakeTask("l3", ns).Framework("launchfw").Offer(rest.Name).Resources("cpu", "1").Command("busybox").Obj()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "l3 staged", func() (bool, error) { return getTask(t, ns, "l3").Status.State == kmv1.TaskStaging, nil })
+	afterCycles(t, 3)
+	if os := offersOf(t, ns, "launchfw"); len(os) != 1 || os[0].Name != rest.Name {
+		t.Errorf("an offer used by a task that does not say how many its launch has was replaced within its accept window: %d offers", len(os))
+	}
+}
+
 // TestDeclineFiltersThePair deletes an offer: the agent is not offered to
 // the framework again until refuseSeconds pass.
 func TestDeclineFiltersThePair(t *testing.T) {

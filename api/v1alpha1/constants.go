@@ -69,6 +69,14 @@ const (
 	// AnnotationRefuseSeconds on a declined (deleted) Offer overrides the
 	// framework's spec.offerFilters.refuseSeconds for that decline.
 	AnnotationRefuseSeconds = "kubemesos.io/refuse-seconds"
+	// AnnotationLaunchTasks on a Task is how many Tasks its launch (one
+	// LaunchTasks call, one Mesos ACCEPT) creates on the same offers. Once
+	// that many are admitted the master consumes the offers at once,
+	// rather than at the end of its accept window
+	// (--offer-accept-window), as Mesos consumes an offer on its ACCEPT.
+	// The scheduler SDK and the v1 scheduler API set it; without it, or
+	// when fewer are admitted, the window decides.
+	AnnotationLaunchTasks = "kubemesos.io/launch-tasks"
 )
 
 // Framework messages. Each message is an events.k8s.io Event in the

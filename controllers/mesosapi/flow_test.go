@@ -132,7 +132,8 @@ func TestFrameworkLifecycle(t *testing.T) {
 					Env: []kmv1.EnvVar{{Name: "GREETING", Value: "hi"}}},
 				Data: base64.StdEncoding.EncodeToString([]byte{0, 1, 2}), KillGracePeriodSeconds: ptr.To(int64(3))}
 			if d := cmp.Diff(wantSpec, t1obj.Spec); d != "" || t1obj.Annotations[mesoswire.AnnotationTaskID] != "Web.Server_1" ||
-				t1obj.Annotations[mesoswire.AnnotationTaskLabels] != `[{"key":"Team Name","value":"web/α"},{"key":"canary"}]` {
+				t1obj.Annotations[mesoswire.AnnotationTaskLabels] != `[{"key":"Team Name","value":"web/α"},{"key":"canary"}]` ||
+				t1obj.Annotations[kmv1.AnnotationLaunchTasks] != "3" { // the ACCEPT's three valid tasks
 				t.Fatalf("Task spec (-want +got):\n%s\nannotations %v", d, t1obj.Annotations)
 			}
 			var t2obj kmv1.Task

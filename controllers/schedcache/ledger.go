@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type ledger struct {
 	// the first of them was admitted.
 	use      map[types.NamespacedName]allocator.Vector
 	firstUse map[types.NamespacedName]time.Time
+	// launches counts, for each offer, the tasks its launch creates and
+	// those admitted (kmv1.AnnotationLaunchTasks).
+	launches map[types.NamespacedName]*launch
 	// assumed holds the tasks admitted here that the informer has not
 	// shown admitted yet.
 	assumed map[types.UID]*assumedTask
@@ -62,6 +66,23 @@ type assumedTask struct {
 	at      time.Time
 }
 
+// launch is what an offer's launch says of itself: how many tasks it
+// creates (the most any of them said), and how many were admitted here.
+type launch struct{ want, admitted int }
+
+// complete reports whether every task of the launch was admitted.
+func (l *launch) complete() bool { return l != nil && l.want > 0 && l.admitted >= l.want }
+
+// launchSize is the task's kmv1.AnnotationLaunchTasks, 0 when it has none
+// or it is not a positive count.
+func launchSize(t *kmv1.Task) int {
+	n, err := strconv.Atoi(t.Annotations[kmv1.AnnotationLaunchTasks])
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
+}
+
 type madeOffer struct {
 	offer
 	at time.Time
@@ -71,6 +92,7 @@ func newLedger() ledger {
 	return ledger{
 		use:      map[types.NamespacedName]allocator.Vector{},
 		firstUse: map[types.NamespacedName]time.Time{},
+		launches: map[types.NamespacedName]*launch{},
 		assumed:  map[types.UID]*assumedTask{},
 		made:     map[types.NamespacedName]*madeOffer{},
 		deleting: map[types.NamespacedName]struct{}{},
@@ -82,6 +104,7 @@ func newLedger() ledger {
 func (l *ledger) forgetOffer(key types.NamespacedName) {
 	delete(l.use, key)
 	delete(l.firstUse, key)
+	delete(l.launches, key)
 	delete(l.made, key)
 }
 
@@ -188,11 +211,18 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	now := c.clock.Now()
 	at := &assumedTask{task: c.hold(ct), offers: keys, need: need, at: now}
 	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
+	n := launchSize(t)
 	for _, k := range keys {
 		if _, ok := c.firstUse[k]; !ok {
 			c.firstUse[k] = now
 			at.firstOf = append(at.firstOf, k)
 		}
+		l := c.launches[k]
+		if l == nil {
+			l = &launch{}
+			c.launches[k] = l
+		}
+		l.want, l.admitted = max(l.want, n), l.admitted+1
 	}
 	c.assumed[t.UID] = at
 	c.generation++
@@ -230,6 +260,11 @@ func (c *Cache) Forget(uid types.UID) {
 	}
 	for _, k := range at.firstOf {
 		delete(c.firstUse, k)
+	}
+	for _, k := range at.offers {
+		if l := c.launches[k]; l != nil {
+			l.admitted--
+		}
 	}
 	c.generation++
 }

@@ -61,6 +61,11 @@ type Cache struct {
 	// deletion (FrameworkTasks), from the same informer event, with no
 	// lock held. It must not block.
 	TaskChanged func(framework types.NamespacedName)
+	// LaunchAdmitted, when set before Register, is called once the
+	// informer shows admitted every task of an offer's launch (see
+	// Offer.Complete), with no lock held, so that a cycle uses the
+	// offer up. It must not block.
+	LaunchAdmitted func()
 
 	clock clock.PassiveClock
 
@@ -189,9 +194,18 @@ func frameworkOf(namespace string, name kmv1.ObjectName) types.NamespacedName {
 func (c *Cache) Upsert(o any) {
 	if t, ok := o.(*kmv1.Task); ok {
 		c.mu.Lock()
+		waited := c.waiting[t.UID]
 		was := c.upsertTask(t)
+		_, waits := c.waiting[t.UID]
+		admitted := false
+		for _, k := range waited {
+			admitted = admitted || !waits && c.waitingOn[k] == 0 && c.launches[k].complete()
+		}
 		c.mu.Unlock()
 		c.taskChanged(was, frameworkOf(t.Namespace, t.Spec.Framework))
+		if admitted && c.LaunchAdmitted != nil {
+			c.LaunchAdmitted()
+		}
 		return
 	}
 	c.mu.Lock()

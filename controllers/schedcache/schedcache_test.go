@@ -640,3 +640,69 @@ func TestOffersCountTheTasksWaitingForAdmission(t *testing.T) {
 		t.Errorf("the other deleted: waiting %d, want 0", n)
 	}
 }
+
+// TestALaunchCompletesItsOffer: an offer whose launch says how many tasks
+// it creates (kmv1.AnnotationLaunchTasks) is complete once that many are
+// reserved, and LaunchAdmitted is called once the informer shows them all
+// admitted; a reservation forgotten makes it incomplete again, and tasks
+// that say nothing never complete it (the accept window decides).
+func TestALaunchCompletesItsOffer(t *testing.T) {
+	c, _ := newCache()
+	called := 0
+	c.LaunchAdmitted = func() { called++ }
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
+	c.Upsert(testOffer("o2", "a1", "cpu", "4"))
+	complete := func(name string) bool {
+		for _, o := range c.Snapshot().Offers {
+			if o.Obj.Name == name {
+				return o.Complete
+			}
+		}
+		t.Fatalf("offer %s is not in the snapshot", name)
+		return false
+	}
+	launched := func(uid, offer, n string) *kmv1.Task {
+		tk := newTask(uid, offer).Resources("cpu", "1").Obj()
+		if n != "" {
+			tk.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: n}
+		}
+		c.Upsert(tk)
+		return tk
+	}
+	t1, t2 := launched("t1", "o1", "2"), launched("t2", "o1", "2")
+	for _, tk := range []*kmv1.Task{t1, t2} {
+		if complete("o1") {
+			t.Fatalf("o1 complete before %s was reserved", tk.Name)
+		}
+		if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
+			t.Fatalf("%s: %+v", tk.Name, v)
+		}
+	}
+	if !complete("o1") {
+		t.Fatal("both tasks of a launch of 2 reserved, o1 not complete")
+	}
+	c.Forget(t2.UID)
+	if complete("o1") {
+		t.Fatal("a reservation forgotten, o1 still complete")
+	}
+	if v := c.Reserve(t2); v.State != kmv1.TaskStaging {
+		t.Fatalf("t2 again: %+v", v)
+	}
+	for i, tk := range []*kmv1.Task{t1, t2} {
+		staged := tk.DeepCopy()
+		staged.Status.State, staged.Status.AgentID = kmv1.TaskStaging, "a1"
+		c.Upsert(staged)
+		if want := i; called != want {
+			t.Errorf("after %s was seen admitted LaunchAdmitted was called %d times, want %d", tk.Name, called, want)
+		}
+	}
+	for _, tk := range []*kmv1.Task{launched("u1", "o2", ""), launched("u2", "o2", "zero")} {
+		if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
+			t.Fatalf("%s: %+v", tk.Name, v)
+		}
+	}
+	if complete("o2") {
+		t.Error("tasks that do not say how many they are completed o2")
+	}
+}

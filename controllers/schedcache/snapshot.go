@@ -78,6 +78,10 @@ type Offer struct {
 	FirstUse time.Time
 	// Waiting counts the tasks launched on it that wait for admission.
 	Waiting int
+	// Complete is true once every task of its launch was admitted (the
+	// tasks' kmv1.AnnotationLaunchTasks): it is used up without waiting
+	// for the end of its accept window.
+	Complete bool
 	// Made is true for an offer this master created that the informer
 	// does not show yet (only its key and spec are set).
 	Made bool
@@ -132,7 +136,7 @@ func (c *Cache) Snapshot() *Snapshot {
 			return
 		}
 		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, FrameworkSlot: c.slots.slot(o.framework), Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
-			FirstUse: c.firstUse[key], Waiting: c.waitingOn[key], Made: made})
+			FirstUse: c.firstUse[key], Waiting: c.waitingOn[key], Complete: c.launches[key].complete(), Made: made})
 	}
 	for key, o := range c.offers {
 		offerView(key, o, false)

@@ -79,6 +79,9 @@ func TestDriverLifecycle(t *testing.T) {
 	if task.Labels[kmv1.LabelFramework] != "life" || task.Labels[kmv1.LabelAgent] != "life-node" || task.Labels["team"] != "a" {
 		t.Errorf("task labels %v", task.Labels)
 	}
+	if n := task.Annotations[kmv1.AnnotationLaunchTasks]; n != "1" {
+		t.Errorf("the task of a launch of one says its launch has %q tasks", n)
+	}
 	if len(task.OwnerReferences) != 1 || task.OwnerReferences[0].UID != fw.UID {
 		t.Errorf("task owners %v, want the Framework %s", task.OwnerReferences, fw.UID)
 	}
