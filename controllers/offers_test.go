@@ -360,12 +360,17 @@ func TestSuppressAndRevive(t *testing.T) {
 }
 
 // TestDRFAcrossFrameworks gives two frameworks two agents: each gets one.
+// The frameworks are Active before the agents come, so that no cycle
+// sees one of them alone (it would be offered both agents, as Mesos
+// offers an agent to the only framework there is).
 func TestDRFAcrossFrameworks(t *testing.T) {
 	startMaster(t, testOptions(), false, "master")
-	addAgent(t, "drf-1", "cpu", "2", "memory", "2Gi")
-	addAgent(t, "drf-2", "cpu", "2", "memory", "2Gi")
 	_, ns1 := addFramework(t, b.MakeFramework("drfa", "").Obj())
 	_, ns2 := addFramework(t, b.MakeFramework("drfb", "").Obj())
+	waitPhase(t, ns1, "drfa", kmv1.FrameworkActive)
+	waitPhase(t, ns2, "drfb", kmv1.FrameworkActive)
+	addAgent(t, "drf-1", "cpu", "2", "memory", "2Gi")
+	addAgent(t, "drf-2", "cpu", "2", "memory", "2Gi")
 	eventually(t, "one offer each", func() (bool, error) {
 		return len(offersOf(t, ns1, "drfa")) == 1 && len(offersOf(t, ns2, "drfb")) == 1, nil
 	})
