@@ -79,7 +79,7 @@ func StripTaskPayloads(obj any) (any, error) {
 	} else {
 		t.Labels = nil
 	}
-	t.Annotations = launchAnnotations(t.Annotations[kmv1.AnnotationLaunchTasks])
+	t.Annotations = launchAnnotations(t.Annotations)
 	t.OwnerReferences = nil
 	t.Spec.Data = ""
 	t.Status.Data = ""
@@ -116,21 +116,15 @@ func internString(s string) string {
 	return unique.Make(s).Value()
 }
 
-// maxLaunchTasks is the largest launch size the master's cache keeps; a
-// launch said to be larger, or a value that is no count, is left out (its
-// offers wait for the accept window).
-const maxLaunchTasks = 4096
-
 // launchSizes holds the one shared, read-only annotation map of each
-// launch size (at most maxLaunchTasks of them).
+// launch size (at most kmv1.MaxLaunchTasks of them).
 var launchSizes sync.Map
 
-// launchAnnotations returns the cached Task's annotations for launch size
-// n (kmv1.AnnotationLaunchTasks): a map shared by every Task of that size,
-// or nil.
-func launchAnnotations(n string) map[string]string {
-	v, err := strconv.Atoi(n)
-	if err != nil || v < 1 || v > maxLaunchTasks {
+// launchAnnotations returns the cached Task's annotations for its launch
+// size (kmv1.LaunchTasks): a map shared by every Task of that size, or nil.
+func launchAnnotations(annotations map[string]string) map[string]string {
+	v := kmv1.LaunchTasks(annotations)
+	if v == 0 {
 		return nil
 	}
 	m, _ := launchSizes.LoadOrStore(v, map[string]string{kmv1.AnnotationLaunchTasks: strconv.Itoa(v)})

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "strconv"
+
 // Labels that kubemesos sets on Tasks, Offers and executor pods, so that
 // kubectl users can select them with -l.
 const (
@@ -77,7 +79,20 @@ const (
 	// The scheduler SDK and the v1 scheduler API set it; without it, or
 	// when fewer are admitted, the window decides.
 	AnnotationLaunchTasks = "kubemesos.io/launch-tasks"
+	// MaxLaunchTasks is the largest launch size AnnotationLaunchTasks may
+	// say; a larger one, or a value that is no count, counts as none.
+	MaxLaunchTasks = 4096
 )
+
+// LaunchTasks is the launch size a Task says (AnnotationLaunchTasks), or 0
+// when it says none or the value is no count from 1 to MaxLaunchTasks.
+func LaunchTasks(annotations map[string]string) int {
+	n, err := strconv.Atoi(annotations[AnnotationLaunchTasks])
+	if err != nil || n < 1 || n > MaxLaunchTasks {
+		return 0
+	}
+	return n
+}
 
 // Framework messages. Each message is an events.k8s.io Event in the
 // framework's namespace, regarding the Framework, with the data as its note

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"slices"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -85,6 +87,11 @@ type OfferList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Offer `json:"items"`
 }
+
+// ListsExecutor reports whether the offer was made while the framework's
+// executor id ran a task on its agent (spec.executorIDs): a task of that
+// executor then needs only its own resources from the offer.
+func (o *Offer) ListsExecutor(id string) bool { return slices.Contains(o.Spec.ExecutorIDs, id) }
 
 func init() {
 	SchemeBuilder.Register(&Offer{}, &OfferList{})

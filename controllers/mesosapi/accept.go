@@ -212,7 +212,7 @@ func (l *launch) restore(st launchState) {
 // it from them.
 func (l *launch) executorRuns(id string) bool {
 	for _, o := range l.offers {
-		if slices.Contains(o.Spec.ExecutorIDs, id) {
+		if o.ListsExecutor(id) {
 			return true
 		}
 	}

@@ -2,9 +2,7 @@ package schedcache
 
 import (
 	"fmt"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -72,16 +70,6 @@ type launch struct{ want, admitted int }
 
 // complete reports whether every task of the launch was admitted.
 func (l *launch) complete() bool { return l != nil && l.want > 0 && l.admitted >= l.want }
-
-// launchSize is the task's kmv1.AnnotationLaunchTasks, 0 when it has none
-// or it is not a positive count.
-func launchSize(t *kmv1.Task) int {
-	n, err := strconv.Atoi(t.Annotations[kmv1.AnnotationLaunchTasks])
-	if err != nil || n < 1 {
-		return 0
-	}
-	return n
-}
 
 type madeOffer struct {
 	offer
@@ -172,7 +160,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 			return invalid(kmv1.ReasonInvalidOffers, "the offers are on different agents (%s and %s); a task runs on one agent", agentID, o.obj.Spec.AgentID)
 		}
 		agentID = o.obj.Spec.AgentID
-		listed = listed || t.Spec.Executor != nil && slices.Contains(o.obj.Spec.ExecutorIDs, t.Spec.Executor.ExecutorID)
+		listed = listed || t.Spec.Executor != nil && o.obj.ListsExecutor(t.Spec.Executor.ExecutorID)
 		capacity = capacity.Add(o.resources).Sub(c.use[key])
 		keys = append(keys, key)
 	}
@@ -211,7 +199,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	now := c.clock.Now()
 	at := &assumedTask{task: c.hold(ct), offers: keys, need: need, at: now}
 	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
-	n := launchSize(t)
+	n := kmv1.LaunchTasks(t.Annotations)
 	for _, k := range keys {
 		if _, ok := c.firstUse[k]; !ok {
 			c.firstUse[k] = now
@@ -372,7 +360,7 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
 			if o := byKey[key]; o != nil {
 				need := ct.own.Clone()
-				if first && !slices.Contains(o.Spec.ExecutorIDs, ct.executor.executor.ExecutorID) {
+				if first && !o.ListsExecutor(ct.executor.executor.ExecutorID) {
 					need = need.Add(ct.execRes)
 				}
 				c.use[key] = c.use[key].Clone().Add(need)

@@ -410,7 +410,7 @@ const benchExecutorID = "bench"
 // runsExecutor reports whether offer o was made while the benchmark's
 // executor ran a task on its agent: its resources are then not in the
 // offer, and a task needs only its own.
-func runsExecutor(o *kmv1.Offer) bool { return slices.Contains(o.Spec.ExecutorIDs, benchExecutorID) }
+func runsExecutor(o *kmv1.Offer) bool { return o.ListsExecutor(benchExecutorID) }
 
 // fits is how many tasks an offer holds, with the executor's own
 // resources when the offer does not list the executor.
