@@ -56,11 +56,17 @@ type Options struct {
 	LeaseNamespace string
 	// HeartbeatInterval is how often the Lease is renewed.
 	HeartbeatInterval time.Duration
-	// StatusUpdateDelay is how long a non-terminal status update waits
-	// before it is written: a quick task's terminal update takes the place
-	// of its TASK_RUNNING, one write instead of two. Zero writes each at
-	// once; the binary's default is DefaultStatusUpdateDelay.
+	// StatusUpdateDelay is how long a non-terminal status update other
+	// than a task's first TASK_RUNNING waits before it is written, so that
+	// the task's next update takes its place (TASK_RUNNING that of
+	// TASK_STARTING): one write instead of two. Zero writes each at once;
+	// the binary's default is DefaultStatusUpdateDelay.
 	StatusUpdateDelay time.Duration
+	// RunningUpdateDelay is how long a task's first TASK_RUNNING waits
+	// before it is written, so that a task that ends within it costs one
+	// status write: its terminal update takes the place of its
+	// TASK_RUNNING. Zero (the binary's default) writes it at once.
+	RunningUpdateDelay time.Duration
 	// StatusUpdateWriters is how many tasks' status updates are written
 	// at once (each task's still one at a time, in order). Zero means
 	// DefaultStatusUpdateWriters.
@@ -130,7 +136,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	deletes := deletions.New(c, clk)
 	writer := &statusWriter{client: c, server: server, log: log}
 	updates := NewStatusUpdates(filepath.Join(o.WorkDir, "updates"), writer.write, writer.acknowledge, clk, log.WithName("status-updates"))
-	updates.delay = o.StatusUpdateDelay
+	updates.delay, updates.runningDelay = o.StatusUpdateDelay, o.RunningUpdateDelay
 	if o.StatusUpdateWriters > 0 {
 		updates.writers = o.StatusUpdateWriters
 	}

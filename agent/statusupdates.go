@@ -73,7 +73,7 @@ const (
 // What the manager remembers of the updates it delivered, so that one sent
 // again (an executor that never saw its acknowledgement resends it when it
 // subscribes) is acknowledged at once rather than queued and written
-// again.
+// again; and of the tasks whose TASK_RUNNING it wrote.
 const (
 	deliveredSize = 8192
 	deliveredTTL  = 10 * time.Minute
@@ -119,10 +119,20 @@ type StatusUpdates struct {
 	save func(path string, data []byte) error
 	// perTask and perExecutor are the queue bounds.
 	perTask, perExecutor int
-	// delay is how long a non-terminal update waits before it is
-	// written, so that a quick task's later updates (its terminal one
-	// above all) take its place: one write instead of several.
+	// delay is how long a non-terminal update other than a task's first
+	// TASK_RUNNING waits before it is written (TASK_STARTING for the
+	// TASK_RUNNING that follows it, TASK_KILLING for the terminal state,
+	// a running task's health and data for the next ones), so that the
+	// updates that follow take its place: one write instead of several.
 	delay time.Duration
+	// runningDelay is how long a task's first TASK_RUNNING waits before
+	// it is written. Zero (the default) writes it at once: it is what a
+	// framework waits for. Longer lets a task that ends within it cost
+	// one write, its terminal update in its TASK_RUNNING's place.
+	runningDelay time.Duration
+	// running holds the tasks whose TASK_RUNNING was written lately, whose
+	// further TASK_RUNNING updates (health, data) wait for delay.
+	running *utilcache.LRUExpireCache
 	// writers is how many tasks' updates Run writes at once.
 	writers int
 	// work holds the tasks that may have an update to write, each once,
@@ -165,7 +175,19 @@ func NewStatusUpdates(dir string, write WriteFunc, ack AckFunc, clk clock.WithTi
 		work: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[types.NamespacedName]{
 			Name: "status-updates", Clock: clk}),
 		tasks: map[types.NamespacedName]*taskQueue{}, executors: map[string]int{},
-		delivered: utilcache.NewLRUExpireCacheWithClock(deliveredSize, clk)}
+		delivered: utilcache.NewLRUExpireCacheWithClock(deliveredSize, clk),
+		running:   utilcache.NewLRUExpireCacheWithClock(deliveredSize, clk)}
+}
+
+// wait is how long the update u, the head of task's queue, waits after its
+// queue's oldest unwritten update was queued.
+func (s *StatusUpdates) wait(task types.NamespacedName, u *Update) time.Duration {
+	if u.State == kmv1.TaskRunning {
+		if _, ran := s.running.Get(task.String()); !ran {
+			return s.runningDelay
+		}
+	}
+	return s.delay
 }
 
 func deliveredKey(u *Update) string { return u.Task.String() + "/" + u.UUID }
@@ -575,11 +597,10 @@ func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName
 		return q.retryAt.Sub(now), false
 	}
 	u, n := next(q.updates)
-	if n > 0 && !u.State.IsTerminal() && now.Before(q.since.Add(s.delay)) {
-		// A quick task's next update may yet take this one's place.
-		wait := q.since.Add(s.delay).Sub(now)
+	if due := q.since.Add(s.wait(task, &u)); n > 0 && !u.State.IsTerminal() && now.Before(due) {
+		// The task's next update may yet take this one's place.
 		q.mu.Unlock()
-		return wait, false
+		return due.Sub(now), false
 	}
 	batch := make(map[string]bool, n)
 	for _, b := range q.updates[:n] {
@@ -612,6 +633,12 @@ func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName
 	q.updates = keep
 	for i := range done {
 		s.delivered.Add(deliveredKey(&done[i]), true, deliveredTTL)
+	}
+	switch {
+	case u.State == kmv1.TaskRunning:
+		s.running.Add(task.String(), true, deliveredTTL)
+	case u.State.IsTerminal():
+		s.running.Remove(task.String())
 	}
 	q.retryAt, q.fails, q.since = time.Time{}, 0, s.clock.Now()
 	if err := s.persist(task, q); err != nil {

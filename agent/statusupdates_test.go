@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
@@ -126,15 +127,16 @@ func TestStatusUpdatesInOrderWithCoalescing(t *testing.T) {
 	}
 }
 
-// TestStatusUpdatesDelayLetsAQuickTaskEndInOneWrite: a non-terminal
-// update waits for --status-update-delay, so a task that ends within it
-// costs one write; one that runs on gets its TASK_RUNNING written when the
-// delay is over; a terminal update never waits.
+// TestStatusUpdatesDelayLetsAQuickTaskEndInOneWrite: with
+// --running-update-delay, a task's first TASK_RUNNING waits for it, so a
+// task that ends within it costs one write; one that runs on gets its
+// TASK_RUNNING written when the delay is over; a terminal update never
+// waits.
 func TestStatusUpdatesDelayLetsAQuickTaskEndInOneWrite(t *testing.T) {
 	r := &registry{}
 	var acks []string
 	s, clk := newTestManager(t, t.TempDir(), r, &acks)
-	s.delay = 200 * time.Millisecond
+	s.delay, s.runningDelay = time.Hour, 200*time.Millisecond
 	enqueue := func(u Update) {
 		if err := s.Enqueue(t.Context(), u); err != nil {
 			t.Fatal(err)
@@ -159,6 +161,61 @@ func TestStatusUpdatesDelayLetsAQuickTaskEndInOneWrite(t *testing.T) {
 	s.flush(context.Background())
 	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskFinished, kmv1.TaskRunning}) {
 		t.Errorf("a long task: writes %v, want its RUNNING once the delay is over", got)
+	}
+}
+
+// TestStatusUpdatesRunningIsWrittenAtOnce: by default a task's first
+// TASK_RUNNING is written as soon as it is queued, in the place of the
+// TASK_STARTING that waited --status-update-delay for it; the task's later
+// TASK_RUNNING updates (health, data) wait for that delay, so that a
+// flood of them is written at most once per delay; its terminal update is
+// written at once.
+func TestStatusUpdatesRunningIsWrittenAtOnce(t *testing.T) {
+	r := &registry{}
+	var acks []string
+	s, clk := newTestManager(t, t.TempDir(), r, &acks)
+	s.delay = 200 * time.Millisecond
+	enqueue := func(u Update) {
+		t.Helper()
+		if err := s.Enqueue(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue(upd("1", kmv1.TaskStarting))
+	if wait := s.flush(t.Context()); len(r.writes) != 0 || wait != 200*time.Millisecond {
+		t.Fatalf("STARTING written at once (%v) or the wait is %v, want none and 200ms", r.states(), wait)
+	}
+	clk.Step(10 * time.Millisecond)
+	enqueue(upd("2", kmv1.TaskRunning))
+	s.flush(t.Context())
+	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskRunning}) {
+		t.Fatalf("writes %v, want the first RUNNING at once in STARTING's place", got)
+	}
+
+	health := upd("3", kmv1.TaskRunning)
+	health.Healthy = ptr.To(false)
+	enqueue(health)
+	enqueue(upd("4", kmv1.TaskRunning))
+	if wait := s.flush(t.Context()); len(r.writes) != 1 || wait != 200*time.Millisecond {
+		t.Fatalf("a running task's later updates: writes %v, wait %v, want them held for 200ms", r.states(), wait)
+	}
+	clk.Step(200 * time.Millisecond)
+	s.flush(t.Context())
+	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskRunning, kmv1.TaskRunning}) {
+		t.Fatalf("writes %v, want the held updates in one write once the delay is over", got)
+	}
+	if h := r.writes[1].Healthy; h == nil || *h {
+		t.Errorf("the coalesced write lost the health the executor sent: %v", h)
+	}
+
+	enqueue(upd("5", kmv1.TaskRunning))
+	enqueue(upd("6", kmv1.TaskFinished))
+	s.flush(t.Context())
+	if got := r.states(); !equalStates(got, []kmv1.TaskState{kmv1.TaskRunning, kmv1.TaskRunning, kmv1.TaskFinished}) {
+		t.Fatalf("writes %v, want the terminal update at once", got)
+	}
+	if _, ran := s.running.Get(taskA.String()); ran {
+		t.Error("the ended task is still remembered as running")
 	}
 }
 
@@ -561,17 +618,17 @@ func TestStatusUpdatesWritersConcurrentInOrder(t *testing.T) {
 	t.Logf("%d writes for %d updates; %d in flight at most", r.totalWrites, tasks*perTask, r.maxInFlight)
 }
 
-// TestStatusUpdatesWritersKeepTheDelay: with the writers running, a
-// non-terminal update still waits for --status-update-delay, so each quick
-// task that ends within it costs one write (its terminal update, which
-// keeps when it started running), and a task that runs on has its
-// TASK_RUNNING written once the delay is over.
+// TestStatusUpdatesWritersKeepTheDelay: with the writers running, a first
+// TASK_RUNNING still waits for --running-update-delay, so each quick task
+// that ends within it costs one write (its terminal update, which keeps
+// when it started running), and a task that runs on has its TASK_RUNNING
+// written once the delay is over.
 func TestStatusUpdatesWritersKeepTheDelay(t *testing.T) {
 	const quick = 20
 	r := &registry{}
 	var acks []string
 	s, clk := newTestManager(t, t.TempDir(), r, &acks)
-	s.delay = 200 * time.Millisecond
+	s.runningDelay = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan struct{})
 	go func() {

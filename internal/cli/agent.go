@@ -36,6 +36,7 @@ type agentOptions struct {
 	bindAddress         string
 	registrationTimeout time.Duration
 	statusUpdateDelay   time.Duration
+	runningUpdateDelay  time.Duration
 	statusUpdateWriters int
 	port                int
 	workDir             string
@@ -96,7 +97,8 @@ cost does not grow with the cluster.`,
 	f.DurationVar(&o.registrationTimeout, "executor-registration-timeout", time.Minute, "How long an executor pod may take to subscribe before its tasks fail (Mesos 1m), and how long an executor that had subscribed may go without a subscription (after an agent restart, or when its stream ends) before its running tasks fail.")
 	f.StringVar(&o.workDir, "work-dir", "/var/lib/kubemesos", "Directory for the agent's checkpoints (a hostPath in the chart).")
 	f.StringVar(&o.leaseNamespace, "lease-namespace", envOr("POD_NAMESPACE", "kubemesos-system"), "Namespace of the heartbeat Lease (default: $POD_NAMESPACE, else kubemesos-system).")
-	f.DurationVar(&o.statusUpdateDelay, "status-update-delay", agent.DefaultStatusUpdateDelay, "How long a non-terminal task status update (TASK_STARTING, TASK_RUNNING) waits before it is written, so that a task that ends within it costs one status write, not two: its terminal update takes the place of its TASK_RUNNING, and status.startTime still says when it started. Terminal updates are written at once. 0 writes every update at once.")
+	f.DurationVar(&o.statusUpdateDelay, "status-update-delay", agent.DefaultStatusUpdateDelay, "How long a non-terminal task status update other than a task's first TASK_RUNNING waits before it is written, so that the task's next update takes its place: a TASK_STARTING waits for its TASK_RUNNING, a TASK_KILLING for its terminal state, and a running task's health and data changes are written at most once per delay. Terminal updates are written at once. 0 writes every update at once.")
+	f.DurationVar(&o.runningUpdateDelay, "running-update-delay", 0, "How long a task's first TASK_RUNNING waits before it is written. 0 writes it at once, as soon as the executor sends it: it is what frameworks and `kubectl get` wait for. Longer makes a task that ends within it cost one status write, not two (its terminal update takes the place of its TASK_RUNNING, and status.startTime still says when it started), for clusters of tasks that last less than a second where API writes count for more than the latency to TASK_RUNNING.")
 	f.IntVar(&o.statusUpdateWriters, "status-update-writers", agent.DefaultStatusUpdateWriters, "How many tasks' status updates are written into the API server at once. Each task's own updates are still written one at a time, in order; more writers let a node whose tasks change state quickly keep up with them, at the cost of more concurrent requests to the API server.")
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
@@ -221,6 +223,7 @@ func runAgent(o *agentOptions) error {
 		HeartbeatInterval:           o.heartbeatInterval,
 		ExecutorRegistrationTimeout: o.registrationTimeout,
 		StatusUpdateDelay:           o.statusUpdateDelay,
+		RunningUpdateDelay:          o.runningUpdateDelay,
 		StatusUpdateWriters:         o.statusUpdateWriters,
 		OfferTolerations:            o.tolerations,
 		Ports:                       o.portSet,

@@ -219,6 +219,12 @@ func TestChartValues(t *testing.T) {
 		!strings.Contains(render(t, "--set", "agent.statusUpdateWriters=16")["DaemonSet/kubemesos-agent"], "--status-update-writers=16") {
 		t.Error("agent.statusUpdateWriters is not passed to the agent (default 8)")
 	}
+	if args := agentArgs(plain); !slices.Contains(args, "--running-update-delay=0s") {
+		t.Errorf("the agent holds a task's first TASK_RUNNING by default: %q", args)
+	}
+	if args := agentArgs(render(t, "--set", "agent.runningUpdateDelay=200ms")); !slices.Contains(args, "--running-update-delay=200ms") {
+		t.Errorf("agent.runningUpdateDelay is not passed to the agent: %q", args)
+	}
 	for _, kind := range []string{"Deployment/kubemesos-master", "DaemonSet/kubemesos-agent"} {
 		if strings.Contains(plain[kind], "--pprof-bind-address") {
 			t.Errorf("%s serves Go's profiles by default", kind)
@@ -249,7 +255,7 @@ func TestChartValues(t *testing.T) {
 	if e := goMemLimit(render(t, "--set", "master.goMemLimit=400MiB")); e.Value != "400MiB" || e.ValueFrom != nil {
 		t.Errorf("master.goMemLimit is not passed on: %+v", e)
 	}
-	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "master.goMemLimit=400M"}, {"--set", "agent.statusUpdateWriters=0"}, {"--set", "agent.executorAPI.anonymousNamespaces={Mesos}"}, {"--set", "agent.executorAPI.bogus=1"}} {
+	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "agent.runningUpdateDelay=soon"}, {"--set", "master.goMemLimit=400M"}, {"--set", "agent.statusUpdateWriters=0"}, {"--set", "agent.executorAPI.anonymousNamespaces={Mesos}"}, {"--set", "agent.executorAPI.bogus=1"}} {
 		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
 		if err == nil {
 			t.Errorf("values %v accepted", bad)
