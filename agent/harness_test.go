@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,15 +89,24 @@ func launchOnOffer(t *testing.T, ns, fw, node string, tk *kmv1.Task) {
 	launchAllOnOffer(t, ns, fw, node, []*kmv1.Task{tk})
 }
 
-// launchAllOnOffer creates tasks on one offer of fw on node.
+// launchAllOnOffer creates tasks on one offer of fw on node that no Task
+// names yet. An offer that an earlier launch used is passed over: its
+// accept window ran from that launch's admission, and once it is over the
+// master drops a task on it (TASK_DROPPED), though the Offer may still be
+// listed until the master deletes it, later under load.
 func launchAllOnOffer(t *testing.T, ns, fw, node string, tasks []*kmv1.Task) {
 	t.Helper()
 	var offer kmv1.Offer
-	eventually(t, "an offer", func() bool {
+	eventually(t, "an offer that no task uses", func() bool {
 		var l kmv1.OfferList
-		_ = env.Client.List(context.Background(), &l, client.InNamespace(ns))
+		var used kmv1.TaskList
+		if env.Client.List(context.Background(), &l, client.InNamespace(ns)) != nil ||
+			env.Client.List(context.Background(), &used, client.InNamespace(ns)) != nil {
+			return false
+		}
 		for _, o := range l.Items {
-			if o.DeletionTimestamp == nil && o.Spec.NodeName == node {
+			if o.DeletionTimestamp == nil && o.Spec.NodeName == node &&
+				!slices.ContainsFunc(used.Items, func(tk kmv1.Task) bool { return slices.Contains(tk.Spec.OfferIDs, o.Name) }) {
 				offer = o
 				return true
 			}
