@@ -310,6 +310,9 @@ type benchScheduler struct {
 	first      time.Time
 	last       time.Time
 	suppressed bool
+	// waiting is set while a timer is to launch the pending tasks once
+	// their localityWait is over.
+	waiting bool
 	// suppressMu serializes syncSuppress.
 	suppressMu sync.Mutex
 	errs       []string
@@ -352,17 +355,43 @@ func (s *benchScheduler) arrive(start time.Time) {
 	}
 }
 
+// localityWait is how long, with open arrivals, a custom-executor task
+// waits for an offer of an agent that runs the executor before it starts
+// the executor on another agent: the delay scheduling of frameworks such
+// as Spark on Mesos. Such an offer is out only while the master makes it
+// again after a launch used it, a few tens of milliseconds when the API
+// server keeps up; a new executor takes its pod's start and its
+// subscription, most of a second.
+const localityWait = 250 * time.Millisecond
+
 // launchHeld launches the pending tasks on the held offers, each offer's
 // agent with the executor first; once every task has arrived and none is
-// pending, it declines the offers left and suppresses. s.mu is held.
+// pending, it declines the offers left and suppresses. A custom-executor
+// task for which no held offer has the executor waits up to localityWait
+// from its arrival for one. s.mu is held.
 func (s *benchScheduler) launchHeld() {
 	for len(s.pending) > 0 && len(s.held) > 0 {
-		j := 0
+		j := -1
 		for k := range s.held {
 			if s.started[s.held[k].Spec.AgentID] {
 				j = k
 				break
 			}
+		}
+		if j < 0 {
+			if wait := s.localityWait(); wait > 0 {
+				if !s.waiting {
+					s.waiting = true
+					time.AfterFunc(wait, func() {
+						s.mu.Lock()
+						defer s.mu.Unlock()
+						s.waiting = false
+						s.launchHeld()
+					})
+				}
+				return
+			}
+			j = 0
 		}
 		o := s.held[j]
 		s.held = slices.Delete(s.held, j, j+1)
@@ -379,6 +408,16 @@ func (s *benchScheduler) launchHeld() {
 		s.suppressed = true
 		s.queue(s.syncSuppress)
 	}
+}
+
+// localityWait is how much longer the first pending task may wait for an
+// offer of an agent with the executor: none when the executor runs
+// nowhere yet, or for command tasks. s.mu is held.
+func (s *benchScheduler) localityWait() time.Duration {
+	if s.kind != KindExecutor || len(s.started) == 0 {
+		return 0
+	}
+	return time.Until(s.arrived[s.pending[0]].Add(localityWait))
 }
 
 // taskID names attempt try of task i.
