@@ -126,10 +126,7 @@ func (m *Master) planCycle(snap *schedcache.Snapshot) *plan {
 	now := m.Clock.Now()
 	p := &plan{snap: snap}
 	overPromised := overPromisedAgents(snap)
-	agentsByName := make(map[string]*kmv1.Agent, len(snap.Agents))
-	for _, a := range snap.Agents {
-		agentsByName[a.Obj.Name] = a.Obj
-	}
+	var agentsByName map[string]*kmv1.Agent // made for the first offer to judge
 	fwByKey := make(map[types.NamespacedName]*kmv1.Framework, len(snap.Frameworks))
 	for _, f := range snap.Frameworks {
 		if f.Obj != nil {
@@ -146,6 +143,12 @@ func (m *Master) planCycle(snap *schedcache.Snapshot) *plan {
 		if o.Obj.DeletionTimestamp != nil {
 			continue
 		}
+		if agentsByName == nil {
+			agentsByName = make(map[string]*kmv1.Agent, len(snap.Agents))
+			for _, a := range snap.Agents {
+				agentsByName[a.Obj.Name] = a.Obj
+			}
+		}
 		outcome, why := m.offerFate(&o, agentsByName, fwByKey, now)
 		if outcome == "" && overPromised[o.Obj.Spec.AgentID] {
 			outcome, why = metrics.OfferRescinded, "the agent's resources shrank below what its offers promise"
@@ -156,17 +159,15 @@ func (m *Master) planCycle(snap *schedcache.Snapshot) *plan {
 		}
 		p.remove = append(p.remove, removal{offer: o.Obj, outcome: outcome, why: why})
 	}
-	p.in, p.agents, p.fws = m.buildInput(snap, keep)
+	var executors []map[types.NamespacedName][]string
+	p.in, p.agents, executors, p.fws = m.buildInput(snap, keep)
 	t0 := time.Now()
 	made := allocator.Allocate(p.in)
 	metrics.AllocatorDuration.Observe(time.Since(t0).Seconds())
-	executors := make(map[string]map[types.NamespacedName][]string, len(snap.Agents))
-	for _, a := range snap.Agents {
-		executors[a.Obj.Status.AgentID] = a.Executors
-	}
+	p.make = make([]*kmv1.Offer, 0, len(made))
 	for _, o := range made {
 		fw, agent := p.fws[o.Framework], p.agents[o.Agent]
-		p.make = append(p.make, newOffer(fw, agent, p.in.Names.ResourceList(o.Resources), executors[agent.Status.AgentID][nsName(fw)]))
+		p.make = append(p.make, newOffer(fw, agent, p.in.Names.ResourceList(o.Resources), executors[o.Agent][nsName(fw)]))
 	}
 	return p
 }
@@ -300,24 +301,32 @@ func limitUsage(due []agentUsage, lim *rate.Limiter, now time.Time) []agentUsage
 // buildInput turns the snapshot and the offers kept into the allocator's
 // input, returning the agents and frameworks behind its indexes. Every
 // amount is already a vector of the snapshot's Names.
-func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer) (*allocator.Input, []*kmv1.Agent, []*kmv1.Framework) {
+func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer) (*allocator.Input, []*kmv1.Agent, []map[types.NamespacedName][]string, []*kmv1.Framework) {
 	names := snap.Names
 	names.Index(corev1.ResourceCPU)
 	names.Index(corev1.ResourceMemory)
 	in := &allocator.Input{Names: names, Weights: m.Options.RoleWeights}
 
-	var agents []*kmv1.Agent
-	agentIdx := map[string]int{} // by agentID
+	agents := make([]*kmv1.Agent, 0, len(snap.Agents))
+	executors := make([]map[types.NamespacedName][]string, 0, len(snap.Agents))
+	in.Agents = make([]allocator.Agent, 0, len(snap.Agents))
 	// Visit agents in a new order every cycle, as Mesos shuffles them, so
 	// no agent is always first.
 	for _, p := range rand.Perm(len(snap.Agents)) {
-		a := snap.Agents[p]
+		a := &snap.Agents[p]
 		if a.Obj.Status.Phase != kmv1.AgentActive || a.Obj.Status.AgentID == "" {
 			continue
 		}
-		agentIdx[a.Obj.Status.AgentID] = len(agents)
 		agents = append(agents, a.Obj)
+		executors = append(executors, a.Executors)
 		in.Agents = append(in.Agents, allocator.Agent{ID: a.Obj.Status.AgentID, Node: a.Obj.Name, Total: a.Total, Used: a.Used.Clone()})
+	}
+	var agentIdx map[string]int // by agentID, for the offers
+	if len(offers) > 0 {
+		agentIdx = make(map[string]int, len(agents))
+		for i, a := range agents {
+			agentIdx[a.Status.AgentID] = i
+		}
 	}
 	// Frameworks sit at their cache slots, so that the cache's filter
 	// bitsets index them as they are; a free slot or an unregistered
@@ -353,30 +362,29 @@ func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer
 		}
 	}
 	in.Minimum = allocator.DefaultMinimum(names)
-	return in, agents, fws
+	return in, agents, executors, fws
 }
 
 // overPromisedAgents returns the agents whose outstanding offers promise
 // more than their resources minus their tasks' use: their offers must be
 // rescinded and made anew.
 func overPromisedAgents(snap *schedcache.Snapshot) map[string]bool {
-	left := map[string]allocator.Vector{}
-	for _, a := range snap.Agents {
-		if a.Obj.Status.AgentID != "" {
-			left[a.Obj.Status.AgentID] = a.Total.Clone().Sub(a.Used)
-		}
-	}
+	offered := map[string]allocator.Vector{}
 	for _, o := range snap.Offers {
-		if v, ok := left[o.Obj.Spec.AgentID]; ok {
-			left[o.Obj.Spec.AgentID] = v.Sub(o.Rest)
-		}
+		offered[o.Obj.Spec.AgentID] = offered[o.Obj.Spec.AgentID].Add(o.Rest)
 	}
 	over := map[string]bool{}
-	for id, v := range left {
-		for _, x := range v {
-			if x < 0 {
-				over[id] = true
-			}
+	if len(offered) == 0 {
+		return over
+	}
+	for _, a := range snap.Agents {
+		id := a.Obj.Status.AgentID
+		v, ok := offered[id]
+		if !ok || id == "" {
+			continue
+		}
+		if slices.ContainsFunc(a.Total.Clone().Sub(a.Used).Sub(v), func(x int64) bool { return x < 0 }) {
+			over[id] = true
 		}
 	}
 	return over
