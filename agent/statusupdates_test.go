@@ -87,6 +87,14 @@ func (s *StatusUpdates) flush(ctx context.Context) time.Duration {
 	return wait
 }
 
+// mustEnqueue queues u, failing the test if the manager refuses it.
+func mustEnqueue(t *testing.T, s *StatusUpdates, u Update) {
+	t.Helper()
+	if err := s.Enqueue(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func equalStates(a, b []kmv1.TaskState) bool {
 	if len(a) != len(b) {
 		return false
@@ -106,9 +114,7 @@ func TestStatusUpdatesInOrderWithCoalescing(t *testing.T) {
 	running := upd("2", kmv1.TaskRunning)
 	running.Timestamp, running.PodName, running.Data = time.Unix(990, 0), "pod-a", "started"
 	for _, u := range []Update{upd("1", kmv1.TaskStarting), running, upd("3", kmv1.TaskFinished)} {
-		if err := s.Enqueue(t.Context(), u); err != nil {
-			t.Fatal(err)
-		}
+		mustEnqueue(t, s, u)
 	}
 	s.flush(context.Background())
 	// STARTING, RUNNING and FINISHED coalesce into FINISHED, which keeps
@@ -137,11 +143,7 @@ func TestStatusUpdatesDelayLetsAQuickTaskEndInOneWrite(t *testing.T) {
 	var acks []string
 	s, clk := newTestManager(t, t.TempDir(), r, &acks)
 	s.delay, s.runningDelay = time.Hour, 200*time.Millisecond
-	enqueue := func(u Update) {
-		if err := s.Enqueue(t.Context(), u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enqueue := func(u Update) { mustEnqueue(t, s, u) }
 	enqueue(upd("1", kmv1.TaskRunning))
 	if wait := s.flush(context.Background()); len(r.writes) != 0 || wait != 200*time.Millisecond {
 		t.Fatalf("RUNNING written at once (%v) or the wait is %v, want none and 200ms", r.states(), wait)
@@ -175,12 +177,7 @@ func TestStatusUpdatesRunningIsWrittenAtOnce(t *testing.T) {
 	var acks []string
 	s, clk := newTestManager(t, t.TempDir(), r, &acks)
 	s.delay = 200 * time.Millisecond
-	enqueue := func(u Update) {
-		t.Helper()
-		if err := s.Enqueue(t.Context(), u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enqueue := func(u Update) { mustEnqueue(t, s, u) }
 	enqueue(upd("1", kmv1.TaskStarting))
 	if wait := s.flush(t.Context()); len(r.writes) != 0 || wait != 200*time.Millisecond {
 		t.Fatalf("STARTING written at once (%v) or the wait is %v, want none and 200ms", r.states(), wait)
