@@ -36,9 +36,9 @@ const (
 // acknowledged to its executor on the executor's event stream. An update
 // counts once its executor has read the acknowledgement.
 //
-// The sub-benchmarks set --status-update-delay: 0 writes each update; the
-// default 200ms lets a task's TASK_FINISHED take the place of its
-// TASK_RUNNING, one registry write for the two.
+// The sub-benchmarks set --status-update-delay and --running-update-delay
+// both: 0 writes each update; 200ms lets a task's TASK_FINISHED take the
+// place of its TASK_RUNNING, one registry write for the two.
 func BenchmarkExecutorStatusUpdates(b *testing.B) {
 	for _, delay := range []time.Duration{0, 200 * time.Millisecond} {
 		b.Run(fmt.Sprintf("delay=%s", delay), func(b *testing.B) { benchStatusUpdates(b, delay) })
@@ -53,7 +53,7 @@ func benchStatusUpdates(b *testing.B, delay time.Duration) {
 		writes.Add(1)
 		return nil
 	}, nil, clock.RealClock{}, logr.Discard())
-	su.delay = delay
+	su.delay, su.runningDelay = delay, delay
 	srv := &ExecutorServer{Hooks: &floodHooks{updates: su}, Log: logr.Discard(), Clock: clock.RealClock{}}
 	su.ack = func(_ context.Context, u Update) {
 		srv.Send(ExecutorKey{Namespace: u.Task.Namespace, Framework: u.Framework, ExecutorID: u.ExecutorID},
