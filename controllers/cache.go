@@ -3,7 +3,6 @@ package controllers
 import (
 	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"unique"
@@ -127,7 +126,7 @@ func launchAnnotations(annotations map[string]string) map[string]string {
 	if v == 0 {
 		return nil
 	}
-	m, _ := launchSizes.LoadOrStore(v, map[string]string{kmv1.AnnotationLaunchTasks: strconv.Itoa(v)})
+	m, _ := launchSizes.LoadOrStore(v, kmv1.SetLaunchTasks(nil, v))
 	return m.(map[string]string)
 }
 

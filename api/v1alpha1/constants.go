@@ -84,6 +84,17 @@ const (
 	MaxLaunchTasks = 4096
 )
 
+// SetLaunchTasks records in annotations that the Task's launch creates n
+// Tasks (AnnotationLaunchTasks), and returns them: a new map when
+// annotations is nil.
+func SetLaunchTasks(annotations map[string]string, n int) map[string]string {
+	if annotations == nil {
+		annotations = make(map[string]string, 1)
+	}
+	annotations[AnnotationLaunchTasks] = strconv.Itoa(n)
+	return annotations
+}
+
 // LaunchTasks is the launch size a Task says (AnnotationLaunchTasks), or 0
 // when it says none or the value is no count from 1 to MaxLaunchTasks.
 func LaunchTasks(annotations map[string]string) int {

@@ -75,3 +75,21 @@ func TestRolePattern(t *testing.T) {
 		}
 	}
 }
+
+// TestLaunchTasks: the launch size that SetLaunchTasks records is the one
+// LaunchTasks reads back, other annotations kept; a value that is no count
+// from 1 to MaxLaunchTasks reads as none.
+func TestLaunchTasks(t *testing.T) {
+	a := SetLaunchTasks(map[string]string{"other": "x"}, 7)
+	if got := LaunchTasks(a); got != 7 || a["other"] != "x" {
+		t.Errorf("SetLaunchTasks(7): %v reads %d, want 7 and the other annotation kept", a, got)
+	}
+	if got := LaunchTasks(SetLaunchTasks(nil, MaxLaunchTasks)); got != MaxLaunchTasks {
+		t.Errorf("a nil map set to %d reads %d", MaxLaunchTasks, got)
+	}
+	for _, bad := range []string{"", "0", "-1", "4097", "two", "1.5"} {
+		if got := LaunchTasks(map[string]string{AnnotationLaunchTasks: bad}); got != 0 {
+			t.Errorf("launch size %q reads %d, want 0", bad, got)
+		}
+	}
+}

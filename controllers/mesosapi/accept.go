@@ -128,10 +128,7 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 	var created int
 	for _, t := range tasks {
 		// The master uses the offers up once all are admitted.
-		if t.Annotations == nil {
-			t.Annotations = map[string]string{}
-		}
-		t.Annotations[kmv1.AnnotationLaunchTasks] = strconv.Itoa(len(tasks))
+		t.Annotations = kmv1.SetLaunchTasks(t.Annotations, len(tasks))
 		err := s.schedulerClient.Create(ctx, t)
 		switch {
 		case apierrors.IsAlreadyExists(err):

@@ -58,7 +58,7 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 		t := &kmv1.Task{
 			ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: ti.TaskID, Labels: labels,
 				// The master uses the offers up once all are admitted.
-				Annotations: map[string]string{kmv1.AnnotationLaunchTasks: strconv.Itoa(len(tasks))}},
+				Annotations: kmv1.SetLaunchTasks(nil, len(tasks))},
 			Spec: kmv1.TaskSpec{Framework: kmv1.ObjectName(d.cfg.Framework), OfferIDs: offerIDs, AgentID: first.Spec.AgentID,
 				Resources: ti.Resources, Command: ti.Command, Executor: ti.Executor, Data: ti.Data, KillGracePeriodSeconds: ti.KillGracePeriodSeconds},
 		}
