@@ -597,10 +597,12 @@ func (s *StatusUpdates) writeHead(ctx context.Context, task types.NamespacedName
 		return q.retryAt.Sub(now), false
 	}
 	u, n := next(q.updates)
-	if due := q.since.Add(s.wait(task, &u)); n > 0 && !u.State.IsTerminal() && now.Before(due) {
-		// The task's next update may yet take this one's place.
-		q.mu.Unlock()
-		return due.Sub(now), false
+	if n > 0 && !u.State.IsTerminal() {
+		if due := q.since.Add(s.wait(task, &u)); now.Before(due) {
+			// The task's next update may yet take this one's place.
+			q.mu.Unlock()
+			return due.Sub(now), false
+		}
 	}
 	batch := make(map[string]bool, n)
 	for _, b := range q.updates[:n] {
