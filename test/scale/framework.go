@@ -379,7 +379,7 @@ func (s *benchScheduler) launchHeld() {
 			}
 		}
 		if j < 0 {
-			if wait := s.localityWait(); wait > 0 {
+			if wait := s.localityWaitLeft(); wait > 0 {
 				if !s.waiting {
 					s.waiting = true
 					time.AfterFunc(wait, func() {
@@ -410,10 +410,10 @@ func (s *benchScheduler) launchHeld() {
 	}
 }
 
-// localityWait is how much longer the first pending task may wait for an
+// localityWaitLeft is how much longer the first pending task may wait for an
 // offer of an agent with the executor: none when the executor runs
 // nowhere yet, or for command tasks. s.mu is held.
-func (s *benchScheduler) localityWait() time.Duration {
+func (s *benchScheduler) localityWaitLeft() time.Duration {
 	if s.kind != KindExecutor || len(s.started) == 0 {
 		return 0
 	}
