@@ -28,12 +28,17 @@ type stream struct {
 	// replaces it); read it through frameworkInfo.
 	info *mesosv1.FrameworkInfo
 
-	// mu guards info, pending and offers: the Offers sent on this stream, true once the
+	// mu guards info, pending, lastUpdate and offers: the Offers sent on this stream, true once the
 	// stream declined or accepted one (its deletion is then no rescind).
 	mu     sync.Mutex
 	offers map[string]bool
 	// pending are the updates sent and not acknowledged, by uuid.
 	pending map[string]*pending
+	// lastUpdate is the uuid of the latest update sent of each task, acknowledged
+	// or not: an acknowledged update is not sent again when its Task
+	// changes in another way (its acknowledgement recorded, a finalizer
+	// gone) before its status does.
+	lastUpdate map[types.NamespacedName]string
 
 	// sender names the framework messages sent on this stream, sent
 	// their count; sendMu keeps them in order.
@@ -52,7 +57,7 @@ type stream struct {
 }
 
 func newStream(id, frameworkID, namespace, name string, info *mesosv1.FrameworkInfo) *stream {
-	return &stream{id: id, frameworkID: frameworkID, namespace: namespace, name: name, info: info, offers: map[string]bool{}, pending: map[string]*pending{},
+	return &stream{id: id, frameworkID: frameworkID, namespace: namespace, name: name, info: info, offers: map[string]bool{}, pending: map[string]*pending{}, lastUpdate: map[types.NamespacedName]string{},
 		sender: messages.NewSender(), arrived: make(chan struct{}, 1),
 		events: make(chan *schedulerv1.Event, streamQueue), done: make(chan struct{})}
 }
@@ -148,6 +153,29 @@ func (st *stream) addPending(u string, p *pending) bool {
 	}
 	st.pending[u] = p
 	return true
+}
+
+// markSent records u as the latest update sent of task and keeps p until
+// it is acknowledged; false when u was sent already on this stream.
+func (st *stream) markSent(task types.NamespacedName, u string, p *pending) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.lastUpdate[task] == u {
+		return false
+	}
+	st.lastUpdate[task] = u
+	st.pending[u] = p
+	return true
+}
+
+// forgetSent drops the record of task's update u once its acknowledgement
+// is on the Task, which then keeps it from being sent again.
+func (st *stream) forgetSent(task types.NamespacedName, u string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.lastUpdate[task] == u {
+		delete(st.lastUpdate, task)
+	}
 }
 
 // takePending forgets an acknowledged update and returns it.

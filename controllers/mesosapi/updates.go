@@ -163,7 +163,8 @@ func (s *Server) sendUpdate(st *stream, t *kmv1.Task) {
 // pendingUpdate returns the UPDATE of a Task's latest status, kept on the
 // stream until it is acknowledged, or nil when the framework cannot see it
 // (TASK_KILLING without the capability), acknowledged it already, or was
-// sent it already.
+// sent it already on this stream (acknowledged or not: the Task may
+// change in other ways after its acknowledgement).
 func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 	id := t.Annotations[mesoswire.AnnotationTaskID]
 	if id == "" || t.Status.State == "" {
@@ -178,12 +179,13 @@ func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 		return nil
 	}
 	e := updateEvent(t, id, hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE))
-	u := string(e.Update.Status.Uuid)
+	u, key := string(e.Update.Status.Uuid), client.ObjectKeyFromObject(t)
 	if t.Annotations[AnnotationAcknowledged] == uuid.UUID(e.Update.Status.Uuid).String() {
+		st.forgetSent(key, u)
 		return nil
 	}
-	if !st.addPending(u, &pending{event: e, task: client.ObjectKeyFromObject(t), due: s.clock.Now().Add(resendInitial), backoff: resendInitial}) {
-		return nil // sent already
+	if !st.markSent(key, u, &pending{event: e, task: key, due: s.clock.Now().Add(resendInitial), backoff: resendInitial}) {
+		return nil // sent already, and acknowledged or waiting for it
 	}
 	return e
 }

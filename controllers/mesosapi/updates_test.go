@@ -207,3 +207,46 @@ func TestAcknowledgementKeptUntilRecorded(t *testing.T) {
 		t.Errorf("annotations %v: the retried acknowledgement was not recorded", got.Annotations)
 	}
 }
+
+// TestAcknowledgedUpdateIsNotSentAgain: a Task that changes in another way
+// after its update was acknowledged (its cache not yet showing the
+// acknowledgement, a finalizer removed) is not sent again, running or
+// ended; its next status is; and once the Task carries the acknowledgement
+// of its terminal update, the stream forgets the task.
+func TestAcknowledgedUpdateIsNotSentAgain(t *testing.T) {
+	running := launched(kmv1.TaskRunning)
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(running.DeepCopy()).Build()
+	s := &Server{clock: clocktesting.NewFakeClock(testNow), log: logr.Discard(), streams: newRegistry(), schedulerClient: c}
+	st := testStream()
+	ackAndTouch := func(task *kmv1.Task) {
+		t.Helper()
+		s.sendUpdate(st, task)
+		if len(st.events) != 1 {
+			t.Fatalf("%s: %d events, want one", task.Status.State, len(st.events))
+		}
+		e := <-st.events
+		if err := s.acknowledge(context.Background(), st, &schedulerv1.Call_Acknowledge{Uuid: e.GetUpdate().GetStatus().GetUuid()}); err != nil {
+			t.Fatal(err)
+		}
+		touched := task.DeepCopy()
+		touched.Labels = map[string]string{"touched": "yes"}
+		s.sendUpdate(st, touched)
+		if len(st.events) != 0 {
+			t.Fatalf("the acknowledged %s update was sent again: %v", task.Status.State, <-st.events)
+		}
+	}
+	ackAndTouch(running)
+	finished := launched(kmv1.TaskFinished)
+	finished.Status.LastUpdateTime = ptr.To(metav1.NewTime(testNow.Add(time.Second)))
+	ackAndTouch(finished)
+
+	var got kmv1.Task
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(finished), &got); err != nil {
+		t.Fatal(err)
+	}
+	finished.Annotations = got.Annotations
+	s.sendUpdate(st, finished)
+	if len(st.events) != 0 || len(st.lastUpdate) != 0 {
+		t.Errorf("after the acknowledgement is on the Task: %d events, %d tasks remembered; want none", len(st.events), len(st.lastUpdate))
+	}
+}
