@@ -169,11 +169,12 @@ func (st *stream) markSent(task types.NamespacedName, u string, p *pending) bool
 }
 
 // forgetSent drops the record of task's update u once its acknowledgement
-// is on the Task, which then keeps it from being sent again.
+// is on the Task, which then keeps it from being sent again; with u empty,
+// whatever update of the task it holds (the Task is gone).
 func (st *stream) forgetSent(task types.NamespacedName, u string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.lastUpdate[task] == u {
+	if u == "" || st.lastUpdate[task] == u {
 		delete(st.lastUpdate, task)
 	}
 }

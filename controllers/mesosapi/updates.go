@@ -140,6 +140,9 @@ func (s *Server) sendTaskUpdate(ctx context.Context, k taskKey) {
 	}
 	var t kmv1.Task
 	if err := s.reader.Get(ctx, k.key, &t); err != nil {
+		if apierrors.IsNotFound(err) {
+			st.forgetSent(k.key, "")
+		}
 		if apierrors.IsNotFound(err) || ctx.Err() != nil {
 			s.taskQueue.Forget(k)
 			return

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -248,5 +249,21 @@ func TestAcknowledgedUpdateIsNotSentAgain(t *testing.T) {
 	s.sendUpdate(st, finished)
 	if len(st.events) != 0 || len(st.lastUpdate) != 0 {
 		t.Errorf("after the acknowledgement is on the Task: %d events, %d tasks remembered; want none", len(st.events), len(st.lastUpdate))
+	}
+
+	// A Task deleted before its terminal update was acknowledged for good
+	// is forgotten too.
+	s.sendUpdate(st, launched(kmv1.TaskRunning))
+	<-st.events
+	if err := c.Delete(context.Background(), finished); err != nil {
+		t.Fatal(err)
+	}
+	s.reader = c
+	s.taskQueue = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[taskKey]())
+	defer s.taskQueue.ShutDown()
+	s.streams.replace(st)
+	s.sendTaskUpdate(context.Background(), taskKey{key: client.ObjectKeyFromObject(finished), framework: "fw"})
+	if len(st.lastUpdate) != 0 {
+		t.Errorf("a deleted Task is still remembered: %v", st.lastUpdate)
 	}
 }
