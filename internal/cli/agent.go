@@ -22,6 +22,7 @@ import (
 	"github.com/kubemesos/kubemesos/agent"
 	"github.com/kubemesos/kubemesos/internal/metrics"
 	"github.com/kubemesos/kubemesos/internal/portrange"
+	"github.com/kubemesos/kubemesos/internal/restconfig"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -200,7 +201,7 @@ func runAgent(o *agentOptions) error {
 	if err != nil {
 		return fmt.Errorf("loading the kubeconfig (set --kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(restconfig.ForCluster(cfg), ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,

@@ -29,6 +29,7 @@ import (
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/metrics"
+	"github.com/kubemesos/kubemesos/internal/restconfig"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -328,7 +329,7 @@ func runMaster(o *masterOptions) error {
 	if err != nil {
 		return fmt.Errorf("loading the kubeconfig (set --kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
-	mgr, _, err := leader.NewManager(cfg, ctrl.Options{
+	mgr, _, err := leader.NewManager(restconfig.ForCluster(cfg), ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,

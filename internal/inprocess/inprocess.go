@@ -40,6 +40,7 @@ import (
 	"github.com/kubemesos/kubemesos/controllers/console"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	"github.com/kubemesos/kubemesos/internal/leader"
+	"github.com/kubemesos/kubemesos/internal/restconfig"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/sdk/executor"
 )
@@ -185,7 +186,7 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 	if log.GetSink() == nil {
 		log = ctrl.Log.WithName(mc.ID)
 	}
-	mgr, guard, err := leader.NewManager(cfg, ctrl.Options{
+	mgr, guard, err := leader.NewManager(restconfig.ForCluster(cfg), ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
 		// The production master's cache, so that tests run its wiring.
 		Cache:      controllers.CacheOptions(),
@@ -361,7 +362,7 @@ func NewAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig) (ctrl.Manag
 	if log.GetSink() == nil {
 		log = ctrl.Log.WithName("agent-" + node)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(restconfig.ForCluster(cfg), ctrl.Options{
 		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"},
 		NewClient:  newClient,
 		Cache:      agent.CacheOptions(node, SystemNamespace),

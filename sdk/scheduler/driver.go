@@ -21,6 +21,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/messages"
+	"github.com/kubemesos/kubemesos/internal/restconfig"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 	"github.com/kubemesos/kubemesos/internal/stopper"
 )
@@ -37,7 +38,9 @@ type Config struct {
 	// kubeconfig from a laptop. Left at zero, its QPS means no client-side
 	// rate limit (the API server's own flow control applies), as
 	// controller-runtime's config loader does; client-go's default of 5
-	// requests a second would bound the launch rate.
+	// requests a second would bound the launch rate. The driver asks for
+	// uncompressed responses, as the master and the agents do: compressed,
+	// each event of its watches costs the API server a gzip flush.
 	RestConfig *rest.Config
 	// Namespace and Framework name the Framework.
 	Namespace, Framework string
@@ -105,8 +108,8 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
+	cfg.RestConfig = restconfig.ForCluster(cfg.RestConfig)
 	if cfg.RestConfig.QPS == 0 {
-		cfg.RestConfig = rest.CopyConfig(cfg.RestConfig)
 		cfg.RestConfig.QPS = -1
 	}
 	s := scheme.New()
