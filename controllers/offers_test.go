@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -372,7 +373,12 @@ func TestDRFAcrossFrameworks(t *testing.T) {
 	addAgent(t, "drf-1", "cpu", "2", "memory", "2Gi")
 	addAgent(t, "drf-2", "cpu", "2", "memory", "2Gi")
 	eventually(t, "one offer each", func() (bool, error) {
-		return len(offersOf(t, ns1, "drfa")) == 1 && len(offersOf(t, ns2, "drfb")) == 1, nil
+		a, b := offersOf(t, ns1, "drfa"), offersOf(t, ns2, "drfb")
+		if len(a) == 1 && len(b) == 1 {
+			return true, nil
+		}
+		// Said on a timeout: who holds what, and whether both were Active.
+		return false, fmt.Errorf("drfa (%s) holds %d offers, drfb (%s) %d", getFramework(t, ns1, "drfa").Status.Phase, len(a), getFramework(t, ns2, "drfb").Status.Phase, len(b))
 	})
 }
 
