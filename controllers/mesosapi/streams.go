@@ -34,10 +34,10 @@ type stream struct {
 	offers map[string]bool
 	// pending are the updates sent and not acknowledged, by uuid.
 	pending map[string]*pending
-	// lastUpdate is the uuid of the latest update sent of each task, acknowledged
-	// or not: an acknowledged update is not sent again when its Task
-	// changes in another way (its acknowledgement recorded, a finalizer
-	// gone) before its status does.
+	// lastUpdate is the uuid of the latest update sent of each task,
+	// acknowledged or not, so that an acknowledged update is not sent
+	// again when its Task is read again before the acknowledgement is on
+	// it (an event of the same status queued meanwhile, another change).
 	lastUpdate map[types.NamespacedName]string
 
 	// sender names the framework messages sent on this stream, sent
