@@ -199,16 +199,10 @@ func (r *registration) run(ctx context.Context) {
 	beat := true
 	for {
 		if beat {
-			if err := r.registrar.Heartbeat(ctx); err != nil {
-				r.log.Error(err, "renewing the heartbeat Lease")
-			}
-			if err := r.registrar.SyncAgent(ctx); err != nil {
-				r.log.Error(err, "updating the Agent spec")
-			}
+			r.report(ctx, r.registrar.Heartbeat(ctx), "renewing the heartbeat Lease")
+			r.report(ctx, r.registrar.SyncAgent(ctx), "updating the Agent spec")
 		}
-		if err := r.checkAdmission(ctx); err != nil {
-			r.log.Error(err, "checking admission")
-		}
+		r.report(ctx, r.checkAdmission(ctx), "checking admission")
 		select {
 		case <-ctx.Done():
 			return
@@ -217,6 +211,15 @@ func (r *registration) run(ctx context.Context) {
 		case <-r.wake:
 			beat = false // only the Agent changed: check admission
 		}
+	}
+}
+
+// report logs err of the step what, unless the agent is stopping: a
+// request that its stop cancelled is no failure, and the next beat, if
+// any, tries again.
+func (r *registration) report(ctx context.Context, err error, what string) {
+	if err != nil && ctx.Err() == nil {
+		r.log.Error(err, what)
 	}
 }
 
