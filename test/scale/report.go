@@ -183,6 +183,7 @@ func (r *Report) Markdown(w io.Writer) {
 	if len(up) > 0 {
 		p("\nAgents Active after their nodes were added: %s.\n", strings.Join(up, ", "))
 	}
+	r.goals(w)
 }
 
 // openArrivals writes the latencies from arrival of the runs whose tasks
