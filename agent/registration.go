@@ -182,7 +182,15 @@ type registration struct {
 	// agentID.
 	requeue *requeuer
 	wake    chan struct{}
+	// held is signalled when a kubemesos pod of the node starts or ends
+	// stopping (heldChanged).
+	held chan struct{}
 }
+
+// heldSyncInterval is the least time between two syncs of the Agent spec
+// that a stopping pod asks for (heldChanged), so that many pods stopping
+// at once cost one write.
+const heldSyncInterval = time.Second
 
 // poke asks the loop to check admission now: the node's Agent changed.
 func (r *registration) poke() {
@@ -192,24 +200,54 @@ func (r *registration) poke() {
 	}
 }
 
-// run beats and checks admission until ctx ends.
+// heldChanged asks the loop to sync the Agent spec soon, apart from the
+// heartbeat: a kubemesos pod of the node started or ended stopping, so what
+// its pods hold at the kubelet (spec.held) may have changed. The kubelet
+// counts a stopping pod's requests until it stops; the sooner the master
+// knows, the fewer pods are placed where the kubelet refuses them
+// (OutOfcpu) meanwhile.
+func (r *registration) heldChanged() {
+	select {
+	case r.held <- struct{}{}:
+	default:
+	}
+}
+
+// run beats and checks admission until ctx ends, and syncs the Agent spec
+// at each beat and, at most every heldSyncInterval, when pods stop.
 func (r *registration) run(ctx context.Context) {
 	ticker := r.clock.NewTicker(r.registrar.Interval)
 	defer ticker.Stop()
-	beat := true
+	beat, sync := true, false
+	var synced time.Time
+	var later <-chan time.Time
 	for {
 		if beat {
 			r.report(ctx, r.registrar.Heartbeat(ctx), "renewing the heartbeat Lease")
+		}
+		if beat || sync {
 			r.report(ctx, r.registrar.SyncAgent(ctx), "updating the Agent spec")
+			synced, later = r.clock.Now(), nil
 		}
 		r.report(ctx, r.checkAdmission(ctx), "checking admission")
+		beat, sync = false, false
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C():
 			beat = true
 		case <-r.wake:
-			beat = false // only the Agent changed: check admission
+			// Only the Agent changed: check admission.
+		case <-r.held:
+			if wait := heldSyncInterval - r.clock.Since(synced); wait > 0 {
+				if later == nil {
+					later = r.clock.After(wait)
+				}
+			} else {
+				sync = true
+			}
+		case <-later:
+			sync = true
 		}
 	}
 }

@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -92,3 +94,55 @@ type errorChan struct {
 }
 
 func (s *errorChan) Error(err error, msg string, _ ...any) { s.c <- msg + ": " + err.Error() }
+
+// TestHeldSyncsAreSpaced: pods stopping ask for a sync of the Agent spec
+// apart from the heartbeat, at most one every heldSyncInterval, however
+// many stop.
+func TestHeldSyncsAreSpaced(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var syncs atomic.Int32
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*corev1.Node); ok {
+				syncs.Add(1) // a sync of the Agent spec starts by reading the node
+			}
+			return cl.Get(ctx, key, obj, opts...)
+		},
+	}).Build()
+	clk := clocktesting.NewFakeClock(time.Now())
+	r := &registration{
+		registrar: &Registrar{Client: c, Clock: clk, NodeName: "n", LeaseNamespace: "kubemesos-system", Interval: time.Hour},
+		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), held: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+	}
+	go r.run(ctx)
+	want := func(what string, n int32) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for syncs.Load() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d syncs, want %d", what, syncs.Load(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // and no more
+		if got := syncs.Load(); got != n {
+			t.Fatalf("%s: %d syncs, want %d", what, got, n)
+		}
+	}
+	want("the first beat", 1)
+	// Within heldSyncInterval of the beat's sync: deferred to its end.
+	for range 5 {
+		r.heldChanged()
+	}
+	want("pods stopping just after a sync", 1)
+	for !clk.HasWaiters() {
+		time.Sleep(time.Millisecond)
+	}
+	clk.Step(heldSyncInterval)
+	want("heldSyncInterval later", 2)
+	// Long after the last sync: at once.
+	clk.Step(10 * heldSyncInterval)
+	r.heldChanged()
+	want("a pod stopping long after", 3)
+}

@@ -235,3 +235,52 @@ func TestHeartbeatFromALaggingCacheRenews(t *testing.T) {
 		t.Errorf("renewTime %v, want %v", now.Spec.RenewTime.Time, clk.Now())
 	}
 }
+
+// TestStoppingPodIsHeldAtOnce: a kubemesos pod that starts stopping holds
+// its requests at the kubelet until it stops (spec.held), and its agent
+// says so within heldSyncInterval, not at its next heartbeat (a minute
+// here); once the pod is gone, it holds nothing again.
+func TestStoppingPodIsHeldAtOnce(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	const node = "held-node"
+	addNode(t, node)
+	inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{Node: node, HeartbeatInterval: time.Minute})
+	held := func() kmv1.ResourceList {
+		var a kmv1.Agent
+		if err := c.Get(ctx, types.NamespacedName{Name: node}, &a); err != nil {
+			return kmv1.ResourceList{"unknown": resource.Quantity{}}
+		}
+		return a.Spec.Held
+	}
+	testenv.Eventually(t, "the agent to register", 30*time.Second, func() bool {
+		var a kmv1.Agent
+		return c.Get(ctx, types.NamespacedName{Name: node}, &a) == nil
+	})
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "held-"}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	// A pod of this node's agent. Deleted, it stays, as the API server
+	// keeps a pod for its grace period until the kubelet says it stopped
+	// (a delete with no grace).
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "stopping", Labels: map[string]string{kmv1.LabelAgent: node}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "executor", Image: "busybox",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}},
+	}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the stopping pod's cpu to be held", 10*time.Second, func() bool {
+		cpu, ok := held()[corev1.ResourceCPU]
+		return ok && cpu.Cmp(resource.MustParse("1")) == 0
+	})
+	if err := c.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "nothing held once the pod is gone", 10*time.Second, func() bool { return len(held()) == 0 })
+}

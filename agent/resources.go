@@ -10,6 +10,7 @@ import (
 	resourcehelper "k8s.io/component-helpers/resource"
 	schedulinghelper "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/portrange"
@@ -59,7 +60,7 @@ func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.Resource
 	held := kmv1.ResourceList{}
 	for i := range pods {
 		p := &pods[i]
-		if !IsKubemesosPod(p) || p.DeletionTimestamp == nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if !stopping(p) {
 			continue
 		}
 		requests := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
@@ -80,6 +81,20 @@ func HeldResources(pods []corev1.Pod, tasks []kmv1.Task, offerable kmv1.Resource
 		return nil
 	}
 	return held
+}
+
+// stopping reports whether p is a kubemesos pod that the kubelet still
+// counts while it stops: being deleted, and not yet Succeeded or Failed.
+// Only such pods can hold anything (HeldResources).
+func stopping(p *corev1.Pod) bool {
+	return IsKubemesosPod(p) && p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// holds is stopping for an object of an informer event: false for
+// anything but a pod.
+func holds(o client.Object) bool {
+	p, ok := o.(*corev1.Pod)
+	return ok && stopping(p)
 }
 
 // OfferableResources returns what the agent can offer: the node's allocatable

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -64,8 +65,9 @@ type taskReconciler struct {
 
 // setup registers the reconciler as the controller agent-tasks: it is
 // driven by the node's Tasks, their pods, the node's Agent (through
-// agentChanged), the Frameworks that end and requeue's events.
-func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged func(), requeue *requeuer) error {
+// agentChanged), the Frameworks that end and requeue's events; it calls
+// heldChanged when a kubemesos pod of the node starts or ends stopping.
+func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, heldChanged func(), requeue *requeuer) error {
 	podToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.tasksOfPod(ctx, o.(*corev1.Pod))
 	})
@@ -73,6 +75,21 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged func(), requeue *r
 		agentChanged()
 		return nil
 	})
+	// A kubemesos pod that starts or ends stopping changes what the node
+	// holds (HeldResources): the Agent spec is synced apart from the
+	// heartbeat. Nothing is enqueued.
+	onHeld := handler.Funcs{
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if holds(e.ObjectOld) != holds(e.ObjectNew) {
+				heldChanged()
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if holds(e.Object) {
+				heldChanged()
+			}
+		},
+	}
 	// A framework that ends lets its idle executors on this node retire.
 	frameworkToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		var tasks kmv1.TaskList
@@ -91,6 +108,7 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged func(), requeue *r
 		Named("agent-tasks").
 		For(&kmv1.Task{}).
 		Watches(&corev1.Pod{}, podToTasks).
+		Watches(&corev1.Pod{}, onHeld).
 		Watches(&kmv1.Agent{}, onAgent).
 		// Only a framework that is done (or gone) concerns the node's
 		// tasks: its every status write would otherwise requeue them all.
