@@ -53,7 +53,7 @@ func TestStoppingAgentLogsNoError(t *testing.T) {
 			r := &registration{
 				registrar: &Registrar{Client: c, Clock: clk, NodeName: "n", LeaseNamespace: "kubemesos-system", Interval: time.Second},
 				client:    c, clock: clk, id: &identity{},
-				log: logr.New(&errorChan{LogSink: sink, c: logged}),
+				log: logr.New(&errorSink{LogSink: sink, record: func(m string) { logged <- m }}),
 			}
 			done := make(chan struct{})
 			go func() { defer close(done); r.run(ctx) }()
@@ -86,14 +86,6 @@ func TestStoppingAgentLogsNoError(t *testing.T) {
 		})
 	}
 }
-
-// errorChan sends the messages logged as errors to c.
-type errorChan struct {
-	logr.LogSink
-	c chan<- string
-}
-
-func (s *errorChan) Error(err error, msg string, _ ...any) { s.c <- msg + ": " + err.Error() }
 
 // TestHeldSyncsAreSpaced: pods stopping ask for a sync of the Agent spec
 // apart from the heartbeat, at most one every heldSyncInterval, however

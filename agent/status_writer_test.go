@@ -118,20 +118,19 @@ func newWriterFixture() *writerFixture {
 			},
 		}).Build()
 	log := funcr.New(func(prefix, args string) {}, funcr.Options{Verbosity: 10})
-	f.log = logr.New(&errorSink{LogSink: log.GetSink(), errs: &f.errLogs})
+	f.log = logr.New(&errorSink{LogSink: log.GetSink(), record: func(m string) { f.errLogs = append(f.errLogs, m) }})
 	f.w = &statusWriter{client: f.c, log: f.log}
 	return f
 }
 
-// errorSink records the messages logged as errors.
+// errorSink passes each message logged as an error, with its error, to
+// record.
 type errorSink struct {
 	logr.LogSink
-	errs *[]string
+	record func(string)
 }
 
-func (s *errorSink) Error(err error, msg string, kv ...any) {
-	*s.errs = append(*s.errs, msg+": "+err.Error())
-}
+func (s *errorSink) Error(err error, msg string, _ ...any) { s.record(msg + ": " + err.Error()) }
 
 func (f *writerFixture) current(t *testing.T) *kmv1.Task {
 	t.Helper()
