@@ -173,8 +173,10 @@ func (in *injector) inject(ctx context.Context, kind string) record.Fault {
 		rf.Stuck = stuck.why
 	} else if err != nil {
 		rf.Error = err.Error()
-	} else if at, ok := waitWhole(ctx, chaosRecoveryTimeout); ok {
+	} else if at, why := waitWhole(ctx, chaosRecoveryTimeout); why == "" {
 		rf.Recovered = at
+	} else {
+		rf.Stuck = fmt.Sprintf("not whole within %s: %s", chaosRecoveryTimeout, why)
 	}
 	in.rec.add(record.Entry{At: start, Kind: record.KindFault, Fault: &rf})
 	return rf
@@ -415,21 +417,52 @@ func partition(ctx context.Context, node string, d time.Duration) error {
 // waitWhole waits until the cluster is whole: the API server answers,
 // every Agent is Active, every kubemesos pod (both masters, every agent)
 // is Ready, and a master holds a Lease renewed after the call. It returns
-// when.
-func waitWhole(ctx context.Context, within time.Duration) (time.Time, bool) {
+// when, or, when it is not whole within, what was still broken last.
+func waitWhole(ctx context.Context, within time.Duration) (time.Time, string) {
 	since := time.Now()
 	deadline := since.Add(within)
+	why := "not checked"
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var agents kmv1.AgentList
-		var l coordinationv1.Lease
-		if c.List(ctx, &agents) == nil && len(agents.Items) > 0 && countPhase(agents.Items, kmv1.AgentActive) == countNodes(ctx) &&
-			c.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.MasterLeaseName}, &l) == nil &&
-			l.Spec.RenewTime != nil && l.Spec.RenewTime.After(since) && systemReady(ctx) {
-			return time.Now(), true
+		broken := notWhole(ctx, since)
+		if len(broken) == 0 {
+			return time.Now(), ""
 		}
+		why = strings.Join(broken, "; ")
 		sleepCtx(ctx, 250*time.Millisecond)
 	}
-	return time.Time{}, false
+	// What the nodes showed, which the kubemesos pods and the Agents
+	// depend on.
+	if nodes := nodeTrouble(ctx); len(nodes) > 0 {
+		why += "; " + strings.Join(nodes, "; ")
+	}
+	return time.Time{}, why
+}
+
+// notWhole says what keeps the cluster from being whole (waitWhole),
+// nothing when it is.
+func notWhole(ctx context.Context, since time.Time) []string {
+	var agents kmv1.AgentList
+	if err := c.List(ctx, &agents); err != nil {
+		return []string{fmt.Sprintf("listing the Agents: %v", err)}
+	}
+	var out []string
+	active := countPhase(agents.Items, kmv1.AgentActive)
+	if nodes := countNodes(ctx); len(agents.Items) == 0 || active != nodes {
+		var phases []string
+		for _, a := range agents.Items {
+			if a.Status.Phase != kmv1.AgentActive {
+				phases = append(phases, fmt.Sprintf("%s %s", a.Name, a.Status.Phase))
+			}
+		}
+		out = append(out, fmt.Sprintf("%d Agents Active of %d nodes (%s)", active, nodes, strings.Join(phases, ", ")))
+	}
+	var l coordinationv1.Lease
+	if err := c.Get(ctx, client.ObjectKey{Namespace: systemNS, Name: kmv1.MasterLeaseName}, &l); err != nil {
+		out = append(out, fmt.Sprintf("reading the master Lease: %v", err))
+	} else if l.Spec.RenewTime == nil || !l.Spec.RenewTime.After(since) {
+		out = append(out, "the master Lease was not renewed since the fault")
+	}
+	return append(out, systemNotReady(ctx)...)
 }
 
 // countNodes counts the cluster's nodes, 0 when they cannot be read.
@@ -441,12 +474,17 @@ func countNodes(ctx context.Context) int {
 	return len(nodes.Items)
 }
 
-// systemReady reports whether every pod of kubemesos-system is Ready.
-func systemReady(ctx context.Context) bool {
+// systemNotReady names the pods of kubemesos-system that are not Ready,
+// with their container's state when it is not running.
+func systemNotReady(ctx context.Context) []string {
 	var pods corev1.PodList
-	if err := c.List(ctx, &pods, client.InNamespace(systemNS)); err != nil || len(pods.Items) == 0 {
-		return false
+	if err := c.List(ctx, &pods, client.InNamespace(systemNS)); err != nil {
+		return []string{fmt.Sprintf("listing the pods of %s: %v", systemNS, err)}
 	}
+	if len(pods.Items) == 0 {
+		return []string{"no pod in " + systemNS}
+	}
+	var out []string
 	for _, p := range pods.Items {
 		ready := false
 		for _, cond := range p.Status.Conditions {
@@ -454,9 +492,41 @@ func systemReady(ctx context.Context) bool {
 				ready = true
 			}
 		}
-		if !ready {
-			return false
+		if ready {
+			continue
+		}
+		what := fmt.Sprintf("pod %s on %s not Ready", p.Name, p.Spec.NodeName)
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil {
+				what += fmt.Sprintf(" (%s %s, %d restarts)", cs.Name, w.Reason, cs.RestartCount)
+			}
+		}
+		out = append(out, what)
+	}
+	return out
+}
+
+// nodeTrouble names the nodes that are not Ready or carry a taint, with
+// why.
+func nodeTrouble(ctx context.Context) []string {
+	var nodes corev1.NodeList
+	if err := c.List(ctx, &nodes); err != nil {
+		return []string{fmt.Sprintf("listing the nodes: %v", err)}
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		var bad []string
+		for _, cond := range n.Status.Conditions {
+			if (cond.Type == corev1.NodeReady) != (cond.Status == corev1.ConditionTrue) {
+				bad = append(bad, fmt.Sprintf("%s=%s (%s: %s)", cond.Type, cond.Status, cond.Reason, cond.Message))
+			}
+		}
+		for _, taint := range n.Spec.Taints {
+			bad = append(bad, "taint "+taint.ToString())
+		}
+		if len(bad) > 0 {
+			out = append(out, fmt.Sprintf("node %s: %s", n.Name, strings.Join(bad, ", ")))
 		}
 	}
-	return true
+	return out
 }

@@ -263,6 +263,8 @@ func faultOutcome(f record.Fault) string {
 	switch {
 	case f.Error != "":
 		return "not applied: " + f.Error
+	case f.Stuck != "":
+		return "NOT RECOVERED: " + f.Stuck
 	case f.Recovered.IsZero():
 		return "NOT RECOVERED"
 	default:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,9 +19,11 @@ import (
 const diagnosticsTail = 300
 
 // printDiagnostics writes what a failed run leaves to read once the local
-// cluster is gone (CI keeps only its output): every pod of the cluster, the
-// kubemesos namespace's Events, and the last lines of each kubemesos
-// container's log, and of its previous instance when it restarted.
+// cluster is gone (CI keeps only its output): the nodes, with their
+// conditions and taints when they are not healthy, every pod of the
+// cluster that did not succeed, the kubemesos namespace's Events, and the
+// last lines of each kubemesos container's log, and of its previous
+// instance when it restarted.
 func printDiagnostics(w io.Writer) {
 	section := func(title string, out string, err error) {
 		fmt.Fprintf(w, "\n==== e2e diagnostics: %s ====\n%s", title, out)
@@ -28,8 +31,15 @@ func printDiagnostics(w io.Writer) {
 			fmt.Fprintf(w, "(%v)\n", err)
 		}
 	}
-	out, err := kubectl("get", "pods", "-A", "-o", "wide")
-	section("pods", out, err)
+	out, err := kubectl("get", "nodes", "-o", "wide")
+	if trouble := nodeTrouble(context.Background()); len(trouble) > 0 {
+		out += strings.Join(trouble, "\n") + "\n"
+	}
+	section("nodes", out, err)
+	// The pods that did not succeed: a churning framework leaves many
+	// that did.
+	out, err = kubectl("get", "pods", "-A", "-o", "wide", "--field-selector", "status.phase!=Succeeded")
+	section("pods (but those that succeeded)", out, err)
 	out, err = kubectl("get", "events", "-n", systemNS, "--sort-by=.lastTimestamp")
 	section("events in "+systemNS, out, err)
 	var pods corev1.PodList

@@ -139,8 +139,9 @@ type Fault struct {
 	// Error is why the fault could not be applied, if it could not.
 	Error string `json:"error,omitempty"`
 	// Stuck is why the system did not recover from a fault that was
-	// applied and undone (a paused leader that did not exit), if it did
-	// not; Recovered is zero then.
+	// applied and undone (a paused leader that did not exit, or what was
+	// still broken when the injector stopped waiting), if it did not;
+	// Recovered is zero then.
 	Stuck string `json:"stuck,omitempty"`
 }
 
