@@ -150,6 +150,17 @@ func TestKubeletConfigIsStrictlyValid(t *testing.T) {
 	if p := cfg.CrashLoopBackOff.MaxContainerRestartPeriod; p == nil || p.Duration != 2*time.Second {
 		t.Errorf("crash-loop backoff cap %v, want 2s", p)
 	}
+	// No eviction for the disk, which the machine shares: every signal of
+	// it listed with 0%, which the kubelet ignores, and the kubelet's
+	// defaults not merged in.
+	for _, s := range []string{"nodefs.available", "nodefs.inodesFree", "imagefs.available", "imagefs.inodesFree", "containerfs.available", "containerfs.inodesFree"} {
+		if v := cfg.EvictionHard[s]; v != "0%" {
+			t.Errorf("evictionHard[%s] = %q, want 0%% (no eviction for the shared disk)", s, v)
+		}
+	}
+	if cfg.EvictionHard["memory.available"] == "" || (cfg.MergeDefaultEvictionSettings != nil && *cfg.MergeDefaultEvictionSettings) {
+		t.Errorf("evictionHard %v, merge defaults %v: want memory's threshold alone", cfg.EvictionHard, cfg.MergeDefaultEvictionSettings)
+	}
 }
 
 // TestCNIConfig: each node's pods get its own range.

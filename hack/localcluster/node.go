@@ -107,10 +107,31 @@ func (n *node) cniConfig() ([]byte, error) {
 	return json.MarshalIndent(conf, "", "  ")
 }
 
+// diskSignals are the kubelet's eviction signals of the disk.
+var diskSignals = []string{"nodefs.available", "nodefs.inodesFree", "imagefs.available", "imagefs.inodesFree", "containerfs.available", "containerfs.inodesFree"}
+
+// evictionHard is the kubelets' hard eviction thresholds: memory only. The
+// nodes' disk is the machine's, shared with whatever else runs there (on a
+// CI machine, other jobs): with a threshold of the disk, even 1% (2.5 GB of
+// a 252 GB disk), another tenant filling it puts every node under
+// DiskPressure at once, which taints them all, so that every agent offers
+// nothing, and evicts pods, the kubemesos pods among them, which the
+// kubelets refuse to start again while the pressure lasts. A threshold of
+// 0% is none (the kubelet ignores it); listing a signal keeps the kubelet
+// from defaulting it.
+func evictionHard() map[string]string {
+	m := map[string]string{"memory.available": "100Mi"}
+	for _, s := range diskSignals {
+		m[s] = "0%"
+	}
+	return m
+}
+
 // kubeletConfig is the KubeletConfiguration: the cgroupfs driver on cgroup
 // v1, this node's cgroup, x509 and webhook authentication, webhook
 // authorization, no eviction or image garbage collection that the shared
-// machine's disk could trigger, and a crash-loop backoff of at most 2 s.
+// machine's disk could trigger (diskEviction), and a crash-loop backoff of
+// at most 2 s.
 func (n *node) kubeletConfig(caFile string) ([]byte, error) {
 	cfg := map[string]any{
 		"apiVersion":                  "kubelet.config.k8s.io/v1beta1",
@@ -128,7 +149,7 @@ func (n *node) kubeletConfig(caFile string) ([]byte, error) {
 		"authentication":              map[string]any{"anonymous": map[string]bool{"enabled": false}, "webhook": map[string]bool{"enabled": true}, "x509": map[string]string{"clientCAFile": caFile}},
 		"authorization":               map[string]string{"mode": "Webhook"},
 		"clusterDomain":               "cluster.local",
-		"evictionHard":                map[string]string{"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
+		"evictionHard":                evictionHard(),
 		"imageGCHighThresholdPercent": 100,
 		"imageGCLowThresholdPercent":  99,
 		"serializeImagePulls":         false,
