@@ -42,6 +42,9 @@ const indexPodNode = "spec.nodeName"
 // DefaultStatusUpdateDelay is the binary's --status-update-delay.
 const DefaultStatusUpdateDelay = 200 * time.Millisecond
 
+// DefaultResourceGrowthDelay is the binary's --resource-growth-delay.
+const DefaultResourceGrowthDelay = 30 * time.Second
+
 // Options are the agent's settings.
 type Options struct {
 	// NodeName is the agent's node.
@@ -56,6 +59,11 @@ type Options struct {
 	LeaseNamespace string
 	// HeartbeatInterval is how often the Lease is renewed.
 	HeartbeatInterval time.Duration
+	// ResourceGrowthDelay is Registrar.GrowthDelay: how long after the
+	// Agent spec's last write a spec whose resources only grew (other pods
+	// of the node ended) waits to be written. Zero writes it at once; the
+	// binary's default is DefaultResourceGrowthDelay.
+	ResourceGrowthDelay time.Duration
 	// StatusUpdateDelay is how long a non-terminal status update other
 	// than a task's first TASK_RUNNING waits before it is written, so that
 	// the task's next update takes its place (TASK_RUNNING that of
@@ -162,7 +170,8 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	}
 	a.registration = &registration{
 		registrar: &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
-			Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations, Ports: o.Ports},
+			Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations, Ports: o.Ports,
+			GrowthDelay: o.ResourceGrowthDelay},
 		client: c, clock: clk, recorder: rec, log: log, id: id,
 		updates: updates, dispatch: dispatch, messages: relay, deletes: deletes, requeue: requeue,
 		wake: make(chan struct{}, 1), held: make(chan struct{}, 1),

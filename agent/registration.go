@@ -47,8 +47,19 @@ type Registrar struct {
 	Tolerations []corev1.Toleration
 	// Ports are the port ranges the agent offers.
 	Ports portrange.Set
+	// GrowthDelay is how long after the Agent spec's last write a spec
+	// whose resources only grew waits to be written (onlyGrew); zero
+	// writes it at once. On a node shared with other schedulers' pods
+	// what the agent can offer changes as each of them starts and ends:
+	// written every time, that is a write per node per heartbeat for as
+	// long as they churn. What the node has less of is written at once,
+	// so that the master never offers what the kubelet would refuse; what
+	// it has more of may wait, and meanwhile the master offers less than
+	// there is.
+	GrowthDelay time.Duration
 
-	lastTaint string // the last reason to offer nothing, logged once
+	lastTaint string    // the last reason to offer nothing, logged once
+	written   time.Time // when the Agent spec was last written
 }
 
 // DesiredSpec computes the Agent spec from the node and the pods on it.
@@ -103,6 +114,7 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 		if err := r.Client.Create(ctx, a); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating Agent %s: %w", r.NodeName, err)
 		}
+		r.written = r.Clock.Now()
 		ctrl.LoggerFrom(ctx).Info("registered the agent", "node", r.NodeName)
 		return nil
 	}
@@ -112,12 +124,44 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 	if equality.Semantic.DeepEqual(cur.Spec, spec) {
 		return nil
 	}
+	if r.GrowthDelay > 0 && onlyGrew(cur.Spec, spec) && r.Clock.Since(r.written) < r.GrowthDelay {
+		return nil
+	}
 	patch := client.MergeFrom(cur.DeepCopy())
 	cur.Spec = spec
 	if err := r.Client.Patch(ctx, &cur, patch); err != nil {
 		return fmt.Errorf("updating the spec of Agent %s: %w", r.NodeName, err)
 	}
+	r.written = r.Clock.Now()
 	return nil
+}
+
+// onlyGrew reports whether next differs from cur only in more of some of
+// the resources that cur offers: none less, none added or dropped, and
+// everything else the same (what the node's stopping kubemesos pods hold
+// included, which follows kubemesos's own pods). An Agent that offered
+// nothing, or none of a resource (an untolerated taint, or nothing left),
+// has not only grown when it offers it again.
+func onlyGrew(cur, next kmv1.AgentSpec) bool {
+	if len(cur.Resources) == 0 || len(next.Resources) != len(cur.Resources) {
+		return false
+	}
+	grew := false
+	for name, q := range cur.Resources {
+		n, ok := next.Resources[name]
+		if !ok || n.Cmp(q) < 0 {
+			return false
+		}
+		if n.Cmp(q) > 0 {
+			if q.IsZero() {
+				return false // none of it offered until now
+			}
+			grew = true
+		}
+	}
+	c, n := cur.DeepCopy(), next.DeepCopy()
+	c.Resources, n.Resources = nil, nil
+	return grew && equality.Semantic.DeepEqual(c, n)
 }
 
 // Heartbeat creates or renews the Lease kubemesos-agent-<node>.

@@ -10,11 +10,13 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/scheme"
 )
 
@@ -137,4 +139,51 @@ func TestHeldSyncsAreSpaced(t *testing.T) {
 	clk.Step(10 * heldSyncInterval)
 	r.heldChanged()
 	want("a pod stopping long after", 3)
+}
+
+// TestOnlyGrew: which changes of the Agent spec may wait for
+// Registrar.GrowthDelay (more of what is offered, nothing else) and which
+// are written at once.
+func TestOnlyGrew(t *testing.T) {
+	spec := func(cpu, mem, held string) kmv1.AgentSpec {
+		s := kmv1.AgentSpec{NodeName: "n", Resources: kmv1.ResourceList{}, Attributes: kmv1.Attributes{"zone": "a"}}
+		if cpu != "" {
+			s.Resources[corev1.ResourceCPU] = resource.MustParse(cpu)
+		}
+		if mem != "" {
+			s.Resources[corev1.ResourceMemory] = resource.MustParse(mem)
+		}
+		if held != "" {
+			s.Held = kmv1.ResourceList{corev1.ResourceCPU: resource.MustParse(held)}
+		}
+		return s
+	}
+	otherZone := spec("2", "1Gi", "")
+	otherZone.Attributes = kmv1.Attributes{"zone": "b"}
+	for _, tc := range []struct {
+		name      string
+		cur, next kmv1.AgentSpec
+		want      bool
+	}{
+		{"more cpu", spec("2", "1Gi", ""), spec("3", "1Gi", ""), true},
+		{"more of both", spec("2", "1Gi", ""), spec("2500m", "2Gi", ""), true},
+		{"less cpu", spec("2", "1Gi", ""), spec("1", "1Gi", ""), false},
+		{"more cpu, less memory", spec("2", "1Gi", ""), spec("3", "512Mi", ""), false},
+		{"the same", spec("2", "1Gi", ""), spec("2", "1Gi", ""), false},
+		{"from none of the cpu", spec("0", "1Gi", ""), spec("1", "1Gi", ""), false},
+		{"from nothing offered", spec("", "", ""), spec("2", "1Gi", ""), false},
+		{"a resource dropped", spec("2", "1Gi", ""), spec("3", "", ""), false},
+		{"a resource added", spec("2", "", ""), spec("3", "1Gi", ""), false},
+		{"more cpu, and less held", spec("2", "1Gi", "1"), spec("3", "1Gi", ""), false},
+		{"more cpu, and more held", spec("2", "1Gi", ""), spec("3", "1Gi", "1"), false},
+		{"more cpu, and another attribute", spec("2", "1Gi", ""), func() kmv1.AgentSpec {
+			s := otherZone.DeepCopy()
+			s.Resources[corev1.ResourceCPU] = resource.MustParse("3")
+			return *s
+		}(), false},
+	} {
+		if got := onlyGrew(tc.cur, tc.next); got != tc.want {
+			t.Errorf("%s: onlyGrew = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -284,3 +284,63 @@ func TestStoppingPodIsHeldAtOnce(t *testing.T) {
 	}
 	testenv.Eventually(t, "nothing held once the pod is gone", 10*time.Second, func() bool { return len(held()) == 0 })
 }
+
+// TestResourceGrowthWaits: with a GrowthDelay, what other pods of the node
+// take is written into the Agent at once, and what they give back when
+// they end only once the delay has passed since the last write, so that
+// a node shared with churning pods does not write its Agent on every
+// heartbeat.
+func TestResourceGrowthWaits(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	const node = "growth-node"
+	addNode(t, node)
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	r := &agent.Registrar{Client: c, Clock: clk, NodeName: node, LeaseNamespace: "kubemesos-system", Interval: 5 * time.Second,
+		GrowthDelay: 30 * time.Second}
+	cpu := func(what, want string) {
+		t.Helper()
+		if err := r.SyncAgent(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var a kmv1.Agent
+		if err := c.Get(ctx, types.NamespacedName{Name: node}, &a); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Spec.Resources[corev1.ResourceCPU]; got.Cmp(resource.MustParse(want)) != 0 {
+			t.Errorf("%s: the Agent offers cpu %s, want %s", what, got.String(), want)
+		}
+	}
+	pod := func(name, cpu string) *corev1.Pod {
+		t.Helper()
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}},
+		}
+		if err := c.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gone := func(p *corev1.Pod) {
+		t.Helper()
+		if err := c.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpu("registered", "4")
+	one := pod("growth-one", "1")
+	cpu("a pod of 1 cpu started, at once", "3")
+	gone(one)
+	cpu("that pod ended, within the delay", "3")
+	clk.Step(29 * time.Second)
+	cpu("29 s after the last write", "3")
+	two := pod("growth-two", "2")
+	cpu("a pod of 2 cpu started, within the delay: at once", "2")
+	gone(two)
+	clk.Step(29 * time.Second)
+	cpu("that pod ended, 29 s after the last write", "2")
+	clk.Step(time.Second)
+	cpu("30 s after the last write", "4")
+}

@@ -37,6 +37,7 @@ type agentOptions struct {
 	bindAddress         string
 	registrationTimeout time.Duration
 	statusUpdateDelay   time.Duration
+	resourceGrowthDelay time.Duration
 	runningUpdateDelay  time.Duration
 	statusUpdateWriters int
 	port                int
@@ -102,6 +103,7 @@ cost does not grow with the cluster.`,
 	f.DurationVar(&o.runningUpdateDelay, "running-update-delay", 0, "How long a task's first TASK_RUNNING waits before it is written. 0 writes it at once, as soon as the executor sends it: it is what frameworks and `kubectl get` wait for. Longer makes a task that ends within it cost one status write, not two (its terminal update takes the place of its TASK_RUNNING, and status.startTime still says when it started), for clusters of tasks that last less than a second where API writes count for more than the latency to TASK_RUNNING.")
 	f.IntVar(&o.statusUpdateWriters, "status-update-writers", agent.DefaultStatusUpdateWriters, "How many tasks' status updates are written into the API server at once. Each task's own updates are still written one at a time, in order; more writers let a node whose tasks change state quickly keep up with them, at the cost of more concurrent requests to the API server.")
 	f.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 5*time.Second, "How often the heartbeat Lease is renewed. Keep it well under the master's --agent-ping-timeout.")
+	f.DurationVar(&o.resourceGrowthDelay, "resource-growth-delay", agent.DefaultResourceGrowthDelay, "How long after the Agent spec's last write the node's resources wait to be written when they only grew (other pods of the node ended); they are written at the first heartbeat past it. On a node shared with other schedulers' pods, writing every change would be a write per node per heartbeat while they churn. Less of a resource is written at the heartbeat that finds it, so that the master does not go on offering what the kubelet would refuse; meanwhile the master offers less than the node has. 0 writes every change at the heartbeat that finds it.")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":5052", "Address of the /healthz and /readyz endpoints.")
 	f.StringVar(&o.pprofAddr, "pprof-bind-address", "0", pprofFlagHelp)
@@ -222,6 +224,7 @@ func runAgent(o *agentOptions) error {
 		WorkDir:                     o.workDir,
 		LeaseNamespace:              o.leaseNamespace,
 		HeartbeatInterval:           o.heartbeatInterval,
+		ResourceGrowthDelay:         o.resourceGrowthDelay,
 		ExecutorRegistrationTimeout: o.registrationTimeout,
 		StatusUpdateDelay:           o.statusUpdateDelay,
 		RunningUpdateDelay:          o.runningUpdateDelay,

@@ -318,6 +318,9 @@ type AgentConfig struct {
 	// StatusUpdateDelay is agent.Options's; zero writes each update at
 	// once.
 	StatusUpdateDelay time.Duration
+	// ResourceGrowthDelay is agent.Options's; zero writes every change of
+	// the node's resources at once.
+	ResourceGrowthDelay time.Duration
 }
 
 // RunAgent runs an agent until the test ends or stop is called.
@@ -375,6 +378,7 @@ func NewAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig) (ctrl.Manag
 		NodeName: node, Endpoint: ac.Addr, Listen: ac.Addr, WorkDir: ac.WorkDir, LeaseNamespace: SystemNamespace,
 		HeartbeatInterval: ac.HeartbeatInterval, ExecutorRegistrationTimeout: ac.RegistrationTimeout,
 		AnonymousExecutorNamespaces: ac.AnonymousExecutorNamespaces, StatusUpdateDelay: ac.StatusUpdateDelay,
+		ResourceGrowthDelay: ac.ResourceGrowthDelay,
 	}, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating agent %s: %w", node, err)

@@ -225,6 +225,12 @@ func TestChartValues(t *testing.T) {
 	if args := agentArgs(render(t, "--set", "agent.runningUpdateDelay=200ms")); !slices.Contains(args, "--running-update-delay=200ms") {
 		t.Errorf("agent.runningUpdateDelay is not passed to the agent: %q", args)
 	}
+	if args := agentArgs(plain); !slices.Contains(args, "--resource-growth-delay=30s") {
+		t.Errorf("the agent writes every growth of its node's resources by default: %q", args)
+	}
+	if args := agentArgs(render(t, "--set", "agent.resourceGrowthDelay=0s")); !slices.Contains(args, "--resource-growth-delay=0s") {
+		t.Errorf("agent.resourceGrowthDelay is not passed to the agent: %q", args)
+	}
 	for _, kind := range []string{"Deployment/kubemesos-master", "DaemonSet/kubemesos-agent"} {
 		if strings.Contains(plain[kind], "--pprof-bind-address") {
 			t.Errorf("%s serves Go's profiles by default", kind)
@@ -255,7 +261,7 @@ func TestChartValues(t *testing.T) {
 	if e := goMemLimit(render(t, "--set", "master.goMemLimit=400MiB")); e.Value != "400MiB" || e.ValueFrom != nil {
 		t.Errorf("master.goMemLimit is not passed on: %+v", e)
 	}
-	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "agent.runningUpdateDelay=soon"}, {"--set", "master.goMemLimit=400M"}, {"--set", "agent.statusUpdateWriters=0"}, {"--set", "agent.executorAPI.anonymousNamespaces={Mesos}"}, {"--set", "agent.executorAPI.bogus=1"}} {
+	for _, bad := range [][]string{{"--set", "agent.offerTolerations[0].operator=Maybe"}, {"--set", "bogus=1"}, {"--set", "master.bogus=1"}, {"--set", "master.replicas=0"}, {"--set", "agent.heartbeatInterval=soon"}, {"--set", "agent.runningUpdateDelay=soon"}, {"--set", "agent.resourceGrowthDelay=later"}, {"--set", "master.goMemLimit=400M"}, {"--set", "agent.statusUpdateWriters=0"}, {"--set", "agent.executorAPI.anonymousNamespaces={Mesos}"}, {"--set", "agent.executorAPI.bogus=1"}} {
 		out, err := helm(t, append([]string{"template", "km", chartDir()}, bad...)...)
 		if err == nil {
 			t.Errorf("values %v accepted", bad)
