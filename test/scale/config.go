@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/kubemesos/kubemesos/agent"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -68,6 +69,8 @@ type Config struct {
 	NodeCPU, NodeMemory, NodePods resource.Quantity
 	// HeartbeatInterval is the agents' Lease renewal period.
 	HeartbeatInterval time.Duration
+	// ResourceGrowthDelay is the agents' --resource-growth-delay.
+	ResourceGrowthDelay time.Duration
 	// Timeout bounds one run, so that a broken build ends.
 	Timeout time.Duration
 	// Kwok and KubeScheduler are the binaries; KwokBin() and
@@ -96,8 +99,10 @@ func DefaultConfig() Config {
 		NodeMemory:        resource.MustParse("32Gi"),
 		NodePods:          resource.MustParse("110"),
 		HeartbeatInterval: 10 * time.Second,
-		Timeout:           15 * time.Minute,
-		Log:               logr.Discard(),
+		// The binary's default, as the agents of a cluster run.
+		ResourceGrowthDelay: agent.DefaultResourceGrowthDelay,
+		Timeout:             15 * time.Minute,
+		Log:                 logr.Discard(),
 	}
 }
 

@@ -44,7 +44,8 @@ func startHollowAgent(c *Cluster, cfg *rest.Config, i int) (*hollowAgent, error)
 		Node: a.node, WorkDir: workDir, Addr: a.addr,
 		RegistrationTimeout: time.Minute, HeartbeatInterval: c.cfg.HeartbeatInterval,
 		// The binary's default, as the agents of a cluster run.
-		StatusUpdateDelay: agent.DefaultStatusUpdateDelay,
+		StatusUpdateDelay:   agent.DefaultStatusUpdateDelay,
+		ResourceGrowthDelay: c.cfg.ResourceGrowthDelay,
 	})
 	if err != nil {
 		return nil, err

@@ -34,6 +34,9 @@ func TestSuiteCounts(t *testing.T) {
 	// Heartbeats every 2 s, so that the idle check sees several of each
 	// agent in a short time.
 	cfg.HeartbeatInterval = 2 * time.Second
+	// What the plain pods give back reaches the Agents within seconds, not
+	// the default's half minute, which each settle would wait for.
+	cfg.ResourceGrowthDelay = 5 * time.Second
 	cfg.Timeout = 3 * time.Minute
 	cfg.Log = funcr.New(func(prefix, args string) { t.Log(prefix, args) }, funcr.Options{})
 	c, err := StartCluster(cfg)

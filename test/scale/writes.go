@@ -11,6 +11,11 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubemesos/kubemesos/agent"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/portrange"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -134,15 +139,16 @@ func (c *Cluster) writesBetween(a, b mark) (*Writes, error) {
 }
 
 // settle waits until the cluster has written nothing but Leases for
-// quiet: what a run set in motion has ended. It reads the API server's
-// counters once a second.
+// quiet and every agent has caught up with its node (agentsCaughtUp): what
+// a run set in motion has ended. It reads the API server's counters once a
+// second.
 func (c *Cluster) settle(ctx context.Context, quiet time.Duration) error {
 	last, err := testenv.ReadRequests(ctx, c.admin)
 	if err != nil {
 		return err
 	}
 	since, deadline := time.Now(), time.Now().Add(c.cfg.Timeout)
-	for time.Since(since) < quiet {
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -155,11 +161,60 @@ func (c *Cluster) settle(ctx context.Context, quiet time.Duration) error {
 		if now.Since(last).Count(func(r testenv.Request) bool { return testenv.IsWrite(r) && NotLease(r) }) > 0 {
 			last, since = now, time.Now()
 		}
+		if time.Since(since) >= quiet {
+			caughtUp, err := c.agentsCaughtUp(ctx)
+			if err != nil {
+				return err
+			}
+			if caughtUp {
+				return nil
+			}
+		}
 		if time.Now().After(deadline) {
 			return errTimeout
 		}
 	}
-	return nil
+}
+
+// agentsCaughtUp reports whether every Agent offers the cpu and memory
+// that its node has free of other pods (agent.OfferableResources). An
+// agent writes what the other pods of its node gave back only
+// --resource-growth-delay after its last write (Config.ResourceGrowthDelay):
+// the plain pods' run is not over until it has, nor is the cluster idle.
+func (c *Cluster) agentsCaughtUp(ctx context.Context) (bool, error) {
+	var agents kmv1.AgentList
+	if err := c.client.List(ctx, &agents); err != nil {
+		return false, fmt.Errorf("listing the Agents: %w", err)
+	}
+	var nodes corev1.NodeList
+	if err := c.client.List(ctx, &nodes); err != nil {
+		return false, fmt.Errorf("listing the nodes: %w", err)
+	}
+	var pods corev1.PodList
+	if err := c.client.List(ctx, &pods); err != nil {
+		return false, fmt.Errorf("listing the pods: %w", err)
+	}
+	onNode := map[string][]corev1.Pod{}
+	for _, p := range pods.Items {
+		onNode[p.Spec.NodeName] = append(onNode[p.Spec.NodeName], p)
+	}
+	byName := map[string]*corev1.Node{}
+	for i := range nodes.Items {
+		byName[nodes.Items[i].Name] = &nodes.Items[i]
+	}
+	for _, a := range agents.Items {
+		n, ok := byName[a.Spec.NodeName]
+		if !ok {
+			continue
+		}
+		free := agent.OfferableResources(n, onNode[n.Name], portrange.Set{})
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if want, got := free[r], a.Spec.Resources[r]; want.Cmp(got) != 0 {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // Idle is what an idle cluster wrote over a period.

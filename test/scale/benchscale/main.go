@@ -46,6 +46,7 @@ func run() error {
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "Tasks (and pods) created at a time.")
 	flag.Float64Var(&cfg.Rate, "rate", 0, "When positive, each run's tasks (and pods) arrive one after another at this many per second instead of all at once, and the tables add their latency from arrival: the mechanism's latency below saturation rather than a burst's queue.")
 	flag.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "The agents' heartbeat Lease period.")
+	flag.DurationVar(&cfg.ResourceGrowthDelay, "resource-growth-delay", cfg.ResourceGrowthDelay, "The agents' --resource-growth-delay: how long resources that other pods of a node gave back wait to be written into its Agent.")
 	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "Bound of each run and of each wait, so that a broken build ends.")
 	runs := flag.String("runs", "", "The runs at each size, comma-separated among \"custom executors\", \"command tasks\" and \"plain pods\" (or executors, command, pods); empty: all three.")
 	idle := flag.Duration("idle", 20*time.Second, "How long the idle cluster is watched after each size's runs (0: not).")
