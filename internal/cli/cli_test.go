@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 )
 
@@ -31,7 +33,7 @@ func TestHelpExplainsEachCommand(t *testing.T) {
 	}{
 		{args: []string{"--help"}, want: []string{"master", "agent", "version", "kubectl get kubemesos"}},
 		{args: []string{"master", "--help"}, want: []string{"kubemesos-master", "--kubeconfig", "--allocation-interval", "--offer-timeout", "--agent-ping-timeout", "--max-agent-ping-timeouts", "--agent-removal-rate-limit", "--role-weights", "--leader-elect", "--leader-election-lease-duration", "--health-probe-bind-address", "--pprof-bind-address", "/debug/pprof/heap?gc=1", "--zap-log-level"}},
-		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--port", "--pprof-bind-address", "--executor-api-anonymous-namespaces", "cannot send the executor", "SECURITY.md"}},
+		{args: []string{"agent", "--help"}, want: []string{"kubemesos-agent-<node>", "--node-name", "--work-dir", "--heartbeat-interval", "--resource-growth-delay", "--port", "--pprof-bind-address", "--executor-api-anonymous-namespaces", "cannot send the executor", "SECURITY.md"}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -43,6 +45,21 @@ func TestHelpExplainsEachCommand(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("help lacks %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestFlagUsagesHaveNoBackquotes: pflag takes a back-quoted word in a
+// flag's usage as the name of its value in --help ("--running-update-delay
+// kubectl get" for a duration), so none may have one.
+func TestFlagUsagesHaveNoBackquotes(t *testing.T) {
+	root := NewRootCommand()
+	for _, cmd := range root.Commands() {
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			if strings.Contains(f.Usage, "`") {
+				name, _ := pflag.UnquoteUsage(f)
+				t.Errorf("%s --%s: its usage has a back quote, and --help calls its value %q", cmd.Name(), f.Name, name)
 			}
 		})
 	}
