@@ -130,7 +130,7 @@ func evictionHard() map[string]string {
 // kubeletConfig is the KubeletConfiguration: the cgroupfs driver on cgroup
 // v1, this node's cgroup, x509 and webhook authentication, webhook
 // authorization, no eviction or image garbage collection that the shared
-// machine's disk could trigger (diskEviction), and a crash-loop backoff of
+// machine's disk could trigger (evictionHard), and a crash-loop backoff of
 // at most 2 s.
 func (n *node) kubeletConfig(caFile string) ([]byte, error) {
 	cfg := map[string]any{
