@@ -130,6 +130,9 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 		// The master uses the offers up once all are admitted.
 		t.Annotations = kmv1.SetLaunchTasks(t.Annotations, len(tasks))
 		err := s.schedulerClient.Create(ctx, t)
+		if apierrors.IsAlreadyExists(err) {
+			err = s.replaceEnded(ctx, t)
+		}
 		switch {
 		case apierrors.IsAlreadyExists(err):
 			st.send(s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To(t.Annotations[mesoswire.AnnotationTaskID])}, AgentId: &mesosv1.AgentID{Value: &t.Spec.AgentID}},
@@ -152,6 +155,37 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 		return s.decline(ctx, st, ids, filters)
 	}
 	return nil
+}
+
+// replaceEnded creates t in place of the Task of the same Mesos task ID
+// once that Task has ended and the framework acknowledged its end: Mesos
+// lets a framework reuse the ID of a task that reached a terminal state,
+// and forgets a task once its terminal update is acknowledged. A framework
+// relaunches under the same ID a task the master dropped (its offer was
+// rescinded while the ACCEPT was on its way), for one. It returns an
+// AlreadyExists error when the Task is still the framework's (not ended,
+// or its end not acknowledged), as Mesos refuses a duplicate ID then.
+func (s *Server) replaceEnded(ctx context.Context, t *kmv1.Task) error {
+	var old kmv1.Task
+	if err := s.reader.Get(ctx, client.ObjectKeyFromObject(t), &old); apierrors.IsNotFound(err) {
+		return s.schedulerClient.Create(ctx, t)
+	} else if err != nil {
+		return fmt.Errorf("reading Task %s/%s, whose name the launch takes: %w", t.Namespace, t.Name, err)
+	}
+	if !endAcknowledged(&old) {
+		return apierrors.NewAlreadyExists(kmv1.GroupVersion.WithResource("tasks").GroupResource(), t.Name)
+	}
+	pre := client.Preconditions{UID: &old.UID, ResourceVersion: &old.ResourceVersion}
+	if err := s.schedulerClient.Delete(ctx, &old, pre); err != nil && !apierrors.IsNotFound(err) {
+		if apierrors.IsConflict(err) {
+			// Changed meanwhile: another launch took the name first.
+			return apierrors.NewAlreadyExists(kmv1.GroupVersion.WithResource("tasks").GroupResource(), t.Name)
+		}
+		return fmt.Errorf("deleting the ended Task %s/%s to launch its task ID again: %w", old.Namespace, old.Name, err)
+	}
+	s.log.Info("a task ID was launched again after its task ended", "task", client.ObjectKeyFromObject(t),
+		"taskID", t.Annotations[mesoswire.AnnotationTaskID], "ended", old.Status.State)
+	return s.schedulerClient.Create(ctx, t)
 }
 
 // launch checks the tasks of one ACCEPT, each against the call's offers

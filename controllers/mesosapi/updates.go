@@ -193,6 +193,19 @@ func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 	return e
 }
 
+// endAcknowledged reports whether a Task has ended and its framework
+// acknowledged the update that told it so.
+func endAcknowledged(t *kmv1.Task) bool {
+	if !t.Status.State.IsTerminal() {
+		return false
+	}
+	var last time.Time
+	if t.Status.LastUpdateTime != nil {
+		last = t.Status.LastUpdateTime.Time
+	}
+	return t.Annotations[AnnotationAcknowledged] == uuid.UUID(UpdateUUID(t.UID, t.Status.State, last)).String()
+}
+
 // updateEvent is the UPDATE of a Task's status.
 func updateEvent(t *kmv1.Task, taskID string, partitionAware bool) *schedulerv1.Event {
 	var last time.Time
@@ -200,11 +213,16 @@ func updateEvent(t *kmv1.Task, taskID string, partitionAware bool) *schedulerv1.
 		last = t.Status.LastUpdateTime.Time
 	}
 	state := mesosv1.TaskState(mesosv1.TaskState_value[string(t.Status.State)])
-	if partitionAware && t.Status.State == kmv1.TaskLost {
+	switch {
+	case partitionAware && t.Status.State == kmv1.TaskLost:
 		// As Mesos: a partition-aware framework never sees TASK_LOST. A
 		// Task is lost for good (its agent was removed, or its executor
 		// or pod is gone), which Mesos tells it as TASK_GONE.
 		state = mesosv1.TaskState_TASK_GONE
+	case !partitionAware && t.Status.State == kmv1.TaskDropped:
+		// And a framework that is not partition-aware never sees
+		// TASK_DROPPED: Mesos tells it TASK_LOST.
+		state = mesosv1.TaskState_TASK_LOST
 	}
 	status := &mesosv1.TaskStatus{
 		TaskId: &mesosv1.TaskID{Value: ptr.To(taskID)},

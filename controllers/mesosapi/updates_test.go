@@ -72,16 +72,50 @@ func TestUpdateRules(t *testing.T) {
 		}
 	}
 	// A lost task: TASK_LOST, and TASK_GONE to a partition-aware framework.
+	// A dropped task: TASK_DROPPED to a partition-aware framework, and
+	// TASK_LOST to the others, which know no TASK_DROPPED.
+	aware := mesosv1.FrameworkInfo_Capability_PARTITION_AWARE
 	for _, tc := range []struct {
-		st   *stream
-		want mesosv1.TaskState
-	}{{testStream(), mesosv1.TaskState_TASK_LOST}, {testStream(mesosv1.FrameworkInfo_Capability_PARTITION_AWARE), mesosv1.TaskState_TASK_GONE}} {
-		s.sendUpdate(tc.st, launched(kmv1.TaskLost))
+		st    *stream
+		state kmv1.TaskState
+		want  mesosv1.TaskState
+	}{
+		{testStream(), kmv1.TaskLost, mesosv1.TaskState_TASK_LOST},
+		{testStream(aware), kmv1.TaskLost, mesosv1.TaskState_TASK_GONE},
+		{testStream(), kmv1.TaskDropped, mesosv1.TaskState_TASK_LOST},
+		{testStream(aware), kmv1.TaskDropped, mesosv1.TaskState_TASK_DROPPED},
+	} {
+		s.sendUpdate(tc.st, launched(tc.state))
 		if len(tc.st.events) != 1 {
-			t.Fatalf("a lost task: %d events, want one", len(tc.st.events))
+			t.Fatalf("a task %s: %d events, want one", tc.state, len(tc.st.events))
 		}
 		if got := (<-tc.st.events).GetUpdate().GetStatus().GetState(); got != tc.want {
-			t.Errorf("a lost task: %s, want %s", got, tc.want)
+			t.Errorf("a task %s, to a framework with capabilities %v: %s, want %s", tc.state, tc.st.frameworkInfo().GetCapabilities(), got, tc.want)
+		}
+	}
+}
+
+// TestEndAcknowledged: a Task's ID is free for a new launch only once the
+// Task has ended and the uuid of that end's update is acknowledged.
+func TestEndAcknowledged(t *testing.T) {
+	acked := func(tk *kmv1.Task, state kmv1.TaskState) *kmv1.Task {
+		u, _ := uuid.FromBytes(UpdateUUID(tk.UID, state, testNow))
+		tk.Annotations[AnnotationAcknowledged] = u.String()
+		return tk
+	}
+	for _, tc := range []struct {
+		name string
+		task *kmv1.Task
+		want bool
+	}{
+		{"running", launched(kmv1.TaskRunning), false},
+		{"finished, not acknowledged", launched(kmv1.TaskFinished), false},
+		{"finished and acknowledged", acked(launched(kmv1.TaskFinished), kmv1.TaskFinished), true},
+		{"dropped and acknowledged", acked(launched(kmv1.TaskDropped), kmv1.TaskDropped), true},
+		{"an earlier update acknowledged", acked(launched(kmv1.TaskFailed), kmv1.TaskRunning), false},
+	} {
+		if got := endAcknowledged(tc.task); got != tc.want {
+			t.Errorf("%s: endAcknowledged = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

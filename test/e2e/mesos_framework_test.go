@@ -365,7 +365,8 @@ func TestMesosFrameworkSurvivesMasterFailover(t *testing.T) {
 			final[e.Task] = e.State
 			// A launch the master refused because its offer had been
 			// rescinded (the framework launches the task again) is no
-			// launch: no Task was created for it.
+			// launch: no Task was created for it, or the Task it dropped
+			// was replaced by the launch that followed.
 			if (e.State == "TASK_LOST" || e.State == "TASK_DROPPED") && e.Source == "SOURCE_MASTER" && e.Reason == "REASON_INVALID_OFFERS" {
 				launched[e.Task]--
 				t.Logf("%s was refused and launched again: %s", e.Task, e.Message)

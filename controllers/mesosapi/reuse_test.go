@@ -1,0 +1,115 @@
+package mesosapi_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"google.golang.org/protobuf/proto"
+
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
+)
+
+// TestTaskIDReusedOnceItsEndIsAcknowledged: as in Mesos, a framework may
+// launch a task ID again once the task of that ID has ended and the
+// framework acknowledged its end (a Mesos framework launches again, under
+// the same ID, a task the master dropped because its offer was rescinded
+// while the ACCEPT was on its way). Until then the ID is the running or
+// unacknowledged task's, and a launch under it gets TASK_ERROR.
+func TestTaskIDReusedOnceItsEndIsAcknowledged(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	addAgent(t, "reuse-node", "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
+	url := startAPI(t, apiOptions(t, ns), false)
+	mt := mesoswire.MediaProtobuf
+	es := subscribe(t, url, mt, frameworkInfo("reuse"))
+	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+
+	nextOffer := func() *mesosv1.Offer {
+		t.Helper()
+		if len(es.offers) > 0 {
+			o := es.offers[len(es.offers)-1]
+			es.offers = nil
+			return o
+		}
+		return es.next(schedulerv1.Event_OFFERS).GetOffers().GetOffers()[0]
+	}
+	launch := func(offer *mesosv1.Offer) {
+		t.Helper()
+		c := &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_ACCEPT.Enum(), Accept: &schedulerv1.Call_Accept{
+			OfferIds: []*mesosv1.OfferID{offer.GetId()},
+			Operations: []*mesosv1.Offer_Operation{{Type: mesosv1.Offer_Operation_LAUNCH.Enum(), Launch: &mesosv1.Offer_Operation_Launch{
+				TaskInfos: []*mesosv1.TaskInfo{{Name: proto.String("job"), TaskId: &mesosv1.TaskID{Value: proto.String("job-1")}, AgentId: offer.GetAgentId(),
+					Resources: []*mesosv1.Resource{scalar("cpus", 1)}, Command: &mesosv1.CommandInfo{Value: proto.String("true")}}},
+			}}},
+			Filters: &mesosv1.Filters{RefuseSeconds: proto.Float64(0)},
+		}}
+		if code, body := call(t, url, mt, es.id, c); code != http.StatusAccepted {
+			t.Fatalf("ACCEPT: %d %q", code, body)
+		}
+	}
+	duplicate := func(when string) {
+		t.Helper()
+		st := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
+		if st.GetTaskId().GetValue() != "job-1" || st.GetState() != mesosv1.TaskState_TASK_ERROR || !strings.Contains(st.GetMessage(), "duplicate ID") {
+			t.Fatalf("job-1 launched again %s: %v, want TASK_ERROR for its duplicate ID", when, st)
+		}
+	}
+	key := types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), "job-1")}
+	admitted := func() *kmv1.Task {
+		t.Helper()
+		var task kmv1.Task
+		eventually(t, "the master to admit job-1", func() bool {
+			return env.Client.Get(ctx, key, &task) == nil && task.Status.State != ""
+		})
+		return &task
+	}
+
+	launch(nextOffer())
+	first := admitted()
+	launch(nextOffer())
+	duplicate("while it is staging")
+
+	// The task finishes; the framework has not acknowledged that yet.
+	patch := client.MergeFrom(first.DeepCopy())
+	first.Status.State, first.Status.Source = kmv1.TaskFinished, kmv1.SourceExecutor
+	first.Status.LastUpdateTime = ptr.To(metav1.Now())
+	if err := env.Client.Status().Patch(ctx, first, patch); err != nil {
+		t.Fatal(err)
+	}
+	finished := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
+	if finished.GetState() != mesosv1.TaskState_TASK_FINISHED || len(finished.GetUuid()) != 16 {
+		t.Fatalf("update %v, want TASK_FINISHED with a uuid", finished)
+	}
+	launch(nextOffer())
+	duplicate("before its end was acknowledged")
+
+	if code, body := call(t, url, mt, es.id, &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_ACKNOWLEDGE.Enum(),
+		Acknowledge: &schedulerv1.Call_Acknowledge{AgentId: finished.GetAgentId(), TaskId: finished.GetTaskId(), Uuid: finished.GetUuid()}}); code != http.StatusAccepted {
+		t.Fatalf("ACKNOWLEDGE: %d %q", code, body)
+	}
+	launch(nextOffer())
+	var again kmv1.Task
+	eventually(t, "a new Task of job-1 to be admitted", func() bool {
+		return env.Client.Get(ctx, key, &again) == nil && again.UID != first.UID && again.Status.State == kmv1.TaskStaging
+	})
+	if id := again.Annotations[mesoswire.AnnotationTaskID]; id != "job-1" {
+		t.Errorf("the new Task's Mesos task ID is %q, want job-1", id)
+	}
+	var tasks kmv1.TaskList
+	if err := env.Client.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks.Items) != 1 {
+		t.Errorf("%d Tasks, want the one of job-1: the ended one is replaced", len(tasks.Items))
+	}
+}
