@@ -3,7 +3,9 @@ package mesosapi_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,12 +76,20 @@ func TestMasterFailover(t *testing.T) {
 		return addr
 	}
 
-	first := leading("")
 	mt := mesoswire.MediaProtobuf
 	info := frameworkInfo("failover")
 	info.FailoverTimeout = proto.Float64(120)
-	es := subscribe(t, urls[first], mt, info)
-	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	es := subscribe(t, urls[leading("")], mt, info)
+	subscribed := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed()
+	fwID := subscribed.GetFrameworkId()
+	// The master the stream is on, as a Mesos framework knows it: the
+	// leader may have changed since it was looked up (a Lease renewal that
+	// a busy machine delays), and the subscription followed the redirect.
+	mi := subscribed.GetMasterInfo()
+	first := net.JoinHostPort(mi.GetHostname(), strconv.Itoa(int(mi.GetPort())))
+	if masters[first] == nil {
+		t.Fatalf("SUBSCRIBED names master %s, not one of this test's", first)
+	}
 	offer := es.next(schedulerv1.Event_OFFERS).GetOffers().GetOffers()[0]
 	launch := &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_ACCEPT.Enum(), Accept: &schedulerv1.Call_Accept{
 		OfferIds: []*mesosv1.OfferID{offer.GetId()},
