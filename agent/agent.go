@@ -171,7 +171,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	a.registration = &registration{
 		registrar: &Registrar{Client: c, Clock: clk, NodeName: o.NodeName, Endpoint: o.Endpoint, LeaseNamespace: o.LeaseNamespace,
 			Interval: o.HeartbeatInterval, LeaseDuration: 3 * o.HeartbeatInterval, Tolerations: o.OfferTolerations, Ports: o.Ports,
-			GrowthDelay: o.ResourceGrowthDelay},
+			GrowthDelay: o.ResourceGrowthDelay, Recorder: rec},
 		client: c, clock: clk, recorder: rec, log: log, id: id,
 		updates: updates, dispatch: dispatch, messages: relay, deletes: deletes, requeue: requeue,
 		wake: make(chan struct{}, 1), held: make(chan struct{}, 1),

@@ -57,8 +57,14 @@ type Registrar struct {
 	// it has more of may wait, and meanwhile the master offers less than
 	// there is.
 	GrowthDelay time.Duration
+	// Recorder, when set, records on the Agent when the node stops being
+	// offered because of a taint (Warning NodeNotOffered, with the taint)
+	// and when it is offered again (NodeOffered), so that `kubectl
+	// describe agent` says why an Active agent offers nothing.
+	Recorder events.EventRecorder
 
 	lastTaint string    // the last reason to offer nothing, logged once
+	reported  string    // the reason to offer nothing last recorded on the Agent
 	written   time.Time // when the Agent spec was last written
 }
 
@@ -116,11 +122,13 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 		}
 		r.written = r.Clock.Now()
 		ctrl.LoggerFrom(ctx).Info("registered the agent", "node", r.NodeName)
+		r.reportTaint(a)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("reading Agent %s: %w", r.NodeName, err)
 	}
+	r.reportTaint(&cur)
 	if equality.Semantic.DeepEqual(cur.Spec, spec) {
 		return nil
 	}
@@ -134,6 +142,24 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 	}
 	r.written = r.Clock.Now()
 	return nil
+}
+
+// reportTaint records on the Agent a change of the reason why the node
+// offers nothing (DesiredSpec's, in lastTaint): a Warning when a taint
+// takes the node out of the offers, and a Normal event when it is offered
+// again after that.
+func (r *Registrar) reportTaint(a *kmv1.Agent) {
+	if r.Recorder == nil || r.lastTaint == r.reported {
+		return
+	}
+	if r.lastTaint != "" {
+		r.Recorder.Eventf(a, nil, corev1.EventTypeWarning, "NodeNotOffered", "Register",
+			"offering nothing: %s", r.lastTaint)
+	} else {
+		r.Recorder.Eventf(a, nil, corev1.EventTypeNormal, "NodeOffered", "Register",
+			"offering node %s again: no taint left that its tasks do not tolerate", r.NodeName)
+	}
+	r.reported = r.lastTaint
 }
 
 // onlyGrew reports whether next differs from cur only in more of some of

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -139,7 +141,16 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	})
 
 	// A NoSchedule taint that the agent does not tolerate: nothing is
-	// offered. Tolerated (the operator's opt-in), the node is offered again.
+	// offered, and the Agent's events say why. Tolerated (the operator's
+	// opt-in), the node is offered again, and the events say so.
+	rec := events.NewFakeRecorder(10)
+	r.Recorder = rec
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Events) != 0 {
+		t.Errorf("an event for an untainted node: %q", <-rec.Events)
+	}
 	node.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
 	if err := c.Update(ctx, node); err != nil {
 		t.Fatal(err)
@@ -153,6 +164,24 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	if len(agent.Spec.Resources) != 0 {
 		t.Errorf("a tainted node offers %v, want nothing", agent.Spec.Resources)
 	}
+	nextEvent := func() string {
+		t.Helper()
+		select {
+		case e := <-rec.Events:
+			return e
+		default:
+			return ""
+		}
+	}
+	if e := nextEvent(); !strings.HasPrefix(e, "Warning NodeNotOffered offering nothing: ") || !strings.Contains(e, "dedicated=gpu:NoSchedule") {
+		t.Errorf("event %q for the taint, want a Warning NodeNotOffered naming dedicated=gpu:NoSchedule", e)
+	}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEvent(); e != "" {
+		t.Errorf("a second event %q for the same taint", e)
+	}
 	r.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
 	if err := r.SyncAgent(ctx); err != nil {
 		t.Fatal(err)
@@ -162,6 +191,9 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 	}
 	if got := agent.Spec.Resources[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 {
 		t.Errorf("a node whose taint is tolerated offers cpu %s, want 3", got.String())
+	}
+	if e := nextEvent(); !strings.HasPrefix(e, "Normal NodeOffered ") {
+		t.Errorf("event %q once the taint is tolerated, want a Normal NodeOffered", e)
 	}
 
 	// The heartbeat creates the Lease, then renews it with the clock's time.

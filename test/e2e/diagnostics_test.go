@@ -21,7 +21,8 @@ const diagnosticsTail = 300
 // printDiagnostics writes what a failed run leaves to read once the local
 // cluster is gone (CI keeps only its output): the nodes, with their
 // conditions and taints when they are not healthy, every pod of the
-// cluster that did not succeed, the kubemesos namespace's Events, and the
+// cluster that did not succeed, the kubemesos namespace's Events, the
+// Agents and their Events, and the
 // last lines of each kubemesos container's log, and of its previous
 // instance when it restarted.
 func printDiagnostics(w io.Writer) {
@@ -42,6 +43,13 @@ func printDiagnostics(w io.Writer) {
 	section("pods (but those that succeeded)", out, err)
 	out, err = kubectl("get", "events", "-n", systemNS, "--sort-by=.lastTimestamp")
 	section("events in "+systemNS, out, err)
+	// The Agents, and their events (an Agent is cluster-scoped: its
+	// events are in the default namespace), which say why a node is not
+	// offered.
+	out, err = kubectl("get", "agents", "-o", "wide")
+	section("agents", out, err)
+	out, err = kubectl("get", "events", "-n", "default", "--field-selector", "involvedObject.kind=Agent", "--sort-by=.lastTimestamp")
+	section("events of the Agents", out, err)
 	var pods corev1.PodList
 	if err := c.List(context.Background(), &pods, client.InNamespace(systemNS)); err != nil {
 		section("logs", "", fmt.Errorf("listing the pods of %s: %w", systemNS, err))
