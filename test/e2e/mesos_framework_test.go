@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -138,7 +139,7 @@ func TestMesosFrameworkLibrary(t *testing.T) {
 
 	events := readScenario(t, &stdout, nil)
 	if runErr != nil {
-		t.Fatalf("the framework did not finish: %v\nevents: %+v\nstderr:\n%s", runErr, events, tail(stderr.String(), 4000))
+		t.Fatalf("the framework did not finish: %v\n%s\nevents: %+v\nstderr:\n%s", runErr, taskSummary(events), events, tail(stderr.String(), 4000))
 	}
 
 	count := map[string]int{}
@@ -290,6 +291,35 @@ func workerExecutor(task string) string {
 	return ""
 }
 
+// taskSummary says, a line each, how often each task was launched and its
+// latest update (state, source, reason, message): what a failed run's
+// reader needs first, before the whole list of steps.
+func taskSummary(events []scenarioEvent) string {
+	launches := map[string]int{}
+	last := map[string]scenarioEvent{}
+	var order []string
+	for _, e := range events {
+		if e.Task == "" || (e.Event != "launch" && e.Event != "update") {
+			continue
+		}
+		if _, ok := launches[e.Task]; !ok {
+			order = append(order, e.Task)
+		}
+		if e.Event == "launch" {
+			launches[e.Task]++
+		} else {
+			last[e.Task] = e
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "tasks (%d):", len(order))
+	for _, id := range order {
+		u := last[id]
+		fmt.Fprintf(&b, "\n  %s: launched %d times, last update %s %s %s %q", id, launches[id], u.State, u.Source, u.Reason, u.Message)
+	}
+	return b.String()
+}
+
 // tail returns the last n bytes of s.
 func tail(s string, n int) string {
 	if len(s) <= n {
@@ -346,7 +376,7 @@ func TestMesosFrameworkSurvivesMasterFailover(t *testing.T) {
 	})
 	runErr := cmd.Wait()
 	if runErr != nil {
-		t.Fatalf("the framework did not finish: %v\nevents: %+v\nstderr:\n%s", runErr, events, tail(stderr.String(), 4000))
+		t.Fatalf("the framework did not finish: %v\n%s\nevents: %+v\nstderr:\n%s", runErr, taskSummary(events), events, tail(stderr.String(), 4000))
 	}
 	if killed == "" {
 		t.Fatalf("the tasks never all ran, so no master was killed: %+v", events)
