@@ -363,11 +363,14 @@ func TestSuppressAndRevive(t *testing.T) {
 // TestDRFAcrossFrameworks gives two frameworks two agents: each gets one.
 // The frameworks are Active before the agents come, so that no cycle
 // sees one of them alone (it would be offered both agents, as Mesos
-// offers an agent to the only framework there is).
+// offers an agent to the only framework there is). Their scheduler Leases
+// last 5 s: a framework Disconnected for a moment (a renewal that a busy
+// machine delays past a 1 s Lease) loses its offer to the other, and DRF
+// does not take back an offer once made.
 func TestDRFAcrossFrameworks(t *testing.T) {
 	startMaster(t, testOptions(), false, "master")
-	_, ns1 := addFramework(t, b.MakeFramework("drfa", "").Obj())
-	_, ns2 := addFramework(t, b.MakeFramework("drfb", "").Obj())
+	_, ns1 := addFrameworkLease(t, b.MakeFramework("drfa", "").Obj(), 5*time.Second)
+	_, ns2 := addFrameworkLease(t, b.MakeFramework("drfb", "").Obj(), 5*time.Second)
 	waitPhase(t, ns1, "drfa", kmv1.FrameworkActive)
 	waitPhase(t, ns2, "drfb", kmv1.FrameworkActive)
 	addAgent(t, "drf-1", "cpu", "2", "memory", "2Gi")

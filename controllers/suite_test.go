@@ -98,6 +98,14 @@ func addAgentSkewed(t *testing.T, node string, skew time.Duration, res ...string
 // scheduler (its Lease renewed), returning the namespace.
 func addFramework(t *testing.T, fw *kmv1.Framework) (*heartbeat, string) {
 	t.Helper()
+	return addFrameworkLease(t, fw, time.Second)
+}
+
+// addFrameworkLease is addFramework with a scheduler Lease of duration d:
+// a test that needs its frameworks to stay Active on a busy machine gives
+// them more than a second, which a stalled renewal may miss.
+func addFrameworkLease(t *testing.T, fw *kmv1.Framework, d time.Duration) (*heartbeat, string) {
+	t.Helper()
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
 	if err := env.Client.Create(ctx, ns); err != nil {
@@ -107,7 +115,7 @@ func addFramework(t *testing.T, fw *kmv1.Framework) (*heartbeat, string) {
 	if err := env.Client.Create(ctx, fw); err != nil {
 		t.Fatal(err)
 	}
-	hb := renewLease(t, types.NamespacedName{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName(fw.Name)}, kmv1.LeaseKindScheduler, time.Second)
+	hb := renewLease(t, types.NamespacedName{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName(fw.Name)}, kmv1.LeaseKindScheduler, d)
 	return hb, ns.Name
 }
 

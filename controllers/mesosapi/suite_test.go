@@ -20,6 +20,7 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
@@ -89,7 +90,12 @@ func newBareNamespace(t *testing.T) string {
 // returns the endpoint's URL.
 func startAPI(t *testing.T, o mesosapi.Options, leaderElect bool) string {
 	t.Helper()
-	mo := inprocess.MasterOptions()
+	return startAPIWith(t, o, leaderElect, inprocess.MasterOptions())
+}
+
+// startAPIWith is startAPI with the master's options mo.
+func startAPIWith(t *testing.T, o mesosapi.Options, leaderElect bool, mo controllers.Options) string {
+	t.Helper()
 	inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: mo, ID: "master", LeaderElect: leaderElect, MesosAPI: &o})
 	testenv.Eventually(t, "the scheduler API to listen", 30*time.Second, func() bool {
 		c, err := net.Dial("tcp", o.BindAddress)
