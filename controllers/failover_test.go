@@ -322,11 +322,15 @@ func TestZombieLeaderWritesNothing(t *testing.T) {
 	o.AgentPingTimeout = 2 * time.Second // well past the leader handover
 	clk := clocktesting.NewFakeClock(time.Now())
 	zombie := &pausedLeader{}
-	old := inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: o, LeaderElect: true, ID: "zombie-a",
+	// An 8 s Lease (4 s renew deadline): with the tests' 3 s, a busy
+	// machine may keep zombie-a from renewing before the pause, and it
+	// stops leading before the test pauses it.
+	const lease = 8 * time.Second
+	old := inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: o, LeaderElect: true, LeaseDuration: lease, ID: "zombie-a",
 		GuardClock: clk, Zombie: true, Transport: zombie.wrap})
 	eventually(t, "zombie-a leads", func() (bool, error) { return leaseHolder(t) == old.Identity, nil })
 	heir := &takeover{}
-	standby := inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: o, LeaderElect: true, ID: "zombie-b",
+	standby := inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: o, LeaderElect: true, LeaseDuration: lease, ID: "zombie-b",
 		Transport: heir.wrap})
 
 	ns, rw := failoverCluster(t, "zomb")

@@ -69,6 +69,11 @@ type MasterConfig struct {
 	// LeaderElect makes it compete for the Lease kubemesos-master (3s
 	// lease, 1.5s renew deadline), its writes fenced by a leader.Guard.
 	LeaderElect bool
+	// LeaseDuration, when set, is its Lease's duration in place of 3s; the
+	// renew deadline is half of it and the retry period a tenth. A test
+	// that must not lose its leader to a machine too busy to renew within
+	// 1.5s gives it longer.
+	LeaseDuration time.Duration
 	// ID names it in logs and starts its identity in the Lease.
 	ID string
 	// GuardClock is its Guard's clock (real when nil): stepping a fake one
@@ -171,9 +176,13 @@ func NewMaster(ctx context.Context, cfg *rest.Config, mc MasterConfig) (ctrl.Man
 		api.LeaderLease = types.NamespacedName{Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName}
 	}
 	if mc.LeaderElect {
+		lease := mc.LeaseDuration
+		if lease == 0 {
+			lease = 3 * time.Second
+		}
 		election = &leader.Election{
 			Namespace: o.SystemNamespace, Name: kmv1.MasterLeaseName,
-			LeaseDuration: 3 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
+			LeaseDuration: lease, RenewDeadline: lease / 2, RetryPeriod: lease / 10,
 			Identity: identity, Clock: mc.GuardClock,
 			OnLost: mc.OnLost,
 		}
