@@ -47,8 +47,10 @@ func TestMasterFailover(t *testing.T) {
 	urls := map[string]string{}
 	for _, id := range []string{"m1", "m2"} {
 		o := apiOptions(t, ns)
+		// A 6 s Lease: with the tests' 3 s a busy machine may move the
+		// leadership in the middle of the run, ending the stream early.
 		masters[o.AdvertiseAddress] = inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{
-			Options: inprocess.MasterOptions(), ID: id, LeaderElect: true, MesosAPI: &o})
+			Options: inprocess.MasterOptions(), ID: id, LeaderElect: true, LeaseDuration: 6 * time.Second, MesosAPI: &o})
 		urls[o.AdvertiseAddress] = "http://" + o.AdvertiseAddress + mesosapi.Path
 	}
 	// The leader, by the address its Lease identity advertises.
