@@ -32,6 +32,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -135,10 +136,14 @@ func countPhase(agents []kmv1.Agent, p kmv1.AgentPhase) int {
 }
 
 // taskLog records every transition of the tasks in a namespace and checks
-// that no state ever goes backwards.
+// that no state ever goes backwards. A Task is told by its UID: a Mesos
+// task ID launched again after its Task ended is a new Task of the same
+// name (controllers/mesosapi, replaceEnded).
 type taskLog struct {
-	mu         sync.Mutex
+	mu sync.Mutex
+	// last is each name's latest state, byUID each Task's.
 	last       map[string]kmv1.TaskState
+	byUID      map[types.UID]kmv1.TaskState
 	violations []string
 	lost       map[string]bool
 }
@@ -151,7 +156,7 @@ func watchTasks(t *testing.T, ns string) *taskLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &taskLog{last: map[string]kmv1.TaskState{}, lost: map[string]bool{}}
+	tl := &taskLog{last: map[string]kmv1.TaskState{}, byUID: map[types.UID]kmv1.TaskState{}, lost: map[string]bool{}}
 	go func() {
 		for ev := range w.ResultChan() {
 			tk, ok := ev.Object.(*kmv1.Task)
@@ -159,7 +164,7 @@ func watchTasks(t *testing.T, ns string) *taskLog {
 				continue
 			}
 			tl.mu.Lock()
-			prev := tl.last[tk.Name]
+			prev := tl.byUID[tk.UID]
 			if tk.Status.State.Rank() < prev.Rank() || (prev.IsTerminal() && tk.Status.State != prev) {
 				tl.violations = append(tl.violations, fmt.Sprintf("%s: %s -> %s", tk.Name, prev, tk.Status.State))
 			}
@@ -167,6 +172,7 @@ func watchTasks(t *testing.T, ns string) *taskLog {
 				tl.lost[tk.Name] = true
 			}
 			tl.last[tk.Name] = tk.Status.State
+			tl.byUID[tk.UID] = tk.Status.State
 			tl.mu.Unlock()
 		}
 	}()
