@@ -183,7 +183,7 @@ func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 	}
 	e := updateEvent(t, id, hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE))
 	u, key := string(e.Update.Status.Uuid), client.ObjectKeyFromObject(t)
-	if t.Annotations[AnnotationAcknowledged] == uuid.UUID(e.Update.Status.Uuid).String() {
+	if acknowledged(t, e.Update.Status.Uuid) {
 		st.forgetSent(key, u)
 		return nil
 	}
@@ -193,25 +193,29 @@ func (s *Server) pendingUpdate(st *stream, t *kmv1.Task) *schedulerv1.Event {
 	return e
 }
 
+// acknowledged reports whether the update of uuid u is the one whose
+// acknowledgement the Task keeps (AnnotationAcknowledged).
+func acknowledged(t *kmv1.Task, u []byte) bool {
+	return t.Annotations[AnnotationAcknowledged] == uuid.UUID(u).String()
+}
+
 // endAcknowledged reports whether a Task has ended and its framework
 // acknowledged the update that told it so.
 func endAcknowledged(t *kmv1.Task) bool {
-	if !t.Status.State.IsTerminal() {
-		return false
+	return t.Status.State.IsTerminal() && acknowledged(t, UpdateUUID(t.UID, t.Status.State, lastUpdate(t)))
+}
+
+// lastUpdate is when the Task's status last changed (zero when unknown).
+func lastUpdate(t *kmv1.Task) time.Time {
+	if t.Status.LastUpdateTime == nil {
+		return time.Time{}
 	}
-	var last time.Time
-	if t.Status.LastUpdateTime != nil {
-		last = t.Status.LastUpdateTime.Time
-	}
-	return t.Annotations[AnnotationAcknowledged] == uuid.UUID(UpdateUUID(t.UID, t.Status.State, last)).String()
+	return t.Status.LastUpdateTime.Time
 }
 
 // updateEvent is the UPDATE of a Task's status.
 func updateEvent(t *kmv1.Task, taskID string, partitionAware bool) *schedulerv1.Event {
-	var last time.Time
-	if t.Status.LastUpdateTime != nil {
-		last = t.Status.LastUpdateTime.Time
-	}
+	last := lastUpdate(t)
 	state := mesosv1.TaskState(mesosv1.TaskState_value[string(t.Status.State)])
 	switch {
 	case partitionAware && t.Status.State == kmv1.TaskLost:
