@@ -26,9 +26,33 @@ import (
 // while the ACCEPT was on its way). Until then the ID is the running or
 // unacknowledged task's, and a launch under it gets TASK_ERROR.
 func TestTaskIDReusedOnceItsEndIsAcknowledged(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// ended is how the first task ends; want is what the framework
+		// (not partition-aware) is told of it, with reason when the end
+		// has one.
+		ended  kmv1.TaskStatus
+		want   mesosv1.TaskState
+		reason mesosv1.TaskStatus_Reason
+	}{
+		{name: "finished", ended: kmv1.TaskStatus{State: kmv1.TaskFinished, Source: kmv1.SourceExecutor}, want: mesosv1.TaskState_TASK_FINISHED},
+		// As admission drops a task whose offer was rescinded while the
+		// ACCEPT was on its way: the framework is told TASK_LOST, and
+		// launches it again under the same ID.
+		{"dropped", kmv1.TaskStatus{State: kmv1.TaskDropped, Source: kmv1.SourceMaster, Reason: kmv1.ReasonInvalidOffers,
+			Message: "offer no longer exists"}, mesosv1.TaskState_TASK_LOST, mesosv1.TaskStatus_REASON_INVALID_OFFERS},
+	} {
+		t.Run(tc.name, func(t *testing.T) { taskIDReused(t, tc.name, tc.ended, tc.want, tc.reason) })
+	}
+}
+
+// taskIDReused launches job-1, ends it as ended (told to the framework as
+// want, with reason unless the end has none), and launches it again
+// before and after acknowledging that end.
+func taskIDReused(t *testing.T, name string, ended kmv1.TaskStatus, want mesosv1.TaskState, reason mesosv1.TaskStatus_Reason) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	addAgent(t, "reuse-node", "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
+	addAgent(t, "reuse-"+name, "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
 	url := startAPI(t, apiOptions(t, ns), false)
 	mt := mesoswire.MediaProtobuf
 	es := subscribe(t, url, mt, frameworkInfo("reuse"))
@@ -79,16 +103,16 @@ func TestTaskIDReusedOnceItsEndIsAcknowledged(t *testing.T) {
 	launch(nextOffer())
 	duplicate("while it is staging")
 
-	// The task finishes; the framework has not acknowledged that yet.
+	// The task ends; the framework has not acknowledged that yet.
 	patch := client.MergeFrom(first.DeepCopy())
-	first.Status.State, first.Status.Source = kmv1.TaskFinished, kmv1.SourceExecutor
+	first.Status.State, first.Status.Source, first.Status.Reason, first.Status.Message = ended.State, ended.Source, ended.Reason, ended.Message
 	first.Status.LastUpdateTime = ptr.To(metav1.Now())
 	if err := env.Client.Status().Patch(ctx, first, patch); err != nil {
 		t.Fatal(err)
 	}
 	finished := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
-	if finished.GetState() != mesosv1.TaskState_TASK_FINISHED || len(finished.GetUuid()) != 16 {
-		t.Fatalf("update %v, want TASK_FINISHED with a uuid", finished)
+	if finished.GetState() != want || len(finished.GetUuid()) != 16 || (ended.Reason != "" && finished.GetReason() != reason) {
+		t.Fatalf("update %v, want %s (%s) with a uuid", finished, want, reason)
 	}
 	launch(nextOffer())
 	duplicate("before its end was acknowledged")
