@@ -63,24 +63,30 @@ type Registrar struct {
 	// describe agent` says why an Active agent offers nothing.
 	Recorder events.EventRecorder
 
-	lastTaint string    // the last reason to offer nothing, logged once
-	reported  string    // the reason to offer nothing last recorded on the Agent
+	lastTaint string    // the last reason to offer nothing, told once (tellTaint)
 	written   time.Time // when the Agent spec was last written
 }
 
 // DesiredSpec computes the Agent spec from the node and the pods on it.
 func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
+	spec, _, err := r.desired(ctx)
+	return spec, err
+}
+
+// desired is DesiredSpec, with the reason why the node offers nothing
+// ("" when it is offered).
+func (r *Registrar) desired(ctx context.Context) (kmv1.AgentSpec, string, error) {
 	var node corev1.Node
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: r.NodeName}, &node); err != nil {
-		return kmv1.AgentSpec{}, fmt.Errorf("reading node %s: %w", r.NodeName, err)
+		return kmv1.AgentSpec{}, "", fmt.Errorf("reading node %s: %w", r.NodeName, err)
 	}
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.MatchingFields{indexPodNode: r.NodeName}); err != nil {
-		return kmv1.AgentSpec{}, fmt.Errorf("listing the pods of node %s: %w", r.NodeName, err)
+		return kmv1.AgentSpec{}, "", fmt.Errorf("listing the pods of node %s: %w", r.NodeName, err)
 	}
 	var tasks kmv1.TaskList
 	if err := r.Client.List(ctx, &tasks); err != nil {
-		return kmv1.AgentSpec{}, fmt.Errorf("listing the tasks of node %s: %w", r.NodeName, err)
+		return kmv1.AgentSpec{}, "", fmt.Errorf("listing the tasks of node %s: %w", r.NodeName, err)
 	}
 	resources := OfferableResources(&node, pods.Items, r.Ports)
 	why := UntoleratedTaint(&node, r.Tolerations)
@@ -88,14 +94,6 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 		resources = kmv1.ResourceList{}
 	}
 	held := HeldResources(pods.Items, tasks.Items, resources)
-	if why != r.lastTaint {
-		if why != "" {
-			ctrl.LoggerFrom(ctx).Info("offering nothing of this node", "node", r.NodeName, "reason", why)
-		} else {
-			ctrl.LoggerFrom(ctx).Info("offering this node again: no untolerated taint", "node", r.NodeName)
-		}
-		r.lastTaint = why
-	}
 	return kmv1.AgentSpec{
 		NodeName:   r.NodeName,
 		Resources:  resources,
@@ -103,13 +101,13 @@ func (r *Registrar) DesiredSpec(ctx context.Context) (kmv1.AgentSpec, error) {
 		Attributes: NodeAttributes(&node),
 		Endpoint:   r.Endpoint,
 		Ports:      r.Ports.API(),
-	}, nil
+	}, why, nil
 }
 
 // SyncAgent creates the Agent, or patches its spec when it changed. It
 // writes nothing in steady state.
 func (r *Registrar) SyncAgent(ctx context.Context) error {
-	spec, err := r.DesiredSpec(ctx)
+	spec, why, err := r.desired(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,13 +120,13 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 		}
 		r.written = r.Clock.Now()
 		ctrl.LoggerFrom(ctx).Info("registered the agent", "node", r.NodeName)
-		r.reportTaint(a)
+		r.tellTaint(ctx, a, why)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("reading Agent %s: %w", r.NodeName, err)
 	}
-	r.reportTaint(&cur)
+	r.tellTaint(ctx, &cur, why)
 	if equality.Semantic.DeepEqual(cur.Spec, spec) {
 		return nil
 	}
@@ -144,22 +142,29 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 	return nil
 }
 
-// reportTaint records on the Agent a change of the reason why the node
-// offers nothing (DesiredSpec's, in lastTaint): a Warning when a taint
-// takes the node out of the offers, and a Normal event when it is offered
-// again after that.
-func (r *Registrar) reportTaint(a *kmv1.Agent) {
-	if r.Recorder == nil || r.lastTaint == r.reported {
+// tellTaint logs a change of the reason why the node offers nothing, and
+// records it on the Agent a: a Warning when a taint takes the node out of
+// the offers, and a Normal event when it is offered again after that.
+func (r *Registrar) tellTaint(ctx context.Context, a *kmv1.Agent, why string) {
+	if why == r.lastTaint {
 		return
 	}
-	if r.lastTaint != "" {
-		r.Recorder.Eventf(a, nil, corev1.EventTypeWarning, "NodeNotOffered", "Register",
-			"offering nothing: %s", r.lastTaint)
+	r.lastTaint = why
+	log := ctrl.LoggerFrom(ctx)
+	if why != "" {
+		log.Info("offering nothing of this node", "node", r.NodeName, "reason", why)
+	} else {
+		log.Info("offering this node again: no untolerated taint", "node", r.NodeName)
+	}
+	if r.Recorder == nil {
+		return
+	}
+	if why != "" {
+		r.Recorder.Eventf(a, nil, corev1.EventTypeWarning, "NodeNotOffered", "Register", "offering nothing: %s", why)
 	} else {
 		r.Recorder.Eventf(a, nil, corev1.EventTypeNormal, "NodeOffered", "Register",
 			"offering node %s again: no taint left that its tasks do not tolerate", r.NodeName)
 	}
-	r.reported = r.lastTaint
 }
 
 // onlyGrew reports whether next differs from cur only in more of some of
