@@ -172,14 +172,14 @@ func (s *Server) replaceEnded(ctx context.Context, t *kmv1.Task) error {
 	} else if err != nil {
 		return fmt.Errorf("reading Task %s/%s, whose name the launch takes: %w", t.Namespace, t.Name, err)
 	}
+	taken := apierrors.NewAlreadyExists(kmv1.GroupVersion.WithResource("tasks").GroupResource(), t.Name)
 	if !endAcknowledged(&old) {
-		return apierrors.NewAlreadyExists(kmv1.GroupVersion.WithResource("tasks").GroupResource(), t.Name)
+		return taken
 	}
 	pre := client.Preconditions{UID: &old.UID, ResourceVersion: &old.ResourceVersion}
 	if err := s.schedulerClient.Delete(ctx, &old, pre); err != nil && !apierrors.IsNotFound(err) {
 		if apierrors.IsConflict(err) {
-			// Changed meanwhile: another launch took the name first.
-			return apierrors.NewAlreadyExists(kmv1.GroupVersion.WithResource("tasks").GroupResource(), t.Name)
+			return taken // changed meanwhile: another launch took the name first
 		}
 		return fmt.Errorf("deleting the ended Task %s/%s to launch its task ID again: %w", old.Namespace, old.Name, err)
 	}
