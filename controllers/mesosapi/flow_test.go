@@ -184,13 +184,7 @@ func TestFrameworkLifecycle(t *testing.T) {
 
 			// DECLINE an offer for an hour: it goes, with no RESCIND, and no
 			// offer comes until REVIVE clears the filter.
-			var next *mesosv1.Offer
-			if len(es.offers) > 0 {
-				next = es.offers[len(es.offers)-1]
-			} else {
-				next = es.next(schedulerv1.Event_OFFERS).GetOffers().GetOffers()[0]
-			}
-			es.offers = nil
+			next := es.latestOffer()
 			send(&schedulerv1.Call{Type: schedulerv1.Call_DECLINE.Enum(), Decline: &schedulerv1.Call_Decline{
 				OfferIds: []*mesosv1.OfferID{next.GetId()}, Filters: &mesosv1.Filters{RefuseSeconds: proto.Float64(3600)}}})
 			eventually(t, "the declined offer to go", func() bool {

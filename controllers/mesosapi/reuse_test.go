@@ -26,47 +26,39 @@ import (
 // while the ACCEPT was on its way). Until then the ID is the running or
 // unacknowledged task's, and a launch under it gets TASK_ERROR.
 func TestTaskIDReusedOnceItsEndIsAcknowledged(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		// ended is how the first task ends; want is what the framework
-		// (not partition-aware) is told of it, with reason when the end
-		// has one.
-		ended  kmv1.TaskStatus
-		want   mesosv1.TaskState
-		reason mesosv1.TaskStatus_Reason
-	}{
+	for _, tc := range []reuseCase{
 		{name: "finished", ended: kmv1.TaskStatus{State: kmv1.TaskFinished, Source: kmv1.SourceExecutor}, want: mesosv1.TaskState_TASK_FINISHED},
 		// As admission drops a task whose offer was rescinded while the
 		// ACCEPT was on its way: the framework is told TASK_LOST, and
 		// launches it again under the same ID.
-		{"dropped", kmv1.TaskStatus{State: kmv1.TaskDropped, Source: kmv1.SourceMaster, Reason: kmv1.ReasonInvalidOffers,
-			Message: "offer no longer exists"}, mesosv1.TaskState_TASK_LOST, mesosv1.TaskStatus_REASON_INVALID_OFFERS},
+		{name: "dropped", ended: kmv1.TaskStatus{State: kmv1.TaskDropped, Source: kmv1.SourceMaster, Reason: kmv1.ReasonInvalidOffers,
+			Message: "offer no longer exists"}, want: mesosv1.TaskState_TASK_LOST, reason: mesosv1.TaskStatus_REASON_INVALID_OFFERS},
 	} {
-		t.Run(tc.name, func(t *testing.T) { taskIDReused(t, tc.name, tc.ended, tc.want, tc.reason) })
+		t.Run(tc.name, func(t *testing.T) { taskIDReused(t, tc) })
 	}
 }
 
-// taskIDReused launches job-1, ends it as ended (told to the framework as
-// want, with reason unless the end has none), and launches it again
+// reuseCase is how a task ends before its ID is launched again.
+type reuseCase struct {
+	name string
+	// ended is how the first task ends; want is what the framework (not
+	// partition-aware) is told of it, with reason when the end has one.
+	ended  kmv1.TaskStatus
+	want   mesosv1.TaskState
+	reason mesosv1.TaskStatus_Reason
+}
+
+// taskIDReused launches job-1, ends it as tc says, and launches it again
 // before and after acknowledging that end.
-func taskIDReused(t *testing.T, name string, ended kmv1.TaskStatus, want mesosv1.TaskState, reason mesosv1.TaskStatus_Reason) {
+func taskIDReused(t *testing.T, tc reuseCase) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	addAgent(t, "reuse-"+name, "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
+	addAgent(t, "reuse-"+tc.name, "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
 	url := startAPI(t, apiOptions(t, ns), false)
 	mt := mesoswire.MediaProtobuf
 	es := subscribe(t, url, mt, frameworkInfo("reuse"))
 	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
 
-	nextOffer := func() *mesosv1.Offer {
-		t.Helper()
-		if len(es.offers) > 0 {
-			o := es.offers[len(es.offers)-1]
-			es.offers = nil
-			return o
-		}
-		return es.next(schedulerv1.Event_OFFERS).GetOffers().GetOffers()[0]
-	}
 	launch := func(offer *mesosv1.Offer) {
 		t.Helper()
 		c := &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_ACCEPT.Enum(), Accept: &schedulerv1.Call_Accept{
@@ -98,30 +90,30 @@ func taskIDReused(t *testing.T, name string, ended kmv1.TaskStatus, want mesosv1
 		return &task
 	}
 
-	launch(nextOffer())
+	launch(es.latestOffer())
 	first := admitted()
-	launch(nextOffer())
+	launch(es.latestOffer())
 	duplicate("while it is staging")
 
 	// The task ends; the framework has not acknowledged that yet.
 	patch := client.MergeFrom(first.DeepCopy())
-	first.Status.State, first.Status.Source, first.Status.Reason, first.Status.Message = ended.State, ended.Source, ended.Reason, ended.Message
+	first.Status.State, first.Status.Source, first.Status.Reason, first.Status.Message = tc.ended.State, tc.ended.Source, tc.ended.Reason, tc.ended.Message
 	first.Status.LastUpdateTime = ptr.To(metav1.Now())
 	if err := env.Client.Status().Patch(ctx, first, patch); err != nil {
 		t.Fatal(err)
 	}
 	finished := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus()
-	if finished.GetState() != want || len(finished.GetUuid()) != 16 || (ended.Reason != "" && finished.GetReason() != reason) {
-		t.Fatalf("update %v, want %s (%s) with a uuid", finished, want, reason)
+	if finished.GetState() != tc.want || len(finished.GetUuid()) != 16 || (tc.ended.Reason != "" && finished.GetReason() != tc.reason) {
+		t.Fatalf("update %v, want %s (%s) with a uuid", finished, tc.want, tc.reason)
 	}
-	launch(nextOffer())
+	launch(es.latestOffer())
 	duplicate("before its end was acknowledged")
 
 	if code, body := call(t, url, mt, es.id, &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_ACKNOWLEDGE.Enum(),
 		Acknowledge: &schedulerv1.Call_Acknowledge{AgentId: finished.GetAgentId(), TaskId: finished.GetTaskId(), Uuid: finished.GetUuid()}}); code != http.StatusAccepted {
 		t.Fatalf("ACKNOWLEDGE: %d %q", code, body)
 	}
-	launch(nextOffer())
+	launch(es.latestOffer())
 	var again kmv1.Task
 	eventually(t, "a new Task of job-1 to be admitted", func() bool {
 		return env.Client.Get(ctx, key, &again) == nil && again.UID != first.UID && again.Status.State == kmv1.TaskStaging

@@ -251,6 +251,19 @@ func (es *eventStream) next(want schedulerv1.Event_Type) *schedulerv1.Event {
 	}
 }
 
+// latestOffer returns the newest offer among those next passed over, or
+// else the next OFFERS event's first, and forgets the others: an older
+// one may have been used up or rescinded since.
+func (es *eventStream) latestOffer() *mesosv1.Offer {
+	es.t.Helper()
+	if n := len(es.offers); n > 0 {
+		o := es.offers[n-1]
+		es.offers = nil
+		return o
+	}
+	return es.next(schedulerv1.Event_OFFERS).GetOffers().GetOffers()[0]
+}
+
 // ended waits for the stream to end cleanly.
 func (es *eventStream) ended() {
 	es.t.Helper()
