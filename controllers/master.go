@@ -33,9 +33,10 @@ type Options struct {
 	// OfferTimeout rescinds offers left unused this long; zero keeps them
 	// until used or declined (Mesos's default, unsafe on a shared cluster).
 	OfferTimeout time.Duration
-	// AcceptWindow is how long an offer stays usable after its first task
-	// was admitted, so that every task of one launch lands on it. Then the
-	// offer is consumed and what its tasks did not use returns to the pool.
+	// AcceptWindow is how long an offer stays usable after its latest task
+	// was admitted, so that every task of one launch lands on it however
+	// slowly its creates reach the master. Then the offer is consumed and
+	// what its tasks did not use returns to the pool.
 	// A launch whose tasks say how many they are
 	// (kmv1.AnnotationLaunchTasks) consumes it as soon as all are admitted.
 	AcceptWindow time.Duration

@@ -32,13 +32,13 @@ func TestOfferFate(t *testing.T) {
 	disconnected := map[types.NamespacedName]*kmv1.Framework{fwKey: {Status: kmv1.FrameworkStatus{Phase: kmv1.FrameworkDisconnected}}}
 
 	for _, tc := range []struct {
-		name     string
-		offer    *kmv1.Offer
-		agents   map[string]*kmv1.Agent
-		fws      map[types.NamespacedName]*kmv1.Framework
-		firstUse time.Duration // before now; 0 for unused
-		waiting  int           // tasks launched on it, not admitted yet
-		want     string
+		name    string
+		offer   *kmv1.Offer
+		agents  map[string]*kmv1.Agent
+		fws     map[types.NamespacedName]*kmv1.Framework
+		lastUse time.Duration // before now; 0 for unused
+		waiting int           // tasks launched on it, not admitted yet
+		want    string
 	}{
 		{"fresh and unused", offer(start.Add(-time.Minute), "a1"), active, activeFw, 0, 0, ""},
 		{"used within the accept window", offer(start.Add(-time.Minute), "a1"), active, activeFw, 500 * time.Millisecond, 0, ""},
@@ -53,8 +53,8 @@ func TestOfferFate(t *testing.T) {
 		{"a task waits, but the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, time.Second, 1, metrics.OfferRescinded},
 	} {
 		o := &schedcache.Offer{Obj: tc.offer, Framework: fwKey, Waiting: tc.waiting}
-		if tc.firstUse > 0 {
-			o.FirstUse = start.Add(-tc.firstUse)
+		if tc.lastUse > 0 {
+			o.LastUse = start.Add(-tc.lastUse)
 		}
 		if got, why := m.offerFate(o, tc.agents, tc.fws, start); got != tc.want {
 			t.Errorf("%s: fate %q (%s), want %q", tc.name, got, why, tc.want)

@@ -27,13 +27,13 @@ import (
 
 // offerFate decides whether an outstanding offer stays ("") or goes, and why.
 func (m *Master) offerFate(o *schedcache.Offer, agents map[string]*kmv1.Agent, fws map[types.NamespacedName]*kmv1.Framework, now time.Time) (string, string) {
-	used := !o.FirstUse.IsZero()
+	used := !o.LastUse.IsZero()
 	// An offer with tasks launched on it still waiting for admission stays
 	// until they are admitted, however long the admission queue: they were
 	// launched in time, and would otherwise be dropped. One whose launch
 	// said how many tasks it creates (kmv1.AnnotationLaunchTasks) is used
 	// up once they are all admitted; otherwise at the end of the window.
-	if used && o.Waiting == 0 && (o.Complete || now.Sub(o.FirstUse) >= m.Options.AcceptWindow) {
+	if used && o.Waiting == 0 && (o.Complete || now.Sub(o.LastUse) >= m.Options.AcceptWindow) {
 		return metrics.OfferConsumed, "used by tasks"
 	}
 	a := agents[o.Obj.Spec.NodeName]

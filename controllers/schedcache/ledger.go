@@ -31,13 +31,13 @@ type Pair struct {
 // leader start: nothing in it keeps the registry's invariants, it only
 // keeps the master from acting twice on a stale view.
 type ledger struct {
-	// use is what admitted tasks took from each offer, and firstUse when
-	// the first of them was admitted.
-	use      map[types.NamespacedName]allocator.Vector
-	firstUse map[types.NamespacedName]time.Time
+	// use is what admitted tasks took from each offer, and lastUse when
+	// the latest of them was admitted: the accept window runs from it.
+	use     map[types.NamespacedName]allocator.Vector
+	lastUse map[types.NamespacedName]time.Time
 	// launches counts, for each offer, the tasks its launch creates and
 	// those admitted (kmv1.AnnotationLaunchTasks).
-	launches map[types.NamespacedName]*launch
+	launches launches
 	// assumed holds the tasks admitted here that the informer has not
 	// shown admitted yet.
 	assumed map[types.UID]*assumedTask
@@ -59,8 +59,8 @@ type assumedTask struct {
 	offers []types.NamespacedName
 	// need is what the task took from its first offer.
 	need allocator.Vector
-	// firstOf lists the offers whose first use this task was.
-	firstOf []types.NamespacedName
+	// lastUse is when each of its offers was last used before it.
+	lastUse []time.Time
 	at      time.Time
 }
 
@@ -71,6 +71,19 @@ type launch struct{ want, admitted int }
 // complete reports whether every task of the launch was admitted.
 func (l *launch) complete() bool { return l != nil && l.want > 0 && l.admitted >= l.want }
 
+// launches holds each used offer's launch.
+type launches map[types.NamespacedName]*launch
+
+// add counts a task admitted on offer k whose launch said it creates n.
+func (ls launches) add(k types.NamespacedName, n int) {
+	l := ls[k]
+	if l == nil {
+		l = &launch{}
+		ls[k] = l
+	}
+	l.want, l.admitted = max(l.want, n), l.admitted+1
+}
+
 type madeOffer struct {
 	offer
 	at time.Time
@@ -79,8 +92,8 @@ type madeOffer struct {
 func newLedger() ledger {
 	return ledger{
 		use:      map[types.NamespacedName]allocator.Vector{},
-		firstUse: map[types.NamespacedName]time.Time{},
-		launches: map[types.NamespacedName]*launch{},
+		lastUse:  map[types.NamespacedName]time.Time{},
+		launches: launches{},
 		assumed:  map[types.UID]*assumedTask{},
 		made:     map[types.NamespacedName]*madeOffer{},
 		deleting: map[types.NamespacedName]struct{}{},
@@ -91,7 +104,7 @@ func newLedger() ledger {
 // forgetOffer drops what the ledger knows of a gone offer.
 func (l *ledger) forgetOffer(key types.NamespacedName) {
 	delete(l.use, key)
-	delete(l.firstUse, key)
+	delete(l.lastUse, key)
 	delete(l.launches, key)
 	delete(l.made, key)
 }
@@ -201,16 +214,9 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
 	n := kmv1.LaunchTasks(t.Annotations)
 	for _, k := range keys {
-		if _, ok := c.firstUse[k]; !ok {
-			c.firstUse[k] = now
-			at.firstOf = append(at.firstOf, k)
-		}
-		l := c.launches[k]
-		if l == nil {
-			l = &launch{}
-			c.launches[k] = l
-		}
-		l.want, l.admitted = max(l.want, n), l.admitted+1
+		at.lastUse = append(at.lastUse, c.lastUse[k])
+		c.lastUse[k] = now
+		c.launches.add(k, n)
 	}
 	c.assumed[t.UID] = at
 	c.generation++
@@ -246,12 +252,18 @@ func (c *Cache) Forget(uid types.UID) {
 	if u, ok := c.use[at.offers[0]]; ok {
 		c.use[at.offers[0]] = u.Clone().Sub(at.need)
 	}
-	for _, k := range at.firstOf {
-		delete(c.firstUse, k)
-	}
-	for _, k := range at.offers {
-		if l := c.launches[k]; l != nil {
+	for i, k := range at.offers {
+		l := c.launches[k]
+		if l != nil {
 			l.admitted--
+		}
+		// An offer no other task used is unused again; one whose latest
+		// use this was has its window run again from the use before.
+		switch {
+		case l == nil || l.admitted <= 0:
+			delete(c.lastUse, k)
+		case c.lastUse[k].Equal(at.at) && !at.lastUse[i].IsZero():
+			c.lastUse[k] = at.lastUse[i]
 		}
 	}
 	c.generation++
@@ -356,19 +368,25 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 		if first {
 			charged[ct.executor] = true
 		}
+		charged := false // what it took is charged to its first offer that exists
 		for _, id := range t.Spec.OfferIDs {
 			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
-			if o := byKey[key]; o != nil {
+			o := byKey[key]
+			if o == nil {
+				continue
+			}
+			if !charged {
 				need := ct.own.Clone()
 				if first && !o.ListsExecutor(ct.executor.executor.ExecutorID) {
 					need = need.Add(ct.execRes)
 				}
 				c.use[key] = c.use[key].Clone().Add(need)
-				if _, ok := c.firstUse[key]; !ok {
-					c.firstUse[key] = stagedAt(t)
-				}
-				break
+				charged = true
 			}
+			if at := stagedAt(t); at.After(c.lastUse[key]) {
+				c.lastUse[key] = at
+			}
+			c.launches.add(key, kmv1.LaunchTasks(t.Annotations))
 		}
 	}
 	c.rebuilt = true

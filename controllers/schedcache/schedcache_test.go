@@ -493,8 +493,12 @@ func TestRebuildCountsEveryAdmittedTaskOnce(t *testing.T) {
 	}
 	c.Rebuild([]*kmv1.Offer{o}, tasks)
 	s := c.Snapshot()
-	if !c.Rebuilt() || len(s.Offers) != 1 || s.Offers[0].FirstUse.IsZero() {
+	if !c.Rebuilt() || len(s.Offers) != 1 {
 		t.Fatalf("rebuilt %v, offers %+v", c.Rebuilt(), s.Offers)
+	}
+	// The accept window runs from the latest admission on the offer.
+	if got, want := s.Offers[0].LastUse, start.Add(time.Second); !got.Equal(want) {
+		t.Errorf("rebuilt last use %v, want %v (the later task's staging)", got, want)
 	}
 	// 1 + 0.5 (executor) + 1 cpu, 64Mi memory taken from 4 cpu, 512Mi.
 	if got := s.Names.ResourceList(s.Offers[0].Rest); got.Cpu().MilliValue() != 1500 || got.Memory().Value() != 448<<20 {
@@ -638,6 +642,50 @@ func TestOffersCountTheTasksWaitingForAdmission(t *testing.T) {
 	c.Remove(t2)
 	if n := waiting(); n != 0 {
 		t.Errorf("the other deleted: waiting %d, want 0", n)
+	}
+}
+
+// TestAcceptWindowRunsFromTheLatestUse: an offer's accept window runs
+// from its latest admission, so a launch whose tasks reach the master
+// slowly keeps its offer while they keep coming; a forgotten reservation
+// gives the window back to the use before it, and the offer is unused
+// again once none is left.
+func TestAcceptWindowRunsFromTheLatestUse(t *testing.T) {
+	c, clk := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
+	lastUse := func() time.Time {
+		t.Helper()
+		s := c.Snapshot()
+		if len(s.Offers) != 1 {
+			t.Fatalf("offers %+v, want o1", s.Offers)
+		}
+		return s.Offers[0].LastUse
+	}
+	if !lastUse().IsZero() {
+		t.Fatal("an offer no task used has a last use")
+	}
+	reserve := func(uid string) *kmv1.Task {
+		t.Helper()
+		tk := newTask(uid, "o1").Resources("cpu", "1").Obj()
+		if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
+			t.Fatalf("%s: %+v", uid, v)
+		}
+		return tk
+	}
+	t1 := reserve("t1")
+	clk.Step(1500 * time.Millisecond)
+	t2 := reserve("t2")
+	if got, want := lastUse(), start.Add(1500*time.Millisecond); !got.Equal(want) {
+		t.Errorf("after the second admission: last use %v, want %v", got, want)
+	}
+	c.Forget(t2.UID)
+	if got := lastUse(); !got.Equal(start) {
+		t.Errorf("the later reservation forgotten: last use %v, want the first's %v", got, start)
+	}
+	c.Forget(t1.UID)
+	if got := lastUse(); !got.IsZero() {
+		t.Errorf("every reservation forgotten: last use %v, want none", got)
 	}
 }
 

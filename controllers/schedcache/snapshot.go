@@ -74,8 +74,8 @@ type Offer struct {
 	FrameworkSlot int
 	// Rest is what its tasks have left of it, never below zero.
 	Rest allocator.Vector
-	// FirstUse is when its first task was admitted; zero when unused.
-	FirstUse time.Time
+	// LastUse is when its latest task was admitted; zero when unused.
+	LastUse time.Time
 	// Waiting counts the tasks launched on it that wait for admission.
 	Waiting int
 	// Complete is true once every task of its launch was admitted (the
@@ -136,7 +136,7 @@ func (c *Cache) Snapshot() *Snapshot {
 			return
 		}
 		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, FrameworkSlot: c.slots.slot(o.framework), Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
-			FirstUse: c.firstUse[key], Waiting: c.waitingOn[key], Complete: c.launches[key].complete(), Made: made})
+			LastUse: c.lastUse[key], Waiting: c.waitingOn[key], Complete: c.launches[key].complete(), Made: made})
 	}
 	for key, o := range c.offers {
 		offerView(key, o, false)
