@@ -59,6 +59,15 @@ type Config struct {
 	// the offers it has no task for, as a framework expecting work does,
 	// and launches each task as it arrives.
 	Rate float64
+	// MaxPending, when positive, bounds the tasks (plain pods) of a run
+	// that are created and not yet TASK_RUNNING (Running) at a time: the
+	// benchmark framework holds the offers it cannot use meanwhile and
+	// launches on them as its tasks start, and the peer's harness creates
+	// a pod only once one of its pending pods runs. A framework that
+	// paces its launches to what the cluster starts, as the peer paces
+	// its creates: the latency from creation is then the mechanism's at
+	// full throughput, not the queue of a burst created at once.
+	MaxPending int
 	// Kinds are the runs made at each size, in the order of Kinds; empty,
 	// all of them.
 	Kinds []Kind
@@ -113,6 +122,9 @@ func (c *Config) complete() error {
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate must not be negative, got %v", c.Rate))
+	}
+	if c.MaxPending < 0 {
+		errs = append(errs, fmt.Errorf("max pending must not be negative, got %d", c.MaxPending))
 	}
 	if c.Duration < 0 || c.HeartbeatInterval <= 0 || c.Timeout <= 0 {
 		errs = append(errs, errors.New("duration must not be negative; heartbeat interval and timeout must be positive"))

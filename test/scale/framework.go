@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -63,6 +64,13 @@ type Result struct {
 	// ArrivalRate is the run's Config.Rate: its tasks (pods) arrived this
 	// many per second; 0 when they all arrived at once.
 	ArrivalRate float64
+	// MaxPending is the run's Config.MaxPending: at most this many of its
+	// tasks (pods) were created and not yet running at a time; 0 for no
+	// bound.
+	MaxPending int
+	// PeakPending is the most tasks (pods) that were created, or about to
+	// be, and not yet running at once.
+	PeakPending int
 	// FromArrival run from each task's (pod's) arrival to its
 	// TASK_RUNNING (Running): with open arrivals the latency a user sees,
 	// the wait for an offer and the framework's create included. Empty
@@ -313,6 +321,12 @@ type benchScheduler struct {
 	// waiting is set while a timer is to launch the pending tasks once
 	// their localityWait is over.
 	waiting bool
+	// launching counts the tasks launched and not yet running or ended,
+	// counted marks them (by task), for Config.MaxPending, and peak is
+	// the most launching has been.
+	launching int
+	counted   []bool
+	peak      int
 	// suppressMu serializes syncSuppress.
 	suppressMu sync.Mutex
 	errs       []string
@@ -322,7 +336,7 @@ func newBenchScheduler(c *Cluster, kind Kind, n int) *benchScheduler {
 	s := &benchScheduler{c: c, kind: kind, share: (n + c.Nodes() - 1) / c.Nodes(),
 		work: make(chan func(scheduler.SchedulerDriver), n+c.Nodes()+16), done: make(chan struct{}),
 		attempts: map[string]int{}, tries: make([]int, n), created: make([]time.Time, n), staged: make([]time.Time, n), running: make([]time.Time, n),
-		finished: make([]time.Time, n), relaunched: map[string]int{}, started: map[string]bool{}}
+		finished: make([]time.Time, n), relaunched: map[string]int{}, started: map[string]bool{}, counted: make([]bool, n)}
 	if c.cfg.Rate > 0 {
 		// Tasks come a few at a time: each takes what room its offer
 		// has, on the agents with the executor first.
@@ -370,7 +384,7 @@ const localityWait = 250 * time.Millisecond
 // task for which no held offer has the executor waits up to localityWait
 // from its arrival for one. s.mu is held.
 func (s *benchScheduler) launchHeld() {
-	for len(s.pending) > 0 && len(s.held) > 0 {
+	for len(s.pending) > 0 && len(s.held) > 0 && s.room() > 0 {
 		j := -1
 		for k := range s.held {
 			if s.started[s.held[k].Spec.AgentID] {
@@ -494,18 +508,70 @@ func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []km
 	}
 }
 
-// useOffer launches on o as many pending tasks as it holds, or declines
-// it when it holds none. s.mu is held.
+// useOffer launches on o as many pending tasks as it holds and
+// Config.MaxPending leaves room for, holds it while that leaves none, and
+// declines it when it holds none. s.mu is held.
 func (s *benchScheduler) useOffer(o *kmv1.Offer) {
-	n := min(s.fits(o), len(s.pending))
+	if len(s.pending) > 0 && s.room() == 0 {
+		s.held = append(s.held, *o)
+		return
+	}
+	n := min(s.fits(o), len(s.pending), s.room())
 	if n == 0 {
 		s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
 		return
 	}
 	tasks := s.pending[:n:n]
 	s.pending = s.pending[n:]
+	for _, i := range tasks {
+		s.counted[i] = true
+	}
+	s.launching += n
+	s.peak = max(s.peak, s.launching)
 	s.started[o.Spec.AgentID] = true
 	s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
+}
+
+// room is how many more tasks may be launched now: Config.MaxPending less
+// those launched and not yet running; unbounded without MaxPending. s.mu
+// is held.
+func (s *benchScheduler) room() int {
+	if s.c.cfg.MaxPending <= 0 {
+		return math.MaxInt
+	}
+	return max(s.c.cfg.MaxPending-s.launching, 0)
+}
+
+// ran gives back task i's place among the launched ones, once it runs or
+// ends, and launches pending tasks on the offers held for want of room.
+// s.mu is held.
+func (s *benchScheduler) ran(i int) {
+	if !s.counted[i] {
+		return
+	}
+	s.counted[i] = false
+	s.launching--
+	s.launchMore()
+}
+
+// launchMore launches pending tasks on the held offers while there is
+// room, and declines those left once nothing is pending. s.mu is held.
+func (s *benchScheduler) launchMore() {
+	if s.open {
+		s.launchHeld()
+		return
+	}
+	for len(s.pending) > 0 && len(s.held) > 0 && s.room() > 0 {
+		o := s.held[0]
+		s.held = s.held[1:]
+		s.useOffer(&o)
+	}
+	if len(s.pending) == 0 {
+		for _, o := range s.held {
+			s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
+		}
+		s.held = nil
+	}
 }
 
 // syncSuppress makes the framework's spec.suppressOffers what the
@@ -605,7 +671,9 @@ func (s *benchScheduler) StatusUpdate(d scheduler.SchedulerDriver, st scheduler.
 		if s.running[i].IsZero() {
 			s.running[i] = now
 		}
+		s.ran(i)
 	case st.State == kmv1.TaskFinished:
+		s.ran(i)
 		if !s.finished[i].IsZero() {
 			s.twice++
 			return
@@ -622,6 +690,7 @@ func (s *benchScheduler) StatusUpdate(d scheduler.SchedulerDriver, st scheduler.
 		s.relaunched[string(st.State)]++
 		s.tries[i]++
 		s.pending = append(s.pending, i)
+		s.ran(i)
 		if s.open {
 			s.launchHeld()
 		}
@@ -704,7 +773,7 @@ func (s *benchScheduler) result() *Result {
 	defer s.mu.Unlock()
 	r := &Result{Kind: s.kind, Nodes: s.c.Nodes(), Tasks: len(s.finished), Duration: s.c.cfg.Duration,
 		Elapsed: s.last.Sub(s.first), Finished: s.nFinished, FinishedTwice: s.twice, NoRunning: s.noRunning,
-		Relaunched: map[string]int{}, ArrivalRate: s.c.cfg.Rate}
+		Relaunched: map[string]int{}, ArrivalRate: s.c.cfg.Rate, MaxPending: s.c.cfg.MaxPending, PeakPending: s.peak}
 	for k, v := range s.relaunched {
 		r.Relaunched[k] = v
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/sdk/scheduler"
 )
 
 // TestOpenArrivalsWaitForAnAgentWithTheExecutor: with open arrivals, a
@@ -65,5 +66,77 @@ func TestOpenArrivalsWaitForAnAgentWithTheExecutor(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// TestMaxPendingHoldsOffersUntilTasksRun: with Config.MaxPending the
+// benchmark framework launches no more tasks than that before they run;
+// an offer it has no room for is held and used once a task runs or ends,
+// and the held offers left once nothing is pending are declined.
+func TestMaxPendingHoldsOffersUntilTasksRun(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxPending = 3
+	c := &Cluster{cfg: cfg, agents: make([]*hollowAgent, 2)}
+	offer := func(name, agent string) v1alpha1.Offer {
+		var o v1alpha1.Offer
+		o.Name, o.Spec.AgentID = name, agent
+		o.Spec.Resources = v1alpha1.ResourceList(cfg.nodeAllocatable())
+		o.Spec.ExecutorIDs = []string{benchExecutorID}
+		return o
+	}
+	s := newBenchScheduler(c, KindExecutor, 4) // two a node
+	s.ResourceOffers(nil, []v1alpha1.Offer{offer("o-a", "a"), offer("o-b", "b")})
+	state := func() (launching, pending int, held []string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, o := range s.held {
+			held = append(held, o.Name)
+		}
+		return s.launching, len(s.pending), held
+	}
+	// Two tasks an offer (two nodes, four tasks): the second offer has
+	// room for one of its two.
+	if l, p, h := state(); l != 3 || p != 1 || len(h) != 0 {
+		t.Fatalf("two offers, room for 3: %d launching, %d pending, held %v; want 3, 1, none", l, p, h)
+	}
+	s.ResourceOffers(nil, []v1alpha1.Offer{offer("o-a2", "a")})
+	if l, p, h := state(); l != 3 || p != 1 || len(h) != 1 || h[0] != "o-a2" {
+		t.Fatalf("no room: %d launching, %d pending, held %v; want 3, 1, [o-a2]", l, p, h)
+	}
+	// The launches' tasks, as the workers would have recorded them.
+	s.mu.Lock()
+	for i := range 3 {
+		s.attempts[taskID(i, 0)] = i
+	}
+	s.mu.Unlock()
+	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskStaging})
+	if l, _, h := state(); l != 3 || len(h) != 1 {
+		t.Fatalf("TASK_STAGING is not running: %d launching, held %v; want 3 and the offer held", l, h)
+	}
+	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskRunning})
+	if l, p, h := state(); l != 3 || p != 0 || len(h) != 0 {
+		t.Fatalf("a task runs: %d launching, %d pending, held %v; want the last task launched on the held offer", l, p, h)
+	}
+	// Its TASK_FINISHED, and a second TASK_RUNNING, give nothing back twice.
+	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskFinished})
+	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskRunning})
+	if l, _, _ := state(); l != 3 {
+		t.Errorf("task 0 counted again: %d launching, want 3", l)
+	}
+	// A task that ends before it runs is launched again, on an offer held
+	// meanwhile; nothing is left pending, so a later offer is declined.
+	s.ResourceOffers(nil, []v1alpha1.Offer{offer("o-a3", "a")})
+	if _, _, h := state(); len(h) != 0 {
+		t.Fatalf("nothing pending: held %v, want the offer declined", h)
+	}
+	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(1, 0), State: v1alpha1.TaskDropped})
+	if l, p, _ := state(); l != 2 || p != 1 {
+		t.Errorf("task 1 dropped: %d launching, %d pending; want 2 and it pending again", l, p)
+	}
+	s.mu.Lock()
+	peak := s.peak
+	s.mu.Unlock()
+	if peak != 3 {
+		t.Errorf("peak %d launching, want 3", peak)
 	}
 }

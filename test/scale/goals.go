@@ -49,6 +49,9 @@ func (r *Report) Goals() []GoalRow {
 			at = fmt.Sprintf("%d nodes, %d tasks arriving %g a second", s.Nodes, x.Tasks, x.ArrivalRate)
 			p99, p99What = x.ArrivalPercentile(.99), "arrival"
 		}
+		if x.MaxPending > 0 {
+			at += fmt.Sprintf(", at most %d pending", x.MaxPending)
+		}
 		if x.ArrivalRate == 0 && pods != nil && pods.Rate() > 0 {
 			ratio := x.Rate() / pods.Rate()
 			rows = append(rows, GoalRow{Goal: fmt.Sprintf("P2: tasks per second at least %g× the plain pods'", GoalThroughputRatio), At: at,

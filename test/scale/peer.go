@@ -15,7 +15,8 @@ import (
 )
 
 // RunPeer is the peer of a framework run: n plain pods of a task's size,
-// created cfg.Workers at a time (or each as it arrives, at cfg.Rate), which
+// created cfg.Workers at a time (or each as it arrives, at cfg.Rate; with
+// at most cfg.MaxPending created and not yet Running), which
 // kube-scheduler places on the kwok nodes and kwok completes cfg.Duration
 // after they run.
 // Succeeded pods stay, as a Job's do (and a command task's, while its Task
@@ -31,7 +32,10 @@ func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
 		return nil, err
 	}
 	p := &peerRun{arrived: make([]time.Time, n), created: make([]time.Time, n), bound: make([]time.Time, n), running: make([]time.Time, n), finished: make([]time.Time, n),
-		done: make(chan struct{})}
+		holds: make([]bool, n), done: make(chan struct{})}
+	if c.cfg.MaxPending > 0 {
+		p.slots = make(chan struct{}, c.cfg.MaxPending)
+	}
 	cs, err := kubernetes.NewForConfig(c.userAgent(userAgentHarness))
 	if err != nil {
 		return nil, fmt.Errorf("creating a clientset: %w", err)
@@ -70,8 +74,18 @@ func (c *Cluster) RunPeer(ctx context.Context, n int) (*Result, error) {
 				Resources: corev1.ResourceRequirements{Requests: c.cfg.taskRequests()},
 			}}},
 		}
+		if p.slots != nil {
+			select {
+			case p.slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		p.mu.Lock()
 		p.arrived[i], p.created[i] = arrival, time.Now()
+		p.holds[i] = true
+		p.pending++
+		p.peak = max(p.peak, p.pending)
 		p.mu.Unlock()
 		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating pod %s: %w", pod.Name, err)
@@ -127,6 +141,12 @@ type peerRun struct {
 	nFinished                                  int
 	last                                       time.Time
 	done                                       chan struct{}
+	// holds marks the pods created and not yet Running (or Succeeded),
+	// pending counts them and peak is the most it has been; slots holds a
+	// token for each of them, with Config.MaxPending.
+	holds         []bool
+	pending, peak int
+	slots         chan struct{}
 }
 
 func (p *peerRun) changed(o any) {
@@ -143,6 +163,13 @@ func (p *peerRun) changed(o any) {
 	}
 	if pod.Spec.NodeName != "" && p.bound[i].IsZero() {
 		p.bound[i] = now
+	}
+	if p.holds[i] && (pod.Status.Phase == corev1.PodRunning || pod.Status.Phase == corev1.PodSucceeded) {
+		p.holds[i] = false
+		p.pending--
+		if p.slots != nil {
+			<-p.slots
+		}
 	}
 	switch pod.Status.Phase {
 	case corev1.PodRunning:
@@ -171,7 +198,7 @@ func (p *peerRun) result(c *Cluster, n int) *Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := &Result{Kind: KindPods, Nodes: c.Nodes(), Tasks: n, Duration: c.cfg.Duration, Finished: p.nFinished, Relaunched: map[string]int{},
-		ArrivalRate: c.cfg.Rate}
+		ArrivalRate: c.cfg.Rate, MaxPending: c.cfg.MaxPending, PeakPending: p.peak}
 	first := p.created[0]
 	for i := range p.created {
 		if p.created[i].Before(first) {

@@ -90,6 +90,24 @@ func TestSuiteCounts(t *testing.T) {
 		})
 	}
 
+	// A burst paced by -max-pending: at most that many tasks (pods)
+	// created and not yet running at a time.
+	const paced, maxPending = 200, 20
+	c.cfg.Rate, c.cfg.MaxPending = 0, maxPending
+	for _, k := range []Kind{KindExecutor, KindPods} {
+		r, err := c.runKind(ctx, k, paced)
+		if err != nil {
+			t.Fatalf("at most %d pending, %s: %v", maxPending, k, err)
+		}
+		t.Run("paced/"+string(k), func(t *testing.T) {
+			checkRun(t, c, r, paced)
+			if r.MaxPending != maxPending || r.PeakPending <= 0 || r.PeakPending > maxPending {
+				t.Errorf("at most %d pending: the run says %d, and had %d at once", maxPending, r.MaxPending, r.PeakPending)
+			}
+		})
+	}
+	c.cfg.MaxPending = 0
+
 	var md strings.Builder
 	report := &Report{Machine: Machine(), Date: time.Now(), Command: "go test", Sizes: append(sizes, open)}
 	report.Markdown(&md)

@@ -45,6 +45,7 @@ func run() error {
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "How long each task and pod runs.")
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "Tasks (and pods) created at a time.")
 	flag.Float64Var(&cfg.Rate, "rate", 0, "When positive, each run's tasks (and pods) arrive one after another at this many per second instead of all at once, and the tables add their latency from arrival: the mechanism's latency below saturation rather than a burst's queue.")
+	flag.IntVar(&cfg.MaxPending, "max-pending", 0, "When positive, at most this many tasks (and pods) of a run are created and not yet running at a time: the framework holds the offers it cannot use meanwhile, and the harness waits to create more pods, so that the latency from creation is the mechanism's at full throughput rather than a burst's queue. 0: no bound.")
 	flag.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "The agents' heartbeat Lease period.")
 	flag.DurationVar(&cfg.ResourceGrowthDelay, "resource-growth-delay", cfg.ResourceGrowthDelay, "The agents' --resource-growth-delay: how long resources that other pods of a node gave back wait to be written into its Agent.")
 	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "Bound of each run and of each wait, so that a broken build ends.")
