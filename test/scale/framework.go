@@ -384,7 +384,7 @@ const localityWait = 250 * time.Millisecond
 // task for which no held offer has the executor waits up to localityWait
 // from its arrival for one. s.mu is held.
 func (s *benchScheduler) launchHeld() {
-	for len(s.pending) > 0 && len(s.held) > 0 && s.room() > 0 {
+	for len(s.pending) > 0 && len(s.held) > 0 {
 		j := -1
 		for k := range s.held {
 			if s.started[s.held[k].Spec.AgentID] {
@@ -406,6 +406,9 @@ func (s *benchScheduler) launchHeld() {
 				return
 			}
 			j = 0
+		}
+		if s.batch(&s.held[j]) > s.room() {
+			return // until a launched task runs (Config.MaxPending)
 		}
 		o := s.held[j]
 		s.held = slices.Delete(s.held, j, j+1)
@@ -508,15 +511,16 @@ func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []km
 	}
 }
 
-// useOffer launches on o as many pending tasks as it holds and
-// Config.MaxPending leaves room for, holds it while that leaves none, and
-// declines it when it holds none. s.mu is held.
+// useOffer launches on o as many pending tasks as it holds (at most
+// Config.MaxPending), holds it while fewer are left to launch before
+// MaxPending, so that an offer is not used a task at a time, and declines
+// it when it holds none. s.mu is held.
 func (s *benchScheduler) useOffer(o *kmv1.Offer) {
-	if len(s.pending) > 0 && s.room() == 0 {
+	n := s.batch(o)
+	if n > s.room() {
 		s.held = append(s.held, *o)
 		return
 	}
-	n := min(s.fits(o), len(s.pending), s.room())
 	if n == 0 {
 		s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
 		return
@@ -530,6 +534,16 @@ func (s *benchScheduler) useOffer(o *kmv1.Offer) {
 	s.peak = max(s.peak, s.launching)
 	s.started[o.Spec.AgentID] = true
 	s.queue(func(d scheduler.SchedulerDriver) { s.launch(d, o.Name, tasks) })
+}
+
+// batch is how many pending tasks o takes: as many as it holds, at most
+// Config.MaxPending. s.mu is held.
+func (s *benchScheduler) batch(o *kmv1.Offer) int {
+	n := min(s.fits(o), len(s.pending))
+	if limit := s.c.cfg.MaxPending; limit > 0 {
+		n = min(n, limit)
+	}
+	return n
 }
 
 // room is how many more tasks may be launched now: Config.MaxPending less
@@ -561,7 +575,7 @@ func (s *benchScheduler) launchMore() {
 		s.launchHeld()
 		return
 	}
-	for len(s.pending) > 0 && len(s.held) > 0 && s.room() > 0 {
+	for len(s.pending) > 0 && len(s.held) > 0 && s.batch(&s.held[0]) <= s.room() {
 		o := s.held[0]
 		s.held = s.held[1:]
 		s.useOffer(&o)

@@ -94,28 +94,24 @@ func TestMaxPendingHoldsOffersUntilTasksRun(t *testing.T) {
 		}
 		return s.launching, len(s.pending), held
 	}
-	// Two tasks an offer (two nodes, four tasks): the second offer has
-	// room for one of its two.
-	if l, p, h := state(); l != 3 || p != 1 || len(h) != 0 {
-		t.Fatalf("two offers, room for 3: %d launching, %d pending, held %v; want 3, 1, none", l, p, h)
-	}
-	s.ResourceOffers(nil, []v1alpha1.Offer{offer("o-a2", "a")})
-	if l, p, h := state(); l != 3 || p != 1 || len(h) != 1 || h[0] != "o-a2" {
-		t.Fatalf("no room: %d launching, %d pending, held %v; want 3, 1, [o-a2]", l, p, h)
+	// Two tasks an offer (two nodes, four tasks): the second offer's
+	// two would make 4 pending, and it waits.
+	if l, p, h := state(); l != 2 || p != 2 || len(h) != 1 || h[0] != "o-b" {
+		t.Fatalf("two offers, room for 3: %d launching, %d pending, held %v; want 2, 2, [o-b]", l, p, h)
 	}
 	// The launches' tasks, as the workers would have recorded them.
 	s.mu.Lock()
-	for i := range 3 {
+	for i := range 4 {
 		s.attempts[taskID(i, 0)] = i
 	}
 	s.mu.Unlock()
 	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskStaging})
-	if l, _, h := state(); l != 3 || len(h) != 1 {
-		t.Fatalf("TASK_STAGING is not running: %d launching, held %v; want 3 and the offer held", l, h)
+	if l, _, h := state(); l != 2 || len(h) != 1 {
+		t.Fatalf("TASK_STAGING is not running: %d launching, held %v; want 2 and the offer held", l, h)
 	}
 	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskRunning})
 	if l, p, h := state(); l != 3 || p != 0 || len(h) != 0 {
-		t.Fatalf("a task runs: %d launching, %d pending, held %v; want the last task launched on the held offer", l, p, h)
+		t.Fatalf("a task runs: %d launching, %d pending, held %v; want the last two launched on the held offer", l, p, h)
 	}
 	// Its TASK_FINISHED, and a second TASK_RUNNING, give nothing back twice.
 	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskFinished})
