@@ -2,6 +2,7 @@ package schedcache
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,10 +32,10 @@ type Pair struct {
 // leader start: nothing in it keeps the registry's invariants, it only
 // keeps the master from acting twice on a stale view.
 type ledger struct {
-	// use is what admitted tasks took from each offer, and lastUse when
-	// the latest of them was admitted: the accept window runs from it.
-	use     map[types.NamespacedName]allocator.Vector
-	lastUse map[types.NamespacedName]time.Time
+	// use is what admitted tasks took from each offer, and uses when
+	// each of them was admitted: the accept window runs from the latest.
+	use  map[types.NamespacedName]allocator.Vector
+	uses map[types.NamespacedName][]time.Time
 	// launches counts, for each offer, the tasks its launch creates and
 	// those admitted (kmv1.AnnotationLaunchTasks).
 	launches launches
@@ -59,9 +60,7 @@ type assumedTask struct {
 	offers []types.NamespacedName
 	// need is what the task took from its first offer.
 	need allocator.Vector
-	// lastUse is when each of its offers was last used before it.
-	lastUse []time.Time
-	at      time.Time
+	at   time.Time
 }
 
 // launch is what an offer's launch says of itself: how many tasks it
@@ -92,7 +91,7 @@ type madeOffer struct {
 func newLedger() ledger {
 	return ledger{
 		use:      map[types.NamespacedName]allocator.Vector{},
-		lastUse:  map[types.NamespacedName]time.Time{},
+		uses:     map[types.NamespacedName][]time.Time{},
 		launches: launches{},
 		assumed:  map[types.UID]*assumedTask{},
 		made:     map[types.NamespacedName]*madeOffer{},
@@ -104,7 +103,7 @@ func newLedger() ledger {
 // forgetOffer drops what the ledger knows of a gone offer.
 func (l *ledger) forgetOffer(key types.NamespacedName) {
 	delete(l.use, key)
-	delete(l.lastUse, key)
+	delete(l.uses, key)
 	delete(l.launches, key)
 	delete(l.made, key)
 }
@@ -214,8 +213,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
 	n := kmv1.LaunchTasks(t.Annotations)
 	for _, k := range keys {
-		at.lastUse = append(at.lastUse, c.lastUse[k])
-		c.lastUse[k] = now
+		c.uses[k] = append(c.uses[k], now)
 		c.launches.add(k, n)
 	}
 	c.assumed[t.UID] = at
@@ -252,18 +250,17 @@ func (c *Cache) Forget(uid types.UID) {
 	if u, ok := c.use[at.offers[0]]; ok {
 		c.use[at.offers[0]] = u.Clone().Sub(at.need)
 	}
-	for i, k := range at.offers {
-		l := c.launches[k]
-		if l != nil {
+	for _, k := range at.offers {
+		if l := c.launches[k]; l != nil {
 			l.admitted--
 		}
-		// An offer no other task used is unused again; one whose latest
-		// use this was has its window run again from the use before.
-		switch {
-		case l == nil || l.admitted <= 0:
-			delete(c.lastUse, k)
-		case c.lastUse[k].Equal(at.at) && !at.lastUse[i].IsZero():
-			c.lastUse[k] = at.lastUse[i]
+		// The window runs from the latest use left; an offer with none
+		// is unused again.
+		if i := slices.IndexFunc(c.uses[k], at.at.Equal); i >= 0 {
+			c.uses[k] = slices.Delete(c.uses[k], i, i+1)
+		}
+		if len(c.uses[k]) == 0 {
+			delete(c.uses, k)
 		}
 	}
 	c.generation++
@@ -347,9 +344,11 @@ func (c *Cache) Rebuilt() bool {
 // Rebuild restores, after a leader start, what admitted tasks took from
 // the offers that still exist (their resources, and their executor's for
 // the first task of an executor on an agent when its offer does not list
-// the executor), so that no offer's
-// resources are used twice across a failover. tasks are every task, ended
-// ones too: an ended task's use of an offer counts while the offer exists.
+// the executor), so that no offer's resources are used twice across a
+// failover, and when each task was admitted there and how many its launch
+// has, so that each offer's accept window and launch go on where they
+// were. tasks are every task, ended ones too: an ended task's use of an
+// offer counts while the offer exists.
 func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -368,28 +367,38 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 		if first {
 			charged[ct.executor] = true
 		}
-		charged := false // what it took is charged to its first offer that exists
+		took := false // what it took is charged to its first offer that exists
 		for _, id := range t.Spec.OfferIDs {
 			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
 			o := byKey[key]
 			if o == nil {
 				continue
 			}
-			if !charged {
+			if !took {
 				need := ct.own.Clone()
 				if first && !o.ListsExecutor(ct.executor.executor.ExecutorID) {
 					need = need.Add(ct.execRes)
 				}
 				c.use[key] = c.use[key].Clone().Add(need)
-				charged = true
+				took = true
 			}
-			if at := stagedAt(t); at.After(c.lastUse[key]) {
-				c.lastUse[key] = at
-			}
+			c.uses[key] = append(c.uses[key], stagedAt(t))
 			c.launches.add(key, kmv1.LaunchTasks(t.Annotations))
 		}
 	}
 	c.rebuilt = true
+}
+
+// lastUse is when the latest task was admitted on offer key; zero when
+// none was. The caller holds the lock.
+func (c *Cache) lastUse(key types.NamespacedName) time.Time {
+	var last time.Time
+	for _, at := range c.uses[key] {
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
 }
 
 func stagedAt(t *kmv1.Task) time.Time {

@@ -438,7 +438,7 @@ func (c *Cache) offerGone(o *kmv1.Offer) Fate {
 	key := client.ObjectKeyFromObject(o)
 	delete(c.offers, key)
 	_, own := c.deleting[key]
-	_, used := c.lastUse[key]
+	used := len(c.uses[key]) > 0
 	delete(c.deleting, key)
 	c.forgetOffer(key)
 	// An offer that was used keeps its framework from the agent's rest

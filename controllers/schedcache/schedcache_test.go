@@ -679,9 +679,17 @@ func TestAcceptWindowRunsFromTheLatestUse(t *testing.T) {
 	if got, want := lastUse(), start.Add(1500*time.Millisecond); !got.Equal(want) {
 		t.Errorf("after the second admission: last use %v, want %v", got, want)
 	}
+	clk.Step(time.Second)
+	t3 := reserve("t3")
+	// Admissions end in any order: the window runs from the latest use
+	// left, whichever were forgotten.
 	c.Forget(t2.UID)
+	if got, want := lastUse(), start.Add(2500*time.Millisecond); !got.Equal(want) {
+		t.Errorf("the second reservation forgotten: last use %v, want the third's %v", got, want)
+	}
+	c.Forget(t3.UID)
 	if got := lastUse(); !got.Equal(start) {
-		t.Errorf("the later reservation forgotten: last use %v, want the first's %v", got, start)
+		t.Errorf("the later reservations forgotten: last use %v, want the first's %v", got, start)
 	}
 	c.Forget(t1.UID)
 	if got := lastUse(); !got.IsZero() {
