@@ -249,10 +249,13 @@ type pausedLeader struct {
 	mu     sync.Mutex
 	last   time.Time
 	writes int
-	// rev is the latest revision a write was stored at, and unjudged
-	// counts successful writes whose answer carries none (a Status).
-	rev      int64
-	unjudged int
+	// rev is the latest revision a write was stored at; unjudged counts
+	// the successful writes whose answer carries none (a delete of a
+	// custom resource answers with a Status), and lastUnjudged is when
+	// the latest of them came back.
+	rev          int64
+	unjudged     int
+	lastUnjudged time.Time
 }
 
 // roundTripperFunc is a RoundTripper made of a function.
@@ -287,6 +290,7 @@ func (p *pausedLeader) roundTrip(rt http.RoundTripper, req *http.Request) (*http
 			p.rev = max(p.rev, rev)
 		case err == nil && resp.StatusCode < 300:
 			p.unjudged++
+			p.lastUnjudged = p.last
 		}
 		p.mu.Unlock()
 	}
@@ -373,8 +377,9 @@ func (tk *takeover) at() (time.Time, int64) {
 // succeed) with its stale caches. On resuming, its Guard finds
 // its clock past the renew deadline and refuses every write it tries;
 // nothing it sent was stored after the new leader's acquisition (by the
-// etcd revisions in the writes' answers), and the run under the new
-// leader keeps its promises.
+// etcd revisions in the writes' answers, or, for a delete, whose answer
+// names none, by when it came back), and the run under the new leader
+// keeps its promises.
 func TestZombieLeaderWritesNothing(t *testing.T) {
 	o := testOptions()
 	o.AgentPingTimeout = 2 * time.Second // well past the leader handover
@@ -419,7 +424,7 @@ func TestZombieLeaderWritesNothing(t *testing.T) {
 	old.Stop()
 
 	zombie.mu.Lock()
-	last, writes, rev, unjudged := zombie.last, zombie.writes, zombie.rev, zombie.unjudged
+	last, writes, rev, unjudged, lastUnjudged := zombie.last, zombie.writes, zombie.rev, zombie.unjudged, zombie.lastUnjudged
 	zombie.mu.Unlock()
 	took, tookRev := heir.at()
 	if rev == 0 || tookRev == 0 {
@@ -430,6 +435,11 @@ func TestZombieLeaderWritesNothing(t *testing.T) {
 	// those), nothing of the old leader's was stored after the takeover.
 	if rev >= tookRev {
 		t.Errorf("the old leader's last write was stored at revision %d, after the new leader's acquisition at %d", rev, tookRev)
+	}
+	// A write whose answer names no revision can only be judged by when
+	// it came back: before the new leader sent its acquisition.
+	if unjudged > 0 && !lastUnjudged.Before(took) {
+		t.Errorf("the old leader's last write answered without a revision came back %s after the new leader sent its acquisition", lastUnjudged.Sub(took))
 	}
 	rw.check(t)
 	t.Logf("launched %d tasks, finished %d, %d before the pause; the old leader made %d writes (%d answered without a revision), the last stored at revision %d and back %s before the takeover (revision %d), and %d were refused",

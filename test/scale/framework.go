@@ -511,10 +511,10 @@ func (s *benchScheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []km
 	}
 }
 
-// useOffer launches on o as many pending tasks as it holds (at most
-// Config.MaxPending), holds it while fewer are left to launch before
-// MaxPending, so that an offer is not used a task at a time, and declines
-// it when it holds none. s.mu is held.
+// useOffer launches on o as many pending tasks as it holds (its batch, at
+// most Config.MaxPending), holds it while its batch exceeds the room left
+// under MaxPending, so that an offer is not used a task at a time, and
+// declines it when it holds none. s.mu is held.
 func (s *benchScheduler) useOffer(o *kmv1.Offer) {
 	n := s.batch(o)
 	if n > s.room() {
@@ -569,7 +569,8 @@ func (s *benchScheduler) ran(i int) {
 }
 
 // launchMore launches pending tasks on the held offers while there is
-// room, and declines those left once nothing is pending. s.mu is held.
+// room; once nothing is pending it declines those left and suppresses
+// offers. s.mu is held.
 func (s *benchScheduler) launchMore() {
 	if s.open {
 		s.launchHeld()
@@ -585,6 +586,10 @@ func (s *benchScheduler) launchMore() {
 			s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
 		}
 		s.held = nil
+		if !s.suppressed {
+			s.suppressed = true
+			s.queue(s.syncSuppress)
+		}
 	}
 }
 

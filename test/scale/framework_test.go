@@ -113,6 +113,12 @@ func TestMaxPendingHoldsOffersUntilTasksRun(t *testing.T) {
 	if l, p, h := state(); l != 3 || p != 0 || len(h) != 0 {
 		t.Fatalf("a task runs: %d launching, %d pending, held %v; want the last two launched on the held offer", l, p, h)
 	}
+	s.mu.Lock()
+	suppressed := s.suppressed
+	s.mu.Unlock()
+	if !suppressed {
+		t.Error("every task launched from a held offer, and the framework does not suppress its offers")
+	}
 	// Its TASK_FINISHED, and a second TASK_RUNNING, give nothing back twice.
 	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskFinished})
 	s.StatusUpdate(nil, scheduler.TaskStatus{TaskID: taskID(0, 0), State: v1alpha1.TaskRunning})
