@@ -417,6 +417,12 @@ func (s *benchScheduler) launchHeld() {
 	if s.nArrived < len(s.arrived) || len(s.pending) > 0 {
 		return
 	}
+	s.launchedAll()
+}
+
+// launchedAll declines the held offers and suppresses offers: nothing is
+// left to launch. s.mu is held.
+func (s *benchScheduler) launchedAll() {
 	for _, o := range s.held {
 		s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
 	}
@@ -582,14 +588,7 @@ func (s *benchScheduler) launchMore() {
 		s.useOffer(&o)
 	}
 	if len(s.pending) == 0 {
-		for _, o := range s.held {
-			s.queue(func(d scheduler.SchedulerDriver) { _ = d.DeclineOffer(o.Name, nil) })
-		}
-		s.held = nil
-		if !s.suppressed {
-			s.suppressed = true
-			s.queue(s.syncSuppress)
-		}
+		s.launchedAll()
 	}
 }
 

@@ -17,12 +17,7 @@ func TestOpenArrivalsWaitForAnAgentWithTheExecutor(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Rate = 10
 	c := &Cluster{cfg: cfg, agents: make([]*hollowAgent, 2)}
-	offer := func(name, agent string) v1alpha1.Offer {
-		var o v1alpha1.Offer
-		o.Name, o.Spec.AgentID = name, agent
-		o.Spec.Resources = v1alpha1.ResourceList(cfg.nodeAllocatable())
-		return o
-	}
+	offer := func(name, agent string) v1alpha1.Offer { return wholeNode(cfg, name, agent) }
 	for _, kind := range []Kind{KindExecutor, KindCommand} {
 		s := newBenchScheduler(c, kind, 2) // one of two arrived: no decline yet
 		s.started["with"] = true           // the executor's agent, whose offer is out
@@ -77,13 +72,7 @@ func TestMaxPendingHoldsOffersUntilTasksRun(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxPending = 3
 	c := &Cluster{cfg: cfg, agents: make([]*hollowAgent, 2)}
-	offer := func(name, agent string) v1alpha1.Offer {
-		var o v1alpha1.Offer
-		o.Name, o.Spec.AgentID = name, agent
-		o.Spec.Resources = v1alpha1.ResourceList(cfg.nodeAllocatable())
-		o.Spec.ExecutorIDs = []string{benchExecutorID}
-		return o
-	}
+	offer := func(name, agent string) v1alpha1.Offer { return wholeNode(cfg, name, agent, benchExecutorID) }
 	s := newBenchScheduler(c, KindExecutor, 4) // two a node
 	s.ResourceOffers(nil, []v1alpha1.Offer{offer("o-a", "a"), offer("o-b", "b")})
 	state := func() (launching, pending int, held []string) {
@@ -141,4 +130,14 @@ func TestMaxPendingHoldsOffersUntilTasksRun(t *testing.T) {
 	if peak != 3 {
 		t.Errorf("peak %d launching, want 3", peak)
 	}
+}
+
+// wholeNode is offer name of a node's allocatable on agent, listing
+// executors as running there.
+func wholeNode(cfg Config, name, agent string, executors ...string) v1alpha1.Offer {
+	var o v1alpha1.Offer
+	o.Name, o.Spec.AgentID = name, agent
+	o.Spec.Resources = v1alpha1.ResourceList(cfg.nodeAllocatable())
+	o.Spec.ExecutorIDs = executors
+	return o
 }
