@@ -36,9 +36,10 @@ type ledger struct {
 	// each of them was admitted: the accept window runs from the latest.
 	use  map[types.NamespacedName]allocator.Vector
 	uses map[types.NamespacedName][]time.Time
-	// launches counts, for each offer, the tasks its launch creates and
-	// those admitted (kmv1.AnnotationLaunchTasks).
-	launches launches
+	// wants holds, for each used offer, how many tasks its launch creates
+	// (the most any of them said, kmv1.AnnotationLaunchTasks); uses
+	// counts those admitted.
+	wants map[types.NamespacedName]int
 	// assumed holds the tasks admitted here that the informer has not
 	// shown admitted yet.
 	assumed map[types.UID]*assumedTask
@@ -63,24 +64,17 @@ type assumedTask struct {
 	at   time.Time
 }
 
-// launch is what an offer's launch says of itself: how many tasks it
-// creates (the most any of them said), and how many were admitted here.
-type launch struct{ want, admitted int }
+// admitted records a task admitted on offer k at time at, whose launch
+// said it creates n tasks. The caller holds the lock.
+func (c *Cache) admitted(k types.NamespacedName, at time.Time, n int) {
+	c.uses[k] = append(c.uses[k], at)
+	c.wants[k] = max(c.wants[k], n)
+}
 
-// complete reports whether every task of the launch was admitted.
-func (l *launch) complete() bool { return l != nil && l.want > 0 && l.admitted >= l.want }
-
-// launches holds each used offer's launch.
-type launches map[types.NamespacedName]*launch
-
-// add counts a task admitted on offer k whose launch said it creates n.
-func (ls launches) add(k types.NamespacedName, n int) {
-	l := ls[k]
-	if l == nil {
-		l = &launch{}
-		ls[k] = l
-	}
-	l.want, l.admitted = max(l.want, n), l.admitted+1
+// complete reports whether every task of offer k's launch was admitted,
+// when the launch said how many it creates. The caller holds the lock.
+func (c *Cache) complete(k types.NamespacedName) bool {
+	return c.wants[k] > 0 && len(c.uses[k]) >= c.wants[k]
 }
 
 type madeOffer struct {
@@ -92,7 +86,7 @@ func newLedger() ledger {
 	return ledger{
 		use:      map[types.NamespacedName]allocator.Vector{},
 		uses:     map[types.NamespacedName][]time.Time{},
-		launches: launches{},
+		wants:    map[types.NamespacedName]int{},
 		assumed:  map[types.UID]*assumedTask{},
 		made:     map[types.NamespacedName]*madeOffer{},
 		deleting: map[types.NamespacedName]struct{}{},
@@ -104,7 +98,7 @@ func newLedger() ledger {
 func (l *ledger) forgetOffer(key types.NamespacedName) {
 	delete(l.use, key)
 	delete(l.uses, key)
-	delete(l.launches, key)
+	delete(l.wants, key)
 	delete(l.made, key)
 }
 
@@ -213,8 +207,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
 	n := kmv1.LaunchTasks(t.Annotations)
 	for _, k := range keys {
-		c.uses[k] = append(c.uses[k], now)
-		c.launches.add(k, n)
+		c.admitted(k, now, n)
 	}
 	c.assumed[t.UID] = at
 	c.generation++
@@ -251,11 +244,8 @@ func (c *Cache) Forget(uid types.UID) {
 		c.use[at.offers[0]] = u.Clone().Sub(at.need)
 	}
 	for _, k := range at.offers {
-		if l := c.launches[k]; l != nil {
-			l.admitted--
-		}
-		// The window runs from the latest use left; an offer with none
-		// is unused again.
+		// The window runs from the latest use left, and the launch has
+		// one task admitted fewer; an offer with none is unused again.
 		if i := slices.IndexFunc(c.uses[k], at.at.Equal); i >= 0 {
 			c.uses[k] = slices.Delete(c.uses[k], i, i+1)
 		}
@@ -382,8 +372,7 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 				c.use[key] = c.use[key].Clone().Add(need)
 				took = true
 			}
-			c.uses[key] = append(c.uses[key], stagedAt(t))
-			c.launches.add(key, kmv1.LaunchTasks(t.Annotations))
+			c.admitted(key, stagedAt(t), kmv1.LaunchTasks(t.Annotations))
 		}
 	}
 	c.rebuilt = true

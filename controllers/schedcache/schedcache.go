@@ -199,7 +199,7 @@ func (c *Cache) Upsert(o any) {
 		_, waits := c.waiting[t.UID]
 		admitted := false
 		for _, k := range waited {
-			admitted = admitted || !waits && c.waitingOn[k] == 0 && c.launches[k].complete()
+			admitted = admitted || !waits && c.waitingOn[k] == 0 && c.complete(k)
 		}
 		c.mu.Unlock()
 		c.taskChanged(was, frameworkOf(t.Namespace, t.Spec.Framework))

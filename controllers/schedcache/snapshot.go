@@ -136,7 +136,7 @@ func (c *Cache) Snapshot() *Snapshot {
 			return
 		}
 		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, FrameworkSlot: c.slots.slot(o.framework), Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
-			LastUse: c.lastUse(key), Waiting: c.waitingOn[key], Complete: c.launches[key].complete(), Made: made})
+			LastUse: c.lastUse(key), Waiting: c.waitingOn[key], Complete: c.complete(key), Made: made})
 	}
 	for key, o := range c.offers {
 		offerView(key, o, false)
