@@ -70,7 +70,10 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 	v := refused
 	if v.State == "" {
 		if v = m.sched.Reserve(&task); v.State == "" {
-			return ctrl.Result{}, nil // reserved before; the informer has not caught up
+			// Reserved before, and the informer has not shown it admitted
+			// yet. If its write was unclear and not applied, nothing else
+			// brings the task back: look again once its grace ends.
+			return ctrl.Result{RequeueAfter: v.Wait}, nil
 		}
 	}
 	if v.State == kmv1.TaskStaging && !m.stagings.Begin(v.Agent.Status.AgentID) {

@@ -3,13 +3,19 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
+	"github.com/kubemesos/kubemesos/internal/fieldowner"
 )
 
 // behindInformers is a client whose lists come back empty, as informers
@@ -53,4 +59,64 @@ func RemoveAgentBehindInformers(ctx context.Context, c client.Client, agent *kmv
 		m.stagings.End(id)
 	}
 	return refuses, nil
+}
+
+// AdmissionPass is what one pass of the admission controller returned.
+type AdmissionPass struct {
+	Result reconcile.Result
+	Err    error
+}
+
+// AdmitPastAnUnclearWrite runs the admission controller on pending task
+// (launched on offer, of agent) in a master whose first TASK_STAGING write
+// fails unclearly without being applied, as one that timed out before the
+// API server stored it: a pass that meets the failure, a pass that finds
+// the task still reserved, and a pass once the reservation's grace has
+// ended by the master's clock.
+func AdmitPastAnUnclearWrite(ctx context.Context, c client.Client, agent *kmv1.Agent, offer *kmv1.Offer, task *kmv1.Task) ([]AdmissionPass, error) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	m := New(behindInformers{c}, clk, events.NewFakeRecorder(10), Options{})
+	failed := false
+	m.admissionClient = unclearOnce{Client: fieldowner.Client(c, fieldowner.Admission), failed: &failed}
+	m.sched.Upsert(agent)
+	m.sched.Upsert(offer)
+	m.sched.Upsert(task)
+	a := &admissionController{m: m}
+	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(task)}
+	var passes []AdmissionPass
+	for i := range 3 {
+		if i == 2 {
+			clk.Step(schedcache.Grace + time.Second)
+		}
+		res, err := a.Reconcile(ctx, req)
+		passes = append(passes, AdmissionPass{Result: res, Err: err})
+	}
+	if !failed {
+		return passes, fmt.Errorf("no TASK_STAGING write was tried")
+	}
+	return passes, nil
+}
+
+// unclearOnce is a client whose first status write times out without
+// reaching the API server.
+type unclearOnce struct {
+	client.Client
+	failed *bool
+}
+
+func (u unclearOnce) Status() client.SubResourceWriter {
+	return unclearWriter{SubResourceWriter: u.Client.Status(), failed: u.failed}
+}
+
+type unclearWriter struct {
+	client.SubResourceWriter
+	failed *bool
+}
+
+func (w unclearWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if !*w.failed {
+		*w.failed = true
+		return apierrors.NewTimeoutError("the test's API server did not answer in time", 1)
+	}
+	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }

@@ -10,11 +10,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
+	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/metrics"
 )
@@ -308,6 +311,41 @@ func TestALaunchUsesItsOfferUpAtOnce(t *testing.T) {
 	afterCycles(t, 3)
 	if os := offersOf(t, ns, "launchfw"); len(os) != 1 || os[0].Name != rest.Name {
 		t.Errorf("an offer used by a task that does not say how many its launch has was replaced within its accept window: %d offers", len(os))
+	}
+}
+
+// TestAnUnclearStagingWriteIsTriedAgainAfterItsGrace: a TASK_STAGING
+// write that fails unclearly (a timeout) and was not applied leaves the
+// task reserved and without a state; admission looks at it again when the
+// reservation's grace ends, and stages it then, on the same offer.
+func TestAnUnclearStagingWriteIsTriedAgainAfterItsGrace(t *testing.T) {
+	ctx := context.Background()
+	master := startMaster(t, testOptions(), false, "master")
+	hb := addAgent(t, "unclear-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("unclearfw", "").Obj())
+	offer := waitOffer(t, ns, "unclearfw")
+	// Only the passes below admit from here on.
+	master.stop()
+	hb.stop()
+	tk := b.MakeTask("u1", ns).Framework("unclearfw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
+	if err := env.Client.Create(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	passes, err := controllers.AdmitPastAnUnclearWrite(ctx, env.Client, getAgent(t, "unclear-1"), &offer, getTask(t, ns, "u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := passes[0].Err; e == nil || !apierrors.IsTimeout(e) {
+		t.Errorf("the pass whose write timed out returned %v, want the timeout (so that it is retried)", e)
+	}
+	if p := passes[1]; p.Err != nil || p.Result.RequeueAfter <= 0 || p.Result.RequeueAfter > schedcache.Grace {
+		t.Errorf("the pass that found the task reserved returned %+v, want a look again within %v", p, schedcache.Grace)
+	}
+	if p := passes[2]; p.Err != nil {
+		t.Errorf("the pass past the grace: %v", p.Err)
+	}
+	if got := getTask(t, ns, "u1"); got.Status.State != kmv1.TaskStaging || got.Status.AgentID != offer.Spec.AgentID {
+		t.Errorf("after the grace of its unclear write the task is %q on %q, want TASK_STAGING on %s", got.Status.State, got.Status.AgentID, offer.Spec.AgentID)
 	}
 }
 

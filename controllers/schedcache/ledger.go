@@ -43,6 +43,12 @@ type ledger struct {
 	// assumed holds the tasks admitted here that the informer has not
 	// shown admitted yet.
 	assumed map[types.UID]*assumedTask
+	// settled holds the reservations dropped after Grace: their writes
+	// were unclear and the informer never showed them, so what each took
+	// from its offers stays taken (its write may yet have been applied)
+	// until the task is reserved again, forgotten or shown admitted, and
+	// is then given back or kept, never taken twice.
+	settled map[types.UID]*assumedTask
 	// made holds offers committed for creation that the informer has not
 	// shown yet.
 	made map[types.NamespacedName]*madeOffer
@@ -88,6 +94,7 @@ func newLedger() ledger {
 		uses:     map[types.NamespacedName][]time.Time{},
 		wants:    map[types.NamespacedName]int{},
 		assumed:  map[types.UID]*assumedTask{},
+		settled:  map[types.UID]*assumedTask{},
 		made:     map[types.NamespacedName]*madeOffer{},
 		deleting: map[types.NamespacedName]struct{}{},
 		filters:  filters{},
@@ -112,6 +119,11 @@ type Verdict struct {
 	Message string
 	// Agent is the agent of the offers, for a reserved task.
 	Agent *kmv1.Agent
+	// Wait is, for a task already reserved (State ""), how long until
+	// its reservation's grace ends: if the informer has not shown the
+	// task admitted by then, its write is taken as not applied and the
+	// next Reserve reserves it again.
+	Wait time.Duration
 	// Need is what the task takes from its offers' agent.
 	Need corev1.ResourceList
 }
@@ -132,13 +144,23 @@ func dropped(format string, args ...any) Verdict {
 // spec.executorIDs) are taken from its first offer and charged to its
 // agent at once, so no later reservation or cycle can promise them
 // again. The caller then writes TASK_STAGING and, if the write failed,
-// calls Forget. The framework's own checks are the caller's.
+// calls Forget. A task reserved within Grace is not reserved again (the
+// Verdict has no State and says how long the grace has left); past it, a
+// task still without a state is reserved anew in place of its earlier
+// reservation. The framework's own checks are the caller's.
 func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.assumed[t.UID]; ok {
-		return Verdict{}
+	now := c.clock.Now()
+	if at, ok := c.assumed[t.UID]; ok {
+		if left := Grace - now.Sub(at.at); left > 0 {
+			return Verdict{Wait: left}
+		}
 	}
+	// A task still without a state past its reservation's grace: its
+	// write was not applied, and it is reserved anew in place of what
+	// the reservation took.
+	c.undo(t.UID)
 	capacity := c.names.Zero()
 	agentID := ""
 	listed := false // whether an offer lists the task's executor
@@ -202,7 +224,6 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 		return dropped("agent %s no longer has what its offers promised (its resources shrank; the offers are being rescinded): %s; launch on a current offer",
 			agentID, strings.Join(short, "; "))
 	}
-	now := c.clock.Now()
 	at := &assumedTask{task: c.hold(ct), offers: keys, need: need, at: now}
 	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
 	n := kmv1.LaunchTasks(t.Annotations)
@@ -230,22 +251,32 @@ func (c *Cache) Assumed(agentID string) []types.NamespacedName {
 }
 
 // Forget undoes the reservation of a task whose TASK_STAGING was not
-// written: its offers get back what it took.
+// written: its offers (and its agent, if its grace has not ended) get back
+// what it took.
 func (c *Cache) Forget(uid types.UID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.undo(uid)
+}
+
+// undo takes back task uid's reservation, within its grace or settled:
+// its offers get back what it took, and each its admission (the window
+// runs from the latest use left, and the launch has one task admitted
+// fewer; an offer with none is unused again). The caller holds the lock.
+func (c *Cache) undo(uid types.UID) {
 	at, ok := c.assumed[uid]
-	if !ok {
+	if ok {
+		delete(c.assumed, uid)
+		c.release(at.task)
+	} else if at, ok = c.settled[uid]; ok {
+		delete(c.settled, uid)
+	} else {
 		return
 	}
-	delete(c.assumed, uid)
-	c.release(at.task)
 	if u, ok := c.use[at.offers[0]]; ok {
 		c.use[at.offers[0]] = u.Clone().Sub(at.need)
 	}
 	for _, k := range at.offers {
-		// The window runs from the latest use left, and the launch has
-		// one task admitted fewer; an offer with none is unused again.
 		if i := slices.IndexFunc(c.uses[k], at.at.Equal); i >= 0 {
 			c.uses[k] = slices.Delete(c.uses[k], i, i+1)
 		}
@@ -254,6 +285,18 @@ func (c *Cache) Forget(uid types.UID) {
 		}
 	}
 	c.generation++
+}
+
+// expire drops reservation at of task uid past its grace: its agent gets
+// back what it held (the informer charges the task if it was admitted),
+// and its offers keep what it took, in settled while the task exists. The
+// caller holds the lock.
+func (c *Cache) expire(uid types.UID, at *assumedTask) {
+	c.release(at.task)
+	delete(c.assumed, uid)
+	if _, exists := c.states[uid]; exists {
+		c.settled[uid] = at
+	}
 }
 
 // Commit records a cycle's plan, made on the snapshot of generation gen:
@@ -398,14 +441,13 @@ func stagedAt(t *kmv1.Task) time.Time {
 }
 
 // settle drops what waited too long for the informer: reservations and
-// creations whose writes were unclear, and filters that ended. What a
-// forgotten reservation took from its offer stays taken while the offer
-// exists. The caller holds the lock.
+// creations whose writes were unclear, and filters that ended. What an
+// expired reservation took from its offers stays taken (settled) while
+// the offers exist. The caller holds the lock.
 func (c *Cache) settle(now time.Time) {
 	for uid, at := range c.assumed {
 		if now.Sub(at.at) > Grace {
-			c.release(at.task)
-			delete(c.assumed, uid)
+			c.expire(uid, at)
 		}
 	}
 	for key, m := range c.made {

@@ -280,6 +280,9 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 			c.release(a.task)
 			delete(c.assumed, t.UID)
 		}
+		// What a reservation past its grace took stays taken: it was
+		// applied after all.
+		delete(c.settled, t.UID)
 	}
 	if t.Status.State == "" || t.Status.State.IsTerminal() {
 		return was
@@ -421,6 +424,8 @@ func (c *Cache) Remove(o any) {
 		// An assumed task deleted before the informer showed it admitted
 		// is kept until its grace ends: what it took from its offer stays
 		// taken while the offer exists, and its pod may still be started.
+		// Past its grace it stays taken too; nothing reserves it again.
+		delete(c.settled, o.UID)
 		c.mu.Unlock()
 		if seen {
 			c.taskChanged(types.NamespacedName{}, old.framework)

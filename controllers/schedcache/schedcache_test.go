@@ -762,3 +762,75 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 		t.Error("tasks that do not say how many they are completed o2")
 	}
 }
+
+// TestAReservationPastItsGraceIsTakenOnce: a reservation whose write was
+// unclear keeps what it took from its offer past its grace, and the task,
+// still without a state, is reserved again in its place, never on top of
+// it; a write that then fails gives it back, one that was applied keeps it.
+func TestAReservationPastItsGraceIsTakenOnce(t *testing.T) {
+	c, clk := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
+	offer := func() (int64, bool) {
+		for _, o := range c.Snapshot().Offers {
+			if o.Obj.Name == "o1" {
+				return o.Rest[0], o.Complete
+			}
+		}
+		t.Fatal("o1 is not in the snapshot")
+		return 0, false
+	}
+	launched := func(uid string) *kmv1.Task {
+		tk := newTask(uid, "o1").Resources("cpu", "1").Obj()
+		tk.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: "3"}
+		c.Upsert(tk)
+		return tk
+	}
+	reserve := func(tk *kmv1.Task) {
+		t.Helper()
+		if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
+			t.Fatalf("%s: %+v", tk.Name, v)
+		}
+	}
+	t1, t2, t3 := launched("t1"), launched("t2"), launched("t3")
+	reserve(t1)
+	clk.Step(10 * time.Second)
+	if v := c.Reserve(t1); v.State != "" || v.Wait != Grace-10*time.Second {
+		t.Errorf("t1 reserved 10 s ago: %+v, want no state and a wait of %v", v, Grace-10*time.Second)
+	}
+	// Past its grace, before any snapshot settled it: reserved anew.
+	clk.Step(Grace)
+	reserve(t1)
+	if rest, complete := offer(); rest != 3000 || complete {
+		t.Errorf("t1 reserved again past its grace: o1 rest %dm, complete %v; want 3000m, not complete (1 of 3)", rest, complete)
+	}
+	if u := used(c, "a1"); u != "cpu=1" {
+		t.Errorf("agent charged %s, want cpu=1", u)
+	}
+	// Settled by a snapshot, then its write fails clearly.
+	reserve(t2)
+	clk.Step(Grace + time.Second)
+	if rest, _ := offer(); rest != 2000 {
+		t.Errorf("t1 and t2 settled: o1 rest %dm, want 2000m (what they took stays taken)", rest)
+	}
+	if u := used(c, "a1"); u != "" {
+		t.Errorf("t1 and t2 settled: agent charged %q, want nothing", u)
+	}
+	c.Forget(t2.UID)
+	if rest, _ := offer(); rest != 3000 {
+		t.Errorf("t2's write failed past its grace: o1 rest %dm, want 3000m", rest)
+	}
+	// Settled, then shown admitted: what it took stays taken, once.
+	staged := t1.DeepCopy()
+	staged.Status.State, staged.Status.AgentID = kmv1.TaskStaging, "a1"
+	c.Upsert(staged)
+	c.Forget(t1.UID)
+	if rest, _ := offer(); rest != 3000 {
+		t.Errorf("t1 shown admitted past its grace: o1 rest %dm, want 3000m", rest)
+	}
+	reserve(t2)
+	reserve(t3)
+	if rest, complete := offer(); rest != 1000 || !complete {
+		t.Errorf("all three reserved: o1 rest %dm, complete %v; want 1000m, complete", rest, complete)
+	}
+}
