@@ -106,7 +106,17 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 		s.ExecutorID = executorID
 		s.StagingTime = &now
 	})
-	if !ok && (err == nil || !isUnclear(err)) {
+	switch {
+	case ok || err != nil && isUnclear(err):
+		// Written, or perhaps: the reservation waits for the informer,
+		// for schedcache.Grace from now.
+		m.sched.Wrote(task.UID)
+	case apierrors.IsConflict(err) && m.stagedSince(ctx, &task):
+		// The task changed since it was read: an earlier write of this
+		// reservation's, unclear and taken as not applied, was applied
+		// after all. What it took stays taken.
+		m.sched.Wrote(task.UID)
+	default:
 		// Not written: the offers get back what the task took.
 		m.sched.Forget(task.UID)
 	}
@@ -115,6 +125,16 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("task staged", "task", req.NamespacedName, "agent", v.Agent.Name, "resources", resources.String(v.Need))
 	return ctrl.Result{}, nil
+}
+
+// stagedSince reports whether task, read without a state, has one in the
+// API server now, or may have (the read failed).
+func (m *Master) stagedSince(ctx context.Context, task *kmv1.Task) bool {
+	var now kmv1.Task
+	if err := m.apiReader.Get(ctx, client.ObjectKeyFromObject(task), &now); err != nil {
+		return !apierrors.IsNotFound(err)
+	}
+	return now.UID == task.UID && now.Status.State != ""
 }
 
 // checkFramework refuses a task whose framework cannot launch it, or whose

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -69,15 +70,18 @@ type AdmissionPass struct {
 
 // AdmitPastAnUnclearWrite runs the admission controller on pending task
 // (launched on offer, of agent) in a master whose first TASK_STAGING write
-// fails unclearly without being applied, as one that timed out before the
-// API server stored it: a pass that meets the failure, a pass that finds
-// the task still reserved, and a pass once the reservation's grace has
-// ended by the master's clock.
-func AdmitPastAnUnclearWrite(ctx context.Context, c client.Client, agent *kmv1.Agent, offer *kmv1.Offer, task *kmv1.Task) ([]AdmissionPass, error) {
+// times out: not applied, or, when applied is set, applied while the
+// master's informers go on showing the task as it was read. It makes
+// three passes: one that meets the timeout, one that finds the task still
+// reserved, and one once the reservation's grace has ended by the master's
+// clock. It returns what each pass returned and what the master's
+// scheduling cache has left of the offer after them.
+func AdmitPastAnUnclearWrite(ctx context.Context, c client.Client, agent *kmv1.Agent, offer *kmv1.Offer, task *kmv1.Task, applied bool) ([]AdmissionPass, corev1.ResourceList, error) {
 	clk := clocktesting.NewFakeClock(time.Now())
-	m := New(behindInformers{c}, clk, events.NewFakeRecorder(10), Options{})
+	m := New(staleTask{Client: behindInformers{c}, task: task.DeepCopy()}, clk, events.NewFakeRecorder(10), Options{})
+	m.apiReader = c
 	failed := false
-	m.admissionClient = unclearOnce{Client: fieldowner.Client(c, fieldowner.Admission), failed: &failed}
+	m.admissionClient = unclearOnce{Client: fieldowner.Client(c, fieldowner.Admission), applied: applied, failed: &failed}
 	m.sched.Upsert(agent)
 	m.sched.Upsert(offer)
 	m.sched.Upsert(task)
@@ -92,31 +96,59 @@ func AdmitPastAnUnclearWrite(ctx context.Context, c client.Client, agent *kmv1.A
 		passes = append(passes, AdmissionPass{Result: res, Err: err})
 	}
 	if !failed {
-		return passes, fmt.Errorf("no TASK_STAGING write was tried")
+		return passes, nil, fmt.Errorf("no TASK_STAGING write was tried")
 	}
-	return passes, nil
+	s := m.sched.Snapshot()
+	for _, o := range s.Offers {
+		if o.Obj.Name == offer.Name {
+			return passes, s.Names.ResourceList(o.Rest), nil
+		}
+	}
+	return passes, nil, fmt.Errorf("offer %s is not in the scheduling cache", offer.Name)
 }
 
-// unclearOnce is a client whose first status write times out without
-// reaching the API server.
+// staleTask is a client that reads task as it was, as informers that have
+// not caught up with its writes.
+type staleTask struct {
+	client.Client
+	task *kmv1.Task
+}
+
+func (s staleTask) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if t, ok := obj.(*kmv1.Task); ok && key == client.ObjectKeyFromObject(s.task) {
+		s.task.DeepCopyInto(t)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// unclearOnce is a client whose first status write times out, having
+// been applied when applied is set.
 type unclearOnce struct {
 	client.Client
-	failed *bool
+	applied bool
+	failed  *bool
 }
 
 func (u unclearOnce) Status() client.SubResourceWriter {
-	return unclearWriter{SubResourceWriter: u.Client.Status(), failed: u.failed}
+	return unclearStatus{SubResourceWriter: u.Client.Status(), applied: u.applied, failed: u.failed}
 }
 
-type unclearWriter struct {
+type unclearStatus struct {
 	client.SubResourceWriter
-	failed *bool
+	applied bool
+	failed  *bool
 }
 
-func (w unclearWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	if !*w.failed {
-		*w.failed = true
-		return apierrors.NewTimeoutError("the test's API server did not answer in time", 1)
+func (w unclearStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if *w.failed {
+		return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 	}
-	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	*w.failed = true
+	if w.applied {
+		if err := w.SubResourceWriter.Patch(ctx, obj.DeepCopyObject().(client.Object), patch, opts...); err != nil {
+			return err
+		}
+	}
+	return apierrors.NewTimeoutError("the test's API server did not answer in time", 1)
 }

@@ -107,12 +107,18 @@ func isUnclear(err error) bool {
 
 // deleteOffer removes an offer that was consumed or rescinded, once the
 // scheduling cache recorded the deletion (so that its informer event is not
-// taken for a decline); a failed delete is forgotten there.
+// taken for a decline); a failed delete is forgotten there, and one that
+// may have been applied (an unclear error) waits for the informer, or for
+// schedcache.Grace.
 func (m *Master) deleteOffer(ctx context.Context, o *kmv1.Offer, outcome, why string) error {
 	key := nsName(o)
 	err := m.allocatorClient.Delete(ctx, o, client.Preconditions{UID: &o.UID})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		m.sched.Undelete(key)
+		if isUnclear(err) {
+			m.sched.DeleteUnclear(key)
+		} else {
+			m.sched.Undelete(key)
+		}
 		return fmt.Errorf("deleting offer %s (%s): %w", key, why, err)
 	}
 	metrics.OffersTotal.WithLabelValues(outcome).Inc()

@@ -315,9 +315,11 @@ func TestALaunchUsesItsOfferUpAtOnce(t *testing.T) {
 }
 
 // TestAnUnclearStagingWriteIsTriedAgainAfterItsGrace: a TASK_STAGING
-// write that fails unclearly (a timeout) and was not applied leaves the
-// task reserved and without a state; admission looks at it again when the
-// reservation's grace ends, and stages it then, on the same offer.
+// write that times out leaves the task reserved; admission looks at it
+// again when the reservation's grace ends. If the write was not applied,
+// the task is staged then, on the same offer; if it was, while the
+// informers still showed the task without a state, the new write's
+// conflict keeps the reservation: the offer is charged once, never none.
 func TestAnUnclearStagingWriteIsTriedAgainAfterItsGrace(t *testing.T) {
 	ctx := context.Background()
 	master := startMaster(t, testOptions(), false, "master")
@@ -327,25 +329,28 @@ func TestAnUnclearStagingWriteIsTriedAgainAfterItsGrace(t *testing.T) {
 	// Only the passes below admit from here on.
 	master.stop()
 	hb.stop()
-	tk := b.MakeTask("u1", ns).Framework("unclearfw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
-	if err := env.Client.Create(ctx, tk); err != nil {
-		t.Fatal(err)
-	}
-	passes, err := controllers.AdmitPastAnUnclearWrite(ctx, env.Client, getAgent(t, "unclear-1"), &offer, getTask(t, ns, "u1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := passes[0].Err; e == nil || !apierrors.IsTimeout(e) {
-		t.Errorf("the pass whose write timed out returned %v, want the timeout (so that it is retried)", e)
-	}
-	if p := passes[1]; p.Err != nil || p.Result.RequeueAfter <= 0 || p.Result.RequeueAfter > schedcache.Grace {
-		t.Errorf("the pass that found the task reserved returned %+v, want a look again within %v", p, schedcache.Grace)
-	}
-	if p := passes[2]; p.Err != nil {
-		t.Errorf("the pass past the grace: %v", p.Err)
-	}
-	if got := getTask(t, ns, "u1"); got.Status.State != kmv1.TaskStaging || got.Status.AgentID != offer.Spec.AgentID {
-		t.Errorf("after the grace of its unclear write the task is %q on %q, want TASK_STAGING on %s", got.Status.State, got.Status.AgentID, offer.Spec.AgentID)
+	for _, applied := range []bool{false, true} {
+		name := fmt.Sprintf("applied-%v", applied)
+		tk := b.MakeTask(name, ns).Framework("unclearfw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()
+		if err := env.Client.Create(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		passes, rest, err := controllers.AdmitPastAnUnclearWrite(ctx, env.Client, getAgent(t, "unclear-1"), &offer, getTask(t, ns, name), applied)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := passes[0].Err; e == nil || !apierrors.IsTimeout(e) {
+			t.Errorf("%s: the pass whose write timed out returned %v, want the timeout (so that it is retried)", name, e)
+		}
+		if p := passes[1]; p.Err != nil || p.Result.RequeueAfter <= 0 || p.Result.RequeueAfter > schedcache.Grace {
+			t.Errorf("%s: the pass that found the task reserved returned %+v, want a look again within %v", name, p, schedcache.Grace)
+		}
+		if got := getTask(t, ns, name); got.Status.State != kmv1.TaskStaging || got.Status.AgentID != offer.Spec.AgentID {
+			t.Errorf("%s: after the grace of its unclear write the task is %q on %q, want TASK_STAGING on %s", name, got.Status.State, got.Status.AgentID, offer.Spec.AgentID)
+		}
+		if cpu := rest["cpu"]; cpu.Cmp(q("3")) != 0 {
+			t.Errorf("%s: the offer has cpu %s left in the master's cache, want 3 (the task charged once)", name, cpu.String())
+		}
 	}
 }
 

@@ -52,8 +52,10 @@ type ledger struct {
 	// made holds offers committed for creation that the informer has not
 	// shown yet.
 	made map[types.NamespacedName]*madeOffer
-	// deleting holds offers this master is deleting, perhaps still shown.
-	deleting map[types.NamespacedName]struct{}
+	// deleting holds offers this master is deleting, perhaps still shown,
+	// and since when a delete whose outcome was unclear waits for the
+	// informer (zero while the delete is on its way).
+	deleting map[types.NamespacedName]time.Time
 	// filters holds until when a framework refuses an agent.
 	filters filters
 	// generation counts admissions: a cycle's plan made on an older
@@ -67,7 +69,15 @@ type assumedTask struct {
 	offers []types.NamespacedName
 	// need is what the task took from its first offer.
 	need allocator.Vector
-	at   time.Time
+	// at is when it was admitted; written when its TASK_STAGING write
+	// came back (zero while it is on its way), from which its grace runs.
+	at, written time.Time
+}
+
+// expired reports whether reservation at's write came back more than
+// Grace before now.
+func (at *assumedTask) expired(now time.Time) bool {
+	return !at.written.IsZero() && now.Sub(at.written) > Grace
 }
 
 // admitted records a task admitted on offer k at time at, whose launch
@@ -96,7 +106,7 @@ func newLedger() ledger {
 		assumed:  map[types.UID]*assumedTask{},
 		settled:  map[types.UID]*assumedTask{},
 		made:     map[types.NamespacedName]*madeOffer{},
-		deleting: map[types.NamespacedName]struct{}{},
+		deleting: map[types.NamespacedName]time.Time{},
 		filters:  filters{},
 	}
 }
@@ -120,9 +130,9 @@ type Verdict struct {
 	// Agent is the agent of the offers, for a reserved task.
 	Agent *kmv1.Agent
 	// Wait is, for a task already reserved (State ""), how long until
-	// its reservation's grace ends: if the informer has not shown the
-	// task admitted by then, its write is taken as not applied and the
-	// next Reserve reserves it again.
+	// its reservation's grace ends (Grace after its write came back): if
+	// the informer has not shown the task admitted by then, its write is
+	// taken as not applied and the next Reserve reserves it again.
 	Wait time.Duration
 	// Need is what the task takes from its offers' agent.
 	Need corev1.ResourceList
@@ -144,18 +154,21 @@ func dropped(format string, args ...any) Verdict {
 // spec.executorIDs) are taken from its first offer and charged to its
 // agent at once, so no later reservation or cycle can promise them
 // again. The caller then writes TASK_STAGING and, if the write failed,
-// calls Forget. A task reserved within Grace is not reserved again (the
-// Verdict has no State and says how long the grace has left); past it, a
-// task still without a state is reserved anew in place of its earlier
-// reservation. The framework's own checks are the caller's.
+// calls Forget, or Wrote once the write came back (it may have been
+// applied). A task reserved within Grace of its write is not reserved
+// again (the Verdict has no State and says how long the grace has left);
+// past it, a task still without a state is reserved anew in place of its
+// earlier reservation. The framework's own checks are the caller's.
 func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.clock.Now()
-	if at, ok := c.assumed[t.UID]; ok {
-		if left := Grace - now.Sub(at.at); left > 0 {
-			return Verdict{Wait: left}
+	if at, ok := c.assumed[t.UID]; ok && !at.expired(now) {
+		left := Grace
+		if !at.written.IsZero() {
+			left -= now.Sub(at.written)
 		}
+		return Verdict{Wait: max(left, time.Second)}
 	}
 	// A task still without a state past its reservation's grace: its
 	// write was not applied, and it is reserved anew in place of what
@@ -225,6 +238,8 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 			agentID, strings.Join(short, "; "))
 	}
 	at := &assumedTask{task: c.hold(ct), offers: keys, need: need, at: now}
+	// The caller's task is its own to change once its write comes back.
+	at.obj = t.DeepCopy()
 	c.use[keys[0]] = c.use[keys[0]].Clone().Add(need)
 	n := kmv1.LaunchTasks(t.Annotations)
 	for _, k := range keys {
@@ -248,6 +263,17 @@ func (c *Cache) Assumed(agentID string) []types.NamespacedName {
 		}
 	}
 	return keys
+}
+
+// Wrote records that the TASK_STAGING write of reserved task uid came
+// back, applied or perhaps not (an unclear error): the reservation's grace
+// runs from now.
+func (c *Cache) Wrote(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if at, ok := c.assumed[uid]; ok {
+		at.written = c.clock.Now()
+	}
 }
 
 // Forget undoes the reservation of a task whose TASK_STAGING was not
@@ -287,7 +313,7 @@ func (c *Cache) undo(uid types.UID) {
 	c.generation++
 }
 
-// expire drops reservation at of task uid past its grace: its agent gets
+// expire drops reservation at of task uid past the grace of its write: its agent gets
 // back what it held (the informer charges the task if it was admitted),
 // and its offers keep what it took, in settled while the task exists. The
 // caller holds the lock.
@@ -312,7 +338,11 @@ func (c *Cache) Commit(gen uint64, remove []types.NamespacedName, make []*kmv1.O
 		return false
 	}
 	for _, k := range remove {
-		c.deleting[k] = struct{}{}
+		// An offer that went since the snapshot (declined) is not
+		// deleted: nothing would take its key out of deleting.
+		if _, shown := c.offers[k]; shown || c.made[k] != nil {
+			c.deleting[k] = time.Time{}
+		}
 	}
 	now := c.clock.Now()
 	for _, o := range make {
@@ -323,14 +353,17 @@ func (c *Cache) Commit(gen uint64, remove []types.NamespacedName, make []*kmv1.O
 }
 
 // BeginDelete records that the master is about to delete an offer, and
-// reports false when it already is.
+// reports false when it already is or the offer is gone.
 func (c *Cache) BeginDelete(key types.NamespacedName) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.deleting[key]; ok {
 		return false
 	}
-	c.deleting[key] = struct{}{}
+	if _, shown := c.offers[key]; !shown && c.made[key] == nil {
+		return false
+	}
+	c.deleting[key] = time.Time{}
 	return true
 }
 
@@ -339,6 +372,18 @@ func (c *Cache) Undelete(key types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.deleting, key)
+}
+
+// DeleteUnclear records that an offer's deletion came back with an
+// unclear error (it may have been applied): the offer stays being deleted,
+// so that its informer event is taken for the master's own removal, until
+// the informer shows it gone or for Grace; then it is outstanding again.
+func (c *Cache) DeleteUnclear(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.deleting[key]; ok {
+		c.deleting[key] = c.clock.Now()
+	}
 }
 
 // Unmake forgets an offer whose creation failed.
@@ -390,15 +435,21 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 		byKey[client.ObjectKeyFromObject(o)] = o
 	}
 	sort.SliceStable(tasks, func(i, j int) bool { return stagedAt(tasks[i]).Before(stagedAt(tasks[j])) })
-	charged := map[executorOnAgent]bool{}
+	// busyUntil is when the last task of each executor on its agent,
+	// among those staged so far, ended (the far future while one is
+	// live): a task staged after that was the executor's first task
+	// there, charged its resources as Reserve did.
+	busyUntil := map[executorOnAgent]time.Time{}
 	for _, t := range tasks {
 		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
 			continue
 		}
 		ct := c.charge(t, t.PlacedOn())
-		first := ct.executor != (executorOnAgent{}) && !charged[ct.executor]
-		if first {
-			charged[ct.executor] = true
+		first := false
+		if ct.executor != (executorOnAgent{}) {
+			until, seen := busyUntil[ct.executor]
+			first = !seen || !until.After(stagedAt(t))
+			busyUntil[ct.executor] = later(until, endedAt(t))
 		}
 		took := false // what it took is charged to its first offer that exists
 		for _, id := range t.Spec.OfferIDs {
@@ -433,6 +484,29 @@ func (c *Cache) lastUse(key types.NamespacedName) time.Time {
 	return last
 }
 
+// endedAt is when task t ended, the far future while it is live.
+func endedAt(t *kmv1.Task) time.Time {
+	if !t.Status.State.IsTerminal() {
+		return farFuture
+	}
+	if t.Status.CompletionTime != nil {
+		return t.Status.CompletionTime.Time
+	}
+	if t.Status.LastUpdateTime != nil {
+		return t.Status.LastUpdateTime.Time
+	}
+	return stagedAt(t)
+}
+
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 func stagedAt(t *kmv1.Task) time.Time {
 	if t.Status.StagingTime != nil {
 		return t.Status.StagingTime.Time
@@ -446,8 +520,13 @@ func stagedAt(t *kmv1.Task) time.Time {
 // the offers exist. The caller holds the lock.
 func (c *Cache) settle(now time.Time) {
 	for uid, at := range c.assumed {
-		if now.Sub(at.at) > Grace {
+		if at.expired(now) {
 			c.expire(uid, at)
+		}
+	}
+	for key, since := range c.deleting {
+		if !since.IsZero() && now.Sub(since) > Grace {
+			delete(c.deleting, key)
 		}
 	}
 	for key, m := range c.made {

@@ -322,6 +322,11 @@ func TestAssumeConfirmForget(t *testing.T) {
 	c.Reserve(unclear)
 	assumed("t3")
 	clk.Step(Grace + time.Second)
+	if c.Snapshot(); len(c.Assumed("a1")) != 1 {
+		t.Error("a reservation whose write has not come back was dropped")
+	}
+	c.Wrote(unclear.UID)
+	clk.Step(Grace + time.Second)
 	if got := c.Snapshot().Agents[0].Used[0]; got != 1000 || rest() != 2000 {
 		t.Errorf("an unclear write past its grace: agent %dm, offer rest %d; want 1000m and 2000", got, rest())
 	}
@@ -763,8 +768,9 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 	}
 }
 
-// TestAReservationPastItsGraceIsTakenOnce: a reservation whose write was
-// unclear keeps what it took from its offer past its grace, and the task,
+// TestAReservationPastItsGraceIsTakenOnce: a reservation is kept while its
+// write is on its way and for Grace after it came back unclear; past that
+// it keeps what it took from its offer, and the task,
 // still without a state, is reserved again in its place, never on top of
 // it; a write that then fails gives it back, one that was applied keeps it.
 func TestAReservationPastItsGraceIsTakenOnce(t *testing.T) {
@@ -786,14 +792,27 @@ func TestAReservationPastItsGraceIsTakenOnce(t *testing.T) {
 		c.Upsert(tk)
 		return tk
 	}
+	// reserve reserves a task whose write then comes back unclear.
 	reserve := func(tk *kmv1.Task) {
 		t.Helper()
 		if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
 			t.Fatalf("%s: %+v", tk.Name, v)
 		}
+		c.Wrote(tk.UID)
 	}
 	t1, t2, t3 := launched("t1"), launched("t2"), launched("t3")
-	reserve(t1)
+	if v := c.Reserve(t1); v.State != kmv1.TaskStaging {
+		t.Fatalf("t1: %+v", v)
+	}
+	// Its write on its way for longer than Grace: never expired.
+	clk.Step(Grace + time.Second)
+	if v := c.Reserve(t1); v.State != "" || v.Wait != Grace {
+		t.Errorf("t1, its write on its way: %+v, want no state and a wait of %v", v, Grace)
+	}
+	if u := used(c, "a1"); u != "cpu=1" {
+		t.Errorf("t1, its write on its way: agent charged %q, want cpu=1", u)
+	}
+	c.Wrote(t1.UID)
 	clk.Step(10 * time.Second)
 	if v := c.Reserve(t1); v.State != "" || v.Wait != Grace-10*time.Second {
 		t.Errorf("t1 reserved 10 s ago: %+v, want no state and a wait of %v", v, Grace-10*time.Second)
@@ -832,5 +851,82 @@ func TestAReservationPastItsGraceIsTakenOnce(t *testing.T) {
 	reserve(t3)
 	if rest, complete := offer(); rest != 1000 || !complete {
 		t.Errorf("all three reserved: o1 rest %dm, complete %v; want 1000m, complete", rest, complete)
+	}
+}
+
+// TestAnUnclearDeleteStaysTheMasters: an offer whose deletion came back
+// unclear is still the master's own removal when the informer shows it
+// gone (not a decline), and outstanding again after Grace if it does not;
+// an offer declined meanwhile is not recorded as being deleted.
+func TestAnUnclearDeleteStaysTheMasters(t *testing.T) {
+	c, clk := newCache()
+	var fates []Fate
+	c.OfferDeleted = func(_ *kmv1.Offer, f Fate) { fates = append(fates, f) }
+	c.Upsert(b.MakeFramework("fw", "ns").Obj())
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	o1, o2, o3 := testOffer("o1", "a1", "cpu", "1"), testOffer("o2", "a1", "cpu", "1"), testOffer("o3", "a1", "cpu", "1")
+	for _, o := range []*kmv1.Offer{o1, o2, o3} {
+		c.Upsert(o)
+	}
+	key := func(o *kmv1.Offer) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: o.Name} }
+	for _, o := range []*kmv1.Offer{o1, o2} {
+		if !c.BeginDelete(key(o)) {
+			t.Fatalf("%s: not deleted", o.Name)
+		}
+		c.DeleteUnclear(key(o))
+	}
+	c.Remove(o1)
+	clk.Step(Grace + time.Second)
+	c.Snapshot()
+	if !c.BeginDelete(key(o2)) {
+		t.Error("o2, whose unclear deletion the informer never showed, is not outstanding again after Grace")
+	}
+	c.Undelete(key(o2))
+	c.Remove(o2)
+	if fmt.Sprint(fates) != fmt.Sprint([]Fate{Removed, Declined}) {
+		t.Errorf("fates %v, want [removed declined]", fates)
+	}
+	// o3 is declined between a cycle's snapshot and its commit.
+	s := c.Snapshot()
+	c.Remove(o3)
+	if !c.Commit(s.Generation, []types.NamespacedName{key(o3)}, nil) {
+		t.Fatal("the plan was refused")
+	}
+	if c.BeginDelete(key(o3)) {
+		t.Error("BeginDelete of a gone offer reported true")
+	}
+	if len(c.deleting) != 0 {
+		t.Errorf("deleting holds %v, want nothing", c.deleting)
+	}
+}
+
+// TestRebuildChargesAnExecutorAgainAfterItWentIdle: as Reserve does, the
+// rebuild charges a custom executor's resources to the offer of each task
+// staged while the executor had no live task on the agent, not only to its
+// first task ever.
+func TestRebuildChargesAnExecutorAgainAfterItWentIdle(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	o := testOffer("o1", "a1", "cpu", "8", "memory", "512Mi")
+	c.Upsert(o)
+	staged := func(name string, state kmv1.TaskState, at, ended time.Duration) *kmv1.Task {
+		tk := withExecutor(newTask(name, "o1").Resources("cpu", "1"), "e")
+		tk.Status.State, tk.Status.AgentID = state, "a1"
+		tk.Status.StagingTime = &metav1.Time{Time: start.Add(at)}
+		if state.IsTerminal() {
+			tk.Status.CompletionTime = &metav1.Time{Time: start.Add(ended)}
+		}
+		return tk
+	}
+	c.Rebuild([]*kmv1.Offer{o}, []*kmv1.Task{
+		staged("first", kmv1.TaskFinished, 0, time.Second),
+		staged("beside", kmv1.TaskFinished, 500*time.Millisecond, 2*time.Second),
+		staged("again", kmv1.TaskRunning, 10*time.Second, 0),
+	})
+	// 3 tasks of 1 cpu, and the executor (500m, 64Mi) twice: at 0 and at
+	// 10 s, when it had no live task.
+	s := c.Snapshot()
+	if got := s.Names.ResourceList(s.Offers[0].Rest); got.Cpu().MilliValue() != 4000 || got.Memory().Value() != 384<<20 {
+		t.Errorf("rest %v, want cpu 4 and memory 384Mi", got)
 	}
 }
