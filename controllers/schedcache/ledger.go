@@ -49,6 +49,10 @@ type ledger struct {
 	// until the task is reserved again, forgotten or shown admitted, and
 	// is then given back or kept, never taken twice.
 	settled map[types.UID]*assumedTask
+	// counted holds the tasks whose use of their offers Rebuild counted
+	// before the cache saw them with a state, so that their event is not
+	// taken for a late admission by another master (countLate).
+	counted map[types.UID]struct{}
 	// made holds offers committed for creation that the informer has not
 	// shown yet.
 	made map[types.NamespacedName]*madeOffer
@@ -105,6 +109,7 @@ func newLedger() ledger {
 		wants:    map[types.NamespacedName]int{},
 		assumed:  map[types.UID]*assumedTask{},
 		settled:  map[types.UID]*assumedTask{},
+		counted:  map[types.UID]struct{}{},
 		made:     map[types.NamespacedName]*madeOffer{},
 		deleting: map[types.NamespacedName]time.Time{},
 		filters:  filters{},
@@ -441,7 +446,7 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 	// there, charged its resources as Reserve did.
 	busyUntil := map[executorOnAgent]time.Time{}
 	for _, t := range tasks {
-		if t.Status.State == "" || t.Status.State == kmv1.TaskError || t.Status.State == kmv1.TaskDropped {
+		if !usedOffers(t) {
 			continue
 		}
 		ct := c.charge(t, t.PlacedOn())
@@ -451,25 +456,62 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 			first = !seen || !until.After(stagedAt(t))
 			busyUntil[ct.executor] = later(until, endedAt(t))
 		}
-		took := false // what it took is charged to its first offer that exists
-		for _, id := range t.Spec.OfferIDs {
-			key := types.NamespacedName{Namespace: t.Namespace, Name: id}
-			o := byKey[key]
-			if o == nil {
-				continue
-			}
-			if !took {
-				need := ct.own.Clone()
-				if first && !o.ListsExecutor(ct.executor.executor.ExecutorID) {
-					need = need.Add(ct.execRes)
-				}
-				c.use[key] = c.use[key].Clone().Add(need)
-				took = true
-			}
-			c.admitted(key, stagedAt(t), kmv1.LaunchTasks(t.Annotations))
+		c.countUse(t, ct, first, func(k types.NamespacedName) *kmv1.Offer { return byKey[k] })
+		if st, ok := c.states[t.UID]; !ok || st.state == "" {
+			// Its event with a state is still on its way to the cache.
+			c.counted[t.UID] = struct{}{}
 		}
 	}
 	c.rebuilt = true
+}
+
+// usedOffers reports whether task t was admitted on its offers: it has a
+// state other than admission's refusals (only admission moves a task out
+// of no state; the agents and the registry write only admitted tasks').
+func usedOffers(t *kmv1.Task) bool {
+	s := t.Status.State
+	return s != "" && s != kmv1.TaskError && s != kmv1.TaskDropped
+}
+
+// countUse charges what admitted task t (charged ct) took to its first
+// offer that exists (by offer), with its executor's resources when first
+// and the offer does not list the executor, and records its admission on
+// each of its offers that exists. The caller holds the lock.
+func (c *Cache) countUse(t *kmv1.Task, ct *task, first bool, offer func(types.NamespacedName) *kmv1.Offer) {
+	took := false
+	for _, id := range t.Spec.OfferIDs {
+		key := types.NamespacedName{Namespace: t.Namespace, Name: id}
+		o := offer(key)
+		if o == nil {
+			continue
+		}
+		if !took {
+			need := ct.own.Clone()
+			if first && !o.ListsExecutor(ct.executor.executor.ExecutorID) {
+				need = need.Add(ct.execRes)
+			}
+			c.use[key] = c.use[key].Clone().Add(need)
+			took = true
+		}
+		c.admitted(key, stagedAt(t), kmv1.LaunchTasks(t.Annotations))
+	}
+}
+
+// countLate charges to its offers a task the informer shows admitted for
+// the first time, after the rebuild, that this master did not reserve:
+// another master (the leader before this one) admitted it, and the
+// informers had not shown it when this one rebuilt. The caller holds the
+// lock, before the task is charged to its agent.
+func (c *Cache) countLate(t *kmv1.Task) {
+	ct := c.charge(t, t.PlacedOn())
+	first := ct.executor != (executorOnAgent{}) && c.executors[ct.executor] == nil
+	c.countUse(t, ct, first, func(k types.NamespacedName) *kmv1.Offer {
+		if o := c.offers[k]; o != nil {
+			return o.obj
+		}
+		return nil
+	})
+	c.generation++
 }
 
 // lastUse is when the latest task was admitted on offer key; zero when

@@ -275,6 +275,12 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 		c.countState(old.framework, old.state, -1)
 	}
 	if t.Status.State != "" {
+		_, reserved := c.assumed[t.UID]
+		_, settled := c.settled[t.UID]
+		_, counted := c.counted[t.UID]
+		if c.rebuilt && !reserved && !settled && !counted && (!seen || old.state == "") && usedOffers(t) {
+			c.countLate(t)
+		}
 		// Admitted, as this master assumed: the informer shows it now.
 		if a, ok := c.assumed[t.UID]; ok {
 			c.release(a.task)
@@ -283,6 +289,7 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 		// What a reservation past its grace took stays taken: it was
 		// applied after all.
 		delete(c.settled, t.UID)
+		delete(c.counted, t.UID)
 	}
 	if t.Status.State == "" || t.Status.State.IsTerminal() {
 		return was
@@ -426,6 +433,7 @@ func (c *Cache) Remove(o any) {
 		// taken while the offer exists, and its pod may still be started.
 		// Past its grace it stays taken too; nothing reserves it again.
 		delete(c.settled, o.UID)
+		delete(c.counted, o.UID)
 		c.mu.Unlock()
 		if seen {
 			c.taskChanged(types.NamespacedName{}, old.framework)

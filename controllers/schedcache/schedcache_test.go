@@ -930,3 +930,46 @@ func TestRebuildChargesAnExecutorAgainAfterItWentIdle(t *testing.T) {
 		t.Errorf("rest %v, want cpu 4 and memory 384Mi", got)
 	}
 }
+
+// TestAdmissionsTheRebuildMissedAreCounted: after a rebuild, a task the
+// informer shows admitted for the first time that this master did not
+// reserve (the previous leader admitted it just before it lost the Lease,
+// and the informers had not shown it yet) is charged to its offer, once;
+// one the rebuild counted before its event came, and this master's own,
+// are not charged again.
+func TestAdmissionsTheRebuildMissedAreCounted(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "16"))
+	o := testOffer("o1", "a1", "cpu", "8")
+	c.Upsert(o)
+	pending := func(uid string) *kmv1.Task { return newTask(uid, "o1").Resources("cpu", "1").Obj() }
+	staged := func(uid string) *kmv1.Task {
+		tk := pending(uid)
+		tk.Status.State, tk.Status.AgentID = kmv1.TaskStaging, "a1"
+		tk.Status.StagingTime = &metav1.Time{Time: start}
+		return tk
+	}
+	c.Upsert(staged("early")) // seen admitted before the rebuild
+	c.Upsert(pending("listed"))
+	c.Upsert(pending("late"))
+	c.Rebuild([]*kmv1.Offer{o}, []*kmv1.Task{staged("early"), staged("listed")})
+	c.Upsert(staged("listed")) // its event after the rebuild that counted it
+	c.Upsert(staged("late"))   // admitted by the previous leader, missed
+	mine := pending("mine")
+	c.Upsert(mine)
+	if v := c.Reserve(mine); v.State != kmv1.TaskStaging {
+		t.Fatalf("mine: %+v", v)
+	}
+	c.Upsert(staged("mine"))
+	c.Upsert(staged("late")) // a later event of the same task
+	s := c.Snapshot()
+	if got := s.Names.ResourceList(s.Offers[0].Rest); got.Cpu().MilliValue() != 4000 {
+		t.Errorf("o1 has cpu %s left, want 4 (four tasks of 1 cpu, each charged once)", got.Cpu())
+	}
+	if u := used(c, "a1"); u != "cpu=4" {
+		t.Errorf("a1 charged %s, want cpu=4", u)
+	}
+	if len(c.counted) != 0 {
+		t.Errorf("counted still holds %v", c.counted)
+	}
+}
