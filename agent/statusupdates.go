@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,10 +200,19 @@ func (s *StatusUpdates) file(task types.NamespacedName) string {
 
 // checkpointName is the name of the file that holds task's queue:
 // <namespace>_<name>.json (neither a namespace nor a Task's name holds an
-// underscore, so no two tasks share a file).
+// underscore, so no two tasks share a file), or, when that would be longer
+// than a file name may be (a Task's name may have 253 characters),
+// <namespace>__<SHA-256 of namespace/name>.json, which no name can give.
 func checkpointName(task types.NamespacedName) string {
-	return task.Namespace + "_" + task.Name + ".json"
+	if name := task.Namespace + "_" + task.Name + ".json"; len(name) <= maxFileName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(task.String()))
+	return task.Namespace + "__" + hex.EncodeToString(sum[:]) + ".json"
 }
+
+// maxFileName is the longest file name Linux file systems take, in bytes.
+const maxFileName = 255
 
 // decodeQueue reads the checkpoint file name of one task's queue, as
 // persist writes it: a JSON list of that task's updates, oldest first. It

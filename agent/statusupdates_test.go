@@ -727,6 +727,33 @@ func TestRecoverTakesEachTaskFromItsOwnCheckpoint(t *testing.T) {
 	}
 }
 
+// TestLongTaskNamesAreCheckpointed: a Task's name may have 253
+// characters, too long for <namespace>_<name>.json; its queue is
+// checkpointed under a hashed name, and recovered from it.
+func TestLongTaskNamesAreCheckpointed(t *testing.T) {
+	dir := t.TempDir()
+	var acks []string
+	s, _ := newTestManager(t, dir, &registry{fail: 1 << 30}, &acks)
+	long := strings.Repeat("a", 253)
+	if err := s.Enqueue(t.Context(), updFrom(long, "e1", "1", kmv1.TaskRunning)); err != nil {
+		t.Fatalf("enqueueing an update of a task with a 253-character name: %v", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || len(entries[0].Name()) > 255 || !strings.HasPrefix(entries[0].Name(), "ns__") {
+		t.Fatalf("checkpoint files %v, want one named ns__<hash>.json", entries)
+	}
+	s2, _ := newTestManager(t, dir, &registry{}, &acks)
+	if err := s2.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s2.snapshot(); len(got) != 1 || got[0].Name != long {
+		t.Errorf("recovered queues of %v, want the long-named task's", got)
+	}
+}
+
 // FuzzDecodeQueue: whatever a status update checkpoint holds, decodeQueue
 // does not panic, and it takes only a queue that persist could have
 // written under that file name, which reads back the same once written
@@ -747,6 +774,7 @@ func FuzzDecodeQueue(f *testing.F) {
 	}
 	seed("ns_a.json", updFrom("a", "e1", "1", kmv1.TaskRunning), full)
 	seed("ns_a.json", own)
+	seed(checkpointName(types.NamespacedName{Namespace: "ns", Name: strings.Repeat("b", 253)}), updFrom(strings.Repeat("b", 253), "e1", "1", kmv1.TaskRunning))
 	seed("ns_b.json", upd("1", kmv1.TaskRunning))                                        // another task's file
 	seed("ns_a.json", upd("1", kmv1.TaskRunning), upd("1", kmv1.TaskFinished))           // a UUID twice
 	seed("ns_a.json", upd("1", kmv1.TaskRunning), updFrom("b", "", "2", "TASK_RUNNING")) // two tasks
