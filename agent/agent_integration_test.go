@@ -321,6 +321,40 @@ func TestExecutorThatNeverResubscribes(t *testing.T) {
 	})
 }
 
+// TestTaskStagedWhileItsExecutorSubscribesAgain: a task staged on an
+// executor whose stream just ended, its pod older than
+// --executor-registration-timeout, waits for the executor to subscribe
+// again, as its running task does; it did not, and failed at once with the
+// pod and every task on it.
+func TestTaskStagedWhileItsExecutorSubscribesAgain(t *testing.T) {
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "again-node")
+	timeout := 3 * time.Second
+	startTestAgent(t, "again-node", t.TempDir(), freeAddr(t), timeout, nil)
+	ns := frameworkWithScheduler(t, "againfw")
+	launchOnOffer(t, ns, "againfw", "again-node", b.MakeTask("a1", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(t, pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	ex.update(t, "a1", "TASK_RUNNING", "", "r1")
+	waitState(t, ns, "a1", kmv1.TaskRunning)
+	time.Sleep(timeout + time.Second) // the pod is older than the timeout
+	ex.cancel()
+	launchOnOffer(t, ns, "againfw", "again-node", b.MakeTask("a2", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	waitState(t, ns, "a2", kmv1.TaskStaging)
+	time.Sleep(500 * time.Millisecond) // the agent sees a2 while e is away
+	again := newTestExecutor(t, pod)
+	again.subscribeWith(t, &executorapi.Subscribe{})
+	again.next(t, executorapi.EventLaunch)
+	again.update(t, "a2", "TASK_RUNNING", "", "r2")
+	waitState(t, ns, "a2", kmv1.TaskRunning)
+	if tk := task(t, ns, "a1"); tk.Status.State != kmv1.TaskRunning {
+		t.Errorf("a1 is %s (%s: %s), want TASK_RUNNING", tk.Status.State, tk.Status.Reason, tk.Status.Message)
+	}
+}
+
 func TestExecutorPodFailureFailsItsTasks(t *testing.T) {
 	ns, pod, ex := launchOnExecutor(t, "crash-node", "crashfw", "c")
 	ex.update(t, "c", "TASK_RUNNING", "", "r1")

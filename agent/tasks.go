@@ -391,22 +391,29 @@ func (r *taskReconciler) driveExecutor(ctx context.Context, t *kmv1.Task, pod *c
 }
 
 // awaitSubscription gives an executor --executor-registration-timeout to
-// subscribe: from its pod's creation while its task is STAGING; once it had
-// subscribed (its task is past STAGING), from the agent's start or the end
-// of its last stream, whichever is later. Then the task fails and the pod is
-// removed, so that no task waits for ever behind an executor that is gone.
+// subscribe, from the latest of its pod's creation, the agent's start and
+// the end of its last stream: a task staged on an executor that is
+// subscribing again (after the agent restarted, or its stream broke) waits
+// for it as the executor's running tasks do. Then the task fails and the
+// pod is removed, so that no task waits for ever behind an executor that is
+// gone.
 func (r *taskReconciler) awaitSubscription(ctx context.Context, t *kmv1.Task, pod *corev1.Pod) (ctrl.Result, error) {
 	k := executorOf(t)
 	timeout := r.options.ExecutorRegistrationTimeout
-	since, reason, cause := pod.CreationTimestamp.Time, kmv1.ReasonExecutorRegistrationTimeout, "registration"
+	since, again := pod.CreationTimestamp.Time, t.Status.State != kmv1.TaskStaging
+	// A pod made before this agent started (its creation time is in
+	// whole seconds) had its executor subscribed to the agent before.
+	if pod.CreationTimestamp.Add(time.Second).Before(r.started) {
+		since, again = r.started, true
+	}
+	if gone, ok := r.server.UnsubscribedSince(k); ok && gone.After(since) {
+		since, again = gone, true
+	}
+	reason, cause := kmv1.ReasonExecutorRegistrationTimeout, "registration"
 	what := fmt.Sprintf("executor %s did not subscribe within %s", k.ExecutorID, timeout)
-	resubscribing := t.Status.State != kmv1.TaskStaging
-	if resubscribing {
-		since, reason, cause = r.started, kmv1.ReasonExecutorReregistrationTimeout, "reregistration"
+	if again {
+		reason, cause = kmv1.ReasonExecutorReregistrationTimeout, "reregistration"
 		what = fmt.Sprintf("executor %s did not subscribe again within %s", k.ExecutorID, timeout)
-		if gone, ok := r.server.UnsubscribedSince(k); ok && gone.After(since) {
-			since = gone
-		}
 	}
 	if wait := timeout - r.clock.Since(since); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
