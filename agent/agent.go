@@ -82,7 +82,8 @@ type Options struct {
 	// ExecutorRegistrationTimeout is how long an executor pod may take to
 	// subscribe before its tasks fail (Mesos 1m), and how long an executor
 	// that had subscribed may go without a subscription (after the agent
-	// restarted, or its stream ended) before its running tasks fail.
+	// restarted, or its stream ended) before its tasks, running or staged
+	// meanwhile, fail.
 	ExecutorRegistrationTimeout time.Duration
 	// OfferTolerations are the node taints (NoSchedule, NoExecute) under
 	// which the node is still offered; executor pods carry them. Under any
@@ -155,7 +156,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 	a.tasks = &taskReconciler{
 		client: c, clock: clk, recorder: rec, log: log, options: o, id: id,
 		server: server, dispatch: dispatch, updates: updates, messages: relay, deletes: deletes,
-		started: clk.Now(), created: map[string]time.Time{},
+		started: clk.Now(), created: map[string]time.Time{}, ended: newEnded(clk),
 	}
 	server.Hooks = &executorHooks{
 		tasks: c, node: o.NodeName, clock: clk, log: log.WithName("executor-api"), id: id,

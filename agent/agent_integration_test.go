@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -686,12 +687,21 @@ func TestExecutorPodRefusedByTheKubelet(t *testing.T) {
 	// The task's TASK_FAILED is held in the agent (its status writes fail)
 	// until the refused pod is gone: the agent must not make the pod again
 	// for a task it has ended, though the store still says TASK_STAGING.
-	var blocked atomic.Bool
+	// Once written, the agent's cache goes on showing TASK_STAGING for a
+	// while (stale): nor then.
+	var blocked, stale atomic.Bool
+	var staging atomic.Pointer[kmv1.Task]
 	holdWrites := &interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 		if _, isTask := obj.(*kmv1.Task); isTask && blocked.Load() {
 			return errors.New("the API server is unreachable")
 		}
 		return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+	}, Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if tk, isTask := obj.(*kmv1.Task); isTask && key.Name == "r" && stale.Load() && staging.Load() != nil {
+			staging.Load().DeepCopyInto(tk)
+			return nil
+		}
+		return c.Get(ctx, key, obj, opts...)
 	}}
 	startTestAgent(t, "refuse-node", t.TempDir(), freeAddr(t), time.Minute, holdWrites)
 	ns := frameworkWithScheduler(t, "refusefw")
@@ -701,6 +711,7 @@ func TestExecutorPodRefusedByTheKubelet(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
 		t.Fatal(err)
 	}
+	staging.Store(waitState(t, ns, "r", kmv1.TaskStaging))
 	blocked.Store(true)
 	p.Status.Phase, p.Status.Reason, p.Status.Message = corev1.PodFailed, "OutOfcpu", "Pod was rejected: Node didn't have enough resource: cpu"
 	if err := env.Client.Status().Update(ctx, &p); err != nil {
@@ -719,12 +730,22 @@ func TestExecutorPodRefusedByTheKubelet(t *testing.T) {
 			t.Fatal("the agent made the executor pod again for a task whose TASK_FAILED it holds")
 		}
 	}
+	stale.Store(true)
 	blocked.Store(false)
 	tk := waitState(t, ns, "r", kmv1.TaskFailed)
 	if tk.Status.Reason != kmv1.ReasonContainerLaunchFailed || !strings.Contains(tk.Status.Message, "OutOfcpu") {
 		t.Errorf("failed with %s %q, want %s with the kubelet's reason", tk.Status.Reason, tk.Status.Message, kmv1.ReasonContainerLaunchFailed)
 	}
-	if !podGone() {
-		t.Error("the executor pod of the failed task is back")
+	// An event of the task (here its annotation) while the cache shows
+	// TASK_STAGING.
+	if err := env.Client.Patch(ctx, tk, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"touched":"yes"}}}`))); err != nil {
+		t.Fatal(err)
 	}
+	for range 3 {
+		time.Sleep(time.Second)
+		if !podGone() {
+			t.Fatal("the agent made the executor pod again for a task it ended, its cache showing TASK_STAGING")
+		}
+	}
+	stale.Store(false)
 }

@@ -156,7 +156,7 @@ func TestExecutorOfPod(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).Build()
 	id := &identity{dir: t.TempDir(), id: "ag-1"}
 	r := &taskReconciler{client: c, clock: clocktesting.NewFakeClock(time.Unix(1000, 0)), log: logr.Discard(), options: Options{NodeName: "n1"},
-		id: id, created: map[string]time.Time{}}
+		id: id, created: map[string]time.Time{}, ended: newEnded(clocktesting.NewFakeClock(time.Unix(1000, 0)))}
 	x := &executorAuthenticator{pods: c, node: "n1", id: id}
 	custom := b.MakeTask("t1", "ns").Executor("e", "img").Obj()
 	custom.Spec.Framework = "fw"

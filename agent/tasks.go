@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"slices"
 	"strings"
 	"sync"
@@ -61,6 +62,27 @@ type taskReconciler struct {
 
 	mu      sync.Mutex
 	created map[string]time.Time // pods created, by name, until the cache shows them
+	// ended holds the tasks (by UID) this agent ended lately, so that a
+	// cache that does not show their terminal state yet, once the
+	// update has left the queue, does not make a pod for them again.
+	ended *utilcache.LRUExpireCache
+}
+
+// endedGrace is how long the agent remembers that it ended a task, and
+// endedSize how many such tasks at most.
+const (
+	endedGrace = 5 * time.Minute
+	endedSize  = 8192
+)
+
+func newEnded(clk clock.Clock) *utilcache.LRUExpireCache {
+	return utilcache.NewLRUExpireCacheWithClock(endedSize, clk)
+}
+
+// endedHere reports whether the agent ended task uid lately.
+func (r *taskReconciler) endedHere(uid types.UID) bool {
+	_, ok := r.ended.Get(uid)
+	return ok
 }
 
 // setup registers the reconciler as the controller agent-tasks: it is
@@ -130,10 +152,11 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if task.Status.State.IsTerminal() {
 		return ctrl.Result{}, r.retireExecutor(ctx, &task)
 	}
-	if r.updates.HasTerminal(req.NamespacedName) {
+	if r.updates.HasTerminal(req.NamespacedName) || r.endedHere(task.UID) {
 		// This agent has ended the task; the update is on its way to the
-		// store. Nothing more is made or launched for it meanwhile: its
-		// pod, deleted, is not made again.
+		// store, or the cache does not show it yet. Nothing more is made
+		// or launched for it meanwhile: its pod, deleted, is not made
+		// again.
 		return ctrl.Result{}, nil
 	}
 	var pod corev1.Pod
@@ -275,11 +298,15 @@ func (r *taskReconciler) report(ctx context.Context, t *kmv1.Task, pod string, s
 			return nil // something at least as far along is on its way
 		}
 	}
-	return r.updates.Enqueue(ctx, Update{
+	err := r.updates.Enqueue(ctx, Update{
 		UUID: "agent/" + string(t.UID) + "/" + string(state) + "/" + cause, Task: key, AgentID: t.Status.AgentID,
 		Framework: string(t.Spec.Framework), ExecutorID: executorOf(t).ExecutorID, PodName: pod, State: state, Reason: reason, Source: kmv1.SourceAgent,
 		Message: msg, Timestamp: r.clock.Now(),
 	})
+	if err == nil && state.IsTerminal() {
+		r.ended.Add(t.UID, true, endedGrace)
+	}
+	return err
 }
 
 // frameworkID is the Mesos ID of t's framework: the UID of the Framework
