@@ -220,6 +220,7 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 		return err
 	}
 	a.writer.live = mgr.GetAPIReader()
+	a.tasks.live = mgr.GetAPIReader()
 	if h, ok := a.server.Hooks.(*executorHooks); ok {
 		h.live = mgr.GetAPIReader()
 	}

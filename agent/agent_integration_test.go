@@ -356,6 +356,51 @@ func TestTaskStagedWhileItsExecutorSubscribesAgain(t *testing.T) {
 	}
 }
 
+// TestTaskIsNotLaunchedAgainOnANewStream: a task whose TASK_RUNNING the
+// executor sent on its stream, and which the agent's cache still shows
+// TASK_STAGING when the executor subscribes again, is not launched again
+// on the new stream: it reached the executor already.
+func TestTaskIsNotLaunchedAgainOnANewStream(t *testing.T) {
+	var stale atomic.Bool
+	var staging atomic.Pointer[kmv1.Task]
+	staleGet := &interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if tk, isTask := obj.(*kmv1.Task); isTask && key.Name == "d" && stale.Load() && staging.Load() != nil {
+			staging.Load().DeepCopyInto(tk)
+			return nil
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}}
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "dup-node")
+	startTestAgent(t, "dup-node", t.TempDir(), freeAddr(t), time.Minute, staleGet)
+	ns := frameworkWithScheduler(t, "dupfw")
+	launchOnOffer(t, ns, "dupfw", "dup-node", b.MakeTask("d", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	staging.Store(waitState(t, ns, "d", kmv1.TaskStaging))
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(t, pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	stale.Store(true)
+	ex.update(t, "d", "TASK_RUNNING", "", "r1")
+	waitState(t, ns, "d", kmv1.TaskRunning)
+	ex.cancel()
+	again := newTestExecutor(t, pod)
+	again.subscribeWith(t, &executorapi.Subscribe{})
+	for quiet := time.After(3 * time.Second); ; {
+		select {
+		case ev := <-again.events:
+			if ev.Type == executorapi.EventLaunch {
+				t.Fatalf("the task was launched again on the new stream: %+v", ev.Launch)
+			}
+			continue
+		case <-quiet:
+		}
+		break
+	}
+	stale.Store(false)
+}
+
 func TestExecutorPodFailureFailsItsTasks(t *testing.T) {
 	ns, pod, ex := launchOnExecutor(t, "crash-node", "crashfw", "c")
 	ex.update(t, "c", "TASK_RUNNING", "", "r1")

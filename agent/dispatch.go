@@ -23,10 +23,15 @@ type dispatcher struct {
 }
 
 // sentOn is what one subscription of an executor was sent, by task UID.
+// Nothing is sent on it before it has begun: until the agent knows which
+// tasks the executor holds and which reached it on an earlier stream.
 type sentOn struct {
 	gen      uint64
+	begun    bool
 	launched map[types.UID]bool
 	killed   map[types.UID]bool
+	// before is what the executor's previous subscription was launched.
+	before map[types.UID]bool
 }
 
 func newDispatcher(server *ExecutorServer) *dispatcher {
@@ -40,7 +45,11 @@ func (d *dispatcher) record(k ExecutorKey, gen uint64) *sentOn {
 	cur := d.subs[k]
 	switch {
 	case cur == nil || cur.gen < gen:
-		cur = &sentOn{gen: gen, launched: map[types.UID]bool{}, killed: map[types.UID]bool{}}
+		next := &sentOn{gen: gen, launched: map[types.UID]bool{}, killed: map[types.UID]bool{}}
+		if cur != nil {
+			next.before = cur.launched
+		}
+		cur = next
 		d.subs[k] = cur
 	case cur.gen > gen:
 		return nil
@@ -55,7 +64,7 @@ func (d *dispatcher) claim(k ExecutorKey, gen uint64, uid types.UID, pick func(*
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	rec := d.record(k, gen)
-	if rec == nil || pick(rec)[uid] {
+	if rec == nil || !rec.begun || pick(rec)[uid] {
 		return false
 	}
 	pick(rec)[uid] = true
@@ -105,7 +114,7 @@ func launchInfo(t *kmv1.Task) executorapi.TaskInfo {
 func (d *dispatcher) launchGroup(k ExecutorKey, gen uint64, tasks []*kmv1.Task) bool {
 	d.mu.Lock()
 	rec := d.record(k, gen)
-	if rec == nil {
+	if rec == nil || !rec.begun {
 		d.mu.Unlock()
 		return false
 	}
@@ -136,15 +145,36 @@ func (d *dispatcher) kill(t *kmv1.Task) {
 }
 
 // begin starts the record of executor k's subscription gen with the tasks
-// the executor said, on subscribing, that it holds: they are launched
-// there without a LAUNCH.
+// that need no LAUNCH there (the executor said, on subscribing, that it
+// holds them, or they reached it on an earlier stream), and lets events
+// be sent on it.
 func (d *dispatcher) begin(k ExecutorKey, gen uint64, held []types.UID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if rec := d.record(k, gen); rec != nil {
+		rec.begun = true
 		for _, uid := range held {
 			rec.launched[uid] = true
 		}
+	}
+}
+
+// launchedBefore reports whether t's executor was given t on its previous
+// subscription and not yet on its current one.
+func (d *dispatcher) launchedBefore(t *kmv1.Task) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec := d.subs[executorOf(t)]
+	return rec != nil && rec.before[t.UID] && !rec.launched[t.UID]
+}
+
+// hold records t as launched on its executor's subscription gen without
+// sending it: it reached the executor on an earlier one.
+func (d *dispatcher) hold(k ExecutorKey, gen uint64, t *kmv1.Task) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if rec := d.record(k, gen); rec != nil && rec.begun {
+		rec.launched[t.UID] = true
 	}
 }
 

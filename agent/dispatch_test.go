@@ -103,6 +103,14 @@ func TestDispatcherOncePerSubscription(t *testing.T) {
 		t.Fatal("launched before the executor subscribed")
 	}
 	first := subscribeE(t, ctx, ln.Addr().String())
+	gen, ok := srv.Subscription(k)
+	if !ok {
+		t.Fatal("not subscribed")
+	}
+	if d.launch(t1); d.launched(t1) {
+		t.Fatal("launched on a subscription that has not begun (what the executor holds is not known yet)")
+	}
+	d.begin(k, gen, nil)
 	d.launch(t1)
 	d.launch(t1)
 	d.kill(t1)
@@ -125,7 +133,7 @@ func TestDispatcherOncePerSubscription(t *testing.T) {
 
 	// A new subscription, on which the executor says it holds t2.
 	second := subscribeE(t, ctx, ln.Addr().String())
-	gen, ok := srv.Subscription(k)
+	gen, ok = srv.Subscription(k)
 	if !ok {
 		t.Fatal("not subscribed")
 	}

@@ -77,6 +77,12 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 	var tasks kmv1.TaskList
 	if err := h.tasks.List(ctx, &tasks, client.MatchingFields{indexTaskExecutor: k.String()}); err != nil {
 		h.log.Error(err, "listing the tasks of an executor that subscribed", "executor", k.String())
+		// The task reconciler launches what the executor lacks; it
+		// cannot tell what the executor holds.
+		h.dispatch.begin(k, gen, nil)
+		if err := h.requeue.all(ctx); err != nil {
+			h.log.Error(err, "requeueing the tasks after an executor subscribed", "executor", k.String())
+		}
 		return
 	}
 	agentID := h.id.get()
@@ -88,7 +94,10 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 			continue
 		}
 		live = append(live, t)
-		if held[t.Name] {
+		// A task the executor holds, or that reached it on an earlier
+		// stream though the cache shows it staging, is not launched on
+		// this one, by this hook or by the task reconciler.
+		if held[t.Name] || t.Status.State == kmv1.TaskStaging && h.ranAlready(ctx, t) {
 			known = append(known, t.UID)
 		}
 	}
@@ -99,8 +108,8 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 		if _, grouped := t.Annotations[mesoswire.AnnotationTaskGroupTasks]; grouped && mesos {
 			continue // a task group goes whole, from the task reconciler (requeued below)
 		}
-		if t.Status.State == kmv1.TaskStaging && !held[t.Name] && !h.ranAlready(ctx, t) {
-			h.dispatch.launch(t)
+		if t.Status.State == kmv1.TaskStaging {
+			h.dispatch.launch(t) // once per stream: not the known ones
 		}
 	}
 	if err := h.requeue.all(ctx); err != nil {
@@ -116,15 +125,21 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 // not launched again. When the API server cannot be read, it is launched,
 // as before it could be.
 func (h *executorHooks) ranAlready(ctx context.Context, t *kmv1.Task) bool {
+	return ranAlready(ctx, h.updates, h.live, t)
+}
+
+// ranAlready is executorHooks.ranAlready, with its status updates and its
+// reader of the API server (nil: none).
+func ranAlready(ctx context.Context, updates *StatusUpdates, live client.Reader, t *kmv1.Task) bool {
 	key := client.ObjectKeyFromObject(t)
-	if len(h.updates.Pending(key)) > 0 {
+	if len(updates.Pending(key)) > 0 {
 		return true
 	}
-	if h.live == nil {
+	if live == nil {
 		return false
 	}
 	var now kmv1.Task
-	if err := h.live.Get(ctx, key, &now); err != nil {
+	if err := live.Get(ctx, key, &now); err != nil {
 		return apierrors.IsNotFound(err)
 	}
 	return now.UID != t.UID || now.Status.State != kmv1.TaskStaging

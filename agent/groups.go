@@ -108,6 +108,12 @@ func (r *taskReconciler) readGroup(ctx context.Context, t *kmv1.Task, ids []stri
 func (r *taskReconciler) launch(ctx context.Context, t *kmv1.Task) (ctrl.Result, error) {
 	k := executorOf(t)
 	gen, mesos, subscribed := r.server.MesosSubscription(k)
+	if subscribed && r.dispatch.launchedBefore(t) && ranAlready(ctx, r.updates, r.live, t) {
+		// It reached the executor on its previous stream, and the cache
+		// does not show so yet: it is not launched on this one.
+		r.dispatch.hold(k, gen, t)
+		return ctrl.Result{}, nil
+	}
 	if !subscribed || !mesos || r.dispatch.launched(t) {
 		r.dispatch.launch(t)
 		return ctrl.Result{}, nil

@@ -59,6 +59,8 @@ type taskReconciler struct {
 	deletes *deletions.Deleter
 	// started is when this agent process started.
 	started time.Time
+	// live reads the API server past the cache (nil: not at all).
+	live client.Reader
 
 	mu      sync.Mutex
 	created map[string]time.Time // pods created, by name, until the cache shows them
