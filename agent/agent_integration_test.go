@@ -509,35 +509,43 @@ func TestUpdateSurvivesAgentDeath(t *testing.T) {
 // TestReadmittedAgentKillsOldExecutors: the agent dies long enough to be
 // marked Unreachable; its tasks are LOST. When it comes back the master
 // re-admits it under a new agentID, and the agent kills the executor pods
-// of the old one. The old tasks stay LOST.
+// of the old one, whether it still has its checkpoint (its old agentID) or
+// lost it. The old tasks stay LOST.
 func TestReadmittedAgentKillsOldExecutors(t *testing.T) {
 	ctx := context.Background()
 	startTestMaster(t, 500*time.Millisecond)
-	addNode(t, "re-node")
-	work, addr := t.TempDir(), freeAddr(t)
-	first := startTestAgent(t, "re-node", work, addr, time.Minute, nil)
-	ns := frameworkWithScheduler(t, "refw")
-	launchOnOffer(t, ns, "refw", "re-node", b.MakeTask("old", "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	oldID := task(t, ns, "old").Status.AgentID
+	for _, lost := range []bool{false, true} {
+		node := map[bool]string{false: "re-node", true: "re-lost-node"}[lost]
+		addNode(t, node)
+		work, addr := t.TempDir(), freeAddr(t)
+		first := startTestAgent(t, node, work, addr, time.Minute, nil)
+		fw := map[bool]string{false: "refw", true: "relostfw"}[lost]
+		ns := frameworkWithScheduler(t, fw)
+		launchOnOffer(t, ns, fw, node, b.MakeTask("old", "").Resources("cpu", "1").Executor("e", "img").Obj())
+		pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+		kubelet(t, pod, corev1.PodRunning, 0)
+		oldID := task(t, ns, "old").Status.AgentID
 
-	first.stop()
-	waitState(t, ns, "old", kmv1.TaskLost)
+		first.stop()
+		waitState(t, ns, "old", kmv1.TaskLost)
 
-	startTestAgent(t, "re-node", work, addr, time.Minute, nil)
-	eventually(t, "a new agentID", func() bool {
-		var a kmv1.Agent
-		return env.Client.Get(ctx, client.ObjectKey{Name: "re-node"}, &a) == nil && a.Status.AgentID != "" && a.Status.AgentID != oldID && a.Status.Phase == kmv1.AgentActive
-	})
-	eventually(t, "the old executor pod is killed", func() bool {
-		var p corev1.Pod
-		err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
-		return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
-	})
-	time.Sleep(500 * time.Millisecond)
-	if s := task(t, ns, "old").Status.State; s != kmv1.TaskLost {
-		t.Errorf("the old task is %s, want it to stay TASK_LOST", s)
+		if lost {
+			work = t.TempDir() // its checkpoint (the old agentID) is gone
+		}
+		startTestAgent(t, node, work, addr, time.Minute, nil)
+		eventually(t, node+": a new agentID", func() bool {
+			var a kmv1.Agent
+			return env.Client.Get(ctx, client.ObjectKey{Name: node}, &a) == nil && a.Status.AgentID != "" && a.Status.AgentID != oldID && a.Status.Phase == kmv1.AgentActive
+		})
+		eventually(t, node+": the old executor pod is killed", func() bool {
+			var p corev1.Pod
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p)
+			return apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+		})
+		time.Sleep(500 * time.Millisecond)
+		if s := task(t, ns, "old").Status.State; s != kmv1.TaskLost {
+			t.Errorf("%s: the old task is %s, want it to stay TASK_LOST", node, s)
+		}
 	}
 }
 

@@ -339,7 +339,9 @@ func (r *registration) report(ctx context.Context, err error, what string) {
 // checkAdmission follows the agentID that the master assigned. A new ID
 // after an old one means the master re-admitted this node as a new agent:
 // the agent kills every executor of the old ID, forgets its updates, and
-// carries on as the new agent.
+// carries on as the new agent. So it does with the executors of any other
+// ID when it had none (its checkpoint was lost): the master lost their
+// tasks when it gave the node a new ID.
 func (r *registration) checkAdmission(ctx context.Context) error {
 	var ag kmv1.Agent
 	if err := r.client.Get(ctx, types.NamespacedName{Name: r.registrar.NodeName}, &ag); err != nil {
@@ -354,9 +356,9 @@ func (r *registration) checkAdmission(ctx context.Context) error {
 		r.recorder.Eventf(&ag, nil, corev1.EventTypeWarning, "AgentIDChanged", "Reregister",
 			"agentID %s replaced by %s: killing the old agent's executors; its tasks stay lost", old, id)
 		r.updates.DropAgent(old)
-		if err := r.killAgentPods(ctx, old); err != nil {
-			return err
-		}
+	}
+	if err := r.killAgentPods(ctx, id); err != nil {
+		return err
 	}
 	if err := r.id.set(id); err != nil {
 		return err
@@ -365,16 +367,18 @@ func (r *registration) checkAdmission(ctx context.Context) error {
 	return r.requeue.all(ctx)
 }
 
-// killAgentPods ends every executor on the node launched under agentID:
-// its stream ends, its scheduler messages are dropped and its pod deleted.
-func (r *registration) killAgentPods(ctx context.Context, agentID string) error {
+// killAgentPods ends every executor on the node launched under another
+// agentID than current: its stream ends, its scheduler messages are
+// dropped and its pod deleted.
+func (r *registration) killAgentPods(ctx context.Context, current string) error {
 	var pods corev1.PodList
 	if err := r.client.List(ctx, &pods, client.MatchingLabels{kmv1.LabelAgent: r.registrar.NodeName}); err != nil {
 		return fmt.Errorf("listing executor pods: %w", err)
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.Annotations[AnnotationAgentID] != agentID {
+		agentID := p.Annotations[AnnotationAgentID]
+		if agentID == "" || agentID == current {
 			continue
 		}
 		if exec := executorIDOfPod(p); exec != "" {
