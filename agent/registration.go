@@ -65,6 +65,11 @@ type Registrar struct {
 
 	lastTaint string    // the last reason to offer nothing, told once (tellTaint)
 	written   time.Time // when the Agent spec was last written
+	// own is the Agent as the last spec write stored it, and ownFrom the
+	// resourceVersion the cache showed then: while the cache still shows
+	// that, it lags the write, and own is compared instead.
+	own     *kmv1.Agent
+	ownFrom string
 }
 
 // DesiredSpec computes the Agent spec from the node and the pods on it.
@@ -113,6 +118,12 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 	}
 	var cur kmv1.Agent
 	err = r.Client.Get(ctx, types.NamespacedName{Name: r.NodeName}, &cur)
+	cached := cur.ResourceVersion
+	if err == nil && r.own != nil && cached == r.ownFrom {
+		// The cache has not shown the last write yet: compare with what
+		// that write stored, not with what came before it.
+		cur = *r.own.DeepCopy()
+	}
 	if apierrors.IsNotFound(err) {
 		a := &kmv1.Agent{ObjectMeta: metav1.ObjectMeta{Name: r.NodeName}, Spec: spec}
 		if err := r.Client.Create(ctx, a); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -136,9 +147,11 @@ func (r *Registrar) SyncAgent(ctx context.Context) error {
 	patch := client.MergeFrom(cur.DeepCopy())
 	cur.Spec = spec
 	if err := r.Client.Patch(ctx, &cur, patch); err != nil {
+		r.own = nil
 		return fmt.Errorf("updating the spec of Agent %s: %w", r.NodeName, err)
 	}
 	r.written = r.Clock.Now()
+	r.own, r.ownFrom = cur.DeepCopy(), cached
 	return nil
 }
 

@@ -268,6 +268,81 @@ func TestHeartbeatFromALaggingCacheRenews(t *testing.T) {
 	}
 }
 
+// staleAgent is a client whose cache shows agent, once set, for the Agent.
+type staleAgent struct {
+	client.Client
+	agent *kmv1.Agent
+}
+
+func (s *staleAgent) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if a, ok := obj.(*kmv1.Agent); ok && s.agent != nil {
+		s.agent.DeepCopyInto(a)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestAgentSpecFromALaggingCache: the node's resources shrink and come
+// back while the agent's cache still shows the Agent as first written; the
+// agent compares with its own last write, not with the cache, and writes
+// the resources back.
+func TestAgentSpecFromALaggingCache(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "lag-agent-node"}}
+	if err := c.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")}
+	if err := c.Status().Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	inprocess.ReadyNode(t, c, node)
+	stale := &staleAgent{Client: c}
+	r := &agent.Registrar{Client: stale, Clock: clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
+		NodeName: "lag-agent-node", Endpoint: "127.0.0.4:5051", LeaseNamespace: "kubemesos-system", Interval: 5 * time.Second, LeaseDuration: 15 * time.Second}
+	cpu := func() string {
+		t.Helper()
+		var a kmv1.Agent
+		if err := c.Get(ctx, types.NamespacedName{Name: "lag-agent-node"}, &a); err != nil {
+			t.Fatal(err)
+		}
+		q := a.Spec.Resources[corev1.ResourceCPU]
+		return q.String()
+	}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var first kmv1.Agent
+	if err := c.Get(ctx, types.NamespacedName{Name: "lag-agent-node"}, &first); err != nil {
+		t.Fatal(err)
+	}
+	stale.agent = &first // the cache shows this from now on
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "lag-other", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "lag-agent-node", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}},
+	}
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := cpu(); got != "3" {
+		t.Fatalf("cpu %s after a 1-cpu pod, want 3", got)
+	}
+	if err := c.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SyncAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := cpu(); got != "4" {
+		t.Errorf("cpu %s once the pod is gone, the cache still showing the first Agent, want 4", got)
+	}
+}
+
 // TestStoppingPodIsHeldAtOnce: a kubemesos pod that starts stopping holds
 // its requests at the kubelet until it stops (spec.held), and its agent
 // says so within heldSyncInterval, not at its next heartbeat (a minute
