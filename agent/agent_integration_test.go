@@ -401,6 +401,54 @@ func TestTaskIsNotLaunchedAgainOnANewStream(t *testing.T) {
 	stale.Store(false)
 }
 
+// TestPodCreateAppliedThoughItTimedOut: the executor pod's create times
+// out though the API server stored the pod, while the agent's cache does
+// not show the pod yet, and a retry would be refused (a quota that pod
+// filled, say): the task is not failed for a pod that exists, and runs in
+// it.
+func TestPodCreateAppliedThoughItTimedOut(t *testing.T) {
+	var creates atomic.Int32
+	var first atomic.Pointer[time.Time]
+	funcs := &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		if _, isPod := obj.(*corev1.Pod); !isPod {
+			return c.Create(ctx, obj, opts...)
+		}
+		switch creates.Add(1) {
+		case 1:
+			if err := c.Create(ctx, obj, opts...); err != nil {
+				return err
+			}
+			now := time.Now()
+			first.Store(&now)
+			return apierrors.NewTimeoutError("the test's API server did not answer in time", 1)
+		case 2:
+			return apierrors.NewForbidden(corev1.Resource("pods"), obj.GetName(), errors.New("exceeded quota: the test's quota"))
+		}
+		return c.Create(ctx, obj, opts...)
+	}, Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if at := first.Load(); at != nil && time.Since(*at) < 2*time.Second {
+			if _, isPod := obj.(*corev1.Pod); isPod {
+				// The cache has not shown the pod yet.
+				return apierrors.NewNotFound(corev1.Resource("pods"), key.Name)
+			}
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}}
+	startTestMaster(t, 5*time.Second)
+	addNode(t, "applied-node")
+	startTestAgent(t, "applied-node", t.TempDir(), freeAddr(t), time.Minute, funcs)
+	ns := frameworkWithScheduler(t, "appliedfw")
+	launchOnOffer(t, ns, "appliedfw", "applied-node", b.MakeTask("p", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	time.Sleep(2 * time.Second) // past the cache's lag
+	kubelet(t, pod, corev1.PodRunning, 0)
+	ex := newTestExecutor(t, pod)
+	ex.subscribe(t)
+	ex.next(t, executorapi.EventLaunch)
+	ex.update(t, "p", "TASK_RUNNING", "", "p1")
+	waitState(t, ns, "p", kmv1.TaskRunning)
+}
+
 func TestExecutorPodFailureFailsItsTasks(t *testing.T) {
 	ns, pod, ex := launchOnExecutor(t, "crash-node", "crashfw", "c")
 	ex.update(t, "c", "TASK_RUNNING", "", "r1")

@@ -342,7 +342,7 @@ func (r *taskReconciler) createPod(ctx context.Context, t *kmv1.Task, name strin
 	if err != nil {
 		return err
 	}
-	if err := r.client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := r.client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) && !r.made(ctx, pod) {
 		msg := fmt.Sprintf("creating executor pod %s: %v", name, err)
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
 			return r.report(ctx, t, name, kmv1.TaskFailed, kmv1.ReasonContainerLaunchFailed, msg, "launch")
@@ -354,6 +354,21 @@ func (r *taskReconciler) createPod(ctx context.Context, t *kmv1.Task, name strin
 	r.mu.Unlock()
 	r.log.V(1).Info("executor pod created", "pod", name, "task", client.ObjectKeyFromObject(t))
 	return nil
+}
+
+// made reports whether pod exists in the API server as this agent made
+// it (its name and agentID), though its create failed: an earlier create
+// that timed out was applied, and the retry was refused (a quota now full
+// with that very pod, say). The task is not failed for a pod that runs.
+func (r *taskReconciler) made(ctx context.Context, pod *corev1.Pod) bool {
+	if r.live == nil {
+		return false
+	}
+	var got corev1.Pod
+	if err := r.live.Get(ctx, client.ObjectKeyFromObject(pod), &got); err != nil {
+		return false
+	}
+	return got.Annotations[AnnotationAgentID] == pod.Annotations[AnnotationAgentID] && got.DeletionTimestamp == nil
 }
 
 // observeCommandPod turns a command pod's phase and container state into
