@@ -298,16 +298,7 @@ func TestExecutorAPIRefusesBadInput(t *testing.T) {
 // then its task fails (REASON_EXECUTOR_REREGISTRATION_TIMEOUT) and its pod
 // is removed, instead of the task staying RUNNING for ever.
 func TestExecutorThatNeverResubscribes(t *testing.T) {
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "gone-node")
-	startTestAgent(t, "gone-node", t.TempDir(), freeAddr(t), 3*time.Second, nil)
-	ns := frameworkWithScheduler(t, "gonefw")
-	launchOnOffer(t, ns, "gonefw", "gone-node", b.MakeTask("g", "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ns, pod, ex := launchOnExecutorWithin(t, "gone-node", "gonefw", "g", 3*time.Second)
 	ex.update(t, "g", "TASK_RUNNING", "", "r1")
 	waitState(t, ns, "g", kmv1.TaskRunning)
 	ex.cancel() // the stream ends, and the executor never comes back
@@ -328,17 +319,8 @@ func TestExecutorThatNeverResubscribes(t *testing.T) {
 // again, as its running task does; it did not, and failed at once with the
 // pod and every task on it.
 func TestTaskStagedWhileItsExecutorSubscribesAgain(t *testing.T) {
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "again-node")
 	timeout := 3 * time.Second
-	startTestAgent(t, "again-node", t.TempDir(), freeAddr(t), timeout, nil)
-	ns := frameworkWithScheduler(t, "againfw")
-	launchOnOffer(t, ns, "againfw", "again-node", b.MakeTask("a1", "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ns, pod, ex := launchOnExecutorWithin(t, "again-node", "againfw", "a1", timeout)
 	ex.update(t, "a1", "TASK_RUNNING", "", "r1")
 	waitState(t, ns, "a1", kmv1.TaskRunning)
 	time.Sleep(timeout + time.Second) // the pod is older than the timeout
@@ -370,17 +352,10 @@ func TestTaskIsNotLaunchedAgainOnANewStream(t *testing.T) {
 		}
 		return c.Get(ctx, key, obj, opts...)
 	}}
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "dup-node")
-	startTestAgent(t, "dup-node", t.TempDir(), freeAddr(t), time.Minute, staleGet)
-	ns := frameworkWithScheduler(t, "dupfw")
-	launchOnOffer(t, ns, "dupfw", "dup-node", b.MakeTask("d", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	ns := stageOnExecutor(t, "dup-node", "dupfw", "d", time.Minute, staleGet)
 	staging.Store(waitState(t, ns, "d", kmv1.TaskStaging))
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ex := runExecutor(t, pod)
 	stale.Store(true)
 	ex.update(t, "d", "TASK_RUNNING", "", "r1")
 	waitState(t, ns, "d", kmv1.TaskRunning)
@@ -434,17 +409,10 @@ func TestPodCreateAppliedThoughItTimedOut(t *testing.T) {
 		}
 		return c.Get(ctx, key, obj, opts...)
 	}}
-	startTestMaster(t, 5*time.Second)
-	addNode(t, "applied-node")
-	startTestAgent(t, "applied-node", t.TempDir(), freeAddr(t), time.Minute, funcs)
-	ns := frameworkWithScheduler(t, "appliedfw")
-	launchOnOffer(t, ns, "appliedfw", "applied-node", b.MakeTask("p", "").Resources("cpu", "1").Executor("e", "img").Obj())
+	ns := stageOnExecutor(t, "applied-node", "appliedfw", "p", time.Minute, funcs)
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
 	time.Sleep(2 * time.Second) // past the cache's lag
-	kubelet(t, pod, corev1.PodRunning, 0)
-	ex := newTestExecutor(t, pod)
-	ex.subscribe(t)
-	ex.next(t, executorapi.EventLaunch)
+	ex := runExecutor(t, pod)
 	ex.update(t, "p", "TASK_RUNNING", "", "p1")
 	waitState(t, ns, "p", kmv1.TaskRunning)
 }
@@ -654,16 +622,41 @@ func TestExecutorWithoutTasksRetiresWhenItsFrameworkEnds(t *testing.T) {
 // the task's LAUNCH read.
 func launchOnExecutor(t *testing.T, node, fw, task string) (string, *corev1.Pod, *testExecutor) {
 	t.Helper()
-	startTestMaster(t, 5*time.Second)
-	addNode(t, node)
-	startTestAgent(t, node, t.TempDir(), freeAddr(t), time.Minute, nil)
-	ns := frameworkWithScheduler(t, fw)
-	launchOnOffer(t, ns, fw, node, b.MakeTask(task, "").Resources("cpu", "1").Executor("e", "img").Obj())
-	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	return launchOnExecutorWithin(t, node, fw, task, time.Minute)
+}
+
+// runExecutor runs the executor of pod (as its kubelet, then as the
+// executor, subscribed) and waits for its first LAUNCH.
+func runExecutor(t *testing.T, pod *corev1.Pod) *testExecutor {
+	t.Helper()
 	kubelet(t, pod, corev1.PodRunning, 0)
 	ex := newTestExecutor(t, pod)
 	ex.subscribe(t)
 	ex.next(t, executorapi.EventLaunch)
+	return ex
+}
+
+// stageOnExecutor starts a master and node's agent (with
+// --executor-registration-timeout regTimeout, its client wrapped by funcs
+// when set), and launches task of fw on the custom executor e there. It
+// returns fw's namespace.
+func stageOnExecutor(t *testing.T, node, fw, task string, regTimeout time.Duration, funcs *interceptor.Funcs) string {
+	t.Helper()
+	startTestMaster(t, 5*time.Second)
+	addNode(t, node)
+	startTestAgent(t, node, t.TempDir(), freeAddr(t), regTimeout, funcs)
+	ns := frameworkWithScheduler(t, fw)
+	launchOnOffer(t, ns, fw, node, b.MakeTask(task, "").Resources("cpu", "1").Executor("e", "img").Obj())
+	return ns
+}
+
+// launchOnExecutorWithin is launchOnExecutor with an agent whose
+// --executor-registration-timeout is regTimeout.
+func launchOnExecutorWithin(t *testing.T, node, fw, task string, regTimeout time.Duration) (string, *corev1.Pod, *testExecutor) {
+	t.Helper()
+	ns := stageOnExecutor(t, node, fw, task, regTimeout, nil)
+	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
+	ex := runExecutor(t, pod)
 	return ns, pod, ex
 }
 
@@ -701,10 +694,7 @@ func TestExecutorShutdownWhenAsked(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // a pod's creation time is in whole seconds
 	launchOnOffer(t, ns, "sdfw", "sd-node", b.MakeTask("sd-2", "").Resources("cpu", "1").Executor("e", "img").Obj())
 	next := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
-	kubelet(t, next, corev1.PodRunning, 0)
-	ex2 := newTestExecutor(t, next)
-	ex2.subscribe(t)
-	ex2.next(t, executorapi.EventLaunch)
+	ex2 := runExecutor(t, next)
 	// Idle again: only a shutdown asked after this pod began would end it.
 	ex2.update(t, "sd-2", "TASK_FINISHED", "", "sd-2-1")
 	waitState(t, ns, "sd-2", kmv1.TaskFinished)

@@ -218,14 +218,19 @@ func TestRegistrarWritesAgentAndLease(t *testing.T) {
 
 // staleLeases answers Gets of Leases with the copy it holds, as a cache
 // that has not caught up with the agent's own last renewal would.
-type staleLeases struct {
+// staleCache is a client whose cache shows obj, once set, for every
+// object of its type.
+type staleCache[T any, PT interface {
+	*T
+	client.Object
+}] struct {
 	client.Client
-	lease *coordinationv1.Lease
+	obj PT
 }
 
-func (s *staleLeases) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if l, ok := obj.(*coordinationv1.Lease); ok && s.lease != nil {
-		s.lease.DeepCopyInto(l)
+func (s *staleCache[T, PT]) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if o, ok := obj.(PT); ok && s.obj != nil {
+		*o = *s.obj.DeepCopyObject().(PT)
 		return nil
 	}
 	return s.Client.Get(ctx, key, obj, opts...)
@@ -238,7 +243,7 @@ func TestHeartbeatFromALaggingCacheRenews(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	stale := &staleLeases{Client: c}
+	stale := &staleCache[coordinationv1.Lease, *coordinationv1.Lease]{Client: c}
 	r := &agent.Registrar{Client: stale, Clock: clk, NodeName: "lagging-node", Endpoint: "127.0.0.3:5051",
 		LeaseNamespace: "kubemesos-system", Interval: 5 * time.Second, LeaseDuration: 15 * time.Second}
 	key := types.NamespacedName{Namespace: "kubemesos-system", Name: kmv1.AgentLeaseName("lagging-node")}
@@ -254,7 +259,7 @@ func TestHeartbeatFromALaggingCacheRenews(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The cache still shows the Lease as first created, two renewals ago.
-	stale.lease = &first
+	stale.obj = &first
 	clk.Step(5 * time.Second)
 	if err := r.Heartbeat(ctx); err != nil {
 		t.Fatalf("a renewal read from a lagging cache: %v", err)
@@ -266,20 +271,6 @@ func TestHeartbeatFromALaggingCacheRenews(t *testing.T) {
 	if !now.Spec.RenewTime.Time.Equal(clk.Now()) {
 		t.Errorf("renewTime %v, want %v", now.Spec.RenewTime.Time, clk.Now())
 	}
-}
-
-// staleAgent is a client whose cache shows agent, once set, for the Agent.
-type staleAgent struct {
-	client.Client
-	agent *kmv1.Agent
-}
-
-func (s *staleAgent) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if a, ok := obj.(*kmv1.Agent); ok && s.agent != nil {
-		s.agent.DeepCopyInto(a)
-		return nil
-	}
-	return s.Client.Get(ctx, key, obj, opts...)
 }
 
 // TestAgentSpecFromALaggingCache: the node's resources shrink and come
@@ -298,7 +289,7 @@ func TestAgentSpecFromALaggingCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	inprocess.ReadyNode(t, c, node)
-	stale := &staleAgent{Client: c}
+	stale := &staleCache[kmv1.Agent, *kmv1.Agent]{Client: c}
 	r := &agent.Registrar{Client: stale, Clock: clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		NodeName: "lag-agent-node", Endpoint: "127.0.0.4:5051", LeaseNamespace: "kubemesos-system", Interval: 5 * time.Second, LeaseDuration: 15 * time.Second}
 	cpu := func() string {
@@ -317,7 +308,7 @@ func TestAgentSpecFromALaggingCache(t *testing.T) {
 	if err := c.Get(ctx, types.NamespacedName{Name: "lag-agent-node"}, &first); err != nil {
 		t.Fatal(err)
 	}
-	stale.agent = &first // the cache shows this from now on
+	stale.obj = &first // the cache shows this from now on
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "lag-other", Namespace: "default"},
 		Spec: corev1.PodSpec{NodeName: "lag-agent-node", Containers: []corev1.Container{{Name: "c", Image: "busybox",
