@@ -168,16 +168,6 @@ func (d *dispatcher) launchedBefore(t *kmv1.Task) bool {
 	return rec != nil && rec.before[t.UID] && !rec.launched[t.UID]
 }
 
-// hold records t as launched on its executor's subscription gen without
-// sending it: it reached the executor on an earlier one.
-func (d *dispatcher) hold(k ExecutorKey, gen uint64, t *kmv1.Task) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if rec := d.record(k, gen); rec != nil && rec.begun {
-		rec.launched[t.UID] = true
-	}
-}
-
 // launched reports whether t's executor was given t on its latest
 // subscription (the current one, or the last that ended).
 func (d *dispatcher) launched(t *kmv1.Task) bool {

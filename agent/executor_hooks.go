@@ -97,7 +97,7 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 		// A task the executor holds, or that reached it on an earlier
 		// stream though the cache shows it staging, is not launched on
 		// this one, by this hook or by the task reconciler.
-		if held[t.Name] || t.Status.State == kmv1.TaskStaging && h.ranAlready(ctx, t) {
+		if held[t.Name] || t.Status.State == kmv1.TaskStaging && ranAlready(ctx, h.updates, h.live, t) {
 			known = append(known, t.UID)
 		}
 	}
@@ -123,13 +123,8 @@ func (h *executorHooks) Subscribed(ctx context.Context, k ExecutorKey, s *execut
 // server holds one the cache does not show yet (the executor may have been
 // acknowledged and subscribed again within that moment). Such a task is
 // not launched again. When the API server cannot be read, it is launched,
-// as before it could be.
-func (h *executorHooks) ranAlready(ctx context.Context, t *kmv1.Task) bool {
-	return ranAlready(ctx, h.updates, h.live, t)
-}
-
-// ranAlready is executorHooks.ranAlready, with its status updates and its
-// reader of the API server (nil: none).
+// as before it could be. updates are the agent's status updates, live
+// its reader of the API server (nil: none).
 func ranAlready(ctx context.Context, updates *StatusUpdates, live client.Reader, t *kmv1.Task) bool {
 	key := client.ObjectKeyFromObject(t)
 	if len(updates.Pending(key)) > 0 {

@@ -58,7 +58,7 @@ func TestRanAlready(t *testing.T) {
 			if !tc.noLive {
 				h.live = client.Reader(b.Build())
 			}
-			if got := h.ranAlready(ctx, staged); got != tc.already {
+			if got := ranAlready(ctx, h.updates, h.live, staged); got != tc.already {
 				t.Errorf("ranAlready = %v, want %v", got, tc.already)
 			}
 		})

@@ -110,8 +110,9 @@ func (r *taskReconciler) launch(ctx context.Context, t *kmv1.Task) (ctrl.Result,
 	gen, mesos, subscribed := r.server.MesosSubscription(k)
 	if subscribed && r.dispatch.launchedBefore(t) && ranAlready(ctx, r.updates, r.live, t) {
 		// It reached the executor on its previous stream, and the cache
-		// does not show so yet: it is not launched on this one.
-		r.dispatch.hold(k, gen, t)
+		// does not show so yet: it is recorded as launched on this one,
+		// not sent.
+		r.dispatch.claim(k, gen, t.UID, launches)
 		return ctrl.Result{}, nil
 	}
 	if !subscribed || !mesos || r.dispatch.launched(t) {

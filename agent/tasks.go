@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -61,13 +61,13 @@ type taskReconciler struct {
 	started time.Time
 	// live reads the API server past the cache (nil: not at all).
 	live client.Reader
-
-	mu      sync.Mutex
-	created map[string]time.Time // pods created, by name, until the cache shows them
 	// ended holds the tasks (by UID) this agent ended lately, so that a
 	// cache that does not show their terminal state yet, once the
 	// update has left the queue, does not make a pod for them again.
 	ended *utilcache.LRUExpireCache
+
+	mu      sync.Mutex
+	created map[string]time.Time // pods created, by name, until the cache shows them
 }
 
 // endedGrace is how long the agent remembers that it ended a task, and

@@ -107,14 +107,11 @@ func (a *admissionController) admit(ctx context.Context, req ctrl.Request) (ctrl
 		s.StagingTime = &now
 	})
 	switch {
-	case ok || err != nil && isUnclear(err):
-		// Written, or perhaps: the reservation waits for the informer,
-		// for schedcache.Grace from now.
-		m.sched.Wrote(task.UID)
-	case apierrors.IsConflict(err) && m.stagedSince(ctx, &task):
-		// The task changed since it was read: an earlier write of this
-		// reservation's, unclear and taken as not applied, was applied
-		// after all. What it took stays taken.
+	case ok || err != nil && isUnclear(err) || apierrors.IsConflict(err) && m.stagedSince(ctx, &task):
+		// Written, or perhaps (unclear), or the conflict of a task that
+		// has a state now (an earlier write of this reservation's, taken
+		// as not applied, was applied after all): the reservation waits
+		// for the informer, for schedcache.Grace from now.
 		m.sched.Wrote(task.UID)
 	default:
 		// Not written: the offers get back what the task took.

@@ -190,12 +190,7 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 		}
 		seen[id] = true
 		key := types.NamespacedName{Namespace: t.Namespace, Name: id}
-		o := c.offers[key]
-		if o == nil {
-			if m := c.made[key]; m != nil {
-				o = &m.offer
-			}
-		}
+		o := c.outstanding(key)
 		if _, gone := c.deleting[key]; gone || o == nil || o.obj.DeletionTimestamp != nil {
 			return dropped("offer %s no longer exists: it was used by other tasks, declined or rescinded; launch on a current offer", id)
 		}
@@ -281,6 +276,19 @@ func (c *Cache) Wrote(uid types.UID) {
 	}
 }
 
+// outstanding returns offer key as the informer shows it, or as this
+// master committed it for creation; nil when it is neither. The caller
+// holds the lock.
+func (c *Cache) outstanding(key types.NamespacedName) *offer {
+	if o := c.offers[key]; o != nil {
+		return o
+	}
+	if m := c.made[key]; m != nil {
+		return &m.offer
+	}
+	return nil
+}
+
 // Forget undoes the reservation of a task whose TASK_STAGING was not
 // written: its offers (and its agent, if its grace has not ended) get back
 // what it took.
@@ -345,7 +353,7 @@ func (c *Cache) Commit(gen uint64, remove []types.NamespacedName, make []*kmv1.O
 	for _, k := range remove {
 		// An offer that went since the snapshot (declined) is not
 		// deleted: nothing would take its key out of deleting.
-		if _, shown := c.offers[k]; shown || c.made[k] != nil {
+		if c.outstanding(k) != nil {
 			c.deleting[k] = time.Time{}
 		}
 	}
@@ -365,7 +373,7 @@ func (c *Cache) BeginDelete(key types.NamespacedName) bool {
 	if _, ok := c.deleting[key]; ok {
 		return false
 	}
-	if _, shown := c.offers[key]; !shown && c.made[key] == nil {
+	if c.outstanding(key) == nil {
 		return false
 	}
 	c.deleting[key] = time.Time{}
