@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,10 +29,24 @@ import (
 // launchWriters bounds the Task creates of one LaunchTasks call in flight.
 const launchWriters = 16
 
-// LaunchTasks creates the tasks on the offers, several at a time.
+// LaunchTasks creates the tasks on the offers, several at a time. With no
+// tasks it declines the offers, as Mesos's launchTasks does. A task ID that
+// another launch took already is an error for that task: a Task of that
+// name exists on other offers.
 func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 	if len(offerIDs) == 0 {
 		return errors.New("LaunchTasks needs at least one offer")
+	}
+	if !d.isActive() {
+		return ErrNotActive
+	}
+	if len(tasks) == 0 {
+		for _, id := range offerIDs {
+			if err := d.DeclineOffer(id, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var first kmv1.Offer
 	if err := d.cache.Get(d.ctx, types.NamespacedName{Namespace: d.cfg.Namespace, Name: offerIDs[0]}, &first); err != nil {
@@ -45,6 +60,7 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 	d.mu.Unlock()
 	var mu sync.Mutex
 	failed := map[string]error{}
+	taken := 0 // tasks refused because their ID names another launch's Task
 	tried := make([]bool, len(tasks))
 	// The creates are independent objects: up to launchWriters at a time,
 	// so that one call's many tasks do not wait on each other's round trip.
@@ -65,14 +81,31 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 		if fw.UID != "" {
 			t.OwnerReferences = []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID}}
 		}
-		// Launching is idempotent: a task that exists was launched before,
-		// for example by the instance this one took over from.
-		if err := d.c.Create(d.ctx, t); err != nil && !apierrors.IsAlreadyExists(err) {
+		// Launching is idempotent: a Task that exists on these offers was
+		// launched before, by a create that timed out but was stored, or
+		// by the instance this one took over from.
+		err := d.c.Create(d.ctx, t)
+		if apierrors.IsAlreadyExists(err) {
+			err = d.launchedBefore(t)
+			if errors.Is(err, errTaskIDTaken) {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		}
+		if err != nil {
 			mu.Lock()
 			failed[ti.TaskID] = err
 			mu.Unlock()
 		}
 	})
+	if taken == len(tasks) {
+		// Nothing was launched on the offers: they go back at once
+		// rather than wait out the master's offer timeout.
+		for _, id := range offerIDs {
+			_ = d.DeclineOffer(id, nil)
+		}
+	}
 	for i, ok := range tried {
 		if !ok { // the driver stopped before this one's turn
 			failed[tasks[i].TaskID] = fmt.Errorf("not created: %w", context.Cause(d.ctx))
@@ -80,6 +113,23 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 	}
 	if len(failed) > 0 {
 		return &LaunchError{Failed: failed}
+	}
+	return nil
+}
+
+// errTaskIDTaken says that a Task of the same ID exists on other offers.
+var errTaskIDTaken = errors.New("task ID taken")
+
+// launchedBefore checks a Task that exists already against the one to
+// create: the same offers mean the same launch.
+func (d *Driver) launchedBefore(t *kmv1.Task) error {
+	var got kmv1.Task
+	if err := d.c.Get(d.ctx, client.ObjectKeyFromObject(t), &got); err != nil {
+		return fmt.Errorf("task %s exists, and reading it failed: %w", t.Name, err)
+	}
+	if !slices.Equal(got.Spec.OfferIDs, t.Spec.OfferIDs) {
+		return fmt.Errorf("%w: a Task named %s exists, launched on offers %v (state %q): task IDs are unique within a framework's namespace",
+			errTaskIDTaken, t.Name, got.Spec.OfferIDs, got.Status.State)
 	}
 	return nil
 }
@@ -102,6 +152,9 @@ func (e *LaunchError) Error() string {
 // DeclineOffer deletes the offer; the master filters that agent for the
 // framework's refuseSeconds, or filters.RefuseSeconds.
 func (d *Driver) DeclineOffer(offerID string, filters *Filters) error {
+	if !d.isActive() {
+		return ErrNotActive
+	}
 	d.mu.Lock()
 	d.usedOffers[offerID] = true
 	d.mu.Unlock()
@@ -123,6 +176,9 @@ func (d *Driver) DeclineOffer(offerID string, filters *Filters) error {
 
 // KillTask sets the task's spec.kill.
 func (d *Driver) KillTask(taskID string) error {
+	if !d.isActive() {
+		return ErrNotActive
+	}
 	t := &kmv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: taskID}}
 	killed := t.DeepCopy()
 	killed.Spec.Kill = true
@@ -138,6 +194,9 @@ func (d *Driver) KillTask(taskID string) error {
 // previous call (SuppressOffers, then at once ReviveOffers), and false, an
 // omitempty field, cannot appear in a diff against a blank Framework.
 func (d *Driver) setSuppress(v bool) error {
+	if !d.isActive() {
+		return ErrNotActive
+	}
 	fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}}
 	patch := fmt.Appendf(nil, `{"spec":{"suppressOffers":%t}}`, v)
 	if err := d.c.Patch(d.ctx, fw, client.RawPatch(types.MergePatchType, patch)); err != nil {
@@ -152,21 +211,29 @@ func (d *Driver) ReviveOffers() error { return d.setSuppress(false) }
 // SuppressOffers sets spec.suppressOffers.
 func (d *Driver) SuppressOffers() error { return d.setSuppress(true) }
 
-// ReconcileTasks re-delivers the current state of tasks.
+// ReconcileTasks delivers the current state of tasks through StatusUpdate
+// (REASON_RECONCILIATION): of those named, or of every task of the
+// framework when none are. Each answer is the task's state when its turn
+// among the callbacks comes, so it is never older than an update delivered
+// before it; a task named that does not exist is TASK_LOST. It returns at
+// once, also from inside a callback.
 func (d *Driver) ReconcileTasks(taskIDs []string) error {
-	var tasks kmv1.TaskList
-	if err := d.cache.List(d.ctx, &tasks); err != nil {
-		return err
+	if !d.isActive() {
+		return ErrNotActive
 	}
-	want := map[string]bool{}
-	for _, id := range taskIDs {
-		want[id] = true
-	}
-	sort.Slice(tasks.Items, func(i, j int) bool { return tasks.Items[i].Name < tasks.Items[j].Name })
-	for i := range tasks.Items {
-		if len(want) == 0 || want[tasks.Items[i].Name] {
-			d.taskChanged(&tasks.Items[i], true)
+	explicit := len(taskIDs) > 0
+	if !explicit {
+		var tasks kmv1.TaskList
+		if err := d.cache.List(d.ctx, &tasks); err != nil {
+			return fmt.Errorf("reconciling tasks: %w", err)
 		}
+		for i := range tasks.Items {
+			taskIDs = append(taskIDs, tasks.Items[i].Name)
+		}
+		sort.Strings(taskIDs)
+	}
+	for _, id := range taskIDs {
+		d.call(func() { d.reconcile(id, explicit) })
 	}
 	return nil
 }
@@ -174,6 +241,9 @@ func (d *Driver) ReconcileTasks(taskIDs []string) error {
 // finishFramework writes the scheduler's verdict: result and the
 // Succeeded condition, which the master turns into Completed or Failed.
 func (d *Driver) finishFramework(succeeded bool, result, message string) error {
+	if !d.isActive() {
+		return ErrNotActive
+	}
 	key := types.NamespacedName{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var fw kmv1.Framework

@@ -68,8 +68,11 @@ type Driver struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	calls  chan func()
+	calls  *callQueue
 	stop   *stopper.Stopper
+	// final is the last callback, run once the driver has stopped:
+	// Disconnected after the Lease is lost, or Error.
+	final func()
 
 	// Framework messages: those from executors, and this instance's own
 	// sequence as a sender.
@@ -80,13 +83,16 @@ type Driver struct {
 	sendMu      sync.Mutex
 	sent        uint64
 
-	mu          sync.Mutex
-	active      bool
-	registered  bool
-	fw          *kmv1.Framework
-	seenOffers  map[string]bool // delivered to the scheduler
-	usedOffers  map[string]bool // launched on or declined
-	lastState   map[string]kmv1.TaskState
+	mu         sync.Mutex
+	active     bool
+	registered bool
+	fw         *kmv1.Framework
+	seenOffers map[string]bool       // delivered to the scheduler
+	usedOffers map[string]bool       // launched on or declined
+	lastState  map[string]seenStatus // the last status queued for each task
+	// delivered is each task's furthest state delivered to the scheduler
+	// (its Rank()+1); only the dispatcher reads and writes it.
+	delivered   map[string]int
 	lostAgents  map[string]bool
 	agentNodes  map[string]string // agentID -> node, from tasks and offers
 	pendingOffs []kmv1.Offer
@@ -137,9 +143,9 @@ func NewDriver(sched Scheduler, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
-	return &Driver{sched: sched, cfg: cfg, c: c, cs: cs, cache: ca, calls: make(chan func(), 1024), stop: stopper.New(),
+	return &Driver{sched: sched, cfg: cfg, c: c, cs: cs, cache: ca, calls: newCallQueue(), stop: stopper.New(),
 		inbox: newInbox(), deleter: messages.NewDeleter(c, cfg.Log.WithName("messages")), sender: messages.NewSender(),
-		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]kmv1.TaskState{}, lostAgents: map[string]bool{},
+		seenOffers: map[string]bool{}, usedOffers: map[string]bool{}, lastState: map[string]seenStatus{}, delivered: map[string]int{}, lostAgents: map[string]bool{},
 		agentNodes: map[string]string{}}, nil
 }
 
@@ -152,6 +158,13 @@ func (d *Driver) isActive() bool {
 	defer d.mu.Unlock()
 	return d.active
 }
+
+// ErrNotActive is what a call returns when this driver is not the
+// framework's active scheduler: a standby, an instance that lost the Lease,
+// or a stopped driver. The call was not made, as a Mesos driver drops the
+// calls of a framework that is not registered: only the instance that holds
+// the Lease acts for the framework.
+var ErrNotActive = errors.New("this driver is not the framework's active scheduler (a standby, or it lost the scheduler Lease or stopped): call not made")
 
 // Start claims the Framework, starts the informers and campaigns for the
 // scheduler Lease.
@@ -172,13 +185,19 @@ func (d *Driver) Start() error {
 	return nil
 }
 
-// Stop stops the driver and releases the Lease.
+// Stop stops the driver and releases the Lease. Without failover an active
+// instance completes the framework first; a standby only stops, leaving the
+// framework to the instance that holds the Lease.
 func (d *Driver) Stop(failover bool) error {
-	if !failover {
+	if !failover && d.isActive() {
 		if err := d.Complete(d.Framework().Status.Result); err != nil {
 			return err
 		}
 	}
+	// The scheduler stopped the driver: no Disconnected follows.
+	d.mu.Lock()
+	d.active = false
+	d.mu.Unlock()
 	d.finish(nil)
 	return nil
 }
@@ -205,13 +224,25 @@ func (d *Driver) Run() error {
 }
 
 // finish stops the driver; the first reason given is the one Join returns.
+// Its requests end first, so that an instance that lost the Lease writes
+// nothing more, even from a callback that is still running.
 func (d *Driver) finish(err error) {
-	d.stop.Stop(err)
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.cancel != nil {
 		d.cancel()
 	}
+	d.mu.Unlock()
+	d.stop.Stop(err)
+}
+
+// stopWith stops the driver and runs last as its final callback, once the
+// callback running (if any) has returned; the callbacks still queued are
+// dropped.
+func (d *Driver) stopWith(err error, last func()) {
+	d.mu.Lock()
+	d.final = last
+	d.mu.Unlock()
+	d.finish(err)
 }
 
 // Framework returns the Framework as last seen.

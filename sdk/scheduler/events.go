@@ -3,9 +3,13 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,12 +38,12 @@ func (d *Driver) watch(ctx context.Context) error {
 			AddFunc: func(o any) {
 				t := o.(*kmv1.Task)
 				d.learnAgent(t.Status.AgentID, t.Status.NodeName)
-				d.taskChanged(t, false)
+				d.taskChanged(t)
 			},
 			UpdateFunc: func(_, o any) {
 				t := o.(*kmv1.Task)
 				d.learnAgent(t.Status.AgentID, t.Status.NodeName)
-				d.taskChanged(t, false)
+				d.taskChanged(t)
 			},
 		}},
 		{&kmv1.Framework{}, toolscache.ResourceEventHandlerFuncs{
@@ -123,29 +127,49 @@ func (d *Driver) offerDeleted(obj any) {
 	}
 }
 
-// taskChanged reports a task's new state once.
-func (d *Driver) taskChanged(t *kmv1.Task, force bool) {
+// seenStatus is what a task's StatusUpdate says, for telling a new update
+// from a write that changed nothing the scheduler sees.
+type seenStatus struct {
+	state                  kmv1.TaskState
+	reason                 kmv1.TaskReason
+	message, data, healthy string
+}
+
+func seenOf(t *kmv1.Task) seenStatus {
+	s := seenStatus{state: t.Status.State, reason: t.Status.Reason, message: t.Status.Message, data: t.Status.Data}
+	if t.Status.Healthy != nil {
+		s.healthy = strconv.FormatBool(*t.Status.Healthy)
+	}
+	return s
+}
+
+func statusOf(t *kmv1.Task) TaskStatus {
+	return TaskStatus{TaskID: t.Name, State: t.Status.State, Reason: t.Status.Reason, Source: t.Status.Source, Message: t.Status.Message,
+		Data: t.Status.Data, AgentID: t.Status.AgentID, ExecutorID: t.Status.ExecutorID, Healthy: t.Status.Healthy}
+}
+
+// taskChanged reports each new status of a task once: a new state, or the
+// same state with a new reason, message, data or health (an executor's
+// health checks and progress), as Mesos delivers every update.
+func (d *Driver) taskChanged(t *kmv1.Task) {
 	if !d.isActive() || t.Status.State == "" {
 		return
 	}
+	seen := seenOf(t)
 	d.mu.Lock()
 	prev := d.lastState[t.Name]
-	if prev == t.Status.State && !force {
+	if prev == seen {
 		d.mu.Unlock()
 		return
 	}
-	d.lastState[t.Name] = t.Status.State
+	d.lastState[t.Name] = seen
 	d.mu.Unlock()
-	st := TaskStatus{TaskID: t.Name, State: t.Status.State, Reason: t.Status.Reason, Source: t.Status.Source, Message: t.Status.Message,
-		Data: t.Status.Data, AgentID: t.Status.AgentID, ExecutorID: t.Status.ExecutorID, Healthy: t.Status.Healthy}
-	if force {
-		st.Reason = kmv1.ReasonReconciliation
-	}
-	d.call(func() { d.sched.StatusUpdate(d, st) })
+	st := statusOf(t)
+	d.call(func() { d.deliver(st) })
 	switch {
-	case t.Status.Reason == kmv1.ReasonExecutorTerminated && t.Spec.Executor != nil && prev != t.Status.State:
+	case t.Status.Reason == kmv1.ReasonExecutorTerminated && t.Spec.Executor != nil && prev.state != t.Status.State:
 		d.call(func() { d.sched.ExecutorLost(d, t.Status.ExecutorID, t.Status.AgentID, 1) })
-	case t.Status.Reason == kmv1.ReasonAgentRemoved && prev != t.Status.State:
+	case t.Status.Reason == kmv1.ReasonAgentRemoved && prev.state != t.Status.State:
 		d.mu.Lock()
 		first := !d.lostAgents[t.Status.AgentID]
 		d.lostAgents[t.Status.AgentID] = true
@@ -156,22 +180,103 @@ func (d *Driver) taskChanged(t *kmv1.Task, force bool) {
 	}
 }
 
-// call queues a callback; callbacks run one at a time.
-func (d *Driver) call(fn func()) {
+// deliver calls StatusUpdate, on the dispatcher, unless the scheduler was
+// already given a later state of the task: an update queued before a
+// reconciliation that answered with a newer state, say, never takes the
+// task back.
+func (d *Driver) deliver(st TaskStatus) {
+	r := st.State.Rank() + 1 // 0 for a task not yet delivered
+	if r < d.delivered[st.TaskID] {
+		return
+	}
+	d.delivered[st.TaskID] = r
+	d.sched.StatusUpdate(d, st)
+}
+
+// reconcile answers a reconciliation of one task on the dispatcher, with
+// its state as the cache holds it at that moment. A task named explicitly
+// that the API server does not hold either is TASK_LOST, as Mesos answers
+// for a task it does not know.
+func (d *Driver) reconcile(taskID string, explicit bool) {
+	var t kmv1.Task
+	key := types.NamespacedName{Namespace: d.cfg.Namespace, Name: taskID}
+	err := d.cache.Get(d.ctx, key, &t)
+	if apierrors.IsNotFound(err) && explicit {
+		// The cache may lag a task just created: ask the API server.
+		err = d.c.Get(d.ctx, key, &t)
+		if apierrors.IsNotFound(err) {
+			d.deliver(TaskStatus{TaskID: taskID, State: kmv1.TaskLost, Reason: kmv1.ReasonReconciliation, Source: kmv1.SourceMaster,
+				Message: "the framework has no task " + taskID + " (never created, or deleted once it ended)"})
+			return
+		}
+	}
+	if err != nil || t.Status.State == "" || t.Spec.Framework != kmv1.ObjectName(d.cfg.Framework) {
+		return
+	}
+	st := statusOf(&t)
+	st.Reason = kmv1.ReasonReconciliation
+	d.deliver(st)
+}
+
+// callQueue holds the callbacks to run, in order. Adding one never blocks,
+// so that neither an informer handler nor a callback that calls the driver
+// (ReconcileTasks inside Registered, say) waits on the callback running,
+// and the Lease's loss stops the driver at once.
+type callQueue struct {
+	mu    sync.Mutex
+	fns   []func()
+	ready chan struct{} // holds a token while fns may be non-empty
+}
+
+func newCallQueue() *callQueue { return &callQueue{ready: make(chan struct{}, 1)} }
+
+func (q *callQueue) push(fn func()) {
+	q.mu.Lock()
+	q.fns = append(q.fns, fn)
+	q.mu.Unlock()
 	select {
-	case d.calls <- fn:
-	case <-d.stop.Done():
+	case q.ready <- struct{}{}:
+	default:
 	}
 }
 
-// dispatch runs the callbacks one at a time.
+func (q *callQueue) pop() func() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.fns) == 0 {
+		return nil
+	}
+	fn := q.fns[0]
+	q.fns[0] = nil
+	q.fns = q.fns[1:]
+	return fn
+}
+
+// call queues a callback; callbacks run one at a time, in the order queued.
+func (d *Driver) call(fn func()) { d.calls.push(fn) }
+
+// dispatch runs the callbacks one at a time. Once the driver stops it runs
+// the final callback, if any, and no other.
 func (d *Driver) dispatch() {
 	for {
 		select {
-		case fn := <-d.calls:
-			fn()
 		case <-d.stop.Done():
+			d.mu.Lock()
+			last := d.final
+			d.mu.Unlock()
+			if last != nil {
+				last()
+			}
 			return
+		default:
+		}
+		if fn := d.calls.pop(); fn != nil {
+			fn()
+			continue
+		}
+		select {
+		case <-d.calls.ready:
+		case <-d.stop.Done():
 		}
 	}
 }

@@ -59,10 +59,11 @@ func (d *Driver) campaign() {
 				wasActive := d.active
 				d.active = false
 				d.mu.Unlock()
+				var last func()
 				if wasActive {
-					d.call(func() { d.sched.Disconnected(d) })
+					last = func() { d.sched.Disconnected(d) }
 				}
-				d.finish(errors.New("lost the scheduler Lease"))
+				d.stopWith(errors.New("lost the scheduler Lease"), last)
 			},
 		},
 	})
@@ -110,7 +111,18 @@ func (d *Driver) lead(ctx context.Context) {
 	var fw kmv1.Framework
 	key := types.NamespacedName{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}
 	for ctx.Err() == nil {
-		if err := d.cache.Get(ctx, key, &fw); err == nil && fw.Status.FrameworkID != "" {
+		err := d.cache.Get(ctx, key, &fw)
+		if apierrors.IsNotFound(err) {
+			// The cache has synced: ask the API server before giving up.
+			err = d.c.Get(ctx, key, &fw)
+		}
+		if gone := removed(&fw, err); gone != "" {
+			msg := fmt.Sprintf("framework %s has been removed (%s): start it again under a new name, or delete it and create it anew", key, gone)
+			d.log().Info("not registering", "framework", key, "reason", gone)
+			d.stopWith(errors.New(msg), func() { d.sched.Error(d, msg) })
+			return
+		}
+		if err == nil && fw.Status.FrameworkID != "" {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -144,4 +156,21 @@ func (d *Driver) lead(ctx context.Context) {
 		d.deliverMessages(true)
 	}
 	<-ctx.Done()
+}
+
+// removed says why a Framework can no longer have a scheduler, or "": it
+// was deleted, is being deleted, or has ended (Completed or Failed). Mesos
+// answers a framework removed so with an error, never a registration.
+func removed(fw *kmv1.Framework, err error) string {
+	switch {
+	case apierrors.IsNotFound(err):
+		return "deleted"
+	case err != nil:
+		return ""
+	case fw.DeletionTimestamp != nil:
+		return "being deleted"
+	case fw.Status.Phase == kmv1.FrameworkCompleted || fw.Status.Phase == kmv1.FrameworkFailed:
+		return "phase " + string(fw.Status.Phase)
+	}
+	return ""
 }

@@ -172,6 +172,9 @@ func (d *Driver) SendFrameworkMessage(executorID, agentID, data string) error {
 	if executorID == "" {
 		return errors.New("sending a framework message: no executor named")
 	}
+	if !d.isActive() {
+		return ErrNotActive
+	}
 	if err := executorapi.ValidateMessageData(data); err != nil {
 		return fmt.Errorf("sending a framework message to executor %s: %w", executorID, err)
 	}

@@ -82,15 +82,19 @@ type TaskInfo struct {
 	Labels map[string]string
 }
 
-// SchedulerDriver is what a Scheduler calls, as in Mesos.
+// SchedulerDriver is what a Scheduler calls, as in Mesos. Only the active
+// instance acts for the framework: its calls, from LaunchTasks to Fail,
+// return ErrNotActive from a standby, an instance that lost its Lease, or a
+// stopped driver, and write nothing.
 type SchedulerDriver interface {
 	// Start starts the driver: it claims the Framework and campaigns for
 	// the scheduler Lease.
 	Start() error
 	// Stop stops the driver and releases the Lease. Without failover the
-	// framework is done: the master marks it Completed and kills its
-	// tasks. With failover its tasks keep running for failoverTimeoutSeconds,
-	// waiting for another instance.
+	// active instance is done with the framework: the master marks it
+	// Completed and kills its tasks; a standby only stops. With failover
+	// its tasks keep running for failoverTimeoutSeconds, waiting for
+	// another instance.
 	Stop(failover bool) error
 	// Abort stops the driver at once, as a crash would: the Lease is not
 	// released.
@@ -99,7 +103,9 @@ type SchedulerDriver interface {
 	Join() error
 	// Run is Start then Join.
 	Run() error
-	// LaunchTasks launches tasks on offers (one agent).
+	// LaunchTasks launches tasks on offers (one agent); with no tasks it
+	// declines the offers. A task ID that exists on other offers is
+	// refused for that task.
 	LaunchTasks(offerIDs []string, tasks []TaskInfo) error
 	// DeclineOffer declines an offer.
 	DeclineOffer(offerID string, filters *Filters) error
@@ -110,7 +116,9 @@ type SchedulerDriver interface {
 	// SuppressOffers stops offers until ReviveOffers.
 	SuppressOffers() error
 	// ReconcileTasks asks for the current state of the tasks (all of the
-	// framework's when none are named), delivered through StatusUpdate.
+	// framework's when none are named), delivered through StatusUpdate
+	// with REASON_RECONCILIATION; a task named that does not exist is
+	// TASK_LOST. It may be called from a callback.
 	ReconcileTasks(taskIDs []string) error
 	// SendFrameworkMessage sends data to an executor on an agent.
 	SendFrameworkMessage(executorID, agentID, data string) error
