@@ -68,7 +68,9 @@ type Executor interface {
 	FrameworkMessage(d ExecutorDriver, data string)
 	// Shutdown asks the executor to end all its tasks; the driver stops.
 	Shutdown(d ExecutorDriver)
-	// Error reports an error from the agent.
+	// Error reports an error from the agent: a refused subscription, or an
+	// update or message that the agent refused after it had been held
+	// back behind another.
 	Error(d ExecutorDriver, message string)
 }
 
@@ -135,6 +137,19 @@ type Driver struct {
 	unacked    map[string]unacked // by uuid
 	seq        uint64             // orders unacked
 	msgs       messageState
+
+	// outMu orders the UPDATE calls: it is held while one is sent, and
+	// guards backlog, the updates that wait to be sent again (the agent
+	// was busy, away or failing), oldest first. While any wait, a new
+	// update waits behind them, so that the agent takes each task's
+	// updates in the order they were sent, as a Mesos executor's are.
+	outMu    sync.Mutex
+	backlog  []executorapi.TaskStatus
+	draining bool // a goroutine sends the backlog
+
+	// cbMu makes the callbacks one at a time: those of the event stream
+	// and Error from the goroutines that send in the background.
+	cbMu sync.Mutex
 }
 
 var _ ExecutorDriver = (*Driver)(nil)
@@ -201,7 +216,7 @@ func (d *Driver) loop() {
 			return
 		}
 		if connected {
-			d.exec.Disconnected(d)
+			d.callback(func() { d.exec.Disconnected(d) })
 			backoff = 200 * time.Millisecond
 		}
 		d.cfg.Log.V(1).Info("executor stream ended; reconnecting", "error", fmt.Sprint(err), "in", backoff)
@@ -262,7 +277,9 @@ func (d *Driver) session() (bool, error) {
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusBadRequest {
-			d.exec.Error(d, fmt.Sprintf("the agent refused SUBSCRIBE: %s: %s", resp.Status, strings.TrimSpace(string(msg))))
+			d.callback(func() {
+				d.exec.Error(d, fmt.Sprintf("the agent refused SUBSCRIBE: %s: %s", resp.Status, strings.TrimSpace(string(msg))))
+			})
 		}
 		return false, fmt.Errorf("SUBSCRIBE: %s", resp.Status)
 	}
@@ -284,11 +301,13 @@ func (d *Driver) session() (bool, error) {
 			again := d.registered
 			d.registered = true
 			d.mu.Unlock()
-			if again {
-				d.exec.Reregistered(d, info)
-			} else {
-				d.exec.Registered(d, info)
-			}
+			d.callback(func() {
+				if again {
+					d.exec.Reregistered(d, info)
+				} else {
+					d.exec.Registered(d, info)
+				}
+			})
 			// What did not fit into SUBSCRIBE, in order, one at a time.
 			if len(rest) > 0 {
 				go d.resend(rest)
@@ -303,11 +322,11 @@ func (d *Driver) session() (bool, error) {
 			d.tasks[ev.Launch.Task.TaskID] = true
 			d.mu.Unlock()
 			if !known {
-				d.exec.LaunchTask(d, ev.Launch.Task)
+				d.callback(func() { d.exec.LaunchTask(d, ev.Launch.Task) })
 			}
 		case executorapi.EventKill:
 			if ev.Kill != nil {
-				d.exec.KillTask(d, ev.Kill.TaskID)
+				d.callback(func() { d.exec.KillTask(d, ev.Kill.TaskID) })
 			}
 		case executorapi.EventAcknowledged:
 			if ev.Acknowledged != nil {
@@ -318,12 +337,12 @@ func (d *Driver) session() (bool, error) {
 				d.messageReceived(ev.Message)
 			}
 		case executorapi.EventShutdown:
-			d.exec.Shutdown(d)
+			d.callback(func() { d.exec.Shutdown(d) })
 			_ = d.Stop()
 			return connected, nil
 		case executorapi.EventError:
 			if ev.Error != nil {
-				d.exec.Error(d, ev.Error.Message)
+				d.callback(func() { d.exec.Error(d, ev.Error.Message) })
 			}
 		}
 	}
@@ -349,7 +368,9 @@ func newUUID() string {
 }
 
 // SendStatusUpdate sends a task status to the agent. It is kept until the
-// agent acknowledges it, and resent after a reconnection.
+// agent acknowledges it, and resent after a reconnection. Updates reach the
+// agent in the order they were sent: while an earlier one waits to be sent
+// again, this one waits behind it (and a refusal comes through Error).
 func (d *Driver) SendStatusUpdate(s TaskStatus) error {
 	u := executorapi.TaskStatus{TaskID: s.TaskID, State: string(s.State), Reason: string(s.Reason), Message: s.Message, Data: s.Data, Healthy: s.Healthy, UUID: newUUID()}
 	if err := u.Validate(); err != nil {
@@ -359,31 +380,115 @@ func (d *Driver) SendStatusUpdate(s TaskStatus) error {
 	d.seq++
 	d.unacked[u.UUID] = unacked{status: u, seq: d.seq}
 	d.mu.Unlock()
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	if len(d.backlog) > 0 {
+		// Earlier updates wait to be sent again: this one goes after them,
+		// and a refusal is reported through Error.
+		d.backlog = append(d.backlog, u)
+		return nil
+	}
 	retry, err := d.sendUpdate(u)
 	if retry {
-		go d.retryUpdate(u)
+		d.queueLocked(u)
 	}
 	return err
 }
 
-// resend sends again, in order, the unacknowledged updates that a
-// SUBSCRIBE could not carry.
+// resend sends again, in order and before any later update, the
+// unacknowledged updates that a SUBSCRIBE could not carry.
 func (d *Driver) resend(updates []executorapi.TaskStatus) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	d.mu.Lock()
+	seqOf := func(u executorapi.TaskStatus) uint64 { return d.unacked[u.UUID].seq }
+	queued := map[string]bool{}
+	for _, u := range d.backlog {
+		queued[u.UUID] = true
+	}
 	for _, u := range updates {
-		d.mu.Lock()
-		_, pending := d.unacked[u.UUID]
-		d.mu.Unlock()
-		if !pending || d.ctx.Err() != nil {
-			continue
-		}
-		retry, err := d.sendUpdate(u)
-		if err != nil {
-			d.exec.Error(d, err.Error())
-		}
-		if retry {
-			d.retryUpdate(u)
+		if !queued[u.UUID] {
+			d.backlog = append(d.backlog, u)
 		}
 	}
+	sort.SliceStable(d.backlog, func(i, j int) bool { return seqOf(d.backlog[i]) < seqOf(d.backlog[j]) })
+	d.mu.Unlock()
+	d.startDrainLocked(0)
+}
+
+// queueLocked puts u, which the agent did not take, at the end of the
+// backlog and makes sure it is sent again. outMu is held.
+func (d *Driver) queueLocked(u executorapi.TaskStatus) {
+	d.backlog = append(d.backlog, u)
+	d.startDrainLocked(200 * time.Millisecond)
+}
+
+// startDrainLocked starts the backlog's sender, after wait, unless it runs.
+// outMu is held.
+func (d *Driver) startDrainLocked(wait time.Duration) {
+	if !d.draining && len(d.backlog) > 0 {
+		d.draining = true
+		go d.drain(wait)
+	}
+}
+
+// drain sends the backlog in order, the oldest first: each until the agent
+// takes it, refuses it (reported through Error, and dropped) or has
+// acknowledged it (a SUBSCRIBE carried it), backing off from 200 ms to 5 s
+// while the agent does not take the first.
+func (d *Driver) drain(wait time.Duration) {
+	backoff := max(wait, 200*time.Millisecond)
+	for {
+		if wait > 0 {
+			select {
+			case <-d.ctx.Done():
+				d.outMu.Lock()
+				d.draining = false
+				d.outMu.Unlock()
+				return
+			case <-time.After(wait):
+			}
+		}
+		var refusals []error
+		d.outMu.Lock()
+		for len(d.backlog) > 0 && d.ctx.Err() == nil {
+			u := d.backlog[0]
+			d.mu.Lock()
+			_, pending := d.unacked[u.UUID]
+			d.mu.Unlock()
+			if pending {
+				retry, err := d.sendUpdate(u)
+				if err != nil {
+					refusals = append(refusals, err)
+				}
+				if retry {
+					break
+				}
+				backoff = 200 * time.Millisecond
+			}
+			d.backlog[0] = executorapi.TaskStatus{}
+			d.backlog = d.backlog[1:]
+		}
+		done := len(d.backlog) == 0 || d.ctx.Err() != nil
+		if done {
+			d.draining = false
+		}
+		d.outMu.Unlock()
+		for _, err := range refusals {
+			d.callback(func() { d.exec.Error(d, err.Error()) })
+		}
+		if done {
+			return
+		}
+		wait, backoff = backoff, min(backoff*2, 5*time.Second)
+	}
+}
+
+// callback runs one of the Executor's methods, one at a time.
+func (d *Driver) callback(fn func()) {
+	d.cbMu.Lock()
+	defer d.cbMu.Unlock()
+	fn()
 }
 
 // sendUpdate posts one update. The agent's 4xx refuses it for good (it is
@@ -423,34 +528,6 @@ func (d *Driver) send(c executorapi.Call) (retry bool, refusal string) {
 		return false, resp.Status + ": " + strings.TrimSpace(string(msg))
 	default:
 		return true, ""
-	}
-}
-
-// retryUpdate sends an update again, backing off from 200 ms to 5 s,
-// until the agent takes it, refuses it, acknowledges it (after a
-// reconnection resent it), or the driver stops.
-func (d *Driver) retryUpdate(u executorapi.TaskStatus) {
-	backoff := 200 * time.Millisecond
-	for {
-		select {
-		case <-d.ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		d.mu.Lock()
-		_, pending := d.unacked[u.UUID]
-		d.mu.Unlock()
-		if !pending {
-			return
-		}
-		retry, err := d.sendUpdate(u)
-		if err != nil {
-			d.exec.Error(d, err.Error())
-		}
-		if !retry {
-			return
-		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

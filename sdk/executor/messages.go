@@ -91,7 +91,7 @@ func (d *Driver) sendMessages() {
 		}
 		retry, err := d.postMessage(m)
 		if err != nil {
-			d.exec.Error(d, err.Error())
+			d.callback(func() { d.exec.Error(d, err.Error()) })
 		}
 		if !retry {
 			d.mu.Lock()
@@ -124,14 +124,14 @@ func (d *Driver) postMessage(m executorapi.Message) (retry bool, err error) {
 // when the executor subscribes again), and then acknowledges it.
 func (d *Driver) messageReceived(m *executorapi.Message) {
 	if m.Sender == "" {
-		d.exec.FrameworkMessage(d, m.Data)
+		d.callback(func() { d.exec.FrameworkMessage(d, m.Data) })
 		return
 	}
 	d.mu.Lock()
 	repeat := m.Sequence <= d.msgs.last[m.Sender]
 	d.mu.Unlock()
 	if !repeat {
-		d.exec.FrameworkMessage(d, m.Data)
+		d.callback(func() { d.exec.FrameworkMessage(d, m.Data) })
 	}
 	d.mu.Lock()
 	if m.Sequence > d.msgs.last[m.Sender] {

@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/sdk/executor"
 )
 
@@ -172,5 +175,96 @@ func TestTokenFileReadForEveryCall(t *testing.T) {
 	defer agent.mu.Unlock()
 	if len(agent.tokens) != 2 || agent.tokens[0] != "Bearer t" || agent.tokens[1] != "Bearer renewed" {
 		t.Errorf("tokens sent %q, want the file's token at each call", agent.tokens)
+	}
+}
+
+// TestUpdatesKeepTheirOrderWhileOneIsRetried: an update that the agent
+// asks to send later (a 429) holds back the ones sent after it, so that
+// the agent takes a task's TASK_RUNNING before its TASK_FINISHED; a terminal
+// update sent while the running one waits does not overtake it.
+func TestUpdatesKeepTheirOrderWhileOneIsRetried(t *testing.T) {
+	agent := &fakeAgent{failures: 1, status: http.StatusTooManyRequests}
+	srv := httptest.NewServer(agent)
+	defer srv.Close()
+	rec := &recorder{tasks: make(chan string, 1)}
+	d := startDriver(t, srv, rec)
+	defer d.Stop()
+	wait(t, "registration", func() bool { return rec.has("registered") })
+	for _, s := range []string{"TASK_RUNNING", "TASK_FINISHED"} {
+		if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: kmv1.TaskState(s)}); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	wait(t, "both updates taken", func() bool {
+		agent.mu.Lock()
+		defer agent.mu.Unlock()
+		return len(agent.updates) == 2
+	})
+	agent.mu.Lock()
+	defer agent.mu.Unlock()
+	if agent.updates[0].State != "TASK_RUNNING" || agent.updates[1].State != "TASK_FINISHED" {
+		t.Errorf("the agent took %s then %s, want TASK_RUNNING then TASK_FINISHED", agent.updates[0].State, agent.updates[1].State)
+	}
+}
+
+// overlapper records whether Error ran while another callback did.
+type overlapper struct {
+	recorder
+	inFlight, overlaps atomic.Int32
+	launched           chan struct{}
+}
+
+func (o *overlapper) Registered(d executor.ExecutorDriver, _ executor.Info) {
+	// The agent asks for this update later, then refuses it: an Error
+	// from the goroutine that sends it again.
+	_ = d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: kmv1.TaskRunning})
+	o.add("registered")
+}
+
+func (o *overlapper) LaunchTask(_ executor.ExecutorDriver, task executorapi.TaskInfo) {
+	o.inFlight.Add(1)
+	defer o.inFlight.Add(-1)
+	close(o.launched)
+	time.Sleep(time.Second)
+}
+
+func (o *overlapper) Error(_ executor.ExecutorDriver, m string) {
+	if o.inFlight.Load() != 0 {
+		o.overlaps.Add(1)
+	}
+	o.add("error " + m)
+}
+
+// TestErrorWaitsForTheCallbackRunning: an update refused while it was being
+// sent again in the background is reported through Error once the callback
+// running (a LaunchTask) has returned, never beside it.
+func TestErrorWaitsForTheCallbackRunning(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c executorapi.Call
+		_ = json.NewDecoder(r.Body).Decode(&c)
+		switch c.Type {
+		case executorapi.CallSubscribe:
+			w.WriteHeader(http.StatusOK)
+			_ = executorapi.WriteRecord(w, executorapi.Event{Type: executorapi.EventSubscribed, Subscribed: &executorapi.Subscribed{AgentID: "a1"}})
+			_ = executorapi.WriteRecord(w, executorapi.Event{Type: executorapi.EventLaunch, Launch: &executorapi.Launch{Task: executorapi.TaskInfo{TaskID: "slow"}}})
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case executorapi.CallUpdate:
+			if calls.Add(1) == 1 {
+				http.Error(w, "slow down", http.StatusTooManyRequests)
+				return
+			}
+			http.Error(w, "task job: no such task on this agent", http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	o := &overlapper{recorder: recorder{tasks: make(chan string, 1)}, launched: make(chan struct{})}
+	d := startDriver(t, srv, o)
+	defer d.Stop()
+	<-o.launched
+	wait(t, "the refusal reported", func() bool { return o.hasPrefix("error ") })
+	if n := o.overlaps.Load(); n != 0 {
+		t.Errorf("Error ran %d times while LaunchTask ran", n)
 	}
 }
