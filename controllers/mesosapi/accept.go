@@ -84,13 +84,13 @@ func (s *Server) annotateRefusal(ctx context.Context, o *kmv1.Offer, filters *me
 func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Accept) error {
 	offers, invalid := s.acceptedOffers(ctx, st, a.GetOfferIds())
 	var tasks []*kmv1.Task
-	l := &launch{s: s, st: st, offers: offers, seen: map[string]bool{}, execs: &executorCheck{s: s, st: st}}
+	l := &launch{s: s, st: st, offers: offers, offerIDs: offerNames(a.GetOfferIds()), seen: map[string]bool{}, execs: &executorCheck{s: s, st: st}}
 	for _, op := range a.GetOperations() {
 		switch op.GetType() {
 		case mesosv1.Offer_Operation_LAUNCH:
 			for _, ti := range op.GetLaunch().GetTaskInfos() {
 				if invalid != "" {
-					s.lostOnInvalidOffers(st, ti, invalid)
+					l.lost(ctx, ti, invalid)
 					continue
 				}
 				t, msg, err := l.task(ctx, ti)
@@ -98,7 +98,7 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 					return err
 				}
 				if msg != "" {
-					st.send(s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
+					st.sendWait(ctx, s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, msg))
 					continue
 				}
 				tasks = append(tasks, t)
@@ -120,7 +120,9 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 		// What the tasks leave of the offers is filtered for the
 		// framework as the call asks, once the master consumes them.
 		for _, o := range offers {
-			if err := s.annotateRefusal(ctx, o, a.GetFilters()); err != nil {
+			// An offer gone meanwhile (rescinded, or used up by a launch
+			// before this one) needs no filter: its tasks are dropped.
+			if err := s.annotateRefusal(ctx, o, a.GetFilters()); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
@@ -133,10 +135,16 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 		if apierrors.IsAlreadyExists(err) {
 			err = s.replaceEnded(ctx, t)
 		}
+		info := &mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To(t.Annotations[mesoswire.AnnotationTaskID])}, AgentId: &mesosv1.AgentID{Value: &t.Spec.AgentID}}
 		switch {
 		case apierrors.IsAlreadyExists(err):
-			st.send(s.masterUpdate(&mesosv1.TaskInfo{TaskId: &mesosv1.TaskID{Value: ptr.To(t.Annotations[mesoswire.AnnotationTaskID])}, AgentId: &mesosv1.AgentID{Value: &t.Spec.AgentID}},
-				mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID, "Task has duplicate ID: "+t.Annotations[mesoswire.AnnotationTaskID]))
+			st.sendWait(ctx, s.masterUpdate(info, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID,
+				"Task has duplicate ID: "+t.Annotations[mesoswire.AnnotationTaskID]))
+		case apierrors.IsInvalid(err):
+			// A TaskInfo past what a Task holds (a grace period over an
+			// hour, data over 48 KiB, ...): the API server says what.
+			st.sendWait(ctx, s.masterUpdate(info, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID,
+				"Task is invalid: "+err.Error()))
 		case err != nil:
 			return fmt.Errorf("creating Task %s/%s: %w", t.Namespace, t.Name, err)
 		default:
@@ -172,6 +180,11 @@ func (s *Server) replaceEnded(ctx context.Context, t *kmv1.Task) error {
 	} else if err != nil {
 		return fmt.Errorf("reading Task %s/%s, whose name the launch takes: %w", t.Namespace, t.Name, err)
 	}
+	if slices.Equal(old.Spec.OfferIDs, t.Spec.OfferIDs) {
+		// The same launch: an ACCEPT sent again after its answer was
+		// lost, whose create had been stored.
+		return nil
+	}
 	taken := apierrors.NewAlreadyExists(kmv1.GroupVersion.WithResource("tasks").GroupResource(), t.Name)
 	if !endAcknowledged(&old) {
 		return taken
@@ -194,6 +207,8 @@ type launch struct {
 	s      *Server
 	st     *stream
 	offers []*kmv1.Offer
+	// offerIDs are the names of the call's offers, sorted.
+	offerIDs []string
 	// seen are the task IDs of the call taken so far.
 	seen  map[string]bool
 	execs *executorCheck
@@ -296,7 +311,15 @@ func (l *launch) task(ctx context.Context, ti *mesosv1.TaskInfo) (*kmv1.Task, st
 func (s *Server) acceptedOffers(ctx context.Context, st *stream, ids []*mesosv1.OfferID) ([]*kmv1.Offer, string) {
 	var offers []*kmv1.Offer
 	var invalid string
+	seen := map[string]bool{}
 	for _, id := range ids {
+		if seen[id.GetValue()] {
+			if invalid == "" {
+				invalid = "Duplicate offer " + id.GetValue() + " in offer list"
+			}
+			continue
+		}
+		seen[id.GetValue()] = true
 		var o kmv1.Offer
 		err := s.c.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: id.GetValue()}, &o)
 		switch {
@@ -323,14 +346,33 @@ func (s *Server) acceptedOffers(ctx context.Context, st *stream, ids []*mesosv1.
 	return offers, invalid
 }
 
-// lostOnInvalidOffers answers a task launched on offers that cannot be
-// used: TASK_DROPPED for a partition-aware framework, else TASK_LOST.
-func (s *Server) lostOnInvalidOffers(st *stream, ti *mesosv1.TaskInfo, why string) {
+// lost answers a task launched on offers that cannot be used:
+// TASK_DROPPED for a partition-aware framework, else TASK_LOST. A task that
+// a launch on the same offers created already gets no answer: the call is
+// an ACCEPT sent again after its answer was lost, and the task's own
+// updates follow.
+func (l *launch) lost(ctx context.Context, ti *mesosv1.TaskInfo, why string) {
+	var t kmv1.Task
+	key := types.NamespacedName{Namespace: l.st.namespace, Name: mesoswire.TaskName(l.st.frameworkID, ti.GetTaskId().GetValue())}
+	if err := l.s.reader.Get(ctx, key, &t); err == nil && slices.Equal(t.Spec.OfferIDs, l.offerIDs) {
+		return
+	}
 	state := mesosv1.TaskState_TASK_LOST
-	if hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
+	if hasCapability(l.st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE) {
 		state = mesosv1.TaskState_TASK_DROPPED
 	}
-	st.send(s.masterUpdate(ti, state, mesosv1.TaskStatus_REASON_INVALID_OFFERS, "Task launched with invalid offers: "+why))
+	l.st.sendWait(ctx, l.s.masterUpdate(ti, state, mesosv1.TaskStatus_REASON_INVALID_OFFERS, "Task launched with invalid offers: "+why))
+}
+
+// offerNames are the names of the Offers that ids name, sorted, as a
+// Task's spec.offerIDs lists them.
+func offerNames(ids []*mesosv1.OfferID) []string {
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		names = append(names, id.GetValue())
+	}
+	slices.Sort(names)
+	return names
 }
 
 // taskFor turns a TaskInfo into the Task that launches it, or says why

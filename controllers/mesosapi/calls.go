@@ -140,7 +140,8 @@ func (s *Server) unknownTask(st *stream, taskID string) *schedulerv1.Event {
 
 // reconcile answers RECONCILE: for the listed tasks their latest state,
 // for none every non-terminal task's, with REASON_RECONCILIATION and no
-// uuid (nothing to acknowledge), as Mesos does.
+// uuid (nothing to acknowledge), as Mesos does; a task launched and not
+// yet admitted is TASK_STAGING.
 func (s *Server) reconcile(ctx context.Context, st *stream, r *schedulerv1.Call_Reconcile) error {
 	var l kmv1.TaskList
 	if err := s.reader.List(ctx, &l, client.InNamespace(st.namespace), client.MatchingLabels{kmv1.LabelFramework: st.name}); err != nil {
@@ -149,12 +150,17 @@ func (s *Server) reconcile(ctx context.Context, st *stream, r *schedulerv1.Call_
 	byID := map[string]*kmv1.Task{}
 	for i := range l.Items {
 		t := &l.Items[i]
-		if id := t.Annotations[mesoswire.AnnotationTaskID]; id != "" && t.Status.State != "" {
+		if id := t.Annotations[mesoswire.AnnotationTaskID]; id != "" {
 			byID[id] = t
 		}
 	}
 	reconciled := func(t *kmv1.Task) *schedulerv1.Event {
 		e := updateEvent(t, t.Annotations[mesoswire.AnnotationTaskID], hasCapability(st.frameworkInfo(), mesosv1.FrameworkInfo_Capability_PARTITION_AWARE))
+		if t.Status.State == "" {
+			// Launched and not yet admitted: Mesos answers a pending
+			// task TASK_STAGING, never unknown.
+			e.Update.Status.State = mesosv1.TaskState_TASK_STAGING.Enum()
+		}
 		e.Update.Status.Uuid = nil
 		e.Update.Status.Reason = mesosv1.TaskStatus_REASON_RECONCILIATION.Enum()
 		e.Update.Status.Source = mesosv1.TaskStatus_SOURCE_MASTER.Enum()

@@ -50,13 +50,13 @@ func (l *launch) group(ctx context.Context, lg *mesosv1.Offer_Operation_LaunchGr
 	infos := lg.GetTaskGroup().GetTasks()
 	if invalid != "" {
 		for _, ti := range infos {
-			l.s.lostOnInvalidOffers(l.st, ti, invalid)
+			l.lost(ctx, ti, invalid)
 		}
 		return nil, nil
 	}
 	fail := func(msg string) ([]*kmv1.Task, error) {
 		for _, ti := range infos {
-			l.st.send(l.s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_GROUP_INVALID, msg))
+			l.st.sendWait(ctx, l.s.masterUpdate(ti, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_GROUP_INVALID, msg))
 		}
 		return nil, nil
 	}

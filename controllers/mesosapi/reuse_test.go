@@ -33,6 +33,10 @@ func TestTaskIDReusedOnceItsEndIsAcknowledged(t *testing.T) {
 		// launches it again under the same ID.
 		{name: "dropped", ended: kmv1.TaskStatus{State: kmv1.TaskDropped, Source: kmv1.SourceMaster, Reason: kmv1.ReasonInvalidOffers,
 			Message: "offer no longer exists"}, want: mesosv1.TaskState_TASK_LOST, reason: mesosv1.TaskStatus_REASON_INVALID_OFFERS},
+		// A partition-aware framework is told a lost task TASK_GONE; its
+		// acknowledgement frees the ID as well.
+		{name: "gone", partitionAware: true, ended: kmv1.TaskStatus{State: kmv1.TaskLost, Source: kmv1.SourceAgent,
+			Message: "its pod is gone"}, want: mesosv1.TaskState_TASK_GONE},
 	} {
 		t.Run(tc.name, func(t *testing.T) { taskIDReused(t, tc) })
 	}
@@ -46,6 +50,8 @@ type reuseCase struct {
 	ended  kmv1.TaskStatus
 	want   mesosv1.TaskState
 	reason mesosv1.TaskStatus_Reason
+	// partitionAware frameworks are told TASK_GONE for TASK_LOST.
+	partitionAware bool
 }
 
 // taskIDReused launches job-1, ends it as tc says, and launches it again
@@ -56,7 +62,11 @@ func taskIDReused(t *testing.T, tc reuseCase) {
 	addAgent(t, "reuse-"+tc.name, "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
 	url := startAPI(t, apiOptions(t, ns), false)
 	mt := mesoswire.MediaProtobuf
-	es := subscribe(t, url, mt, frameworkInfo("reuse"))
+	info := frameworkInfo("reuse")
+	if tc.partitionAware {
+		info.Capabilities = []*mesosv1.FrameworkInfo_Capability{{Type: mesosv1.FrameworkInfo_Capability_PARTITION_AWARE.Enum()}}
+	}
+	es := subscribe(t, url, mt, info)
 	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
 
 	launch := func(offer *mesosv1.Offer) {

@@ -285,7 +285,8 @@ func (s *Server) acknowledge(ctx context.Context, st *stream, a *schedulerv1.Cal
 	if p == nil {
 		return nil // unknown or acknowledged already: Mesos ignores it too
 	}
-	if !kmv1.TaskState(p.event.Update.Status.GetState().String()).IsTerminal() {
+	// TASK_GONE is how a partition-aware framework is told TASK_LOST.
+	if state := p.event.Update.Status.GetState(); state != mesosv1.TaskState_TASK_GONE && !kmv1.TaskState(state.String()).IsTerminal() {
 		return nil
 	}
 	u, err := uuid.FromBytes(a.GetUuid())
