@@ -156,12 +156,19 @@ func (st *stream) addPending(u string, p *pending) bool {
 }
 
 // markSent records u as the latest update sent of task and keeps p until
-// it is acknowledged; false when u was sent already on this stream.
+// it is acknowledged; false when u was sent already on this stream. An
+// earlier update of the task that was not acknowledged is sent no more:
+// the later one says where the task is now, and sending the earlier again
+// after it would take the task back in the scheduler's eyes.
 func (st *stream) markSent(task types.NamespacedName, u string, p *pending) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.lastUpdate[task] == u {
+	prev, ok := st.lastUpdate[task]
+	if ok && prev == u {
 		return false
+	}
+	if ok {
+		delete(st.pending, prev)
 	}
 	st.lastUpdate[task] = u
 	st.pending[u] = p

@@ -301,3 +301,40 @@ func TestAcknowledgedUpdateIsNotSentAgain(t *testing.T) {
 		t.Errorf("a deleted Task is still remembered: %v", st.lastUpdate)
 	}
 }
+
+// TestAnUpdateSupersededIsNotSentAgain: a task's update that the framework
+// has not acknowledged is sent again when due, unless a later update of the
+// task was sent since: sending TASK_RUNNING again after TASK_FINISHED would
+// take the task back in the scheduler's eyes.
+func TestAnUpdateSupersededIsNotSentAgain(t *testing.T) {
+	clock := clocktesting.NewFakeClock(testNow)
+	s := &Server{clock: clock, log: logr.Discard(), streams: newRegistry()}
+	st := testStream()
+	s.sendUpdate(st, launched(kmv1.TaskRunning))
+	clock.Step(2 * time.Second)
+	finished := launched(kmv1.TaskFinished)
+	finished.Status.LastUpdateTime = ptr.To(metav1.NewTime(clock.Now()))
+	s.sendUpdate(st, finished)
+	for range 2 {
+		<-st.events
+	}
+	var resent []mesosv1.TaskState
+	for range 3 {
+		clock.Step(resendMax)
+		if err := s.resendDue(st, func(e *schedulerv1.Event) error {
+			resent = append(resent, e.GetUpdate().GetStatus().GetState())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(resent) != 3 {
+		t.Fatalf("sent again: %v, want TASK_FINISHED at each due time", resent)
+	}
+	for _, state := range resent {
+		if state != mesosv1.TaskState_TASK_FINISHED {
+			t.Errorf("sent again: %v, want TASK_FINISHED only", resent)
+			break
+		}
+	}
+}
