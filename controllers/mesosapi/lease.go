@@ -7,6 +7,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -32,6 +33,14 @@ func (s *Server) holdLease(ctx context.Context, st *stream) {
 	defer tick.Stop()
 	log := s.log.WithValues("stream", st.id, "framework", st.namespace+"/"+st.name)
 	for {
+		if why := s.frameworkRemoved(ctx, st); why != "" {
+			// As Mesos ends the stream of a framework it removed. The
+			// Lease is no longer renewed; the Framework owns it, so it
+			// goes with it.
+			log.Info("closing the stream of a removed framework", "reason", why)
+			st.close(errorEvent("Framework has been removed"))
+			return
+		}
 		if err := s.renewLease(ctx, st, d); err != nil && ctx.Err() == nil {
 			log.Error(err, "renewing the scheduler Lease of a Mesos API stream")
 		}
@@ -57,7 +66,10 @@ func (s *Server) renewLease(ctx context.Context, st *stream, d time.Duration) er
 		spec.AcquireTime = &now
 		lease = coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-				Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: st.name}},
+				Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: st.name},
+				// Deleted with its Framework by the garbage collector.
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: st.name,
+					UID: types.UID(st.frameworkID)}}},
 			Spec: spec,
 		}
 		if err := s.schedulerClient.Create(ctx, &lease); err != nil {
@@ -84,4 +96,39 @@ func (s *Server) renewLease(ctx context.Context, st *stream, d time.Duration) er
 		return fmt.Errorf("renewing Lease %s: %w", key, err)
 	}
 	return nil
+}
+
+// frameworkRemoved says why the stream's Framework can have no scheduler
+// any more, or "": it was deleted (or replaced by another of its name), is
+// being deleted, has its scheduler's verdict, or has ended.
+func (s *Server) frameworkRemoved(ctx context.Context, st *stream) string {
+	var fw kmv1.Framework
+	key := types.NamespacedName{Namespace: st.namespace, Name: st.name}
+	err := s.c.Get(ctx, key, &fw)
+	if apierrors.IsNotFound(err) {
+		// The cache may not show a Framework created a moment ago.
+		err = s.reader.Get(ctx, key, &fw)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return "deleted"
+	case err != nil:
+		return ""
+	case string(fw.UID) != st.frameworkID:
+		return "deleted, and another Framework took its name"
+	}
+	return removedWhy(&fw)
+}
+
+// removedWhy says why a Framework can have no scheduler any more, or "".
+func removedWhy(fw *kmv1.Framework) string {
+	switch {
+	case fw.DeletionTimestamp != nil:
+		return "being deleted"
+	case fw.Status.Phase == kmv1.FrameworkCompleted, fw.Status.Phase == kmv1.FrameworkFailed, fw.Status.Phase == kmv1.FrameworkTearingDown:
+		return "phase " + string(fw.Status.Phase)
+	case meta.FindStatusCondition(fw.Status.Conditions, kmv1.FrameworkSucceeded) != nil:
+		return "its scheduler ended it"
+	}
+	return ""
 }

@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -208,5 +211,46 @@ func TestALargeAcceptKeepsItsStream(t *testing.T) {
 	}
 	if got := <-answers; !strings.HasPrefix(got, "202") {
 		t.Errorf("the ACCEPT answered %s, want 202", got)
+	}
+}
+
+// TestTheStreamOfADeletedFramework: deleting a framework's Framework while
+// its scheduler is subscribed ends the stream with Mesos's "Framework has
+// been removed", and the master stops renewing (or creating again) the
+// scheduler Lease it held for the stream, which the Framework owns.
+func TestTheStreamOfADeletedFramework(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	url := startAPI(t, apiOptions(t, ns), false)
+	mt := mesoswire.MediaProtobuf
+	es := subscribe(t, url, mt, frameworkInfo("deleted"))
+	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId().GetValue()
+	var l kmv1.FrameworkList
+	if err := env.Client.List(ctx, &l, client.InNamespace(ns)); err != nil || len(l.Items) != 1 {
+		t.Fatalf("frameworks %v, %v; want one", l.Items, err)
+	}
+	fw := l.Items[0]
+	leaseKey := types.NamespacedName{Namespace: ns, Name: kmv1.SchedulerLeaseName(fw.Name)}
+	var lease coordinationv1.Lease
+	eventually(t, "the scheduler Lease", func() bool { return env.Client.Get(ctx, leaseKey, &lease) == nil })
+	if len(lease.OwnerReferences) != 1 || string(lease.OwnerReferences[0].UID) != fwID {
+		t.Errorf("the scheduler Lease's owners %v, want the Framework %s", lease.OwnerReferences, fwID)
+	}
+	if err := env.Client.Delete(ctx, &fw); err != nil {
+		t.Fatal(err)
+	}
+	e := es.next(schedulerv1.Event_ERROR)
+	if !strings.Contains(e.GetError().GetMessage(), "removed") {
+		t.Errorf("the stream of a deleted framework ended with %v, want \"Framework has been removed\"", e)
+	}
+	es.ended()
+	// No envtest garbage collector: the Lease is deleted by hand, and
+	// nothing takes it again.
+	if err := env.Client.Delete(ctx, &lease); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // three of the stream's renewal periods
+	if err := env.Client.Get(ctx, leaseKey, &lease); !apierrors.IsNotFound(err) {
+		t.Errorf("the scheduler Lease of a deleted framework was taken again: %v %+v", err, lease.Spec)
 	}
 }

@@ -319,8 +319,7 @@ func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.F
 func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info *mesosv1.FrameworkInfo, role string) (*kmv1.Framework, string, error) {
 	id := info.GetId().GetValue()
 	switch {
-	case fw == nil, fw.DeletionTimestamp != nil,
-		fw.Status.Phase == kmv1.FrameworkCompleted, fw.Status.Phase == kmv1.FrameworkFailed, fw.Status.Phase == kmv1.FrameworkTearingDown:
+	case fw == nil || removedWhy(fw) != "":
 		return nil, "Framework has been removed", nil
 	case fw.Labels[LabelAPI] != APIMesosV1:
 		return nil, "Framework " + id + " is driven by the kubemesos SDK, not by the Mesos API", nil
