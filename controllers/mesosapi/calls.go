@@ -234,11 +234,16 @@ func (s *Server) reconcileOperations(st *stream, r *schedulerv1.Call_ReconcileOp
 	}
 }
 
-// updateFramework answers UPDATE_FRAMEWORK: the new FrameworkInfo is kept
-// and its failover timeout applied. The role cannot change.
+// updateFramework answers UPDATE_FRAMEWORK: the new FrameworkInfo is kept,
+// its failover timeout applied, and the suppression set as its
+// suppressed_roles say. The role cannot change.
 func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1.Call_UpdateFramework) *httpError {
 	info := u.GetFrameworkInfo()
 	role, herr := frameworkRole(info)
+	if herr != nil {
+		return herr
+	}
+	suppress, herr := suppressed(role, u.GetSuppressedRoles())
 	if herr != nil {
 		return herr
 	}
@@ -259,6 +264,7 @@ func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1
 	}
 	fw.Annotations[AnnotationFrameworkInfo] = kept
 	fw.Spec.FailoverTimeoutSeconds = ptr.To(failoverSeconds(info))
+	fw.Spec.SuppressOffers = suppress
 	if err := s.schedulerClient.Patch(ctx, &fw, patch); err != nil {
 		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to update the framework: " + err.Error()}
 	}

@@ -254,3 +254,63 @@ func TestTheStreamOfADeletedFramework(t *testing.T) {
 		t.Errorf("the scheduler Lease of a deleted framework was taken again: %v %+v", err, lease.Spec)
 	}
 }
+
+// TestASubscriptionSetsTheSuppression: as in Mesos 1.9 and later, a
+// SUBSCRIBE says which of the framework's roles are suppressed, whatever
+// an earlier stream set: a scheduler that suppressed offers and subscribes
+// again without suppressed roles gets offers again; one that names its
+// role stays suppressed; a role that is not the framework's is refused.
+func TestASubscriptionSetsTheSuppression(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	url := startAPI(t, apiOptions(t, ns), false)
+	mt := mesoswire.MediaProtobuf
+	info := frameworkInfo("suppressed")
+	es := subscribe(t, url, mt, info)
+	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	if code, body := call(t, url, mt, es.id, &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_SUPPRESS.Enum()}); code != http.StatusAccepted {
+		t.Fatalf("SUPPRESS: %d %q", code, body)
+	}
+	var l kmv1.FrameworkList
+	if err := env.Client.List(ctx, &l, client.InNamespace(ns)); err != nil || len(l.Items) != 1 {
+		t.Fatalf("frameworks %v, %v; want one", l.Items, err)
+	}
+	key := types.NamespacedName{Namespace: ns, Name: l.Items[0].Name}
+	suppressed := func() bool {
+		var fw kmv1.Framework
+		if err := env.Client.Get(ctx, key, &fw); err != nil {
+			t.Fatal(err)
+		}
+		return fw.Spec.SuppressOffers
+	}
+	if !suppressed() {
+		t.Fatal("SUPPRESS did not suppress the framework")
+	}
+	info.Id = fwID
+	again := func(roles ...string) (int, string) {
+		c := subscribeCall(info)
+		c.Subscribe.SuppressedRoles = roles
+		resp := request{contentType: mt, accept: mt, body: encode(t, mt, c)}.do(t, url)
+		if resp.StatusCode != http.StatusOK {
+			return answer(t, resp)
+		}
+		es = newEventStream(t, resp, mt)
+		es.next(schedulerv1.Event_SUBSCRIBED)
+		return resp.StatusCode, ""
+	}
+	if code, body := again(); code != http.StatusOK {
+		t.Fatalf("SUBSCRIBE again: %d %q", code, body)
+	}
+	if suppressed() {
+		t.Error("a SUBSCRIBE without suppressed roles left the framework suppressed")
+	}
+	if code, body := again("*"); code != http.StatusOK {
+		t.Fatalf("SUBSCRIBE again, its role suppressed: %d %q", code, body)
+	}
+	if !suppressed() {
+		t.Error("a SUBSCRIBE that suppresses the framework's role left it unsuppressed")
+	}
+	if code, body := again("other"); code != http.StatusBadRequest || !strings.Contains(body, "other") {
+		t.Errorf("a SUBSCRIBE suppressing a role the framework has not: %d %q, want 400 naming it", code, body)
+	}
+}

@@ -83,6 +83,18 @@ func frameworkRole(info *mesosv1.FrameworkInfo) (string, *httpError) {
 	return role, nil
 }
 
+// suppressed reads the suppressed_roles of a SUBSCRIBE or UPDATE_FRAMEWORK:
+// whether the framework's one role is suppressed. Mesos refuses roles that
+// are not the framework's.
+func suppressed(role string, roles []string) (bool, *httpError) {
+	for _, r := range roles {
+		if r != role {
+			return false, badRequest(fmt.Sprintf("Suppressed role '%s' is not one of the framework's roles ('%s')", r, role))
+		}
+	}
+	return len(roles) > 0, nil
+}
+
 // failoverSeconds is FrameworkInfo.failover_timeout in whole seconds,
 // within what the Framework accepts.
 func failoverSeconds(info *mesosv1.FrameworkInfo) int32 {
@@ -117,6 +129,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	if herr != nil {
 		return herr
 	}
+	suppress, herr := suppressed(role, sub.GetSuppressedRoles())
+	if herr != nil {
+		return herr
+	}
 	var fw *kmv1.Framework
 	var refusal string
 	var err error
@@ -132,12 +148,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 		if herr := s.authorize(r, caller, schedulerv1.Call_SUBSCRIBE.String(), ns, name); herr != nil {
 			return herr
 		}
-		fw, refusal, err = s.adopt(ctx, ns, known, info, role)
+		fw, refusal, err = s.adopt(ctx, ns, known, info, role, suppress)
 	} else {
 		if herr := s.authorize(r, caller, schedulerv1.Call_SUBSCRIBE.String(), ns, ""); herr != nil {
 			return herr
 		}
-		fw, err = s.createFramework(ctx, ns, info, role)
+		fw, err = s.createFramework(ctx, ns, info, role, suppress)
 	}
 	if err != nil {
 		s.log.Error(err, "subscribing a framework", "namespace", ns, "name", info.GetName())
@@ -294,7 +310,7 @@ func (s *Server) masterInfo() *mesosv1.MasterInfo {
 }
 
 // createFramework creates the Framework of a new subscription.
-func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.FrameworkInfo, role string) (*kmv1.Framework, error) {
+func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.FrameworkInfo, role string, suppress bool) (*kmv1.Framework, error) {
 	kept, err := infoAnnotation(info)
 	if err != nil {
 		return nil, err
@@ -305,7 +321,7 @@ func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.F
 			Labels:      map[string]string{LabelAPI: APIMesosV1},
 			Annotations: map[string]string{AnnotationFrameworkInfo: kept},
 		},
-		Spec: kmv1.FrameworkSpec{Role: role, FailoverTimeoutSeconds: ptr.To(failoverSeconds(info))},
+		Spec: kmv1.FrameworkSpec{Role: role, FailoverTimeoutSeconds: ptr.To(failoverSeconds(info)), SuppressOffers: suppress},
 	}
 	if err := s.schedulerClient.Create(ctx, fw); err != nil {
 		return nil, fmt.Errorf("creating a Framework in namespace %s: %w", ns, err)
@@ -314,9 +330,10 @@ func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.F
 }
 
 // adopt finds the Framework of a re-subscription and records its new
-// FrameworkInfo. A framework that is gone or ended is refused as Mesos
-// refuses a removed one.
-func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info *mesosv1.FrameworkInfo, role string) (*kmv1.Framework, string, error) {
+// FrameworkInfo and suppression: a subscription says which roles are
+// suppressed, whatever an earlier stream set, as in Mesos. A framework that
+// is gone or ended is refused as Mesos refuses a removed one.
+func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info *mesosv1.FrameworkInfo, role string, suppress bool) (*kmv1.Framework, string, error) {
 	id := info.GetId().GetValue()
 	switch {
 	case fw == nil || removedWhy(fw) != "":
@@ -336,6 +353,7 @@ func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info 
 	}
 	fw.Annotations[AnnotationFrameworkInfo] = kept
 	fw.Spec.FailoverTimeoutSeconds = ptr.To(failoverSeconds(info))
+	fw.Spec.SuppressOffers = suppress
 	if err := s.schedulerClient.Patch(ctx, fw, patch); err != nil {
 		return nil, "", fmt.Errorf("updating Framework %s/%s: %w", fw.Namespace, fw.Name, err)
 	}
