@@ -35,6 +35,8 @@ type frameworkController struct {
 	// status, by its clock.
 	mu      sync.Mutex
 	written map[types.NamespacedName]time.Time
+	// revived is the last kubemesos.io/revive seen on each framework.
+	revived map[types.NamespacedName]string
 }
 
 // statusBatch is how long task events wait before they refresh a
@@ -90,7 +92,7 @@ func (m *Master) setupFrameworks(mgr ctrl.Manager) error {
 		})).
 		Watches(&kmv1.Offer{}, offerToFw).
 		Watches(&coordinationv1.Lease{}, leaseToFw).
-		Complete(&frameworkController{m: m, written: map[types.NamespacedName]time.Time{}})
+		Complete(&frameworkController{m: m, written: map[types.NamespacedName]time.Time{}, revived: map[types.NamespacedName]string{}})
 }
 
 // onlyCountsChanged reports whether a Framework's status changed in
@@ -114,6 +116,7 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 			m.renewals.Forget(types.NamespacedName{Namespace: req.Namespace, Name: kmv1.SchedulerLeaseName(req.Name)})
 			r.mu.Lock()
 			delete(r.written, req.NamespacedName)
+			delete(r.revived, req.NamespacedName)
 			r.mu.Unlock()
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -128,7 +131,26 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 			return requeueOnConflict(ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err))
 		}
 	}
+	r.revive(&fw)
 	return requeueOnConflict(r.reconcile(ctx, &fw))
+}
+
+// revive drops the framework's decline filters when its
+// kubemesos.io/revive annotation changed, as a Mesos REVIVE does. A leader
+// that sees the annotation first drops filters it does not have yet.
+func (r *frameworkController) revive(fw *kmv1.Framework) {
+	v := fw.Annotations[kmv1.AnnotationRevive]
+	if v == "" {
+		return
+	}
+	key := client.ObjectKeyFromObject(fw)
+	r.mu.Lock()
+	seen := r.revived[key]
+	r.revived[key] = v
+	r.mu.Unlock()
+	if seen != v {
+		r.m.ClearFilters(key)
+	}
 }
 
 // schedulerLease reads the framework's scheduler Lease: whether it is held

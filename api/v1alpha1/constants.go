@@ -71,6 +71,12 @@ const (
 	// AnnotationRefuseSeconds on a declined (deleted) Offer overrides the
 	// framework's spec.offerFilters.refuseSeconds for that decline.
 	AnnotationRefuseSeconds = "kubemesos.io/refuse-seconds"
+	// AnnotationRevive on a Framework: each new value drops the
+	// framework's decline filters, as a Mesos REVIVE does, so that every
+	// agent is offered to it again at the next cycle. The scheduler SDK's
+	// ReviveOffers sets it to the time; `kubectl annotate --overwrite`
+	// does the same by hand.
+	AnnotationRevive = "kubemesos.io/revive"
 	// AnnotationLaunchTasks on a Task is how many Tasks its launch (one
 	// LaunchTasks call, one Mesos ACCEPT) creates on the same offers. Once
 	// that many are admitted the master consumes the offers at once,

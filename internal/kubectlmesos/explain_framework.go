@@ -137,7 +137,7 @@ func refuseRule(fw *kmv1.Framework) string {
 	if fw.Spec.OfferFilters != nil && fw.Spec.OfferFilters.RefuseSeconds != nil {
 		refuse = *fw.Spec.OfferFilters.RefuseSeconds
 	}
-	return fmt.Sprintf("each declined (deleted) offer filters its agent for this framework for %ds (spec.offerFilters.refuseSeconds, or the offer's %s annotation); a Mesos REVIVE call clears them", refuse, kmv1.AnnotationRefuseSeconds)
+	return fmt.Sprintf("each declined (deleted) offer filters its agent for this framework for %ds (spec.offerFilters.refuseSeconds, or the offer's %s annotation); a revive clears them (the SDK's ReviveOffers, a Mesos REVIVE call, or a new value of the Framework's %s annotation)", refuse, kmv1.AnnotationRefuseSeconds, kmv1.AnnotationRevive)
 }
 
 func notRegistered(f FrameworkFacts) (Reason, bool) {

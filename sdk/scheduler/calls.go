@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -205,8 +206,21 @@ func (d *Driver) setSuppress(v bool) error {
 	return nil
 }
 
-// ReviveOffers clears spec.suppressOffers.
-func (d *Driver) ReviveOffers() error { return d.setSuppress(false) }
+// ReviveOffers clears spec.suppressOffers and drops the framework's
+// decline filters (kubemesos.io/revive), as a Mesos REVIVE does: every agent
+// is offered to it again.
+func (d *Driver) ReviveOffers() error {
+	if !d.isActive() {
+		return ErrNotActive
+	}
+	fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"suppressOffers":false}}`,
+		kmv1.AnnotationRevive, time.Now().UTC().Format(time.RFC3339Nano))
+	if err := d.c.Patch(d.ctx, fw, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("reviving offers: %w", err)
+	}
+	return nil
+}
 
 // SuppressOffers sets spec.suppressOffers.
 func (d *Driver) SuppressOffers() error { return d.setSuppress(true) }

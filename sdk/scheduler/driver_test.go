@@ -197,7 +197,8 @@ func TestDriverStandbyTakesOver(t *testing.T) {
 // TestDriverOffersRescindedSuppressedRevived: an offer the scheduler leaves
 // unused past the master's --offer-timeout is reported rescinded;
 // SuppressOffers and ReviveOffers set and clear spec.suppressOffers, and
-// after a revival offers come again.
+// after a revival offers come again, also of an agent the framework had
+// declined for an hour.
 func TestDriverOffersRescindedSuppressedRevived(t *testing.T) {
 	o := inprocess.MasterOptions()
 	o.OfferTimeout = time.Second
@@ -222,6 +223,25 @@ func TestDriverOffersRescindedSuppressedRevived(t *testing.T) {
 		t.Error("spec.suppressOffers still set after ReviveOffers")
 	}
 	eventually(t, "an offer after the revival", func() bool { return rec.count("offer ") > seen })
+
+	// Declined for an hour, the agent is offered again at the next
+	// revival: ReviveOffers drops the decline filters, as Mesos's does.
+	var last string
+	rec.mu.Lock()
+	for _, c := range rec.calls {
+		if f := strings.Fields(c); len(f) > 1 && f[0] == "offer" {
+			last = f[1]
+		}
+	}
+	rec.mu.Unlock()
+	if err := d.DeclineOffer(last, &scheduler.Filters{RefuseSeconds: ptr.To[int32](3600)}); err != nil {
+		t.Fatal(err)
+	}
+	seen = rec.count("offer ")
+	if err := d.ReviveOffers(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent declined for an hour offered again after the revival", func() bool { return rec.count("offer ") > seen })
 }
 
 // TestDriverReportsLosses: an executor whose pod fails under its running
