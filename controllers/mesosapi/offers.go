@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -42,6 +43,7 @@ func (s *Server) watchOffers(ctx context.Context, informers cache.Informers) err
 				obj = d.Obj
 			}
 			if o, ok := obj.(*kmv1.Offer); ok {
+				s.ports.forget(client.ObjectKeyFromObject(o))
 				s.offerWithdrawn(o)
 			}
 		},
@@ -139,14 +141,38 @@ func (s *Server) mesosOffer(ctx context.Context, st *stream, o *kmv1.Offer) *mes
 	return mo
 }
 
-// offerPorts is the ports that Offer o of agent carries: the agent's
-// spec.ports that no live task of the agent holds (Task spec.ports) and
-// that no older outstanding offer of the agent carries, the lowest first,
-// as many as o counts of kmv1.ResourcePorts. What an offer carries is the
-// same each time it is read while the agent's tasks and older offers stay.
+// portSets holds the ports of each outstanding offer once they are worked
+// out, so that an offer carries the same ports from its OFFERS event to its
+// ACCEPT whatever ends or goes meanwhile, and no two outstanding offers of
+// an agent carry the same port.
+type portSets struct {
+	mu   sync.Mutex
+	sets map[types.NamespacedName]portrange.Set
+}
+
+// forget drops the ports of an offer that is gone.
+func (p *portSets) forget(key types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.sets, key)
+}
+
+// offerPorts is the ports that Offer o of agent carries, worked out the
+// first time it is asked: the agent's spec.ports that no live task of the
+// agent holds (Task spec.ports) and that no other outstanding offer of the
+// agent carries, the lowest first, as many as o counts of
+// kmv1.ResourcePorts. An offer whose ports this master has not worked out
+// yet (older ones, after a failover) counts the lowest free ones in the
+// order the offers were made, so that every master works them out alike.
 func (s *Server) offerPorts(ctx context.Context, agent *kmv1.Agent, o *kmv1.Offer) (portrange.Set, error) {
 	if portCount(o) == 0 || len(agent.Spec.Ports) == 0 {
 		return nil, nil
+	}
+	key := client.ObjectKeyFromObject(o)
+	s.ports.mu.Lock()
+	defer s.ports.mu.Unlock()
+	if p, ok := s.ports.sets[key]; ok {
+		return p, nil
 	}
 	free, err := s.unheldPorts(ctx, agent, o.Spec.AgentID)
 	if err != nil {
@@ -159,7 +185,12 @@ func (s *Server) offerPorts(ctx context.Context, agent *kmv1.Agent, o *kmv1.Offe
 	older := make([]*kmv1.Offer, 0, len(offers.Items))
 	for i := range offers.Items {
 		x := &offers.Items[i]
-		if x.DeletionTimestamp == nil && x.Spec.AgentID == o.Spec.AgentID && offerBefore(x, o) {
+		if x.DeletionTimestamp != nil || x.Spec.AgentID != o.Spec.AgentID || client.ObjectKeyFromObject(x) == key {
+			continue
+		}
+		if p, ok := s.ports.sets[client.ObjectKeyFromObject(x)]; ok {
+			free = free.Minus(p)
+		} else if offerBefore(x, o) {
 			older = append(older, x)
 		}
 	}
@@ -167,7 +198,12 @@ func (s *Server) offerPorts(ctx context.Context, agent *kmv1.Agent, o *kmv1.Offe
 	for _, x := range older {
 		free = free.Minus(free.Lowest(portCount(x)))
 	}
-	return free.Lowest(portCount(o)), nil
+	p := free.Lowest(portCount(o))
+	if s.ports.sets == nil {
+		s.ports.sets = map[types.NamespacedName]portrange.Set{}
+	}
+	s.ports.sets[key] = p
+	return p, nil
 }
 
 // unheldPorts is the agent's ports that no live task on agentID holds.

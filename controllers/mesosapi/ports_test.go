@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
@@ -126,5 +127,29 @@ func TestOffersCarryPorts(t *testing.T) {
 	}
 	if got := offeredPorts(t, next); got != "[31002-31004,32000-32003]" {
 		t.Fatalf("the next offer carries ports %s, want 31002-31004 and 32000-32003", got)
+	}
+
+	// web ends, and its ports are free again: the offer sent still
+	// carries the ports it was sent with, and a task launched on the
+	// highest of them gets them.
+	patch := client.MergeFrom(web.DeepCopy())
+	web.Status.State, web.Status.Source = kmv1.TaskFinished, kmv1.SourceExecutor
+	if err := env.Client.Status().Patch(ctx, &web, patch); err != nil {
+		t.Fatal(err)
+	}
+	if st := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus(); st.GetTaskId().GetValue() != "web" || st.GetState() != mesosv1.TaskState_TASK_FINISHED {
+		t.Fatalf("update %v, want web TASK_FINISHED", st)
+	}
+	c.Accept.OfferIds = []*mesosv1.OfferID{next.GetId()}
+	c.Accept.Operations[0].Launch.TaskInfos = []*mesosv1.TaskInfo{task("late", 32002, 32003)}
+	if code, body := call(t, url, mt, es.id, c); code != http.StatusAccepted {
+		t.Fatalf("ACCEPT answered %d %q", code, body)
+	}
+	var late kmv1.Task
+	eventually(t, "task late launched on the ports its offer was sent with", func() bool {
+		return env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: mesoswire.TaskName(fwID.GetValue(), "late")}, &late) == nil
+	})
+	if len(late.Spec.Ports) != 1 || late.Spec.Ports[0] != (kmv1.PortRange{Begin: 32002, End: 32003}) {
+		t.Errorf("task late holds ports %v, want 32002-32003", late.Spec.Ports)
 	}
 }

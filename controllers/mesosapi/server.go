@@ -103,6 +103,8 @@ type Server struct {
 	ClearFilters func(framework types.NamespacedName)
 
 	opts Options
+	// ports are the ports of the outstanding offers sent.
+	ports portSets
 	// c reads from the manager's cache and writes through its Guard.
 	c client.Client
 	// schedulerClient writes what a framework's scheduler would write.
