@@ -152,8 +152,8 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 		msg := fmt.Sprintf("no heartbeat for %s (last renewal %s)", m.Options.AgentTimeout(), renew.UTC().Format(time.RFC3339))
-		if renew.IsZero() {
-			msg = fmt.Sprintf("heartbeat Lease %s is missing", leaseKey)
+		if stamp.IsZero() {
+			msg = fmt.Sprintf("heartbeat Lease %s is missing, and no renewal for %s", leaseKey, m.Options.AgentTimeout())
 		}
 		return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired, msg)
 

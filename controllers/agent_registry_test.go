@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
@@ -72,6 +74,33 @@ func TestAgentWithoutHeartbeatWaits(t *testing.T) {
 	if id := getAgent(t, "nohb-1").Status.AgentID; id != "" {
 		t.Errorf("an agent without a heartbeat was admitted as %s", id)
 	}
+}
+
+// TestADeletedLeaseIsNoHeartbeatMissed: an agent whose heartbeat Lease is
+// deleted (by hand, or with its namespace's Leases) is judged from its
+// last renewal, not removed at once: it stays Active for the agent
+// timeout, and is removed only if no renewal comes within it.
+func TestADeletedLeaseIsNoHeartbeatMissed(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	hb := addAgent(t, "nolease-1", "cpu", "4", "memory", "8Gi")
+	eventually(t, "the agent is admitted", func() (bool, error) { return getAgent(t, "nolease-1").Status.Phase == kmv1.AgentActive, nil })
+	hb.stop()
+	if err := env.Client.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: leaseKey("nolease-1").Namespace,
+		Name: leaseKey("nolease-1").Name}}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	// testOptions: a 2.5 s agent timeout; most of it passes.
+	for time.Since(deleted) < 1500*time.Millisecond {
+		if p := getAgent(t, "nolease-1").Status.Phase; p != kmv1.AgentActive {
+			t.Fatalf("the agent became %s %v after its Lease was deleted, within the agent timeout", p, time.Since(deleted))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	eventually(t, "the agent is Unreachable once the timeout has passed", func() (bool, error) {
+		return getAgent(t, "nolease-1").Status.Phase == kmv1.AgentUnreachable, nil
+	})
 }
 
 // TestAgentLostAndReadmitted kills an agent's heartbeat: it becomes

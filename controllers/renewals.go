@@ -36,16 +36,22 @@ func newRenewals(clk clock.PassiveClock) *renewals {
 // master has seen it renewed at all. A Lease seen for the first time (a new
 // leader, a new agent) counts as renewed at that moment, so a failover
 // gives every agent a full timeout, but it is not yet a renewal witnessed:
-// admission waits for one.
+// admission waits for one. A missing Lease (deleted by hand, say) is no
+// renewal, and no reason either to stop counting from the last one: the
+// timeout runs from the last renewal seen, or from when the master first
+// saw the Lease missing.
 func (r *renewals) Observe(key types.NamespacedName, stamp time.Time) (last time.Time, witnessed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if stamp.IsZero() {
-		delete(r.seen, key)
-		return time.Time{}, false
-	}
 	now := r.clock.Now()
 	cur, ok := r.seen[key]
+	if stamp.IsZero() {
+		if !ok {
+			cur = renewal{at: now}
+			r.seen[key] = cur
+		}
+		return cur.at, false
+	}
 	switch {
 	case !ok:
 		cur = renewal{stamp: stamp, at: now}

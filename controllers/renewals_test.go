@@ -39,8 +39,18 @@ func TestRenewalsUseTheMastersClock(t *testing.T) {
 	if last, _ := r.Observe(leading, start.Add(time.Hour+5*time.Second)); !last.Equal(start.Add(5 * time.Second)) {
 		t.Errorf("a stopped leading clock: last renewal %v, want %v", last, start.Add(5*time.Second))
 	}
-	// No Lease: nothing.
-	if last, seen := r.Observe(leading, time.Time{}); !last.IsZero() || seen {
-		t.Errorf("a deleted Lease: %v %v", last, seen)
+	// The Lease deleted: no renewal, and the count goes on from the last
+	// one seen, not from nothing (which would remove the agent at once).
+	if last, seen := r.Observe(leading, time.Time{}); !last.Equal(start.Add(5*time.Second)) || seen {
+		t.Errorf("a deleted Lease: last renewal %v witnessed %v, want %v and no witness", last, seen, start.Add(5*time.Second))
+	}
+	// A Lease never seen: counted from when the master first saw it
+	// missing.
+	never := types.NamespacedName{Name: "never"}
+	clk.SetTime(start.Add(3 * time.Minute))
+	r.Observe(never, time.Time{})
+	clk.SetTime(start.Add(4 * time.Minute))
+	if last, seen := r.Observe(never, time.Time{}); !last.Equal(start.Add(3*time.Minute)) || seen {
+		t.Errorf("a Lease never seen: last %v witnessed %v, want %v and no witness", last, seen, start.Add(3*time.Minute))
 	}
 }
