@@ -86,8 +86,11 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		if apierrors.IsNotFound(err) {
 			m.renewals.Forget(leaseKey)
 			m.removal.Release(req.Name)
+			// Its agentIDs are gone with it: their live tasks are lost, as
+			// those of a removed agent are.
+			return ctrl.Result{}, r.loseTasksOfOtherAgentIDs(ctx, req.Name, "")
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return ctrl.Result{}, err
 	}
 	now := m.Clock.Now()
 
@@ -223,6 +226,11 @@ func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason str
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// Tasks of an agentID the node had before that were never lost (its
+	// Agent was deleted and made again) are lost now.
+	if err := r.loseTasksOfOtherAgentIDs(ctx, agent.Name, id); err != nil {
+		return ctrl.Result{}, err
+	}
 	note := "admitted agent " + id
 	if old != "" {
 		note = fmt.Sprintf("re-admitted as a new agent %s (was %s; its old tasks stay lost)", id, old)
@@ -330,6 +338,32 @@ func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agen
 		}
 	}
 	return lost, firstErr
+}
+
+// loseTasksOfOtherAgentIDs marks TASK_LOST (SOURCE_MASTER,
+// REASON_AGENT_REMOVED) every live task staged on node under an agentID
+// other than keep: tasks of an Agent that was deleted, which no removal
+// lost, and whose agent, if it runs on, kills their executors as an agent
+// re-admitted under a new agentID does.
+func (r *agentRegistry) loseTasksOfOtherAgentIDs(ctx context.Context, node, keep string) error {
+	m := r.m
+	var tasks kmv1.TaskList
+	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskNode: node}); err != nil {
+		return fmt.Errorf("listing the tasks of node %s: %w", node, err)
+	}
+	var firstErr error
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		id := t.PlacedOn()
+		if id == keep || t.Status.State.IsTerminal() {
+			continue
+		}
+		msg := fmt.Sprintf("agent %s on node %s is gone: its Agent was deleted", id, node)
+		if _, err := m.writeTaskStatus(ctx, m.registryClient, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
 }
 
 // stagedLate reads from the API server the tasks that admission staged on

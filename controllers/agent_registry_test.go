@@ -103,6 +103,32 @@ func TestADeletedLeaseIsNoHeartbeatMissed(t *testing.T) {
 	})
 }
 
+// TestADeletedAgentLosesItsTasks: deleting an Agent object, its agent
+// still running (it makes its Agent again and is admitted under a new
+// agentID) or not, loses the tasks of its old agentID as a removal does:
+// TASK_LOST, SOURCE_MASTER, REASON_AGENT_REMOVED, never left running
+// with no executor.
+func TestADeletedAgentLosesItsTasks(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "deleted-1", "cpu", "4", "memory", "8Gi")
+	ns, oldID := stageCommandTask(t, "deletedfw", "orphan")
+	tk := getTask(t, ns, "orphan")
+	tk.Status.State, tk.Status.Source = kmv1.TaskRunning, kmv1.SourceAgent
+	if err := env.Client.Status().Update(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, getAgent(t, "deleted-1")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task of the deleted Agent is TASK_LOST", func() (bool, error) {
+		return getTask(t, ns, "orphan").Status.State == kmv1.TaskLost, nil
+	})
+	if st := getTask(t, ns, "orphan").Status; st.Source != kmv1.SourceMaster || st.Reason != kmv1.ReasonAgentRemoved || !strings.Contains(st.Message, oldID) {
+		t.Errorf("the lost task's status %s %s %q, want SOURCE_MASTER, REASON_AGENT_REMOVED, naming %s", st.Source, st.Reason, st.Message, oldID)
+	}
+}
+
 // TestAgentLostAndReadmitted kills an agent's heartbeat: it becomes
 // Unreachable, its offers go and its tasks become TASK_LOST. When the
 // heartbeat resumes it comes back under a new agentID and the tasks stay lost.

@@ -19,6 +19,10 @@ const (
 	// never changes again, so a lost agent has nothing to do with it, and
 	// the index costs nothing for it.
 	IndexTaskAgentID = "task.agentID"
+	// IndexTaskNode indexes the Tasks that have not ended by the node they
+	// were staged on (status.nodeName): the tasks of every agentID the
+	// node's agent had.
+	IndexTaskNode = "task.nodeName"
 	// IndexTaskLostByRemoval indexes the Tasks that the master made
 	// TASK_LOST for their agent's removal by that agentID: the mark of a
 	// removal begun, which the agent registry finishes.
@@ -41,6 +45,13 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 			t := o.(*kmv1.Task)
 			if id := t.PlacedOn(); id != "" && !t.Status.State.IsTerminal() {
 				return []string{id}
+			}
+			return nil
+		}},
+		{&kmv1.Task{}, IndexTaskNode, func(o client.Object) []string {
+			t := o.(*kmv1.Task)
+			if t.Status.NodeName != "" && !t.Status.State.IsTerminal() {
+				return []string{t.Status.NodeName}
 			}
 			return nil
 		}},
