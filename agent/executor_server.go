@@ -117,8 +117,8 @@ type ServerLimits struct {
 	MaxConnectionsPerIP int
 	// MaxConcurrentCalls bounds the calls whose bodies are read and
 	// handled at once, and so the memory they take (a body is at most
-	// executorapi.MaxCallBytes); more wait up to CallQueueTimeout, then get
-	// a 503.
+	// executorapi.MaxCallBytes, holding at most mesoswire.MaxCallElements
+	// objects and lists); more wait up to CallQueueTimeout, then get a 503.
 	MaxConcurrentCalls int
 	// CallQueueTimeout is how long a call waits for its turn.
 	CallQueueTimeout time.Duration

@@ -2,6 +2,7 @@ package mesosjson
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -38,8 +39,17 @@ type MissingFieldsError struct {
 	Fields []string
 }
 
-// Error lists the missing fields as Mesos does.
+// maxListedFields bounds the missing fields an error names, so that a
+// call of many empty items does not make an answer (and a log line) of
+// megabytes.
+const maxListedFields = 20
+
+// Error lists the missing fields as Mesos does, the first maxListedFields
+// of them.
 func (e *MissingFieldsError) Error() string {
+	if n := len(e.Fields); n > maxListedFields {
+		return "Missing required fields: " + strings.Join(e.Fields[:maxListedFields], ", ") + fmt.Sprintf(", and %d more", n-maxListedFields)
+	}
 	return "Missing required fields: " + strings.Join(e.Fields, ", ")
 }
 

@@ -58,10 +58,16 @@ func RequestCodec(contentType string) (Codec, *Error) {
 // body that does not parse (a 400).
 func (c Codec) DecodeCall(body []byte, msg proto.Message) *Error {
 	if c.mediaType == MediaProtobuf {
+		if err := CheckProtoElements(body, msg.ProtoReflect().Descriptor(), MaxCallElements); err != nil {
+			return BadRequest("Failed to parse body into Call protobuf: " + err.Error())
+		}
 		if err := proto.Unmarshal(body, msg); err != nil {
 			return BadRequest("Failed to parse body into Call protobuf: " + err.Error())
 		}
 		return nil
+	}
+	if err := CheckJSONElements(body, MaxCallElements); err != nil {
+		return BadRequest("Failed to convert JSON into Call protobuf: " + err.Error())
 	}
 	if err := mesosjson.Unmarshal(body, msg); err != nil {
 		var syn *mesosjson.SyntaxError
