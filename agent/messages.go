@@ -370,8 +370,15 @@ func (r *messageRelay) gone(uid types.UID) {
 	}
 }
 
+// maxMessagesInFlight bounds the messages sent on a stream and not yet
+// acknowledged; the others wait for acknowledgements. A backlog (a
+// scheduler that sent many while its executor was away) would otherwise
+// fill the stream's queue the moment the executor subscribed, which drops
+// the stream, again at each subscription.
+const maxMessagesInFlight = 256
+
 // flush streams to executor k, in order, the messages that its current
-// subscription has not been sent.
+// subscription has not been sent, as many as maxMessagesInFlight allows.
 func (r *messageRelay) flush(k ExecutorKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -386,15 +393,25 @@ func (r *messageRelay) flush(k ExecutorKey) {
 	if q.gen != gen { // a new stream: what went on the old one may be lost
 		q.gen, q.sent = gen, map[string]uint64{}
 	}
+	inFlight := 0
+	for _, m := range q.msgs {
+		if m.Sequence <= q.sent[m.Sender] {
+			inFlight++
+		}
+	}
 	for _, m := range q.msgs {
 		if m.Sequence <= q.sent[m.Sender] {
 			continue
+		}
+		if inFlight >= maxMessagesInFlight {
+			return // more once the executor acknowledges some
 		}
 		ev := executorapi.Event{Type: executorapi.EventMessage, Message: &executorapi.Message{Data: m.Data, Sender: m.Sender, Sequence: m.Sequence}}
 		if !r.server.SendOn(k, gen, ev) {
 			return // the executor catches up when it subscribes again
 		}
 		q.sent[m.Sender] = m.Sequence
+		inFlight++
 	}
 }
 
@@ -408,6 +425,7 @@ func (r *messageRelay) acknowledge(k ExecutorKey, ids []executorapi.MessageID) {
 	for _, m := range r.take(k, func(m messages.Message) bool { return m.Sequence <= upTo[m.Sender] }) {
 		r.deleter.Delete(k.Namespace, m)
 	}
+	r.flush(k) // the next ones, which waited for room
 }
 
 // drop deletes the messages that wait for executor k, which has ended or

@@ -234,3 +234,36 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testenv.Eventually(t, what, 30*time.Second, cond)
 }
+
+// TestABacklogOfMessagesKeepsTheStream: an executor that subscribes to
+// more scheduler messages than its stream's queue holds (its scheduler sent
+// them while it was away) gets them all, in order, as it acknowledges them,
+// on the one stream: sent all at once, they filled the queue and the
+// stream was dropped, at each new subscription again.
+func TestABacklogOfMessagesKeepsTheStream(t *testing.T) {
+	f := newRelayFixture(t)
+	k := ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: "e"}
+	f.relay.start(f.ctx)
+	f.relay.namespaceSynced("ns")
+	const n = 1500
+	for i := 1; i <= n; i++ {
+		f.send("e", "s", uint64(i))
+	}
+	stream := f.subscribe()
+	for got := 0; got < n; {
+		select {
+		case m, ok := <-stream:
+			if !ok {
+				t.Fatalf("the stream ended after %d of %d messages", got, n)
+			}
+			got++
+			if want := fmt.Sprintf("s%d", got); m != want {
+				t.Fatalf("message %d is %s, want %s", got, m, want)
+			}
+			// The executor acknowledges what it has, as the SDK does.
+			f.relay.acknowledge(k, []executorapi.MessageID{{Sender: "s", Sequence: uint64(got)}})
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d messages, then nothing", got, n)
+		}
+	}
+}
