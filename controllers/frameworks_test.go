@@ -298,12 +298,35 @@ func TestSchedulerPodRunsAndRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "a new scheduler pod", func() (bool, error) {
-		var p corev1.Pod
-		err := env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("podfw")), &p)
-		if err == nil && p.DeletionTimestamp != nil && len(p.Finalizers) == 0 {
+		err := env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("podfw")), &pod)
+		if err == nil && pod.DeletionTimestamp != nil && len(pod.Finalizers) == 0 {
 			return false, nil
 		}
-		return err == nil && p.UID != firstUID, nil
+		return err == nil && pod.UID != firstUID, nil
+	})
+
+	// Many restarts in the framework's life, the last pod after an hour of
+	// running: the next starts after the shortest delay, as the kubelet's
+	// backoff starts again after ten minutes, not after five minutes,
+	// past the framework's failover timeout.
+	current := getFramework(t, ns, "podfw")
+	patch := client.MergeFrom(current.DeepCopy())
+	current.Annotations[controllers.AnnotationSchedulerRestarts] = "5"
+	if err := env.Client.Patch(ctx, current, patch); err != nil {
+		t.Fatal(err)
+	}
+	secondUID, now := pod.UID, time.Now()
+	pod.Status.Phase = corev1.PodFailed
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "scheduler", Image: c.Image, ImageID: "x", Ready: false,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "Evicted",
+			StartedAt: metav1.NewTime(now.Add(-time.Hour)), FinishedAt: metav1.NewTime(now)}}}}
+	if err := env.Client.Status().Update(ctx, &pod); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new scheduler pod after the shortest delay", func() (bool, error) {
+		var p corev1.Pod
+		err := env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("podfw")), &p)
+		return err == nil && p.UID != secondUID && p.UID != firstUID && p.DeletionTimestamp == nil, nil
 	})
 }
 

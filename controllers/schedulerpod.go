@@ -24,6 +24,23 @@ func SchedulerPodName(framework string) string { return framework + "-scheduler"
 // scheduler pod, for the restart backoff.
 const AnnotationSchedulerRestarts = "kubemesos.io/scheduler-restarts"
 
+// backoffReset is how long a scheduler pod runs for its successor to start
+// with the shortest delay again, as the kubelet's container backoff.
+const backoffReset = 10 * time.Minute
+
+// podStarted is when a pod's container started, or the best guess.
+func podStarted(p *corev1.Pod) time.Time {
+	for _, cs := range p.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil && !t.StartedAt.IsZero() {
+			return t.StartedAt.Time
+		}
+	}
+	if p.Status.StartTime != nil {
+		return p.Status.StartTime.Time
+	}
+	return p.CreationTimestamp.Time
+}
+
 // podEnded is when a pod's container ended, or the best guess.
 func podEnded(p *corev1.Pod) time.Time {
 	for _, cs := range p.Status.ContainerStatuses {
@@ -57,8 +74,14 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 	if err == nil {
 		if pod.DeletionTimestamp == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
 			// Restart with a growing delay, as a kubelet backs off a
-			// crashing container: 10s, 20s, 40s … up to 5m.
+			// crashing container: 10s, 20s, 40s … up to 5m; and, as the
+			// kubelet, start again from 10s after a pod that ran for 10
+			// minutes, so that a scheduler evicted now and then is never
+			// held back past its framework's failover timeout.
 			restarts, _ := strconv.Atoi(fw.Annotations[AnnotationSchedulerRestarts])
+			if podEnded(&pod).Sub(podStarted(&pod)) >= backoffReset {
+				restarts = 0
+			}
 			backoff := min(10*time.Second<<min(restarts, 5), 5*time.Minute)
 			if wait := podEnded(&pod).Add(backoff).Sub(m.Clock.Now()); wait > 0 {
 				return wait, nil
