@@ -154,19 +154,20 @@ func (r *frameworkController) revive(fw *kmv1.Framework) {
 }
 
 // schedulerLease reads the framework's scheduler Lease: whether it is held
-// now, and when it lapses (or lapsed). Both are judged by the master's
-// clock (see renewals): the scheduler may run on any machine.
-func (m *Master) schedulerLease(ctx context.Context, fw *kmv1.Framework) (held bool, expiry time.Time, err error) {
+// now, when it lapses (or lapsed), and whether this master has seen it
+// renewed (not only read it once). All are judged by the master's clock
+// (see renewals): the scheduler may run on any machine.
+func (m *Master) schedulerLease(ctx context.Context, fw *kmv1.Framework) (held bool, expiry time.Time, witnessed bool, err error) {
 	var lease coordinationv1.Lease
 	key := types.NamespacedName{Namespace: fw.Namespace, Name: kmv1.SchedulerLeaseName(fw.Name)}
 	if err := m.Client.Get(ctx, key, &lease); apierrors.IsNotFound(err) {
-		return false, time.Time{}, nil
+		return false, time.Time{}, false, nil
 	} else if err != nil {
-		return false, time.Time{}, fmt.Errorf("reading lease %s: %w", key, err)
+		return false, time.Time{}, false, fmt.Errorf("reading lease %s: %w", key, err)
 	}
 	if lease.Spec.RenewTime == nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
 		m.renewals.Forget(key)
-		return false, time.Time{}, nil
+		return false, time.Time{}, false, nil
 	}
 	d := 15 * time.Second
 	if lease.Spec.LeaseDurationSeconds != nil {
@@ -174,9 +175,9 @@ func (m *Master) schedulerLease(ctx context.Context, fw *kmv1.Framework) (held b
 	}
 	// A Lease seen for the first time counts as renewed then: a scheduler
 	// driven by hand may take its Lease once, for its whole duration.
-	renewed, _ := m.renewals.Observe(key, lease.Spec.RenewTime.Time)
+	renewed, witnessed := m.renewals.Observe(key, lease.Spec.RenewTime.Time)
 	expiry = renewed.Add(d)
-	return m.Clock.Now().Before(expiry), expiry, nil
+	return m.Clock.Now().Before(expiry), expiry, witnessed, nil
 }
 
 // reconcile is the life of a live framework, as a list of steps, ending in
@@ -206,9 +207,16 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 		}
 	}
 	if !done {
-		held, expiry, err := m.schedulerLease(ctx, fw)
+		held, expiry, witnessed, err := m.schedulerLease(ctx, fw)
 		if err != nil {
 			return ctrl.Result{}, err
+		}
+		if held && !witnessed && st.Phase == kmv1.FrameworkDisconnected {
+			// A Lease this master has not seen renewed (it has just taken
+			// over) does not bring a Disconnected framework back: the
+			// scheduler that left it may be long gone, and its failover
+			// deadline must not start over at each leader change.
+			held, expiry = false, time.Time{}
 		}
 		result, done = r.followScheduler(fw, held, expiry, now)
 	}

@@ -515,3 +515,31 @@ func TestFrameworkDeletionCompletesWhateverItsPods(t *testing.T) {
 		return false, nil
 	})
 }
+
+// TestANewLeaderKeepsADisconnectedFrameworkDisconnected: a framework whose
+// scheduler crashed (its Lease left to lapse, not released) stays
+// Disconnected under a master that takes over, and fails at the deadline
+// the first master set: the new leader's first read of the stale Lease is
+// no renewal, which made the framework Active again and started its
+// failover timeout over at each leader change.
+func TestANewLeaderKeepsADisconnectedFrameworkDisconnected(t *testing.T) {
+	first := startMaster(t, testOptions(), false, "master-a")
+	fw := b.MakeFramework("crashedfw", "").FailoverTimeout(6).Obj()
+	hb, ns := addFramework(t, fw)
+	waitPhase(t, ns, "crashedfw", kmv1.FrameworkActive)
+	hb.stop() // a crash: the Lease still names its holder
+	disconnected := time.Now()
+	waitPhase(t, ns, "crashedfw", kmv1.FrameworkDisconnected)
+	first.stop()
+	startMaster(t, testOptions(), false, "master-b")
+	for time.Since(disconnected) < 4*time.Second {
+		if p := getFramework(t, ns, "crashedfw").Status.Phase; p == kmv1.FrameworkActive {
+			t.Fatalf("the new leader made the framework of a crashed scheduler %s", p)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitPhase(t, ns, "crashedfw", kmv1.FrameworkFailed)
+	if took := time.Since(disconnected); took > 15*time.Second {
+		t.Errorf("the framework failed %v after its scheduler crashed, want about its 6 s failover timeout", took)
+	}
+}
