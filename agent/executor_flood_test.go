@@ -611,3 +611,45 @@ func TestServerLimitsDefaults(t *testing.T) {
 		t.Errorf("withDefaults = %+v, want %+v", got, want)
 	}
 }
+
+// slowAuth authenticates as floodHooks does, after a delay.
+type slowAuth struct {
+	floodHooks
+	delay time.Duration
+}
+
+func (h *slowAuth) Authenticate(ctx context.Context, c Credentials) (ExecutorKey, error) {
+	time.Sleep(h.delay)
+	return h.floodHooks.Authenticate(ctx, c)
+}
+
+// TestAnAnswerGetsTheWholeWriteTimeout: a call whose authentication takes
+// longer than the write timeout (a slow TokenReview) still gets its answer:
+// the timeout runs from when the answer is written, not from when the call
+// came, so that a caller never sees a dropped connection where the agent
+// answered.
+func TestAnAnswerGetsTheWholeWriteTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	limits := DefaultServerLimits()
+	limits.WriteTimeout = 300 * time.Millisecond
+	srv := &ExecutorServer{Hooks: &slowAuth{delay: 600 * time.Millisecond}, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ctx, ln) }()
+	body := `{"type":"MESSAGE","namespace":"ns","framework":"fw","executor_id":"e","message":{"data":"hi"}}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+ln.Addr().String()+executorapi.Path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer exec-e")
+	req.Header.Set("Content-Type", executorapi.MediaType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("a call authenticated slowly got no answer: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		t.Errorf("answered %d %q, want 202", resp.StatusCode, b)
+	}
+}

@@ -17,6 +17,8 @@ type callRecorder struct {
 	// typ is the call's type once it is read; CallTypeUnknown until then.
 	typ     string
 	counted bool
+	// answering runs once, before the answer's first byte is written.
+	answering func()
 }
 
 func newCallRecorder(w http.ResponseWriter) *callRecorder {
@@ -47,5 +49,8 @@ func (w *callRecorder) count(code int) {
 		return
 	}
 	w.counted = true
+	if w.answering != nil {
+		w.answering()
+	}
 	metrics.ExecutorAPICalls.WithLabelValues(w.typ, strconv.Itoa(code)).Inc()
 }

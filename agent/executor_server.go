@@ -377,6 +377,11 @@ func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	var w http.ResponseWriter = rec
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
+	// The answer gets the whole write timeout from when it is written, not
+	// from when the call came: authentication, a wait for a turn and the
+	// body's arrival may take most of it, and an answer cut short loses
+	// the caller a 202 (an update checkpointed) or a 503's Retry-After.
+	rec.answering = func() { _ = rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout)) }
 	if r.URL.Path != executorapi.Path {
 		httpError(w, http.StatusNotFound, "no such endpoint; the executor API is POST %s", executorapi.Path)
 		return
