@@ -30,24 +30,32 @@ const backoffReset = 10 * time.Minute
 
 // podStarted is when a pod's container started, or the best guess.
 func podStarted(p *corev1.Pod) time.Time {
-	for _, cs := range p.Status.ContainerStatuses {
-		if t := cs.State.Terminated; t != nil && !t.StartedAt.IsZero() {
-			return t.StartedAt.Time
-		}
+	if t := terminated(p); t != nil && !t.StartedAt.IsZero() {
+		return t.StartedAt.Time
 	}
-	if p.Status.StartTime != nil {
-		return p.Status.StartTime.Time
-	}
-	return p.CreationTimestamp.Time
+	return podBegan(p)
 }
 
 // podEnded is when a pod's container ended, or the best guess.
 func podEnded(p *corev1.Pod) time.Time {
+	if t := terminated(p); t != nil && !t.FinishedAt.IsZero() {
+		return t.FinishedAt.Time
+	}
+	return podBegan(p)
+}
+
+// terminated is the state of a pod's container that ended, or nil.
+func terminated(p *corev1.Pod) *corev1.ContainerStateTerminated {
 	for _, cs := range p.Status.ContainerStatuses {
-		if t := cs.State.Terminated; t != nil && !t.FinishedAt.IsZero() {
-			return t.FinishedAt.Time
+		if t := cs.State.Terminated; t != nil {
+			return t
 		}
 	}
+	return nil
+}
+
+// podBegan is when a pod started, or else was made.
+func podBegan(p *corev1.Pod) time.Time {
 	if p.Status.StartTime != nil {
 		return p.Status.StartTime.Time
 	}

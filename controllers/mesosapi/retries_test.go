@@ -43,18 +43,34 @@ func commandTask(id string, agent *mesosv1.AgentID, cpus float64) *mesosv1.TaskI
 		Resources: []*mesosv1.Resource{scalar("cpus", cpus)}, Command: &mesosv1.CommandInfo{Value: proto.String("true")}}
 }
 
+// subscribed is a Mesos scheduler subscribed (protobuf) to a master in a
+// namespace of its own, with an agent of res when res is given.
+type subscribed struct {
+	ns, url, mt string
+	es          *eventStream
+	fwID        *mesosv1.FrameworkID
+}
+
+func subscribeWith(t *testing.T, name string, res ...string) *subscribed {
+	t.Helper()
+	s := &subscribed{ns: newNamespace(t), mt: mesoswire.MediaProtobuf}
+	if len(res) > 0 {
+		addAgent(t, name, "127.0.0.1:5051", res...)
+	}
+	s.url = startAPI(t, apiOptions(t, s.ns), false)
+	s.es = subscribe(t, s.url, s.mt, frameworkInfo(name))
+	s.fwID = s.es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	return s
+}
+
 // TestAnAcceptSentAgainIsTheSameLaunch: a scheduler that sends an ACCEPT
 // again (its answer was lost) is not told that the task it launched is a
 // duplicate or was lost, whether its offer is still there or the master
 // has used it up since: the task goes on, and its own updates follow.
 func TestAnAcceptSentAgainIsTheSameLaunch(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
-	addAgent(t, "again", "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
-	url := startAPI(t, apiOptions(t, ns), false)
-	mt := mesoswire.MediaProtobuf
-	es := subscribe(t, url, mt, frameworkInfo("again"))
-	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	sub := subscribeWith(t, "again", "cpu", "4", "memory", "8Gi")
+	ns, url, mt, es, fwID := sub.ns, sub.url, sub.mt, sub.es, sub.fwID
 	offer := es.latestOffer()
 	accept := acceptCall(fwID, []*mesosv1.OfferID{offer.GetId()}, commandTask("job-1", offer.GetAgentId(), 1))
 	for range 2 {
@@ -100,12 +116,8 @@ func TestAnAcceptSentAgainIsTheSameLaunch(t *testing.T) {
 // nothing and says why.
 func TestAnAcceptATaskCannotHold(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
-	addAgent(t, "unheld", "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
-	url := startAPI(t, apiOptions(t, ns), false)
-	mt := mesoswire.MediaProtobuf
-	es := subscribe(t, url, mt, frameworkInfo("unheld"))
-	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	sub := subscribeWith(t, "unheld", "cpu", "4", "memory", "8Gi")
+	ns, url, mt, es, fwID := sub.ns, sub.url, sub.mt, sub.es, sub.fwID
 	offer := es.latestOffer()
 	long := commandTask("long-grace", offer.GetAgentId(), 1)
 	long.KillPolicy = &mesosv1.KillPolicy{GracePeriod: &mesosv1.DurationInfo{Nanoseconds: proto.Int64(7200e9)}}
@@ -144,12 +156,8 @@ func TestAnAcceptATaskCannotHold(t *testing.T) {
 // answers a pending task, never unknown (TASK_LOST to a framework that is
 // not partition-aware, which would launch them again).
 func TestReconcileRightAfterAccept(t *testing.T) {
-	ns := newNamespace(t)
-	addAgent(t, "pending", "127.0.0.1:5051", "cpu", "64", "memory", "64Gi")
-	url := startAPI(t, apiOptions(t, ns), false)
-	mt := mesoswire.MediaProtobuf
-	es := subscribe(t, url, mt, frameworkInfo("pending"))
-	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	sub := subscribeWith(t, "pending", "cpu", "64", "memory", "64Gi")
+	url, mt, es, fwID := sub.url, sub.mt, sub.es, sub.fwID
 	offer := es.latestOffer()
 	const n = 40
 	var tasks []*mesosv1.TaskInfo
@@ -184,12 +192,8 @@ func TestReconcileRightAfterAccept(t *testing.T) {
 // queue holds, waits for its subscriber to read them rather than closing
 // the stream and losing them.
 func TestALargeAcceptKeepsItsStream(t *testing.T) {
-	ns := newNamespace(t)
-	addAgent(t, "large", "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
-	url := startAPI(t, apiOptions(t, ns), false)
-	mt := mesoswire.MediaProtobuf
-	es := subscribe(t, url, mt, frameworkInfo("large"))
-	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	sub := subscribeWith(t, "large", "cpu", "4", "memory", "8Gi")
+	url, mt, es, fwID := sub.url, sub.mt, sub.es, sub.fwID
 	agent := es.latestOffer().GetAgentId()
 	const n = 1500
 	tasks := make([]*mesosv1.TaskInfo, n)
@@ -220,11 +224,8 @@ func TestALargeAcceptKeepsItsStream(t *testing.T) {
 // scheduler Lease it held for the stream, which the Framework owns.
 func TestTheStreamOfADeletedFramework(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
-	url := startAPI(t, apiOptions(t, ns), false)
-	mt := mesoswire.MediaProtobuf
-	es := subscribe(t, url, mt, frameworkInfo("deleted"))
-	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId().GetValue()
+	sub := subscribeWith(t, "deleted")
+	ns, es, fwID := sub.ns, sub.es, sub.fwID.GetValue()
 	var l kmv1.FrameworkList
 	if err := env.Client.List(ctx, &l, client.InNamespace(ns)); err != nil || len(l.Items) != 1 {
 		t.Fatalf("frameworks %v, %v; want one", l.Items, err)
