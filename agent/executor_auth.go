@@ -58,6 +58,15 @@ const (
 	// reviewQueueTimeout is how long a call waits for its turn to be
 	// reviewed before it is told to retry (503).
 	reviewQueueTimeout = 2 * time.Second
+	// peerReviewRate and peerReviewBurst bound the TokenReviews that the
+	// calls from one address (one pod) can make the agent send, so that a
+	// pod sending made-up tokens spends its own share, not the reviews
+	// that the node's executors need (each needs one a minute, and one
+	// when the kubelet renews its token); peerLimiters bounds how many
+	// addresses are remembered.
+	peerReviewRate  = 2
+	peerReviewBurst = 20
+	peerLimiters    = 4096
 )
 
 // TokenReviewFunc asks the API server about a token, for the audience
@@ -101,13 +110,28 @@ type tokenAuthenticator struct {
 	accepted *utilcache.LRUExpireCache
 	refused  *utilcache.LRUExpireCache
 	limiter  *rate.Limiter
+	// peers holds a *rate.Limiter per calling address.
+	peers *utilcache.LRUExpireCache
 }
 
 func newTokenAuthenticator(review TokenReviewFunc, clk clock.PassiveClock, log logr.Logger) *tokenAuthenticator {
 	return &tokenAuthenticator{review: review, clock: clk, log: log,
 		accepted: utilcache.NewLRUExpireCacheWithClock(reviewCacheSize, clk),
 		refused:  utilcache.NewLRUExpireCacheWithClock(refusalCacheSize, clk),
-		limiter:  rate.NewLimiter(reviewRate, reviewBurst)}
+		limiter:  rate.NewLimiter(reviewRate, reviewBurst),
+		peers:    utilcache.NewLRUExpireCacheWithClock(peerLimiters, clk)}
+}
+
+// peerAllows takes one of peer's TokenReviews, if it has one left.
+func (x *tokenAuthenticator) peerAllows(peer netip.Addr) bool {
+	var l *rate.Limiter
+	if v, ok := x.peers.Get(peer); ok {
+		l = v.(*rate.Limiter)
+	} else {
+		l = rate.NewLimiter(peerReviewRate, peerReviewBurst)
+		x.peers.Add(peer, l, 10*time.Minute)
+	}
+	return l.Allow()
 }
 
 func unauthorized(format string, args ...any) error {
@@ -131,10 +155,11 @@ func (x *tokenAuthenticator) forget(token string) {
 	x.refused.Remove(k)
 }
 
-// identify returns the pod that token is bound to. fresh asks the API
-// server even when an answer is remembered. Errors are *CallErrors: 401
-// for a token that is not good, 503 when it cannot be checked now.
-func (x *tokenAuthenticator) identify(ctx context.Context, token string, fresh bool) (podIdentity, error) {
+// identify returns the pod that token, sent from peer, is bound to. fresh
+// asks the API server even when an answer is remembered. Errors are
+// *CallErrors: 401 for a token that is not good, 503 when it cannot be
+// checked now.
+func (x *tokenAuthenticator) identify(ctx context.Context, token string, peer netip.Addr, fresh bool) (podIdentity, error) {
 	if token == "" {
 		return podIdentity{}, unauthorized("no executor token: send \"Authorization: Bearer <token>\" with the token in the file named by $%s", executorapi.EnvTokenFile)
 	}
@@ -166,6 +191,9 @@ func (x *tokenAuthenticator) identify(ctx context.Context, token string, fresh b
 	}
 	if c.Kubernetes.Pod == nil {
 		return podIdentity{}, unauthorized("the executor token is not bound to a pod")
+	}
+	if !x.peerAllows(peer) {
+		return podIdentity{}, unavailable("calls from %s made the agent verify too many executor tokens; retry", peer)
 	}
 	wctx, cancel := context.WithTimeout(ctx, reviewQueueTimeout)
 	err = x.limiter.Wait(wctx)
@@ -329,7 +357,7 @@ func (x *executorAuthenticator) Authenticate(ctx context.Context, c Credentials)
 	if token == "" {
 		return ExecutorKey{}, unauthorized("the executor API takes \"Authorization: Bearer <token>\", with the token in the file named by $%s; no other scheme", executorapi.EnvTokenFile)
 	}
-	id, err := x.tokens.identify(ctx, token, false)
+	id, err := x.tokens.identify(ctx, token, c.Peer, false)
 	if err != nil {
 		return ExecutorKey{}, err
 	}
@@ -341,7 +369,7 @@ func (x *executorAuthenticator) Authenticate(ctx context.Context, c Credentials)
 	// holds: ask the API server again, which refuses a token whose pod
 	// is gone or replaced.
 	x.tokens.forget(token)
-	if id, err = x.tokens.identify(ctx, token, true); err != nil {
+	if id, err = x.tokens.identify(ctx, token, c.Peer, true); err != nil {
 		return ExecutorKey{}, err
 	}
 	k, err = x.executorOfPod(ctx, id)

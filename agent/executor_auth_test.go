@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,24 +68,25 @@ func TestTokenAuthenticator(t *testing.T) {
 		return answer, fail
 	}, clk, logr.Discard())
 	ctx := context.Background()
+	pod := netip.MustParseAddr("10.0.0.1")
 
 	good := jwt(podClaims([]string{"other", executorapi.TokenAudience}, clk.Now().Add(30*time.Second)))
 	answer = accepted("system:serviceaccount:ns:default", podExtra)
-	id, err := x.identify(ctx, good, false)
+	id, err := x.identify(ctx, good, pod, false)
 	if err != nil || id != (podIdentity{Namespace: "ns", Name: "p", UID: "u1", Node: "n1"}) {
 		t.Fatalf("a good token: %+v, %v", id, err)
 	}
-	if _, err := x.identify(ctx, good, false); err != nil || reviews != 1 {
+	if _, err := x.identify(ctx, good, pod, false); err != nil || reviews != 1 {
 		t.Errorf("a remembered token: %v, %d reviews; want 1", err, reviews)
 	}
-	if _, err := x.identify(ctx, good, true); err != nil || reviews != 2 {
+	if _, err := x.identify(ctx, good, pod, true); err != nil || reviews != 2 {
 		t.Errorf("a fresh look: %v, %d reviews; want 2", err, reviews)
 	}
 	if _, ok := x.accepted.Get(good); ok {
 		t.Error("the cache is keyed by the token itself")
 	}
 	clk.Step(31 * time.Second) // past the token's expiry, within the cache's minute
-	if _, err := x.identify(ctx, good, false); callStatus(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), "expired") || reviews != 2 {
+	if _, err := x.identify(ctx, good, pod, false); callStatus(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), "expired") || reviews != 2 {
 		t.Errorf("an expired token: %v after %d reviews; want a 401 without asking", err, reviews)
 	}
 
@@ -102,7 +106,7 @@ func TestTokenAuthenticator(t *testing.T) {
 		// null is no audience (it was read as one empty audience).
 		"aud null": {jwt(podClaims(nil, later)), "is for [], not"},
 	} {
-		if _, err := x.identify(ctx, tc.token, false); callStatus(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), tc.want) {
+		if _, err := x.identify(ctx, tc.token, pod, false); callStatus(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a 401 containing %q", name, err, tc.want)
 		}
 	}
@@ -127,7 +131,7 @@ func TestTokenAuthenticator(t *testing.T) {
 		answer = tc.answer
 		n := reviews
 		for range 2 {
-			if _, err := x.identify(ctx, token(i), false); callStatus(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), tc.want) {
+			if _, err := x.identify(ctx, token(i), pod, false); callStatus(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("answer %+v: %v, want a 401 containing %q", tc.answer, err, tc.want)
 			}
 		}
@@ -139,7 +143,7 @@ func TestTokenAuthenticator(t *testing.T) {
 	fail = errors.New("connection refused")
 	n := reviews
 	for range 2 {
-		if _, err := x.identify(ctx, token(99), false); callStatus(err) != http.StatusServiceUnavailable {
+		if _, err := x.identify(ctx, token(99), pod, false); callStatus(err) != http.StatusServiceUnavailable {
 			t.Errorf("the API server failing: %v, want a 503", err)
 		}
 	}
@@ -280,4 +284,44 @@ func FuzzParseClaims(f *testing.F) {
 			t.Fatalf("parseClaims(%q) = %+v, which reads back from %s as %+v, %v", token, c, payload, again, err)
 		}
 	})
+}
+
+// TestMadeUpTokensSpendTheirSendersReviews: a pod that sends made-up
+// tokens (each different, so that no refusal is remembered) spends the
+// TokenReviews of its own address, not those that the node's executors
+// need: an executor calling meanwhile, from its own address, is verified
+// at once instead of being told that the agent verifies too many tokens.
+func TestMadeUpTokensSpendTheirSendersReviews(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	good := jwt(podClaims(executorapi.TokenAudience, clk.Now().Add(time.Hour)))
+	x := newTokenAuthenticator(func(_ context.Context, token string) (authenticationv1.TokenReviewStatus, error) {
+		if token == good {
+			return accepted("system:serviceaccount:ns:default", podExtra), nil
+		}
+		return authenticationv1.TokenReviewStatus{Error: "invalid signature"}, nil
+	}, clk, logr.Discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	attacker, executor := netip.MustParseAddr("10.0.0.66"), netip.MustParseAddr("10.0.0.7")
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				c := podClaims(executorapi.TokenAudience, clk.Now().Add(time.Hour))
+				c["jti"] = sent.Add(1)
+				_, _ = x.identify(ctx, jwt(c), attacker, false)
+			}
+		}()
+	}
+	for sent.Load() < 1000 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := x.identify(ctx, good, executor, false); err != nil {
+		t.Errorf("an executor's token while another pod sends made-up ones: %v, want it verified", err)
+	}
+	cancel()
+	wg.Wait()
 }
