@@ -253,12 +253,16 @@ func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason str
 // agent stays removed (the Unreachable case of Reconcile).
 func (r *agentRegistry) remove(ctx context.Context, agent *kmv1.Agent, phase kmv1.AgentPhase, reason, msg string) error {
 	m := r.m
-	if lost, err := r.loseTasksAndOffers(ctx, agent, phase); err != nil {
+	lost, err := r.loseTasksAndOffers(ctx, agent, phase)
+	// Nothing marked: the agent is not removed yet, and may stage tasks
+	// again if its heartbeat comes back first.
+	unmarked := func() {
 		if lost == 0 && agent.Status.AgentID != "" {
-			// Nothing marked: the agent is not removed yet, and may
-			// stage tasks again if its heartbeat comes back first.
 			m.stagings.Restore(agent.Status.AgentID)
 		}
+	}
+	if err != nil {
+		unmarked()
 		return err
 	}
 	now := metav1.NewTime(m.Clock.Now())
@@ -269,6 +273,7 @@ func (r *agentRegistry) remove(ctx context.Context, agent *kmv1.Agent, phase kmv
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: kmv1.AgentReady, Status: metav1.ConditionFalse, Reason: reason,
 			Message: msg, ObservedGeneration: agent.Generation})
 	}); err != nil {
+		unmarked()
 		return err
 	}
 	m.Recorder.Eventf(agent, nil, corev1.EventTypeWarning, reason, "Remove", "agent %s is %s: %s; its tasks are lost", agent.Status.AgentID, phase, msg)

@@ -129,6 +129,29 @@ func TestADeletedAgentLosesItsTasks(t *testing.T) {
 	}
 }
 
+// TestAFailedRemovalOfAnIdleAgentStagesAgain: a removal of an agent that
+// runs no task, whose write of the Agent's status failed, leaves the agent
+// as it was: tasks are staged on it again (were they refused until a sweep
+// five minutes later, every launch on it meanwhile was dropped).
+func TestAFailedRemovalOfAnIdleAgentStagesAgain(t *testing.T) {
+	ctx := context.Background()
+	agent := b.MakeAgent("idle-1").Resources("cpu", "1").Obj()
+	if err := env.Client.Create(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	agent.Status.Phase, agent.Status.AgentID = kmv1.AgentActive, "idle-1-0000abcd"
+	if err := env.Client.Status().Update(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	stages, err := controllers.RemoveIdleAgentFailingItsWrite(ctx, env.Client, agent)
+	if err == nil {
+		t.Fatal("the removal succeeded; want its write's timeout")
+	}
+	if !stages {
+		t.Error("after a failed removal that marked nothing, the agent no longer stages tasks")
+	}
+}
+
 // TestAgentLostAndReadmitted kills an agent's heartbeat: it becomes
 // Unreachable, its offers go and its tasks become TASK_LOST. When the
 // heartbeat resumes it comes back under a new agentID and the tasks stay lost.

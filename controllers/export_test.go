@@ -122,6 +122,23 @@ func (s staleTask) Get(ctx context.Context, key client.ObjectKey, obj client.Obj
 	return s.Client.Get(ctx, key, obj, opts...)
 }
 
+// RemoveIdleAgentFailingItsWrite removes agent, which runs no task, in a
+// master whose write of the Agent's status times out unapplied, and
+// reports the error and whether the master then stages tasks on the agent
+// again: it is not removed, and its heartbeat may come back first.
+func RemoveIdleAgentFailingItsWrite(ctx context.Context, c client.Client, agent *kmv1.Agent) (stages bool, err error) {
+	failed := false
+	m := New(behindInformers{unclearOnce{Client: c, failed: &failed}}, clock.RealClock{}, events.NewFakeRecorder(10), Options{})
+	m.apiReader = c
+	m.sched.Upsert(agent)
+	r := &agentRegistry{m: m}
+	err = r.remove(ctx, agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired, "removed by the test")
+	if stages = m.stagings.Begin(agent.Status.AgentID); stages {
+		m.stagings.End(agent.Status.AgentID)
+	}
+	return stages, err
+}
+
 // unclearOnce is a client whose first status write times out, having
 // been applied when applied is set.
 type unclearOnce struct {
