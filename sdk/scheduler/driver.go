@@ -237,10 +237,13 @@ func (d *Driver) finish(err error) {
 
 // stopWith stops the driver and runs last as its final callback, once the
 // callback running (if any) has returned; the callbacks still queued are
-// dropped.
+// dropped. The first stop's final callback is the one that runs: the loss
+// of the Lease that follows an Error's stop does not take its place.
 func (d *Driver) stopWith(err error, last func()) {
 	d.mu.Lock()
-	d.final = last
+	if d.final == nil {
+		d.final = last
+	}
 	d.mu.Unlock()
 	d.finish(err)
 }
