@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/kubemesos/kubemesos/internal/mesosjson"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/recordio"
 )
@@ -55,7 +56,7 @@ func ParseCall(body []byte) (*Call, error) {
 	if len(body) > MaxCallBytes {
 		return nil, fmt.Errorf("the call is %d bytes; the limit is %d", len(body), MaxCallBytes)
 	}
-	if err := mesoswire.CheckJSONElements(body, mesoswire.MaxCallElements); err != nil {
+	if err := mesosjson.CheckStructure(body, 0, mesoswire.MaxCallElements); err != nil {
 		return nil, fmt.Errorf("malformed call: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

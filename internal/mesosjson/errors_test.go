@@ -23,3 +23,25 @@ func TestMissingFieldsErrorIsShort(t *testing.T) {
 		t.Errorf("two fields: %q", got)
 	}
 }
+
+// TestCheckStructure: the structure scan refuses input nested too deep or
+// opening too many objects and arrays, counting none inside strings, and
+// passes the rest (0: without limit).
+func TestCheckStructure(t *testing.T) {
+	for _, tc := range []struct {
+		in                 string
+		maxDepth, maxElems int
+		want               string
+	}{
+		{`{"a":[{},{}]}`, 0, 4, ""},
+		{`{"a":[{},{},{}]}`, 0, 4, "more than 4 objects and lists"},
+		{`{"a":"[[[[{{{{"}`, 0, 1, ""},
+		{`[[[]]]`, 2, 0, "nest deeper than 2"},
+		{`[[[]]]`, 0, 0, ""},
+	} {
+		err := CheckStructure([]byte(tc.in), tc.maxDepth, tc.maxElems)
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && !strings.Contains(got, tc.want)) {
+			t.Errorf("%s (depth %d, elements %d): %v, want %q", tc.in, tc.maxDepth, tc.maxElems, err, tc.want)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type UnmarshalOptions struct {
 	// MaxDepth is how deep objects and arrays may nest (the top object is
 	// depth 1); 0 means DefaultMaxDepth.
 	MaxDepth int
+	// MaxElements is how many objects and arrays the input may open in
+	// all; 0 means no limit.
+	MaxElements int
 }
 
 // Unmarshal reads b, in the JSON form that Apache Mesos reads, into m,
@@ -62,7 +65,7 @@ func (o UnmarshalOptions) unmarshal(b []byte, m protoreflect.Message) error {
 	if len(b) > maxBytes {
 		return fmt.Errorf("%w: %d bytes; the limit is %d", ErrTooLarge, len(b), maxBytes)
 	}
-	if err := checkDepth(b, maxDepth); err != nil {
+	if err := CheckStructure(b, maxDepth, o.MaxElements); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -92,10 +95,19 @@ func (o UnmarshalOptions) unmarshal(b []byte, m protoreflect.Message) error {
 	return nil
 }
 
-// checkDepth refuses JSON whose objects and arrays nest deeper than max.
-// It reads the structure only; the decoder checks the syntax.
-func checkDepth(b []byte, max int) error {
-	depth := 0
+// TooManyElements is the error for input that holds more than limit
+// objects and lists (or messages, in protobuf).
+func TooManyElements(limit int) error {
+	return &SyntaxError{Message: fmt.Sprintf("the call holds more than %d objects and lists; send its items in several calls", limit)}
+}
+
+// CheckStructure refuses JSON whose objects and arrays nest deeper than
+// maxDepth, or that opens more than maxElements of them in all (0: either
+// without limit), before anything is decoded: a megabyte of empty items
+// would decode into hundreds of megabytes. It reads the structure only; the
+// decoder checks the syntax.
+func CheckStructure(b []byte, maxDepth, maxElements int) error {
+	depth, elements := 0, 0
 	inString, escaped := false, false
 	for i, c := range b {
 		if inString {
@@ -114,8 +126,11 @@ func checkDepth(b []byte, max int) error {
 			inString = true
 		case '{', '[':
 			depth++
-			if depth > max {
-				return &SyntaxError{Message: fmt.Sprintf("objects and arrays nest deeper than %d at offset %d", max, i)}
+			if maxDepth > 0 && depth > maxDepth {
+				return &SyntaxError{Message: fmt.Sprintf("objects and arrays nest deeper than %d at offset %d", maxDepth, i)}
+			}
+			if elements++; maxElements > 0 && elements > maxElements {
+				return TooManyElements(maxElements)
 			}
 		case '}', ']':
 			depth--

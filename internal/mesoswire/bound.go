@@ -1,12 +1,10 @@
 package mesoswire
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/kubemesos/kubemesos/internal/mesosjson"
 )
 
 // MaxCallElements bounds the objects and lists one call may hold, whatever
@@ -20,30 +18,6 @@ const MaxCallElements = 32768
 // maxNesting bounds how deep the protobuf walk follows nested messages;
 // the decoder refuses deeper ones itself.
 const maxNesting = 100
-
-// tooMany is the error for a call past MaxCallElements.
-func tooMany(limit int) error {
-	return fmt.Errorf("the call holds more than %d objects and lists; send its items in several calls", limit)
-}
-
-// CheckJSONElements refuses a JSON document that opens more than limit
-// objects and arrays, before it is decoded. A document that is not valid
-// JSON passes: its decoder says what is wrong with it.
-func CheckJSONElements(body []byte, limit int) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	n := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
-			if n++; n > limit {
-				return tooMany(limit)
-			}
-		}
-	}
-}
 
 // CheckProtoElements refuses a protobuf message of type md that holds more
 // than limit messages, nested ones included, before it is decoded. Bytes
@@ -76,7 +50,7 @@ func CheckProtoElements(body []byte, md protoreflect.MessageDescriptor, limit in
 				continue
 			}
 			if n++; n > limit {
-				return tooMany(limit)
+				return mesosjson.TooManyElements(limit)
 			}
 			if err := walk(v, fd.Message(), depth+1); err != nil {
 				return err

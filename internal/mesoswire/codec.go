@@ -66,10 +66,7 @@ func (c Codec) DecodeCall(body []byte, msg proto.Message) *Error {
 		}
 		return nil
 	}
-	if err := CheckJSONElements(body, MaxCallElements); err != nil {
-		return BadRequest("Failed to convert JSON into Call protobuf: " + err.Error())
-	}
-	if err := mesosjson.Unmarshal(body, msg); err != nil {
+	if err := (mesosjson.UnmarshalOptions{MaxElements: MaxCallElements}).Unmarshal(body, msg); err != nil {
 		var syn *mesosjson.SyntaxError
 		if errors.As(err, &syn) {
 			return BadRequest("Failed to parse body into JSON: " + err.Error())
