@@ -514,17 +514,10 @@ func (r *taskReconciler) kill(ctx context.Context, t *kmv1.Task, pod *corev1.Pod
 
 // frameworkEnds passes the events of a framework that is done, or gone.
 var frameworkEnds = predicate.Funcs{
-	CreateFunc:  func(e event.CreateEvent) bool { return frameworkDone(e.Object.(*kmv1.Framework)) },
-	UpdateFunc:  func(e event.UpdateEvent) bool { return frameworkDone(e.ObjectNew.(*kmv1.Framework)) },
+	CreateFunc:  func(e event.CreateEvent) bool { return e.Object.(*kmv1.Framework).LaunchesNoMore() },
+	UpdateFunc:  func(e event.UpdateEvent) bool { return e.ObjectNew.(*kmv1.Framework).LaunchesNoMore() },
 	DeleteFunc:  func(event.DeleteEvent) bool { return true },
 	GenericFunc: func(event.GenericEvent) bool { return false },
-}
-
-// frameworkDone says whether a framework launches no more tasks: deleted,
-// ended or tearing down. Its idle executors retire.
-func frameworkDone(fw *kmv1.Framework) bool {
-	return fw.DeletionTimestamp != nil || fw.Status.Phase == kmv1.FrameworkCompleted ||
-		fw.Status.Phase == kmv1.FrameworkFailed || fw.Status.Phase == kmv1.FrameworkTearingDown
 }
 
 // retireExecutor shuts task t's custom executor down once its framework is
@@ -559,7 +552,7 @@ func (r *taskReconciler) retireIfIdle(ctx context.Context, k ExecutorKey, podNam
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		if err == nil && !frameworkDone(&fw) {
+		if err == nil && !fw.LaunchesNoMore() {
 			return nil
 		}
 	}

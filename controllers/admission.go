@@ -147,7 +147,7 @@ func (m *Master) checkFramework(ctx context.Context, task *kmv1.Task) (schedcach
 	switch {
 	case fw.Status.FrameworkID == "":
 		return refuse(kmv1.ReasonTaskInvalid, "framework %q is not registered yet", fw.Name), nil
-	case fw.DeletionTimestamp != nil || fw.Status.Phase == kmv1.FrameworkCompleted || fw.Status.Phase == kmv1.FrameworkFailed || fw.Status.Phase == kmv1.FrameworkTearingDown:
+	case fw.LaunchesNoMore():
 		return refuse(kmv1.ReasonTaskInvalid, "framework %q is %s and launches no more tasks", fw.Name, fw.Status.Phase), nil
 	}
 	if len(task.Spec.Resources) == 0 || resources.IsZero(task.Spec.Resources.Core()) {

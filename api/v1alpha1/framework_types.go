@@ -339,6 +339,16 @@ type Framework struct {
 	Status FrameworkStatus `json:"status,omitempty"`
 }
 
+// LaunchesNoMore reports whether the framework launches no more tasks: it
+// is being deleted, is tearing down, or has ended (Completed or Failed).
+func (f *Framework) LaunchesNoMore() bool {
+	switch f.Status.Phase {
+	case FrameworkCompleted, FrameworkFailed, FrameworkTearingDown:
+		return true
+	}
+	return f.DeletionTimestamp != nil
+}
+
 // FrameworkList is a list of Frameworks.
 //
 // +kubebuilder:object:root=true

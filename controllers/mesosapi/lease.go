@@ -125,7 +125,7 @@ func removedWhy(fw *kmv1.Framework) string {
 	switch {
 	case fw.DeletionTimestamp != nil:
 		return "being deleted"
-	case fw.Status.Phase == kmv1.FrameworkCompleted, fw.Status.Phase == kmv1.FrameworkFailed, fw.Status.Phase == kmv1.FrameworkTearingDown:
+	case fw.LaunchesNoMore():
 		return "phase " + string(fw.Status.Phase)
 	case meta.FindStatusCondition(fw.Status.Conditions, kmv1.FrameworkSucceeded) != nil:
 		return "its scheduler ended it"
