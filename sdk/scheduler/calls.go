@@ -61,7 +61,6 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 	d.mu.Unlock()
 	var mu sync.Mutex
 	failed := map[string]error{}
-	taken := 0 // tasks refused because their ID names another launch's Task
 	tried := make([]bool, len(tasks))
 	// The creates are independent objects: up to launchWriters at a time,
 	// so that one call's many tasks do not wait on each other's round trip.
@@ -88,11 +87,6 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 		err := d.c.Create(d.ctx, t)
 		if apierrors.IsAlreadyExists(err) {
 			err = d.launchedBefore(t)
-			if errors.Is(err, errTaskIDTaken) {
-				mu.Lock()
-				taken++
-				mu.Unlock()
-			}
 		}
 		if err != nil {
 			mu.Lock()
@@ -100,6 +94,12 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 			mu.Unlock()
 		}
 	})
+	taken := 0 // tasks refused because their ID names another launch's Task
+	for _, err := range failed {
+		if errors.Is(err, errTaskIDTaken) {
+			taken++
+		}
+	}
 	if taken == len(tasks) {
 		// Nothing was launched on the offers: they go back at once
 		// rather than wait out the master's offer timeout.
@@ -189,17 +189,23 @@ func (d *Driver) KillTask(taskID string) error {
 	return nil
 }
 
-// setSuppress writes spec.suppressOffers = v, whatever the driver last saw.
-// The patch is spelled out rather than computed with MergeFrom: a diff
-// against the cached Framework is empty while the cache lags behind the
-// previous call (SuppressOffers, then at once ReviveOffers), and false, an
-// omitempty field, cannot appear in a diff against a blank Framework.
+// setSuppress writes spec.suppressOffers = v, whatever the driver last saw;
+// a revival (v false) also sets kubemesos.io/revive to the time, which
+// makes the master drop the framework's decline filters. The patch is
+// spelled out rather than computed with MergeFrom: a diff against the
+// cached Framework is empty while the cache lags behind the previous call
+// (SuppressOffers, then at once ReviveOffers), and false, an omitempty
+// field, cannot appear in a diff against a blank Framework.
 func (d *Driver) setSuppress(v bool) error {
 	if !d.isActive() {
 		return ErrNotActive
 	}
 	fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}}
 	patch := fmt.Appendf(nil, `{"spec":{"suppressOffers":%t}}`, v)
+	if !v {
+		patch = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"suppressOffers":false}}`,
+			kmv1.AnnotationRevive, time.Now().UTC().Format(time.RFC3339Nano))
+	}
 	if err := d.c.Patch(d.ctx, fw, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return fmt.Errorf("setting suppressOffers=%t: %w", v, err)
 	}
@@ -209,18 +215,7 @@ func (d *Driver) setSuppress(v bool) error {
 // ReviveOffers clears spec.suppressOffers and drops the framework's
 // decline filters (kubemesos.io/revive), as a Mesos REVIVE does: every agent
 // is offered to it again.
-func (d *Driver) ReviveOffers() error {
-	if !d.isActive() {
-		return ErrNotActive
-	}
-	fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}}
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}},"spec":{"suppressOffers":false}}`,
-		kmv1.AnnotationRevive, time.Now().UTC().Format(time.RFC3339Nano))
-	if err := d.c.Patch(d.ctx, fw, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("reviving offers: %w", err)
-	}
-	return nil
-}
+func (d *Driver) ReviveOffers() error { return d.setSuppress(false) }
 
 // SuppressOffers sets spec.suppressOffers.
 func (d *Driver) SuppressOffers() error { return d.setSuppress(true) }
