@@ -89,12 +89,7 @@ func messageEvent(data, sender string, seq uint64) executorapi.Event {
 // what it delivered. A message without a sender is delivered as it comes.
 func TestMessagesFromTheScheduler(t *testing.T) {
 	agent := &messageAgent{events: make(chan executorapi.Event, 16), acks: map[string]uint64{}}
-	srv := httptest.NewServer(agent)
-	defer srv.Close()
-	rec := &recorder{tasks: make(chan string, 1)}
-	d := startDriver(t, srv, rec)
-	defer d.Stop()
-	wait(t, "registration", func() bool { return rec.has("registered") })
+	_, rec := registeredDriver(t, agent)
 	for _, e := range []executorapi.Event{
 		messageEvent("one", "s", 1), messageEvent("two", "s", 2), messageEvent("one", "s", 1), messageEvent("two", "s", 2),
 		messageEvent("other", "t", 5), messageEvent("by hand", "", 0), messageEvent("three", "s", 3), messageEvent("other", "t", 5),

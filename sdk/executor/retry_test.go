@@ -80,6 +80,20 @@ func startDriver(t *testing.T, srv *httptest.Server, e executor.Executor) *execu
 	return d
 }
 
+// registeredDriver serves h as the agent, starts a driver against it for
+// a recording executor, and waits until it is registered. When the test
+// ends the driver stops, then the server closes.
+func registeredDriver(t *testing.T, h http.Handler) (*executor.Driver, *recorder) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	rec := &recorder{tasks: make(chan string, 1)}
+	d := startDriver(t, srv, rec)
+	t.Cleanup(func() { _ = d.Stop() })
+	wait(t, "registration", func() bool { return rec.has("registered") })
+	return d, rec
+}
+
 // subscribed answers a SUBSCRIBE and holds the stream open.
 func subscribed(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
@@ -93,12 +107,7 @@ func subscribed(w http.ResponseWriter, r *http.Request) {
 // that it refuses (a 4xx) is reported and dropped.
 func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 	agent := &fakeAgent{failures: 2}
-	srv := httptest.NewServer(agent)
-	defer srv.Close()
-	rec := &recorder{tasks: make(chan string, 1)}
-	d := startDriver(t, srv, rec)
-	defer d.Stop()
-	wait(t, "registration", func() bool { return rec.has("registered") })
+	d, _ := registeredDriver(t, agent)
 	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED", Data: "result"}); err != nil {
 		t.Fatalf("an update the agent failed to take: %v; want it kept", err)
 	}
@@ -108,7 +117,7 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 		return len(agent.updates) == 1 && agent.updates[0].Data == "result" && agent.calls == 3
 	})
 
-	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d2, _ := registeredDriver(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var c executorapi.Call
 		_ = json.NewDecoder(r.Body).Decode(&c)
 		if c.Type == executorapi.CallSubscribe {
@@ -117,11 +126,6 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 		}
 		http.Error(w, "task job: no such task on this agent", http.StatusNotFound)
 	}))
-	defer refusing.Close()
-	rec2 := &recorder{tasks: make(chan string, 1)}
-	d2 := startDriver(t, refusing, rec2)
-	defer d2.Stop()
-	wait(t, "registration", func() bool { return rec2.has("registered") })
 	if err := d2.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_RUNNING"}); err == nil || !strings.Contains(err.Error(), "no such task") {
 		t.Errorf("a refused update: %v; want the agent's reason", err)
 	}
@@ -132,12 +136,7 @@ func TestUpdateRetriedAfterAgentFailure(t *testing.T) {
 // sent again until the agent takes it.
 func TestUpdateRetriedAfterTooManyRequests(t *testing.T) {
 	agent := &fakeAgent{failures: 2, status: http.StatusTooManyRequests}
-	srv := httptest.NewServer(agent)
-	defer srv.Close()
-	rec := &recorder{tasks: make(chan string, 1)}
-	d := startDriver(t, srv, rec)
-	defer d.Stop()
-	wait(t, "registration", func() bool { return rec.has("registered") })
+	d, _ := registeredDriver(t, agent)
 	if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: "TASK_FINISHED", Data: "result"}); err != nil {
 		t.Fatalf("an update the agent asked to send later: %v; want it kept", err)
 	}
@@ -184,12 +183,7 @@ func TestTokenFileReadForEveryCall(t *testing.T) {
 // update sent while the running one waits does not overtake it.
 func TestUpdatesKeepTheirOrderWhileOneIsRetried(t *testing.T) {
 	agent := &fakeAgent{failures: 1, status: http.StatusTooManyRequests}
-	srv := httptest.NewServer(agent)
-	defer srv.Close()
-	rec := &recorder{tasks: make(chan string, 1)}
-	d := startDriver(t, srv, rec)
-	defer d.Stop()
-	wait(t, "registration", func() bool { return rec.has("registered") })
+	d, _ := registeredDriver(t, agent)
 	for _, s := range []string{"TASK_RUNNING", "TASK_FINISHED"} {
 		if err := d.SendStatusUpdate(executor.TaskStatus{TaskID: "job", State: kmv1.TaskState(s)}); err != nil {
 			t.Fatalf("%s: %v", s, err)

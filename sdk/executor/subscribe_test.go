@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -69,12 +68,7 @@ func (a *boundedAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // order it first sent them: the agent refuses none and none is lost.
 func TestSubscribeCarriesWhatFits(t *testing.T) {
 	agent := &boundedAgent{drop: make(chan struct{})}
-	srv := httptest.NewServer(agent)
-	defer srv.Close()
-	rec := &recorder{tasks: make(chan string, 1)}
-	d := startDriver(t, srv, rec)
-	defer d.Stop()
-	wait(t, "registration", func() bool { return rec.has("registered") })
+	d, _ := registeredDriver(t, agent)
 	const n = 300
 	data := strings.Repeat("d", 10_000) // 300 × 10 kB: three times what a call holds
 	for i := range n {

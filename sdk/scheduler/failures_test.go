@@ -52,18 +52,23 @@ func runningTasks(t *testing.T, ns, fw string, n int) []string {
 	errs := make([]error, n)
 	workqueue.ParallelizeUntil(context.Background(), 16, n, func(i int) {
 		names[i] = fmt.Sprintf("t-%04d", i)
-		task := b.MakeTask(names[i], ns).Framework(fw).Offer("o-"+names[i]).Agent("a1").Resources("cpu", "100m").
-			Command("busybox:stable", "true").Obj()
-		if errs[i] = env.Client.Create(context.Background(), task); errs[i] != nil {
-			return
-		}
-		task.Status.State, task.Status.AgentID = kmv1.TaskRunning, "a1"
-		errs[i] = env.Client.Status().Update(context.Background(), task)
+		_, errs[i] = runningTask(ns, fw, names[i])
 	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
 	return names
+}
+
+// runningTask creates Task name of framework fw, TASK_RUNNING on agent a1.
+func runningTask(ns, fw, name string) (*kmv1.Task, error) {
+	task := b.MakeTask(name, ns).Framework(fw).Offer("o-"+name).Agent("a1").Resources("cpu", "100m").
+		Command("busybox:stable", "true").Obj()
+	if err := env.Client.Create(context.Background(), task); err != nil {
+		return nil, err
+	}
+	task.Status.State, task.Status.AgentID = kmv1.TaskRunning, "a1"
+	return task, env.Client.Status().Update(context.Background(), task)
 }
 
 // setTaskStatus changes a Task's status with change.
@@ -76,6 +81,21 @@ func setTaskStatus(t *testing.T, ns, name string, change func(*kmv1.TaskStatus))
 	change(&task.Status)
 	if err := env.Client.Status().Update(context.Background(), &task); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stopped waits for d to stop and returns what Join returned; the test
+// fails with what when it has not stopped within a minute.
+func stopped(t *testing.T, d *scheduler.Driver, what string) error {
+	t.Helper()
+	joined := make(chan error, 1)
+	go func() { joined <- d.Join() }()
+	select {
+	case err := <-joined:
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal(what)
+		return nil
 	}
 }
 
@@ -225,12 +245,8 @@ func TestLosingTheLeaseMidCallback(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t, "lost")
 	registeredFramework(t, ns, "lost", kmv1.FrameworkActive)
-	task := b.MakeTask("held", ns).Framework("lost").Offer("o1").Agent("a1").Resources("cpu", "100m").Command("busybox:stable", "true").Obj()
-	if err := env.Client.Create(ctx, task); err != nil {
-		t.Fatal(err)
-	}
-	task.Status.State, task.Status.AgentID = kmv1.TaskRunning, "a1"
-	if err := env.Client.Status().Update(ctx, task); err != nil {
+	task, err := runningTask(ns, "lost", "held")
+	if err != nil {
 		t.Fatal(err)
 	}
 	r := &blocker{recorder: &recorder{}, blocked: make(chan struct{}), release: make(chan struct{}), killed: make(chan error, 1)}
@@ -256,15 +272,8 @@ func TestLosingTheLeaseMidCallback(t *testing.T) {
 	if err := env.Client.Update(ctx, &lease); err != nil {
 		t.Fatal(err)
 	}
-	joined := make(chan error, 1)
-	go func() { joined <- d.Join() }()
-	select {
-	case err := <-joined:
-		if err == nil || !strings.Contains(err.Error(), "Lease") {
-			t.Errorf("Join after the Lease was lost: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("the driver did not stop after losing its Lease")
+	if err := stopped(t, d, "the driver did not stop after losing its Lease"); err == nil || !strings.Contains(err.Error(), "Lease") {
+		t.Errorf("Join after the Lease was lost: %v", err)
 	}
 	close(r.release)
 	if err := <-r.killed; !errors.Is(err, scheduler.ErrNotActive) {
@@ -295,15 +304,8 @@ func TestARemovedFrameworkIsAnError(t *testing.T) {
 	registeredFramework(t, ns, "over", kmv1.FrameworkCompleted)
 	r := &recorder{}
 	d := startDriver(t, r, ns, "over", nil)
-	joined := make(chan error, 1)
-	go func() { joined <- d.Join() }()
-	select {
-	case err := <-joined:
-		if err == nil || !strings.Contains(err.Error(), "removed") {
-			t.Errorf("Join: %v, want the framework's removal", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("the driver of a completed framework did not stop")
+	if err := stopped(t, d, "the driver of a completed framework did not stop"); err == nil || !strings.Contains(err.Error(), "removed") {
+		t.Errorf("Join: %v, want the framework's removal", err)
 	}
 	eventually(t, "Error", func() bool { return r.has("error ") })
 	if r.has("registered ") {
