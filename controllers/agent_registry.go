@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -327,14 +328,21 @@ func (r *agentRegistry) loseTasksAndOffers(ctx context.Context, agent *kmv1.Agen
 	}
 	tasks.Items = append(tasks.Items, late...)
 	msg := fmt.Sprintf("agent %s on node %s is %s", id, agent.Name, phase)
+	return r.loseAll(ctx, tasks.Items, func(*kmv1.Task) string { return msg })
+}
+
+// loseAll marks every live task of tasks TASK_LOST (SOURCE_MASTER,
+// REASON_AGENT_REMOVED) with the message msg gives it, and returns how many
+// it marked and the first error.
+func (r *agentRegistry) loseAll(ctx context.Context, tasks []kmv1.Task, msg func(*kmv1.Task) string) (int, error) {
 	lost := 0
 	var firstErr error
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
+	for i := range tasks {
+		t := &tasks[i]
 		if t.Status.State.IsTerminal() {
 			continue
 		}
-		ok, err := m.writeTaskStatus(ctx, m.registryClient, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil)
+		ok, err := r.m.writeTaskStatus(ctx, r.m.registryClient, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg(t)}, nil)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -356,19 +364,11 @@ func (r *agentRegistry) loseTasksOfOtherAgentIDs(ctx context.Context, node, keep
 	if err := m.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskNode: node}); err != nil {
 		return fmt.Errorf("listing the tasks of node %s: %w", node, err)
 	}
-	var firstErr error
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
-		id := t.PlacedOn()
-		if id == keep || t.Status.State.IsTerminal() {
-			continue
-		}
-		msg := fmt.Sprintf("agent %s on node %s is gone: its Agent was deleted", id, node)
-		if _, err := m.writeTaskStatus(ctx, m.registryClient, t, masterStatus{state: kmv1.TaskLost, reason: kmv1.ReasonAgentRemoved, message: msg}, nil); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return firstErr
+	others := slices.DeleteFunc(tasks.Items, func(t kmv1.Task) bool { return t.PlacedOn() == keep })
+	_, err := r.loseAll(ctx, others, func(t *kmv1.Task) string {
+		return fmt.Sprintf("agent %s on node %s is gone: its Agent was deleted", t.PlacedOn(), node)
+	})
+	return err
 }
 
 // stagedLate reads from the API server the tasks that admission staged on
