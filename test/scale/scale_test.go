@@ -18,7 +18,7 @@ import (
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
-// TestSuiteCounts runs the scale suite small (50 nodes, 500 tasks a run)
+// TestSuiteCounts runs the scale suite small (20 nodes, 200 tasks a run)
 // and checks that it works and that its counts are right: every task
 // finished exactly once, the API server counted the writes that the runs
 // must have made, the audit log attributes them to their writers, and an
@@ -29,7 +29,7 @@ func TestSuiteCounts(t *testing.T) {
 	} else {
 		ctrl.SetLogger(logr.Discard())
 	}
-	const nodes, perNode = 50, 10
+	const nodes, perNode = 20, 10
 	cfg := DefaultConfig()
 	// Heartbeats every 2 s, so that the idle check sees several of each
 	// agent in a short time.
@@ -75,7 +75,7 @@ func TestSuiteCounts(t *testing.T) {
 
 	// Open arrivals (-rate): the same cluster, tasks and pods arriving
 	// one after another.
-	const arrivals, rate = 200, 100
+	const arrivals, rate = 100, 100
 	c.cfg.Rate = rate
 	open := &Size{Nodes: nodes, Runs: map[Kind]*Result{}}
 	for _, k := range []Kind{KindExecutor, KindPods} {
@@ -92,7 +92,7 @@ func TestSuiteCounts(t *testing.T) {
 
 	// A burst paced by -max-pending: at most that many tasks (pods)
 	// created and not yet running at a time.
-	const paced, maxPending = 200, 20
+	const paced, maxPending = 100, 20
 	c.cfg.Rate, c.cfg.MaxPending = 0, maxPending
 	for _, k := range []Kind{KindExecutor, KindPods} {
 		r, err := c.runKind(ctx, k, paced)
@@ -111,10 +111,12 @@ func TestSuiteCounts(t *testing.T) {
 	var md strings.Builder
 	report := &Report{Machine: Machine(), Date: time.Now(), Command: "go test", Sizes: append(sizes, open)}
 	report.Markdown(&md)
-	for _, want := range []string{"| 50 | 500 | custom executors |", "| 50 | 500 | plain pods |", "custom executors ÷ plain pods",
-		"**Open arrivals**", "| 50 | 100 | custom executors |", "| 50 | 100 | plain pods |",
-		"**Issue 12's goals**", "| P2: tasks per second at least 2× the plain pods' | 50 nodes, 500 tasks at once |",
-		fmt.Sprintf("| P2: p99 from arrival to TASK_RUNNING under 1s | 50 nodes, %d tasks arriving %d a second |", arrivals, rate)} {
+	burst := nodes * perNode
+	for _, want := range []string{fmt.Sprintf("| %d | %d | custom executors |", nodes, burst), fmt.Sprintf("| %d | %d | plain pods |", nodes, burst),
+		"custom executors ÷ plain pods", "**Open arrivals**",
+		fmt.Sprintf("| %d | %d | custom executors |", nodes, rate), fmt.Sprintf("| %d | %d | plain pods |", nodes, rate),
+		"**Issue 12's goals**", fmt.Sprintf("| P2: tasks per second at least 2× the plain pods' | %d nodes, %d tasks at once |", nodes, burst),
+		fmt.Sprintf("| P2: p99 from arrival to TASK_RUNNING under 1s | %d nodes, %d tasks arriving %d a second |", nodes, arrivals, rate)} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the tables lack %q:\n%s", want, md.String())
 		}
