@@ -221,7 +221,21 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 		result, done = r.followScheduler(fw, held, expiry, now)
 	}
 
+	began := old.Phase
 	if done {
+		if began != kmv1.FrameworkCompleted && began != kmv1.FrameworkFailed {
+			// The end is stored before the teardown acts on it: were the
+			// tasks killed first and this write then refused, a scheduler
+			// back in time would find its framework Active again with
+			// its tasks being killed.
+			st.ObservedGeneration = fw.Generation
+			if _, err := r.writeStatus(ctx, fw, old); err != nil {
+				return ctrl.Result{}, err
+			}
+			r.event(fw, began)
+			m.Trigger()
+			old, began = fw.Status.DeepCopy(), st.Phase
+		}
 		tasks, err := m.frameworkTasks(ctx, fw)
 		if err != nil {
 			return ctrl.Result{}, err
@@ -255,8 +269,8 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 	if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
 		result.RequeueAfter = wait
 	}
-	if old.Phase != st.Phase {
-		r.event(fw, old.Phase)
+	if began != st.Phase {
+		r.event(fw, began)
 		m.Trigger()
 	}
 	return result, nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -102,6 +103,71 @@ func TestFrameworkFailoverTimeout(t *testing.T) {
 		t.Errorf("Succeeded condition %+v, want False/%s", c, kmv1.ReasonFailoverTimeout)
 	}
 	eventually(t, "the task is killed", func() (bool, error) { return getTask(t, ns, "f1").Spec.Kill, nil })
+}
+
+// TestTheEndIsStoredBeforeTheTeardown: at the failover deadline the master
+// stores Failed before it kills a task. While the API server refuses the
+// write (a ValidatingAdmissionPolicy here, a conflict or an outage
+// elsewhere) the tasks run on, so that a scheduler back meanwhile finds its
+// framework as it left it; before, they were killed first.
+func TestTheEndIsStoredBeforeTheTeardown(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "end-1", "cpu", "4", "memory", "4Gi")
+	hb, ns := addFramework(t, b.MakeFramework("endfw", "").FailoverTimeout(1).Obj())
+	waitPhase(t, ns, "endfw", kmv1.FrameworkActive)
+	launch(t, ns, "endfw", "e1")
+
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "refuse-failed-" + ns},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{kmv1.GroupVersion.Group}, APIVersions: []string{"*"},
+						Resources: []string{"frameworks/status"}},
+				}}},
+			},
+			Validations: []admissionregistrationv1.Validation{{Expression: "!has(object.status.phase) || object.status.phase != 'Failed'", Message: "refused by the test"}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	}
+	for _, o := range []client.Object{policy, binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	eventually(t, "the policy refusing Failed", func() (bool, error) {
+		fw := getFramework(t, ns, "endfw")
+		fw.Status.Phase = kmv1.FrameworkFailed
+		err := env.Client.Status().Update(ctx, fw, client.DryRunAll)
+		return err != nil && strings.Contains(err.Error(), "refused by the test"), nil
+	})
+
+	hb.stop()
+	waitPhase(t, ns, "endfw", kmv1.FrameworkDisconnected)
+	// Past the deadline the master tries to store Failed, again and again.
+	time.Sleep(2 * time.Second)
+	afterReconciles(t, "framework", 3)
+	if p := getFramework(t, ns, "endfw").Status.Phase; p != kmv1.FrameworkDisconnected {
+		t.Fatalf("the framework is %s while Failed is refused", p)
+	}
+	if getTask(t, ns, "e1").Spec.Kill {
+		t.Fatal("the task was killed before the framework's end was stored")
+	}
+
+	if err := env.Client.Delete(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns, "endfw", kmv1.FrameworkFailed)
+	eventually(t, "the task is killed", func() (bool, error) { return getTask(t, ns, "e1").Spec.Kill, nil })
 }
 
 // TestFrameworkCountsAreWrittenInBatches: while a framework's tasks
