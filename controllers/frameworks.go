@@ -165,7 +165,11 @@ func (m *Master) schedulerLease(ctx context.Context, fw *kmv1.Framework) (held b
 	} else if err != nil {
 		return false, time.Time{}, false, fmt.Errorf("reading lease %s: %w", key, err)
 	}
-	if lease.Spec.RenewTime == nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+	// A Lease owned by another Framework of this name (one deleted, whose
+	// scheduler crashed holding it; the garbage collector deletes it) is
+	// nobody's here.
+	uid, owned := kmv1.FrameworkOwnerUID(&lease)
+	if lease.Spec.RenewTime == nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" || (owned && uid != fw.UID) {
 		m.renewals.Forget(key)
 		return false, time.Time{}, false, nil
 	}

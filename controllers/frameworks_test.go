@@ -170,6 +170,66 @@ func TestTheEndIsStoredBeforeTheTeardown(t *testing.T) {
 	eventually(t, "the task is killed", func() (bool, error) { return getTask(t, ns, "e1").Spec.Kill, nil })
 }
 
+// TestALeaseOwnedByAnotherFrameworkIsNobodys: a Framework created anew
+// under the name of one deleted finds the old one's scheduler Lease, held
+// by a scheduler that crashed (the garbage collector has not deleted it
+// yet). It stays Pending: the Lease is owned by the old Framework's UID.
+// Before, the master counted it held, and the framework was Active with no
+// scheduler until its failover timeout failed it. Once a scheduler makes
+// the Lease the new Framework's own (the SDK does when it starts), it is
+// Active.
+func TestALeaseOwnedByAnotherFrameworkIsNobodys(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.NewMicroTime(time.Now())
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName("again"),
+			Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: "again"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: "again",
+				UID: "6c0ad7a1-0000-4000-8000-00000000dead"}}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("crashed"), LeaseDurationSeconds: ptr.To(int32(600)), RenewTime: &now, AcquireTime: &now},
+	}
+	if err := env.Client.Create(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	// Disconnected once the test ends, so that it takes no other test's
+	// offers.
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), lease) })
+	if err := env.Client.Create(ctx, b.MakeFramework("again", ns.Name).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns.Name, "again", kmv1.FrameworkPending)
+	// A renewal of the crashed scheduler's Lease (the master reconciles
+	// the framework on each change of its Lease).
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(lease), lease); err != nil {
+		t.Fatal(err)
+	}
+	lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
+	start := reconciles(t, "framework")
+	if err := env.Client.Update(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	afterReconcilesSince(t, "framework", start, 1)
+	if p := getFramework(t, ns.Name, "again").Status.Phase; p != kmv1.FrameworkPending {
+		t.Fatalf("the framework is %s on a Lease owned by another Framework, want Pending", p)
+	}
+
+	fw := getFramework(t, ns.Name, "again")
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(lease), lease); err != nil {
+		t.Fatal(err)
+	}
+	lease.OwnerReferences[0].UID = fw.UID
+	lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
+	if err := env.Client.Update(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns.Name, "again", kmv1.FrameworkActive)
+}
+
 // TestFrameworkCountsAreWrittenInBatches: while a framework's tasks
 // change state without pause, its counts are written at most about once
 // per second (statusBatch), not on the event of each of the master's own

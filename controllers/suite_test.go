@@ -134,28 +134,37 @@ func afterCycles(t *testing.T, n float64) {
 // reconciles, whatever their result.
 func afterReconciles(t *testing.T, controller string, n float64) {
 	t.Helper()
-	count := func() float64 {
-		families, err := ctrlmetrics.Registry.Gather()
-		if err != nil {
-			t.Fatal(err)
+	afterReconcilesSince(t, controller, reconciles(t, controller), n)
+}
+
+// afterReconcilesSince waits until the named controller has finished n
+// reconciles more than start (a count of reconciles).
+func afterReconcilesSince(t *testing.T, controller string, start, n float64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%v reconciles of %s", n, controller), func() (bool, error) { return reconciles(t, controller) >= start+n, nil })
+}
+
+// reconciles counts the reconciles that the named controller has finished.
+func reconciles(t *testing.T, controller string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
 		}
-		var sum float64
-		for _, f := range families {
-			if f.GetName() != "controller_runtime_reconcile_total" {
-				continue
-			}
-			for _, m := range f.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "controller" && l.GetValue() == controller {
-						sum += m.GetCounter().GetValue()
-					}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == controller {
+					sum += m.GetCounter().GetValue()
 				}
 			}
 		}
-		return sum
 	}
-	start := count()
-	eventually(t, fmt.Sprintf("%v reconciles of %s", n, controller), func() (bool, error) { return count() >= start+n, nil })
+	return sum
 }
 
 // eventually polls cond until it holds or 30 s pass. The bound is only a

@@ -1,6 +1,12 @@
 package v1alpha1
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
 
 // Labels that kubemesos sets on Tasks, Offers and executor pods, so that
 // kubectl users can select them with -l.
@@ -154,3 +160,14 @@ const (
 	// message from a scheduler to an executor.
 	ReasonSchedulerMessage = "SchedulerMessage"
 )
+
+// FrameworkOwnerUID returns the UID of the Framework that owns obj (a
+// scheduler Lease, say), and whether a Framework owns it.
+func FrameworkOwnerUID(obj metav1.Object) (types.UID, bool) {
+	for _, r := range obj.GetOwnerReferences() {
+		if r.Kind == "Framework" && strings.HasPrefix(r.APIVersion, GroupVersion.Group+"/") {
+			return r.UID, true
+		}
+	}
+	return "", false
+}

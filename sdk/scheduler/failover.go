@@ -7,12 +7,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/util/retry"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
@@ -23,20 +25,62 @@ import (
 // while it holds it; a standby instance takes over when the active one stops
 // renewing it.
 
-// claim gets the Framework, or creates it from cfg.Spec.
+// claim gets the Framework, or creates it from cfg.Spec, and makes the
+// scheduler Lease its own.
 func (d *Driver) claim(ctx context.Context) error {
 	var fw kmv1.Framework
 	key := types.NamespacedName{Namespace: d.cfg.Namespace, Name: d.cfg.Framework}
 	err := d.c.Get(ctx, key, &fw)
 	if apierrors.IsNotFound(err) && d.cfg.Spec != nil {
 		fw = kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}, Spec: *d.cfg.Spec}
-		if err := d.c.Create(ctx, &fw); err != nil && !apierrors.IsAlreadyExists(err) {
+		err = d.c.Create(ctx, &fw)
+		if apierrors.IsAlreadyExists(err) {
+			err = d.c.Get(ctx, key, &fw)
+		}
+		if err != nil {
 			return fmt.Errorf("creating Framework %s: %w", key, err)
 		}
-		return nil
-	}
-	if err != nil {
+	} else if err != nil {
 		return fmt.Errorf("claiming Framework %s (create it, or give the driver a Spec): %w", key, err)
+	}
+	return d.ownLease(ctx, &fw)
+}
+
+// ownLease makes the scheduler Lease the Framework's own: an
+// ownerReference to its UID, so that the garbage collector deletes the
+// Lease with the Framework, and the master does not count a Lease owned by
+// another Framework of the same name (one deleted whose scheduler crashed
+// holding it) as this one's scheduler. Such a Lease is taken over at once,
+// its holder cleared; a Lease with no owner (made by an older driver, or by
+// hand) keeps its holder, who may be an instance of this framework.
+func (d *Driver) ownLease(ctx context.Context, fw *kmv1.Framework) error {
+	leases := d.cs.CoordinationV1().Leases(d.cfg.Namespace)
+	name := kmv1.SchedulerLeaseName(d.cfg.Framework)
+	owner := metav1.OwnerReference{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID}
+	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
+		lease, err := leases.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = leases.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: name,
+				Labels:          map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
+				OwnerReferences: []metav1.OwnerReference{owner}}}, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		switch uid, owned := kmv1.FrameworkOwnerUID(lease); {
+		case owned && uid == fw.UID:
+			return nil
+		case owned:
+			d.log().Info("taking over the scheduler Lease of a framework of the same name that is gone", "lease", name, "owner", uid)
+			lease.Spec = coordinationv1.LeaseSpec{}
+		}
+		lease.OwnerReferences = []metav1.OwnerReference{owner}
+		_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("making Lease %s/%s the Framework's own: %w", d.cfg.Namespace, name, err)
 	}
 	return nil
 }

@@ -356,3 +356,55 @@ func TestLaunchesThatReuseOrLackTasks(t *testing.T) {
 		t.Error("the offer x was launched on was declined")
 	}
 }
+
+// TestTheDriverOwnsItsLease: the driver makes the scheduler Lease its
+// Framework's own (deleted with it; the master counts a Lease owned by
+// another Framework as nobody's). A Lease left held by a crashed
+// scheduler of a Framework of the same name, since deleted, is taken over
+// at once, not after its 10 minutes. A Lease with no owner keeps its
+// holder, who may be an instance of this framework.
+func TestTheDriverOwnsItsLease(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "own")
+	now := metav1.NewMicroTime(time.Now())
+	held := coordinationv1.LeaseSpec{HolderIdentity: ptr.To("crashed"), LeaseDurationSeconds: ptr.To(int32(600)), RenewTime: &now, AcquireTime: &now}
+	stale := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kmv1.SchedulerLeaseName("own"),
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: "own",
+			UID: "6c0ad7a1-0000-4000-8000-00000000dead"}}}, Spec: held}
+	unowned := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kmv1.SchedulerLeaseName("kept")}, Spec: held}
+	for _, l := range []*coordinationv1.Lease{stale, unowned} {
+		if err := env.Client.Create(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	registeredFramework(t, ns, "own", kmv1.FrameworkActive)
+	registeredFramework(t, ns, "kept", kmv1.FrameworkActive)
+	owned := func(name string) (*coordinationv1.Lease, *kmv1.Framework) {
+		var l coordinationv1.Lease
+		var fw kmv1.Framework
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kmv1.SchedulerLeaseName(name)}, &l); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &fw); err != nil {
+			t.Fatal(err)
+		}
+		if uid, ok := kmv1.FrameworkOwnerUID(&l); !ok || uid != fw.UID {
+			t.Errorf("Lease %s is owned by %v, want Framework %s (%s)", l.Name, l.OwnerReferences, name, fw.UID)
+		}
+		return &l, &fw
+	}
+
+	r := &recorder{}
+	startDriver(t, r, ns, "own", nil)
+	eventually(t, "the driver registered on the Lease of a Framework that is gone", func() bool { return r.has("registered ") })
+	owned("own")
+
+	k := &recorder{}
+	startDriver(t, k, ns, "kept", nil)
+	if l, _ := owned("kept"); ptr.Deref(l.Spec.HolderIdentity, "") != "crashed" {
+		t.Errorf("the Lease with no owner is held by %q, want its holder kept", ptr.Deref(l.Spec.HolderIdentity, ""))
+	}
+	if k.has("registered ") {
+		t.Error("a driver registered while another instance holds its Lease")
+	}
+}
