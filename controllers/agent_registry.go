@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -30,7 +31,44 @@ import (
 
 // agentRegistry admits agents, watches their heartbeat Leases, and marks
 // them Unreachable or Gone, as the Mesos master's agent registry does.
-type agentRegistry struct{ m *Master }
+type agentRegistry struct {
+	m *Master
+
+	mu sync.Mutex
+	// removalsSeen holds when this master first saw each agent removed
+	// (by name, for its agentID then), by its own clock.
+	removalsSeen map[string]removalSeen
+}
+
+// removalSeen is when a master first saw an agentID removed.
+type removalSeen struct {
+	agentID string
+	at      time.Time
+}
+
+// removedSince returns when this master first saw the agent's removal, by
+// its own clock: the earliest a renewal it saw may count as the agent's
+// return. status.unreachableTime may come from another leader's clock,
+// which a renewal timed by this one's must not be compared with.
+func (r *agentRegistry) removedSince(agent *kmv1.Agent, now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.removalsSeen[agent.Name]; ok && s.agentID == agent.Status.AgentID {
+		return s.at
+	}
+	if r.removalsSeen == nil {
+		r.removalsSeen = map[string]removalSeen{}
+	}
+	r.removalsSeen[agent.Name] = removalSeen{agentID: agent.Status.AgentID, at: now}
+	return now
+}
+
+// admitted forgets the agent's removal once it is back.
+func (r *agentRegistry) admitted(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.removalsSeen, name)
+}
 
 func (m *Master) setupAgentRegistry(mgr ctrl.Manager) error {
 	r := &agentRegistry{m: m}
@@ -180,15 +218,15 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 					Message: msg, ObservedGeneration: agent.Generation})
 			})
 		}
-		removedAt := time.Time{}
-		if agent.Status.UnreachableTime != nil {
-			removedAt = agent.Status.UnreachableTime.Time
-		}
-		if !nodeGone && fresh && witnessed && renew.After(removedAt) {
+		if !nodeGone && fresh && witnessed && renew.After(r.removedSince(&agent, now)) {
 			return r.admit(ctx, &agent, kmv1.ReasonReadmitted, deadline.Sub(now))
 		}
 		// A task staged just as the agent was removed may reach the cache
 		// late: look again for a while.
+		removedAt := time.Time{}
+		if agent.Status.UnreachableTime != nil {
+			removedAt = agent.Status.UnreachableTime.Time
+		}
 		if now.Sub(removedAt) < lostSweepPeriod {
 			return ctrl.Result{RequeueAfter: lostSweepInterval}, nil
 		}
@@ -227,6 +265,7 @@ func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason str
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.admitted(agent.Name)
 	// Tasks of an agentID the node had before that were never lost (its
 	// Agent was deleted and made again) are lost now.
 	if err := r.loseTasksOfOtherAgentIDs(ctx, agent.Name, id); err != nil {

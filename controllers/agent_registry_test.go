@@ -396,3 +396,26 @@ func stageCommandTask(t *testing.T, fw, task string) (string, string) {
 	})
 	return ns, offer.Spec.AgentID
 }
+
+// TestReadmissionIsTimedByThisMastersClock: an agent removed by a leader
+// whose clock ran an hour ahead (its status.unreachableTime an hour from
+// now) comes back on the next renewal that this master sees, not an hour
+// later: a renewal timed by this master's clock is compared with when this
+// master saw the removal, not with another master's clock.
+func TestReadmissionIsTimedByThisMastersClock(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "skew-1", "cpu", "4", "memory", "8Gi")
+	eventually(t, "the agent is admitted", func() (bool, error) { return getAgent(t, "skew-1").Status.Phase == kmv1.AgentActive, nil })
+	a := getAgent(t, "skew-1")
+	oldID := a.Status.AgentID
+	ahead := metav1.NewTime(time.Now().Add(time.Hour))
+	a.Status.Phase, a.Status.UnreachableTime = kmv1.AgentUnreachable, &ahead
+	if err := env.Client.Status().Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent is re-admitted under a new agentID", func() (bool, error) {
+		a := getAgent(t, "skew-1")
+		return a.Status.Phase == kmv1.AgentActive && a.Status.AgentID != oldID, nil
+	})
+}
