@@ -140,7 +140,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 		return nil, err
 	}
 	c = fieldowner.Client(c, fieldowner.Agent)
-	server := &ExecutorServer{Log: log.WithName("executor-api"), Clock: clk}
+	server := &ExecutorServer{Log: log.WithName("executor-api"), Clock: clk, RememberEnds: 2 * o.ExecutorRegistrationTimeout}
 	dispatch := newDispatcher(server)
 	deletes := deletions.New(c, clk)
 	writer := &statusWriter{client: c, server: server, log: log}

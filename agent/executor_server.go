@@ -181,6 +181,11 @@ type ExecutorServer struct {
 
 	// Clock stamps the end of each subscription.
 	Clock clock.PassiveClock
+	// RememberEnds is how long the end of an executor's subscription is
+	// remembered (UnsubscribedSince); 0 remembers it for as long as the
+	// agent runs. The agent remembers twice its executor registration
+	// timeout: past that, the end no longer moves any deadline.
+	RememberEnds time.Duration
 
 	initOnce sync.Once
 	limits   ServerLimits
@@ -193,8 +198,8 @@ type ExecutorServer struct {
 	base     context.Context
 	lastGen  uint64 // numbers the subscriptions
 	subs     map[ExecutorKey]*subscription
-	gone     map[ExecutorKey]time.Time // when each executor's last subscription ended
-	inFlight map[ExecutorKey]int       // calls in flight, by executor
+	gone     subscriptionEnds
+	inFlight map[ExecutorKey]int // calls in flight, by executor
 }
 
 func (s *ExecutorServer) init() {
@@ -325,7 +330,7 @@ func (s *ExecutorServer) Subscribed(k ExecutorKey) bool {
 func (s *ExecutorServer) UnsubscribedSince(k ExecutorKey) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at, ok := s.gone[k]
+	at, ok := s.gone.since(k)
 	return at, ok && s.subs[k] == nil
 }
 
@@ -592,10 +597,7 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 		if ended {
 			delete(s.subs, key)
 			metrics.SubscribedExecutors.Set(float64(len(s.subs)))
-			if s.gone == nil {
-				s.gone = map[ExecutorKey]time.Time{}
-			}
-			s.gone[key] = s.Clock.Now()
+			s.gone.ended(key, s.Clock.Now(), s.RememberEnds)
 		}
 		base := s.base
 		s.mu.Unlock()
@@ -684,3 +686,39 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 		}
 	}
 }
+
+// subscriptionEnds records when each executor's last subscription ended,
+// for at most a period: one entry per executor ID ever subscribed would
+// grow for as long as the agent runs.
+type subscriptionEnds struct {
+	at    map[ExecutorKey]time.Time
+	swept time.Time // the last sweep of the entries past the period
+}
+
+// ended records that k's subscription ended at now, and forgets the ends
+// older than keep (0: none), sweeping at most once per keep.
+func (e *subscriptionEnds) ended(k ExecutorKey, now time.Time, keep time.Duration) {
+	if e.at == nil {
+		e.at = map[ExecutorKey]time.Time{}
+		e.swept = now
+	}
+	e.at[k] = now
+	if keep <= 0 || now.Sub(e.swept) < keep {
+		return
+	}
+	for key, at := range e.at {
+		if now.Sub(at) > keep {
+			delete(e.at, key)
+		}
+	}
+	e.swept = now
+}
+
+// since returns when k's last subscription ended, if that is remembered.
+func (e *subscriptionEnds) since(k ExecutorKey) (time.Time, bool) {
+	at, ok := e.at[k]
+	return at, ok
+}
+
+// len is how many ends are remembered.
+func (e *subscriptionEnds) len() int { return len(e.at) }

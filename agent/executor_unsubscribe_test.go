@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,38 @@ func TestStreamEndTellsTheAgent(t *testing.T) {
 	case <-told.Done():
 	case <-time.After(30 * time.Second):
 		t.Error("the context the agent was told under did not end with the server")
+	}
+}
+
+// TestSubscriptionEndsAreForgotten: the agent remembers when each
+// executor's subscription ended for RememberEnds, not for as long as it
+// runs (one entry per executor ID ever subscribed, before).
+func TestSubscriptionEndsAreForgotten(t *testing.T) {
+	var e subscriptionEnds
+	start := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	keep := 2 * time.Minute
+	key := func(i int) ExecutorKey {
+		return ExecutorKey{Namespace: "ns", Framework: "fw", ExecutorID: strconv.Itoa(i)}
+	}
+	// One executor's stream ends every second for an hour.
+	for i := range 3600 {
+		e.ended(key(i), start.Add(time.Duration(i)*time.Second), keep)
+	}
+	if n := e.len(); n > 2*int(keep/time.Second)+1 {
+		t.Errorf("%d subscription ends remembered after an hour, want at most those of the last %v (about %d)", n, 2*keep, 2*int(keep/time.Second))
+	}
+	if at, ok := e.since(key(3599)); !ok || !at.Equal(start.Add(3599*time.Second)) {
+		t.Errorf("the last end: %v %v, want it remembered", at, ok)
+	}
+	if _, ok := e.since(key(0)); ok {
+		t.Error("the first end, an hour old, is remembered")
+	}
+
+	var forever subscriptionEnds
+	for i := range 100 {
+		forever.ended(key(i), start.Add(time.Duration(i)*time.Hour), 0)
+	}
+	if n := forever.len(); n != 100 {
+		t.Errorf("with no period, %d of 100 ends remembered", n)
 	}
 }
