@@ -32,7 +32,7 @@ import (
 // executor does: from the MESOS_* environment of its pod, in JSON or
 // protobuf.
 type mesosExecutor struct {
-	endpoint, token         string
+	url, token              string
 	frameworkID, executorID string
 	events                  chan *executorv1.Event
 }
@@ -40,7 +40,7 @@ type mesosExecutor struct {
 func newMesosExecutor(t *testing.T, pod *corev1.Pod) *mesosExecutor {
 	t.Helper()
 	token := newTestExecutor(t, pod).token
-	return &mesosExecutor{endpoint: envValue(pod, "MESOS_AGENT_ENDPOINT"), token: token,
+	return &mesosExecutor{url: "http://" + envValue(pod, "MESOS_AGENT_ENDPOINT") + executorapi.Path, token: token,
 		frameworkID: envValue(pod, "MESOS_FRAMEWORK_ID"), executorID: envValue(pod, "MESOS_EXECUTOR_ID"),
 		events: make(chan *executorv1.Event, 100)}
 }
@@ -54,7 +54,7 @@ func (e *mesosExecutor) call(typ executorv1.Call_Type) *executorv1.Call {
 // post sends body with the headers given; it returns the response.
 func (e *mesosExecutor) post(ctx context.Context, t *testing.T, contentType, accept string, body []byte) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.endpoint+executorapi.Path, bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
 	if e.token != "" { // else a call without credentials
 		req.Header.Set("Authorization", "Bearer "+e.token)
 	}
@@ -216,7 +216,14 @@ func TestMesosExecutorRunsATask(t *testing.T) {
 	}
 	kubelet(t, pod, corev1.PodRunning, 0)
 
+	// This executor calls the agent as libmesos's executor library does:
+	// at the address and process ID of MESOS_SLAVE_PID.
 	ex := newMesosExecutor(t, pod)
+	process, addr, ok := strings.Cut(envValue(pod, "MESOS_SLAVE_PID"), "@")
+	if !ok || process != "slave(1)" || addr != envValue(pod, "MESOS_AGENT_ENDPOINT") {
+		t.Fatalf("MESOS_SLAVE_PID=%q, want slave(1)@ and the agent's endpoint", envValue(pod, "MESOS_SLAVE_PID"))
+	}
+	ex.url = "http://" + addr + "/" + process + "/api/v1/executor"
 	ex.subscribe(t, mesoswire.MediaProtobuf)
 	sub := ex.next(t, executorv1.Event_SUBSCRIBED).GetSubscribed()
 	if sub.GetFrameworkInfo().GetId().GetValue() != fwID || sub.GetExecutorInfo().GetExecutorId().GetValue() != execID ||

@@ -374,7 +374,7 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	fmt.Fprintf(w, format+"\n", args...)
 }
 
-// ServeHTTP handles POST /api/v1/executor.
+// ServeHTTP handles POST /api/v1/executor (and /slave(1)/api/v1/executor).
 func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.init()
 	rec := newCallRecorder(rw)
@@ -387,7 +387,7 @@ func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// body's arrival may take most of it, and an answer cut short loses
 	// the caller a 202 (an update checkpointed) or a 503's Retry-After.
 	rec.answering = func() { _ = rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout)) }
-	if r.URL.Path != executorapi.Path {
+	if r.URL.Path != executorapi.Path && r.URL.Path != executorapi.MesosAgentPath {
 		httpError(w, http.StatusNotFound, "no such endpoint; the executor API is POST %s", executorapi.Path)
 		return
 	}

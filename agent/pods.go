@@ -180,6 +180,8 @@ func mesosEnv(t *kmv1.Task, frameworkID string, o Options) []corev1.EnvVar {
 		{Name: "MESOS_FRAMEWORK_ID", Value: frameworkID},
 		{Name: "MESOS_EXECUTOR_ID", Value: executorOf(t).ExecutorID},
 		{Name: "MESOS_AGENT_ENDPOINT", Value: o.Endpoint},
+		// libmesos's executor library finds its agent by the process ID.
+		{Name: "MESOS_SLAVE_PID", Value: executorapi.MesosAgentProcess + "@" + o.Endpoint},
 		{Name: "MESOS_DIRECTORY", Value: SandboxDir},
 		{Name: "MESOS_SANDBOX", Value: SandboxDir},
 		{Name: "MESOS_CHECKPOINT", Value: "1"},

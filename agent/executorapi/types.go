@@ -18,6 +18,14 @@ import (
 // kubemesos form (MediaType; what the Go SDK speaks).
 const Path = "/api/v1/executor"
 
+// MesosAgentProcess is the agent's process ID, as Apache Mesos's own
+// executor library (libmesos's v1 executor) reads it from MESOS_SLAVE_PID
+// (slave(1)@ip:port) to make the API's address.
+const MesosAgentProcess = "slave(1)"
+
+// MesosAgentPath serves the same API under the path that library calls.
+const MesosAgentPath = "/" + MesosAgentProcess + Path
+
 // MediaType is the media type of calls and events in the kubemesos form.
 // Its streams are RecordIO of JSON records.
 const MediaType = "application/vnd.kubemesos.executor.v1+json"
