@@ -169,3 +169,11 @@ func (w unclearStatus) Patch(ctx context.Context, obj client.Object, patch clien
 	}
 	return apierrors.NewTimeoutError("the test's API server did not answer in time", 1)
 }
+
+// SetMesosSubscribeGrace sets the least time a Mesos API framework may stay
+// Pending, until the test ends; set it before the master starts.
+func SetMesosSubscribeGrace(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := mesosSubscribeGrace
+	mesosSubscribeGrace = d
+	t.Cleanup(func() { mesosSubscribeGrace = old })
+}

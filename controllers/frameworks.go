@@ -37,7 +37,22 @@ type frameworkController struct {
 	written map[types.NamespacedName]time.Time
 	// revived is the last kubemesos.io/revive seen on each framework.
 	revived map[types.NamespacedName]string
+	// pending is when this master first saw each Mesos API framework
+	// Pending (by UID, so that one deleted and made again starts over).
+	pending map[types.NamespacedName]pendingSeen
 }
+
+// pendingSeen is when a master first saw a Framework Pending.
+type pendingSeen struct {
+	uid types.UID
+	at  time.Time
+}
+
+// mesosSubscribeGrace is the least time a Framework that the Mesos API made
+// for a subscription may stay Pending, its scheduler Lease not yet taken,
+// before its failover timeout counts: the server takes the Lease once the
+// master has given the Framework its ID, within seconds.
+var mesosSubscribeGrace = time.Minute
 
 // statusBatch is how long task events wait before they refresh a
 // Framework's counts, so a burst of task transitions costs one write.
@@ -92,7 +107,8 @@ func (m *Master) setupFrameworks(mgr ctrl.Manager) error {
 		})).
 		Watches(&kmv1.Offer{}, offerToFw).
 		Watches(&coordinationv1.Lease{}, leaseToFw).
-		Complete(&frameworkController{m: m, written: map[types.NamespacedName]time.Time{}, revived: map[types.NamespacedName]string{}})
+		Complete(&frameworkController{m: m, written: map[types.NamespacedName]time.Time{}, revived: map[types.NamespacedName]string{},
+			pending: map[types.NamespacedName]pendingSeen{}})
 }
 
 // onlyCountsChanged reports whether a Framework's status changed in
@@ -117,6 +133,7 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 			r.mu.Lock()
 			delete(r.written, req.NamespacedName)
 			delete(r.revived, req.NamespacedName)
+			delete(r.pending, req.NamespacedName)
 			r.mu.Unlock()
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -286,6 +303,11 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 // framework is done.
 func (r *frameworkController) followScheduler(fw *kmv1.Framework, held bool, expiry, now time.Time) (ctrl.Result, bool) {
 	st := &fw.Status
+	if held || st.Phase != kmv1.FrameworkPending {
+		r.mu.Lock()
+		delete(r.pending, nsName(fw))
+		r.mu.Unlock()
+	}
 	if held {
 		st.Phase = kmv1.FrameworkActive
 		st.Message = ""
@@ -298,6 +320,9 @@ func (r *frameworkController) followScheduler(fw *kmv1.Framework, held bool, exp
 		st.Message = "waiting for a scheduler to take lease " + kmv1.SchedulerLeaseName(fw.Name)
 		setCond(fw, kmv1.FrameworkSchedulerConnected, false, kmv1.ReasonSchedulerNeverConnected, st.Message)
 		setCond(fw, kmv1.FrameworkReady, false, kmv1.ReasonSchedulerNeverConnected, st.Message)
+		if fw.Labels[kmv1.LabelAPI] == kmv1.APIMesosV1 {
+			return r.abandonedSubscription(fw, now)
+		}
 		return ctrl.Result{}, false
 	}
 	// Lost after having been connected: measure from the Lease's lapse,
@@ -309,10 +334,7 @@ func (r *frameworkController) followScheduler(fw *kmv1.Framework, held bool, exp
 			since = c.LastTransitionTime.Time
 		}
 	}
-	timeout := time.Duration(60) * time.Second
-	if fw.Spec.FailoverTimeoutSeconds != nil {
-		timeout = time.Duration(*fw.Spec.FailoverTimeoutSeconds) * time.Second
-	}
+	timeout := failoverTimeout(fw)
 	deadline := since.Add(timeout)
 	if !now.Before(deadline) {
 		r.finish(fw, false, kmv1.ReasonFailoverTimeout,
@@ -324,6 +346,39 @@ func (r *frameworkController) followScheduler(fw *kmv1.Framework, held bool, exp
 	setCond(fw, kmv1.FrameworkSchedulerConnected, false, kmv1.ReasonSchedulerLeaseExpired, st.Message)
 	setCond(fw, kmv1.FrameworkReady, false, kmv1.ReasonSchedulerLeaseExpired, st.Message)
 	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, false
+}
+
+// abandonedSubscription fails a Framework that the Mesos API made for a
+// subscription whose scheduler never took its Lease: the SUBSCRIBE's
+// answer was lost, or its stream closed first, so no scheduler knows its
+// frameworkID and none will claim it. As Mesos removes a framework whose
+// connection closed, it goes after its failover timeout (at least
+// mesosSubscribeGrace), timed from when this master first saw it Pending.
+func (r *frameworkController) abandonedSubscription(fw *kmv1.Framework, now time.Time) (ctrl.Result, bool) {
+	key := nsName(fw)
+	r.mu.Lock()
+	seen, ok := r.pending[key]
+	if !ok || seen.uid != fw.UID {
+		seen = pendingSeen{uid: fw.UID, at: now}
+		r.pending[key] = seen
+	}
+	r.mu.Unlock()
+	wait := max(failoverTimeout(fw), mesosSubscribeGrace)
+	deadline := seen.at.Add(wait)
+	if now.Before(deadline) {
+		return ctrl.Result{RequeueAfter: deadline.Sub(now)}, false
+	}
+	r.finish(fw, false, kmv1.ReasonFailoverTimeout,
+		fmt.Sprintf("no Mesos scheduler took this framework's lease within %s of its subscription (the SUBSCRIBE's answer was lost, or its stream closed first); the framework was torn down", wait), now)
+	return ctrl.Result{}, true
+}
+
+// failoverTimeout is the framework's failoverTimeoutSeconds, 60 s if unset.
+func failoverTimeout(fw *kmv1.Framework) time.Duration {
+	if s := fw.Spec.FailoverTimeoutSeconds; s != nil {
+		return time.Duration(*s) * time.Second
+	}
+	return 60 * time.Second
 }
 
 // finish moves the framework to Completed or Failed.

@@ -230,6 +230,38 @@ func TestALeaseOwnedByAnotherFrameworkIsNobodys(t *testing.T) {
 	waitPhase(t, ns.Name, "again", kmv1.FrameworkActive)
 }
 
+// TestAnAbandonedMesosSubscriptionFails: a Framework that the Mesos API
+// made for a SUBSCRIBE whose answer was lost (so no scheduler knows its
+// frameworkID) fails after its failover timeout, as Mesos removes a
+// framework whose connection closed; before, it stayed Pending for ever.
+// A Pending Framework of the SDK waits on: its scheduler may start later.
+func TestAnAbandonedMesosSubscriptionFails(t *testing.T) {
+	controllers.SetMesosSubscribeGrace(t, 2*time.Second)
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	mesos := b.MakeFramework("lost-answer", ns.Name).FailoverTimeout(1).Obj()
+	mesos.Labels = map[string]string{kmv1.LabelAPI: kmv1.APIMesosV1}
+	sdk := b.MakeFramework("sdk-later", ns.Name).FailoverTimeout(1).Obj()
+	for _, fw := range []*kmv1.Framework{mesos, sdk} {
+		if err := env.Client.Create(ctx, fw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPhase(t, ns.Name, "lost-answer", kmv1.FrameworkPending)
+	fw := waitPhase(t, ns.Name, "lost-answer", kmv1.FrameworkFailed)
+	if c := meta.FindStatusCondition(fw.Status.Conditions, kmv1.FrameworkSucceeded); c == nil || c.Reason != kmv1.ReasonFailoverTimeout ||
+		!strings.Contains(c.Message, "no Mesos scheduler") {
+		t.Errorf("Succeeded condition %+v, want False/%s saying no scheduler subscribed", c, kmv1.ReasonFailoverTimeout)
+	}
+	if p := getFramework(t, ns.Name, "sdk-later").Status.Phase; p != kmv1.FrameworkPending {
+		t.Errorf("the SDK framework is %s, want Pending until its scheduler starts", p)
+	}
+}
+
 // TestFrameworkCountsAreWrittenInBatches: while a framework's tasks
 // change state without pause, its counts are written at most about once
 // per second (statusBatch), not on the event of each of the master's own

@@ -19,6 +19,12 @@ const (
 	LabelExecutor = "kubemesos.io/executor"
 	// LabelTask names the Task that a command-executor pod runs.
 	LabelTask = "kubemesos.io/task"
+	// LabelAPI marks a Framework driven through an API other than the
+	// kubemesos SDK; its value names the API.
+	LabelAPI = "kubemesos.io/api"
+	// APIMesosV1 is the LabelAPI value of a Framework that the master's
+	// Mesos v1 scheduler API made for a subscription.
+	APIMesosV1 = "mesos-v1"
 	// LabelComponent tells the kubemesos component (master, agent,
 	// scheduler, executor) of a pod.
 	LabelComponent = "kubemesos.io/component"

@@ -28,14 +28,9 @@ import (
 	"github.com/kubemesos/kubemesos/internal/version"
 )
 
-// Labels and annotations of the Frameworks that Mesos API subscriptions
-// create.
+// Annotations of the Frameworks that Mesos API subscriptions create (their
+// label is kmv1.LabelAPI: kmv1.APIMesosV1).
 const (
-	// LabelAPI marks a Framework driven through an API other than the
-	// kubemesos SDK; its value names the API.
-	LabelAPI = "kubemesos.io/api"
-	// APIMesosV1 is the LabelAPI value of the Mesos v1 scheduler API.
-	APIMesosV1 = "mesos-v1"
 	// AnnotationFrameworkInfo keeps the subscription's FrameworkInfo in
 	// Mesos JSON (without its id, which is the Framework's UID), so that
 	// its capabilities, user, hostname, principal and labels survive a
@@ -318,7 +313,7 @@ func (s *Server) createFramework(ctx context.Context, ns string, info *mesosv1.F
 	fw := &kmv1.Framework{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, GenerateName: frameworkNamePrefix(info.GetName()),
-			Labels:      map[string]string{LabelAPI: APIMesosV1},
+			Labels:      map[string]string{kmv1.LabelAPI: kmv1.APIMesosV1},
 			Annotations: map[string]string{AnnotationFrameworkInfo: kept},
 		},
 		Spec: kmv1.FrameworkSpec{Role: role, FailoverTimeoutSeconds: ptr.To(failoverSeconds(info)), SuppressOffers: suppress},
@@ -338,7 +333,7 @@ func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info 
 	switch {
 	case fw == nil || removedWhy(fw) != "":
 		return nil, "Framework has been removed", nil
-	case fw.Labels[LabelAPI] != APIMesosV1:
+	case fw.Labels[kmv1.LabelAPI] != kmv1.APIMesosV1:
 		return nil, "Framework " + id + " is driven by the kubemesos SDK, not by the Mesos API", nil
 	case fw.Spec.Role != role:
 		return nil, fmt.Sprintf("Framework %s has role '%s'; a subscription cannot change it to '%s'", id, fw.Spec.Role, role), nil

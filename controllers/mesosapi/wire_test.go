@@ -258,7 +258,7 @@ func TestSubscribeAndTeardown(t *testing.T) {
 			}
 			fw := l.Items[0]
 			if string(fw.UID) != sub.GetFrameworkId().GetValue() || !strings.HasPrefix(fw.Name, "my-framework-1-") ||
-				fw.Spec.Role != "batch" || ptr.Deref(fw.Spec.FailoverTimeoutSeconds, -1) != 30 || fw.Labels[mesosapi.LabelAPI] != mesosapi.APIMesosV1 ||
+				fw.Spec.Role != "batch" || ptr.Deref(fw.Spec.FailoverTimeoutSeconds, -1) != 30 || fw.Labels[kmv1.LabelAPI] != kmv1.APIMesosV1 ||
 				!strings.Contains(fw.Annotations[mesosapi.AnnotationFrameworkInfo], `"principal":"ops"`) {
 				t.Errorf("Framework %s: %+v %v %v; want it to carry the FrameworkInfo", fw.Name, fw.Spec, fw.Labels, fw.Annotations)
 			}
