@@ -184,7 +184,10 @@ type ExecutorServer struct {
 	// RememberEnds is how long the end of an executor's subscription is
 	// remembered (UnsubscribedSince); 0 remembers it for as long as the
 	// agent runs. The agent remembers twice its executor registration
-	// timeout: past that, the end no longer moves any deadline.
+	// timeout: past that, the end no longer moves any deadline (a task
+	// staged later on that executor's pod fails at once either way, as an
+	// executor that did not subscribe rather than one that did not
+	// subscribe again).
 	RememberEnds time.Duration
 
 	initOnce sync.Once

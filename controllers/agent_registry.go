@@ -63,8 +63,9 @@ func (r *agentRegistry) removedSince(agent *kmv1.Agent, now time.Time) time.Time
 	return now
 }
 
-// admitted forgets the agent's removal once it is back.
-func (r *agentRegistry) admitted(name string) {
+// forgetRemoval forgets the agent's removal once it is back, or its Agent is
+// gone.
+func (r *agentRegistry) forgetRemoval(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.removalsSeen, name)
@@ -125,6 +126,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		if apierrors.IsNotFound(err) {
 			m.renewals.Forget(leaseKey)
 			m.removal.Release(req.Name)
+			r.forgetRemoval(req.Name)
 			// Its agentIDs are gone with it: their live tasks are lost, as
 			// those of a removed agent are.
 			return ctrl.Result{}, r.loseTasksOfOtherAgentIDs(ctx, req.Name, "")
@@ -200,6 +202,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired, msg)
 
 	case kmv1.AgentUnreachable, kmv1.AgentGone:
+		removedSince := r.removedSince(&agent, now)
 		m.removal.Release(agent.Name)
 		// Finish what marking it removed started (a failover may have
 		// cut it short), then re-admit it only on a heartbeat newer than
@@ -218,7 +221,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 					Message: msg, ObservedGeneration: agent.Generation})
 			})
 		}
-		if !nodeGone && fresh && witnessed && renew.After(r.removedSince(&agent, now)) {
+		if !nodeGone && fresh && witnessed && renew.After(removedSince) {
 			return r.admit(ctx, &agent, kmv1.ReasonReadmitted, deadline.Sub(now))
 		}
 		// A task staged just as the agent was removed may reach the cache
@@ -265,7 +268,7 @@ func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason str
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.admitted(agent.Name)
+	r.forgetRemoval(agent.Name)
 	// Tasks of an agentID the node had before that were never lost (its
 	// Agent was deleted and made again) are lost now.
 	if err := r.loseTasksOfOtherAgentIDs(ctx, agent.Name, id); err != nil {

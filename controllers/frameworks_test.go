@@ -114,23 +114,22 @@ func TestTheEndIsStoredBeforeTheTeardown(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
 	addAgent(t, "end-1", "cpu", "4", "memory", "4Gi")
-	hb, ns := addFramework(t, b.MakeFramework("endfw", "").FailoverTimeout(1).Obj())
-	waitPhase(t, ns, "endfw", kmv1.FrameworkActive)
-	launch(t, ns, "endfw", "e1")
-
+	// The policy first: a scheduler Lease that lapses early on a slow
+	// machine then meets it too.
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "refuse-failed-" + ns},
+		ObjectMeta: metav1.ObjectMeta{Name: "refuse-failed-endfw"},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
 			MatchConstraints: &admissionregistrationv1.MatchResources{
-				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
 				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
 					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
 					Rule: admissionregistrationv1.Rule{APIGroups: []string{kmv1.GroupVersion.Group}, APIVersions: []string{"*"},
 						Resources: []string{"frameworks/status"}},
 				}}},
 			},
-			Validations: []admissionregistrationv1.Validation{{Expression: "!has(object.status.phase) || object.status.phase != 'Failed'", Message: "refused by the test"}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: "object.metadata.name != 'endfw' || !has(object.status.phase) || object.status.phase != 'Failed'",
+				Message:    "refused by the test"}},
 		},
 	}
 	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
@@ -144,18 +143,24 @@ func TestTheEndIsStoredBeforeTheTeardown(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
 	}
+	hb, ns := addFrameworkLease(t, b.MakeFramework("endfw", "").FailoverTimeout(1).Obj(), 5*time.Second)
+	waitPhase(t, ns, "endfw", kmv1.FrameworkActive)
 	eventually(t, "the policy refusing Failed", func() (bool, error) {
 		fw := getFramework(t, ns, "endfw")
 		fw.Status.Phase = kmv1.FrameworkFailed
 		err := env.Client.Status().Update(ctx, fw, client.DryRunAll)
 		return err != nil && strings.Contains(err.Error(), "refused by the test"), nil
 	})
+	launch(t, ns, "endfw", "e1")
 
 	hb.stop()
 	waitPhase(t, ns, "endfw", kmv1.FrameworkDisconnected)
-	// Past the deadline the master tries to store Failed, again and again.
-	time.Sleep(2 * time.Second)
-	afterReconciles(t, "framework", 3)
+	// Past the deadline the master tries to store Failed, and is refused,
+	// again and again.
+	refused := reconcileResults(t, "framework", "error")
+	eventually(t, "the master's writes of Failed refused", func() (bool, error) {
+		return reconcileResults(t, "framework", "error") >= refused+3, nil
+	})
 	if p := getFramework(t, ns, "endfw").Status.Phase; p != kmv1.FrameworkDisconnected {
 		t.Fatalf("the framework is %s while Failed is refused", p)
 	}
@@ -209,16 +214,25 @@ func TestALeaseOwnedByAnotherFrameworkIsNobodys(t *testing.T) {
 		t.Fatal(err)
 	}
 	lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
-	start := reconciles(t, "framework")
 	if err := env.Client.Update(ctx, lease); err != nil {
 		t.Fatal(err)
 	}
-	afterReconcilesSince(t, "framework", start, 1)
+	// Then a change of the Framework's spec: its observedGeneration shows
+	// that the master has looked at it since.
+	fw := getFramework(t, ns.Name, "again")
+	fw.Spec.FailoverTimeoutSeconds = ptr.To(int32(120))
+	if err := env.Client.Update(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the master has seen the new spec", func() (bool, error) {
+		f := getFramework(t, ns.Name, "again")
+		return f.Status.ObservedGeneration == f.Generation, nil
+	})
 	if p := getFramework(t, ns.Name, "again").Status.Phase; p != kmv1.FrameworkPending {
 		t.Fatalf("the framework is %s on a Lease owned by another Framework, want Pending", p)
 	}
 
-	fw := getFramework(t, ns.Name, "again")
+	fw = getFramework(t, ns.Name, "again")
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(lease), lease); err != nil {
 		t.Fatal(err)
 	}

@@ -68,8 +68,7 @@ func newOffer(fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList, exe
 			Namespace: fw.Namespace,
 			Name:      prefix + "-" + utilrand.String(5),
 			Labels:    map[string]string{kmv1.LabelFramework: fw.Name, kmv1.LabelAgent: agent.Name},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID,
-				BlockOwnerDeletion: ptr.To(false)}},
+			OwnerReferences: []metav1.OwnerReference{offerOwner(fw)},
 		},
 		Spec: kmv1.OfferSpec{
 			Framework:   kmv1.ObjectName(fw.Name),
@@ -193,4 +192,12 @@ func (m *Master) offerDeleted(ctx context.Context, o *kmv1.Offer, fate schedcach
 		ctrl.LoggerFrom(ctx).V(2).Info("offer declined", "offer", nsName(o))
 	}
 	m.Trigger()
+}
+
+// offerOwner is an Offer's reference to its Framework, which does not hold
+// the Framework's deletion back.
+func offerOwner(fw *kmv1.Framework) metav1.OwnerReference {
+	o := kmv1.FrameworkOwner(fw.Name, fw.UID)
+	o.BlockOwnerDeletion = ptr.To(false)
+	return o
 }

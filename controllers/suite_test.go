@@ -134,18 +134,19 @@ func afterCycles(t *testing.T, n float64) {
 // reconciles, whatever their result.
 func afterReconciles(t *testing.T, controller string, n float64) {
 	t.Helper()
-	afterReconcilesSince(t, controller, reconciles(t, controller), n)
-}
-
-// afterReconcilesSince waits until the named controller has finished n
-// reconciles more than start (a count of reconciles).
-func afterReconcilesSince(t *testing.T, controller string, start, n float64) {
-	t.Helper()
+	start := reconciles(t, controller)
 	eventually(t, fmt.Sprintf("%v reconciles of %s", n, controller), func() (bool, error) { return reconciles(t, controller) >= start+n, nil })
 }
 
 // reconciles counts the reconciles that the named controller has finished.
 func reconciles(t *testing.T, controller string) float64 {
+	t.Helper()
+	return reconcileResults(t, controller, "")
+}
+
+// reconcileResults counts the named controller's finished reconciles with
+// result ("error", "success", ...; "" counts them all).
+func reconcileResults(t *testing.T, controller, result string) float64 {
 	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
@@ -157,10 +158,12 @@ func reconciles(t *testing.T, controller string) float64 {
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == controller {
-					sum += m.GetCounter().GetValue()
-				}
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["controller"] == controller && (result == "" || labels["result"] == result) {
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}

@@ -167,6 +167,13 @@ const (
 	ReasonSchedulerMessage = "SchedulerMessage"
 )
 
+// FrameworkOwner is the ownerReference to the Framework name of UID uid
+// that the objects of a framework carry (its Tasks, Offers and scheduler
+// Lease), so that the garbage collector deletes them with it.
+func FrameworkOwner(name string, uid types.UID) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: GroupVersion.String(), Kind: "Framework", Name: name, UID: uid}
+}
+
 // FrameworkOwnerUID returns the UID of the Framework that owns obj (a
 // scheduler Lease, say), and whether a Framework owns it.
 func FrameworkOwnerUID(obj metav1.Object) (types.UID, bool) {

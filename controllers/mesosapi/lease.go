@@ -68,8 +68,7 @@ func (s *Server) renewLease(ctx context.Context, st *stream, d time.Duration) er
 			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
 				Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: st.name},
 				// Deleted with its Framework by the garbage collector.
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: st.name,
-					UID: types.UID(st.frameworkID)}}},
+				OwnerReferences: []metav1.OwnerReference{kmv1.FrameworkOwner(st.name, types.UID(st.frameworkID))}},
 			Spec: spec,
 		}
 		if err := s.schedulerClient.Create(ctx, &lease); err != nil {
@@ -79,6 +78,11 @@ func (s *Server) renewLease(ctx context.Context, st *stream, d time.Duration) er
 	}
 	if err != nil {
 		return fmt.Errorf("reading Lease %s: %w", key, err)
+	}
+	if uid, owned := kmv1.FrameworkOwnerUID(&lease); !owned || uid != types.UID(st.frameworkID) {
+		// Left by another Framework of this name (one deleted), or made
+		// by hand: the master counts it only once it is this one's.
+		lease.OwnerReferences = []metav1.OwnerReference{kmv1.FrameworkOwner(st.name, types.UID(st.frameworkID))}
 	}
 	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != holder {
 		spec.AcquireTime = &now

@@ -79,7 +79,7 @@ func (d *Driver) LaunchTasks(offerIDs []string, tasks []TaskInfo) error {
 				Resources: ti.Resources, Command: ti.Command, Executor: ti.Executor, Data: ti.Data, KillGracePeriodSeconds: ti.KillGracePeriodSeconds},
 		}
 		if fw.UID != "" {
-			t.OwnerReferences = []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID}}
+			t.OwnerReferences = []metav1.OwnerReference{kmv1.FrameworkOwner(fw.Name, fw.UID)}
 		}
 		// Launching is idempotent: a Task that exists on these offers was
 		// launched before, by a create that timed out but was stored, or

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -65,6 +66,8 @@ type Driver struct {
 	cache cache.Cache
 	// cs writes the scheduler Lease through client-go's Lease lock.
 	cs kubernetes.Interface
+	// leaseOwner is the Framework, as the scheduler Lease's owner.
+	leaseOwner metav1.OwnerReference
 
 	ctx    context.Context
 	cancel context.CancelFunc

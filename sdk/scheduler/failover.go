@@ -54,16 +54,19 @@ func (d *Driver) claim(ctx context.Context) error {
 // its holder cleared; a Lease with no owner (made by an older driver, or by
 // hand) keeps its holder, who may be an instance of this framework.
 func (d *Driver) ownLease(ctx context.Context, fw *kmv1.Framework) error {
+	d.leaseOwner = kmv1.FrameworkOwner(fw.Name, fw.UID)
 	leases := d.cs.CoordinationV1().Leases(d.cfg.Namespace)
 	name := kmv1.SchedulerLeaseName(d.cfg.Framework)
-	owner := metav1.OwnerReference{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID}
-	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
+	// A conflict is a renewal meanwhile; NotFound, a Lease that went
+	// between the read and the write (the garbage collector took the old
+	// Framework's): each is read again.
+	again := func(err error) bool {
+		return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err)
+	}
+	err := retry.OnError(retry.DefaultBackoff, again, func() error {
 		lease, err := leases.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			_, err = leases.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: name,
-				Labels:          map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
-				OwnerReferences: []metav1.OwnerReference{owner}}}, metav1.CreateOptions{})
-			return err
+			return d.createLease(ctx, coordinationv1.LeaseSpec{})
 		}
 		if err != nil {
 			return err
@@ -75,7 +78,7 @@ func (d *Driver) ownLease(ctx context.Context, fw *kmv1.Framework) error {
 			d.log().Info("taking over the scheduler Lease of a framework of the same name that is gone", "lease", name, "owner", uid)
 			lease.Spec = coordinationv1.LeaseSpec{}
 		}
-		lease.OwnerReferences = []metav1.OwnerReference{owner}
+		lease.OwnerReferences = []metav1.OwnerReference{d.leaseOwner}
 		_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
 		return err
 	})
@@ -83,6 +86,19 @@ func (d *Driver) ownLease(ctx context.Context, fw *kmv1.Framework) error {
 		return fmt.Errorf("making Lease %s/%s the Framework's own: %w", d.cfg.Namespace, name, err)
 	}
 	return nil
+}
+
+// createLease creates the scheduler Lease with spec, owned by the
+// Framework: client-go's Lease lock would create it with no owner when it
+// is gone later (deleted by hand, or with its namespace's Leases).
+func (d *Driver) createLease(ctx context.Context, spec coordinationv1.LeaseSpec) error {
+	_, err := d.cs.CoordinationV1().Leases(d.cfg.Namespace).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: kmv1.SchedulerLeaseName(d.cfg.Framework),
+			Labels:          map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
+			OwnerReferences: []metav1.OwnerReference{d.leaseOwner}},
+		Spec: spec,
+	}, metav1.CreateOptions{})
+	return err
 }
 
 // campaign holds the scheduler Lease; while held, this instance is active.
@@ -94,7 +110,7 @@ func (d *Driver) campaign() {
 		Labels:     map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: abortableLock{Interface: lock, aborted: &d.aborted}, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
+		Lock: abortableLock{Interface: lock, aborted: &d.aborted, create: d.createLease}, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,
 		ReleaseOnCancel: true, Name: kmv1.SchedulerLeaseName(d.cfg.Framework),
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: d.lead,
@@ -126,17 +142,25 @@ func (d *Driver) campaign() {
 type abortableLock struct {
 	resourcelock.Interface
 	aborted *atomic.Bool
+	// create creates the Lease with the Framework as its owner.
+	create func(context.Context, coordinationv1.LeaseSpec) error
 }
 
 // errAborted refuses the Lease writes of an aborted driver.
 var errAborted = errors.New("the scheduler driver was aborted: the Lease is left to expire")
 
-// Create creates the Lease, unless the driver was aborted.
+// Create creates the Lease, owned by the Framework, unless the driver was
+// aborted; then the lock reads it back, as its own Create would have kept
+// what it made.
 func (l abortableLock) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
 	if l.aborted.Load() {
 		return errAborted
 	}
-	return l.Interface.Create(ctx, r)
+	if err := l.create(ctx, resourcelock.LeaderElectionRecordToLeaseSpec(&r)); err != nil {
+		return err
+	}
+	_, _, err := l.Interface.Get(ctx)
+	return err
 }
 
 // Update writes the Lease, unless the driver was aborted.

@@ -398,9 +398,23 @@ func TestTheDriverOwnsItsLease(t *testing.T) {
 	startDriver(t, r, ns, "own", nil)
 	eventually(t, "the driver registered on the Lease of a Framework that is gone", func() bool { return r.has("registered ") })
 	owned("own")
+	// A Lease deleted under the active driver (by hand, or with its
+	// namespace's Leases) is made again at its next renewal, owned again.
+	if err := env.Client.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kmv1.SchedulerLeaseName("own")}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted Lease made again", func() bool {
+		var l coordinationv1.Lease
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kmv1.SchedulerLeaseName("own")}, &l) == nil && l.Spec.HolderIdentity != nil
+	})
+	owned("own")
 
 	k := &recorder{}
 	startDriver(t, k, ns, "kept", nil)
+	owned("kept")
+	// Its campaign reads the Lease every 300 ms: a second is enough for a
+	// driver that took a Lease it should not.
+	time.Sleep(time.Second)
 	if l, _ := owned("kept"); ptr.Deref(l.Spec.HolderIdentity, "") != "crashed" {
 		t.Errorf("the Lease with no owner is held by %q, want its holder kept", ptr.Deref(l.Spec.HolderIdentity, ""))
 	}

@@ -207,7 +207,7 @@ func stageTask(ctx context.Context, c client.Client, fw *kmv1.Framework, i, exec
 		Resources("cpu", taskCPU, "memory", taskMemory).Executor(execID, "example.com/bench-executor:1").
 		Label(kmv1.LabelAgent, agentNode).Data(`{"points":100000}`).Obj()
 	t.Spec.Executor.Resources = b.Resources("cpu", executorCPU, "memory", executorMemory)
-	t.OwnerReferences = []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID}}
+	t.OwnerReferences = []metav1.OwnerReference{kmv1.FrameworkOwner(fw.Name, fw.UID)}
 	if err := c.Create(ctx, t); err != nil {
 		return fmt.Errorf("creating task %s: %w", t.Name, err)
 	}

@@ -266,7 +266,7 @@ func (w *world) createTask(ctx context.Context, kind string, i int) error {
 		Data(fmt.Sprintf(`{"task":%d,"points":100000}`, i)).Obj()
 	t.Spec.Executor.Command = []string{"/executor", "--points-per-task=100000"}
 	t.Spec.Executor.Resources = b.Resources("cpu", executorCPU, "memory", executorMemory)
-	t.OwnerReferences = []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: fw.name, UID: fw.uid}}
+	t.OwnerReferences = []metav1.OwnerReference{kmv1.FrameworkOwner(fw.name, fw.uid)}
 	if err := w.c.Create(ctx, t); err != nil {
 		return fmt.Errorf("creating task %s/%s: %w", t.Namespace, t.Name, err)
 	}
