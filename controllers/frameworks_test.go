@@ -440,6 +440,56 @@ func TestFrameworkDeletionWaitsOnlyForLivePods(t *testing.T) {
 	})
 }
 
+// TestASchedulerPodOnALostNodeIsReplaced: a scheduler pod whose node
+// stopped (its Ready condition Unknown) stays Running as far as the API
+// server knows. Once its scheduler has lost the Lease, the master removes
+// the pod at once and starts a new one, well before the failover timeout;
+// before, nothing replaced it and the framework failed at the timeout.
+func TestASchedulerPodOnALostNodeIsReplaced(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	fw := b.MakeFramework("lostnodefw", "").FailoverTimeout(600).Obj()
+	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test", Command: []string{"montecarloarea", "scheduler"}}
+	hb, ns := addFramework(t, fw)
+	waitPhase(t, ns, "lostnodefw", kmv1.FrameworkActive)
+	var pod corev1.Pod
+	eventually(t, "the scheduler pod", func() (bool, error) {
+		return env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("lostnodefw")), &pod) == nil, nil
+	})
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "lost-sched-node"}}
+	if err := env.Client.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), node) })
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown",
+		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	if err := env.Client.Status().Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: ns}, Target: corev1.ObjectReference{Kind: "Node", Name: node.Name}}
+	if err := env.Client.SubResource("binding").Create(ctx, &pod, binding); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(&pod), &pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = corev1.PodRunning
+	if err := env.Client.Status().Update(ctx, &pod); err != nil {
+		t.Fatal(err)
+	}
+	lost := pod.UID
+
+	hb.stop()
+	waitPhase(t, ns, "lostnodefw", kmv1.FrameworkDisconnected)
+	eventually(t, "a new scheduler pod", func() (bool, error) {
+		err := env.Client.Get(ctx, keyOf(ns, controllers.SchedulerPodName("lostnodefw")), &pod)
+		return err == nil && pod.UID != lost, nil
+	})
+	if p := getFramework(t, ns, "lostnodefw").Status.Phase; p != kmv1.FrameworkDisconnected {
+		t.Errorf("the framework is %s, want Disconnected until its new scheduler takes the Lease", p)
+	}
+}
+
 func TestSchedulerPodRunsAndRestarts(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")

@@ -79,6 +79,26 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 			"pod %s exists and is not this framework's; rename or delete it to let the master run the scheduler", key.Name)
 		return time.Minute, nil
 	}
+	if err == nil && fw.Status.Phase == kmv1.FrameworkDisconnected {
+		if node, lost, err := r.onLostNode(ctx, &pod); err != nil {
+			return 0, err
+		} else if lost {
+			// Its node's kubelet is gone: as far as the API server knows the
+			// pod runs on (or is being deleted) for good, and the framework
+			// would fail at its failover timeout. Its scheduler has lost the
+			// Lease, which a new pod's scheduler must take before it acts:
+			// removing the old pod at once (no kubelet will confirm it)
+			// starts no second active scheduler.
+			uid := pod.UID
+			err := m.frameworksClient.Delete(ctx, &pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid})
+			if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+				return 0, fmt.Errorf("removing scheduler pod %s of unready node %s: %w", key, node, err)
+			}
+			m.Recorder.Eventf(fw, &pod, corev1.EventTypeWarning, "SchedulerPodReplaced", "RestartScheduler",
+				"scheduler pod %s is on node %s, which is not ready, and the scheduler lost its Lease; starting a new one", pod.Name, node)
+			return time.Second, nil
+		}
+	}
 	if err == nil {
 		if pod.DeletionTimestamp == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
 			// Restart with a growing delay, as a kubelet backs off a
@@ -122,6 +142,27 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 		return 0, fmt.Errorf("creating scheduler pod %s: %w", key, err)
 	}
 	return 0, nil
+}
+
+// onLostNode reports whether a pod is bound to a node that is gone or not
+// Ready (its kubelet stopped posting status), and names the node.
+func (r *frameworkController) onLostNode(ctx context.Context, pod *corev1.Pod) (string, bool, error) {
+	name := pod.Spec.NodeName
+	if name == "" {
+		return "", false, nil
+	}
+	var node corev1.Node
+	if err := r.m.Client.Get(ctx, types.NamespacedName{Name: name}, &node); apierrors.IsNotFound(err) {
+		return name, true, nil
+	} else if err != nil {
+		return name, false, fmt.Errorf("reading node %s of the scheduler pod: %w", name, err)
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return name, c.Status != corev1.ConditionTrue, nil
+		}
+	}
+	return name, false, nil
 }
 
 // SchedulerPod builds the pod that runs a framework's scheduler from
