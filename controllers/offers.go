@@ -65,9 +65,9 @@ func newOffer(fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList, exe
 	}
 	return &kmv1.Offer{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: fw.Namespace,
-			Name:      prefix + "-" + utilrand.String(5),
-			Labels:    map[string]string{kmv1.LabelFramework: fw.Name, kmv1.LabelAgent: agent.Name},
+			Namespace:       fw.Namespace,
+			Name:            prefix + "-" + utilrand.String(5),
+			Labels:          map[string]string{kmv1.LabelFramework: fw.Name, kmv1.LabelAgent: agent.Name},
 			OwnerReferences: []metav1.OwnerReference{offerOwner(fw)},
 		},
 		Spec: kmv1.OfferSpec{

@@ -412,8 +412,8 @@ func (s *Server) taskFor(st *stream, ti *mesosv1.TaskInfo, offers []*kmv1.Offer)
 	t := &kmv1.Task{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: st.namespace, Name: mesoswire.TaskName(st.frameworkID, id),
-			Labels:      map[string]string{kmv1.LabelFramework: st.name, kmv1.LabelAgent: agent.Spec.NodeName},
-			Annotations: map[string]string{mesoswire.AnnotationTaskID: id},
+			Labels:          map[string]string{kmv1.LabelFramework: st.name, kmv1.LabelAgent: agent.Spec.NodeName},
+			Annotations:     map[string]string{mesoswire.AnnotationTaskID: id},
 			OwnerReferences: []metav1.OwnerReference{kmv1.FrameworkOwner(st.name, types.UID(st.frameworkID))},
 		},
 		Spec: kmv1.TaskSpec{Framework: kmv1.ObjectName(st.name), OfferIDs: names, AgentID: agent.Spec.AgentID, Resources: res, Command: cmd, Executor: exec},
