@@ -371,6 +371,11 @@ func (m *Master) buildInput(snap *schedcache.Snapshot, offers []schedcache.Offer
 func overPromisedAgents(snap *schedcache.Snapshot) map[string]bool {
 	offered := map[string]allocator.Vector{}
 	for _, o := range snap.Offers {
+		if o.Obj.DeletionTimestamp != nil && !o.Made {
+			// Declined or rescinded, and held only by a finalizer: no
+			// task is admitted on it, and its resources are offered again.
+			continue
+		}
 		offered[o.Obj.Spec.AgentID] = offered[o.Obj.Spec.AgentID].Add(o.Rest)
 	}
 	over := map[string]bool{}

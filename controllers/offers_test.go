@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -482,4 +483,42 @@ func TestShrunkAgentRescindsOffers(t *testing.T) {
 	change("an offer without what is held replaces the second", second, "1", func(a *kmv1.Agent) {
 		a.Spec.Held = b.Resources("cpu", "1")
 	})
+}
+
+// TestAnOfferHeldByAFinalizerIsGone: an Offer deleted (declined) but held
+// by a finalizer promises nothing: its agent's resources are offered again
+// and those offers stay. Before, the master counted the held Offer as
+// promised, found the agent over-promised on every cycle, and rescinded
+// every new offer on it, from every framework.
+func TestAnOfferHeldByAFinalizerIsGone(t *testing.T) {
+	ctx := context.Background()
+	startMaster(t, testOptions(), false, "master")
+	addAgent(t, "held-1", "cpu", "4", "memory", "4Gi")
+	_, ns := addFramework(t, b.MakeFramework("heldfw", "").RefuseSeconds(0).Obj())
+	held := waitOffer(t, ns, "heldfw")
+	patch := client.MergeFrom(held.DeepCopy())
+	held.Finalizers = []string{"example.com/hold"}
+	if err := env.Client.Patch(ctx, &held, patch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var o kmv1.Offer
+		if env.Client.Get(context.Background(), client.ObjectKeyFromObject(&held), &o) == nil {
+			p := client.MergeFrom(o.DeepCopy())
+			o.Finalizers = nil
+			_ = env.Client.Patch(context.Background(), &o, p)
+		}
+	})
+	if err := env.Client.Delete(ctx, &held); err != nil {
+		t.Fatal(err)
+	}
+	again := waitOffer(t, ns, "heldfw")
+	if again.UID == held.UID {
+		t.Fatalf("offer %s is still live", held.Name)
+	}
+	afterCycles(t, 3)
+	var o kmv1.Offer
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(&again), &o); err != nil || o.DeletionTimestamp != nil {
+		t.Errorf("the agent's new offer %s was rescinded (%v): the held offer counted as promised", again.Name, err)
+	}
 }

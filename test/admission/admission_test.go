@@ -411,7 +411,60 @@ func TestOnlyTheAgentLabelsExecutorPods(t *testing.T) {
 	patch := client.MergeFrom(plain.DeepCopy())
 	plain.Labels[kmv1.LabelAgent] = "node-1"
 	refused(t, "labelling a running pod afterwards", env.Client.Patch(ctx, plain, patch), msg)
-	allowed(t, "the agent's own executor pod", agentOn(t, "node-1").Create(ctx, executorPod(ns, "ex", "node-1", nil)))
+	refused(t, "labelling it through its status", env.Client.Status().Patch(ctx, plain, patch), msg)
+	ex := executorPod(ns, "ex", "node-1", nil)
+	allowed(t, "the agent's own executor pod", agentOn(t, "node-1").Create(ctx, ex))
+	patch = client.MergeFrom(ex.DeepCopy())
+	delete(ex.Labels, kmv1.LabelAgent)
+	refused(t, "taking the label off an executor pod", env.Client.Patch(ctx, ex, patch), "or take the label off")
+	refused(t, "taking it off through its status", env.Client.Status().Patch(ctx, ex, patch), "or take the label off")
+}
+
+// TestASchedulerOnlyDeclinesOffers: a scheduler may set an Offer's
+// refuse-seconds annotation and delete it (decline), nothing else of it; a
+// finalizer would hold a declined Offer that the master counted as
+// promised on its agent.
+func TestASchedulerOnlyDeclinesOffers(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	bind(t, ns, "carol", "kubemesos-scheduler")
+	carol := as(t, "carol", nil, nil)
+	offer := func(name string) *kmv1.Offer {
+		o := b.MakeOffer(name, ns).Framework("fw", "fw-uid").Agent("agent-1", "node-1").Resources("cpu", "1").Obj()
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := offer("o1")
+	change := func(f func(*kmv1.Offer)) error {
+		var cur kmv1.Offer
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(o), &cur); err != nil {
+			return err
+		}
+		patch := client.MergeFrom(cur.DeepCopy())
+		f(&cur)
+		return carol.Patch(ctx, &cur, patch)
+	}
+	hold := func(x *kmv1.Offer) { x.Finalizers = append(x.Finalizers, "example.com/hold") }
+	eventuallyRefused(t, func() error {
+		err := change(hold)
+		if err == nil {
+			_ = change(func(x *kmv1.Offer) { x.Finalizers = nil })
+		}
+		return err
+	})
+	const msg = "a scheduler may set only the kubemesos.io/refuse-seconds annotation"
+	refused(t, "a finalizer on an Offer", change(hold), msg)
+	refused(t, "another annotation", change(func(x *kmv1.Offer) { x.Annotations = map[string]string{"example.com/x": "1"} }), msg)
+	refused(t, "a label", change(func(x *kmv1.Offer) { x.Labels = map[string]string{"example.com/x": "1"} }), msg)
+	refused(t, "an owner", change(func(x *kmv1.Offer) {
+		x.OwnerReferences = append(x.OwnerReferences, kmv1.FrameworkOwner("other", "0c0ad7a1-0000-4000-8000-000000000001"))
+	}), msg)
+	allowed(t, "refuse-seconds", change(func(x *kmv1.Offer) {
+		x.Annotations = map[string]string{kmv1.AnnotationRefuseSeconds: "30"}
+	}))
+	allowed(t, "declining", carol.Delete(ctx, o))
 }
 
 // executorPod is an executor pod as the agent builds it (agent.ExecutorPod)

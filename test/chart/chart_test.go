@@ -79,6 +79,7 @@ func TestChartRendersTheComponents(t *testing.T) {
 		"ValidatingAdmissionPolicy/kubemesos-agent-node", "ValidatingAdmissionPolicyBinding/kubemesos-agent-node",
 		"ValidatingAdmissionPolicy/kubemesos-executor-label", "ValidatingAdmissionPolicyBinding/kubemesos-executor-label",
 		"ValidatingAdmissionPolicy/kubemesos-master-leader", "ValidatingAdmissionPolicyBinding/kubemesos-master-leader",
+		"ValidatingAdmissionPolicy/kubemesos-offer-decline", "ValidatingAdmissionPolicyBinding/kubemesos-offer-decline",
 	} {
 		if _, ok := docs[want]; !ok {
 			t.Errorf("the chart lacks %s", want)
