@@ -186,13 +186,10 @@ func TestTheEndIsStoredBeforeTheTeardown(t *testing.T) {
 func TestALeaseOwnedByAnotherFrameworkIsNobodys(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
+	ns := frameworkNamespace(t)
 	now := metav1.NewMicroTime(time.Now())
 	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName("again"),
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kmv1.SchedulerLeaseName("again"),
 			Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: "again"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: kmv1.GroupVersion.String(), Kind: "Framework", Name: "again",
 				UID: "6c0ad7a1-0000-4000-8000-00000000dead"}}},
@@ -204,10 +201,10 @@ func TestALeaseOwnedByAnotherFrameworkIsNobodys(t *testing.T) {
 	// Disconnected once the test ends, so that it takes no other test's
 	// offers.
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), lease) })
-	if err := env.Client.Create(ctx, b.MakeFramework("again", ns.Name).Obj()); err != nil {
+	if err := env.Client.Create(ctx, b.MakeFramework("again", ns).Obj()); err != nil {
 		t.Fatal(err)
 	}
-	waitPhase(t, ns.Name, "again", kmv1.FrameworkPending)
+	waitPhase(t, ns, "again", kmv1.FrameworkPending)
 	// A renewal of the crashed scheduler's Lease (the master reconciles
 	// the framework on each change of its Lease).
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(lease), lease); err != nil {
@@ -219,20 +216,20 @@ func TestALeaseOwnedByAnotherFrameworkIsNobodys(t *testing.T) {
 	}
 	// Then a change of the Framework's spec: its observedGeneration shows
 	// that the master has looked at it since.
-	fw := getFramework(t, ns.Name, "again")
+	fw := getFramework(t, ns, "again")
 	fw.Spec.FailoverTimeoutSeconds = ptr.To(int32(120))
 	if err := env.Client.Update(ctx, fw); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the master has seen the new spec", func() (bool, error) {
-		f := getFramework(t, ns.Name, "again")
+		f := getFramework(t, ns, "again")
 		return f.Status.ObservedGeneration == f.Generation, nil
 	})
-	if p := getFramework(t, ns.Name, "again").Status.Phase; p != kmv1.FrameworkPending {
+	if p := getFramework(t, ns, "again").Status.Phase; p != kmv1.FrameworkPending {
 		t.Fatalf("the framework is %s on a Lease owned by another Framework, want Pending", p)
 	}
 
-	fw = getFramework(t, ns.Name, "again")
+	fw = getFramework(t, ns, "again")
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(lease), lease); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +238,7 @@ func TestALeaseOwnedByAnotherFrameworkIsNobodys(t *testing.T) {
 	if err := env.Client.Update(ctx, lease); err != nil {
 		t.Fatal(err)
 	}
-	waitPhase(t, ns.Name, "again", kmv1.FrameworkActive)
+	waitPhase(t, ns, "again", kmv1.FrameworkActive)
 }
 
 // TestAnAbandonedMesosSubscriptionFails: a Framework that the Mesos API
@@ -253,25 +250,22 @@ func TestAnAbandonedMesosSubscriptionFails(t *testing.T) {
 	controllers.SetMesosSubscribeGrace(t, 2*time.Second)
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	mesos := b.MakeFramework("lost-answer", ns.Name).FailoverTimeout(1).Obj()
+	ns := frameworkNamespace(t)
+	mesos := b.MakeFramework("lost-answer", ns).FailoverTimeout(1).Obj()
 	mesos.Labels = map[string]string{kmv1.LabelAPI: kmv1.APIMesosV1}
-	sdk := b.MakeFramework("sdk-later", ns.Name).FailoverTimeout(1).Obj()
+	sdk := b.MakeFramework("sdk-later", ns).FailoverTimeout(1).Obj()
 	for _, fw := range []*kmv1.Framework{mesos, sdk} {
 		if err := env.Client.Create(ctx, fw); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitPhase(t, ns.Name, "lost-answer", kmv1.FrameworkPending)
-	fw := waitPhase(t, ns.Name, "lost-answer", kmv1.FrameworkFailed)
+	waitPhase(t, ns, "lost-answer", kmv1.FrameworkPending)
+	fw := waitPhase(t, ns, "lost-answer", kmv1.FrameworkFailed)
 	if c := meta.FindStatusCondition(fw.Status.Conditions, kmv1.FrameworkSucceeded); c == nil || c.Reason != kmv1.ReasonFailoverTimeout ||
 		!strings.Contains(c.Message, "no Mesos scheduler") {
 		t.Errorf("Succeeded condition %+v, want False/%s saying no scheduler subscribed", c, kmv1.ReasonFailoverTimeout)
 	}
-	if p := getFramework(t, ns.Name, "sdk-later").Status.Phase; p != kmv1.FrameworkPending {
+	if p := getFramework(t, ns, "sdk-later").Status.Phase; p != kmv1.FrameworkPending {
 		t.Errorf("the SDK framework is %s, want Pending until its scheduler starts", p)
 	}
 }
@@ -558,11 +552,8 @@ func TestSchedulerPodRunsAndRestarts(t *testing.T) {
 func TestForeignSchedulerPodIsLeftAlone(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	foreign := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: controllers.SchedulerPodName("foreignfw")},
+	ns := frameworkNamespace(t)
+	foreign := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controllers.SchedulerPodName("foreignfw")},
 		Spec: corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "c", Image: "busybox:stable"}}}}
 	if err := env.Client.Create(ctx, foreign); err != nil {
 		t.Fatal(err)
@@ -571,23 +562,23 @@ func TestForeignSchedulerPodIsLeftAlone(t *testing.T) {
 	if err := env.Client.Status().Update(ctx, foreign); err != nil {
 		t.Fatal(err)
 	}
-	fw := b.MakeFramework("foreignfw", ns.Name).Obj()
+	fw := b.MakeFramework("foreignfw", ns).Obj()
 	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test"}
 	if err := env.Client.Create(ctx, fw); err != nil {
 		t.Fatal(err)
 	}
-	renewLease(t, keyOf(ns.Name, kmv1.SchedulerLeaseName("foreignfw")), kmv1.LeaseKindScheduler, time.Second)
-	waitPhase(t, ns.Name, "foreignfw", kmv1.FrameworkActive)
+	renewLease(t, keyOf(ns, kmv1.SchedulerLeaseName("foreignfw")), kmv1.LeaseKindScheduler, time.Second)
+	waitPhase(t, ns, "foreignfw", kmv1.FrameworkActive)
 	afterReconciles(t, "framework", 2) // passes that would have replaced it
-	if err := env.Client.Delete(ctx, getFramework(t, ns.Name, "foreignfw")); err != nil {
+	if err := env.Client.Delete(ctx, getFramework(t, ns, "foreignfw")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the Framework is gone", func() (bool, error) {
-		err := env.Client.Get(ctx, keyOf(ns.Name, "foreignfw"), &kmv1.Framework{})
+		err := env.Client.Get(ctx, keyOf(ns, "foreignfw"), &kmv1.Framework{})
 		return apierrors.IsNotFound(err), nil
 	})
 	var p corev1.Pod
-	if err := env.Client.Get(ctx, keyOf(ns.Name, foreign.Name), &p); err != nil || p.UID != foreign.UID || p.DeletionTimestamp != nil {
+	if err := env.Client.Get(ctx, keyOf(ns, foreign.Name), &p); err != nil || p.UID != foreign.UID || p.DeletionTimestamp != nil {
 		t.Errorf("the foreign pod was touched: %v, %+v", err, p.ObjectMeta)
 	}
 }
@@ -650,18 +641,15 @@ func containsString(list []string, s string) bool {
 func TestSchedulerClockSkew(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
+	ns := frameworkNamespace(t)
+	if err := env.Client.Create(ctx, b.MakeFramework("skewfw", ns).Obj()); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Create(ctx, b.MakeFramework("skewfw", ns.Name).Obj()); err != nil {
-		t.Fatal(err)
-	}
-	renewLeaseSkewed(t, keyOf(ns.Name, kmv1.SchedulerLeaseName("skewfw")), kmv1.LeaseKindScheduler, time.Second, -time.Hour)
-	waitPhase(t, ns.Name, "skewfw", kmv1.FrameworkActive)
+	renewLeaseSkewed(t, keyOf(ns, kmv1.SchedulerLeaseName("skewfw")), kmv1.LeaseKindScheduler, time.Second, -time.Hour)
+	waitPhase(t, ns, "skewfw", kmv1.FrameworkActive)
 	// Several Lease durations pass: still Active.
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		if p := getFramework(t, ns.Name, "skewfw").Status.Phase; p != kmv1.FrameworkActive {
+		if p := getFramework(t, ns, "skewfw").Status.Phase; p != kmv1.FrameworkActive {
 			t.Fatalf("a renewing scheduler with a lagging clock became %s", p)
 		}
 	}
@@ -673,23 +661,20 @@ func TestSchedulerClockSkew(t *testing.T) {
 func TestSchedulerLeaseTakenOnce(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Create(ctx, b.MakeFramework("oncefw", ns.Name).Obj()); err != nil {
+	ns := frameworkNamespace(t)
+	if err := env.Client.Create(ctx, b.MakeFramework("oncefw", ns).Obj()); err != nil {
 		t.Fatal(err)
 	}
 	stamp := metav1.NewMicroTime(time.Now().Add(-10 * time.Minute))
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName("oncefw"),
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kmv1.SchedulerLeaseName("oncefw"),
 		Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("me"), LeaseDurationSeconds: ptr.To[int32](3600), RenewTime: &stamp}}
 	if err := env.Client.Create(ctx, lease); err != nil {
 		t.Fatal(err)
 	}
 	// An Active framework takes offers from the agents other tests share.
-	t.Cleanup(func() { _ = env.Client.Delete(ctx, getFramework(t, ns.Name, "oncefw")) })
-	waitPhase(t, ns.Name, "oncefw", kmv1.FrameworkActive)
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, getFramework(t, ns, "oncefw")) })
+	waitPhase(t, ns, "oncefw", kmv1.FrameworkActive)
 }
 
 // TestFrameworkDeletionCompletesWhateverItsPods: a task that no agent ever

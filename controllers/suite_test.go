@@ -106,17 +106,22 @@ func addFramework(t *testing.T, fw *kmv1.Framework) (*heartbeat, string) {
 // them more than a second, which a stalled renewal may miss.
 func addFrameworkLease(t *testing.T, fw *kmv1.Framework, d time.Duration) (*heartbeat, string) {
 	t.Helper()
-	ctx := context.Background()
+	fw.Namespace = frameworkNamespace(t)
+	if err := env.Client.Create(context.Background(), fw); err != nil {
+		t.Fatal(err)
+	}
+	hb := renewLease(t, types.NamespacedName{Namespace: fw.Namespace, Name: kmv1.SchedulerLeaseName(fw.Name)}, kmv1.LeaseKindScheduler, d)
+	return hb, fw.Namespace
+}
+
+// frameworkNamespace creates a fresh namespace for a test's frameworks.
+func frameworkNamespace(t *testing.T) string {
+	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fw-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
+	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
-	fw.Namespace = ns.Name
-	if err := env.Client.Create(ctx, fw); err != nil {
-		t.Fatal(err)
-	}
-	hb := renewLease(t, types.NamespacedName{Namespace: ns.Name, Name: kmv1.SchedulerLeaseName(fw.Name)}, kmv1.LeaseKindScheduler, d)
-	return hb, ns.Name
+	return ns.Name
 }
 
 // afterCycles waits until the master has run n more allocation cycles:

@@ -7,13 +7,16 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 )
 
@@ -116,7 +119,7 @@ func TestOnlyTheLeadingMasterWrites(t *testing.T) {
 	}
 	tk.Status.State = kmv1.TaskStaging
 	refused(t, "a standby writes a Task's status", bb.Status().Update(ctx, &tk), notLeading)
-	other := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "not-the-master-lease"}}
+	other := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kmv1.SchedulerLeaseName("fw")}}
 	refused(t, "a standby creates another Lease", bb.Create(ctx, other), notLeading)
 
 	// The standby takes the Lease (exempt), then it writes and the old
@@ -135,4 +138,77 @@ func TestOnlyTheLeadingMasterWrites(t *testing.T) {
 	}
 	refused(t, "the deposed leader creates a Task", taskBy(a)(), "held by kubemesos-master-b_taken")
 	allowed(t, "the new leader creates another Lease", bb.Create(ctx, other))
+}
+
+// TestTheMasterMakesOnlySchedulerPodsAndLeases: the master's role may
+// create pods and write Leases in every namespace; kubemesos-master-writes
+// holds it to a framework's restricted scheduler pod, outside the
+// cluster's and kubemesos's own namespaces, and to scheduler Leases, so
+// that its credentials are not a cluster admin's.
+func TestTheMasterMakesOnlySchedulerPodsAndLeases(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	master := masterPod(t, "kubemesos-master-w")
+	fw := b.MakeFramework("writes", ns).Obj()
+	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test"}
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "default"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	schedulerPod := func(namespace string, change func(*corev1.Pod)) *corev1.Pod {
+		f := fw.DeepCopy()
+		f.Namespace = namespace
+		p := controllers.SchedulerPod(f)
+		if err := controllerutil.SetControllerReference(f, &p, env.Client.Scheme()); err != nil {
+			t.Fatal(err)
+		}
+		if change != nil {
+			change(&p)
+		}
+		return &p
+	}
+	lead(t, "kubemesos-master-w", func() error {
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: kmv1.SchedulerLeasePrefix}}
+		return master.Create(ctx, l)
+	})
+	eventuallyRefused(t, func() error {
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", GenerateName: "probe-"}}
+		err := master.Create(ctx, l)
+		if err == nil {
+			_ = env.Client.Delete(ctx, l)
+		}
+		return err
+	})
+
+	allowed(t, "a framework's scheduler pod", master.Create(ctx, schedulerPod(ns, nil)))
+	allowed(t, "its scheduler Lease", master.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kmv1.SchedulerLeaseName("writes")}}))
+	refused(t, "a node's heartbeat Lease", master.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", Name: "node-x"}}),
+		"the master writes only the Leases kubemesos-scheduler-<framework> and its own")
+	refused(t, "a scheduler pod in kube-system", master.Create(ctx, schedulerPod("kube-system", nil)), "the master runs no pod in namespace kube-system")
+	refused(t, "a pod no Framework controls", master.Create(ctx, schedulerPod(ns, func(p *corev1.Pod) {
+		p.Name, p.OwnerReferences = "loose", nil
+	})), "the master creates only a framework's scheduler pod")
+	restrictedMsg := "the master's scheduler pods are restricted"
+	for what, change := range map[string]func(*corev1.Pod){
+		"on the host's network": func(p *corev1.Pod) { p.Spec.HostNetwork = true },
+		"on a node of its own":  func(p *corev1.Pod) { p.Spec.NodeName = "node-1" },
+		"with a hostPath": func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}})
+		},
+		"privileged": func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
+			p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
+		},
+		"as root":    func(p *corev1.Pod) { p.Spec.SecurityContext.RunAsUser = ptr.To[int64](0) },
+		"with a capability": func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"SYS_ADMIN"}
+		},
+	} {
+		refused(t, "a scheduler pod "+what, master.Create(ctx, schedulerPod(ns, func(p *corev1.Pod) {
+			p.Name = "writes-scheduler"
+			change(p)
+		})), restrictedMsg)
+	}
 }

@@ -80,6 +80,7 @@ func TestChartRendersTheComponents(t *testing.T) {
 		"ValidatingAdmissionPolicy/kubemesos-executor-label", "ValidatingAdmissionPolicyBinding/kubemesos-executor-label",
 		"ValidatingAdmissionPolicy/kubemesos-master-leader", "ValidatingAdmissionPolicyBinding/kubemesos-master-leader",
 		"ValidatingAdmissionPolicy/kubemesos-offer-decline", "ValidatingAdmissionPolicyBinding/kubemesos-offer-decline",
+		"ValidatingAdmissionPolicy/kubemesos-master-writes", "ValidatingAdmissionPolicyBinding/kubemesos-master-writes",
 	} {
 		if _, ok := docs[want]; !ok {
 			t.Errorf("the chart lacks %s", want)
