@@ -201,7 +201,7 @@ func TestTheMasterMakesOnlySchedulerPodsAndLeases(t *testing.T) {
 			p.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
 			p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
 		},
-		"as root":    func(p *corev1.Pod) { p.Spec.SecurityContext.RunAsUser = ptr.To[int64](0) },
+		"as root": func(p *corev1.Pod) { p.Spec.SecurityContext.RunAsUser = ptr.To[int64](0) },
 		"with a capability": func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"SYS_ADMIN"}
 		},
