@@ -19,6 +19,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -237,6 +238,18 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 	})
 
 	t.Run("Pods", func(t *testing.T) {
+		// No kube-controller-manager here: kube-system's default
+		// ServiceAccount, without which the API server refuses the pod
+		// before the policy sees it.
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "default"}}
+		if err := env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		// A RuntimeClass that exists, which the API server checks first.
+		rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "unsandboxed"}, Handler: "runc"}
+		if err := env.Client.Create(ctx, rc); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 		allowed(t, "an executor pod on its node", node1.Create(ctx, executorPod(ns, "ex-1", "node-1", nil)))
 		refused(t, "an executor pod on another node", node1.Create(ctx, executorPod(ns, "ex-2", "node-2", nil)), "only on its own node, not on node-2")
 		refused(t, "an unassigned pod", node1.Create(ctx, executorPod(ns, "ex-3", "", nil)), "only on its own node")
@@ -280,7 +293,24 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 			"a host port": func(p *corev1.Pod) {
 				p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}}
 			},
-			"no executor labels": func(p *corev1.Pod) { delete(p.Labels, kmv1.LabelComponent) },
+			"no executor labels":                        func(p *corev1.Pod) { delete(p.Labels, kmv1.LabelComponent) },
+			"another label, which a Service may select": func(p *corev1.Pod) { p.Labels["app"] = "api" },
+			"an annotation of its own": func(p *corev1.Pod) {
+				p.Annotations["container.apparmor.security.beta.kubernetes.io/executor"] = "unconfined"
+			},
+			"a root container": func(p *corev1.Pod) {
+				p.Spec.Containers[0].SecurityContext.RunAsUser = ptr.To[int64](0)
+				p.Spec.Containers[0].SecurityContext.RunAsNonRoot = ptr.To(false)
+			},
+			"no seccomp": func(p *corev1.Pod) {
+				p.Spec.Containers[0].SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
+			},
+			"another SELinux type": func(p *corev1.Pod) {
+				p.Spec.Containers[0].SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"}
+			},
+			"capabilities kept": func(p *corev1.Pod) { p.Spec.Containers[0].SecurityContext.Capabilities.Drop = nil },
+			"a runtime class":   func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To("unsandboxed") },
+			"kube-system":       func(p *corev1.Pod) { p.Namespace = "kube-system" },
 			"another node's label": func(p *corev1.Pod) {
 				p.Labels[kmv1.LabelAgent] = "node-2"
 			},
@@ -295,6 +325,10 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:stable"}}}}
 		allowed(t, "a tenant's unscheduled pod", env.Client.Create(ctx, other))
 		refused(t, "deleting a pod on no node", node1.Delete(ctx, other), "only on its own node")
+		onNode := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-elses-on-node-1"},
+			Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "c", Image: "busybox:stable"}}}}
+		allowed(t, "a tenant's pod on node-1", env.Client.Create(ctx, onNode))
+		refused(t, "deleting a pod of its node that is no executor", node1.Delete(ctx, onNode), "may delete only executor pods")
 	})
 
 	t.Run("TaskStatus", func(t *testing.T) {
