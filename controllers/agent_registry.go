@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -33,42 +32,12 @@ import (
 // them Unreachable or Gone, as the Mesos master's agent registry does.
 type agentRegistry struct {
 	m *Master
-
-	mu sync.Mutex
-	// removalsSeen holds when this master first saw each agent removed
-	// (by name, for its agentID then), by its own clock.
-	removalsSeen map[string]removalSeen
-}
-
-// removalSeen is when a master first saw an agentID removed.
-type removalSeen struct {
-	agentID string
-	at      time.Time
-}
-
-// removedSince returns when this master first saw the agent's removal, by
-// its own clock: the earliest a renewal it saw may count as the agent's
-// return. status.unreachableTime may come from another leader's clock,
-// which a renewal timed by this one's must not be compared with.
-func (r *agentRegistry) removedSince(agent *kmv1.Agent, now time.Time) time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s, ok := r.removalsSeen[agent.Name]; ok && s.agentID == agent.Status.AgentID {
-		return s.at
-	}
-	if r.removalsSeen == nil {
-		r.removalsSeen = map[string]removalSeen{}
-	}
-	r.removalsSeen[agent.Name] = removalSeen{agentID: agent.Status.AgentID, at: now}
-	return now
-}
-
-// forgetRemoval forgets the agent's removal once it is back, or its Agent is
-// gone.
-func (r *agentRegistry) forgetRemoval(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.removalsSeen, name)
+	// removals holds when this master first saw each agent removed (by
+	// name, for its agentID then): the earliest a renewal it saw may count
+	// as the agent's return. status.unreachableTime may come from another
+	// leader's clock, which a renewal timed by this one's must not be
+	// compared with. Forgotten once the agent is back, or its Agent gone.
+	removals firstSight[string]
 }
 
 func (m *Master) setupAgentRegistry(mgr ctrl.Manager) error {
@@ -126,7 +95,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		if apierrors.IsNotFound(err) {
 			m.renewals.Forget(leaseKey)
 			m.removal.Release(req.Name)
-			r.forgetRemoval(req.Name)
+			r.removals.forget(req.Name)
 			// Its agentIDs are gone with it: their live tasks are lost, as
 			// those of a removed agent are.
 			return ctrl.Result{}, r.loseTasksOfOtherAgentIDs(ctx, req.Name, "")
@@ -202,7 +171,7 @@ func (r *agentRegistry) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, r.remove(ctx, &agent, kmv1.AgentUnreachable, kmv1.ReasonHeartbeatExpired, msg)
 
 	case kmv1.AgentUnreachable, kmv1.AgentGone:
-		removedSince := r.removedSince(&agent, now)
+		removedSince := r.removals.since(agent.Name, agent.Status.AgentID, now)
 		m.removal.Release(agent.Name)
 		// Finish what marking it removed started (a failover may have
 		// cut it short), then re-admit it only on a heartbeat newer than
@@ -268,7 +237,7 @@ func (r *agentRegistry) admit(ctx context.Context, agent *kmv1.Agent, reason str
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.forgetRemoval(agent.Name)
+	r.removals.forget(agent.Name)
 	// Tasks of an agentID the node had before that were never lost (its
 	// Agent was deleted and made again) are lost now.
 	if err := r.loseTasksOfOtherAgentIDs(ctx, agent.Name, id); err != nil {

@@ -39,13 +39,7 @@ type frameworkController struct {
 	revived map[types.NamespacedName]string
 	// pending is when this master first saw each Mesos API framework
 	// Pending (by UID, so that one deleted and made again starts over).
-	pending map[types.NamespacedName]pendingSeen
-}
-
-// pendingSeen is when a master first saw a Framework Pending.
-type pendingSeen struct {
-	uid types.UID
-	at  time.Time
+	pending firstSight[types.NamespacedName]
 }
 
 // mesosSubscribeGrace is the least time a Framework that the Mesos API made
@@ -107,8 +101,7 @@ func (m *Master) setupFrameworks(mgr ctrl.Manager) error {
 		})).
 		Watches(&kmv1.Offer{}, offerToFw).
 		Watches(&coordinationv1.Lease{}, leaseToFw).
-		Complete(&frameworkController{m: m, written: map[types.NamespacedName]time.Time{}, revived: map[types.NamespacedName]string{},
-			pending: map[types.NamespacedName]pendingSeen{}})
+		Complete(&frameworkController{m: m, written: map[types.NamespacedName]time.Time{}, revived: map[types.NamespacedName]string{}})
 }
 
 // onlyCountsChanged reports whether a Framework's status changed in
@@ -133,8 +126,8 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 			r.mu.Lock()
 			delete(r.written, req.NamespacedName)
 			delete(r.revived, req.NamespacedName)
-			delete(r.pending, req.NamespacedName)
 			r.mu.Unlock()
+			r.pending.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -304,9 +297,7 @@ func (r *frameworkController) reconcile(ctx context.Context, fw *kmv1.Framework)
 func (r *frameworkController) followScheduler(fw *kmv1.Framework, held bool, expiry, now time.Time) (ctrl.Result, bool) {
 	st := &fw.Status
 	if held || st.Phase != kmv1.FrameworkPending {
-		r.mu.Lock()
-		delete(r.pending, nsName(fw))
-		r.mu.Unlock()
+		r.pending.forget(nsName(fw))
 	}
 	if held {
 		st.Phase = kmv1.FrameworkActive
@@ -355,16 +346,8 @@ func (r *frameworkController) followScheduler(fw *kmv1.Framework, held bool, exp
 // connection closed, it goes after its failover timeout (at least
 // mesosSubscribeGrace), timed from when this master first saw it Pending.
 func (r *frameworkController) abandonedSubscription(fw *kmv1.Framework, now time.Time) (ctrl.Result, bool) {
-	key := nsName(fw)
-	r.mu.Lock()
-	seen, ok := r.pending[key]
-	if !ok || seen.uid != fw.UID {
-		seen = pendingSeen{uid: fw.UID, at: now}
-		r.pending[key] = seen
-	}
-	r.mu.Unlock()
 	wait := max(failoverTimeout(fw), mesosSubscribeGrace)
-	deadline := seen.at.Add(wait)
+	deadline := r.pending.since(nsName(fw), string(fw.UID), now).Add(wait)
 	if now.Before(deadline) {
 		return ctrl.Result{RequeueAfter: deadline.Sub(now)}, false
 	}
