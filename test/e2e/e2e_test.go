@@ -284,23 +284,56 @@ func finished(ns string, within time.Duration) (*kmv1.Framework, error) {
 // expected is the result the oracle gives for the sample with params.
 func expected(t *testing.T, params map[string]string) string {
 	t.Helper()
+	want, err := oracle(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// expectedLater starts the oracle for params beside the run and returns
+// what waits for its result: random sampling takes the oracle as long as
+// the run's pieces together, which it need not add to the test's time.
+func expectedLater(t *testing.T, params map[string]string) func() string {
+	t.Helper()
+	type answer struct {
+		want string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		want, err := oracle(params)
+		ch <- answer{want, err}
+	}()
+	return func() string {
+		t.Helper()
+		a := <-ch
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		return a.want
+	}
+}
+
+// oracle computes in this process the result of the sample with params.
+func oracle(params map[string]string) (string, error) {
 	base := map[string]string{"expression": "2x2 + 3x", "xLow": "0", "xHigh": "10", "yLow": "0", "yHigh": "230", "points": "1000", "tasks": "4", "method": "grid"}
 	for k, v := range params {
 		base[k] = v
 	}
 	s, err := framework.ParseSettings(base, "")
 	if err != nil {
-		t.Fatal(err)
+		return "", fmt.Errorf("the sample's parameters %v: %w", params, err)
 	}
 	if s.Params.Method == area.MethodGrid {
 		under, total := area.OracleCount(s.Params, 0, len(area.Columns(s.Params)))
-		return area.Summarize(s.Params, under, total).String()
+		return area.Summarize(s.Params, under, total).String(), nil
 	}
 	r, err := area.Compute(s.Params)
 	if err != nil {
-		t.Fatal(err)
+		return "", fmt.Errorf("the oracle for %v: %w", params, err)
 	}
-	return r.String()
+	return r.String(), nil
 }
 
 // (a) The demo path: every task finishes, and the area is the oracle's.
@@ -322,6 +355,11 @@ func TestDemoPath(t *testing.T) {
 // slow are parameters whose pieces take seconds each (random sampling), so
 // that a failure can strike in the middle of a run.
 var slow = map[string]string{"method": "random", "points": "30000", "tasks": "6", "cpu": "1"}
+
+// lossPieces are slow's with less than half the samples: pieces of a few
+// seconds each still outlive an agent's stall, and the oracle, which
+// samples as much as the whole run, takes half a minute rather than one.
+var lossPieces = map[string]string{"method": "random", "points": "20000", "tasks": "6", "cpu": "1"}
 
 func masterPods(t *testing.T) []corev1.Pod {
 	var pods corev1.PodList
@@ -416,7 +454,8 @@ func podPid(pod *corev1.Pod, container string) (int, error) {
 func TestAgentLoss(t *testing.T) {
 	ns := newNamespace(t, "loss")
 	tl := watchTasks(t, ns)
-	montecarlo(t, ns, slow)
+	montecarlo(t, ns, lossPieces)
+	want := expectedLater(t, lossPieces)
 	// Wait for a running task and stall its agent.
 	var node string
 	deadline := time.Now().Add(time.Minute)
@@ -478,8 +517,8 @@ func TestAgentLoss(t *testing.T) {
 			a.Status.AgentID != old.Status.AgentID
 	})
 	fw := waitDone(t, ns, 4*time.Minute)
-	if fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != expected(t, slow) {
-		t.Fatalf("after agent loss: %s %q (%s)", fw.Status.Phase, fw.Status.Result, fw.Status.Message)
+	if w := want(); fw.Status.Phase != kmv1.FrameworkCompleted || fw.Status.Result != w {
+		t.Fatalf("after agent loss: %s %q (%s); want %q", fw.Status.Phase, fw.Status.Result, fw.Status.Message, w)
 	}
 	tl.mu.Lock()
 	for name := range tl.lost {
