@@ -66,6 +66,13 @@ func AgentLeaseName(node string) string { return AgentLeasePrefix + node }
 // framework holds while it is connected.
 func SchedulerLeaseName(framework string) string { return SchedulerLeasePrefix + framework }
 
+// SchedulerLeaseLabels returns the labels of framework's scheduler Lease:
+// the master watches only Leases labelled kubemesos.io/lease, and
+// kubemesos.io/framework names whose Lease it is.
+func SchedulerLeaseLabels(framework string) map[string]string {
+	return map[string]string{LabelLease: LeaseKindScheduler, LabelFramework: framework}
+}
+
 // DefaultRole is the role of a Framework that names none, as in Mesos.
 const DefaultRole = "*"
 

@@ -3,6 +3,7 @@ package mesosapi
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -66,7 +67,7 @@ func (s *Server) renewLease(ctx context.Context, st *stream, d time.Duration) er
 		spec.AcquireTime = &now
 		lease = coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-				Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: st.name},
+				Labels: kmv1.SchedulerLeaseLabels(st.name),
 				// Deleted with its Framework by the garbage collector.
 				OwnerReferences: []metav1.OwnerReference{kmv1.FrameworkOwner(st.name, types.UID(st.frameworkID))}},
 			Spec: spec,
@@ -95,7 +96,7 @@ func (s *Server) renewLease(ctx context.Context, st *stream, d time.Duration) er
 	if lease.Labels == nil {
 		lease.Labels = map[string]string{}
 	}
-	lease.Labels[kmv1.LabelLease] = kmv1.LeaseKindScheduler
+	maps.Copy(lease.Labels, kmv1.SchedulerLeaseLabels(st.name))
 	if err := s.schedulerClient.Update(ctx, &lease); err != nil {
 		return fmt.Errorf("renewing Lease %s: %w", key, err)
 	}

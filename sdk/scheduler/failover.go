@@ -94,7 +94,7 @@ func (d *Driver) ownLease(ctx context.Context, fw *kmv1.Framework) error {
 func (d *Driver) createLease(ctx context.Context, spec coordinationv1.LeaseSpec) error {
 	_, err := d.cs.CoordinationV1().Leases(d.cfg.Namespace).Create(ctx, &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: kmv1.SchedulerLeaseName(d.cfg.Framework),
-			Labels:          map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
+			Labels:          kmv1.SchedulerLeaseLabels(d.cfg.Framework),
 			OwnerReferences: []metav1.OwnerReference{d.leaseOwner}},
 		Spec: spec,
 	}, metav1.CreateOptions{})
@@ -107,7 +107,7 @@ func (d *Driver) campaign() {
 		LeaseMeta:  metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: kmv1.SchedulerLeaseName(d.cfg.Framework)},
 		Client:     d.cs.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: d.cfg.Identity},
-		Labels:     map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: d.cfg.Framework},
+		Labels:     kmv1.SchedulerLeaseLabels(d.cfg.Framework),
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: abortableLock{Interface: lock, aborted: &d.aborted, create: d.createLease}, LeaseDuration: d.cfg.LeaseDuration, RenewDeadline: d.cfg.RenewDeadline, RetryPeriod: d.cfg.RetryPeriod,

@@ -50,3 +50,11 @@ address, and the second bind would crash-loop the component.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+kubemesos.systemNamespaces is a CEL list of the namespaces where no
+kubemesos component may run a pod: the cluster's own and the release's.
+*/}}
+{{- define "kubemesos.systemNamespaces" -}}
+['kube-system', 'kube-public', 'kube-node-lease', '{{ .Release.Namespace }}']
+{{- end -}}

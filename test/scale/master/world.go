@@ -103,7 +103,7 @@ func (w *world) renewSchedulers(ctx context.Context) error {
 		if apierrors.IsNotFound(err) {
 			err = w.c.Create(ctx, &coordinationv1.Lease{
 				ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-					Labels: map[string]string{kmv1.LabelLease: kmv1.LeaseKindScheduler, kmv1.LabelFramework: fw.name}},
+					Labels: kmv1.SchedulerLeaseLabels(fw.name)},
 				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bench-scheduler"), LeaseDurationSeconds: ptr.To(int32(schedulerLeaseSeconds)),
 					AcquireTime: &now, RenewTime: &now},
 			})
