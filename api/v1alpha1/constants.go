@@ -76,6 +76,12 @@ func SchedulerLeaseLabels(framework string) map[string]string {
 // DefaultRole is the role of a Framework that names none, as in Mesos.
 const DefaultRole = "*"
 
+// AnnotationRoles on a Namespace lists, comma-separated, the roles other
+// than DefaultRole that its Frameworks may take; "eng/*" grants eng's
+// sub-roles. The chart's admission policy kubemesos-framework-role
+// enforces it.
+const AnnotationRoles = "kubemesos.io/roles"
+
 // Validation patterns, documented here once and used by the CRD markers.
 const (
 	// RolePattern is the pattern of a role name: "*", or one or more

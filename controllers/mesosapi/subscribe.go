@@ -3,6 +3,7 @@ package mesosapi
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -149,6 +151,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 			return herr
 		}
 		fw, err = s.createFramework(ctx, ns, info, role, suppress)
+		if why := refusedByAPIServer(err); why != "" {
+			// The API server's verdict on the Framework (a role the
+			// namespace is not granted, for one): as Mesos refuses a
+			// framework it does not authorize, an ERROR on the stream,
+			// which a retry would not change.
+			fw, refusal, err = nil, why, nil
+		}
 	}
 	if err != nil {
 		s.log.Error(err, "subscribing a framework", "namespace", ns, "name", info.GetName())
@@ -302,6 +311,20 @@ func (s *Server) masterInfo() *mesosv1.MasterInfo {
 	}
 	mi.Address = addr
 	return mi
+}
+
+// refusedByAPIServer returns why the API server refused err's request for
+// what it holds (its schema, or an admission policy), or "" for any other
+// error, or none: a failure the caller may retry.
+func refusedByAPIServer(err error) string {
+	var status apierrors.APIStatus
+	if err == nil || !errors.As(err, &status) {
+		return ""
+	}
+	if apierrors.IsInvalid(err) || (apierrors.IsForbidden(err) && strings.Contains(status.Status().Message, "ValidatingAdmissionPolicy")) {
+		return "Framework refused by the API server: " + status.Status().Message
+	}
+	return ""
 }
 
 // createFramework creates the Framework of a new subscription.

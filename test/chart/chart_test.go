@@ -76,6 +76,7 @@ func TestChartRendersTheComponents(t *testing.T) {
 		"ClusterRoleBinding/kubemesos-master", "ClusterRoleBinding/kubemesos-agent", "RoleBinding/kubemesos-scheduler",
 		"Role/kubemesos-agent", "RoleBinding/kubemesos-agent",
 		"ValidatingAdmissionPolicy/kubemesos-framework-scheduler", "ValidatingAdmissionPolicyBinding/kubemesos-framework-scheduler",
+		"ValidatingAdmissionPolicy/kubemesos-framework-role", "ValidatingAdmissionPolicyBinding/kubemesos-framework-role",
 		"ValidatingAdmissionPolicy/kubemesos-agent-node", "ValidatingAdmissionPolicyBinding/kubemesos-agent-node",
 		"ValidatingAdmissionPolicy/kubemesos-executor-label", "ValidatingAdmissionPolicyBinding/kubemesos-executor-label",
 		"ValidatingAdmissionPolicy/kubemesos-master-leader", "ValidatingAdmissionPolicyBinding/kubemesos-master-leader",
