@@ -25,6 +25,7 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/controllers"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
 func getFramework(t *testing.T, ns, name string) *kmv1.Framework {
@@ -116,33 +117,10 @@ func TestTheEndIsStoredBeforeTheTeardown(t *testing.T) {
 	addAgent(t, "end-1", "cpu", "4", "memory", "4Gi")
 	// The policy first: a scheduler Lease that lapses early on a slow
 	// machine then meets it too.
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "refuse-failed-endfw"},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
-					Rule: admissionregistrationv1.Rule{APIGroups: []string{kmv1.GroupVersion.Group}, APIVersions: []string{"*"},
-						Resources: []string{"frameworks/status"}},
-				}}},
-			},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: "object.metadata.name != 'endfw' || !has(object.status.phase) || object.status.phase != 'Failed'",
-				Message:    "refused by the test"}},
-		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
-	}
-	for _, o := range []client.Object{policy, binding} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
-	}
+	testenv.Refuse(t, env.Client, testenv.Refusal{Name: "refuse-failed-endfw", Group: kmv1.GroupVersion.Group, Resource: "frameworks/status",
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+		Allow:      "object.metadata.name != 'endfw' || !has(object.status.phase) || object.status.phase != 'Failed'",
+		Message:    "refused by the test"})
 	hb, ns := addFrameworkLease(t, b.MakeFramework("endfw", "").FailoverTimeout(1).Obj(), 5*time.Second)
 	waitPhase(t, ns, "endfw", kmv1.FrameworkActive)
 	eventually(t, "the policy refusing Failed", func() (bool, error) {
@@ -168,7 +146,8 @@ func TestTheEndIsStoredBeforeTheTeardown(t *testing.T) {
 		t.Fatal("the task was killed before the framework's end was stored")
 	}
 
-	if err := env.Client.Delete(ctx, binding); err != nil {
+	// The refusal lifts.
+	if err := env.Client.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "refuse-failed-endfw"}}); err != nil {
 		t.Fatal(err)
 	}
 	waitPhase(t, ns, "endfw", kmv1.FrameworkFailed)

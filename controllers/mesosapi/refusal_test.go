@@ -8,12 +8,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
 // TestAFrameworkTheAPIServerRefusesGetsAnError: a SUBSCRIBE whose
@@ -24,33 +24,9 @@ import (
 func TestAFrameworkTheAPIServerRefusesGetsAnError(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "refuse-role-refused"},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-					Rule: admissionregistrationv1.Rule{APIGroups: []string{kmv1.GroupVersion.Group}, APIVersions: []string{"*"},
-						Resources: []string{"frameworks"}},
-				}}},
-			},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: "object.spec.role != 'refused'",
-				Message:    "role refused by the test"}},
-		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
-	}
-	for _, o := range []client.Object{policy, binding} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
-	}
+	testenv.Refuse(t, env.Client, testenv.Refusal{Name: "refuse-role-refused", Group: kmv1.GroupVersion.Group, Resource: "frameworks",
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Allow:      "object.spec.role != 'refused'", Message: "role refused by the test"})
 	eventually(t, "the policy refusing role refused", func() bool {
 		fw := &kmv1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"}, Spec: kmv1.FrameworkSpec{Role: "refused"}}
 		err := env.Client.Create(ctx, fw, client.DryRunAll)
