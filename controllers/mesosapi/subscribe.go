@@ -159,6 +159,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 			fw, refusal, err = nil, why, nil
 		}
 	}
+	if fencedMaster(err) {
+		// Another master leads now: the scheduler detects it and
+		// subscribes there.
+		s.log.Info("refused a subscription: this master no longer leads", "namespace", ns, "name", info.GetName())
+		return &httpError{Code: http.StatusServiceUnavailable, Msg: "This master no longer leads: subscribe to the leader"}
+	}
 	if err != nil {
 		s.log.Error(err, "subscribing a framework", "namespace", ns, "name", info.GetName())
 		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to subscribe: " + err.Error()}
@@ -313,18 +319,33 @@ func (s *Server) masterInfo() *mesosv1.MasterInfo {
 	return mi
 }
 
+// masterLeaderPolicy is the chart's admission policy that refuses the
+// writes of a master that no longer holds the master Lease.
+const masterLeaderPolicy = "kubemesos-master-leader"
+
 // refusedByAPIServer returns why the API server refused err's request for
-// what it holds (its schema, or an admission policy), or "" for any other
-// error, or none: a failure the caller may retry.
+// what the request holds (its schema, or an admission policy other than
+// masterLeaderPolicy), or "" for any other error, or none: a failure that
+// the caller may retry, as RBAC's, a quota's, or the leader fence's, which
+// is about this master and not the framework (fencedMaster).
 func refusedByAPIServer(err error) string {
 	var status apierrors.APIStatus
-	if err == nil || !errors.As(err, &status) {
+	if err == nil || !errors.As(err, &status) || fencedMaster(err) {
 		return ""
 	}
-	if apierrors.IsInvalid(err) || (apierrors.IsForbidden(err) && strings.Contains(status.Status().Message, "ValidatingAdmissionPolicy")) {
-		return "Framework refused by the API server: " + status.Status().Message
+	msg := status.Status().Message
+	if apierrors.IsInvalid(err) || (apierrors.IsForbidden(err) && strings.Contains(msg, "ValidatingAdmissionPolicy")) {
+		return "Framework refused by the API server: " + msg
 	}
 	return ""
+}
+
+// fencedMaster reports whether err is masterLeaderPolicy's refusal: this
+// master acted as the leader after it lost the master Lease.
+func fencedMaster(err error) bool {
+	var status apierrors.APIStatus
+	return err != nil && errors.As(err, &status) && apierrors.IsForbidden(err) &&
+		strings.Contains(status.Status().Message, "ValidatingAdmissionPolicy '"+masterLeaderPolicy+"'")
 }
 
 // createFramework creates the Framework of a new subscription.

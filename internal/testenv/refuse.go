@@ -24,6 +24,9 @@ type Refusal struct {
 	Allow string
 	// Message is the refusal's message.
 	Message string
+	// Reason is the refusal's reason: metav1.StatusReasonForbidden
+	// answers 403, as the chart's policies do; none, 422 (Invalid).
+	Reason metav1.StatusReason
 }
 
 // Refuse installs r, with a binding that denies, through c, and removes
@@ -31,6 +34,10 @@ type Refusal struct {
 // wait for a first refusal before relying on it.
 func Refuse(t testing.TB, c client.Client, r Refusal) {
 	t.Helper()
+	var reason *metav1.StatusReason
+	if r.Reason != "" {
+		reason = &r.Reason
+	}
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: r.Name},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
@@ -41,7 +48,7 @@ func Refuse(t testing.TB, c client.Client, r Refusal) {
 					Rule:       admissionregistrationv1.Rule{APIGroups: []string{r.Group}, APIVersions: []string{"*"}, Resources: []string{r.Resource}},
 				}}},
 			},
-			Validations: []admissionregistrationv1.Validation{{Expression: r.Allow, Message: r.Message}},
+			Validations: []admissionregistrationv1.Validation{{Expression: r.Allow, Message: r.Message, Reason: reason}},
 		},
 	}
 	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,12 +64,20 @@ func TestATenantTakesOnlyItsNamespacesRoles(t *testing.T) {
 	// like any other.
 	setRoles(t, ns, "")
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		return alice.Create(ctx, withRole("eng2", "eng")) != nil, nil
+		err := alice.Create(ctx, withRole("eng2", "eng"), client.DryRunAll)
+		return err != nil && strings.Contains(err.Error(), msg), nil
 	})
 	allowed(t, "waiting for the namespace's list to shrink", err)
 	eng.Spec.Role = "eng"
 	eng.Spec.Parameters = map[string]string{"x": "1"}
-	allowed(t, "another change of a Framework whose role is no longer listed", alice.Patch(ctx, eng, patch))
+	allowed(t, "another change of a Framework whose role is no longer listed", alice.Patch(ctx, eng.DeepCopy(), patch))
+	eng.Spec.Role = "eng/x"
+	refused(t, "changing that role to another that is not listed", alice.Patch(ctx, eng.DeepCopy(), patch), msg+" eng/x")
+
+	// A Framework with no spec at all takes the default role.
+	nospec := &unstructured.Unstructured{Object: map[string]any{"apiVersion": kmv1.GroupVersion.String(), "kind": "Framework",
+		"metadata": map[string]any{"name": "nospec", "namespace": ns}}}
+	allowed(t, "a Framework with no spec", alice.Create(ctx, nospec))
 }
 
 // setRoles sets namespace ns's kubemesos.io/roles annotation to roles, or
