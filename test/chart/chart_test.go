@@ -19,6 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
+	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 	"github.com/kubemesos/kubemesos/internal/version"
 )
@@ -77,6 +78,7 @@ func TestChartRendersTheComponents(t *testing.T) {
 		"Role/kubemesos-agent", "RoleBinding/kubemesos-agent",
 		"ValidatingAdmissionPolicy/kubemesos-framework-scheduler", "ValidatingAdmissionPolicyBinding/kubemesos-framework-scheduler",
 		"ValidatingAdmissionPolicy/kubemesos-framework-role", "ValidatingAdmissionPolicyBinding/kubemesos-framework-role",
+		"ValidatingAdmissionPolicy/kubemesos-framework-status", "ValidatingAdmissionPolicyBinding/kubemesos-framework-status",
 		"ValidatingAdmissionPolicy/kubemesos-agent-node", "ValidatingAdmissionPolicyBinding/kubemesos-agent-node",
 		"ValidatingAdmissionPolicy/kubemesos-executor-label", "ValidatingAdmissionPolicyBinding/kubemesos-executor-label",
 		"ValidatingAdmissionPolicy/kubemesos-master-leader", "ValidatingAdmissionPolicyBinding/kubemesos-master-leader",
@@ -394,6 +396,37 @@ func TestChartConsole(t *testing.T) {
 	for _, verb := range []string{"create", "update", "patch", "delete", "*"} {
 		if strings.Contains(role, " "+verb+",") || strings.Contains(role, " "+verb+"]") || strings.Contains(role, "["+verb+"]") {
 			t.Errorf("ClusterRole/kubemesos-viewer grants %s:\n%s", verb, role)
+		}
+	}
+}
+
+// TestFrameworkStatusPolicyListsTheMastersFields: kubemesos-framework-status
+// keeps every field of a Framework's status but the scheduler's (result,
+// and the Succeeded condition among the conditions) as the master wrote it.
+// A field added to FrameworkStatus must be added to the policy too, or a
+// scheduler could write it.
+func TestFrameworkStatusPolicyListsTheMastersFields(t *testing.T) {
+	policy := render(t)["ValidatingAdmissionPolicy/kubemesos-framework-status"]
+	if policy == "" {
+		t.Fatal("the chart has no kubemesos-framework-status")
+	}
+	flat := strings.Join(strings.Fields(policy), " ")
+	st := reflect.TypeOf(kmv1.FrameworkStatus{})
+	for i := range st.NumField() {
+		name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
+		switch name {
+		case "result":
+			if strings.Contains(flat, "?status.?result") {
+				t.Error("the policy holds status.result, the scheduler's")
+			}
+		case "conditions":
+			if !strings.Contains(flat, "?status.?conditions.orValue([]).filter(c, c.type != 'Succeeded')") {
+				t.Error("the policy does not hold the conditions but Succeeded")
+			}
+		default:
+			if want := "object.?status.?" + name + " == oldObject.?status.?" + name; !strings.Contains(flat, want) {
+				t.Errorf("the policy does not keep status.%s, the master's: want %q", name, want)
+			}
 		}
 	}
 }
