@@ -64,6 +64,32 @@ func TestAFrameworkTheAPIServerRefusesGetsAnError(t *testing.T) {
 		t.Errorf("frameworks %v, %v: want none", fws.Items, err)
 	}
 
+	// A SUBSCRIBE again, whose change of its Framework is refused, gets
+	// the same ERROR.
+	testenv.Refuse(t, env.Client, testenv.Refusal{Name: "refuse-frozen-update", Group: kmv1.GroupVersion.Group, Resource: "frameworks",
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+		Allow:      "object.spec.role != 'frozen'", Message: "framework frozen by the test", Reason: metav1.StatusReasonForbidden})
+	frozen := frameworkInfo("frozen")
+	frozen.Role = proto.String("frozen")
+	first := subscribe(t, url, mesoswire.MediaJSON, frozen)
+	frozen.Id = first.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	eventually(t, "the policy refusing a change of the frozen framework", func() bool {
+		var l kmv1.FrameworkList
+		if env.Client.List(ctx, &l, client.InNamespace(ns)) != nil || len(l.Items) != 1 {
+			return false
+		}
+		fw := l.Items[0]
+		fw.Spec.Parameters = map[string]string{"probe": "1"}
+		err := env.Client.Update(ctx, &fw, client.DryRunAll)
+		return err != nil && strings.Contains(err.Error(), "frozen by the test")
+	})
+	again := subscribe(t, url, mesoswire.MediaJSON, frozen)
+	if msg := again.next(schedulerv1.Event_ERROR).GetError().GetMessage(); !strings.Contains(msg, "Framework refused by the API server: ") ||
+		!strings.Contains(msg, "frozen by the test") {
+		t.Errorf("the refused re-SUBSCRIBE got ERROR %q, want the API server's refusal", msg)
+	}
+	again.ended()
+
 	// Another role subscribes as before.
 	ok := subscribe(t, url, mesoswire.MediaJSON, frameworkInfo("allowed"))
 	ok.next(schedulerv1.Event_SUBSCRIBED)

@@ -151,13 +151,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 			return herr
 		}
 		fw, err = s.createFramework(ctx, ns, info, role, suppress)
-		if why := refusedByAPIServer(err); why != "" {
-			// The API server's verdict on the Framework (a role the
-			// namespace is not granted, for one): as Mesos refuses a
-			// framework it does not authorize, an ERROR on the stream,
-			// which a retry would not change.
-			fw, refusal, err = nil, why, nil
-		}
+	}
+	if why := refusedByAPIServer(err); why != "" {
+		// The API server's verdict on the Framework (a role the namespace
+		// is not granted, for one): as Mesos refuses a framework it does
+		// not authorize, an ERROR on the stream, which a retry would not
+		// change.
+		fw, refusal, err = nil, why, nil
 	}
 	if fencedMaster(err) {
 		// Another master leads now: the scheduler detects it and

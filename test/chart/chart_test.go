@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -404,29 +405,39 @@ func TestChartConsole(t *testing.T) {
 // keeps every field of a Framework's status but the scheduler's (result,
 // and the Succeeded condition among the conditions) as the master wrote it.
 // A field added to FrameworkStatus must be added to the policy too, or a
-// scheduler could write it.
+// scheduler could write it. The first rule is a conjunction: each of its
+// terms must be one field's own comparison.
 func TestFrameworkStatusPolicyListsTheMastersFields(t *testing.T) {
-	policy := render(t)["ValidatingAdmissionPolicy/kubemesos-framework-status"]
-	if policy == "" {
-		t.Fatal("the chart has no kubemesos-framework-status")
+	doc := render(t)["ValidatingAdmissionPolicy/kubemesos-framework-status"]
+	var policy admissionregistrationv1.ValidatingAdmissionPolicy
+	if err := yaml.Unmarshal([]byte(doc), &policy); err != nil || len(policy.Spec.Validations) == 0 {
+		t.Fatalf("the chart has no kubemesos-framework-status with rules (%v)", err)
 	}
-	flat := strings.Join(strings.Fields(policy), " ")
+	terms := map[string]bool{}
+	for _, term := range strings.Split(policy.Spec.Validations[0].Expression, "&&") {
+		terms[strings.Join(strings.Fields(term), " ")] = true
+	}
 	st := reflect.TypeOf(kmv1.FrameworkStatus{})
+	want := map[string]bool{}
 	for i := range st.NumField() {
 		name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
 		switch name {
 		case "result":
-			if strings.Contains(flat, "?status.?result") {
-				t.Error("the policy holds status.result, the scheduler's")
-			}
 		case "conditions":
-			if !strings.Contains(flat, "?status.?conditions.orValue([]).filter(c, c.type != 'Succeeded')") {
-				t.Error("the policy does not hold the conditions but Succeeded")
-			}
+			want["object.?status.?conditions.orValue([]).filter(c, c.type != 'Succeeded') == "+
+				"oldObject.?status.?conditions.orValue([]).filter(c, c.type != 'Succeeded')"] = true
 		default:
-			if want := "object.?status.?" + name + " == oldObject.?status.?" + name; !strings.Contains(flat, want) {
-				t.Errorf("the policy does not keep status.%s, the master's: want %q", name, want)
-			}
+			want["object.?status.?"+name+" == oldObject.?status.?"+name] = true
+		}
+	}
+	for term := range want {
+		if !terms[term] {
+			t.Errorf("the policy's first rule lacks the term %q", term)
+		}
+	}
+	for term := range terms {
+		if !want[term] {
+			t.Errorf("the policy's first rule has a term that keeps no field of the master's: %q", term)
 		}
 	}
 }
