@@ -135,7 +135,10 @@ func (r *frameworkController) Reconcile(ctx context.Context, req ctrl.Request) (
 		return requeueOnConflict(r.finalize(ctx, &fw))
 	}
 	if !controllerutil.ContainsFinalizer(&fw, kmv1.FrameworkFinalizer) {
-		patch := client.MergeFrom(fw.DeepCopy())
+		// A merge patch replaces the finalizer list whole: with the
+		// resourceVersion in it, a cache that has not yet seen another
+		// controller's finalizer gets a conflict, not a patch that drops it.
+		patch := client.MergeFromWithOptions(fw.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(&fw, kmv1.FrameworkFinalizer)
 		if err := m.frameworksClient.Patch(ctx, &fw, patch); err != nil {
 			return requeueOnConflict(ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err))

@@ -114,7 +114,9 @@ func (r *frameworkController) ensureSchedulerPod(ctx context.Context, fw *kmv1.F
 			if wait := podEnded(&pod).Add(backoff).Sub(m.Clock.Now()); wait > 0 {
 				return wait, nil
 			}
-			patch := client.MergeFrom(fw.DeepCopy())
+			// Locked on the resourceVersion: a count read from a cache that
+			// lags would start again from an older one.
+			patch := client.MergeFromWithOptions(fw.DeepCopy(), client.MergeFromWithOptimisticLock{})
 			if fw.Annotations == nil {
 				fw.Annotations = map[string]string{}
 			}

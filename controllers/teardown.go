@@ -106,7 +106,9 @@ func (r *frameworkController) finalize(ctx context.Context, fw *kmv1.Framework) 
 			"%d tasks and %d pods had not ended after --teardown-timeout %s; removed %d pods at once and released the framework",
 			live, pods, m.Options.TeardownTimeout, removed)
 	}
-	patch := client.MergeFrom(fw.DeepCopy())
+	// Locked on the resourceVersion, as when the finalizer is added: the
+	// list is written whole.
+	patch := client.MergeFromWithOptions(fw.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(fw, kmv1.FrameworkFinalizer)
 	if err := m.frameworksClient.Patch(ctx, fw, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

@@ -258,14 +258,7 @@ func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	patch := client.MergeFrom(fw.DeepCopy())
-	if fw.Annotations == nil {
-		fw.Annotations = map[string]string{}
-	}
-	fw.Annotations[AnnotationFrameworkInfo] = kept
-	fw.Spec.FailoverTimeoutSeconds = ptr.To(failoverSeconds(info))
-	fw.Spec.SuppressOffers = suppress
-	if err := s.schedulerClient.Patch(ctx, &fw, patch); err != nil {
+	if err := s.recordSubscription(ctx, &fw, kept, failoverSeconds(info), suppress); err != nil {
 		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to update the framework: " + err.Error()}
 	}
 	next := cloneInfo(info)

@@ -3,6 +3,7 @@ package mesosapi
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -386,17 +388,43 @@ func (s *Server) adopt(ctx context.Context, ns string, fw *kmv1.Framework, info 
 	if err != nil {
 		return nil, "", err
 	}
-	patch := client.MergeFrom(fw.DeepCopy())
-	if fw.Annotations == nil {
-		fw.Annotations = map[string]string{}
-	}
-	fw.Annotations[AnnotationFrameworkInfo] = kept
-	fw.Spec.FailoverTimeoutSeconds = ptr.To(failoverSeconds(info))
-	fw.Spec.SuppressOffers = suppress
-	if err := s.schedulerClient.Patch(ctx, fw, patch); err != nil {
-		return nil, "", fmt.Errorf("updating Framework %s/%s: %w", fw.Namespace, fw.Name, err)
+	if err := s.recordSubscription(ctx, fw, kept, failoverSeconds(info), suppress); err != nil {
+		return nil, "", err
 	}
 	return fw, "", nil
+}
+
+// recordSubscription writes onto fw what a SUBSCRIBE or UPDATE_FRAMEWORK
+// says of it: the FrameworkInfo kept, the failover timeout and the
+// suppression. fw is then the Framework as the API server returned it.
+func (s *Server) recordSubscription(ctx context.Context, fw *kmv1.Framework, kept string, failover int32, suppress bool) error {
+	if err := s.schedulerClient.Patch(ctx, fw, client.RawPatch(types.MergePatchType, subscriptionPatch(kept, failover, suppress))); err != nil {
+		return fmt.Errorf("updating Framework %s/%s: %w", fw.Namespace, fw.Name, err)
+	}
+	return nil
+}
+
+// subscriptionPatch is recordSubscription's merge patch. It is spelled
+// out, every field in it, not computed as a diff from a Framework read
+// earlier: that one may come from a cache that has not yet seen the last
+// write (a SUPPRESS a moment ago), and a diff would then leave out a
+// field that only looks unchanged.
+func subscriptionPatch(kept string, failover int32, suppress bool) []byte {
+	type spec struct {
+		FailoverTimeoutSeconds int32 `json:"failoverTimeoutSeconds"`
+		SuppressOffers         bool  `json:"suppressOffers"`
+	}
+	type meta struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	b, err := json.Marshal(struct {
+		Metadata meta `json:"metadata"`
+		Spec     spec `json:"spec"`
+	}{meta{map[string]string{AnnotationFrameworkInfo: kept}}, spec{failover, suppress}})
+	if err != nil {
+		panic(fmt.Sprintf("encoding a merge patch of strings, a number and a bool: %v", err)) // cannot happen
+	}
+	return b
 }
 
 // findFramework returns the Framework in ns whose frameworkID is id, or
