@@ -14,12 +14,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	"github.com/kubemesos/kubemesos/agent"
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
@@ -139,6 +141,25 @@ func TestKillCommandTask(t *testing.T) {
 	})
 	if g := p.DeletionGracePeriodSeconds; g == nil || *g != 7 {
 		t.Errorf("grace period %v, want 7", g)
+	}
+	// The agent tells it in an Event reported as its node, which the
+	// chart's kubemesos-agent-node policy requires of it.
+	var killing eventsv1.Event
+	eventually(t, "the agent's Killing event", func() bool {
+		var l eventsv1.EventList
+		if err := env.Client.List(ctx, &l, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range l.Items {
+			if e.Reason == "Killing" && e.Regarding.Name == "victim" {
+				killing = e
+				return true
+			}
+		}
+		return false
+	})
+	if killing.ReportingController != agent.RecorderName || killing.ReportingInstance != "kill-node" {
+		t.Errorf("the Killing event reported by %s as %s, want %s as the node kill-node", killing.ReportingController, killing.ReportingInstance, agent.RecorderName)
 	}
 	// The kubelet stops the container and removes the pod.
 	if err := env.Client.Delete(ctx, &p, client.GracePeriodSeconds(0)); err != nil {

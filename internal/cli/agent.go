@@ -217,7 +217,11 @@ func runAgent(o *agentOptions) error {
 		return fmt.Errorf("registering the agent's metrics: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
+	rec, err := agent.NewRecorder(ctx, mgr, o.nodeName)
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, rec, agent.Options{
 		NodeName:                    o.nodeName,
 		Endpoint:                    net.JoinHostPort(o.advertiseAddress, strconv.Itoa(o.port)),
 		Listen:                      net.JoinHostPort(o.bindAddress, strconv.Itoa(o.port)),

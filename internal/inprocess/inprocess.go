@@ -383,7 +383,11 @@ func NewAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig) (ctrl.Manag
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the manager of agent %s: %w", node, err)
 	}
-	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, mgr.GetEventRecorder("kubemesos-agent"), agent.Options{
+	rec, err := agent.NewRecorder(ctx, mgr, node)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := agent.New(mgr.GetClient(), clock.RealClock{}, rec, agent.Options{
 		NodeName: node, Endpoint: ac.Addr, Listen: ac.Addr, WorkDir: ac.WorkDir, LeaseNamespace: SystemNamespace,
 		HeartbeatInterval: ac.HeartbeatInterval, ExecutorRegistrationTimeout: ac.RegistrationTimeout,
 		AnonymousExecutorNamespaces: ac.AnonymousExecutorNamespaces, StatusUpdateDelay: ac.StatusUpdateDelay,

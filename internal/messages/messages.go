@@ -119,13 +119,21 @@ func Name(m Message) string {
 	return fmt.Sprintf("%s.%s.%s.%020d", prefix, m.To, m.Sender, m.Sequence)
 }
 
+// ReportingInstance is name as an Event's reportingInstance: cut to the
+// API server's bound. The agent of a node reports as the node's name, and
+// the chart's kubemesos-agent-node policy compares the two cut alike.
+func ReportingInstance(name string) string {
+	if len(name) > maxReportingInstance {
+		return name[:maxReportingInstance]
+	}
+	return name
+}
+
 // Event is the Event that carries m, in namespace, regarding the Framework
 // fw, reported by controller (ControllerAgent or ControllerScheduler) as
 // instance.
 func Event(namespace string, fw types.UID, m Message, controller, instance string) *eventsv1.Event {
-	if len(instance) > maxReportingInstance {
-		instance = instance[:maxReportingInstance]
-	}
+	instance = ReportingInstance(instance)
 	annotations := map[string]string{
 		kmv1.AnnotationMessageSender:   m.Sender,
 		kmv1.AnnotationMessageSequence: strconv.FormatUint(m.Sequence, 10),

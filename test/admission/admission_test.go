@@ -32,6 +32,7 @@ import (
 	"github.com/kubemesos/kubemesos/agent"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
+	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -385,7 +386,7 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 		message := func(name, node, to string) *eventsv1.Event {
 			return &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
 				Labels: map[string]string{kmv1.LabelMessage: to, kmv1.LabelAgent: node, kmv1.LabelFramework: "fw"}},
-				EventTime: metav1.NowMicro(), ReportingController: "kubemesos.io/agent", ReportingInstance: "test",
+				EventTime: metav1.NowMicro(), ReportingController: "kubemesos.io/agent", ReportingInstance: "node-1",
 				Action: "Message", Reason: "FrameworkMessage", Type: corev1.EventTypeNormal,
 				Regarding: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Note: "hello"}
 		}
@@ -410,18 +411,49 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 			"may create only messages to schedulers from the executors on its node")
 		forged := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forged",
 			Labels: map[string]string{kmv1.LabelMessage: kmv1.MessageToScheduler, kmv1.LabelAgent: "node-2"}},
-			InvolvedObject: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Reason: "FrameworkMessage", Message: "hi"}
+			InvolvedObject: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Reason: "FrameworkMessage", Message: "hi",
+			ReportingInstance: "node-1"}
 		refused(t, "a message from another node through the core API", node1.Create(ctx, forged),
 			"may create only messages to schedulers from the executors on its node")
 		refused(t, "deleting a message to a scheduler", node1.Delete(ctx, mine), "only the message Events addressed to its node")
 		changed := mine.DeepCopy()
 		changed.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
 		refused(t, "changing a message", node1.Patch(ctx, changed, client.MergeFrom(mine)), "may not change a framework message")
-		// Its own reports are Events like any other.
-		report := message("report", "node-1", "")
-		delete(report.Labels, kmv1.LabelMessage)
-		report.Reason = "Killing"
-		allowed(t, "an Event of its own", node1.Create(ctx, report))
+		// Its own reports: it reports as its node, and changes none but
+		// its own.
+		report := func(name, instance string) *eventsv1.Event {
+			e := message(name, "node-1", "")
+			delete(e.Labels, kmv1.LabelMessage)
+			e.Reason, e.ReportingInstance = "Killing", instance
+			return e
+		}
+		own := report("report", "node-1")
+		allowed(t, "an Event of its own", node1.Create(ctx, own))
+		counted := own.DeepCopy()
+		counted.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
+		allowed(t, "counting its own Event again", node1.Patch(ctx, counted, client.MergeFrom(own)))
+		refused(t, "an Event reported as another node", node1.Create(ctx, report("as-2", "node-2")),
+			"only Events it reports as its node (reportingInstance node-1)")
+		refused(t, "an Event reported as the host", node1.Create(ctx, report("as-host", "kubemesos-agent-host")),
+			"only Events it reports as its node")
+		theirs := stored(report("theirs", "node-2"))
+		recounted := theirs.DeepCopy()
+		recounted.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
+		refused(t, "counting another node's Event", node1.Patch(ctx, recounted, client.MergeFrom(theirs)), "only Events it reports as its node")
+		// events.k8s.io keeps reportingInstance as it was created; the core
+		// API lets it change, so the policy looks at both sides.
+		var core corev1.Event
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(theirs), &core); err != nil {
+			t.Fatal(err)
+		}
+		taken := core.DeepCopy()
+		taken.ReportingInstance = "node-1"
+		refused(t, "taking another node's Event as its own", node1.Patch(ctx, taken, client.MergeFrom(&core)), "only Events it reports as its node")
+		// A node name longer than reportingInstance's bound reports as its
+		// first 128 characters, as the agent cuts it.
+		long := strings.Repeat("n", 140)
+		longAgent := agentOn(t, long)
+		allowed(t, "an Event of a node with a long name", longAgent.Create(ctx, report("long", messages.ReportingInstance(long))))
 	})
 }
 
