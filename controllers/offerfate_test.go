@@ -38,21 +38,25 @@ func TestOfferFate(t *testing.T) {
 		fws     map[types.NamespacedName]*kmv1.Framework
 		lastUse time.Duration // before now; 0 for unused
 		waiting int           // tasks launched on it, not admitted yet
+		partial bool          // its launch said it has more tasks than were admitted
 		want    string
 	}{
-		{"fresh and unused", offer(start.Add(-time.Minute), "a1"), active, activeFw, 0, 0, ""},
-		{"used within the accept window", offer(start.Add(-time.Minute), "a1"), active, activeFw, 500 * time.Millisecond, 0, ""},
-		{"used, the window passed", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, 0, metrics.OfferConsumed},
-		{"the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, 0, 0, metrics.OfferRescinded},
-		{"the agent was re-admitted", offer(start.Add(-time.Minute), "a0"), active, activeFw, 0, 0, metrics.OfferRescinded},
-		{"the framework disconnected", offer(start.Add(-time.Minute), "a1"), active, disconnected, 0, 0, metrics.OfferRescinded},
-		{"unused past --offer-timeout", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, 0, metrics.OfferRescinded},
-		{"used in time, old", offer(start.Add(-10*time.Minute), "a1"), active, activeFw, 100 * time.Millisecond, 0, ""},
-		{"used, the window passed, a task still waits for admission", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, 1, ""},
-		{"unused past --offer-timeout, a task waits for admission", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, 1, ""},
-		{"a task waits, but the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, time.Second, 1, metrics.OfferRescinded},
+		{"fresh and unused", offer(start.Add(-time.Minute), "a1"), active, activeFw, 0, 0, false, ""},
+		{"used within the accept window", offer(start.Add(-time.Minute), "a1"), active, activeFw, 500 * time.Millisecond, 0, false, ""},
+		{"used, the window passed", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, 0, false, metrics.OfferConsumed},
+		{"the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, 0, 0, false, metrics.OfferRescinded},
+		{"the agent was re-admitted", offer(start.Add(-time.Minute), "a0"), active, activeFw, 0, 0, false, metrics.OfferRescinded},
+		{"the framework disconnected", offer(start.Add(-time.Minute), "a1"), active, disconnected, 0, 0, false, metrics.OfferRescinded},
+		{"unused past --offer-timeout", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, 0, false, metrics.OfferRescinded},
+		{"used in time, old", offer(start.Add(-10*time.Minute), "a1"), active, activeFw, 100 * time.Millisecond, 0, false, ""},
+		{"used, the window passed, a task still waits for admission", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, 1, false, ""},
+		{"unused past --offer-timeout, a task waits for admission", offer(start.Add(-5*time.Minute), "a1"), active, activeFw, 0, 1, false, ""},
+		{"a task waits, but the agent is unreachable", offer(start.Add(-time.Minute), "a1"), unreachable, activeFw, time.Second, 1, false, metrics.OfferRescinded},
+		{"the window passed, more of its launch to come", offer(start.Add(-time.Minute), "a1"), active, activeFw, time.Second, 0, true, ""},
+		{"four windows passed, more of its launch to come", offer(start.Add(-time.Minute), "a1"), active, activeFw, 4 * time.Second, 0, true, ""},
+		{"five windows passed, the rest of its launch never came", offer(start.Add(-time.Minute), "a1"), active, activeFw, 5 * time.Second, 0, true, metrics.OfferConsumed},
 	} {
-		o := &schedcache.Offer{Obj: tc.offer, Framework: fwKey, Waiting: tc.waiting}
+		o := &schedcache.Offer{Obj: tc.offer, Framework: fwKey, Waiting: tc.waiting, Partial: tc.partial}
 		if tc.lastUse > 0 {
 			o.LastUse = start.Add(-tc.lastUse)
 		}

@@ -32,8 +32,15 @@ func (m *Master) offerFate(o *schedcache.Offer, agents map[string]*kmv1.Agent, f
 	// until they are admitted, however long the admission queue: they were
 	// launched in time, and would otherwise be dropped. One whose launch
 	// said how many tasks it creates (kmv1.AnnotationLaunchTasks) is used
-	// up once they are all admitted; otherwise at the end of the window.
-	if used && o.Waiting == 0 && (o.Complete || now.Sub(o.LastUse) >= m.Options.AcceptWindow) {
+	// up once they are all admitted; otherwise at the end of the window,
+	// which for a launch with tasks still to come is partialLaunchWindows
+	// windows: a Mesos ACCEPT launches its tasks together, and a create
+	// that a busy API server holds up must not find the offer gone.
+	window := m.Options.AcceptWindow
+	if o.Partial {
+		window *= partialLaunchWindows
+	}
+	if used && o.Waiting == 0 && (o.Complete || now.Sub(o.LastUse) >= window) {
 		return metrics.OfferConsumed, "used by tasks"
 	}
 	a := agents[o.Obj.Spec.NodeName]
@@ -49,6 +56,12 @@ func (m *Master) offerFate(o *schedcache.Offer, agents map[string]*kmv1.Agent, f
 	}
 	return "", ""
 }
+
+// partialLaunchWindows is how many accept windows an offer waits, after
+// its latest admission, for the rest of a launch that said how many tasks
+// it creates. It is bounded, so that a launch whose last creates failed
+// gives back what it left.
+const partialLaunchWindows = 5
 
 // maxOfferExecutors is the most executor IDs an Offer lists (the CRD's
 // maxItems of spec.executorIDs).

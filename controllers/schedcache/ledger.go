@@ -97,6 +97,12 @@ func (c *Cache) complete(k types.NamespacedName) bool {
 	return c.wants[k] > 0 && len(c.uses[k]) >= c.wants[k]
 }
 
+// partial reports whether the launch on offer k said how many tasks it
+// creates and fewer were admitted.
+func (c *Cache) partial(k types.NamespacedName) bool {
+	return c.wants[k] > 0 && len(c.uses[k]) < c.wants[k]
+}
+
 type madeOffer struct {
 	offer
 	at time.Time

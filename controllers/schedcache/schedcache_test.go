@@ -714,15 +714,16 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
 	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
 	c.Upsert(testOffer("o2", "a1", "cpu", "4"))
-	complete := func(name string) bool {
+	view := func(name string) Offer {
 		for _, o := range c.Snapshot().Offers {
 			if o.Obj.Name == name {
-				return o.Complete
+				return o
 			}
 		}
 		t.Fatalf("offer %s is not in the snapshot", name)
-		return false
+		return Offer{}
 	}
+	complete := func(name string) bool { return view(name).Complete }
 	launched := func(uid, offer, n string) *kmv1.Task {
 		tk := newTask(uid, offer).Resources("cpu", "1").Obj()
 		if n != "" {
@@ -738,6 +739,9 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 		}
 		if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
 			t.Fatalf("%s: %+v", tk.Name, v)
+		}
+		if p, want := view("o1").Partial, tk == t1; p != want {
+			t.Errorf("%s reserved, of a launch of 2: o1 partial %t, want %t", tk.Name, p, want)
 		}
 	}
 	if !complete("o1") {
@@ -763,8 +767,8 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 			t.Fatalf("%s: %+v", tk.Name, v)
 		}
 	}
-	if complete("o2") {
-		t.Error("tasks that do not say how many they are completed o2")
+	if o := view("o2"); o.Complete || o.Partial {
+		t.Errorf("tasks that do not say how many they are left o2 complete %t, partial %t; want neither", o.Complete, o.Partial)
 	}
 }
 

@@ -82,6 +82,9 @@ type Offer struct {
 	// tasks' kmv1.AnnotationLaunchTasks): it is used up without waiting
 	// for the end of its accept window.
 	Complete bool
+	// Partial is true while a launch that said how many tasks it creates
+	// has had fewer admitted: the rest are still on their way.
+	Partial bool
 	// Made is true for an offer this master created that the informer
 	// does not show yet (only its key and spec are set).
 	Made bool
@@ -136,7 +139,7 @@ func (c *Cache) Snapshot() *Snapshot {
 			return
 		}
 		s.Offers = append(s.Offers, Offer{Obj: o.obj, Framework: o.framework, FrameworkSlot: c.slots.slot(o.framework), Rest: o.resources.Clone().Sub(c.use[key]).ClampZero(),
-			LastUse: c.lastUse(key), Waiting: c.waitingOn[key], Complete: c.complete(key), Made: made})
+			LastUse: c.lastUse(key), Waiting: c.waitingOn[key], Complete: c.complete(key), Partial: c.partial(key), Made: made})
 	}
 	for key, o := range c.offers {
 		offerView(key, o, false)
