@@ -319,7 +319,10 @@ func TestExecutorAPIRefusesBadInput(t *testing.T) {
 // then its task fails (REASON_EXECUTOR_REREGISTRATION_TIMEOUT) and its pod
 // is removed, instead of the task staying RUNNING for ever.
 func TestExecutorThatNeverResubscribes(t *testing.T) {
-	ns, pod, ex := launchOnExecutorWithin(t, "gone-node", "gonefw", "g", 3*time.Second)
+	// 6 s, not less: the pod's creation time, from which the timeout
+	// runs, is whole seconds, and the executor's first SUBSCRIBE (the pod
+	// found, its token, a TokenReview) must fit in what is left of it.
+	ns, pod, ex := launchOnExecutorWithin(t, "gone-node", "gonefw", "g", 6*time.Second)
 	ex.update(t, "g", "TASK_RUNNING", "", "r1")
 	waitState(t, ns, "g", kmv1.TaskRunning)
 	ex.cancel() // the stream ends, and the executor never comes back
@@ -340,7 +343,9 @@ func TestExecutorThatNeverResubscribes(t *testing.T) {
 // again, as its running task does; it did not, and failed at once with the
 // pod and every task on it.
 func TestTaskStagedWhileItsExecutorSubscribesAgain(t *testing.T) {
-	timeout := 3 * time.Second
+	// Long enough for a launch, its admission and a new SUBSCRIBE between
+	// the stream's end and the executor's return on a busy machine.
+	timeout := 6 * time.Second
 	ns, pod, ex := launchOnExecutorWithin(t, "again-node", "againfw", "a1", timeout)
 	ex.update(t, "a1", "TASK_RUNNING", "", "r1")
 	waitState(t, ns, "a1", kmv1.TaskRunning)
@@ -550,7 +555,10 @@ func TestUpdateSurvivesAgentDeath(t *testing.T) {
 // lost it. The old tasks stay LOST.
 func TestReadmittedAgentKillsOldExecutors(t *testing.T) {
 	ctx := context.Background()
-	startTestMaster(t, 500*time.Millisecond)
+	// 2 s × 2 missed pings: a heartbeat that a busy API server holds up
+	// for a second must not mark the agent Unreachable before its task
+	// is staged.
+	startTestMaster(t, 2*time.Second)
 	for _, lost := range []bool{false, true} {
 		node := map[bool]string{false: "re-node", true: "re-lost-node"}[lost]
 		addNode(t, node)

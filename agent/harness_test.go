@@ -115,6 +115,8 @@ func launchAllOnOffer(t *testing.T, ns, fw, node string, tasks []*kmv1.Task) {
 	})
 	for _, tk := range tasks {
 		tk.Namespace, tk.Spec.Framework, tk.Spec.OfferIDs = ns, kmv1.ObjectName(fw), []string{offer.Name}
+		// As the SDK says it: the offer waits for all of them.
+		tk.Annotations = kmv1.SetLaunchTasks(tk.Annotations, len(tasks))
 		if err := env.Client.Create(context.Background(), tk); err != nil {
 			t.Fatal(err)
 		}

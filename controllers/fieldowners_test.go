@@ -33,11 +33,9 @@ func TestEachMasterConcernWritesAsItself(t *testing.T) {
 		return getTask(t, ns, "t1").Status.State == kmv1.TaskStaging && cpu.Cmp(q("1")) == 0, nil
 	})
 
-	check := func(obj client.Object, subresource, writer string, paths ...string) {
+	// owned checks obj as it was read.
+	owned := func(obj client.Object, subresource, writer string, paths ...string) {
 		t.Helper()
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-			t.Fatal(err)
-		}
 		m, err := testenv.ManagedFields(obj, subresource)
 		if err != nil {
 			t.Fatal(err)
@@ -48,12 +46,21 @@ func TestEachMasterConcernWritesAsItself(t *testing.T) {
 			}
 		}
 	}
+	// check reads obj and checks it.
+	check := func(obj client.Object, subresource, writer string, paths ...string) {
+		t.Helper()
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			t.Fatal(err)
+		}
+		owned(obj, subresource, writer, paths...)
+	}
 	check(withName(&kmv1.Agent{}, "", "owners-1"), "status", fieldowner.Registry, "status.agentID", "status.phase")
 	check(withName(&kmv1.Agent{}, "", "owners-1"), "status", fieldowner.Allocator, "status.allocated")
 	check(withName(&kmv1.Task{}, ns, "t1"), "status", fieldowner.Admission, "status.state", "status.agentID", "status.stagingTime", "status.source")
 	check(withName(&kmv1.Framework{}, ns, "ownersfw"), "status", fieldowner.Frameworks, "status.frameworkID", "status.phase", "status.conditions")
+	// As listed: an offer used up goes at any moment.
 	for _, o := range offersOf(t, ns, "ownersfw") {
-		check(withName(&kmv1.Offer{}, ns, o.Name), "", fieldowner.Allocator, "spec.resources", "spec.agentID", "metadata.ownerReferences")
+		owned(&o, "", fieldowner.Allocator, "spec.resources", "spec.agentID", "metadata.ownerReferences")
 	}
 }
 

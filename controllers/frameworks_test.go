@@ -85,7 +85,7 @@ func TestFrameworkRegistersAndCounts(t *testing.T) {
 func TestFrameworkFailoverTimeout(t *testing.T) {
 	startMaster(t, testOptions(), false, "master")
 	addAgent(t, "fo-1", "cpu", "4", "memory", "4Gi")
-	hb, ns := addFramework(t, b.MakeFramework("fofw", "").FailoverTimeout(2).Obj())
+	hb, ns := addFrameworkLease(t, b.MakeFramework("fofw", "").FailoverTimeout(5).Obj(), 2*time.Second)
 	waitPhase(t, ns, "fofw", kmv1.FrameworkActive)
 	launch(t, ns, "fofw", "f1")
 
@@ -263,7 +263,7 @@ func TestFrameworkCountsAreWrittenInBatches(t *testing.T) {
 	offer := waitOffer(t, ns, "batchfw")
 	const tasks = 30
 	for i := range tasks {
-		if err := env.Client.Create(ctx, b.MakeTask(fmt.Sprintf("b%d", i), ns).Framework("batchfw").Offer(offer.Name).Resources("cpu", "1").Command("busybox").Obj()); err != nil {
+		if err := env.Client.Create(ctx, b.MakeTask(fmt.Sprintf("b%d", i), ns).Framework("batchfw").Offer(offer.Name).Launch(tasks).Resources("cpu", "1").Command("busybox").Obj()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -423,7 +423,7 @@ func TestASchedulerPodOnALostNodeIsReplaced(t *testing.T) {
 	startMaster(t, testOptions(), false, "master")
 	fw := b.MakeFramework("lostnodefw", "").FailoverTimeout(600).Obj()
 	fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test", Command: []string{"montecarloarea", "scheduler"}}
-	hb, ns := addFramework(t, fw)
+	hb, ns := addFrameworkLease(t, fw, 2*time.Second)
 	waitPhase(t, ns, "lostnodefw", kmv1.FrameworkActive)
 	var pod corev1.Pod
 	eventually(t, "the scheduler pod", func() (bool, error) {
@@ -624,10 +624,10 @@ func TestSchedulerClockSkew(t *testing.T) {
 	if err := env.Client.Create(ctx, b.MakeFramework("skewfw", ns).Obj()); err != nil {
 		t.Fatal(err)
 	}
-	renewLeaseSkewed(t, keyOf(ns, kmv1.SchedulerLeaseName("skewfw")), kmv1.LeaseKindScheduler, time.Second, -time.Hour)
+	renewLeaseSkewed(t, keyOf(ns, kmv1.SchedulerLeaseName("skewfw")), kmv1.LeaseKindScheduler, 2*time.Second, -time.Hour)
 	waitPhase(t, ns, "skewfw", kmv1.FrameworkActive)
 	// Several Lease durations pass: still Active.
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		if p := getFramework(t, ns, "skewfw").Status.Phase; p != kmv1.FrameworkActive {
 			t.Fatalf("a renewing scheduler with a lagging clock became %s", p)
 		}
@@ -711,7 +711,7 @@ func TestFrameworkDeletionCompletesWhateverItsPods(t *testing.T) {
 func TestANewLeaderKeepsADisconnectedFrameworkDisconnected(t *testing.T) {
 	first := startMaster(t, testOptions(), false, "master-a")
 	fw := b.MakeFramework("crashedfw", "").FailoverTimeout(6).Obj()
-	hb, ns := addFramework(t, fw)
+	hb, ns := addFrameworkLease(t, fw, 2*time.Second)
 	waitPhase(t, ns, "crashedfw", kmv1.FrameworkActive)
 	hb.stop() // a crash: the Lease still names its holder
 	disconnected := time.Now()

@@ -211,7 +211,8 @@ func TestOfferIsNeverUsedTwice(t *testing.T) {
 }
 
 // TestSeveralTasksShareOneOffer launches two tasks on one offer, as one
-// LaunchTasks call does; both fit and both are staged.
+// LaunchTasks call does (saying they are two); both fit and both are
+// staged.
 func TestSeveralTasksShareOneOffer(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
@@ -219,7 +220,7 @@ func TestSeveralTasksShareOneOffer(t *testing.T) {
 	_, ns := addFramework(t, b.MakeFramework("sharefw", "").Obj())
 	offer := waitOffer(t, ns, "sharefw")
 	for _, n := range []string{"s1", "s2"} {
-		if err := env.Client.Create(ctx, b.MakeTask(n, ns).Framework("sharefw").Offer(offer.Name).Resources("cpu", "1", "memory", "1Gi").Command("busybox").Obj()); err != nil {
+		if err := env.Client.Create(ctx, b.MakeTask(n, ns).Framework("sharefw").Offer(offer.Name).Launch(2).Resources("cpu", "1", "memory", "1Gi").Command("busybox").Obj()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -98,12 +98,14 @@ func addAgentSkewed(t *testing.T, node string, skew time.Duration, res ...string
 // scheduler (its Lease renewed), returning the namespace.
 func addFramework(t *testing.T, fw *kmv1.Framework) (*heartbeat, string) {
 	t.Helper()
-	return addFrameworkLease(t, fw, time.Second)
+	return addFrameworkLease(t, fw, 5*time.Second)
 }
 
-// addFrameworkLease is addFramework with a scheduler Lease of duration d:
-// a test that needs its frameworks to stay Active on a busy machine gives
-// them more than a second, which a stalled renewal may miss.
+// addFrameworkLease is addFramework with a scheduler Lease of duration d.
+// addFramework's 5 s outlast a renewal that a busy machine holds up (a
+// second's Lease lapsed then, and the framework's offers were rescinded
+// under the test); a test that stops the heartbeat to see the framework
+// disconnect takes a shorter one.
 func addFrameworkLease(t *testing.T, fw *kmv1.Framework, d time.Duration) (*heartbeat, string) {
 	t.Helper()
 	fw.Namespace = frameworkNamespace(t)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,7 +16,6 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/internal/inprocess"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
@@ -30,14 +28,7 @@ func TestTaskGroups(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	addAgent(t, "group-node", "127.0.0.1:5051", "cpu", "4", "memory", "8Gi")
-	// The production accept window: the tests' 300 ms can end between the
-	// group's Task creates on a busy machine, and the offer is then used
-	// up before the last of them is admitted (TASK_DROPPED). The launch
-	// says how many Tasks it creates, so the offer is used up as soon as
-	// all are admitted, however long the window.
-	mo := inprocess.MasterOptions()
-	mo.AcceptWindow = 2 * time.Second
-	url := startAPIWith(t, apiOptions(t, ns), false, mo)
+	url := startAPI(t, apiOptions(t, ns), false)
 	mt := mesoswire.MediaJSON
 	es := subscribe(t, url, mt, frameworkInfo("groups"))
 	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()

@@ -20,7 +20,6 @@ import (
 	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
-	"github.com/kubemesos/kubemesos/controllers"
 	"github.com/kubemesos/kubemesos/controllers/mesosapi"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
@@ -90,12 +89,13 @@ func newBareNamespace(t *testing.T) string {
 // returns the endpoint's URL.
 func startAPI(t *testing.T, o mesosapi.Options, leaderElect bool) string {
 	t.Helper()
-	return startAPIWith(t, o, leaderElect, inprocess.MasterOptions())
-}
-
-// startAPIWith is startAPI with the master's options mo.
-func startAPIWith(t *testing.T, o mesosapi.Options, leaderElect bool, mo controllers.Options) string {
-	t.Helper()
+	// The production accept window: the tests' 300 ms can end between the
+	// Task creates of one ACCEPT on a busy machine, and the offer is then
+	// used up before the last of them is admitted (TASK_DROPPED). Every
+	// launch here says how many Tasks it creates, so its offer is used up
+	// as soon as all are admitted, however long the window.
+	mo := inprocess.MasterOptions()
+	mo.AcceptWindow = 2 * time.Second
 	inprocess.LaunchMaster(t, env.Config, inprocess.MasterConfig{Options: mo, ID: "master", LeaderElect: leaderElect, MesosAPI: &o})
 	testenv.Eventually(t, "the scheduler API to listen", 30*time.Second, func() bool {
 		c, err := net.Dial("tcp", o.BindAddress)

@@ -97,6 +97,14 @@ func (w *TaskWrapper) Label(k, v string) *TaskWrapper {
 	return w
 }
 
+// Launch says that the task's launch creates n tasks
+// (kmv1.AnnotationLaunchTasks), as the scheduler SDK says it: its offer is
+// used up once n are admitted, however slowly their creates come.
+func (w *TaskWrapper) Launch(n int) *TaskWrapper {
+	w.Annotations = kmv1.SetLaunchTasks(w.Annotations, n)
+	return w
+}
+
 // State sets status.state.
 func (w *TaskWrapper) State(s kmv1.TaskState) *TaskWrapper {
 	w.Status.State = s
