@@ -46,17 +46,13 @@ func TestWritesOfARunAndOfAnIdleCluster(t *testing.T) {
 	ns := frameworkWithScheduler(t, "wrfw")
 	before := readRequests(t)
 
-	// Six tasks on one offer (tasks made within the accept window share
-	// it), all on the executor e.
+	// Six tasks on one offer, one launch, all on the executor e.
 	const tasks = 6
-	launchOnOffer(t, ns, "wrfw", "wr-node", b.MakeTask("wr-0", "").Resources("cpu", "100m").Executor("e", "img").Obj())
-	offer := task(t, ns, "wr-0").Spec.OfferIDs
-	for i := 1; i < tasks; i++ {
-		tk := b.MakeTask(fmt.Sprintf("wr-%d", i), ns).Framework("wrfw").Offer(offer...).Resources("cpu", "100m").Executor("e", "img").Obj()
-		if err := env.Client.Create(ctx, tk); err != nil {
-			t.Fatal(err)
-		}
+	var launch []*kmv1.Task
+	for i := range tasks {
+		launch = append(launch, b.MakeTask(fmt.Sprintf("wr-%d", i), "").Resources("cpu", "100m").Executor("e", "img").Obj())
 	}
+	launchAllOnOffer(t, ns, "wrfw", "wr-node", launch)
 	pod := podOf(t, ns, map[string]string{kmv1.LabelExecutor: "e"})
 	kubelet(t, pod, corev1.PodRunning, 0)
 	ex := newTestExecutor(t, pod)
