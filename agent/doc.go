@@ -17,8 +17,11 @@ package agent
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=kubemesos-system
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;get;list;watch;delete
+//
+// Events only through events.k8s.io (agent.NewRecorder, the framework
+// messages): the core API would let it set an Event's source to another
+// component or node.
 //
 // Executors authenticate with service account tokens bound to their pods;
 // the agent has the API server verify them.

@@ -18,9 +18,9 @@ const RecorderName = "kubemesos-agent"
 // NewRecorder returns the event recorder of the agent of node: it records
 // events.k8s.io Events through mgr's config, each reported by
 // RecorderName as the node's name (messages.ReportingInstance), and sends
-// them until ctx ends. The chart's kubemesos-agent-node policy holds an
-// agent to the Events that name its own node so: it cannot touch another
-// node's reports. The recorder of client-go and controller-runtime names
+// them, and logs them at V(1), until ctx ends. The chart's
+// kubemesos-agent-node policy holds an agent to the Events it reports so
+// as its own node: it cannot touch another node's reports. The recorder of client-go and controller-runtime names
 // the instance after the host, which is not the node: one host runs many
 // nodes' agents (the hollow agents of the scale suite, the local cluster),
 // and a kubelet's node name may differ from its host name.
@@ -32,6 +32,11 @@ func NewRecorder(ctx context.Context, mgr manager.Manager, node string) (events.
 	b := events.NewBroadcaster(instanceSink{EventSink: &events.EventSinkImpl{Interface: cs.EventsV1()}, instance: messages.ReportingInstance(node)})
 	if err := b.StartRecordingToSinkWithContext(ctx); err != nil {
 		return nil, fmt.Errorf("starting the event recorder of agent %s: %w", node, err)
+	}
+	// Logged as well, as controller-runtime's recorder logs them.
+	if _, err := b.StartLogging(mgr.GetLogger().WithName("events").V(1)); err != nil {
+		b.Shutdown()
+		return nil, fmt.Errorf("logging the events of agent %s: %w", node, err)
 	}
 	go func() {
 		<-ctx.Done()

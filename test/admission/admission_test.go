@@ -386,7 +386,7 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 		message := func(name, node, to string) *eventsv1.Event {
 			return &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
 				Labels: map[string]string{kmv1.LabelMessage: to, kmv1.LabelAgent: node, kmv1.LabelFramework: "fw"}},
-				EventTime: metav1.NowMicro(), ReportingController: "kubemesos.io/agent", ReportingInstance: "node-1",
+				EventTime: metav1.NowMicro(), ReportingController: messages.ControllerAgent, ReportingInstance: "node-1",
 				Action: "Message", Reason: "FrameworkMessage", Type: corev1.EventTypeNormal,
 				Regarding: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Note: "hello"}
 		}
@@ -409,22 +409,23 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 			"may create only messages to schedulers from the executors on its node")
 		refused(t, "a message to an executor", node1.Create(ctx, message("to-x", "node-1", kmv1.MessageToExecutor)),
 			"may create only messages to schedulers from the executors on its node")
+		// Events only through events.k8s.io: the core API would let it name
+		// another component or node as the source.
 		forged := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forged",
 			Labels: map[string]string{kmv1.LabelMessage: kmv1.MessageToScheduler, kmv1.LabelAgent: "node-2"}},
 			InvolvedObject: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Reason: "FrameworkMessage", Message: "hi",
-			ReportingInstance: "node-1"}
-		refused(t, "a message from another node through the core API", node1.Create(ctx, forged),
-			"may create only messages to schedulers from the executors on its node")
+			ReportingController: messages.ControllerAgent, ReportingInstance: "node-1"}
+		refused(t, "a message through the core API", node1.Create(ctx, forged), `cannot create resource "events" in API group ""`)
 		refused(t, "deleting a message to a scheduler", node1.Delete(ctx, mine), "only the message Events addressed to its node")
 		changed := mine.DeepCopy()
 		changed.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
 		refused(t, "changing a message", node1.Patch(ctx, changed, client.MergeFrom(mine)), "may not change a framework message")
-		// Its own reports: it reports as its node, and changes none but
-		// its own.
+		// Its own reports: it reports as itself on its node, and changes
+		// none but its own.
 		report := func(name, instance string) *eventsv1.Event {
 			e := message(name, "node-1", "")
 			delete(e.Labels, kmv1.LabelMessage)
-			e.Reason, e.ReportingInstance = "Killing", instance
+			e.Reason, e.ReportingController, e.ReportingInstance = "Killing", agent.RecorderName, instance
 			return e
 		}
 		own := report("report", "node-1")
@@ -433,22 +434,58 @@ func TestAgentIsHeldToItsNode(t *testing.T) {
 		counted.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
 		allowed(t, "counting its own Event again", node1.Patch(ctx, counted, client.MergeFrom(own)))
 		refused(t, "an Event reported as another node", node1.Create(ctx, report("as-2", "node-2")),
-			"only Events it reports as its node (reportingInstance node-1)")
-		refused(t, "an Event reported as the host", node1.Create(ctx, report("as-host", "kubemesos-agent-host")),
-			"only Events it reports as its node")
+			"only Events it reports itself (reportingController kubemesos-agent or kubemesos.io/agent) as its node (reportingInstance node-1)")
+		refused(t, "an Event reported as the host", node1.Create(ctx, report("as-host", "kubemesos-agent-host")), "only Events it reports itself")
+		asKubelet := report("as-kubelet", "node-1")
+		asKubelet.ReportingController = "kubelet"
+		refused(t, "an Event reported as the kubelet", node1.Create(ctx, asKubelet), "only Events it reports itself")
 		theirs := stored(report("theirs", "node-2"))
 		recounted := theirs.DeepCopy()
 		recounted.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
-		refused(t, "counting another node's Event", node1.Patch(ctx, recounted, client.MergeFrom(theirs)), "only Events it reports as its node")
-		// events.k8s.io keeps reportingInstance as it was created; the core
-		// API lets it change, so the policy looks at both sides.
+		refused(t, "counting another node's Event", node1.Patch(ctx, recounted, client.MergeFrom(theirs)), "only Events it reports itself")
+		// The kubelet of its node reports as the node too.
+		kubelets := report("kubelets", "node-1")
+		kubelets.ReportingController = "kubelet"
+		kubelets = stored(kubelets)
+		recounted = kubelets.DeepCopy()
+		recounted.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}
+		refused(t, "counting its kubelet's Event", node1.Patch(ctx, recounted, client.MergeFrom(kubelets)), "only Events it reports itself")
 		var core corev1.Event
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(theirs), &core); err != nil {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(kubelets), &core); err != nil {
 			t.Fatal(err)
 		}
 		taken := core.DeepCopy()
-		taken.ReportingInstance = "node-1"
-		refused(t, "taking another node's Event as its own", node1.Patch(ctx, taken, client.MergeFrom(&core)), "only Events it reports as its node")
+		taken.Message = "rewritten"
+		refused(t, "rewriting its kubelet's Event through the core API", node1.Patch(ctx, taken, client.MergeFrom(&core)),
+			`cannot patch resource "events" in API group ""`)
+		// Should an admin grant it the core API's Events (whose source the
+		// events.k8s.io API refuses to set), the policy still holds it to
+		// its own source.
+		coreEvents := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "core-events"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}}}}
+		grant := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "core-events"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "core-events"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: agentUser}}}
+		for _, o := range []client.Object{coreEvents, grant} {
+			if err := env.Client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		coreReport := func(name string, source corev1.EventSource) *corev1.Event {
+			return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				InvolvedObject: corev1.ObjectReference{Kind: "Framework", Namespace: ns, Name: "fw"}, Reason: "Killing", Message: "hi",
+				Type: corev1.EventTypeNormal, ReportingController: agent.RecorderName, ReportingInstance: "node-1", Source: source}
+		}
+		if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+			return node1.Create(ctx, coreReport("core-own", corev1.EventSource{Component: agent.RecorderName, Host: "node-1"})) == nil, nil
+		}); err != nil {
+			t.Fatalf("a core Event of its own, once granted the core API: %v", err)
+		}
+		refused(t, "a core Event whose source is another node", node1.Create(ctx, coreReport("core-2", corev1.EventSource{Component: agent.RecorderName, Host: "node-2"})),
+			"with no other source")
+		refused(t, "a core Event whose source is the kubelet", node1.Create(ctx, coreReport("core-kubelet", corev1.EventSource{Component: "kubelet", Host: "node-1"})),
+			"with no other source")
+		refused(t, "rewriting its kubelet's Event once granted the core API", node1.Patch(ctx, taken, client.MergeFrom(&core)), "only Events it reports itself")
 		// A node name longer than reportingInstance's bound reports as its
 		// first 128 characters, as the agent cuts it.
 		long := strings.Repeat("n", 140)
