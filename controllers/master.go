@@ -39,7 +39,7 @@ type Options struct {
 	// what its tasks did not use returns to the pool.
 	// A launch whose tasks say how many they are
 	// (kmv1.AnnotationLaunchTasks) consumes it as soon as all are admitted,
-	// and keeps it for partialLaunchWindows windows while fewer are.
+	// and keeps it for partialLaunchWindows windows while fewer exist.
 	AcceptWindow time.Duration
 	// UsageWriteInterval is the least time between two writes of an
 	// Agent's status.allocated and status.offered: with tasks coming and

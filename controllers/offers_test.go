@@ -229,6 +229,54 @@ func TestSeveralTasksShareOneOffer(t *testing.T) {
 	}
 }
 
+// TestALaunchStillToComeKeepsItsOffer: a launch that says it has three
+// tasks keeps its offer while its third is on its way, past one accept
+// window (a create a busy API server holds up), and the third is staged,
+// not dropped; a launch whose last task never comes gives back what it
+// left once five windows have passed.
+func TestALaunchStillToComeKeepsItsOffer(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions()
+	startMaster(t, o, false, "master")
+	addAgent(t, "partial-1", "cpu", "8", "memory", "8Gi")
+	_, ns := addFramework(t, b.MakeFramework("partialfw", "").Obj())
+	create := func(name, offer string) {
+		t.Helper()
+		if err := env.Client.Create(ctx, b.MakeTask(name, ns).Framework("partialfw").Offer(offer).Launch(3).Resources("cpu", "1").Command("busybox").Obj()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	staged := func(name string) {
+		t.Helper()
+		eventually(t, name+" staged", func() (bool, error) {
+			s := getTask(t, ns, name).Status.State
+			if s != "" && s != kmv1.TaskStaging {
+				return false, fmt.Errorf("%s is %s (%s), want TASK_STAGING", name, s, getTask(t, ns, name).Status.Message)
+			}
+			return s == kmv1.TaskStaging, nil
+		})
+	}
+	offer := waitOffer(t, ns, "partialfw")
+	create("p1", offer.Name)
+	create("p2", offer.Name)
+	staged("p1")
+	staged("p2")
+	time.Sleep(3 * o.AcceptWindow) // the third create, held up
+	create("p3", offer.Name)
+	staged("p3")
+
+	// A launch of three of which two come: its offer goes in the end, and
+	// what they left is offered again.
+	next := waitOffer(t, ns, "partialfw")
+	create("q1", next.Name)
+	create("q2", next.Name)
+	staged("q2")
+	eventually(t, "the rest of a launch whose last task never came offered again", func() (bool, error) {
+		os := offersOf(t, ns, "partialfw")
+		return len(os) == 1 && os[0].Name != next.Name, nil
+	})
+}
+
 // TestOffersListTheRunningExecutors: an offer made while a framework's
 // custom executor runs a task on the agent names it in spec.executorIDs,
 // its room left out; once the executor's last task has ended the next

@@ -40,6 +40,11 @@ type ledger struct {
 	// (the most any of them said, kmv1.AnnotationLaunchTasks); uses
 	// counts those admitted.
 	wants map[types.NamespacedName]int
+	// launched holds, for each offer, the tasks the informer showed
+	// naming it, whatever became of them (admitted, waiting or refused),
+	// and the launch size each said (kmv1.AnnotationLaunchTasks): while
+	// fewer exist than their launch said, the rest are on their way.
+	launched map[types.NamespacedName]map[types.UID]int
 	// assumed holds the tasks admitted here that the informer has not
 	// shown admitted yet.
 	assumed map[types.UID]*assumedTask
@@ -97,10 +102,30 @@ func (c *Cache) complete(k types.NamespacedName) bool {
 	return c.wants[k] > 0 && len(c.uses[k]) >= c.wants[k]
 }
 
-// partial reports whether the launch on offer k said how many tasks it
-// creates and fewer were admitted.
+// partial reports whether the launch on offer k, not complete, said how
+// many tasks it creates and fewer exist: a task that was refused counts,
+// one whose create has not reached the master does not. The caller holds
+// the lock.
 func (c *Cache) partial(k types.NamespacedName) bool {
-	return c.wants[k] > 0 && len(c.uses[k]) < c.wants[k]
+	if c.complete(k) {
+		return false
+	}
+	size := c.wants[k]
+	for _, n := range c.launched[k] {
+		size = max(size, n)
+	}
+	return size > 0 && len(c.launched[k]) < size
+}
+
+// launchedOn records task uid, of a launch of n tasks, on offer k. The
+// caller holds the lock.
+func (l *ledger) launchedOn(k types.NamespacedName, uid types.UID, n int) {
+	m := l.launched[k]
+	if m == nil {
+		m = map[types.UID]int{}
+		l.launched[k] = m
+	}
+	m[uid] = n
 }
 
 type madeOffer struct {
@@ -113,6 +138,7 @@ func newLedger() ledger {
 		use:      map[types.NamespacedName]allocator.Vector{},
 		uses:     map[types.NamespacedName][]time.Time{},
 		wants:    map[types.NamespacedName]int{},
+		launched: map[types.NamespacedName]map[types.UID]int{},
 		assumed:  map[types.UID]*assumedTask{},
 		settled:  map[types.UID]*assumedTask{},
 		counted:  map[types.UID]struct{}{},
@@ -127,6 +153,7 @@ func (l *ledger) forgetOffer(key types.NamespacedName) {
 	delete(l.use, key)
 	delete(l.uses, key)
 	delete(l.wants, key)
+	delete(l.launched, key)
 	delete(l.made, key)
 }
 
@@ -410,6 +437,7 @@ func (c *Cache) Unmake(key types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.made, key)
+	delete(c.launched, key)
 }
 
 // Filter keeps the pair from offers until the given time.
@@ -460,6 +488,11 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 	// there, charged its resources as Reserve did.
 	busyUntil := map[executorOnAgent]time.Time{}
 	for _, t := range tasks {
+		for _, id := range t.Spec.OfferIDs {
+			if k := (types.NamespacedName{Namespace: t.Namespace, Name: id}); byKey[k] != nil {
+				c.launchedOn(k, t.UID, kmv1.LaunchTasks(t.Annotations))
+			}
+		}
 		if !usedOffers(t) {
 			continue
 		}
@@ -588,6 +621,9 @@ func (c *Cache) settle(now time.Time) {
 	for key, m := range c.made {
 		if now.Sub(m.at) > Grace {
 			delete(c.made, key)
+			if c.offers[key] == nil {
+				delete(c.launched, key)
+			}
 		}
 	}
 	c.filters.expire(now)

@@ -252,6 +252,11 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 		was = old.framework
 	}
 	c.trackWaiting(t)
+	for _, id := range t.Spec.OfferIDs {
+		if k := (types.NamespacedName{Namespace: t.Namespace, Name: id}); c.outstanding(k) != nil {
+			c.launchedOn(k, t.UID, kmv1.LaunchTasks(t.Annotations))
+		}
+	}
 	// A live task leaves its framework's allocation before its count
 	// moves (the count holds the framework's entry).
 	if lt, ok := c.live[t.UID]; ok && (t.Status.State == "" || t.Status.State.IsTerminal() || lt.framework != fw) {

@@ -706,7 +706,9 @@ func TestAcceptWindowRunsFromTheLatestUse(t *testing.T) {
 // it creates (kmv1.AnnotationLaunchTasks) is complete once that many are
 // reserved, and LaunchAdmitted is called once the informer shows them all
 // admitted; a reservation forgotten makes it incomplete again, and tasks
-// that say nothing never complete it (the accept window decides).
+// that say nothing never complete it (the accept window decides). It is
+// partial while fewer of the launch's tasks exist than it said, a task
+// refused at admission counting as one.
 func TestALaunchCompletesItsOffer(t *testing.T) {
 	c, _ := newCache()
 	called := 0
@@ -732,16 +734,20 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 		c.Upsert(tk)
 		return tk
 	}
-	t1, t2 := launched("t1", "o1", "2"), launched("t2", "o1", "2")
+	t1 := launched("t1", "o1", "2")
+	if !view("o1").Partial {
+		t.Error("one task of a launch of 2 created: o1 not partial")
+	}
+	t2 := launched("t2", "o1", "2")
+	if view("o1").Partial {
+		t.Error("both tasks of a launch of 2 created: o1 still partial")
+	}
 	for _, tk := range []*kmv1.Task{t1, t2} {
 		if complete("o1") {
 			t.Fatalf("o1 complete before %s was reserved", tk.Name)
 		}
 		if v := c.Reserve(tk); v.State != kmv1.TaskStaging {
 			t.Fatalf("%s: %+v", tk.Name, v)
-		}
-		if p, want := view("o1").Partial, tk == t1; p != want {
-			t.Errorf("%s reserved, of a launch of 2: o1 partial %t, want %t", tk.Name, p, want)
 		}
 	}
 	if !complete("o1") {
@@ -769,6 +775,23 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 	}
 	if o := view("o2"); o.Complete || o.Partial {
 		t.Errorf("tasks that do not say how many they are left o2 complete %t, partial %t; want neither", o.Complete, o.Partial)
+	}
+	// A task of a launch that admission refuses counts as created: the
+	// offer does not wait for it.
+	c.Upsert(activeAgent("n-a2", "a2", "cpu", "8"))
+	c.Upsert(testOffer("o3", "a2", "cpu", "4"))
+	r1 := launched("r1", "o3", "2")
+	if v := c.Reserve(r1); v.State != kmv1.TaskStaging {
+		t.Fatalf("r1: %+v", v)
+	}
+	if !view("o3").Partial {
+		t.Error("one task of a launch of 2 created and admitted: o3 not partial")
+	}
+	r2 := newTask("r2", "o3").Resources("cpu", "1").State(kmv1.TaskError).Obj()
+	r2.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: "2"}
+	c.Upsert(r2)
+	if o := view("o3"); o.Complete || o.Partial {
+		t.Errorf("a launch of 2, one admitted and one refused: o3 complete %t, partial %t; want neither (its window decides)", o.Complete, o.Partial)
 	}
 }
 

@@ -83,7 +83,7 @@ type Offer struct {
 	// for the end of its accept window.
 	Complete bool
 	// Partial is true while a launch that said how many tasks it creates
-	// has had fewer admitted: the rest are still on their way.
+	// is not complete and fewer of them exist: the rest are on their way.
 	Partial bool
 	// Made is true for an offer this master created that the informer
 	// does not show yet (only its key and spec are set).
