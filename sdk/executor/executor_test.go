@@ -128,7 +128,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sd, err := scheduler.NewDriver(&oneTask{}, scheduler.Config{RestConfig: env.Config, Namespace: ns.Name, Framework: "sdkfw",
-		Spec: &kmv1.FrameworkSpec{}, LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond})
+		Spec: &kmv1.FrameworkSpec{}, LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,11 +144,13 @@ func namespace(t *testing.T, prefix string) string {
 }
 
 // startDriver runs a driver for framework in ns with a short Lease, until
-// the test ends (then it aborts, as a crash would).
+// the test ends (then it aborts, as a crash would). 4 s, renewed within
+// 3 s: a renewal that a busy machine holds up for a second and a half
+// must not stop the driver ("lost the scheduler Lease").
 func startDriver(t *testing.T, sched scheduler.Scheduler, ns, framework string, spec *kmv1.FrameworkSpec) *scheduler.Driver {
 	t.Helper()
 	d, err := scheduler.NewDriver(sched, scheduler.Config{RestConfig: env.Config, Namespace: ns, Framework: framework, Spec: spec,
-		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond})
+		LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

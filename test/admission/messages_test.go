@@ -141,7 +141,7 @@ func TestFrameworkMessagesUnderTheChartsRBAC(t *testing.T) {
 	})
 	s := &talker{}
 	sd, err := scheduler.NewDriver(s, scheduler.Config{RestConfig: schedulerCfg, Namespace: ns, Framework: "talk", Spec: &kmv1.FrameworkSpec{},
-		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond})
+		LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

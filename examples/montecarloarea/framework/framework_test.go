@@ -81,7 +81,7 @@ func startScheduler(t *testing.T, ns, name, identity string) *scheduler.Driver {
 	t.Helper()
 	d, err := scheduler.NewDriver(&framework.Scheduler{DefaultImage: "kubemesos/kubemesos:test"}, scheduler.Config{
 		RestConfig: env.Config, Namespace: ns, Framework: name, Identity: identity,
-		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond,
+		LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
