@@ -20,10 +20,11 @@ const RecorderName = "kubemesos-agent"
 // RecorderName as the node's name (messages.ReportingInstance), and sends
 // them, and logs them at V(1), until ctx ends. The chart's
 // kubemesos-agent-node policy holds an agent to the Events it reports so
-// as its own node: it cannot touch another node's reports. The recorder of client-go and controller-runtime names
-// the instance after the host, which is not the node: one host runs many
-// nodes' agents (the hollow agents of the scale suite, the local cluster),
-// and a kubelet's node name may differ from its host name.
+// as its own node: it cannot touch another node's reports. The recorder
+// of client-go and controller-runtime names the instance after the host,
+// which is not the node: one host runs many nodes' agents (the hollow
+// agents of the scale suite, the local cluster), and a kubelet's node
+// name may differ from its host name.
 func NewRecorder(ctx context.Context, mgr manager.Manager, node string) (events.EventRecorder, error) {
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {

@@ -261,7 +261,7 @@ func TestALaunchStillToComeKeepsItsOffer(t *testing.T) {
 	create("p2", offer.Name)
 	staged("p1")
 	staged("p2")
-	time.Sleep(3 * o.AcceptWindow) // the third create, held up
+	time.Sleep(2 * o.AcceptWindow) // the third create, held up past a window
 	create("p3", offer.Name)
 	staged("p3")
 

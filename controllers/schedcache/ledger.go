@@ -117,15 +117,20 @@ func (c *Cache) partial(k types.NamespacedName) bool {
 	return size > 0 && len(c.launched[k]) < size
 }
 
-// launchedOn records task uid, of a launch of n tasks, on offer k. The
-// caller holds the lock.
+// launchedOn records task uid, of a launch of n tasks, of the offer's own
+// framework, on offer k. An offer records at most kmv1.MaxLaunchTasks, the
+// largest launch: past that it is not partial, however many more come
+// (refused tasks of a tenant that names it again and again). The caller
+// holds the lock.
 func (l *ledger) launchedOn(k types.NamespacedName, uid types.UID, n int) {
 	m := l.launched[k]
 	if m == nil {
 		m = map[types.UID]int{}
 		l.launched[k] = m
 	}
-	m[uid] = n
+	if _, ok := m[uid]; ok || len(m) < kmv1.MaxLaunchTasks {
+		m[uid] = n
+	}
 }
 
 type madeOffer struct {
@@ -489,7 +494,8 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 	busyUntil := map[executorOnAgent]time.Time{}
 	for _, t := range tasks {
 		for _, id := range t.Spec.OfferIDs {
-			if k := (types.NamespacedName{Namespace: t.Namespace, Name: id}); byKey[k] != nil {
+			k := types.NamespacedName{Namespace: t.Namespace, Name: id}
+			if o := byKey[k]; o != nil && c.offers[k] != nil && o.Spec.Framework == t.Spec.Framework {
 				c.launchedOn(k, t.UID, kmv1.LaunchTasks(t.Annotations))
 			}
 		}

@@ -253,7 +253,8 @@ func (c *Cache) upsertTask(t *kmv1.Task) (was types.NamespacedName) {
 	}
 	c.trackWaiting(t)
 	for _, id := range t.Spec.OfferIDs {
-		if k := (types.NamespacedName{Namespace: t.Namespace, Name: id}); c.outstanding(k) != nil {
+		k := types.NamespacedName{Namespace: t.Namespace, Name: id}
+		if o := c.outstanding(k); o != nil && o.obj.Spec.Framework == t.Spec.Framework {
 			c.launchedOn(k, t.UID, kmv1.LaunchTasks(t.Annotations))
 		}
 	}

@@ -787,6 +787,14 @@ func TestALaunchCompletesItsOffer(t *testing.T) {
 	if !view("o3").Partial {
 		t.Error("one task of a launch of 2 created and admitted: o3 not partial")
 	}
+	// Another framework's task that names the offer is none of its launch.
+	foreign := newTask("x1", "o3").Resources("cpu", "1").State(kmv1.TaskError).Obj()
+	foreign.Spec.Framework = "other"
+	foreign.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: "2"}
+	c.Upsert(foreign)
+	if !view("o3").Partial {
+		t.Error("another framework's task named o3: o3 no longer partial")
+	}
 	r2 := newTask("r2", "o3").Resources("cpu", "1").State(kmv1.TaskError).Obj()
 	r2.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: "2"}
 	c.Upsert(r2)
@@ -998,5 +1006,20 @@ func TestAdmissionsTheRebuildMissedAreCounted(t *testing.T) {
 	}
 	if len(c.counted) != 0 {
 		t.Errorf("counted still holds %v", c.counted)
+	}
+}
+
+// TestAnOfferRecordsAtMostTheLargestLaunch: the tasks an offer records as
+// launched on it are bounded by the largest launch, however many refused
+// tasks name it.
+func TestAnOfferRecordsAtMostTheLargestLaunch(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4"))
+	for i := range kmv1.MaxLaunchTasks + 10 {
+		c.Upsert(newTask(fmt.Sprintf("r%d", i), "o1").Resources("cpu", "1").State(kmv1.TaskError).Obj())
+	}
+	if n := len(c.launched[types.NamespacedName{Namespace: "ns", Name: "o1"}]); n != kmv1.MaxLaunchTasks {
+		t.Errorf("o1 records %d launched tasks, want %d", n, kmv1.MaxLaunchTasks)
 	}
 }

@@ -412,7 +412,7 @@ func TestTheDriverOwnsItsLease(t *testing.T) {
 	k := &recorder{}
 	startDriver(t, k, ns, "kept", nil)
 	owned("kept")
-	// Its campaign reads the Lease every 300 ms: a second is enough for a
+	// Its campaign reads the Lease every 500 ms: a second is enough for a
 	// driver that took a Lease it should not.
 	time.Sleep(time.Second)
 	if l, _ := owned("kept"); ptr.Deref(l.Spec.HolderIdentity, "") != "crashed" {
