@@ -3,10 +3,14 @@ package framework
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/examples/montecarloarea/area"
@@ -16,6 +20,13 @@ import (
 // ExecutorID is the executor of every MonteCarloArea task: one executor pod
 // per agent runs all the pieces placed there.
 const ExecutorID = "montecarloarea"
+
+// LaunchFailureBackoff is how long the scheduler declines an agent whose
+// kubelet refused its executor pod (REASON_CONTAINER_LAUNCH_FAILED, such
+// as OutOfcpu: the node's room taken by pods the offer did not know of).
+// Relaunching there at once would fail again, each time an attempt of the
+// piece's MaxRetries.
+const LaunchFailureBackoff = 5 * time.Second
 
 type pieceState int
 
@@ -42,6 +53,9 @@ type Scheduler struct {
 	DefaultImage string
 	// OnDone, if set, is called with the result or the failure.
 	OnDone func(result string, err error)
+	// Clock tells the time of LaunchFailureBackoff; the real clock when
+	// nil.
+	Clock clock.PassiveClock
 
 	mu       sync.Mutex
 	settings Settings
@@ -49,6 +63,9 @@ type Scheduler struct {
 	pieces   []*piece
 	byTask   map[string]*piece
 	finished bool
+	// avoid holds, by agentID, until when the scheduler declines an agent
+	// whose kubelet refused its executor pod.
+	avoid map[string]time.Time
 }
 
 var _ scheduler.Scheduler = (*Scheduler)(nil)
@@ -83,10 +100,18 @@ func (s *Scheduler) taskID(i, a int) string { return fmt.Sprintf("%s-piece-%d-%d
 func (s *Scheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []kmv1.Offer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	for _, o := range offers {
 		if s.finished || s.pieces == nil {
 			_ = d.DeclineOffer(o.Name, nil)
 			continue
+		}
+		if until, ok := s.avoid[o.Spec.AgentID]; ok {
+			if left := until.Sub(now); left > 0 {
+				_ = d.DeclineOffer(o.Name, &scheduler.Filters{RefuseSeconds: ptr.To(int32(math.Ceil(left.Seconds())))})
+				continue
+			}
+			delete(s.avoid, o.Spec.AgentID)
 		}
 		cpu, mem := o.Spec.Resources[corev1.ResourceCPU], o.Spec.Resources[corev1.ResourceMemory]
 		var tasks []scheduler.TaskInfo
@@ -126,6 +151,14 @@ func (s *Scheduler) ResourceOffers(d scheduler.SchedulerDriver, offers []kmv1.Of
 	if s.allPlaced() {
 		_ = d.SuppressOffers()
 	}
+}
+
+// now is the scheduler's clock's time.
+func (s *Scheduler) now() time.Time {
+	if s.Clock == nil {
+		return time.Now()
+	}
+	return s.Clock.Now()
 }
 
 func (s *Scheduler) allPlaced() bool {
@@ -174,6 +207,12 @@ func (s *Scheduler) StatusUpdate(d scheduler.SchedulerDriver, st scheduler.TaskS
 		}
 		pc.state, pc.count, pc.task = pieceDone, c, st.TaskID
 	case st.State.IsTerminal():
+		if st.Reason == kmv1.ReasonContainerLaunchFailed && st.AgentID != "" {
+			if s.avoid == nil {
+				s.avoid = map[string]time.Time{}
+			}
+			s.avoid[st.AgentID] = s.now().Add(LaunchFailureBackoff)
+		}
 		s.retry(d, pc, attempt, fmt.Sprintf("%s (%s): %s", st.State, st.Reason, st.Message))
 	default:
 		if attempt >= pc.attempts {
