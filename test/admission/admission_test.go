@@ -137,6 +137,16 @@ func bind(t *testing.T, ns, user, role string) {
 	}
 }
 
+// schedulerTenant makes a namespace where the user alice holds the
+// chart's kubemesos-scheduler ClusterRole (she may create Frameworks, not
+// pods), and returns it with a client that acts as alice.
+func schedulerTenant(t *testing.T) (string, client.Client) {
+	t.Helper()
+	ns := namespace(t)
+	bind(t, ns, "alice", "kubemesos-scheduler")
+	return ns, as(t, "alice", nil, nil)
+}
+
 // refused checks that err is the API server's refusal and says want.
 func refused(t *testing.T, what string, err error, want string) {
 	t.Helper()
@@ -171,9 +181,7 @@ func eventuallyRefused(t *testing.T, try func() error) {
 
 func TestFrameworkSchedulerNeedsTheRightToCreatePods(t *testing.T) {
 	ctx := context.Background()
-	ns := namespace(t)
-	bind(t, ns, "alice", "kubemesos-scheduler") // may create Frameworks, not pods
-	alice := as(t, "alice", nil, nil)
+	ns, alice := schedulerTenant(t) // may create Frameworks, not pods
 	withScheduler := func(name string) *kmv1.Framework {
 		fw := b.MakeFramework(name, ns).Obj()
 		fw.Spec.Scheduler = &kmv1.SchedulerSpec{Image: "kubemesos/kubemesos:test"}

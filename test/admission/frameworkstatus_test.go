@@ -22,9 +22,7 @@ import (
 // not held to it.
 func TestASchedulerWritesOnlyItsVerdict(t *testing.T) {
 	ctx := context.Background()
-	ns := namespace(t)
-	bind(t, ns, "alice", "kubemesos-scheduler")
-	alice := as(t, "alice", nil, nil)
+	ns, alice := schedulerTenant(t)
 	for _, name := range []string{"fw", "fresh"} {
 		allowed(t, "creating Framework "+name, alice.Create(ctx, b.MakeFramework(name, ns).Obj()))
 	}

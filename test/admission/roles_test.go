@@ -20,9 +20,7 @@ import (
 // writes it; it keeps its role when the list changes later.
 func TestATenantTakesOnlyItsNamespacesRoles(t *testing.T) {
 	ctx := context.Background()
-	ns := namespace(t)
-	bind(t, ns, "alice", "kubemesos-scheduler")
-	alice := as(t, "alice", nil, nil)
+	ns, alice := schedulerTenant(t)
 	withRole := func(name, role string) *kmv1.Framework { return b.MakeFramework(name, ns).Role(role).Obj() }
 	eventuallyRefused(t, func() error {
 		fw := withRole("probe", "prod")
