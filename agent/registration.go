@@ -270,15 +270,15 @@ type registration struct {
 	// agentID.
 	requeue *requeuer
 	wake    chan struct{}
-	// held is signalled when a kubemesos pod of the node starts or ends
-	// stopping (heldChanged).
-	held chan struct{}
+	// pods is signalled when a kubemesos pod of the node starts or ends
+	// stopping, or another pod takes room on the node (podsChanged).
+	pods chan struct{}
 }
 
-// heldSyncInterval is the least time between two syncs of the Agent spec
-// that a stopping pod asks for (heldChanged), so that many pods stopping
-// at once cost one write.
-const heldSyncInterval = time.Second
+// podSyncInterval is the least time between two syncs of the Agent spec
+// that the node's pods ask for (podsChanged), so that many pods stopping
+// or coming at once cost one write.
+const podSyncInterval = time.Second
 
 // poke asks the loop to check admission now: the node's Agent changed.
 func (r *registration) poke() {
@@ -288,21 +288,23 @@ func (r *registration) poke() {
 	}
 }
 
-// heldChanged asks the loop to sync the Agent spec soon, apart from the
+// podsChanged asks the loop to sync the Agent spec soon, apart from the
 // heartbeat: a kubemesos pod of the node started or ended stopping, so what
-// its pods hold at the kubelet (spec.held) may have changed. The kubelet
-// counts a stopping pod's requests until it stops; the sooner the master
-// knows, the fewer pods are placed where the kubelet refuses them
-// (OutOfcpu) meanwhile.
-func (r *registration) heldChanged() {
+// its pods hold at the kubelet (spec.held) may have changed, or another
+// scheduler's pod came to the node (or asked for more), so the node has
+// less to offer (spec.resources). The kubelet counts a pod's requests
+// until it stops; the sooner the master knows, the fewer pods are placed
+// where the kubelet refuses them (OutOfcpu) meanwhile.
+func (r *registration) podsChanged() {
 	select {
-	case r.held <- struct{}{}:
+	case r.pods <- struct{}{}:
 	default:
 	}
 }
 
 // run beats and checks admission until ctx ends, and syncs the Agent spec
-// at each beat and, at most every heldSyncInterval, when pods stop.
+// at each beat and, at most every podSyncInterval, when the node's pods
+// change what it has to offer.
 func (r *registration) run(ctx context.Context) {
 	ticker := r.clock.NewTicker(r.registrar.Interval)
 	defer ticker.Stop()
@@ -326,8 +328,8 @@ func (r *registration) run(ctx context.Context) {
 			beat = true
 		case <-r.wake:
 			// Only the Agent changed: check admission.
-		case <-r.held:
-			if wait := heldSyncInterval - r.clock.Since(synced); wait > 0 {
+		case <-r.pods:
+			if wait := podSyncInterval - r.clock.Since(synced); wait > 0 {
 				if later == nil {
 					later = r.clock.After(wait)
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -89,10 +90,10 @@ func TestStoppingAgentLogsNoError(t *testing.T) {
 	}
 }
 
-// TestHeldSyncsAreSpaced: pods stopping ask for a sync of the Agent spec
-// apart from the heartbeat, at most one every heldSyncInterval, however
+// TestPodSyncsAreSpaced: pods stopping (or coming) ask for a sync of the Agent spec
+// apart from the heartbeat, at most one every podSyncInterval, however
 // many stop.
-func TestHeldSyncsAreSpaced(t *testing.T) {
+func TestPodSyncsAreSpaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var syncs atomic.Int32
@@ -107,7 +108,7 @@ func TestHeldSyncsAreSpaced(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	r := &registration{
 		registrar: &Registrar{Client: c, Clock: clk, NodeName: "n", LeaseNamespace: "kubemesos-system", Interval: time.Hour},
-		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), held: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), pods: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 	}
 	go r.run(ctx)
 	want := func(what string, n int32) {
@@ -125,19 +126,19 @@ func TestHeldSyncsAreSpaced(t *testing.T) {
 		}
 	}
 	want("the first beat", 1)
-	// Within heldSyncInterval of the beat's sync: deferred to its end.
+	// Within podSyncInterval of the beat's sync: deferred to its end.
 	for range 5 {
-		r.heldChanged()
+		r.podsChanged()
 	}
 	want("pods stopping just after a sync", 1)
 	for !clk.HasWaiters() {
 		time.Sleep(time.Millisecond)
 	}
-	clk.Step(heldSyncInterval)
-	want("heldSyncInterval later", 2)
+	clk.Step(podSyncInterval)
+	want("podSyncInterval later", 2)
 	// Long after the last sync: at once.
-	clk.Step(10 * heldSyncInterval)
-	r.heldChanged()
+	clk.Step(10 * podSyncInterval)
+	r.podsChanged()
 	want("a pod stopping long after", 3)
 }
 
@@ -184,6 +185,45 @@ func TestOnlyGrew(t *testing.T) {
 	} {
 		if got := onlyGrew(tc.cur, tc.next); got != tc.want {
 			t.Errorf("%s: onlyGrew = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestTookRoom: which pod events leave the node less to offer, so that
+// the agent syncs its Agent at once rather than at its next heartbeat.
+func TestTookRoom(t *testing.T) {
+	pod := func(cpu string, phase corev1.PodPhase, kubemesos bool) *corev1.Pod {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}},
+			Status: corev1.PodStatus{Phase: phase},
+		}
+		if kubemesos {
+			p.Labels = map[string]string{kmv1.LabelAgent: "n"}
+		}
+		return p
+	}
+	withMemory := pod("1", corev1.PodRunning, false)
+	withMemory.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("1Gi")
+	for _, tc := range []struct {
+		name     string
+		old, new client.Object
+		want     bool
+	}{
+		{"another scheduler's pod comes", nil, pod("1", corev1.PodPending, false), true},
+		{"a kubemesos pod comes (its tasks pay for it)", nil, pod("1", corev1.PodPending, true), false},
+		{"a pod already ended comes to the cache", nil, pod("1", corev1.PodSucceeded, false), false},
+		{"a pod runs", pod("1", corev1.PodPending, false), pod("1", corev1.PodRunning, false), false},
+		{"a pod ends", pod("1", corev1.PodRunning, false), pod("1", corev1.PodFailed, false), false},
+		{"a pod is resized up", pod("1", corev1.PodRunning, false), pod("2", corev1.PodRunning, false), true},
+		{"a pod is resized down", pod("2", corev1.PodRunning, false), pod("1", corev1.PodRunning, false), false},
+		{"a pod asks for a resource it did not", pod("1", corev1.PodRunning, false), withMemory, true},
+		{"a pod loses the kubemesos label", pod("1", corev1.PodRunning, true), pod("1", corev1.PodRunning, false), true},
+		{"not a pod", nil, &corev1.Node{}, false},
+	} {
+		if got := tookRoom(tc.old, tc.new); got != tc.want {
+			t.Errorf("%s: tookRoom %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -336,7 +336,7 @@ func TestAgentSpecFromALaggingCache(t *testing.T) {
 
 // TestStoppingPodIsHeldAtOnce: a kubemesos pod that starts stopping holds
 // its requests at the kubelet until it stops (spec.held), and its agent
-// says so within heldSyncInterval, not at its next heartbeat (a minute
+// says so within podSyncInterval, not at its next heartbeat (a minute
 // here); once the pod is gone, it holds nothing again.
 func TestStoppingPodIsHeldAtOnce(t *testing.T) {
 	ctx := context.Background()
@@ -381,6 +381,52 @@ func TestStoppingPodIsHeldAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "nothing held once the pod is gone", 10*time.Second, func() bool { return len(held()) == 0 })
+}
+
+// TestAnotherSchedulersPodIsCountedAtOnce: a pod that another scheduler
+// places on the node takes what the agent offers, and the agent says so
+// within podSyncInterval, not at its next heartbeat (a minute here), so
+// that the master does not offer that room meanwhile and have the kubelet
+// refuse the next executor pod (OutOfcpu). What the pod gives back when it
+// goes waits for --resource-growth-delay (a minute here too).
+func TestAnotherSchedulersPodIsCountedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	const node = "shared-node"
+	addNode(t, node)
+	inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{Node: node, HeartbeatInterval: time.Minute, ResourceGrowthDelay: time.Minute})
+	cpu := func() string {
+		var a kmv1.Agent
+		if err := c.Get(ctx, types.NamespacedName{Name: node}, &a); err != nil {
+			return "unknown"
+		}
+		q := a.Spec.Resources[corev1.ResourceCPU]
+		return q.String()
+	}
+	testenv.Eventually(t, "the agent to offer its node's 4 cpus", 30*time.Second, func() bool { return cpu() == "4" })
+	pod := func(name, request string) {
+		t.Helper()
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(request)}}}}},
+		}
+		if err := c.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Delete(ctx, p, client.GracePeriodSeconds(0)) })
+	}
+	pod("web", "1")
+	testenv.Eventually(t, "the Agent to offer 3 cpus once another scheduler's pod of 1 cpu came", 10*time.Second, func() bool { return cpu() == "3" })
+	pod("batch", "500m")
+	testenv.Eventually(t, "the Agent to offer 2500m once a second pod came", 10*time.Second, func() bool { return cpu() == "2500m" })
+	if err := c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}}, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // three syncs' spacing (podSyncInterval)
+	if got := cpu(); got != "2500m" {
+		t.Errorf("the Agent offers %s cpu just after a pod went, want 2500m until the growth delay has passed", got)
+	}
 }
 
 // TestResourceGrowthWaits: with a GrowthDelay, what other pods of the node

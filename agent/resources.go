@@ -97,6 +97,37 @@ func holds(o client.Object) bool {
 	return ok && stopping(p)
 }
 
+// takesRoom reports whether o is a pod that kubemesos did not start and
+// that the kubelet counts (not Succeeded or Failed): another scheduler's
+// pod, a static pod. What it requests is not the master's to offer
+// (OfferableResources).
+func takesRoom(o client.Object) bool {
+	p, ok := o.(*corev1.Pod)
+	return ok && !IsKubemesosPod(p) && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// tookRoom reports whether an informer event from old to new (old nil for
+// a pod new to the node's cache) leaves the node less to offer: a pod of
+// another scheduler came to the node, or asks for more than it did (an
+// in-place resize). A pod that ends, or asks for less, gives room back,
+// which can wait (--resource-growth-delay).
+func tookRoom(old, new client.Object) bool {
+	if !takesRoom(new) {
+		return false
+	}
+	if old == nil || !takesRoom(old) {
+		return true
+	}
+	o, n := old.(*corev1.Pod), new.(*corev1.Pod)
+	before := resourcehelper.PodRequests(o, resourcehelper.PodResourcesOptions{})
+	for name, q := range resourcehelper.PodRequests(n, resourcehelper.PodResourcesOptions{}) {
+		if b, ok := before[name]; !ok && q.Sign() > 0 || ok && q.Cmp(b) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // OfferableResources returns what the agent can offer: the node's allocatable
 // resources minus the requests of the node's other pods that still hold
 // resources (not Succeeded or Failed), never below zero, and the count of

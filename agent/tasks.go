@@ -90,8 +90,9 @@ func (r *taskReconciler) endedHere(uid types.UID) bool {
 // setup registers the reconciler as the controller agent-tasks: it is
 // driven by the node's Tasks, their pods, the node's Agent (through
 // agentChanged), the Frameworks that end and requeue's events; it calls
-// heldChanged when a kubemesos pod of the node starts or ends stopping.
-func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, heldChanged func(), requeue *requeuer) error {
+// podsChanged when a kubemesos pod of the node starts or ends stopping, or
+// another pod takes room on the node.
+func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, podsChanged func(), requeue *requeuer) error {
 	podToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.tasksOfPod(ctx, o.(*corev1.Pod))
 	})
@@ -100,17 +101,24 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, heldChanged func(
 		return nil
 	})
 	// A kubemesos pod that starts or ends stopping changes what the node
-	// holds (HeldResources): the Agent spec is synced apart from the
-	// heartbeat. Nothing is enqueued.
+	// holds (HeldResources), and another scheduler's pod that comes to
+	// the node takes what the agent offers (OfferableResources): the
+	// Agent spec is synced apart from the heartbeat, so that the master
+	// does not offer it meanwhile. Nothing is enqueued.
 	onHeld := handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if tookRoom(nil, e.Object) {
+				podsChanged()
+			}
+		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if holds(e.ObjectOld) != holds(e.ObjectNew) {
-				heldChanged()
+			if holds(e.ObjectOld) != holds(e.ObjectNew) || tookRoom(e.ObjectOld, e.ObjectNew) {
+				podsChanged()
 			}
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if holds(e.Object) {
-				heldChanged()
+				podsChanged()
 			}
 		},
 	}
