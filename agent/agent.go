@@ -175,7 +175,7 @@ func New(c client.Client, clk clock.WithTicker, rec events.EventRecorder, o Opti
 			GrowthDelay: o.ResourceGrowthDelay, Recorder: rec},
 		client: c, clock: clk, recorder: rec, log: log, id: id,
 		updates: updates, dispatch: dispatch, messages: relay, deletes: deletes, requeue: requeue,
-		wake: make(chan struct{}, 1), pods: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), soon: make(chan struct{}, 1),
 	}
 	return a, nil
 }
@@ -224,7 +224,7 @@ func (a *Agent) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if h, ok := a.server.Hooks.(*executorHooks); ok {
 		h.live = mgr.GetAPIReader()
 	}
-	if err := a.tasks.setup(mgr, a.registration.poke, a.registration.podsChanged, a.requeue); err != nil {
+	if err := a.tasks.setup(mgr, a.registration.poke, a.registration.syncSoon, a.requeue); err != nil {
 		return fmt.Errorf("setting up the task controller: %w", err)
 	}
 	if err := a.tasks.setupRetirement(mgr); err != nil {

@@ -270,15 +270,15 @@ type registration struct {
 	// agentID.
 	requeue *requeuer
 	wake    chan struct{}
-	// pods is signalled when a kubemesos pod of the node starts or ends
-	// stopping, or another pod takes room on the node (podsChanged).
-	pods chan struct{}
+	// soon is signalled when the node's pods or the Node change what the
+	// agent offers (syncSoon).
+	soon chan struct{}
 }
 
-// podSyncInterval is the least time between two syncs of the Agent spec
-// that the node's pods ask for (podsChanged), so that many pods stopping
-// or coming at once cost one write.
-const podSyncInterval = time.Second
+// syncSoonInterval is the least time between two syncs of the Agent spec
+// asked for apart from the heartbeat (syncSoon), so that many pods
+// stopping or coming at once cost one write.
+const syncSoonInterval = time.Second
 
 // poke asks the loop to check admission now: the node's Agent changed.
 func (r *registration) poke() {
@@ -288,23 +288,27 @@ func (r *registration) poke() {
 	}
 }
 
-// podsChanged asks the loop to sync the Agent spec soon, apart from the
-// heartbeat: a kubemesos pod of the node started or ended stopping, so what
-// its pods hold at the kubelet (spec.held) may have changed, or another
-// scheduler's pod came to the node (or asked for more), so the node has
-// less to offer (spec.resources). The kubelet counts a pod's requests
-// until it stops; the sooner the master knows, the fewer pods are placed
-// where the kubelet refuses them (OutOfcpu) meanwhile.
-func (r *registration) podsChanged() {
+// syncSoon asks the loop to sync the Agent spec soon, apart from the
+// heartbeat, because what the agent offers may have changed:
+//   - a kubemesos pod of the node started or ended stopping, so what its
+//     pods hold at the kubelet (spec.held) may have changed;
+//   - another scheduler's pod came to the node (or asked for more), so the
+//     node has less to offer (spec.resources);
+//   - the Node was cordoned or uncordoned, or its taints, allocatable
+//     resources or labels changed.
+//
+// The kubelet counts a pod's requests until it stops; the sooner the
+// master knows, the fewer pods are placed where the kubelet refuses them
+// (OutOfcpu), or where an operator no longer wants them, meanwhile.
+func (r *registration) syncSoon() {
 	select {
-	case r.pods <- struct{}{}:
+	case r.soon <- struct{}{}:
 	default:
 	}
 }
 
 // run beats and checks admission until ctx ends, and syncs the Agent spec
-// at each beat and, at most every podSyncInterval, when the node's pods
-// change what it has to offer.
+// at each beat and, at most every syncSoonInterval, when syncSoon asks.
 func (r *registration) run(ctx context.Context) {
 	ticker := r.clock.NewTicker(r.registrar.Interval)
 	defer ticker.Stop()
@@ -328,8 +332,8 @@ func (r *registration) run(ctx context.Context) {
 			beat = true
 		case <-r.wake:
 			// Only the Agent changed: check admission.
-		case <-r.pods:
-			if wait := podSyncInterval - r.clock.Since(synced); wait > 0 {
+		case <-r.soon:
+			if wait := syncSoonInterval - r.clock.Since(synced); wait > 0 {
 				if later == nil {
 					later = r.clock.After(wait)
 				}

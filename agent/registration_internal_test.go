@@ -91,7 +91,7 @@ func TestStoppingAgentLogsNoError(t *testing.T) {
 }
 
 // TestPodSyncsAreSpaced: pods stopping (or coming) ask for a sync of the Agent spec
-// apart from the heartbeat, at most one every podSyncInterval, however
+// apart from the heartbeat, at most one every syncSoonInterval, however
 // many stop.
 func TestPodSyncsAreSpaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +108,7 @@ func TestPodSyncsAreSpaced(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	r := &registration{
 		registrar: &Registrar{Client: c, Clock: clk, NodeName: "n", LeaseNamespace: "kubemesos-system", Interval: time.Hour},
-		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), pods: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), soon: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 	}
 	go r.run(ctx)
 	want := func(what string, n int32) {
@@ -126,19 +126,19 @@ func TestPodSyncsAreSpaced(t *testing.T) {
 		}
 	}
 	want("the first beat", 1)
-	// Within podSyncInterval of the beat's sync: deferred to its end.
+	// Within syncSoonInterval of the beat's sync: deferred to its end.
 	for range 5 {
-		r.podsChanged()
+		r.syncSoon()
 	}
 	want("pods stopping just after a sync", 1)
 	for !clk.HasWaiters() {
 		time.Sleep(time.Millisecond)
 	}
-	clk.Step(podSyncInterval)
-	want("podSyncInterval later", 2)
+	clk.Step(syncSoonInterval)
+	want("syncSoonInterval later", 2)
 	// Long after the last sync: at once.
-	clk.Step(10 * podSyncInterval)
-	r.podsChanged()
+	clk.Step(10 * syncSoonInterval)
+	r.syncSoon()
 	want("a pod stopping long after", 3)
 }
 
@@ -224,6 +224,42 @@ func TestTookRoom(t *testing.T) {
 	} {
 		if got := tookRoom(tc.old, tc.new); got != tc.want {
 			t.Errorf("%s: tookRoom %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestOfferedChanged: which changes of the Node have the agent sync its
+// Agent at once, and which (the kubelet's status heartbeats) do not.
+func TestOfferedChanged(t *testing.T) {
+	base := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"zone": "a"}},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+	}
+	change := func(f func(*corev1.Node)) *corev1.Node {
+		n := base.DeepCopy()
+		f(n)
+		return n
+	}
+	for _, tc := range []struct {
+		name string
+		new  client.Object
+		want bool
+	}{
+		{"cordoned", change(func(n *corev1.Node) { n.Spec.Unschedulable = true }), true},
+		{"tainted", change(func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}}
+		}), true},
+		{"allocatable shrank", change(func(n *corev1.Node) { n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("3") }), true},
+		{"relabelled", change(func(n *corev1.Node) { n.Labels["zone"] = "b" }), true},
+		{"a status heartbeat", change(func(n *corev1.Node) {
+			n.Status.Conditions[0].LastHeartbeatTime = metav1.Now()
+			n.ResourceVersion = "2"
+		}), false},
+		{"not a node", &corev1.Pod{}, false},
+	} {
+		if got := offeredChanged(base, tc.new); got != tc.want {
+			t.Errorf("%s: offeredChanged %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -336,7 +336,7 @@ func TestAgentSpecFromALaggingCache(t *testing.T) {
 
 // TestStoppingPodIsHeldAtOnce: a kubemesos pod that starts stopping holds
 // its requests at the kubelet until it stops (spec.held), and its agent
-// says so within podSyncInterval, not at its next heartbeat (a minute
+// says so within syncSoonInterval, not at its next heartbeat (a minute
 // here); once the pod is gone, it holds nothing again.
 func TestStoppingPodIsHeldAtOnce(t *testing.T) {
 	ctx := context.Background()
@@ -385,7 +385,7 @@ func TestStoppingPodIsHeldAtOnce(t *testing.T) {
 
 // TestAnotherSchedulersPodIsCountedAtOnce: a pod that another scheduler
 // places on the node takes what the agent offers, and the agent says so
-// within podSyncInterval, not at its next heartbeat (a minute here), so
+// within syncSoonInterval, not at its next heartbeat (a minute here), so
 // that the master does not offer that room meanwhile and have the kubelet
 // refuse the next executor pod (OutOfcpu). What the pod gives back when it
 // goes waits for --resource-growth-delay (a minute here too).
@@ -423,10 +423,45 @@ func TestAnotherSchedulersPodIsCountedAtOnce(t *testing.T) {
 	if err := c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}}, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // three syncs' spacing (podSyncInterval)
+	time.Sleep(3 * time.Second) // three syncs' spacing (syncSoonInterval)
 	if got := cpu(); got != "2500m" {
 		t.Errorf("the Agent offers %s cpu just after a pod went, want 2500m until the growth delay has passed", got)
 	}
+}
+
+// TestACordonTakesTheNodeOutAtOnce: an operator's cordon takes the node
+// out of the offers within syncSoonInterval, not at the agent's next
+// heartbeat (a minute here), and the uncordon puts it back as soon.
+func TestACordonTakesTheNodeOutAtOnce(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	const node = "cordoned-node"
+	addNode(t, node)
+	inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{Node: node, HeartbeatInterval: time.Minute, ResourceGrowthDelay: time.Minute})
+	offered := func() int {
+		var a kmv1.Agent
+		if err := c.Get(ctx, types.NamespacedName{Name: node}, &a); err != nil {
+			return -1
+		}
+		return len(a.Spec.Resources)
+	}
+	testenv.Eventually(t, "the agent to offer its node", 30*time.Second, func() bool { return offered() > 0 })
+	cordon := func(on bool) {
+		t.Helper()
+		var n corev1.Node
+		if err := c.Get(ctx, types.NamespacedName{Name: node}, &n); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(n.DeepCopy())
+		n.Spec.Unschedulable = on
+		if err := c.Patch(ctx, &n, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cordon(true)
+	testenv.Eventually(t, "the cordoned node's Agent to offer nothing", 10*time.Second, func() bool { return offered() == 0 })
+	cordon(false)
+	testenv.Eventually(t, "the uncordoned node's Agent to offer it again", 10*time.Second, func() bool { return offered() > 0 })
 }
 
 // TestResourceGrowthWaits: with a GrowthDelay, what other pods of the node

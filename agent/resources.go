@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -104,6 +105,22 @@ func holds(o client.Object) bool {
 func takesRoom(o client.Object) bool {
 	p, ok := o.(*corev1.Pod)
 	return ok && !IsKubemesosPod(p) && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// offeredChanged reports whether a change of the Node from old to new may
+// change what its agent offers (Registrar.desired): its cordon, its taints,
+// its allocatable resources or its labels (the attributes). Its status's
+// heartbeats and conditions do not.
+func offeredChanged(old, new client.Object) bool {
+	o, ok1 := old.(*corev1.Node)
+	n, ok2 := new.(*corev1.Node)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return o.Spec.Unschedulable != n.Spec.Unschedulable ||
+		!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) ||
+		!equality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) ||
+		!equality.Semantic.DeepEqual(o.Labels, n.Labels)
 }
 
 // tookRoom reports whether an informer event from old to new (old nil for

@@ -90,9 +90,9 @@ func (r *taskReconciler) endedHere(uid types.UID) bool {
 // setup registers the reconciler as the controller agent-tasks: it is
 // driven by the node's Tasks, their pods, the node's Agent (through
 // agentChanged), the Frameworks that end and requeue's events; it calls
-// podsChanged when a kubemesos pod of the node starts or ends stopping, or
-// another pod takes room on the node.
-func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, podsChanged func(), requeue *requeuer) error {
+// syncSoon when a kubemesos pod of the node starts or ends stopping,
+// another pod takes room on the node, or the Node changes what it offers.
+func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, syncSoon func(), requeue *requeuer) error {
 	podToTasks := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.tasksOfPod(ctx, o.(*corev1.Pod))
 	})
@@ -108,17 +108,28 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, podsChanged func(
 	onHeld := handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if tookRoom(nil, e.Object) {
-				podsChanged()
+				syncSoon()
 			}
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if holds(e.ObjectOld) != holds(e.ObjectNew) || tookRoom(e.ObjectOld, e.ObjectNew) {
-				podsChanged()
+				syncSoon()
 			}
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if holds(e.Object) {
-				podsChanged()
+				syncSoon()
+			}
+		},
+	}
+	// A cordon, a taint, or a change of the node's allocatable resources
+	// or labels changes what the agent offers (desired): the Agent spec is
+	// synced apart from the heartbeat, so that an operator's cordon takes
+	// the node out of the offers at once.
+	onNode := handler.Funcs{
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if offeredChanged(e.ObjectOld, e.ObjectNew) {
+				syncSoon()
 			}
 		},
 	}
@@ -142,6 +153,7 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, podsChanged func(
 		Watches(&corev1.Pod{}, podToTasks).
 		Watches(&corev1.Pod{}, onHeld).
 		Watches(&kmv1.Agent{}, onAgent).
+		Watches(&corev1.Node{}, onNode).
 		// Only a framework that is done (or gone) concerns the node's
 		// tasks: its every status write would otherwise requeue them all.
 		Watches(&kmv1.Framework{}, frameworkToTasks, builder.WithPredicates(frameworkEnds)).
