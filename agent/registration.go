@@ -308,20 +308,32 @@ func (r *registration) syncSoon() {
 }
 
 // run beats and checks admission until ctx ends, and syncs the Agent spec
-// at each beat and, at most every syncSoonInterval, when syncSoon asks.
+// at each beat and, at most every syncSoonInterval, when syncSoon asks. A
+// sync that failed is tried again after syncSoonInterval, doubled at each
+// failure up to the heartbeat interval: what it would have written (a pod
+// that came, a cordon) is what the master must stop offering.
 func (r *registration) run(ctx context.Context) {
 	ticker := r.clock.NewTicker(r.registrar.Interval)
 	defer ticker.Stop()
 	beat, sync := true, false
 	var synced time.Time
 	var later <-chan time.Time
+	fails := 0
 	for {
 		if beat {
 			r.report(ctx, r.registrar.Heartbeat(ctx), "renewing the heartbeat Lease")
 		}
 		if beat || sync {
-			r.report(ctx, r.registrar.SyncAgent(ctx), "updating the Agent spec")
+			// The spacing runs from the sync's start.
 			synced, later = r.clock.Now(), nil
+			err := r.registrar.SyncAgent(ctx)
+			r.report(ctx, err, "updating the Agent spec")
+			if err != nil && ctx.Err() == nil {
+				later = r.clock.After(min(syncSoonInterval<<min(fails, 6), r.registrar.Interval))
+				fails++
+			} else {
+				fails = 0
+			}
 		}
 		r.report(ctx, r.checkAdmission(ctx), "checking admission")
 		beat, sync = false, false

@@ -90,6 +90,16 @@ func TestStoppingAgentLogsNoError(t *testing.T) {
 	}
 }
 
+// syncableClient is a fake client, with funcs, on which a Registrar can
+// sync the Agent of node "n": the Node exists and pods are indexed by node.
+func syncableClient(funcs interceptor.Funcs) client.WithWatch {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("2")}}}
+	return fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(node).
+		WithIndex(&corev1.Pod{}, indexPodNode, func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.NodeName} }).
+		WithInterceptorFuncs(funcs).Build()
+}
+
 // TestPodSyncsAreSpaced: pods stopping (or coming) ask for a sync of the Agent spec
 // apart from the heartbeat, at most one every syncSoonInterval, however
 // many stop.
@@ -97,14 +107,14 @@ func TestPodSyncsAreSpaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var syncs atomic.Int32
-	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithInterceptorFuncs(interceptor.Funcs{
+	c := syncableClient(interceptor.Funcs{
 		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			if _, ok := obj.(*corev1.Node); ok {
 				syncs.Add(1) // a sync of the Agent spec starts by reading the node
 			}
 			return cl.Get(ctx, key, obj, opts...)
 		},
-	}).Build()
+	})
 	clk := clocktesting.NewFakeClock(time.Now())
 	r := &registration{
 		registrar: &Registrar{Client: c, Clock: clk, NodeName: "n", LeaseNamespace: "kubemesos-system", Interval: time.Hour},
@@ -131,7 +141,7 @@ func TestPodSyncsAreSpaced(t *testing.T) {
 		r.syncSoon()
 	}
 	want("pods stopping just after a sync", 1)
-	for !clk.HasWaiters() {
+	for clk.Waiters() < 2 { // the ticker, and the deferred sync
 		time.Sleep(time.Millisecond)
 	}
 	clk.Step(syncSoonInterval)
@@ -140,6 +150,73 @@ func TestPodSyncsAreSpaced(t *testing.T) {
 	clk.Step(10 * syncSoonInterval)
 	r.syncSoon()
 	want("a pod stopping long after", 3)
+}
+
+// TestAFailedSyncIsRetriedSoon: a sync of the Agent spec that failed is
+// tried again after syncSoonInterval, not at the next heartbeat (an hour
+// here), and the wait doubles while it keeps failing.
+func TestAFailedSyncIsRetriedSoon(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var syncs, failing atomic.Int32
+	failing.Store(2)
+	c := syncableClient(interceptor.Funcs{
+		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*corev1.Node); ok {
+				syncs.Add(1) // a sync of the Agent spec starts by reading the node
+				if failing.Add(-1) >= 0 {
+					return errors.New("the API server is busy")
+				}
+			}
+			return cl.Get(ctx, key, obj, opts...)
+		},
+	})
+	clk := clocktesting.NewFakeClock(time.Now())
+	r := &registration{
+		registrar: &Registrar{Client: c, Clock: clk, NodeName: "n", LeaseNamespace: "kubemesos-system", Interval: time.Hour},
+		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), soon: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+	}
+	go r.run(ctx)
+	step := func(what string, d time.Duration, want int32) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for clk.Waiters() < 2 { // the ticker, and the retry
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no retry is waiting (%d syncs)", what, syncs.Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		clk.Step(d - time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
+		if got := syncs.Load(); got != want-1 {
+			t.Fatalf("%s: %d syncs before the retry is due, want %d", what, got, want-1)
+		}
+		clk.Step(time.Millisecond)
+		for syncs.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d syncs, want %d", what, syncs.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	step("the first beat's sync failed", syncSoonInterval, 2)
+	step("the retry failed as well", 2*syncSoonInterval, 3)
+	// The third sync wrote the Agent: nothing more is waiting.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var a kmv1.Agent
+		if c.Get(ctx, client.ObjectKey{Name: "n"}, &a) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Agent was not written once the syncs succeeded")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := clk.Waiters(); n != 1 {
+		t.Errorf("%d timers wait after a sync succeeded, want only the ticker", n)
+	}
 }
 
 // TestOnlyGrew: which changes of the Agent spec may wait for

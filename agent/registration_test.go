@@ -387,14 +387,16 @@ func TestStoppingPodIsHeldAtOnce(t *testing.T) {
 // places on the node takes what the agent offers, and the agent says so
 // within syncSoonInterval, not at its next heartbeat (a minute here), so
 // that the master does not offer that room meanwhile and have the kubelet
-// refuse the next executor pod (OutOfcpu). What the pod gives back when it
-// goes waits for --resource-growth-delay (a minute here too).
+// refuse the next executor pod (OutOfcpu). What a pod gives back when it
+// goes waits for --resource-growth-delay (6 s here), even at a sync that
+// another pod's coming asks for; past the delay, such a sync writes it.
 func TestAnotherSchedulersPodIsCountedAtOnce(t *testing.T) {
 	ctx := context.Background()
 	c := env.Client
 	const node = "shared-node"
+	const growthDelay = 6 * time.Second
 	addNode(t, node)
-	inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{Node: node, HeartbeatInterval: time.Minute, ResourceGrowthDelay: time.Minute})
+	inprocess.RunAgent(t, env.Config, inprocess.AgentConfig{Node: node, HeartbeatInterval: time.Minute, ResourceGrowthDelay: growthDelay})
 	cpu := func() string {
 		var a kmv1.Agent
 		if err := c.Get(ctx, types.NamespacedName{Name: node}, &a); err != nil {
@@ -420,13 +422,20 @@ func TestAnotherSchedulersPodIsCountedAtOnce(t *testing.T) {
 	testenv.Eventually(t, "the Agent to offer 3 cpus once another scheduler's pod of 1 cpu came", 10*time.Second, func() bool { return cpu() == "3" })
 	pod("batch", "500m")
 	testenv.Eventually(t, "the Agent to offer 2500m once a second pod came", 10*time.Second, func() bool { return cpu() == "2500m" })
+	shrunk := time.Now() // the shrink was written before this
 	if err := c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}}, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // three syncs' spacing (syncSoonInterval)
-	if got := cpu(); got != "2500m" {
-		t.Errorf("the Agent offers %s cpu just after a pod went, want 2500m until the growth delay has passed", got)
+	// A pod of no requests comes: the agent syncs, and the cpu that web
+	// gave back waits for the growth delay.
+	pod("nudge-1", "0")
+	time.Sleep(2 * time.Second) // two syncSoonIntervals
+	if got := cpu(); time.Since(shrunk) < growthDelay-time.Second && got != "2500m" {
+		t.Errorf("the Agent offers %s cpu within the growth delay of its last write, want 2500m", got)
 	}
+	time.Sleep(time.Until(shrunk.Add(growthDelay)))
+	pod("nudge-2", "0")
+	testenv.Eventually(t, "the Agent to offer 3500m at a sync past the growth delay", 10*time.Second, func() bool { return cpu() == "3500m" })
 }
 
 // TestACordonTakesTheNodeOutAtOnce: an operator's cordon takes the node

@@ -105,7 +105,7 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, syncSoon func(), 
 	// the node takes what the agent offers (OfferableResources): the
 	// Agent spec is synced apart from the heartbeat, so that the master
 	// does not offer it meanwhile. Nothing is enqueued.
-	onHeld := handler.Funcs{
+	onRoom := handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if tookRoom(nil, e.Object) {
 				syncSoon()
@@ -127,6 +127,12 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, syncSoon func(), 
 	// synced apart from the heartbeat, so that an operator's cordon takes
 	// the node out of the offers at once.
 	onNode := handler.Funcs{
+		// A Node made again under the agent's name (or first seen after
+		// the agent's first sync) may be tainted, relabelled or of
+		// another size.
+		CreateFunc: func(context.Context, event.CreateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			syncSoon()
+		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if offeredChanged(e.ObjectOld, e.ObjectNew) {
 				syncSoon()
@@ -151,7 +157,7 @@ func (r *taskReconciler) setup(mgr ctrl.Manager, agentChanged, syncSoon func(), 
 		Named("agent-tasks").
 		For(&kmv1.Task{}).
 		Watches(&corev1.Pod{}, podToTasks).
-		Watches(&corev1.Pod{}, onHeld).
+		Watches(&corev1.Pod{}, onRoom).
 		Watches(&kmv1.Agent{}, onAgent).
 		Watches(&corev1.Node{}, onNode).
 		// Only a framework that is done (or gone) concerns the node's
