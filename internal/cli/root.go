@@ -1,5 +1,5 @@
-// Package cli builds the kubemesos command line: the master, agent and
-// version subcommands.
+// Package cli builds the kubemesos command line: the master, agent,
+// prepare-work-dir and version subcommands.
 package cli
 
 import (
