@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/controllers/allocator"
 	"github.com/kubemesos/kubemesos/controllers/schedcache"
 	"github.com/kubemesos/kubemesos/internal/resources"
 )
@@ -153,7 +154,28 @@ func (m *Master) checkFramework(ctx context.Context, task *kmv1.Task) (schedcach
 	if len(task.Spec.Resources) == 0 || resources.IsZero(task.Spec.Resources.Core()) {
 		return refuse(kmv1.ReasonTaskInvalid, "spec.resources is empty: a task must take resources such as cpu or memory from its offers"), nil
 	}
+	if why := tooLarge("spec.resources", task.Spec.Resources); why != "" {
+		return refuse(kmv1.ReasonTaskInvalid, "%s", why), nil
+	}
+	if task.Spec.Executor != nil {
+		if why := tooLarge("spec.executor.resources", task.Spec.Executor.Resources); why != "" {
+			return refuse(kmv1.ReasonTaskInvalid, "%s", why), nil
+		}
+	}
 	return schedcache.Verdict{}, nil
+}
+
+// tooLarge says which quantity of rl (the field path) is more than the
+// master accounts for one resource (allocator.MaxAmount), "" when none is.
+// No node has that much, and the master's sums would overflow with it.
+func tooLarge(path string, rl kmv1.ResourceList) string {
+	for name, q := range rl {
+		if allocator.TooLarge(name, q) {
+			limit := allocator.MaxQuantity(name)
+			return fmt.Sprintf("%s[%s] is %s, more than any node has: the master accounts at most %s of it", path, name, q.String(), limit.String())
+		}
+	}
+	return ""
 }
 
 func refuse(reason kmv1.TaskReason, format string, args ...any) schedcache.Verdict {

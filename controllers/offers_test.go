@@ -87,6 +87,13 @@ func TestOfferHoldsAllFreeResourcesAndTaskIsStaged(t *testing.T) {
 	})
 }
 
+// hugeExecutor gives the task a custom executor of 2E of memory.
+func hugeExecutor(w *b.TaskWrapper) *kmv1.Task {
+	tk := w.Executor("big", "busybox").Obj()
+	tk.Spec.Executor.Resources = b.Resources("cpu", "100m", "memory", "2E")
+	return tk
+}
+
 func TestAdmissionRefusesInvalidTasks(t *testing.T) {
 	ctx := context.Background()
 	startMaster(t, testOptions(), false, "master")
@@ -118,7 +125,11 @@ func TestAdmissionRefusesInvalidTasks(t *testing.T) {
 		{name: "too much cpu", task: b.MakeTask("greedy", ns).Framework("invfw").Offer(o1).Resources("cpu", "3").Command("busybox").Obj(),
 			state: kmv1.TaskError, want: "cpu: need 3, have 2"},
 		{name: "a resource the offer lacks", task: b.MakeTask("gpu", ns).Framework("invfw").Offer(o1).Resources("example.com/gpu", "1").Command("busybox").Obj(),
-			state: kmv1.TaskError, want: "example.com/gpu: need 1, have 0"},
+			state: kmv1.TaskError, want: "no agent offers example.com/gpu"},
+		{name: "more cpu than a node has", task: b.MakeTask("overflow", ns).Framework("invfw").Offer(o1).Resources("cpu", "17446744073709551").Command("busybox").Obj(),
+			state: kmv1.TaskError, want: "spec.resources[cpu] is 17446744073709551, more than any node has"},
+		{name: "an executor of more memory than a node has", task: hugeExecutor(b.MakeTask("hugeexec", ns).Framework("invfw").Offer(o1).Resources("cpu", "1")),
+			state: kmv1.TaskError, want: "spec.executor.resources[memory] is 2E, more than any node has"},
 		{name: "offers on two agents", task: b.MakeTask("split", ns).Framework("invfw").Offer(o1, o2).Resources("cpu", "1").Command("busybox").Obj(),
 			state: kmv1.TaskError, want: "on different agents"},
 		{name: "no resources", task: b.MakeTask("empty", ns).Framework("invfw").Offer(o1).Command("busybox").Obj(),

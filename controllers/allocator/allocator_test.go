@@ -390,3 +390,51 @@ func TestParseWeight(t *testing.T) {
 		}
 	}
 }
+
+// TestAmountsNeverOverflow: a quantity beyond MaxAmount (a tenant's
+// cpu: 17446744073709551, whose millicores wrap int64 to a negative
+// number) counts as MaxAmount, so that no sum of a cycle turns negative
+// and no check skips it as nothing.
+func TestAmountsNeverOverflow(t *testing.T) {
+	n := NewNames()
+	huge := builders.Resources("cpu", "17446744073709551", "memory", "20E").Core()
+	v := n.Vector(huge)
+	for i, x := range v {
+		if x != MaxAmount {
+			t.Errorf("%s: amount %d, want MaxAmount", n.Name(i), x)
+		}
+	}
+	if !TooLarge(corev1.ResourceCPU, huge[corev1.ResourceCPU]) || TooLarge(corev1.ResourceCPU, builders.Resources("cpu", "1000000000000")[corev1.ResourceCPU]) {
+		t.Error("TooLarge: want cpu beyond 10^12 cores too large, and 10^12 cores not")
+	}
+	node := n.Vector(builders.Resources("cpu", "8", "memory", "8Gi").Core())
+	if node.Fits(v) {
+		t.Error("a node of 8 cpus fits a task of MaxAmount")
+	}
+	sum := n.Zero()
+	for range 9000 {
+		sum = sum.Add(v)
+	}
+	for i, x := range sum {
+		if x <= 0 {
+			t.Errorf("%s: 9000 MaxAmounts sum to %d", n.Name(i), x)
+		}
+	}
+}
+
+// TestZeroQuantitiesTakeNoName: a name of a zero quantity enters no
+// table, and Unknown names the first positive quantity the table lacks.
+func TestZeroQuantitiesTakeNoName(t *testing.T) {
+	n := NewNames()
+	n.Vector(builders.Resources("cpu", "1").Core())
+	v := n.Vector(builders.Resources("cpu", "2", "x.io/none", "0").Core())
+	if n.Len() != 1 || len(v) != 1 || v[0] != 2000 {
+		t.Errorf("table %d names, vector %v; want only cpu, 2000", n.Len(), v)
+	}
+	if name, ok := n.Unknown(builders.Resources("cpu", "1", "x.io/none", "0").Core()); ok {
+		t.Errorf("Unknown names %s of a zero quantity", name)
+	}
+	if name, ok := n.Unknown(builders.Resources("cpu", "1", "x.io/gpu", "1").Core()); !ok || name != "x.io/gpu" {
+		t.Errorf("Unknown = %s, %v; want x.io/gpu", name, ok)
+	}
+}

@@ -46,12 +46,16 @@ func (n *Names) Lookup(name corev1.ResourceName) int {
 	return -1
 }
 
-// Vector converts a ResourceList, adding its names to the table. Call it for
-// every list of a cycle before using Zero, so that vectors have equal length.
+// Vector converts a ResourceList, adding its names to the table (a name of
+// a zero quantity only when the table has it already: it takes nothing).
+// Call it for every list of a cycle before using Zero, so that vectors
+// have equal length.
 func (n *Names) Vector(rl corev1.ResourceList) Vector {
 	keys := make([]string, 0, len(rl))
-	for k := range rl {
-		keys = append(keys, string(k))
+	for k, q := range rl {
+		if !q.IsZero() {
+			keys = append(keys, string(k))
+		}
 	}
 	sort.Strings(keys) // stable index order for equal inputs
 	for _, k := range keys {
@@ -59,9 +63,25 @@ func (n *Names) Vector(rl corev1.ResourceList) Vector {
 	}
 	v := make(Vector, len(n.names))
 	for k, q := range rl {
-		v[n.index[k]] = amount(k, q)
+		if i, ok := n.index[k]; ok {
+			v[i] = amount(k, q)
+		}
 	}
 	return v
+}
+
+// Unknown returns a name of rl with a positive quantity that the table
+// does not have, and false when there is none. A cache whose table holds
+// what its agents offer can refuse a list that needs something else before
+// its names enter the table, which would then grow with whatever names
+// its callers make up.
+func (n *Names) Unknown(rl corev1.ResourceList) (corev1.ResourceName, bool) {
+	for k, q := range rl {
+		if _, ok := n.index[k]; !ok && q.Sign() > 0 {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // Zero returns a zero vector of the table's length.
@@ -84,13 +104,40 @@ func (n *Names) ResourceList(v Vector) corev1.ResourceList {
 	return rl
 }
 
+// MaxAmount is the most of one resource that a Vector holds: 10^15
+// millicores of cpu, or 10^15 of any other resource's base unit (bytes of
+// memory: about 0.9 PiB). No node has more; a larger quantity counts as
+// MaxAmount (amount), so that the sums of a cycle never overflow int64
+// (which a quantity such as cpu: 17446744073709551 would make negative).
+// Admission refuses a task that asks for more (TooLarge).
+const MaxAmount int64 = 1_000_000_000_000_000
+
 // amount is the Vector form of one quantity: millicores for cpu, the
-// base unit (rounded up) for everything else.
+// base unit (rounded up) for everything else, at most MaxAmount.
 func amount(name corev1.ResourceName, q resource.Quantity) int64 {
+	if TooLarge(name, q) {
+		return MaxAmount
+	}
 	if name == corev1.ResourceCPU {
 		return q.MilliValue()
 	}
 	return q.Value()
+}
+
+// MaxQuantity is MaxAmount as a quantity of resource name: 10^12 cores
+// of cpu, 10^15 of anything else.
+func MaxQuantity(name corev1.ResourceName) resource.Quantity {
+	if name == corev1.ResourceCPU {
+		return *resource.NewMilliQuantity(MaxAmount, resource.DecimalSI)
+	}
+	return *resource.NewQuantity(MaxAmount, resource.DecimalSI)
+}
+
+// TooLarge reports whether quantity q of resource name is more than a
+// Vector holds (MaxQuantity).
+func TooLarge(name corev1.ResourceName, q resource.Quantity) bool {
+	limit := MaxQuantity(name)
+	return q.Cmp(limit) > 0
 }
 
 // grow pads v to length l with zeros.

@@ -205,6 +205,11 @@ func dropped(format string, args ...any) Verdict {
 func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if st, ok := c.states[t.UID]; ok && st.state != "" {
+		// The caller read the task before the informer showed it
+		// admitted (or refused): nothing to reserve, and no wait.
+		return Verdict{}
+	}
 	now := c.clock.Now()
 	if at, ok := c.assumed[t.UID]; ok && !at.expired(now) {
 		left := Grace
@@ -255,6 +260,18 @@ func (c *Cache) Reserve(t *kmv1.Task) Verdict {
 	// executor's first task there, which the offers hold unless they were
 	// made while the executor ran a task (then its resources are not in
 	// them, though the executor may have no task left now).
+	// A resource that no agent has ever offered is in none of the offers;
+	// refused before its name enters the table, which tenants' made-up
+	// names would otherwise grow without bound.
+	lists := []kmv1.ResourceList{t.Spec.Resources}
+	if t.Spec.Executor != nil {
+		lists = append(lists, t.Spec.Executor.Resources)
+	}
+	for _, rl := range lists {
+		if name, ok := c.names.Unknown(rl.Core()); ok {
+			return invalid(kmv1.ReasonTaskInvalid, "no agent offers %s, which the task needs: its offers cannot have it", name)
+		}
+	}
 	ct := c.charge(t, agentID)
 	need, onAgent := ct.own.Clone(), ct.own.Clone()
 	if ct.executor != (executorOnAgent{}) && c.executors[ct.executor] == nil {

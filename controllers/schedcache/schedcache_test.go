@@ -1023,3 +1023,82 @@ func TestAnOfferRecordsAtMostTheLargestLaunch(t *testing.T) {
 		t.Errorf("o1 records %d launched tasks, want %d", n, kmv1.MaxLaunchTasks)
 	}
 }
+
+// restOf returns what offer name has left in the snapshot, as a string.
+func restOf(c *Cache, name string) string {
+	s := c.Snapshot()
+	for _, o := range s.Offers {
+		if o.Obj.Name == name {
+			return resources.String(s.Names.ResourceList(o.Rest))
+		}
+	}
+	return "no offer"
+}
+
+// TestMadeUpResourceNamesAreRefusedUnindexed: a task that needs a
+// resource no agent has offered is refused before its name enters the
+// cache's table, and a name of a zero quantity takes no place in it, so
+// that tenants' made-up names cannot grow it (and every vector and
+// snapshot with it).
+func TestMadeUpResourceNamesAreRefusedUnindexed(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8", "memory", "8Gi"))
+	c.Upsert(testOffer("o1", "a1", "cpu", "4", "memory", "4Gi"))
+	names := c.Snapshot().Names.Len()
+	for i := range 50 {
+		tk := newTask(fmt.Sprintf("made-up-%d", i), "o1").Resources("cpu", "1m", fmt.Sprintf("x.io/r%d", i), "1").Obj()
+		if v := c.Reserve(tk); v.State != kmv1.TaskError || !strings.Contains(v.Message, "no agent offers x.io/r") {
+			t.Fatalf("a task needing x.io/r%d: %s %q, want TASK_ERROR naming it", i, v.State, v.Message)
+		}
+	}
+	exec := withExecutor(newTask("made-up-exec", "o1").Resources("cpu", "1m"), "e")
+	exec.Spec.Executor.Resources["x.io/executor"] = b.Resources("x.io/executor", "1")["x.io/executor"]
+	if v := c.Reserve(exec); v.State != kmv1.TaskError || !strings.Contains(v.Message, "no agent offers x.io/executor") {
+		t.Errorf("an executor needing x.io/executor: %s %q, want TASK_ERROR naming it", v.State, v.Message)
+	}
+	zero := newTask("zero", "o1").Resources("cpu", "1", "x.io/none", "0").Obj()
+	if v := c.Reserve(zero); v.State != kmv1.TaskStaging {
+		t.Fatalf("a task with a zero quantity of a made-up name: %s %q, want TASK_STAGING", v.State, v.Message)
+	}
+	if got := c.Snapshot().Names.Len(); got != names {
+		t.Errorf("the names table has %d names after made-up ones, want %d", got, names)
+	}
+	if got := restOf(c, "o1"); got != "cpu=3,memory=4Gi" {
+		t.Errorf("o1 has %s left, want cpu=3,memory=4Gi", got)
+	}
+}
+
+// TestAnAdmittedTaskIsNotReservedAgain: admission read the task before the
+// informer showed it admitted (by an earlier write, or the leader before
+// this one); its reservation must not be taken again, or its offer's use
+// would be counted twice and a launch of two read as complete.
+func TestAnAdmittedTaskIsNotReservedAgain(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	o1 := testOffer("o1", "a1", "cpu", "6")
+	c.Upsert(o1)
+	c.Rebuild([]*kmv1.Offer{o1}, nil)
+	pending := newTask("t1", "o1").Resources("cpu", "2").Obj()
+	pending.Annotations = map[string]string{kmv1.AnnotationLaunchTasks: "2"}
+	c.Upsert(pending)
+	staged := pending.DeepCopy()
+	staged.Status.State, staged.Status.AgentID, staged.Status.NodeName = kmv1.TaskStaging, "a1", "n-a1"
+	c.Upsert(staged) // the other leader's admission, seen after admission read the task
+	if got := restOf(c, "o1"); got != "cpu=4" {
+		t.Fatalf("o1 has %s left once t1 was admitted, want cpu=4", got)
+	}
+	if v := c.Reserve(pending); v.State != "" || v.Wait != 0 {
+		t.Errorf("reserving the admitted task again: %s %q (wait %s), want nothing to do", v.State, v.Message, v.Wait)
+	}
+	if got := restOf(c, "o1"); got != "cpu=4" {
+		t.Errorf("o1 has %s left after a second reservation of t1, want cpu=4", got)
+	}
+	if got := used(c, "a1"); got != "cpu=2" {
+		t.Errorf("agent a1 is charged %s, want cpu=2", got)
+	}
+	for _, o := range c.Snapshot().Offers {
+		if o.Obj.Name == "o1" && !o.Partial {
+			t.Errorf("o1 reads as a complete launch of 2 with one task admitted")
+		}
+	}
+}
