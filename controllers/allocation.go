@@ -189,7 +189,18 @@ func (m *Master) removeOffers(ctx context.Context, remove []removal) {
 // makeOffers creates the plan's offers concurrently. One framework's
 // failure must not stall the others: its pair is filtered for a while.
 func (m *Master) makeOffers(ctx context.Context, p *plan) {
+	tried := make([]bool, len(p.make))
+	// An offer committed and never sent (the context ended first) is
+	// forgotten: nothing else would take it out of the snapshots.
+	defer func() {
+		for i, o := range p.make {
+			if !tried[i] {
+				m.sched.Unmake(nsName(o))
+			}
+		}
+	}()
 	workqueue.ParallelizeUntil(ctx, offerWriters, len(p.make), func(i int) {
+		tried[i] = true
 		o := p.make[i]
 		if err := m.createOffer(ctx, o); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "making an offer; filtering the pair for 10s", "offer", nsName(o))
@@ -263,6 +274,14 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 	for _, u := range due {
 		m.usageWritten[u.agent.Name] = now
 	}
+	// A write older than the interval holds nothing back: forgotten, so
+	// that agents long gone (nodes removed) leave no entry behind. Their
+	// order among the due agents is then that of one never written, as
+	// it nearly was.
+	if now.Sub(m.usagePruned) > usagePruneInterval {
+		pruneWritten(m.usageWritten, now, max(m.Options.UsageWriteInterval, usagePruneInterval))
+		m.usagePruned = now
+	}
 	errs := make([]error, len(due))
 	workqueue.ParallelizeUntil(ctx, offerWriters, len(due), func(i int) {
 		u := due[i]
@@ -275,6 +294,19 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 	})
 	return errors.Join(errs...)
 }
+
+// pruneWritten drops from written the writes at least keep old.
+func pruneWritten(written map[string]time.Time, now time.Time, keep time.Duration) {
+	for name, last := range written {
+		if now.Sub(last) >= keep {
+			delete(written, name)
+		}
+	}
+}
+
+// usagePruneInterval is how often the record of usage writes drops what
+// no longer holds a write back.
+const usagePruneInterval = 10 * time.Minute
 
 // agentUsage is one Agent's usage to write, and when it was last written
 // (zero: never).

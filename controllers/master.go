@@ -140,6 +140,8 @@ type Master struct {
 	// usageWritten is when each agent's usage was last written (the
 	// allocation loop's own).
 	usageWritten map[string]time.Time
+	// usagePruned is when usageWritten was last pruned.
+	usagePruned time.Time
 	// usageLimiter applies Options.UsageWriteRate; nil when unbounded.
 	usageLimiter *rate.Limiter
 	// shares are the frameworks' dominant shares from the last cycle.
@@ -254,26 +256,30 @@ func (m *Master) ensureRebuilt(ctx context.Context) error {
 	if m.sched.Rebuilt() {
 		return nil
 	}
-	var offers kmv1.OfferList
-	var tasks kmv1.TaskList
-	// Read only, and the cache keeps nothing of the lists: no deep copies
-	// of every Task.
-	if err := m.Client.List(ctx, &offers, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("reading the offers: %w", err)
-	}
-	if err := m.Client.List(ctx, &tasks, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("reading the tasks: %w", err)
-	}
-	os := make([]*kmv1.Offer, len(offers.Items))
-	for i := range offers.Items {
-		os[i] = &offers.Items[i]
-	}
-	ts := make([]*kmv1.Task, len(tasks.Items))
-	for i := range tasks.Items {
-		ts[i] = &tasks.Items[i]
-	}
-	m.sched.Rebuild(os, ts)
-	return nil
+	// The lists are read with the scheduling cache locked (RebuildFrom).
+	// The informers have synced: the controllers that call this start
+	// once they have, so a List does not wait on the cache's handlers.
+	return m.sched.RebuildFrom(func() ([]*kmv1.Offer, []*kmv1.Task, error) {
+		var offers kmv1.OfferList
+		var tasks kmv1.TaskList
+		// Read only, and the cache keeps nothing of the lists: no deep
+		// copies of every Task.
+		if err := m.Client.List(ctx, &offers, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, nil, fmt.Errorf("reading the offers: %w", err)
+		}
+		if err := m.Client.List(ctx, &tasks, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, nil, fmt.Errorf("reading the tasks: %w", err)
+		}
+		os := make([]*kmv1.Offer, len(offers.Items))
+		for i := range offers.Items {
+			os[i] = &offers.Items[i]
+		}
+		ts := make([]*kmv1.Task, len(tasks.Items))
+		for i := range tasks.Items {
+			ts[i] = &tasks.Items[i]
+		}
+		return os, ts, nil
+	})
 }
 
 // CacheObjects are the kinds the master reads, for cache configuration.

@@ -99,11 +99,14 @@ func newOffer(fw *kmv1.Framework, agent *kmv1.Agent, rl corev1.ResourceList, exe
 // makes the cache forget it if the create failed.
 func (m *Master) createOffer(ctx context.Context, offer *kmv1.Offer) error {
 	if err := m.allocatorClient.Create(ctx, offer.DeepCopy()); err != nil {
-		if !isUnclear(err) {
+		if isUnclear(err) {
+			m.sched.Created(nsName(offer))
+		} else {
 			m.sched.Unmake(nsName(offer))
 		}
 		return fmt.Errorf("offering agent %s to framework %s: %w", offer.Spec.NodeName, offer.Spec.Framework, err)
 	}
+	m.sched.Created(nsName(offer))
 	metrics.OffersTotal.WithLabelValues(metrics.OfferMade).Inc()
 	ctrl.LoggerFrom(ctx).V(2).Info("offer made", "offer", nsName(offer), "agent", offer.Spec.NodeName, "resources", resources.String(offer.Spec.Resources.Core()))
 	return nil

@@ -75,3 +75,14 @@ func TestLimitUsage(t *testing.T) {
 		t.Errorf("0.5 a second: burst %d, limit %v; want 1 and 0.5", l.Burst(), l.Limit())
 	}
 }
+
+// TestPruneWritten: the record of usage writes forgets those old enough to
+// hold nothing back, so that removed nodes leave nothing behind.
+func TestPruneWritten(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	written := map[string]time.Time{"recent": now.Add(-time.Minute), "gone": now.Add(-20 * time.Minute), "edge": now.Add(-10 * time.Minute)}
+	pruneWritten(written, now, 10*time.Minute)
+	if _, ok := written["recent"]; !ok || len(written) != 1 {
+		t.Errorf("left %v, want only recent", written)
+	}
+}

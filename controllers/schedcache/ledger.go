@@ -135,6 +135,8 @@ func (l *ledger) launchedOn(k types.NamespacedName, uid types.UID, n int) {
 
 type madeOffer struct {
 	offer
+	// at is when its create came back (Created); zero while the create
+	// is on its way, however long a busy API server takes to answer.
 	at time.Time
 }
 
@@ -398,7 +400,8 @@ func (c *Cache) expire(uid types.UID, at *assumedTask) {
 // when a task was reserved since that snapshot (the plan may promise what
 // the task took); the caller then plans again on a new snapshot. The
 // caller then deletes and creates the offers, and calls Undelete or
-// Unmake for each write that failed.
+// Unmake for each write that failed, and Created for each create that
+// came back otherwise.
 func (c *Cache) Commit(gen uint64, remove []types.NamespacedName, make []*kmv1.Offer) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -412,9 +415,8 @@ func (c *Cache) Commit(gen uint64, remove []types.NamespacedName, make []*kmv1.O
 			c.deleting[k] = time.Time{}
 		}
 	}
-	now := c.clock.Now()
 	for _, o := range make {
-		c.made[client.ObjectKeyFromObject(o)] = &madeOffer{at: now,
+		c.made[client.ObjectKeyFromObject(o)] = &madeOffer{
 			offer: offer{obj: o, resources: c.names.Vector(o.Spec.Resources.Core()), framework: frameworkOf(o.Namespace, o.Spec.Framework)}}
 	}
 	return true
@@ -451,6 +453,19 @@ func (c *Cache) DeleteUnclear(key types.NamespacedName) {
 	defer c.mu.Unlock()
 	if _, ok := c.deleting[key]; ok {
 		c.deleting[key] = c.clock.Now()
+	}
+}
+
+// Created records that the create of committed offer key came back,
+// applied or perhaps not (an unclear error): the offer stays in the
+// snapshots until the informer shows it, or for Grace from now. While
+// its create is on its way it stays, however long that takes: what it
+// offers must not be offered again meanwhile.
+func (c *Cache) Created(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.made[key]; m != nil {
+		m.at = c.clock.Now()
 	}
 }
 
@@ -497,8 +512,24 @@ func (c *Cache) Rebuilt() bool {
 // were. tasks are every task, ended ones too: an ended task's use of an
 // offer counts while the offer exists.
 func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
+	_ = c.RebuildFrom(func() ([]*kmv1.Offer, []*kmv1.Task, error) { return offers, tasks, nil })
+}
+
+// RebuildFrom is Rebuild of what list reads: every offer and every task,
+// from the informers whose events reach the cache. list is called with the
+// cache's lock held, so that a task the informers show admitted after it
+// listed the task is handled as an admission after the rebuild (counted
+// once, by its event), and one they showed before is in the list: none is
+// missed between the two (the old leader's late TASK_STAGING of a task
+// listed without a state). list must not wait for anything that takes the
+// lock, such as an informer's first sync through the cache's handlers.
+func (c *Cache) RebuildFrom(list func() ([]*kmv1.Offer, []*kmv1.Task, error)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	offers, tasks, err := list()
+	if err != nil {
+		return err
+	}
 	byKey := make(map[types.NamespacedName]*kmv1.Offer, len(offers))
 	for _, o := range offers {
 		byKey[client.ObjectKeyFromObject(o)] = o
@@ -533,6 +564,7 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 		}
 	}
 	c.rebuilt = true
+	return nil
 }
 
 // usedOffers reports whether task t was admitted on its offers: it has a
@@ -642,7 +674,7 @@ func (c *Cache) settle(now time.Time) {
 		}
 	}
 	for key, m := range c.made {
-		if now.Sub(m.at) > Grace {
+		if !m.at.IsZero() && now.Sub(m.at) > Grace {
 			delete(c.made, key)
 			if c.offers[key] == nil {
 				delete(c.launched, key)

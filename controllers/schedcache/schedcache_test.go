@@ -1102,3 +1102,70 @@ func TestAnAdmittedTaskIsNotReservedAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestAnAdmissionBetweenTheListAndTheRebuildIsCounted: the rebuild lists
+// with the cache locked, so an admission the informers deliver while it
+// lists (the old leader's late TASK_STAGING of a task listed without a
+// state) is handled after the rebuild, and counted: before, its event
+// could come between the list and the rebuild, when it was not counted
+// as an admission after the rebuild, and the rebuild counted the stale
+// listed copy as pending.
+func TestAnAdmissionBetweenTheListAndTheRebuildIsCounted(t *testing.T) {
+	c, _ := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "16"))
+	o := testOffer("o1", "a1", "cpu", "8")
+	c.Upsert(o)
+	pending := newTask("t1", "o1").Resources("cpu", "2").Obj()
+	c.Upsert(pending)
+	staged := pending.DeepCopy()
+	staged.Status.State, staged.Status.AgentID = kmv1.TaskStaging, "a1"
+	staged.Status.StagingTime = &metav1.Time{Time: start}
+	delivered := make(chan struct{})
+	err := c.RebuildFrom(func() ([]*kmv1.Offer, []*kmv1.Task, error) {
+		// The informer stores t1 admitted just after this list read it
+		// pending, and hands the event to the cache.
+		go func() {
+			defer close(delivered)
+			c.Upsert(staged)
+		}()
+		time.Sleep(50 * time.Millisecond)
+		return []*kmv1.Offer{o}, []*kmv1.Task{pending.DeepCopy()}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-delivered
+	if got := restOf(c, "o1"); got != "cpu=6" {
+		t.Errorf("o1 has %s left, want cpu=6: t1's admission counted once", got)
+	}
+	if c.Snapshot().Offers[0].LastUse.IsZero() {
+		t.Error("o1 has no use: its accept window never starts")
+	}
+}
+
+// TestAnOfferBeingCreatedStaysMade: an offer committed for creation stays
+// in the snapshots while its create is on its way, however long a busy API
+// server takes (past Grace here), so that the next cycle does not offer
+// its resources again; once the create came back (Created) and the
+// informer still does not show it, it goes after Grace.
+func TestAnOfferBeingCreatedStaysMade(t *testing.T) {
+	c, clk := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8"))
+	made := testOffer("slow", "a1", "cpu", "8")
+	if !c.Commit(c.Snapshot().Generation, nil, []*kmv1.Offer{made}) {
+		t.Fatal("the plan was refused")
+	}
+	clk.Step(2 * Grace)
+	if s := c.Snapshot(); len(s.Offers) != 1 || !s.Offers[0].Made {
+		t.Fatalf("%d offers %+v while the create is on its way past Grace, want the made offer", len(s.Offers), s.Offers)
+	}
+	c.Created(client.ObjectKeyFromObject(made))
+	clk.Step(Grace / 2)
+	if s := c.Snapshot(); len(s.Offers) != 1 {
+		t.Fatalf("%d offers within Grace of the create's answer, want the made offer", len(s.Offers))
+	}
+	clk.Step(Grace)
+	if s := c.Snapshot(); len(s.Offers) != 0 {
+		t.Errorf("%d offers past Grace of the create's answer with no informer event, want none", len(s.Offers))
+	}
+}
