@@ -178,7 +178,18 @@ const offerWriters = 16
 
 // removeOffers deletes the plan's offers concurrently.
 func (m *Master) removeOffers(ctx context.Context, remove []removal) {
+	tried := make([]bool, len(remove))
+	// A deletion committed and never sent (the context ended first) is
+	// undone: nothing else would take the offer out of being deleted.
+	defer func() {
+		for i, r := range remove {
+			if !tried[i] {
+				m.sched.Undelete(nsName(r.offer))
+			}
+		}
+	}()
 	workqueue.ParallelizeUntil(ctx, offerWriters, len(remove), func(i int) {
+		tried[i] = true
 		r := remove[i]
 		if err := m.deleteOffer(ctx, r.offer, r.outcome, r.why); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "removing an offer; the next cycle tries again", "offer", nsName(r.offer))
@@ -190,8 +201,9 @@ func (m *Master) removeOffers(ctx context.Context, remove []removal) {
 // failure must not stall the others: its pair is filtered for a while.
 func (m *Master) makeOffers(ctx context.Context, p *plan) {
 	tried := make([]bool, len(p.make))
-	// An offer committed and never sent (the context ended first) is
-	// forgotten: nothing else would take it out of the snapshots.
+	// An offer committed and never sent (the context ended first: the
+	// master is stopping) is forgotten: nothing else would take it out of
+	// the snapshots.
 	defer func() {
 		for i, o := range p.make {
 			if !tried[i] {
@@ -274,12 +286,14 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 	for _, u := range due {
 		m.usageWritten[u.agent.Name] = now
 	}
-	// A write older than the interval holds nothing back: forgotten, so
-	// that agents long gone (nodes removed) leave no entry behind. Their
-	// order among the due agents is then that of one never written, as
-	// it nearly was.
+	// Agents gone from the cache (nodes removed) leave no entry behind;
+	// the others keep theirs, which orders them among the due agents.
 	if now.Sub(m.usagePruned) > usagePruneInterval {
-		pruneWritten(m.usageWritten, now, max(m.Options.UsageWriteInterval, usagePruneInterval))
+		exists := make(map[string]bool, len(p.snap.Agents))
+		for i := range p.snap.Agents {
+			exists[p.snap.Agents[i].Obj.Name] = true
+		}
+		pruneWritten(m.usageWritten, exists)
 		m.usagePruned = now
 	}
 	errs := make([]error, len(due))
@@ -295,17 +309,17 @@ func (m *Master) writeAgentUsage(ctx context.Context, p *plan) error {
 	return errors.Join(errs...)
 }
 
-// pruneWritten drops from written the writes at least keep old.
-func pruneWritten(written map[string]time.Time, now time.Time, keep time.Duration) {
-	for name, last := range written {
-		if now.Sub(last) >= keep {
+// pruneWritten drops from written the agents that no longer exist.
+func pruneWritten(written map[string]time.Time, exists map[string]bool) {
+	for name := range written {
+		if !exists[name] {
 			delete(written, name)
 		}
 	}
 }
 
-// usagePruneInterval is how often the record of usage writes drops what
-// no longer holds a write back.
+// usagePruneInterval is how often the record of usage writes drops the
+// agents that are gone.
 const usagePruneInterval = 10 * time.Minute
 
 // agentUsage is one Agent's usage to write, and when it was last written

@@ -256,9 +256,16 @@ func (m *Master) ensureRebuilt(ctx context.Context) error {
 	if m.sched.Rebuilt() {
 		return nil
 	}
+	// The cache's handlers must have taken in the informers' first lists,
+	// which the manager does not wait for: waited here, without the
+	// cache's lock (they take it).
+	if !m.sched.WaitHandled(ctx) {
+		return fmt.Errorf("waiting for the scheduling cache to take in the informers' first lists: %w", ctx.Err())
+	}
 	// The lists are read with the scheduling cache locked (RebuildFrom).
-	// The informers have synced: the controllers that call this start
-	// once they have, so a List does not wait on the cache's handlers.
+	// The informers have synced (the controllers and the allocation loop
+	// that call this start once they have), so a List returns at once;
+	// it reads the informers' stores, which their handlers never hold.
 	return m.sched.RebuildFrom(func() ([]*kmv1.Offer, []*kmv1.Task, error) {
 		var offers kmv1.OfferList
 		var tasks kmv1.TaskList

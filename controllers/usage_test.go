@@ -76,13 +76,14 @@ func TestLimitUsage(t *testing.T) {
 	}
 }
 
-// TestPruneWritten: the record of usage writes forgets those old enough to
-// hold nothing back, so that removed nodes leave nothing behind.
+// TestPruneWritten: the record of usage writes forgets the agents that are
+// gone, so that removed nodes leave nothing behind, and keeps the others'
+// however long ago they were written (it orders them).
 func TestPruneWritten(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	written := map[string]time.Time{"recent": now.Add(-time.Minute), "gone": now.Add(-20 * time.Minute), "edge": now.Add(-10 * time.Minute)}
-	pruneWritten(written, now, 10*time.Minute)
-	if _, ok := written["recent"]; !ok || len(written) != 1 {
-		t.Errorf("left %v, want only recent", written)
+	written := map[string]time.Time{"recent": now.Add(-time.Minute), "gone": now.Add(-time.Minute), "long-ago": now.Add(-time.Hour)}
+	pruneWritten(written, map[string]bool{"recent": true, "long-ago": true, "never": true})
+	if _, ok := written["gone"]; ok || len(written) != 2 {
+		t.Errorf("left %v, want recent and long-ago", written)
 	}
 }

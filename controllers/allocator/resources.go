@@ -107,8 +107,9 @@ func (n *Names) ResourceList(v Vector) corev1.ResourceList {
 // MaxAmount is the most of one resource that a Vector holds: 10^15
 // millicores of cpu, or 10^15 of any other resource's base unit (bytes of
 // memory: about 0.9 PiB). No node has more; a larger quantity counts as
-// MaxAmount (amount), so that the sums of a cycle never overflow int64
-// (which a quantity such as cpu: 17446744073709551 would make negative).
+// MaxAmount (amount), so that the sums of a cycle stay far from int64's
+// bound (9,223 MaxAmounts reach it), where a quantity such as
+// cpu: 17446744073709551 made them negative.
 // Admission refuses a task that asks for more (TooLarge).
 const MaxAmount int64 = 1_000_000_000_000_000
 

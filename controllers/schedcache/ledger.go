@@ -521,8 +521,8 @@ func (c *Cache) Rebuild(offers []*kmv1.Offer, tasks []*kmv1.Task) {
 // listed the task is handled as an admission after the rebuild (counted
 // once, by its event), and one they showed before is in the list: none is
 // missed between the two (the old leader's late TASK_STAGING of a task
-// listed without a state). list must not wait for anything that takes the
-// lock, such as an informer's first sync through the cache's handlers.
+// listed without a state). list must not wait for anything that the
+// cache's handlers do, such as WaitHandled: they wait for the lock.
 func (c *Cache) RebuildFrom(list func() ([]*kmv1.Offer, []*kmv1.Task, error)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -68,6 +68,9 @@ type Cache struct {
 	LaunchAdmitted func()
 
 	clock clock.PassiveClock
+	// handled are Register's registrations: each reports whether the
+	// cache's handler has taken in its informer's first list.
+	handled []toolscache.ResourceEventHandlerRegistration
 
 	mu sync.Mutex
 	// names indexes every resource name seen; it only grows.
@@ -169,7 +172,7 @@ func (c *Cache) Register(ctx context.Context, informers cache.Informers) error {
 		if err != nil {
 			return fmt.Errorf("watching %T for the scheduling cache: %w", kind, err)
 		}
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(o any) { c.Upsert(o) },
 			UpdateFunc: func(_, o any) { c.Upsert(o) },
 			DeleteFunc: func(o any) {
@@ -178,11 +181,29 @@ func (c *Cache) Register(ctx context.Context, informers cache.Informers) error {
 				}
 				c.Remove(o)
 			},
-		}); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("watching %T for the scheduling cache: %w", kind, err)
 		}
+		c.handled = append(c.handled, reg)
 	}
 	return nil
+}
+
+// WaitHandled waits until the cache has taken in the first list of every
+// informer Register watches, so that a rebuild or a cycle does not run on
+// a cache the informers have not filled yet (a new leader's first
+// admissions would drop tasks on offers it has not seen, and its first
+// cycle offer again what existing offers hold). The manager's own wait
+// is for the informers, not for their handlers. It returns false when
+// ctx ends first. It must be called without the cache's lock, which the
+// handlers take.
+func (c *Cache) WaitHandled(ctx context.Context) bool {
+	synced := make([]toolscache.InformerSynced, len(c.handled))
+	for i, reg := range c.handled {
+		synced[i] = reg.HasSynced
+	}
+	return toolscache.WaitForCacheSync(ctx.Done(), synced...)
 }
 
 func frameworkOf(namespace string, name kmv1.ObjectName) types.NamespacedName {

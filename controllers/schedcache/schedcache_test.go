@@ -1,15 +1,18 @@
 package schedcache
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -1167,5 +1170,40 @@ func TestAnOfferBeingCreatedStaysMade(t *testing.T) {
 	clk.Step(Grace)
 	if s := c.Snapshot(); len(s.Offers) != 0 {
 		t.Errorf("%d offers past Grace of the create's answer with no informer event, want none", len(s.Offers))
+	}
+}
+
+// handlerRegistration is a registration whose sync the test sets.
+type handlerRegistration struct {
+	toolscache.ResourceEventHandlerRegistration
+	synced atomic.Bool
+}
+
+func (r *handlerRegistration) HasSynced() bool { return r.synced.Load() }
+
+// TestWaitHandledWaitsForTheHandlers: a new leader's rebuild waits until
+// the cache's handlers have taken in their informers' first lists, and
+// the handlers go on meanwhile (the wait holds no lock).
+func TestWaitHandledWaitsForTheHandlers(t *testing.T) {
+	c, _ := newCache()
+	reg := &handlerRegistration{}
+	c.handled = []toolscache.ResourceEventHandlerRegistration{reg}
+	done := make(chan bool)
+	go func() { done <- c.WaitHandled(context.Background()) }()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "8")) // a handler at work
+	select {
+	case <-done:
+		t.Fatal("WaitHandled returned before the handler took in its first list")
+	case <-time.After(300 * time.Millisecond):
+	}
+	reg.synced.Store(true)
+	if !<-done {
+		t.Error("WaitHandled = false once the handler synced, want true")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reg.synced.Store(false)
+	cancel()
+	if c.WaitHandled(ctx) {
+		t.Error("WaitHandled = true with the handler not synced and its context ended")
 	}
 }

@@ -95,13 +95,13 @@ func KubernetesResources(rs []*mesosv1.Resource) (kmv1.ResourceList, []string) {
 		v := r.GetScalar().GetValue()
 		switch r.GetName() {
 		case ResourceCPUs:
-			add(corev1.ResourceCPU, *resource.NewMilliQuantity(int64(math.Round(v*1000)), resource.DecimalSI))
+			add(corev1.ResourceCPU, *resource.NewMilliQuantity(roundInt64(v*1000), resource.DecimalSI))
 		case ResourceMem:
-			add(corev1.ResourceMemory, *resource.NewQuantity(int64(math.Round(v*mebibyte)), resource.BinarySI))
+			add(corev1.ResourceMemory, *resource.NewQuantity(roundInt64(v*mebibyte), resource.BinarySI))
 		case ResourceDisk:
-			add(corev1.ResourceEphemeralStorage, *resource.NewQuantity(int64(math.Round(v*mebibyte)), resource.BinarySI))
+			add(corev1.ResourceEphemeralStorage, *resource.NewQuantity(roundInt64(v*mebibyte), resource.BinarySI))
 		case ResourceGPUs:
-			add(ResourceNvidiaGPU, *resource.NewQuantity(int64(math.Round(v)), resource.DecimalSI))
+			add(ResourceNvidiaGPU, *resource.NewQuantity(roundInt64(v), resource.DecimalSI))
 		case ResourcePorts:
 		default:
 			unknown = append(unknown, r.GetName())
@@ -131,4 +131,21 @@ func RangesOf(r *mesosv1.Resource) []portrange.Range {
 		out = append(out, portrange.Range{Begin: x.GetBegin(), End: x.GetEnd()})
 	}
 	return out
+}
+
+// roundInt64 rounds f to the nearest int64, saturating at the int64 bounds
+// (NaN is 0): a scalar too large for its unit stays too large, for
+// admission to refuse with its own message, and never wraps to a negative
+// quantity, whatever the machine's float conversion does.
+func roundInt64(f float64) int64 {
+	switch r := math.Round(f); {
+	case math.IsNaN(r):
+		return 0
+	case r >= math.MaxInt64:
+		return math.MaxInt64
+	case r <= math.MinInt64:
+		return math.MinInt64
+	default:
+		return int64(r)
+	}
 }
