@@ -100,17 +100,22 @@ func syncableClient(funcs interceptor.Funcs) client.WithWatch {
 		WithInterceptorFuncs(funcs).Build()
 }
 
-// TestPodSyncsAreSpaced: pods stopping (or coming) ask for a sync of the Agent spec
-// apart from the heartbeat, at most one every syncSoonInterval, however
-// many stop.
-func TestPodSyncsAreSpaced(t *testing.T) {
+// runCountingSyncs runs a registration loop of node "n" (a heartbeat an
+// hour, a fake clock) until the test ends, on a client where its first
+// failFirst syncs of the Agent spec fail, and counts the syncs begun.
+func runCountingSyncs(t *testing.T, failFirst int32) (*registration, *clocktesting.FakeClock, *atomic.Int32, client.WithWatch) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var syncs atomic.Int32
+	t.Cleanup(cancel)
+	syncs, failing := &atomic.Int32{}, &atomic.Int32{}
+	failing.Store(failFirst)
 	c := syncableClient(interceptor.Funcs{
 		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			if _, ok := obj.(*corev1.Node); ok {
 				syncs.Add(1) // a sync of the Agent spec starts by reading the node
+				if failing.Add(-1) >= 0 {
+					return errors.New("the API server is busy")
+				}
 			}
 			return cl.Get(ctx, key, obj, opts...)
 		},
@@ -121,6 +126,14 @@ func TestPodSyncsAreSpaced(t *testing.T) {
 		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), soon: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 	}
 	go r.run(ctx)
+	return r, clk, syncs, c
+}
+
+// TestPodSyncsAreSpaced: pods stopping (or coming) ask for a sync of the Agent spec
+// apart from the heartbeat, at most one every syncSoonInterval, however
+// many stop.
+func TestPodSyncsAreSpaced(t *testing.T) {
+	r, clk, syncs, _ := runCountingSyncs(t, 0)
 	want := func(what string, n int32) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -156,27 +169,8 @@ func TestPodSyncsAreSpaced(t *testing.T) {
 // tried again after syncSoonInterval, not at the next heartbeat (an hour
 // here), and the wait doubles while it keeps failing.
 func TestAFailedSyncIsRetriedSoon(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var syncs, failing atomic.Int32
-	failing.Store(2)
-	c := syncableClient(interceptor.Funcs{
-		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if _, ok := obj.(*corev1.Node); ok {
-				syncs.Add(1) // a sync of the Agent spec starts by reading the node
-				if failing.Add(-1) >= 0 {
-					return errors.New("the API server is busy")
-				}
-			}
-			return cl.Get(ctx, key, obj, opts...)
-		},
-	})
-	clk := clocktesting.NewFakeClock(time.Now())
-	r := &registration{
-		registrar: &Registrar{Client: c, Clock: clk, NodeName: "n", LeaseNamespace: "kubemesos-system", Interval: time.Hour},
-		client:    c, clock: clk, id: &identity{}, log: logr.Discard(), soon: make(chan struct{}, 1), wake: make(chan struct{}, 1),
-	}
-	go r.run(ctx)
+	_, clk, syncs, c := runCountingSyncs(t, 2)
+	ctx := context.Background()
 	step := func(what string, d time.Duration, want int32) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
