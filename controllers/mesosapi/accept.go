@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -639,12 +640,31 @@ func hasCapability(info *mesosv1.FrameworkInfo, c mesosv1.FrameworkInfo_Capabili
 // masterUpdate is an UPDATE the master sends for a task it never
 // launched: no uuid, so nothing to acknowledge, as in Mesos.
 func (s *Server) masterUpdate(ti *mesosv1.TaskInfo, state mesosv1.TaskState, reason mesosv1.TaskStatus_Reason, msg string) *schedulerv1.Event {
+	// A caller's invalid ID (or a message that quotes it) is repeated cut
+	// short: a stream's queue holds events by the thousand.
+	id := clip(ti.GetTaskId().GetValue(), maxEchoedID)
+	msg = clip(msg, maxEchoedMessage)
 	status := &mesosv1.TaskStatus{
-		TaskId: ti.GetTaskId(), State: state.Enum(), Source: mesosv1.TaskStatus_SOURCE_MASTER.Enum(), Reason: reason.Enum(),
+		TaskId: &mesosv1.TaskID{Value: &id}, State: state.Enum(), Source: mesosv1.TaskStatus_SOURCE_MASTER.Enum(), Reason: reason.Enum(),
 		Message: &msg, AgentId: ti.GetAgentId(), Timestamp: ptr.To(float64(s.clock.Now().UnixNano()) / 1e9),
 	}
-	if status.TaskId == nil {
-		status.TaskId = &mesosv1.TaskID{Value: ptr.To("")}
-	}
 	return &schedulerv1.Event{Type: schedulerv1.Event_UPDATE.Enum(), Update: &schedulerv1.Event_Update{Status: status}}
+}
+
+// The most of a task ID and of a message that an event of the master's
+// repeats: a valid ID has at most 255 characters.
+const (
+	maxEchoedID      = 255
+	maxEchoedMessage = 1024
+)
+
+// clip cuts s to at most n bytes, at a UTF-8 boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -1,16 +1,17 @@
 package mesosapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"sync"
 	"time"
-
-	"github.com/kubemesos/kubemesos/internal/leader"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,6 +25,7 @@ import (
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
+	"github.com/kubemesos/kubemesos/internal/leader"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
 	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/metrics"
@@ -66,6 +68,19 @@ type Options struct {
 	// SchedulerLeaseDuration is the duration of the scheduler Lease the
 	// master holds for an open stream; it is renewed every third of it.
 	SchedulerLeaseDuration time.Duration
+	// MaxConcurrentCalls bounds the calls whose bodies are read or
+	// handled at once, all callers together (DefaultMaxConcurrentCalls
+	// when 0); past it a call gets 503 with Retry-After. With
+	// MaxBodyBytes it bounds what bodies can hold of the master's memory.
+	MaxConcurrentCalls int
+	// BodyReadTimeout bounds the reading of a call's body
+	// (DefaultBodyReadTimeout when 0): a caller that stalls gets 408.
+	BodyReadTimeout time.Duration
+	// StreamWriteTimeout bounds each write to a subscription's stream
+	// (DefaultStreamWriteTimeout when 0): a scheduler that stops reading
+	// loses its stream, and what was queued for it, once the connection's
+	// buffers are full.
+	StreamWriteTimeout time.Duration
 }
 
 // Defaults of the options.
@@ -78,6 +93,19 @@ const (
 	DefaultMaxBodyBytes = 8 << 20
 	// DefaultSchedulerLeaseDuration is the SDK's scheduler Lease duration.
 	DefaultSchedulerLeaseDuration = 15 * time.Second
+	// DefaultMaxConcurrentCalls bounds the calls in flight: with
+	// DefaultMaxBodyBytes, at most 256 MiB of bodies. Mesos's master
+	// handles one call at a time.
+	DefaultMaxConcurrentCalls = 32
+	// DefaultBodyReadTimeout bounds the reading of a call's body.
+	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultStreamWriteTimeout bounds each write to a stream: four of
+	// Mesos's heartbeat intervals.
+	DefaultStreamWriteTimeout = time.Minute
+	// idleTimeout closes a kept-alive connection with no call after it.
+	idleTimeout = 90 * time.Second
+	// maxHeaderBytes bounds a call's headers (a bearer token is a few KiB).
+	maxHeaderBytes = 64 << 10
 )
 
 // DefaultOptions returns the defaults: the API on port 5050, every call
@@ -131,6 +159,8 @@ type Server struct {
 	clock        clock.WithTicker
 	log          logr.Logger
 	streams      *registry
+	// calls holds a place for each call in flight (admitCall).
+	calls chan struct{}
 }
 
 // New returns the scheduler API of mgr's master.
@@ -168,6 +198,7 @@ func New(mgr ctrl.Manager, o Options) (*Server, error) {
 		clock:           clock.RealClock{},
 		log:             log,
 		streams:         newRegistry(),
+		calls:           make(chan struct{}, cmp.Or(max(o.MaxConcurrentCalls, 0), DefaultMaxConcurrentCalls)),
 		taskQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[taskKey](),
 			workqueue.TypedRateLimitingQueueConfig[taskKey]{Name: "mesos-api-task-updates"}),
 		groupQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
@@ -204,7 +235,12 @@ func (s *Server) Start(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// A connection kept alive with no call, or one that sends a
+		// request and never its body (BodyReadTimeout), is closed: each
+		// holds a goroutine and buffers.
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -252,11 +288,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	if herr != nil {
 		return herr
 	}
-	body, herr := s.readBody(r)
+	release, herr := s.admitCall(w)
+	if herr != nil {
+		return herr
+	}
+	defer release()
+	body, herr := s.readBody(w, r)
 	if herr != nil {
 		return herr
 	}
 	call, herr := decodeCall(c, body)
+	body = nil
 	if herr != nil {
 		return herr
 	}
@@ -271,6 +313,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 		if r.Header.Get(HeaderStreamID) != "" {
 			return badRequest("Subscribe calls should not include the '" + HeaderStreamID + "' header")
 		}
+		release() // the stream lasts; only its body counted
 		return s.subscribe(w, r, caller, ns, out, call.GetSubscribe())
 	}
 	st, herr := s.subscribedStream(r.Context(), ns, call.GetFrameworkId().GetValue(), r.Header.Get(HeaderStreamID))
@@ -291,8 +334,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	return nil
 }
 
-// readBody reads the whole body, refusing one over the limit with 413.
-func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
+// admitCall takes one of the MaxConcurrentCalls places, or answers 503
+// with Retry-After when none is free. The caller calls release once the
+// call's body and what it decoded are no longer held (it may call it more
+// than once).
+func (s *Server) admitCall(w http.ResponseWriter) (release func(), herr *httpError) {
+	select {
+	case s.calls <- struct{}{}:
+		return sync.OnceFunc(func() { <-s.calls }), nil
+	default:
+		w.Header().Set("Retry-After", "1")
+		return nil, &httpError{Code: http.StatusServiceUnavailable,
+			Msg: "Too many calls in flight (" + strconv.Itoa(cap(s.calls)) + "); retry in a second"}
+	}
+}
+
+// readBody reads the whole body within BodyReadTimeout, refusing one over
+// the limit with 413 and one not sent in time with 408.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpError) {
 	limit := s.opts.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
@@ -301,12 +360,31 @@ func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
+	timeout := s.opts.BodyReadTimeout
+	if timeout <= 0 {
+		timeout = DefaultBodyReadTimeout
+	}
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
+		// The deadline stays, and the connection closes after the answer:
+		// the server would otherwise wait to read the rest of the body
+		// before it answers.
+		w.Header().Set("Connection", "close")
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, &httpError{Code: http.StatusRequestTimeout, Msg: "The request body was not sent within " + timeout.String()}
+		}
 		return nil, badRequest("Failed to read the request body: " + err.Error())
 	}
 	if int64(len(body)) > limit {
+		w.Header().Set("Connection", "close") // the rest is not read
 		return nil, tooLarge
+	}
+	if deadline {
+		// Cleared once read: the server's own read that watches for the
+		// client going away must not end a stream at the deadline.
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return body, nil
 }

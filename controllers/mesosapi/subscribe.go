@@ -177,11 +177,20 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rw := recordio.NewWriter(w)
+	rc := http.NewResponseController(w)
+	writeTimeout := s.opts.StreamWriteTimeout
+	if writeTimeout <= 0 {
+		writeTimeout = DefaultStreamWriteTimeout
+	}
 	write := func(e *schedulerv1.Event) error {
 		b, err := out.Encode(e)
 		if err != nil {
 			return err
 		}
+		// A scheduler that stops reading fills the connection's buffers;
+		// its stream then ends instead of holding a writer, and what is
+		// queued for it, for ever.
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return rw.WriteRecord(b)
 	}
 	log := s.log.WithValues("stream", streamID)

@@ -1,0 +1,92 @@
+package mesosapi_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	mesosv1 "github.com/kubemesos/kubemesos/api/mesos/v1"
+	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	"github.com/kubemesos/kubemesos/controllers/mesosapi"
+	"github.com/kubemesos/kubemesos/internal/mesoswire"
+)
+
+// TestCallsAreBounded: what one caller can make the master hold is
+// bounded. A call whose body is not sent in time gets 408; while calls
+// fill MaxConcurrentCalls the next gets 503 with Retry-After (a stream,
+// once subscribed, takes no place); and a KILL or RECONCILE naming a task
+// ID no task can have is refused with 400, not answered with an event
+// that repeats it.
+func TestCallsAreBounded(t *testing.T) {
+	ns := newNamespace(t)
+	o := apiOptions(t, ns)
+	o.MaxConcurrentCalls = 1
+	o.BodyReadTimeout = 2 * time.Second
+	url := startAPI(t, o, false)
+	mt := mesoswire.MediaJSON
+	es := subscribe(t, url, mt, frameworkInfo("bounded"))
+	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	reconcile := func(ids ...string) *schedulerv1.Call {
+		r := &schedulerv1.Call_Reconcile{}
+		for _, id := range ids {
+			r.Tasks = append(r.Tasks, &schedulerv1.Call_Reconcile_Task{TaskId: &mesosv1.TaskID{Value: proto.String(id)}})
+		}
+		return &schedulerv1.Call{Type: schedulerv1.Call_RECONCILE.Enum(), FrameworkId: fwID, Reconcile: r}
+	}
+	if code, body := call(t, url, mt, es.id, reconcile("known-shape")); code != http.StatusAccepted {
+		t.Fatalf("a RECONCILE with the one place free answered %d %q, want 202", code, body)
+	}
+
+	for _, c := range []*schedulerv1.Call{
+		reconcile(strings.Repeat("a", 300)),
+		{Type: schedulerv1.Call_KILL.Enum(), FrameworkId: fwID, Kill: &schedulerv1.Call_Kill{TaskId: &mesosv1.TaskID{Value: proto.String("a/b")}}},
+	} {
+		if code, body := call(t, url, mt, es.id, c); code != http.StatusBadRequest || !strings.Contains(body, "Invalid task ID of") || strings.Contains(body, "aaaa") {
+			t.Errorf("%s of an impossible task ID answered %d %q, want 400 without the ID", c.GetType(), code, body)
+		}
+	}
+
+	// A call that sends its headers and never its body holds the place.
+	conn, err := net.Dial("tcp", o.BindAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\nContent-Type: " + mt + "\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	resp := request{contentType: mt, streamID: es.id, body: encode(t, mt, reconcile())}.do(t, url)
+	retry := resp.Header.Get("Retry-After")
+	if code, body := answer(t, resp); code != http.StatusServiceUnavailable || retry != "1" || !strings.Contains(body, "Too many calls in flight") {
+		t.Errorf("a call while the only place is held answered %d %q (Retry-After %q), want 503 and Retry-After 1", code, body, retry)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, "408") {
+		t.Fatalf("the stalled call got %q (%v), want 408 once BodyReadTimeout passed", status, err)
+	}
+	testEventuallyAccepted(t, url, mt, es.id, reconcile())
+}
+
+// testEventuallyAccepted waits until c is answered 202: the place held by
+// a call that ended is free again.
+func testEventuallyAccepted(t *testing.T, url, mt, streamID string, c *schedulerv1.Call) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := call(t, url, mt, streamID, c)
+		if code == http.StatusAccepted {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s answered %d %q once the stalled call ended, want 202", c.GetType(), code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
