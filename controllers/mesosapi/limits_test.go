@@ -18,15 +18,15 @@ import (
 
 // TestCallsAreBounded: what one caller can make the master hold is
 // bounded. A call whose body is not sent in time gets 408; while calls
-// fill MaxConcurrentCalls the next gets 503 with Retry-After (a stream,
-// once subscribed, takes no place); and a KILL or RECONCILE naming a task
-// ID no task can have is refused with 400, not answered with an event
-// that repeats it.
+// fill MaxConcurrentCalls' places to read bodies, the next waits and then
+// gets 503 with Retry-After (a call being handled, or a stream, holds no
+// place); and a task ID of any length that a RECONCILE names comes back
+// in its TASK_LOST cut to 255 bytes.
 func TestCallsAreBounded(t *testing.T) {
 	ns := newNamespace(t)
 	o := apiOptions(t, ns)
 	o.MaxConcurrentCalls = 1
-	o.BodyReadTimeout = 2 * time.Second
+	o.BodyReadTimeout = 12 * time.Second
 	url := startAPI(t, o, false)
 	mt := mesoswire.MediaJSON
 	es := subscribe(t, url, mt, frameworkInfo("bounded"))
@@ -38,17 +38,12 @@ func TestCallsAreBounded(t *testing.T) {
 		}
 		return &schedulerv1.Call{Type: schedulerv1.Call_RECONCILE.Enum(), FrameworkId: fwID, Reconcile: r}
 	}
-	if code, body := call(t, url, mt, es.id, reconcile("known-shape")); code != http.StatusAccepted {
+	long := strings.Repeat("a", 300)
+	if code, body := call(t, url, mt, es.id, reconcile(long)); code != http.StatusAccepted {
 		t.Fatalf("a RECONCILE with the one place free answered %d %q, want 202", code, body)
 	}
-
-	for _, c := range []*schedulerv1.Call{
-		reconcile(strings.Repeat("a", 300)),
-		{Type: schedulerv1.Call_KILL.Enum(), FrameworkId: fwID, Kill: &schedulerv1.Call_Kill{TaskId: &mesosv1.TaskID{Value: proto.String("a/b")}}},
-	} {
-		if code, body := call(t, url, mt, es.id, c); code != http.StatusBadRequest || !strings.Contains(body, "Invalid task ID of") || strings.Contains(body, "aaaa") {
-			t.Errorf("%s of an impossible task ID answered %d %q, want 400 without the ID", c.GetType(), code, body)
-		}
+	if id := es.next(schedulerv1.Event_UPDATE).GetUpdate().GetStatus().GetTaskId().GetValue(); id != long[:255] {
+		t.Errorf("the TASK_LOST of a 300-byte task ID names %d bytes, want the first 255", len(id))
 	}
 
 	// A call that sends its headers and never its body holds the place.
@@ -60,11 +55,20 @@ func TestCallsAreBounded(t *testing.T) {
 	if _, err := conn.Write([]byte("POST " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\nContent-Type: " + mt + "\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	resp := request{contentType: mt, streamID: es.id, body: encode(t, mt, reconcile())}.do(t, url)
-	retry := resp.Header.Get("Retry-After")
-	if code, body := answer(t, resp); code != http.StatusServiceUnavailable || retry != "1" || !strings.Contains(body, "Too many calls in flight") {
-		t.Errorf("a call while the only place is held answered %d %q (Retry-After %q), want 503 and Retry-After 1", code, body, retry)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := request{contentType: mt, streamID: es.id, body: encode(t, mt, reconcile())}.do(t, url)
+		retry := resp.Header.Get("Retry-After")
+		code, body := answer(t, resp)
+		if code == http.StatusServiceUnavailable {
+			if retry != "1" || !strings.Contains(body, "Too many call bodies being read") {
+				t.Errorf("503 %q with Retry-After %q, want Retry-After 1", body, retry)
+			}
+			break
+		}
+		if code != http.StatusAccepted || time.Now().After(deadline) {
+			t.Fatalf("a call while the only place is held answered %d %q, want 503 after its wait", code, body)
+		}
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	status, err := bufio.NewReader(conn).ReadString('\n')

@@ -68,10 +68,11 @@ type Options struct {
 	// SchedulerLeaseDuration is the duration of the scheduler Lease the
 	// master holds for an open stream; it is renewed every third of it.
 	SchedulerLeaseDuration time.Duration
-	// MaxConcurrentCalls bounds the calls whose bodies are read or
-	// handled at once, all callers together (DefaultMaxConcurrentCalls
-	// when 0); past it a call gets 503 with Retry-After. With
-	// MaxBodyBytes it bounds what bodies can hold of the master's memory.
+	// MaxConcurrentCalls bounds the calls whose bodies are read and
+	// decoded at once, all callers together (DefaultMaxConcurrentCalls
+	// when 0); a call waits up to callPlaceWait for a place, then gets
+	// 503 with Retry-After. With MaxBodyBytes it bounds what bodies being
+	// read can hold of the master's memory.
 	MaxConcurrentCalls int
 	// BodyReadTimeout bounds the reading of a call's body
 	// (DefaultBodyReadTimeout when 0): a caller that stalls gets 408.
@@ -93,17 +94,17 @@ const (
 	DefaultMaxBodyBytes = 8 << 20
 	// DefaultSchedulerLeaseDuration is the SDK's scheduler Lease duration.
 	DefaultSchedulerLeaseDuration = 15 * time.Second
-	// DefaultMaxConcurrentCalls bounds the calls in flight: with
-	// DefaultMaxBodyBytes, at most 256 MiB of bodies. Mesos's master
-	// handles one call at a time.
+	// DefaultMaxConcurrentCalls bounds the bodies read at once: with
+	// DefaultMaxBodyBytes, at most 256 MiB of them.
 	DefaultMaxConcurrentCalls = 32
+	// callPlaceWait is how long a call waits for a place to read its body
+	// before it gets 503 (which Mesos's scheduler library drops).
+	callPlaceWait = 5 * time.Second
 	// DefaultBodyReadTimeout bounds the reading of a call's body.
 	DefaultBodyReadTimeout = 30 * time.Second
 	// DefaultStreamWriteTimeout bounds each write to a stream: four of
 	// Mesos's heartbeat intervals.
 	DefaultStreamWriteTimeout = time.Minute
-	// idleTimeout closes a kept-alive connection with no call after it.
-	idleTimeout = 90 * time.Second
 	// maxHeaderBytes bounds a call's headers (a bearer token is a few KiB).
 	maxHeaderBytes = 64 << 10
 )
@@ -235,10 +236,9 @@ func (s *Server) Start(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		// A connection kept alive with no call, or one that sends a
-		// request and never its body (BodyReadTimeout), is closed: each
-		// holds a goroutine and buffers.
-		IdleTimeout:    idleTimeout,
+		// No idle timeout: Mesos's scheduler library keeps one connection
+		// for its calls and takes its closing for the master's loss. A
+		// request that never sends its body is closed (BodyReadTimeout).
 		MaxHeaderBytes: maxHeaderBytes,
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
@@ -288,16 +288,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	if herr != nil {
 		return herr
 	}
-	release, herr := s.admitCall(w)
+	release, herr := s.admitCall(w, r)
 	if herr != nil {
 		return herr
 	}
-	defer release()
+	defer release() // on a panic too
 	body, herr := s.readBody(w, r)
 	if herr != nil {
 		return herr
 	}
 	call, herr := decodeCall(c, body)
+	// The place bounds the bodies being read and decoded; handling a call
+	// may wait on its stream, which must not hold places from others.
+	release()
 	body = nil
 	if herr != nil {
 		return herr
@@ -313,7 +316,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 		if r.Header.Get(HeaderStreamID) != "" {
 			return badRequest("Subscribe calls should not include the '" + HeaderStreamID + "' header")
 		}
-		release() // the stream lasts; only its body counted
 		return s.subscribe(w, r, caller, ns, out, call.GetSubscribe())
 	}
 	st, herr := s.subscribedStream(r.Context(), ns, call.GetFrameworkId().GetValue(), r.Header.Get(HeaderStreamID))
@@ -334,19 +336,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	return nil
 }
 
-// admitCall takes one of the MaxConcurrentCalls places, or answers 503
-// with Retry-After when none is free. The caller calls release once the
-// call's body and what it decoded are no longer held (it may call it more
-// than once).
-func (s *Server) admitCall(w http.ResponseWriter) (release func(), herr *httpError) {
+// admitCall takes one of the MaxConcurrentCalls places to read and decode
+// a call's body, waiting up to callPlaceWait, or answers 503 with
+// Retry-After. The caller calls release once the body is decoded (again
+// is harmless).
+func (s *Server) admitCall(w http.ResponseWriter, r *http.Request) (release func(), herr *httpError) {
+	timer := time.NewTimer(callPlaceWait)
+	defer timer.Stop()
 	select {
 	case s.calls <- struct{}{}:
 		return sync.OnceFunc(func() { <-s.calls }), nil
-	default:
-		w.Header().Set("Retry-After", "1")
-		return nil, &httpError{Code: http.StatusServiceUnavailable,
-			Msg: "Too many calls in flight (" + strconv.Itoa(cap(s.calls)) + "); retry in a second"}
+	case <-timer.C:
+	case <-r.Context().Done():
 	}
+	w.Header().Set("Retry-After", "1")
+	return nil, &httpError{Code: http.StatusServiceUnavailable,
+		Msg: "Too many call bodies being read (" + strconv.Itoa(cap(s.calls)) + "); retry in a second"}
 }
 
 // readBody reads the whole body within BodyReadTimeout, refusing one over

@@ -1,13 +1,10 @@
 package mesosapi
 
 import (
-	"strconv"
-
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
-	"github.com/kubemesos/kubemesos/internal/mesoswire"
 )
 
 // validateCall checks a decoded call as Mesos's
@@ -46,10 +43,7 @@ func validateCall(c *schedulerv1.Call) string {
 	case schedulerv1.Call_DECLINE_INVERSE_OFFERS:
 		return missing(c.DeclineInverseOffers != nil, "decline_inverse_offers")
 	case schedulerv1.Call_KILL:
-		if c.Kill == nil {
-			return missing(false, "kill")
-		}
-		return validTaskID(c.GetKill().GetTaskId().GetValue())
+		return missing(c.Kill != nil, "kill")
 	case schedulerv1.Call_SHUTDOWN:
 		return missing(c.Shutdown != nil, "shutdown")
 	case schedulerv1.Call_ACKNOWLEDGE:
@@ -67,14 +61,7 @@ func validateCall(c *schedulerv1.Call) string {
 		}
 		return missing(a.AgentId != nil, "agent_id")
 	case schedulerv1.Call_RECONCILE:
-		if c.Reconcile == nil {
-			return missing(false, "reconcile")
-		}
-		for _, t := range c.GetReconcile().GetTasks() {
-			if msg := validTaskID(t.GetTaskId().GetValue()); msg != "" {
-				return msg
-			}
-		}
+		return missing(c.Reconcile != nil, "reconcile")
 	case schedulerv1.Call_RECONCILE_OPERATIONS:
 		return missing(c.ReconcileOperations != nil, "reconcile_operations")
 	case schedulerv1.Call_MESSAGE:
@@ -88,16 +75,6 @@ func validateCall(c *schedulerv1.Call) string {
 		if !proto.Equal(c.GetFrameworkId(), c.GetUpdateFramework().GetFrameworkInfo().GetId()) {
 			return "'framework_id' differs from 'update_framework.framework_info.id'"
 		}
-	}
-	return ""
-}
-
-// validTaskID checks a task ID named by a KILL or a RECONCILE: no task
-// can have an ID that mesoswire.ValidateID refuses, and the events that
-// answer such calls repeat it. The ID itself is left out of the message.
-func validTaskID(id string) string {
-	if msg := mesoswire.ValidateID(id); msg != "" {
-		return "Invalid task ID of " + strconv.Itoa(len(id)) + " bytes: no task has it (task IDs have 1 to 255 characters, no '/', '\\' or control characters)"
 	}
 	return ""
 }
