@@ -94,3 +94,28 @@ func testEventuallyAccepted(t *testing.T, url, mt, streamID string, c *scheduler
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestAnIdleConnectionStaysOpen: Mesos's scheduler library opens the
+// connection for its calls when it connects and may send its first call
+// long after; it takes the connection's closing for the master's loss.
+// A connection idle for longer than a header timeout would be (10 s
+// before) still answers its first call.
+func TestAnIdleConnectionStaysOpen(t *testing.T) {
+	ns := newNamespace(t)
+	o := apiOptions(t, ns)
+	startAPI(t, o, false)
+	conn, err := net.Dial("tcp", o.BindAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(11 * time.Second)
+	if _, err := conn.Write([]byte("GET " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\n\r\n")); err != nil {
+		t.Fatalf("writing the first call on a connection idle for 11 s: %v", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 405") {
+		t.Errorf("the first call on a connection idle for 11 s got %q (%v), want 405 (a GET)", status, err)
+	}
+}

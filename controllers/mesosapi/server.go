@@ -234,11 +234,12 @@ func (s *Server) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle(Path, s)
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		// No idle timeout: Mesos's scheduler library keeps one connection
-		// for its calls and takes its closing for the master's loss. A
-		// request that never sends its body is closed (BodyReadTimeout).
+		Handler: mux,
+		// No idle or header timeout: Mesos's scheduler library opens the
+		// connection for its calls when it connects, before it has a call
+		// to send, keeps it, and takes its closing for the master's loss
+		// (src/scheduler/scheduler.cpp); Mesos's master never closes it.
+		// A request that never sends its body is closed (BodyReadTimeout).
 		MaxHeaderBytes: maxHeaderBytes,
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
