@@ -163,7 +163,7 @@ func OfferableResources(node *corev1.Node, pods []corev1.Pod, ports portrange.Se
 	}
 	for i := range pods {
 		p := &pods[i]
-		if IsKubemesosPod(p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if !takesRoom(p) {
 			continue
 		}
 		for name, req := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
