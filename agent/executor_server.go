@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubemesos/kubemesos/agent/executorapi"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/connlimit"
 	"github.com/kubemesos/kubemesos/internal/metrics"
 )
 
@@ -97,16 +98,21 @@ func credentialsOf(r *http.Request) Credentials {
 // no caller (a pod on the node, authenticated or not) can exhaust the
 // agent's memory or connections, or hold up other executors' calls.
 type ServerLimits struct {
-	// ReadHeaderTimeout bounds reading a call's headers (slow clients).
+	// ReadHeaderTimeout bounds reading a call's headers (slow clients),
+	// from the call's first byte. A connection that carries no call, new
+	// or kept alive, stays open however long: Mesos's executor library
+	// opens its connection for calls when it connects, may send its first
+	// call much later, and takes the connection's closing for the agent's
+	// loss (src/executor/executor.cpp). MaxConnections and
+	// MaxConnectionsPerIP bound such connections.
 	ReadHeaderTimeout time.Duration
-	// ReadTimeout bounds reading a whole call, headers and body.
+	// ReadTimeout bounds reading a whole call, headers and body, from its
+	// first byte.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing one answer, or one event of a
 	// SUBSCRIBE stream; a stream as a whole lasts as long as its executor
 	// reads it.
 	WriteTimeout time.Duration
-	// IdleTimeout closes a kept-alive connection that carries no call.
-	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds a call's headers.
 	MaxHeaderBytes int
 	// MaxConnections bounds the open connections; more wait to be
@@ -137,7 +143,7 @@ type ServerLimits struct {
 // DefaultServerLimits are the executor API's limits in production.
 func DefaultServerLimits() ServerLimits {
 	return ServerLimits{
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second,
 		MaxHeaderBytes: 32 << 10, MaxConnections: 1024, MaxConnectionsPerIP: 32,
 		MaxConcurrentCalls: 32, CallQueueTimeout: 5 * time.Second, MaxCallsPerExecutor: 8,
 		MessageRate: 10, MessageBurst: 50, MesosHeartbeatInterval: 30 * time.Minute,
@@ -148,7 +154,7 @@ func DefaultServerLimits() ServerLimits {
 func withDefaults(l, d ServerLimits) ServerLimits {
 	durations := []struct{ v, d *time.Duration }{
 		{&l.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&l.ReadTimeout, &d.ReadTimeout}, {&l.WriteTimeout, &d.WriteTimeout},
-		{&l.IdleTimeout, &d.IdleTimeout}, {&l.CallQueueTimeout, &d.CallQueueTimeout}, {&l.MesosHeartbeatInterval, &d.MesosHeartbeatInterval},
+		{&l.CallQueueTimeout, &d.CallQueueTimeout}, {&l.MesosHeartbeatInterval, &d.MesosHeartbeatInterval},
 	}
 	for _, f := range durations {
 		if *f.v <= 0 {
@@ -221,13 +227,17 @@ func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
 	s.base = ctx
 	s.mu.Unlock()
 	l := s.limits
-	ln = netutil.LimitListener(limitPerIP(ln, l.MaxConnectionsPerIP, s.Log), l.MaxConnections)
+	// The timeouts start with a call's first byte: a connection waits for
+	// it outside the server, in its places under the connection limits.
+	ln = connlimit.OnFirstByte(netutil.LimitListener(connlimit.PerIP(ln, l.MaxConnectionsPerIP, s.Log), l.MaxConnections))
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		ReadTimeout:       l.ReadTimeout,
-		IdleTimeout:       l.IdleTimeout,
-		MaxHeaderBytes:    l.MaxHeaderBytes,
+		// No idle timeout (see ReadHeaderTimeout): a kept-alive
+		// connection's timeouts start with its next call's first bytes.
+		IdleTimeout:    -1,
+		MaxHeaderBytes: l.MaxHeaderBytes,
 		// Streams end with the agent.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}

@@ -2,8 +2,10 @@ package mesosapi_test
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -97,25 +99,38 @@ func testEventuallyAccepted(t *testing.T, url, mt, streamID string, c *scheduler
 
 // TestAnIdleConnectionStaysOpen: Mesos's scheduler library opens the
 // connection for its calls when it connects and may send its first call
-// long after; it takes the connection's closing for the master's loss.
-// A connection idle for longer than a header timeout would be (10 s
-// before) still answers its first call.
+// long after; it takes the connection's closing for the master's loss. A
+// connection quiet for longer than the header timeout still answers its
+// first call; headers that start and stall are cut off.
 func TestAnIdleConnectionStaysOpen(t *testing.T) {
 	ns := newNamespace(t)
 	o := apiOptions(t, ns)
+	o.HeaderReadTimeout = time.Second
 	startAPI(t, o, false)
 	conn, err := net.Dial("tcp", o.BindAddress)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	time.Sleep(11 * time.Second)
+	stalled, err := net.Dial("tcp", o.BindAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := stalled.Write([]byte("POST " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * o.HeaderReadTimeout)
 	if _, err := conn.Write([]byte("GET " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\n\r\n")); err != nil {
-		t.Fatalf("writing the first call on a connection idle for 11 s: %v", err)
+		t.Fatalf("writing the first call on a connection idle for %s: %v", 3*o.HeaderReadTimeout, err)
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	status, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 405") {
-		t.Errorf("the first call on a connection idle for 11 s got %q (%v), want 405 (a GET)", status, err)
+		t.Errorf("the first call on a connection idle for %s got %q (%v), want 405 (a GET)", 3*o.HeaderReadTimeout, status, err)
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := stalled.Read(make([]byte, 64)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("headers stalled for %s, past the header timeout of %s, and the connection is still open", 3*o.HeaderReadTimeout, o.HeaderReadTimeout)
 	}
 }

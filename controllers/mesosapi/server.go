@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
+	"github.com/kubemesos/kubemesos/internal/connlimit"
 	"github.com/kubemesos/kubemesos/internal/fieldowner"
 	"github.com/kubemesos/kubemesos/internal/httpauth"
 	"github.com/kubemesos/kubemesos/internal/leader"
@@ -77,6 +79,21 @@ type Options struct {
 	// BodyReadTimeout bounds the reading of a call's body
 	// (DefaultBodyReadTimeout when 0): a caller that stalls gets 408.
 	BodyReadTimeout time.Duration
+	// HeaderReadTimeout bounds the reading of a call's headers, from their
+	// first byte (DefaultHeaderReadTimeout when 0). A connection that has
+	// sent nothing, new or kept alive, stays open however long: Mesos's
+	// scheduler library opens the connection for its calls when it
+	// connects, before it has a call to send, keeps it, and takes its
+	// closing for the master's loss (src/scheduler/scheduler.cpp).
+	HeaderReadTimeout time.Duration
+	// MaxConnections bounds the open connections
+	// (DefaultMaxConnections when 0); more wait to be accepted.
+	MaxConnections int
+	// MaxConnectionsPerAddress bounds the open connections from one
+	// address (DefaultMaxConnectionsPerAddress when 0); more are closed
+	// at once. Connections through kubectl port-forward all come from
+	// one address.
+	MaxConnectionsPerAddress int
 	// StreamWriteTimeout bounds each write to a subscription's stream
 	// (DefaultStreamWriteTimeout when 0): a scheduler that stops reading
 	// loses its stream, and what was queued for it, once the connection's
@@ -102,6 +119,14 @@ const (
 	callPlaceWait = 5 * time.Second
 	// DefaultBodyReadTimeout bounds the reading of a call's body.
 	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultHeaderReadTimeout bounds the reading of a call's headers.
+	DefaultHeaderReadTimeout = 10 * time.Second
+	// DefaultMaxConnections bounds the open connections: a framework
+	// holds two (its stream and its calls).
+	DefaultMaxConnections = 4096
+	// DefaultMaxConnectionsPerAddress bounds the open connections from
+	// one address (a pod, or every port-forwarded framework).
+	DefaultMaxConnectionsPerAddress = 512
 	// DefaultStreamWriteTimeout bounds each write to a stream: four of
 	// Mesos's heartbeat intervals.
 	DefaultStreamWriteTimeout = time.Minute
@@ -231,15 +256,21 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening for the Mesos scheduler API on %s: %w", s.opts.BindAddress, err)
 	}
+	// A connection waits for its first byte outside the server, in its
+	// places under the connection limits: the header timeout starts with
+	// a call (see HeaderReadTimeout).
+	ln = connlimit.OnFirstByte(netutil.LimitListener(
+		connlimit.PerIP(ln, cmp.Or(max(s.opts.MaxConnectionsPerAddress, 0), DefaultMaxConnectionsPerAddress), s.log),
+		cmp.Or(max(s.opts.MaxConnections, 0), DefaultMaxConnections)))
 	mux := http.NewServeMux()
 	mux.Handle(Path, s)
 	srv := &http.Server{
-		Handler: mux,
-		// No idle or header timeout: Mesos's scheduler library opens the
-		// connection for its calls when it connects, before it has a call
-		// to send, keeps it, and takes its closing for the master's loss
-		// (src/scheduler/scheduler.cpp); Mesos's master never closes it.
-		// A request that never sends its body is closed (BodyReadTimeout).
+		Handler:           mux,
+		ReadHeaderTimeout: cmp.Or(max(s.opts.HeaderReadTimeout, 0), DefaultHeaderReadTimeout),
+		// No idle timeout: Mesos's master never closes a kept-alive
+		// connection (see HeaderReadTimeout). A request that never sends
+		// its body is closed (BodyReadTimeout).
+		IdleTimeout:    -1,
 		MaxHeaderBytes: maxHeaderBytes,
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}

@@ -1,4 +1,7 @@
-package agent
+// Package connlimit bounds the connections an HTTP server holds for callers
+// it does not trust: how many one address holds, and when a connection
+// starts to count against the server's read timeouts.
+package connlimit
 
 import (
 	"net"
@@ -8,9 +11,8 @@ import (
 )
 
 // perIPListener closes at once each connection from an address that already
-// holds max open connections, so that one pod cannot take every connection
-// the agent accepts. The agent runs in the host network; each executor pod
-// has its own address.
+// holds max open connections, so that one caller (on a node, one pod: each
+// has its own address) cannot take every connection the server accepts.
 type perIPListener struct {
 	net.Listener
 	max int
@@ -20,9 +22,9 @@ type perIPListener struct {
 	count map[string]int
 }
 
-// limitPerIP wraps ln to hold at most max (positive) connections per
-// address.
-func limitPerIP(ln net.Listener, max int, log logr.Logger) net.Listener {
+// PerIP wraps ln to hold at most max (positive) connections per address;
+// log says at verbosity 1 which connections it refuses.
+func PerIP(ln net.Listener, max int, log logr.Logger) net.Listener {
 	return &perIPListener{Listener: ln, max: max, log: log, count: map[string]int{}}
 }
 
