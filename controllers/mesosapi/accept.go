@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/http"
 	"regexp"
 	"slices"
 	"sort"
@@ -146,6 +147,13 @@ func (s *Server) accept(ctx context.Context, st *stream, a *schedulerv1.Call_Acc
 			// hour, data over 48 KiB, ...): the API server says what.
 			st.sendWait(ctx, s.masterUpdate(info, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_INVALID,
 				"Task is invalid: "+err.Error()))
+		case verdictOn(err) == http.StatusForbidden:
+			// The framework may not create this Task: RBAC, a quota on
+			// Tasks, or a policy of the cluster's. Mesos's master answers
+			// a launch it does not authorize so; the call's other tasks
+			// go on.
+			st.sendWait(ctx, s.masterUpdate(info, mesosv1.TaskState_TASK_ERROR, mesosv1.TaskStatus_REASON_TASK_UNAUTHORIZED,
+				"Not authorized to launch the task: "+err.Error()))
 		case err != nil:
 			return fmt.Errorf("creating Task %s/%s: %w", t.Namespace, t.Name, err)
 		default:

@@ -64,6 +64,10 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 	default: // UNKNOWN, and types newer than this master
 		return &httpError{Code: http.StatusNotImplemented, Msg: ""}
 	}
+	if fencedMaster(err) {
+		s.log.Info("refused a scheduler call: this master no longer leads", "call", call.GetType().String(), "framework", st.namespace+"/"+st.name)
+		return &httpError{Code: http.StatusServiceUnavailable, Msg: "This master no longer leads: subscribe to the leader"}
+	}
 	if err != nil {
 		s.log.Error(err, "carrying out a scheduler call", "call", call.GetType().String(), "framework", st.namespace+"/"+st.name)
 		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to carry out " + call.GetType().String() + ": " + err.Error()}
@@ -259,7 +263,7 @@ func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1
 		return badRequest(err.Error())
 	}
 	if err := s.recordSubscription(ctx, &fw, kept, failoverSeconds(info), suppress); err != nil {
-		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to update the framework: " + err.Error()}
+		return writeFailed(err, "the framework's update")
 	}
 	next := cloneInfo(info)
 	next.Id = st.frameworkInfo().GetId()

@@ -79,7 +79,7 @@ func (s *Server) message(ctx context.Context, st *stream, m *schedulerv1.Call_Me
 	if err := s.schedulerClient.Create(ctx, ev); err != nil && !apierrors.IsAlreadyExists(err) {
 		// The sequence number stays taken: the agent passes over a gap.
 		log.Error(err, "storing a framework message")
-		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to carry out MESSAGE: " + err.Error()}
+		return writeFailed(err, "the framework message")
 	}
 	return nil
 }

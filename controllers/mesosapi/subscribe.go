@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -340,23 +338,11 @@ const masterLeaderPolicy = "kubemesos-master-leader"
 // the caller may retry, as RBAC's, a quota's, or the leader fence's, which
 // is about this master and not the framework (fencedMaster).
 func refusedByAPIServer(err error) string {
-	var status apierrors.APIStatus
-	if err == nil || !errors.As(err, &status) || fencedMaster(err) {
-		return ""
-	}
-	msg := status.Status().Message
-	if apierrors.IsInvalid(err) || (apierrors.IsForbidden(err) && strings.Contains(msg, "ValidatingAdmissionPolicy")) {
+	code, msg := apiServerVerdict(err)
+	if code == http.StatusBadRequest || (code == http.StatusForbidden && strings.Contains(msg, "ValidatingAdmissionPolicy")) {
 		return "Framework refused by the API server: " + msg
 	}
 	return ""
-}
-
-// fencedMaster reports whether err is masterLeaderPolicy's refusal: this
-// master acted as the leader after it lost the master Lease.
-func fencedMaster(err error) bool {
-	var status apierrors.APIStatus
-	return err != nil && errors.As(err, &status) && apierrors.IsForbidden(err) &&
-		strings.Contains(status.Status().Message, "ValidatingAdmissionPolicy '"+masterLeaderPolicy+"'")
 }
 
 // createFramework creates the Framework of a new subscription.
