@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
+	"github.com/kubemesos/kubemesos/internal/messages"
 )
 
 // messageWatchLinger is how long a namespace's message watch outlives the
@@ -153,7 +154,13 @@ func (w *messageWatches) start(ctx context.Context, ns string) *namespaceWatch {
 	factory := informers.NewSharedInformerFactoryWithOptions(w.events, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	inf := factory.Events().V1().Events().Informer()
-	reg, err := inf.AddEventHandler(w.relay.handler())
+	// The namespace's tenants create these Events: the informer keeps
+	// only what a message holds (messages.Slim).
+	err := inf.SetTransform(messages.Slim)
+	var reg toolscache.ResourceEventHandlerRegistration
+	if err == nil {
+		reg, err = inf.AddEventHandler(w.relay.handler())
+	}
 	if err == nil {
 		// A watch request in flight when the namespace's watch is
 		// stopped fails with "context canceled": that is the stop, not

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -8,11 +9,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	b "github.com/kubemesos/kubemesos/internal/builders"
 	"github.com/kubemesos/kubemesos/internal/inprocess"
+	"github.com/kubemesos/kubemesos/internal/messages"
 )
 
 // watchRecorder records the paths of the watch requests sent through it.
@@ -82,4 +87,18 @@ func TestMessageWatchesFollowTheExecutors(t *testing.T) {
 			t.Errorf("the agent watches Events outside its executors' namespace %s: %s", ns, u)
 		}
 	}
+
+	// An Event labelled a message to the node's executor that carries more
+	// than a message holds is kept slim in the agent's watch
+	// (messages.Slim), and the agent drops and deletes it.
+	big := messages.Event(ns, "", messages.Message{To: kmv1.MessageToExecutor, Framework: "msgwatchfw", Node: "msgwatch-node", ExecutorID: "mw",
+		Sender: strings.Repeat("s", 2048), Sequence: 1, Data: "too big", Time: time.Now()}, messages.ControllerScheduler, "test")
+	big.Name = "msgwatchfw.oversized"
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the oversized message deleted", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(big), &eventsv1.Event{}))
+	})
 }

@@ -86,13 +86,13 @@ func (s *Server) message(ctx context.Context, st *stream, m *schedulerv1.Call_Me
 
 // MessageCacheOptions is what the scheduler API's own cache holds: only
 // the Events that carry messages from executors to schedulers (the master
-// does not cache the cluster's other Events), without their managed
-// fields.
+// does not cache the cluster's other Events), slimmed to what a message
+// holds (messages.Slim: tenants create them).
 func MessageCacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&eventsv1.Event{}: {Label: messagesToSchedulers()},
+			&eventsv1.Event{}: {Label: messagesToSchedulers(), Transform: messages.Slim},
 		},
 	}
 }

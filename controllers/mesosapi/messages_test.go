@@ -142,4 +142,19 @@ func TestFrameworkMessages(t *testing.T) {
 	e3 := fromExecutor(3, "again")
 	want(es, "again")
 	gone(e3)
+
+	// An Event that carries more than a message holds (anyone who may
+	// create Events in the namespace can label one a message) is neither
+	// delivered nor kept whole in the master's cache (messages.Slim): the
+	// master deletes it, and the next message comes.
+	big := messages.Event(ns, fw.UID, messages.Message{To: kmv1.MessageToScheduler, Framework: fw.Name, Node: node, AgentID: agentID.GetValue(),
+		ExecutorID: "exec-1", Sender: strings.Repeat("s", 2048), Sequence: 1, Data: "too big", Time: time.Now()}, messages.ControllerAgent, node)
+	big.Name = fw.Name + ".oversized"
+	if err := env.Client.Create(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	e4 := fromExecutor(4, "after")
+	want(es, "after")
+	gone(big)
+	gone(e4)
 }

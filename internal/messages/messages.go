@@ -165,6 +165,9 @@ func Event(namespace string, fw types.UID, m Message, controller, instance strin
 // Parse reads the message that e carries. An Event made by hand without a
 // sender or sequence is a message of its own: its sender is its UID.
 func Parse(e *eventsv1.Event) (Message, error) {
+	if e.Annotations[annotationOversized] != "" {
+		return Message{UID: e.UID, EventName: e.Name}, oversizedError(e)
+	}
 	m := Message{
 		To: e.Labels[kmv1.LabelMessage], Framework: e.Labels[kmv1.LabelFramework], Node: e.Labels[kmv1.LabelAgent],
 		AgentID: e.Annotations[kmv1.AnnotationAgentID], ExecutorID: e.Annotations[kmv1.AnnotationExecutorID],
