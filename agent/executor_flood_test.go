@@ -540,6 +540,61 @@ func TestAnIdleConnectionStaysOpen(t *testing.T) {
 	}
 }
 
+// TestQuietConnectionsLockNoExecutorOut: with every place the agent has
+// for connections taken by connections kept alive and quiet, an executor
+// with a call gets in, in the place of the longest quiet one of the
+// address holding the most (the server tells connlimit which are quiet).
+func TestQuietConnectionsLockNoExecutorOut(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	limits := DefaultServerLimits()
+	limits.MaxConnections, limits.MaxConnectionsPerIP = 4, 2
+	srv := &ExecutorServer{Hooks: &floodHooks{}, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	getFrom := func(from string, conn net.Conn) (net.Conn, string) {
+		if conn == nil {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+			if conn, err = d.Dial("tcp", ln.Addr().String()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(conn, "GET "+executorapi.Path+" HTTP/1.1\r\nHost: agent\r\n\r\n"); err != nil {
+			return conn, err.Error()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return conn, err.Error()
+		}
+		resp.Body.Close()
+		return conn, resp.Status
+	}
+	var kept []net.Conn
+	for _, from := range []string{"127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"} {
+		c, status := getFrom(from, nil)
+		if !strings.HasPrefix(status, "405") {
+			t.Fatalf("a GET from %s: %s, want 405", from, status)
+		}
+		kept = append(kept, c)
+	}
+	if _, status := getFrom("127.0.0.4", nil); !strings.HasPrefix(status, "405") {
+		t.Fatalf("a call with every place taken by quiet connections: %s, want 405", status)
+	}
+	if _, status := getFrom("", kept[0]); strings.HasPrefix(status, "405") {
+		t.Error("the longest quiet connection still answers; want it closed to make room")
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestUnreadStreamEnds: an executor that stops reading its event stream
 // loses the stream once an event cannot be written within the write
 // timeout; the agent does not keep a goroutine and its events for it.

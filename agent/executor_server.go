@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/netutil"
 	"golang.org/x/time/rate"
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/utils/clock"
@@ -99,12 +98,13 @@ func credentialsOf(r *http.Request) Credentials {
 // agent's memory or connections, or hold up other executors' calls.
 type ServerLimits struct {
 	// ReadHeaderTimeout bounds reading a call's headers (slow clients),
-	// from the call's first byte. A connection that carries no call, new
-	// or kept alive, stays open however long: Mesos's executor library
-	// opens its connection for calls when it connects, may send its first
-	// call much later, and takes the connection's closing for the agent's
-	// loss (src/executor/executor.cpp). MaxConnections and
-	// MaxConnectionsPerIP bound such connections.
+	// from the call's first bytes. A connection that carries no call, new
+	// or kept alive, is not closed for it: Mesos's executor library opens
+	// its connection for calls when it connects, may send its first call
+	// much later, and takes the connection's closing for the agent's loss
+	// (src/executor/executor.cpp). Such a connection gives its place up
+	// only to a new one, when the agent holds MaxConnections, and only if
+	// its address holds the most (connlimit).
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole call, headers and body, from its
 	// first byte.
@@ -115,8 +115,10 @@ type ServerLimits struct {
 	WriteTimeout time.Duration
 	// MaxHeaderBytes bounds a call's headers.
 	MaxHeaderBytes int
-	// MaxConnections bounds the open connections; more wait to be
-	// accepted.
+	// MaxConnections bounds the open connections. A connection beyond it
+	// takes the place of the connection quiet the longest of the address
+	// holding the most, or, when every connection carries a call, is
+	// closed at once.
 	MaxConnections int
 	// MaxConnectionsPerIP bounds the open connections from one address
 	// (one pod); more are closed at once.
@@ -227,10 +229,12 @@ func (s *ExecutorServer) Serve(ctx context.Context, ln net.Listener) error {
 	s.base = ctx
 	s.mu.Unlock()
 	l := s.limits
-	// The timeouts start with a call's first byte: a connection waits for
-	// it outside the server, in its places under the connection limits.
-	ln = connlimit.OnFirstByte(netutil.LimitListener(connlimit.PerIP(ln, l.MaxConnectionsPerIP, s.Log), l.MaxConnections))
+	// The timeouts start with a call's first byte, and quiet connections
+	// never keep a call out (connlimit).
+	cl := connlimit.Listen(ln, connlimit.Limits{Max: l.MaxConnections, MaxPerAddress: l.MaxConnectionsPerIP}, s.Log)
+	ln = cl
 	srv := &http.Server{
+		ConnState:         cl.ConnState,
 		Handler:           s,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		ReadTimeout:       l.ReadTimeout,

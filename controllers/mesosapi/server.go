@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/netutil"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
@@ -256,15 +255,15 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening for the Mesos scheduler API on %s: %w", s.opts.BindAddress, err)
 	}
-	// A connection waits for its first byte outside the server, in its
-	// places under the connection limits: the header timeout starts with
-	// a call (see HeaderReadTimeout).
-	ln = connlimit.OnFirstByte(netutil.LimitListener(
-		connlimit.PerIP(ln, cmp.Or(max(s.opts.MaxConnectionsPerAddress, 0), DefaultMaxConnectionsPerAddress), s.log),
-		cmp.Or(max(s.opts.MaxConnections, 0), DefaultMaxConnections)))
+	// The header timeout starts with a call's first byte (see
+	// HeaderReadTimeout), and quiet connections never keep a call out
+	// (connlimit).
+	cl := connlimit.Listen(ln, connlimit.Limits{Max: cmp.Or(max(s.opts.MaxConnections, 0), DefaultMaxConnections),
+		MaxPerAddress: cmp.Or(max(s.opts.MaxConnectionsPerAddress, 0), DefaultMaxConnectionsPerAddress)}, s.log)
 	mux := http.NewServeMux()
 	mux.Handle(Path, s)
 	srv := &http.Server{
+		ConnState:         cl.ConnState,
 		Handler:           mux,
 		ReadHeaderTimeout: cmp.Or(max(s.opts.HeaderReadTimeout, 0), DefaultHeaderReadTimeout),
 		// No idle timeout: Mesos's master never closes a kept-alive
@@ -275,7 +274,7 @@ func (s *Server) Start(ctx context.Context) error {
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(cl) }()
 	s.log.Info("serving the Mesos scheduler API", "address", ln.Addr().String(), "path", Path)
 	select {
 	case err := <-errc:
