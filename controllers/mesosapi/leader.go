@@ -1,8 +1,10 @@
 package mesosapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -75,11 +77,8 @@ func ConsoleAddress(identity string) (string, bool) {
 // leader is known.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) *httpError {
 	noLeader := &httpError{Code: http.StatusServiceUnavailable, Msg: "No leader elected"}
-	var lease coordinationv1.Lease
-	if err := s.reader.Get(r.Context(), s.opts.LeaderLease, &lease); err != nil {
-		if !apierrors.IsNotFound(err) {
-			s.log.Error(err, "reading the master Lease to redirect a scheduler call", "lease", s.opts.LeaderLease)
-		}
+	lease, err := s.masterLease.read(r.Context(), s)
+	if err != nil {
 		return noLeader
 	}
 	spec := lease.Spec
@@ -99,4 +98,40 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) *httpError {
 	w.Header().Set("Location", "//"+addr+r.URL.RequestURI())
 	w.WriteHeader(http.StatusTemporaryRedirect)
 	return nil
+}
+
+// leaseReadInterval is how long a standby answers calls from one reading
+// of the master Lease. Its callers need not have credentials: without it,
+// each call would be a read of the API server, which a flood of calls
+// would turn into a flood of reads, and which would wait behind them in
+// the master's client, as the standby's own leader election would.
+const leaseReadInterval = time.Second
+
+// leaseReading is the last reading of the master Lease, for redirect.
+type leaseReading struct {
+	mu    sync.Mutex
+	at    time.Time
+	lease *coordinationv1.Lease
+	err   error
+}
+
+// read returns the master Lease as read at most leaseReadInterval ago, or
+// reads it; calls that come meanwhile wait for that read and share it.
+func (lr *leaseReading) read(ctx context.Context, s *Server) (*coordinationv1.Lease, error) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	now := s.clock.Now()
+	if !lr.at.IsZero() && now.Sub(lr.at) < leaseReadInterval && now.Sub(lr.at) >= 0 {
+		return lr.lease, lr.err
+	}
+	var lease coordinationv1.Lease
+	err := s.reader.Get(ctx, s.opts.LeaderLease, &lease)
+	if err != nil && ctx.Err() != nil {
+		return nil, err // the caller left: not a reading
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		s.log.Error(err, "reading the master Lease to redirect a scheduler call", "lease", s.opts.LeaderLease)
+	}
+	lr.at, lr.lease, lr.err = now, &lease, err
+	return lr.lease, lr.err
 }

@@ -182,8 +182,10 @@ type Server struct {
 	deleter      *messages.Deleter
 	delivered    *deliveredLog
 	clock        clock.WithTicker
-	log          logr.Logger
-	streams      *registry
+	// masterLease is a standby's last reading of the master Lease.
+	masterLease leaseReading
+	log         logr.Logger
+	streams     *registry
 	// calls holds a place for each call in flight (admitCall).
 	calls chan struct{}
 }
