@@ -204,7 +204,7 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 	case err != nil:
 		return nil, &UnauthorizedError{Reason: "Malformed Authorization header: " + err.Error() + ".", InvalidToken: true}
 	}
-	c, err := a.AuthenticateToken(r.Context(), creds.Token, creds.Scheme)
+	c, err := a.AuthenticateToken(WithPeer(r.Context(), r), creds.Token, creds.Scheme)
 	if err != nil {
 		return nil, err
 	}
@@ -219,14 +219,18 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 }
 
 // AuthenticateToken says whose token sent by scheme is, by TokenReview:
-// a *Caller, or an *UnauthorizedError (401) or an *UnavailableError (503).
-// It is for tokens that come otherwise than in the Authorization header
-// (SchemeCookie).
+// a *Caller, or an *UnauthorizedError (401), a *ThrottledError (429: too
+// many new tokens from the address ctx carries, WithPeer) or an
+// *UnavailableError (503). It is for tokens that come otherwise than in
+// the Authorization header (SchemeCookie).
 func (a *Auth) AuthenticateToken(ctx context.Context, token string, scheme Scheme) (*Caller, error) {
 	if token == "" {
 		return nil, &UnauthorizedError{Reason: "The token is empty."}
 	}
 	u, err := a.tokens.review(ctx, token)
+	if errors.Is(err, errTooManyNewTokens) {
+		return nil, &ThrottledError{}
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Error(err, "Reviewing a token failed")

@@ -319,3 +319,57 @@ func TestAuthenticateToken(t *testing.T) {
 		t.Errorf("a failed review: %v; want 503", err)
 	}
 }
+
+// TestNewTokensAreRationedByAddress: an address that sends ever new tokens
+// gets its burst of reviews, then 429 with Retry-After and no review,
+// while another address still gets its tokens reviewed, and a token the
+// cache knows is answered whatever the ration; the ration refills with
+// time.
+func TestNewTokensAreRationedByAddress(t *testing.T) {
+	clk := testclock.NewFakeClock(time.Now())
+	next := &fakeTokens{users: map[string]string{"good": "alice", "other": "bob"}}
+	c, err := newCachedTokenReviewer(next, 1000, time.Minute, time.Minute, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAuth(Config{}, c, &fakeAuthz{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := func(addr, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/scheduler", nil)
+		r.RemoteAddr = addr
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		if _, err := a.Authenticate(r); err != nil {
+			a.WriteError(w, err)
+		}
+		return w
+	}
+	if w := from("10.0.0.1:1000", "good"); w.Code != http.StatusOK {
+		t.Fatalf("a first token: %d %q", w.Code, w.Body)
+	}
+	for i := range peerReviewBurst - 1 {
+		if w := from("10.0.0.1:1000", fmt.Sprintf("junk-%d", i)); w.Code != http.StatusUnauthorized {
+			t.Fatalf("junk token %d within the burst: %d, want 401", i, w.Code)
+		}
+	}
+	reviews := next.reviews
+	w := from("10.0.0.1:1001", "junk-more")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || !strings.Contains(w.Body.String(), "Too many new tokens") {
+		t.Fatalf("a new token past the address's burst: %d %v %q, want 429 with Retry-After", w.Code, w.Header(), w.Body)
+	}
+	if next.reviews != reviews {
+		t.Error("a token past the address's ration was reviewed")
+	}
+	if w := from("10.0.0.1:1002", "good"); w.Code != http.StatusOK {
+		t.Errorf("a token the cache knows, from the throttled address: %d, want it taken", w.Code)
+	}
+	if w := from("[::ffff:10.0.0.2]:1000", "other"); w.Code != http.StatusOK {
+		t.Errorf("a new token from another address: %d, want it reviewed", w.Code)
+	}
+	clk.Step(time.Second)
+	if w := from("10.0.0.1:1000", "junk-later"); w.Code != http.StatusUnauthorized {
+		t.Errorf("a new token a second later: %d, want it reviewed (401)", w.Code)
+	}
+}

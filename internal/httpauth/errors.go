@@ -57,13 +57,25 @@ func (e *UnavailableError) Error() string {
 // Unwrap returns the client's error.
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// ThrottledError says that the caller's address sent more tokens new to
+// the cache than it may have reviewed: 429, to be retried in a second.
+type ThrottledError struct{}
+
+// Error implements error.
+func (e *ThrottledError) Error() string {
+	return "too many new tokens from this address to review; try again in a second"
+}
+
 // StatusCode returns the HTTP status code for an error of this package: 401,
-// 403 or 503; any other error is 500.
+// 403, 429 or 503; any other error is 500.
 func StatusCode(err error) int {
 	var unauthorized *UnauthorizedError
 	var forbidden *ForbiddenError
 	var unavailable *UnavailableError
+	var throttled *ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		return http.StatusTooManyRequests
 	case errors.As(err, &unauthorized):
 		return http.StatusUnauthorized
 	case errors.As(err, &forbidden):
@@ -84,6 +96,9 @@ func (a *Auth) WriteError(w http.ResponseWriter, err error) {
 	if errors.As(err, &unauthorized) {
 		w.Header().Set("WWW-Authenticate", a.challenge(unauthorized.InvalidToken))
 	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
@@ -96,7 +111,10 @@ func message(err error) string {
 	var unauthorized *UnauthorizedError
 	var forbidden *ForbiddenError
 	var unavailable *UnavailableError
+	var throttled *ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		return "Too many new tokens from this address to review; try again in a second."
 	case errors.As(err, &unauthorized):
 		return unauthorized.Reason
 	case errors.As(err, &forbidden):

@@ -5,8 +5,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -86,6 +90,43 @@ const (
 	tokenReviewQueueWait = 2 * time.Second
 )
 
+// One address (WithPeer) gets its tokens that the cache has not seen
+// reviewed at most peerReviewRate a second (bursts of peerReviewBurst);
+// more get 429 at once, without a review or a wait. A caller sending ever
+// new junk tokens then takes at most that of the rate all share, and
+// callers elsewhere keep theirs. A framework's token is reviewed once
+// and kept for minutes; every framework reached through kubectl
+// port-forward shares one address.
+const (
+	peerReviewRate  = 5
+	peerReviewBurst = 20
+	// maxPeers bounds the addresses whose ration is remembered, each for
+	// peerMemory after its last new token.
+	maxPeers   = 4096
+	peerMemory = time.Minute
+)
+
+// errTooManyNewTokens is a review refused by its address's ration.
+var errTooManyNewTokens = errors.New("too many new tokens from one address")
+
+type peerKey struct{}
+
+// WithPeer returns a copy of ctx that carries r's source address, by which
+// AuthenticateToken rations the reviews of tokens it has not seen (each
+// address its share, more answered 429). Authenticate does it itself.
+func WithPeer(ctx context.Context, r *http.Request) context.Context {
+	addr := r.RemoteAddr
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		addr = ap.Addr().Unmap().String()
+	}
+	return context.WithValue(ctx, peerKey{}, addr)
+}
+
+func peerFrom(ctx context.Context) string {
+	p, _ := ctx.Value(peerKey{}).(string)
+	return p
+}
+
 // cachedTokenReviewer keeps the answers of a tokenReviewer, accepted and
 // refused, in an LRU cache bounded in size and time. Keys are an HMAC of
 // the token with a random key, so that the cache holds no token. Concurrent
@@ -98,6 +139,31 @@ type cachedTokenReviewer struct {
 	hmacKey    []byte
 	flights    singleflight.Group
 	limiter    *rate.Limiter
+	// peers holds each address's ration of reviews (*rate.Limiter).
+	peers *cache.LRUExpireCache
+	clock cache.Clock
+	// peersMu makes taking an address's limiter from peers, or adding
+	// one, a single step.
+	peersMu sync.Mutex
+}
+
+// allowPeer takes one review from the ration of the address ctx carries;
+// a context without one is not rationed.
+func (c *cachedTokenReviewer) allowPeer(ctx context.Context) bool {
+	peer := peerFrom(ctx)
+	if peer == "" {
+		return true
+	}
+	c.peersMu.Lock()
+	defer c.peersMu.Unlock()
+	var lim *rate.Limiter
+	if v, ok := c.peers.Get(peer); ok {
+		lim = v.(*rate.Limiter)
+	} else {
+		lim = rate.NewLimiter(peerReviewRate, peerReviewBurst)
+	}
+	c.peers.Add(peer, lim, peerMemory)
+	return lim.AllowN(c.clock.Now(), 1)
 }
 
 // cachedReview is a cache entry: the user, or nil for a refused token.
@@ -115,6 +181,8 @@ func newCachedTokenReviewer(next tokenReviewer, size int, successTTL, failureTTL
 		failureTTL: failureTTL,
 		hmacKey:    key,
 		limiter:    rate.NewLimiter(tokenReviewRate, tokenReviewBurst),
+		peers:      cache.NewLRUExpireCacheWithClock(maxPeers, clock),
+		clock:      clock,
 	}, nil
 }
 
@@ -128,6 +196,9 @@ func (c *cachedTokenReviewer) review(ctx context.Context, token string) (user.In
 	key := c.key(token)
 	if e, ok := c.entries.Get(key); ok {
 		return e.(cachedReview).user, nil
+	}
+	if !c.allowPeer(ctx) {
+		return nil, errTooManyNewTokens
 	}
 	ch := c.flights.DoChan(key, func() (any, error) {
 		if e, ok := c.entries.Get(key); ok {
