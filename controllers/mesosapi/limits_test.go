@@ -134,3 +134,43 @@ func TestAnIdleConnectionStaysOpen(t *testing.T) {
 		t.Errorf("headers stalled for %s, past the header timeout of %s, and the connection is still open", 3*o.HeaderReadTimeout, o.HeaderReadTimeout)
 	}
 }
+
+// TestATenantsCallsAreBounded: one namespace's calls in flight are bounded
+// (MaxCallsPerNamespace): past it a call gets 429 with Retry-After, as
+// Mesos answers a framework over its rate limit, so that one tenant cannot
+// hold every place the master has for calls. A stream holds no place.
+func TestATenantsCallsAreBounded(t *testing.T) {
+	ns := newNamespace(t)
+	o := apiOptions(t, ns)
+	o.MaxCallsPerNamespace = 1
+	o.BodyReadTimeout = 3 * time.Second
+	url := startAPI(t, o, false)
+	mt := mesoswire.MediaJSON
+	es := subscribe(t, url, mt, frameworkInfo("tenant-bounded"))
+	fwID := es.next(schedulerv1.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	reconcile := &schedulerv1.Call{Type: schedulerv1.Call_RECONCILE.Enum(), FrameworkId: fwID, Reconcile: &schedulerv1.Call_Reconcile{}}
+	if code, body := call(t, url, mt, es.id, reconcile); code != http.StatusAccepted {
+		t.Fatalf("a call beside the open stream: %d %q, want 202", code, body)
+	}
+	// A call that sends its headers and never its body holds the
+	// namespace's one place until it gets 408.
+	conn, err := net.Dial("tcp", o.BindAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\nContent-Type: " + mt + "\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "429 while the namespace's place is held", func() bool {
+		resp := request{contentType: mt, streamID: es.id, body: encode(t, mt, reconcile)}.do(t, url)
+		retry := resp.Header.Get("Retry-After")
+		code, body := answer(t, resp)
+		return code == http.StatusTooManyRequests && retry == "1" && strings.Contains(body, "Too many calls in flight from namespace "+ns)
+	})
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if status, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(status, "408") {
+		t.Fatalf("the stalled call got %q (%v), want 408", status, err)
+	}
+	testEventuallyAccepted(t, url, mt, es.id, reconcile)
+}

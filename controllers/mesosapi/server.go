@@ -75,6 +75,12 @@ type Options struct {
 	// 503 with Retry-After. With MaxBodyBytes it bounds what bodies being
 	// read can hold of the master's memory.
 	MaxConcurrentCalls int
+	// MaxCallsPerNamespace bounds the calls of one namespace (one
+	// tenant's frameworks) being read or handled at once
+	// (DefaultMaxCallsPerNamespace when 0); more get 429 with
+	// Retry-After, as Mesos answers a framework over its rate limit. A
+	// SUBSCRIBE counts until its stream starts.
+	MaxCallsPerNamespace int
 	// BodyReadTimeout bounds the reading of a call's body
 	// (DefaultBodyReadTimeout when 0): a caller that stalls gets 408.
 	BodyReadTimeout time.Duration
@@ -113,6 +119,11 @@ const (
 	// DefaultMaxConcurrentCalls bounds the bodies read at once: with
 	// DefaultMaxBodyBytes, at most 256 MiB of them.
 	DefaultMaxConcurrentCalls = 32
+	// DefaultMaxCallsPerNamespace bounds one namespace's calls in flight:
+	// a framework makes one at a time, mostly, and one namespace's calls
+	// can hold at most half of DefaultMaxConcurrentCalls' places to read
+	// bodies.
+	DefaultMaxCallsPerNamespace = 16
 	// callPlaceWait is how long a call waits for a place to read its body
 	// before it gets 503 (which Mesos's scheduler library drops).
 	callPlaceWait = 5 * time.Second
@@ -188,6 +199,9 @@ type Server struct {
 	streams     *registry
 	// calls holds a place for each call in flight (admitCall).
 	calls chan struct{}
+	// tenantCalls counts the calls in flight by namespace (admitTenant).
+	tenantMu    sync.Mutex
+	tenantCalls map[string]int
 }
 
 // New returns the scheduler API of mgr's master.
@@ -321,6 +335,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	if herr != nil {
 		return herr
 	}
+	leave, herr := s.admitTenant(w, ns)
+	if herr != nil {
+		return herr
+	}
+	defer leave() // on a panic too
 	release, herr := s.admitCall(w, r)
 	if herr != nil {
 		return herr
@@ -349,6 +368,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 		if r.Header.Get(HeaderStreamID) != "" {
 			return badRequest("Subscribe calls should not include the '" + HeaderStreamID + "' header")
 		}
+		// The stream holds no place of its namespace's: a framework has
+		// one stream at a time.
+		leave()
 		return s.subscribe(w, r, caller, ns, out, call.GetSubscribe())
 	}
 	st, herr := s.subscribedStream(r.Context(), ns, call.GetFrameworkId().GetValue(), r.Header.Get(HeaderStreamID))
@@ -385,6 +407,33 @@ func (s *Server) admitCall(w http.ResponseWriter, r *http.Request) (release func
 	w.Header().Set("Retry-After", "1")
 	return nil, &httpError{Code: http.StatusServiceUnavailable,
 		Msg: "Too many call bodies being read (" + strconv.Itoa(cap(s.calls)) + "); retry in a second"}
+}
+
+// admitTenant counts a call of namespace ns in, or answers 429 with
+// Retry-After when ns already has MaxCallsPerNamespace in flight, so
+// that one tenant's calls cannot hold every place and goroutine the
+// master has for calls. The caller calls leave when the call is done
+// (again is harmless).
+func (s *Server) admitTenant(w http.ResponseWriter, ns string) (leave func(), herr *httpError) {
+	limit := cmp.Or(max(s.opts.MaxCallsPerNamespace, 0), DefaultMaxCallsPerNamespace)
+	s.tenantMu.Lock()
+	defer s.tenantMu.Unlock()
+	if s.tenantCalls[ns] >= limit {
+		w.Header().Set("Retry-After", "1")
+		return nil, &httpError{Code: http.StatusTooManyRequests,
+			Msg: "Too many calls in flight from namespace " + ns + " (" + strconv.Itoa(limit) + "); retry in a second"}
+	}
+	if s.tenantCalls == nil {
+		s.tenantCalls = map[string]int{}
+	}
+	s.tenantCalls[ns]++
+	return sync.OnceFunc(func() {
+		s.tenantMu.Lock()
+		defer s.tenantMu.Unlock()
+		if s.tenantCalls[ns]--; s.tenantCalls[ns] <= 0 {
+			delete(s.tenantCalls, ns)
+		}
+	}), nil
 }
 
 // readBody reads the whole body within BodyReadTimeout, refusing one over

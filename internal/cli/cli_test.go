@@ -164,6 +164,7 @@ func TestMasterOptionsParse(t *testing.T) {
 		{args: []string{"--mesos-api-heartbeat-interval", "10ms"}, want: "--mesos-api-heartbeat-interval must be at least 1s"},
 		{args: []string{"--mesos-api-max-body-bytes", "0"}, want: "--mesos-api-max-body-bytes must be positive"},
 		{args: []string{"--mesos-api-max-connections", "0"}, want: "--mesos-api-max-connections must be positive"},
+		{args: []string{"--mesos-api-max-calls-per-namespace", "0"}, want: "--mesos-api-max-calls-per-namespace must be positive"},
 		{args: []string{"--mesos-api-max-connections-per-address", "-1"}, want: "--mesos-api-max-connections-per-address must be positive"},
 		{args: []string{"--mesos-api-bind-address", "5050"}, want: "is not host:port"},
 		{args: []string{"--mesos-api-advertise-address", "10.0.0.1"}, want: "is not host:port"},

@@ -125,6 +125,7 @@ forced garbage collection at /debug/pprof/heap?gc=1; it is off by default.`,
 	f.DurationVar(&ma.HeartbeatInterval, "mesos-api-heartbeat-interval", ma.HeartbeatInterval, "How often a Mesos API event stream carries a HEARTBEAT event.")
 	f.StringVar(&ma.CommandImage, "mesos-api-command-image", ma.CommandImage, "Container image of a Mesos command task whose TaskInfo names none (a Mesos agent runs such a task on its host); it needs /bin/sh for shell commands.")
 	f.Int64Var(&ma.MaxBodyBytes, "mesos-api-max-body-bytes", ma.MaxBodyBytes, "Largest Mesos API call body; a larger one is refused with 413.")
+	f.IntVar(&ma.MaxCallsPerNamespace, "mesos-api-max-calls-per-namespace", mesosapi.DefaultMaxCallsPerNamespace, "Mesos API calls of one namespace's frameworks read or handled at once; more get 429 with Retry-After, as Mesos answers a framework over its rate limit (a stream holds no place).")
 	f.IntVar(&ma.MaxConnections, "mesos-api-max-connections", mesosapi.DefaultMaxConnections, "Open connections the Mesos API holds, all callers together (a framework holds two); more wait to be accepted. A connection that sends nothing is kept, as Mesos's master does.")
 	f.IntVar(&ma.MaxConnectionsPerAddress, "mesos-api-max-connections-per-address", mesosapi.DefaultMaxConnectionsPerAddress, "Open connections the Mesos API holds from one address (one pod; frameworks reached through kubectl port-forward share one); more are closed at once.")
 	o.console = console.Options{BindAddress: console.DefaultBindAddress}
@@ -231,6 +232,8 @@ func (o *masterOptions) completeMesosAPI() error {
 		return fmt.Errorf("--mesos-api-heartbeat-interval must be at least 1s, got %s", ma.HeartbeatInterval)
 	case ma.MaxBodyBytes <= 0:
 		return fmt.Errorf("--mesos-api-max-body-bytes must be positive, got %d", ma.MaxBodyBytes)
+	case ma.MaxCallsPerNamespace <= 0:
+		return fmt.Errorf("--mesos-api-max-calls-per-namespace must be positive, got %d", ma.MaxCallsPerNamespace)
 	case ma.MaxConnections <= 0:
 		return fmt.Errorf("--mesos-api-max-connections must be positive, got %d", ma.MaxConnections)
 	case ma.MaxConnectionsPerAddress <= 0:
