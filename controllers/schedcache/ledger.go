@@ -58,6 +58,12 @@ type ledger struct {
 	// before the cache saw them with a state, so that their event is not
 	// taken for a late admission by another master (countLate).
 	counted map[types.UID]struct{}
+	// lateUses holds the admitted tasks that were counted (by a rebuild,
+	// or as another master's admissions) when none of their offers was
+	// in the cache: the informer may show an offer after the tasks
+	// admitted on it. Each is charged to the first of its offers to
+	// appear, or dropped lateUseWindow after its admission.
+	lateUses map[types.UID]*lateUse
 	// made holds offers committed for creation that the informer has not
 	// shown yet.
 	made map[types.NamespacedName]*madeOffer
@@ -149,6 +155,7 @@ func newLedger() ledger {
 		assumed:  map[types.UID]*assumedTask{},
 		settled:  map[types.UID]*assumedTask{},
 		counted:  map[types.UID]struct{}{},
+		lateUses: map[types.UID]*lateUse{},
 		made:     map[types.NamespacedName]*madeOffer{},
 		deleting: map[types.NamespacedName]time.Time{},
 		filters:  filters{},
@@ -575,12 +582,63 @@ func usedOffers(t *kmv1.Task) bool {
 	return s != "" && s != kmv1.TaskError && s != kmv1.TaskDropped
 }
 
+// lateUseWindow is how long after its admission a task counted when none
+// of its offers was in the cache waits for one to appear (lateUses):
+// longer than an informer lags, far shorter than a live task's life, so
+// that the tasks whose offers are long gone are not kept.
+const lateUseWindow = 2 * time.Minute
+
+// lateUse is what an admitted task takes from the first of its offers to
+// appear in the cache (countUse).
+type lateUse struct {
+	offers []types.NamespacedName
+	// own is what the task takes; execRes its executor's, taken too when
+	// first and the offer does not list executorID.
+	own, execRes allocator.Vector
+	first        bool
+	executorID   string
+	staged       time.Time
+	launch       int
+}
+
+// chargeLate charges to offer o, which the cache shows for the first
+// time, the admitted tasks counted before it appeared (lateUses). The
+// caller holds the lock.
+func (c *Cache) chargeLate(key types.NamespacedName, o *kmv1.Offer) {
+	for uid, lu := range c.lateUses {
+		if !slices.Contains(lu.offers, key) {
+			continue
+		}
+		need := lu.own.Clone()
+		if lu.first && !o.ListsExecutor(lu.executorID) {
+			need = need.Add(lu.execRes)
+		}
+		c.use[key] = c.use[key].Clone().Add(need)
+		c.admitted(key, lu.staged, lu.launch)
+		delete(c.lateUses, uid)
+		c.generation++
+	}
+}
+
 // countUse charges what admitted task t (charged ct) took to its first
 // offer that exists (by offer), with its executor's resources when first
 // and the offer does not list the executor, and records its admission on
-// each of its offers that exists. The caller holds the lock.
+// each of its offers that exists. When none exists and t was admitted
+// within lateUseWindow, its use waits for the first to appear
+// (lateUses). The caller holds the lock.
 func (c *Cache) countUse(t *kmv1.Task, ct *task, first bool, offer func(types.NamespacedName) *kmv1.Offer) {
 	took := false
+	defer func() {
+		if took || len(t.Spec.OfferIDs) == 0 || c.clock.Now().Sub(stagedAt(t)) > lateUseWindow {
+			return
+		}
+		lu := &lateUse{own: ct.own, execRes: ct.execRes, first: first, executorID: ct.executor.executor.ExecutorID,
+			staged: stagedAt(t), launch: kmv1.LaunchTasks(t.Annotations)}
+		for _, id := range t.Spec.OfferIDs {
+			lu.offers = append(lu.offers, types.NamespacedName{Namespace: t.Namespace, Name: id})
+		}
+		c.lateUses[t.UID] = lu
+	}()
 	for _, id := range t.Spec.OfferIDs {
 		key := types.NamespacedName{Namespace: t.Namespace, Name: id}
 		o := offer(key)
@@ -679,6 +737,11 @@ func (c *Cache) settle(now time.Time) {
 			if c.offers[key] == nil {
 				delete(c.launched, key)
 			}
+		}
+	}
+	for uid, lu := range c.lateUses {
+		if now.Sub(lu.staged) > lateUseWindow {
+			delete(c.lateUses, uid)
 		}
 	}
 	c.filters.expire(now)

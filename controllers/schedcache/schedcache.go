@@ -247,8 +247,12 @@ func (c *Cache) Upsert(o any) {
 		c.slots.take(key)
 	case *kmv1.Offer:
 		key := client.ObjectKeyFromObject(o)
+		_, seen := c.offers[key]
 		c.offers[key] = &offer{obj: o, resources: c.names.Vector(o.Spec.Resources.Core()), framework: frameworkOf(o.Namespace, o.Spec.Framework)}
 		delete(c.made, key)
+		if !seen {
+			c.chargeLate(key, o)
+		}
 	}
 }
 

@@ -1207,3 +1207,47 @@ func TestWaitHandledWaitsForTheHandlers(t *testing.T) {
 		t.Error("WaitHandled = true with the handler not synced and its context ended")
 	}
 }
+
+// TestAnOfferShownAfterItsTasksIsCharged: the informer of a new leader may
+// show an offer after the tasks the old leader admitted on it (in the
+// rebuild's list, or as a late admission); what they took is charged to
+// the offer when it appears, not offered again. A task admitted longer
+// ago than lateUseWindow is not waited for: its offer is long gone.
+func TestAnOfferShownAfterItsTasksIsCharged(t *testing.T) {
+	c, clk := newCache()
+	c.Upsert(activeAgent("n-a1", "a1", "cpu", "16"))
+	staged := func(uid string, at time.Time, offers ...string) *kmv1.Task {
+		tk := newTask(uid, offers...).Resources("cpu", "1").Obj()
+		tk.Status.State, tk.Status.AgentID = kmv1.TaskStaging, "a1"
+		tk.Status.StagingTime = &metav1.Time{Time: at}
+		return tk
+	}
+	listed, old := staged("listed", start, "o1"), staged("old", start.Add(-3*lateUseWindow), "o2")
+	c.Upsert(listed)
+	c.Upsert(old)
+	c.Rebuild(nil, []*kmv1.Task{listed, old})
+	clk.Step(time.Second)
+	c.Upsert(staged("late", start, "o1")) // the old leader's, shown after the rebuild
+	c.Upsert(testOffer("o1", "a1", "cpu", "8"))
+	c.Upsert(testOffer("o2", "a1", "cpu", "8"))
+	if got := restOf(c, "o1"); got != "cpu=6" {
+		t.Errorf("o1, shown after its two tasks: %s left, want cpu=6", got)
+	}
+	if got := restOf(c, "o2"); got != "cpu=8" {
+		t.Errorf("o2, whose task was admitted long ago: %s left, want cpu=8", got)
+	}
+	if len(c.lateUses) != 0 {
+		t.Errorf("lateUses still holds %d tasks", len(c.lateUses))
+	}
+
+	// A task whose offer never appears is forgotten after the window.
+	c.Upsert(staged("orphan", clk.Now(), "o3"))
+	if len(c.lateUses) != 1 {
+		t.Fatalf("lateUses holds %d tasks, want the orphan", len(c.lateUses))
+	}
+	clk.Step(lateUseWindow + time.Second)
+	c.Snapshot()
+	if len(c.lateUses) != 0 {
+		t.Errorf("lateUses holds %d tasks past the window, want none", len(c.lateUses))
+	}
+}
