@@ -442,13 +442,12 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// TestEventStreamOutlivesReadTimeout: the read timeout bounds how long a
-// call takes to arrive, not how long its event stream lasts.
-func TestEventStreamOutlivesReadTimeout(t *testing.T) {
+// serveExecutorAPI serves an ExecutorServer of limits, whose hooks are
+// floodHooks', on a loopback port until the test ends, and returns it and
+// its address.
+func serveExecutorAPI(t *testing.T, limits ServerLimits) (*ExecutorServer, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	limits := DefaultServerLimits()
-	limits.ReadHeaderTimeout, limits.ReadTimeout = 100*time.Millisecond, 200*time.Millisecond
 	srv := &ExecutorServer{Hooks: &floodHooks{}, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -456,8 +455,23 @@ func TestEventStreamOutlivesReadTimeout(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	return srv, ln.Addr().String()
+}
+
+// TestEventStreamOutlivesReadTimeout: the read timeout bounds how long a
+// call takes to arrive, not how long its event stream lasts.
+func TestEventStreamOutlivesReadTimeout(t *testing.T) {
+	limits := DefaultServerLimits()
+	limits.ReadHeaderTimeout, limits.ReadTimeout = 100*time.Millisecond, 200*time.Millisecond
+	srv, addr := serveExecutorAPI(t, limits)
 	sub, _ := json.Marshal(executorapi.Call{Type: executorapi.CallSubscribe, Namespace: "ns", Framework: "fw", ExecutorID: "e"})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+ln.Addr().String()+executorapi.Path, strings.NewReader(string(sub)))
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+addr+executorapi.Path, strings.NewReader(string(sub)))
 	req.Header.Set("Authorization", "Bearer exec-e")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -477,10 +491,6 @@ func TestEventStreamOutlivesReadTimeout(t *testing.T) {
 	if err := rr.Read(&ev); err != nil || ev.Message == nil || ev.Message.Data != "still here" {
 		t.Fatalf("event after the read timeout: %+v, %v", ev, err)
 	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestAnIdleConnectionStaysOpen: Mesos's executor library opens the
@@ -491,18 +501,10 @@ func TestEventStreamOutlivesReadTimeout(t *testing.T) {
 // new or kept alive, still answers; headers that start and stall are still
 // cut off.
 func TestAnIdleConnectionStaysOpen(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	limits := DefaultServerLimits()
 	limits.ReadHeaderTimeout, limits.ReadTimeout = 100*time.Millisecond, 200*time.Millisecond
-	srv := &ExecutorServer{Hooks: &floodHooks{}, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	_, addr := serveExecutorAPI(t, limits)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +526,7 @@ func TestAnIdleConnectionStaysOpen(t *testing.T) {
 			t.Fatalf("a GET on a connection %s and quiet: %s, want 405", quiet, resp.Status)
 		}
 	}
-	stalled, err := net.Dial("tcp", ln.Addr().String())
+	stalled, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,10 +536,6 @@ func TestAnIdleConnectionStaysOpen(t *testing.T) {
 	if _, err := stalled.Read(make([]byte, 64)); isTimeout(err) {
 		t.Errorf("headers that stall stayed open for 5 s, past the header timeout of %s", limits.ReadHeaderTimeout)
 	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestQuietConnectionsLockNoExecutorOut: with every place the agent has
@@ -545,21 +543,14 @@ func TestAnIdleConnectionStaysOpen(t *testing.T) {
 // with a call gets in, in the place of the longest quiet one of the
 // address holding the most (the server tells connlimit which are quiet).
 func TestQuietConnectionsLockNoExecutorOut(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	limits := DefaultServerLimits()
 	limits.MaxConnections, limits.MaxConnectionsPerIP = 4, 2
-	srv := &ExecutorServer{Hooks: &floodHooks{}, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	_, addr := serveExecutorAPI(t, limits)
 	getFrom := func(from string, conn net.Conn) (net.Conn, string) {
 		if conn == nil {
+			var err error
 			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-			if conn, err = d.Dial("tcp", ln.Addr().String()); err != nil {
+			if conn, err = d.Dial("tcp", addr); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { conn.Close() })
@@ -589,28 +580,16 @@ func TestQuietConnectionsLockNoExecutorOut(t *testing.T) {
 	if _, status := getFrom("", kept[0]); strings.HasPrefix(status, "405") {
 		t.Error("the longest quiet connection still answers; want it closed to make room")
 	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestUnreadStreamEnds: an executor that stops reading its event stream
 // loses the stream once an event cannot be written within the write
 // timeout; the agent does not keep a goroutine and its events for it.
 func TestUnreadStreamEnds(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	limits := DefaultServerLimits()
 	limits.WriteTimeout = 200 * time.Millisecond
-	srv := &ExecutorServer{Hooks: &floodHooks{}, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	srv, addr := serveExecutorAPI(t, limits)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,10 +618,6 @@ func TestUnreadStreamEnds(t *testing.T) {
 			t.Fatal("an executor that reads nothing keeps its stream")
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -49,14 +49,7 @@ func TestCallsAreBounded(t *testing.T) {
 	}
 
 	// A call that sends its headers and never its body holds the place.
-	conn, err := net.Dial("tcp", o.BindAddress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("POST " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\nContent-Type: " + mt + "\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
-		t.Fatal(err)
-	}
+	conn := stalledCall(t, o.BindAddress, mt)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp := request{contentType: mt, streamID: es.id, body: encode(t, mt, reconcile())}.do(t, url)
@@ -78,6 +71,21 @@ func TestCallsAreBounded(t *testing.T) {
 		t.Fatalf("the stalled call got %q (%v), want 408 once BodyReadTimeout passed", status, err)
 	}
 	testEventuallyAccepted(t, url, mt, es.id, reconcile())
+}
+
+// stalledCall sends a call's headers to the API at addr and one byte of
+// its body of 1000, and no more; the connection closes when the test ends.
+func stalledCall(t *testing.T, addr, mt string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte("POST " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\nContent-Type: " + mt + "\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // testEventuallyAccepted waits until c is answered 202: the place held by
@@ -154,14 +162,7 @@ func TestATenantsCallsAreBounded(t *testing.T) {
 	}
 	// A call that sends its headers and never its body holds the
 	// namespace's one place until it gets 408.
-	conn, err := net.Dial("tcp", o.BindAddress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("POST " + mesosapi.Path + " HTTP/1.1\r\nHost: master\r\nContent-Type: " + mt + "\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
-		t.Fatal(err)
-	}
+	conn := stalledCall(t, o.BindAddress, mt)
 	eventually(t, "429 while the namespace's place is held", func() bool {
 		resp := request{contentType: mt, streamID: es.id, body: encode(t, mt, reconcile)}.do(t, url)
 		retry := resp.Header.Get("Retry-After")
