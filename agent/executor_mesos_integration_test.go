@@ -347,4 +347,18 @@ func TestMesosExecutorAPIRefusals(t *testing.T) {
 	if st := task(t, ns, "t1").Status.State; st == kmv1.TaskRunning {
 		t.Errorf("t1 is %s after a refused update came back with SUBSCRIBE", st)
 	}
+
+	// Past its message rate an executor of the Mesos form gets 503, which
+	// Mesos's executor library drops calmly, never the 429 of the
+	// kubemesos form, which it would take for an ERROR to abort on.
+	codes := map[int]int{}
+	for i := range 80 {
+		m := ex.call(executorv1.Call_MESSAGE)
+		m.Message = &executorv1.Call_Message{Data: fmt.Appendf(nil, "m%d", i)}
+		code, _ := ex.send(t, json, m)
+		codes[code]++
+	}
+	if codes[http.StatusServiceUnavailable] == 0 || codes[http.StatusAccepted]+codes[http.StatusServiceUnavailable] != 80 {
+		t.Errorf("80 MESSAGE calls at once from an executor of the Mesos form: %v, want 202 and, past the rate, 503", codes)
+	}
 }

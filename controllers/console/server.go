@@ -413,9 +413,6 @@ func (s *Server) writeAuthError(w http.ResponseWriter, err error) {
 		writeError(w, code, err.Error())
 	case http.StatusServiceUnavailable:
 		writeError(w, code, "The Kubernetes API server could not review the request; try again.")
-	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "1")
-		writeError(w, code, "Too many new tokens from this address to review; try again in a second.")
 	default:
 		s.writeErr(w, err)
 	}

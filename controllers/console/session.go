@@ -36,7 +36,7 @@ func (s *Server) authenticate(r *http.Request) (*httpauth.Caller, error) {
 			if !ok {
 				return nil, &httpauth.UnauthorizedError{Reason: "the login has ended (the master that took it no longer leads, or it was not this console's); log in again", InvalidToken: true}
 			}
-			return s.auth.AuthenticateToken(httpauth.WithPeer(r.Context(), r), token, httpauth.SchemeCookie)
+			return s.auth.AuthenticateToken(r.Context(), token, httpauth.SchemeCookie)
 		}
 	}
 	return s.auth.Authenticate(r)
@@ -124,7 +124,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Send the token as the form field `token`.")
 		return
 	}
-	caller, err := s.auth.AuthenticateToken(httpauth.WithPeer(r.Context(), r), token, httpauth.SchemeCookie)
+	caller, err := s.auth.AuthenticateToken(r.Context(), token, httpauth.SchemeCookie)
 	if err != nil {
 		s.writeAuthError(w, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -107,31 +108,50 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) *httpError {
 // the master's client, as the standby's own leader election would.
 const leaseReadInterval = time.Second
 
+// leaseReadTimeout bounds one reading of the master Lease, which the
+// calls waiting for it share.
+const leaseReadTimeout = 10 * time.Second
+
 // leaseReading is the last reading of the master Lease, for redirect.
 type leaseReading struct {
-	mu    sync.Mutex
-	at    time.Time
-	lease *coordinationv1.Lease
-	err   error
+	flight singleflight.Group
+	mu     sync.Mutex
+	at     time.Time
+	lease  *coordinationv1.Lease
+	err    error
 }
 
 // read returns the master Lease as read at most leaseReadInterval ago, or
-// reads it; calls that come meanwhile wait for that read and share it.
+// reads it; the calls that come meanwhile share that read, and each stops
+// waiting for it when its own context ends.
 func (lr *leaseReading) read(ctx context.Context, s *Server) (*coordinationv1.Lease, error) {
 	lr.mu.Lock()
-	defer lr.mu.Unlock()
 	now := s.clock.Now()
 	if !lr.at.IsZero() && now.Sub(lr.at) < leaseReadInterval && now.Sub(lr.at) >= 0 {
-		return lr.lease, lr.err
+		lease, err := lr.lease, lr.err
+		lr.mu.Unlock()
+		return lease, err
 	}
-	var lease coordinationv1.Lease
-	err := s.reader.Get(ctx, s.opts.LeaderLease, &lease)
-	if err != nil && ctx.Err() != nil {
-		return nil, err // the caller left: not a reading
+	lr.mu.Unlock()
+	ch := lr.flight.DoChan("lease", func() (any, error) {
+		// Shared by every call waiting: one leaving must not end it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseReadTimeout)
+		defer cancel()
+		var lease coordinationv1.Lease
+		err := s.reader.Get(rctx, s.opts.LeaderLease, &lease)
+		if err != nil && !apierrors.IsNotFound(err) {
+			s.log.Error(err, "reading the master Lease to redirect a scheduler call", "lease", s.opts.LeaderLease)
+		}
+		lr.mu.Lock()
+		lr.at, lr.lease, lr.err = now, &lease, err
+		lr.mu.Unlock()
+		return &lease, err
+	})
+	select {
+	case res := <-ch:
+		lease, _ := res.Val.(*coordinationv1.Lease)
+		return lease, res.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	if err != nil && !apierrors.IsNotFound(err) {
-		s.log.Error(err, "reading the master Lease to redirect a scheduler call", "lease", s.opts.LeaderLease)
-	}
-	lr.at, lr.lease, lr.err = now, &lease, err
-	return lr.lease, lr.err
 }

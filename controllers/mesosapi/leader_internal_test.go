@@ -22,10 +22,15 @@ import (
 type leaseReader struct {
 	lease *coordinationv1.Lease
 	reads int
+	// gate, when set, holds each read until it is closed.
+	gate chan struct{}
 }
 
 func (r *leaseReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
 	r.reads++
+	if r.gate != nil {
+		<-r.gate
+	}
 	if r.lease == nil {
 		return apierrors.NewNotFound(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, key.Name)
 	}
@@ -78,5 +83,50 @@ func TestAStandbyReadsTheLeaseOnceASecond(t *testing.T) {
 	}
 	if r.reads != 3 {
 		t.Errorf("the Lease was read %d times over three seconds, want 3", r.reads)
+	}
+}
+
+// TestACallerLeavingDoesNotEndTheLeaseRead: calls wait for one reading of
+// the master Lease together; one that leaves returns at once, and its
+// leaving neither ends the read nor makes the others read again.
+func TestACallerLeavingDoesNotEndTheLeaseRead(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	r := &leaseReader{gate: make(chan struct{}), lease: &coordinationv1.Lease{Spec: coordinationv1.LeaseSpec{
+		HolderIdentity: ptr.To(AdvertisedIdentity("m1", "10.0.0.1:5050")), LeaseDurationSeconds: ptr.To[int32](15),
+		RenewTime: ptr.To(metav1.NewMicroTime(clk.Now()))}}}
+	s := &Server{reader: r, clock: clk, log: logr.Discard(), opts: Options{LeaderLease: types.NamespacedName{Namespace: "kubemesos-system", Name: "master"}}}
+	leaving, leave := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() {
+		_, err := s.masterLease.read(leaving, s)
+		left <- err
+	}()
+	stayed := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // after the first call's read began
+		_, err := s.masterLease.read(context.Background(), s)
+		stayed <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	leave()
+	select {
+	case err := <-left:
+		if err == nil {
+			t.Error("the call that left got a Lease, want its context's error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call that left still waits for the read")
+	}
+	close(r.gate)
+	select {
+	case err := <-stayed:
+		if err != nil {
+			t.Errorf("the call that stayed: %v, want the Lease", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call that stayed never got the Lease")
+	}
+	if r.reads != 1 {
+		t.Errorf("the Lease was read %d times, want once", r.reads)
 	}
 }

@@ -77,22 +77,27 @@ type Options struct {
 	MaxConcurrentCalls int
 	// MaxCallsPerNamespace bounds the calls of one namespace (one
 	// tenant's frameworks) being read or handled at once
-	// (DefaultMaxCallsPerNamespace when 0); more get 429 with
-	// Retry-After, as Mesos answers a framework over its rate limit. A
-	// SUBSCRIBE counts until its stream starts.
+	// (DefaultMaxCallsPerNamespace when 0); more wait up to
+	// callPlaceWait for a place, then get 503 with Retry-After (which
+	// Mesos's scheduler library takes calmly: anything but 200, 202, 307,
+	// 404 and 503 is an ERROR its frameworks abort on). A SUBSCRIBE counts
+	// until its stream starts.
 	MaxCallsPerNamespace int
 	// BodyReadTimeout bounds the reading of a call's body
 	// (DefaultBodyReadTimeout when 0): a caller that stalls gets 408.
 	BodyReadTimeout time.Duration
 	// HeaderReadTimeout bounds the reading of a call's headers, from their
-	// first byte (DefaultHeaderReadTimeout when 0). A connection that has
-	// sent nothing, new or kept alive, stays open however long: Mesos's
+	// first bytes (DefaultHeaderReadTimeout when 0). A connection that has
+	// sent nothing, new or kept alive, is not closed for it: Mesos's
 	// scheduler library opens the connection for its calls when it
 	// connects, before it has a call to send, keeps it, and takes its
 	// closing for the master's loss (src/scheduler/scheduler.cpp).
 	HeaderReadTimeout time.Duration
 	// MaxConnections bounds the open connections
-	// (DefaultMaxConnections when 0); more wait to be accepted.
+	// (DefaultMaxConnections when 0). A connection beyond it takes the
+	// place of the connection quiet the longest of the address holding
+	// the most, when that address holds two more than the newcomer's;
+	// else it is closed at once (connlimit).
 	MaxConnections int
 	// MaxConnectionsPerAddress bounds the open connections from one
 	// address (DefaultMaxConnectionsPerAddress when 0); more are closed
@@ -199,9 +204,17 @@ type Server struct {
 	streams     *registry
 	// calls holds a place for each call in flight (admitCall).
 	calls chan struct{}
-	// tenantCalls counts the calls in flight by namespace (admitTenant).
+	// tenantCalls holds the places of the namespaces with calls in
+	// flight (admitTenant).
 	tenantMu    sync.Mutex
-	tenantCalls map[string]int
+	tenantCalls map[string]*tenantPlaces
+}
+
+// tenantPlaces are one namespace's places for calls, and how many calls
+// hold or wait for one.
+type tenantPlaces struct {
+	places chan struct{}
+	users  int
 }
 
 // New returns the scheduler API of mgr's master.
@@ -210,7 +223,9 @@ func New(mgr ctrl.Manager, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the client of the Mesos API's reviews: %w", err)
 	}
-	cfg := httpauth.Config{Client: cs, Log: mgr.GetLogger().WithName("mesos-api-auth")}
+	// Standbys redirect rather than pass calls on: the leader sees each
+	// caller's own address, and rations new tokens by it.
+	cfg := httpauth.Config{Client: cs, Log: mgr.GetLogger().WithName("mesos-api-auth"), RationByAddress: true}
 	if o.AnonymousNamespace != "" {
 		cfg.Anonymous = &httpauth.Anonymous{Namespace: o.AnonymousNamespace, ServiceAccount: o.AnonymousServiceAccount}
 	}
@@ -335,7 +350,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *httpError {
 	if herr != nil {
 		return herr
 	}
-	leave, herr := s.admitTenant(w, ns)
+	leave, herr := s.admitTenant(r, w, ns)
 	if herr != nil {
 		return herr
 	}
@@ -404,36 +419,64 @@ func (s *Server) admitCall(w http.ResponseWriter, r *http.Request) (release func
 	case <-timer.C:
 	case <-r.Context().Done():
 	}
+	s.boundUnreadBody(w)
 	w.Header().Set("Retry-After", "1")
 	return nil, &httpError{Code: http.StatusServiceUnavailable,
 		Msg: "Too many call bodies being read (" + strconv.Itoa(cap(s.calls)) + "); retry in a second"}
 }
 
-// admitTenant counts a call of namespace ns in, or answers 429 with
-// Retry-After when ns already has MaxCallsPerNamespace in flight, so
-// that one tenant's calls cannot hold every place and goroutine the
-// master has for calls. The caller calls leave when the call is done
-// (again is harmless).
-func (s *Server) admitTenant(w http.ResponseWriter, ns string) (leave func(), herr *httpError) {
+// admitTenant takes one of namespace ns's MaxCallsPerNamespace places
+// for calls, waiting up to callPlaceWait, or answers 503 with
+// Retry-After, so that one tenant's calls cannot hold every place and
+// goroutine the master has for calls. The caller calls leave when the
+// call is done (again is harmless).
+func (s *Server) admitTenant(r *http.Request, w http.ResponseWriter, ns string) (leave func(), herr *httpError) {
 	limit := cmp.Or(max(s.opts.MaxCallsPerNamespace, 0), DefaultMaxCallsPerNamespace)
 	s.tenantMu.Lock()
-	defer s.tenantMu.Unlock()
-	if s.tenantCalls[ns] >= limit {
-		w.Header().Set("Retry-After", "1")
-		return nil, &httpError{Code: http.StatusTooManyRequests,
-			Msg: "Too many calls in flight from namespace " + ns + " (" + strconv.Itoa(limit) + "); retry in a second"}
-	}
 	if s.tenantCalls == nil {
-		s.tenantCalls = map[string]int{}
+		s.tenantCalls = map[string]*tenantPlaces{}
 	}
-	s.tenantCalls[ns]++
-	return sync.OnceFunc(func() {
+	tp := s.tenantCalls[ns]
+	if tp == nil {
+		tp = &tenantPlaces{places: make(chan struct{}, limit)}
+		s.tenantCalls[ns] = tp
+	}
+	tp.users++
+	s.tenantMu.Unlock()
+	done := func() {
 		s.tenantMu.Lock()
 		defer s.tenantMu.Unlock()
-		if s.tenantCalls[ns]--; s.tenantCalls[ns] <= 0 {
+		if tp.users--; tp.users == 0 {
 			delete(s.tenantCalls, ns)
 		}
-	}), nil
+	}
+	timer := time.NewTimer(callPlaceWait)
+	defer timer.Stop()
+	select {
+	case tp.places <- struct{}{}:
+		return sync.OnceFunc(func() {
+			<-tp.places
+			done()
+		}), nil
+	case <-timer.C:
+	case <-r.Context().Done():
+	}
+	done()
+	s.boundUnreadBody(w)
+	w.Header().Set("Retry-After", "1")
+	return nil, &httpError{Code: http.StatusServiceUnavailable,
+		Msg: "Too many calls in flight from namespace " + ns + " (" + strconv.Itoa(limit) + "); retry in a second"}
+}
+
+// boundUnreadBody bounds, by BodyReadTimeout, what the server reads of a
+// body the call is refused without: before it answers, the server reads
+// and drops the rest of a small body, so that the connection can carry
+// the next call, and a body that does not come would hold the answer and
+// its goroutine for ever. Past the bound the connection closes after the
+// answer.
+func (s *Server) boundUnreadBody(w http.ResponseWriter) {
+	timeout := cmp.Or(max(s.opts.BodyReadTimeout, 0), DefaultBodyReadTimeout)
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 }
 
 // readBody reads the whole body within BodyReadTimeout, refusing one over

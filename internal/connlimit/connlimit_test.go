@@ -159,7 +159,7 @@ func TestQuietConnectionsLockNobodyOut(t *testing.T) {
 	go func() { _, _ = io.WriteString(caller, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n") }()
 	waitFor(t, l, "four calls being served", func() bool {
 		for c := range l.conns {
-			if c.quiet != 0 {
+			if c.quiet.Load() != 0 {
 				return false
 			}
 		}
@@ -199,5 +199,86 @@ func TestTheConnectionCanCloseItsSendingSide(t *testing.T) {
 	var c net.Conn = &conn{Conn: &net.TCPConn{}}
 	if _, ok := c.(interface{ CloseWrite() error }); !ok {
 		t.Fatal("conn has no CloseWrite")
+	}
+}
+
+// TestAQuietCallerKeepsItsConnection: when the address that fills the
+// server has only busy connections, a newcomer is closed, not given the
+// quiet connection of a caller holding one.
+func TestAQuietCallerKeepsItsConnection(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	busy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/busy" {
+			<-release
+		}
+	})
+	addr, l := serve(t, Limits{Max: 4, MaxPerAddress: 3}, busy)
+	keeper := dialFrom(t, "127.0.0.2", addr)
+	if code, err := get(keeper); code != http.StatusOK {
+		t.Fatalf("keeper's call: %d, %v", code, err)
+	}
+	for range 3 {
+		go func() {
+			_, _ = io.WriteString(dialFrom(t, "127.0.0.3", addr), "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n")
+		}()
+	}
+	waitFor(t, l, "three busy calls and the quiet keeper", func() bool {
+		busy := 0
+		for c := range l.conns {
+			if c.quiet.Load() == 0 {
+				busy++
+			}
+		}
+		return len(l.conns) == 4 && busy == 3
+	})
+	if late := dialFrom(t, "127.0.0.4", addr); !closedByServer(late) {
+		t.Error("a newcomer to a full server was not closed")
+	}
+	if !stillOpen(keeper) {
+		t.Error("the keeper's quiet connection was closed for a newcomer, while another address filled the server")
+	}
+}
+
+// TestAConnectionThatWakesIsNotQuiet: a kept-alive connection that has
+// sent the first bytes of its next call carries a call: room is made by
+// closing another.
+func TestAConnectionThatWakesIsNotQuiet(t *testing.T) {
+	addr, l := serve(t, Limits{Max: 2, MaxPerAddress: 2}, ok)
+	a, b := dialFrom(t, "127.0.0.2", addr), dialFrom(t, "127.0.0.2", addr)
+	for _, c := range []net.Conn{a, b} { // a quiet first, then b
+		if code, err := get(c); code != http.StatusOK {
+			t.Fatalf("a call: %d, %v", code, err)
+		}
+	}
+	waitFor(t, l, "both quiet", func() bool {
+		for c := range l.conns {
+			if c.quiet.Load() == 0 {
+				return false
+			}
+		}
+		return len(l.conns) == 2
+	})
+	if _, err := io.WriteString(a, "GET / HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, l, "a's next call read", func() bool {
+		for c := range l.conns {
+			if c.quiet.Load() == 0 {
+				return true
+			}
+		}
+		return false
+	})
+	dialFrom(t, "127.0.0.4", addr)
+	if !closedByServer(b) {
+		t.Error("the quiet connection b stayed; want it closed to make room")
+	}
+	_ = a.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(a, "Host: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.ReadResponse(bufio.NewReader(a), nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the call a had started: %v, %v; want 200", resp, err)
 	}
 }

@@ -16,21 +16,25 @@
 //   - closes at once a connection from an address that already holds its
 //     bound;
 //   - when the server holds its bound of connections, makes room for a new
-//     one by closing the connection that has been quiet the longest, of
-//     the address holding the most: a caller that keeps one or two quiet
-//     connections loses them only to an address holding more. When no
-//     connection is quiet, the new one is closed at once, never left
-//     waiting.
+//     one by closing the connection that has been quiet the longest of the
+//     address holding the most connections, when that address holds at
+//     least two more than the new one's: a caller that keeps one or two
+//     quiet connections loses them only to a newcomer from an address
+//     holding far fewer, never to the address that fills the server. When
+//     that address has no quiet connection, the new one is closed at once,
+//     never left waiting.
 //
 // A connection is quiet while it waits for its first byte, and while the
 // server waits for its next call (http.StateIdle: the server must pass
-// Listener.ConnState as its ConnState).
+// Listener.ConnState as its ConnState) until it reads the call's first
+// bytes.
 package connlimit
 
 import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -129,11 +133,11 @@ func (l *Listener) setQuiet(c *conn, quiet bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !quiet {
-		c.quiet = 0
+		c.quiet.Store(0)
 		return
 	}
 	l.quietSeq++
-	c.quiet = l.quietSeq
+	c.quiet.Store(l.quietSeq)
 }
 
 func (l *Listener) acceptLoop() {
@@ -186,17 +190,18 @@ func (l *Listener) admit(nc net.Conn) *conn {
 	}
 	var evicted *conn
 	if len(l.conns) >= l.limits.Max {
-		evicted = l.quietestLocked()
+		evicted = l.quietestLocked(l.perAddr[addr])
 		if evicted == nil {
 			l.mu.Unlock()
-			l.log.V(1).Info("closing a connection: every connection carries a call", "address", addr, "limit", l.limits.Max)
+			l.log.V(1).Info("closing a connection: the server is full, and the address holding the most has no quiet one to give up", "address", addr, "limit", l.limits.Max)
 			_ = nc.Close()
 			return nil
 		}
 		l.releaseLocked(evicted)
 	}
 	l.quietSeq++
-	c := &conn{Conn: nc, l: l, addr: addr, quiet: l.quietSeq}
+	c := &conn{Conn: nc, l: l, addr: addr}
+	c.quiet.Store(l.quietSeq)
 	l.conns[c] = struct{}{}
 	l.perAddr[addr]++
 	l.mu.Unlock()
@@ -207,21 +212,26 @@ func (l *Listener) admit(nc net.Conn) *conn {
 	return c
 }
 
-// quietestLocked returns the connection quiet the longest of the address
-// holding the most connections that has a quiet one, or nil.
-func (l *Listener) quietestLocked() *conn {
+// quietestLocked returns the connection quiet the longest of the
+// addresses holding the most connections, when they hold at least two
+// more than the newcomer's address (which holds has), or nil.
+func (l *Listener) quietestLocked(has int) *conn {
+	most := 0
+	for _, n := range l.perAddr {
+		most = max(most, n)
+	}
+	if most < has+2 {
+		return nil
+	}
 	var best *conn
+	var bestQuiet uint64
 	for c := range l.conns {
-		if c.quiet == 0 {
+		q := c.quiet.Load()
+		if q == 0 || l.perAddr[c.addr] != most {
 			continue
 		}
-		if best == nil {
-			best = c
-			continue
-		}
-		n, m := l.perAddr[c.addr], l.perAddr[best.addr]
-		if n > m || (n == m && c.quiet < best.quiet) {
-			best = c
+		if best == nil || q < bestQuiet {
+			best, bestQuiet = c, q
 		}
 	}
 	return best
@@ -248,8 +258,9 @@ func (l *Listener) awaitFirstByte(c *conn) {
 		return
 	}
 	c.unread = true
+	c.quiet.Store(0)
 	l.mu.Lock()
-	c.quiet, c.handed = 0, true
+	c.handed = true
 	l.mu.Unlock()
 	select {
 	case l.ready <- c:
@@ -265,26 +276,32 @@ type conn struct {
 	l    *Listener
 	addr string
 
-	first  [1]byte
-	unread bool // read only by the connection's reader, after the hand-over
+	first [1]byte
+	// unread is written before the hand-over, and then read only by the
+	// server's reader of the connection; handed too, under l.mu.
+	unread, handed bool
 
-	// Guarded by l.mu: quiet is 0 while the connection carries a call,
-	// else when it became quiet (Listener.quietSeq); handed is whether
-	// it was handed to the server; released whether it is no longer
-	// counted.
-	quiet    uint64
-	handed   bool
+	// quiet is 0 while the connection carries a call, else when it became
+	// quiet (Listener.quietSeq, written under l.mu); a read of the next
+	// call's bytes zeroes it.
+	quiet atomic.Uint64
+	// released, guarded by l.mu, is whether it is no longer counted.
 	released bool
 }
 
-// Read returns the first byte first, then what the connection reads.
+// Read returns the first byte first, then what the connection reads. A
+// connection the server reads from carries a call.
 func (c *conn) Read(p []byte) (int, error) {
 	if c.unread && len(p) > 0 {
 		c.unread = false
 		p[0] = c.first[0]
 		return 1, nil
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.handed {
+		c.quiet.Store(0)
+	}
+	return n, err
 }
 
 // Close closes the connection and stops counting it.

@@ -72,6 +72,12 @@ type Config struct {
 	// Anonymous, when set, lets requests without credentials in, as its
 	// ServiceAccount and only in its namespace. Nil refuses them (401).
 	Anonymous *Anonymous
+	// RationByAddress gives each source address of Authenticate's
+	// requests its own share of the reviews of tokens the cache has not
+	// seen (5 a second, bursts of 20; more get 503 with Retry-After).
+	// Only for callers whose address is their own: not behind a proxy
+	// that all share, as the console's standbys are.
+	RationByAddress bool
 	// TokenCacheSize, TokenSuccessTTL and TokenFailureTTL bound the cache
 	// of TokenReview answers (the defaults when zero).
 	TokenCacheSize                   int
@@ -98,7 +104,9 @@ type Auth struct {
 	access    accessReviewer
 	realm     string
 	anonymous *Caller
-	log       logr.Logger
+	// rationByAddress is Config.RationByAddress.
+	rationByAddress bool
+	log             logr.Logger
 }
 
 // New returns an Auth that reviews with cfg.Client.
@@ -148,7 +156,7 @@ func newAuth(cfg Config, tokens tokenReviewer, access accessReviewer) (*Auth, er
 	if strings.ContainsFunc(realm, func(r rune) bool { return r == '"' || r == '\\' || r < ' ' || r == 0x7f }) {
 		return nil, fmt.Errorf("httpauth: the realm %q holds a quote, a backslash or a control character", realm)
 	}
-	a := &Auth{tokens: tokens, access: access, realm: realm, log: cfg.Log}
+	a := &Auth{tokens: tokens, access: access, realm: realm, log: cfg.Log, rationByAddress: cfg.RationByAddress}
 	if an := cfg.Anonymous; an != nil {
 		if errs := validation.IsDNS1123Label(an.Namespace); len(errs) > 0 {
 			return nil, fmt.Errorf("httpauth: the anonymous namespace %q: %s", an.Namespace, strings.Join(errs, "; "))
@@ -204,7 +212,11 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 	case err != nil:
 		return nil, &UnauthorizedError{Reason: "Malformed Authorization header: " + err.Error() + ".", InvalidToken: true}
 	}
-	c, err := a.AuthenticateToken(WithPeer(r.Context(), r), creds.Token, creds.Scheme)
+	ctx := r.Context()
+	if a.rationByAddress {
+		ctx = withPeer(ctx, r)
+	}
+	c, err := a.AuthenticateToken(ctx, creds.Token, creds.Scheme)
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +231,7 @@ func (a *Auth) Authenticate(r *http.Request) (*Caller, error) {
 }
 
 // AuthenticateToken says whose token sent by scheme is, by TokenReview:
-// a *Caller, or an *UnauthorizedError (401), a *ThrottledError (429: too
-// many new tokens from the address ctx carries, WithPeer) or an
+// a *Caller, or an *UnauthorizedError (401), or a *ThrottledError or an
 // *UnavailableError (503). It is for tokens that come otherwise than in
 // the Authorization header (SchemeCookie).
 func (a *Auth) AuthenticateToken(ctx context.Context, token string, scheme Scheme) (*Caller, error) {

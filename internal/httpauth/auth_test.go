@@ -320,11 +320,11 @@ func TestAuthenticateToken(t *testing.T) {
 	}
 }
 
-// TestNewTokensAreRationedByAddress: an address that sends ever new tokens
-// gets its burst of reviews, then 429 with Retry-After and no review,
-// while another address still gets its tokens reviewed, and a token the
-// cache knows is answered whatever the ration; the ration refills with
-// time.
+// TestNewTokensAreRationedByAddress: an address (an IPv6 /64) that sends
+// ever new tokens gets its burst of reviews, then 503 with Retry-After
+// and no review, while another address still gets its tokens reviewed,
+// and a token the cache knows is answered whatever the ration; the ration
+// refills with time. Without RationByAddress, no address is rationed.
 func TestNewTokensAreRationedByAddress(t *testing.T) {
 	clk := testclock.NewFakeClock(time.Now())
 	next := &fakeTokens{users: map[string]string{"good": "alice", "other": "bob"}}
@@ -332,7 +332,7 @@ func TestNewTokensAreRationedByAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAuth(Config{}, c, &fakeAuthz{})
+	a, err := newAuth(Config{RationByAddress: true}, c, &fakeAuthz{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,8 +356,8 @@ func TestNewTokensAreRationedByAddress(t *testing.T) {
 	}
 	reviews := next.reviews
 	w := from("10.0.0.1:1001", "junk-more")
-	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || !strings.Contains(w.Body.String(), "Too many new tokens") {
-		t.Fatalf("a new token past the address's burst: %d %v %q, want 429 with Retry-After", w.Code, w.Header(), w.Body)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" || !strings.Contains(w.Body.String(), "Too many new tokens") {
+		t.Fatalf("a new token past the address's burst: %d %v %q, want 503 with Retry-After", w.Code, w.Header(), w.Body)
 	}
 	if next.reviews != reviews {
 		t.Error("a token past the address's ration was reviewed")
@@ -368,8 +368,25 @@ func TestNewTokensAreRationedByAddress(t *testing.T) {
 	if w := from("[::ffff:10.0.0.2]:1000", "other"); w.Code != http.StatusOK {
 		t.Errorf("a new token from another address: %d, want it reviewed", w.Code)
 	}
+	for i := range peerReviewBurst {
+		from(fmt.Sprintf("[2001:db8::%x]:1000", i+1), fmt.Sprintf("v6-junk-%d", i))
+	}
+	if w := from("[2001:db8::ffff]:1000", "v6-more"); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("a new token from the same /64 past its burst: %d, want 503", w.Code)
+	}
 	clk.Step(time.Second)
 	if w := from("10.0.0.1:1000", "junk-later"); w.Code != http.StatusUnauthorized {
 		t.Errorf("a new token a second later: %d, want it reviewed (401)", w.Code)
+	}
+
+	unrationed, err := newAuth(Config{}, c, &fakeAuthz{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = unrationed
+	for i := range peerReviewBurst + 5 {
+		if w := from("10.0.0.9:1000", fmt.Sprintf("unrationed-%d", i)); w.Code != http.StatusUnauthorized {
+			t.Fatalf("new token %d from one address without RationByAddress: %d, want it reviewed (401)", i, w.Code)
+		}
 	}
 }

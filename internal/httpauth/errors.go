@@ -58,7 +58,8 @@ func (e *UnavailableError) Error() string {
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // ThrottledError says that the caller's address sent more tokens new to
-// the cache than it may have reviewed: 429, to be retried in a second.
+// the cache than it may have reviewed: 503 with Retry-After, to be
+// retried in a second.
 type ThrottledError struct{}
 
 // Error implements error.
@@ -67,7 +68,7 @@ func (e *ThrottledError) Error() string {
 }
 
 // StatusCode returns the HTTP status code for an error of this package: 401,
-// 403, 429 or 503; any other error is 500.
+// 403 or 503; any other error is 500.
 func StatusCode(err error) int {
 	var unauthorized *UnauthorizedError
 	var forbidden *ForbiddenError
@@ -75,7 +76,7 @@ func StatusCode(err error) int {
 	var throttled *ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		return http.StatusTooManyRequests
+		return http.StatusServiceUnavailable
 	case errors.As(err, &unauthorized):
 		return http.StatusUnauthorized
 	case errors.As(err, &forbidden):
@@ -96,7 +97,8 @@ func (a *Auth) WriteError(w http.ResponseWriter, err error) {
 	if errors.As(err, &unauthorized) {
 		w.Header().Set("WWW-Authenticate", a.challenge(unauthorized.InvalidToken))
 	}
-	if code == http.StatusTooManyRequests {
+	var throttled *ThrottledError
+	if errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -90,13 +90,15 @@ const (
 	tokenReviewQueueWait = 2 * time.Second
 )
 
-// One address (WithPeer) gets its tokens that the cache has not seen
-// reviewed at most peerReviewRate a second (bursts of peerReviewBurst);
-// more get 429 at once, without a review or a wait. A caller sending ever
-// new junk tokens then takes at most that of the rate all share, and
-// callers elsewhere keep theirs. A framework's token is reviewed once
-// and kept for minutes; every framework reached through kubectl
-// port-forward shares one address.
+// With Config.RationByAddress, one address (an IPv6 /64) gets its tokens
+// that the cache has not seen reviewed at most peerReviewRate a second
+// (bursts of peerReviewBurst); more get 503 with Retry-After at once,
+// without a review or a wait (Mesos's scheduler library takes a 503
+// calmly; any other refusal is an ERROR its frameworks abort on). A
+// caller sending ever new junk tokens then takes at most that of the
+// rate all share. A framework's token is reviewed once and kept for
+// minutes; every framework reached through kubectl port-forward shares
+// one address.
 const (
 	peerReviewRate  = 5
 	peerReviewBurst = 20
@@ -111,13 +113,17 @@ var errTooManyNewTokens = errors.New("too many new tokens from one address")
 
 type peerKey struct{}
 
-// WithPeer returns a copy of ctx that carries r's source address, by which
-// AuthenticateToken rations the reviews of tokens it has not seen (each
-// address its share, more answered 429). Authenticate does it itself.
-func WithPeer(ctx context.Context, r *http.Request) context.Context {
+// withPeer returns a copy of ctx that carries r's source address (its
+// /64 for IPv6, which one host may hold whole), by which the reviews of
+// tokens the cache has not seen are rationed.
+func withPeer(ctx context.Context, r *http.Request) context.Context {
 	addr := r.RemoteAddr
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		addr = ap.Addr().Unmap().String()
+		a := ap.Addr().Unmap()
+		addr = a.String()
+		if a.Is6() {
+			addr = netip.PrefixFrom(a, 64).Masked().String()
+		}
 	}
 	return context.WithValue(ctx, peerKey{}, addr)
 }

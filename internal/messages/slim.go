@@ -23,10 +23,12 @@ const maxField = 1024
 // to carry more than a message holds.
 const annotationOversized = "kubemesos.io/message-oversized"
 
-// kept are the labels and annotations Parse reads.
+// kept are the labels and annotations Parse reads. The mark of an
+// oversized Event is kept too: an informer may slim an object twice (a
+// watch-list's objects pass its temporary store, then its queue).
 var (
 	keptLabels      = []string{kmv1.LabelMessage, kmv1.LabelFramework, kmv1.LabelAgent}
-	keptAnnotations = []string{kmv1.AnnotationMessageSender, kmv1.AnnotationMessageSequence, kmv1.AnnotationExecutorID, kmv1.AnnotationAgentID}
+	keptAnnotations = []string{kmv1.AnnotationMessageSender, kmv1.AnnotationMessageSequence, kmv1.AnnotationExecutorID, kmv1.AnnotationAgentID, annotationOversized}
 )
 
 // Slim is the cache transform of message Events, for the master's and the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
@@ -34,6 +35,9 @@ func TestSlim(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("the slim copy reads %+v, %v; want %+v", got, err, want)
 	}
+	if again, _ := Slim(slim.DeepCopy()); !equality.Semantic.DeepEqual(again, slim) {
+		t.Errorf("slimmed twice: %+v, want the same as once: %+v", again, slim)
+	}
 	if _, ok := slim.Annotations["padding"]; ok || slim.Labels["team"] != "" || slim.Series != nil ||
 		slim.Regarding.UID != "fw-uid" || slim.ResourceVersion != "42" || slim.Name != e.Name || slim.Namespace != "ns" {
 		t.Errorf("slim copy %+v: want only the message's fields, the regarded UID and the object's identity", slim)
@@ -51,6 +55,10 @@ func TestSlim(t *testing.T) {
 			slim := obj.(*eventsv1.Event)
 			if _, err := Parse(slim); err == nil || !strings.Contains(err.Error(), "more than a framework message holds") {
 				t.Errorf("Parse of the slim copy: %v, want a refusal", err)
+			}
+			twice, _ := Slim(slim.DeepCopy())
+			if _, err := Parse(twice.(*eventsv1.Event)); err == nil {
+				t.Error("Parse of the copy slimmed twice: accepted, want a refusal")
 			}
 			if slim.Note != "" || len(slim.Annotations) != 1 || slim.Labels[kmv1.LabelMessage] != kmv1.MessageToScheduler {
 				t.Errorf("slim copy %+v: want no note, only the mark, and the message's labels", slim)
