@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -745,5 +746,34 @@ func TestAnAnswerGetsTheWholeWriteTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		b, _ := io.ReadAll(resp.Body)
 		t.Errorf("answered %d %q, want 202", resp.StatusCode, b)
+	}
+}
+
+// TestMesosRetry: a caller of the Mesos form gets 503 where the kubemesos
+// form gets 429 or the agent's own 500, since Mesos's executor library
+// aborts on anything but 200, 202, 404 and 503; other refusals stay.
+func TestMesosRetry(t *testing.T) {
+	s := &ExecutorServer{Log: logr.Discard()}
+	internal := errors.New("the checkpoint cannot be written")
+	for _, tc := range []struct {
+		name  string
+		mesos bool
+		err   error
+		want  int // 0: err unchanged
+	}{
+		{"the agent's failure, Mesos form", true, internal, http.StatusServiceUnavailable},
+		{"the agent's failure, kubemesos form", false, internal, 0},
+		{"a full queue, Mesos form", true, &CallError{Status: http.StatusTooManyRequests, Err: errors.New("full")}, http.StatusServiceUnavailable},
+		{"a full queue, kubemesos form", false, &CallError{Status: http.StatusTooManyRequests, Err: errors.New("full")}, 0},
+		{"a bad call, Mesos form", true, &CallError{Status: http.StatusBadRequest, Err: errors.New("bad")}, 0},
+	} {
+		got := s.mesosRetry(tc.mesos, tc.err, "taking a status update", "ns/fw/e")
+		var bad *CallError
+		switch {
+		case tc.want == 0 && got != tc.err:
+			t.Errorf("%s: %v, want the error unchanged", tc.name, got)
+		case tc.want != 0 && (!errors.As(got, &bad) || bad.Status != tc.want):
+			t.Errorf("%s: %v, want a CallError with %d", tc.name, got, tc.want)
+		}
 	}
 }

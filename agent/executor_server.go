@@ -492,40 +492,49 @@ func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.subscribe(w, r, rc, key, agentID, call, out, release)
 	case executorapi.CallUpdate:
 		if err := s.Hooks.Update(r.Context(), key, call.Update.Status); err != nil {
-			s.callFailed(w, mesosRetry(mesos, err), "taking a status update", key.String(), "task", call.Update.Status.TaskID)
+			s.callFailed(w, s.mesosRetry(mesos, err, "taking a status update", key.String()), "taking a status update", key.String(), "task", call.Update.Status.TaskID)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case executorapi.CallMessage:
 		if !s.messageLimiter(key).Allow() {
-			s.callFailed(w, mesosRetry(mesos, &CallError{Status: http.StatusTooManyRequests,
-				Err: fmt.Errorf("executor %s sends more than %g messages a second; send this one again later", key, s.limits.MessageRate)}),
+			s.callFailed(w, s.mesosRetry(mesos, &CallError{Status: http.StatusTooManyRequests,
+				Err: fmt.Errorf("executor %s sends more than %g messages a second; send this one again later", key, s.limits.MessageRate)}, "", ""),
 				"storing a framework message", key.String())
 			return
 		}
 		if err := s.Hooks.Message(r.Context(), key, *call.Message); err != nil {
-			s.callFailed(w, mesosRetry(mesos, err), "storing a framework message", key.String(), "sequence", call.Message.Sequence)
+			s.callFailed(w, s.mesosRetry(mesos, err, "storing a framework message", key.String()), "storing a framework message", key.String(), "sequence", call.Message.Sequence)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case executorapi.CallAcknowledgeMessages:
 		if err := s.Hooks.AcknowledgeMessages(r.Context(), key, call.AcknowledgeMessages.Messages); err != nil {
-			s.callFailed(w, err, "taking message acknowledgements", key.String())
+			s.callFailed(w, s.mesosRetry(mesos, err, "taking message acknowledgements", key.String()), "taking message acknowledgements", key.String())
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}
 }
 
-// mesosRetry turns a 429 into a 503 for a caller of the Mesos form:
-// Mesos's executor library takes a 503 calmly (it drops the call, and an
-// update goes again with its next SUBSCRIBE), and any answer but 200, 202,
-// 404 and 503 for an ERROR its executors abort on
-// (src/executor/executor.cpp). The kubemesos form keeps the 429, which
-// the SDK retries.
-func mesosRetry(mesos bool, err error) error {
+// mesosRetry turns a "retry later" (429) and the agent's own failure
+// (any error but a CallError, answered 500) into a 503 for a caller of
+// the Mesos form: Mesos's executor library takes a 503 calmly (it drops
+// the call, and an update goes again with its next SUBSCRIBE), and any
+// answer but 200, 202, 404 and 503 for an ERROR its executors abort on
+// (src/executor/executor.cpp). The kubemesos form keeps the 429 and the
+// 500, which the SDK retries. The agent's own failure stays logged as
+// one.
+func (s *ExecutorServer) mesosRetry(mesos bool, err error, what, executor string) error {
+	if !mesos || err == nil {
+		return err
+	}
 	var bad *CallError
-	if !mesos || !errors.As(err, &bad) || bad.Status != http.StatusTooManyRequests {
+	if !errors.As(err, &bad) {
+		s.Log.Error(err, what, "executor", executor)
+		return &CallError{Status: http.StatusServiceUnavailable, Err: fmt.Errorf("the agent could not finish %s (%w); send it again later", what, err)}
+	}
+	if bad.Status != http.StatusTooManyRequests {
 		return err
 	}
 	return &CallError{Status: http.StatusServiceUnavailable, Err: bad.Err}
@@ -655,7 +664,8 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 			default:
 				// Not taken now: the executor subscribes again later
 				// with all of them.
-				s.callFailed(w, mesosRetry(mesos != nil, err), "taking the unacknowledged updates of a SUBSCRIBE", key.String(), "task", u.TaskID)
+				s.callFailed(w, s.mesosRetry(mesos != nil, err, "taking the unacknowledged updates of a SUBSCRIBE", key.String()),
+					"taking the unacknowledged updates of a SUBSCRIBE", key.String(), "task", u.TaskID)
 				return
 			}
 		}

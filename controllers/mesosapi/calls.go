@@ -70,7 +70,7 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 	}
 	if err != nil {
 		s.log.Error(err, "carrying out a scheduler call", "call", call.GetType().String(), "framework", st.namespace+"/"+st.name)
-		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to carry out " + call.GetType().String() + ": " + err.Error()}
+		return failed("Failed to carry out " + call.GetType().String() + ": " + err.Error())
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (s *Server) updateFramework(ctx context.Context, st *stream, u *schedulerv1
 	}
 	var fw kmv1.Framework
 	if err := s.reader.Get(ctx, types.NamespacedName{Namespace: st.namespace, Name: st.name}, &fw); err != nil {
-		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to read the framework: " + err.Error()}
+		return failed("Failed to read the framework: " + err.Error())
 	}
 	if role != fw.Spec.Role {
 		return badRequest("kubemesos cannot change the role of a framework ('" + fw.Spec.Role + "' to '" + role + "')")

@@ -17,6 +17,15 @@ func badRequest(msg string) *httpError { return mesoswire.BadRequest(msg) }
 
 func forbidden(msg string) *httpError { return mesoswire.Forbidden(msg) }
 
+// failed is the answer to a call the master could not carry out (the API
+// server unreachable or slow, a read that failed): 503, the one failure
+// Mesos's scheduler library takes calmly (it drops the call, and tries a
+// SUBSCRIBE again), where a 500 would be an ERROR its frameworks abort on
+// (src/scheduler/scheduler.cpp). The caller sends the call again.
+func failed(msg string) *httpError {
+	return &httpError{Code: http.StatusServiceUnavailable, Msg: msg}
+}
+
 // apiServerVerdict is the API server's refusal of a write the master made
 // for a caller, as the caller hears it: 400 for what the object cannot be
 // (a schema or a policy's validation), 403 for what the caller may not do
@@ -55,7 +64,7 @@ func fencedMaster(err error) bool {
 
 // writeFailed is the answer to a call whose write err failed: the API
 // server's verdict on it (apiServerVerdict), 503 when this master no
-// longer leads, else 500; what says what was written.
+// longer leads, else failed's 503; what says what was written.
 func writeFailed(err error, what string) *httpError {
 	if code, msg := apiServerVerdict(err); code != 0 {
 		return &httpError{Code: code, Msg: "The API server refused " + what + ": " + msg}
@@ -63,5 +72,5 @@ func writeFailed(err error, what string) *httpError {
 	if fencedMaster(err) {
 		return &httpError{Code: http.StatusServiceUnavailable, Msg: "This master no longer leads: subscribe to the leader"}
 	}
-	return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to write " + what + ": " + err.Error()}
+	return failed("Failed to write " + what + ": " + err.Error())
 }

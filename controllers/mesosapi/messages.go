@@ -3,7 +3,6 @@ package mesosapi
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -43,7 +42,7 @@ func (s *Server) message(ctx context.Context, st *stream, m *schedulerv1.Call_Me
 	log := s.log.WithValues("framework", st.namespace+"/"+st.name, "executor", executorID, "agent", agentID)
 	var agents kmv1.AgentList
 	if err := s.c.List(ctx, &agents); err != nil {
-		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to carry out MESSAGE: listing agents: " + err.Error()}
+		return failed("Failed to carry out MESSAGE: listing agents: " + err.Error())
 	}
 	node := ""
 	for i := range agents.Items {
@@ -79,6 +78,11 @@ func (s *Server) message(ctx context.Context, st *stream, m *schedulerv1.Call_Me
 	if err := s.schedulerClient.Create(ctx, ev); err != nil && !apierrors.IsAlreadyExists(err) {
 		// The sequence number stays taken: the agent passes over a gap.
 		log.Error(err, "storing a framework message")
+		if _, msg := apiServerVerdict(err); msg != "" {
+			// Mesos drops a message it cannot deliver: the scheduler
+			// hears why, in an answer its library drops calmly.
+			return failed("The API server refused the framework message, which is dropped: " + msg)
+		}
 		return writeFailed(err, "the framework message")
 	}
 	return nil

@@ -136,7 +136,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	if id := info.GetId().GetValue(); id != "" {
 		known, ferr := s.findFramework(ctx, ns, id, s.c, s.reader)
 		if ferr != nil {
-			return &httpError{Code: http.StatusInternalServerError, Msg: ferr.Error()}
+			return failed(ferr.Error())
 		}
 		name := ""
 		if known != nil {
@@ -167,7 +167,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 	}
 	if err != nil {
 		s.log.Error(err, "subscribing a framework", "namespace", ns, "name", info.GetName())
-		return &httpError{Code: http.StatusInternalServerError, Msg: "Failed to subscribe: " + err.Error()}
+		return failed("Failed to subscribe: " + err.Error())
 	}
 	streamID := uuid.NewString()
 	w.Header().Set("Content-Type", out.MediaType())
@@ -450,7 +450,7 @@ func (s *Server) subscribedStream(ctx context.Context, ns, frameworkID, streamID
 		// must not cost the API server a List per request.
 		fw, err := s.findFramework(ctx, ns, frameworkID, s.c)
 		if err != nil {
-			return nil, &httpError{Code: http.StatusInternalServerError, Msg: err.Error()}
+			return nil, failed(err.Error())
 		}
 		if fw == nil {
 			return nil, badRequest("Framework cannot be found")

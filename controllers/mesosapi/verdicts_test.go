@@ -19,6 +19,7 @@ import (
 	schedulerv1 "github.com/kubemesos/kubemesos/api/mesos/v1/scheduler"
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 	"github.com/kubemesos/kubemesos/internal/mesoswire"
+	"github.com/kubemesos/kubemesos/internal/messages"
 	"github.com/kubemesos/kubemesos/internal/testenv"
 )
 
@@ -95,5 +96,23 @@ func TestTheAPIServersVerdictsReachTheScheduler(t *testing.T) {
 	update.FailoverTimeout = proto.Float64(99)
 	if code, body := call(t, url, mt, es.id, uf); code != http.StatusOK {
 		t.Errorf("UPDATE_FRAMEWORK the API server takes: %d %q, want 200", code, body)
+	}
+
+	// A MESSAGE whose Event the API server refuses is dropped, as Mesos
+	// drops a message it cannot deliver, with a 503 that says why (the
+	// one refusal Mesos's scheduler library takes calmly).
+	testenv.Refuse(t, env.Client, testenv.Refusal{Name: "verdicts-events", Group: "events.k8s.io", Resource: "events",
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Allow:      "object.metadata.namespace != '" + ns + "'", Message: "events refused by the test", Reason: metav1.StatusReasonForbidden})
+	eventually(t, "the events policy in force", func() bool {
+		probe := messages.Event(ns, "", messages.Message{To: kmv1.MessageToExecutor, Framework: "probe", Sender: "probe", Sequence: 1, Data: "probe"},
+			messages.ControllerScheduler, "test")
+		err := env.Client.Create(ctx, probe, client.DryRunAll)
+		return err != nil && strings.Contains(err.Error(), "events refused by the test")
+	})
+	msg := &schedulerv1.Call{FrameworkId: fwID, Type: schedulerv1.Call_MESSAGE.Enum(), Message: &schedulerv1.Call_Message{
+		AgentId: offer.GetAgentId(), ExecutorId: &mesosv1.ExecutorID{Value: proto.String("exec-1")}, Data: []byte("hi")}}
+	if code, body := call(t, url, mt, es.id, msg); code != http.StatusServiceUnavailable || !strings.Contains(body, "events refused by the test") {
+		t.Errorf("MESSAGE whose Event the API server refuses: %d %q, want 503 with its message", code, body)
 	}
 }

@@ -60,7 +60,7 @@ func (bn *bench) agentMemory(ctx context.Context) (agentRow, error) {
 	if err := readyNode(ctx, c, agentNode); err != nil {
 		return row, err
 	}
-	addr, err := freePort()
+	addr, err := bn.freePort()
 	if err != nil {
 		return row, err
 	}

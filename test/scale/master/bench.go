@@ -25,9 +25,11 @@ type bench struct {
 	world      *world
 
 	stopPump func()
-	// mu guards procs.
+	// mu guards procs and ports.
 	mu    sync.Mutex
 	procs []*proc
+	// ports are the loopback addresses freePort handed out.
+	ports map[string]bool
 }
 
 func newBench(ctx context.Context, env *testenv.Env, cfg *config) (*bench, error) {

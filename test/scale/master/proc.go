@@ -35,14 +35,30 @@ type proc struct {
 	once    sync.Once
 }
 
-// freePort returns a free loopback address.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
+// freePort returns a free loopback address that it has not handed out
+// before in this run: the kernel may give a port that was just free to
+// the next listener that asks, and a process started with the same port
+// for two of its listeners fails to bind the second (a fresh-clone CI run
+// failed so).
+func (bn *bench) freePort() (string, error) {
+	bn.mu.Lock()
+	defer bn.mu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("finding a free port: %w", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !bn.ports[addr] {
+			if bn.ports == nil {
+				bn.ports = map[string]bool{}
+			}
+			bn.ports[addr] = true
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("finding a free port: 100 tries gave ports handed out before")
 }
 
 // start runs `kubemesos <sub> args...`, with env added to its environment,
@@ -51,7 +67,7 @@ func freePort() (string, error) {
 func (bn *bench) start(name, sub string, env []string, args ...string) (*proc, error) {
 	var addrs [3]string
 	for i := range addrs {
-		a, err := freePort()
+		a, err := bn.freePort()
 		if err != nil {
 			return nil, err
 		}
@@ -91,11 +107,11 @@ func (bn *bench) start(name, sub string, env []string, args ...string) (*proc, e
 // loopback ports (so that a standby runs beside the leader), plus extra
 // flags.
 func (bn *bench) startMaster(name string, extra ...string) (*proc, error) {
-	mesosAPI, err := freePort()
+	mesosAPI, err := bn.freePort()
 	if err != nil {
 		return nil, err
 	}
-	console, err := freePort()
+	console, err := bn.freePort()
 	if err != nil {
 		return nil, err
 	}
