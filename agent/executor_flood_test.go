@@ -448,8 +448,14 @@ func isTimeout(err error) bool {
 // its address.
 func serveExecutorAPI(t *testing.T, limits ServerLimits) (*ExecutorServer, string) {
 	t.Helper()
+	return serveExecutorAPIWith(t, limits, &floodHooks{})
+}
+
+// serveExecutorAPIWith is serveExecutorAPI with hooks.
+func serveExecutorAPIWith(t *testing.T, limits ServerLimits, hooks ExecutorHooks) (*ExecutorServer, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := &ExecutorServer{Hooks: &floodHooks{}, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
+	srv := &ExecutorServer{Hooks: hooks, Log: logr.Discard(), Clock: clock.RealClock{}, Limits: limits}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -775,5 +781,55 @@ func TestMesosRetry(t *testing.T) {
 		case tc.want != 0 && (!errors.As(got, &bad) || bad.Status != tc.want):
 			t.Errorf("%s: %v, want a CallError with %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// failingUpdates are floodHooks whose agent cannot checkpoint an update.
+type failingUpdates struct{ floodHooks }
+
+func (h *failingUpdates) Update(context.Context, ExecutorKey, executorapi.TaskStatus) error {
+	return errors.New("the checkpoint cannot be written")
+}
+
+// TestAMesosExecutorWhoseUpdateFailsSubscribesAgain: Mesos's executor
+// library drops an update answered 503 and sends it again only with its
+// next SUBSCRIBE, which follows a lost connection. The agent answers 503
+// and ends the executor's stream, so that the executor connects again and
+// resubscribes with the update, rather than wait for an acknowledgement
+// that cannot come (a Mesos command executor gives up after a minute).
+func TestAMesosExecutorWhoseUpdateFailsSubscribesAgain(t *testing.T) {
+	_, addr := serveExecutorAPIWith(t, DefaultServerLimits(), &failingUpdates{})
+	post := func(body string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+executorapi.Path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer exec-e")
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	ids := `"framework_id":{"value":"fw-uid"},"executor_id":{"value":"e"}`
+	stream := post(`{"type":"SUBSCRIBE",` + ids + `,"subscribe":{}}`)
+	defer stream.Body.Close()
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("SUBSCRIBE: %s", stream.Status)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stream.Body)
+		ended <- err
+	}()
+	resp := post(`{"type":"UPDATE",` + ids + `,"update":{"status":{"task_id":{"value":"t1"},"state":"TASK_RUNNING","source":"SOURCE_EXECUTOR","uuid":"AAAAAAAAAAAAAAAAAAAAAA=="}}}`)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("an UPDATE the agent cannot checkpoint: %s %q, want 503", resp.Status, body)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the executor's stream goes on after its update was answered 503; want it ended, so that it subscribes again")
 	}
 }

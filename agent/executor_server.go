@@ -492,7 +492,20 @@ func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.subscribe(w, r, rc, key, agentID, call, out, release)
 	case executorapi.CallUpdate:
 		if err := s.Hooks.Update(r.Context(), key, call.Update.Status); err != nil {
-			s.callFailed(w, s.mesosRetry(mesos, err, "taking a status update", key.String()), "taking a status update", key.String(), "task", call.Update.Status.TaskID)
+			err = s.mesosRetry(mesos, err, "taking a status update", key.String())
+			s.callFailed(w, err, "taking a status update", key.String(), "task", call.Update.Status.TaskID)
+			var bad *CallError
+			if mesos && errors.As(err, &bad) && bad.Status == http.StatusServiceUnavailable {
+				// Mesos's executor library drops an update answered 503
+				// and sends it again only with its next SUBSCRIBE, which
+				// follows a lost connection: end the stream, so that it
+				// connects again (its pod sets MESOS_CHECKPOINT) and
+				// resubscribes with the update, rather than wait for an
+				// acknowledgement that cannot come.
+				s.Log.Info("ending the stream of a Mesos executor whose update was answered 503, so that it subscribes again with it",
+					"executor", key.String(), "task", call.Update.Status.TaskID)
+				s.Disconnect(key)
+			}
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)

@@ -19,9 +19,10 @@ func forbidden(msg string) *httpError { return mesoswire.Forbidden(msg) }
 
 // failed is the answer to a call the master could not carry out (the API
 // server unreachable or slow, a read that failed): 503, the one failure
-// Mesos's scheduler library takes calmly (it drops the call, and tries a
-// SUBSCRIBE again), where a 500 would be an ERROR its frameworks abort on
-// (src/scheduler/scheduler.cpp). The caller sends the call again.
+// Mesos's scheduler library takes calmly (it logs and drops the call; a
+// framework subscribes again on its own timer, and learns a launch's fate
+// by reconciling), where a 500 would be an ERROR its frameworks abort on
+// (src/scheduler/scheduler.cpp).
 func failed(msg string) *httpError {
 	return &httpError{Code: http.StatusServiceUnavailable, Msg: msg}
 }

@@ -78,7 +78,7 @@ func (s *Server) message(ctx context.Context, st *stream, m *schedulerv1.Call_Me
 	if err := s.schedulerClient.Create(ctx, ev); err != nil && !apierrors.IsAlreadyExists(err) {
 		// The sequence number stays taken: the agent passes over a gap.
 		log.Error(err, "storing a framework message")
-		if _, msg := apiServerVerdict(err); msg != "" {
+		if code, msg := apiServerVerdict(err); code != 0 {
 			// Mesos drops a message it cannot deliver: the scheduler
 			// hears why, in an answer its library drops calmly.
 			return failed("The API server refused the framework message, which is dropped: " + msg)
