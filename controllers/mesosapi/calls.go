@@ -66,7 +66,7 @@ func (s *Server) dispatch(ctx context.Context, st *stream, call *schedulerv1.Cal
 	}
 	if fencedMaster(err) {
 		s.log.Info("refused a scheduler call: this master no longer leads", "call", call.GetType().String(), "framework", st.namespace+"/"+st.name)
-		return &httpError{Code: http.StatusServiceUnavailable, Msg: "This master no longer leads: subscribe to the leader"}
+		return noLongerLeads()
 	}
 	if err != nil {
 		s.log.Error(err, "carrying out a scheduler call", "call", call.GetType().String(), "framework", st.namespace+"/"+st.name)

@@ -27,6 +27,13 @@ func failed(msg string) *httpError {
 	return &httpError{Code: http.StatusServiceUnavailable, Msg: msg}
 }
 
+// noLongerLeads is the answer to a call whose write met the fence on a
+// master that lost the master Lease (fencedMaster): 503, and the
+// scheduler finds the leader and subscribes there.
+func noLongerLeads() *httpError {
+	return &httpError{Code: http.StatusServiceUnavailable, Msg: "This master no longer leads: subscribe to the leader"}
+}
+
 // apiServerVerdict is the API server's refusal of a write the master made
 // for a caller, as the caller hears it: 400 for what the object cannot be
 // (a schema or a policy's validation), 403 for what the caller may not do
@@ -71,7 +78,7 @@ func writeFailed(err error, what string) *httpError {
 		return &httpError{Code: code, Msg: "The API server refused " + what + ": " + msg}
 	}
 	if fencedMaster(err) {
-		return &httpError{Code: http.StatusServiceUnavailable, Msg: "This master no longer leads: subscribe to the leader"}
+		return noLongerLeads()
 	}
 	return failed("Failed to write " + what + ": " + err.Error())
 }

@@ -419,10 +419,7 @@ func (s *Server) admitCall(w http.ResponseWriter, r *http.Request) (release func
 	case <-timer.C:
 	case <-r.Context().Done():
 	}
-	s.boundUnreadBody(w)
-	w.Header().Set("Retry-After", "1")
-	return nil, &httpError{Code: http.StatusServiceUnavailable,
-		Msg: "Too many call bodies being read (" + strconv.Itoa(cap(s.calls)) + "); retry in a second"}
+	return nil, s.busy(w, "Too many call bodies being read ("+strconv.Itoa(cap(s.calls))+"); retry in a second")
 }
 
 // admitTenant takes one of namespace ns's MaxCallsPerNamespace places
@@ -462,21 +459,24 @@ func (s *Server) admitTenant(r *http.Request, w http.ResponseWriter, ns string) 
 	case <-r.Context().Done():
 	}
 	done()
-	s.boundUnreadBody(w)
-	w.Header().Set("Retry-After", "1")
-	return nil, &httpError{Code: http.StatusServiceUnavailable,
-		Msg: "Too many calls in flight from namespace " + ns + " (" + strconv.Itoa(limit) + "); retry in a second"}
+	return nil, s.busy(w, "Too many calls in flight from namespace "+ns+" ("+strconv.Itoa(limit)+"); retry in a second")
 }
 
-// boundUnreadBody bounds, by BodyReadTimeout, what the server reads of a
-// body the call is refused without: before it answers, the server reads
-// and drops the rest of a small body, so that the connection can carry
-// the next call, and a body that does not come would hold the answer and
-// its goroutine for ever. Past the bound the connection closes after the
-// answer.
-func (s *Server) boundUnreadBody(w http.ResponseWriter) {
-	timeout := cmp.Or(max(s.opts.BodyReadTimeout, 0), DefaultBodyReadTimeout)
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+// busy is the answer to a call refused, before its body was read, for a
+// place it waited for in vain: 503 with Retry-After. The server still
+// reads and drops the rest of a small body before it answers, so that the
+// connection can carry the next call; a body that does not come would
+// hold the answer and its goroutine for ever, so that read is bounded by
+// BodyReadTimeout, past which the connection closes after the answer.
+func (s *Server) busy(w http.ResponseWriter, msg string) *httpError {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyReadTimeout()))
+	w.Header().Set("Retry-After", "1")
+	return &httpError{Code: http.StatusServiceUnavailable, Msg: msg}
+}
+
+// bodyReadTimeout is BodyReadTimeout, or its default.
+func (s *Server) bodyReadTimeout() time.Duration {
+	return cmp.Or(max(s.opts.BodyReadTimeout, 0), DefaultBodyReadTimeout)
 }
 
 // readBody reads the whole body within BodyReadTimeout, refusing one over
@@ -490,10 +490,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *http
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	timeout := s.opts.BodyReadTimeout
-	if timeout <= 0 {
-		timeout = DefaultBodyReadTimeout
-	}
+	timeout := s.bodyReadTimeout()
 	rc := http.NewResponseController(w)
 	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))

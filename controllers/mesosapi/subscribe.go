@@ -163,7 +163,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, caller *httpa
 		// Another master leads now: the scheduler detects it and
 		// subscribes there.
 		s.log.Info("refused a subscription: this master no longer leads", "namespace", ns, "name", info.GetName())
-		return &httpError{Code: http.StatusServiceUnavailable, Msg: "This master no longer leads: subscribe to the leader"}
+		return noLongerLeads()
 	}
 	if err != nil {
 		s.log.Error(err, "subscribing a framework", "namespace", ns, "name", info.GetName())
