@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -765,21 +766,18 @@ func TestMesosRetry(t *testing.T) {
 		name  string
 		mesos bool
 		err   error
-		want  int // 0: err unchanged
+		want  int
 	}{
 		{"the agent's failure, Mesos form", true, internal, http.StatusServiceUnavailable},
-		{"the agent's failure, kubemesos form", false, internal, 0},
+		{"the agent's failure, kubemesos form", false, internal, http.StatusInternalServerError},
 		{"a full queue, Mesos form", true, &CallError{Status: http.StatusTooManyRequests, Err: errors.New("full")}, http.StatusServiceUnavailable},
-		{"a full queue, kubemesos form", false, &CallError{Status: http.StatusTooManyRequests, Err: errors.New("full")}, 0},
-		{"a bad call, Mesos form", true, &CallError{Status: http.StatusBadRequest, Err: errors.New("bad")}, 0},
+		{"a full queue, kubemesos form", false, &CallError{Status: http.StatusTooManyRequests, Err: errors.New("full")}, http.StatusTooManyRequests},
+		{"a bad call, Mesos form", true, &CallError{Status: http.StatusBadRequest, Err: errors.New("bad")}, http.StatusBadRequest},
 	} {
-		got := s.mesosRetry(tc.mesos, tc.err, "taking a status update", "ns/fw/e")
-		var bad *CallError
-		switch {
-		case tc.want == 0 && got != tc.err:
-			t.Errorf("%s: %v, want the error unchanged", tc.name, got)
-		case tc.want != 0 && (!errors.As(got, &bad) || bad.Status != tc.want):
-			t.Errorf("%s: %v, want a CallError with %d", tc.name, got, tc.want)
+		w := httptest.NewRecorder()
+		code := s.callFailed(w, tc.mesos, tc.err, "taking a status update", "ns/fw/e")
+		if code != tc.want || w.Code != tc.want {
+			t.Errorf("%s: returned %d, answered %d; want %d", tc.name, code, w.Code, tc.want)
 		}
 	}
 }

@@ -423,13 +423,13 @@ func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	key, err := s.Hooks.Authenticate(r.Context(), credentialsOf(r))
 	if err != nil {
 		w.Header().Set("Connection", "close")
-		s.callFailed(w, err, "authenticating an executor call", "")
+		s.callFailed(w, false, err, "authenticating an executor call", "")
 		return
 	}
 	release, err := s.admit(r.Context(), key)
 	if err != nil {
 		w.Header().Set("Connection", "close")
-		s.callFailed(w, err, "admitting an executor call", key.String())
+		s.callFailed(w, false, err, "admitting an executor call", key.String())
 		return
 	}
 	defer release()
@@ -492,10 +492,8 @@ func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.subscribe(w, r, rc, key, agentID, call, out, release)
 	case executorapi.CallUpdate:
 		if err := s.Hooks.Update(r.Context(), key, call.Update.Status); err != nil {
-			err = s.mesosRetry(mesos, err, "taking a status update", key.String())
-			s.callFailed(w, err, "taking a status update", key.String(), "task", call.Update.Status.TaskID)
-			var bad *CallError
-			if mesos && errors.As(err, &bad) && bad.Status == http.StatusServiceUnavailable {
+			code := s.callFailed(w, mesos, err, "taking a status update", key.String(), "task", call.Update.Status.TaskID)
+			if mesos && code == http.StatusServiceUnavailable {
 				// Mesos's executor library drops an update answered 503
 				// and sends it again only with its next SUBSCRIBE, which
 				// follows a lost connection: end the stream, so that it
@@ -511,46 +509,23 @@ func (s *ExecutorServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	case executorapi.CallMessage:
 		if !s.messageLimiter(key).Allow() {
-			s.callFailed(w, s.mesosRetry(mesos, &CallError{Status: http.StatusTooManyRequests,
-				Err: fmt.Errorf("executor %s sends more than %g messages a second; send this one again later", key, s.limits.MessageRate)}, "", ""),
+			s.callFailed(w, mesos, &CallError{Status: http.StatusTooManyRequests,
+				Err: fmt.Errorf("executor %s sends more than %g messages a second; send this one again later", key, s.limits.MessageRate)},
 				"storing a framework message", key.String())
 			return
 		}
 		if err := s.Hooks.Message(r.Context(), key, *call.Message); err != nil {
-			s.callFailed(w, s.mesosRetry(mesos, err, "storing a framework message", key.String()), "storing a framework message", key.String(), "sequence", call.Message.Sequence)
+			s.callFailed(w, mesos, err, "storing a framework message", key.String(), "sequence", call.Message.Sequence)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case executorapi.CallAcknowledgeMessages:
 		if err := s.Hooks.AcknowledgeMessages(r.Context(), key, call.AcknowledgeMessages.Messages); err != nil {
-			s.callFailed(w, s.mesosRetry(mesos, err, "taking message acknowledgements", key.String()), "taking message acknowledgements", key.String())
+			s.callFailed(w, mesos, err, "taking message acknowledgements", key.String())
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}
-}
-
-// mesosRetry turns a "retry later" (429) and the agent's own failure
-// (any error but a CallError, answered 500) into a 503 for a caller of
-// the Mesos form: Mesos's executor library takes a 503 calmly (it drops
-// the call, and an update goes again with its next SUBSCRIBE), and any
-// answer but 200, 202, 404 and 503 for an ERROR its executors abort on
-// (src/executor/executor.cpp). The kubemesos form keeps the 429 and the
-// 500, which the SDK retries. The agent's own failure stays logged as
-// one.
-func (s *ExecutorServer) mesosRetry(mesos bool, err error, what, executor string) error {
-	if !mesos || err == nil {
-		return err
-	}
-	var bad *CallError
-	if !errors.As(err, &bad) {
-		s.Log.Error(err, what, "executor", executor)
-		return &CallError{Status: http.StatusServiceUnavailable, Err: fmt.Errorf("the agent could not finish %s (%w); send it again later", what, err)}
-	}
-	if bad.Status != http.StatusTooManyRequests {
-		return err
-	}
-	return &CallError{Status: http.StatusServiceUnavailable, Err: bad.Err}
 }
 
 // refuseUnread answers a call whose body was not read, and closes the
@@ -614,18 +589,32 @@ func (s *ExecutorServer) messageLimiter(k ExecutorKey) *rate.Limiter {
 	return l
 }
 
-// callFailed answers a call that failed: a *CallError with its status and
-// message; any other error is the agent's own, logged and answered 500 so
-// that the executor keeps what it sent and retries.
-func (s *ExecutorServer) callFailed(w http.ResponseWriter, err error, what, executor string, kv ...any) {
+// callFailed answers a call that failed, and returns the status it
+// answered: a *CallError with its status and message; any other error is
+// the agent's own, logged and answered 500 so that the executor keeps what
+// it sent and retries. A caller of the Mesos form (mesos) gets 503 where
+// the kubemesos form gets 429 or the agent's 500: Mesos's executor library
+// takes a 503 calmly (it drops the call) and any answer but 200, 202, 404
+// and 503 for an ERROR its executors abort on (src/executor/executor.cpp),
+// while the SDK retries the 429 and the 500.
+func (s *ExecutorServer) callFailed(w http.ResponseWriter, mesos bool, err error, what, executor string, kv ...any) int {
 	var bad *CallError
 	if errors.As(err, &bad) {
-		s.Log.V(1).Info("refusing an executor call", append([]any{"executor", executor, "status", bad.Status, "reason", err.Error()}, kv...)...)
-		httpError(w, bad.Status, "%v", err)
-		return
+		code := bad.Status
+		if mesos && code == http.StatusTooManyRequests {
+			code = http.StatusServiceUnavailable
+		}
+		s.Log.V(1).Info("refusing an executor call", append([]any{"executor", executor, "status", code, "reason", err.Error()}, kv...)...)
+		httpError(w, code, "%v", err)
+		return code
 	}
 	s.Log.Error(err, what, append([]any{"executor", executor}, kv...)...)
+	if mesos {
+		httpError(w, http.StatusServiceUnavailable, "the agent could not finish %s (%v); send it again later", what, err)
+		return http.StatusServiceUnavailable
+	}
 	httpError(w, http.StatusInternalServerError, "the agent could not finish %s (%v); keep what you sent and retry", what, err)
+	return http.StatusInternalServerError
 }
 
 // subscribe takes the updates that a (re)subscribing executor never saw
@@ -677,8 +666,7 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, rc *h
 			default:
 				// Not taken now: the executor subscribes again later
 				// with all of them.
-				s.callFailed(w, s.mesosRetry(mesos != nil, err, "taking the unacknowledged updates of a SUBSCRIBE", key.String()),
-					"taking the unacknowledged updates of a SUBSCRIBE", key.String(), "task", u.TaskID)
+				s.callFailed(w, mesos != nil, err, "taking the unacknowledged updates of a SUBSCRIBE", key.String(), "task", u.TaskID)
 				return
 			}
 		}
