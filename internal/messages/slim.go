@@ -10,11 +10,6 @@ import (
 	kmv1 "github.com/kubemesos/kubemesos/api/v1alpha1"
 )
 
-// MaxData is the most a message carries: an Event's note as events.k8s.io/v1
-// takes it (1 KiB). An Event written through the older core/v1 API can
-// hold more; Slim marks such an Event, and Parse refuses it.
-const MaxData = 1024
-
 // maxField bounds each label and annotation a message is read from (a
 // sender, an executor or agent ID): Mesos IDs are at most 255 bytes.
 const maxField = 1024
@@ -38,7 +33,8 @@ var (
 // reader's memory. Slim keeps only what Parse and the readers read (the
 // name, namespace, UID, resource version and times; the message's labels
 // and annotations; the note; the regarded object's UID), and an Event
-// with a note over MaxData or a label or annotation of those over 1 KiB
+// with a note over MaxDataLength (which an Event written through the
+// older core/v1 API can have) or a label or annotation of those over 1 KiB
 // keeps none of its contents, marked so that Parse refuses it (the
 // readers then drop it and delete it, as any malformed message).
 func Slim(obj any) (any, error) {
@@ -54,7 +50,7 @@ func Slim(obj any) (any, error) {
 		Note:      e.Note,
 		Regarding: corev1.ObjectReference{UID: e.Regarding.UID},
 	}
-	oversized := len(e.Note) > MaxData
+	oversized := len(e.Note) > MaxDataLength
 	for _, m := range []map[string]string{out.Labels, out.Annotations} {
 		for _, v := range m {
 			oversized = oversized || len(v) > maxField
@@ -86,5 +82,5 @@ func pick(m map[string]string, keys []string) map[string]string {
 // oversizedError is Parse's refusal of an Event that Slim marked.
 func oversizedError(e *eventsv1.Event) error {
 	return fmt.Errorf("event %s/%s carries more than a framework message holds (a note over %d bytes, or a label or annotation over %d)",
-		e.Namespace, e.Name, MaxData, maxField)
+		e.Namespace, e.Name, MaxDataLength, maxField)
 }

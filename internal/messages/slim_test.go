@@ -16,7 +16,7 @@ import (
 // message holds is refused by Parse once slimmed.
 func TestSlim(t *testing.T) {
 	m := Message{To: kmv1.MessageToScheduler, Framework: "mc", Node: "n1", AgentID: "ag-1", ExecutorID: "e1",
-		Sender: ExecutorSender("ns", "mc", "e1", "s"), Sequence: 7, Data: strings.Repeat("d", MaxData), Time: time.Unix(1700000000, 0)}
+		Sender: ExecutorSender("ns", "mc", "e1", "s"), Sequence: 7, Data: strings.Repeat("d", MaxDataLength), Time: time.Unix(1700000000, 0)}
 	e := Event("ns", "fw-uid", m, ControllerAgent, "n1")
 	e.UID, e.ResourceVersion = "ev-uid", "42"
 	e.Annotations["padding"] = strings.Repeat("p", 200<<10)
